@@ -1,0 +1,3 @@
+module github.com/vswitch/vswitch
+
+go 1.26

@@ -1,0 +1,15 @@
+// Package vswitch is the L2 forwarding plane: ports, the FDB keyed by
+// (VLAN, MAC), VLAN ingress classification and egress tagging, flooding,
+// bounded per-port egress queues, and per-port counters with drop reasons.
+//
+// The directory is named switch; the package is vswitch because switch is a
+// Go keyword.
+//
+// It must never allocate, take a mutex, send on a channel or call fmt, log
+// or Prometheus per frame in steady state: FDB reads are lock-free, counters
+// are atomics read at scrape time, and a writer goroutine is woken through a
+// channel only when it went idle. It never imports tap/, gateway/, nat/ or
+// dhcp/: drivers come in through the Port interface, and daemon/ wires them.
+// Nothing a port sends may panic it, block another port, or grow memory
+// without bound: every queue is bounded and overload is a counted tail drop.
+package vswitch

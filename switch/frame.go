@@ -1,0 +1,134 @@
+package vswitch
+
+import (
+	"sync"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// Buffer geometry. A frame lives in buf[off:off+n]; the bytes before off
+// are headroom, so a VLAN tag (4 bytes) or a tunnel header can be pushed in
+// place. Frames up to SmallDataLen (all MTU-1500 traffic, tagged or not) use
+// the small class; larger ones (jumbo frames, GSO super-frames from
+// vnet_hdr ports) the big class, so a port's queue of ordinary frames costs
+// about 2 KiB a frame rather than 64 KiB.
+const (
+	Headroom     = 128
+	SmallDataLen = 2176
+	BigDataLen   = 65536 + 256
+	smallBufLen  = Headroom + SmallDataLen
+	bigBufLen    = Headroom + BigDataLen
+)
+
+// Frame is one Ethernet frame in a pooled buffer, with the offload metadata
+// that travelled with it. A Frame has one owner at a time: the reader that
+// filled it, then the egress queue it was put on, then the writer that sent
+// it, which gives it back with Release.
+type Frame struct {
+	buf []byte // whole buffer, len == cap == class size
+	off int    // start of the Ethernet header in buf
+	n   int    // frame length
+
+	// VNet is the virtio-net header the frame arrived with (zero if none).
+	VNet pkt.VirtioNetHdr
+
+	// tci is an 802.1Q tag the driver took out of band (PACKET_AUXDATA:
+	// many NICs and veth strip the tag before AF_PACKET sees the frame).
+	tci    uint16
+	hasTCI bool
+
+	vid uint16 // VLAN the frame belongs to inside the switch
+	pcp uint8  // priority from the ingress tag, reused on egress tags
+	big bool
+}
+
+var (
+	smallPool = sync.Pool{New: func() any { return &Frame{buf: make([]byte, smallBufLen)} }}
+	bigPool   = sync.Pool{New: func() any { return &Frame{buf: make([]byte, bigBufLen), big: true} }}
+)
+
+// NewFrame returns a small-class frame, empty, with its data at Headroom.
+func NewFrame() *Frame {
+	f := smallPool.Get().(*Frame)
+	f.reset()
+	return f
+}
+
+// NewBigFrame returns a big-class frame, empty, with its data at Headroom.
+func NewBigFrame() *Frame {
+	f := bigPool.Get().(*Frame)
+	f.reset()
+	return f
+}
+
+func (f *Frame) reset() {
+	f.off, f.n = Headroom, 0
+	f.VNet = pkt.VirtioNetHdr{}
+	f.tci, f.hasTCI, f.vid, f.pcp = 0, false, 0, 0
+}
+
+// Release gives the frame back to its pool. The caller must not touch it
+// afterwards.
+func (f *Frame) Release() {
+	if f.big {
+		bigPool.Put(f)
+	} else {
+		smallPool.Put(f)
+	}
+}
+
+// Bytes is the frame, from the Ethernet header on.
+func (f *Frame) Bytes() []byte { return f.buf[f.off : f.off+f.n] }
+
+// Len is the frame length in bytes.
+func (f *Frame) Len() int { return f.n }
+
+// VID is the VLAN the switch classified the frame into (0 before ingress).
+func (f *Frame) VID() uint16 { return f.vid }
+
+// RxBuf is where a driver reads a frame into: everything after the
+// headroom. A frame longer than this spills; see Promote.
+func (f *Frame) RxBuf() []byte { return f.buf[Headroom:] }
+
+// SetLen records that a driver read n bytes into RxBuf.
+func (f *Frame) SetLen(n int) { f.off, f.n = Headroom, n }
+
+// SetRxTCI records an 802.1Q tag the driver received out of band.
+func (f *Frame) SetRxTCI(tci uint16) { f.tci, f.hasTCI = tci, true }
+
+// Promote handles a frame that did not fit RxBuf: the driver read the first
+// len(RxBuf()) bytes into RxBuf and the rest, spill, into a buffer of its
+// own. Promote returns a big frame holding the whole frame (and f's
+// metadata) and releases f. It copies once, only for frames over
+// SmallDataLen. A frame too long even for the big class is cut to fit; the
+// caller should count that as oversize and drop it.
+func (f *Frame) Promote(spill []byte) *Frame {
+	b := NewBigFrame()
+	head := copy(b.buf[Headroom:], f.buf[Headroom:])
+	tail := copy(b.buf[Headroom+head:], spill)
+	b.n = head + tail
+	b.VNet, b.tci, b.hasTCI = f.VNet, f.tci, f.hasTCI
+	f.Release()
+	return b
+}
+
+// SetData copies p into an empty frame, for frames built in software (tests,
+// the gateway). p must fit the frame's class.
+func (f *Frame) SetData(p []byte) {
+	f.off = Headroom
+	f.n = copy(f.buf[Headroom:], p)
+}
+
+// clone returns a copy of f (data and metadata) in a frame of the right
+// class, for flooding.
+func (f *Frame) clone() *Frame {
+	var c *Frame
+	if f.n+2*pkt.VLANTagLen > SmallDataLen {
+		c = NewBigFrame()
+	} else {
+		c = NewFrame()
+	}
+	c.n = copy(c.buf[Headroom:], f.Bytes())
+	c.VNet, c.vid, c.pcp = f.VNet, f.vid, f.pcp
+	return c
+}

@@ -1,0 +1,45 @@
+package vswitch
+
+import "errors"
+
+// Port is what a driver (TAP, AF_PACKET, QEMU socket, the gateway) gives the
+// switch. The switch runs one reader goroutine calling ReadBatch and one
+// writer goroutine calling WriteBatch per port; a driver never sees
+// concurrent calls of the same method.
+type Port interface {
+	// ReadBatch blocks until at least one frame is available, then fills
+	// up to len(frames) of the given empty frames and returns how many.
+	// A driver may replace frames[i] (Promote does) and must leave every
+	// slot holding a frame it does not own. After Close it returns an error
+	// for which errors.Is(err, ErrClosed) holds.
+	ReadBatch(frames []*Frame) (int, error)
+
+	// WriteBatch sends frames in order and returns how many were sent.
+	// It may block until the device can take them (back-pressure lands in
+	// this port's own bounded queue, never on other ports). Frames it could
+	// not send are reported by a short count and a non-nil error; the
+	// caller still owns all of them. Ownership stays with the caller.
+	WriteBatch(frames []*Frame) (int, error)
+
+	// Features says what the port accepts on egress.
+	Features() Features
+
+	// Close stops the port: ReadBatch and WriteBatch return, and the
+	// device the driver created (if any) is removed.
+	Close() error
+}
+
+// Features are the egress capabilities of a port.
+type Features uint32
+
+const (
+	// FeatVNetHdr: the port carries a virtio-net header, so frames with a
+	// partial checksum (NEEDS_CSUM) and GSO super-frames may be sent as is.
+	FeatVNetHdr Features = 1 << iota
+)
+
+// ErrClosed is returned by a closed port.
+var ErrClosed = errors.New("port closed")
+
+// BatchSize is how many frames a port moves per call.
+const BatchSize = 64
