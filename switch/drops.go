@@ -1,0 +1,44 @@
+package vswitch
+
+// DropReason says why the switch did not deliver a frame. Each is a label
+// value of vswitch_port_drops_total{reason}; docs/metrics.md lists them.
+type DropReason uint8
+
+const (
+	DropRunt           DropReason = iota // shorter than an Ethernet header
+	DropBadVLAN                          // truncated tag, or VID 4095
+	DropVLANNotAllowed                   // a tag the port does not carry
+	DropUntagged                         // untagged frame on a trunk without a native VLAN
+	DropQinQ                             // stacked or 802.1ad tags where none are configured
+	DropBadSrcMAC                        // multicast or all-zero source address
+	DropSamePort                         // destination learned on the ingress port itself
+	DropQueueFull                        // egress queue full: tail drop
+	DropFDBLimit                         // source not learned: FDB or port MAC limit (frame still flooded)
+	DropOversize                         // longer than the largest buffer
+	DropTxError                          // the device refused the frame
+	DropPortDown                         // egress port going away
+	NumDropReasons
+)
+
+var dropNames = [NumDropReasons]string{
+	DropRunt:           "runt",
+	DropBadVLAN:        "bad_vlan",
+	DropVLANNotAllowed: "vlan_not_allowed",
+	DropUntagged:       "untagged_not_allowed",
+	DropQinQ:           "qinq",
+	DropBadSrcMAC:      "bad_src_mac",
+	DropSamePort:       "same_port",
+	DropQueueFull:      "queue_full",
+	DropFDBLimit:       "fdb_limit",
+	DropOversize:       "oversize",
+	DropTxError:        "tx_error",
+	DropPortDown:       "port_down",
+}
+
+// String is the metric label value.
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropNames[r]
+	}
+	return "unknown"
+}

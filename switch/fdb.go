@@ -1,0 +1,124 @@
+package vswitch
+
+import (
+	"sync/atomic"
+
+	"github.com/puzpuzpuz/xsync/v4"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// fdb is the forwarding database: (VLAN, MAC) -> port. Lookups and
+// refreshes are lock-free (an xsync map read plus atomic loads and stores);
+// only learning a new address or moving one takes the map's bucket lock or
+// a CAS. Entry counts are kept in atomics so limits cost no map walk.
+type fdb struct {
+	m       *xsync.Map[uint64, *fdbEntry]
+	count   atomic.Int64 // dynamic entries
+	max     int64
+	ageing  int64 // seconds
+	learned atomic.Uint64
+	moves   atomic.Uint64
+}
+
+type fdbEntry struct {
+	port   atomic.Pointer[swPort] // nil once the entry is being removed
+	seen   atomic.Int64           // unix seconds of the last frame from it
+	static bool
+}
+
+// fdbKey packs (vid, mac) into one integer: xsync hashes integers fast, and
+// the key is compared without touching memory.
+func fdbKey(vid uint16, mac pkt.MAC) uint64 { return uint64(vid)<<48 | mac.Uint64() }
+
+func newFDB(maxEntries int, ageingSeconds int64) *fdb {
+	return &fdb{
+		m:      xsync.NewMap[uint64, *fdbEntry](xsync.WithPresize(1024)),
+		max:    int64(maxEntries),
+		ageing: ageingSeconds,
+	}
+}
+
+// lookup returns the port for (vid, mac), or nil to flood.
+func (t *fdb) lookup(vid uint16, mac pkt.MAC) *swPort {
+	if e, ok := t.m.Load(fdbKey(vid, mac)); ok {
+		return e.port.Load()
+	}
+	return nil
+}
+
+// learn records that mac on vid was seen on p at now. It returns false if
+// the address could not be learned because a limit was reached.
+func (t *fdb) learn(p *swPort, vid uint16, mac pkt.MAC, now int64) bool {
+	k := fdbKey(vid, mac)
+	if e, ok := t.m.Load(k); ok {
+		old := e.port.Load()
+		if old != p && !e.static && old != nil {
+			if !p.macRoom() {
+				return false
+			}
+			if e.port.CompareAndSwap(old, p) {
+				old.macs.Add(-1)
+				p.macs.Add(1)
+				t.moves.Add(1)
+			}
+		}
+		// Store only when the second changed, so a busy flow does not
+		// bounce the entry's cache line between cores on every frame.
+		if e.seen.Load() != now {
+			e.seen.Store(now)
+		}
+		return true
+	}
+	if t.count.Load() >= t.max || !p.macRoom() {
+		return false
+	}
+	e := &fdbEntry{}
+	e.port.Store(p)
+	e.seen.Store(now)
+	if _, loaded := t.m.LoadOrStore(k, e); !loaded {
+		t.count.Add(1)
+		p.macs.Add(1)
+		t.learned.Add(1)
+	}
+	return true
+}
+
+// addStatic installs a static entry: never aged, never moved.
+func (t *fdb) addStatic(p *swPort, vid uint16, mac pkt.MAC) {
+	e := &fdbEntry{static: true}
+	e.port.Store(p)
+	if old, loaded := t.m.LoadAndStore(fdbKey(vid, mac), e); loaded && !old.static {
+		if op := old.port.Swap(nil); op != nil {
+			op.macs.Add(-1)
+			t.count.Add(-1)
+		}
+	}
+}
+
+// removeIf deletes every entry for which match is true, keeping the counts
+// right. It runs off the frame path (ageing, port removal).
+func (t *fdb) removeIf(match func(e *fdbEntry) bool) int {
+	return t.m.DeleteMatching(func(_ uint64, e *fdbEntry) (bool, bool) {
+		if !match(e) {
+			return false, false
+		}
+		if p := e.port.Swap(nil); p != nil && !e.static {
+			p.macs.Add(-1)
+			t.count.Add(-1)
+		}
+		return true, false
+	})
+}
+
+// age removes dynamic entries not seen for the ageing time.
+func (t *fdb) age(now int64) int {
+	return t.removeIf(func(e *fdbEntry) bool {
+		return !e.static && now-e.seen.Load() >= t.ageing
+	})
+}
+
+// flushPort removes every entry (static ones too) pointing at p.
+func (t *fdb) flushPort(p *swPort) int {
+	return t.removeIf(func(e *fdbEntry) bool { return e.port.Load() == p })
+}

@@ -1,0 +1,151 @@
+package vswitch
+
+import (
+	"encoding/binary"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// memPort is an in-memory driver for unit tests of the switching logic.
+// End-to-end tests use real TAP and AF_PACKET ports.
+type memPort struct {
+	in        chan []byte
+	out       chan []byte
+	closed    chan struct{}
+	closeOnce sync.Once
+	block     chan struct{} // if non-nil, WriteBatch waits on it (a stalled device)
+}
+
+func newMemPort() *memPort {
+	return &memPort{in: make(chan []byte, 256), out: make(chan []byte, 4096), closed: make(chan struct{})}
+}
+
+func (m *memPort) ReadBatch(frames []*Frame) (int, error) {
+	select {
+	case b := <-m.in:
+		frames[0].SetData(b)
+	case <-m.closed:
+		return 0, ErrClosed
+	}
+	n := 1
+	for n < len(frames) {
+		select {
+		case b := <-m.in:
+			frames[n].SetData(b)
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (m *memPort) WriteBatch(frames []*Frame) (int, error) {
+	if m.block != nil {
+		select {
+		case <-m.block:
+		case <-m.closed:
+			return 0, ErrClosed
+		}
+	}
+	for i, f := range frames {
+		select {
+		case m.out <- append([]byte(nil), f.Bytes()...):
+		case <-m.closed:
+			return i, ErrClosed
+		}
+	}
+	return len(frames), nil
+}
+
+func (m *memPort) Features() Features { return FeatVNetHdr }
+func (m *memPort) Close() error {
+	m.closeOnce.Do(func() { close(m.closed) })
+	return nil
+}
+
+// expect waits for one frame on m.
+func (m *memPort) expect(t *testing.T) []byte {
+	t.Helper()
+	select {
+	case b := <-m.out:
+		return b
+	case <-time.After(2 * time.Second):
+		t.Fatal("no frame arrived")
+		return nil
+	}
+}
+
+// expectNone checks that nothing arrives on m for a short while.
+func (m *memPort) expectNone(t *testing.T) {
+	t.Helper()
+	select {
+	case b := <-m.out:
+		t.Fatalf("unexpected frame % x", b[:min(len(b), 18)])
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func mac(last byte) pkt.MAC { return pkt.MAC{0x52, 0x54, 0, 0, 0, last} }
+
+// frame builds an untagged Ethernet frame with a 46-byte payload.
+func frame(dst, src pkt.MAC) []byte {
+	b := make([]byte, 60)
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv4})
+	return b
+}
+
+// tagged builds a frame with one 802.1Q tag.
+func tagged(dst, src pkt.MAC, vid uint16) []byte {
+	b := make([]byte, 64)
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeVLAN})
+	binary.BigEndian.PutUint16(b[14:], vid)
+	binary.BigEndian.PutUint16(b[16:], pkt.TypeIPv4)
+	return b
+}
+
+type testSwitch struct {
+	*Switch
+	ports map[string]*memPort
+}
+
+func newTestSwitch(t *testing.T, cfg Config, pcs ...PortConfig) *testSwitch {
+	t.Helper()
+	s := &testSwitch{Switch: New(cfg), ports: map[string]*memPort{}}
+	t.Cleanup(func() { s.Close() })
+	for _, pc := range pcs {
+		m := newMemPort()
+		if err := s.AddPort(pc, m); err != nil {
+			t.Fatal(err)
+		}
+		s.ports[pc.Name] = m
+	}
+	return s
+}
+
+func access(name string, vid uint16) PortConfig {
+	return PortConfig{Name: name, VLAN: VLANConfig{PVID: vid}}
+}
+
+func trunk(name string, native uint16, vids ...uint16) PortConfig {
+	return PortConfig{Name: name, VLAN: VLANConfig{Trunk: true, Allowed: vids, Native: native}}
+}
+
+// waitDrop waits until port's drop counter for r reaches n.
+func (s *testSwitch) waitDrop(t *testing.T, port string, r DropReason, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		st, _ := s.Port(port)
+		if st.Drops[r] >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s: drops[%s] = %d, want >= %d", port, r, st.Drops[r], n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

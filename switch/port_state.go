@@ -1,0 +1,88 @@
+package vswitch
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// swPort is the switch's side of a port: its driver, VLAN membership,
+// egress queue, writer wake-up, and counters.
+type swPort struct {
+	name    string
+	drv     Port
+	feat    Features
+	vlan    portVLAN
+	vlanCfg VLANConfig
+	maxMACs int64
+	macs    atomic.Int64
+
+	q *ring
+	// sleeping is set by the writer before it parks on wake; a producer
+	// that finds it set sends one token. Under load the writer never
+	// parks, so the frame path sends on no channel.
+	sleeping atomic.Bool
+	wake     chan struct{}
+	dead     atomic.Bool
+	done     chan struct{}
+	once     sync.Once
+	exited   sync.WaitGroup
+
+	stats portStats
+}
+
+// portStats are the port's counters: atomics written by the port's own
+// goroutines (drops by anyone), read at scrape time.
+type portStats struct {
+	rxPackets, rxBytes atomic.Uint64
+	txPackets, txBytes atomic.Uint64
+	drops              [NumDropReasons]atomic.Uint64
+}
+
+func newSwPort(pc PortConfig, drv Port) *swPort {
+	p := &swPort{
+		name:    pc.Name,
+		drv:     drv,
+		feat:    drv.Features(),
+		vlan:    compileVLAN(pc.VLAN),
+		vlanCfg: pc.VLAN,
+		maxMACs: int64(pc.MaxMACs),
+		q:       newRing(pc.Queue),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	p.exited.Add(2)
+	return p
+}
+
+func (p *swPort) drop(r DropReason) { p.stats.drops[r].Add(1) }
+
+// macRoom reports whether the port may learn one more address.
+func (p *swPort) macRoom() bool { return p.maxMACs == 0 || p.macs.Load() < p.maxMACs }
+
+// kick wakes the writer if it is parked.
+func (p *swPort) kick() {
+	if p.sleeping.Load() && p.sleeping.CompareAndSwap(true, false) {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// shutdown stops the port's goroutines, closes the driver and frees what
+// is still queued. The port has already left the topology.
+func (p *swPort) shutdown(t *fdb) {
+	p.once.Do(func() {
+		p.dead.Store(true)
+		t.flushPort(p)
+		close(p.done)
+		p.drv.Close()
+		p.exited.Wait()
+		var buf [BatchSize]*Frame
+		for n := p.q.take(buf[:]); n > 0; n = p.q.take(buf[:]) {
+			for _, f := range buf[:n] {
+				f.Release()
+			}
+		}
+	})
+}

@@ -1,0 +1,70 @@
+package vswitch
+
+import (
+	"sync"
+	"testing"
+)
+
+func TestRingConcurrentProducers(t *testing.T) {
+	r := newRing(64)
+	const producers, each = 4, 5000
+	var wg sync.WaitGroup
+	frames := make([]*Frame, producers*each)
+	for i := range frames {
+		frames[i] = &Frame{n: i}
+	}
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				for !r.put(frames[p*each+i]) {
+				}
+			}
+		}(p)
+	}
+	seen := make([]bool, len(frames))
+	lastPer := make([]int, producers)
+	for i := range lastPer {
+		lastPer[i] = -1
+	}
+	out := make([]*Frame, 16)
+	for got := 0; got < len(frames); {
+		n := r.take(out)
+		for _, f := range out[:n] {
+			if seen[f.n] {
+				t.Fatalf("frame %d taken twice", f.n)
+			}
+			seen[f.n] = true
+			p, i := f.n/each, f.n%each
+			if i <= lastPer[p] {
+				t.Fatalf("producer %d: %d after %d", p, i, lastPer[p])
+			}
+			lastPer[p] = i
+		}
+		got += n
+	}
+	wg.Wait()
+}
+
+func TestRingFull(t *testing.T) {
+	r := newRing(10) // rounds up to 16
+	if r.cap() != 16 {
+		t.Fatalf("cap %d", r.cap())
+	}
+	for i := 0; i < 16; i++ {
+		if !r.put(&Frame{}) {
+			t.Fatalf("put %d refused", i)
+		}
+	}
+	if r.put(&Frame{}) {
+		t.Fatal("full ring took a frame")
+	}
+	out := make([]*Frame, 4)
+	if n := r.take(out); n != 4 || r.len() != 12 {
+		t.Fatalf("took %d, len %d", n, r.len())
+	}
+	if !r.put(&Frame{}) {
+		t.Fatal("ring with room refused")
+	}
+}

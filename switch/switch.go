@@ -1,0 +1,190 @@
+package vswitch
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// Config tunes a Switch; the zero value works.
+type Config struct {
+	Ageing     time.Duration // FDB ageing; default 300 s (the Linux bridge's)
+	MaxEntries int           // FDB size limit; default 8192
+	Log        *slog.Logger  // default slog.Default()
+}
+
+// PortConfig is what the switch needs to know of a port besides its driver.
+type PortConfig struct {
+	Name    string
+	VLAN    VLANConfig
+	MaxMACs int // 0 = no per-port limit
+	Queue   int // egress queue length in frames; default 1024
+}
+
+// DefaultQueue is the egress queue length when PortConfig.Queue is 0.
+const DefaultQueue = 1024
+
+// Errors of the control path.
+var (
+	ErrPortExists  = errors.New("port exists")
+	ErrNoSuchPort  = errors.New("no such port")
+	ErrSwitchClose = errors.New("switch closed")
+)
+
+// Switch is the L2 forwarding plane.
+type Switch struct {
+	fdb  *fdb
+	log  *slog.Logger
+	topo atomic.Pointer[topology] // copy-on-write; read once per batch
+
+	mu     sync.Mutex // serialises topology changes, never taken per frame
+	closed bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// topology is an immutable snapshot of the ports and VLAN membership.
+type topology struct {
+	ports  []*swPort
+	byName map[string]*swPort
+	vlans  [pkt.MaxVID + 1][]*swPort // members of each VLAN, in port order
+}
+
+// New returns a running switch with no ports.
+func New(cfg Config) *Switch {
+	if cfg.Ageing <= 0 {
+		cfg.Ageing = 300 * time.Second
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 8192
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	ageing := int64(cfg.Ageing / time.Second)
+	if ageing < 1 {
+		ageing = 1
+	}
+	s := &Switch{
+		fdb:  newFDB(cfg.MaxEntries, ageing),
+		log:  cfg.Log,
+		stop: make(chan struct{}),
+	}
+	s.topo.Store(&topology{byName: map[string]*swPort{}})
+	s.wg.Add(1)
+	go s.ager(cfg.Ageing)
+	return s
+}
+
+// ager removes stale FDB entries a few times per ageing period, off the
+// frame path.
+func (s *Switch) ager(ageing time.Duration) {
+	defer s.wg.Done()
+	every := min(max(ageing/10, 100*time.Millisecond), 10*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.fdb.age(now.Unix())
+		}
+	}
+}
+
+// AddPort attaches drv under pc and starts moving its frames.
+func (s *Switch) AddPort(pc PortConfig, drv Port) error {
+	if pc.Name == "" {
+		return errors.New("add port: empty name")
+	}
+	if pc.Queue <= 0 {
+		pc.Queue = DefaultQueue
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSwitchClose
+	}
+	old := s.topo.Load()
+	if _, ok := old.byName[pc.Name]; ok {
+		return fmt.Errorf("add port %s: %w", pc.Name, ErrPortExists)
+	}
+	p := newSwPort(pc, drv)
+	s.topo.Store(old.with(p, nil))
+	s.wg.Add(2)
+	go s.readLoop(p)
+	go s.writeLoop(p)
+	return nil
+}
+
+// RemovePort detaches a port: it leaves the topology, its FDB entries are
+// flushed, its driver is closed, and frames still queued for it are freed.
+func (s *Switch) RemovePort(name string) error {
+	s.mu.Lock()
+	old := s.topo.Load()
+	p, ok := old.byName[name]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("remove port %s: %w", name, ErrNoSuchPort)
+	}
+	s.topo.Store(old.with(nil, p))
+	s.mu.Unlock()
+	p.shutdown(s.fdb)
+	return nil
+}
+
+// Close removes every port and stops the switch.
+func (s *Switch) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	old := s.topo.Load()
+	s.topo.Store(&topology{byName: map[string]*swPort{}})
+	s.mu.Unlock()
+	for _, p := range old.ports {
+		p.shutdown(s.fdb)
+	}
+	close(s.stop)
+	s.wg.Wait()
+	return nil
+}
+
+// with returns a copy of t with add added and del removed.
+func (t *topology) with(add, del *swPort) *topology {
+	n := &topology{byName: make(map[string]*swPort, len(t.ports)+1)}
+	for _, p := range t.ports {
+		if p != del {
+			n.ports = append(n.ports, p)
+		}
+	}
+	if add != nil {
+		n.ports = append(n.ports, add)
+	}
+	for _, p := range n.ports {
+		n.byName[p.name] = p
+		p.vlan.members.each(func(vid uint16) { n.vlans[vid] = append(n.vlans[vid], p) })
+	}
+	return n
+}
+
+// AddStatic installs a static FDB entry for mac on vid at the named port.
+func (s *Switch) AddStatic(port string, vid uint16, mac pkt.MAC) error {
+	p, ok := s.topo.Load().byName[port]
+	if !ok {
+		return fmt.Errorf("static fdb entry %s: port %s: %w", mac, port, ErrNoSuchPort)
+	}
+	if !p.vlan.members.has(vid) {
+		return fmt.Errorf("static fdb entry %s: port %s does not carry VLAN %d", mac, port, vid)
+	}
+	s.fdb.addStatic(p, vid, mac)
+	return nil
+}
