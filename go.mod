@@ -2,4 +2,7 @@ module github.com/vswitch/vswitch
 
 go 1.26
 
-require github.com/puzpuzpuz/xsync/v4 v4.5.0 // indirect
+require (
+	github.com/gopacket/gopacket v1.7.7 // indirect
+	github.com/puzpuzpuz/xsync/v4 v4.5.0 // indirect
+)

@@ -20,8 +20,8 @@ type VLANConfig struct {
 // vlanSet is a 4096-bit membership set: one bit test per frame.
 type vlanSet [4096 / 64]uint64
 
-func (s *vlanSet) add(vid uint16)           { s[vid>>6] |= 1 << (vid & 63) }
-func (s *vlanSet) has(vid uint16) bool      { return s[vid>>6]&(1<<(vid&63)) != 0 }
+func (s *vlanSet) add(vid uint16)      { s[vid>>6] |= 1 << (vid & 63) }
+func (s *vlanSet) has(vid uint16) bool { return s[vid>>6]&(1<<(vid&63)) != 0 }
 func (s *vlanSet) each(fn func(vid uint16)) {
 	for vid := uint16(1); vid <= pkt.MaxVID; vid++ {
 		if s.has(vid) {

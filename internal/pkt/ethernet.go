@@ -7,17 +7,17 @@ import (
 
 // Ethernet header geometry and the EtherTypes the switch looks at.
 const (
-	EthernetLen   = 14 // dst(6) src(6) type(2)
-	MACLen        = 6
-	EtherTypeOff  = 12
-	MinFrameLen   = EthernetLen
-	TypeIPv4      = 0x0800
-	TypeARP       = 0x0806
-	TypeVLAN      = 0x8100 // IEEE 802.1Q C-tag
-	TypeQinQ      = 0x88a8 // IEEE 802.1ad S-tag
-	TypeQinQOld   = 0x9100 // pre-standard double tagging
-	TypeIPv6      = 0x86dd
-	MinEtherType  = 0x0600 // below this the field is an 802.3 length
+	EthernetLen  = 14 // dst(6) src(6) type(2)
+	MACLen       = 6
+	EtherTypeOff = 12
+	MinFrameLen  = EthernetLen
+	TypeIPv4     = 0x0800
+	TypeARP      = 0x0806
+	TypeVLAN     = 0x8100 // IEEE 802.1Q C-tag
+	TypeQinQ     = 0x88a8 // IEEE 802.1ad S-tag
+	TypeQinQOld  = 0x9100 // pre-standard double tagging
+	TypeIPv6     = 0x86dd
+	MinEtherType = 0x0600 // below this the field is an 802.3 length
 )
 
 // MAC is an Ethernet address as a comparable value.
