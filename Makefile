@@ -1,0 +1,57 @@
+# vswitch: the two commands a user needs are `make run` and `make test`.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+PKGS     := ./...
+FUZZTIME ?= 60s
+# Debian packages the tests and the harness use (ARCHITECTURE.md "Tests").
+# (busybox-static, not busybox: the two conflict, and guests need the static one.)
+DEPS     := iproute2 iperf3 tcpdump ethtool procps busybox-static udhcpc \
+            isc-dhcp-client dhcpcd-base python3 curl
+
+.PHONY: all build run test vet fmt-check fuzz bench deps clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/vswitch ./cmd/vswitch
+
+# Run vswitch in the foreground on its embedded default config (needs root
+# for the TAP devices vsw0 and vsw1).
+run: build
+	./bin/vswitch run $(ARGS)
+
+# All tests with the race detector: unit tests, fuzz seed corpora, and the
+# end-to-end tests in network namespaces (as root; VSWITCH_E2E=1 makes a
+# skipped end-to-end test a failure).
+test: vet fmt-check
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Run every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run=- -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) run ./bench $(ARGS)
+
+# Install the Debian packages the tests and the benchmark harness need.
+# A policy-rc.d keeps package scripts from starting daemons (dhcpcd, and
+# later ovs or prometheus) on the machine while they install.
+deps:
+	apt-get update -qq
+	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,9 @@
+// Package testnet builds real test topologies for end-to-end tests: named
+// network namespaces, veth pairs, addresses, and commands run inside a
+// namespace, all through iproute2.
+//
+// Every name it hands out carries the "vst" prefix and a per-test suffix,
+// and everything is deleted in t.Cleanup, also when the test fails. It is
+// for tests only: it must never be imported by a package that ships, and
+// its traffic never leaves namespaces the test made itself.
+package testnet
