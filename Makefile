@@ -9,7 +9,7 @@ FUZZTIME ?= 60s
 DEPS     := iproute2 iperf3 tcpdump ethtool procps busybox-static udhcpc \
             isc-dhcp-client dhcpcd-base python3 curl
 
-.PHONY: all build run test vet fmt-check fuzz bench deps clean
+.PHONY: all build run test vet fmt-check fuzz bench deps need-deps clean
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 # All tests with the race detector: unit tests, fuzz seed corpora, and the
 # end-to-end tests in network namespaces (as root; VSWITCH_E2E=1 makes a
 # skipped end-to-end test a failure).
-test: vet fmt-check
+test: need-deps vet fmt-check
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 vet:
@@ -52,6 +52,11 @@ deps:
 	apt-get update -qq
 	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS)
+
+# Install the packages only when one is missing (and we are root), so
+# `make test` works on a fresh machine and costs nothing on a prepared one.
+need-deps:
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(DEPS) >/dev/null 2>&1; then $(MAKE) deps; fi
 
 clean:
 	rm -rf bin
