@@ -17,6 +17,7 @@ const (
 	DropOversize                         // longer than the largest buffer
 	DropTxError                          // the device refused the frame
 	DropPortDown                         // egress port going away
+	DropBadOffload                       // bad checksum/GSO metadata for a port that needs complete frames
 	NumDropReasons
 )
 
@@ -33,6 +34,7 @@ var dropNames = [NumDropReasons]string{
 	DropOversize:       "oversize",
 	DropTxError:        "tx_error",
 	DropPortDown:       "port_down",
+	DropBadOffload:     "bad_offload",
 }
 
 // String is the metric label value.

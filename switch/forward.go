@@ -125,6 +125,15 @@ func (p *swPort) send(f *Frame, mode egressMode) {
 		f.Release()
 		return
 	}
+	if f.VNet != (pkt.VirtioNetHdr{}) && p.feat&FeatVNetHdr == 0 {
+		p.sendSoftware(f, mode)
+		return
+	}
+	p.enqueue(f, mode)
+}
+
+// enqueue tags f if its egress mode says so and puts it on p's ring.
+func (p *swPort) enqueue(f *Frame, mode egressMode) {
 	if mode == egressTagged {
 		f.tag()
 	}
