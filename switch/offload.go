@@ -68,6 +68,10 @@ func segmentTCP(f *Frame, emit func(*Frame), p *swPort) {
 	h := f.VNet
 	l3, l4 := pkt.EthernetLen, int(h.CsumStart)
 	mss := int(h.GSOSize)
+	if len(b) < pkt.EthernetLen {
+		p.drop(DropBadOffload)
+		return
+	}
 	et := pkt.Ethernet(b).Type()
 	v4 := et == pkt.TypeIPv4
 	if (!v4 && et != pkt.TypeIPv6) || mss == 0 || l4 <= l3 || l4+20 > len(b) {
