@@ -1,4 +1,164 @@
 package config
 
-// Config is a placeholder until the config package lands.
-type Config struct{}
+import (
+	_ "embed"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// Config is a whole vswitch configuration.
+type Config struct {
+	Control   string // control API socket
+	Metrics   string // Prometheus listen address; "" = off
+	StateDir  string // leases and other durable state
+	FDB       FDB
+	Ports     []Port
+	Networks  []Network
+	Uplinks   []Uplink
+	Conntrack Conntrack
+	Source    string // file name the config came from
+}
+
+// FDB tunes the forwarding database.
+type FDB struct {
+	Ageing     time.Duration
+	MaxEntries int
+	Static     []StaticEntry
+}
+
+// StaticEntry is a MAC pinned to a port.
+type StaticEntry struct {
+	MAC  pkt.MAC
+	VLAN uint16
+	Port string
+	Line int
+}
+
+// Port is one switch port.
+type Port struct {
+	Name    string
+	Type    string // tap | afpacket | qemu | vxlan
+	VLAN    uint16 // access VLAN (default 1 when not a trunk)
+	Trunk   []uint16
+	Native  uint16
+	Netns   string
+	Device  string
+	Socket  string
+	Listen  string
+	MaxMACs int
+	MTU     int
+	MAC     pkt.MAC
+	Queue   int
+	Line    int
+}
+
+// IsTrunk reports whether the port carries tagged VLANs.
+func (p *Port) IsTrunk() bool { return len(p.Trunk) > 0 }
+
+// Carries reports whether the port is a member of vid.
+func (p *Port) Carries(vid uint16) bool {
+	if !p.IsTrunk() {
+		return vid == p.VLAN
+	}
+	if vid == p.Native && vid != 0 {
+		return true
+	}
+	for _, v := range p.Trunk {
+		if v == vid {
+			return true
+		}
+	}
+	return false
+}
+
+// Network is the gateway's presence on one VLAN.
+type Network struct {
+	Name     string
+	VLAN     uint16
+	Address  netip.Prefix
+	Mode     string // isolated | nat | routed
+	Uplink   string
+	DHCP     *DHCP
+	Forwards []Forward
+	Line     int
+}
+
+// DHCP configures the DHCPv4 server of a network.
+type DHCP struct {
+	RangeStart, RangeEnd netip.Addr
+	Lease                time.Duration
+	DNS                  []netip.Addr
+	Domain               string
+	Hosts                []DHCPHost
+}
+
+// DHCPHost is a static reservation.
+type DHCPHost struct {
+	MAC  pkt.MAC
+	IP   netip.Addr
+	Name string
+}
+
+// Forward is a port forward (DNAT) from the uplink address to a guest.
+type Forward struct {
+	Proto string
+	Port  uint16
+	To    netip.AddrPort
+	Line  int
+}
+
+// Uplink is a routed interface of the gateway.
+type Uplink struct {
+	Name    string
+	Device  string
+	Address string // "dhcp" or a CIDR
+	Prefix  netip.Prefix
+	DHCP    bool
+	Gateway netip.Addr
+	MAC     pkt.MAC
+	Line    int
+}
+
+// Conntrack bounds the connection table.
+type Conntrack struct {
+	MaxEntries int
+}
+
+// Defaults.
+const (
+	DefaultControl    = "/run/vswitch/vswitch.sock"
+	DefaultMetrics    = "127.0.0.1:9477"
+	DefaultStateDir   = "/var/lib/vswitch"
+	DefaultAgeing     = 300 * time.Second
+	DefaultFDBEntries = 8192
+	DefaultQueue      = 1024
+	DefaultLease      = time.Hour
+	DefaultConntrack  = 65536
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML is the embedded default configuration.
+func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
+
+// Default is the parsed embedded default configuration.
+func Default() *Config {
+	c, err := Parse("(embedded default)", defaultYAML)
+	if err != nil {
+		panic("config: embedded default is broken: " + err.Error())
+	}
+	return c
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}

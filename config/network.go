@@ -1,0 +1,289 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func (d *decoder) network(n *yaml.Node, path string) Network {
+	nw := Network{Line: n.Line, VLAN: 1, Mode: "isolated"}
+	keys := map[string]*yaml.Node{}
+	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "forwards"},
+		func(key string, k, v *yaml.Node) {
+			keys[key] = v
+			kp := path + "." + key
+			switch key {
+			case "name":
+				d.str(v, kp, &nw.Name)
+			case "vlan":
+				d.vlan(v, kp, &nw.VLAN)
+			case "address":
+				if s, ok := d.scalar(v, kp); ok {
+					pfx, err := netip.ParsePrefix(s)
+					switch {
+					case err != nil || !pfx.Addr().Is4():
+						d.errf(v, kp, "%q is not an IPv4 address with a prefix length, like 192.168.122.1/24", s)
+					case pfx.Bits() > 30:
+						d.errf(v, kp, "%s: the prefix must be /30 or shorter to hold guests", s)
+					case pfx.Addr() == pfx.Masked().Addr() || pfx.Addr() == lastAddr(pfx):
+						d.errf(v, kp, "%s is the network or broadcast address: give the gateway a host address", s)
+					default:
+						nw.Address = pfx
+					}
+				}
+			case "mode":
+				d.str(v, kp, &nw.Mode)
+				if nw.Mode != "isolated" && nw.Mode != "nat" && nw.Mode != "routed" {
+					d.errf(v, kp, "unknown mode %q (isolated, nat or routed)", nw.Mode)
+				}
+			case "uplink":
+				d.str(v, kp, &nw.Uplink)
+			case "dhcp":
+				nw.DHCP = d.dhcp(v, kp)
+			case "forwards":
+				d.seq(v, kp, func(i int, item *yaml.Node) {
+					nw.Forwards = append(nw.Forwards, d.forward(item, fmt.Sprintf("%s[%d]", kp, i)))
+				})
+			}
+		})
+	if nw.Name == "" {
+		d.errf(n, path, "a network needs a name")
+	}
+	if keys["address"] == nil {
+		d.errf(n, path, "a network needs an address (the gateway's, like 192.168.122.1/24)")
+	}
+	if nw.Address.IsValid() && nw.DHCP != nil {
+		h := nw.DHCP
+		r := keys["dhcp"]
+		if h.RangeStart.IsValid() {
+			if !nw.Address.Contains(h.RangeStart) || !nw.Address.Contains(h.RangeEnd) {
+				d.errf(r, path+".dhcp.range", "%s-%s is not inside %s", h.RangeStart, h.RangeEnd, nw.Address.Masked())
+			} else if h.RangeStart.Compare(nw.Address.Addr()) <= 0 && nw.Address.Addr().Compare(h.RangeEnd) <= 0 {
+				d.errf(r, path+".dhcp.range", "%s-%s contains the gateway address %s", h.RangeStart, h.RangeEnd, nw.Address.Addr())
+			}
+		}
+		for i, hs := range h.Hosts {
+			if hs.IP.IsValid() && (!nw.Address.Contains(hs.IP) || hs.IP == nw.Address.Addr()) {
+				d.errf(r, fmt.Sprintf("%s.dhcp.hosts[%d].ip", path, i), "%s is not a guest address in %s", hs.IP, nw.Address.Masked())
+			}
+		}
+	}
+	if nw.Address.IsValid() {
+		for i, f := range nw.Forwards {
+			if f.To.IsValid() && !nw.Address.Contains(f.To.Addr()) {
+				d.errf(keys["forwards"], fmt.Sprintf("%s.forwards[%d].to", path, i), "%s is not inside %s", f.To, nw.Address.Masked())
+			}
+		}
+	}
+	return nw
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
+	h := &DHCP{Lease: DefaultLease}
+	d.fields(n, path, "dhcp", []string{"range", "lease", "dns", "domain", "hosts"}, func(key string, k, v *yaml.Node) {
+		kp := path + "." + key
+		switch key {
+		case "range":
+			if s, ok := d.scalar(v, kp); ok {
+				a, b, found := strings.Cut(s, "-")
+				lo, err1 := netip.ParseAddr(strings.TrimSpace(a))
+				hi, err2 := netip.ParseAddr(strings.TrimSpace(b))
+				switch {
+				case !found || err1 != nil || err2 != nil || !lo.Is4() || !hi.Is4():
+					d.errf(v, kp, "%q is not a range like 192.168.122.2-192.168.122.254", s)
+				case hi.Less(lo):
+					d.errf(v, kp, "%q ends before it starts", s)
+				default:
+					h.RangeStart, h.RangeEnd = lo, hi
+				}
+			}
+		case "lease":
+			d.duration(v, kp, time.Minute, &h.Lease)
+		case "dns":
+			d.seq(v, kp, func(i int, item *yaml.Node) {
+				var a netip.Addr
+				d.addr(item, fmt.Sprintf("%s[%d]", kp, i), &a)
+				if a.IsValid() {
+					h.DNS = append(h.DNS, a)
+				}
+			})
+		case "domain":
+			d.str(v, kp, &h.Domain)
+		case "hosts":
+			macs, ips := map[string]bool{}, map[netip.Addr]bool{}
+			d.seq(v, kp, func(i int, item *yaml.Node) {
+				p := fmt.Sprintf("%s[%d]", kp, i)
+				var hs DHCPHost
+				d.fields(item, p, "a DHCP host", []string{"mac", "ip", "name"}, func(key string, _, v *yaml.Node) {
+					switch key {
+					case "mac":
+						d.mac(v, p+".mac", &hs.MAC)
+						if macs[hs.MAC.String()] {
+							d.errf(v, p+".mac", "%s has two host entries", hs.MAC)
+						}
+						macs[hs.MAC.String()] = true
+					case "ip":
+						d.addr(v, p+".ip", &hs.IP)
+						if hs.IP.IsValid() && ips[hs.IP] {
+							d.errf(v, p+".ip", "%s is given to two hosts", hs.IP)
+						}
+						ips[hs.IP] = true
+					case "name":
+						d.str(v, p+".name", &hs.Name)
+					}
+				})
+				if hs.MAC.IsZero() || !hs.IP.IsValid() {
+					d.errf(item, p, "a DHCP host needs mac and ip")
+				}
+				h.Hosts = append(h.Hosts, hs)
+			})
+		}
+	})
+	return h
+}
+
+func (d *decoder) forward(n *yaml.Node, path string) Forward {
+	f := Forward{Line: n.Line}
+	d.fields(n, path, "a forward", []string{"proto", "port", "to"}, func(key string, _, v *yaml.Node) {
+		kp := path + "." + key
+		switch key {
+		case "proto":
+			d.str(v, kp, &f.Proto)
+			if f.Proto != "tcp" && f.Proto != "udp" {
+				d.errf(v, kp, "unknown protocol %q (tcp or udp)", f.Proto)
+			}
+		case "port":
+			var p int
+			d.int(v, kp, 1, 65535, &p)
+			f.Port = uint16(p)
+		case "to":
+			if s, ok := d.scalar(v, kp); ok {
+				ap, err := netip.ParseAddrPort(s)
+				if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
+					d.errf(v, kp, "%q is not an address and port like 192.168.122.10:80", s)
+				} else {
+					f.To = ap
+				}
+			}
+		}
+	})
+	if f.Proto == "" || f.Port == 0 || !f.To.IsValid() {
+		d.errf(n, path, "a forward needs proto, port and to")
+	}
+	return f
+}
+
+func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
+	u := Uplink{Line: n.Line}
+	d.fields(n, path, "an uplink", []string{"name", "device", "address", "gateway", "mac"}, func(key string, _, v *yaml.Node) {
+		kp := path + "." + key
+		switch key {
+		case "name":
+			d.str(v, kp, &u.Name)
+		case "device":
+			d.str(v, kp, &u.Device)
+		case "address":
+			d.str(v, kp, &u.Address)
+			if u.Address == "dhcp" {
+				u.DHCP = true
+			} else if p, err := netip.ParsePrefix(u.Address); err != nil || !p.Addr().Is4() {
+				d.errf(v, kp, "%q is not \"dhcp\" or an IPv4 address with prefix length", u.Address)
+			} else {
+				u.Prefix = p
+			}
+		case "gateway":
+			d.addr(v, kp, &u.Gateway)
+		case "mac":
+			d.mac(v, kp, &u.MAC)
+		}
+	})
+	switch {
+	case u.Name == "" || u.Device == "" || u.Address == "":
+		d.errf(n, path, "an uplink needs name, device and address")
+	case u.Prefix.IsValid() && !u.Gateway.IsValid():
+		d.errf(n, path, "an uplink with a static address needs a gateway")
+	case u.Prefix.IsValid() && !u.Prefix.Contains(u.Gateway):
+		d.errf(n, path+".gateway", "%s is not inside %s", u.Gateway, u.Prefix.Masked())
+	}
+	return u
+}
+
+// check runs the checks that span sections: unique names, references.
+func (d *decoder) check(c *Config) {
+	names, devices, sockets := map[string]int{}, map[string]int{}, map[string]int{}
+	ports := map[string]*Port{}
+	for i := range c.Ports {
+		p := &c.Ports[i]
+		if p.Name != "" {
+			if l, dup := names[p.Name]; dup {
+				d.errs = append(d.errs, &Error{File: d.file, Line: p.Line, Key: fmt.Sprintf("ports[%d].name", i), Msg: fmt.Sprintf("duplicate port name %q (first on line %d)", p.Name, l)})
+			} else {
+				names[p.Name] = p.Line
+				ports[p.Name] = p
+			}
+		}
+		for _, pair := range []struct {
+			m    map[string]int
+			v, k string
+		}{{devices, p.Device, "device"}, {sockets, p.Socket + p.Listen, "socket"}} {
+			if pair.v == "" {
+				continue
+			}
+			key := p.Netns + "/" + pair.v
+			if l, dup := pair.m[key]; dup {
+				d.errs = append(d.errs, &Error{File: d.file, Line: p.Line, Key: fmt.Sprintf("ports[%d].%s", i, pair.k), Msg: fmt.Sprintf("%s is already used by the port on line %d", pair.v, l)})
+			}
+			pair.m[key] = p.Line
+		}
+	}
+	for i, e := range c.FDB.Static {
+		if p, ok := ports[e.Port]; !ok {
+			if e.Port != "" {
+				d.errs = append(d.errs, &Error{File: d.file, Line: e.Line, Key: fmt.Sprintf("fdb.static[%d].port", i), Msg: fmt.Sprintf("no port named %q", e.Port)})
+			}
+		} else if !p.Carries(e.VLAN) {
+			d.errs = append(d.errs, &Error{File: d.file, Line: e.Line, Key: fmt.Sprintf("fdb.static[%d].vlan", i), Msg: fmt.Sprintf("port %s does not carry VLAN %d", e.Port, e.VLAN)})
+		}
+	}
+	uplinks := map[string]bool{}
+	for i, u := range c.Uplinks {
+		if uplinks[u.Name] {
+			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("duplicate uplink name %q", u.Name)})
+		}
+		uplinks[u.Name] = true
+	}
+	nwNames, vlans := map[string]bool{}, map[uint16]string{}
+	for i, n := range c.Networks {
+		at := func(key, format string, args ...any) {
+			d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Key: fmt.Sprintf("networks[%d].%s", i, key), Msg: fmt.Sprintf(format, args...)})
+		}
+		if n.Name != "" && nwNames[n.Name] {
+			at("name", "duplicate network name %q", n.Name)
+		}
+		nwNames[n.Name] = true
+		if other, dup := vlans[n.VLAN]; dup {
+			at("vlan", "VLAN %d already has network %q", n.VLAN, other)
+		}
+		vlans[n.VLAN] = n.Name
+		switch {
+		case (n.Mode == "nat" || n.Mode == "routed") && n.Uplink == "":
+			at("uplink", "mode %s needs an uplink", n.Mode)
+		case n.Uplink != "" && !uplinks[n.Uplink]:
+			at("uplink", "no uplink named %q", n.Uplink)
+		}
+		if len(n.Forwards) > 0 && n.Mode != "nat" {
+			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)
+		}
+	}
+}
