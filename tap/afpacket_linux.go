@@ -1,0 +1,288 @@
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+// AFPacketConfig describes an AF_PACKET port for OpenAFPacket.
+type AFPacketConfig struct {
+	Device string // an existing interface
+	Netns  string // "": this namespace; else the named netns the device lives in
+}
+
+// rxChunk is how many messages one recvmmsg asks for; each has its own
+// 64 KiB spill buffer, so a GSO super-frame never truncates.
+const rxChunk = 8
+
+// AFPacket attaches an existing interface: every frame the interface
+// receives is read (promiscuous), and frames written leave through it.
+type AFPacket struct {
+	dev  string
+	conn *packet.Conn
+	rc   syscall.RawConn
+
+	rframes []*vswitch.Frame
+	rn      int
+	rerr    error
+	rmsgs   [rxChunk]mmsghdr
+	riov    [rxChunk][3]unix.Iovec
+	rhdr    [rxChunk][pkt.VirtioNetHdrLen]byte
+	rctl    [rxChunk][]byte
+	spill   [rxChunk][]byte
+	readFn  func(fd uintptr) bool
+
+	wframes []*vswitch.Frame
+	wi      int
+	wsent   int
+	werr    error
+	wmsgs   [vswitch.BatchSize]mmsghdr
+	wiov    [vswitch.BatchSize][2]unix.Iovec
+	whdr    [vswitch.BatchSize][pkt.VirtioNetHdrLen]byte
+	writeFn func(fd uintptr) bool
+
+	closed   atomic.Bool
+	txErrors atomic.Uint64
+	rxErrors atomic.Uint64
+}
+
+var _ vswitch.Port = (*AFPacket)(nil)
+
+// OpenAFPacket opens a promiscuous AF_PACKET socket on cfg.Device with a
+// virtio-net header per frame (PACKET_VNET_HDR: GSO super-frames from veth
+// TSO or NIC GRO arrive whole, with their offload metadata), VLAN tags the
+// driver stripped delivered as auxiliary data, and our own transmissions
+// never read back. The interface is brought up if it is down.
+func OpenAFPacket(cfg AFPacketConfig) (*AFPacket, error) {
+	a := &AFPacket{dev: cfg.Device}
+	err := inNetns(cfg.Netns, func() error {
+		ifi, err := net.InterfaceByName(cfg.Device)
+		if err != nil {
+			return err
+		}
+		if ifi.Flags&net.FlagUp == 0 {
+			s, err := linkControl()
+			if err != nil {
+				return err
+			}
+			err = setUp(s, cfg.Device)
+			unix.Close(s)
+			if err != nil {
+				return err
+			}
+		}
+		a.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("afpacket %s: %w", cfg.Device, err)
+	}
+	if err := a.setup(); err != nil {
+		a.conn.Close()
+		return nil, fmt.Errorf("afpacket %s: %w", cfg.Device, err)
+	}
+	for i := range rxChunk {
+		a.rctl[i] = make([]byte, auxSpace)
+		a.spill[i] = make([]byte, vswitch.BigDataLen)
+	}
+	a.readFn = a.doRead
+	a.writeFn = a.doWrite
+	return a, nil
+}
+
+func (a *AFPacket) setup() error {
+	if err := a.conn.SetPromiscuous(true); err != nil {
+		return fmt.Errorf("promiscuous mode: %w", err)
+	}
+	rc, err := a.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	a.rc = rc
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		for _, o := range []struct {
+			level, opt, val int
+			name            string
+		}{
+			{unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"},
+			{unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"},
+			{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"},
+		} {
+			if e := unix.SetsockoptInt(int(fd), o.level, o.opt, o.val); e != nil {
+				serr = fmt.Errorf("%s: %w", o.name, e)
+				return
+			}
+		}
+		// Room for bursts: 4 MiB each way (FORCE works as root and goes
+		// past rmem_max; without privilege fall back to the capped size).
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], 4<<20) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], 4<<20)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// Name is the interface name.
+func (a *AFPacket) Name() string { return a.dev }
+
+// Features: a frame written with a virtio-net header may be GSO or carry
+// a partial checksum; the kernel segments or finishes it for the device.
+func (a *AFPacket) Features() vswitch.Features { return vswitch.FeatVNetHdr }
+
+// TxErrors counts frames the interface refused (too long, link down).
+func (a *AFPacket) TxErrors() uint64 { return a.txErrors.Load() }
+
+// ReadBatch implements vswitch.Port.
+func (a *AFPacket) ReadBatch(frames []*vswitch.Frame) (int, error) {
+	a.rframes, a.rn, a.rerr = frames, 0, nil
+	err := a.rc.Read(a.readFn)
+	n := a.rn
+	a.rframes = nil
+	if err == nil {
+		err = a.rerr
+	}
+	if err != nil && (a.closed.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)) {
+		return n, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
+	}
+	return n, err
+}
+
+func (a *AFPacket) doRead(fd uintptr) bool {
+	for a.rn < len(a.rframes) {
+		k := min(rxChunk, len(a.rframes)-a.rn)
+		for i := range k {
+			rx := a.rframes[a.rn+i].RxBuf()
+			iov := &a.riov[i]
+			iov[0].Base = &a.rhdr[i][0]
+			iov[0].SetLen(pkt.VirtioNetHdrLen)
+			iov[1].Base = &rx[0]
+			iov[1].SetLen(len(rx))
+			iov[2].Base = &a.spill[i][0]
+			iov[2].SetLen(len(a.spill[i]))
+			h := &a.rmsgs[i].hdr
+			h.Iov = &iov[0]
+			h.SetIovlen(3)
+			h.Control = &a.rctl[i][0]
+			h.SetControllen(auxSpace)
+			h.Flags = 0
+		}
+		got, errno := recvmmsg(fd, a.rmsgs[:k])
+		switch errno {
+		case 0:
+		case unix.EAGAIN:
+			return a.rn > 0
+		case unix.EINTR:
+			continue
+		default:
+			a.rerr = errno
+			return true
+		}
+		kept := 0
+		for i := range got {
+			m := &a.rmsgs[i]
+			f := a.rframes[a.rn+i]
+			n := int(m.len) - pkt.VirtioNetHdrLen
+			if n < pkt.EthernetLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
+				a.rxErrors.Add(1)
+				continue
+			}
+			f.VNet.Decode(a.rhdr[i][:])
+			if rx := f.RxBuf(); n > len(rx) {
+				f = f.Promote(a.spill[i][:n-len(rx)])
+			} else {
+				f.SetLen(n)
+			}
+			if tci, ok := auxVLAN(a.rctl[i][:m.hdr.Controllen]); ok {
+				f.SetRxTCI(tci)
+			}
+			// Compact: skipped slots keep their (unused) frames after the kept ones.
+			j := a.rn + kept
+			a.rframes[a.rn+i], a.rframes[j] = a.rframes[j], f
+			kept++
+		}
+		a.rn += kept
+		if got < k {
+			return a.rn > 0
+		}
+	}
+	return true
+}
+
+// WriteBatch implements vswitch.Port; it waits while the socket is full.
+func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
+	if a.closed.Load() {
+		return 0, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
+	}
+	a.wframes, a.wi, a.wsent, a.werr = frames, 0, 0, nil
+	for i, f := range frames {
+		b := f.Bytes()
+		f.VNet.Encode(a.whdr[i][:])
+		iov := &a.wiov[i]
+		iov[0].Base = &a.whdr[i][0]
+		iov[0].SetLen(pkt.VirtioNetHdrLen)
+		iov[1].Base = &b[0]
+		iov[1].SetLen(len(b))
+		h := &a.wmsgs[i].hdr
+		h.Iov = &iov[0]
+		h.SetIovlen(2)
+	}
+	err := a.rc.Write(a.writeFn)
+	sent := a.wsent
+	a.wframes = nil
+	if err == nil {
+		err = a.werr
+	}
+	if err != nil && (a.closed.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)) {
+		return sent, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
+	}
+	return sent, err
+}
+
+func (a *AFPacket) doWrite(fd uintptr) bool {
+	for a.wi < len(a.wframes) {
+		n, errno := sendmmsg(fd, a.wmsgs[a.wi:len(a.wframes)])
+		switch errno {
+		case 0:
+			a.wi += n
+			a.wsent += n
+		case unix.EAGAIN, unix.ENOBUFS:
+			return false
+		case unix.EINTR:
+		case unix.EBADF:
+			a.werr = errno
+			return true
+		default:
+			// The first remaining frame was refused (too long for the
+			// device, link down): count it and go on with the rest.
+			a.txErrors.Add(1)
+			a.wi++
+		}
+	}
+	return true
+}
+
+// Close closes the socket (the interface stays; it is not ours), turning
+// promiscuous mode off again.
+func (a *AFPacket) Close() error {
+	if !a.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	a.conn.SetPromiscuous(false)
+	return a.conn.Close()
+}

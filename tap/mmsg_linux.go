@@ -1,0 +1,56 @@
+package tap
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmsghdr is struct mmsghdr; x/sys has the syscall numbers but no type.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+func recvmmsg(fd uintptr, msgs []mmsghdr) (int, unix.Errno) {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+	return int(n), errno
+}
+
+func sendmmsg(fd uintptr, msgs []mmsghdr) (int, unix.Errno) {
+	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+	return int(n), errno
+}
+
+// auxSpace is the control buffer one PACKET_AUXDATA message needs.
+var auxSpace = unix.CmsgSpace(20)
+
+// auxVLAN finds the PACKET_AUXDATA message in a control buffer and returns
+// the VLAN tag the kernel stripped, if any. It parses in place: no
+// allocation (unix.ParseSocketControlMessage allocates).
+func auxVLAN(ctl []byte) (tci uint16, ok bool) {
+	const hdrLen = unix.SizeofCmsghdr
+	for len(ctl) >= hdrLen {
+		l := int(binary.NativeEndian.Uint64(ctl[0:]))
+		level := int32(binary.NativeEndian.Uint32(ctl[8:]))
+		typ := int32(binary.NativeEndian.Uint32(ctl[12:]))
+		if l < hdrLen || l > len(ctl) {
+			return 0, false
+		}
+		if level == unix.SOL_PACKET && typ == unix.PACKET_AUXDATA && l >= hdrLen+20 {
+			d := ctl[hdrLen:]
+			status := binary.NativeEndian.Uint32(d[0:])
+			tci = binary.NativeEndian.Uint16(d[16:])
+			// Older kernels set no VLAN_VALID flag; a non-zero TCI is a tag.
+			return tci, status&unix.TP_STATUS_VLAN_VALID != 0 || tci != 0
+		}
+		next := unix.CmsgSpace(l - hdrLen)
+		if next > len(ctl) {
+			return 0, false
+		}
+		ctl = ctl[next:]
+	}
+	return 0, false
+}
