@@ -6,7 +6,7 @@ PKGS     := ./...
 FUZZTIME ?= 60s
 # Debian packages the tests and the harness use (ARCHITECTURE.md "Tests").
 # (busybox-static, not busybox: the two conflict, and guests need the static one.)
-DEPS     := iproute2 iperf3 tcpdump ethtool procps busybox-static udhcpc \
+DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
             isc-dhcp-client dhcpcd-base python3 curl
 
 .PHONY: all build run test vet fmt-check fuzz bench deps need-deps clean

@@ -3,13 +3,171 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/control"
+	vswitch "github.com/vswitch/vswitch/switch"
 )
+
+// Daemon is a running vswitch.
+type Daemon struct {
+	cfg *config.Config
+	log *slog.Logger
+	sw  *vswitch.Switch
+	ctl *control.Server
+
+	mu    sync.Mutex // guards ports; control path only
+	ports map[string]*portEntry
+	order []string // port names in the order they were added
+}
+
+// portEntry is what the daemon remembers of a port beyond the switch.
+type portEntry struct {
+	cfg config.Port
+	drv vswitch.Port
+}
 
 // Run starts vswitch with cfg and blocks until ctx is done, then stops it
 // cleanly: ports closed, devices removed, the control socket removed.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	return errors.New("daemon: not implemented yet")
+	d, err := Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("stopping")
+	return d.Stop()
+}
+
+// Start brings up everything cfg describes. On error nothing is left
+// behind: ports opened so far are closed again.
+func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Daemon{
+		cfg: cfg,
+		log: log,
+		sw: vswitch.New(vswitch.Config{
+			Ageing:     cfg.FDB.Ageing,
+			MaxEntries: cfg.FDB.MaxEntries,
+			Log:        log,
+		}),
+		ports: map[string]*portEntry{},
+	}
+	defer func() {
+		if err != nil {
+			d.Stop()
+		}
+	}()
+	for i := range cfg.Ports {
+		pc := cfg.Ports[i]
+		if err := d.addPort(pc); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, pc.Line, err)
+		}
+	}
+	for _, st := range cfg.FDB.Static {
+		if err := d.sw.AddStatic(st.Port, st.VLAN, st.MAC); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, st.Line, err)
+		}
+	}
+	if cfg.Control != "" {
+		d.ctl = control.NewServer(backend{d}, log)
+		if err := d.ctl.Listen(cfg.Control); err != nil {
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+		go func() {
+			if err := d.ctl.Serve(); err != nil {
+				log.Error("control API stopped", "err", err)
+			}
+		}()
+	}
+	// The gateway (ARP, ICMP, DHCP, NAT) and the metrics endpoint are later
+	// work; say so rather than pretend.
+	for _, n := range cfg.Networks {
+		log.Warn("network not served yet: this build switches frames only", "network", n.Name, "vlan", n.VLAN)
+	}
+	log.Info("vswitch running", "ports", len(cfg.Ports), "control", cfg.Control)
+	return d, nil
+}
+
+// Stop closes the control socket, every port and the switch.
+func (d *Daemon) Stop() error {
+	var errs []error
+	if d.ctl != nil {
+		errs = append(errs, d.ctl.Close())
+	}
+	d.mu.Lock()
+	d.ports = map[string]*portEntry{}
+	d.order = nil
+	d.mu.Unlock()
+	errs = append(errs, d.sw.Close())
+	return errors.Join(errs...)
+}
+
+// Switch is the forwarding plane, for in-process tests.
+func (d *Daemon) Switch() *vswitch.Switch { return d.sw }
+
+// addPort opens the driver for pc and attaches it.
+func (d *Daemon) addPort(pc config.Port) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.ports[pc.Name]; ok {
+		return fmt.Errorf("port %s: %w", pc.Name, control.ErrExists)
+	}
+	drv, err := openDriver(pc)
+	if err != nil {
+		return fmt.Errorf("port %s: %w", pc.Name, err)
+	}
+	if err := d.sw.AddPort(switchPortConfig(pc), drv); err != nil {
+		drv.Close()
+		return err
+	}
+	d.ports[pc.Name] = &portEntry{cfg: pc, drv: drv}
+	d.order = append(d.order, pc.Name)
+	d.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlans", vlanString(pc))
+	return nil
+}
+
+// delPort detaches and closes a port.
+func (d *Daemon) delPort(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.ports[name]; !ok {
+		return fmt.Errorf("port %s: %w", name, control.ErrNotFound)
+	}
+	if err := d.sw.RemovePort(name); err != nil {
+		return err
+	}
+	delete(d.ports, name)
+	for i, n := range d.order {
+		if n == name {
+			d.order = append(d.order[:i], d.order[i+1:]...)
+			break
+		}
+	}
+	d.log.Info("port removed", "port", name)
+	return nil
+}
+
+func switchPortConfig(pc config.Port) vswitch.PortConfig {
+	v := vswitch.VLANConfig{PVID: pc.VLAN}
+	if len(pc.Trunk) > 0 {
+		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
+	}
+	return vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue}
+}
+
+func vlanString(pc config.Port) string {
+	if len(pc.Trunk) == 0 {
+		return fmt.Sprintf("access %d", pc.VLAN)
+	}
+	s := fmt.Sprintf("trunk %v", pc.Trunk)
+	if pc.Native != 0 {
+		s += fmt.Sprintf(" native %d", pc.Native)
+	}
+	return s
 }

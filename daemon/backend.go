@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/control"
+)
+
+// backend answers the control API from snapshots; it never holds anything
+// the frame path needs.
+type backend struct{ d *Daemon }
+
+func (b backend) Ports() []control.PortStatus {
+	d := b.d
+	d.mu.Lock()
+	entries := make([]*portEntry, 0, len(d.order))
+	for _, n := range d.order {
+		entries = append(entries, d.ports[n])
+	}
+	d.mu.Unlock()
+	out := make([]control.PortStatus, 0, len(entries))
+	for _, e := range entries {
+		if ps, ok := b.status(e); ok {
+			out = append(out, ps)
+		}
+	}
+	return out
+}
+
+func (b backend) status(e *portEntry) (control.PortStatus, bool) {
+	st, ok := b.d.sw.Port(e.cfg.Name)
+	if !ok {
+		return control.PortStatus{}, false
+	}
+	pc := e.cfg
+	ps := control.PortStatus{
+		Name:      pc.Name,
+		Type:      pc.Type,
+		Mode:      "access",
+		VLAN:      pc.VLAN,
+		Device:    pc.Device,
+		Netns:     pc.Netns,
+		Socket:    pc.Socket,
+		Up:        true,
+		MACs:      st.MACs,
+		MaxMACs:   st.MaxMACs,
+		QueueLen:  st.QueueLen,
+		QueueCap:  st.QueueCap,
+		RxPackets: st.RxPackets,
+		RxBytes:   st.RxBytes,
+		TxPackets: st.TxPackets,
+		TxBytes:   st.TxBytes,
+		Drops:     map[string]uint64{},
+	}
+	if len(pc.Trunk) > 0 {
+		ps.Mode, ps.VLAN, ps.Trunk, ps.Native = "trunk", 0, pc.Trunk, pc.Native
+	}
+	for r, n := range st.Drops {
+		if n != 0 {
+			ps.Drops[dropName(r)] = n
+		}
+	}
+	return ps, true
+}
+
+func (b backend) FDB() []control.FDBEntry {
+	entries := b.d.sw.FDB()
+	out := make([]control.FDBEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, control.FDBEntry{
+			VLAN:       e.VLAN,
+			MAC:        e.MAC.String(),
+			Port:       e.Port,
+			AgeSeconds: e.Age.Seconds(),
+			Static:     e.Static,
+		})
+	}
+	return out
+}
+
+func (b backend) AddPort(spec json.RawMessage) (control.PortStatus, error) {
+	pc, err := config.ParsePort(spec)
+	if err != nil {
+		return control.PortStatus{}, &control.BadRequestError{Err: err}
+	}
+	if err := b.d.addPort(pc); err != nil {
+		return control.PortStatus{}, err
+	}
+	b.d.mu.Lock()
+	e := b.d.ports[pc.Name]
+	b.d.mu.Unlock()
+	ps, ok := b.status(e)
+	if !ok {
+		return control.PortStatus{}, fmt.Errorf("port %s vanished", pc.Name)
+	}
+	return ps, nil
+}
+
+func (b backend) DeletePort(name string) error { return b.d.delPort(name) }
