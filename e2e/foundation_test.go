@@ -80,12 +80,21 @@ func TestVLANIsolation(t *testing.T) {
 	if !hosts[0].ping("10.202.0.2", 2) || !hosts[2].ping("10.202.0.4", 2) {
 		t.Fatal("hosts in the same VLAN cannot talk")
 	}
-	rxBefore := vs.ports()[names[2]].TxPackets + vs.ports()[names[3]].TxPackets
+	// Nothing from VLAN 10's hosts may reach VLAN 20's, not even the
+	// broadcast ARP requests for VLAN 20's addresses.
+	filter := fmt.Sprintf("ether src %s or ether src %s", hosts[0].mac(names[0]), hosts[1].mac(names[1]))
+	stops := []func() string{hosts[2].sniff(names[2], filter), hosts[3].sniff(names[3], filter)}
+	control := hosts[1].sniff(names[1], "ether src "+hosts[0].mac(names[0])) // same VLAN: must see them
 	if hosts[0].ping("10.202.0.3", 2) || hosts[1].ping("10.202.0.4", 2) {
 		t.Fatal("a host on VLAN 10 reached one on VLAN 20")
 	}
-	if after := vs.ports()[names[2]].TxPackets + vs.ports()[names[3]].TxPackets; after != rxBefore {
-		t.Fatalf("VLAN 20 ports sent %d frames while only VLAN 10 talked", after-rxBefore)
+	for i, stop := range stops {
+		if out := stop(); strings.TrimSpace(out) != "" {
+			t.Errorf("VLAN 20 host %d saw VLAN 10 frames:\n%s", i, out)
+		}
+	}
+	if strings.TrimSpace(control()) == "" {
+		t.Fatal("VLAN 10's own peer saw none of its broadcasts: the sniffing proves nothing")
 	}
 }
 

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,7 +201,10 @@ func (in *instance) ports() map[string]portStatus {
 type host struct {
 	*testnet.Netns
 	dev string
+	tb  *testing.T
 }
+
+func (h *host) t() *testing.T { return h.tb }
 
 // newHost makes a namespace without IPv6 (so no router solicitations or
 // DAD make noise in counters).
@@ -207,7 +212,7 @@ func newHost(t *testing.T, tag string) *host {
 	ns := testnet.NewNetns(t, tag)
 	ns.Run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
 	ns.Run("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
-	return &host{Netns: ns}
+	return &host{Netns: ns, tb: t}
 }
 
 // addr configures dev with cidr and brings it up.
@@ -233,4 +238,29 @@ func requireE2E(t *testing.T, cmds ...string) {
 	t.Helper()
 	testnet.RequireRoot(t)
 	testnet.RequireCommands(t, append([]string{"ip"}, cmds...)...)
+}
+
+// sniff runs tcpdump on dev in h with a filter until the returned function
+// is called; that function returns the decoded lines tcpdump printed.
+func (h *host) sniff(dev, filter string) func() string {
+	h.t().Helper()
+	var out lockedBuffer
+	cmd := h.Command(context.Background(), "tcpdump", "-l", "-n", "-e", "-i", dev, filter)
+	cmd.Stdout, cmd.Stderr = &out, io.Discard
+	if err := cmd.Start(); err != nil {
+		h.t().Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let it attach
+	stopped := false
+	stop := func() string {
+		if !stopped {
+			stopped = true
+			time.Sleep(200 * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGINT)
+			cmd.Wait()
+		}
+		return out.String()
+	}
+	h.t().Cleanup(func() { stop() })
+	return stop
 }
