@@ -73,7 +73,7 @@ func TestVLANIsolation(t *testing.T) {
 		}
 		cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s, vlan: %d}\n", names[i], hosts[i].Name, vlan)
 	}
-	vs := startVswitch(t, cfg)
+	startVswitch(t, cfg)
 	for i, h := range hosts {
 		h.addr(names[i], fmt.Sprintf("10.202.0.%d/24", i+1))
 	}
