@@ -96,6 +96,9 @@ func (f *Frame) SetLen(n int) { f.off, f.n = Headroom, n }
 // SetRxTCI records an 802.1Q tag the driver received out of band.
 func (f *Frame) SetRxTCI(tci uint16) { f.tci, f.hasTCI = tci, true }
 
+// RxTCI is the tag a driver received out of band, if any.
+func (f *Frame) RxTCI() (uint16, bool) { return f.tci, f.hasTCI }
+
 // Promote handles a frame that did not fit RxBuf: the driver read the first
 // len(RxBuf()) bytes into RxBuf and the rest, spill, into a buffer of its
 // own. Promote returns a big frame holding the whole frame (and f's
