@@ -50,7 +50,14 @@ func (s *Switch) readLoop(p *swPort) {
 			}
 		}
 		if n > 0 {
-			s.ingress(p, frames[:n], time.Now().Unix())
+			now := time.Now()
+			if list := p.caps.Load(); list != nil {
+				ts := now.UnixNano()
+				for _, f := range frames[:n] {
+					captureFrame(*list, f, ts)
+				}
+			}
+			s.ingress(p, frames[:n], now.Unix())
 		}
 	}
 }
@@ -163,6 +170,12 @@ func (s *Switch) writeLoop(p *swPort) {
 				}
 			}
 			p.sleeping.Store(false)
+		}
+		if list := p.caps.Load(); list != nil {
+			ts := time.Now().UnixNano()
+			for _, f := range out[:n] {
+				captureFrame(*list, f, ts)
+			}
 		}
 		sent, err := p.drv.WriteBatch(out[:n])
 		var bytes uint64

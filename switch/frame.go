@@ -37,6 +37,7 @@ type Frame struct {
 	tci    uint16
 	hasTCI bool
 
+	ts  int64  // capture copies: when the frame was seen (unix ns)
 	vid uint16 // VLAN the frame belongs to inside the switch
 	pcp uint8  // priority from the ingress tag, reused on egress tags
 	big bool

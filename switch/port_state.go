@@ -28,6 +28,11 @@ type swPort struct {
 	exited   sync.WaitGroup
 
 	stats portStats
+
+	// caps are the captures attached to this port: copy on write under
+	// capMu, one atomic load per frame on the frame path.
+	caps  atomic.Pointer[[]*Capture]
+	capMu sync.Mutex
 }
 
 // portStats are the port's counters: atomics written by the port's own
@@ -78,6 +83,11 @@ func (p *swPort) shutdown(t *fdb) {
 		close(p.done)
 		p.drv.Close()
 		p.exited.Wait()
+		if list := p.caps.Load(); list != nil {
+			for _, c := range *list {
+				c.detach() // the reader's Next returns ErrCaptureClosed
+			}
+		}
 		var buf [BatchSize]*Frame
 		for n := p.q.take(buf[:]); n > 0; n = p.q.take(buf[:]) {
 			for _, f := range buf[:n] {
