@@ -58,10 +58,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 		}
 		writeJSON(w, http.StatusOK, nonNil(out))
 	})
-	// Live pcap capture streams here (the observability work).
-	mux.HandleFunc("GET /v1/capture", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "capture is not supported by this build yet"})
-	})
+	mux.HandleFunc("GET /v1/capture", s.capture)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }

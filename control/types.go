@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -75,6 +76,21 @@ type LeaseBackend interface{ Leases() []Lease }
 
 // ConntrackBackend is implemented by a backend with NAT.
 type ConntrackBackend interface{ Conntrack() []ConnEntry }
+
+// CaptureBackend is implemented by a backend that can capture a port.
+type CaptureBackend interface {
+	StartCapture(port string) (CaptureStream, error) // ErrNotFound for an unknown port
+}
+
+// CaptureStream yields the frames a port receives and sends.
+type CaptureStream interface {
+	// Next blocks for the next frame; its bytes are valid until the next
+	// call. It returns an error when ctx is done or the port went away.
+	Next(ctx context.Context) (time.Time, []byte, error)
+	// Dropped counts frames lost because the reader was too slow.
+	Dropped() uint64
+	Close()
+}
 
 // Errors a backend returns to get a status other than 500.
 var (

@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	vswitch "github.com/vswitch/vswitch/switch"
 )
 
 // backend answers the control API from snapshots; it never holds anything
@@ -99,3 +101,15 @@ func (b backend) AddPort(spec json.RawMessage) (control.PortStatus, error) {
 }
 
 func (b backend) DeletePort(name string) error { return b.d.delPort(name) }
+
+// StartCapture implements control.CaptureBackend.
+func (b backend) StartCapture(port string) (control.CaptureStream, error) {
+	c, err := b.d.sw.StartCapture(port)
+	if errors.Is(err, vswitch.ErrNoSuchPort) {
+		return nil, fmt.Errorf("no port named %q: %w", port, control.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/metrics"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -18,6 +19,7 @@ type Daemon struct {
 	log *slog.Logger
 	sw  *vswitch.Switch
 	ctl *control.Server
+	met *metrics.Server
 
 	mu    sync.Mutex // guards ports; control path only
 	ports map[string]*portEntry
@@ -29,6 +31,9 @@ type portEntry struct {
 	cfg config.Port
 	drv vswitch.Port
 }
+
+// Version is reported by vswitch_build_info; the command sets it.
+var Version = "dev"
 
 // Run starts vswitch with cfg and blocks until ctx is done, then stops it
 // cleanly: ports closed, devices removed, the control socket removed.
@@ -85,8 +90,21 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			}
 		}()
 	}
-	// The gateway (ARP, ICMP, DHCP, NAT) and the metrics endpoint are later
-	// work; say so rather than pretend.
+	if cfg.Metrics != "" {
+		col := metrics.NewCollector(d.sw, d.portType, Version)
+		d.met, err = metrics.Listen(cfg.Metrics, metrics.Registry(col))
+		if err != nil {
+			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
+		}
+		go func() {
+			if err := d.met.Serve(); err != nil {
+				log.Error("metrics endpoint stopped", "err", err)
+			}
+		}()
+		log.Info("serving metrics", "addr", "http://"+d.met.Addr()+"/metrics")
+	}
+	// The gateway (ARP, ICMP, DHCP, NAT) is later work; say so rather
+	// than pretend.
 	for _, n := range cfg.Networks {
 		log.Warn("network not served yet: this build switches frames only", "network", n.Name, "vlan", n.VLAN)
 	}
@@ -97,6 +115,9 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 // Stop closes the control socket, every port and the switch.
 func (d *Daemon) Stop() error {
 	var errs []error
+	if d.met != nil {
+		errs = append(errs, d.met.Close())
+	}
 	if d.ctl != nil {
 		errs = append(errs, d.ctl.Close())
 	}
@@ -106,6 +127,16 @@ func (d *Daemon) Stop() error {
 	d.mu.Unlock()
 	errs = append(errs, d.sw.Close())
 	return errors.Join(errs...)
+}
+
+// portType names a port's type for metrics.
+func (d *Daemon) portType(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.ports[name]; ok {
+		return e.cfg.Type
+	}
+	return ""
 }
 
 // Switch is the forwarding plane, for in-process tests.

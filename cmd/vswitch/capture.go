@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+
+	"github.com/vswitch/vswitch/control"
 )
 
 func cmdCapture(socket string, args []string, stdout io.Writer) error {
@@ -39,6 +41,11 @@ func cmdCapture(socket string, args []string, stdout io.Writer) error {
 		defer f.Close()
 		out = f
 	}
-	_, err = io.Copy(out, resp.Body)
-	return err
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return err
+	}
+	if d := resp.Trailer.Get(control.DroppedTrailer); d != "" && d != "0" {
+		fmt.Fprintf(os.Stderr, "vswitch: capture of %s dropped %s frames (the reader was too slow)\n", port, d)
+	}
+	return nil
 }

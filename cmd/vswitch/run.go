@@ -47,5 +47,6 @@ func cmdRun(control string, args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	daemon.Version = version
 	return daemon.Run(ctx, cfg, log)
 }
