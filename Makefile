@@ -5,9 +5,10 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 FUZZTIME ?= 60s
 # Debian packages the tests and the harness use (ARCHITECTURE.md "Tests").
-# (busybox-static, not busybox: the two conflict, and guests need the static one.)
+# (busybox-static, not busybox: the two conflict, and guests need the static
+# one. prometheus is for promtool; policy-rc.d below keeps its server off.)
 DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
-            isc-dhcp-client dhcpcd-base python3 curl
+            isc-dhcp-client dhcpcd-base python3 curl tshark prometheus
 
 .PHONY: all build run test vet fmt-check fuzz bench deps need-deps clean
 
