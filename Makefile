@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 FUZZTIME ?= 60s
-# Debian packages the tests and the harness use (ARCHITECTURE.md "Tests").
+# Debian packages the tests and the harness use.
 # (busybox-static, not busybox: the two conflict, and guests need the static
 # one. prometheus is for promtool; policy-rc.d below keeps its server off.)
 DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
