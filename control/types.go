@@ -46,6 +46,7 @@ type Lease struct {
 	IP       string    `json:"ip"`
 	Hostname string    `json:"hostname,omitempty"`
 	Expiry   time.Time `json:"expiry"`
+	State    string    `json:"state"` // bound | released
 	Static   bool      `json:"static"`
 }
 

@@ -100,7 +100,15 @@ func (b backend) AddPort(spec json.RawMessage) (control.PortStatus, error) {
 	return ps, nil
 }
 
-func (b backend) DeletePort(name string) error { return b.d.delPort(name) }
+func (b backend) DeletePort(name string) error {
+	b.d.mu.Lock()
+	e, ok := b.d.ports[name]
+	b.d.mu.Unlock()
+	if ok && e.cfg.Type == "gateway" {
+		return &control.BadRequestError{Err: fmt.Errorf("port %s is a network's gateway: change the config to remove it", name)}
+	}
+	return b.d.delPort(name)
+}
 
 // StartCapture implements control.CaptureBackend.
 func (b backend) StartCapture(port string) (control.CaptureStream, error) {

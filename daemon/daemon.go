@@ -24,6 +24,8 @@ type Daemon struct {
 	mu    sync.Mutex // guards ports; control path only
 	ports map[string]*portEntry
 	order []string // port names in the order they were added
+
+	nets []*network
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -103,10 +105,8 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}()
 		log.Info("serving metrics", "addr", "http://"+d.met.Addr()+"/metrics")
 	}
-	// The gateway (ARP, ICMP, DHCP, NAT) is later work; say so rather
-	// than pretend.
-	for _, n := range cfg.Networks {
-		log.Warn("network not served yet: this build switches frames only", "network", n.Name, "vlan", n.VLAN)
+	if err := d.startNetworks(); err != nil {
+		return nil, err
 	}
 	log.Info("vswitch running", "ports", len(cfg.Ports), "control", cfg.Control)
 	return d, nil

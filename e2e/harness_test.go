@@ -264,3 +264,30 @@ func (h *host) sniff(dev, filter string) func() string {
 	h.t().Cleanup(func() { stop() })
 	return stop
 }
+
+// restartVswitch starts a new process on the config and state directory
+// of old, which has exited.
+func restartVswitch(t *testing.T, old *instance) *instance {
+	t.Helper()
+	in := &instance{t: t, dir: old.dir, sock: old.sock, log: &lockedBuffer{}, done: make(chan struct{})}
+	in.cmd = exec.Command(vswitchBin(t), "run", "-c", filepath.Join(old.dir, "vswitch.yaml"))
+	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		in.exitErr = in.cmd.Wait()
+		close(in.done)
+	}()
+	t.Cleanup(func() {
+		in.stop()
+		if t.Failed() {
+			t.Logf("vswitch (restarted) log:\n%s", in.log.String())
+		}
+	})
+	testnet.WaitFor(t, 20*time.Second, "the restarted vswitch", func() bool {
+		_, err := in.cli("show", "ports")
+		return err == nil
+	})
+	return in
+}

@@ -110,3 +110,6 @@ type FDBStats struct {
 func (s *Switch) FDBStats() FDBStats {
 	return FDBStats{Entries: s.fdb.m.Size(), Learned: s.fdb.learned.Load(), Moves: s.fdb.moves.Load()}
 }
+
+// Known reports whether the FDB holds mac on vid (learned or static).
+func (s *Switch) Known(vid uint16, mac pkt.MAC) bool { return s.fdb.lookup(vid, mac) != nil }

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// Client scripts that only set the address: the stock scripts rewrite
+// /etc/resolv.conf, which a network namespace shares with the host.
+const udhcpcScript = `#!/bin/sh
+case "$1" in
+bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;
+esac
+exit 0
+`
+
+const dhclientScript = `#!/bin/sh
+case "$reason" in
+BOUND|RENEW|REBIND|REBOOT) ip addr flush dev "$interface"; ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
+esac
+exit 0
+`
+
+func writeScript(t *testing.T, name, body string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// dhcpClient runs one real client in h on dev until it has a lease, and
+// returns the IPv4 address the interface got.
+func dhcpClient(t *testing.T, client string, h *host, dev string) string {
+	t.Helper()
+	h.Run("ip", "link", "set", dev, "up")
+	dir := t.TempDir()
+	switch client {
+	case "udhcpc":
+		h.Run("udhcpc", "-i", dev, "-n", "-q", "-t", "10", "-T", "1", "-s", writeScript(t, "udhcpc.sh", udhcpcScript))
+	case "dhclient":
+		pid := filepath.Join(dir, "dhclient.pid")
+		h.Run("dhclient", "-1", "-4", "-lf", filepath.Join(dir, "leases"), "-pf", pid, "-sf", writeScript(t, "dhclient.sh", dhclientScript), dev)
+		t.Cleanup(func() { killPidfile(pid) })
+	case "dhcpcd":
+		// -B: stay in the foreground, -1: exit once bound, -p: keep the
+		// address on exit, -c /bin/true: no hooks (no resolv.conf).
+		h.Run("dhcpcd", "-B", "-1", "-4", "-p", "-t", "20", "-c", "/bin/true", "-f", "/dev/null", dev)
+	}
+	out := h.Run("ip", "-4", "-o", "addr", "show", "dev", dev)
+	m := regexp.MustCompile(`inet (\S+)/`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("%s: no address on %s after the lease:\n%s", client, dev, out)
+	}
+	return m[1]
+}
+
+// killPidfile ends a daemon we started, by the PID it wrote.
+func killPidfile(path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 1 {
+		if p, err := os.FindProcess(pid); err == nil {
+			p.Kill()
+		}
+	}
+}
+
+type leaseJSON struct {
+	Network, MAC, IP, Hostname, State string
+	Static                            bool
+}
+
+// TestDHCPClients: busybox udhcpc, ISC dhclient and dhcpcd each lease an
+// address from the gateway, a static host gets its reservation, all ping
+// the gateway and resolve its MAC by ARP; a second network on another
+// VLAN is served independently; after kill -9 and a restart every lease
+// is still listed and every client gets its address back.
+func TestDHCPClients(t *testing.T) {
+	requireE2E(t, "ping", "udhcpc", "dhclient", "dhcpcd")
+	clients := []string{"udhcpc", "dhclient", "dhcpcd", "udhcpc"}
+	var hosts []*host
+	var ports []string
+	cfg := "ports:\n"
+	for i := range clients {
+		h := newHost(t, fmt.Sprintf("d%d", i))
+		p := testnet.Name("d")
+		hosts, ports = append(hosts, h), append(ports, p)
+		cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s, vlan: 10, mac: \"52:54:00:d0:00:%02x\"}\n", p, h.Name, i+1)
+	}
+	// A host on VLAN 20's network.
+	h20, p20 := newHost(t, "d20"), testnet.Name("d")
+	cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s, vlan: 20, mac: \"52:54:00:d0:00:20\"}\n", p20, h20.Name)
+	cfg += `networks:
+  - name: lab
+    vlan: 10
+    address: 10.220.0.1/24
+    dhcp:
+      range: 10.220.0.100-10.220.0.150
+      lease: 1h
+      dns: [10.220.0.1]
+      domain: lab
+      hosts: [{mac: "52:54:00:d0:00:04", ip: 10.220.0.7, name: web}]
+  - name: other
+    vlan: 20
+    address: 10.221.0.1/24
+    dhcp: {range: 10.221.0.50-10.221.0.60}
+`
+	vs := startVswitch(t, cfg)
+	got := map[string]string{}
+	for i, c := range clients {
+		ip := dhcpClient(t, c, hosts[i], ports[i])
+		if !strings.HasPrefix(ip, "10.220.0.") {
+			t.Fatalf("%s got %s", c, ip)
+		}
+		got[ports[i]] = ip
+		if !hosts[i].ping("10.220.0.1", 2) {
+			t.Fatalf("%s host (%s) cannot ping the gateway", c, ip)
+		}
+		neigh := hosts[i].Run("ip", "neigh", "show", "10.220.0.1")
+		if !strings.Contains(neigh, "lladdr 02:") {
+			t.Fatalf("gateway MAC not resolved by ARP: %q", neigh)
+		}
+	}
+	t.Logf("leases: udhcpc %s, dhclient %s, dhcpcd %s, static host %s", got[ports[0]], got[ports[1]], got[ports[2]], got[ports[3]])
+	if got[ports[3]] != "10.220.0.7" {
+		t.Fatalf("static host got %s, want 10.220.0.7", got[ports[3]])
+	}
+	seen := map[string]bool{}
+	for _, ip := range got {
+		if seen[ip] {
+			t.Fatalf("address %s handed out twice: %v", ip, got)
+		}
+		seen[ip] = true
+	}
+	ip20 := dhcpClient(t, "udhcpc", h20, p20)
+	if !strings.HasPrefix(ip20, "10.221.0.") || !h20.ping("10.221.0.1", 1) {
+		t.Fatalf("VLAN 20 network: got %s", ip20)
+	}
+	if hosts[0].ping("10.221.0.1", 1) {
+		t.Fatal("VLAN 10 host reached VLAN 20's gateway")
+	}
+	var leases []leaseJSON
+	json.Unmarshal([]byte(vs.mustCLI("show", "leases", "--json")), &leases)
+	if len(leases) != 5 {
+		t.Fatalf("show leases: %d leases, want 5:\n%s", len(leases), vs.mustCLI("show", "leases"))
+	}
+
+	// kill -9, restart on the same state directory.
+	vs.cmd.Process.Kill()
+	<-vs.done
+	vs2 := restartVswitch(t, vs)
+	json.Unmarshal([]byte(vs2.mustCLI("show", "leases", "--json")), &leases)
+	if len(leases) != 5 {
+		t.Fatalf("after kill -9: %d leases listed, want 5", len(leases))
+	}
+	// The TAPs died with the process; the clients come back in reverse
+	// order on the new devices (same MACs) and get their addresses.
+	for i := len(clients) - 1; i >= 0; i-- {
+		hosts[i].Run("ip", "addr", "flush", "dev", ports[i])
+		if ip := dhcpClient(t, clients[i], hosts[i], ports[i]); ip != got[ports[i]] {
+			t.Errorf("%s: %s after restart, had %s", clients[i], ip, got[ports[i]])
+		}
+	}
+}

@@ -1,0 +1,12 @@
+// Package gateway is the in-process router on each network: an internal
+// switch port with its own MAC on the network's VLAN (like virbr0's), that
+// answers ARP for the gateway address, keeps a bounded neighbour cache,
+// replies to ICMP echo, serves DHCP through package dhcp, and answers
+// anything else addressed to it as a Linux host would (ICMP port or
+// protocol unreachable, TCP RST) or not at all.
+//
+// Nothing a guest sends may panic it or grow its memory: every reply comes
+// from the frame pool onto a bounded queue (full: dropped and counted),
+// the neighbour cache has a fixed size, and ICMP errors are rate limited.
+// It never forwards between networks yet; that is the NAT work.
+package gateway

@@ -1,0 +1,389 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/internal/pkt"
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+// Config is one network's gateway.
+type Config struct {
+	Network string
+	VLAN    uint16
+	Address netip.Prefix // the gateway's address and the network's prefix
+	MAC     pkt.MAC      // zero: a stable locally administered one from the name
+	DHCP    *dhcp.Server // nil: no DHCP on this network
+	// Known reports whether the switch learned mac on vid. DHCP from an
+	// address the switch refused to learn (a port over its max_macs) is
+	// ignored, so one port cannot drain the pool.
+	Known func(vid uint16, mac pkt.MAC) bool
+}
+
+// Drop reasons of the gateway.
+const (
+	DropNotForUs     = iota // addressed to another host: isolated networks route nothing
+	DropBadIP               // bad IPv4 header or checksum
+	DropFragment            // fragments addressed to the gateway
+	DropRateLimited         // ICMP error suppressed by the rate limit
+	DropQueueFull           // reply queue full
+	DropUnlearnedSrc        // DHCP from a MAC the switch did not learn
+	NumDrops
+)
+
+// DropNames are label values for the gateway's drops.
+var DropNames = [NumDrops]string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src"}
+
+// Port is the gateway's internal switch port on one network.
+type Port struct {
+	cfg   Config
+	mac   pkt.MAC
+	ip    netip.Addr
+	bcast netip.Addr
+	q     *replyQueue
+	done  chan struct{}
+	once  sync.Once
+	garp  atomic.Bool // gratuitous ARP sent
+
+	neigh *neighbours
+	// ICMP error tokens: refilled to icmpBurst every second, as Linux's
+	// icmp_ratelimit does per destination (we keep one bucket).
+	tokens   atomic.Int64
+	lastFill atomic.Int64
+	ipID     atomic.Uint32
+
+	drops   [NumDrops]atomic.Uint64
+	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
+}
+
+const icmpBurst = 100
+
+var _ vswitch.Port = (*Port)(nil)
+
+// StableMAC derives a locally administered unicast MAC from a name, so a
+// gateway keeps its MAC across restarts and guests' ARP caches stay right.
+func StableMAC(name string) pkt.MAC {
+	h := fnv.New64a()
+	h.Write([]byte("vswitch-gateway/" + name))
+	s := h.Sum64()
+	return pkt.MAC{0x02, byte(s >> 32), byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)}
+}
+
+// New returns the gateway port for cfg.
+func New(cfg Config) *Port {
+	mac := cfg.MAC
+	if mac.IsZero() {
+		mac = StableMAC(cfg.Network)
+	}
+	pfx := cfg.Address.Masked()
+	b := pfx.Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - pfx.Bits()))
+	var bc [4]byte
+	binary.BigEndian.PutUint32(bc[:], v)
+	p := &Port{
+		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: netip.AddrFrom4(bc),
+		q: newReplyQueue(), done: make(chan struct{}), neigh: newNeighbours(1024),
+		dhcpBuf: make([]byte, 1500),
+	}
+	p.tokens.Store(icmpBurst)
+	return p
+}
+
+// MAC is the gateway's MAC address.
+func (p *Port) MAC() pkt.MAC { return p.mac }
+
+// Drops returns the gateway's drop counters.
+func (p *Port) Drops() [NumDrops]uint64 {
+	var d [NumDrops]uint64
+	for i := range d {
+		d[i] = p.drops[i].Load()
+	}
+	return d
+}
+
+// Neighbours is the number of cached neighbours.
+func (p *Port) Neighbours() int { return p.neigh.len() }
+
+// Features: the gateway takes complete frames (the switch finishes partial
+// checksums and segments GSO frames before they get here).
+func (p *Port) Features() vswitch.Features { return 0 }
+
+// Close stops the port.
+func (p *Port) Close() error {
+	p.once.Do(func() { close(p.done) })
+	return nil
+}
+
+// ReadBatch hands the switch the gateway's replies (and, first, a
+// gratuitous ARP announcing the gateway's address and MAC).
+func (p *Port) ReadBatch(frames []*vswitch.Frame) (int, error) {
+	if p.garp.CompareAndSwap(false, true) {
+		f := frames[0]
+		b := f.RxBuf()
+		pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: p.mac, Type: pkt.TypeARP})
+		pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: p.mac, SenderIP: p.ip, TargetIP: p.ip})
+		f.SetLen(60) // padded to the Ethernet minimum
+		clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
+		return 1, nil
+	}
+	var out [vswitch.BatchSize]*vswitch.Frame
+	for {
+		n := p.q.take(out[:min(len(frames), len(out))])
+		if n == 0 {
+			p.q.sleeping.Store(true)
+			if n = p.q.take(out[:min(len(frames), len(out))]); n == 0 {
+				select {
+				case <-p.q.wake:
+					continue
+				case <-p.done:
+					return 0, vswitch.ErrClosed
+				}
+			}
+			p.q.sleeping.Store(false)
+		}
+		for i := range n {
+			frames[i].Release()
+			frames[i] = out[i]
+		}
+		return n, nil
+	}
+}
+
+// WriteBatch is where the switch delivers frames to the gateway: each is
+// answered (a reply queued for ReadBatch) or dropped with a reason.
+func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
+	select {
+	case <-p.done:
+		return 0, vswitch.ErrClosed
+	default:
+	}
+	now := time.Now()
+	for _, f := range frames {
+		p.handle(f.Bytes(), now)
+	}
+	return len(frames), nil
+}
+
+func (p *Port) handle(b []byte, now time.Time) {
+	eth := pkt.Ethernet(b)
+	if !eth.Valid() {
+		return
+	}
+	dst := eth.Dst()
+	if dst != p.mac && dst != pkt.Broadcast {
+		return // flooded unicast for someone else, or multicast: not ours
+	}
+	switch eth.Type() {
+	case pkt.TypeARP:
+		p.arp(eth, now)
+	case pkt.TypeIPv4:
+		p.ipv4(eth, now)
+	}
+}
+
+func (p *Port) arp(eth pkt.Ethernet, now time.Time) {
+	a := pkt.ARP(eth.Payload())
+	if !a.Valid() {
+		return
+	}
+	sip := a.SenderIP()
+	if p.cfg.Address.Contains(sip) && sip != p.ip && !a.SenderMAC().IsMulticast() {
+		p.neigh.learn(sip, a.SenderMAC(), now)
+	}
+	if a.Op() != pkt.ARPRequest || a.TargetIP() != p.ip {
+		return
+	}
+	f, b := p.reply()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: a.SenderMAC(), Src: p.mac, Type: pkt.TypeARP})
+	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPReply, SenderMAC: p.mac, SenderIP: p.ip,
+		TargetMAC: a.SenderMAC(), TargetIP: sip})
+	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
+	p.send(f, 60)
+}
+
+// reply takes a fresh frame from the pool for a reply.
+func (p *Port) reply() (*vswitch.Frame, []byte) {
+	f := vswitch.NewFrame()
+	return f, f.RxBuf()
+}
+
+// send queues a reply of n bytes.
+func (p *Port) send(f *vswitch.Frame, n int) {
+	f.SetLen(n)
+	if !p.q.put(f) {
+		p.drops[DropQueueFull].Add(1)
+		f.Release()
+	}
+}
+
+func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
+	ip := pkt.IPv4(eth.Payload())
+	if !ip.Valid() || !ip.HeaderChecksumOK() {
+		p.drops[DropBadIP].Add(1)
+		return
+	}
+	dst := ip.Dst()
+	toUs := dst == p.ip
+	bcast := dst == p.bcast || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	if ip.Protocol() == pkt.ProtoUDP && (toUs || bcast) && !ip.IsFragment() {
+		u := pkt.UDP(ip.Payload())
+		if u.Valid() && u.DstPort() == pkt.DHCPServerPort {
+			p.dhcp(eth, u.Payload())
+			return
+		}
+	}
+	if !toUs {
+		if !bcast && !dst.IsMulticast() {
+			p.drops[DropNotForUs].Add(1)
+		}
+		return
+	}
+	if ip.IsFragment() {
+		p.drops[DropFragment].Add(1)
+		return
+	}
+	if p.cfg.Address.Contains(ip.Src()) {
+		p.neigh.learn(ip.Src(), eth.Src(), now)
+	}
+	switch ip.Protocol() {
+	case pkt.ProtoICMP:
+		c := pkt.ICMP(ip.Payload())
+		if c.Valid() && c.Type() == pkt.ICMPEchoRequest && c.Code() == 0 && pkt.Checksum(c, 0) == 0xffff {
+			p.echoReply(eth, ip)
+		}
+	case pkt.ProtoUDP:
+		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodePortUnreach, now)
+	case pkt.ProtoTCP:
+		p.tcpReset(eth, ip)
+	default:
+		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodeProtoUnreach, now)
+	}
+}
+
+// echoReply answers a ping: the request's payload back, addresses swapped.
+func (p *Port) echoReply(eth pkt.Ethernet, ip pkt.IPv4) {
+	body := ip.Payload()
+	n := pkt.EthernetLen + pkt.IPv4MinLen + len(body)
+	if n > vswitch.SmallDataLen {
+		return // a ping larger than a frame arrives fragmented; handled above
+	}
+	f, b := p.reply()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
+	icmp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
+	copy(icmp, body)
+	icmp[0], icmp[2], icmp[3] = pkt.ICMPEchoReply, 0, 0
+	binary.BigEndian.PutUint16(icmp[2:], ^pkt.Checksum(icmp, 0))
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(pkt.IPv4MinLen + len(body)),
+		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoICMP, Src: p.ip, Dst: ip.Src()})
+	p.send(f, max(n, 60))
+}
+
+// icmpError answers with an ICMP error quoting the offending header and
+// 8 bytes, rate limited.
+func (p *Port) icmpError(eth pkt.Ethernet, ip pkt.IPv4, typ, code uint8, now time.Time) {
+	if !p.allowICMP(now) {
+		p.drops[DropRateLimited].Add(1)
+		return
+	}
+	quote := ip[:min(len(ip), ip.HeaderLen()+8)]
+	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.ICMPLen + len(quote)
+	f, b := p.reply()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
+	icmp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
+	clear(icmp[:pkt.ICMPLen])
+	icmp[0], icmp[1] = typ, code
+	copy(icmp[pkt.ICMPLen:], quote)
+	binary.BigEndian.PutUint16(icmp[2:], ^pkt.Checksum(icmp, 0))
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen),
+		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoICMP, Src: p.ip, Dst: ip.Src()})
+	p.send(f, max(n, 60))
+}
+
+func (p *Port) allowICMP(now time.Time) bool {
+	sec := now.Unix()
+	if last := p.lastFill.Load(); last != sec && p.lastFill.CompareAndSwap(last, sec) {
+		p.tokens.Store(icmpBurst)
+	}
+	return p.tokens.Add(-1) >= 0
+}
+
+// tcpReset answers a TCP segment to the gateway (no port is open) the way
+// Linux does for a closed port (RFC 793 "Reset Generation").
+func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
+	t := ip.Payload()
+	if len(t) < 20 || t[13]&0x04 != 0 { // never answer a RST
+		return
+	}
+	thl := int(t[12]>>4) * 4
+	if thl < 20 || thl > len(t) {
+		return
+	}
+	seq, ack := binary.BigEndian.Uint32(t[4:]), binary.BigEndian.Uint32(t[8:])
+	flags := t[13]
+	var rseq, rack uint32
+	var rflags uint8 = 0x04 // RST
+	if flags&0x10 != 0 {    // ACK set: RST with seq = their ack
+		rseq = ack
+	} else {
+		segLen := uint32(len(t) - thl)
+		if flags&0x02 != 0 {
+			segLen++
+		}
+		if flags&0x01 != 0 {
+			segLen++
+		}
+		rack = seq + segLen
+		rflags |= 0x10
+	}
+	n := pkt.EthernetLen + pkt.IPv4MinLen + 20
+	f, b := p.reply()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
+	tcp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
+	clear(tcp)
+	copy(tcp[0:2], t[2:4]) // ports swapped
+	copy(tcp[2:4], t[0:2])
+	binary.BigEndian.PutUint32(tcp[4:], rseq)
+	binary.BigEndian.PutUint32(tcp[8:], rack)
+	tcp[12], tcp[13] = 5<<4, rflags
+	s, d := p.ip.As4(), ip.Src().As4()
+	ph := pkt.PseudoHeaderChecksum(pkt.ProtoTCP, s[:], d[:], 20)
+	binary.BigEndian.PutUint16(tcp[16:], ^pkt.Checksum(tcp, ph))
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: 40, ID: uint16(p.ipID.Add(1)),
+		Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoTCP, Src: p.ip, Dst: ip.Src()})
+	p.send(f, max(n, 60))
+}
+
+// dhcp runs a DHCP message through the network's server and frames the
+// reply.
+func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
+	if p.cfg.DHCP == nil {
+		return
+	}
+	if p.cfg.Known != nil && !p.cfg.Known(p.cfg.VLAN, eth.Src()) {
+		p.drops[DropUnlearnedSrc].Add(1)
+		return
+	}
+	rep, ok := p.cfg.DHCP.Handle(pkt.DHCP(msg), p.dhcpBuf)
+	if !ok {
+		return
+	}
+	dstMAC, dstIP := rep.DstMAC, rep.DstIP
+	if rep.Broadcast {
+		dstMAC, dstIP = pkt.Broadcast, netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	}
+	hdr := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen
+	n := hdr + len(rep.Msg)
+	f, b := p.reply()
+	copy(b[hdr:], rep.Msg)
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dstMAC, Src: p.mac, Type: pkt.TypeIPv4})
+	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], p.ip, dstIP, pkt.DHCPServerPort, pkt.DHCPClientPort, len(rep.Msg))
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen),
+		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoUDP, Src: p.ip, Dst: dstIP})
+	p.send(f, n)
+}
