@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/internal/pkt"
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+var (
+	gwAddr   = netip.MustParsePrefix("10.30.0.1/24")
+	guestMAC = pkt.MAC{0x52, 0x54, 0, 0, 0, 5}
+	guestIP  = netip.MustParseAddr("10.30.0.5")
+)
+
+func newPort() *Port {
+	s := dhcp.NewServer(dhcp.Config{Network: "t", Gateway: gwAddr, RangeStart: netip.MustParseAddr("10.30.0.10"),
+		RangeEnd: netip.MustParseAddr("10.30.0.20"), Lease: time.Hour}, nil)
+	p := New(Config{Network: "t", VLAN: 1, Address: gwAddr, DHCP: s})
+	p.garp.Store(true) // skip the announcement in tests
+	return p
+}
+
+// exchange writes one frame to the gateway and returns its replies.
+func exchange(t *testing.T, p *Port, frame []byte) [][]byte {
+	t.Helper()
+	f := vswitch.NewFrame()
+	f.SetData(frame)
+	p.WriteBatch([]*vswitch.Frame{f})
+	f.Release()
+	var out [][]byte
+	var buf [vswitch.BatchSize]*vswitch.Frame
+	for n := p.q.take(buf[:]); n > 0; n = p.q.take(buf[:]) {
+		for _, r := range buf[:n] {
+			out = append(out, append([]byte(nil), r.Bytes()...))
+			r.Release()
+		}
+	}
+	return out
+}
+
+func ipFrame(proto uint8, dst netip.Addr, payload []byte) []byte {
+	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+len(payload))
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: StableMAC("t"), Src: guestMAC, Type: pkt.TypeIPv4})
+	copy(b[34:], payload)
+	pkt.IPv4(b[14:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(20 + len(payload)), TTL: 64, Protocol: proto, Src: guestIP, Dst: dst})
+	return b
+}
+
+func TestARPAndPing(t *testing.T) {
+	p := newPort()
+	req := make([]byte, 42)
+	pkt.Ethernet(req).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: guestMAC, Type: pkt.TypeARP})
+	pkt.ARP(req[14:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: guestMAC, SenderIP: guestIP, TargetIP: gwAddr.Addr()})
+	rep := exchange(t, p, req)
+	if len(rep) != 1 {
+		t.Fatalf("%d replies to ARP", len(rep))
+	}
+	a := pkt.ARP(rep[0][14:])
+	if a.Op() != pkt.ARPReply || a.SenderMAC() != p.MAC() || a.TargetIP() != guestIP || pkt.Ethernet(rep[0]).Dst() != guestMAC {
+		t.Fatalf("bad ARP reply % x", rep[0][:42])
+	}
+	if p.Neighbours() != 1 {
+		t.Fatal("sender not cached")
+	}
+	echo := []byte{8, 0, 0, 0, 0, 1, 0, 1, 'h', 'i'}
+	binary.BigEndian.PutUint16(echo[2:], ^pkt.Checksum(echo, 0))
+	rep = exchange(t, p, ipFrame(pkt.ProtoICMP, gwAddr.Addr(), echo))
+	if len(rep) != 1 {
+		t.Fatal("no echo reply")
+	}
+	ip := pkt.IPv4(rep[0][14:])
+	c := ip.Payload()
+	if !ip.Valid() || !ip.HeaderChecksumOK() || c[0] != 0 || pkt.Checksum(c, 0) != 0xffff || string(c[8:]) != "hi" || ip.Dst() != guestIP {
+		t.Fatalf("bad echo reply % x", rep[0])
+	}
+}
+
+func TestUnreachableAndReset(t *testing.T) {
+	p := newPort()
+	udp := make([]byte, 12)
+	pkt.EncodeUDP(udp, guestIP, gwAddr.Addr(), 5555, 9999, 4)
+	rep := exchange(t, p, ipFrame(pkt.ProtoUDP, gwAddr.Addr(), udp))
+	if len(rep) != 1 || pkt.IPv4(rep[0][14:]).Payload()[0] != pkt.ICMPUnreachable || pkt.IPv4(rep[0][14:]).Payload()[1] != pkt.ICMPCodePortUnreach {
+		t.Fatalf("UDP to a closed port: %d replies", len(rep))
+	}
+	syn := make([]byte, 20)
+	binary.BigEndian.PutUint16(syn[0:], 40000)
+	binary.BigEndian.PutUint16(syn[2:], 22)
+	binary.BigEndian.PutUint32(syn[4:], 1000)
+	syn[12], syn[13] = 5<<4, 0x02
+	rep = exchange(t, p, ipFrame(pkt.ProtoTCP, gwAddr.Addr(), syn))
+	if len(rep) != 1 {
+		t.Fatal("no RST")
+	}
+	tcp := pkt.IPv4(rep[0][14:]).Payload()
+	if tcp[13] != 0x14 || binary.BigEndian.Uint32(tcp[8:]) != 1001 || binary.BigEndian.Uint16(tcp[2:]) != 40000 {
+		t.Fatalf("RST % x", tcp)
+	}
+	s, d := gwAddr.Addr().As4(), guestIP.As4()
+	if pkt.Checksum(tcp, pkt.PseudoHeaderChecksum(pkt.ProtoTCP, s[:], d[:], 20)) != 0xffff {
+		t.Fatal("RST checksum")
+	}
+	// Not for us: nothing, counted.
+	rep = exchange(t, p, ipFrame(pkt.ProtoUDP, netip.MustParseAddr("8.8.8.8"), udp))
+	if len(rep) != 0 || p.Drops()[DropNotForUs] != 1 {
+		t.Fatal("routed on an isolated network")
+	}
+}
+
+func TestICMPRateLimit(t *testing.T) {
+	p := newPort()
+	udp := make([]byte, 8)
+	pkt.EncodeUDP(udp, guestIP, gwAddr.Addr(), 5555, 9999, 0)
+	total := 0
+	for i := 0; i < icmpBurst+50; i++ {
+		total += len(exchange(t, p, ipFrame(pkt.ProtoUDP, gwAddr.Addr(), udp)))
+	}
+	if total > icmpBurst+icmpBurst { // at most two seconds' worth if the second ticked
+		t.Fatalf("%d ICMP errors", total)
+	}
+	if p.Drops()[DropRateLimited] == 0 {
+		t.Fatal("no rate limiting")
+	}
+}
+
+func TestNeighbourCacheBounded(t *testing.T) {
+	n := newNeighbours(8)
+	now := time.Now()
+	for i := 0; i < 100; i++ {
+		n.learn(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), guestMAC, now.Add(time.Duration(i)*time.Second))
+	}
+	if n.len() != 8 {
+		t.Fatalf("%d entries", n.len())
+	}
+	if _, ok := n.lookup(netip.AddrFrom4([4]byte{10, 0, 0, 99})); !ok {
+		t.Fatal("newest entry evicted")
+	}
+}
+
+// FuzzGateway sends arbitrary frames to the gateway: no panic, and every
+// reply is a valid Ethernet frame with a valid IPv4 header if it is IPv4.
+func FuzzGateway(f *testing.F) {
+	echo := []byte{8, 0, 0xf7, 0xfe, 0, 1, 0, 0}
+	f.Add(ipFrame(pkt.ProtoICMP, gwAddr.Addr(), echo))
+	f.Add(ipFrame(pkt.ProtoTCP, gwAddr.Addr(), make([]byte, 20)))
+	f.Add(ipFrame(pkt.ProtoUDP, netip.MustParseAddr("255.255.255.255"), make([]byte, 250)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > vswitch.SmallDataLen {
+			return
+		}
+		p := newPort()
+		for _, r := range exchange(t, p, b) {
+			if len(r) < 42 {
+				t.Fatalf("short reply %d", len(r))
+			}
+			if pkt.Ethernet(r).Type() == pkt.TypeIPv4 {
+				ip := pkt.IPv4(r[14:])
+				if !ip.Valid() || !ip.HeaderChecksumOK() {
+					t.Fatal("invalid IPv4 reply")
+				}
+			}
+		}
+	})
+}
