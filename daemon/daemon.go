@@ -92,8 +92,12 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			}
 		}()
 	}
+	if err := d.startNetworks(); err != nil {
+		return nil, err
+	}
 	if cfg.Metrics != "" {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
+		col.Networks = d.networkStats
 		d.met, err = metrics.Listen(cfg.Metrics, metrics.Registry(col))
 		if err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
@@ -104,9 +108,6 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			}
 		}()
 		log.Info("serving metrics", "addr", "http://"+d.met.Addr()+"/metrics")
-	}
-	if err := d.startNetworks(); err != nil {
-		return nil, err
 	}
 	log.Info("vswitch running", "ports", len(cfg.Ports), "control", cfg.Control)
 	return d, nil

@@ -7,6 +7,7 @@ import (
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/gateway"
+	"github.com/vswitch/vswitch/metrics"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -74,6 +75,28 @@ func (b backend) Leases() []control.Lease {
 			out = append(out, control.Lease{Network: l.Network, MAC: l.MAC, IP: l.IP.String(),
 				Hostname: l.Hostname, Expiry: l.Expiry, Static: l.Static, State: l.State})
 		}
+	}
+	return out
+}
+
+// networkStats feeds the metrics collector.
+func (d *Daemon) networkStats() []metrics.NetworkStats {
+	out := make([]metrics.NetworkStats, 0, len(d.nets))
+	for _, n := range d.nets {
+		st := metrics.NetworkStats{Name: n.cfg.Name, GatewayDrops: map[string]uint64{}}
+		for i, v := range n.gw.Drops() {
+			st.GatewayDrops[gateway.DropNames[i]] = v
+		}
+		if n.dhcp != nil {
+			st.DHCP = true
+			st.Leases = n.dhcp.Active()
+			st.Messages = n.dhcp.Messages()
+			st.DHCPDrops = map[string]uint64{}
+			for i, v := range n.dhcp.Drops() {
+				st.DHCPDrops[dhcp.DropNames[i]] = v
+			}
+		}
+		out = append(out, st)
 	}
 	return out
 }

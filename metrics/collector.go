@@ -14,8 +14,21 @@ type Source interface {
 	FDBStats() vswitch.FDBStats
 }
 
+// NetworkStats are one network's gateway and DHCP counters.
+type NetworkStats struct {
+	Name         string
+	DHCP         bool
+	Leases       int               // active bound leases
+	Messages     map[string]uint64 // DHCP messages by type
+	DHCPDrops    map[string]uint64 // DHCP messages ignored, by reason
+	GatewayDrops map[string]uint64 // frames the gateway dropped, by reason
+}
+
 // Collector is a prometheus.Collector over a Source.
 type Collector struct {
+	// Networks, when set, adds the gateway and DHCP metrics.
+	Networks func() []NetworkStats
+
 	src     Source
 	typeOf  func(port string) string
 	version string
@@ -24,6 +37,7 @@ type Collector struct {
 	drops, queueLen, queueCap, macs        *prometheus.Desc
 	fdbEntries, fdbLearned, fdbMoves       *prometheus.Desc
 	info                                   *prometheus.Desc
+	leases, dhcpMsgs, dhcpDrops, gwDrops   *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -45,13 +59,18 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		fdbLearned: prometheus.NewDesc("vswitch_fdb_learned_total", "MAC addresses learned.", nil, nil),
 		fdbMoves:   prometheus.NewDesc("vswitch_fdb_moves_total", "MAC addresses seen moving to another port.", nil, nil),
 		info:       prometheus.NewDesc("vswitch_port_info", "Port metadata; always 1.", []string{"port", "type"}, nil),
+		leases:     prometheus.NewDesc("vswitch_dhcp_leases", "Active DHCP leases.", []string{"network"}, nil),
+		dhcpMsgs:   prometheus.NewDesc("vswitch_dhcp_messages_total", "DHCP messages received and sent, by type.", []string{"type"}, nil),
+		dhcpDrops:  prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
+		gwDrops:    prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
-		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info} {
+		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info,
+		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops} {
 		ch <- d
 	}
 }
@@ -86,6 +105,38 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.fdbEntries, float64(st.Entries))
 	counter(c.fdbLearned, st.Learned)
 	counter(c.fdbMoves, st.Moves)
+	if c.Networks == nil {
+		return
+	}
+	// Message and drop counters are summed over networks: the label set is
+	// the documented {type} and {reason}.
+	msgs, drops := map[string]uint64{}, map[string]uint64{}
+	anyDHCP := false
+	for _, n := range c.Networks() {
+		for reason, v := range n.GatewayDrops {
+			counter(c.gwDrops, v, n.Name, reason)
+		}
+		if !n.DHCP {
+			continue
+		}
+		anyDHCP = true
+		gauge(c.leases, float64(n.Leases), n.Name)
+		for k, v := range n.Messages {
+			msgs[k] += v
+		}
+		for k, v := range n.DHCPDrops {
+			drops[k] += v
+		}
+	}
+	if !anyDHCP {
+		return
+	}
+	for k, v := range msgs {
+		counter(c.dhcpMsgs, v, k)
+	}
+	for k, v := range drops {
+		counter(c.dhcpDrops, v, k)
+	}
 }
 
 // Registry returns a registry with the collector, build info, and the Go

@@ -17,7 +17,9 @@ func (fakeSource) Ports() []vswitch.PortStatus {
 	return []vswitch.PortStatus{p}
 }
 
-func (fakeSource) FDBStats() vswitch.FDBStats { return vswitch.FDBStats{Entries: 2, Learned: 5, Moves: 1} }
+func (fakeSource) FDBStats() vswitch.FDBStats {
+	return vswitch.FDBStats{Entries: 2, Learned: 5, Moves: 1}
+}
 
 func TestCollector(t *testing.T) {
 	c := NewCollector(fakeSource{}, func(string) string { return "tap" }, "test")
