@@ -167,3 +167,21 @@ func FuzzGateway(f *testing.F) {
 		}
 	})
 }
+
+func TestGratuitousARPFirst(t *testing.T) {
+	p := New(Config{Network: "t", VLAN: 1, Address: gwAddr})
+	frames := []*vswitch.Frame{vswitch.NewFrame()}
+	n, err := p.ReadBatch(frames)
+	if n != 1 || err != nil {
+		t.Fatalf("%d %v", n, err)
+	}
+	b := frames[0].Bytes()
+	a := pkt.ARP(b[14:])
+	if pkt.Ethernet(b).Dst() != pkt.Broadcast || !a.Valid() || a.SenderIP() != gwAddr.Addr() || a.TargetIP() != gwAddr.Addr() || a.SenderMAC() != StableMAC("t") {
+		t.Fatalf("not a gratuitous ARP: % x", b[:42])
+	}
+	p.Close()
+	if _, err := p.ReadBatch(frames); err == nil {
+		t.Fatal("ReadBatch after Close")
+	}
+}
