@@ -150,7 +150,7 @@ func (d *Daemon) addPort(pc config.Port) error {
 	if _, ok := d.ports[pc.Name]; ok {
 		return fmt.Errorf("port %s: %w", pc.Name, control.ErrExists)
 	}
-	drv, err := openDriver(pc)
+	drv, err := openDriver(pc, d.log)
 	if err != nil {
 		return fmt.Errorf("port %s: %w", pc.Name, err)
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/vswitch/vswitch/config"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -13,12 +14,14 @@ import (
 var errNotYet = errors.New("not supported by this build yet")
 
 // openDriver opens the driver a port's type names.
-func openDriver(pc config.Port) (vswitch.Port, error) {
+func openDriver(pc config.Port, log *slog.Logger) (vswitch.Port, error) {
 	switch pc.Type {
 	case "tap":
 		return tap.OpenTAP(tap.TAPConfig{Name: pc.Name, MTU: pc.MTU, Netns: pc.Netns, MAC: pc.MAC})
 	case "afpacket":
 		return tap.OpenAFPacket(tap.AFPacketConfig{Device: pc.Device, Netns: pc.Netns})
+	case "qemu":
+		return tap.OpenQEMU(tap.QEMUConfig{Name: pc.Name, Socket: pc.Socket, Listen: pc.Listen, Log: log})
 	default:
 		return nil, fmt.Errorf("type %s: %w", pc.Type, errNotYet)
 	}

@@ -1,0 +1,276 @@
+package tap
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+// QEMUConfig describes a QEMU socket port for OpenQEMU.
+type QEMUConfig struct {
+	Name   string       // port name, for log lines
+	Socket string       // unix stream socket path (-netdev stream / socket,path=)
+	Listen string       // or a loopback TCP address (-netdev socket,connect=)
+	Log    *slog.Logger // default slog.Default()
+}
+
+// QEMU framing and limits.
+const (
+	qemuLenSize = 4
+	// qemuMaxFrame bounds a frame's declared length: QEMU sends at most
+	// 65535+header without offloads; anything larger is a broken peer.
+	qemuMaxFrame = 65535 + 18
+	// qemuStall is how long a peer may leave a frame half sent.
+	qemuStall = 10 * time.Second
+)
+
+// QEMU is a port whose other end is a VM's NIC speaking QEMU's socket
+// netdev framing: a 4-byte big-endian length, then the Ethernet frame. One
+// VM at a time; a new one may connect after the last left. No privilege
+// is needed.
+type QEMU struct {
+	name string
+	ln   net.Listener
+	path string // unix socket to remove on Close
+	log  *slog.Logger
+
+	conns chan net.Conn         // accepted connections for the reader
+	cur   atomic.Pointer[qconn] // the VM connected now, for the writer
+	done  chan struct{}
+	once  sync.Once
+
+	rbuf []byte // the reader goroutine's buffer: frames are cut out of it
+	rlen int
+	rc   *qconn
+
+	wbuf []byte // the writer goroutine's buffer for one batch
+
+	refused, bad, noPeer atomic.Uint64
+}
+
+type qconn struct {
+	c      net.Conn
+	closed atomic.Bool
+}
+
+func (q *qconn) close() {
+	if q.closed.CompareAndSwap(false, true) {
+		q.c.Close()
+	}
+}
+
+var _ vswitch.Port = (*QEMU)(nil)
+
+// ErrNoPeer is returned by WriteBatch while no VM is connected.
+var ErrNoPeer = errors.New("no VM connected")
+
+// OpenQEMU listens on the socket or loopback address of cfg.
+func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
+	q := &QEMU{name: cfg.Name, log: cfg.Log, conns: make(chan net.Conn), done: make(chan struct{}),
+		rbuf: make([]byte, 4*qemuMaxFrame), wbuf: make([]byte, 0, 256<<10)}
+	if q.log == nil {
+		q.log = slog.Default()
+	}
+	var err error
+	switch {
+	case cfg.Socket != "":
+		if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o755); err != nil {
+			return nil, fmt.Errorf("qemu port %s: %w", cfg.Name, err)
+		}
+		if c, err := net.DialTimeout("unix", cfg.Socket, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("qemu port %s: something already listens on %s", cfg.Name, cfg.Socket)
+		}
+		os.Remove(cfg.Socket) // a stale socket of an earlier run
+		q.ln, err = net.Listen("unix", cfg.Socket)
+		if err == nil {
+			q.path = cfg.Socket
+			// QEMU may run as another user in the same group.
+			err = os.Chmod(cfg.Socket, 0o660)
+		}
+	case cfg.Listen != "":
+		q.ln, err = net.Listen("tcp", cfg.Listen)
+	default:
+		err = errors.New("needs socket or listen")
+	}
+	if err != nil {
+		if q.ln != nil {
+			q.ln.Close()
+		}
+		return nil, fmt.Errorf("qemu port %s: %w", cfg.Name, err)
+	}
+	go q.accept()
+	return q, nil
+}
+
+// accept hands one connection at a time to the reader and refuses others
+// while one is active.
+func (q *QEMU) accept() {
+	for {
+		c, err := q.ln.Accept()
+		if err != nil {
+			select {
+			case <-q.done:
+				return
+			default:
+			}
+			q.log.Warn("qemu port accept failed", "port", q.name, "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if cur := q.cur.Load(); cur != nil && !cur.closed.Load() {
+			q.refused.Add(1)
+			q.log.Warn("qemu port: refusing a second VM while one is connected", "port", q.name, "peer", c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		select {
+		case q.conns <- c:
+		case <-q.done:
+			c.Close()
+			return
+		}
+	}
+}
+
+// Name is the port name.
+func (q *QEMU) Name() string { return q.name }
+
+// Features: none; QEMU's socket netdev carries no virtio-net header, so
+// the switch finishes checksums and segments GSO frames first.
+func (q *QEMU) Features() vswitch.Features { return 0 }
+
+// Counters: connections refused, peers disconnected for bad framing,
+// frames written while no VM was there.
+func (q *QEMU) Refused() uint64     { return q.refused.Load() }
+func (q *QEMU) BadPeers() uint64    { return q.bad.Load() }
+func (q *QEMU) NoPeerDrops() uint64 { return q.noPeer.Load() }
+
+// ReadBatch implements vswitch.Port: it waits for a VM, then cuts as many
+// whole frames as one read brought out of the connection buffer.
+func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
+	for {
+		if q.rc == nil || q.rc.closed.Load() {
+			select {
+			case c := <-q.conns:
+				q.rc = &qconn{c: c}
+				q.rlen = 0
+				q.cur.Store(q.rc)
+				q.log.Info("qemu port: VM connected", "port", q.name, "peer", c.RemoteAddr())
+			case <-q.done:
+				return 0, fmt.Errorf("qemu port %s: %w", q.name, vswitch.ErrClosed)
+			}
+		}
+		if n := q.cut(frames); n > 0 {
+			return n, nil
+		}
+		if q.rc.closed.Load() {
+			continue // a bad frame length ended the connection
+		}
+		// A frame may sit half sent for at most qemuStall.
+		if q.rlen > 0 {
+			q.rc.c.SetReadDeadline(time.Now().Add(qemuStall))
+		} else {
+			q.rc.c.SetReadDeadline(time.Time{})
+		}
+		n, err := q.rc.c.Read(q.rbuf[q.rlen:])
+		q.rlen += n
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				q.bad.Add(1)
+				q.log.Warn("qemu port: peer stalled mid-frame, disconnecting", "port", q.name)
+			} else if err != io.EOF {
+				select {
+				case <-q.done:
+					return 0, fmt.Errorf("qemu port %s: %w", q.name, vswitch.ErrClosed)
+				default:
+				}
+			}
+			q.log.Info("qemu port: VM disconnected", "port", q.name)
+			q.rc.close()
+			q.rlen = 0
+		}
+	}
+}
+
+// cut moves whole frames from the read buffer into frames.
+func (q *QEMU) cut(frames []*vswitch.Frame) int {
+	n, off := 0, 0
+	for n < len(frames) && q.rlen-off >= qemuLenSize {
+		l := int(binary.BigEndian.Uint32(q.rbuf[off:]))
+		if l < 14 || l > qemuMaxFrame {
+			q.bad.Add(1)
+			q.log.Warn("qemu port: bad frame length, disconnecting the peer", "port", q.name, "length", l)
+			q.rc.close()
+			q.rlen = 0
+			return n
+		}
+		if q.rlen-off < qemuLenSize+l {
+			break
+		}
+		data := q.rbuf[off+qemuLenSize : off+qemuLenSize+l]
+		if l > vswitch.SmallDataLen {
+			frames[n].Release()
+			frames[n] = vswitch.NewBigFrame()
+		}
+		frames[n].SetData(data)
+		n++
+		off += qemuLenSize + l
+	}
+	q.rlen = copy(q.rbuf, q.rbuf[off:q.rlen])
+	return n
+}
+
+// WriteBatch sends a batch in one write; with no VM it reports ErrNoPeer.
+func (q *QEMU) WriteBatch(frames []*vswitch.Frame) (int, error) {
+	select {
+	case <-q.done:
+		return 0, fmt.Errorf("qemu port %s: %w", q.name, vswitch.ErrClosed)
+	default:
+	}
+	c := q.cur.Load()
+	if c == nil || c.closed.Load() {
+		q.noPeer.Add(uint64(len(frames)))
+		return 0, ErrNoPeer
+	}
+	b := q.wbuf[:0]
+	for _, f := range frames {
+		b = binary.BigEndian.AppendUint32(b, uint32(f.Len()))
+		b = append(b, f.Bytes()...)
+	}
+	q.wbuf = b[:0]
+	// A VM that stops reading blocks only this port's writer; its queue
+	// then tail-drops. The deadline frees the writer from a dead peer.
+	c.c.SetWriteDeadline(time.Now().Add(qemuStall))
+	if _, err := c.c.Write(b); err != nil {
+		c.close()
+		return 0, err
+	}
+	return len(frames), nil
+}
+
+// Close stops listening, disconnects the VM and removes the socket file.
+func (q *QEMU) Close() error {
+	q.once.Do(func() {
+		close(q.done)
+		q.ln.Close()
+		if c := q.cur.Load(); c != nil {
+			c.close()
+		}
+		if q.path != "" {
+			os.Remove(q.path)
+		}
+	})
+	return nil
+}

@@ -1,0 +1,174 @@
+package tap
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+func quietQEMU(t *testing.T) *QEMU {
+	t.Helper()
+	q, err := OpenQEMU(QEMUConfig{Name: "vm", Socket: filepath.Join(t.TempDir(), "vm.sock"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+func readAsync(q *QEMU) chan []byte {
+	ch := make(chan []byte, 16)
+	go func() {
+		fs := newFrames(8)
+		for {
+			n, err := q.ReadBatch(fs)
+			if err != nil {
+				close(ch)
+				return
+			}
+			for _, f := range fs[:n] {
+				ch <- append([]byte(nil), f.Bytes()...)
+			}
+		}
+	}()
+	return ch
+}
+
+func qframe(payload byte, n int) []byte {
+	b := make([]byte, 4+n)
+	binary.BigEndian.PutUint32(b, uint32(n))
+	b[4+13] = payload
+	return b
+}
+
+// TestQEMUFramingAndBadPeer: frames split across writes arrive whole; a
+// second VM is refused; a peer sending length 0xFFFFFFFF is cut off and
+// counted; a new VM can connect afterwards and frames flow both ways.
+func TestQEMUFramingAndBadPeer(t *testing.T) {
+	q := quietQEMU(t)
+	got := readAsync(q)
+	c, err := net.Dial("unix", q.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := append(qframe(1, 60), qframe(2, 1514)...)
+	c.Write(two[:30]) // a frame in pieces
+	time.Sleep(20 * time.Millisecond)
+	c.Write(two[30:])
+	for want := byte(1); want <= 2; want++ {
+		select {
+		case f := <-got:
+			if f[13] != want {
+				t.Fatalf("frame %d: got %d", want, f[13])
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("frame %d did not arrive", want)
+		}
+	}
+	// A second VM is refused while the first is connected.
+	c2, _ := net.Dial("unix", q.path)
+	c2.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c2.Read(make([]byte, 1)); err == nil {
+		t.Fatal("second connection not closed")
+	}
+	if q.Refused() != 1 {
+		t.Fatalf("refused %d", q.Refused())
+	}
+	// The switch writes to the VM.
+	f := vswitch.NewFrame()
+	f.SetData(make([]byte, 60))
+	if n, err := q.WriteBatch([]*vswitch.Frame{f}); n != 1 || err != nil {
+		t.Fatalf("write: %d %v", n, err)
+	}
+	hdr := make([]byte, 64)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c, hdr); err != nil || binary.BigEndian.Uint32(hdr) != 60 {
+		t.Fatalf("VM read: %v % x", err, hdr[:4])
+	}
+	c.Close()
+
+	// The misbehaving peer of the issue: length 0xFFFFFFFF, 3 bytes, stall.
+	bad, err := dialRetry(q.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Write([]byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3})
+	bad.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := bad.Read(make([]byte, 1)); err == nil {
+		t.Fatal("bad peer not disconnected")
+	}
+	if q.BadPeers() != 1 {
+		t.Fatalf("bad peers %d", q.BadPeers())
+	}
+	// And the port carries on with the next VM.
+	good, err := dialRetry(q.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	good.Write(qframe(7, 100))
+	select {
+	case f := <-got:
+		if f[13] != 7 {
+			t.Fatal("wrong frame after reconnect")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no frame from the next VM")
+	}
+	f.Release()
+}
+
+// dialRetry connects once the previous peer's disconnect was processed.
+func dialRetry(path string) (net.Conn, error) {
+	var last error
+	for i := 0; i < 50; i++ {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			return nil, err
+		}
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.SetReadDeadline(time.Time{})
+				return c, nil // not refused: we are the VM now
+			}
+			last = err
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, last
+}
+
+func TestQEMUNoPeerAndClose(t *testing.T) {
+	q := quietQEMU(t)
+	f := vswitch.NewFrame()
+	defer f.Release()
+	f.SetData(make([]byte, 60))
+	if _, err := q.WriteBatch([]*vswitch.Frame{f}); !errors.Is(err, ErrNoPeer) {
+		t.Fatalf("no peer: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.ReadBatch(newFrames(1))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	q.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, vswitch.ErrClosed) {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("ReadBatch blocked after Close")
+	}
+}
