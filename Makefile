@@ -8,7 +8,8 @@ FUZZTIME ?= 60s
 # (busybox-static, not busybox: the two conflict, and guests need the static
 # one. prometheus is for promtool; policy-rc.d below keeps its server off.)
 DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
-            isc-dhcp-client dhcpcd-base python3 curl tshark prometheus
+            isc-dhcp-client dhcpcd-base python3 curl tshark prometheus \
+            qemu-system-x86 cpio kmod
 
 .PHONY: all build run test vet fmt-check fuzz bench deps need-deps clean
 

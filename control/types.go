@@ -28,6 +28,10 @@ type PortStatus struct {
 	TxPackets uint64            `json:"tx_packets"`
 	TxBytes   uint64            `json:"tx_bytes"`
 	Drops     map[string]uint64 `json:"drops"`
+	// Driver has the driver's own counters, e.g. for a QEMU port:
+	// refused (a second VM), bad_peer (disconnected for bad framing),
+	// no_peer (frames while no VM was connected).
+	Driver map[string]uint64 `json:"driver,omitempty"`
 }
 
 // FDBEntry is one address in GET /v1/fdb.

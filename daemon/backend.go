@@ -59,6 +59,9 @@ func (b backend) status(e *portEntry) (control.PortStatus, bool) {
 	if len(pc.Trunk) > 0 {
 		ps.Mode, ps.VLAN, ps.Trunk, ps.Native = "trunk", 0, pc.Trunk, pc.Native
 	}
+	if dc, ok := e.drv.(driverCounters); ok {
+		ps.Driver = dc.Counters()
+	}
 	for r, n := range st.Drops {
 		if n != 0 {
 			ps.Drops[dropName(r)] = n
@@ -121,3 +124,6 @@ func (b backend) StartCapture(port string) (control.CaptureStream, error) {
 	}
 	return c, nil
 }
+
+// driverCounters is implemented by drivers with counters of their own.
+type driverCounters interface{ Counters() map[string]uint64 }

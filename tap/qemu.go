@@ -156,6 +156,11 @@ func (q *QEMU) Refused() uint64     { return q.refused.Load() }
 func (q *QEMU) BadPeers() uint64    { return q.bad.Load() }
 func (q *QEMU) NoPeerDrops() uint64 { return q.noPeer.Load() }
 
+// Counters are the port's own events, for show ports and metrics.
+func (q *QEMU) Counters() map[string]uint64 {
+	return map[string]uint64{"refused": q.Refused(), "bad_peer": q.BadPeers(), "no_peer": q.NoPeerDrops()}
+}
+
 // ReadBatch implements vswitch.Port: it waits for a VM, then cuts as many
 // whole frames as one read brought out of the connection buffer.
 func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
