@@ -211,6 +211,13 @@ type VM struct {
 // Start boots a guest; it is killed (by PID) at cleanup.
 func Start(t testing.TB, img Image, o Options) *VM {
 	t.Helper()
+	return StartWith(t, img, o, nil)
+}
+
+// StartWith boots a guest with QEMU run through a wrapper command (such as
+// setpriv to drop privileges).
+func StartWith(t testing.TB, img Image, o Options, wrapper []string) *VM {
+	t.Helper()
 	cmdline := "console=ttyS0 quiet panic=-1"
 	if len(o.Ping) > 0 {
 		cmdline += " vst.ping=" + strings.Join(o.Ping, ",")
@@ -221,7 +228,8 @@ func Start(t testing.TB, img Image, o Options) *VM {
 	args := []string{"-accel", "tcg", "-m", "128", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
 		"-kernel", img.Kernel, "-initrd", img.Initrd, "-append", cmdline,
 		"-netdev", o.Netdev, "-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + o.MAC}
-	vm := &VM{t: t, cmd: exec.Command("qemu-system-x86_64", args...), seen: make(chan struct{}, 1), done: make(chan struct{})}
+	argv := append(append(append([]string(nil), wrapper...), "qemu-system-x86_64"), args...)
+	vm := &VM{t: t, cmd: exec.Command(argv[0], argv[1:]...), seen: make(chan struct{}, 1), done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	vm.cmd.Stdout, vm.cmd.Stderr = pw, pw
 	vm.cmd.Stdin = nil

@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+	"github.com/vswitch/vswitch/internal/testvm"
+)
+
+// TestRootless runs vswitch and a guest's QEMU as an unprivileged user
+// (nobody): QEMU socket ports, the gateway and DHCP need no capability.
+func TestRootless(t *testing.T) {
+	requireE2E(t, "setpriv", "qemu-system-x86_64")
+	img := testvm.Build(t)
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		os.Chmod(d, 0o777) // nobody must reach and write its files
+	}
+	bin := filepath.Join(dir, "vswitch")
+	kernel, initrd := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
+	for src, dst := range map[string]string{vswitchBin(t): bin, img.Kernel: kernel, img.Initrd: initrd} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(dst, b, 0o755)
+	}
+	sock, vmSock := filepath.Join(dir, "ctl.sock"), filepath.Join(dir, "vm.sock")
+	cfg := filepath.Join(dir, "rootless.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`control: %s
+state_dir: %s
+metrics: ""
+ports:
+  - {name: vm, type: qemu, socket: %s}
+networks:
+  - name: lab
+    address: 10.231.0.1/24
+    dhcp: {range: 10.231.0.10-10.231.0.20}
+`, sock, filepath.Join(dir, "state"), vmSock)), 0o644)
+	asNobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
+	vs := exec.Command("setpriv", append(asNobody, bin, "run", "-c", cfg)...)
+	var log lockedBuffer
+	vs.Stdout, vs.Stderr = &log, &log
+	if err := vs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vs.Process.Kill()
+		vs.Wait()
+		if t.Failed() {
+			t.Logf("vswitch log:\n%s", log.String())
+		}
+	})
+	testnet.WaitFor(t, 10*time.Second, "the unprivileged vswitch's socket", func() bool {
+		_, err := os.Stat(vmSock)
+		return err == nil
+	})
+	// QEMU as nobody too, through the same testvm options.
+	vm := testvm.StartWith(t, testvm.Image{Kernel: kernel, Initrd: initrd}, testvm.Options{MAC: "52:54:00:ee:01:01",
+		Netdev: "stream,id=n0,server=off,addr.type=unix,addr.path=" + vmSock, Ping: []string{"10.231.0.1"}},
+		append([]string{"setpriv"}, asNobody...))
+	if ip := mustWait(t, vm, "VST-IP "); !strings.HasPrefix(ip, "VST-IP 10.231.0.") {
+		t.Fatalf("guest: %s", ip)
+	}
+	mustWait(t, vm, "VST-READY")
+	if strings.Contains(vm.Output(), "VST-PING-FAIL") {
+		t.Fatalf("guest cannot ping the gateway:\n%s", vm.Output())
+	}
+	out, err := exec.Command(bin, "--control", sock, "show", "leases").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "10.231.0.") {
+		t.Fatalf("show leases: %v\n%s", err, out)
+	}
+	st, err := os.Stat(filepath.Join(dir, "state", "leases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 65534 {
+		t.Fatalf("leases written by uid %d, not nobody", sys.Uid)
+	}
+}
