@@ -182,6 +182,7 @@ type portStatus struct {
 	RxPackets uint64            `json:"rx_packets"`
 	TxPackets uint64            `json:"tx_packets"`
 	Drops     map[string]uint64 `json:"drops"`
+	Driver    map[string]uint64 `json:"driver"`
 }
 
 func (in *instance) ports() map[string]portStatus {
@@ -290,23 +291,4 @@ func restartVswitch(t *testing.T, old *instance) *instance {
 		return err == nil
 	})
 	return in
-}
-
-type portFull struct {
-	Name   string            `json:"name"`
-	Drops  map[string]uint64 `json:"drops"`
-	Driver map[string]uint64 `json:"driver"`
-}
-
-func (in *instance) portsFull() map[string]portFull {
-	in.t.Helper()
-	var out []portFull
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "ports", "--json")), &out); err != nil {
-		in.t.Fatalf("show ports --json: %v", err)
-	}
-	m := map[string]portFull{}
-	for _, p := range out {
-		m[p.Name] = p
-	}
-	return m
 }

@@ -108,7 +108,7 @@ print("closed" if s.recv(1)==b"" else "open")`, sock4)
 	if err != nil || !strings.Contains(out, "closed") {
 		t.Fatalf("bad peer: %v %s", err, out)
 	}
-	if p := vs.portsFull()["bad"]; p.Driver["bad_peer"] != 1 {
+	if p := vs.ports()["bad"]; p.Driver["bad_peer"] != 1 {
 		t.Fatalf("bad peer not counted: %+v", p)
 	}
 	if !hn.ping("10.230.0.12", 2) || !hn.ping("10.230.0.13", 2) {

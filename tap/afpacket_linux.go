@@ -1,10 +1,8 @@
 package tap
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync/atomic"
 	"syscall"
 
@@ -157,10 +155,7 @@ func (a *AFPacket) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	if err == nil {
 		err = a.rerr
 	}
-	if err != nil && (a.closed.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)) {
-		return n, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
-	}
-	return n, err
+	return n, closedErr("afpacket", a.dev, a.closed.Load(), err)
 }
 
 func (a *AFPacket) doRead(fd uintptr) bool {
@@ -248,10 +243,7 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if err == nil {
 		err = a.werr
 	}
-	if err != nil && (a.closed.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)) {
-		return sent, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
-	}
-	return sent, err
+	return sent, closedErr("afpacket", a.dev, a.closed.Load(), err)
 }
 
 func (a *AFPacket) doWrite(fd uintptr) bool {

@@ -1,7 +1,6 @@
 package tap
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -149,10 +148,7 @@ func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	if err == nil {
 		err = t.rerr
 	}
-	if err != nil && (t.closed.Load() || errors.Is(err, os.ErrClosed)) {
-		return n, fmt.Errorf("tap %s: %w", t.name, vswitch.ErrClosed)
-	}
-	return n, err
+	return n, closedErr("tap", t.name, t.closed.Load(), err)
 }
 
 // doRead reads frames until the device is empty or the batch is full.
@@ -208,10 +204,7 @@ func (t *TAP) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if err == nil {
 		err = t.werr
 	}
-	if err != nil && (t.closed.Load() || errors.Is(err, os.ErrClosed)) {
-		return sent, fmt.Errorf("tap %s: %w", t.name, vswitch.ErrClosed)
-	}
-	return sent, err
+	return sent, closedErr("tap", t.name, t.closed.Load(), err)
 }
 
 func (t *TAP) doWrite(fd uintptr) bool {
