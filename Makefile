@@ -11,7 +11,7 @@ DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static u
             isc-dhcp-client dhcpcd-base python3 curl tshark prometheus \
             qemu-system-x86 cpio kmod
 
-.PHONY: all build run test vet fmt-check fuzz bench deps need-deps clean
+.PHONY: all build run test vet fmt-check fuzz bench bench-deps deps need-deps clean
 
 all: build
 
@@ -44,8 +44,16 @@ fuzz:
 	  done; \
 	done
 
+# The peers the harness measures vswitch against (as root).
+BENCH_DEPS := openvswitch-switch vde2 iperf3 iproute2
+
 bench:
 	$(GO) run ./bench $(ARGS)
+
+bench-deps:
+	apt-get update -qq
+	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_DEPS)
 
 # Install the Debian packages the tests and the benchmark harness need.
 # A policy-rc.d keeps package scripts from starting daemons (dhcpcd, and

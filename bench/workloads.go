@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sample is one measurement of one test (some tests yield two figures).
+type sample map[string]float64
+
+// testUnits are the units of each reported figure.
+var testUnits = map[string]string{
+	"tcp": "Gbit/s", "tcp4": "Gbit/s", "udp64": "kpps", "udp64-loss": "%",
+	"rr-p50": "us", "rr-p99": "us", "cpu-per-gb": "CPU s/GB",
+}
+
+// iperf runs an iperf3 client in h1 against a one-shot server in h2 and
+// returns the parsed JSON. iperf3 3.12 exits 0 on "connection refused"
+// with -J, so the JSON's error field is checked.
+func iperf(t *topo, secs int, extra ...string) (map[string]any, error) {
+	srv := exec.Command("ip", "netns", "exec", t.h2, "iperf3", "-s", "-1", "-B", "10.250.0.2")
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	var last error
+	for try := 0; try < 30; try++ {
+		args := append([]string{"-c", "10.250.0.2", "-t", strconv.Itoa(secs), "-J"}, extra...)
+		out, _ := nsExec(t.h1, "iperf3", args...)
+		var res map[string]any
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			last = fmt.Errorf("iperf3 output is not JSON: %.200s", out)
+		} else if e, _ := res["error"].(string); e != "" {
+			last = fmt.Errorf("iperf3: %s", e)
+			if strings.Contains(e, "refused") {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return nil, last
+		} else {
+			return res, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, last
+}
+
+func num(m map[string]any, path ...string) float64 {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return 0
+		}
+		cur = mm[p]
+	}
+	f, _ := cur.(float64)
+	return f
+}
+
+// cpuTicks sums user+system clock ticks of pids (/proc/PID/stat).
+func cpuTicks(pids []int) float64 {
+	var sum float64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+		if len(f) > 12 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			sum += u + st
+		}
+	}
+	return sum / 100 // USER_HZ
+}
+
+// runTest runs one repetition of a test through the topology.
+func runTest(test string, t *topo, p peer, secs int, self string) (sample, []float64, error) {
+	switch test {
+	case "tcp", "tcp4":
+		extra := []string{}
+		if test == "tcp4" {
+			extra = append(extra, "-P", "4")
+		}
+		c0 := cpuTicks(p.pids())
+		res, err := iperf(t, secs, extra...)
+		if err != nil {
+			return nil, nil, err
+		}
+		bps := num(res, "end", "sum_received", "bits_per_second")
+		bytes := num(res, "end", "sum_received", "bytes")
+		if bps <= 0 {
+			return nil, nil, fmt.Errorf("iperf3 reported no throughput")
+		}
+		s := sample{test: bps / 1e9}
+		if test == "tcp" && len(p.pids()) > 0 && bytes > 0 {
+			s["cpu-per-gb"] = (cpuTicks(p.pids()) - c0) / (bytes / 1e9)
+		}
+		return s, nil, nil
+	case "udp64":
+		res, err := iperf(t, secs, "-u", "-l", "64", "-b", "0")
+		if err != nil {
+			return nil, nil, err
+		}
+		pk, lost, sec := num(res, "end", "sum", "packets"), num(res, "end", "sum", "lost_packets"), num(res, "end", "sum", "seconds")
+		if pk <= 0 || sec <= 0 {
+			return nil, nil, fmt.Errorf("iperf3 UDP reported no packets")
+		}
+		return sample{"udp64": (pk - lost) / sec / 1e3, "udp64-loss": 100 * lost / pk}, nil, nil
+	case "rr":
+		srv := exec.Command("ip", "netns", "exec", t.h2, self, "rr-server", "-addr", "10.250.0.2:7007")
+		if err := srv.Start(); err != nil {
+			return nil, nil, err
+		}
+		defer func() { srv.Process.Kill(); srv.Wait() }()
+		out, err := nsExec(t.h1, self, "rr-client", "-addr", "10.250.0.2:7007", "-secs", strconv.Itoa(secs))
+		if err != nil {
+			return nil, nil, err
+		}
+		var r rrResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r.N == 0 {
+			return nil, nil, fmt.Errorf("rr-client: %v %.200s", err, out)
+		}
+		return sample{"rr-p50": r.P50, "rr-p99": r.P99}, r.CDF, nil
+	}
+	return nil, nil, fmt.Errorf("unknown test %q (tcp, tcp4, udp64, rr)", test)
+}
