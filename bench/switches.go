@@ -216,7 +216,9 @@ func (o *ovsPeer) setup(t *topo, c *cleanup, work string) error {
 	c.add(func() {
 		sh("ovs-appctl", "-t", filepath.Join(d, "ovs-vswitchd.ctl"), "exit", "--cleanup")
 		killPidfile(filepath.Join(d, "ovs-vswitchd.pid"))
+		// The netdev datapath makes TAPs for itself and the bridge.
 		sh("ip", "link", "del", "ovs-netdev")
+		sh("ip", "link", "del", "vsbovs")
 	})
 	vsctl := func(args ...string) error {
 		_, err := sh("ovs-vsctl", append([]string{"--db=" + db, "--timeout=20"}, args...)...)
