@@ -1,0 +1,224 @@
+package nat
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/puzpuzpuz/xsync/v4"
+)
+
+// Tuple is one direction of a flow as seen on the wire. For ICMP echo the
+// ports are both the echo identifier.
+type Tuple struct {
+	Proto    uint8
+	Src, Dst netip.AddrPort
+}
+
+// reverse is the tuple of the replies.
+func (t Tuple) reverse() Tuple { return Tuple{t.Proto, t.Dst, t.Src} }
+
+// TCP states tracked, coarse like the kernel's.
+const (
+	StateNew         = iota // one direction seen (SYN, or a first UDP/ICMP packet)
+	StateEstablished        // traffic seen both ways
+	StateClosing            // FIN seen
+	StateClosed             // RST seen
+)
+
+var stateNames = [...]string{"new", "established", "closing", "closed"}
+
+// Timeouts (seconds). The kernel keeps established TCP for 5 days; a
+// switch whose guests come and go does not need to.
+const (
+	TimeoutTCPNew         = 120
+	TimeoutTCPEstablished = 7200
+	TimeoutTCPClosing     = 120
+	TimeoutTCPClosed      = 10
+	TimeoutUDP            = 30  // one direction only
+	TimeoutUDPStream      = 180 // replies seen
+	TimeoutICMP           = 30
+)
+
+// Entry is one tracked, translated flow.
+type Entry struct {
+	Inside  Tuple // guest -> remote, as the guest sent it
+	Outside Tuple // uplink address -> remote, as it leaves
+	Created time.Time
+
+	state             atomic.Uint32
+	lastSeen          atomic.Int64 // unix seconds
+	pktsOut, pktsIn   atomic.Uint64
+	bytesOut, bytesIn atomic.Uint64
+	dead              atomic.Bool
+}
+
+// State names the flow's state.
+func (e *Entry) State() string { return stateNames[e.state.Load()] }
+
+// Counters are packets and bytes each way.
+func (e *Entry) Counters() (pktsOut, pktsIn, bytesOut, bytesIn uint64) {
+	return e.pktsOut.Load(), e.pktsIn.Load(), e.bytesOut.Load(), e.bytesIn.Load()
+}
+
+// LastSeen is the unix second of the last packet.
+func (e *Entry) LastSeen() int64 { return e.lastSeen.Load() }
+
+func (e *Entry) timeout() int64 {
+	switch e.Inside.Proto {
+	case protoTCP:
+		switch e.state.Load() {
+		case StateNew:
+			return TimeoutTCPNew
+		case StateEstablished:
+			return TimeoutTCPEstablished
+		case StateClosing:
+			return TimeoutTCPClosing
+		}
+		return TimeoutTCPClosed
+	case protoUDP:
+		if e.state.Load() == StateEstablished {
+			return TimeoutUDPStream
+		}
+		return TimeoutUDP
+	}
+	return TimeoutICMP
+}
+
+// Config bounds a table; the zero value works.
+type Config struct {
+	MaxEntries       int    // default 65536
+	PortMin, PortMax uint16 // outside ports for remapping; default 32768-60999 (Linux's ephemeral range)
+}
+
+// Table is the conntrack table of one outside address.
+type Table struct {
+	cfg       Config
+	byInside  *xsync.Map[Tuple, *Entry]
+	byOutside *xsync.Map[Tuple, *Entry] // keyed by the reply tuple (remote -> uplink)
+	count     atomic.Int64
+	mu        sync.Mutex // creating a flow; never taken for an established one
+	next      uint16     // next port to try when remapping
+
+	full, created, expired atomic.Uint64
+}
+
+// New returns an empty table.
+func New(cfg Config) *Table {
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 65536
+	}
+	if cfg.PortMin == 0 || cfg.PortMax < cfg.PortMin {
+		cfg.PortMin, cfg.PortMax = 32768, 60999
+	}
+	return &Table{cfg: cfg, byInside: xsync.NewMap[Tuple, *Entry](), byOutside: xsync.NewMap[Tuple, *Entry](), next: cfg.PortMin}
+}
+
+// Len is the number of flows.
+func (t *Table) Len() int { return int(t.count.Load()) }
+
+// Stats are the table's counters: flows refused because it was full,
+// created, and expired.
+func (t *Table) Stats() (full, created, expired uint64) {
+	return t.full.Load(), t.created.Load(), t.expired.Load()
+}
+
+// lookupOrCreate finds the flow of an outbound packet, creating it (with
+// an outside port) if it is new. It returns nil when the table is full.
+func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
+	if e, ok := t.byInside.Load(in); ok && !e.dead.Load() {
+		return e
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.byInside.Load(in); ok && !e.dead.Load() {
+		return e
+	}
+	if t.count.Load() >= int64(t.cfg.MaxEntries) {
+		t.full.Add(1)
+		return nil
+	}
+	out := Tuple{Proto: in.Proto, Src: netip.AddrPortFrom(outside, in.Src.Port()), Dst: in.Dst}
+	if in.Proto == protoICMP {
+		out.Dst = netip.AddrPortFrom(in.Dst.Addr(), in.Src.Port())
+	}
+	// Keep the guest's port when that outside tuple is free; otherwise
+	// walk the range. The reply tuple is the key, so it is unique.
+	if _, taken := t.byOutside.Load(out.reverse()); taken {
+		found := false
+		span := int(t.cfg.PortMax-t.cfg.PortMin) + 1
+		for i := 0; i < span; i++ {
+			p := t.next
+			t.next++
+			if t.next > t.cfg.PortMax || t.next < t.cfg.PortMin {
+				t.next = t.cfg.PortMin
+			}
+			out.Src = netip.AddrPortFrom(outside, p)
+			if in.Proto == protoICMP {
+				out.Dst = netip.AddrPortFrom(in.Dst.Addr(), p)
+			}
+			if _, taken := t.byOutside.Load(out.reverse()); !taken {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.full.Add(1)
+			return nil
+		}
+	}
+	e := &Entry{Inside: in, Outside: out, Created: time.Unix(now, 0)}
+	e.lastSeen.Store(now)
+	t.byInside.Store(in, e)
+	t.byOutside.Store(out.reverse(), e)
+	t.count.Add(1)
+	t.created.Add(1)
+	return e
+}
+
+// lookupReply finds the flow a packet arriving at the outside belongs to.
+func (t *Table) lookupReply(reply Tuple) *Entry {
+	if e, ok := t.byOutside.Load(reply); ok && !e.dead.Load() {
+		return e
+	}
+	return nil
+}
+
+// Sweep removes flows idle past their timeout; the caller runs it from a
+// timer, never per packet.
+func (t *Table) Sweep(now int64) int {
+	n := 0
+	t.byInside.Range(func(k Tuple, e *Entry) bool {
+		if now-e.lastSeen.Load() >= e.timeout() {
+			t.remove(e)
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+func (t *Table) remove(e *Entry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.dead.Swap(true) {
+		return
+	}
+	t.byInside.Delete(e.Inside)
+	t.byOutside.Delete(e.Outside.reverse())
+	t.count.Add(-1)
+	t.expired.Add(1)
+}
+
+// Entries is a snapshot for `show conntrack`.
+func (t *Table) Entries() []*Entry {
+	var out []*Entry
+	t.byInside.Range(func(_ Tuple, e *Entry) bool {
+		if !e.dead.Load() {
+			out = append(out, e)
+		}
+		return true
+	})
+	return out
+}
