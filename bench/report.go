@@ -152,7 +152,7 @@ func (r *report) write(dir string) error {
 		return err
 	}
 	for name, svg := range map[string]string{
-		"throughput.svg":  r.bars("TCP throughput", "Gbit/s", "tcp", "tcp4"),
+		"throughput.svg":  r.bars("TCP throughput", "Gbit/s", "tcp", "tcp-rev", "tcp4"),
 		"pps.svg":         r.bars("64-byte UDP received", "kpps", "udp64"),
 		"latency-cdf.svg": r.cdfPlot(),
 	} {

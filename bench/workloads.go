@@ -15,7 +15,7 @@ type sample map[string]float64
 
 // testUnits are the units of each reported figure.
 var testUnits = map[string]string{
-	"tcp": "Gbit/s", "tcp4": "Gbit/s", "udp64": "kpps", "udp64-loss": "%",
+	"tcp": "Gbit/s", "tcp-rev": "Gbit/s", "tcp4": "Gbit/s", "udp64": "kpps", "udp64-loss": "%",
 	"rr-p50": "us", "rr-p99": "us", "cpu-per-gb": "CPU s/GB",
 }
 
@@ -103,6 +103,16 @@ func runTest(test string, t *topo, p peer, secs int, self string) (sample, []flo
 		s := sample{test: bps / 1e9}
 		if test == "tcp" && len(p.pids()) > 0 && bytes > 0 {
 			s["cpu-per-gb"] = (cpuTicks(p.pids()) - c0) / (bytes / 1e9)
+		}
+		if test == "tcp" {
+			// The other direction too (h2 sends): a switch may differ.
+			rev, err := iperf(t, secs, "-R")
+			if err != nil {
+				return nil, nil, err
+			}
+			if v := num(rev, "end", "sum_received", "bits_per_second"); v > 0 {
+				s["tcp-rev"] = v / 1e9
+			}
 		}
 		return s, nil, nil
 	case "udp64":
