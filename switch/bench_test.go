@@ -55,7 +55,7 @@ func benchForward(b *testing.B, s *Switch, ports []*swPort, in int, tmpl []byte)
 				if i == in {
 					continue
 				}
-				for k := p.q.take(out); k > 0; k = p.q.take(out) {
+				for k := p.q.Take(out); k > 0; k = p.q.Take(out) {
 					for _, f := range out[:k] {
 						f.Release()
 					}
@@ -149,12 +149,12 @@ func BenchmarkForwardUnicastCaptured(b *testing.B) {
 				}
 			}
 			s.ingress(ports[0], frames, now.Unix())
-			for k := ports[1].q.take(out); k > 0; k = ports[1].q.take(out) {
+			for k := ports[1].q.Take(out); k > 0; k = ports[1].q.Take(out) {
 				for _, f := range out[:k] {
 					f.Release()
 				}
 			}
-			for k := c.q.take(out); k > 0; k = c.q.take(out) {
+			for k := c.q.Take(out); k > 0; k = c.q.Take(out) {
 				for _, f := range out[:k] {
 					f.Release()
 				}

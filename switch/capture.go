@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vswitch/vswitch/internal/ring"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // With no capture attached, a port pays one atomic load per frame.
 type Capture struct {
 	port     *swPort
-	q        *ring
+	q        *ring.Ring[Frame]
 	sleeping atomic.Bool
 	wake     chan struct{}
 	closed   atomic.Bool
@@ -37,7 +38,7 @@ func (s *Switch) StartCapture(port string) (*Capture, error) {
 	if !ok {
 		return nil, fmt.Errorf("capture %s: %w", port, ErrNoSuchPort)
 	}
-	c := &Capture{port: p, q: newRing(CaptureQueue), wake: make(chan struct{}, 1)}
+	c := &Capture{port: p, q: ring.New[Frame](CaptureQueue), wake: make(chan struct{}, 1)}
 	p.capMu.Lock()
 	defer p.capMu.Unlock()
 	var list []*Capture
@@ -92,7 +93,7 @@ func (c *Capture) drain() {
 		c.cur = nil
 	}
 	var buf [BatchSize]*Frame
-	for n := c.q.take(buf[:]); n > 0; n = c.q.take(buf[:]) {
+	for n := c.q.Take(buf[:]); n > 0; n = c.q.Take(buf[:]) {
 		for _, f := range buf[:n] {
 			f.Release()
 		}
@@ -115,12 +116,12 @@ func (c *Capture) Next(ctx context.Context) (time.Time, []byte, error) {
 			c.drain()
 			return time.Time{}, nil, ErrCaptureClosed
 		}
-		if c.q.take(one[:]) == 1 {
+		if c.q.Take(one[:]) == 1 {
 			c.cur = one[0]
 			return time.Unix(0, c.cur.ts), c.cur.Bytes(), nil
 		}
 		c.sleeping.Store(true)
-		if c.q.take(one[:]) == 1 {
+		if c.q.Take(one[:]) == 1 {
 			c.sleeping.Store(false)
 			c.cur = one[0]
 			return time.Unix(0, c.cur.ts), c.cur.Bytes(), nil
@@ -150,7 +151,7 @@ func captureFrame(list []*Capture, f *Frame, ts int64) {
 			cp.n += pkt.VLANTagLen
 		}
 		cp.ts = ts
-		if !c.q.put(cp) {
+		if !c.q.Put(cp) {
 			c.dropped.Add(1)
 			cp.Release()
 			continue

@@ -144,7 +144,7 @@ func (p *swPort) enqueue(f *Frame, mode egressMode) {
 	if mode == egressTagged {
 		f.tag()
 	}
-	if !p.q.put(f) {
+	if !p.q.Put(f) {
 		p.drop(DropQueueFull)
 		f.Release()
 		return
@@ -158,10 +158,10 @@ func (s *Switch) writeLoop(p *swPort) {
 	defer p.exited.Done()
 	out := make([]*Frame, BatchSize)
 	for {
-		n := p.q.take(out)
+		n := p.q.Take(out)
 		if n == 0 {
 			p.sleeping.Store(true)
-			if n = p.q.take(out); n == 0 {
+			if n = p.q.Take(out); n == 0 {
 				select {
 				case <-p.wake:
 					continue

@@ -47,7 +47,7 @@ func FuzzIngress(f *testing.F) {
 		frames[0].Release()
 		out := make([]*Frame, BatchSize)
 		for _, p := range ports {
-			n := p.q.take(out)
+			n := p.q.Take(out)
 			for _, g := range out[:n] {
 				e := g.Bytes()
 				if len(e) < pkt.EthernetLen {

@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"github.com/vswitch/vswitch/internal/ring"
 	"sync"
 	"sync/atomic"
 )
@@ -16,7 +17,7 @@ type swPort struct {
 	maxMACs int64
 	macs    atomic.Int64
 
-	q *ring
+	q *ring.Ring[Frame]
 	// sleeping is set by the writer before it parks on wake; a producer
 	// that finds it set sends one token. Under load the writer never
 	// parks, so the frame path sends on no channel.
@@ -51,7 +52,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 		vlan:    compileVLAN(pc.VLAN),
 		vlanCfg: pc.VLAN,
 		maxMACs: int64(pc.MaxMACs),
-		q:       newRing(pc.Queue),
+		q:       ring.New[Frame](pc.Queue),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
@@ -89,7 +90,7 @@ func (p *swPort) shutdown(t *fdb) {
 			}
 		}
 		var buf [BatchSize]*Frame
-		for n := p.q.take(buf[:]); n > 0; n = p.q.take(buf[:]) {
+		for n := p.q.Take(buf[:]); n > 0; n = p.q.Take(buf[:]) {
 			for _, f := range buf[:n] {
 				f.Release()
 			}

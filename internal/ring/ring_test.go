@@ -1,12 +1,14 @@
-package vswitch
+package ring
 
 import (
 	"sync"
 	"testing"
 )
 
+type Frame struct{ n int }
+
 func TestRingConcurrentProducers(t *testing.T) {
-	r := newRing(64)
+	r := New[Frame](64)
 	const producers, each = 4, 5000
 	var wg sync.WaitGroup
 	frames := make([]*Frame, producers*each)
@@ -18,7 +20,7 @@ func TestRingConcurrentProducers(t *testing.T) {
 		go func(p int) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				for !r.put(frames[p*each+i]) {
+				for !r.Put(frames[p*each+i]) {
 				}
 			}
 		}(p)
@@ -30,7 +32,7 @@ func TestRingConcurrentProducers(t *testing.T) {
 	}
 	out := make([]*Frame, 16)
 	for got := 0; got < len(frames); {
-		n := r.take(out)
+		n := r.Take(out)
 		for _, f := range out[:n] {
 			if seen[f.n] {
 				t.Fatalf("frame %d taken twice", f.n)
@@ -48,23 +50,23 @@ func TestRingConcurrentProducers(t *testing.T) {
 }
 
 func TestRingFull(t *testing.T) {
-	r := newRing(10) // rounds up to 16
-	if r.cap() != 16 {
-		t.Fatalf("cap %d", r.cap())
+	r := New[Frame](10) // rounds up to 16
+	if r.Cap() != 16 {
+		t.Fatalf("cap %d", r.Cap())
 	}
 	for i := 0; i < 16; i++ {
-		if !r.put(&Frame{}) {
+		if !r.Put(&Frame{}) {
 			t.Fatalf("put %d refused", i)
 		}
 	}
-	if r.put(&Frame{}) {
+	if r.Put(&Frame{}) {
 		t.Fatal("full ring took a frame")
 	}
 	out := make([]*Frame, 4)
-	if n := r.take(out); n != 4 || r.len() != 12 {
-		t.Fatalf("took %d, len %d", n, r.len())
+	if n := r.Take(out); n != 4 || r.Len() != 12 {
+		t.Fatalf("took %d, len %d", n, r.Len())
 	}
-	if !r.put(&Frame{}) {
+	if !r.Put(&Frame{}) {
 		t.Fatal("ring with room refused")
 	}
 }
