@@ -46,7 +46,7 @@ type Port struct {
 	mac   pkt.MAC
 	ip    netip.Addr
 	bcast netip.Addr
-	q     *replyQueue
+	q     *frameQueue
 	done  chan struct{}
 	once  sync.Once
 	garp  atomic.Bool // gratuitous ARP sent
@@ -88,7 +88,7 @@ func New(cfg Config) *Port {
 	binary.BigEndian.PutUint32(bc[:], v)
 	p := &Port{
 		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: netip.AddrFrom4(bc),
-		q: newReplyQueue(), done: make(chan struct{}), neigh: newNeighbours(1024),
+		q: newFrameQueue(1024), done: make(chan struct{}), neigh: newNeighbours(1024),
 		dhcpBuf: make([]byte, 1500),
 	}
 	p.tokens.Store(icmpBurst)
@@ -133,26 +133,15 @@ func (p *Port) ReadBatch(frames []*vswitch.Frame) (int, error) {
 		return 1, nil
 	}
 	var out [vswitch.BatchSize]*vswitch.Frame
-	for {
-		n := p.q.take(out[:min(len(frames), len(out))])
-		if n == 0 {
-			p.q.sleeping.Store(true)
-			if n = p.q.take(out[:min(len(frames), len(out))]); n == 0 {
-				select {
-				case <-p.q.wake:
-					continue
-				case <-p.done:
-					return 0, vswitch.ErrClosed
-				}
-			}
-			p.q.sleeping.Store(false)
-		}
-		for i := range n {
-			frames[i].Release()
-			frames[i] = out[i]
-		}
-		return n, nil
+	n := p.q.wait(out[:min(len(frames), len(out))], p.done)
+	if n == 0 {
+		return 0, vswitch.ErrClosed
 	}
+	for i := range n {
+		frames[i].Release()
+		frames[i] = out[i]
+	}
+	return n, nil
 }
 
 // WriteBatch is where the switch delivers frames to the gateway: each is

@@ -3,30 +3,29 @@ package gateway
 import (
 	"sync/atomic"
 
+	"github.com/vswitch/vswitch/internal/ring"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
-// replyQueue is a bounded single-producer single-consumer queue: the
-// switch's writer goroutine for this port produces replies, its reader
-// goroutine takes them. The reader parks only after finding it empty with
-// the sleeping flag set, so a busy gateway sends on no channel.
-type replyQueue struct {
-	slots    [256]*vswitch.Frame
-	head     atomic.Uint64 // next to take
-	tail     atomic.Uint64 // next to fill
+// frameQueue is a bounded queue of frames with a parking consumer: the
+// gateway's replies (produced by the switch's writer for this port and by
+// the uplink's reader) and an uplink's outbound frames. The consumer parks
+// only after finding it empty with the sleeping flag set, so a busy queue
+// sends on no channel.
+type frameQueue struct {
+	r        *ring.Ring[vswitch.Frame]
 	sleeping atomic.Bool
 	wake     chan struct{}
 }
 
-func newReplyQueue() *replyQueue { return &replyQueue{wake: make(chan struct{}, 1)} }
+func newFrameQueue(n int) *frameQueue {
+	return &frameQueue{r: ring.New[vswitch.Frame](n), wake: make(chan struct{}, 1)}
+}
 
-func (q *replyQueue) put(f *vswitch.Frame) bool {
-	t := q.tail.Load()
-	if t-q.head.Load() == uint64(len(q.slots)) {
+func (q *frameQueue) put(f *vswitch.Frame) bool {
+	if !q.r.Put(f) {
 		return false
 	}
-	q.slots[t%uint64(len(q.slots))] = f
-	q.tail.Store(t + 1)
 	if q.sleeping.Load() && q.sleeping.CompareAndSwap(true, false) {
 		select {
 		case q.wake <- struct{}{}:
@@ -36,16 +35,21 @@ func (q *replyQueue) put(f *vswitch.Frame) bool {
 	return true
 }
 
-func (q *replyQueue) take(out []*vswitch.Frame) int {
-	h, t := q.head.Load(), q.tail.Load()
-	n := 0
-	for h != t && n < len(out) {
-		i := h % uint64(len(q.slots))
-		out[n] = q.slots[i]
-		q.slots[i] = nil
-		h++
-		n++
+// wait takes at least one frame, or returns 0 when done is closed.
+func (q *frameQueue) wait(out []*vswitch.Frame, done <-chan struct{}) int {
+	for {
+		if n := q.r.Take(out); n > 0 {
+			return n
+		}
+		q.sleeping.Store(true)
+		if n := q.r.Take(out); n > 0 {
+			q.sleeping.Store(false)
+			return n
+		}
+		select {
+		case <-q.wake:
+		case <-done:
+			return 0
+		}
 	}
-	q.head.Store(h)
-	return n
 }
