@@ -9,6 +9,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/metrics"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -25,7 +26,8 @@ type Daemon struct {
 	ports map[string]*portEntry
 	order []string // port names in the order they were added
 
-	nets []*network
+	nets    []*network
+	uplinks []*gateway.Uplink
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -127,6 +129,9 @@ func (d *Daemon) Stop() error {
 	d.order = nil
 	d.mu.Unlock()
 	errs = append(errs, d.sw.Close())
+	for _, u := range d.uplinks {
+		errs = append(errs, u.Close())
+	}
 	return errors.Join(errs...)
 }
 

@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/metrics"
+	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
+	"github.com/vswitch/vswitch/tap"
 )
 
 // network is a config network brought up: its gateway port and DHCP server.
@@ -34,11 +37,16 @@ func (d *Daemon) startNetworks() error {
 			}
 		}
 	}
+	uplinks := map[string]*gateway.Uplink{}
+	for _, uc := range d.cfg.Uplinks {
+		u, err := d.startUplink(uc)
+		if err != nil {
+			return fmt.Errorf("%s:%d: uplink %s: %w", d.cfg.Source, uc.Line, uc.Name, err)
+		}
+		uplinks[uc.Name] = u
+	}
 	for _, nc := range d.cfg.Networks {
 		n := &network{cfg: nc, port: "gw-" + nc.Name}
-		if nc.Mode == "nat" || nc.Mode == "routed" {
-			d.log.Warn("network mode not routed yet: served as isolated until NAT lands", "network", nc.Name, "mode", nc.Mode)
-		}
 		if h := nc.DHCP; h != nil {
 			dc := dhcp.Config{
 				Network: nc.Name, Gateway: nc.Address, RangeStart: h.RangeStart, RangeEnd: h.RangeEnd,
@@ -49,7 +57,11 @@ func (d *Daemon) startNetworks() error {
 			}
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
-		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known})
+		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink]})
+		if u := uplinks[nc.Uplink]; u != nil {
+			u.Attach(n.gw)
+		}
 		pc := vswitch.PortConfig{Name: n.port, VLAN: vswitch.VLANConfig{PVID: nc.VLAN}}
 		if err := d.sw.AddPort(pc, n.gw); err != nil {
 			return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
@@ -97,6 +109,43 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 			}
 		}
 		out = append(out, st)
+	}
+	return out
+}
+
+// startUplink opens the outside device and runs the uplink.
+func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
+	if uc.DHCP {
+		return nil, fmt.Errorf("address: dhcp is not supported by this build yet: give a static address and gateway")
+	}
+	link, err := tap.OpenAFPacket(tap.AFPacketConfig{Device: uc.Device})
+	if err != nil {
+		return nil, err
+	}
+	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
+		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries}), Log: d.log})
+	u.Start()
+	d.uplinks = append(d.uplinks, u)
+	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Prefix, "gateway", uc.Gateway, "mac", u.MAC())
+	return u, nil
+}
+
+// Conntrack implements control.ConntrackBackend.
+func (b backend) Conntrack() []control.ConnEntry {
+	now := time.Now()
+	var out []control.ConnEntry
+	for _, u := range b.d.uplinks {
+		for _, e := range u.NAT().Entries() {
+			po, pi, bo, bi := e.Counters()
+			proto := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp"}[e.Inside.Proto]
+			if proto == "" {
+				proto = fmt.Sprint(e.Inside.Proto)
+			}
+			out = append(out, control.ConnEntry{Proto: proto, Inside: e.Inside.Src.String() + " -> " + e.Inside.Dst.String(),
+				Outside: e.Outside.Src.String() + " -> " + e.Outside.Dst.String(), State: e.State(),
+				TranslatedPort: e.Outside.Src.Port(), AgeSeconds: now.Sub(e.Created).Seconds(),
+				PacketsOut: po, PacketsIn: pi, BytesOut: bo, BytesIn: bi})
+		}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -24,6 +25,10 @@ type Config struct {
 	// address the switch refused to learn (a port over its max_macs) is
 	// ignored, so one port cannot drain the pool.
 	Known func(vid uint16, mac pkt.MAC) bool
+	// Mode is isolated, nat or routed; with nat or routed, packets for
+	// addresses outside the network leave through Uplink.
+	Mode   string
+	Uplink *Uplink
 }
 
 // Drop reasons of the gateway.
@@ -60,6 +65,7 @@ type Port struct {
 
 	drops   [NumDrops]atomic.Uint64
 	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
+	arpTok  tokens // ARP requests for guests, per second
 }
 
 const icmpBurst = 100
@@ -228,9 +234,17 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 		}
 	}
 	if !toUs {
-		if !bcast && !dst.IsMulticast() {
-			p.drops[DropNotForUs].Add(1)
+		if bcast || dst.IsMulticast() {
+			return
 		}
+		if u := p.cfg.Uplink; u != nil && (p.cfg.Mode == "nat" || p.cfg.Mode == "routed") &&
+			!p.cfg.Address.Contains(dst) && u.network(dst, "nat") == nil && u.network(dst, "routed") == nil {
+			p.route(eth, ip, now)
+			return
+		}
+		// Other networks are not reachable from here: libvirt's rules
+		// reject traffic between virtual networks too.
+		p.drops[DropNotForUs].Add(1)
 		return
 	}
 	if ip.IsFragment() {
@@ -375,4 +389,73 @@ func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
 	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen),
 		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoUDP, Src: p.ip, Dst: dstIP})
 	p.send(f, n)
+}
+
+// route sends a guest's packet for the outside through the uplink:
+// TTL decremented, source translated on nat networks.
+func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
+	u := p.cfg.Uplink
+	if p.cfg.Address.Contains(ip.Src()) {
+		p.neigh.learn(ip.Src(), eth.Src(), now)
+	}
+	if ip.TTL() <= 1 {
+		p.icmpError(eth, ip, pkt.ICMPTimeExceeded, 0, now)
+		u.drops[UplinkTTL].Add(1)
+		return
+	}
+	n := pkt.EthernetLen + ip.TotalLen()
+	var f *vswitch.Frame
+	if n > vswitch.SmallDataLen {
+		f = vswitch.NewBigFrame()
+	} else {
+		f = vswitch.NewFrame()
+	}
+	b := f.RxBuf()
+	copy(b, eth[:n])
+	f.SetLen(n)
+	ipb := b[pkt.EthernetLen:n]
+	decTTL(ipb)
+	if p.cfg.Mode == "nat" {
+		v, _ := u.cfg.NAT.Outbound(nat.Packet{IP: ipb}, u.ip, now.Unix())
+		if v != nat.Translated {
+			switch v {
+			case nat.TableFull:
+				u.drops[UplinkConntrackFull].Add(1)
+			case nat.Fragment:
+				u.drops[UplinkFragment].Add(1)
+			default:
+				u.drops[UplinkMalformed].Add(1)
+			}
+			f.Release()
+			return
+		}
+		u.out.Add(1)
+	}
+	u.send(f, now)
+}
+
+// deliver puts a packet from the outside (in f, after a 14-byte Ethernet
+// header) onto this network, addressed to the guest's MAC. It reports
+// false, and asks the network by ARP, when the guest is not known yet.
+func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
+	b := f.Bytes()
+	dst := pkt.IPv4(b[pkt.EthernetLen:]).Dst()
+	mac, ok := p.neigh.lookup(dst)
+	if !ok {
+		p.cfg.Uplink.drops[UplinkNeighMiss].Add(1)
+		if p.arpTok.allow(now) {
+			r, rb := p.reply()
+			pkt.Ethernet(rb).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: p.mac, Type: pkt.TypeARP})
+			pkt.ARP(rb[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: p.mac, SenderIP: p.ip, TargetIP: dst})
+			clear(rb[pkt.EthernetLen+pkt.ARPLen : 60])
+			p.send(r, 60)
+		}
+		return false
+	}
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: mac, Src: p.mac, Type: pkt.TypeIPv4})
+	if !p.q.put(f) {
+		p.drops[DropQueueFull].Add(1)
+		return false
+	}
+	return true
 }

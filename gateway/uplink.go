@@ -1,0 +1,339 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/nat"
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+// UplinkConfig is a routed interface of the gateway.
+type UplinkConfig struct {
+	Name    string
+	Link    vswitch.Port // an AF_PACKET port on the outside device
+	MAC     pkt.MAC      // zero: a stable locally administered one from the name
+	Address netip.Prefix // the switch's own outside address
+	Gateway netip.Addr   // the next hop, resolved by ARP
+	NAT     *nat.Table   // the conntrack table of this outside address
+	Log     *slog.Logger
+}
+
+// Uplink drop reasons.
+const (
+	UplinkNotTracked = iota // inbound with no flow and no routed network: unsolicited
+	UplinkNeighMiss         // the next hop or the guest's MAC is not resolved yet (an ARP request went out)
+	UplinkConntrackFull
+	UplinkFragment
+	UplinkMalformed
+	UplinkQueueFull
+	UplinkTTL // TTL ran out (an ICMP time exceeded went back)
+	NumUplinkDrops
+)
+
+// UplinkDropNames are label values.
+var UplinkDropNames = [NumUplinkDrops]string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "queue_full", "ttl_exceeded"}
+
+// Uplink moves routed traffic between the networks and the outside.
+type Uplink struct {
+	cfg   UplinkConfig
+	mac   pkt.MAC
+	ip    netip.Addr
+	q     *frameQueue
+	neigh *neighbours
+	nets  atomic.Pointer[[]*Port]
+	mu    sync.Mutex // Attach only
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+	arp   tokens
+
+	drops [NumUplinkDrops]atomic.Uint64
+	out   atomic.Uint64 // translated outbound
+	in    atomic.Uint64 // translated inbound
+}
+
+// NewUplink returns an uplink; Start runs it.
+func NewUplink(cfg UplinkConfig) *Uplink {
+	mac := cfg.MAC
+	if mac.IsZero() {
+		mac = StableMAC("uplink/" + cfg.Name)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Uplink{cfg: cfg, mac: mac, ip: cfg.Address.Addr(), q: newFrameQueue(1024), neigh: newNeighbours(1024), done: make(chan struct{})}
+}
+
+// MAC is the uplink's own MAC address.
+func (u *Uplink) MAC() pkt.MAC { return u.mac }
+
+// Drops returns the uplink's drop counters.
+func (u *Uplink) Drops() [NumUplinkDrops]uint64 {
+	var d [NumUplinkDrops]uint64
+	for i := range d {
+		d[i] = u.drops[i].Load()
+	}
+	return d
+}
+
+// Translations are the NAT translations made each way.
+func (u *Uplink) Translations() (out, in uint64) { return u.out.Load(), u.in.Load() }
+
+// NAT is the uplink's conntrack table.
+func (u *Uplink) NAT() *nat.Table { return u.cfg.NAT }
+
+// Attach makes a network's gateway reachable from the outside through u.
+func (u *Uplink) Attach(p *Port) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var list []*Port
+	if old := u.nets.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, p)
+	u.nets.Store(&list)
+}
+
+// Start runs the uplink's reader, writer and conntrack sweeper, and
+// announces its address.
+func (u *Uplink) Start() {
+	u.wg.Add(3)
+	go u.reader()
+	go u.writer()
+	go u.sweeper()
+	f, b := newFrame()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeARP})
+	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: u.ip, TargetIP: u.ip})
+	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
+	u.enqueue(f, 60)
+	u.resolve(u.cfg.Gateway, time.Now())
+}
+
+// Close stops the uplink and closes its link.
+func (u *Uplink) Close() error {
+	var err error
+	u.once.Do(func() {
+		close(u.done)
+		err = u.cfg.Link.Close()
+		u.wg.Wait()
+	})
+	return err
+}
+
+func newFrame() (*vswitch.Frame, []byte) {
+	f := vswitch.NewFrame()
+	return f, f.RxBuf()
+}
+
+func (u *Uplink) enqueue(f *vswitch.Frame, n int) {
+	f.SetLen(n)
+	if !u.q.put(f) {
+		u.drops[UplinkQueueFull].Add(1)
+		f.Release()
+	}
+}
+
+func (u *Uplink) writer() {
+	defer u.wg.Done()
+	out := make([]*vswitch.Frame, vswitch.BatchSize)
+	for {
+		n := u.q.wait(out, u.done)
+		if n == 0 {
+			return
+		}
+		u.cfg.Link.WriteBatch(out[:n])
+		for i, f := range out[:n] {
+			f.Release()
+			out[i] = nil
+		}
+	}
+}
+
+func (u *Uplink) sweeper() {
+	defer u.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-u.done:
+			return
+		case now := <-t.C:
+			u.cfg.NAT.Sweep(now.Unix())
+		}
+	}
+}
+
+// resolve sends an ARP request for ip on the outside (rate limited).
+func (u *Uplink) resolve(ip netip.Addr, now time.Time) {
+	if !u.arp.allow(now) {
+		return
+	}
+	f, b := newFrame()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeARP})
+	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: u.ip, TargetIP: ip})
+	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
+	u.enqueue(f, 60)
+}
+
+// send puts an IPv4 packet (already in f, after a 14-byte Ethernet
+// header) out towards the next hop.
+func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
+	hop := u.cfg.Gateway
+	if dst := pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).Dst(); u.cfg.Address.Contains(dst) {
+		hop = dst // on the outside link itself
+	}
+	mac, ok := u.neigh.lookup(hop)
+	if !ok {
+		u.drops[UplinkNeighMiss].Add(1)
+		u.resolve(hop, now)
+		f.Release()
+		return
+	}
+	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: u.mac, Type: pkt.TypeIPv4})
+	if !u.q.put(f) {
+		u.drops[UplinkQueueFull].Add(1)
+		f.Release()
+	}
+}
+
+// reader handles frames from the outside.
+func (u *Uplink) reader() {
+	defer u.wg.Done()
+	frames := make([]*vswitch.Frame, vswitch.BatchSize)
+	for i := range frames {
+		frames[i] = vswitch.NewFrame()
+	}
+	for {
+		n, err := u.cfg.Link.ReadBatch(frames)
+		if err != nil {
+			if errors.Is(err, vswitch.ErrClosed) {
+				return
+			}
+			select {
+			case <-u.done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		now := time.Now()
+		for i := range n {
+			if u.handle(frames[i], now) {
+				frames[i] = vswitch.NewFrame() // handed on
+			} else {
+				frames[i].Release()
+				frames[i] = vswitch.NewFrame()
+			}
+		}
+	}
+}
+
+// handle processes one outside frame; true means f was handed on.
+func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
+	b := f.Bytes()
+	eth := pkt.Ethernet(b)
+	if !eth.Valid() || (eth.Dst() != u.mac && eth.Dst() != pkt.Broadcast) {
+		return false
+	}
+	switch eth.Type() {
+	case pkt.TypeARP:
+		a := pkt.ARP(eth.Payload())
+		if !a.Valid() {
+			return false
+		}
+		if u.cfg.Address.Contains(a.SenderIP()) && a.SenderIP() != u.ip {
+			u.neigh.learn(a.SenderIP(), a.SenderMAC(), now)
+		}
+		if a.Op() == pkt.ARPRequest && a.TargetIP() == u.ip {
+			r, rb := newFrame()
+			pkt.Ethernet(rb).Encode(&pkt.EthernetFields{Dst: a.SenderMAC(), Src: u.mac, Type: pkt.TypeARP})
+			pkt.ARP(rb[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPReply, SenderMAC: u.mac, SenderIP: u.ip, TargetMAC: a.SenderMAC(), TargetIP: a.SenderIP()})
+			clear(rb[pkt.EthernetLen+pkt.ARPLen : 60])
+			u.enqueue(r, 60)
+		}
+		return false
+	case pkt.TypeIPv4:
+	default:
+		return false
+	}
+	ipb := eth.Payload()
+	ip := pkt.IPv4(ipb)
+	if !ip.Valid() {
+		u.drops[UplinkMalformed].Add(1)
+		return false
+	}
+	var target *Port
+	if ip.Dst() == u.ip {
+		v, e := u.cfg.NAT.Inbound(nat.Packet{IP: ipb[:ip.TotalLen()], Partial: f.VNet.Flags&pkt.VirtioNetHdrFNeedsCsum != 0}, now.Unix())
+		switch v {
+		case nat.Translated:
+			u.in.Add(1)
+			target = u.network(e.Inside.Src.Addr(), "nat")
+		case nat.Fragment:
+			u.drops[UplinkFragment].Add(1)
+			return false
+		case nat.Malformed:
+			u.drops[UplinkMalformed].Add(1)
+			return false
+		default:
+			u.drops[UplinkNotTracked].Add(1)
+			return false
+		}
+	} else {
+		target = u.network(ip.Dst(), "routed") // routed networks take inbound
+	}
+	if target == nil {
+		u.drops[UplinkNotTracked].Add(1)
+		return false
+	}
+	if !decTTL(ipb) {
+		u.drops[UplinkTTL].Add(1)
+		return false
+	}
+	return target.deliver(f, now)
+}
+
+// network finds the attached network of that mode whose prefix holds a.
+func (u *Uplink) network(a netip.Addr, mode string) *Port {
+	if list := u.nets.Load(); list != nil {
+		for _, p := range *list {
+			if p.cfg.Mode == mode && p.cfg.Address.Contains(a) {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// decTTL decrements the TTL with an incremental checksum update; false
+// when the packet must not be forwarded.
+func decTTL(ip []byte) bool {
+	if ip[8] <= 1 {
+		return false
+	}
+	old := binary.BigEndian.Uint16(ip[8:])
+	ip[8]--
+	binary.BigEndian.PutUint16(ip[10:], pkt.ChecksumUpdate16(binary.BigEndian.Uint16(ip[10:]), old, binary.BigEndian.Uint16(ip[8:])))
+	return true
+}
+
+// tokens is a per-second token bucket.
+type tokens struct {
+	n    atomic.Int64
+	last atomic.Int64
+}
+
+func (t *tokens) allow(now time.Time) bool {
+	sec := now.Unix()
+	if l := t.last.Load(); l != sec && t.last.CompareAndSwap(l, sec) {
+		t.n.Store(10)
+	}
+	return t.n.Add(-1) >= 0
+}
