@@ -8,6 +8,7 @@ import (
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/gateway"
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -61,6 +62,13 @@ func (d *Daemon) startNetworks() error {
 			Mode: nc.Mode, Uplink: uplinks[nc.Uplink]})
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
+			for _, fw := range nc.Forwards {
+				proto := uint8(pkt.ProtoTCP)
+				if fw.Proto == "udp" {
+					proto = pkt.ProtoUDP
+				}
+				u.NAT().AddForward(proto, fw.Port, fw.To)
+			}
 		}
 		pc := vswitch.PortConfig{Name: n.port, VLAN: vswitch.VLANConfig{PVID: nc.VLAN}}
 		if err := d.sw.AddPort(pc, n.gw); err != nil {

@@ -30,19 +30,25 @@ func TestNAT(t *testing.T) {
 	upDev, outDev := testnet.Veth(t, "u", out.Netns)
 	out.addr(outDev, "10.240.0.1/24")
 	guest, pg := newHost(t, "ng"), testnet.Name("n")
+	guest2, pg2 := newHost(t, "nh"), testnet.Name("n")
 	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, mac: "52:54:00:f0:00:01"}
   - {name: %s, type: tap, netns: %s}
 networks:
   - name: lab
     address: 192.168.240.1/24
     mode: nat
     uplink: wan
-    dhcp: {range: 192.168.240.10-192.168.240.20, dns: [192.168.240.1]}
+    dhcp:
+      range: 192.168.240.10-192.168.240.20
+      dns: [192.168.240.1]
+      hosts: [{mac: "52:54:00:f0:00:01", ip: 192.168.240.100}]
+    forwards: [{proto: tcp, port: 8080, to: "192.168.240.100:8082"}]
 uplinks:
   - {name: wan, device: %s, address: 10.240.0.5/24, gateway: 10.240.0.1}
-`, pg, guest.Name, upDev))
+`, pg, guest.Name, pg2, guest2.Name, upDev))
 	ip := dhcpClient(t, "udhcpc", guest, pg)
-	if !strings.HasPrefix(ip, "192.168.240.") {
+	if ip != "192.168.240.100" {
 		t.Fatalf("lease %s", ip)
 	}
 	// udhcpc's script here sets only the address; the router option is
@@ -81,6 +87,28 @@ uplinks:
 	// TCP throughput through the NAT.
 	gbps := iperfTCP(t, out, guest, "10.240.0.1", 3)
 	t.Logf("iperf3 TCP guest (TAP) -> outside host through vswitch's NAT: %.2f Gbit/s (race: %v)", gbps, raceEnabled)
+
+	// A port forward: the outside connects to 10.240.0.5:8080 and reaches
+	// the guest's port 8082, seeing the real client address.
+	fsrv := guest.Start("python3", "-u", "-c", peerServer, "0.0.0.0", "8082")
+	testnet.WaitFor(t, 10*time.Second, "the forwarded connection", func() bool {
+		o, err := out.Output("python3", "-c", peerClient, "10.240.0.5", "8080")
+		return err == nil && strings.TrimSpace(o) == "ping"
+	})
+	fsrv.Wait()
+	if seen := fmt.Sprint(fsrv.Stdout); !strings.Contains(seen, "10.240.0.1") {
+		t.Fatalf("the guest behind the forward saw %q, want the outside client 10.240.0.1", seen)
+	}
+	// Hairpin: another guest reaches the forward through the outside address.
+	ip2 := dhcpClient(t, "udhcpc", guest2, pg2)
+	guest2.Run("ip", "route", "add", "default", "via", "192.168.240.1")
+	hsrv := guest.Start("python3", "-u", "-c", peerServer, "0.0.0.0", "8082")
+	testnet.WaitFor(t, 10*time.Second, "the hairpin connection", func() bool {
+		o, err := guest2.Output("python3", "-c", peerClient, "10.240.0.5", "8080")
+		return err == nil && strings.TrimSpace(o) == "ping"
+	})
+	hsrv.Wait()
+	t.Logf("hairpin from %s: the server saw %s", ip2, strings.TrimSpace(fmt.Sprint(hsrv.Stdout)))
 
 	// Unsolicited: the outside host connects to the uplink address.
 	stop := guest.sniff(pg, "tcp port 9999")

@@ -430,6 +430,15 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 			return
 		}
 		u.out.Add(1)
+		if pkt.IPv4(ipb).Dst() == u.ip {
+			// Hairpin: a guest reaching a port forward through the outside
+			// address comes straight back in, as if it had arrived there.
+			pkt.Ethernet(b).SetDst(u.mac)
+			if !u.handle(f, now) {
+				f.Release()
+			}
+			return
+		}
 	}
 	u.send(f, now)
 }

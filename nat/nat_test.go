@@ -264,3 +264,28 @@ func TestNoAllocsEstablished(t *testing.T) {
 		t.Fatalf("%.1f allocs per packet", a)
 	}
 }
+
+func TestForward(t *testing.T) {
+	tb := New(Config{})
+	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
+	syn := build(t, protoTCP, remote, uplink, 50000, 8080, "syn")
+	if v, _ := tb.Inbound(Packet{IP: syn}, now); v != Translated || pkt.IPv4(syn).Dst() != guest {
+		t.Fatalf("forwarded SYN: %v", v)
+	}
+	if _, dp := ports(syn); dp != 80 {
+		t.Fatalf("to port %d", dp)
+	}
+	valid(t, syn)
+	synack := build(t, protoTCP, guest, remote, 80, 50000, "synack")
+	if v, _ := tb.Outbound(Packet{IP: synack}, uplink, now); v != Translated || pkt.IPv4(synack).Src() != uplink {
+		t.Fatalf("reply: %v", v)
+	}
+	if sp, _ := ports(synack); sp != 8080 {
+		t.Fatalf("reply from port %d", sp)
+	}
+	valid(t, synack)
+	other := build(t, protoTCP, remote, uplink, 50000, 8081, "syn")
+	if v, _ := tb.Inbound(Packet{IP: other}, now); v != NotTracked {
+		t.Fatal("a port without a forward was let in")
+	}
+}

@@ -102,6 +102,63 @@ type Table struct {
 	next      uint16     // next port to try when remapping
 
 	full, created, expired atomic.Uint64
+
+	forwards atomic.Pointer[map[fwdKey]netip.AddrPort]
+}
+
+type fwdKey struct {
+	proto uint8
+	port  uint16
+}
+
+// AddForward sends new connections to the outside address on proto/port
+// to a guest (DNAT, a port forward).
+func (t *Table) AddForward(proto uint8, port uint16, to netip.AddrPort) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := map[fwdKey]netip.AddrPort{}
+	if old := t.forwards.Load(); old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	m[fwdKey{proto, port}] = to
+	t.forwards.Store(&m)
+}
+
+// forward creates the flow of a new inbound connection that a port
+// forward accepts. reply is the arriving packet's tuple (remote ->
+// outside); the flow is recorded from the guest's side.
+func (t *Table) forward(reply Tuple, now int64) *Entry {
+	fw := t.forwards.Load()
+	if fw == nil {
+		return nil
+	}
+	to, ok := (*fw)[fwdKey{reply.Proto, reply.Dst.Port()}]
+	if !ok {
+		return nil
+	}
+	in := Tuple{Proto: reply.Proto, Src: to, Dst: reply.Src}
+	out := Tuple{Proto: reply.Proto, Src: reply.Dst, Dst: reply.Src}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.byOutside.Load(reply); ok && !e.dead.Load() {
+		return e
+	}
+	if _, ok := t.byInside.Load(in); ok {
+		return nil // the guest already has that exact flow out: refuse
+	}
+	if t.count.Load() >= int64(t.cfg.MaxEntries) {
+		t.full.Add(1)
+		return nil
+	}
+	e := &Entry{Inside: in, Outside: out, Created: time.Unix(now, 0)}
+	e.lastSeen.Store(now)
+	t.byInside.Store(in, e)
+	t.byOutside.Store(reply, e)
+	t.count.Add(1)
+	t.created.Add(1)
+	return e
 }
 
 // New returns an empty table.

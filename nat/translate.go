@@ -216,6 +216,9 @@ func (t *Table) Inbound(p Packet, now int64) (Verdict, *Entry) {
 		reply.Src, reply.Dst = netip.AddrPortFrom(ip.Src(), 0), netip.AddrPortFrom(ip.Dst(), 0)
 	}
 	e := t.lookupReply(reply)
+	if e == nil && (proto == protoTCP || proto == protoUDP) {
+		e = t.forward(reply, now)
+	}
 	if e == nil {
 		return NotTracked, nil
 	}
