@@ -119,3 +119,42 @@ uplinks:
 		t.Fatalf("unsolicited traffic reached the guest:\n%s", s)
 	}
 }
+
+// TestRouted: a routed network forwards without translation: the outside
+// host (with a route to the guests' subnet) sees the guest's own address
+// and may start connections to it.
+func TestRouted(t *testing.T) {
+	requireE2E(t, "ping", "python3")
+	out := newHost(t, "ro")
+	upDev, outDev := testnet.Veth(t, "r", out.Netns)
+	out.addr(outDev, "10.241.0.1/24")
+	out.Run("ip", "route", "add", "192.168.241.0/24", "via", "10.241.0.5")
+	guest, pg := newHost(t, "rg"), testnet.Name("r")
+	startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 192.168.241.1/24
+    mode: routed
+    uplink: wan
+uplinks:
+  - {name: wan, device: %s, address: 10.241.0.5/24, gateway: 10.241.0.1}
+`, pg, guest.Name, upDev))
+	guest.addr(pg, "192.168.241.10/24")
+	guest.Run("ip", "route", "add", "default", "via", "192.168.241.1")
+	if !guest.ping("10.241.0.1", 3) {
+		t.Fatal("guest cannot reach the outside on a routed network")
+	}
+	srv := out.Start("python3", "-u", "-c", peerServer, "10.241.0.1", "8090")
+	testnet.WaitFor(t, 10*time.Second, "a routed TCP connection", func() bool {
+		_, err := guest.Output("python3", "-c", peerClient, "10.241.0.1", "8090")
+		return err == nil
+	})
+	srv.Wait()
+	if seen := fmt.Sprint(srv.Stdout); !strings.Contains(seen, "192.168.241.10") {
+		t.Fatalf("the outside saw %q: a routed network must not translate", seen)
+	}
+	if !out.ping("192.168.241.10", 3) {
+		t.Fatal("the outside cannot reach a guest on a routed network")
+	}
+}
