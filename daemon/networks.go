@@ -157,3 +157,17 @@ func (b backend) Conntrack() []control.ConnEntry {
 	}
 	return out
 }
+
+// uplinkStats feeds the metrics collector.
+func (d *Daemon) uplinkStats() []metrics.UplinkStats {
+	out := make([]metrics.UplinkStats, 0, len(d.uplinks))
+	for i, u := range d.uplinks {
+		o, in := u.Translations()
+		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
+		for r, v := range u.Drops() {
+			st.Drops[gateway.UplinkDropNames[r]] = v
+		}
+		out = append(out, st)
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,9 @@ func TestNAT(t *testing.T) {
 	out.addr(outDev, "10.240.0.1/24")
 	guest, pg := newHost(t, "ng"), testnet.Name("n")
 	guest2, pg2 := newHost(t, "nh"), testnet.Name("n")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
+	addr := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
   - {name: %s, type: tap, netns: %s, mac: "52:54:00:f0:00:01"}
   - {name: %s, type: tap, netns: %s}
 networks:
@@ -46,7 +49,7 @@ networks:
     forwards: [{proto: tcp, port: 8080, to: "192.168.240.100:8082"}]
 uplinks:
   - {name: wan, device: %s, address: 10.240.0.5/24, gateway: 10.240.0.1}
-`, pg, guest.Name, pg2, guest2.Name, upDev))
+`, addr, pg, guest.Name, pg2, guest2.Name, upDev))
 	ip := dhcpClient(t, "udhcpc", guest, pg)
 	if ip != "192.168.240.100" {
 		t.Fatalf("lease %s", ip)
@@ -117,6 +120,18 @@ uplinks:
 	}
 	if s := strings.TrimSpace(stop()); s != "" {
 		t.Fatalf("unsolicited traffic reached the guest:\n%s", s)
+	}
+	text := scrape(t, addr)
+	if v := metric(t, text, "vswitch_nat_translations_total", `direction="outbound"`); v < 10 {
+		t.Errorf("outbound translations %v", v)
+	}
+	if v := metric(t, text, "vswitch_uplink_drops_total", `reason="not_tracked",uplink="wan"`); v < 1 {
+		t.Errorf("unsolicited drops %v", v)
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool: %v\n%s", err, o)
 	}
 }
 

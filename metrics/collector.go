@@ -24,8 +24,20 @@ type NetworkStats struct {
 	GatewayDrops map[string]uint64 // frames the gateway dropped, by reason
 }
 
+// UplinkStats are one uplink's NAT and drop counters.
+type UplinkStats struct {
+	Name            string
+	Conntrack       int
+	TranslationsOut uint64
+	TranslationsIn  uint64
+	Drops           map[string]uint64
+}
+
 // Collector is a prometheus.Collector over a Source.
 type Collector struct {
+	// Uplinks, when set, adds conntrack, NAT and uplink metrics.
+	Uplinks func() []UplinkStats
+
 	// Networks, when set, adds the gateway and DHCP metrics.
 	Networks func() []NetworkStats
 
@@ -38,6 +50,7 @@ type Collector struct {
 	fdbEntries, fdbLearned, fdbMoves       *prometheus.Desc
 	info                                   *prometheus.Desc
 	leases, dhcpMsgs, dhcpDrops, gwDrops   *prometheus.Desc
+	conntrack, natTrans, upDrops           *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -63,6 +76,9 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dhcpMsgs:   prometheus.NewDesc("vswitch_dhcp_messages_total", "DHCP messages received and sent, by type.", []string{"type"}, nil),
 		dhcpDrops:  prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
 		gwDrops:    prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
+		conntrack:  prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
+		natTrans:   prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
+		upDrops:    prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
 	}
 }
 
@@ -70,7 +86,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info,
-		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops} {
+		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops} {
 		ch <- d
 	}
 }
@@ -105,6 +121,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.fdbEntries, float64(st.Entries))
 	counter(c.fdbLearned, st.Learned)
 	counter(c.fdbMoves, st.Moves)
+	if c.Uplinks != nil {
+		entries := 0
+		var out, in uint64
+		for _, u := range c.Uplinks() {
+			entries += u.Conntrack
+			out += u.TranslationsOut
+			in += u.TranslationsIn
+			for reason, v := range u.Drops {
+				counter(c.upDrops, v, u.Name, reason)
+			}
+		}
+		gauge(c.conntrack, float64(entries))
+		counter(c.natTrans, out, "outbound")
+		counter(c.natTrans, in, "inbound")
+	}
 	if c.Networks == nil {
 		return
 	}
