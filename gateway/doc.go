@@ -8,5 +8,6 @@
 // Nothing a guest sends may panic it or grow its memory: every reply comes
 // from the frame pool onto a bounded queue (full: dropped and counted),
 // the neighbour cache has a fixed size, and ICMP errors are rate limited.
-// It never forwards between networks yet; that is the NAT work.
+// On nat and routed networks it routes to and from an Uplink (uplink.go),
+// masquerading through package nat; it never routes between networks.
 package gateway
