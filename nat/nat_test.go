@@ -213,9 +213,57 @@ func TestMalformedAndFragments(t *testing.T) {
 	if v, _ := tb.Outbound(Packet{IP: p[:30]}, uplink, now); v != Malformed {
 		t.Fatalf("truncated: %v", v)
 	}
-	binary.BigEndian.PutUint16(p[6:], pkt.IPv4FlagMF)
+	// A later fragment whose first fragment was never seen.
+	binary.BigEndian.PutUint16(p[6:], 100)
 	if v, _ := tb.Outbound(Packet{IP: p}, uplink, now); v != Fragment {
-		t.Fatalf("fragment: %v", v)
+		t.Fatalf("orphan fragment: %v", v)
+	}
+}
+
+// frag makes an IPv4 fragment: offset in 8-byte units, more fragments.
+func frag(src, dst netip.Addr, id uint16, off uint16, mf bool, body []byte) []byte {
+	b := make([]byte, 20+len(body))
+	copy(b[20:], body)
+	fl := off
+	if mf {
+		fl |= pkt.IPv4FlagMF
+	}
+	pkt.IPv4(b).Encode(&pkt.IPv4Fields{TotalLen: uint16(len(b)), ID: id, Flags: fl, TTL: 64, Protocol: protoUDP, Src: src, Dst: dst})
+	return b
+}
+
+func TestFragmentsFollowTheirFirst(t *testing.T) {
+	tb := New(Config{})
+	// A 24-byte UDP datagram in two fragments: header + 8 bytes, then 8.
+	whole := build(t, protoUDP, guest, remote, 5000, 9, "")
+	body := pkt.IPv4(whole).Payload()
+	f1 := frag(guest, remote, 42, 0, true, body[:16])
+	f2 := frag(guest, remote, 42, 2, false, body[16:])
+	if v, _ := tb.Outbound(Packet{IP: f1}, uplink, now); v != Translated {
+		t.Fatalf("first fragment: %v", v)
+	}
+	if v, _ := tb.Outbound(Packet{IP: f2}, uplink, now); v != Translated || pkt.IPv4(f2).Src() != uplink || !pkt.IPv4(f2).HeaderChecksumOK() {
+		t.Fatalf("second fragment: %v", v)
+	}
+	// Reassembled, the datagram's UDP checksum is right.
+	re := append(append([]byte(nil), pkt.IPv4(f1).Payload()...), pkt.IPv4(f2).Payload()...)
+	s, d := uplink.As4(), remote.As4()
+	if pkt.Checksum(re, pkt.PseudoHeaderChecksum(protoUDP, s[:], d[:], uint16(len(re)))) != 0xffff {
+		t.Fatal("reassembled UDP checksum is wrong")
+	}
+	// And the reply, fragmented the other way.
+	r := build(t, protoUDP, remote, uplink, 9, 5000, "")
+	rb := pkt.IPv4(r).Payload()
+	g1 := frag(remote, uplink, 7, 0, true, rb[:16])
+	g2 := frag(remote, uplink, 7, 2, false, rb[16:])
+	if v, _ := tb.Inbound(Packet{IP: g1}, now); v != Translated {
+		t.Fatalf("first reply fragment: %v", v)
+	}
+	if v, _ := tb.Inbound(Packet{IP: g2}, now); v != Translated || pkt.IPv4(g2).Dst() != guest {
+		t.Fatalf("second reply fragment: %v", v)
+	}
+	if tb.Sweep(now + fragTimeout + 1); tb.frags.Size() != 0 {
+		t.Fatal("fragment records not swept")
 	}
 }
 

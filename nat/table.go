@@ -104,7 +104,25 @@ type Table struct {
 	full, created, expired atomic.Uint64
 
 	forwards atomic.Pointer[map[fwdKey]netip.AddrPort]
+	// frags maps a fragmented datagram, as it arrived, to its flow: the
+	// first fragment (which has the ports) sets it, the rest follow it.
+	frags *xsync.Map[fragKey, fragEntry]
 }
+
+type fragKey struct {
+	proto    uint8
+	src, dst netip.Addr
+	id       uint16
+}
+
+type fragEntry struct {
+	e    *Entry
+	seen int64
+}
+
+// fragTimeout is how long a datagram's fragments are followed (Linux's
+// ipfrag_time).
+const fragTimeout = 30
 
 type fwdKey struct {
 	proto uint8
@@ -169,7 +187,8 @@ func New(cfg Config) *Table {
 	if cfg.PortMin == 0 || cfg.PortMax < cfg.PortMin {
 		cfg.PortMin, cfg.PortMax = 32768, 60999
 	}
-	return &Table{cfg: cfg, byInside: xsync.NewMap[Tuple, *Entry](), byOutside: xsync.NewMap[Tuple, *Entry](), next: cfg.PortMin}
+	return &Table{cfg: cfg, byInside: xsync.NewMap[Tuple, *Entry](), byOutside: xsync.NewMap[Tuple, *Entry](),
+		frags: xsync.NewMap[fragKey, fragEntry](), next: cfg.PortMin}
 }
 
 // Len is the number of flows.
@@ -245,6 +264,12 @@ func (t *Table) lookupReply(reply Tuple) *Entry {
 // Sweep removes flows idle past their timeout; the caller runs it from a
 // timer, never per packet.
 func (t *Table) Sweep(now int64) int {
+	t.frags.Range(func(k fragKey, f fragEntry) bool {
+		if now-f.seen >= fragTimeout {
+			t.frags.Delete(k)
+		}
+		return true
+	})
 	n := 0
 	t.byInside.Range(func(k Tuple, e *Entry) bool {
 		if now-e.lastSeen.Load() >= e.timeout() {

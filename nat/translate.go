@@ -21,7 +21,7 @@ const (
 	NotTracked         // inbound with no flow: unsolicited, drop
 	TableFull          // a new flow, but the table is full: drop
 	Malformed          // too short for its protocol
-	Fragment           // an IPv4 fragment: not translated yet, drop
+	Fragment           // a later fragment of a datagram whose first fragment was not seen: drop
 )
 
 var verdictNames = [...]string{"translated", "not_tracked", "conntrack_full", "malformed", "fragment"}
@@ -124,8 +124,16 @@ func (t *Table) Outbound(p Packet, outside netip.Addr, now int64) (Verdict, *Ent
 	if !ip.Valid() {
 		return Malformed, nil
 	}
-	if ip.IsFragment() {
-		return Fragment, nil
+	fk := fragKey{ip.Protocol(), ip.Src(), ip.Dst(), ip.ID()}
+	if ip.FlagsFrag()&pkt.IPv4FragMask != 0 {
+		f, ok := t.frags.Load(fk)
+		if !ok {
+			return Fragment, nil
+		}
+		setAddr(p.IP[12:16], f.e.Outside.Src.Addr(), p.IP[10:12], nil, nil)
+		f.e.pktsOut.Add(1)
+		f.e.bytesOut.Add(uint64(len(p.IP)))
+		return Translated, f.e
 	}
 	proto, b, ok := l4(ip)
 	if !ok {
@@ -178,6 +186,9 @@ func (t *Table) Outbound(p Packet, outside netip.Addr, now int64) (Verdict, *Ent
 	if e.lastSeen.Load() != now {
 		e.lastSeen.Store(now)
 	}
+	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 {
+		t.frags.Store(fk, fragEntry{e, now}) // the rest of the datagram follows
+	}
 	return Translated, e
 }
 
@@ -190,8 +201,16 @@ func (t *Table) Inbound(p Packet, now int64) (Verdict, *Entry) {
 	if !ip.Valid() {
 		return Malformed, nil
 	}
-	if ip.IsFragment() {
-		return Fragment, nil
+	fk := fragKey{ip.Protocol(), ip.Src(), ip.Dst(), ip.ID()}
+	if ip.FlagsFrag()&pkt.IPv4FragMask != 0 {
+		f, ok := t.frags.Load(fk)
+		if !ok {
+			return Fragment, nil
+		}
+		setAddr(p.IP[16:20], f.e.Inside.Src.Addr(), p.IP[10:12], nil, nil)
+		f.e.pktsIn.Add(1)
+		f.e.bytesIn.Add(uint64(len(p.IP)))
+		return Translated, f.e
 	}
 	proto, b, ok := l4(ip)
 	if !ok {
@@ -251,6 +270,9 @@ func (t *Table) Inbound(p Packet, now int64) (Verdict, *Entry) {
 	e.bytesIn.Add(uint64(len(p.IP)))
 	if e.lastSeen.Load() != now {
 		e.lastSeen.Store(now)
+	}
+	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 {
+		t.frags.Store(fk, fragEntry{e, now})
 	}
 	return Translated, e
 }
