@@ -47,7 +47,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "one repetition of 1 s per test")
 	sw := fs.String("switches", "vswitch,vswitch-veth,linux-bridge,ovs,vde", "switches to measure")
-	tests := fs.String("tests", "tcp,tcp4,udp64,rr", "tests to run")
+	tests := fs.String("tests", "tcp,tcp4,udp64,rr,nat", "tests to run (nat: vswitch and linux-bridge only)")
 	reps := fs.Int("reps", 3, "repetitions per test (the median is reported)")
 	secs := fs.Int("secs", 5, "seconds per repetition")
 	out := fs.String("out", "bench-out", "output directory")
@@ -60,11 +60,6 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.reps < 1 || o.secs < 1 {
 		return o, fmt.Errorf("-reps and -secs must be at least 1")
-	}
-	for _, t := range o.tests {
-		if t == "nat" {
-			return o, fmt.Errorf("the nat test needs vswitch's NAT, which is not built yet")
-		}
 	}
 	return o, nil
 }
@@ -152,6 +147,9 @@ func run(args []string) error {
 		}
 		rep.versions[name] = p.version()
 		for _, test := range o.tests {
+			if test == "nat" {
+				continue // its own topology, below
+			}
 			for r := 0; r < o.reps; r++ {
 				done++
 				fmt.Printf("[%d/%d] %-13s %-6s rep %d/%d ... ", done, total, name, test, r+1, o.reps)
@@ -167,6 +165,16 @@ func run(args []string) error {
 			}
 		}
 		c.run()
+		if contains(o.tests, "nat") {
+			if natSupported(name) {
+				runNAT(name, bin, filepath.Join(work, name+"-nat"), o, rep, func(s string) {
+					done++
+					fmt.Printf("[%d/%d] %s", done, total, s)
+				})
+			} else {
+				done += o.reps
+			}
+		}
 	}
 	rep.finish()
 	fmt.Println()
@@ -208,4 +216,13 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

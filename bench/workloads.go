@@ -17,20 +17,26 @@ type sample map[string]float64
 var testUnits = map[string]string{
 	"tcp": "Gbit/s", "tcp-rev": "Gbit/s", "tcp4": "Gbit/s", "udp64": "kpps", "udp64-loss": "%",
 	"rr-p50": "us", "rr-p99": "us", "cpu-per-gb": "CPU s/GB",
+	"nat": "Gbit/s", "nat-cpu-per-gb": "CPU s/GB",
 }
 
 // iperf runs an iperf3 client in h1 against a one-shot server in h2 and
 // returns the parsed JSON. iperf3 3.12 exits 0 on "connection refused"
 // with -J, so the JSON's error field is checked.
 func iperf(t *topo, secs int, extra ...string) (map[string]any, error) {
-	srv := exec.Command("ip", "netns", "exec", t.h2, "iperf3", "-s", "-1", "-B", "10.250.0.2")
+	return iperfTo(t, "10.250.0.2", secs, extra...)
+}
+
+// iperfTo is iperf against a server address in h2.
+func iperfTo(t *topo, addr string, secs int, extra ...string) (map[string]any, error) {
+	srv := exec.Command("ip", "netns", "exec", t.h2, "iperf3", "-s", "-1", "-B", addr)
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 	var last error
 	for try := 0; try < 30; try++ {
-		args := append([]string{"-c", "10.250.0.2", "-t", strconv.Itoa(secs), "-J"}, extra...)
+		args := append([]string{"-c", addr, "-t", strconv.Itoa(secs), "-J"}, extra...)
 		out, _ := nsExec(t.h1, "iperf3", args...)
 		var res map[string]any
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
