@@ -8,7 +8,7 @@ FUZZTIME ?= 60s
 # (busybox-static, not busybox: the two conflict, and guests need the static
 # one. prometheus is for promtool; policy-rc.d below keeps its server off.)
 DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
-            isc-dhcp-client dhcpcd-base python3 curl tshark prometheus \
+            isc-dhcp-client dhcpcd-base python3 curl tshark prometheus iputils-tracepath \
             qemu-system-x86 cpio kmod
 
 .PHONY: all build run test vet fmt-check fuzz bench bench-deps deps need-deps clean
@@ -45,7 +45,7 @@ fuzz:
 	done
 
 # The peers the harness measures vswitch against (as root).
-BENCH_DEPS := openvswitch-switch vde2 iperf3 iproute2
+BENCH_DEPS := openvswitch-switch vde2 iperf3 iproute2 nftables
 
 bench:
 	$(GO) run ./bench $(ARGS)

@@ -190,3 +190,56 @@ uplinks:
 		t.Fatal("the outside cannot reach a guest on a routed network")
 	}
 }
+
+// TestNATDownloadAndTracepath: a guest that leased by DHCP downloads
+// 64 MiB over HTTP from a server beyond the outside router, and the
+// SHA-256 matches; tracepath through the NAT shows each hop (the far
+// router's time-exceeded errors are translated back to the guest).
+func TestNATDownloadAndTracepath(t *testing.T) {
+	requireE2E(t, "python3", "udhcpc", "curl", "sha256sum", "tracepath")
+	// outside router "out" (10.243.0.1) and a far host (10.244.0.2) behind it.
+	out, far := newHost(t, "to"), newHost(t, "tf")
+	upDev, outDev := testnet.Veth(t, "w", out.Netns)
+	out.addr(outDev, "10.243.0.1/24")
+	a, b := testnet.Veth(t, "x", far.Netns)
+	testnet.Run(t, "ip", "link", "set", a, "netns", out.Name)
+	out.addr(a, "10.244.0.1/24")
+	far.addr(b, "10.244.0.2/24")
+	far.Run("ip", "route", "add", "default", "via", "10.244.0.1")
+	out.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	guest, pg := newHost(t, "tg"), testnet.Name("t")
+	startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 192.168.243.1/24
+    mode: nat
+    uplink: wan
+    dhcp: {range: 192.168.243.10-192.168.243.20}
+uplinks:
+  - {name: wan, device: %s, address: 10.243.0.5/24, gateway: 10.243.0.1}
+`, pg, guest.Name, upDev))
+	dhcpClient(t, "udhcpc", guest, pg)
+	guest.Run("ip", "route", "add", "default", "via", "192.168.243.1")
+
+	dir := t.TempDir()
+	blob := dir + "/blob"
+	testnet.Run(t, "dd", "if=/dev/urandom", "of="+blob, "bs=1M", "count=64", "status=none")
+	want := strings.Fields(testnet.Run(t, "sha256sum", blob))[0]
+	far.Start("python3", "-m", "http.server", "--bind", "10.244.0.2", "--directory", dir, "8000")
+	got := dir + "/got"
+	testnet.WaitFor(t, 60*time.Second, "the 64 MiB download", func() bool {
+		_, err := guest.Output("curl", "-sf", "--max-time", "40", "-o", got, "http://10.244.0.2:8000/blob")
+		return err == nil
+	})
+	if sum := strings.Fields(testnet.Run(t, "sha256sum", got))[0]; sum != want {
+		t.Fatalf("SHA-256 %s, want %s", sum, want)
+	}
+
+	trace, _ := guest.Output("tracepath", "-n", "-m", "5", "10.244.0.2")
+	for _, hop := range []string{"192.168.243.1", "10.243.0.1", "10.244.0.2"} {
+		if !strings.Contains(trace, hop) {
+			t.Fatalf("tracepath lacks hop %s:\n%s", hop, trace)
+		}
+	}
+}
