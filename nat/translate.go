@@ -117,6 +117,38 @@ func splitField(field []byte, partial bool) (full, part []byte) {
 	return field, nil
 }
 
+// portTuple is the tuple of a TCP or UDP packet by its ports, of any other
+// protocol by its addresses alone (ICMP's callers fill in the identifier).
+func portTuple(ip pkt.IPv4, proto uint8, b []byte) Tuple {
+	t := Tuple{Proto: proto, Src: netip.AddrPortFrom(ip.Src(), 0), Dst: netip.AddrPortFrom(ip.Dst(), 0)}
+	if proto == protoTCP || proto == protoUDP {
+		t.Src = netip.AddrPortFrom(ip.Src(), binary.BigEndian.Uint16(b[0:]))
+		t.Dst = netip.AddrPortFrom(ip.Dst(), binary.BigEndian.Uint16(b[2:]))
+	}
+	return t
+}
+
+// followFragment translates a later fragment like the first fragment of
+// its datagram was: only the address changes (the ports and the L4
+// checksum were in the first fragment).
+func (t *Table) followFragment(p Packet, fk fragKey, outbound bool) (Verdict, *Entry) {
+	f, ok := t.frags.Load(fk)
+	if !ok {
+		return Fragment, nil
+	}
+	n := uint64(len(p.IP))
+	if outbound {
+		setAddr(p.IP[12:16], f.e.Outside.Src.Addr(), p.IP[10:12], nil, nil)
+		f.e.pktsOut.Add(1)
+		f.e.bytesOut.Add(n)
+	} else {
+		setAddr(p.IP[16:20], f.e.Inside.Src.Addr(), p.IP[10:12], nil, nil)
+		f.e.pktsIn.Add(1)
+		f.e.bytesIn.Add(n)
+	}
+	return Translated, f.e
+}
+
 // Outbound translates a packet leaving through the uplink: its source
 // becomes outside (and, if needed, a free port). now is unix seconds.
 func (t *Table) Outbound(p Packet, outside netip.Addr, now int64) (Verdict, *Entry) {
@@ -126,32 +158,20 @@ func (t *Table) Outbound(p Packet, outside netip.Addr, now int64) (Verdict, *Ent
 	}
 	fk := fragKey{ip.Protocol(), ip.Src(), ip.Dst(), ip.ID()}
 	if ip.FlagsFrag()&pkt.IPv4FragMask != 0 {
-		f, ok := t.frags.Load(fk)
-		if !ok {
-			return Fragment, nil
-		}
-		setAddr(p.IP[12:16], f.e.Outside.Src.Addr(), p.IP[10:12], nil, nil)
-		f.e.pktsOut.Add(1)
-		f.e.bytesOut.Add(uint64(len(p.IP)))
-		return Translated, f.e
+		return t.followFragment(p, fk, true)
 	}
 	proto, b, ok := l4(ip)
 	if !ok {
 		return Malformed, nil
 	}
-	in := Tuple{Proto: proto}
+	in := portTuple(ip, proto, b)
 	switch proto {
-	case protoTCP, protoUDP:
-		in.Src = netip.AddrPortFrom(ip.Src(), binary.BigEndian.Uint16(b[0:]))
-		in.Dst = netip.AddrPortFrom(ip.Dst(), binary.BigEndian.Uint16(b[2:]))
 	case protoICMP:
 		if b[0] != pkt.ICMPEchoRequest {
 			return NotTracked, nil // only echo starts a flow; errors go the other way
 		}
 		id := binary.BigEndian.Uint16(b[4:])
 		in.Src, in.Dst = netip.AddrPortFrom(ip.Src(), id), netip.AddrPortFrom(ip.Dst(), id)
-	default: // other protocols: by address only
-		in.Src, in.Dst = netip.AddrPortFrom(ip.Src(), 0), netip.AddrPortFrom(ip.Dst(), 0)
 	}
 	e := t.lookupOrCreate(in, outside, now)
 	if e == nil {
@@ -203,24 +223,14 @@ func (t *Table) Inbound(p Packet, now int64) (Verdict, *Entry) {
 	}
 	fk := fragKey{ip.Protocol(), ip.Src(), ip.Dst(), ip.ID()}
 	if ip.FlagsFrag()&pkt.IPv4FragMask != 0 {
-		f, ok := t.frags.Load(fk)
-		if !ok {
-			return Fragment, nil
-		}
-		setAddr(p.IP[16:20], f.e.Inside.Src.Addr(), p.IP[10:12], nil, nil)
-		f.e.pktsIn.Add(1)
-		f.e.bytesIn.Add(uint64(len(p.IP)))
-		return Translated, f.e
+		return t.followFragment(p, fk, false)
 	}
 	proto, b, ok := l4(ip)
 	if !ok {
 		return Malformed, nil
 	}
-	reply := Tuple{Proto: proto}
+	reply := portTuple(ip, proto, b)
 	switch proto {
-	case protoTCP, protoUDP:
-		reply.Src = netip.AddrPortFrom(ip.Src(), binary.BigEndian.Uint16(b[0:]))
-		reply.Dst = netip.AddrPortFrom(ip.Dst(), binary.BigEndian.Uint16(b[2:]))
 	case protoICMP:
 		switch b[0] {
 		case pkt.ICMPEchoReply:
@@ -231,8 +241,6 @@ func (t *Table) Inbound(p Packet, now int64) (Verdict, *Entry) {
 		default:
 			return NotTracked, nil
 		}
-	default:
-		reply.Src, reply.Dst = netip.AddrPortFrom(ip.Src(), 0), netip.AddrPortFrom(ip.Dst(), 0)
 	}
 	e := t.lookupReply(reply)
 	if e == nil && (proto == protoTCP || proto == protoUDP) {
