@@ -123,9 +123,6 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 
 // startUplink opens the outside device and runs the uplink.
 func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
-	if uc.DHCP {
-		return nil, fmt.Errorf("address: dhcp is not supported by this build yet: give a static address and gateway")
-	}
 	link, err := tap.OpenAFPacket(tap.AFPacketConfig{Device: uc.Device})
 	if err != nil {
 		return nil, err
@@ -134,7 +131,7 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries}), Log: d.log})
 	u.Start()
 	d.uplinks = append(d.uplinks, u)
-	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Prefix, "gateway", uc.Gateway, "mac", u.MAC())
+	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
 	return u, nil
 }
 

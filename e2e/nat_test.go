@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -241,5 +242,42 @@ uplinks:
 		if !strings.Contains(trace, hop) {
 			t.Fatalf("tracepath lacks hop %s:\n%s", hop, trace)
 		}
+	}
+}
+
+// TestNATUplinkDHCP: an uplink with `address: dhcp` leases its outside
+// address from the outside network's DHCP server (busybox udhcpd), and a
+// guest's traffic leaves with that address.
+func TestNATUplinkDHCP(t *testing.T) {
+	requireE2E(t, "ping", "python3", "busybox")
+	out := newHost(t, "do")
+	upDev, outDev := testnet.Veth(t, "q", out.Netns)
+	out.addr(outDev, "10.246.0.1/24")
+	dir := t.TempDir()
+	conf := dir + "/udhcpd.conf"
+	os.WriteFile(conf, []byte(fmt.Sprintf("start 10.246.0.50\nend 10.246.0.60\ninterface %s\nlease_file %s/leases\noption subnet 255.255.255.0\noption router 10.246.0.1\noption lease 600\n", outDev, dir)), 0o644)
+	os.WriteFile(dir+"/leases", nil, 0o644)
+	out.Start("busybox", "udhcpd", "-f", conf)
+	guest, pg := newHost(t, "dg"), testnet.Name("q")
+	startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - {name: lab, address: 192.168.246.1/24, mode: nat, uplink: wan}
+uplinks:
+  - {name: wan, device: %s, address: dhcp}
+`, pg, guest.Name, upDev))
+	guest.addr(pg, "192.168.246.10/24")
+	guest.Run("ip", "route", "add", "default", "via", "192.168.246.1")
+	testnet.WaitFor(t, 30*time.Second, "the uplink's DHCP lease and a ping through it", func() bool {
+		return guest.ping("10.246.0.1", 1)
+	})
+	srv := out.Start("python3", "-u", "-c", peerServer, "10.246.0.1", "8083")
+	testnet.WaitFor(t, 10*time.Second, "a TCP connection out", func() bool {
+		_, err := guest.Output("python3", "-c", peerClient, "10.246.0.1", "8083")
+		return err == nil
+	})
+	srv.Wait()
+	if seen := fmt.Sprint(srv.Stdout); !strings.Contains(seen, "10.246.0.5") && !strings.Contains(seen, "10.246.0.6") {
+		t.Fatalf("the outside saw %q, want an address leased from 10.246.0.50-60", seen)
 	}
 }

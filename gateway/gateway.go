@@ -395,6 +395,11 @@ func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
 // TTL decremented, source translated on nat networks.
 func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	u := p.cfg.Uplink
+	ua := u.addr.Load()
+	if ua == nil {
+		u.drops[UplinkNoAddress].Add(1)
+		return
+	}
 	if p.cfg.Address.Contains(ip.Src()) {
 		p.neigh.learn(ip.Src(), eth.Src(), now)
 	}
@@ -416,7 +421,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	ipb := b[pkt.EthernetLen:n]
 	decTTL(ipb)
 	if p.cfg.Mode == "nat" {
-		v, _ := u.cfg.NAT.Outbound(nat.Packet{IP: ipb}, u.ip, now.Unix())
+		v, _ := u.cfg.NAT.Outbound(nat.Packet{IP: ipb}, ua.ip, now.Unix())
 		if v != nat.Translated {
 			switch v {
 			case nat.TableFull:
@@ -430,7 +435,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 			return
 		}
 		u.out.Add(1)
-		if pkt.IPv4(ipb).Dst() == u.ip {
+		if pkt.IPv4(ipb).Dst() == ua.ip {
 			// Hairpin: a guest reaching a port forward through the outside
 			// address comes straight back in, as if it had arrived there.
 			pkt.Ethernet(b).SetDst(u.mac)

@@ -19,8 +19,8 @@ type UplinkConfig struct {
 	Name    string
 	Link    vswitch.Port // an AF_PACKET port on the outside device
 	MAC     pkt.MAC      // zero: a stable locally administered one from the name
-	Address netip.Prefix // the switch's own outside address
-	Gateway netip.Addr   // the next hop, resolved by ARP
+	Address netip.Prefix // the switch's own outside address; invalid: lease one by DHCP
+	Gateway netip.Addr   // the next hop, resolved by ARP (with DHCP: the router option)
 	NAT     *nat.Table   // the conntrack table of this outside address
 	Log     *slog.Logger
 }
@@ -33,26 +33,34 @@ const (
 	UplinkFragment
 	UplinkMalformed
 	UplinkQueueFull
-	UplinkTTL // TTL ran out (an ICMP time exceeded went back)
+	UplinkTTL       // TTL ran out (an ICMP time exceeded went back)
+	UplinkNoAddress // no outside address yet (DHCP still leasing)
 	NumUplinkDrops
 )
 
 // UplinkDropNames are label values.
-var UplinkDropNames = [NumUplinkDrops]string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "queue_full", "ttl_exceeded"}
+var UplinkDropNames = [NumUplinkDrops]string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "queue_full", "ttl_exceeded", "no_address"}
+
+// uplinkAddr is the uplink's outside address, replaced whole (DHCP).
+type uplinkAddr struct {
+	prefix netip.Prefix
+	ip, gw netip.Addr
+}
 
 // Uplink moves routed traffic between the networks and the outside.
 type Uplink struct {
-	cfg   UplinkConfig
-	mac   pkt.MAC
-	ip    netip.Addr
-	q     *frameQueue
-	neigh *neighbours
-	nets  atomic.Pointer[[]*Port]
-	mu    sync.Mutex // Attach only
-	done  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
-	arp   tokens
+	cfg    UplinkConfig
+	mac    pkt.MAC
+	addr   atomic.Pointer[uplinkAddr] // nil until an address is known
+	dhcpCh chan []byte                // DHCP replies for the client
+	q      *frameQueue
+	neigh  *neighbours
+	nets   atomic.Pointer[[]*Port]
+	mu     sync.Mutex // Attach only
+	done   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+	arp    tokens
 
 	drops [NumUplinkDrops]atomic.Uint64
 	out   atomic.Uint64 // translated outbound
@@ -68,7 +76,19 @@ func NewUplink(cfg UplinkConfig) *Uplink {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Uplink{cfg: cfg, mac: mac, ip: cfg.Address.Addr(), q: newFrameQueue(1024), neigh: newNeighbours(1024), done: make(chan struct{})}
+	u := &Uplink{cfg: cfg, mac: mac, q: newFrameQueue(1024), neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4)}
+	if cfg.Address.IsValid() {
+		u.addr.Store(&uplinkAddr{prefix: cfg.Address, ip: cfg.Address.Addr(), gw: cfg.Gateway})
+	}
+	return u
+}
+
+// Address is the current outside address (invalid while leasing).
+func (u *Uplink) Address() netip.Prefix {
+	if a := u.addr.Load(); a != nil {
+		return a.prefix
+	}
+	return netip.Prefix{}
 }
 
 // MAC is the uplink's own MAC address.
@@ -108,12 +128,22 @@ func (u *Uplink) Start() {
 	go u.reader()
 	go u.writer()
 	go u.sweeper()
+	if a := u.addr.Load(); a != nil {
+		u.announce(a)
+		return
+	}
+	u.wg.Add(1)
+	go u.dhcpClient()
+}
+
+// announce sends a gratuitous ARP for the address and asks for the next hop.
+func (u *Uplink) announce(a *uplinkAddr) {
 	f, b := newFrame()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeARP})
-	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: u.ip, TargetIP: u.ip})
+	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: a.ip, TargetIP: a.ip})
 	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
 	u.enqueue(f, 60)
-	u.resolve(u.cfg.Gateway, time.Now())
+	u.resolve(a.gw, time.Now())
 }
 
 // Close stops the uplink and closes its link.
@@ -172,12 +202,13 @@ func (u *Uplink) sweeper() {
 
 // resolve sends an ARP request for ip on the outside (rate limited).
 func (u *Uplink) resolve(ip netip.Addr, now time.Time) {
-	if !u.arp.allow(now) {
+	a := u.addr.Load()
+	if a == nil || !u.arp.allow(now) {
 		return
 	}
 	f, b := newFrame()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeARP})
-	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: u.ip, TargetIP: ip})
+	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: a.ip, TargetIP: ip})
 	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
 	u.enqueue(f, 60)
 }
@@ -185,8 +216,14 @@ func (u *Uplink) resolve(ip netip.Addr, now time.Time) {
 // send puts an IPv4 packet (already in f, after a 14-byte Ethernet
 // header) out towards the next hop.
 func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
-	hop := u.cfg.Gateway
-	if dst := pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).Dst(); u.cfg.Address.Contains(dst) {
+	a := u.addr.Load()
+	if a == nil {
+		u.drops[UplinkNoAddress].Add(1)
+		f.Release()
+		return
+	}
+	hop := a.gw
+	if dst := pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).Dst(); a.prefix.Contains(dst) {
 		hop = dst // on the outside link itself
 	}
 	mac, ok := u.neigh.lookup(hop)
@@ -242,19 +279,20 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	if !eth.Valid() || (eth.Dst() != u.mac && eth.Dst() != pkt.Broadcast) {
 		return false
 	}
+	ua := u.addr.Load()
 	switch eth.Type() {
 	case pkt.TypeARP:
 		a := pkt.ARP(eth.Payload())
-		if !a.Valid() {
+		if !a.Valid() || ua == nil {
 			return false
 		}
-		if u.cfg.Address.Contains(a.SenderIP()) && a.SenderIP() != u.ip {
+		if ua.prefix.Contains(a.SenderIP()) && a.SenderIP() != ua.ip {
 			u.neigh.learn(a.SenderIP(), a.SenderMAC(), now)
 		}
-		if a.Op() == pkt.ARPRequest && a.TargetIP() == u.ip {
+		if a.Op() == pkt.ARPRequest && a.TargetIP() == ua.ip {
 			r, rb := newFrame()
 			pkt.Ethernet(rb).Encode(&pkt.EthernetFields{Dst: a.SenderMAC(), Src: u.mac, Type: pkt.TypeARP})
-			pkt.ARP(rb[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPReply, SenderMAC: u.mac, SenderIP: u.ip, TargetMAC: a.SenderMAC(), TargetIP: a.SenderIP()})
+			pkt.ARP(rb[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPReply, SenderMAC: u.mac, SenderIP: ua.ip, TargetMAC: a.SenderMAC(), TargetIP: a.SenderIP()})
 			clear(rb[pkt.EthernetLen+pkt.ARPLen : 60])
 			u.enqueue(r, 60)
 		}
@@ -269,8 +307,21 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		u.drops[UplinkMalformed].Add(1)
 		return false
 	}
+	if ip.Protocol() == pkt.ProtoUDP && !ip.IsFragment() {
+		if ud := pkt.UDP(ip.Payload()); ud.Valid() && ud.DstPort() == pkt.DHCPClientPort && ud.SrcPort() == pkt.DHCPServerPort {
+			select { // the client is the control path: a copy and a channel are fine
+			case u.dhcpCh <- append([]byte(nil), ud.Payload()...):
+			default:
+			}
+			return false
+		}
+	}
+	if ua == nil {
+		u.drops[UplinkNoAddress].Add(1)
+		return false
+	}
 	var target *Port
-	if ip.Dst() == u.ip {
+	if ip.Dst() == ua.ip {
 		v, e := u.cfg.NAT.Inbound(nat.Packet{IP: ipb[:ip.TotalLen()], Partial: f.VNet.Flags&pkt.VirtioNetHdrFNeedsCsum != 0}, now.Unix())
 		switch v {
 		case nat.Translated:

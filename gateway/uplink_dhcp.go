@@ -1,0 +1,167 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// dhcpClient leases the uplink's outside address (uplink `address: dhcp`):
+// DISCOVER, OFFER, REQUEST, ACK from the uplink's own MAC, then renewal
+// at T1; a NAK or a lapsed lease starts over. Until bound, routed traffic
+// is dropped and counted as no_address.
+func (u *Uplink) dhcpClient() {
+	defer u.wg.Done()
+	backoff := time.Second
+	for {
+		lease, ok := u.acquire(netip.Addr{})
+		for ok {
+			u.cfg.Log.Info("uplink leased its address", "uplink", u.cfg.Name, "address", lease.prefix, "gateway", lease.gw, "lease", lease.time)
+			prev := u.addr.Load()
+			u.addr.Store(&uplinkAddr{prefix: lease.prefix, ip: lease.prefix.Addr(), gw: lease.gw})
+			if prev == nil || prev.ip != lease.prefix.Addr() {
+				u.announce(u.addr.Load())
+			}
+			backoff = time.Second
+			select {
+			case <-u.done:
+				return
+			case <-time.After(lease.time / 2): // T1
+			}
+			lease, ok = u.acquire(lease.prefix.Addr()) // renew what we hold
+		}
+		if u.addr.Load() != nil {
+			u.cfg.Log.Warn("uplink lost its DHCP lease", "uplink", u.cfg.Name)
+			u.addr.Store(nil)
+		}
+		select {
+		case <-u.done:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+type dhcpLease struct {
+	prefix netip.Prefix
+	gw     netip.Addr
+	server netip.Addr
+	time   time.Duration
+}
+
+// acquire runs one exchange: DISCOVER/OFFER/REQUEST/ACK, or, when
+// renewing have, REQUEST/ACK for it.
+func (u *Uplink) acquire(have netip.Addr) (dhcpLease, bool) {
+	xid := rand.Uint32()
+	var want, server netip.Addr
+	if have.IsValid() {
+		want = have
+	} else {
+		u.sendDHCP(xid, pkt.DHCPDiscover, netip.Addr{}, netip.Addr{})
+		off, ok := u.awaitDHCP(xid, pkt.DHCPOffer)
+		if !ok {
+			return dhcpLease{}, false
+		}
+		want, server = off.prefix.Addr(), off.server
+	}
+	u.sendDHCP(xid, pkt.DHCPRequest, want, server)
+	ack, ok := u.awaitDHCP(xid, pkt.DHCPAck)
+	return ack, ok
+}
+
+// awaitDHCP waits up to 4 s for a reply of type typ to xid (a NAK ends it).
+func (u *Uplink) awaitDHCP(xid uint32, typ uint8) (dhcpLease, bool) {
+	deadline := time.After(4 * time.Second)
+	for {
+		select {
+		case <-u.done:
+			return dhcpLease{}, false
+		case <-deadline:
+			return dhcpLease{}, false
+		case msg := <-u.dhcpCh:
+			d := pkt.DHCP(msg)
+			if !d.Valid() || d.Op() != pkt.BOOTReply || d.XID() != xid || d.CHAddr() != u.mac {
+				continue
+			}
+			var l dhcpLease
+			var got uint8
+			bits := 24
+			it := d.Options()
+			for it.Next() {
+				v := it.Data()
+				switch it.Code() {
+				case pkt.OptMessageType:
+					if len(v) == 1 {
+						got = v[0]
+					}
+				case pkt.OptSubnetMask:
+					if len(v) == 4 {
+						m := binary.BigEndian.Uint32(v)
+						bits = 0
+						for m&0x80000000 != 0 {
+							bits++
+							m <<= 1
+						}
+					}
+				case pkt.OptRouter:
+					if len(v) >= 4 {
+						l.gw = netip.AddrFrom4([4]byte(v[:4]))
+					}
+				case pkt.OptServerID:
+					if len(v) == 4 {
+						l.server = netip.AddrFrom4([4]byte(v))
+					}
+				case pkt.OptLeaseTime:
+					if len(v) == 4 {
+						l.time = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
+					}
+				}
+			}
+			if got == pkt.DHCPNak {
+				return dhcpLease{}, false
+			}
+			if got != typ {
+				continue
+			}
+			l.prefix = netip.PrefixFrom(d.YIAddr(), bits)
+			if l.time < time.Minute {
+				l.time = time.Minute // renew no more than twice a minute
+			}
+			return l, true
+		}
+	}
+}
+
+// sendDHCP broadcasts a client message from the uplink's MAC.
+func (u *Uplink) sendDHCP(xid uint32, typ uint8, want, server netip.Addr) {
+	f, b := newFrame()
+	const hdr = pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen
+	m := b[hdr : hdr+300]
+	clear(m)
+	m[0], m[1], m[2] = pkt.BOOTRequest, 1, 6
+	binary.BigEndian.PutUint32(m[4:], xid)
+	binary.BigEndian.PutUint16(m[10:], pkt.DHCPFlagBroadcast)
+	copy(m[28:34], u.mac[:])
+	binary.BigEndian.PutUint32(m[236:], pkt.DHCPCookie)
+	w := pkt.DHCPOptionWriter{B: m, N: pkt.DHCPOptionsOff}
+	w.Add(pkt.OptMessageType, typ)
+	if want.IsValid() {
+		w.AddAddr(pkt.OptRequestedIP, want)
+	}
+	if server.IsValid() {
+		w.AddAddr(pkt.OptServerID, server)
+	}
+	w.Add(pkt.OptParamRequest, pkt.OptSubnetMask, pkt.OptRouter, pkt.OptLeaseTime)
+	w.End()
+	n := 300
+	any4, bcast := netip.AddrFrom4([4]byte{}), netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeIPv4})
+	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], any4, bcast, pkt.DHCPClientPort, pkt.DHCPServerPort, n)
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(pkt.IPv4MinLen + pkt.UDPLen + n), TTL: 64,
+		Protocol: pkt.ProtoUDP, Src: any4, Dst: bcast})
+	u.enqueue(f, hdr+n)
+}
