@@ -47,7 +47,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "one repetition of 1 s per test")
 	sw := fs.String("switches", "vswitch,vswitch-veth,linux-bridge,ovs,vde", "switches to measure")
-	tests := fs.String("tests", "tcp,tcp4,udp64,rr,nat", "tests to run (nat: vswitch and linux-bridge only)")
+	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat", "tests to run (nat: vswitch and linux-bridge only)")
 	reps := fs.Int("reps", 3, "repetitions per test (the median is reported)")
 	secs := fs.Int("secs", 5, "seconds per repetition")
 	out := fs.String("out", "bench-out", "output directory")
@@ -130,7 +130,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		t := &topo{h1: "vsbh1", h2: "vsbh2"}
+		t := newTopo()
 		err = hosts(t, &c)
 		if err == nil {
 			err = p.setup(t, &c, filepath.Join(work, name))

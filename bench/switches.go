@@ -9,11 +9,37 @@ import (
 	"time"
 )
 
-// topo is two hosts, h1 and h2, each a namespace with one interface
-// (dev1, dev2) holding 10.250.0.1/24 and 10.250.0.2/24.
+// topo is four hosts, each a namespace with one interface; host i holds
+// 10.250.0.i+1/24. The pair tests use h1 and h2; mesh4 uses all four.
 type topo struct {
-	h1, h2     string
-	dev1, dev2 string
+	hosts, devs []string
+	h1, h2      string
+	dev1, dev2  string
+}
+
+const meshHosts = 4
+
+func newTopo() *topo {
+	t := &topo{}
+	for i := range meshHosts {
+		t.hosts = append(t.hosts, fmt.Sprintf("vsbh%d", i+1))
+	}
+	t.h1, t.h2 = t.hosts[0], t.hosts[1]
+	return t
+}
+
+// setDevs names the hosts' interfaces prefix1..prefixN and returns
+// (host, device) pairs for a switch's setup to create.
+func (t *topo) setDevs(prefix string) [][2]string {
+	t.devs = nil
+	var pairs [][2]string
+	for i, h := range t.hosts {
+		d := fmt.Sprintf("%s%d", prefix, i+1)
+		t.devs = append(t.devs, d)
+		pairs = append(pairs, [2]string{h, d})
+	}
+	t.dev1, t.dev2 = t.devs[0], t.devs[1]
+	return pairs
 }
 
 // peer is a switch under test.
@@ -44,7 +70,7 @@ func newPeer(name, vswitchBin string) (peer, error) {
 
 // hosts makes the two namespaces.
 func hosts(t *topo, c *cleanup) error {
-	for _, ns := range []string{t.h1, t.h2} {
+	for _, ns := range t.hosts {
 		if _, err := sh("ip", "netns", "add", ns); err != nil {
 			return err
 		}
@@ -58,7 +84,8 @@ func hosts(t *topo, c *cleanup) error {
 
 // address configures the hosts' interfaces once the switch made them.
 func address(t *topo) error {
-	for i, p := range [][2]string{{t.h1, t.dev1}, {t.h2, t.dev2}} {
+	for i, h := range t.hosts {
+		p := [2]string{h, t.devs[i]}
 		if _, err := nsExec(p[0], "ip", "addr", "add", fmt.Sprintf("10.250.0.%d/24", i+1), "dev", p[1]); err != nil {
 			return err
 		}
@@ -99,8 +126,7 @@ func (v *vswitchPeer) setup(t *topo, c *cleanup, work string) error {
 	}
 	ports := ""
 	if v.veth {
-		t.dev1, t.dev2 = "vsbw1", "vsbw2"
-		for i, p := range [][2]string{{t.h1, t.dev1}, {t.h2, t.dev2}} {
+		for i, p := range t.setDevs("vsbw") {
 			root := fmt.Sprintf("vsbr%d", i+1)
 			if _, err := sh("ip", "link", "add", root, "type", "veth", "peer", "name", p[1]); err != nil {
 				return err
@@ -110,8 +136,9 @@ func (v *vswitchPeer) setup(t *topo, c *cleanup, work string) error {
 			ports += fmt.Sprintf("  - {name: p%d, type: afpacket, device: %s}\n", i+1, root)
 		}
 	} else {
-		t.dev1, t.dev2 = "vsbp1", "vsbp2"
-		ports = fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n  - {name: %s, type: tap, netns: %s}\n", t.dev1, t.h1, t.dev2, t.h2)
+		for _, p := range t.setDevs("vsbp") {
+			ports += fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n", p[1], p[0])
+		}
 	}
 	cfg := filepath.Join(work, "vswitch.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`control: %s
@@ -137,7 +164,8 @@ ports:
 		}
 	})
 	for i := 0; i < 100; i++ {
-		if _, err := nsExec(t.h2, "ip", "link", "show", t.dev2); err == nil {
+		last := len(t.hosts) - 1
+		if _, err := nsExec(t.hosts[last], "ip", "link", "show", t.devs[last]); err == nil {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -164,8 +192,7 @@ func (bridgePeer) setup(t *topo, c *cleanup, work string) error {
 	}
 	c.add(func() { sh("ip", "link", "del", "vsbbr0") })
 	sh("ip", "link", "set", "vsbbr0", "up")
-	t.dev1, t.dev2 = "vsbh1", "vsbh2"
-	for i, p := range [][2]string{{t.h1, t.dev1}, {t.h2, t.dev2}} {
+	for i, p := range t.setDevs("vsbe") {
 		root := fmt.Sprintf("vsbb%d", i+1)
 		if _, err := sh("ip", "link", "add", root, "type", "veth", "peer", "name", p[1]); err != nil {
 			return err
@@ -227,8 +254,7 @@ func (o *ovsPeer) setup(t *topo, c *cleanup, work string) error {
 	if err := vsctl("add-br", "vsbovs", "--", "set", "bridge", "vsbovs", "datapath_type=netdev"); err != nil {
 		return err
 	}
-	t.dev1, t.dev2 = "vsbo1", "vsbo2"
-	for _, p := range [][2]string{{t.h1, t.dev1}, {t.h2, t.dev2}} {
+	for _, p := range t.setDevs("vsbo") {
 		if err := vsctl("add-port", "vsbovs", p[1], "--", "set", "Interface", p[1], "type=tap"); err != nil {
 			return err
 		}
@@ -265,8 +291,7 @@ func (v *vdePeer) setup(t *topo, c *cleanup, work string) error {
 		return err
 	}
 	c.add(func() { killPidfile(filepath.Join(v.dir, "sw.pid")) })
-	t.dev1, t.dev2 = "vsbv1", "vsbv2"
-	for i, p := range [][2]string{{t.h1, t.dev1}, {t.h2, t.dev2}} {
+	for i, p := range t.setDevs("vsbv") {
 		pid := filepath.Join(v.dir, fmt.Sprintf("p%d.pid", i+1))
 		if _, err := sh("vde_plug2tap", "-s", sw, "-d", "-P", pid, p[1]); err != nil {
 			return err
@@ -288,8 +313,9 @@ func (v *vdePeer) setup(t *topo, c *cleanup, work string) error {
 
 func (v *vdePeer) pids() []int {
 	var out []int
-	for _, f := range []string{"sw.pid", "p1.pid", "p2.pid"} {
-		out = append(out, readPidfile(filepath.Join(v.dir, f)))
+	out = append(out, readPidfile(filepath.Join(v.dir, "sw.pid")))
+	for i := range meshHosts {
+		out = append(out, readPidfile(filepath.Join(v.dir, fmt.Sprintf("p%d.pid", i+1))))
 	}
 	return out
 }

@@ -17,7 +17,7 @@ type sample map[string]float64
 var testUnits = map[string]string{
 	"tcp": "Gbit/s", "tcp-rev": "Gbit/s", "tcp4": "Gbit/s", "udp64": "kpps", "udp64-loss": "%",
 	"rr-p50": "us", "rr-p99": "us", "cpu-per-gb": "CPU s/GB",
-	"nat": "Gbit/s", "nat-cpu-per-gb": "CPU s/GB",
+	"nat": "Gbit/s", "nat-cpu-per-gb": "CPU s/GB", "mesh4": "Gbit/s",
 }
 
 // iperf runs an iperf3 client in h1 against a one-shot server in h2 and
@@ -29,7 +29,13 @@ func iperf(t *topo, secs int, extra ...string) (map[string]any, error) {
 
 // iperfTo is iperf against a server address in h2.
 func iperfTo(t *topo, addr string, secs int, extra ...string) (map[string]any, error) {
-	srv := exec.Command("ip", "netns", "exec", t.h2, "iperf3", "-s", "-1", "-B", addr)
+	return iperfBetween(t.h1, t.h2, addr, secs, extra...)
+}
+
+// iperfBetween runs an iperf3 client in ns against a one-shot server at
+// addr in srvNS.
+func iperfBetween(ns, srvNS, addr string, secs int, extra ...string) (map[string]any, error) {
+	srv := exec.Command("ip", "netns", "exec", srvNS, "iperf3", "-s", "-1", "-B", addr)
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
@@ -37,7 +43,7 @@ func iperfTo(t *topo, addr string, secs int, extra ...string) (map[string]any, e
 	var last error
 	for try := 0; try < 30; try++ {
 		args := append([]string{"-c", addr, "-t", strconv.Itoa(secs), "-J"}, extra...)
-		out, _ := nsExec(t.h1, "iperf3", args...)
+		out, _ := nsExec(ns, "iperf3", args...)
 		var res map[string]any
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			last = fmt.Errorf("iperf3 output is not JSON: %.200s", out)
@@ -131,6 +137,32 @@ func runTest(test string, t *topo, p peer, secs int, self string) (sample, []flo
 			return nil, nil, fmt.Errorf("iperf3 UDP reported no packets")
 		}
 		return sample{"udp64": (pk - lost) / sec / 1e3, "udp64-loss": 100 * lost / pk}, nil, nil
+	case "mesh4":
+		// Many to many: h1 -> h2 and h3 -> h4 at once, summed.
+		type res struct {
+			bps float64
+			err error
+		}
+		ch := make(chan res, 2)
+		for _, pr := range [][2]int{{0, 1}, {2, 3}} {
+			go func() {
+				r, err := iperfBetween(t.hosts[pr[0]], t.hosts[pr[1]], fmt.Sprintf("10.250.0.%d", pr[1]+1), secs)
+				if err != nil {
+					ch <- res{err: err}
+					return
+				}
+				ch <- res{bps: num(r, "end", "sum_received", "bits_per_second")}
+			}()
+		}
+		var sum float64
+		for range 2 {
+			r := <-ch
+			if r.err != nil {
+				return nil, nil, r.err
+			}
+			sum += r.bps
+		}
+		return sample{"mesh4": sum / 1e9}, nil, nil
 	case "rr":
 		srv := exec.Command("ip", "netns", "exec", t.h2, self, "rr-server", "-addr", "10.250.0.2:7007")
 		if err := srv.Start(); err != nil {
