@@ -9,23 +9,41 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
+	"sync"
 	"time"
 )
 
-// Server serves the API on a unix socket.
+// Server limits.
+const (
+	maxBodyLen        = 64 << 10         // a POST body: one port spec
+	readHeaderTimeout = 5 * time.Second  // a client that sends no request is cut off
+	idleTimeout       = 60 * time.Second // keep-alive connections
+	closeTimeout      = 2 * time.Second  // Close waits this long for requests in flight
+)
+
+// Server serves the API on a unix socket: Listen, then Serve, then Close.
 type Server struct {
 	b    Backend
 	log  *slog.Logger
 	http *http.Server
-	ln   net.Listener
-	path string
+
+	// ctx is every request's base context; Close cancels it, which ends
+	// streams (capture) that would otherwise hold Shutdown up.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	sock      *socket // set by Listen
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// NewServer returns a server for b.
+// NewServer returns a server answering from b. A nil log discards.
 func NewServer(b Backend, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{b: b, log: log}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -34,13 +52,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 		writeJSON(w, http.StatusOK, nonNil(s.b.Ports()))
 	})
 	mux.HandleFunc("POST /v1/ports", s.addPort)
-	mux.HandleFunc("DELETE /v1/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.b.DeletePort(r.PathValue("name")); err != nil {
-			writeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+	mux.HandleFunc("DELETE /v1/ports/{name}", s.deletePort)
 	mux.HandleFunc("GET /v1/fdb", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(s.b.FDB()))
 	})
@@ -58,8 +70,17 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 		}
 		writeJSON(w, http.StatusOK, nonNil(out))
 	})
+	// Capture: a pcap stream (capture.go); 501 if the backend cannot.
 	mux.HandleFunc("GET /v1/capture", s.capture)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	s.http = &http.Server{
+		Handler:           s.logged(mux),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn), // handler panics, accept errors
+	}
 	return s
 }
 
@@ -71,13 +92,13 @@ func nonNil[T any](s []T) []T {
 }
 
 func (s *Server) addPort(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyLen))
 	if err != nil {
-		writeError(w, &BadRequestError{Err: fmt.Errorf("reading body: %w", err)})
+		writeError(w, &BadRequestError{Err: fmt.Errorf("reading the body: %w", err)})
 		return
 	}
 	if !json.Valid(body) {
-		writeError(w, &BadRequestError{Err: errors.New("body is not JSON")})
+		writeError(w, &BadRequestError{Err: errors.New("the body is not JSON: want a port as in the config, e.g. {\"name\": \"vm1\", \"type\": \"tap\"}")})
 		return
 	}
 	ps, err := s.b.AddPort(body)
@@ -85,7 +106,18 @@ func (s *Server) addPort(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.log.Info("port added", "port", ps.Name, "type", ps.Type)
 	writeJSON(w, http.StatusCreated, ps)
+}
+
+func (s *Server) deletePort(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.b.DeletePort(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("port deleted", "port", name)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -93,65 +125,121 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	enc.Encode(v) // only a gone client fails here; nothing to tell it
 }
 
-func writeError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
+// statusOf maps an error from a backend (or the request) to its status.
+func statusOf(err error) int {
 	var br *BadRequestError
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
 	case errors.As(err, &br):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, ErrExists):
-		code = http.StatusConflict
+		return http.StatusConflict
 	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+	return http.StatusInternalServerError
 }
 
-// Listen creates the socket at path (and its directory), refusing if a
-// live vswitch answers there and replacing a stale socket file.
+// writeError answers {"error": "message"} with the error's status.
+func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, statusOf(err), map[string]string{"error": err.Error()})
+}
+
+// logged logs each request at debug level, and server errors at warn.
+func (s *Server) logged(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		level := slog.LevelDebug
+		if sw.status >= 500 && sw.status != http.StatusNotImplemented {
+			level = slog.LevelWarn
+		}
+		s.log.Log(r.Context(), level, "control API", "method", r.Method, "path", r.URL.Path,
+			"status", sw.Status(), "duration", time.Since(start))
+	})
+}
+
+// statusWriter records the status a handler answered. Unwrap lets
+// http.ResponseController reach Flush and SetWriteDeadline underneath.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Status is the answered status (200 if the handler wrote nothing).
+func (w *statusWriter) Status() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Listen creates the socket at path, mode 0600, creating its directory
+// (0755) if missing. It refuses when a live server answers on path and
+// replaces a stale socket a crashed vswitch left; it never removes a file
+// that is not a socket.
 func (s *Server) Listen(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+	if s.sock != nil {
+		return fmt.Errorf("control: already listening on %s", s.sock.path)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("another vswitch is running on %s", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
+	sock, err := listen(path)
 	if err != nil {
 		return err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return err
-	}
-	s.ln, s.path = ln, path
+	s.sock = sock
 	return nil
 }
 
-// Serve answers requests until Close.
+// Serve answers requests on the socket Listen made until Close; it
+// returns nil after Close.
 func (s *Server) Serve() error {
-	err := s.http.Serve(s.ln)
+	if s.sock == nil {
+		return errors.New("control: Serve before Listen")
+	}
+	err := s.http.Serve(s.sock.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Close stops the server and removes the socket file.
+// Close stops the server: streams end at once, other requests in flight
+// get closeTimeout to finish, then connections are cut. It removes the
+// socket file if it is still the one Listen made. Close is idempotent.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	if s.ln != nil {
-		s.ln.Close()
-		os.Remove(s.path)
-	}
-	return err
+	s.closeOnce.Do(func() {
+		s.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.http.Close()
+			s.closeErr = fmt.Errorf("control: stopping the API: %w", err)
+		}
+		if s.sock != nil {
+			s.sock.close()
+		}
+	})
+	return s.closeErr
 }

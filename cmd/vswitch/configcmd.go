@@ -8,11 +8,14 @@ import (
 	"github.com/vswitch/vswitch/config"
 )
 
-// configError makes main print the config's FILE:LINE lines and exit 2.
+// configError makes main print the config's FILE:LINE: reason lines and
+// exit 2.
 type configError struct{ err error }
 
 func (e *configError) Error() string { return e.err.Error() }
 
+// loadConfig loads path, or the embedded default when path is "". `run`
+// and `config check` share it, so both report the same lines.
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return config.Default(), nil
@@ -24,20 +27,37 @@ func loadConfig(path string) (*config.Config, error) {
 	return c, nil
 }
 
-func cmdConfig(args []string, stdout io.Writer) error {
+func cmdConfig(g globals, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usagef("config: check or default?")
+		return usagef("config", "config: check or default?")
+	}
+	if isHelp(args[0]) {
+		return &helpRequest{"config"}
 	}
 	switch args[0] {
 	case "default":
-		_, err := stdout.Write(config.DefaultYAML())
+		fs := flag.NewFlagSet("config default", flag.ContinueOnError)
+		pos, err := parseFlags(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usagef("config", "config default takes no arguments")
+		}
+		_, err = stdout.Write(config.DefaultYAML())
 		return err
 	case "check":
 		fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		path := fs.String("c", "", "config file")
-		if err := fs.Parse(args[1:]); err != nil || *path == "" {
-			return usagef("config check needs -c FILE")
+		path := fs.String("c", g.config, "config file")
+		pos, err := parseFlags(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if *path == "" && len(pos) == 1 { // `config check FILE` works too
+			*path, pos = pos[0], nil
+		}
+		if *path == "" || len(pos) > 0 {
+			return usagef("config", "config check needs -c FILE")
 		}
 		if _, err := loadConfig(*path); err != nil {
 			return err
@@ -45,5 +65,5 @@ func cmdConfig(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: ok\n", *path)
 		return nil
 	}
-	return usagef("config: unknown subcommand %q", args[0])
+	return usagef("config", "config: unknown subcommand %q", args[0])
 }

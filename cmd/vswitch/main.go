@@ -19,53 +19,35 @@ const (
 	exitUsage   = 2
 )
 
-// usageError makes main exit 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
-
-const usage = `vswitch: a userspace virtual switch
-
-Usage:
-  vswitch run [-c FILE] [-log-level LEVEL] [-log-format text|json]
-  vswitch config check -c FILE
-  vswitch config default
-  vswitch show ports|fdb|conntrack|leases [--json]
-  vswitch port add NAME --type afpacket|tap|qemu [--device DEV] [--socket PATH] [--listen ADDR]
-                   [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--mtu N]
-  vswitch port del NAME
-  vswitch capture PORT [-w FILE] [--count N]
-  vswitch version
-
-Global flag (before or after the command):
-  --control SOCKET   control socket (default: the config's control:, or /run/vswitch/vswitch.sock)
-`
-
 func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// runMain runs the CLI with args (without the program name) and returns
+// the exit code.
 func runMain(args []string, stdout, stderr io.Writer) int {
-	control, args, err := takeControlFlag(args)
+	g, args, err := takeGlobalFlags(args)
 	if err == nil {
-		err = dispatch(control, args, stdout, stderr)
+		err = dispatch(g, args, stdout, stderr)
 	}
 	if err == nil {
 		return exitOK
 	}
+	var help *helpRequest
 	var ue *usageError
 	var ce *configError
 	switch {
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, usageOf(help.cmd))
+		return exitOK
 	case errors.As(err, &ue):
 		if ue.msg != "" {
 			fmt.Fprintln(stderr, "vswitch:", ue.msg)
 		}
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageOf(ue.cmd))
 		return exitUsage
 	case errors.As(err, &ce):
-		fmt.Fprintln(stderr, ce.err)
+		fmt.Fprintln(stderr, strings.TrimRight(ce.err.Error(), "\n"))
 		return exitUsage
 	default:
 		fmt.Fprintln(stderr, "vswitch:", err)
@@ -73,51 +55,84 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// takeControlFlag removes --control SOCKET (or --control=SOCKET) from
-// anywhere in args.
-func takeControlFlag(args []string) (string, []string, error) {
-	var control string
+// globals are the flags every command takes.
+type globals struct {
+	control string // --control SOCKET, anywhere
+	config  string // -c FILE before the command: the default of its -c
+}
+
+// takeGlobalFlags removes --control SOCKET (--control=SOCKET, one dash
+// or two) from anywhere in args, and -c FILE from before the command.
+func takeGlobalFlags(args []string) (globals, []string, error) {
+	var g globals
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		beforeCmd := len(rest) == 0
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		var dst *string
 		switch {
-		case a == "--control" || a == "-control":
-			if i+1 >= len(args) {
-				return "", nil, usagef("--control needs a socket path")
-			}
-			control = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--control=") || strings.HasPrefix(a, "-control="):
-			control = a[strings.Index(a, "=")+1:]
-		default:
-			rest = append(rest, a)
+		case !strings.HasPrefix(a, "-"):
+		case name == "control":
+			dst = &g.control
+		case name == "c" && beforeCmd:
+			dst = &g.config
 		}
+		if dst == nil {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return g, nil, usagef("", "--%s needs a value", name)
+			}
+			value = args[i+1]
+			i++
+		}
+		if value == "" {
+			return g, nil, usagef("", "--%s needs a value", name)
+		}
+		*dst = value
 	}
-	return control, rest, nil
+	return g, rest, nil
 }
 
-func dispatch(control string, args []string, stdout, stderr io.Writer) error {
+func dispatch(g globals, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("")
+		return usagef("", "")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "run":
-		return cmdRun(control, rest, stderr)
+		return cmdRun(g, rest, stderr)
 	case "config":
-		return cmdConfig(rest, stdout)
+		return cmdConfig(g, rest, stdout)
 	case "show":
-		return cmdShow(control, rest, stdout)
+		return cmdShow(g, rest, stdout)
 	case "port":
-		return cmdPort(control, rest, stdout)
+		return cmdPort(g, rest, stdout)
 	case "capture":
-		return cmdCapture(control, rest, stdout)
-	case "version":
+		return cmdCapture(g, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		if len(rest) > 0 && isHelp(rest[0]) {
+			return &helpRequest{"version"}
+		}
+		if len(rest) > 0 {
+			return usagef("version", "version takes no arguments")
+		}
 		fmt.Fprintln(stdout, versionString())
 		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	case "help", "-h", "--help", "-help":
+		if len(rest) > 0 {
+			topic := strings.Join(rest, " ")
+			if _, ok := usages[topic]; !ok {
+				return usagef("", "no help on %q", topic)
+			}
+			return &helpRequest{topic}
+		}
+		return &helpRequest{""}
 	default:
-		return usagef("unknown command %q", cmd)
+		return usagef("", "unknown command %q", cmd)
 	}
 }
+
+func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" || a == "help" }

@@ -2,84 +2,123 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/vswitch/vswitch/control"
 )
 
-func TestParsePortAdd(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		want    string
-		wantErr string
-	}{
-		{"afpacket access", []string{"vm3", "--type", "afpacket", "--device", "vnet3", "--vlan", "10"},
-			`{"name":"vm3","type":"afpacket","vlan":10,"device":"vnet3"}`, ""},
-		{"trunk", []string{"t", "--type", "afpacket", "--device", "eth1", "--trunk", "10,20", "--native", "1"},
-			`{"name":"t","type":"afpacket","trunk":[10,20],"native":1,"device":"eth1"}`, ""},
-		{"bad trunk", []string{"t", "--type", "afpacket", "--trunk", "10,x"}, "", `"x" is not a VLAN ID`},
-		{"vlan and trunk", []string{"t", "--type", "tap", "--vlan", "3", "--trunk", "10"}, "", "exclude each other"},
-		{"native alone", []string{"t", "--type", "tap", "--native", "3"}, "", "--native needs --trunk"},
-		{"no type", []string{"t"}, "", "needs --type"},
-		{"no name", []string{"--type", "tap"}, "", "needs a NAME"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, err := parsePortAdd(tt.args)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := json.Marshal(s)
-			if string(b) != tt.want {
-				t.Fatalf("%s\nwant %s", b, tt.want)
-			}
-		})
-	}
+// cli runs the CLI in-process and returns the exit code, stdout, stderr.
+func cli(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := runMain(args, &out, &errb)
+	return code, out.String(), errb.String()
 }
 
-func TestControlFlagAnywhere(t *testing.T) {
-	for _, args := range [][]string{{"--control", "/x.sock", "show", "fdb"}, {"show", "fdb", "--control=/x.sock"}} {
-		c, rest, err := takeControlFlag(args)
-		if err != nil || c != "/x.sock" || strings.Join(rest, " ") != "show fdb" {
-			t.Fatalf("%v -> %q %v %v", args, c, rest, err)
+func TestGlobalFlags(t *testing.T) {
+	tests := []struct {
+		args          []string
+		control, conf string
+		rest          string
+	}{
+		{[]string{"--control", "/x.sock", "show", "fdb"}, "/x.sock", "", "show fdb"},
+		{[]string{"show", "fdb", "--control=/x.sock"}, "/x.sock", "", "show fdb"},
+		{[]string{"-control", "/x.sock", "show", "fdb"}, "/x.sock", "", "show fdb"},
+		{[]string{"show", "--control", "/x.sock", "fdb"}, "/x.sock", "", "show fdb"},
+		{[]string{"-c", "/v.yaml", "show", "fdb"}, "", "/v.yaml", "show fdb"},
+		{[]string{"--c=/v.yaml", "--control", "/x.sock", "run"}, "/x.sock", "/v.yaml", "run"},
+		// After the command, -c is the command's own flag.
+		{[]string{"config", "check", "-c", "/v.yaml"}, "", "", "config check -c /v.yaml"},
+	}
+	for _, tt := range tests {
+		g, rest, err := takeGlobalFlags(tt.args)
+		if err != nil || g.control != tt.control || g.config != tt.conf || strings.Join(rest, " ") != tt.rest {
+			t.Errorf("%q -> %+v %q %v", tt.args, g, rest, err)
+		}
+	}
+	for _, args := range [][]string{{"show", "fdb", "--control"}, {"--control=", "show"}, {"-c"}} {
+		if _, _, err := takeGlobalFlags(args); err == nil {
+			t.Errorf("%v: no error", args)
 		}
 	}
 }
 
 func TestExitCodes(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := runMain([]string{"bogus"}, &out, &errb); code != exitUsage {
-		t.Fatalf("unknown command: %d", code)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("control: "+filepath.Join(dir, "cfg.sock")+"\nports:\n  - {name: a, type: tap}\n"), 0o644)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"), 0o644)
+	nosock := filepath.Join(dir, "none.sock")
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		stdout    string // in stdout
+		stderr    string // in stderr
+		notStderr string
+	}{
+		{"no args", nil, 2, "", "Usage:", ""},
+		{"unknown", []string{"bogus"}, 2, "", `unknown command "bogus"`, ""},
+		{"help", []string{"help"}, 0, "vswitch port add NAME", "", ""},
+		{"-h", []string{"-h"}, 0, "Usage:", "", ""},
+		{"help port", []string{"help", "port"}, 0, "--max-macs N", "", ""},
+		{"help nothing", []string{"help", "nothing"}, 2, "", `no help on "nothing"`, ""},
+		{"run -h", []string{"run", "-h"}, 0, "-log-format", "", ""},
+		{"show -h", []string{"show", "-h"}, 0, "Usage: vswitch show", "", ""},
+		{"show --help", []string{"show", "fdb", "--help"}, 0, "Usage: vswitch show", "", ""},
+		{"port add -h", []string{"port", "add", "-h"}, 0, "--trunk LIST", "", ""},
+		{"port -h", []string{"port", "-h"}, 0, "port del NAME", "", ""},
+		{"capture -h", []string{"capture", "-h"}, 0, "tcpdump -nr -", "", ""},
+		{"config -h", []string{"config", "-h"}, 0, "config default", "", ""},
+		{"config check -h", []string{"config", "check", "-h"}, 0, "config default", "", ""},
+		{"version", []string{"version"}, 0, "vswitch ", "", ""},
+		{"version extra", []string{"version", "x"}, 2, "", "no arguments", ""},
+		{"config default", []string{"config", "default"}, 0, "vsw0", "", ""},
+		{"config check ok", []string{"config", "check", "-c", good}, 0, good + ": ok\n", "", ""},
+		{"config check positional", []string{"config", "check", good}, 0, good + ": ok\n", "", ""},
+		{"config check bad", []string{"config", "check", "-c", bad}, 2, "", bad + ":4:", "Usage"},
+		{"config check missing", []string{"config", "check", "-c", filepath.Join(dir, "nope.yaml")}, 2, "", "nope.yaml", ""},
+		{"config check no file", []string{"config", "check"}, 2, "", "needs -c FILE", ""},
+		{"config bogus", []string{"config", "bogus"}, 2, "", "unknown subcommand", ""},
+		{"run bad config", []string{"run", "-c", bad}, 2, "", bad + ":5:", "Usage"},
+		{"run bad level", []string{"run", "-log-level", "loud"}, 2, "", "bad -log-level", ""},
+		{"run bad format", []string{"run", "-log-format", "xml"}, 2, "", "bad -log-format", ""},
+		{"run stray arg", []string{"run", good}, 2, "", "goes after -c", ""},
+		{"run bad flag", []string{"run", "-x"}, 2, "", "flag provided but not defined: -x", ""},
+		{"show nothing", []string{"show"}, 2, "", "ports, fdb, conntrack or leases?", ""},
+		{"show bogus", []string{"show", "bogus"}, 2, "", "ports, fdb, conntrack or leases?", ""},
+		{"show bad flag", []string{"show", "fdb", "--jsno"}, 2, "", "-jsno", ""},
+		{"show unreachable", []string{"--control", nosock, "show", "ports"}, 1,
+			"", "vswitch: cannot reach vswitch at " + nosock + ": is it running?", "Usage"},
+		{"show socket from -c", []string{"show", "fdb", "-c", good}, 1, "", "cannot reach vswitch at " + filepath.Join(dir, "cfg.sock"), ""},
+		{"show -c bad config", []string{"show", "fdb", "-c", bad}, 2, "", bad + ":4:", ""},
+		{"--control wins over -c", []string{"show", "fdb", "-c", good, "--control", nosock}, 1, "", nosock, ""},
+		{"-c before the command", []string{"-c", good, "show", "fdb"}, 1, "", "cannot reach vswitch at " + filepath.Join(dir, "cfg.sock"), ""},
+		{"-c before config check", []string{"-c", good, "config", "check"}, 0, good + ": ok\n", "", ""},
+		{"-c before run", []string{"-c", bad, "run"}, 2, "", bad + ":4:", ""},
+		{"port nothing", []string{"port"}, 2, "", "add or del?", ""},
+		{"port add no type", []string{"port", "add", "x"}, 2, "", "needs --type", ""},
+		{"port del no name", []string{"port", "del"}, 2, "", "needs one NAME", ""},
+		{"port del unreachable", []string{"--control", nosock, "port", "del", "x"}, 1, "", "cannot reach vswitch", ""},
+		{"capture no port", []string{"capture"}, 2, "", "needs one PORT", ""},
+		{"capture bad count", []string{"capture", "vm1", "--count", "-1"}, 2, "", "negative", ""},
+		{"capture unreachable", []string{"--control", nosock, "capture", "vm1"}, 1, "", "cannot reach vswitch", ""},
 	}
-	if code := runMain([]string{"version"}, &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "vswitch ") {
-		t.Fatalf("version: %d %q", code, out.String())
-	}
-	out.Reset()
-	if code := runMain([]string{"config", "default"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "vsw0") {
-		t.Fatalf("config default: %d", code)
-	}
-	if code := runMain([]string{"--control", "/nonexistent/x.sock", "show", "ports"}, &out, &errb); code != exitRuntime {
-		t.Fatalf("unreachable daemon: %d", code)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := cli(tt.args...)
+			if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errs, tt.stderr) ||
+				(tt.notStderr != "" && strings.Contains(errs, tt.notStderr)) {
+				t.Fatalf("vswitch %q: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.code, out, errs)
+			}
+		})
 	}
 }
 
-func TestPortsTable(t *testing.T) {
-	var b bytes.Buffer
-	printPorts(&b, []control.PortStatus{{Name: "t0", Type: "afpacket", Mode: "trunk", Trunk: []uint16{10, 20}, Native: 1,
-		Drops: map[string]uint64{"vlan_not_allowed": 2, "queue_full": 1}}})
-	s := b.String()
-	for _, want := range []string{"trunk 10,20 native 1", "queue_full=1,vlan_not_allowed=2"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("table lacks %q:\n%s", want, s)
-		}
+func TestVersion(t *testing.T) {
+	if v := versionString(); !regexp.MustCompile(`^vswitch dev(\+[0-9a-f]{1,12}(-dirty)?)? \(go[0-9.]+.*\)$`).MatchString(v) {
+		t.Fatalf("version %q", v)
 	}
 }

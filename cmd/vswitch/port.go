@@ -5,15 +5,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vswitch/vswitch/control"
 )
 
-// portSpec is a port as the config spells it; POST /v1/ports takes it.
+// portTimeout bounds port add and del: creating a TAP or opening a
+// socket is quick, but the daemon may be busy.
+const portTimeout = 30 * time.Second
+
+// portSpec is a port as the config spells it (same keys); POST /v1/ports
+// takes it. Zero fields are left out, so the daemon applies the config's
+// defaults.
 type portSpec struct {
 	Name    string   `json:"name"`
 	Type    string   `json:"type"`
@@ -26,85 +32,140 @@ type portSpec struct {
 	Netns   string   `json:"netns,omitempty"`
 	MaxMACs int      `json:"max_macs,omitempty"`
 	MTU     int      `json:"mtu,omitempty"`
+	MAC     string   `json:"mac,omitempty"`
+	Queue   int      `json:"queue,omitempty"`
 }
 
-// parsePortAdd turns `port add NAME --flags...` into a spec.
-func parsePortAdd(args []string) (portSpec, error) {
+// parsePortAdd turns the arguments of `port add` into a spec and the -c
+// FILE the socket comes from. It checks what it can without the daemon
+// (the shape of VLANs, flags that exclude each other); the daemon checks
+// the rest exactly as for the config file.
+func parsePortAdd(g globals, args []string) (portSpec, string, error) {
 	var s portSpec
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return s, usagef("port add needs a NAME first")
-	}
-	s.Name = args[0]
 	fs := flag.NewFlagSet("port add", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&s.Type, "type", "", "afpacket, tap or qemu")
-	fs.StringVar(&s.Device, "device", "", "interface (afpacket)")
+	fs.StringVar(&s.Type, "type", "", "afpacket, qemu or tap")
+	fs.StringVar(&s.Device, "device", "", "interface to attach (afpacket)")
 	fs.StringVar(&s.Socket, "socket", "", "unix socket (qemu)")
 	fs.StringVar(&s.Listen, "listen", "", "loopback TCP address (qemu)")
 	fs.StringVar(&s.Netns, "netns", "", "network namespace")
-	vlan := fs.Uint("vlan", 0, "access VLAN")
+	fs.StringVar(&s.MAC, "mac", "", "MAC address (tap)")
+	vlan := fs.Int("vlan", 0, "access VLAN")
 	trunk := fs.String("trunk", "", "tagged VLANs, e.g. 10,20")
-	native := fs.Uint("native", 0, "untagged VLAN of a trunk")
+	native := fs.Int("native", 0, "untagged VLAN of a trunk")
 	fs.IntVar(&s.MaxMACs, "max-macs", 0, "MAC limit")
 	fs.IntVar(&s.MTU, "mtu", 0, "MTU (tap)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return s, usagef("port add: %v", err)
+	fs.IntVar(&s.Queue, "queue", 0, "egress queue length")
+	cfgPath := configFlag(fs, g)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return s, "", err
 	}
-	if fs.NArg() > 0 {
-		return s, usagef("port add: unexpected %q", fs.Arg(0))
+	switch len(pos) {
+	case 0:
+		return s, "", usagef("port add", "port add needs a NAME")
+	case 1:
+		s.Name = pos[0]
+	default:
+		return s, "", usagef("port add", "port add: one NAME, not %q", pos)
 	}
 	if s.Type == "" {
-		return s, usagef("port add needs --type")
+		return s, "", usagef("port add", "port add needs --type afpacket, qemu or tap")
 	}
-	if *vlan > 4094 || *native > 4094 {
-		return s, usagef("port add: VLAN IDs are 1-4094")
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"vlan", *vlan}, {"native", *native}} {
+		if set[f.name] && (f.v < 1 || f.v > 4094) {
+			return s, "", usagef("port add", "port add: --%s %d: VLAN IDs are 1-4094", f.name, f.v)
+		}
 	}
-	if *trunk != "" {
-		if *vlan != 0 {
-			return s, usagef("port add: --vlan and --trunk exclude each other")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max-macs", s.MaxMACs}, {"mtu", s.MTU}, {"queue", s.Queue}} {
+		if f.v < 0 {
+			return s, "", usagef("port add", "port add: --%s %d is negative", f.name, f.v)
 		}
-		for _, f := range strings.Split(*trunk, ",") {
-			v, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || v < 1 || v > 4094 {
-				return s, usagef("port add: --trunk %q: %q is not a VLAN ID", *trunk, f)
-			}
-			s.Trunk = append(s.Trunk, uint16(v))
+	}
+	if set["trunk"] {
+		if set["vlan"] {
+			return s, "", usagef("port add", "port add: --vlan and --trunk exclude each other (a trunk's untagged VLAN is --native)")
 		}
-	} else if *native != 0 {
-		return s, usagef("port add: --native needs --trunk")
+		if s.Trunk, err = parseTrunk(*trunk); err != nil {
+			return s, "", usagef("port add", "port add: --trunk %q: %v", *trunk, err)
+		}
+	} else if set["native"] {
+		return s, "", usagef("port add", "port add: --native needs --trunk")
 	}
 	s.VLAN, s.Native = uint16(*vlan), uint16(*native)
-	return s, nil
+	return s, *cfgPath, nil
 }
 
-func cmdPort(socket string, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usagef("port: add or del?")
+// parseTrunk parses a comma-separated list of VLAN IDs: "10,20".
+func parseTrunk(list string) ([]uint16, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, fmt.Errorf("no VLANs")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	var out []uint16
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 || v > 4094 {
+			return nil, fmt.Errorf("%q is not a VLAN ID (1-4094)", f)
+		}
+		if slices.Contains(out, uint16(v)) {
+			return nil, fmt.Errorf("VLAN %d listed twice", v)
+		}
+		out = append(out, uint16(v))
+	}
+	return out, nil
+}
+
+func cmdPort(g globals, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("port", "port: add or del?")
+	}
+	if isHelp(args[0]) {
+		return &helpRequest{"port"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), portTimeout)
 	defer cancel()
 	switch args[0] {
 	case "add":
-		spec, err := parsePortAdd(args[1:])
+		spec, cfgPath, err := parsePortAdd(g, args[1:])
 		if err != nil {
 			return err
 		}
-		ps, err := client(socket).AddPort(ctx, spec)
+		c, err := client(g.control, cfgPath)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		printPorts(tw, []control.PortStatus{ps})
-		return tw.Flush()
+		ps, err := c.AddPort(ctx, spec)
+		if err != nil {
+			return err
+		}
+		return printPorts(stdout, []control.PortStatus{ps})
 	case "del", "delete", "rm":
-		if len(args) != 2 {
-			return usagef("port del NAME")
-		}
-		if err := client(socket).DeletePort(ctx, args[1]); err != nil {
+		fs := flag.NewFlagSet("port del", flag.ContinueOnError)
+		cfgPath := configFlag(fs, g)
+		pos, err := parseFlags(fs, args[1:])
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "port %s removed\n", args[1])
+		if len(pos) != 1 {
+			return usagef("port del", "port del needs one NAME")
+		}
+		c, err := client(g.control, *cfgPath)
+		if err != nil {
+			return err
+		}
+		if err := c.DeletePort(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "port %s deleted\n", pos[0])
 		return nil
 	}
-	return usagef("port: unknown subcommand %q", args[0])
+	return usagef("port", "port: unknown subcommand %q", args[0])
 }

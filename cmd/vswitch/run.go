@@ -12,41 +12,55 @@ import (
 	"github.com/vswitch/vswitch/daemon"
 )
 
-func cmdRun(control string, args []string, stderr io.Writer) error {
+func cmdRun(g globals, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("c", "", "config file (default: the embedded default config)")
+	path := fs.String("c", g.config, "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("run: unexpected %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return usagef("run", "run: unexpected %q (the config file goes after -c)", pos[0])
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return usagef("bad -log-level %q", *level)
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		return err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	switch *format {
-	case "text":
-	case "json":
-		h = slog.NewJSONHandler(stderr, opts)
-	default:
-		return usagef("bad -log-format %q", *format)
-	}
-	log := slog.New(h)
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
-	if control != "" {
-		cfg.Control = control
+	if *path == "" {
+		log.Info("no -c FILE: running the embedded default config ('vswitch config default' prints it)")
+	}
+	if g.control != "" {
+		cfg.Control = g.control
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// Once stopping, a second signal kills at once (the default).
+		<-ctx.Done()
+		stop()
+	}()
 	daemon.Version = version
 	return daemon.Run(ctx, cfg, log)
+}
+
+// newLogger makes the daemon's logger on w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("run", "run: bad -log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("run", "run: bad -log-format %q: want text or json", format)
 }

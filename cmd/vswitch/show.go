@@ -1,134 +1,236 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 )
 
-func client(socket string) *control.Client {
-	if socket == "" {
-		socket = config.DefaultControl
-	}
-	return control.NewClient(socket)
-}
+// showTimeout bounds one `show`: the daemon answers from snapshots.
+const showTimeout = 10 * time.Second
 
-func cmdShow(socket string, args []string, stdout io.Writer) error {
-	asJSON := false
-	var what string
-	for _, a := range args {
-		switch a {
-		case "--json", "-json":
-			asJSON = true
-		default:
-			if what != "" {
-				return usagef("show: unexpected %q", a)
-			}
-			what = a
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := client(socket)
-	var v any
-	var err error
-	switch what {
-	case "ports":
-		v, err = c.Ports(ctx)
-	case "fdb":
-		v, err = c.FDB(ctx)
-	case "leases":
-		v, err = c.Leases(ctx)
-	case "conntrack":
-		v, err = c.Conntrack(ctx)
-	default:
-		return usagef("show: ports, fdb, conntrack or leases?")
-	}
+// shown are the things `show` lists, each an API path.
+var shown = []string{"ports", "fdb", "conntrack", "leases"}
+
+func cmdShow(g globals, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	cfgPath := configFlag(fs, g)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+	if len(pos) != 1 || !slices.Contains(shown, pos[0]) {
+		return usagef("show", "show: ports, fdb, conntrack or leases?")
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	defer tw.Flush()
-	switch v := v.(type) {
-	case []control.PortStatus:
-		printPorts(tw, v)
-	case []control.FDBEntry:
-		fmt.Fprintln(tw, "VLAN\tMAC\tPORT\tAGE\tSTATIC")
-		for _, e := range v {
-			age := fmt.Sprintf("%.0fs", e.AgeSeconds)
-			if e.Static {
-				age = "-"
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\n", e.VLAN, e.MAC, e.Port, age, e.Static)
-		}
-	case []control.Lease:
-		fmt.Fprintln(tw, "NETWORK\tMAC\tIP\tHOSTNAME\tEXPIRES")
-		for _, l := range v {
-			exp := l.Expiry.Format(time.RFC3339)
-			if l.Static {
-				exp += " (static)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.Network, l.MAC, l.IP, dash(l.Hostname), exp)
-		}
-	case []control.ConnEntry:
-		fmt.Fprintln(tw, "PROTO\tINSIDE\tOUTSIDE\tSTATE\tAGE\tPKTS OUT/IN\tBYTES OUT/IN")
-		for _, e := range v {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0fs\t%d/%d\t%d/%d\n", e.Proto, e.Inside, e.Outside, e.State, e.AgeSeconds, e.PacketsOut, e.PacketsIn, e.BytesOut, e.BytesIn)
-		}
+	what := pos[0]
+	c, err := client(g.control, *cfgPath)
+	if err != nil {
+		return err
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), showTimeout)
+	defer cancel()
+	if *asJSON {
+		return showJSON(ctx, c, "/v1/"+what, stdout)
+	}
+	switch what {
+	case "ports":
+		ports, err := c.Ports(ctx)
+		if err != nil {
+			return err
+		}
+		return printPorts(stdout, ports)
+	case "fdb":
+		fdb, err := c.FDB(ctx)
+		if err != nil {
+			return err
+		}
+		return printFDB(stdout, fdb)
+	case "leases":
+		leases, err := c.Leases(ctx)
+		if err != nil {
+			return err
+		}
+		return printLeases(stdout, leases, time.Now())
+	default: // conntrack
+		conns, err := c.Conntrack(ctx)
+		if err != nil {
+			return err
+		}
+		return printConntrack(stdout, conns)
+	}
 }
 
-func printPorts(w io.Writer, ports []control.PortStatus) {
-	fmt.Fprintln(w, "NAME\tTYPE\tVLANS\tMACS\tRX-PKTS\tRX-BYTES\tTX-PKTS\tTX-BYTES\tQUEUE\tDROPS")
+// showJSON copies the API's answer as it is (fields this CLI does not
+// know included), indented.
+func showJSON(ctx context.Context, c *control.Client, path string, w io.Writer) error {
+	resp, err := c.Get(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, bytes.TrimSpace(body), "", "  "); err != nil {
+		return fmt.Errorf("GET %s: the answer is not JSON: %w", path, err)
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
+	return err
+}
+
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
+// printPorts prints ports in the order the API gives (the config's).
+func printPorts(w io.Writer, ports []control.PortStatus) error {
+	tw := newTable(w, "NAME\tTYPE\tVLANS\tUP\tMACS\tRX-PKTS\tRX-BYTES\tTX-PKTS\tTX-BYTES\tQUEUE\tDROPS")
 	for _, p := range ports {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\n", p.Name, p.Type, vlans(p), p.MACs,
+		macs := strconv.Itoa(p.MACs)
+		if p.MaxMACs > 0 {
+			macs += "/" + strconv.Itoa(p.MaxMACs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d/%d\t%s\n", p.Name, p.Type, vlans(p), yesNo(p.Up), macs,
 			p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.QueueLen, p.QueueCap, drops(p.Drops))
 	}
+	return tw.Flush()
 }
 
+// vlans is "10" for an access port, "trunk 10,20 native 1" for a trunk.
 func vlans(p control.PortStatus) string {
 	if p.Mode != "trunk" {
-		return fmt.Sprint(p.VLAN)
+		if p.VLAN == 0 {
+			return "-"
+		}
+		return strconv.Itoa(int(p.VLAN))
 	}
 	s := make([]string, len(p.Trunk))
 	for i, v := range p.Trunk {
-		s[i] = fmt.Sprint(v)
+		s[i] = strconv.Itoa(int(v))
 	}
 	out := "trunk " + strings.Join(s, ",")
 	if p.Native != 0 {
-		out += fmt.Sprintf(" native %d", p.Native)
+		out += " native " + strconv.Itoa(int(p.Native))
 	}
 	return out
 }
 
+// drops is "reason=N,..." by reason, or "-".
 func drops(m map[string]uint64) string {
-	if len(m) == 0 {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			parts = append(parts, k+"="+strconv.FormatUint(m[k], 10))
+		}
+	}
+	if len(parts) == 0 {
 		return "-"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
 	return strings.Join(parts, ",")
+}
+
+// printFDB prints the FDB sorted by VLAN, then MAC.
+func printFDB(w io.Writer, fdb []control.FDBEntry) error {
+	fdb = slices.Clone(fdb)
+	slices.SortFunc(fdb, func(a, b control.FDBEntry) int {
+		return cmp.Or(cmp.Compare(a.VLAN, b.VLAN), strings.Compare(strings.ToLower(a.MAC), strings.ToLower(b.MAC)))
+	})
+	tw := newTable(w, "VLAN\tMAC\tPORT\tAGE\tSTATIC")
+	for _, e := range fdb {
+		age := "-"
+		if !e.Static {
+			age = seconds(e.AgeSeconds)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.VLAN, e.MAC, e.Port, age, yesNo(e.Static))
+	}
+	return tw.Flush()
+}
+
+// printLeases prints leases sorted by network, then address; EXPIRES is
+// the time left at now.
+func printLeases(w io.Writer, leases []control.Lease, now time.Time) error {
+	leases = slices.Clone(leases)
+	slices.SortFunc(leases, func(a, b control.Lease) int {
+		return cmp.Or(strings.Compare(a.Network, b.Network), compareAddr(a.IP, b.IP), strings.Compare(a.MAC, b.MAC))
+	})
+	tw := newTable(w, "NETWORK\tIP\tMAC\tHOSTNAME\tSTATE\tEXPIRES\tSTATIC")
+	for _, l := range leases {
+		exp := "-"
+		if !l.Expiry.IsZero() {
+			if left := l.Expiry.Sub(now); left > 0 {
+				exp = "in " + left.Round(time.Second).String()
+			} else {
+				exp = "expired"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Network, l.IP, l.MAC, dash(l.Hostname), dash(l.State), exp, yesNo(l.Static))
+	}
+	return tw.Flush()
+}
+
+// printConntrack prints connections sorted by protocol, then inside tuple.
+func printConntrack(w io.Writer, conns []control.ConnEntry) error {
+	conns = slices.Clone(conns)
+	slices.SortFunc(conns, func(a, b control.ConnEntry) int {
+		return cmp.Or(strings.Compare(a.Proto, b.Proto), strings.Compare(a.Inside, b.Inside), strings.Compare(a.Outside, b.Outside))
+	})
+	tw := newTable(w, "PROTO\tINSIDE\tOUTSIDE\tNAT-PORT\tSTATE\tAGE\tPKTS-OUT\tPKTS-IN\tBYTES-OUT\tBYTES-IN")
+	for _, e := range conns {
+		nat := "-"
+		if e.TranslatedPort != 0 {
+			nat = strconv.Itoa(int(e.TranslatedPort))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", e.Proto, e.Inside, e.Outside, nat, dash(e.State),
+			seconds(e.AgeSeconds), e.PacketsOut, e.PacketsIn, e.BytesOut, e.BytesIn)
+	}
+	return tw.Flush()
+}
+
+// compareAddr orders IP addresses numerically, anything else after them
+// as text.
+func compareAddr(a, b string) int {
+	pa, errA := netip.ParseAddr(a)
+	pb, errB := netip.ParseAddr(b)
+	switch {
+	case errA == nil && errB == nil:
+		return pa.Compare(pb)
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// seconds formats an age: "42s", "5m3s", "2h0m1s".
+func seconds(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func dash(s string) string {

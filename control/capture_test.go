@@ -1,0 +1,139 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// fakeStream yields numbered frames forever, one per millisecond.
+type fakeStream struct {
+	n      int
+	closed chan struct{}
+}
+
+func (f *fakeStream) Next(ctx context.Context) (time.Time, []byte, error) {
+	select {
+	case <-ctx.Done():
+		return time.Time{}, nil, ctx.Err()
+	case <-time.After(time.Millisecond):
+	}
+	f.n++
+	b := make([]byte, 60)
+	b[59] = byte(f.n)
+	return time.Now(), b, nil
+}
+func (f *fakeStream) Dropped() uint64 { return 7 }
+func (f *fakeStream) Close()          { close(f.closed) }
+
+type captureBackend struct {
+	fakeBackend
+	streams chan *fakeStream
+}
+
+func (c *captureBackend) StartCapture(port string) (CaptureStream, error) {
+	if port != "vm1" {
+		return nil, fmt.Errorf("no port %q: %w", port, ErrNotFound)
+	}
+	s := &fakeStream{closed: make(chan struct{})}
+	c.streams <- s
+	return s, nil
+}
+
+func TestCaptureStream(t *testing.T) {
+	b := &captureBackend{streams: make(chan *fakeStream, 4)}
+	_, c, _ := serve(t, b)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "/v1/capture?port=nope"); err == nil || !strings.Contains(err.Error(), "no port") {
+		t.Fatalf("unknown port: %v", err)
+	}
+	// A bounded capture: pcap header + 5 records, then the trailer.
+	resp, err := c.Get(ctx, "/v1/capture?port=vm1&count=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.tcpdump.pcap" {
+		t.Fatalf("content type %q", ct)
+	}
+	r, err := pcapgo.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		data, _, err := r.ReadPacketData()
+		if err != nil || data[59] != byte(i) {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if d := resp.Trailer.Get(DroppedTrailer); d != "7" {
+		t.Fatalf("dropped trailer %q", d)
+	}
+	<-(<-b.streams).closed
+
+	// A client that goes away mid-stream leaves no stream and no goroutine.
+	before := runtime.NumGoroutine()
+	cctx, cancel := context.WithCancel(ctx)
+	resp, err = c.Get(cctx, "/v1/capture?port=vm1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(resp.Body, make([]byte, 100))
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-(<-b.streams).closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("stream not closed after the client left")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after the capture, %d before", n, before)
+	}
+}
+
+// Close ends a capture in flight at once instead of waiting for it.
+func TestCloseEndsCapture(t *testing.T) {
+	b := &captureBackend{streams: make(chan *fakeStream, 4)}
+	s, c, _ := serve(t, b)
+	resp, err := c.Get(context.Background(), "/v1/capture?port=vm1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := pcapgo.NewReader(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d >= closeTimeout {
+		t.Fatalf("Close took %v with a capture running", d)
+	}
+	select {
+	case <-(<-b.streams).closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("stream not closed by Close")
+	}
+	io.Copy(io.Discard, resp.Body) // ends: the server is gone
+}
+
+func TestCaptureBadRequests(t *testing.T) {
+	_, _, path := serve(t, &captureBackend{streams: make(chan *fakeStream, 4)})
+	for _, u := range []string{"/v1/capture", "/v1/capture?port=vm1&count=-1", "/v1/capture?port=vm1&count=x"} {
+		if status, body := raw(t, path, "GET", u, ""); status != 400 || !strings.Contains(body, "error") {
+			t.Errorf("GET %s: %d %s", u, status, body)
+		}
+	}
+}
