@@ -72,6 +72,16 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			d.Stop()
 		}
 	}()
+	// The control socket first: a second vswitch on the same config stops
+	// here ("another vswitch is running") before it touches any device or
+	// socket the first one owns.
+	if cfg.Control != "" {
+		d.ctl = control.NewServer(backend{d}, log)
+		if err := d.ctl.Listen(cfg.Control); err != nil {
+			d.ctl = nil
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+	}
 	for i := range cfg.Ports {
 		pc := cfg.Ports[i]
 		if err := d.addPort(pc); err != nil {
@@ -83,11 +93,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, st.Line, err)
 		}
 	}
-	if cfg.Control != "" {
-		d.ctl = control.NewServer(backend{d}, log)
-		if err := d.ctl.Listen(cfg.Control); err != nil {
-			return nil, fmt.Errorf("control socket: %w", err)
-		}
+	if d.ctl != nil {
 		go func() {
 			if err := d.ctl.Serve(); err != nil {
 				log.Error("control API stopped", "err", err)

@@ -274,3 +274,22 @@ func TestVethHostTCP(t *testing.T) {
 		t.Errorf("%d frames refused by the devices", d)
 	}
 }
+
+// TestSecondInstanceRefused: a second vswitch on the same config stops at
+// the control socket, before touching the first one's devices or sockets.
+func TestSecondInstanceRefused(t *testing.T) {
+	requireE2E(t)
+	p := testnet.Name("s")
+	vs := startVswitch(t, fmt.Sprintf("ports:\n  - {name: %s, type: tap}\n  - {name: vm, type: qemu, socket: %s/vm.sock}\n", p, t.TempDir()))
+	out, err := exec.Command(vswitchBin(t), "run", "-c", filepath.Join(vs.dir, "vswitch.yaml")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another vswitch is running") {
+		t.Fatalf("second instance: %v\n%s", err, out)
+	}
+	if strings.Contains(vs.log.String(), "VM connected") {
+		t.Fatal("the second instance touched the first one's QEMU socket")
+	}
+	if _, err := testnet.Output("ip", "link", "show", p); err != nil {
+		t.Fatal("the first instance lost its TAP")
+	}
+	vs.mustCLI("show", "ports")
+}
