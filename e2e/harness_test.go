@@ -83,7 +83,7 @@ func (l *lockedBuffer) String() string {
 // control socket answers. It is stopped with SIGTERM at cleanup.
 func startVswitch(t *testing.T, cfg string) *instance {
 	t.Helper()
-	bin := vswitchBin(t)
+	vswitchBin(t) // build before the clock starts
 	dir := t.TempDir()
 	in := &instance{t: t, dir: dir, sock: filepath.Join(dir, "vswitch.sock"), log: &lockedBuffer{}, done: make(chan struct{})}
 	head := fmt.Sprintf("control: %s\nstate_dir: %s\n", in.sock, filepath.Join(dir, "state"))
@@ -94,36 +94,8 @@ func startVswitch(t *testing.T, cfg string) *instance {
 	if err := os.WriteFile(path, []byte(head+cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	in.cmd = exec.Command(bin, "run", "-c", path)
-	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
-	if err := in.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		in.exitErr = in.cmd.Wait()
-		close(in.done)
-	}()
-	t.Cleanup(func() {
-		in.stop()
-		if t.Failed() {
-			t.Logf("vswitch log:\n%s", in.log.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := in.cli("show", "ports"); err == nil {
-			return in
-		}
-		select {
-		case <-in.done:
-			t.Fatalf("vswitch exited at start: %v\n%s", in.exitErr, in.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vswitch did not answer on %s\n%s", in.sock, in.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	in.launch(path)
+	return in
 }
 
 // stop sends SIGTERM to the process we started (by PID) and waits.
@@ -271,7 +243,16 @@ func (h *host) sniff(dev, filter string) func() string {
 func restartVswitch(t *testing.T, old *instance) *instance {
 	t.Helper()
 	in := &instance{t: t, dir: old.dir, sock: old.sock, log: &lockedBuffer{}, done: make(chan struct{})}
-	in.cmd = exec.Command(vswitchBin(t), "run", "-c", filepath.Join(old.dir, "vswitch.yaml"))
+	in.launch(filepath.Join(old.dir, "vswitch.yaml"))
+	return in
+}
+
+// launch runs `vswitch run -c path`, stops it at cleanup (showing its log
+// if the test failed), and waits until its control socket answers.
+func (in *instance) launch(path string) {
+	t := in.t
+	t.Helper()
+	in.cmd = exec.Command(vswitchBin(t), "run", "-c", path)
 	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -283,12 +264,22 @@ func restartVswitch(t *testing.T, old *instance) *instance {
 	t.Cleanup(func() {
 		in.stop()
 		if t.Failed() {
-			t.Logf("vswitch (restarted) log:\n%s", in.log.String())
+			t.Logf("vswitch log:\n%s", in.log.String())
 		}
 	})
-	testnet.WaitFor(t, 20*time.Second, "the restarted vswitch", func() bool {
-		_, err := in.cli("show", "ports")
-		return err == nil
-	})
-	return in
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := in.cli("show", "ports"); err == nil {
+			return
+		}
+		select {
+		case <-in.done:
+			t.Fatalf("vswitch exited at start: %v\n%s", in.exitErr, in.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vswitch did not answer on %s\n%s", in.sock, in.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
