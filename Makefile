@@ -11,7 +11,16 @@ DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static u
             isc-dhcp-client dhcpcd-base python3 curl tshark prometheus iputils-tracepath \
             qemu-system-x86 cpio kmod
 
-.PHONY: all build run test vet fmt-check fuzz bench bench-deps deps need-deps clean
+# Packages whose tests need root and the whole machine (namespaces, iperf3,
+# QEMU): run one at a time, after the rest.
+ROOT_PKGS := ./e2e/ ./bench/
+UNIT_PKGS  = $(shell $(GO) list $(PKGS) | grep -v -e '/e2e$$' -e '/bench$$')
+# Packages whose mutation efficacy `make mutation` holds at MUTATION_MIN %.
+MUTATION_PKGS ?= ./internal/pkt ./nat ./dhcp ./gateway ./switch
+MUTATION_MIN  ?= 85
+GREMLINS      ?= $(shell command -v gremlins 2>/dev/null || echo $$($(GO) env GOPATH)/bin/gremlins)
+
+.PHONY: all build run test vet fmt-check fuzz bench bench-deps deps need-deps clean mutation
 
 all: build
 
@@ -23,11 +32,26 @@ build:
 run: build
 	./bin/vswitch run $(ARGS)
 
-# All tests with the race detector: unit tests, fuzz seed corpora, and the
-# end-to-end tests in network namespaces (as root; VSWITCH_E2E=1 makes a
-# skipped end-to-end test a failure).
+# All tests with the race detector: unit tests and fuzz seed corpora (in
+# parallel), then the end-to-end tests in network namespaces and the bench
+# smoke test one package at a time (as root; VSWITCH_E2E=1 makes a skipped
+# end-to-end test a failure). Last, the unit tests again without the race
+# detector, which is where the zero-allocation tests (//go:build !race; the
+# race detector changes sync.Pool) run.
 test: need-deps vet fmt-check
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+	$(GO) test -race -count=1 -timeout 25m -p 1 $(ROOT_PKGS)
+	$(GO) test -count=1 -timeout 10m $(UNIT_PKGS)
+
+# Mutation testing with gremlins: fails when test efficacy or mutant
+# coverage of a package in MUTATION_PKGS is under MUTATION_MIN percent.
+mutation:
+	@test -x "$(GREMLINS)" || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+	@set -e; for p in $(MUTATION_PKGS); do \
+	  echo "== gremlins $$p"; \
+	  "$(GREMLINS)" unleash --timeout-coefficient 10 \
+	    --threshold-efficacy $(MUTATION_MIN) --threshold-mcover $(MUTATION_MIN) $$p; \
+	done
 
 vet:
 	$(GO) vet $(PKGS)
