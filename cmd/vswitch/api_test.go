@@ -85,8 +85,9 @@ func TestCLIAgainstAPI(t *testing.T) {
 	if got := f.specs[0]; got != `{"name":"vm1","type":"tap","vlan":10}` {
 		t.Fatalf("spec sent: %s", got)
 	}
+	// The daemon refusing the spec is bad usage, as the README says: exit 2.
 	code, _, errs = cli("--control", sock, "port", "add", "x", "--type", "bogus")
-	if code != 1 || errs != "vswitch: port.type: unknown port type \"bogus\"\n" {
+	if code != 2 || errs != "vswitch: port.type: unknown port type \"bogus\"\n" {
 		t.Fatalf("refused port add: %d %q", code, errs)
 	}
 
@@ -94,9 +95,14 @@ func TestCLIAgainstAPI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "vm1   tap   10     yes") {
 		t.Fatalf("show ports: %d\n%s", code, out)
 	}
+	// Sorted by VLAN: vm1 (VLAN 10) before vm2 (VLAN 20), both there.
 	code, out, _ = cli("--control", sock, "show", "fdb")
-	if code != 0 || strings.Index(out, "vm1") > strings.Index(out, "vm2") {
-		t.Fatalf("show fdb (sorted by VLAN): %d\n%s", code, out)
+	wantFDB := `VLAN  MAC                PORT  AGE  STATIC
+10    52:54:00:00:00:01  vm1   12s  no
+20    52:54:00:00:00:02  vm2   2s   no
+`
+	if code != 0 || out != wantFDB {
+		t.Fatalf("show fdb (sorted by VLAN): %d\n%s\nwant\n%s", code, out, wantFDB)
 	}
 	// --json is the API's array of FDBEntry objects, in the API's order.
 	code, out, _ = cli("--control", sock, "show", "--json", "fdb")

@@ -36,6 +36,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	var help *helpRequest
 	var ue *usageError
 	var ce *configError
+	var re *rejectedError
 	switch {
 	case errors.As(err, &help):
 		fmt.Fprint(stdout, usageOf(help.cmd))
@@ -48,6 +49,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case errors.As(err, &ce):
 		fmt.Fprintln(stderr, strings.TrimRight(ce.err.Error(), "\n"))
+		return exitUsage
+	case errors.As(err, &re):
+		fmt.Fprintln(stderr, "vswitch:", re.err)
 		return exitUsage
 	default:
 		fmt.Fprintln(stderr, "vswitch:", err)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,12 +38,15 @@ type portSpec struct {
 	Queue   int      `json:"queue,omitempty"`
 }
 
-// parsePortAdd turns the arguments of `port add` into a spec and the -c
-// FILE the socket comes from. It checks what it can without the daemon
-// (the shape of VLANs, flags that exclude each other); the daemon checks
-// the rest exactly as for the config file.
-func parsePortAdd(g globals, args []string) (portSpec, string, error) {
-	var s portSpec
+// portAddFlags are the flags of `port add`; the plain ones write into a
+// portSpec. The usage test walks fs to see every flag documented.
+type portAddFlags struct {
+	fs             *flag.FlagSet
+	vlan, native   *int
+	trunk, cfgPath *string
+}
+
+func newPortAddFlags(s *portSpec, g globals) portAddFlags {
 	fs := flag.NewFlagSet("port add", flag.ContinueOnError)
 	fs.StringVar(&s.Type, "type", "", "afpacket, qemu or tap")
 	fs.StringVar(&s.Device, "device", "", "interface to attach (afpacket)")
@@ -49,13 +54,25 @@ func parsePortAdd(g globals, args []string) (portSpec, string, error) {
 	fs.StringVar(&s.Listen, "listen", "", "loopback TCP address (qemu)")
 	fs.StringVar(&s.Netns, "netns", "", "network namespace")
 	fs.StringVar(&s.MAC, "mac", "", "MAC address (tap)")
-	vlan := fs.Int("vlan", 0, "access VLAN")
-	trunk := fs.String("trunk", "", "tagged VLANs, e.g. 10,20")
-	native := fs.Int("native", 0, "untagged VLAN of a trunk")
+	pf := portAddFlags{fs: fs}
+	pf.vlan = fs.Int("vlan", 0, "access VLAN")
+	pf.trunk = fs.String("trunk", "", "tagged VLANs, e.g. 10,20")
+	pf.native = fs.Int("native", 0, "untagged VLAN of a trunk")
 	fs.IntVar(&s.MaxMACs, "max-macs", 0, "MAC limit")
 	fs.IntVar(&s.MTU, "mtu", 0, "MTU (tap)")
 	fs.IntVar(&s.Queue, "queue", 0, "egress queue length")
-	cfgPath := configFlag(fs, g)
+	pf.cfgPath = configFlag(fs, g)
+	return pf
+}
+
+// parsePortAdd turns the arguments of `port add` into a spec and the -c
+// FILE the socket comes from. It checks what it can without the daemon
+// (the shape of VLANs, flags that exclude each other); the daemon checks
+// the rest exactly as for the config file.
+func parsePortAdd(g globals, args []string) (portSpec, string, error) {
+	var s portSpec
+	pf := newPortAddFlags(&s, g)
+	fs, vlan, trunk, native, cfgPath := pf.fs, pf.vlan, pf.trunk, pf.native, pf.cfgPath
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return s, "", err
@@ -103,6 +120,13 @@ func parsePortAdd(g globals, args []string) (portSpec, string, error) {
 	return s, *cfgPath, nil
 }
 
+// rejectedError is a port spec the daemon refused as invalid (400): bad
+// usage like a flag parsePortAdd refuses, so main exits 2. Its message
+// names the key and the reason; the usage text would bury it.
+type rejectedError struct{ err error }
+
+func (e *rejectedError) Error() string { return e.err.Error() }
+
 // parseTrunk parses a comma-separated list of VLAN IDs: "10,20".
 func parseTrunk(list string) ([]uint16, error) {
 	if strings.TrimSpace(list) == "" {
@@ -143,6 +167,10 @@ func cmdPort(g globals, args []string, stdout io.Writer) error {
 			return err
 		}
 		ps, err := c.AddPort(ctx, spec)
+		var ae *control.APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+			return &rejectedError{err}
+		}
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -102,5 +104,28 @@ func TestParseTrunk(t *testing.T) {
 		if err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("%q: %v %v, want %v", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// Both the top-level usage and `help port` list every flag of port add.
+func TestUsageListsPortAddFlags(t *testing.T) {
+	var s portSpec
+	fs := newPortAddFlags(&s, globals{}).fs
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		dash := "--"
+		if f.Name == "c" {
+			dash = "-" // -c FILE, as the global flag is spelled
+		}
+		re := regexp.MustCompile(`(^|[\s\[|])` + regexp.QuoteMeta(dash+f.Name) + `[\s\]=]`)
+		for name, text := range map[string]string{"vswitch help": usage, "vswitch help port": portUsage} {
+			if !re.MatchString(text) {
+				t.Errorf("%s does not mention %s%s", name, dash, f.Name)
+			}
+		}
+	})
+	if n != 13 {
+		t.Fatalf("port add has %d flags; this test expects 13", n)
 	}
 }

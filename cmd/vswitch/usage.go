@@ -16,6 +16,7 @@ Usage:
   vswitch show ports|fdb|conntrack|leases [--json]
   vswitch port add NAME --type afpacket|qemu|tap [--device DEV] [--socket PATH] [--listen ADDR]
                    [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--mtu N]
+                   [--mac MAC] [--queue N]
   vswitch port del NAME
   vswitch capture PORT [-w FILE] [--count N]
   vswitch version
