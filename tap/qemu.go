@@ -55,6 +55,8 @@ type QEMU struct {
 
 	wbuf []byte // the writer goroutine's buffer for one batch
 
+	stall time.Duration // qemuStall; tests shorten it before the first ReadBatch
+
 	refused, bad, noPeer atomic.Uint64
 }
 
@@ -77,7 +79,7 @@ var ErrNoPeer = errors.New("no VM connected")
 // OpenQEMU listens on the socket or loopback address of cfg.
 func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
 	q := &QEMU{name: cfg.Name, log: cfg.Log, conns: make(chan net.Conn), done: make(chan struct{}),
-		rbuf: make([]byte, 4*qemuMaxFrame), wbuf: make([]byte, 0, 256<<10)}
+		rbuf: make([]byte, 4*qemuMaxFrame), wbuf: make([]byte, 0, 256<<10), stall: qemuStall}
 	if q.log == nil {
 		q.log = slog.Default()
 	}
@@ -184,7 +186,7 @@ func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
 		}
 		// A frame may sit half sent for at most qemuStall.
 		if q.rlen > 0 {
-			q.rc.c.SetReadDeadline(time.Now().Add(qemuStall))
+			q.rc.c.SetReadDeadline(time.Now().Add(q.stall))
 		} else {
 			q.rc.c.SetReadDeadline(time.Time{})
 		}
@@ -257,7 +259,7 @@ func (q *QEMU) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	q.wbuf = b[:0]
 	// A VM that stops reading blocks only this port's writer; its queue
 	// then tail-drops. The deadline frees the writer from a dead peer.
-	c.c.SetWriteDeadline(time.Now().Add(qemuStall))
+	c.c.SetWriteDeadline(time.Now().Add(q.stall))
 	if _, err := c.c.Write(b); err != nil {
 		c.close()
 		return 0, err
