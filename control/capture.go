@@ -16,7 +16,7 @@ import (
 // Capture stream limits.
 const (
 	captureSnapLen = 262144           // the largest GSO frame fits
-	writeTimeout   = 10 * time.Second // a client that stops reading this long is cut off
+	writeTimeout   = 10 * time.Second // a client that stops reading this long is cut off (Server.writeTimeout)
 	flushEvery     = 100 * time.Millisecond
 )
 
@@ -55,7 +55,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	pw := pcapgo.NewWriter(w)
-	rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 	if err := pw.WriteFileHeader(captureSnapLen, layers.LinkTypeEthernet); err != nil {
 		return
 	}
@@ -77,7 +77,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			if time.Since(lastFlush) >= flushEvery {
-				rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+				rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 				if rc.Flush() != nil {
 					return
 				}
@@ -88,7 +88,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return // client gone, or the port was removed
 		}
-		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 		ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: len(data)}
 		if err := pw.WritePacket(ci, data); err != nil {
 			return // a stalled or vanished client: end, leave nothing behind

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,5 +138,105 @@ func TestCaptureBadRequests(t *testing.T) {
 		if status, body := raw(t, path, "GET", u, ""); status != 400 || !strings.Contains(body, "error") {
 			t.Errorf("GET %s: %d %s", u, status, body)
 		}
+	}
+}
+
+// fastStream yields 16 KiB frames as fast as they are asked for, so a
+// client that stops reading fills the socket buffers at once.
+// It records when it last gave a frame and when it was closed.
+type fastStream struct {
+	n        atomic.Int64
+	last     atomic.Int64 // UnixNano of the last frame Next returned
+	closedAt time.Time    // set by Close, read after closed is closed
+	closed   chan struct{}
+}
+
+func (f *fastStream) Next(ctx context.Context) (time.Time, []byte, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, nil, err
+	}
+	f.n.Add(1)
+	now := time.Now()
+	f.last.Store(now.UnixNano())
+	return now, make([]byte, 16<<10), nil
+}
+func (f *fastStream) Dropped() uint64 { return 0 }
+func (f *fastStream) Close() {
+	f.closedAt = time.Now()
+	close(f.closed)
+}
+
+type fastBackend struct {
+	fakeBackend
+	streams chan *fastStream
+}
+
+func (b *fastBackend) StartCapture(port string) (CaptureStream, error) {
+	s := &fastStream{closed: make(chan struct{})}
+	b.streams <- s
+	return s, nil
+}
+
+// A client that stops reading is cut off once a write has waited the write
+// timeout (not before), the stream is closed, which detaches the capture
+// from its port, and no goroutine is left behind.
+func TestCaptureStalledReaderCutOff(t *testing.T) {
+	if writeTimeout != 10*time.Second {
+		t.Fatalf("writeTimeout %v; docs/metrics.md says 10 s", writeTimeout)
+	}
+	const timeout = 300 * time.Millisecond
+	b := &fastBackend{streams: make(chan *fastStream, 1)}
+	path := filepath.Join(t.TempDir(), "vswitch.sock")
+	s := NewServer(b, quiet())
+	s.writeTimeout = timeout // before Serve: no race
+	if err := s.Listen(path); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	defer func() {
+		s.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve after Close: %v", err)
+		}
+	}()
+
+	before := runtime.NumGoroutine()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /v1/capture?port=vm1 HTTP/1.1\r\nHost: vswitch\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	st := <-b.streams
+	stopped := time.Now() // from here on the client reads nothing
+	select {
+	case <-st.closed:
+	case <-time.After(timeout + 5*time.Second):
+		t.Fatalf("stream still open %v after the client stopped reading", time.Since(stopped))
+	}
+	// The write that failed began after the last frame was taken, so the
+	// handler waited at least the timeout on it.
+	if waited := st.closedAt.Sub(time.Unix(0, st.last.Load())); waited < timeout {
+		t.Fatalf("cut off %v after the last frame, before the write timeout %v", waited, timeout)
+	}
+	// Nothing asks the stream for frames after Close: the handler ended.
+	n := st.n.Load()
+	time.Sleep(50 * time.Millisecond)
+	if st.n.Load() != n {
+		t.Fatal("the stream is still read after Close")
+	}
+	c.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > before {
+		t.Fatalf("%d goroutines after the cut-off capture, %d before", got, before)
 	}
 }

@@ -32,9 +32,12 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	sock      *socket // set by Listen
-	closeOnce sync.Once
-	closeErr  error
+	sock *socket // set by Listen
+	// writeTimeout is how long a capture may wait on a client that stopped
+	// reading; tests shorten it before Serve.
+	writeTimeout time.Duration
+	closeOnce    sync.Once
+	closeErr     error
 }
 
 // NewServer returns a server answering from b. A nil log discards.
@@ -42,7 +45,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{b: b, log: log}
+	s := &Server{b: b, log: log, writeTimeout: writeTimeout}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
