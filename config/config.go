@@ -40,7 +40,7 @@ type StaticEntry struct {
 // Port is one switch port.
 type Port struct {
 	Name    string
-	Type    string // tap | afpacket | qemu | vxlan
+	Type    string // tap | afpacket | qemu (vxlan is refused: not implemented yet)
 	VLAN    uint16 // access VLAN (default 1 when not a trunk)
 	Trunk   []uint16
 	Native  uint16

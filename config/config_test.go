@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -52,39 +53,40 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml string
 		line       int
-		want       string
+		want       string // the whole message after FILE:LINE:
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna"`},
-		{"unknown top key", "portz: []\n", 1, `unknown key "portz"`},
-		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID"},
-		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "is not a VLAN ID"},
-		{"bad trunk vlan", "ports:\n  - name: t\n    type: afpacket\n    device: eth1\n    trunk: [10, 4095]\n", 5, "ports[0].trunk[1]: 4095 is not a VLAN ID"},
-		{"duplicate port", "ports:\n  - {name: a, type: tap}\n  - {name: a, type: tap}\n", 3, `duplicate port name "a" (first on line 2)`},
-		{"bad mac", "ports:\n  - {name: a, type: tap, mac: \"52:54:00:zz:00:01\"}\n", 2, "ports[0].mac: bad MAC"},
-		{"multicast mac", "ports:\n  - {name: a, type: tap, mac: \"01:00:5e:00:00:01\"}\n", 2, "not a unicast MAC"},
-		{"no type", "ports:\n  - {name: a}\n", 2, "needs a type"},
-		{"bad type", "ports:\n  - {name: a, type: bridge}\n", 2, `unknown port type "bridge"`},
-		{"afpacket without device", "ports:\n  - {name: a, type: afpacket}\n", 2, "needs device"},
-		{"key of another type", "ports:\n  - {name: a, type: tap, socket: /x}\n", 2, "socket does not apply to a tap port"},
-		{"qemu both", "ports:\n  - {name: a, type: qemu, socket: /x, listen: \"127.0.0.1:5\"}\n", 2, "exactly one of socket"},
-		{"qemu non-loopback", "ports:\n  - {name: a, type: qemu, listen: \"0.0.0.0:5\"}\n", 2, "must be a loopback address"},
-		{"long name", "ports:\n  - {name: abcdefghijklmnop, type: tap}\n", 2, "longer than 15 bytes"},
-		{"native without trunk", "ports:\n  - {name: a, type: tap, native: 3}\n", 2, "native needs trunk"},
-		{"vlan on trunk", "ports:\n  - {name: a, type: afpacket, device: e, trunk: [2], vlan: 3}\n", 2, "a trunk port has no access VLAN"},
-		{"queue not pow2", "ports:\n  - {name: a, type: tap, queue: 100}\n", 2, "not a power of two"},
-		{"duplicate device", "ports:\n  - {name: a, type: afpacket, device: e}\n  - {name: b, type: afpacket, device: e}\n", 3, "e is already used by the port on line 2"},
-		{"ageing", "fdb: {ageing: soon}\n", 1, `fdb.ageing: "soon" is not a duration`},
-		{"static unknown port", "fdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: nope}\n", 3, `no port named "nope"`},
-		{"static vlan not carried", "ports:\n  - {name: a, type: tap, vlan: 2}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: a, vlan: 3}\n", 5, "does not carry VLAN 3"},
-		{"network address", "networks:\n  - {name: n, address: 10.0.0.0/24}\n", 2, "network or broadcast address"},
-		{"range outside", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.1.2-10.0.1.9}\n", 4, "is not inside 10.0.0.0/24"},
-		{"nat without uplink", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat}\n", 2, "mode nat needs an uplink"},
-		{"unknown uplink", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: wan}\n", 2, `no uplink named "wan"`},
-		{"duplicate network vlan", "networks:\n  - {name: a, address: 10.0.0.1/24}\n  - {name: b, address: 10.0.1.1/24}\n", 3, "VLAN 1 already has network"},
-		{"bad mode", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: bridge}\n", 2, `unknown mode "bridge"`},
-		{"uplink gateway outside", "uplinks:\n  - {name: w, device: e, address: 10.0.0.5/24, gateway: 10.9.0.1}\n", 2, "is not inside"},
-		{"syntax", "metrics: \"\"\ncontrol: /x\n  y: 3\n", 3, "YAML syntax"},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue)`},
+		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack)`},
+		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
+		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
+		{"bad trunk vlan", "ports:\n  - name: t\n    type: afpacket\n    device: eth1\n    trunk: [10, 4095]\n", 5, "ports[0].trunk[1]: 4095 is not a VLAN ID (1-4094)"},
+		{"duplicate port", "ports:\n  - {name: a, type: tap}\n  - {name: a, type: tap}\n", 3, `ports[1].name: duplicate port name "a" (first on line 2)`},
+		{"bad mac", "ports:\n  - {name: a, type: tap, mac: \"52:54:00:zz:00:01\"}\n", 2, `ports[0].mac: bad MAC address "52:54:00:zz:00:01": "zz" is not hex`},
+		{"multicast mac", "ports:\n  - {name: a, type: tap, mac: \"01:00:5e:00:00:01\"}\n", 2, "ports[0].mac: 01:00:5e:00:00:01 is not a unicast MAC address"},
+		{"no type", "ports:\n  - {name: a}\n", 2, "ports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},
+		{"bad type", "ports:\n  - {name: a, type: bridge}\n", 2, `ports[0].type: unknown port type "bridge" (tap, afpacket, qemu or vxlan)`},
+		{"afpacket without device", "ports:\n  - {name: a, type: afpacket}\n", 2, "ports[0]: an afpacket port needs device: the interface to attach"},
+		{"key of another type", "ports:\n  - {name: a, type: tap, socket: /x}\n", 2, "ports[0].socket: socket does not apply to a tap port"},
+		{"qemu both", "ports:\n  - {name: a, type: qemu, socket: /x, listen: \"127.0.0.1:5\"}\n", 2, "ports[0]: a qemu port needs exactly one of socket (unix path) or listen (127.0.0.1:PORT)"},
+		{"qemu non-loopback", "ports:\n  - {name: a, type: qemu, listen: \"0.0.0.0:5\"}\n", 2, `ports[0].listen: "0.0.0.0:5" must be a loopback address with a port, like 127.0.0.1:5555`},
+		{"long name", "ports:\n  - {name: abcdefghijklmnop, type: tap}\n", 2, `ports[0].name: "abcdefghijklmnop" is longer than 15 bytes (the Linux interface name limit)`},
+		{"native without trunk", "ports:\n  - {name: a, type: tap, native: 3}\n", 2, "ports[0].native: native needs trunk"},
+		{"vlan on trunk", "ports:\n  - {name: a, type: afpacket, device: e, trunk: [2], vlan: 3}\n", 2, "ports[0].vlan: a trunk port has no access VLAN: use native for untagged frames"},
+		{"queue not pow2", "ports:\n  - {name: a, type: tap, queue: 100}\n", 2, "ports[0].queue: 100 is not a power of two"},
+		{"duplicate device", "ports:\n  - {name: a, type: afpacket, device: e}\n  - {name: b, type: afpacket, device: e}\n", 3, "ports[1].device: e is already used by the port on line 2"},
+		{"ageing", "fdb: {ageing: soon}\n", 1, `fdb.ageing: "soon" is not a duration (like 300s, 5m, 1h)`},
+		{"static unknown port", "fdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: nope}\n", 3, `fdb.static[0].port: no port named "nope"`},
+		{"static vlan not carried", "ports:\n  - {name: a, type: tap, vlan: 2}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: a, vlan: 3}\n", 5, "fdb.static[0].vlan: port a does not carry VLAN 3"},
+		{"network address", "networks:\n  - {name: n, address: 10.0.0.0/24}\n", 2, "networks[0].address: 10.0.0.0/24 is the network or broadcast address: give the gateway a host address"},
+		{"range outside", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.1.2-10.0.1.9}\n", 4, "networks[0].dhcp.range: 10.0.1.2-10.0.1.9 is not inside 10.0.0.0/24"},
+		{"nat without uplink", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat}\n", 2, "networks[0].uplink: mode nat needs an uplink"},
+		{"unknown uplink", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: wan}\n", 2, `networks[0].uplink: no uplink named "wan"`},
+		{"duplicate network vlan", "networks:\n  - {name: a, address: 10.0.0.1/24}\n  - {name: b, address: 10.0.1.1/24}\n", 3, `networks[1].vlan: VLAN 1 already has network "a"`},
+		{"bad mode", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: bridge}\n", 2, `networks[0].mode: unknown mode "bridge" (isolated, nat or routed)`},
+		{"uplink gateway outside", "uplinks:\n  - {name: w, device: e, address: 10.0.0.5/24, gateway: 10.9.0.1}\n", 2, "uplinks[0].gateway: 10.9.0.1 is not inside 10.0.0.0/24"},
+		{"syntax", "metrics: \"\"\ncontrol: /x\n  y: 3\n", 3, "YAML syntax: mapping values are not allowed in this context"},
 		{"not a list", "ports: {name: a}\n", 1, "ports: must be a list"},
+		{"vxlan", "ports:\n  - name: v\n    type: vxlan\n", 3, "ports[0].type: the vxlan port type is not implemented yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,17 +95,13 @@ func TestErrors(t *testing.T) {
 				t.Fatal("accepted")
 			}
 			var es Errors
-			if !errors.As(err, &es) || len(es) == 0 {
+			if !errors.As(err, &es) {
 				t.Fatalf("error %T %v", err, err)
 			}
-			found := false
-			for _, e := range es {
-				if e.Line == tt.line && strings.Contains(e.Error(), tt.want) && strings.HasPrefix(e.Error(), "f.yaml:") {
-					found = true
-				}
-			}
-			if !found {
-				t.Fatalf("want line %d %q, got:\n%v", tt.line, tt.want, err)
+			// Exactly one error, on its line, with its whole message.
+			want := fmt.Sprintf("f.yaml:%d: %s", tt.line, tt.want)
+			if len(es) != 1 || es[0].Line != tt.line || es[0].File != "f.yaml" || err.Error() != want {
+				t.Fatalf("got %d errors:\n%v\nwant\n%s", len(es), err, want)
 			}
 		})
 	}
@@ -122,7 +120,11 @@ func TestParsePort(t *testing.T) {
 	if err != nil || !p.IsTrunk() || p.Device != "vnet3" || p.Queue != DefaultQueue {
 		t.Fatalf("%+v %v", p, err)
 	}
-	if _, err := ParsePort([]byte(`{"name":"x","type":"tap","vlan":9999}`)); err == nil || !strings.Contains(err.Error(), "port.vlan") {
+	if _, err := ParsePort([]byte(`{"name":"x","type":"tap","vlan":9999}`)); err == nil || err.Error() != "port.vlan: 9999 is not a VLAN ID (1-4094)" {
+		t.Fatalf("%v", err)
+	}
+	// The API refuses what the config refuses: no file, no line.
+	if _, err := ParsePort([]byte(`{"name":"x","type":"vxlan"}`)); err == nil || err.Error() != "port.type: the vxlan port type is not implemented yet" {
 		t.Fatalf("%v", err)
 	}
 }

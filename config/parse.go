@@ -377,6 +377,10 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 		}
 	}
 	switch p.Type {
+	case "vxlan":
+		// Known to the config format, but no driver runs it yet: refuse it
+		// here, so config check refuses what run would.
+		d.errf(set["type"], path+".type", "the vxlan port type is not implemented yet")
 	case "afpacket":
 		if p.Device == "" {
 			d.errf(n, path, "an afpacket port needs device: the interface to attach")

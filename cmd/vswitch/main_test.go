@@ -50,6 +50,10 @@ func TestExitCodes(t *testing.T) {
 	os.WriteFile(good, []byte("control: "+filepath.Join(dir, "cfg.sock")+"\nports:\n  - {name: a, type: tap}\n"), 0o644)
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"), 0o644)
+	vxlan := filepath.Join(dir, "vxlan.yaml")
+	// Were it accepted, run would fail on the port before touching anything
+	// but a socket in dir.
+	os.WriteFile(vxlan, []byte("control: "+filepath.Join(dir, "vx.sock")+"\nports:\n  - name: v\n    type: vxlan\n"), 0o644)
 	nosock := filepath.Join(dir, "none.sock")
 	tests := []struct {
 		name      string
@@ -82,6 +86,9 @@ func TestExitCodes(t *testing.T) {
 		{"config check missing", []string{"config", "check", "-c", filepath.Join(dir, "nope.yaml")}, 2, "", "nope.yaml", ""},
 		{"config check no file", []string{"config", "check"}, 2, "", "needs -c FILE", ""},
 		{"config bogus", []string{"config", "bogus"}, 2, "", "unknown subcommand", ""},
+		// check refuses what run refuses, with the same line.
+		{"config check vxlan", []string{"config", "check", "-c", vxlan}, 2, "", vxlan + ":4: ports[0].type: the vxlan port type is not implemented yet\n", "Usage"},
+		{"run vxlan", []string{"run", "-c", vxlan}, 2, "", vxlan + ":4: ports[0].type: the vxlan port type is not implemented yet\n", "Usage"},
 		{"run bad config", []string{"run", "-c", bad}, 2, "", bad + ":5:", "Usage"},
 		{"run bad level", []string{"run", "-log-level", "loud"}, 2, "", "bad -log-level", ""},
 		{"run bad format", []string{"run", "-log-format", "xml"}, 2, "", "bad -log-format", ""},
