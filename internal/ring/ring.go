@@ -24,15 +24,21 @@ type slot[T any] struct {
 
 // New returns a ring of size rounded up to a power of two.
 func New[T any](size int) *Ring[T] {
+	r := &Ring[T]{}
+	r.init(size)
+	return r
+}
+
+func (r *Ring[T]) init(size int) {
 	n := 1
 	for n < size {
 		n <<= 1
 	}
-	r := &Ring[T]{mask: uint64(n - 1), slots: make([]slot[T], n)}
+	r.mask = uint64(n - 1)
+	r.slots = make([]slot[T], n)
 	for i := range r.slots {
 		r.slots[i].seq.Store(uint64(i))
 	}
-	return r
 }
 
 // Put enqueues v and reports whether there was room.
