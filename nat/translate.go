@@ -109,6 +109,15 @@ func l4Field(proto uint8, b []byte, partial bool) []byte {
 	return nil
 }
 
+// udpNonZero keeps a rewritten UDP checksum from reading as "none": a
+// sum that comes out 0x0000 is sent as 0xffff (RFC 768), as Linux's
+// CSUM_MANGLED_0 does. field is nil when there is nothing to fix.
+func udpNonZero(proto uint8, field []byte) {
+	if proto == protoUDP && field != nil && field[0] == 0 && field[1] == 0 {
+		field[0], field[1] = 0xff, 0xff
+	}
+}
+
 // splitField sorts the L4 checksum field into a complete or a partial one.
 func splitField(field []byte, partial bool) (full, part []byte) {
 	if partial {
@@ -193,6 +202,7 @@ func (t *Table) Outbound(p Packet, outside netip.Addr, now int64) (Verdict, *Ent
 			}
 			setPort(b[0:2], e.Outside.Src.Port(), f)
 		}
+		udpNonZero(proto, full)
 		if proto == protoTCP {
 			e.trackTCP(b[13], false)
 		}
@@ -264,6 +274,7 @@ func (t *Table) Inbound(p Packet, now int64) (Verdict, *Entry) {
 			}
 			setPort(b[2:4], e.Inside.Src.Port(), f)
 		}
+		udpNonZero(proto, full)
 		if proto == protoTCP {
 			e.trackTCP(b[13], true)
 		} else if e.state.Load() == StateNew {
