@@ -1,12 +1,21 @@
 // Command bench measures vswitch against the Linux bridge, Open vSwitch
-// (userspace datapath) and VDE in one run, on the same two-host topology
-// of network namespaces, and writes results.json, report.md and SVG plots.
+// (userspace datapath) and VDE in one run and writes results.json,
+// report.md and SVG plots.
 //
-//	go run ./bench [-quick] [-switches vswitch,linux-bridge,ovs,vde]
-//	               [-tests tcp,tcp4,udp64,rr] [-reps N] [-secs N] [-out DIR]
+//	go run ./bench [-quick] [-switches vswitch,vswitch-veth,linux-bridge,ovs,vde]
+//	               [-tests tcp,tcp4,udp64,rr,mesh4,nat] [-reps N] [-secs N] [-out DIR]
+//
+// Every switch gets the same topology: four hosts in network namespaces
+// (vswitch on TAP ports, vswitch-veth on veths it attaches with AF_PACKET,
+// the peers on their usual ports). The tcp test also measures the reverse
+// direction (tcp-rev); nat has a topology of its own (an inside host, a
+// NAT, an outside host) and compares vswitch's NAT with the kernel's
+// bridge + nftables masquerade. docs/benchmarks.md says what each test
+// measures.
 //
 // It must run as root. It sends traffic only between namespaces it creates,
 // names everything it makes with the "vsb" prefix, and removes it all at
 // the end, also on failure or Ctrl-C. A peer that cannot start is reported
-// with its reason and the run goes on.
+// with its reason and the run goes on. It must never be run by `make test`
+// other than as the -quick smoke test.
 package main
