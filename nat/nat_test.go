@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -174,19 +175,108 @@ func TestICMPErrorTranslated(t *testing.T) {
 	}
 }
 
+// pseudoSum is the uncomplemented pseudo-header sum a CHECKSUM_PARTIAL
+// packet carries in its L4 checksum field.
+func pseudoSum(proto uint8, src, dst netip.Addr, l4len int) uint16 {
+	s, d := src.As4(), dst.As4()
+	return pkt.PseudoHeaderChecksum(proto, s[:], d[:], uint16(l4len))
+}
+
+// sameSum compares one's-complement sums, where 0x0000 and 0xffff are
+// both zero.
+func sameSum(a, b uint16) bool {
+	if a == 0xffff {
+		a = 0
+	}
+	if b == 0xffff {
+		b = 0
+	}
+	return a == b
+}
+
 func TestPartialChecksum(t *testing.T) {
-	tb := New(Config{})
-	full := build(t, protoTCP, guest, remote, 40000, 80, "syn")
-	// Make it CHECKSUM_PARTIAL: the field holds the pseudo-header sum.
-	part := append([]byte(nil), full...)
-	s, d := guest.As4(), remote.As4()
-	ph := pkt.PseudoHeaderChecksum(protoTCP, s[:], d[:], uint16(len(part)-20))
-	binary.BigEndian.PutUint16(part[36:], ph)
-	tb.Outbound(Packet{IP: part, Partial: true}, uplink, now)
-	// Finishing it now (as a NIC would) must give a valid packet.
-	l := part[20:]
-	binary.BigEndian.PutUint16(l[16:], ^pkt.Checksum(l, 0))
-	valid(t, part)
+	for _, tc := range []struct {
+		name  string
+		proto uint8
+		field int // offset of the L4 checksum in the L4 header
+		remap bool
+	}{
+		{"tcp", protoTCP, 16, false},
+		{"udp", protoUDP, 6, false},
+		{"tcp remapped", protoTCP, 16, true},
+		{"udp remapped", protoUDP, 6, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := New(Config{})
+			if tc.remap {
+				// Another guest holds outside port 40000 to that remote.
+				other := build(t, tc.proto, guest2, remote, 40000, 80, "syn")
+				if v, _ := tb.Outbound(Packet{IP: other}, uplink, now); v != Translated {
+					t.Fatalf("first flow: %v", v)
+				}
+			}
+			part := build(t, tc.proto, guest, remote, 40000, 80, "syn")
+			l := part[20:]
+			// CHECKSUM_PARTIAL: the field holds the pseudo-header sum.
+			binary.BigEndian.PutUint16(l[tc.field:], pseudoSum(tc.proto, guest, remote, len(l)))
+			before := append([]byte(nil), part...)
+			v, e := tb.Outbound(Packet{IP: part, Partial: true}, uplink, now)
+			if v != Translated || e == nil {
+				t.Fatalf("verdict %v", v)
+			}
+			if got := pkt.IPv4(part).Src(); got != uplink {
+				t.Fatalf("source %v, want %v", got, uplink)
+			}
+			sp, dp := ports(part)
+			wantSP := uint16(40000)
+			if tc.remap {
+				wantSP = tb.cfg.PortMin
+			}
+			if sp != wantSP || dp != 80 || e.Outside.Src != netip.AddrPortFrom(uplink, wantSP) {
+				t.Fatalf("ports %d->%d, outside %v; want source port %d", sp, dp, e.Outside.Src, wantSP)
+			}
+			// The field is now the pseudo-header sum of the new addresses:
+			// the port is not in it, so a remap leaves it alone.
+			if got, want := binary.BigEndian.Uint16(l[tc.field:]), pseudoSum(tc.proto, uplink, remote, len(l)); !sameSum(got, want) {
+				t.Fatalf("partial sum %#04x, want %#04x", got, want)
+			}
+			if !pkt.IPv4(part).HeaderChecksumOK() {
+				t.Fatal("IP header checksum")
+			}
+			diffOnly(t, before, part, 10, 11, 12, 13, 14, 15, 20, 21, 20+tc.field, 20+tc.field+1)
+			// Finishing it now (as a NIC would) must give a valid packet.
+			binary.BigEndian.PutUint16(l[tc.field:], ^pkt.Checksum(l, 0))
+			valid(t, part)
+
+			// The reply, also partial, goes back to the guest's port with
+			// the pseudo-header sum of the guest's addresses.
+			r := build(t, tc.proto, remote, uplink, 80, wantSP, "ack")
+			rl := r[20:]
+			binary.BigEndian.PutUint16(rl[tc.field:], pseudoSum(tc.proto, remote, uplink, len(rl)))
+			if v, _ := tb.Inbound(Packet{IP: r, Partial: true}, now); v != Translated {
+				t.Fatalf("reply verdict %v", v)
+			}
+			if sp, dp := ports(r); pkt.IPv4(r).Dst() != guest || sp != 80 || dp != 40000 {
+				t.Fatalf("reply to %v:%d from port %d", pkt.IPv4(r).Dst(), dp, sp)
+			}
+			if got, want := binary.BigEndian.Uint16(rl[tc.field:]), pseudoSum(tc.proto, remote, guest, len(rl)); !sameSum(got, want) {
+				t.Fatalf("reply partial sum %#04x, want %#04x", got, want)
+			}
+		})
+	}
+}
+
+// diffOnly fails unless a and b differ at most at the given offsets.
+func diffOnly(t *testing.T, a, b []byte, may ...int) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("length %d became %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] && !slices.Contains(may, i) {
+			t.Fatalf("byte %d changed: %#02x -> %#02x", i, a[i], b[i])
+		}
+	}
 }
 
 func TestTableBoundAndSweep(t *testing.T) {
@@ -267,22 +357,6 @@ func TestFragmentsFollowTheirFirst(t *testing.T) {
 	}
 }
 
-func FuzzTranslate(f *testing.F) {
-	f.Add(build(f, protoTCP, guest, remote, 40000, 80, "syn"), false)
-	f.Add(build(f, protoICMP, remote, uplink, 1, 0, "reply"), true)
-	f.Fuzz(func(t *testing.T, b []byte, inbound bool) {
-		tb := New(Config{MaxEntries: 4})
-		p := Packet{IP: append([]byte(nil), b...)}
-		if inbound {
-			tb.Inbound(p, now)
-		} else if v, _ := tb.Outbound(p, uplink, now); v == Translated {
-			if !pkt.IPv4(p.IP).HeaderChecksumOK() && pkt.IPv4(b).HeaderChecksumOK() {
-				t.Fatal("translation broke a valid header checksum")
-			}
-		}
-	})
-}
-
 func BenchmarkTranslateEstablished(b *testing.B) {
 	tb := New(Config{})
 	out := build(b, protoTCP, guest, remote, 40000, 80, "ack")
@@ -295,21 +369,6 @@ func BenchmarkTranslateEstablished(b *testing.B) {
 		tb.Outbound(Packet{IP: o}, uplink, now)
 		copy(i, in)
 		tb.Inbound(Packet{IP: i}, now)
-	}
-}
-
-// TestNoAllocsEstablished: the translate path of a known flow is free of
-// allocations (a test, so a regression fails the suite).
-func TestNoAllocsEstablished(t *testing.T) {
-	tb := New(Config{})
-	out := build(t, protoUDP, guest, remote, 5000, 53, "")
-	tb.Outbound(Packet{IP: append([]byte(nil), out...)}, uplink, now)
-	o := make([]byte, len(out))
-	if a := testing.AllocsPerRun(100, func() {
-		copy(o, out)
-		tb.Outbound(Packet{IP: o}, uplink, now)
-	}); a != 0 {
-		t.Fatalf("%.1f allocs per packet", a)
 	}
 }
 
@@ -336,4 +395,34 @@ func TestForward(t *testing.T) {
 	if v, _ := tb.Inbound(Packet{IP: other}, now); v != NotTracked {
 		t.Fatal("a port without a forward was let in")
 	}
+}
+
+// TestPortlessProtocolNotShared: a protocol without ports (GRE here) has
+// only addresses to tell flows apart, so a second guest talking it to the
+// same remote cannot have a flow of its own: refused, or the first guest
+// would get its replies.
+func TestPortlessProtocolNotShared(t *testing.T) {
+	const gre = 47
+	tb := New(Config{})
+	a := rawPacket(gre, guest, remote, 0, 0, false)
+	if v, _ := tb.Outbound(Packet{IP: a}, uplink, now); v != Translated || pkt.IPv4(a).Src() != uplink {
+		t.Fatalf("first guest: %v from %v", v, pkt.IPv4(a).Src())
+	}
+	b := rawPacket(gre, guest2, remote, 0, 0, false)
+	orig := append([]byte(nil), b...)
+	if v, e := tb.Outbound(Packet{IP: b}, uplink, now); v != TableFull || e != nil {
+		t.Fatalf("second guest: %v", v)
+	}
+	if string(b) != string(orig) || tb.Len() != 1 {
+		t.Fatalf("refused packet changed or flow kept (%d flows)", tb.Len())
+	}
+	if full, created, _ := tb.Stats(); full != 1 || created != 1 {
+		t.Fatalf("full %d created %d", full, created)
+	}
+	// The replies go to the first guest, whose flow it is.
+	r := rawPacket(gre, remote, uplink, 0, 0, false)
+	if v, _ := tb.Inbound(Packet{IP: r}, now); v != Translated || pkt.IPv4(r).Dst() != guest {
+		t.Fatalf("reply: %v to %v", v, pkt.IPv4(r).Dst())
+	}
+	valid(t, r)
 }

@@ -201,7 +201,8 @@ func (t *Table) Stats() (full, created, expired uint64) {
 }
 
 // lookupOrCreate finds the flow of an outbound packet, creating it (with
-// an outside port) if it is new. It returns nil when the table is full.
+// an outside port) if it is new. It returns nil when the table is full
+// or no outside tuple is free.
 func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
 	if e, ok := t.byInside.Load(in); ok && !e.dead.Load() {
 		return e
@@ -222,6 +223,12 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
 	// Keep the guest's port when that outside tuple is free; otherwise
 	// walk the range. The reply tuple is the key, so it is unique.
 	if _, taken := t.byOutside.Load(out.reverse()); taken {
+		if in.Proto != protoTCP && in.Proto != protoUDP && in.Proto != protoICMP {
+			// No port to remap: the replies to this guest would
+			// reach the one whose flow holds the tuple.
+			t.full.Add(1)
+			return nil
+		}
 		found := false
 		span := int(t.cfg.PortMax-t.cfg.PortMin) + 1
 		for i := 0; i < span; i++ {
