@@ -61,6 +61,7 @@ type Uplink struct {
 	once   sync.Once
 	wg     sync.WaitGroup
 	arp    tokens
+	clk    clock
 
 	drops [NumUplinkDrops]atomic.Uint64
 	out   atomic.Uint64 // translated outbound
@@ -76,7 +77,7 @@ func NewUplink(cfg UplinkConfig) *Uplink {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	u := &Uplink{cfg: cfg, mac: mac, q: newFrameQueue(1024), neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4)}
+	u := &Uplink{cfg: cfg, mac: mac, q: newFrameQueue(1024), neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4), clk: realClock{}}
 	if cfg.Address.IsValid() {
 		u.addr.Store(&uplinkAddr{prefix: cfg.Address, ip: cfg.Address.Addr(), gw: cfg.Gateway})
 	}
@@ -143,7 +144,7 @@ func (u *Uplink) announce(a *uplinkAddr) {
 	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: a.ip, TargetIP: a.ip})
 	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
 	u.enqueue(f, 60)
-	u.resolve(a.gw, time.Now())
+	u.resolve(a.gw, u.clk.Now())
 }
 
 // Close stops the uplink and closes its link.
@@ -260,7 +261,7 @@ func (u *Uplink) reader() {
 			}
 			continue
 		}
-		now := time.Now()
+		now := u.clk.Now()
 		for i := range n {
 			if u.handle(frames[i], now) {
 				frames[i] = vswitch.NewFrame() // handed on
@@ -374,6 +375,18 @@ func decTTL(ip []byte) bool {
 	binary.BigEndian.PutUint16(ip[10:], pkt.ChecksumUpdate16(binary.BigEndian.Uint16(ip[10:]), old, binary.BigEndian.Uint16(ip[8:])))
 	return true
 }
+
+// clock is the uplink's time source: the real one, or a fake in tests
+// that drives the DHCP client's timers.
+type clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // tokens is a per-second token bucket.
 type tokens struct {

@@ -29,7 +29,7 @@ func (u *Uplink) dhcpClient() {
 			select {
 			case <-u.done:
 				return
-			case <-time.After(lease.time / 2): // T1
+			case <-u.clk.After(lease.time / 2): // T1
 			}
 			lease, ok = u.acquire(lease.prefix.Addr()) // renew what we hold
 		}
@@ -40,7 +40,7 @@ func (u *Uplink) dhcpClient() {
 		select {
 		case <-u.done:
 			return
-		case <-time.After(backoff):
+		case <-u.clk.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
@@ -75,7 +75,7 @@ func (u *Uplink) acquire(have netip.Addr) (dhcpLease, bool) {
 
 // awaitDHCP waits up to 4 s for a reply of type typ to xid (a NAK ends it).
 func (u *Uplink) awaitDHCP(xid uint32, typ uint8) (dhcpLease, bool) {
-	deadline := time.After(4 * time.Second)
+	deadline := u.clk.After(4 * time.Second)
 	for {
 		select {
 		case <-u.done:

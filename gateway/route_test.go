@@ -1,0 +1,239 @@
+package gateway
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/nat"
+)
+
+var (
+	guest2IP  = netip.MustParseAddr("10.30.0.6")
+	guest2MAC = pkt.MAC{0x52, 0x54, 0, 0, 0, 6}
+)
+
+// routeSetup is a network of mode on an uplink with a static address
+// whose router is resolved, plus a nat and a routed neighbour network.
+func routeSetup(mode string) (*Port, *Uplink) {
+	u, _ := newUplink(true)
+	u.neigh.learn(routerIP, routerMAC, t0)
+	p := New(Config{Network: "t", Address: gwAddr, Mode: mode, Uplink: u})
+	p.garp.Store(true)
+	u.Attach(p)
+	u.Attach(New(Config{Network: "n2", Address: netip.MustParsePrefix("10.50.0.1/24"), Mode: "nat", Uplink: u}))
+	u.Attach(New(Config{Network: "r2", Address: netip.MustParsePrefix("10.60.0.1/24"), Mode: "routed", Uplink: u}))
+	return p, u
+}
+
+func guestUDP(dst netip.Addr, ttl uint8, sport, dport uint16, data string) []byte {
+	return udpFrame(StableMAC("t"), guestMAC, guestIP, dst, ttl, sport, dport, []byte(data))
+}
+
+func TestRoute(t *testing.T) {
+	type want struct {
+		up     []byte // the one frame the uplink sends, or nil
+		local  []byte // the one frame back onto the network, or nil
+		drop   int    // the gateway's drop, or -1
+		upDrop int    // the uplink's drop, or -1
+	}
+	icmpTE := func(orig []byte) []byte {
+		quote := orig[14 : 14+28]
+		icmp := append([]byte{11, 0, 0, 0, 0, 0, 0, 0}, quote...)
+		s := refSum(icmp)
+		icmp[2], icmp[3] = byte(s>>8), byte(s)
+		return append(ethHdr(guestMAC, StableMAC("t"), pkt.TypeIPv4), ip4(gwAddr.Addr(), guestIP, 64, pkt.ProtoICMP, 1, 0, icmp)...)
+	}
+	fragment := append(ethHdr(StableMAC("t"), guestMAC, pkt.TypeIPv4), ip4(guestIP, remoteIP, 64, pkt.ProtoUDP, 5, 10, []byte("later-fragment"))...)
+	unreach := append(ethHdr(StableMAC("t"), guestMAC, pkt.TypeIPv4), ip4(guestIP, remoteIP, 64, pkt.ProtoICMP, 5, 0, []byte{3, 3, 0xfc, 0xfc, 0, 0, 0, 0})...)
+	shortUDP := append(ethHdr(StableMAC("t"), guestMAC, pkt.TypeIPv4), ip4(guestIP, remoteIP, 64, pkt.ProtoUDP, 5, 0, []byte{1, 2, 3})...)
+	big := guestUDP(remoteIP, 64, 5353, 53, string(make([]byte, 4000)))
+	tests := []struct {
+		name  string
+		mode  string
+		frame []byte
+		want  want
+	}{
+		{"nat", "nat", guestUDP(remoteIP, 64, 5353, 53, "query"), want{
+			up:   udpFrame(routerMAC, upMAC, upIP, remoteIP, 63, 5353, 53, []byte("query")),
+			drop: -1, upDrop: -1}},
+		{"routed", "routed", guestUDP(remoteIP, 64, 5353, 53, "query"), want{
+			up:   udpFrame(routerMAC, upMAC, guestIP, remoteIP, 63, 5353, 53, []byte("query")),
+			drop: -1, upDrop: -1}},
+		{"routed, larger than a small frame", "routed", big, want{
+			up:   udpFrame(routerMAC, upMAC, guestIP, remoteIP, 63, 5353, 53, make([]byte, 4000)),
+			drop: -1, upDrop: -1}},
+		{"isolated", "isolated", guestUDP(remoteIP, 64, 5353, 53, "query"), want{drop: DropNotForUs, upDrop: -1}},
+		{"to another nat network", "nat", guestUDP(netip.MustParseAddr("10.50.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
+		{"to a routed network", "nat", guestUDP(netip.MustParseAddr("10.60.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
+		{"routed to a routed network", "routed", guestUDP(netip.MustParseAddr("10.60.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
+		{"routed to a nat network", "routed", guestUDP(netip.MustParseAddr("10.50.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
+		{"another guest of the network", "nat", guestUDP(netip.MustParseAddr("10.30.0.99"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
+		{"directed broadcast", "nat", guestUDP(netip.MustParseAddr("10.30.0.255"), 64, 5353, 53, "q"), want{drop: -1, upDrop: -1}},
+		{"limited broadcast", "nat", guestUDP(netip.MustParseAddr("255.255.255.255"), 64, 5353, 53, "q"), want{drop: -1, upDrop: -1}},
+		{"multicast", "nat", guestUDP(netip.MustParseAddr("224.0.0.251"), 64, 5353, 5353, "q"), want{drop: -1, upDrop: -1}},
+		{"TTL 1", "nat", guestUDP(remoteIP, 1, 5353, 53, "query"), want{
+			local: icmpTE(guestUDP(remoteIP, 1, 5353, 53, "query")), drop: -1, upDrop: UplinkTTL}},
+		{"TTL 0, routed", "routed", guestUDP(remoteIP, 0, 5353, 53, "query"), want{
+			local: icmpTE(guestUDP(remoteIP, 0, 5353, 53, "query")), drop: -1, upDrop: UplinkTTL}},
+		{"later fragment", "nat", fragment, want{drop: -1, upDrop: UplinkFragment}},
+		{"ICMP error outbound", "nat", unreach, want{drop: -1, upDrop: UplinkMalformed}},
+		{"truncated UDP", "nat", shortUDP, want{drop: -1, upDrop: UplinkMalformed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, u := routeSetup(tt.mode)
+			p.handle(tt.frame, t0)
+			up, local := takeAll(u.q), takeAll(p.q)
+			if tt.want.up == nil && len(up) != 0 || tt.want.up != nil && (len(up) != 1 || string(up[0]) != string(tt.want.up)) {
+				t.Fatalf("uplink sent %d:\n% x\nwant\n% x", len(up), up, tt.want.up)
+			}
+			if tt.want.local == nil && len(local) != 0 || tt.want.local != nil && (len(local) != 1 || string(local[0]) != string(tt.want.local)) {
+				t.Fatalf("network got %d:\n% x\nwant\n% x", len(local), local, tt.want.local)
+			}
+			if tt.want.up != nil {
+				checkIPv4(t, up[0])
+			}
+			if tt.want.local != nil {
+				checkIPv4(t, local[0])
+			}
+			var d [NumDrops]uint64
+			if tt.want.drop >= 0 {
+				d[tt.want.drop] = 1
+			}
+			var ud [NumUplinkDrops]uint64
+			if tt.want.upDrop >= 0 {
+				ud[tt.want.upDrop] = 1
+			}
+			if p.Drops() != d || u.Drops() != ud {
+				t.Fatalf("drops %v, uplink drops %v", p.Drops(), u.Drops())
+			}
+			wantOut := uint64(0)
+			if tt.mode == "nat" && tt.want.up != nil {
+				wantOut = 1
+			}
+			if out, in := u.Translations(); out != wantOut || in != 0 {
+				t.Fatalf("translations out %d in %d", out, in)
+			}
+			if _, ok := p.neigh.lookup(guestIP); ok != (tt.want.up != nil || tt.want.local != nil || tt.want.upDrop >= 0) {
+				t.Fatalf("guest learned: %v", ok)
+			}
+		})
+	}
+}
+
+func TestRouteNoAddressAndTableFull(t *testing.T) {
+	u, _ := newUplink(false)
+	p := New(Config{Network: "t", Address: gwAddr, Mode: "nat", Uplink: u})
+	u.Attach(p)
+	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
+	if u.Drops()[UplinkNoAddress] != 1 || len(takeAll(u.q)) != 0 || p.Neighbours() != 0 {
+		t.Fatalf("without an address: drops %v", u.Drops())
+	}
+
+	p, u = routeSetup("nat")
+	u.cfg.NAT = nat.New(nat.Config{MaxEntries: 1})
+	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
+	p.handle(guestUDP(remoteIP, 64, 5354, 53, "q"), t0)
+	if d := u.Drops(); d[UplinkConntrackFull] != 1 || len(takeAll(u.q)) != 1 {
+		t.Fatalf("table full: drops %v", d)
+	}
+}
+
+// Inbound: a reply to a guest's flow comes back translated, TTL down by
+// one; an unknown guest is asked for by ARP (10 a second) and the packet
+// dropped; a full reply queue drops it.
+func TestInboundDeliver(t *testing.T) {
+	p, u := routeSetup("nat")
+	p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
+	takeAll(u.q)
+	if !feed(u, udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, 5353, []byte("answer")), t0) {
+		t.Fatal("reply not delivered")
+	}
+	got := takeAll(p.q)
+	if want := udpFrame(guestMAC, p.MAC(), remoteIP, guestIP, 49, 53, 5353, []byte("answer")); len(got) != 1 || string(got[0]) != string(want) {
+		t.Fatalf("delivered % x\nwant\n% x", got, want)
+	}
+	if out, in := u.Translations(); out != 1 || in != 1 {
+		t.Fatalf("translations %d %d", out, in)
+	}
+
+	// Routed network, guest unknown.
+	var r *Port
+	for _, n := range *u.nets.Load() {
+		if n.cfg.Network == "r2" {
+			r = n
+		}
+	}
+	g := netip.MustParseAddr("10.60.0.7")
+	for range 12 {
+		if feed(u, udpFrame(upMAC, routerMAC, remoteIP, g, 50, 53, 5353, []byte("x")), t0) {
+			t.Fatal("delivered to an unknown guest")
+		}
+	}
+	got = takeAll(r.q)
+	if len(got) != 10 {
+		t.Fatalf("%d ARP requests, want 10", len(got))
+	}
+	for _, b := range got {
+		if want := arpFrame(pkt.Broadcast, r.MAC(), 1, r.MAC(), netip.MustParseAddr("10.60.0.1"), pkt.MAC{}, g); string(b) != string(want) {
+			t.Fatalf("ARP request % x", b)
+		}
+	}
+	if d := u.Drops(); d[UplinkNeighMiss] != 12 {
+		t.Fatalf("drops %v", d)
+	}
+	if feed(u, udpFrame(upMAC, routerMAC, remoteIP, g, 50, 53, 5353, []byte("x")), t0.Add(1e9)); len(takeAll(r.q)) != 1 {
+		t.Fatal("no ARP request in the next second")
+	}
+	r.handle(arpFrame(r.MAC(), guest2MAC, 2, guest2MAC, g, r.MAC(), netip.MustParseAddr("10.60.0.1")), t0)
+	if !feed(u, udpFrame(upMAC, routerMAC, remoteIP, g, 50, 53, 5353, []byte("x")), t0) {
+		t.Fatal("not delivered once known")
+	}
+	if got = takeAll(r.q); len(got) != 1 || string(got[0]) != string(udpFrame(guest2MAC, r.MAC(), remoteIP, g, 49, 53, 5353, []byte("x"))) {
+		t.Fatalf("delivered % x", got)
+	}
+
+	for r.q.put(frameOf(nil)) {
+	}
+	if feed(u, udpFrame(upMAC, routerMAC, remoteIP, g, 50, 53, 5353, []byte("x")), t0) {
+		t.Fatal("delivered to a full queue")
+	}
+	if r.Drops()[DropQueueFull] != 1 {
+		t.Fatalf("drops %v", r.Drops())
+	}
+	takeAll(r.q)
+}
+
+// Hairpin: a guest reaching a port forward through the outside address
+// comes straight back in to the forward's guest.
+func TestHairpin(t *testing.T) {
+	p, u := routeSetup("nat")
+	u.cfg.NAT.AddForward(pkt.ProtoUDP, 8080, netip.AddrPortFrom(guest2IP, 80))
+	p.handle(arpFrame(p.MAC(), guest2MAC, 2, guest2MAC, guest2IP, p.MAC(), gwAddr.Addr()), t0)
+	takeAll(p.q)
+	p.handle(guestUDP(upIP, 64, 5353, 8080, "hairpin"), t0)
+	if up := takeAll(u.q); len(up) != 0 {
+		t.Fatalf("hairpin went out: % x", up)
+	}
+	got := takeAll(p.q)
+	want := udpFrame(guest2MAC, p.MAC(), upIP, guest2IP, 62, 5353, 80, []byte("hairpin"))
+	if len(got) != 1 || string(got[0]) != string(want) {
+		t.Fatalf("hairpin delivered %d:\n% x\nwant\n% x", len(got), got, want)
+	}
+	if out, in := u.Translations(); out != 1 || in != 1 {
+		t.Fatalf("translations %d %d", out, in)
+	}
+
+	// The forward's guest unknown: asked for, the packet dropped (freed).
+	p2, u2 := routeSetup("nat")
+	u2.cfg.NAT.AddForward(pkt.ProtoUDP, 8080, netip.AddrPortFrom(guest2IP, 80))
+	p2.handle(guestUDP(upIP, 64, 5353, 8080, "hairpin"), t0)
+	got = takeAll(p2.q)
+	if len(got) != 1 || string(got[0]) != string(arpFrame(pkt.Broadcast, p2.MAC(), 1, p2.MAC(), gwAddr.Addr(), pkt.MAC{}, guest2IP)) {
+		t.Fatalf("got % x", got)
+	}
+	if d := u2.Drops(); d[UplinkNeighMiss] != 1 {
+		t.Fatalf("drops %v", d)
+	}
+}
