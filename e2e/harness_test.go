@@ -1,16 +1,20 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -201,10 +205,26 @@ func (h *host) mac(dev string) string {
 	return strings.TrimSpace(out)
 }
 
-// ping sends n echoes and reports whether all were answered.
+// ping sends n echoes and reports whether every one was answered
+// (ping itself exits 0 on a single reply).
 func (h *host) ping(dst string, n int) bool {
-	_, err := h.Output("ping", "-c", fmt.Sprint(n), "-i", "0.2", "-W", "2", dst)
-	return err == nil
+	h.t().Helper()
+	return h.pingCount(dst, n) == n
+}
+
+var pingReceived = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+
+// pingCount sends n echoes and returns how many were answered; a ping that
+// did not even report its counts fails the test.
+func (h *host) pingCount(dst string, n int) int {
+	h.t().Helper()
+	out, _ := h.Output("ping", "-c", fmt.Sprint(n), "-i", "0.2", "-W", "2", dst)
+	m := pingReceived.FindStringSubmatch(out)
+	if m == nil || m[1] != fmt.Sprint(n) {
+		h.t().Fatalf("ping %s from %s: no count of %d echoes:\n%s", dst, h.Name, n, out)
+	}
+	got, _ := strconv.Atoi(m[2])
+	return got
 }
 
 func requireE2E(t *testing.T, cmds ...string) {
@@ -213,29 +233,148 @@ func requireE2E(t *testing.T, cmds ...string) {
 	testnet.RequireCommands(t, append([]string{"ip"}, cmds...)...)
 }
 
-// sniff runs tcpdump on dev in h with a filter until the returned function
-// is called; that function returns the decoded lines tcpdump printed.
-func (h *host) sniff(dev, filter string) func() string {
+// sentinelType is the EtherType (IEEE local experimental) of the frames
+// that close a negative check.
+const sentinelType = 0x88b5
+
+// sentinelPrefix starts the (locally administered) source MAC of every
+// sentinel frame.
+const sentinelPrefix = "02:73:6e:"
+
+var sentinelSeq atomic.Uint32
+
+// watch is tcpdump on one device of a host. A check that nothing arrived
+// passes vacuously when tcpdump attaches late or stops early, so watch
+// waits for tcpdump's "listening on", runs it in immediate mode, and a
+// negative check ends with none: a sentinel frame sent after the traffic
+// under test must show up before the capture stops.
+type watch struct {
+	h    *host
+	dev  string
+	cmd  *exec.Cmd
+	out  lockedBuffer
+	done bool
+}
+
+// watch starts tcpdump on dev in h, printing frames that match filter (a
+// pcap filter) and sentinel frames.
+func (h *host) watch(dev, filter string) *watch {
 	h.t().Helper()
-	var out lockedBuffer
-	cmd := h.Command(context.Background(), "tcpdump", "-l", "-n", "-e", "-i", dev, filter)
-	cmd.Stdout, cmd.Stderr = &out, io.Discard
-	if err := cmd.Start(); err != nil {
+	w := &watch{h: h, dev: dev}
+	full := fmt.Sprintf("(%s) or (ether proto 0x%04x)", filter, sentinelType)
+	w.cmd = h.Command(context.Background(), "tcpdump", "-l", "-n", "-e", "--immediate-mode", "-i", dev, full)
+	w.cmd.Stdout = &w.out
+	stderr, err := w.cmd.StderrPipe()
+	if err != nil {
 		h.t().Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // let it attach
-	stopped := false
-	stop := func() string {
-		if !stopped {
-			stopped = true
-			time.Sleep(200 * time.Millisecond)
-			cmd.Process.Signal(syscall.SIGINT)
-			cmd.Wait()
-		}
-		return out.String()
+	if err := w.cmd.Start(); err != nil {
+		h.t().Fatal(err)
 	}
-	h.t().Cleanup(func() { stop() })
-	return stop
+	h.t().Cleanup(w.stop)
+	listening := make(chan bool, 1)
+	var errText lockedBuffer
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		said := false
+		for sc.Scan() {
+			errText.Write([]byte(sc.Text() + "\n"))
+			if !said && strings.HasPrefix(sc.Text(), "listening on ") {
+				said = true
+				listening <- true
+			}
+		}
+		if !said {
+			listening <- false
+		}
+	}()
+	select {
+	case ok := <-listening:
+		if !ok {
+			h.t().Fatalf("tcpdump on %s in %s ended before listening:\n%s", dev, h.Name, errText.String())
+		}
+	case <-time.After(30 * time.Second):
+		h.t().Fatalf("tcpdump on %s in %s did not say \"listening on\" within 30s:\n%s", dev, h.Name, errText.String())
+	}
+	return w
+}
+
+func (w *watch) stop() {
+	if !w.done {
+		w.done = true
+		w.cmd.Process.Signal(syscall.SIGINT)
+		w.cmd.Wait()
+	}
+}
+
+// lines returns the frames tcpdump printed so far, one line each
+// (continuation lines, such as the hex dump of an unknown EtherType, are
+// joined), sentinel frames left out.
+func (w *watch) lines() []string {
+	var out []string
+	sentinel := false
+	for _, l := range strings.Split(w.out.String(), "\n") {
+		switch {
+		case l == "":
+		case l[0] == ' ' || l[0] == '\t':
+			if !sentinel && len(out) > 0 {
+				out[len(out)-1] += "\n" + l
+			}
+		default:
+			sentinel = strings.Contains(l, sentinelPrefix)
+			if !sentinel {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// wait polls until some line other than a sentinel contains want.
+func (w *watch) wait(want string, timeout time.Duration) {
+	w.h.t().Helper()
+	testnet.WaitFor(w.h.t(), timeout, fmt.Sprintf("tcpdump on %s to print %q", w.dev, want), func() bool {
+		for _, l := range w.lines() {
+			if strings.Contains(l, want) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// none ends a negative check: a broadcast sentinel frame goes out of dev
+// in from (a host whose frames reach the watched device through vswitch),
+// and must be seen; then tcpdump stops and none fails the test with
+// every other frame it printed.
+func (w *watch) none(from *host, dev, what string) {
+	w.h.t().Helper()
+	n := sentinelSeq.Add(1)
+	src := fmt.Sprintf("%s%02x:%02x:%02x", sentinelPrefix, os.Getpid()%256, byte(n>>8), byte(n))
+	sendSentinel(w.h.t(), from, dev, src)
+	testnet.WaitFor(w.h.t(), 20*time.Second, fmt.Sprintf("the sentinel frame from %s on %s in %s", src, w.dev, w.h.Name), func() bool {
+		return strings.Contains(w.out.String(), src)
+	})
+	w.stop()
+	if l := w.lines(); len(l) != 0 {
+		w.h.t().Errorf("%s: %d frames on %s in %s:\n%s", what, len(l), w.dev, w.h.Name, strings.Join(l, "\n"))
+	}
+}
+
+// sendSentinel writes one broadcast frame of sentinelType from src out of
+// dev in h.
+func sendSentinel(t *testing.T, h *host, dev, src string) {
+	t.Helper()
+	mac, err := net.ParseMAC(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := make([]byte, 60)
+	copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	copy(f[6:], mac)
+	f[12], f[13] = sentinelType>>8, sentinelType&0xff
+	copy(f[14:], "vswitch e2e sentinel")
+	testnet.OpenRaw(t, h.Netns, dev).Send(f)
 }
 
 // restartVswitch starts a new process on the config and state directory
