@@ -204,8 +204,8 @@ func (u *Uplink) sweeper() {
 // resolve sends an ARP request for ip on the outside (rate limited).
 func (u *Uplink) resolve(ip netip.Addr, now time.Time) {
 	a := u.addr.Load()
-	if a == nil || !u.arp.allow(now) {
-		return
+	if a == nil || !ip.Is4() || !u.arp.allow(now) {
+		return // no next hop (a lease without a router option): nothing to ask
 	}
 	f, b := newFrame()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeARP})
