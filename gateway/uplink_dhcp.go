@@ -26,12 +26,12 @@ func (u *Uplink) dhcpClient() {
 				u.announce(u.addr.Load())
 			}
 			backoff = time.Second
-			select {
-			case <-u.done:
-				return
-			case <-u.clk.After(lease.time / 2): // T1
-			}
-			lease, ok = u.acquire(lease.prefix.Addr()) // renew what we hold
+			lease, ok = u.renew(lease)
+		}
+		select {
+		case <-u.done:
+			return // closing, not a lost lease
+		default:
 		}
 		if u.addr.Load() != nil {
 			u.cfg.Log.Warn("uplink lost its DHCP lease", "uplink", u.cfg.Name)
@@ -46,11 +46,38 @@ func (u *Uplink) dhcpClient() {
 	}
 }
 
+// renew keeps l alive: a REQUEST at T1 and, while unanswered, again at
+// half the time left (RFC 2131 4.4.5), no more often than once a minute,
+// until the lease lapses. A lost reply costs nothing while the lease
+// holds. It returns the renewed lease, or false on a NAK, a lapse or
+// Close.
+func (u *Uplink) renew(l dhcpLease) (dhcpLease, bool) {
+	expiry := u.clk.Now().Add(l.time)
+	wait := l.time / 2 // T1
+	for {
+		select {
+		case <-u.done:
+			return dhcpLease{}, false
+		case <-u.clk.After(wait):
+		}
+		next, ok := u.acquire(l.prefix.Addr())
+		if ok || next.nak {
+			return next, ok
+		}
+		left := expiry.Sub(u.clk.Now())
+		if left <= 0 {
+			return next, false
+		}
+		wait = min(max(left/2, time.Minute), left)
+	}
+}
+
 type dhcpLease struct {
 	prefix netip.Prefix
 	gw     netip.Addr
 	server netip.Addr
 	time   time.Duration
+	nak    bool // the server refused (ok is false)
 }
 
 // acquire runs one exchange: DISCOVER/OFFER/REQUEST/ACK, or, when
@@ -122,7 +149,7 @@ func (u *Uplink) awaitDHCP(xid uint32, typ uint8) (dhcpLease, bool) {
 				}
 			}
 			if got == pkt.DHCPNak {
-				return dhcpLease{}, false
+				return dhcpLease{nak: true}, false
 			}
 			if got != typ {
 				continue

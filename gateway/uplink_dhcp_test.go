@@ -193,3 +193,53 @@ func TestUplinkDHCPClient(t *testing.T) {
 	l.in <- reply(xid, pkt.DHCPNak, netip.Addr{})
 	clk.waitTimer(t, time.Second)
 }
+// A renewal nobody answers keeps the address until the lease lapses,
+// asking again at half the time left (no more than once a minute); then
+// the address goes and the client starts over.
+func TestUplinkDHCPLapse(t *testing.T) {
+	u, l := newUplink(false)
+	clk := newFakeClock()
+	u.clk = clk
+	u.Start()
+	defer u.Close()
+	leased := netip.MustParseAddr("192.0.2.50")
+	xid := clientMsg(t, l.expect(t), pkt.DHCPDiscover, netip.Addr{}, netip.Addr{})
+	l.in <- reply(xid, pkt.DHCPOffer, leased, cat(optServer, optLease1h)...)
+	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, dhcpSrvIP)
+	l.in <- reply(xid, pkt.DHCPAck, leased, cat(optServer, optLease1h)...)
+	l.expect(t) // gratuitous ARP
+	clk.waitTimer(t, 30*time.Minute)
+
+	// T1 unanswered: held; again at half the 1796 s left.
+	clk.Advance(30 * time.Minute)
+	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
+	clk.waitTimer(t, 4*time.Second)
+	clk.Advance(4 * time.Second)
+	clk.waitTimer(t, 898*time.Second)
+	if u.Address() != netip.PrefixFrom(leased, 24) {
+		t.Fatal("address dropped before the lease lapsed")
+	}
+	// Answered this time, with a one-minute lease.
+	clk.Advance(898 * time.Second)
+	xid = clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
+	l.in <- reply(xid, pkt.DHCPAck, leased, optServer...)
+	clk.waitTimer(t, 30*time.Second)
+	clk.Advance(30 * time.Second)
+	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
+	clk.waitTimer(t, 4*time.Second)
+	clk.Advance(4 * time.Second)
+	clk.waitTimer(t, 26*time.Second) // up to the lapse, not a minute
+	if u.Address() != netip.PrefixFrom(leased, 24) {
+		t.Fatal("address dropped before the lease lapsed")
+	}
+	clk.Advance(26 * time.Second)
+	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
+	clk.waitTimer(t, 4*time.Second)
+	clk.Advance(4 * time.Second)
+	clk.waitTimer(t, time.Second)
+	if u.Address().IsValid() {
+		t.Fatal("address kept after the lease lapsed")
+	}
+	clk.Advance(time.Second)
+	clientMsg(t, l.expect(t), pkt.DHCPDiscover, netip.Addr{}, netip.Addr{})
+}
