@@ -193,6 +193,7 @@ func TestUplinkDHCPClient(t *testing.T) {
 	l.in <- reply(xid, pkt.DHCPNak, netip.Addr{})
 	clk.waitTimer(t, time.Second)
 }
+
 // A renewal nobody answers keeps the address until the lease lapses,
 // asking again at half the time left (no more than once a minute); then
 // the address goes and the client starts over.
