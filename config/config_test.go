@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +56,7 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml string
 		line       int
-		want       string // the whole message after FILE:LINE:
+		want       string // the whole message after FILE:LINE:, a line per error
 	}{
 		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue)`},
 		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack)`},
@@ -87,6 +90,63 @@ func TestErrors(t *testing.T) {
 		{"syntax", "metrics: \"\"\ncontrol: /x\n  y: 3\n", 3, "YAML syntax: mapping values are not allowed in this context"},
 		{"not a list", "ports: {name: a}\n", 1, "ports: must be a list"},
 		{"vxlan", "ports:\n  - name: v\n    type: vxlan\n", 3, "ports[0].type: the vxlan port type is not implemented yet"},
+		{"trunk empty", "ports:\n  - {name: t, type: afpacket, device: e, trunk: []}\n", 2, "ports[0].trunk: a trunk needs at least one VLAN"},
+		{"trunk not a list", "ports:\n  - {name: t, type: afpacket, device: e, trunk: 5}\n", 2, "ports[0].trunk: must be a list"},
+		{"trunk vlan twice", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [5, 5]}\n", 2, "ports[0].trunk: VLAN 5 listed twice"},
+		{"queue too small", "ports:\n  - {name: a, type: tap, queue: 8}\n", 2, `ports[0].queue: "8" is not a whole number from 16 to 65536`},
+		{"queue too big", "ports:\n  - {name: a, type: tap, queue: 131072}\n", 2, `ports[0].queue: "131072" is not a whole number from 16 to 65536`},
+		{"mtu too small", "ports:\n  - {name: a, type: tap, mtu: 67}\n", 2, `ports[0].mtu: "67" is not a whole number from 68 to 65535`},
+		{"mtu too big", "ports:\n  - {name: a, type: tap, mtu: 65536}\n", 2, `ports[0].mtu: "65536" is not a whole number from 68 to 65535`},
+		{"mtu not a number", "ports:\n  - {name: a, type: tap, mtu: big}\n", 2, `ports[0].mtu: "big" is not a whole number from 68 to 65535`},
+		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
+		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
+		{"port not a mapping", "ports:\n  - tap0\n", 2, "ports[0]: a port must be a mapping (key: value)\nports[0]: a port needs a name\nports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},
+		{"port without name", "ports:\n  - {type: tap}\n", 2, "ports[0]: a port needs a name"},
+		{"duplicate key", "ports:\n  - name: a\n    type: tap\n    name: b\n", 4, "ports[0].name: duplicate key"},
+		{"name dot dot", "ports:\n  - {name: \"..\", type: tap}\n", 2, `ports[0].name: ".." is not a usable name`},
+		{"qemu neither", "ports:\n  - {name: a, type: qemu}\n", 2, "ports[0]: a qemu port needs exactly one of socket (unix path) or listen (127.0.0.1:PORT)"},
+		{"qemu port zero", "ports:\n  - {name: a, type: qemu, listen: \"127.0.0.1:0\"}\n", 2, `ports[0].listen: "127.0.0.1:0" must be a loopback address with a port, like 127.0.0.1:5555`},
+		{"duplicate socket", "ports:\n  - {name: a, type: qemu, socket: /s}\n  - {name: b, type: qemu, socket: /s}\n", 3, "ports[1].socket: /s is already used by the port on line 2"},
+		{"ageing too short", "fdb: {ageing: 999ms}\n", 1, "fdb.ageing: 999ms is too short (at least 1s)"},
+		{"fdb max_entries zero", "fdb: {max_entries: 0}\n", 1, `fdb.max_entries: "0" is not a whole number from 1 to 16777216`},
+		{"static without port", "fdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\"}\n", 3, "fdb.static[0]: a static entry needs mac and port"},
+		{"static multicast", "ports:\n  - {name: a, type: tap}\nfdb:\n  static:\n    - {mac: \"ff:ff:ff:ff:ff:ff\", port: a}\n", 5, "fdb.static[0].mac: ff:ff:ff:ff:ff:ff is not a unicast MAC address"},
+		{"static zero mac", "ports:\n  - {name: a, type: tap}\nfdb:\n  static:\n    - {mac: \"00:00:00:00:00:00\", port: a}\n", 5, "fdb.static[0].mac: 00:00:00:00:00:00 is not a unicast MAC address"},
+		{"static vlan not on trunk", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 5}\n", 5, "fdb.static[0].vlan: port t does not carry VLAN 5"},
+		{"static untagged on trunk without native", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20]}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t}\n", 5, "fdb.static[0].vlan: port t does not carry VLAN 1"},
+		{"conntrack too small", "conntrack: {max_entries: 15}\n", 1, `conntrack.max_entries: "15" is not a whole number from 16 to 16777216`},
+		{"control empty", "control: \"\"\n", 1, "control: must not be empty"},
+		{"not a mapping", "just words\n", 1, "the config must be a mapping (key: value)"},
+		{"broadcast address", "networks:\n  - {name: n, address: 10.0.0.255/24}\n", 2, "networks[0].address: 10.0.0.255/24 is the network or broadcast address: give the gateway a host address"},
+		{"broadcast address /30", "networks:\n  - {name: n, address: 10.0.0.7/30}\n", 2, "networks[0].address: 10.0.0.7/30 is the network or broadcast address: give the gateway a host address"},
+		{"prefix /31", "networks:\n  - {name: n, address: 10.0.0.1/31}\n", 2, "networks[0].address: 10.0.0.1/31: the prefix must be /30 or shorter to hold guests"},
+		{"address IPv6", "networks:\n  - {name: n, address: \"fd00::1/64\"}\n", 2, `networks[0].address: "fd00::1/64" is not an IPv4 address with a prefix length, like 192.168.122.1/24`},
+		{"network without address", "networks:\n  - {name: n}\n", 2, "networks[0]: a network needs an address (the gateway's, like 192.168.122.1/24)"},
+		{"network without name", "networks:\n  - {address: 10.0.0.1/24}\n", 2, "networks[0]: a network needs a name"},
+		{"duplicate network name", "networks:\n  - {name: a, address: 10.0.0.1/24}\n  - {name: a, vlan: 2, address: 10.0.1.1/24}\n", 3, `networks[1].name: duplicate network name "a"`},
+		{"routed without uplink", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: routed}\n", 2, "networks[0].uplink: mode routed needs an uplink"},
+		{"range starts at the gateway", "networks:\n  - name: n\n    address: 10.0.0.2/24\n    dhcp: {range: 10.0.0.2-10.0.0.9}\n", 4, "networks[0].dhcp.range: 10.0.0.2-10.0.0.9 contains the gateway address 10.0.0.2"},
+		{"range ends at the gateway", "networks:\n  - name: n\n    address: 10.0.0.9/24\n    dhcp: {range: 10.0.0.2-10.0.0.9}\n", 4, "networks[0].dhcp.range: 10.0.0.2-10.0.0.9 contains the gateway address 10.0.0.9"},
+		{"range around the gateway", "networks:\n  - name: n\n    address: 10.0.0.5/24\n    dhcp: {range: 10.0.0.2-10.0.0.9}\n", 4, "networks[0].dhcp.range: 10.0.0.2-10.0.0.9 contains the gateway address 10.0.0.5"},
+		{"range backwards", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.0.9-10.0.0.2}\n", 4, `networks[0].dhcp.range: "10.0.0.9-10.0.0.2" ends before it starts`},
+		{"range not a range", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.0.9}\n", 4, `networks[0].dhcp.range: "10.0.0.9" is not a range like 192.168.122.2-192.168.122.254`},
+		{"lease too short", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {lease: 59s}\n", 4, "networks[0].dhcp.lease: 59s is too short (at least 1m0s)"},
+		{"dns not IPv4", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {dns: [\"::1\"]}\n", 4, `networks[0].dhcp.dns[0]: "::1" is not an IPv4 address`},
+		{"host mac twice", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.10}\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.11}\n", 7, "networks[0].dhcp.hosts[1].mac: 52:54:00:00:00:10 has two host entries"},
+		{"host ip twice", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.10}\n        - {mac: \"52:54:00:00:00:11\", ip: 10.0.0.10}\n", 7, "networks[0].dhcp.hosts[1].ip: 10.0.0.10 is given to two hosts"},
+		{"host without ip", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\"}\n", 6, "networks[0].dhcp.hosts[0]: a DHCP host needs mac and ip"},
+		{"host ip is the gateway", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.1}\n", 5, "networks[0].dhcp.hosts[0].ip: 10.0.0.1 is not a guest address in 10.0.0.0/24"},
+		{"host ip outside", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.1.1}\n", 5, "networks[0].dhcp.hosts[0].ip: 10.0.1.1 is not a guest address in 10.0.0.0/24"},
+		{"forward proto", natNet + "      - {proto: icmp, port: 80, to: \"10.0.0.10:80\"}\n", 9, `networks[0].forwards[0].proto: unknown protocol "icmp" (tcp or udp)`},
+		{"forward port zero", natNet + "      - {proto: tcp, port: 0, to: \"10.0.0.10:80\"}\n", 9, "networks[0].forwards[0].port: \"0\" is not a whole number from 1 to 65535\nnetworks[0].forwards[0]: a forward needs proto, port and to"},
+		{"forward to outside", natNet + "      - {proto: tcp, port: 80, to: \"10.0.1.10:80\"}\n", 9, "networks[0].forwards[0].to: 10.0.1.10:80 is not inside 10.0.0.0/24"},
+		{"forward to without port", natNet + "      - {proto: tcp, port: 80, to: \"10.0.0.10:0\"}\n", 9, "networks[0].forwards[0].to: \"10.0.0.10:0\" is not an address and port like 192.168.122.10:80\nnetworks[0].forwards[0]: a forward needs proto, port and to"},
+		{"forward incomplete", natNet + "      - {proto: tcp, port: 80}\n", 9, "networks[0].forwards[0]: a forward needs proto, port and to"},
+		{"forwards without nat", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    forwards:\n      - {proto: tcp, port: 80, to: \"10.0.0.10:80\"}\n", 2, "networks[0].forwards: forwards need mode nat (mode is isolated)"},
+		{"uplink incomplete", "uplinks:\n  - {name: w, device: e}\n", 2, "uplinks[0]: an uplink needs name, device and address"},
+		{"uplink without gateway", "uplinks:\n  - {name: w, device: e, address: 10.1.0.5/24}\n", 2, "uplinks[0]: an uplink with a static address needs a gateway"},
+		{"uplink bad address", "uplinks:\n  - {name: w, device: e, address: 10.1.0.5}\n", 2, `uplinks[0].address: "10.1.0.5" is not "dhcp" or an IPv4 address with prefix length`},
+		{"duplicate uplink", "uplinks:\n  - {name: w, device: e, address: dhcp}\n  - {name: w, device: f, address: dhcp}\n", 3, `uplinks[1].name: duplicate uplink name "w"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,9 +158,17 @@ func TestErrors(t *testing.T) {
 			if !errors.As(err, &es) {
 				t.Fatalf("error %T %v", err, err)
 			}
-			// Exactly one error, on its line, with its whole message.
-			want := fmt.Sprintf("f.yaml:%d: %s", tt.line, tt.want)
-			if len(es) != 1 || es[0].Line != tt.line || es[0].File != "f.yaml" || err.Error() != want {
+			// Exactly these errors, on their line, with their whole message.
+			wants := strings.Split(tt.want, "\n")
+			for i := range wants {
+				wants[i] = fmt.Sprintf("f.yaml:%d: %s", tt.line, wants[i])
+			}
+			want := strings.Join(wants, "\n")
+			ok := len(es) == len(wants) && err.Error() == want
+			for _, e := range es {
+				ok = ok && e.Line == tt.line && e.File == "f.yaml"
+			}
+			if !ok {
 				t.Fatalf("got %d errors:\n%v\nwant\n%s", len(es), err, want)
 			}
 		})
@@ -109,9 +177,164 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "f.yaml:4: ") || !strings.HasPrefix(lines[1], "f.yaml:5: ") {
-		t.Fatalf("%q", lines)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue)
+f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+// Errors come in line order; those on one line keep the order found.
+func TestErrorOrder(t *testing.T) {
+	_, err := Parse("f.yaml", []byte("fdb: {ageing: 0s}\nports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1, queue: 3}\nmetrics: [x]\n"))
+	want := `f.yaml:1: fdb.ageing: 0s is too short (at least 1s)
+f.yaml:3: ports[0].vlan: 5000 is not a VLAN ID (1-4094)
+f.yaml:3: ports[0].mtu: "1" is not a whole number from 68 to 65535
+f.yaml:3: ports[0].queue: "3" is not a whole number from 16 to 65536
+f.yaml:4: metrics: must be a single value`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	for _, tt := range []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "f.yaml", Line: 3, Key: "ports[0].vlan", Msg: "bad"}, "f.yaml:3: ports[0].vlan: bad"},
+		{Error{File: "f.yaml", Line: 1, Msg: "bad"}, "f.yaml:1: bad"},
+		{Error{File: "f.yaml", Key: "k", Msg: "bad"}, "f.yaml: k: bad"}, // line 0: unknown
+		{Error{Line: 3, Key: "port.vlan", Msg: "bad"}, "port.vlan: bad"},
+		{Error{Msg: "bad"}, "bad"},
+	} {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}
+
+// TestAccepts: the edges of every range are accepted, and defaults are
+// filled in exactly.
+func TestAccepts(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(`fdb:
+  ageing: 1s
+  max_entries: 1
+  static:
+    - {mac: "52:54:00:00:00:01", port: t, vlan: 1}
+    - {mac: "52:54:00:00:00:02", port: t, vlan: 20}
+    - {mac: "52:54:00:00:00:03", port: d}
+ports:
+  - {name: abcdefghijklmno, type: tap, vlan: 1, mtu: 68, queue: 16, max_macs: 0}
+  - {name: az-AZ_09.x, type: tap, vlan: 4094, mtu: 65535, queue: 65536, max_macs: 1048576}
+  - {name: t, type: afpacket, device: eth1, trunk: [10, 20], native: 1, queue: 512}
+  - {name: d, type: tap}
+  - {name: q, type: qemu, listen: "127.0.0.1:65535"}
+networks:
+  - name: a
+    address: 10.0.0.1/24
+    dhcp: {range: 10.0.0.2-10.0.0.254, lease: 1m, dns: [10.0.0.1], hosts: [{mac: "52:54:00:00:00:10", ip: 10.0.0.254}]}
+  - name: b
+    vlan: 2
+    address: 10.0.1.254/24
+    dhcp: {range: 10.0.1.1-10.0.1.253}
+  - name: c
+    vlan: 3
+    address: 10.0.2.1/30
+    mode: nat
+    uplink: w
+    forwards: [{proto: udp, port: 65535, to: "10.0.2.2:53"}, {proto: tcp, port: 1, to: "10.0.2.3:1"}]
+  - {name: r, vlan: 4, address: 10.0.3.1/24, mode: routed, uplink: v}
+uplinks:
+  - {name: w, device: eth0, address: 10.1.0.5/24, gateway: 10.1.0.1}
+  - {name: v, device: eth2, address: dhcp}
+conntrack: {max_entries: 16}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FDB.Ageing != time.Second || c.FDB.MaxEntries != 1 || c.Conntrack.MaxEntries != 16 {
+		t.Fatalf("fdb %+v conntrack %+v", c.FDB, c.Conntrack)
+	}
+	type port struct {
+		name             string
+		vlan, native     uint16
+		trunk            string
+		mtu, queue, macs int
+	}
+	var got []port
+	for _, p := range c.Ports {
+		got = append(got, port{p.Name, p.VLAN, p.Native, fmt.Sprint(p.Trunk), p.MTU, p.Queue, p.MaxMACs})
+	}
+	want := []port{
+		{"abcdefghijklmno", 1, 0, "[]", 68, 16, 0},
+		{"az-AZ_09.x", 4094, 0, "[]", 65535, 65536, 1 << 20},
+		{"t", 0, 1, "[10 20]", 0, 512, 0},
+		{"d", 1, 0, "[]", 0, DefaultQueue, 0},
+		{"q", 1, 0, "[]", 0, DefaultQueue, 0},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ports\n%v\nwant\n%v", got, want)
+	}
+	if s := fmt.Sprint(c.FDB.Static); s != "[{52:54:00:00:00:01 1 t 5} {52:54:00:00:00:02 20 t 6} {52:54:00:00:00:03 1 d 7}]" {
+		t.Fatalf("static %s", s)
+	}
+	if n := c.Networks[0]; n.VLAN != 1 || n.Mode != "isolated" || n.DHCP.Lease != time.Minute || n.DHCP.RangeStart.String() != "10.0.0.2" ||
+		n.DHCP.RangeEnd.String() != "10.0.0.254" || fmt.Sprint(n.DHCP.DNS) != "[10.0.0.1]" || n.DHCP.Hosts[0].IP.String() != "10.0.0.254" {
+		t.Fatalf("network a %+v %+v", n, n.DHCP)
+	}
+	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.Address.String() != "10.0.1.254/24" {
+		t.Fatalf("network b %+v %+v", n, n.DHCP)
+	}
+	if f := c.Networks[2].Forwards; fmt.Sprint(f) != "[{udp 65535 10.0.2.2:53 27} {tcp 1 10.0.2.3:1 27}]" {
+		t.Fatalf("forwards %v", f)
+	}
+	if u := c.Uplinks; !u[1].DHCP || u[1].Prefix.IsValid() || u[0].DHCP || u[0].Prefix.String() != "10.1.0.5/24" {
+		t.Fatalf("uplinks %+v", u)
+	}
+}
+
+// A file that is only null is the defaults; any other single value is not
+// a config.
+func TestNullFile(t *testing.T) {
+	for _, y := range []string{"~\n", "null\n", "# nothing\n"} {
+		c, err := Parse("f.yaml", []byte(y))
+		if err != nil || c.Control != DefaultControl || c.StateDir != DefaultStateDir || len(c.Ports) != 0 || c.Source != "f.yaml" {
+			t.Fatalf("%q: %+v %v", y, c, err)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.yaml")
+	if _, err := Load(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	os.WriteFile(path, []byte("ports: [{name: a, type: tap}]\n"), 0o644)
+	c, err := Load(path)
+	if err != nil || c.Source != path || len(c.Ports) != 1 || c.Ports[0].Line != 1 {
+		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+// Port names: letters, digits, '-', '_' and '.'; each character just
+// outside a range is refused.
+func TestPortNameCharacters(t *testing.T) {
+	for _, n := range []string{"a/b", "a:b", "a@b", "a[b", "a`b", "a{b", "a b", "a+b", "é"} {
+		_, err := ParsePort([]byte(fmt.Sprintf(`{"name": %q, "type": "tap"}`, n)))
+		want := fmt.Sprintf("port.name: %q may use only letters, digits, '-', '_' and '.'", n)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %s", n, err, want)
+		}
+	}
+	for _, n := range []string{".", ".."} {
+		_, err := ParsePort([]byte(fmt.Sprintf(`{"name": %q, "type": "tap"}`, n)))
+		if want := fmt.Sprintf("port.name: %q is not a usable name", n); err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %s", n, err, want)
+		}
+	}
+	if _, err := ParsePort([]byte(`{"name": "a...b", "type": "tap"}`)); err != nil {
+		t.Errorf("a...b: %v", err)
 	}
 }
 
@@ -143,6 +366,10 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// natNet is a NAT network on an uplink; a test appends one forward.
+const natNet = "uplinks:\n  - {name: w, device: e, address: 10.1.0.5/24, gateway: 10.1.0.1}\n" +
+	"networks:\n  - name: n\n    address: 10.0.0.1/24\n    mode: nat\n    uplink: w\n    forwards:\n"
 
 const archExample = `control: /run/vswitch/vswitch.sock
 metrics: 127.0.0.1:9477
