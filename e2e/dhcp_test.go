@@ -3,9 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,6 +100,9 @@ func TestDHCPClients(t *testing.T) {
 		hosts, ports = append(hosts, h), append(ports, p)
 		cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s, vlan: 10, mac: \"52:54:00:d0:00:%02x\"}\n", p, h.Name, i+1)
 	}
+	// A client that first asks after the restart.
+	hNew, pNew := newHost(t, "dn"), testnet.Name("d")
+	cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s, vlan: 10, mac: \"52:54:00:d0:00:05\"}\n", pNew, hNew.Name)
 	// A host on VLAN 20's network.
 	h20, p20 := newHost(t, "d20"), testnet.Name("d")
 	cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s, vlan: 20, mac: \"52:54:00:d0:00:20\"}\n", p20, h20.Name)
@@ -147,29 +152,84 @@ func TestDHCPClients(t *testing.T) {
 	if !strings.HasPrefix(ip20, "10.221.0.") || !h20.ping("10.221.0.1", 1) {
 		t.Fatalf("VLAN 20 network: got %s", ip20)
 	}
-	if hosts[0].ping("10.221.0.1", 1) {
-		t.Fatal("VLAN 10 host reached VLAN 20's gateway")
+	// VLAN 10's host, told that VLAN 20's subnet is on its link, asks
+	// for 10.221.0.1 there: neither the ARP requests nor anything else
+	// reaches VLAN 20's gateway, so nothing answers.
+	hosts[0].Run("ip", "route", "add", "10.221.0.0/24", "dev", ports[0])
+	w := hosts[0].watch(ports[0], "host 10.221.0.1 and not ether src "+hosts[0].mac(ports[0]))
+	if n := hosts[0].pingCount("10.221.0.1", 2); n != 0 {
+		t.Fatalf("VLAN 10 host reached VLAN 20's gateway: %d replies", n)
 	}
-	var leases []leaseJSON
-	json.Unmarshal([]byte(vs.mustCLI("show", "leases", "--json")), &leases)
-	if len(leases) != 5 {
-		t.Fatalf("show leases: %d leases, want 5:\n%s", len(leases), vs.mustCLI("show", "leases"))
+	w.none(hosts[1], ports[1], "VLAN 20's gateway answered on VLAN 10")
+
+	before := vs.leases()
+	if len(before) != 5 {
+		t.Fatalf("show leases: %d leases, want 5: %v", len(before), before)
 	}
 
-	// kill -9, restart on the same state directory.
+	// kill -9, restart on the same state directory: the same leases,
+	// read back from the store.
 	vs.cmd.Process.Kill()
 	<-vs.done
 	vs2 := restartVswitch(t, vs)
-	json.Unmarshal([]byte(vs2.mustCLI("show", "leases", "--json")), &leases)
-	if len(leases) != 5 {
-		t.Fatalf("after kill -9: %d leases listed, want 5", len(leases))
+	if after := vs2.leases(); !maps.Equal(after, before) {
+		t.Fatalf("after kill -9 the leases are\n%v\nwant\n%v", after, before)
 	}
-	// The TAPs died with the process; the clients come back in reverse
-	// order on the new devices (same MACs) and get their addresses.
+	// A new client asks first: the server must know what is taken, so it
+	// gets the lowest address of the range that nobody held (udhcpc asks
+	// for nothing in particular; without the stored leases it would get
+	// 10.220.0.100, the first client's).
+	var held []string
+	for k := range before {
+		held = append(held, k.ip)
+	}
+	wantNew := ""
+	for i := 100; i <= 150; i++ {
+		if a := fmt.Sprintf("10.220.0.%d", i); !slices.Contains(held, a) {
+			wantNew = a
+			break
+		}
+	}
+	if ip := dhcpClient(t, "udhcpc", hNew, pNew); ip != wantNew {
+		t.Fatalf("new client after the restart got %s, want %s (held: %v)", ip, wantNew, held)
+	}
+	// The TAPs died with the process; the old clients come back in reverse
+	// order on the new devices (same MACs) and each gets its own address.
 	for i := len(clients) - 1; i >= 0; i-- {
 		hosts[i].Run("ip", "addr", "flush", "dev", ports[i])
 		if ip := dhcpClient(t, clients[i], hosts[i], ports[i]); ip != got[ports[i]] {
 			t.Errorf("%s: %s after restart, had %s", clients[i], ip, got[ports[i]])
 		}
 	}
+	h20.Run("ip", "addr", "flush", "dev", p20)
+	if ip := dhcpClient(t, "udhcpc", h20, p20); ip != ip20 {
+		t.Errorf("VLAN 20 client: %s after restart, had %s", ip, ip20)
+	}
+	final := vs2.leases()
+	before[leaseKey{"lab", "52:54:00:d0:00:05", wantNew}] = "bound"
+	if !maps.Equal(final, before) {
+		t.Fatalf("leases at the end:\n%v\nwant\n%v", final, before)
+	}
+}
+
+// leaseKey is what must survive a restart: which MAC holds which address.
+type leaseKey struct{ network, mac, ip string }
+
+// leases reads `show leases --json` as a set, with each lease's state.
+func (in *instance) leases() map[leaseKey]string {
+	in.t.Helper()
+	var ls []leaseJSON
+	out := in.mustCLI("show", "leases", "--json")
+	if err := json.Unmarshal([]byte(out), &ls); err != nil {
+		in.t.Fatalf("show leases --json: %v\n%s", err, out)
+	}
+	m := map[leaseKey]string{}
+	for _, l := range ls {
+		k := leaseKey{l.Network, l.MAC, l.IP}
+		if _, dup := m[k]; dup {
+			in.t.Fatalf("lease listed twice: %+v", l)
+		}
+		m[k] = l.State
+	}
+	return m
 }

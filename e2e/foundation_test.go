@@ -96,63 +96,6 @@ func TestVLANIsolation(t *testing.T) {
 	w3.none(hosts[2], names[2], "VLAN 20 host saw VLAN 10 frames")
 }
 
-// TestTrunkToLinuxVLANs: a veth trunk (AF_PACKET port) into a namespace
-// with 802.1Q sub-interfaces, and access TAP ports on VLANs 10 and 20. Both
-// directions work, VLANs stay apart, and TCP crosses the trunk (veth hands
-// AF_PACKET GSO super-frames and strips tags into auxdata).
-func TestTrunkToLinuxVLANs(t *testing.T) {
-	requireE2E(t, "ping", "iperf3")
-	trunkHost := newHost(t, "tr")
-	rootEnd, peer := testnet.Veth(t, "t", trunkHost.Netns)
-	for _, vid := range []int{10, 20} {
-		sub := fmt.Sprintf("vsttr%d.%d", os.Getpid()%1000, vid)
-		out, err := trunkHost.Output("ip", "link", "add", "link", peer, "name", sub, "type", "vlan", "id", fmt.Sprint(vid))
-		if err != nil && strings.Contains(out, "Unknown device type") {
-			// Not a vswitch problem: TestTrunkBetweenSwitches covers the
-			// trunk path on such kernels.
-			t.Skip("this kernel has no 802.1Q support (CONFIG_VLAN_8021Q): cannot make Linux VLAN sub-interfaces")
-		}
-		if err != nil {
-			t.Fatalf("ip link add vlan: %v\n%s", err, out)
-		}
-		trunkHost.addr(sub, fmt.Sprintf("10.203.%d.1/24", vid))
-	}
-	h10, h20 := newHost(t, "a10"), newHost(t, "a20")
-	p10, p20, pt := testnet.Name("a"), testnet.Name("a"), testnet.Name("t")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: afpacket, device: %s, trunk: [10, 20]}
-  - {name: %s, type: tap, netns: %s, vlan: 10}
-  - {name: %s, type: tap, netns: %s, vlan: 20}
-`, pt, rootEnd, p10, h10.Name, p20, h20.Name))
-	h10.addr(p10, "10.203.10.2/24")
-	h20.addr(p20, "10.203.20.2/24")
-	// A second address on VLAN 20's host in VLAN 10's subnet: reachable
-	// only if frames crossed VLANs.
-	h20.Run("ip", "addr", "add", "10.203.10.3/24", "dev", p20)
-
-	if !h10.ping("10.203.10.1", 2) {
-		t.Fatal("access VLAN 10 -> trunk sub-interface .10 failed")
-	}
-	if !h20.ping("10.203.20.1", 2) {
-		t.Fatal("access VLAN 20 -> trunk sub-interface .20 failed")
-	}
-	if !trunkHost.ping("10.203.10.2", 2) || !trunkHost.ping("10.203.20.2", 2) {
-		t.Fatal("trunk -> access ports failed")
-	}
-	if h10.ping("10.203.10.3", 2) {
-		t.Fatal("VLAN 10 reached a host on VLAN 20")
-	}
-	gbps := iperfTCP(t, h10, trunkHost, "10.203.10.2", 3)
-	t.Logf("iperf3 TCP trunk host -> VLAN 10 TAP host over an AF_PACKET trunk: %.2f Gbit/s", gbps)
-	gbps = iperfTCP(t, trunkHost, h20, "10.203.20.1", 3)
-	t.Logf("iperf3 TCP VLAN 20 TAP host -> trunk host: %.2f Gbit/s", gbps)
-	for _, e := range vs.fdb() {
-		if e.Port == pt && e.VLAN != 10 && e.VLAN != 20 {
-			t.Errorf("trunk learned on VLAN %d: %+v", e.VLAN, e)
-		}
-	}
-}
-
 // TestBadConfig: config check and run both refuse a bad file with
 // FILE:LINE: reason and exit 2.
 func TestBadConfig(t *testing.T) {
