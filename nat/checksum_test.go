@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// udpSummingTo builds a UDP packet (guest:5000 -> remote:53) whose last
+// udpSumming builds a UDP packet (guest:5000 -> remote:53) whose last
 // two payload bytes are x, with a complete checksum.
 func udpSumming(x uint16) []byte {
 	b := rawPacket(protoUDP, guest, remote, 5000, 53, false)

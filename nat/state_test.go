@@ -1,0 +1,151 @@
+package nat
+
+import (
+	"testing"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// step is one packet of a flow: out (guest -> remote) or in (the reply),
+// with TCP flags as build names them.
+type step struct {
+	in    bool
+	flags string
+}
+
+// TestTimeouts: each state's documented timeout, counted from the last
+// packet. A flow is kept one second before it and swept at it; after
+// that its replies are unsolicited.
+func TestTimeouts(t *testing.T) {
+	const sp, dp = 40000, 80
+	for _, tc := range []struct {
+		name    string
+		proto   uint8
+		steps   []step
+		state   string
+		timeout int64
+	}{
+		{"tcp syn", protoTCP, []step{{false, "syn"}}, "new", TimeoutTCPNew},
+		{"tcp syn retransmitted", protoTCP, []step{{false, "syn"}, {false, "syn"}}, "new", TimeoutTCPNew},
+		// The guest's own ACKs prove nothing came back.
+		{"tcp acks one way", protoTCP, []step{{false, "syn"}, {false, "ack"}}, "new", TimeoutTCPNew},
+		// A reply without ACK (simultaneous open) is not an answer yet.
+		{"tcp reply syn", protoTCP, []step{{false, "syn"}, {true, "syn"}}, "new", TimeoutTCPNew},
+		{"tcp established", protoTCP, []step{{false, "syn"}, {true, "synack"}}, "established", TimeoutTCPEstablished},
+		{"tcp established then ack", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "ack"}}, "established", TimeoutTCPEstablished},
+		{"tcp fin out", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "fin"}}, "closing", TimeoutTCPClosing},
+		{"tcp fin in", protoTCP, []step{{false, "syn"}, {true, "synack"}, {true, "fin"}}, "closing", TimeoutTCPClosing},
+		{"tcp fin then ack", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "fin"}, {true, "ack"}}, "closing", TimeoutTCPClosing},
+		{"tcp fin before established", protoTCP, []step{{false, "syn"}, {false, "fin"}}, "closing", TimeoutTCPClosing},
+		{"tcp rst", protoTCP, []step{{false, "syn"}, {true, "rst"}}, "closed", TimeoutTCPClosed},
+		{"tcp rst when established", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "rst"}}, "closed", TimeoutTCPClosed},
+		{"tcp rst when closing", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "fin"}, {true, "rst"}}, "closed", TimeoutTCPClosed},
+		// After a reset a FIN does not reopen the flow to the closing timeout.
+		{"tcp fin after rst", protoTCP, []step{{false, "syn"}, {true, "rst"}, {false, "fin"}}, "closed", TimeoutTCPClosed},
+		{"udp one way", protoUDP, []step{{false, ""}, {false, ""}}, "new", TimeoutUDP},
+		{"udp stream", protoUDP, []step{{false, ""}, {true, ""}}, "established", TimeoutUDPStream},
+		{"icmp echo", protoICMP, []step{{false, ""}}, "new", TimeoutICMP},
+		// ICMP has one timeout; its state is not tracked.
+		{"icmp echo answered", protoICMP, []step{{false, ""}, {true, "reply"}}, "new", TimeoutICMP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := New(Config{})
+			var e *Entry
+			for i, s := range tc.steps {
+				var v Verdict
+				var got *Entry
+				if s.in {
+					rs := uint16(dp)
+					if tc.proto == protoICMP {
+						rs = sp // the echo identifier
+					}
+					v, got = tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, sp, s.flags)}, now)
+				} else {
+					v, got = tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, sp, dp, s.flags)}, uplink, now)
+				}
+				if v != Translated || (e != nil && got != e) {
+					t.Fatalf("step %d: %v, flow %p (first %p)", i, v, got, e)
+				}
+				e = got
+			}
+			if e.State() != tc.state {
+				t.Fatalf("state %s, want %s", e.State(), tc.state)
+			}
+			if n := tb.Sweep(now + tc.timeout - 1); n != 0 || tb.Len() != 1 {
+				t.Fatalf("swept %d one second before the timeout, %d left", n, tb.Len())
+			}
+			if n := tb.Sweep(now + tc.timeout); n != 1 || tb.Len() != 0 {
+				t.Fatalf("swept %d at the timeout, %d left", n, tb.Len())
+			}
+			if _, _, expired := tb.Stats(); expired != 1 {
+				t.Fatalf("expired %d", expired)
+			}
+			if len(tb.Entries()) != 0 {
+				t.Fatal("a swept flow is still listed")
+			}
+			r := build(t, tc.proto, remote, uplink, dp, sp, "ack")
+			if tc.proto == protoICMP {
+				r = build(t, tc.proto, remote, uplink, sp, 0, "reply")
+			}
+			if v, _ := tb.Inbound(Packet{IP: r}, now+tc.timeout); v != NotTracked {
+				t.Fatalf("reply after expiry: %v", v)
+			}
+			// A swept flow is gone for good: a second sweep counts nothing.
+			if n := tb.Sweep(now + 2*tc.timeout); n != 0 {
+				t.Fatalf("second sweep removed %d", n)
+			}
+		})
+	}
+}
+
+// TestTrafficRefreshes: the timeout counts from the last packet, either
+// way, not from the first.
+func TestTrafficRefreshes(t *testing.T) {
+	for _, in := range []bool{false, true} {
+		tb := New(Config{})
+		_, e := tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 5000, 53, "")}, uplink, now)
+		later := now + 20
+		var v Verdict
+		if in {
+			v, _ = tb.Inbound(Packet{IP: build(t, protoUDP, remote, uplink, 53, 5000, "")}, later)
+		} else {
+			v, _ = tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 5000, 53, "")}, uplink, later)
+		}
+		if v != Translated || e.LastSeen() != later {
+			t.Fatalf("inbound %v: %v, last seen %d want %d", in, v, e.LastSeen(), later)
+		}
+		timeout := int64(TimeoutUDP)
+		if in {
+			timeout = TimeoutUDPStream
+		}
+		if n := tb.Sweep(later + timeout - 1); n != 0 {
+			t.Fatalf("inbound %v: swept %d before the timeout from the last packet", in, n)
+		}
+		if n := tb.Sweep(later + timeout); n != 1 {
+			t.Fatalf("inbound %v: swept %d at it", in, n)
+		}
+		if e.Created.Unix() != now {
+			t.Fatalf("created %v", e.Created)
+		}
+	}
+}
+
+// TestSweepKeepsTheLive: a sweep takes the idle flows and only them.
+func TestSweepKeepsTheLive(t *testing.T) {
+	tb := New(Config{})
+	tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 5000, 53, "")}, uplink, now)
+	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 40000, 80, "syn")}, uplink, now)
+	tb.Inbound(Packet{IP: build(t, protoTCP, remote, uplink, 80, 40000, "synack")}, now)
+	if n := tb.Sweep(now + TimeoutUDP); n != 1 || tb.Len() != 1 {
+		t.Fatalf("swept %d, %d left", n, tb.Len())
+	}
+	es := tb.Entries()
+	if len(es) != 1 || es[0].Inside.Proto != protoTCP || es[0].State() != "established" {
+		t.Fatalf("left %v", es)
+	}
+	// The established TCP flow still translates.
+	p := build(t, protoTCP, guest, remote, 40000, 80, "ack")
+	if v, _ := tb.Outbound(Packet{IP: p}, uplink, now+TimeoutUDP); v != Translated || pkt.IPv4(p).Src() != uplink {
+		t.Fatalf("%v", v)
+	}
+}
