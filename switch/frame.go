@@ -37,10 +37,10 @@ type Frame struct {
 	tci    uint16
 	hasTCI bool
 
-	ts  int64  // capture copies: when the frame was seen (unix ns)
-	vid uint16 // VLAN the frame belongs to inside the switch
-	pcp uint8  // priority from the ingress tag, reused on egress tags
-	big bool
+	ts   int64  // capture copies: when the frame was seen (unix ns)
+	vid  uint16 // VLAN the frame belongs to inside the switch
+	prio uint8  // PCP and DEI of the ingress tag (TCI bits 15-12), reused on egress tags
+	big  bool
 }
 
 var (
@@ -65,7 +65,7 @@ func NewBigFrame() *Frame {
 func (f *Frame) reset() {
 	f.off, f.n = Headroom, 0
 	f.VNet = pkt.VirtioNetHdr{}
-	f.tci, f.hasTCI, f.vid, f.pcp = 0, false, 0, 0
+	f.tci, f.hasTCI, f.vid, f.prio = 0, false, 0, 0
 }
 
 // Release gives the frame back to its pool. The caller must not touch it
@@ -133,6 +133,6 @@ func (f *Frame) clone() *Frame {
 		c = NewFrame()
 	}
 	c.n = copy(c.buf[Headroom:], f.Bytes())
-	c.VNet, c.vid, c.pcp = f.VNet, f.vid, f.pcp
+	c.VNet, c.vid, c.prio = f.VNet, f.vid, f.prio
 	return c
 }

@@ -13,20 +13,34 @@ import (
 // End-to-end tests use real TAP and AF_PACKET ports.
 type memPort struct {
 	in        chan []byte
+	inMeta    chan memFrame // frames that come with offload metadata or an out-of-band tag
 	out       chan []byte
+	hdrs      chan pkt.VirtioNetHdr // if non-nil, WriteBatch sends each frame's header here too
+	feat      Features
 	closed    chan struct{}
 	closeOnce sync.Once
 	block     chan struct{} // if non-nil, WriteBatch waits on it (a stalled device)
 }
 
+// memFrame is a received frame with what a driver learns besides its bytes.
+type memFrame struct {
+	b      []byte
+	vnet   pkt.VirtioNetHdr
+	tci    uint16
+	hasTCI bool
+}
+
 func newMemPort() *memPort {
-	return &memPort{in: make(chan []byte, 256), out: make(chan []byte, 4096), closed: make(chan struct{})}
+	return &memPort{in: make(chan []byte, 256), inMeta: make(chan memFrame, 256), out: make(chan []byte, 4096),
+		feat: FeatVNetHdr, closed: make(chan struct{})}
 }
 
 func (m *memPort) ReadBatch(frames []*Frame) (int, error) {
 	select {
 	case b := <-m.in:
-		frames[0].SetData(b)
+		fill(frames, 0, memFrame{b: b})
+	case mf := <-m.inMeta:
+		fill(frames, 0, mf)
 	case <-m.closed:
 		return 0, ErrClosed
 	}
@@ -34,13 +48,32 @@ func (m *memPort) ReadBatch(frames []*Frame) (int, error) {
 	for n < len(frames) {
 		select {
 		case b := <-m.in:
-			frames[n].SetData(b)
-			n++
+			fill(frames, n, memFrame{b: b})
+		case mf := <-m.inMeta:
+			fill(frames, n, mf)
 		default:
 			return n, nil
 		}
+		n++
 	}
 	return n, nil
+}
+
+// fill reads mf into frames[i] as a driver does: the head into RxBuf, and
+// a frame longer than that through Promote with the rest as the spill.
+func fill(frames []*Frame, i int, mf memFrame) {
+	f := frames[i]
+	f.VNet = mf.vnet
+	if mf.hasTCI {
+		f.SetRxTCI(mf.tci)
+	}
+	rx := f.RxBuf()
+	if len(mf.b) > len(rx) {
+		copy(rx, mf.b)
+		frames[i] = f.Promote(mf.b[len(rx):])
+		return
+	}
+	f.SetLen(copy(rx, mf.b))
 }
 
 func (m *memPort) WriteBatch(frames []*Frame) (int, error) {
@@ -57,11 +90,14 @@ func (m *memPort) WriteBatch(frames []*Frame) (int, error) {
 		case <-m.closed:
 			return i, ErrClosed
 		}
+		if m.hdrs != nil {
+			m.hdrs <- f.VNet
+		}
 	}
 	return len(frames), nil
 }
 
-func (m *memPort) Features() Features { return FeatVNetHdr }
+func (m *memPort) Features() Features { return m.feat }
 func (m *memPort) Close() error {
 	m.closeOnce.Do(func() { close(m.closed) })
 	return nil
@@ -148,4 +184,26 @@ func (s *testSwitch) waitDrop(t *testing.T, port string, r DropReason, n uint64)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// addPort attaches one more memPort, with the given egress features, to s.
+func (s *testSwitch) addPort(t *testing.T, pc PortConfig, feat Features) *memPort {
+	t.Helper()
+	m := newMemPort()
+	m.feat = feat
+	if err := s.AddPort(pc, m); err != nil {
+		t.Fatal(err)
+	}
+	s.ports[pc.Name] = m
+	return m
+}
+
+// withTCI returns the untagged frame b with an 802.1Q tag carrying tci
+// (PCP, DEI and VID as given) inserted after the addresses.
+func withTCI(b []byte, tci uint16) []byte {
+	out := make([]byte, 0, len(b)+pkt.VLANTagLen)
+	out = append(out, b[:12]...)
+	out = binary.BigEndian.AppendUint16(out, pkt.TypeVLAN)
+	out = binary.BigEndian.AppendUint16(out, tci)
+	return append(out, b[12:]...)
 }

@@ -105,7 +105,7 @@ func segmentTCP(f *Frame, emit func(*Frame), p *swPort) {
 		}
 		s.n = copy(s.buf[Headroom:], b[:hdr])
 		s.n += copy(s.buf[Headroom+hdr:], payload[off:off+n])
-		s.vid, s.pcp = f.vid, f.pcp
+		s.vid, s.prio = f.vid, f.prio
 		sb := s.Bytes()
 		last := off+n == len(payload)
 		if v4 {

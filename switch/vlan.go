@@ -123,13 +123,13 @@ func (v *portVLAN) classify(f *Frame) DropReason {
 		return DropVLANNotAllowed
 	}
 	f.vid = vid
-	f.pcp = uint8(tci >> 13)
+	f.prio = uint8(tci >> 12)
 	return NumDropReasons
 }
 
 // tag makes f leave as a tagged frame of its VLAN.
 func (f *Frame) tag() {
-	f.off = pkt.PushTag(f.buf, f.off, pkt.TypeVLAN, uint16(f.pcp)<<13|f.vid)
+	f.off = pkt.PushTag(f.buf, f.off, pkt.TypeVLAN, uint16(f.prio)<<12|f.vid)
 	f.n += pkt.VLANTagLen
 	f.VNet.Shift(pkt.VLANTagLen)
 }
