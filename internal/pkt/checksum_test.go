@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -153,4 +154,69 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+func TestChecksumExact(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		b       []byte
+		initial uint16
+		want    uint16
+	}{
+		{"empty", nil, 0, 0},
+		{"empty keeps the initial sum", nil, 0x1234, 0x1234},
+		{"one byte is the high half", []byte{0xab}, 0, 0xab00},
+		{"three bytes", []byte{0x12, 0x34, 0x56}, 0, 0x6834},
+		{"five bytes", []byte{1, 2, 3, 4, 5}, 0, 0x0906},
+		{"seven bytes", []byte{1, 2, 3, 4, 5, 6, 7}, 0, 0x100c},
+		{"nine bytes", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, 0, 0x1914},
+		{"fifteen bytes: every step", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, 0, 0x4038},
+		{"carry folds back in", []byte{0xff, 0xff, 0x00, 0x01}, 0, 0x0001},
+		{"carry from the initial sum", []byte{0x00, 0x01}, 0xffff, 0x0001},
+		{"all ones stays all ones", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0xffff, 0xffff},
+		{"many carries", bytes.Repeat([]byte{0xff, 0xfe}, 9), 0, 0xfff6},
+		{"odd byte with carry", []byte{0xff, 0xff, 0x80}, 0x8000, 0x0001},
+	} {
+		if got := Checksum(c.b, c.initial); got != c.want {
+			t.Errorf("%s: %#04x, want %#04x", c.name, got, c.want)
+		}
+	}
+}
+
+func TestChecksumCombine(t *testing.T) {
+	for _, c := range []struct{ a, b, want uint16 }{
+		{0, 0, 0},
+		{0x1234, 0x1111, 0x2345},
+		{0xffff, 0x0001, 0x0001},
+		{0xffff, 0xffff, 0xffff},
+		{0x8000, 0x8000, 0x0001},
+	} {
+		if got := ChecksumCombine(c.a, c.b); got != c.want {
+			t.Errorf("ChecksumCombine(%#04x, %#04x) = %#04x, want %#04x", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+func TestPseudoHeaderChecksum(t *testing.T) {
+	// 0a00+0001 + 0a00+0002 + 0011 + 001c = 0x1430.
+	if got := PseudoHeaderChecksum(ProtoUDP, []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}, 28); got != 0x1430 {
+		t.Fatalf("IPv4: %#04x", got)
+	}
+	// fe80::1 -> ff02::2, TCP, 40 bytes: fe80+0001 + ff02+0002 + 0006 + 0028 = 0x1fdb3 -> 0xfdb4.
+	src := []byte{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	dst := []byte{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}
+	if got := PseudoHeaderChecksum(ProtoTCP, src, dst, 40); got != 0xfdb4 {
+		t.Fatalf("IPv6: %#04x", got)
+	}
+}
+
+// TestChecksumUpdate16RFC1624 is the worked example of RFC 1624 section 4.
+func TestChecksumUpdate16RFC1624(t *testing.T) {
+	if got := ChecksumUpdate16(0xdd2f, 0x5555, 0x3285); got != 0x0000 {
+		t.Fatalf("%#04x, want 0x0000", got)
+	}
+	// And one whose result is not the special case: a TTL decrement.
+	if got := ChecksumUpdate16(0xb861, 0x4011, 0x3f11); got != 0xb961 {
+		t.Fatalf("TTL decrement: %#04x, want 0xb961", got)
+	}
 }
