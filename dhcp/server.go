@@ -93,12 +93,15 @@ func NewServer(cfg Config, store *Store) *Server {
 		declined: map[netip.Addr]time.Time{},
 	}
 	for _, h := range cfg.Hosts {
+		if !s.guest(h.IP) {
+			continue // a reservation on the gateway, network or broadcast address
+		}
 		s.static[h.MAC] = h
 		s.staticIP[h.IP] = true
 	}
 	if store != nil {
 		for _, l := range store.Load(cfg.Network) {
-			if !cfg.Gateway.Contains(l.IP) {
+			if !s.guest(l.IP) {
 				continue // the network changed under the stored lease
 			}
 			ls := &lease{Lease: l}
@@ -173,6 +176,7 @@ type request struct {
 	hostname  string
 	params    []byte
 	hasParams bool
+	maxSize   int // option 57, 0 if absent
 }
 
 func parse(m pkt.DHCP) (request, int) {
@@ -208,6 +212,10 @@ func parse(m pkt.DHCP) (request, int) {
 			r.hostname = sanitizeHostname(d)
 		case pkt.OptParamRequest:
 			r.params, r.hasParams = d, true
+		case pkt.OptMaxSize:
+			if len(d) == 2 {
+				r.maxSize = int(binary.BigEndian.Uint16(d))
+			}
 		}
 	}
 	if it.Malformed() {
@@ -337,6 +345,11 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease) {
 			cur = s.hold(r, r.reqIP, now)
 		}
 	}
+	// A reservation ties a MAC and an address both ways, whatever client
+	// id the lease was made under.
+	if h, ok := s.static[r.mac]; ok && h.IP != cur.IP || !ok && s.staticIP[cur.IP] {
+		return pkt.DHCPNak, nil
+	}
 	cur.offered = false
 	cur.State = "bound"
 	cur.Expiry = now.Add(s.cfg.Lease)
@@ -370,7 +383,7 @@ func (s *Server) pick(r request, now time.Time) netip.Addr {
 	// clients as long as possible.
 	var oldest *lease
 	for a := s.cfg.RangeStart; a.IsValid() && !s.cfg.RangeEnd.Less(a); a = a.Next() {
-		if s.staticIP[a] || a == s.cfg.Gateway.Addr() || s.quarantined(a, now) {
+		if s.staticIP[a] || !s.guest(a) || s.quarantined(a, now) {
 			continue
 		}
 		l, used := s.byIP[a]
@@ -393,6 +406,24 @@ func (s *Server) inRange(a netip.Addr) bool {
 	return s.cfg.RangeStart.IsValid() && !a.Less(s.cfg.RangeStart) && !s.cfg.RangeEnd.Less(a)
 }
 
+// guest reports whether a may be a guest's address: inside the prefix,
+// neither the gateway nor, below /31 (RFC 3021), the network or broadcast
+// address.
+func (s *Server) guest(a netip.Addr) bool {
+	p := s.cfg.Gateway.Masked()
+	if !p.Contains(a) || a == s.cfg.Gateway.Addr() {
+		return false
+	}
+	return p.Bits() >= 31 || a != p.Addr() && a != broadcast(p)
+}
+
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - p.Bits()))
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
 func (s *Server) quarantined(a netip.Addr, now time.Time) bool {
 	t, ok := s.declined[a]
 	return ok && t.After(now)
@@ -400,7 +431,7 @@ func (s *Server) quarantined(a netip.Addr, now time.Time) bool {
 
 // assignable reports whether a may go to the client of r.
 func (s *Server) assignable(r request, a netip.Addr, now time.Time) bool {
-	if !s.cfg.Gateway.Contains(a) || a == s.cfg.Gateway.Addr() || s.quarantined(a, now) {
+	if !s.guest(a) || s.quarantined(a, now) {
 		return false
 	}
 	if h, ok := s.static[r.mac]; ok {
@@ -489,7 +520,11 @@ func (s *Server) build(buf []byte, m pkt.DHCP, r request, typ uint8, ip netip.Ad
 	copy(buf[24:28], m[24:28]) // giaddr
 	copy(buf[28:44], m[28:44]) // chaddr
 	binary.BigEndian.PutUint32(buf[236:], pkt.DHCPCookie)
-	w := pkt.DHCPOptionWriter{B: buf, N: pkt.DHCPOptionsOff}
+	// No larger than the client takes (RFC 2131 2: a 576-byte datagram,
+	// more if its option 57 says so, which counts the IP and UDP headers):
+	// options that do not fit are left out.
+	limit := min(len(buf), max(576, r.maxSize)-28)
+	w := pkt.DHCPOptionWriter{B: buf[:limit], N: pkt.DHCPOptionsOff}
 	w.Add(pkt.OptMessageType, typ)
 	w.AddAddr(pkt.OptServerID, s.cfg.Gateway.Addr())
 	if typ == pkt.DHCPNak {
@@ -534,9 +569,7 @@ func (s *Server) build(buf []byte, m pkt.DHCP, r request, typ uint8, ip netip.Ad
 		w.Add(pkt.OptMTU, byte(s.cfg.MTU>>8), byte(s.cfg.MTU))
 	}
 	if want(pkt.OptBroadcast) {
-		b := pfx.Addr().As4()
-		v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - pfx.Bits()))
-		w.AddUint32(pkt.OptBroadcast, v)
+		w.AddAddr(pkt.OptBroadcast, broadcast(pfx))
 	}
 	w.End()
 	return pad(buf, w.N)

@@ -1,0 +1,581 @@
+package dhcp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// Static hosts of the fuzz networks; fuzz clients are mac(0..7) and these.
+var (
+	fuzzHostA = mac(0xf0)
+	fuzzHostB = mac(0xf1)
+)
+
+// fuzzConfigs are the networks FuzzHandle drives: ranges small enough for
+// the fuzzer to exhaust, reservations inside and outside the range, and
+// ranges and reservations the config loader lets touch the network and
+// broadcast addresses.
+func fuzzConfigs() []Config {
+	a := netip.MustParseAddr
+	var dns16 []netip.Addr
+	for i := range 16 {
+		dns16 = append(dns16, netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}))
+	}
+	return []Config{
+		{Network: "a", Gateway: gw, RangeStart: a("10.9.0.10"), RangeEnd: a("10.9.0.13"), Lease: time.Hour,
+			DNS: []netip.Addr{gw.Addr()}, Domain: "lab", Router: true, MTU: 1500,
+			Hosts: []Host{{MAC: fuzzHostA, IP: a("10.9.0.12"), Name: "web"}, {MAC: fuzzHostB, IP: a("10.9.0.50")}}},
+		// A /28 whose range ends on the broadcast address; a reservation on
+		// the network address. The default lease.
+		{Network: "b", Gateway: netip.MustParsePrefix("10.9.0.1/28"), RangeStart: a("10.9.0.12"), RangeEnd: a("10.9.0.15"),
+			Hosts: []Host{{MAC: fuzzHostA, IP: a("10.9.0.0"), Name: "zero"}, {MAC: fuzzHostB, IP: a("10.9.0.13"), Name: "b"}}},
+		// Every option at its largest: the reply must still fit the client.
+		{Network: "c", Gateway: netip.MustParsePrefix("10.9.0.14/28"), RangeStart: a("10.9.0.0"), RangeEnd: a("10.9.0.3"),
+			Lease: 90 * time.Second, DNS: dns16, Domain: strings.Repeat("d", 250), Router: true, MTU: 9000,
+			Hosts: []Host{{MAC: fuzzHostA, IP: a("10.9.0.8"), Name: strings.Repeat("h", 63)}, {MAC: fuzzHostB, IP: a("10.9.0.15")}}},
+	}
+}
+
+// A compact fuzz step is 7 bytes:
+//
+//	0: bit 7 clear; bits 0-3 option 53; 0x10 broadcast flag; 0x20 client id; 0x40 host name
+//	1: bits 0-3 the client (0-7, 8 and 9 the static hosts); bits 4-7 the client id
+//	2: last octet of the requested address; 3: of ciaddr (both in 10.9.0.0/24)
+//	4: 1 requested address, 2 ciaddr, 4 server id, 8 another server's id,
+//	   0x10 parameter request list, 0x20 max message size
+//	5: which list, name and size; 6: seconds the clock moves before the step
+//	   (values from 128 on are minutes)
+//
+// A step whose byte 0 has bit 7 set is a raw message of the length in
+// bytes 1-2.
+const compactStep = 7
+
+var (
+	fuzzParams = [][]byte{{}, {1, 3, 6, 15, 28}, {3}, {12, 15, 26, 6}, {51, 53, 54}, {1, 3, 6, 12, 15, 26, 28}}
+	fuzzNames  = [][]byte{[]byte("vm1"), {}, []byte("a.b"), []byte("bad\x00"), bytes.Repeat([]byte("x"), 64), []byte("caf\xc3\xa9")}
+)
+
+func fuzzMAC(i byte) pkt.MAC {
+	switch i {
+	case 8:
+		return fuzzHostA
+	case 9:
+		return fuzzHostB
+	}
+	return mac(i & 7)
+}
+
+// nextMessage takes one step off script.
+func nextMessage(cfg Config, script []byte) (m, rest []byte, advance time.Duration) {
+	if script[0]&0x80 != 0 {
+		if len(script) < 3 {
+			return script[1:], nil, 0
+		}
+		n := min(int(binary.BigEndian.Uint16(script[1:])), len(script)-3)
+		return script[3 : 3+n], script[3+n:], 0
+	}
+	var b [compactStep]byte
+	rest = script[copy(b[:], script):]
+	mm := msg{typ: b[0] & 0x0f, mac: fuzzMAC(b[1] & 0x0f), broadcast: b[0]&0x10 != 0,
+		xid: uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | 1<<24}
+	if b[0]&0x20 != 0 {
+		mm.clientID = []byte{0xff, b[1] >> 4}
+	}
+	if b[0]&0x40 != 0 {
+		mm.hostname = fuzzNames[int(b[5])%len(fuzzNames)]
+	}
+	if b[4]&1 != 0 {
+		mm.reqIP = netip.AddrFrom4([4]byte{10, 9, 0, b[2]})
+	}
+	if b[4]&2 != 0 {
+		mm.ciaddr = netip.AddrFrom4([4]byte{10, 9, 0, b[3]})
+	}
+	switch {
+	case b[4]&8 != 0:
+		mm.serverID = netip.MustParseAddr("10.9.0.99")
+	case b[4]&4 != 0:
+		mm.serverID = cfg.Gateway.Addr()
+	}
+	if b[4]&0x10 != 0 {
+		mm.params = fuzzParams[int(b[5])%len(fuzzParams)]
+	}
+	if b[4]&0x20 != 0 {
+		mm.maxSize = 500 + 2*uint16(b[5]) // below and above the legal minimum of 576
+	}
+	advance = time.Duration(b[6]) * time.Second
+	if b[6] >= 128 {
+		advance = time.Duration(b[6]-127) * time.Minute
+	}
+	return mm.bytes(), rest, advance
+}
+
+func step(typ, client, req, ci, flags, sel, adv byte) []byte {
+	return []byte{typ, client, req, ci, flags, sel, adv}
+}
+
+func FuzzHandle(f *testing.F) {
+	const d, r, dc, rl, inf = pkt.DHCPDiscover, pkt.DHCPRequest, pkt.DHCPDecline, pkt.DHCPRelease, pkt.DHCPInform
+	cat := func(steps ...[]byte) []byte { return bytes.Join(steps, nil) }
+	// Each client: DISCOVER, then REQUEST (SELECTING) the address the
+	// first free one would be (10, 11, 13 in network a).
+	exchange := cat(step(d, 1, 0, 0, 0, 0, 0), step(r, 1, 10, 0, 5, 0, 0),
+		step(d, 2, 0, 0, 0x10, 1, 0), step(r, 2, 11, 0, 5, 1, 0),
+		step(d|0x40, 3, 0, 0, 0, 0, 0), step(r|0x40, 3, 13, 0, 5, 0, 0))
+	f.Add(uint8(0), exchange)
+	f.Add(uint8(1), exchange)
+	f.Add(uint8(2), exchange)
+	// Exhaustion, then offers lapsing.
+	f.Add(uint8(0), cat(step(d, 1, 0, 0, 0, 0, 0), step(d, 2, 0, 0, 0, 0, 0), step(d, 3, 0, 0, 0, 0, 0),
+		step(d, 4, 0, 0, 0, 0, 0), step(d, 5, 0, 0, 0, 0, 61), step(d, 5, 0, 0, 0, 0, 0)))
+	// Renew, rebind, release, decline, inform.
+	f.Add(uint8(0), cat(exchange, step(r, 1, 0, 10, 2, 0, 100), step(r|0x10, 2, 0, 11, 2, 0, 130),
+		step(rl, 1, 0, 10, 6, 0, 0), step(dc, 3, 13, 0, 5, 0, 0), step(d, 3, 0, 0, 0, 0, 0),
+		step(inf, 4, 0, 77, 0x12, 3, 0), step(d, 6, 0, 0, 0, 0, 139), step(d, 7, 0, 0, 0, 0, 0)))
+	// Static hosts, client ids moving between MACs, INIT-REBOOT.
+	f.Add(uint8(0), cat(step(d|0x20, 8, 0, 0, 0, 0, 0), step(r|0x20, 8, 12, 0, 5, 0, 0),
+		step(r|0x20, 1, 12, 0, 1, 0, 0), step(r|0x20, 1, 0, 12, 2, 0, 0), step(r, 9, 50, 0, 1, 0, 0),
+		step(r, 2, 50, 0, 1, 0, 0), step(r, 2, 12, 0, 1, 0, 0), step(d, 9, 0, 0, 0x30, 200, 0)))
+	f.Add(uint8(2), cat(step(d|0x20, 8, 0, 0, 0x10, 5, 0), step(r|0x20, 8, 8, 0, 5, 0, 0), step(d, 1, 0, 0, 0x30, 30, 0),
+		step(r, 1, 0, 0, 5, 5, 0), step(r, 9, 15, 0, 1, 0, 0), step(d, 9, 0, 0, 0, 0, 0)))
+	// Raw messages: duplicated options, an empty client id after a real
+	// one, a malformed tail.
+	raw := func(b []byte) []byte {
+		return append([]byte{0x80, byte(len(b) >> 8), byte(len(b))}, b...)
+	}
+	f.Add(uint8(0), raw(msg{typ: d, mac: mac(1), extra: []byte{61, 2, 1, 2, 61, 0, 53, 1, 3, 50, 4, 10, 9, 0, 11}}.bytes()))
+	f.Add(uint8(1), raw(msg{typ: r, mac: mac(1), reqIP: netip.MustParseAddr("10.9.0.15"), extra: []byte{0, 0, 12, 3, 'a', 'b', 'c', 57, 2, 2, 64}}.bytes()))
+	f.Add(uint8(0), raw(msg{typ: d, mac: mac(2), extra: []byte{55, 40}}.bytes()))
+	f.Fuzz(func(t *testing.T, sel uint8, script []byte) {
+		cfgs := fuzzConfigs()
+		cfg := cfgs[int(sel)%len(cfgs)]
+		s := NewServer(cfg, nil)
+		now := time.Unix(1_700_000_000, 0)
+		s.now = func() time.Time { return now }
+		buf := make([]byte, 1500)
+		for i := 0; len(script) > 0 && i < 64; i++ {
+			var m []byte
+			var adv time.Duration
+			m, script, adv = nextMessage(cfg, script)
+			now = now.Add(adv)
+			before := snapshot(s)
+			dropsBefore := s.Drops()
+			rep, ok := s.Handle(pkt.DHCP(m), buf)
+			checkReply(t, cfg, before, m, rep, ok, now, s.Drops(), dropsBefore)
+			checkState(t, cfg, s, now)
+		}
+	})
+}
+
+// state is the server's tables before a message.
+type state struct {
+	byClient map[string]Lease
+	offered  map[string]bool
+	declined map[netip.Addr]time.Time
+}
+
+func snapshot(s *Server) state {
+	st := state{byClient: map[string]Lease{}, offered: map[string]bool{}, declined: map[netip.Addr]time.Time{}}
+	for id, l := range s.byClient {
+		st.byClient[id], st.offered[id] = l.Lease, l.offered
+	}
+	for a, t := range s.declined {
+		st.declined[a] = t
+	}
+	return st
+}
+
+// holder is the client that holds a at now, if any: an offer until it
+// lapses, a bound lease until it expires or is released.
+func (st state) holder(a netip.Addr, now time.Time) string {
+	for id, l := range st.byClient {
+		if l.IP != a || l.Expiry.Before(now) {
+			continue
+		}
+		if st.offered[id] || l.State == "bound" {
+			return id
+		}
+	}
+	return ""
+}
+
+// fuzzRequest is an independent reading of a request: what the reply is
+// checked against.
+type fuzzRequest struct {
+	typ               uint8
+	clientID          string
+	mac               pkt.MAC
+	reqIP, serverID   netip.Addr
+	ciaddr            netip.Addr
+	params            []byte
+	hasParams         bool
+	maxSize           int
+	answerable, valid bool
+}
+
+func readRequest(b []byte) fuzzRequest {
+	var q fuzzRequest
+	d := pkt.DHCP(b)
+	if len(b) < pkt.DHCPOptionsOff || binary.BigEndian.Uint32(b[236:]) != pkt.DHCPCookie || b[0] != 1 || b[1] != 1 || b[2] != 6 {
+		return q
+	}
+	q.mac, q.ciaddr = d.CHAddr(), d.CIAddr()
+	it := d.Options()
+	for it.Next() {
+		v := it.Data()
+		switch it.Code() {
+		case 53:
+			if len(v) == 1 {
+				q.typ = v[0]
+			}
+		case 61:
+			if len(v) > 0 {
+				q.clientID = hex.EncodeToString(v)
+			}
+		case 50:
+			if len(v) == 4 {
+				q.reqIP = netip.AddrFrom4([4]byte(v))
+			}
+		case 54:
+			if len(v) == 4 {
+				q.serverID = netip.AddrFrom4([4]byte(v))
+			}
+		case 55:
+			q.params, q.hasParams = v, true
+		case 57:
+			if len(v) == 2 {
+				q.maxSize = int(binary.BigEndian.Uint16(v))
+			}
+		}
+	}
+	if it.Malformed() {
+		return q
+	}
+	q.valid = true
+	if q.clientID == "" {
+		q.clientID = "mac:" + q.mac.String()
+	}
+	q.answerable = q.typ == pkt.DHCPDiscover || q.typ == pkt.DHCPRequest || q.typ == pkt.DHCPInform
+	return q
+}
+
+// usable reports whether a may be a guest's address on cfg's network: in
+// the prefix, neither the gateway nor (below /31) the network or broadcast
+// address.
+func usable(cfg Config, a netip.Addr) bool {
+	p := cfg.Gateway.Masked()
+	b := p.Addr().As4()
+	bc := binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(b[:])|^(^uint32(0)<<(32-p.Bits())))
+	edge := p.Bits() < 31 && (a == p.Addr() || a == netip.AddrFrom4([4]byte(bc)))
+	return p.Contains(a) && a != cfg.Gateway.Addr() && !edge
+}
+
+// reservation is the static host of mac, if it may have its address.
+func reservation(cfg Config, m pkt.MAC) (Host, bool) {
+	for _, h := range cfg.Hosts {
+		if h.MAC == m && usable(cfg, h.IP) {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+func reservedFor(cfg Config, a netip.Addr) (pkt.MAC, bool) {
+	for _, h := range cfg.Hosts {
+		if h.IP == a && usable(cfg, h.IP) {
+			return h.MAC, true
+		}
+	}
+	return pkt.MAC{}, false
+}
+
+func inRange(cfg Config, a netip.Addr) bool {
+	return !a.Less(cfg.RangeStart) && !cfg.RangeEnd.Less(a)
+}
+
+func checkReply(t *testing.T, cfg Config, before state, m []byte, rep Reply, ok bool, now time.Time, drops, dropsBefore [NumDrops]uint64) {
+	t.Helper()
+	q := readRequest(m)
+	if !q.answerable {
+		if ok {
+			t.Fatalf("answered a message that gets no answer (type %d, valid %v)", q.typ, q.valid)
+		}
+		return
+	}
+	gwa := cfg.Gateway.Addr()
+	if !ok {
+		switch {
+		case q.typ == pkt.DHCPRequest && q.serverID.IsValid() && q.serverID != gwa:
+			if drops[DropNotOurs] != dropsBefore[DropNotOurs]+1 {
+				t.Fatal("request for another server dropped without counting it")
+			}
+		case q.typ == pkt.DHCPDiscover:
+			if drops[DropPoolExhausted] != dropsBefore[DropPoolExhausted]+1 {
+				t.Fatal("discover dropped without counting exhaustion")
+			}
+			if _, ok := reservation(cfg, q.mac); ok {
+				t.Fatal("static host got no offer")
+			}
+			for a := cfg.RangeStart; inRange(cfg, a); a = a.Next() {
+				if _, res := reservedFor(cfg, a); usable(cfg, a) && !res && !before.declined[a].After(now) {
+					if h := before.holder(a, now); h == "" || h == q.clientID {
+						t.Fatalf("discover dropped as exhausted though %v is free", a)
+					}
+				}
+			}
+		default:
+			t.Fatalf("type %d got no answer", q.typ)
+		}
+		return
+	}
+	d := pkt.DHCP(rep.Msg)
+	if !d.Valid() || d.Op() != pkt.BOOTReply || d.HType() != 1 || d.HLen() != 6 {
+		t.Fatalf("not a BOOTREPLY: % x", rep.Msg[:min(len(rep.Msg), 4)])
+	}
+	// Echoed: xid, flags, ciaddr, giaddr, the whole chaddr field.
+	for _, f := range [][2]int{{4, 8}, {10, 12}, {12, 16}, {24, 28}, {28, 44}} {
+		if !bytes.Equal(rep.Msg[f[0]:f[1]], m[f[0]:f[1]]) {
+			t.Fatalf("bytes %d-%d not echoed: % x, request % x", f[0], f[1], rep.Msg[f[0]:f[1]], m[f[0]:f[1]])
+		}
+	}
+	if !bytes.Equal(rep.Msg[44:236], make([]byte, 192)) || rep.Msg[3] != 0 || !bytes.Equal(rep.Msg[8:10], []byte{0, 0}) || !bytes.Equal(rep.Msg[20:24], []byte{0, 0, 0, 0}) {
+		t.Fatal("hops, secs, siaddr, sname or file not zero")
+	}
+	// Size: what every client takes (576-byte datagram), or more if it says so.
+	limit := 576 - 28
+	if q.maxSize >= 576 {
+		limit = q.maxSize - 28
+	}
+	if len(rep.Msg) > limit || len(rep.Msg) < 300 {
+		t.Fatalf("reply of %d bytes, client allows %d (BOOTP minimum 300)", len(rep.Msg), limit)
+	}
+	opts := map[uint8][]byte{}
+	end := -1
+	it := d.Options()
+	for it.Next() {
+		if _, dup := opts[it.Code()]; dup {
+			t.Fatalf("option %d twice", it.Code())
+		}
+		opts[it.Code()] = it.Data()
+	}
+	if it.Malformed() {
+		t.Fatal("reply options malformed")
+	}
+	for i := pkt.DHCPOptionsOff; i < len(rep.Msg); {
+		if rep.Msg[i] == pkt.OptEnd {
+			end = i
+			break
+		}
+		if rep.Msg[i] == pkt.OptPad {
+			i++
+			continue
+		}
+		i += 2 + int(rep.Msg[i+1])
+	}
+	if end < 0 {
+		t.Fatal("no end option")
+	}
+	if !bytes.Equal(rep.Msg[end+1:], make([]byte, len(rep.Msg)-end-1)) {
+		t.Fatal("padding not zero")
+	}
+	if len(opts[pkt.OptMessageType]) != 1 {
+		t.Fatalf("option 53 % x", opts[pkt.OptMessageType])
+	}
+	typ := opts[pkt.OptMessageType][0]
+	if !bytes.Equal(opts[pkt.OptServerID], gwa.AsSlice()) {
+		t.Fatalf("server id % x, want the gateway %v", opts[pkt.OptServerID], gwa)
+	}
+	yi := d.YIAddr()
+	switch {
+	case q.typ == pkt.DHCPDiscover && typ == pkt.DHCPOffer,
+		q.typ == pkt.DHCPRequest && typ == pkt.DHCPAck,
+		q.typ == pkt.DHCPRequest && typ == pkt.DHCPNak,
+		q.typ == pkt.DHCPInform && typ == pkt.DHCPAck:
+	default:
+		t.Fatalf("type %d answered with type %d", q.typ, typ)
+	}
+	if q.typ == pkt.DHCPRequest && q.serverID.IsValid() && q.serverID != gwa {
+		t.Fatal("answered a request for another server")
+	}
+	if typ == pkt.DHCPNak {
+		if yi != netip.IPv4Unspecified() || !rep.Broadcast || len(opts) != 3 || string(opts[pkt.OptMessage]) != "address not available" {
+			t.Fatalf("NAK: yiaddr %v broadcast %v options %v", yi, rep.Broadcast, opts)
+		}
+		return
+	}
+	// Where it goes: broadcast if asked or nowhere to unicast, else to
+	// ciaddr, else to the new address, always at chaddr.
+	switch {
+	case d.Flags()&pkt.DHCPFlagBroadcast != 0:
+		if !rep.Broadcast {
+			t.Fatal("broadcast flag ignored")
+		}
+	case !q.ciaddr.IsUnspecified():
+		if rep.Broadcast || rep.DstIP != q.ciaddr || rep.DstMAC != q.mac {
+			t.Fatalf("not unicast to ciaddr: %+v", rep)
+		}
+	case q.typ != pkt.DHCPInform:
+		if rep.Broadcast || rep.DstIP != yi || rep.DstMAC != q.mac {
+			t.Fatalf("not unicast to yiaddr: %+v", rep)
+		}
+	default:
+		if !rep.Broadcast {
+			t.Fatalf("inform without ciaddr not broadcast: %+v", rep)
+		}
+	}
+	secs := uint32(cfg.Lease / time.Second)
+	if cfg.Lease == 0 {
+		secs = 3600
+	}
+	if q.typ == pkt.DHCPInform {
+		if yi != netip.IPv4Unspecified() || opts[pkt.OptLeaseTime] != nil || opts[pkt.OptRenewalT1] != nil || opts[pkt.OptRebindingT2] != nil {
+			t.Fatalf("inform: yiaddr %v, lease options %v", yi, opts)
+		}
+	} else {
+		for code, v := range map[uint8]uint32{pkt.OptLeaseTime: secs, pkt.OptRenewalT1: secs / 2, pkt.OptRebindingT2: secs / 8 * 7} {
+			if len(opts[code]) != 4 || binary.BigEndian.Uint32(opts[code]) != v {
+				t.Fatalf("option %d % x, want %d", code, opts[code], v)
+			}
+		}
+		checkAddress(t, cfg, before, q, typ, yi, now)
+	}
+	checkOptions(t, cfg, q, typ, opts, end, limit)
+}
+
+// checkAddress: an OFFER or ACK hands out an address the client may have.
+func checkAddress(t *testing.T, cfg Config, before state, q fuzzRequest, typ uint8, yi netip.Addr, now time.Time) {
+	t.Helper()
+	if !usable(cfg, yi) {
+		t.Fatalf("handed out %v: not a guest address of %v", yi, cfg.Gateway)
+	}
+	res, static := reservation(cfg, q.mac)
+	owner, reserved := reservedFor(cfg, yi)
+	switch {
+	case static && yi != res.IP:
+		t.Fatalf("static host %v got %v, not its %v", q.mac, yi, res.IP)
+	case reserved && owner != q.mac:
+		t.Fatalf("%v got %v, reserved for %v", q.mac, yi, owner)
+	case !reserved && !inRange(cfg, yi):
+		t.Fatalf("%v is outside the range %v-%v", yi, cfg.RangeStart, cfg.RangeEnd)
+	}
+	// A reservation belongs to the MAC, whatever client id holds it now.
+	if h := before.holder(yi, now); h != "" && h != q.clientID && !reserved {
+		t.Fatalf("%v handed to %s while %s holds it", yi, q.clientID, h)
+	}
+	cur, had := before.byClient[q.clientID]
+	if !static && before.declined[yi].After(now) && !(had && cur.IP == yi && typ == pkt.DHCPAck) {
+		t.Fatalf("quarantined %v handed out", yi)
+	}
+	if typ != pkt.DHCPAck {
+		return
+	}
+	// ACK: the address the REQUEST named, and only in its RFC 2131 case.
+	switch {
+	case q.serverID.IsValid(): // SELECTING
+		if yi != q.reqIP || !had || cur.IP != yi {
+			t.Fatalf("selecting: acked %v, asked %v, offered %+v", yi, q.reqIP, cur)
+		}
+	case !q.ciaddr.IsUnspecified(): // RENEWING, REBINDING
+		if yi != q.ciaddr || !had || cur.IP != yi || before.offered[q.clientID] {
+			t.Fatalf("renewing: acked %v for ciaddr %v, held %+v", yi, q.ciaddr, cur)
+		}
+	default: // INIT-REBOOT
+		if yi != q.reqIP {
+			t.Fatalf("init-reboot: acked %v, asked %v", yi, q.reqIP)
+		}
+	}
+}
+
+// checkOptions: each option sent is right and wanted; each wanted one is
+// sent unless the client's size left no room.
+func checkOptions(t *testing.T, cfg Config, q fuzzRequest, typ uint8, opts map[uint8][]byte, end, limit int) {
+	t.Helper()
+	want := func(code uint8) bool { return !q.hasParams || bytes.IndexByte(q.params, code) >= 0 }
+	p := cfg.Gateway.Masked()
+	maskv := ^uint32(0) << (32 - p.Bits())
+	b := p.Addr().As4()
+	expect := map[uint8][]byte{
+		pkt.OptSubnetMask: binary.BigEndian.AppendUint32(nil, maskv),
+		pkt.OptBroadcast:  binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(b[:])|^maskv),
+	}
+	if cfg.Router {
+		expect[pkt.OptRouter] = cfg.Gateway.Addr().AsSlice()
+	}
+	if len(cfg.DNS) > 0 {
+		var v []byte
+		for _, a := range cfg.DNS {
+			v = append(v, a.AsSlice()...)
+		}
+		expect[pkt.OptDNS] = v
+	}
+	if cfg.Domain != "" {
+		expect[pkt.OptDomain] = []byte(cfg.Domain)
+	}
+	if cfg.MTU > 0 {
+		expect[pkt.OptMTU] = []byte{byte(cfg.MTU >> 8), byte(cfg.MTU)}
+	}
+	if h, ok := reservation(cfg, q.mac); ok && h.Name != "" && q.typ == pkt.DHCPRequest && typ == pkt.DHCPAck {
+		expect[pkt.OptHostname] = []byte(h.Name)
+	}
+	for code, v := range opts {
+		switch code {
+		case pkt.OptMessageType, pkt.OptServerID, pkt.OptLeaseTime, pkt.OptRenewalT1, pkt.OptRebindingT2:
+			continue
+		case pkt.OptHostname:
+			if h, ok := reservation(cfg, q.mac); !ok || string(v) != h.Name {
+				t.Fatalf("host name %q sent to %v", v, q.mac)
+			}
+			continue
+		}
+		if e, ok := expect[code]; !ok || !bytes.Equal(v, e) || !want(code) {
+			t.Fatalf("option %d = % x (expected % x, wanted %v)", code, v, e, want(code))
+		}
+	}
+	for code, e := range expect {
+		if want(code) && opts[code] == nil && end+2+len(e)+1 <= limit {
+			t.Fatalf("option %d wanted, not sent, and there was room", code)
+		}
+	}
+}
+
+// checkState: the tables agree, hold only guest addresses, and are
+// bounded by the addresses there are.
+func checkState(t *testing.T, cfg Config, s *Server, now time.Time) {
+	t.Helper()
+	for id, l := range s.byClient {
+		if l.ClientID != id || s.byIP[l.IP] != l {
+			t.Fatalf("lease %+v: not indexed by its client and address", l.Lease)
+		}
+		if _, res := reservedFor(cfg, l.IP); !usable(cfg, l.IP) || !res && !inRange(cfg, l.IP) {
+			t.Fatalf("lease on %v", l.IP)
+		}
+		if l.offered && l.Expiry.After(now.Add(offerHold)) {
+			t.Fatalf("offer held until %v", l.Expiry)
+		}
+	}
+	for a, l := range s.byIP {
+		if l.IP != a || s.byClient[l.ClientID] != l {
+			t.Fatalf("address %v: lease %+v not indexed by its client", a, l.Lease)
+		}
+	}
+	n := 0
+	for a := cfg.RangeStart; inRange(cfg, a); a = a.Next() {
+		if _, res := reservedFor(cfg, a); usable(cfg, a) && !res {
+			n++
+		}
+	}
+	for _, h := range cfg.Hosts {
+		if usable(cfg, h.IP) {
+			n++
+		}
+	}
+	if len(s.byClient) > n {
+		t.Fatalf("%d leases and offers for %d addresses", len(s.byClient), n)
+	}
+}
