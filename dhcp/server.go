@@ -350,6 +350,7 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease) {
 	if h, ok := s.static[r.mac]; ok && h.IP != cur.IP || !ok && s.staticIP[cur.IP] {
 		return pkt.DHCPNak, nil
 	}
+	prev := *cur
 	cur.offered = false
 	cur.State = "bound"
 	cur.Expiry = now.Add(s.cfg.Lease)
@@ -362,6 +363,7 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease) {
 	}
 	// Durable before acknowledged: without the write, no ACK.
 	if err := s.save(); err != nil {
+		*cur = prev // not acknowledged, so not bound either
 		s.drops[DropStoreFailed].Add(1)
 		return 0, nil
 	}

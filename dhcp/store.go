@@ -31,6 +31,7 @@ type Store struct {
 	path string
 	mu   sync.Mutex
 	nets map[string][]Lease
+	sync func(*os.File) error // fsync; tests make it fail
 }
 
 // OpenStore reads dir/leases.json (absent: empty) and creates dir.
@@ -38,7 +39,7 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lease store: %w", err)
 	}
-	s := &Store{path: filepath.Join(dir, "leases.json"), nets: map[string][]Lease{}}
+	s := &Store{path: filepath.Join(dir, "leases.json"), nets: map[string][]Lease{}, sync: (*os.File).Sync}
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -82,11 +83,11 @@ func (s *Store) Save(network string, leases []Lease) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.path, data)
+	return s.writeAtomic(data)
 }
 
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
+func (s *Store) writeAtomic(data []byte) error {
+	dir := filepath.Dir(s.path)
 	f, err := os.CreateTemp(dir, ".leases-*.tmp")
 	if err != nil {
 		return err
@@ -97,14 +98,14 @@ func writeAtomic(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := s.sync(f); err != nil {
 		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, s.path); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)
@@ -112,5 +113,5 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return s.sync(d)
 }
