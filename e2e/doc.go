@@ -4,6 +4,8 @@
 // the DHCP clients, tcpdump).
 //
 // The tests need root; they skip without it, and fail instead when
-// VSWITCH_E2E=1. They send traffic only between namespaces they create, and
+// VSWITCH_E2E=1: then any skip of an end-to-end test is a failure.
+// BenchmarkCompareLinuxBridge is a measurement, not a test: it runs only
+// under -bench. They send traffic only between namespaces they create, and
 // remove every namespace, link and process they made, also on failure.
 package e2e

@@ -30,7 +30,7 @@ var (
 
 // vswitchBin builds the binary once per test run, with the race detector
 // when the tests themselves run with it.
-func vswitchBin(t *testing.T) string {
+func vswitchBin(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vst-bin")
@@ -56,7 +56,7 @@ func vswitchBin(t *testing.T) string {
 
 // instance is a running vswitch process.
 type instance struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	sock    string
 	dir     string
@@ -85,7 +85,7 @@ func (l *lockedBuffer) String() string {
 // startVswitch writes cfg (with control and state_dir set to a temp dir,
 // metrics off unless cfg sets it) and runs `vswitch run -c FILE` until the
 // control socket answers. It is stopped with SIGTERM at cleanup.
-func startVswitch(t *testing.T, cfg string) *instance {
+func startVswitch(t testing.TB, cfg string) *instance {
 	t.Helper()
 	vswitchBin(t) // build before the clock starts
 	dir := t.TempDir()
@@ -178,14 +178,14 @@ func (in *instance) ports() map[string]portStatus {
 type host struct {
 	*testnet.Netns
 	dev string
-	tb  *testing.T
+	tb  testing.TB
 }
 
-func (h *host) t() *testing.T { return h.tb }
+func (h *host) t() testing.TB { return h.tb }
 
 // newHost makes a namespace without IPv6 (so no router solicitations or
 // DAD make noise in counters).
-func newHost(t *testing.T, tag string) *host {
+func newHost(t testing.TB, tag string) *host {
 	ns := testnet.NewNetns(t, tag)
 	ns.Run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
 	ns.Run("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
@@ -218,7 +218,13 @@ var pingReceived = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received
 // did not even report its counts fails the test.
 func (h *host) pingCount(dst string, n int) int {
 	h.t().Helper()
-	out, _ := h.Output("ping", "-c", fmt.Sprint(n), "-i", "0.2", "-W", "2", dst)
+	return h.pingEvery(dst, n, "0.2")
+}
+
+// pingEvery is pingCount with the interval between echoes in seconds.
+func (h *host) pingEvery(dst string, n int, interval string) int {
+	h.t().Helper()
+	out, _ := h.Output("ping", "-c", fmt.Sprint(n), "-i", interval, "-W", "2", dst)
 	m := pingReceived.FindStringSubmatch(out)
 	if m == nil || m[1] != fmt.Sprint(n) {
 		h.t().Fatalf("ping %s from %s: no count of %d echoes:\n%s", dst, h.Name, n, out)
@@ -227,8 +233,18 @@ func (h *host) pingCount(dst string, n int) int {
 	return got
 }
 
-func requireE2E(t *testing.T, cmds ...string) {
+// requireE2E starts every end-to-end test: it needs root and the commands
+// named. Without VSWITCH_E2E=1 they may be missing and the test skips;
+// with it, a skip for any reason, here or later in the test, is a failure.
+func requireE2E(t testing.TB, cmds ...string) {
 	t.Helper()
+	if os.Getenv("VSWITCH_E2E") == "1" {
+		t.Cleanup(func() {
+			if t.Skipped() {
+				t.Error("VSWITCH_E2E=1: an end-to-end test may not skip")
+			}
+		})
+	}
 	testnet.RequireRoot(t)
 	testnet.RequireCommands(t, append([]string{"ip"}, cmds...)...)
 }
@@ -363,7 +379,7 @@ func (w *watch) none(from *host, dev, what string) {
 
 // sendSentinel writes one broadcast frame of sentinelType from src out of
 // dev in h.
-func sendSentinel(t *testing.T, h *host, dev, src string) {
+func sendSentinel(t testing.TB, h *host, dev, src string) {
 	t.Helper()
 	mac, err := net.ParseMAC(src)
 	if err != nil {
@@ -379,7 +395,7 @@ func sendSentinel(t *testing.T, h *host, dev, src string) {
 
 // restartVswitch starts a new process on the config and state directory
 // of old, which has exited.
-func restartVswitch(t *testing.T, old *instance) *instance {
+func restartVswitch(t testing.TB, old *instance) *instance {
 	t.Helper()
 	in := &instance{t: t, dir: old.dir, sock: old.sock, log: &lockedBuffer{}, done: make(chan struct{})}
 	in.launch(filepath.Join(old.dir, "vswitch.yaml"))

@@ -9,7 +9,7 @@ import (
 // iperfTCP runs a TCP test from client to server (an address in server's
 // namespace) for secs seconds and returns the received Gbit/s. iperf3 3.12
 // exits 0 on "connection refused" with -J, so the JSON's error is checked.
-func iperfTCP(t *testing.T, server, client *host, addr string, secs int, extra ...string) float64 {
+func iperfTCP(t testing.TB, server, client *host, addr string, secs int, extra ...string) float64 {
 	t.Helper()
 	server.Start("iperf3", "-s", "-1", "-B", addr)
 	var res struct {
