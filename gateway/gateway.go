@@ -284,6 +284,7 @@ func (p *Port) echoReply(eth pkt.Ethernet, ip pkt.IPv4) {
 	binary.BigEndian.PutUint16(icmp[2:], ^pkt.Checksum(icmp, 0))
 	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(pkt.IPv4MinLen + len(body)),
 		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoICMP, Src: p.ip, Dst: ip.Src()})
+	clear(b[n:max(n, 60)]) // zero padding: pooled buffers hold other frames' bytes
 	p.send(f, max(n, 60))
 }
 
@@ -359,7 +360,8 @@ func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
 	binary.BigEndian.PutUint16(tcp[16:], ^pkt.Checksum(tcp, ph))
 	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: 40, ID: uint16(p.ipID.Add(1)),
 		Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoTCP, Src: p.ip, Dst: ip.Src()})
-	p.send(f, max(n, 60))
+	clear(b[n:60]) // zero padding, as for echo replies
+	p.send(f, 60)
 }
 
 // dhcp runs a DHCP message through the network's server and frames the
