@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -147,5 +148,56 @@ func TestSweepKeepsTheLive(t *testing.T) {
 	p := build(t, protoTCP, guest, remote, 40000, 80, "ack")
 	if v, _ := tb.Outbound(Packet{IP: p}, uplink, now+TimeoutUDP); v != Translated || pkt.IPv4(p).Src() != uplink {
 		t.Fatalf("%v", v)
+	}
+}
+
+// TestForwardedFlowTimeouts: a flow a port forward started is answered
+// by the guest, so its states count from the remote's side: traffic from
+// the remote alone is one direction (UDP 30 s; an unsolicited ACK is not
+// an established connection), the guest's answer establishes it.
+func TestForwardedFlowTimeouts(t *testing.T) {
+	const gp, fp, rp = 80, 8080, 50000
+	for _, tc := range []struct {
+		name    string
+		proto   uint8
+		steps   []step
+		state   string
+		timeout int64
+	}{
+		{"udp from the remote only", protoUDP, []step{{true, ""}, {true, ""}}, "new", TimeoutUDP},
+		{"udp answered", protoUDP, []step{{true, ""}, {false, ""}}, "established", TimeoutUDPStream},
+		{"tcp syn", protoTCP, []step{{true, "syn"}}, "new", TimeoutTCPNew},
+		{"tcp unsolicited ack", protoTCP, []step{{true, "ack"}}, "new", TimeoutTCPNew},
+		{"tcp syn, guest syn-ack", protoTCP, []step{{true, "syn"}, {false, "synack"}}, "established", TimeoutTCPEstablished},
+		{"tcp guest rst", protoTCP, []step{{true, "ack"}, {false, "rst"}}, "closed", TimeoutTCPClosed},
+		{"tcp fin", protoTCP, []step{{true, "syn"}, {false, "synack"}, {true, "fin"}}, "closing", TimeoutTCPClosing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := New(Config{})
+			tb.AddForward(tc.proto, fp, netip.AddrPortFrom(guest, gp))
+			var e *Entry
+			for i, s := range tc.steps {
+				var v Verdict
+				var got *Entry
+				if s.in {
+					v, got = tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rp, fp, s.flags)}, now)
+				} else {
+					v, got = tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, gp, rp, s.flags)}, uplink, now)
+				}
+				if v != Translated || (e != nil && got != e) {
+					t.Fatalf("step %d: %v", i, v)
+				}
+				e = got
+			}
+			if e.State() != tc.state {
+				t.Fatalf("state %s, want %s", e.State(), tc.state)
+			}
+			if n := tb.Sweep(now + tc.timeout - 1); n != 0 {
+				t.Fatalf("swept %d a second before the timeout", n)
+			}
+			if n := tb.Sweep(now + tc.timeout); n != 1 {
+				t.Fatalf("swept %d at the timeout", n)
+			}
+		})
 	}
 }

@@ -52,6 +52,9 @@ type Entry struct {
 	pktsOut, pktsIn   atomic.Uint64
 	bytesOut, bytesIn atomic.Uint64
 	dead              atomic.Bool
+	// fromOutside: a port forward started the flow, so its replies are
+	// the guest's (outbound) packets. Set before the entry is published.
+	fromOutside bool
 }
 
 // State names the flow's state.
@@ -170,7 +173,7 @@ func (t *Table) forward(reply Tuple, now int64) *Entry {
 		t.full.Add(1)
 		return nil
 	}
-	e := &Entry{Inside: in, Outside: out, Created: time.Unix(now, 0)}
+	e := &Entry{Inside: in, Outside: out, Created: time.Unix(now, 0), fromOutside: true}
 	e.lastSeen.Store(now)
 	t.byInside.Store(in, e)
 	t.byOutside.Store(reply, e)

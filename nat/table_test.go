@@ -238,3 +238,24 @@ func TestForwards(t *testing.T) {
 		t.Fatalf("created %d len %d", created, tb.Len())
 	}
 }
+
+// TestPortWalkLongRange: the walk tries every port of the range, however
+// long, before giving up: here the first free one is 501 steps away in
+// a range that spans most of the port space.
+func TestPortWalkLongRange(t *testing.T) {
+	tb := New(Config{PortMin: 1000, PortMax: 65000})
+	guest3 := netip.MustParseAddr("192.168.122.12")
+	for p := uint16(1000); p < 1500; p++ {
+		if v, e := tb.Outbound(Packet{IP: build(t, protoUDP, guest3, remote, p, 53, "")}, uplink, now); v != Translated || e.Outside.Src.Port() != p {
+			t.Fatalf("port %d: %v", p, v)
+		}
+	}
+	tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 5000, 53, "")}, uplink, now)
+	p := build(t, protoUDP, guest2, remote, 5000, 53, "")
+	if v, _ := tb.Outbound(Packet{IP: p}, uplink, now); v != Translated {
+		t.Fatalf("remap: %v", v)
+	}
+	if sp, _ := ports(p); sp != 1500 {
+		t.Fatalf("remapped to %d, want 1500", sp)
+	}
+}

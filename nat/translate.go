@@ -203,9 +203,7 @@ func (t *Table) Outbound(p Packet, outside netip.Addr, now int64) (Verdict, *Ent
 			setPort(b[0:2], e.Outside.Src.Port(), f)
 		}
 		udpNonZero(proto, full)
-		if proto == protoTCP {
-			e.trackTCP(b[13], false)
-		}
+		e.track(proto, b, e.fromOutside)
 	case protoICMP:
 		if id := e.Outside.Src.Port(); id != in.Src.Port() {
 			setPort(b[4:6], id, b[2:4])
@@ -275,11 +273,7 @@ func (t *Table) Inbound(p Packet, now int64) (Verdict, *Entry) {
 			setPort(b[2:4], e.Inside.Src.Port(), f)
 		}
 		udpNonZero(proto, full)
-		if proto == protoTCP {
-			e.trackTCP(b[13], true)
-		} else if e.state.Load() == StateNew {
-			e.state.Store(StateEstablished)
-		}
+		e.track(proto, b, !e.fromOutside)
 	case protoICMP:
 		if id := e.Inside.Src.Port(); id != reply.Dst.Port() {
 			setPort(b[4:6], id, b[2:4])
@@ -347,6 +341,17 @@ func (t *Table) inboundError(p Packet, icmp []byte, now int64) (Verdict, *Entry)
 	e.pktsIn.Add(1)
 	e.bytesIn.Add(uint64(len(p.IP)))
 	return Translated, e
+}
+
+// track moves a TCP or UDP flow's state on a packet; reply says it goes
+// the other way from the flow's first packet (from the remote for a
+// guest's flow, from the guest for a port forward's).
+func (e *Entry) track(proto uint8, l4 []byte, reply bool) {
+	if proto == protoTCP {
+		e.trackTCP(l4[13], reply)
+	} else if reply && e.state.Load() == StateNew {
+		e.state.Store(StateEstablished)
+	}
 }
 
 // trackTCP moves the state machine on a segment's flags.
