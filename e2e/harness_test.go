@@ -156,7 +156,9 @@ func (in *instance) fdb() []fdbEntry {
 type portStatus struct {
 	Name      string            `json:"name"`
 	RxPackets uint64            `json:"rx_packets"`
+	RxBytes   uint64            `json:"rx_bytes"`
 	TxPackets uint64            `json:"tx_packets"`
+	TxBytes   uint64            `json:"tx_bytes"`
 	Drops     map[string]uint64 `json:"drops"`
 	Driver    map[string]uint64 `json:"driver"`
 }
