@@ -278,9 +278,21 @@ type watch struct {
 // pcap filter) and sentinel frames.
 func (h *host) watch(dev, filter string) *watch {
 	h.t().Helper()
-	w := &watch{h: h, dev: dev}
 	full := fmt.Sprintf("(%s) or (ether proto 0x%04x)", filter, sentinelType)
-	w.cmd = h.Command(context.Background(), "tcpdump", "-l", "-n", "-e", "--immediate-mode", "-i", dev, full)
+	return startWatch(h, dev, h.Command(context.Background(), "tcpdump", "-l", "-n", "-e", "--immediate-mode", "-i", dev, full))
+}
+
+// watchRoot is watch on a device in the root namespace (a veth both of
+// whose ends vswitch holds); it has no sentinel.
+func watchRoot(t testing.TB, dev, filter string) *watch {
+	t.Helper()
+	return startWatch(&host{Netns: &testnet.Netns{Name: "root"}, tb: t}, dev,
+		exec.Command("tcpdump", "-l", "-n", "-e", "--immediate-mode", "-i", dev, filter))
+}
+
+func startWatch(h *host, dev string, cmd *exec.Cmd) *watch {
+	h.t().Helper()
+	w := &watch{h: h, dev: dev, cmd: cmd}
 	w.cmd.Stdout = &w.out
 	stderr, err := w.cmd.StderrPipe()
 	if err != nil {
