@@ -352,19 +352,99 @@ func TestParsePort(t *testing.T) {
 	}
 }
 
+// FuzzParse: Parse returns a config or errors, never both; every error
+// names the file, a line of the input (0: none) and a message, in line
+// order; every accepted config holds the invariants the daemon relies on.
 func FuzzParse(f *testing.F) {
 	f.Add(string(defaultYAML))
 	f.Add(archExample)
 	f.Add("ports: [{name: a, type: tap, vlan: 1}]\n")
+	f.Add("ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 20}\n")
+	f.Add(natNet + "      - {proto: udp, port: 53, to: \"10.0.0.2:53\"}\n")
+	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f.yaml", []byte(s))
-		if err == nil && c == nil {
-			t.Fatal("nil config without error")
+		if (c == nil) == (err == nil) {
+			t.Fatalf("config %v and error %v", c != nil, err)
 		}
-		if err != nil && c != nil {
-			t.Fatal("config and error")
+		if err != nil {
+			checkErrors(t, s, err)
+			return
 		}
+		checkConfig(t, c)
 	})
+}
+
+func checkErrors(t *testing.T, in string, err error) {
+	var es Errors
+	if !errors.As(err, &es) || len(es) == 0 {
+		t.Fatalf("error %T %v", err, err)
+	}
+	// YAML breaks lines at CR, LF, CRLF and (go-yaml, as libyaml) NEL, LS, PS.
+	lines := 1 + strings.Count(strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(in), "\n")
+	var msgs []string
+	for i, e := range es {
+		if e.File != "f.yaml" || e.Line < 0 || e.Line > lines || e.Msg == "" {
+			t.Fatalf("error %d of %d: %+v (input has %d lines)", i, len(es), e, lines)
+		}
+		if i > 0 && e.Line < es[i-1].Line {
+			t.Fatalf("errors out of line order:\n%v", err)
+		}
+		msgs = append(msgs, e.Error())
+	}
+	if err.Error() != strings.Join(msgs, "\n") {
+		t.Fatalf("Errors.Error is not its errors a line each:\n%v", err)
+	}
+}
+
+func checkConfig(t *testing.T, c *Config) {
+	if c.Control == "" || c.Source != "f.yaml" || c.FDB.Ageing < time.Second || c.FDB.MaxEntries < 1 || c.Conntrack.MaxEntries < 16 {
+		t.Fatalf("config %+v", c)
+	}
+	names := map[string]*Port{}
+	for i := range c.Ports {
+		p := &c.Ports[i]
+		if names[p.Name] != nil || checkIfName(p.Name) != nil || p.Name == "" {
+			t.Fatalf("port name %q", p.Name)
+		}
+		names[p.Name] = p
+		if p.Type != "tap" && p.Type != "afpacket" && p.Type != "qemu" {
+			t.Fatalf("port %s: type %q accepted", p.Name, p.Type)
+		}
+		if p.Queue < 16 || p.Queue > 65536 || p.Queue&(p.Queue-1) != 0 {
+			t.Fatalf("port %s: queue %d", p.Name, p.Queue)
+		}
+		if p.IsTrunk() == (p.VLAN != 0) || (!p.IsTrunk() && p.VLAN > 4094) || (!p.IsTrunk() && p.Native != 0) {
+			t.Fatalf("port %s: vlan %d trunk %v native %d", p.Name, p.VLAN, p.Trunk, p.Native)
+		}
+		if p.Type == "qemu" && (p.Socket == "") == (p.Listen == "") || p.Type == "afpacket" && p.Device == "" {
+			t.Fatalf("port %+v", p)
+		}
+	}
+	for _, e := range c.FDB.Static {
+		if p := names[e.Port]; p == nil || !p.Carries(e.VLAN) || e.MAC.IsZero() || e.MAC.IsMulticast() {
+			t.Fatalf("static %+v", e)
+		}
+	}
+	vlans := map[uint16]bool{}
+	for _, n := range c.Networks {
+		a := n.Address
+		if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 || vlans[n.VLAN] || n.Name == "" {
+			t.Fatalf("network %+v", n)
+		}
+		vlans[n.VLAN] = true
+		if h := n.DHCP; h != nil && h.RangeStart.IsValid() {
+			if !a.Contains(h.RangeStart) || !a.Contains(h.RangeEnd) || h.RangeEnd.Less(h.RangeStart) ||
+				(h.RangeStart.Compare(a.Addr()) <= 0 && a.Addr().Compare(h.RangeEnd) <= 0) {
+				t.Fatalf("network %s: range %v-%v", n.Name, h.RangeStart, h.RangeEnd)
+			}
+		}
+		for _, fw := range n.Forwards {
+			if n.Mode != "nat" || !a.Contains(fw.To.Addr()) || fw.Port == 0 || (fw.Proto != "tcp" && fw.Proto != "udp") {
+				t.Fatalf("network %s: forward %+v", n.Name, fw)
+			}
+		}
+	}
 }
 
 // natNet is a NAT network on an uplink; a test appends one forward.
