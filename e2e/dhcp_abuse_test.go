@@ -26,6 +26,11 @@ import (
 // "MAC m" per MAC in sending order, "ACK m ip" per lease and "SENT n".
 // It sends about 2000 frames a second, which the TAP's queue holds.
 //
+// spoof MAC N: from one (learned) Ethernet source MAC, N INIT-REBOOT
+// REQUESTs, each with another random client hardware address (chaddr)
+// and asking for the next address from 10.222.0.10 on; prints "ACK
+// chaddr ip" per lease and "SENT n".
+//
 // garbage MAC K: K messages of each malformed kind from one MAC, in a
 // fixed order, and prints "SENT n".
 const dhcpAbuse = `import os, socket, struct, sys, random, select, time
@@ -83,6 +88,15 @@ if mode == "flood":
         if i % 20 == 19:
             time.sleep(0.01)
     answer(3)  # until the server has been quiet for 3 s
+elif mode == "spoof":
+    src = bytes.fromhex(sys.argv[3].replace(":", ""))
+    for i, n in enumerate(random.sample(range(1, 1 << 24), int(sys.argv[4]))):
+        mac = bytes([0x52, 0x54, 0x02]) + n.to_bytes(3, "big")
+        xid = random.getrandbits(32)
+        pending[xid] = mac
+        send(src, bootp(mac, b"\x35\x01\x03\x32\x04" + bytes([10, 222, 0, 10 + i % 21]) + b"\xff", xid))
+        answer(0)
+    answer(3)
 else:
     mac, k = bytes.fromhex(sys.argv[3].replace(":", "")), int(sys.argv[4])
     kinds = [
@@ -251,4 +265,35 @@ networks:
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool: %v\n%s", err, out)
 	}
+}
+
+// TestDHCPChaddrSpoof: the gateway ignores DHCP from MACs the switch did
+// not learn, "so one port cannot drain the pool" (gateway/gateway.go). A
+// host on a port limited to one MAC sends, from its one learned MAC,
+// REQUESTs that each carry another client hardware address (chaddr, the
+// address a lease is bound to) and ask for each address of the pool in
+// turn. None of those clients was learned, so none may get a lease, and a
+// real client on another port gets the pool's first address.
+func TestDHCPChaddrSpoof(t *testing.T) {
+	requireE2E(t, "python3", "udhcpc")
+	bad, good := newHost(t, "sb"), newHost(t, "sg")
+	pb, pg := testnet.Name("s"), testnet.Name("s")
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, max_macs: 1, mac: "52:54:00:5b:00:01"}
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 10.222.0.1/24
+    dhcp: {range: 10.222.0.10-10.222.0.30}
+`, pb, bad.Name, pg, good.Name))
+	bad.Run("ip", "link", "set", pb, "up")
+	out := bad.Run("python3", "-c", dhcpAbuse, pb, "spoof", "52:54:00:5b:00:01", "42")
+	if acks := strings.Count(out, "ACK "); acks != 0 {
+		t.Errorf("%d leases for client hardware addresses the switch never learned, all from one port with max_macs 1:\n%s",
+			acks, out)
+	}
+	if ip := dhcpClient(t, "udhcpc", good, pg); ip != "10.222.0.10" {
+		t.Errorf("a real client on another port got %q, want the pool's first address 10.222.0.10", ip)
+	}
+	t.Logf("show leases:\n%s", vs.mustCLI("show", "leases"))
 }
