@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -62,14 +63,14 @@ func TestQEMUFramingAndBadPeer(t *testing.T) {
 	c.Write(two[:30]) // a frame in pieces
 	time.Sleep(20 * time.Millisecond)
 	c.Write(two[30:])
-	for want := byte(1); want <= 2; want++ {
+	for i, want := range [][]byte{two[4:64], two[68:]} {
 		select {
 		case f := <-got:
-			if f[13] != want {
-				t.Fatalf("frame %d: got %d", want, f[13])
+			if string(f) != string(want) {
+				t.Fatalf("frame %d: %d bytes % x, want %d bytes % x", i+1, len(f), f[:14], len(want), want[:14])
 			}
 		case <-time.After(2 * time.Second):
-			t.Fatalf("frame %d did not arrive", want)
+			t.Fatalf("frame %d did not arrive", i+1)
 		}
 	}
 	// A second VM is refused while the first is connected.
@@ -89,8 +90,8 @@ func TestQEMUFramingAndBadPeer(t *testing.T) {
 	}
 	hdr := make([]byte, 64)
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.ReadFull(c, hdr); err != nil || binary.BigEndian.Uint32(hdr) != 60 {
-		t.Fatalf("VM read: %v % x", err, hdr[:4])
+	if _, err := io.ReadFull(c, hdr); err != nil || string(hdr) != string(qframe(0, 60)) {
+		t.Fatalf("VM read: %v % x", err, hdr)
 	}
 	c.Close()
 
@@ -104,8 +105,9 @@ func TestQEMUFramingAndBadPeer(t *testing.T) {
 	if _, err := bad.Read(make([]byte, 1)); err == nil {
 		t.Fatal("bad peer not disconnected")
 	}
-	if q.BadPeers() != 1 {
-		t.Fatalf("bad peers %d", q.BadPeers())
+	// (refused is not checked here: dialRetry may race the disconnect.)
+	if q.BadPeers() != 1 || q.NoPeerDrops() != 0 {
+		t.Fatalf("counters %v, want bad_peer 1, no_peer 0", q.Counters())
 	}
 	// And the port carries on with the next VM.
 	good, err := dialRetry(q.path)
@@ -116,8 +118,8 @@ func TestQEMUFramingAndBadPeer(t *testing.T) {
 	good.Write(qframe(7, 100))
 	select {
 	case f := <-got:
-		if f[13] != 7 {
-			t.Fatal("wrong frame after reconnect")
+		if string(f) != string(qframe(7, 100)[4:]) {
+			t.Fatalf("wrong frame after reconnect: %d bytes % x", len(f), f)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("no frame from the next VM")
@@ -153,8 +155,11 @@ func TestQEMUNoPeerAndClose(t *testing.T) {
 	f := vswitch.NewFrame()
 	defer f.Release()
 	f.SetData(make([]byte, 60))
-	if _, err := q.WriteBatch([]*vswitch.Frame{f}); !errors.Is(err, ErrNoPeer) {
-		t.Fatalf("no peer: %v", err)
+	if n, err := q.WriteBatch([]*vswitch.Frame{f, f}); n != 0 || !errors.Is(err, ErrNoPeer) {
+		t.Fatalf("no peer: %d %v", n, err)
+	}
+	if q.NoPeerDrops() != 2 || q.BadPeers() != 0 || q.Refused() != 0 {
+		t.Fatalf("counters %v, want no_peer 2", q.Counters())
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -170,6 +175,12 @@ func TestQEMUNoPeerAndClose(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("ReadBatch blocked after Close")
+	}
+	if _, err := os.Lstat(q.path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket file after Close: %v", err)
+	}
+	if _, err := q.WriteBatch([]*vswitch.Frame{f}); !errors.Is(err, vswitch.ErrClosed) {
+		t.Fatalf("write after Close: %v", err)
 	}
 }
 
