@@ -262,18 +262,18 @@ func TestDeclineQuarantine(t *testing.T) {
 	if got := bind(t, s, mac(1)); got != ip12 {
 		t.Fatalf("after decline got %v, want %v", got, ip12)
 	}
-	c.t = t0.Add(quarantine - time.Nanosecond)
+	c.t = t0.Add(10*time.Minute - time.Nanosecond) // the constant written out: a test of its value
 	if typ, ip, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(3)}); typ != 0 {
 		t.Fatalf("quarantined address offered just before the end of the quarantine: %v", ip)
 	}
 	if typ, _, _ := reply(t, s, msg{typ: pkt.DHCPRequest, mac: mac(3), reqIP: a}); typ != pkt.DHCPNak {
 		t.Fatalf("quarantined address acked: %d", typ)
 	}
-	c.t = t0.Add(quarantine)
+	c.t = t0.Add(10 * time.Minute)
 	if typ, ip, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(3)}); typ != pkt.DHCPOffer || ip != a {
 		t.Fatalf("at the end of the quarantine: %d %v", typ, ip)
 	}
-	c.t = t0.Add(quarantine + time.Nanosecond)
+	c.t = t0.Add(10*time.Minute + time.Nanosecond)
 	reply(t, s, msg{typ: pkt.DHCPInform, mac: mac(3)})
 	if len(s.declined) != 0 {
 		t.Fatalf("ended quarantine remembered: %v", s.declined)
@@ -398,7 +398,7 @@ func TestOffersLapseAfterAMinute(t *testing.T) {
 	for i := byte(1); i <= 3; i++ {
 		reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(i)})
 	}
-	c.t = t0.Add(offerHold)
+	c.t = t0.Add(60 * time.Second) // the constant written out: a test of its value
 	if typ, _, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(4)}); typ != 0 {
 		t.Fatal("offers lapsed before 60 s")
 	}
@@ -406,7 +406,7 @@ func TestOffersLapseAfterAMinute(t *testing.T) {
 	if typ, _, _ := reply(t, s, selecting(mac(1), ip10)); typ != pkt.DHCPAck {
 		t.Fatalf("offer taken at 60 s: %d", typ)
 	}
-	c.t = t0.Add(offerHold + time.Nanosecond)
+	c.t = t0.Add(60*time.Second + time.Nanosecond)
 	if typ, ip, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(4)}); typ != pkt.DHCPOffer || ip != ip11 {
 		t.Fatalf("after 60 s: %d %v", typ, ip)
 	}
