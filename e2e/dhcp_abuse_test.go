@@ -58,11 +58,13 @@ def opts(b):
         if b[i] == 0: i += 1; continue
         o[b[i]] = b[i+2:i+2+b[i+1]]; i += 2 + b[i+1]
     return o
-pending = {}
+pending, asked = {}, set()
 def answer(wait):
     # Reads the server's replies: an OFFER is taken with a REQUEST, an ACK
-    # is a lease.
-    while select.select([s], [], [], wait)[0]:
+    # (or NAK) answers it. With wait, it returns once the server has been
+    # quiet that long and answered every REQUEST, or after 60 s.
+    end = time.time() + 60
+    while select.select([s], [], [], wait)[0] or (wait and asked and time.time() < end):
         d, a = s.recvfrom(4096)
         if a[2] == socket.PACKET_OUTGOING or len(d) < 14+20+8+240 or d[12:14] != b"\x08\x00" or d[23] != 17:
             continue
@@ -73,10 +75,13 @@ def answer(wait):
         mac = pending.get(xid)
         if mac is None or 53 not in o:
             continue
-        if o[53] == b"\x02":
+        if o[53] == b"\x02" and xid not in asked:
+            asked.add(xid)
             send(mac, bootp(mac, b"\x35\x01\x03\x32\x04" + yi + b"\x36\x04" + o[54] + b"\xff", xid))
-        elif o[53] == b"\x05":
-            print("ACK", mac.hex(":"), socket.inet_ntoa(yi), flush=True)
+        elif o[53] in (b"\x05", b"\x06"):
+            asked.discard(xid)
+            if o[53] == b"\x05":
+                print("ACK", mac.hex(":"), socket.inet_ntoa(yi), flush=True)
 if mode == "flood":
     for i, n in enumerate(random.sample(range(1, 1 << 24), int(sys.argv[3]))):
         mac = bytes([0x52, 0x54, 0x01]) + n.to_bytes(3, "big")
@@ -201,14 +206,19 @@ networks:
 		t.Fatalf("garbage: %q", out)
 	}
 	total := sent + 8*garbageEach
-	var ports map[string]portStatus
-	testnet.WaitFor(t, 20*time.Second, fmt.Sprintf("%d frames received on %s", total, pb), func() bool {
-		ports = vs.ports()
-		return ports[pb].RxPackets >= uint64(total)
-	})
-	text := scrape(t, addr)
-	kernelDropped := strings.TrimSpace(bad.Run("cat", "/sys/class/net/"+pb+"/statistics/tx_dropped"))
 	unlearned := uint64(floodMACs - 4) // one DISCOVER each
+	// The gateway works through its queue after the port has read it all:
+	// wait until the last counters reach their totals, then compare all.
+	var ports map[string]portStatus
+	var text string
+	testnet.WaitFor(t, 60*time.Second, fmt.Sprintf("%d frames through %s and the gateway", total, pb), func() bool {
+		ports, text = vs.ports(), scrape(t, addr)
+		return ports[pb].RxPackets >= uint64(total) &&
+			uint64(metric(t, text, "vswitch_gateway_drops_total", `network="lab",reason="unlearned_src"`)) >= unlearned &&
+			uint64(metric(t, text, "vswitch_dhcp_drops_total", `reason="no_type"`)) >= 2*garbageEach &&
+			uint64(metric(t, text, "vswitch_dhcp_messages_total", `type="offer"`)) >= 4+garbageEach
+	})
+	kernelDropped := strings.TrimSpace(bad.Run("cat", "/sys/class/net/"+pb+"/statistics/tx_dropped"))
 	exact := []struct {
 		what      string
 		got, want uint64
