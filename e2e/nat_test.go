@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -288,7 +289,8 @@ uplinks:
 		return err == nil
 	})
 	srv.Wait()
-	if seen := fmt.Sprint(srv.Stdout); !strings.Contains(seen, "10.246.0.5") && !strings.Contains(seen, "10.246.0.6") {
-		t.Fatalf("the outside saw %q, want an address leased from 10.246.0.50-60", seen)
+	seen, err := netip.ParseAddr(strings.TrimSpace(fmt.Sprint(srv.Stdout)))
+	if err != nil || seen.Less(netip.MustParseAddr("10.246.0.50")) || netip.MustParseAddr("10.246.0.60").Less(seen) {
+		t.Fatalf("the outside saw %q, want an address leased from 10.246.0.50-60", fmt.Sprint(srv.Stdout))
 	}
 }
