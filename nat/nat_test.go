@@ -357,18 +357,29 @@ func TestFragmentsFollowTheirFirst(t *testing.T) {
 	}
 }
 
+// BenchmarkTranslateEstablished: one outbound plus one inbound packet of
+// an established flow.
 func BenchmarkTranslateEstablished(b *testing.B) {
-	tb := New(Config{})
-	out := build(b, protoTCP, guest, remote, 40000, 80, "ack")
-	in := build(b, protoTCP, remote, uplink, 80, 40000, "ack")
-	tb.Outbound(Packet{IP: append([]byte(nil), out...)}, uplink, now)
-	o, i := make([]byte, len(out)), make([]byte, len(in))
-	b.ReportAllocs()
-	for b.Loop() {
-		copy(o, out)
-		tb.Outbound(Packet{IP: o}, uplink, now)
-		copy(i, in)
-		tb.Inbound(Packet{IP: i}, now)
+	for _, proto := range []uint8{protoTCP, protoUDP} {
+		name := map[uint8]string{protoTCP: "tcp", protoUDP: "udp"}[proto]
+		b.Run(name, func(b *testing.B) {
+			tb := New(Config{})
+			out := build(b, proto, guest, remote, 40000, 80, "ack")
+			in := build(b, proto, remote, uplink, 80, 40000, "ack")
+			tb.Outbound(Packet{IP: append([]byte(nil), out...)}, uplink, now)
+			o, i := make([]byte, len(out)), make([]byte, len(in))
+			var vo, vi Verdict
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(o, out)
+				vo, _ = tb.Outbound(Packet{IP: o}, uplink, now)
+				copy(i, in)
+				vi, _ = tb.Inbound(Packet{IP: i}, now)
+			}
+			if vo != Translated || vi != Translated {
+				b.Fatalf("verdicts %v %v", vo, vi)
+			}
+		})
 	}
 }
 
