@@ -267,11 +267,13 @@ var sentinelSeq atomic.Uint32
 // negative check ends with none: a sentinel frame sent after the traffic
 // under test must show up before the capture stops.
 type watch struct {
-	h    *host
-	dev  string
-	cmd  *exec.Cmd
-	out  lockedBuffer
-	done bool
+	h      *host
+	dev    string
+	cmd    *exec.Cmd
+	out    lockedBuffer
+	errOut lockedBuffer // tcpdump's stderr
+	sawEnd chan struct{}
+	done   bool
 }
 
 // watch starts tcpdump on dev in h, printing frames that match filter (a
@@ -303,8 +305,10 @@ func startWatch(h *host, dev string, cmd *exec.Cmd) *watch {
 	}
 	h.t().Cleanup(w.stop)
 	listening := make(chan bool, 1)
-	var errText lockedBuffer
+	errText := &w.errOut
+	w.sawEnd = make(chan struct{})
 	go func() {
+		defer close(w.sawEnd)
 		sc := bufio.NewScanner(stderr)
 		said := false
 		for sc.Scan() {
@@ -333,9 +337,15 @@ func (w *watch) stop() {
 	if !w.done {
 		w.done = true
 		w.cmd.Process.Signal(syscall.SIGINT)
+		select { // tcpdump's last words: its packet counts
+		case <-w.sawEnd:
+		case <-time.After(10 * time.Second):
+		}
 		w.cmd.Wait()
 	}
 }
+
+var tcpdumpDropped = regexp.MustCompile(`(\d+) packets dropped by kernel`)
 
 // lines returns the frames tcpdump printed so far, one line each
 // (continuation lines, such as the hex dump of an unknown EtherType, are
@@ -386,6 +396,9 @@ func (w *watch) none(from *host, dev, what string) {
 		return strings.Contains(w.out.String(), src)
 	})
 	w.stop()
+	if m := tcpdumpDropped.FindStringSubmatch(w.errOut.String()); m == nil || m[1] != "0" {
+		w.h.t().Errorf("tcpdump on %s in %s: the capture is not complete:\n%s", w.dev, w.h.Name, w.errOut.String())
+	}
 	if l := w.lines(); len(l) != 0 {
 		w.h.t().Errorf("%s: %d frames on %s in %s:\n%s", what, len(l), w.dev, w.h.Name, strings.Join(l, "\n"))
 	}
