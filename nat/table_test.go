@@ -109,20 +109,22 @@ func TestPortWalk(t *testing.T) {
 			if full, created, _ := tb.Stats(); full != 1 || created != 4 {
 				t.Fatalf("full %d created %d", full, created)
 			}
-			// Free the first remapped port (flow 1, the oldest idle
-			// besides flow 0, which is refreshed).
+			// Free the first two remapped ports (flows 1 and 2; 0 and 3
+			// are refreshed). The failed walk went once round the range,
+			// so the next one starts where it did, at the bottom.
 			tb.Outbound(Packet{IP: build(t, protoUDP, src(0), remote, 5000, 53, "")}, uplink, now+10)
-			tb.Outbound(Packet{IP: build(t, protoUDP, src(2), remote, 5000, 53, "")}, uplink, now+10)
 			tb.Outbound(Packet{IP: build(t, protoUDP, src(3), remote, 5000, 53, "")}, uplink, now+10)
-			if n := tb.Sweep(now + 1 + TimeoutUDP); n != 1 {
+			if n := tb.Sweep(now + 2 + TimeoutUDP); n != 2 {
 				t.Fatalf("swept %d", n)
 			}
-			p = build(t, protoUDP, src(4), remote, 5000, 53, "")
-			if v, _ := tb.Outbound(Packet{IP: p}, uplink, now+20); v != Translated {
-				t.Fatalf("after a port was freed: %v", v)
-			}
-			if sp, _ := ports(p); sp != tc.min {
-				t.Fatalf("freed port %d not reused: got %d", tc.min, sp)
+			for i, port := range []uint16{tc.min, tc.min + 1} {
+				p = build(t, protoUDP, src(4+i), remote, 5000, 53, "")
+				if v, _ := tb.Outbound(Packet{IP: p}, uplink, now+20); v != Translated {
+					t.Fatalf("after ports were freed: %v", v)
+				}
+				if sp, _ := ports(p); sp != port {
+					t.Fatalf("freed port %d not reused in order: got %d", port, sp)
+				}
 			}
 		})
 	}
