@@ -1,6 +1,7 @@
 // Package testnet builds real test topologies for end-to-end tests: named
 // network namespaces, veth pairs, addresses, and commands run inside a
-// namespace, all through iproute2.
+// namespace, all through iproute2; and raw AF_PACKET sockets opened inside
+// a namespace, which write and read whole frames, 802.1Q tags included.
 //
 // Every name it hands out carries the "vst" prefix and a per-test suffix,
 // and everything is deleted in t.Cleanup, also when the test fails. It is
