@@ -207,6 +207,20 @@ func (h *host) mac(dev string) string {
 	return strings.TrimSpace(out)
 }
 
+// linkPackets reads the kernel's rx and tx packet counters of dev.
+func (h *host) linkPackets(dev string) [2]uint64 {
+	h.t().Helper()
+	var c [2]uint64
+	for i, f := range []string{"rx_packets", "tx_packets"} {
+		v, err := strconv.ParseUint(strings.TrimSpace(h.Run("cat", "/sys/class/net/"+dev+"/statistics/"+f)), 10, 64)
+		if err != nil {
+			h.t().Fatal(err)
+		}
+		c[i] = v
+	}
+	return c
+}
+
 // ping sends n echoes and reports whether every one was answered
 // (ping itself exits 0 on a single reply).
 func (h *host) ping(dst string, n int) bool {
