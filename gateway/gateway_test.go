@@ -126,6 +126,36 @@ func TestNeighbourCacheBounded(t *testing.T) {
 	}
 }
 
+// A neighbour seen again a second or more later is refreshed (so it is
+// not the oldest), a changed MAC replaces the old one at once.
+func TestNeighbourRefresh(t *testing.T) {
+	a, b, c := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
+	n := newNeighbours(2)
+	n.learn(a, guestMAC, t0)
+	n.learn(b, guestMAC, t0.Add(500*time.Millisecond))
+	n.learn(a, guestMAC, t0.Add(time.Second)) // exactly a second: refreshed
+	n.learn(c, guestMAC, t0.Add(2*time.Second))
+	if _, ok := n.lookup(b); ok {
+		t.Fatal("refreshed entry evicted instead of the oldest")
+	}
+	if _, ok := n.lookup(a); !ok {
+		t.Fatal("refreshed entry evicted")
+	}
+	n.learn(a, guest2MAC, t0.Add(2*time.Second))
+	if mac, _ := n.lookup(a); mac != guest2MAC {
+		t.Fatal("changed MAC not taken")
+	}
+	// Within the second: not refreshed, so it is the oldest.
+	n = newNeighbours(2)
+	n.learn(a, guestMAC, t0)
+	n.learn(b, guestMAC, t0.Add(100*time.Millisecond))
+	n.learn(a, guestMAC, t0.Add(900*time.Millisecond))
+	n.learn(c, guestMAC, t0.Add(2*time.Second))
+	if _, ok := n.lookup(a); ok {
+		t.Fatal("entry refreshed within a second")
+	}
+}
+
 // FuzzGateway sends arbitrary frames to a nat network's gateway with a
 // resolved uplink. Every frame the gateway emits, towards the guests or
 // out of the uplink, must be well formed: from the emitter's own MAC,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/fnv"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
@@ -441,5 +442,12 @@ func TestStableMAC(t *testing.T) {
 	u.cfg.MAC = pkt.MAC{}
 	if m := NewUplink(u.cfg).MAC(); m != StableMAC("uplink/up") {
 		t.Fatalf("uplink MAC %v", m)
+	}
+	if NewUplink(u.cfg).cfg.Log != u.cfg.Log {
+		t.Fatal("the configured logger replaced")
+	}
+	u.cfg.Log = nil
+	if NewUplink(u.cfg).cfg.Log != slog.Default() {
+		t.Fatal("no default logger")
 	}
 }

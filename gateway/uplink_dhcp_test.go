@@ -242,5 +242,22 @@ func TestUplinkDHCPLapse(t *testing.T) {
 		t.Fatal("address kept after the lease lapsed")
 	}
 	clk.Advance(time.Second)
-	clientMsg(t, l.expect(t), pkt.DHCPDiscover, netip.Addr{}, netip.Addr{})
+	xid = clientMsg(t, l.expect(t), pkt.DHCPDiscover, netip.Addr{}, netip.Addr{})
+
+	// A renewal whose wait ends exactly when the lease does: lapsed, no
+	// further try.
+	l.in <- reply(xid, pkt.DHCPOffer, leased, optServer...)
+	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, dhcpSrvIP)
+	l.in <- reply(xid, pkt.DHCPAck, leased, optServer...)
+	l.expect(t) // gratuitous ARP
+	clk.waitTimer(t, 30*time.Second)
+	clk.Advance(30 * time.Second)
+	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
+	clk.waitTimer(t, 4*time.Second)
+	clk.Advance(30 * time.Second)
+	clk.waitTimer(t, time.Second)
+	if u.Address().IsValid() {
+		t.Fatal("address kept after the lease lapsed")
+	}
+	l.quiet(t)
 }
