@@ -89,13 +89,26 @@ func segmentTCP(f *Frame, emit func(*Frame), p *swPort) {
 		return
 	}
 	payload := b[hdr:]
+	// The longest segment must fit the IP length field: the kernel never
+	// makes a bigger super-frame, and a crafted one would leave with a
+	// wrapped length.
+	ipLen := hdr - l3 + min(mss, len(payload))
+	if !v4 {
+		ipLen -= 40
+	}
+	if ipLen > 0xffff {
+		p.drop(DropBadOffload)
+		return
+	}
 	seq := binary.BigEndian.Uint32(b[l4+4:])
 	flags := b[l4+13]
 	var id uint16
 	if v4 {
 		id = binary.BigEndian.Uint16(b[l3+4:])
 	}
-	for off, i := 0, 0; off < len(payload); off, i = off+mss, i+1 {
+	// A super-frame with no payload (a bare ACK or FIN) still leaves, as
+	// one segment: Linux sends a GSO packet no longer than the MSS as is.
+	for off, i := 0, 0; off < len(payload) || i == 0; off, i = off+mss, i+1 {
 		n := min(mss, len(payload)-off)
 		var s *Frame
 		if hdr+n+2*pkt.VLANTagLen > SmallDataLen {

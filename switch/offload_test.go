@@ -14,7 +14,7 @@ import (
 
 // tcpFrame serializes one TCP/IPv4 or IPv6 frame with gopacket, the
 // reference encoder, with correct lengths and checksums.
-func tcpFrame(t *testing.T, v6 bool, id uint16, seq uint32, fin, psh, cwr bool, payload []byte) []byte {
+func tcpFrame(t testing.TB, v6 bool, id uint16, seq uint32, fin, psh, cwr bool, payload []byte) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 2}}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: seq, Ack: 77, ACK: true, FIN: fin, PSH: psh, CWR: cwr, Window: 500,
@@ -98,22 +98,176 @@ func TestFinishChecksum(t *testing.T) {
 	}
 }
 
+// FuzzSegmentTCP cuts arbitrary super-frames (seeded with well-formed
+// ones) and checks the segments against the input: nothing emitted and one
+// bad_offload drop exactly when the frame is malformed; otherwise the
+// segments (at least one, even for no payload) carry the payload in
+// order, MSS bytes each but the last, with
+// sequence numbers stepping by MSS, IPv4 IDs by one, lengths set, FIN and
+// PSH on the last segment only, CWR on the first only, every other header
+// byte unchanged, and checksums that verify against a full recomputation.
+// finishChecksum on the same input must complete the sum it was given.
 func FuzzSegmentTCP(f *testing.F) {
 	f.Add(make([]byte, 200), uint16(34), uint16(100), uint8(1))
+	payload := pattern(3000)
+	for _, mss := range []uint16{1, 536, 1448, 2999, 3000, 4000} {
+		for _, v6 := range []bool{false, true} {
+			l4, gso := uint16(34), uint8(pkt.VirtioNetHdrGSOTCPv4)
+			if v6 {
+				l4, gso = 54, pkt.VirtioNetHdrGSOTCPv6
+			}
+			f.Add(tcpFrame(f, v6, 65535, 0xfffffff0, true, true, true, payload[:int(mss)%3000+1]), l4, mss, gso)
+		}
+	}
+	// No TCP options (data offset 5), with and without payload, and a bare
+	// header with options.
+	noOpts := tcpFrame(f, false, 1, 1, true, false, false, pattern(100))
+	noOpts[34+12] = 5 << 4
+	f.Add(noOpts, uint16(34), uint16(50), uint8(pkt.VirtioNetHdrGSOTCPv4))
+	f.Add(noOpts[:54], uint16(34), uint16(50), uint8(pkt.VirtioNetHdrGSOTCPv4))
+	f.Add(tcpFrame(f, true, 1, 1, true, false, false, nil), uint16(54), uint16(50), uint8(pkt.VirtioNetHdrGSOTCPv6))
+	// Segments of exactly the longest IP length, and one byte longer.
+	f.Add(tcpFrame(f, false, 1, 1, true, true, false, pattern(65535-52)), uint16(34), uint16(65535), uint8(pkt.VirtioNetHdrGSOTCPv4))
+	f.Add(tcpFrame(f, false, 1, 1, true, true, false, pattern(65500)), uint16(34), uint16(65535), uint8(pkt.VirtioNetHdrGSOTCPv4))
+	f.Add(tcpFrame(f, true, 1, 1, true, true, false, pattern(65500)), uint16(54), uint16(65535), uint8(pkt.VirtioNetHdrGSOTCPv6))
 	f.Fuzz(func(t *testing.T, b []byte, csumStart, gsoSize uint16, gsoType uint8) {
 		if len(b) > BigDataLen {
 			return
 		}
 		fr := NewBigFrame()
+		defer fr.Release()
 		fr.SetData(b)
 		fr.VNet = pkt.VirtioNetHdr{Flags: 1, GSOType: gsoType, GSOSize: gsoSize, CsumStart: csumStart, CsumOffset: 16}
 		p := &swPort{}
-		total := 0
-		segmentTCP(fr, func(s *Frame) { total += s.n; s.Release() }, p)
-		finishChecksum(fr.Bytes(), fr.VNet)
-		fr.Release()
-		_ = total
+		var segs [][]byte
+		segmentTCP(fr, func(s *Frame) { segs = append(segs, append([]byte(nil), s.Bytes()...)); s.Release() }, p)
+		if !bytes.Equal(fr.Bytes(), b) {
+			t.Fatal("segmentTCP changed its input")
+		}
+		checkSegments(t, b, int(csumStart), int(gsoSize), segs, p.stats.drops[DropBadOffload].Load())
+
+		if csumStart%2 == 0 && int(csumStart)+18 <= len(b) {
+			in := append([]byte(nil), b...)
+			ph := binary.BigEndian.Uint16(in[csumStart+16:])
+			if !finishChecksum(in, fr.VNet) {
+				t.Fatal("finishChecksum refused a field inside the frame")
+			}
+			if sum := onesAdd(sumRef(in[csumStart:]), ph); sum != 0xffff {
+				t.Fatalf("finished checksum does not verify: sum %#04x", sum)
+			}
+			if !bytes.Equal(in[:csumStart+16], b[:csumStart+16]) || !bytes.Equal(in[csumStart+18:], b[csumStart+18:]) {
+				t.Fatal("finishChecksum changed more than the checksum field")
+			}
+		}
 	})
+}
+
+func onesAdd(a, b uint16) uint16 {
+	s := uint32(a) + uint32(b)
+	return uint16(s&0xffff + s>>16)
+}
+
+// checkSegments checks what segmentTCP made of b (see FuzzSegmentTCP),
+// with its own reading of the headers.
+func checkSegments(t *testing.T, b []byte, l4, mss int, segs [][]byte, drops uint64) {
+	t.Helper()
+	const l3 = 14
+	ok := len(b) >= l3 && mss > 0 && l4 > l3 && l4+20 <= len(b)
+	v4 := ok && binary.BigEndian.Uint16(b[12:]) == pkt.TypeIPv4
+	v6 := ok && binary.BigEndian.Uint16(b[12:]) == pkt.TypeIPv6
+	ok = v4 && l4-l3 >= 20 && b[l3+9] == protoTCP || v6 && l4-l3 >= 40 && b[l3+6] == protoTCP
+	thl := 0
+	if ok {
+		thl = int(b[l4+12]>>4) * 4
+		ok = thl >= 20 && l4+thl <= len(b)
+	}
+	if ok {
+		// The longest segment's IP length must fit 16 bits.
+		ipLen := l4 + thl - l3 + min(mss, len(b)-l4-thl)
+		if v6 {
+			ipLen -= 40
+		}
+		ok = ipLen <= 0xffff
+	}
+	if !ok {
+		if len(segs) != 0 || drops != 1 {
+			t.Fatalf("malformed super-frame: %d segments, %d drops; want none and 1", len(segs), drops)
+		}
+		return
+	}
+	if drops != 0 {
+		t.Fatalf("well-formed super-frame counted %d drops", drops)
+	}
+	hdr := l4 + thl
+	payload := b[hdr:]
+	if want := max((len(payload)+mss-1)/mss, 1); len(segs) != want {
+		t.Fatalf("%d segments of a %d-byte payload at MSS %d, want %d", len(segs), len(payload), mss, want)
+	}
+	seq0 := binary.BigEndian.Uint32(b[l4+4:])
+	flags0 := b[l4+13]
+	var id0 uint16
+	if v4 {
+		id0 = binary.BigEndian.Uint16(b[l3+4:])
+	}
+	// Header bytes segmentTCP may change; all others must be the input's.
+	var mutable []int
+	if v4 {
+		mutable = append(mutable, l3+2, l3+3, l3+4, l3+5, l3+10, l3+11)
+	} else {
+		mutable = append(mutable, l3+4, l3+5)
+	}
+	mutable = append(mutable, l4+4, l4+5, l4+6, l4+7, l4+13, l4+16, l4+17)
+	for i, seg := range segs {
+		off := i * mss
+		n := min(mss, len(payload)-off)
+		last := i == len(segs)-1
+		if len(seg) != hdr+n || !bytes.Equal(seg[hdr:], payload[off:off+n]) {
+			t.Fatalf("segment %d: %d bytes, want header %d + payload [%d:%d]", i, len(seg), hdr, off, off+n)
+		}
+		h := append([]byte(nil), seg[:hdr]...)
+		for _, k := range mutable {
+			h[k] = b[k]
+		}
+		if !bytes.Equal(h, b[:hdr]) {
+			t.Fatalf("segment %d: header bytes changed that should not have", i)
+		}
+		if v4 {
+			if got := binary.BigEndian.Uint16(seg[l3+2:]); int(got) != hdr-l3+n {
+				t.Fatalf("segment %d: IPv4 total length %d, want %d", i, got, hdr-l3+n)
+			}
+			if got := binary.BigEndian.Uint16(seg[l3+4:]); got != id0+uint16(i) {
+				t.Fatalf("segment %d: IPv4 ID %d, want %d", i, got, id0+uint16(i))
+			}
+			if sumRef(seg[l3:l4]) != 0xffff {
+				t.Fatalf("segment %d: IPv4 header checksum does not verify", i)
+			}
+		} else if got := binary.BigEndian.Uint16(seg[l3+4:]); int(got) != hdr-l3-40+n {
+			t.Fatalf("segment %d: IPv6 payload length %d, want %d", i, got, hdr-l3-40+n)
+		}
+		if got := binary.BigEndian.Uint32(seg[l4+4:]); got != seq0+uint32(off) {
+			t.Fatalf("segment %d: seq %d, want %d", i, got, seq0+uint32(off))
+		}
+		wantFlags := flags0
+		if !last {
+			wantFlags &^= tcpFlagFIN | tcpFlagPSH
+		}
+		if i > 0 {
+			wantFlags &^= tcpFlagCWR
+		}
+		if seg[l4+13] != wantFlags {
+			t.Fatalf("segment %d of %d: flags %#02x, want %#02x", i, len(segs), seg[l4+13], wantFlags)
+		}
+		tcpLen := len(seg) - l4
+		var pseudo []byte
+		if v4 {
+			pseudo = append(append([]byte(nil), seg[l3+12:l3+20]...), 0, protoTCP, byte(tcpLen>>8), byte(tcpLen))
+		} else {
+			pseudo = append(append([]byte(nil), seg[l3+8:l3+40]...), 0, 0, byte(tcpLen>>8), byte(tcpLen), 0, 0, 0, protoTCP)
+		}
+		if sumRef(pseudo, seg[l4:]) != 0xffff {
+			t.Fatalf("segment %d: TCP checksum does not verify", i)
+		}
+	}
 }
 
 // sumRef is the Internet checksum of the concatenated pieces, computed the
@@ -348,5 +502,27 @@ func TestFinishChecksumZero(t *testing.T) {
 				t.Fatalf("checksum field %#04x, want %#04x", got, tt.wantField)
 			}
 		})
+	}
+}
+
+// TestFinishChecksumBounds: the checksum field may be the frame's last two
+// bytes, and not one byte further.
+func TestFinishChecksumBounds(t *testing.T) {
+	b := pattern(40)
+	h := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, CsumStart: 20, CsumOffset: 18}
+	ph := binary.BigEndian.Uint16(b[38:])
+	if !finishChecksum(b, h) {
+		t.Fatal("refused a field in the last two bytes")
+	}
+	if sum := onesAdd(sumRef(b[20:]), ph); sum != 0xffff {
+		t.Fatalf("sum %#04x", sum)
+	}
+	h.CsumOffset = 19
+	if finishChecksum(b, h) {
+		t.Fatal("accepted a field one byte past the end")
+	}
+	h.CsumStart, h.CsumOffset = 40, 0
+	if finishChecksum(pattern(42), h) != true || finishChecksum(b, h) {
+		t.Fatal("csum_start at the end of the frame")
 	}
 }
