@@ -79,7 +79,9 @@ uplinks:
 	var conns []struct {
 		Proto, Inside, Outside, State string
 	}
-	json.Unmarshal([]byte(vs.mustCLI("show", "conntrack", "--json")), &conns)
+	if out := vs.mustCLI("show", "conntrack", "--json"); json.Unmarshal([]byte(out), &conns) != nil {
+		t.Fatalf("show conntrack --json is not JSON:\n%s", out)
+	}
 	found := false
 	for _, c := range conns {
 		if c.Proto == "tcp" && strings.HasPrefix(c.Inside, ip+":") && strings.HasPrefix(c.Outside, "10.240.0.5:") {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,16 +67,21 @@ networks:
 	vm := testvm.StartWith(t, testvm.Image{Kernel: kernel, Initrd: initrd}, testvm.Options{MAC: "52:54:00:ee:01:01",
 		Netdev: "stream,id=n0,server=off,addr.type=unix,addr.path=" + vmSock, Ping: []string{"10.231.0.1"}},
 		append([]string{"setpriv"}, asNobody...))
-	if ip := mustWait(t, vm, "VST-IP "); !strings.HasPrefix(ip, "VST-IP 10.231.0.") {
+	ip := strings.TrimPrefix(mustWait(t, vm, "VST-IP "), "VST-IP ")
+	if !strings.HasPrefix(ip, "10.231.0.") {
 		t.Fatalf("guest: %s", ip)
 	}
 	mustWait(t, vm, "VST-READY")
 	if strings.Contains(vm.Output(), "VST-PING-FAIL") {
 		t.Fatalf("guest cannot ping the gateway:\n%s", vm.Output())
 	}
-	out, err := exec.Command(bin, "--control", sock, "show", "leases").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "10.231.0.") {
-		t.Fatalf("show leases: %v\n%s", err, out)
+	out, err := exec.Command(bin, "--control", sock, "show", "leases", "--json").Output()
+	var leases []leaseJSON
+	if err != nil || json.Unmarshal(out, &leases) != nil {
+		t.Fatalf("show leases --json: %v\n%s", err, out)
+	}
+	if len(leases) != 1 || leases[0].MAC != "52:54:00:ee:01:01" || leases[0].IP != ip || leases[0].State != "bound" {
+		t.Fatalf("leases %+v, want the guest's alone: 52:54:00:ee:01:01 %s bound", leases, ip)
 	}
 	st, err := os.Stat(filepath.Join(dir, "state", "leases.json"))
 	if err != nil {
