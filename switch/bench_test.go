@@ -9,7 +9,7 @@ import (
 
 // benchSwitch builds a switch whose ports have no goroutines, so a
 // benchmark can drive ingress and drain the egress queues itself.
-func benchSwitch(b *testing.B, pcs ...PortConfig) (*Switch, []*swPort) {
+func benchSwitch(b testing.TB, pcs ...PortConfig) (*Switch, []*swPort) {
 	s := New(Config{})
 	b.Cleanup(func() { s.Close() })
 	var ports []*swPort

@@ -91,7 +91,11 @@ func (v *portVLAN) classify(f *Frame) DropReason {
 	switch typ := pkt.Ethernet(b).Type(); {
 	case f.hasTCI:
 		// The driver took the tag out of band; the buffer is untagged.
+		// From here the tag lives in vid and prio: an egress capture must
+		// not put the ingress tag back on a frame that leaves untagged
+		// (or tagged already).
 		tci, tagged = f.tci, true
+		f.tci, f.hasTCI = 0, false
 		if pkt.IsTPID(typ) {
 			return DropQinQ
 		}
