@@ -74,7 +74,9 @@ func TestCaptureStream(t *testing.T) {
 			t.Fatalf("record %d: %v", i, err)
 		}
 	}
-	io.Copy(io.Discard, resp.Body)
+	if data, _, err := r.ReadPacketData(); err != io.EOF {
+		t.Fatalf("after 5 of count=5: % x %v, want EOF", data, err)
+	}
 	resp.Body.Close()
 	if d := resp.Trailer.Get(DroppedTrailer); d != "7" {
 		t.Fatalf("dropped trailer %q", d)
