@@ -238,6 +238,8 @@ func (h *host) pingCount(dst string, n int) int {
 }
 
 // pingEvery is pingCount with the interval between echoes in seconds.
+// (Not -w: with a deadline, ping sends echoes until n are answered, so
+// the count sent is no longer n.)
 func (h *host) pingEvery(dst string, n int, interval string) int {
 	h.t().Helper()
 	out, _ := h.Output("ping", "-c", fmt.Sprint(n), "-i", interval, "-W", "2", dst)
