@@ -84,6 +84,18 @@ func tagFrame(src byte, tagged bool, vid uint16, pcp uint8, id byte) []byte {
 	return append(f, make([]byte, 64-len(f))...)
 }
 
+// withTPID gives a tagged frame's tag another TPID.
+func withTPID(f []byte, tpid uint16) []byte {
+	binary.BigEndian.PutUint16(f[12:], tpid)
+	return f
+}
+
+// doubleTag puts an outer 802.1Q tag of vid before a tagged frame's tag.
+func doubleTag(f []byte, vid uint16) []byte {
+	out := append(append(append([]byte(nil), f[:12]...), 0x81, 0x00, byte(vid>>8), byte(vid)), f[12:]...)
+	return out
+}
+
 // seenTag is a test frame as a receiver got it: its id and its tag (vid 0:
 // untagged).
 type seenTag struct {
@@ -154,27 +166,7 @@ func (r *tagReceiver) until(t *testing.T, id byte) {
 // send ends with receipts, and the last frames, which follow everything
 // on every ingress path, must arrive.
 func TestTrunkTags(t *testing.T) {
-	requireE2E(t)
-	far := newHost(t, "tf")
-	ra, fa := testnet.Veth(t, "ta", far.Netns)
-	rb, fb := testnet.Veth(t, "tb", far.Netns)
-	h10, h20 := newHost(t, "a10"), newHost(t, "a20")
-	p10, p20 := testnet.Name("a"), testnet.Name("a")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: ta, type: afpacket, device: %s, trunk: [10, 20]}
-  - {name: tb, type: afpacket, device: %s, trunk: [10, 20]}
-  - {name: %s, type: tap, netns: %s, vlan: 10}
-  - {name: %s, type: tap, netns: %s, vlan: 20}
-`, ra, rb, p10, h10.Name, p20, h20.Name))
-	h10.Run("ip", "link", "set", p10, "up")
-	h20.Run("ip", "link", "set", p20, "up")
-	A := &tagReceiver{name: "trunk A's far end", raw: testnet.OpenRaw(t, far.Netns, fa)}
-	B := &tagReceiver{name: "trunk B's far end", raw: testnet.OpenRaw(t, far.Netns, fb)}
-	H10 := &tagReceiver{name: "VLAN 10 access host", raw: testnet.OpenRaw(t, h10.Netns, p10)}
-	H20 := &tagReceiver{name: "VLAN 20 access host", raw: testnet.OpenRaw(t, h20.Netns, p20)}
-	const (
-		srcA, srcB, src10, src20 = 0x0a, 0x0b, 0x10, 0x20
-	)
+	vs, A, B, H10, H20, p10, p20 := trunkRig(t)
 	type to struct {
 		r        *tagReceiver
 		vid      uint16 // 0: untagged
@@ -194,9 +186,11 @@ func TestTrunkTags(t *testing.T) {
 		{A, tagFrame(srcA, true, 20, 7, 3), 3, []to{trunk(B, 20, 7), access(H20)}},
 		{H10, tagFrame(src10, false, 0, 0, 4), 4, []to{trunk(A, 10, 0), trunk(B, 10, 0)}},
 		{H20, tagFrame(src20, true, 0, 6, 5), 5, []to{trunk(A, 20, 6), trunk(B, 20, 6)}},
-		{A, tagFrame(srcA, true, 30, 1, 6), 6, nil},    // VLAN 30: not on the trunk
-		{A, tagFrame(srcA, false, 0, 0, 7), 7, nil},    // untagged: no native VLAN
-		{H10, tagFrame(src10, true, 20, 2, 8), 8, nil}, // tagged on an access port
+		{A, tagFrame(srcA, true, 30, 1, 6), 6, nil},                  // VLAN 30: not on the trunk
+		{A, tagFrame(srcA, false, 0, 0, 7), 7, nil},                  // untagged: no native VLAN
+		{H10, tagFrame(src10, true, 20, 2, 8), 8, nil},               // tagged on an access port
+		{A, tagFrame(srcA, true, 4095, 0, 9), 9, nil},                // VID 4095: reserved
+		{A, doubleTag(tagFrame(srcA, true, 20, 0, 11), 10), 11, nil}, // Q-in-Q: 10 outside, 20 inside
 		// The last frames, one per ingress path and VLAN.
 		{A, tagFrame(srcA, true, 10, 1, 100), 100, []to{trunk(B, 10, 1), access(H10)}},
 		{A, tagFrame(srcA, true, 20, 2, 101), 101, []to{trunk(B, 20, 2), access(H20)}},
@@ -244,9 +238,62 @@ func TestTrunkTags(t *testing.T) {
 		want         uint64
 	}{
 		{"ta", "vlan_not_allowed", 1}, {"ta", "untagged_not_allowed", 1}, {p10, "vlan_not_allowed", 1},
+		{"ta", "bad_vlan", 1}, {"ta", "qinq", 1},
 	} {
 		if got := ports[c.port].Drops[c.reason]; got != c.want {
 			t.Errorf("%s %s drops = %d, want %d (all: %v)", c.port, c.reason, got, c.want, ports[c.port].Drops)
 		}
+	}
+}
+
+// Sources of the trunk tests' frames: 02:76:74:00:00:xx.
+const (
+	srcA, srcB, src10, src20 = 0x0a, 0x0b, 0x10, 0x20
+)
+
+// trunkRig starts vswitch with two veth trunks (VLANs 10 and 20, no
+// native VLAN) whose far ends are in one namespace, and an access TAP per
+// VLAN, and opens a raw socket on each far end and each TAP.
+func trunkRig(t *testing.T) (vs *instance, A, B, H10, H20 *tagReceiver, p10, p20 string) {
+	requireE2E(t)
+	far := newHost(t, "tf")
+	ra, fa := testnet.Veth(t, "ta", far.Netns)
+	rb, fb := testnet.Veth(t, "tb", far.Netns)
+	h10, h20 := newHost(t, "a10"), newHost(t, "a20")
+	p10, p20 = testnet.Name("a"), testnet.Name("a")
+	vs = startVswitch(t, fmt.Sprintf(`ports:
+  - {name: ta, type: afpacket, device: %s, trunk: [10, 20]}
+  - {name: tb, type: afpacket, device: %s, trunk: [10, 20]}
+  - {name: %s, type: tap, netns: %s, vlan: 10}
+  - {name: %s, type: tap, netns: %s, vlan: 20}
+`, ra, rb, p10, h10.Name, p20, h20.Name))
+	h10.Run("ip", "link", "set", p10, "up")
+	h20.Run("ip", "link", "set", p20, "up")
+	A = &tagReceiver{name: "trunk A's far end", raw: testnet.OpenRaw(t, far.Netns, fa)}
+	B = &tagReceiver{name: "trunk B's far end", raw: testnet.OpenRaw(t, far.Netns, fb)}
+	H10 = &tagReceiver{name: "VLAN 10 access host", raw: testnet.OpenRaw(t, h10.Netns, p10)}
+	H20 = &tagReceiver{name: "VLAN 20 access host", raw: testnet.OpenRaw(t, h20.Netns, p20)}
+	return vs, A, B, H10, H20, p10, p20
+}
+
+// TestTrunkSTag: a frame with an 802.1ad S-tag (TPID 0x88a8) is not a
+// frame of the 802.1Q VLAN with the same number. vswitch drops it as qinq
+// when the tag is in the buffer (TAP and QEMU trunks); on an AF_PACKET
+// trunk the kernel strips it into PACKET_AUXDATA, with its TPID, and the
+// frame must be dropped all the same, not forwarded into VLAN 10.
+func TestTrunkSTag(t *testing.T) {
+	vs, A, B, H10, _, _, _ := trunkRig(t)
+	A.raw.Send(withTPID(tagFrame(srcA, true, 10, 0, 1), 0x88a8))
+	A.raw.Send(tagFrame(srcA, true, 10, 0, 2)) // follows it through the switch
+	B.until(t, 2)
+	H10.until(t, 2)
+	want := map[*tagReceiver][]seenTag{B: {{id: 2, vid: 10, tpid: 0x8100}}, H10: {{id: 2}}}
+	for r, w := range want {
+		if !slices.Equal(r.got, w) {
+			t.Errorf("%s got %v, want %v: the S-tagged frame #1 crossed as VLAN 10", r.name, r.got, w)
+		}
+	}
+	if d := vs.ports()["ta"].Drops["qinq"]; d != 1 {
+		t.Errorf("ta qinq drops = %d, want 1", d)
 	}
 }
