@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/binary"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -295,5 +297,62 @@ func TestTrunkSTag(t *testing.T) {
 	}
 	if d := vs.ports()["ta"].Drops["qinq"]; d != 1 {
 		t.Errorf("ta qinq drops = %d, want 1", d)
+	}
+}
+
+// TestCaptureTrunkTags: `vswitch capture` on an AF_PACKET trunk shows
+// each frame as it is on the wire: a received frame's tag, which the
+// kernel took out of band, is put back with its VID and PCP, and a frame
+// sent out of the trunk carries the tag vswitch added.
+func TestCaptureTrunkTags(t *testing.T) {
+	requireE2E(t, "tcpdump")
+	vs, A, _, H10, _, _, _ := trunkRig(t)
+	file := filepath.Join(t.TempDir(), "trunk.pcap")
+	capture := exec.Command(vswitchBin(t), "--control", vs.sock, "capture", "ta", "-w", file, "--count", "6")
+	var capOut lockedBuffer
+	capture.Stdout, capture.Stderr = &capOut, &capOut
+	if err := capture.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- capture.Wait() }()
+	// Until the capture has its 6 frames: one in from the trunk (VLAN 10,
+	// PCP 5) and one out to it (from VLAN 10's access host) at a time.
+	deadline := time.After(30 * time.Second)
+	for id := byte(1); ; id++ {
+		A.raw.Send(tagFrame(srcA, true, 10, 5, id))
+		H10.raw.Send(tagFrame(src10, false, 0, 0, id))
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("vswitch capture: %v\n%s", err, capOut.String())
+			}
+		case <-deadline:
+			capture.Process.Kill()
+			t.Fatalf("the capture did not get 6 frames in 30s:\n%s", capOut.String())
+		case <-time.After(200 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	out, err := exec.Command("tcpdump", "-r", file, "-e", "-n").Output()
+	if err != nil {
+		t.Fatalf("tcpdump -r: %v\n%s", err, out)
+	}
+	var lines []string // one per record: the hex dumps of the unknown EtherType left out
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" && l[0] != ' ' && l[0] != '\t' {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 6 {
+		t.Fatalf("%d records, want 6:\n%s", len(lines), out)
+	}
+	want := map[string]string{"02:76:74:00:00:0a": "vlan 10, p 5,", "02:76:74:00:00:10": "vlan 10, p 0,"}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 2 || want[f[1]] == "" || !strings.Contains(l, want[f[1]]) || !strings.Contains(l, "0x88b6") {
+			t.Errorf("capture record %q: want a test frame from %v tagged %v", l, "02:76:74:00:00:0a or :10", want)
+		}
 	}
 }
