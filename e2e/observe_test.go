@@ -164,3 +164,55 @@ for _ in range(3): s.send(f)`
 		t.Errorf("show ports lacks the drop reason:\n%s", out)
 	}
 }
+
+// TestStalledCaptureCutOff: a capture client that stops reading is cut off
+// (control/capture.go: after 10 s without progress) and leaves nothing
+// behind, while the port it watched carries traffic at full speed
+// throughout.
+func TestStalledCaptureCutOff(t *testing.T) {
+	requireE2E(t, "ping", "iperf3")
+	h1, h2 := newHost(t, "x1"), newHost(t, "x2")
+	p1, p2 := testnet.Name("x"), testnet.Name("x")
+	vs := startVswitch(t, fmt.Sprintf("ports:\n  - {name: %s, type: tap, netns: %s}\n  - {name: %s, type: tap, netns: %s}\n", p1, h1.Name, p2, h2.Name))
+	h1.addr(p1, "10.210.0.1/24")
+	h2.addr(p2, "10.210.0.2/24")
+	if !h1.ping("10.210.0.2", 2) {
+		t.Fatal("no traffic between the hosts")
+	}
+	// The CLI writes the pcap stream to a pipe nobody reads: once the
+	// pipe and the socket buffers are full, the server's writes stall.
+	capture := exec.Command(vswitchBin(t), "--control", vs.sock, "capture", p2)
+	stalled, err := capture.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { capture.Process.Kill() })
+	// The pcap file header comes first, at once: the capture is on.
+	hdr := make([]byte, 24)
+	if _, err := io.ReadFull(stalled, hdr); err != nil {
+		t.Fatalf("capture: no pcap header: %v", err)
+	}
+	gbps := iperfTCP(t, h2, h1, "10.210.0.2", 15)
+	t.Logf("iperf3 TCP with a stalled capture on the receiving port: %.2f Gbit/s", gbps)
+	testnet.WaitFor(t, 30*time.Second, "the server to cut the stalled capture off", func() bool {
+		return strings.Contains(vs.log.String(), "msg=\"capture ended\" port="+p2+" ")
+	})
+	if n := h1.pingCount("10.210.0.2", 5); n != 5 {
+		t.Fatalf("%d of 5 pings answered after the cut-off", n)
+	}
+	// The stream is over: what is buffered drains, then the CLI exits.
+	done := make(chan error, 1)
+	go func() {
+		io.Copy(io.Discard, stalled)
+		done <- capture.Wait()
+	}()
+	select {
+	case err := <-done:
+		t.Logf("the stalled capture's CLI ended: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the capture stream did not end after the cut-off")
+	}
+}
