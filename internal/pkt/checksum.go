@@ -1,6 +1,9 @@
 package pkt
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // Checksum folds b into the running one's-complement sum (RFC 1071) and
 // returns the new 16-bit partial sum; start with initial 0. Odd-length
@@ -49,4 +52,37 @@ func PseudoHeaderChecksum(proto uint8, src, dst []byte, length uint16) uint16 {
 // HC' = ~(~HC + ~m + m')).
 func ChecksumUpdate16(hc, old, new uint16) uint16 {
 	return ^ChecksumCombine(ChecksumCombine(^hc, ^old), new)
+}
+
+// sumUpdateAddress adds the change of an address from old to new to an
+// uncomplemented one's-complement sum s (RFC 1624: s + ~m + m' per word).
+// Both addresses must be IPv4, or both IPv6; the address must start at an
+// even offset of the covered data, as it does in every header and
+// pseudo-header. Zero allocations: As4/As16 return arrays.
+func sumUpdateAddress(s uint16, old, new netip.Addr) uint16 {
+	if old.Is4() {
+		o, n := old.As4(), new.As4()
+		s = sumUpdate16(s, binary.BigEndian.Uint16(o[0:]), binary.BigEndian.Uint16(n[0:]))
+		return sumUpdate16(s, binary.BigEndian.Uint16(o[2:]), binary.BigEndian.Uint16(n[2:]))
+	}
+	o, n := old.As16(), new.As16()
+	for i := 0; i < 16; i += 2 {
+		s = sumUpdate16(s, binary.BigEndian.Uint16(o[i:]), binary.BigEndian.Uint16(n[i:]))
+	}
+	return s
+}
+
+// sumUpdate16 is s + ~old + new in one's complement: the uncomplemented
+// sum after one 16-bit word changed. A nonzero s stays nonzero, so a sum
+// that was the canonical fold of nonzero data stays canonical.
+func sumUpdate16(s, old, new uint16) uint16 {
+	return ChecksumCombine(ChecksumCombine(s, ^old), new)
+}
+
+// ChecksumUpdateAddress returns checksum hc (as stored in a header) after
+// an address in the covered data (or its pseudo-header) changed from old
+// to new: ChecksumUpdate16 for each of its words. Both addresses must be
+// IPv4, or both IPv6.
+func ChecksumUpdateAddress(hc uint16, old, new netip.Addr) uint16 {
+	return ^sumUpdateAddress(^hc, old, new)
 }

@@ -1,9 +1,42 @@
 // Package pkt holds zero-copy views of the packet headers vswitch reads and
-// writes on the frame path: Ethernet, 802.1Q, the virtio-net header, and
-// (as the gateway grows) ARP, IPv4, TCP, UDP and ICMP.
+// writes on the frame path: Ethernet, 802.1Q, the virtio-net header, ARP,
+// IPv4, TCP, UDP, ICMPv4 and the DHCP message, with the Internet checksum.
 //
 // A view is a named []byte with accessors; validate its length once with
 // Valid, then the accessors trust it. Nothing here allocates, locks, logs or
 // returns an error value on the frame path: callers turn a failed Valid into
 // a counted drop reason. Every parser in this package has a fuzz target.
+//
+// # Rewriting headers
+//
+// Setters keep checksums right incrementally (RFC 1624), so a rewrite
+// costs a few additions, not a pass over the packet. IPv4's setters (SetSrc,
+// SetDst, SetTTL, DecTTL, SetID, SetTotalLen) update the header checksum.
+// The TCP and UDP checksums cover a pseudo-header with the addresses, so a
+// NAT that changes an address tells the L4 view too:
+//
+//	old := ip.Src()
+//	ip.SetSrc(outside)
+//	TCP(ip.Payload()).UpdateChecksumPseudoHeaderAddress(old, outside, !partial)
+//
+// fullChecksum (the last argument there, and of SetSrcPort/SetDstPort)
+// says what the L4 checksum field holds. true: a complete checksum.
+// false: a partial one, as a virtio-net header with NEEDS_CSUM leaves it:
+// the uncomplemented pseudo-header sum, which whoever finishes the
+// checksum sums the segment onto. A partial sum follows address changes
+// but not port changes (ports are not in the pseudo-header). UDP over
+// IPv4 keeps a complete checksum of 0 ("none") at 0 and stores a computed
+// 0 as 0xffff. ComputeChecksum and SetChecksum compute a checksum in full,
+// for headers built by hand.
+//
+// # Shape for IPv6
+//
+// Protocol numbers (ProtoTCP, ...) and TCP flags (TCPFlagSYN, ...) are
+// defined here only. A network view has the methods of Network (Src, Dst
+// as netip.Addr, PayloadProtocol, Payload, PseudoHeaderChecksum); TCP and
+// UDP have those of Transport and take addresses as netip.Addr, IPv4 or
+// IPv6, so an IPv6 view slots in front of them unchanged. An ICMPv6 view
+// would sit beside ICMPv4 (its checksum adds a pseudo-header). The
+// interfaces document the shape and serve as type constraints; frame-path
+// code calls the concrete views, since boxing a view can allocate.
 package pkt

@@ -1,0 +1,100 @@
+package pkt
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// TCP geometry.
+const (
+	TCPMinLen         = 20
+	TCPFlagsOffset    = 13
+	TCPChecksumOffset = 16
+)
+
+// TCP flag bits, as in the flags byte (offset 13) and Flags: the one
+// place they are defined.
+const (
+	TCPFlagFIN = 0x01
+	TCPFlagSYN = 0x02
+	TCPFlagRST = 0x04
+	TCPFlagPSH = 0x08
+	TCPFlagACK = 0x10
+	TCPFlagURG = 0x20
+	TCPFlagECE = 0x40
+	TCPFlagCWR = 0x80
+)
+
+// TCP is a view of a TCP segment, header and payload, ending where the
+// network header says the payload ends (the checksum covers all of it);
+// check Valid first.
+type TCP []byte
+
+// Valid reports whether t holds a header whose data offset is at least
+// 20 bytes and no more than t.
+func (t TCP) Valid() bool {
+	if len(t) < TCPMinLen {
+		return false
+	}
+	off := int(t[12]>>4) * 4
+	return off >= TCPMinLen && off <= len(t)
+}
+
+func (t TCP) SrcPort() uint16 { return binary.BigEndian.Uint16(t[0:]) }
+func (t TCP) DstPort() uint16 { return binary.BigEndian.Uint16(t[2:]) }
+func (t TCP) Seq() uint32     { return binary.BigEndian.Uint32(t[4:]) }
+func (t TCP) Ack() uint32     { return binary.BigEndian.Uint32(t[8:]) }
+
+// DataOffset is the header length in bytes, options included.
+func (t TCP) DataOffset() int { return int(t[12]>>4) * 4 }
+
+// Flags is the flags byte: TCPFlagFIN and the rest.
+func (t TCP) Flags() uint8     { return t[TCPFlagsOffset] }
+func (t TCP) Window() uint16   { return binary.BigEndian.Uint16(t[14:]) }
+func (t TCP) Checksum() uint16 { return binary.BigEndian.Uint16(t[TCPChecksumOffset:]) }
+func (t TCP) Urgent() uint16   { return binary.BigEndian.Uint16(t[18:]) }
+func (t TCP) Options() []byte  { return t[TCPMinLen:t.DataOffset()] }
+func (t TCP) Payload() []byte  { return t[t.DataOffset():] }
+
+// ComputeChecksum is the checksum of the segment computed in full (the
+// field counted as zero) from pseudo, the pseudo-header sum for a length
+// of len(t) (IPv4.PseudoHeaderChecksum).
+func (t TCP) ComputeChecksum(pseudo uint16) uint16 {
+	s := Checksum(t[:TCPChecksumOffset], pseudo)
+	return ^Checksum(t[TCPChecksumOffset+2:], s)
+}
+
+// SetChecksum stores ComputeChecksum(pseudo).
+func (t TCP) SetChecksum(pseudo uint16) {
+	binary.BigEndian.PutUint16(t[TCPChecksumOffset:], t.ComputeChecksum(pseudo))
+}
+
+// SetSrcPort writes the source port and, for a complete checksum, updates
+// it (a partial one does not cover the ports).
+func (t TCP) SetSrcPort(p uint16, fullChecksum bool) { t.setPort(0, p, fullChecksum) }
+
+// SetDstPort writes the destination port; the checksum as for SetSrcPort.
+func (t TCP) SetDstPort(p uint16, fullChecksum bool) { t.setPort(2, p, fullChecksum) }
+
+func (t TCP) setPort(off int, p uint16, fullChecksum bool) {
+	old := binary.BigEndian.Uint16(t[off:])
+	binary.BigEndian.PutUint16(t[off:], p)
+	if fullChecksum {
+		binary.BigEndian.PutUint16(t[TCPChecksumOffset:], ChecksumUpdate16(t.Checksum(), old, p))
+	}
+}
+
+// UpdateChecksumPseudoHeaderAddress updates the checksum for an address
+// of the pseudo-header going from old to new (both IPv4 or both IPv6),
+// after the network header's SetSrc or SetDst. A complete checksum gets
+// the RFC 1624 update; a partial one, the uncomplemented pseudo-header
+// sum, gets the change added.
+func (t TCP) UpdateChecksumPseudoHeaderAddress(old, new netip.Addr, fullChecksum bool) {
+	c := t.Checksum()
+	if fullChecksum {
+		c = ChecksumUpdateAddress(c, old, new)
+	} else {
+		c = sumUpdateAddress(c, old, new)
+	}
+	binary.BigEndian.PutUint16(t[TCPChecksumOffset:], c)
+}
