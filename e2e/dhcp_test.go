@@ -233,3 +233,50 @@ func (in *instance) leases() map[leaseKey]string {
 	}
 	return m
 }
+
+// TestDHCPReadOnlyStore: a lease is acknowledged only once it is on disk.
+// vswitch runs in a mount namespace of its own in which its state
+// directory is read-only: DISCOVERs get OFFERs, but no REQUEST can be
+// stored, so none gets an ACK (each counted as store_failed), the client
+// gets no address, and no lease is listed.
+func TestDHCPReadOnlyStore(t *testing.T) {
+	requireE2E(t, "udhcpc", "unshare", "mount", "promtool")
+	h, p := newHost(t, "ro"), testnet.Name("r")
+	addr := freeAddr(t)
+	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 10.223.0.1/24
+    dhcp: {range: 10.223.0.10-10.223.0.20}
+`, addr, p, h.Name), func(dir string) []string {
+		state := filepath.Join(dir, "state")
+		if err := os.MkdirAll(state, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"unshare", "--mount", "sh", "-c",
+			`mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"`, "sh", state}
+	})
+	h.Run("ip", "link", "set", p, "up")
+	out, err := h.Output("udhcpc", "-i", p, "-n", "-q", "-t", "3", "-T", "1", "-s", writeScript(t, "udhcpc.sh", udhcpcScript))
+	if err == nil {
+		t.Fatalf("udhcpc got a lease from a server that cannot store it:\n%s", out)
+	}
+	text := scrape(t, addr)
+	offers := metric(t, text, "vswitch_dhcp_messages_total", `type="offer"`)
+	requests := metric(t, text, "vswitch_dhcp_messages_total", `type="request"`)
+	acks := metric(t, text, "vswitch_dhcp_messages_total", `type="ack"`)
+	failed := metric(t, text, "vswitch_dhcp_drops_total", `reason="store_failed"`)
+	t.Logf("offers %v, requests %v, acks %v, store_failed %v", offers, requests, acks, failed)
+	if offers < 1 || requests < 1 || acks != 0 || failed != requests {
+		t.Errorf("offers %v, requests %v, acks %v, store_failed %v: want every REQUEST refused for want of a durable write, none acknowledged",
+			offers, requests, acks, failed)
+	}
+	if l := vs.leases(); len(l) != 0 {
+		t.Errorf("leases listed: %v", l)
+	}
+	if got := h.Run("ip", "-4", "-o", "addr", "show", "dev", p); strings.Contains(got, "inet ") {
+		t.Errorf("the client configured an address:\n%s", got)
+	}
+}

@@ -63,6 +63,9 @@ type instance struct {
 	log     *lockedBuffer
 	done    chan struct{}
 	exitErr error
+	// wrap runs before the binary (a command that ends by exec'ing its
+	// arguments, so the process is vswitch itself).
+	wrap []string
 }
 
 type lockedBuffer struct {
@@ -87,6 +90,14 @@ func (l *lockedBuffer) String() string {
 // control socket answers. It is stopped with SIGTERM at cleanup.
 func startVswitch(t testing.TB, cfg string) *instance {
 	t.Helper()
+	return startVswitchWrapped(t, cfg, nil)
+}
+
+// startVswitchWrapped is startVswitch with a wrapper command; wrap gets
+// the instance's directory (its state directory is dir/state) and returns
+// the wrapper's argv.
+func startVswitchWrapped(t testing.TB, cfg string, wrap func(dir string) []string) *instance {
+	t.Helper()
 	vswitchBin(t) // build before the clock starts
 	dir := t.TempDir()
 	in := &instance{t: t, dir: dir, sock: filepath.Join(dir, "vswitch.sock"), log: &lockedBuffer{}, done: make(chan struct{})}
@@ -97,6 +108,9 @@ func startVswitch(t testing.TB, cfg string) *instance {
 	path := filepath.Join(dir, "vswitch.yaml")
 	if err := os.WriteFile(path, []byte(head+cfg), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		in.wrap = wrap(dir)
 	}
 	in.launch(path)
 	return in
@@ -450,7 +464,8 @@ func restartVswitch(t testing.TB, old *instance) *instance {
 func (in *instance) launch(path string) {
 	t := in.t
 	t.Helper()
-	in.cmd = exec.Command(vswitchBin(t), "run", "-c", path)
+	argv := append(append([]string(nil), in.wrap...), vswitchBin(t), "run", "-c", path)
+	in.cmd = exec.Command(argv[0], argv[1:]...)
 	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)
