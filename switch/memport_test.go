@@ -20,6 +20,10 @@ type memPort struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	block     chan struct{} // if non-nil, WriteBatch waits on it (a stalled device)
+	readErr   chan error    // an error here is what the next ReadBatch returns
+	// short, if set, says how many of n frames WriteBatch sends, and with
+	// what error (a device that refuses some).
+	short func(n int) (int, error)
 }
 
 // memFrame is a received frame with what a driver learns besides its bytes.
@@ -32,11 +36,13 @@ type memFrame struct {
 
 func newMemPort() *memPort {
 	return &memPort{in: make(chan []byte, 256), inMeta: make(chan memFrame, 256), out: make(chan []byte, 4096),
-		feat: FeatVNetHdr, closed: make(chan struct{})}
+		feat: FeatVNetHdr, closed: make(chan struct{}), readErr: make(chan error, 1)}
 }
 
 func (m *memPort) ReadBatch(frames []*Frame) (int, error) {
 	select {
+	case err := <-m.readErr:
+		return 0, err
 	case b := <-m.in:
 		fill(frames, 0, memFrame{b: b})
 	case mf := <-m.inMeta:
@@ -84,6 +90,12 @@ func (m *memPort) WriteBatch(frames []*Frame) (int, error) {
 			return 0, ErrClosed
 		}
 	}
+	var err error
+	if m.short != nil {
+		var k int
+		k, err = m.short(len(frames))
+		frames = frames[:k]
+	}
 	for i, f := range frames {
 		select {
 		case m.out <- append([]byte(nil), f.Bytes()...):
@@ -94,7 +106,7 @@ func (m *memPort) WriteBatch(frames []*Frame) (int, error) {
 			m.hdrs <- f.VNet
 		}
 	}
-	return len(frames), nil
+	return len(frames), err
 }
 
 func (m *memPort) Features() Features { return m.feat }
@@ -206,4 +218,12 @@ func withTCI(b []byte, tci uint16) []byte {
 	out = binary.BigEndian.AppendUint16(out, pkt.TypeVLAN)
 	out = binary.BigEndian.AppendUint16(out, tci)
 	return append(out, b[12:]...)
+}
+
+// tagOf reads the VID of a frame tagged in the buffer.
+func tagOf(b []byte) (uint16, bool) {
+	if len(b) < pkt.VLANHeaderLen || binary.BigEndian.Uint16(b[12:]) != pkt.TypeVLAN {
+		return 0, false
+	}
+	return binary.BigEndian.Uint16(b[14:]) & pkt.VIDMask, true
 }

@@ -1,10 +1,6 @@
 package vswitch
 
-import (
-	"encoding/binary"
-
-	"github.com/vswitch/vswitch/internal/pkt"
-)
+import "github.com/vswitch/vswitch/internal/pkt"
 
 // VLANConfig is a port's VLAN membership.
 type VLANConfig struct {
@@ -136,12 +132,4 @@ func (f *Frame) tag() {
 	f.off = pkt.PushTag(f.buf, f.off, pkt.TypeVLAN, uint16(f.prio)<<12|f.vid)
 	f.n += pkt.VLANTagLen
 	f.VNet.Shift(pkt.VLANTagLen)
-}
-
-// tagOf reads the VID of a tagged frame in the buffer (tests).
-func tagOf(b []byte) (uint16, bool) {
-	if len(b) < pkt.VLANHeaderLen || binary.BigEndian.Uint16(b[12:]) != pkt.TypeVLAN {
-		return 0, false
-	}
-	return binary.BigEndian.Uint16(b[14:]) & pkt.VIDMask, true
 }
