@@ -221,75 +221,81 @@ func FuzzIngress(f *testing.F) {
 	r := newIngressRig()
 	out := make([]*Frame, 64)
 	f.Fuzz(func(t *testing.T, b []byte, tci uint16, hasTCI bool, inPort uint8, csumStart uint16, gsoType uint8, gsoSize uint16) {
-		if len(b) > SmallDataLen {
-			return
-		}
-		r.reset()
-		if c := r.s.fdb.count.Load(); c != int64(len(r.fixed)) || r.s.fdb.m.Size() != len(r.fixed) {
-			t.Fatalf("reset left %d entries (%d counted)", r.s.fdb.m.Size(), c)
-		}
-		in := int(inPort) % len(r.ports)
-		m := r.model(in, b, tci, hasTCI)
-
-		fr := NewFrame()
-		fr.SetData(b)
-		if hasTCI {
-			fr.SetRxTCI(tci)
-		}
-		vnet := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, CsumStart: csumStart, CsumOffset: 16, GSOType: gsoType, GSOSize: gsoSize}
-		if csumStart == 0 {
-			vnet = pkt.VirtioNetHdr{} // most inputs: a plain frame
-		}
-		fr.VNet = vnet
-		frames := []*Frame{fr}
-		r.s.ingress(r.ports[in], frames, 1)
-		frames[0].Release()
-
-		if got := r.ports[in].stats.rxPackets.Load(); got != 1 {
-			t.Fatalf("rx_packets %d, want 1", got)
-		}
-		for i, p := range r.ports {
-			n := p.q.Take(out)
-			var drops [NumDropReasons]uint64
-			var total uint64
-			for k := range drops {
-				drops[k] = p.stats.drops[k].Load()
-				total += drops[k]
-			}
-			switch {
-			case m.drop && i == in:
-				if total != 1 || drops[m.reason] != 1 {
-					t.Fatalf("port %s: drops %v, want one %s", p.name, drops, m.reason)
-				}
-			case !m.out[i]:
-				if total != 0 {
-					t.Fatalf("port %s (not an egress port): drops %v", p.name, drops)
-				}
-			default:
-				egressDrops := drops[DropQueueFull] + drops[DropBadOffload]
-				if egressDrops != total {
-					t.Fatalf("port %s: drops %v, want only queue_full or bad_offload", p.name, drops)
-				}
-				if uint64(n)+egressDrops == 0 {
-					t.Fatalf("port %s: frame neither queued nor counted as dropped", p.name)
-				}
-				if !vnet.IsGSO() && uint64(n)+egressDrops != 1 {
-					t.Fatalf("port %s: %d queued + %d dropped for one frame", p.name, n, egressDrops)
-				}
-			}
-			if n > 0 && !m.out[i] {
-				t.Fatalf("port %s (ingress %v, want ports %v, drop %v %s) got a frame", p.name, i == in, m.out, m.drop, m.reason)
-			}
-			for _, g := range out[:n] {
-				checkEgress(t, p, g, m, vnet, b)
-				g.Release()
-			}
-		}
+		r.run(t, out, b, tci, hasTCI, inPort, csumStart, gsoType, gsoSize)
 	})
 }
 
+// run is one FuzzIngress input.
+func (r *ingressRig) run(t testing.TB, out []*Frame, b []byte, tci uint16, hasTCI bool, inPort uint8, csumStart uint16, gsoType uint8, gsoSize uint16) {
+	t.Helper()
+	if len(b) > SmallDataLen {
+		return
+	}
+	r.reset()
+	if c := r.s.fdb.count.Load(); c != int64(len(r.fixed)) || r.s.fdb.m.Size() != len(r.fixed) {
+		t.Fatalf("reset left %d entries (%d counted)", r.s.fdb.m.Size(), c)
+	}
+	in := int(inPort) % len(r.ports)
+	m := r.model(in, b, tci, hasTCI)
+
+	fr := NewFrame()
+	fr.SetData(b)
+	if hasTCI {
+		fr.SetRxTCI(tci)
+	}
+	vnet := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, CsumStart: csumStart, CsumOffset: 16, GSOType: gsoType, GSOSize: gsoSize}
+	if csumStart == 0 {
+		vnet = pkt.VirtioNetHdr{} // most inputs: a plain frame
+	}
+	fr.VNet = vnet
+	frames := []*Frame{fr}
+	r.s.ingress(r.ports[in], frames, 1)
+	frames[0].Release()
+
+	if got := r.ports[in].stats.rxPackets.Load(); got != 1 {
+		t.Fatalf("rx_packets %d, want 1", got)
+	}
+	for i, p := range r.ports {
+		n := p.q.Take(out)
+		var drops [NumDropReasons]uint64
+		var total uint64
+		for k := range drops {
+			drops[k] = p.stats.drops[k].Load()
+			total += drops[k]
+		}
+		switch {
+		case m.drop && i == in:
+			if total != 1 || drops[m.reason] != 1 {
+				t.Fatalf("port %s: drops %v, want one %s", p.name, drops, m.reason)
+			}
+		case !m.out[i]:
+			if total != 0 {
+				t.Fatalf("port %s (not an egress port): drops %v", p.name, drops)
+			}
+		default:
+			egressDrops := drops[DropQueueFull] + drops[DropBadOffload]
+			if egressDrops != total {
+				t.Fatalf("port %s: drops %v, want only queue_full or bad_offload", p.name, drops)
+			}
+			if uint64(n)+egressDrops == 0 {
+				t.Fatalf("port %s: frame neither queued nor counted as dropped", p.name)
+			}
+			if !vnet.IsGSO() && uint64(n)+egressDrops != 1 {
+				t.Fatalf("port %s: %d queued + %d dropped for one frame", p.name, n, egressDrops)
+			}
+		}
+		if n > 0 && !m.out[i] {
+			t.Fatalf("port %s (ingress %v, want ports %v, drop %v %s) got a frame", p.name, i == in, m.out, m.drop, m.reason)
+		}
+		for _, g := range out[:n] {
+			checkEgress(t, p, g, m, vnet, b)
+			g.Release()
+		}
+	}
+}
+
 // checkEgress checks one frame queued on p against the model.
-func checkEgress(t *testing.T, p *swPort, g *Frame, m ingressModel, vnet pkt.VirtioNetHdr, in []byte) {
+func checkEgress(t testing.TB, p *swPort, g *Frame, m ingressModel, vnet pkt.VirtioNetHdr, in []byte) {
 	t.Helper()
 	if g.vid != m.vid {
 		t.Fatalf("port %s: frame of VLAN %d, want %d", p.name, g.vid, m.vid)
