@@ -248,6 +248,11 @@ func TestCaptureDetach(t *testing.T) {
 	if _, got, err := c4.Next(ctx); err != nil || !bytes.Equal(got, withTCI(big, 1)) {
 		t.Fatalf("jumbo capture: %v %d bytes", err, len(got))
 	}
+	// Just over the small class: the copy must be a big frame.
+	s.ports["a"].inMeta <- memFrame{b: big[:SmallDataLen+2], tci: 1, hasTCI: true}
+	if _, got, err := c4.Next(ctx); err != nil || !bytes.Equal(got, withTCI(big[:SmallDataLen+2], 1)) {
+		t.Fatalf("capture of %d bytes: %v %d bytes", SmallDataLen+2, err, len(got))
+	}
 	// The smallest frame that can take the tag back.
 	s.ports["a"].inMeta <- memFrame{b: big[:14], tci: 1, hasTCI: true}
 	if _, got, err := c4.Next(ctx); err != nil || !bytes.Equal(got, withTCI(big[:14], 1)) {
