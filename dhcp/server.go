@@ -24,6 +24,12 @@ type Config struct {
 	Hosts      []Host
 	Router     bool // send option 3 (nat and routed networks; libvirt leaves it out on isolated ones)
 	MTU        int  // option 26; 0 = not sent
+
+	// Deliver, when set (and the server has a store), makes Handle
+	// return at once for a REQUEST whose ACK needs its lease on disk:
+	// the store goroutine writes the lease and then calls Deliver with
+	// the ACK, or counts store_failed and sends nothing. See Handle.
+	Deliver func(Reply)
 }
 
 // Host is a static reservation.
@@ -50,11 +56,12 @@ const (
 	DropPoolExhausted        // no address to offer
 	DropNotOurs              // REQUEST for another server
 	DropStoreFailed          // the lease could not be written: no ACK
+	DropStoreBusy            // maxPending REQUESTs already wait for the disk: no ACK
 	NumDrops
 )
 
 // DropNames are the label values of the drop counters.
-var DropNames = [NumDrops]string{"malformed", "not_request", "no_type", "pool_exhausted", "other_server", "store_failed"}
+var DropNames = [NumDrops]string{"malformed", "not_request", "no_type", "pool_exhausted", "other_server", "store_failed", "store_busy"}
 
 // TypeNames are the label values of the message counters.
 var TypeNames = [numTypes]string{"", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform"}
@@ -74,9 +81,26 @@ type Server struct {
 
 	msgs  [numTypes]atomic.Uint64
 	drops [NumDrops]atomic.Uint64
+
+	// With Config.Deliver (commit.go); under mu.
+	pend     []*commit // REQUESTs for the next write, in arrival order
+	flushing []*commit // REQUESTs of the write under way
+	free     []*commit
+	commits  int  // allocated, at most maxPending
+	queued   bool // on the store's list for the next write
 }
 
 type lease struct {
+	leaseState
+	// With Config.Deliver only.
+	seq     uint64     // bumped by each change of a REQUEST or RELEASE
+	pending int        // REQUESTs of this lease waiting for the disk
+	undo    leaseState // as on disk before the oldest of them: what a failed write puts back
+	snap    leaseState // as in the write under way
+}
+
+// leaseState is a lease as the pool sees it.
+type leaseState struct {
 	Lease
 	offered bool // an OFFER not yet requested: held until Expiry, not stored
 }
@@ -104,7 +128,7 @@ func NewServer(cfg Config, store *Store) *Server {
 			if !s.guest(l.IP) {
 				continue // the network changed under the stored lease
 			}
-			ls := &lease{Lease: l}
+			ls := &lease{leaseState: leaseState{Lease: l}}
 			s.byClient[l.ClientID] = ls
 			s.byIP[l.IP] = ls
 		}
@@ -160,7 +184,7 @@ func (s *Server) Drops() [NumDrops]uint64 {
 
 // Reply is where and what to answer.
 type Reply struct {
-	Msg       []byte // the DHCP message, in the buffer given to Handle
+	Msg       []byte // the DHCP message: in the buffer given to Handle, or one Deliver may use only during its call
 	DstMAC    pkt.MAC
 	DstIP     netip.Addr
 	Broadcast bool // to ff:ff:ff:ff:ff:ff and 255.255.255.255
@@ -245,7 +269,20 @@ func sanitizeHostname(b []byte) string {
 }
 
 // Handle answers one message; buf receives the reply (at least 576 bytes).
-// ok is false when the message gets no answer (counted).
+// ok is false when the message gets no answer now: a drop (counted), a
+// RELEASE or DECLINE, or, with Config.Deliver, an ACK that leaves later.
+//
+// Without Config.Deliver, a REQUEST, RELEASE or DECLINE writes the lease
+// store on the caller's goroutine and an ACK is returned once it is on
+// disk. With it, Handle never waits for the disk: the change is made in
+// memory and queued for the store goroutine, and the ACK goes to Deliver,
+// from that goroutine, after the write holding the lease is synced. ACKs
+// of one server are delivered in the order of their REQUESTs; no other
+// reply waits. When the write fails no ACK is sent and the lease is
+// what it was on disk; when maxPending REQUESTs already wait, a REQUEST
+// is dropped unchanged (store_busy). Deliver's rep.Msg is the server's
+// buffer, valid only during the call; Deliver may call Handle but should
+// not block: every network's writes wait for it.
 func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	r, drop := parse(m)
 	if drop >= 0 {
@@ -260,6 +297,7 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	var typ uint8
 	var ip netip.Addr
 	var l *lease
+	var c *commit
 	switch r.typ {
 	case pkt.DHCPDiscover:
 		if ip = s.pick(r, now); !ip.IsValid() {
@@ -269,7 +307,7 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 		l = s.hold(r, ip, now)
 		typ = pkt.DHCPOffer
 	case pkt.DHCPRequest:
-		typ, l = s.request(m, r, now)
+		typ, l, c = s.request(m, r, now)
 		if typ == 0 {
 			return rep, false
 		}
@@ -282,24 +320,40 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 				s.drop(cur)
 			}
 			s.declined[r.reqIP] = now.Add(quarantine)
-			s.save()
+			s.changed()
 		}
 		return rep, false
 	case pkt.DHCPRelease:
 		if cur, ok := s.byClient[r.clientID]; ok && cur.IP == m.CIAddr() && !cur.offered {
 			cur.State, cur.Expiry = "released", now
-			s.save()
+			cur.seq++
+			s.changed()
 		}
 		return rep, false
 	case pkt.DHCPInform:
 		typ = pkt.DHCPAck
 	}
+	if c != nil {
+		// Built now, as it would be sent now (no larger than buf), and
+		// held until the lease is on disk.
+		n := s.build(c.buf[:min(len(buf), len(c.buf))], m, r, typ, ip, l)
+		c.rep = addressee(m, r, typ, ip)
+		c.rep.Msg = c.buf[:n]
+		s.pend = append(s.pend, c)
+		return rep, false
+	}
 	n := s.build(buf, m, r, typ, ip, l)
 	s.msgs[typ].Add(1)
+	rep = addressee(m, r, typ, ip)
 	rep.Msg = buf[:n]
-	// RFC 2131 4.1: NAKs and broadcast-flagged requests are broadcast;
-	// renewals (ciaddr set) are unicast to ciaddr; the rest unicast to the
-	// new address at chaddr (we are on the link, so no ARP is needed).
+	return rep, true
+}
+
+// addressee says where a reply of type typ to m goes. RFC 2131 4.1: NAKs
+// and broadcast-flagged requests are broadcast; renewals (ciaddr set) are
+// unicast to ciaddr; the rest unicast to the new address at chaddr (we
+// are on the link, so no ARP is needed).
+func addressee(m pkt.DHCP, r request, typ uint8, ip netip.Addr) (rep Reply) {
 	ci := m.CIAddr()
 	switch {
 	case typ == pkt.DHCPNak || m.Flags()&pkt.DHCPFlagBroadcast != 0:
@@ -311,11 +365,12 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	default:
 		rep.Broadcast = true
 	}
-	return rep, true
+	return rep
 }
 
-// request handles the four REQUEST cases of RFC 2131 4.3.2.
-func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease) {
+// request handles the four REQUEST cases of RFC 2131 4.3.2. An ACK comes
+// with a commit when it must wait for the store goroutine.
+func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *commit) {
 	cur := s.byClient[r.clientID]
 	ci := m.CIAddr()
 	switch {
@@ -325,22 +380,22 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease) {
 				s.drop(cur) // the client took another server's offer
 			}
 			s.drops[DropNotOurs].Add(1)
-			return 0, nil
+			return 0, nil, nil
 		}
 		if cur == nil || cur.IP != r.reqIP {
-			return pkt.DHCPNak, nil
+			return pkt.DHCPNak, nil, nil
 		}
 	case ci.IsValid() && !ci.IsUnspecified(): // RENEWING / REBINDING
 		if cur == nil || cur.IP != ci || cur.offered {
-			return pkt.DHCPNak, nil
+			return pkt.DHCPNak, nil, nil
 		}
 	default: // INIT-REBOOT: the client asks for the address it remembers
 		if !r.reqIP.IsValid() {
-			return pkt.DHCPNak, nil
+			return pkt.DHCPNak, nil, nil
 		}
 		if cur == nil || cur.IP != r.reqIP {
 			if !s.assignable(r, r.reqIP, now) {
-				return pkt.DHCPNak, nil
+				return pkt.DHCPNak, nil, nil
 			}
 			cur = s.hold(r, r.reqIP, now)
 		}
@@ -348,7 +403,19 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease) {
 	// A reservation ties a MAC and an address both ways, whatever client
 	// id the lease was made under.
 	if h, ok := s.static[r.mac]; ok && h.IP != cur.IP || !ok && s.staticIP[cur.IP] {
-		return pkt.DHCPNak, nil
+		return pkt.DHCPNak, nil, nil
+	}
+	var c *commit
+	if s.async() {
+		if c = s.newCommit(); c == nil {
+			s.drops[DropStoreBusy].Add(1)
+			return 0, nil, nil
+		}
+		if !s.schedule() { // the store is closed
+			s.free = append(s.free, c)
+			s.drops[DropStoreFailed].Add(1)
+			return 0, nil, nil
+		}
 	}
 	prev := *cur
 	cur.offered = false
@@ -361,13 +428,22 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease) {
 	if h, ok := s.static[r.mac]; ok && h.Name != "" {
 		cur.Hostname, cur.Static = h.Name, true
 	}
+	if c != nil {
+		if cur.pending == 0 {
+			cur.undo = prev.leaseState
+		}
+		cur.seq++
+		cur.pending++
+		c.l, c.seq = cur, cur.seq
+		return pkt.DHCPAck, cur, c
+	}
 	// Durable before acknowledged: without the write, no ACK.
 	if err := s.save(); err != nil {
 		*cur = prev // not acknowledged, so not bound either
 		s.drops[DropStoreFailed].Add(1)
-		return 0, nil
+		return 0, nil, nil
 	}
-	return pkt.DHCPAck, cur
+	return pkt.DHCPAck, cur, nil
 }
 
 // pick chooses the address to offer.
@@ -462,7 +538,7 @@ func (s *Server) hold(r request, a netip.Addr, now time.Time) *lease {
 	}
 	l, ok := s.byClient[r.clientID]
 	if !ok {
-		l = &lease{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, MAC: r.mac.String(), IP: a}}
+		l = &lease{leaseState: leaseState{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, MAC: r.mac.String(), IP: a}}}
 		s.byClient[r.clientID] = l
 		s.byIP[a] = l
 	}
@@ -494,18 +570,37 @@ func (s *Server) expire(now time.Time) {
 	}
 }
 
+// async reports whether durable writes go to the store goroutine.
+func (s *Server) async() bool { return s.cfg.Deliver != nil && s.store != nil }
+
+// changed has the leases written after a RELEASE or DECLINE: now, or by
+// the store goroutine. A failed write is not retried: the next change
+// writes them all.
+func (s *Server) changed() {
+	if s.async() {
+		s.schedule()
+		return
+	}
+	s.save()
+}
+
 // save writes the bound and released leases.
 func (s *Server) save() error {
 	if s.store == nil {
 		return nil
 	}
+	return s.store.Save(s.cfg.Network, s.stored())
+}
+
+// stored is what the store keeps of this server: bound and released leases.
+func (s *Server) stored() []Lease {
 	var out []Lease
 	for _, l := range s.byClient {
 		if !l.offered {
 			out = append(out, l.Lease)
 		}
 	}
-	return s.store.Save(s.cfg.Network, out)
+	return out
 }
 
 // build writes the reply message into buf and returns its length.

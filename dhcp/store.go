@@ -27,11 +27,26 @@ type Lease struct {
 // Store keeps every network's leases in one JSON file, rewritten
 // atomically (temp file, fsync, rename, fsync of the directory) on every
 // change, so a crash at any point leaves either the old or the new file.
+//
+// A server without Config.Deliver writes through Save on its caller's
+// goroutine. A server with Deliver hands its writes to the store
+// goroutine, which starts with the first of them and ends with Close: it
+// writes everything pending when it wakes as one file, then completes
+// each REQUEST in that write.
 type Store struct {
 	path string
-	mu   sync.Mutex
+	mu   sync.Mutex // nets and the file
 	nets map[string][]Lease
-	sync func(*os.File) error // fsync; tests make it fail
+	sync func(*os.File) error // fsync; tests make it fail or block
+
+	qmu     sync.Mutex // the fields below
+	dirty   []*Server  // servers with leases to write, each once (Server.queued)
+	spare   []*Server  // dirty's other backing array
+	running bool       // the store goroutine was started
+	closed  bool       // Close was called: nothing more is queued
+	wake    chan struct{}
+	stop    chan struct{}
+	exited  chan struct{}
 }
 
 // OpenStore reads dir/leases.json (absent: empty) and creates dir.
@@ -39,7 +54,8 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lease store: %w", err)
 	}
-	s := &Store{path: filepath.Join(dir, "leases.json"), nets: map[string][]Lease{}, sync: (*os.File).Sync}
+	s := &Store{path: filepath.Join(dir, "leases.json"), nets: map[string][]Lease{}, sync: (*os.File).Sync,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{})}
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -64,11 +80,31 @@ func (s *Store) Load(network string) []Lease {
 	return append([]Lease(nil), s.nets[network]...)
 }
 
-// Save replaces a network's leases and writes the file durably.
+// Save replaces a network's leases and writes the file durably. If the
+// write fails, the network's leases are what they were, so no later write
+// (of any network) stores what this one could not.
 func (s *Store) Save(network string, leases []Lease) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	prev, had := s.nets[network]
 	s.nets[network] = leases
+	if err := s.write(); err != nil {
+		s.restore(network, prev, had)
+		return err
+	}
+	return nil
+}
+
+func (s *Store) restore(network string, prev []Lease, had bool) {
+	if had {
+		s.nets[network] = prev
+	} else {
+		delete(s.nets, network)
+	}
+}
+
+// write stores every network's leases; s.mu is held.
+func (s *Store) write() error {
 	var all []Lease
 	for _, ls := range s.nets {
 		all = append(all, ls...)
