@@ -8,4 +8,17 @@
 // out an address that another client holds, a static host's address to
 // anyone else, or acknowledge a lease before it is on disk. Its memory is
 // bounded by the size of its range: offers that are not taken expire.
+//
+// # The disk
+//
+// It must never make its caller wait for the disk when the caller is a
+// frame path: a Server whose Config.Deliver is set queues its lease
+// writes for the Store's goroutine, which batches every network's pending
+// changes into one synced file and only then hands the ACKs to Deliver.
+// Handle stays bounded in time and memory: it takes one server's lock,
+// never the Store's, and at most maxPending REQUESTs per server wait for
+// the disk (more are dropped and counted as store_busy). Without Deliver,
+// Handle writes the file itself, on its caller's goroutine: for tests and
+// tools, never for a frame path. Whoever opens a Store closes it, which
+// flushes what is queued and ends the goroutine.
 package dhcp
