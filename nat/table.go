@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v4"
+
+	"github.com/vswitch/vswitch/internal/pkt"
 )
 
 // Tuple is one direction of a flow as seen on the wire. For ICMP echo the
@@ -27,7 +29,20 @@ const (
 	StateClosed             // RST seen
 )
 
-var stateNames = [...]string{"new", "established", "closing", "closed"}
+var stateNames = [...]string{
+	StateNew:         "new",
+	StateEstablished: "established",
+	StateClosing:     "closing",
+	StateClosed:      "closed",
+}
+
+// stateName names a state; "unknown" for a value past the last one.
+func stateName(s uint32) string {
+	if s < uint32(len(stateNames)) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
 
 // Timeouts (seconds). The kernel keeps established TCP for 5 days; a
 // switch whose guests come and go does not need to.
@@ -47,22 +62,21 @@ type Entry struct {
 	Outside Tuple // uplink address -> remote, as it leaves
 	Created time.Time
 
-	state             atomic.Uint32
-	lastSeen          atomic.Int64 // unix seconds
-	pktsOut, pktsIn   atomic.Uint64
-	bytesOut, bytesIn atomic.Uint64
-	dead              atomic.Bool
+	state       atomic.Uint32
+	lastSeen    atomic.Int64     // unix seconds
+	pkts, bytes [2]atomic.Uint64 // indexed by dir
+	dead        atomic.Bool
 	// fromOutside: a port forward started the flow, so its replies are
 	// the guest's (outbound) packets. Set before the entry is published.
 	fromOutside bool
 }
 
 // State names the flow's state.
-func (e *Entry) State() string { return stateNames[e.state.Load()] }
+func (e *Entry) State() string { return stateName(e.state.Load()) }
 
 // Counters are packets and bytes each way.
 func (e *Entry) Counters() (pktsOut, pktsIn, bytesOut, bytesIn uint64) {
-	return e.pktsOut.Load(), e.pktsIn.Load(), e.bytesOut.Load(), e.bytesIn.Load()
+	return e.pkts[out].Load(), e.pkts[in].Load(), e.bytes[out].Load(), e.bytes[in].Load()
 }
 
 // LastSeen is the unix second of the last packet.
@@ -70,7 +84,7 @@ func (e *Entry) LastSeen() int64 { return e.lastSeen.Load() }
 
 func (e *Entry) timeout() int64 {
 	switch e.Inside.Proto {
-	case protoTCP:
+	case pkt.ProtoTCP:
 		switch e.state.Load() {
 		case StateNew:
 			return TimeoutTCPNew
@@ -80,7 +94,7 @@ func (e *Entry) timeout() int64 {
 			return TimeoutTCPClosing
 		}
 		return TimeoutTCPClosed
-	case protoUDP:
+	case pkt.ProtoUDP:
 		if e.state.Load() == StateEstablished {
 			return TimeoutUDPStream
 		}
@@ -220,13 +234,13 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
 		return nil
 	}
 	out := Tuple{Proto: in.Proto, Src: netip.AddrPortFrom(outside, in.Src.Port()), Dst: in.Dst}
-	if in.Proto == protoICMP {
+	if in.Proto == pkt.ProtoICMP {
 		out.Dst = netip.AddrPortFrom(in.Dst.Addr(), in.Src.Port())
 	}
 	// Keep the guest's port when that outside tuple is free; otherwise
 	// walk the range. The reply tuple is the key, so it is unique.
 	if _, taken := t.byOutside.Load(out.reverse()); taken {
-		if in.Proto != protoTCP && in.Proto != protoUDP && in.Proto != protoICMP {
+		if in.Proto != pkt.ProtoTCP && in.Proto != pkt.ProtoUDP && in.Proto != pkt.ProtoICMP {
 			// No port to remap: the replies to this guest would
 			// reach the one whose flow holds the tuple.
 			t.full.Add(1)
@@ -241,7 +255,7 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
 				t.next = t.cfg.PortMin
 			}
 			out.Src = netip.AddrPortFrom(outside, p)
-			if in.Proto == protoICMP {
+			if in.Proto == pkt.ProtoICMP {
 				out.Dst = netip.AddrPortFrom(in.Dst.Addr(), p)
 			}
 			if _, taken := t.byOutside.Load(out.reverse()); !taken {
