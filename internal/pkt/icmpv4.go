@@ -14,6 +14,7 @@ const (
 	ICMPUnreachable      = 3
 	ICMPEchoRequest      = 8
 	ICMPTimeExceeded     = 11
+	ICMPParamProblem     = 12
 	ICMPCodeProtoUnreach = 2
 	ICMPCodePortUnreach  = 3
 	ICMPCodeFragNeeded   = 4

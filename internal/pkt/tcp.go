@@ -70,17 +70,41 @@ func (t TCP) SetChecksum(pseudo uint16) {
 }
 
 // SetSrcPort writes the source port and, for a complete checksum, updates
-// it (a partial one does not cover the ports).
-func (t TCP) SetSrcPort(p uint16, fullChecksum bool) { t.setPort(0, p, fullChecksum) }
+// it (a partial one does not cover the header, only the pseudo-header).
+// To build or cut a segment, set the fields with false and SetChecksum
+// once at the end.
+func (t TCP) SetSrcPort(p uint16, fullChecksum bool) { t.setWord(0, p, fullChecksum) }
 
 // SetDstPort writes the destination port; the checksum as for SetSrcPort.
-func (t TCP) SetDstPort(p uint16, fullChecksum bool) { t.setPort(2, p, fullChecksum) }
+func (t TCP) SetDstPort(p uint16, fullChecksum bool) { t.setWord(2, p, fullChecksum) }
 
-func (t TCP) setPort(off int, p uint16, fullChecksum bool) {
+// SetSeq writes the sequence number; the checksum as for SetSrcPort.
+func (t TCP) SetSeq(seq uint32, fullChecksum bool) {
+	t.setWord(4, uint16(seq>>16), fullChecksum)
+	t.setWord(6, uint16(seq), fullChecksum)
+}
+
+// SetAck writes the acknowledgment number; the checksum as for SetSrcPort.
+func (t TCP) SetAck(ack uint32, fullChecksum bool) {
+	t.setWord(8, uint16(ack>>16), fullChecksum)
+	t.setWord(10, uint16(ack), fullChecksum)
+}
+
+// SetFlags writes the flags byte; the checksum as for SetSrcPort.
+func (t TCP) SetFlags(f uint8, fullChecksum bool) {
+	t.setWord(12, uint16(t[12])<<8|uint16(f), fullChecksum)
+}
+
+// SetWindow writes the window; the checksum as for SetSrcPort.
+func (t TCP) SetWindow(w uint16, fullChecksum bool) { t.setWord(14, w, fullChecksum) }
+
+// setWord writes the 16-bit word at off (even, in the header) and updates
+// a complete checksum for it.
+func (t TCP) setWord(off int, v uint16, fullChecksum bool) {
 	old := binary.BigEndian.Uint16(t[off:])
-	binary.BigEndian.PutUint16(t[off:], p)
+	binary.BigEndian.PutUint16(t[off:], v)
 	if fullChecksum {
-		binary.BigEndian.PutUint16(t[TCPChecksumOffset:], ChecksumUpdate16(t.Checksum(), old, p))
+		binary.BigEndian.PutUint16(t[TCPChecksumOffset:], ChecksumUpdate16(t.Checksum(), old, v))
 	}
 }
 
@@ -97,4 +121,24 @@ func (t TCP) UpdateChecksumPseudoHeaderAddress(old, new netip.Addr, fullChecksum
 		c = sumUpdateAddress(c, old, new)
 	}
 	binary.BigEndian.PutUint16(t[TCPChecksumOffset:], c)
+}
+
+// TCPFields describes a header without options for Encode.
+type TCPFields struct {
+	SrcPort, DstPort uint16
+	Seq, Ack         uint32
+	Flags            uint8 // TCPFlagSYN etc.
+	Window           uint16
+}
+
+// Encode writes a 20-byte header: data offset 5, urgent pointer 0 and
+// checksum 0, to be set with SetChecksum once the payload is in place.
+func (t TCP) Encode(f *TCPFields) {
+	binary.BigEndian.PutUint16(t[0:], f.SrcPort)
+	binary.BigEndian.PutUint16(t[2:], f.DstPort)
+	binary.BigEndian.PutUint32(t[4:], f.Seq)
+	binary.BigEndian.PutUint32(t[8:], f.Ack)
+	t[12], t[13] = TCPMinLen/4<<4, f.Flags
+	binary.BigEndian.PutUint16(t[14:], f.Window)
+	clear(t[16:20])
 }

@@ -1,0 +1,69 @@
+//go:build !race
+
+package pkt
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// TestSettersAllocs: the rewrite setters run per packet in the NAT and
+// the gateway, so they must not allocate.
+func TestSettersAllocs(t *testing.T) {
+	tcpPkt := IPv4(refPacket(t, refIPv4(layers.IPProtocolTCP, addrA, addrB), refTCP(), []byte("data")))
+	udpPkt := IPv4(refPacket(t, refIPv4(layers.IPProtocolUDP, addrA, addrB), refUDP(), []byte("data")))
+	icmpPkt := IPv4(refPacket(t, refIPv4(layers.IPProtocolICMPv4, addrA, addrB), refICMP(), []byte("data")))
+	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("fe80::1")
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"IPv4", func() {
+			ip := tcpPkt
+			ip.SetSrc(addrC)
+			ip.SetDst(addrD)
+			ip.SetTTL(9)
+			ip.DecTTL()
+			ip.SetID(3)
+			ip.SetTotalLen(uint16(len(ip)))
+			ip.SetChecksum()
+			_ = ip.PseudoHeaderChecksum(ProtoTCP, 20)
+		}},
+		{"TCP", func() {
+			s := TCP(tcpPkt.Payload())
+			s.SetSrcPort(1, true)
+			s.SetDstPort(2, false)
+			s.UpdateChecksumPseudoHeaderAddress(addrA, addrC, true)
+			s.UpdateChecksumPseudoHeaderAddress(addrC, addrA, false)
+			s.SetSeq(3, true)
+			s.SetAck(4, false)
+			s.SetFlags(TCPFlagACK, true)
+			s.SetWindow(5, true)
+			s.Encode(&TCPFields{Seq: 1})
+			s.SetChecksum(1)
+		}},
+		{"UDP", func() {
+			u := UDP(udpPkt.Payload())
+			u.SetSrcPort(1, true)
+			u.SetDstPort(2, false)
+			u.UpdateChecksumPseudoHeaderAddress(addrA, addrC, true)
+			u.UpdateChecksumPseudoHeaderAddress(addrC, addrA, false)
+			u.SetChecksum(1)
+		}},
+		{"ICMPv4", func() {
+			c := ICMPv4(icmpPkt.Payload())
+			c.SetIdent(7)
+			c.SetSeq(8)
+			c.SetChecksum()
+		}},
+		{"IPv6 address update", func() {
+			_ = ChecksumUpdateAddress(0x1234, v6a, v6b)
+		}},
+	} {
+		if n := testing.AllocsPerRun(100, c.f); n != 0 {
+			t.Errorf("%s: %v allocations per run, want 0", c.name, n)
+		}
+	}
+}
