@@ -39,11 +39,12 @@ const (
 	DropRateLimited         // ICMP error suppressed by the rate limit
 	DropQueueFull           // reply queue full
 	DropUnlearnedSrc        // DHCP from a MAC the switch did not learn
+	DropChaddrSpoofed       // DHCP whose client hardware address is not the frame's source
 	NumDrops
 )
 
 // DropNames are label values for the gateway's drops.
-var DropNames = [NumDrops]string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src"}
+var DropNames = [NumDrops]string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed"}
 
 // Port is the gateway's internal switch port on one network.
 type Port struct {
@@ -372,6 +373,15 @@ func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
 	}
 	if p.cfg.Known != nil && !p.cfg.Known(p.cfg.VLAN, eth.Src()) {
 		p.drops[DropUnlearnedSrc].Add(1)
+		return
+	}
+	// A lease is bound to chaddr: a guest asking for another hardware
+	// address than its own would drain the pool from one learned MAC
+	// (libvirt's clean-traffic filter and DHCP snooping refuse it too).
+	// A relay's frames carry the relay's MAC: trusted relay ports are
+	// still to come, so relayed requests are refused here as well.
+	if m := pkt.DHCP(msg); m.Valid() && m.CHAddr() != eth.Src() {
+		p.drops[DropChaddrSpoofed].Add(1)
 		return
 	}
 	rep, ok := p.cfg.DHCP.Handle(pkt.DHCP(msg), p.dhcpBuf)

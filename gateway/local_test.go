@@ -451,3 +451,25 @@ func TestStableMAC(t *testing.T) {
 		t.Fatal("no default logger")
 	}
 }
+
+// A guest may ask DHCP only for its own hardware address: one learned MAC
+// must not lease addresses for others (the pool would drain from one port).
+func TestGatewayDHCPChaddrMustBeSource(t *testing.T) {
+	bcast := netip.MustParseAddr("255.255.255.255")
+	p := New(Config{Network: "t", VLAN: 1, Address: gwAddr, DHCP: dhcp.NewServer(dhcpConfig(), nil)})
+	f := guestDHCP(pkt.DHCPDiscover, 1, 0, netip.Addr{}, bcast)
+	// chaddr sits at byte 28 of the message, after Ethernet, IPv4 and UDP.
+	off := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen + 28
+	f[off+5] ^= 0x01
+	if out := answer(p, f, t0); len(out) != 0 || p.Drops()[DropChaddrSpoofed] != 1 {
+		t.Fatalf("spoofed chaddr: %d replies, drops %v", len(out), p.Drops())
+	}
+	want := [NumDrops]uint64{}
+	want[DropChaddrSpoofed] = 1
+	if out := answer(p, guestDHCP(pkt.DHCPDiscover, 2, 0, netip.Addr{}, bcast), t0); len(out) != 1 || p.Drops() != want {
+		t.Fatalf("honest client: %d replies, drops %v", len(out), p.Drops())
+	}
+	if DropNames[DropChaddrSpoofed] != "chaddr_spoofed" {
+		t.Fatalf("label %q", DropNames[DropChaddrSpoofed])
+	}
+}
