@@ -33,13 +33,13 @@ type Config struct {
 
 // Drop reasons of the gateway.
 const (
-	DropNotForUs     = iota // addressed to another host: isolated networks route nothing
-	DropBadIP               // bad IPv4 header or checksum
-	DropFragment            // fragments addressed to the gateway
-	DropRateLimited         // ICMP error suppressed by the rate limit
-	DropQueueFull           // reply queue full
-	DropUnlearnedSrc        // DHCP from a MAC the switch did not learn
-	DropChaddrSpoofed       // DHCP whose client hardware address is not the frame's source
+	DropNotForUs      = iota // addressed to another host: isolated networks route nothing
+	DropBadIP                // bad IPv4 header or checksum
+	DropFragment             // fragments addressed to the gateway
+	DropRateLimited          // ICMP error suppressed by the rate limit
+	DropQueueFull            // reply queue full
+	DropUnlearnedSrc         // DHCP from a MAC the switch did not learn
+	DropChaddrSpoofed        // DHCP whose client hardware address is not the frame's source
 	NumDrops
 )
 
