@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/ring"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -128,10 +129,10 @@ func checkIPv4(t *testing.T, frame []byte) pkt.IPv4 {
 }
 
 // takeAll drains q.
-func takeAll(q *frameQueue) [][]byte {
+func takeAll(q *ring.Queue[vswitch.Frame]) [][]byte {
 	var out [][]byte
 	var buf [vswitch.BatchSize]*vswitch.Frame
-	for n := q.r.Take(buf[:]); n > 0; n = q.r.Take(buf[:]) {
+	for n := q.Take(buf[:]); n > 0; n = q.Take(buf[:]) {
 		for _, r := range buf[:n] {
 			out = append(out, append([]byte(nil), r.Bytes()...))
 			r.Release()

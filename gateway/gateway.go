@@ -10,6 +10,7 @@ import (
 
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/ring"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -52,7 +53,7 @@ type Port struct {
 	mac   pkt.MAC
 	ip    netip.Addr
 	bcast netip.Addr
-	q     *frameQueue
+	q     *ring.Queue[vswitch.Frame]
 	done  chan struct{}
 	once  sync.Once
 	garp  atomic.Bool // gratuitous ARP sent
@@ -95,7 +96,7 @@ func New(cfg Config) *Port {
 	binary.BigEndian.PutUint32(bc[:], v)
 	p := &Port{
 		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: netip.AddrFrom4(bc),
-		q: newFrameQueue(1024), done: make(chan struct{}), neigh: newNeighbours(1024),
+		q: ring.NewQueue[vswitch.Frame](1024), done: make(chan struct{}), neigh: newNeighbours(1024),
 		dhcpBuf: make([]byte, 1500),
 	}
 	p.tokens.Store(icmpBurst)
@@ -140,7 +141,7 @@ func (p *Port) ReadBatch(frames []*vswitch.Frame) (int, error) {
 		return 1, nil
 	}
 	var out [vswitch.BatchSize]*vswitch.Frame
-	n := p.q.wait(out[:min(len(frames), len(out))], p.done)
+	n := p.q.Wait(out[:min(len(frames), len(out))], p.done)
 	if n == 0 {
 		return 0, vswitch.ErrClosed
 	}
@@ -212,7 +213,7 @@ func (p *Port) reply() (*vswitch.Frame, []byte) {
 // send queues a reply of n bytes.
 func (p *Port) send(f *vswitch.Frame, n int) {
 	f.SetLen(n)
-	if !p.q.put(f) {
+	if !p.q.Put(f) {
 		p.drops[DropQueueFull].Add(1)
 		f.Release()
 	}
@@ -479,7 +480,7 @@ func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
 		return false
 	}
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: mac, Src: p.mac, Type: pkt.TypeIPv4})
-	if !p.q.put(f) {
+	if !p.q.Put(f) {
 		p.drops[DropQueueFull].Add(1)
 		return false
 	}

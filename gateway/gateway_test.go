@@ -34,7 +34,7 @@ func exchange(t *testing.T, p *Port, frame []byte) [][]byte {
 	f.Release()
 	var out [][]byte
 	var buf [vswitch.BatchSize]*vswitch.Frame
-	for n := p.q.r.Take(buf[:]); n > 0; n = p.q.r.Take(buf[:]) {
+	for n := p.q.Take(buf[:]); n > 0; n = p.q.Take(buf[:]) {
 		for _, r := range buf[:n] {
 			out = append(out, append([]byte(nil), r.Bytes()...))
 			r.Release()

@@ -401,7 +401,7 @@ func TestGatewayPort(t *testing.T) {
 	if string(frames[0].Bytes()) != string(arpFrame(guestMAC, p.MAC(), 2, p.MAC(), gwIP, guestMAC, guestIP)) {
 		t.Fatalf("reply % x", frames[0].Bytes())
 	}
-	for p.q.put(vswitch.NewFrame()) {
+	for p.q.Put(vswitch.NewFrame()) {
 	}
 	p.handle(req, t0)
 	if p.Drops()[DropQueueFull] != 1 {

@@ -194,7 +194,7 @@ func TestInboundDeliver(t *testing.T) {
 		t.Fatalf("delivered % x", got)
 	}
 
-	for r.q.put(frameOf(nil)) {
+	for r.q.Put(frameOf(nil)) {
 	}
 	if feed(u, udpFrame(upMAC, routerMAC, remoteIP, g, 50, 53, 5353, []byte("x")), t0) {
 		t.Fatal("delivered to a full queue")

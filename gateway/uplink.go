@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/ring"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -53,7 +54,7 @@ type Uplink struct {
 	mac    pkt.MAC
 	addr   atomic.Pointer[uplinkAddr] // nil until an address is known
 	dhcpCh chan []byte                // DHCP replies for the client
-	q      *frameQueue
+	q      *ring.Queue[vswitch.Frame]
 	neigh  *neighbours
 	nets   atomic.Pointer[[]*Port]
 	mu     sync.Mutex // Attach only
@@ -77,7 +78,7 @@ func NewUplink(cfg UplinkConfig) *Uplink {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	u := &Uplink{cfg: cfg, mac: mac, q: newFrameQueue(1024), neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4), clk: realClock{}}
+	u := &Uplink{cfg: cfg, mac: mac, q: ring.NewQueue[vswitch.Frame](1024), neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4), clk: realClock{}}
 	if cfg.Address.IsValid() {
 		u.addr.Store(&uplinkAddr{prefix: cfg.Address, ip: cfg.Address.Addr(), gw: cfg.Gateway})
 	}
@@ -165,7 +166,7 @@ func newFrame() (*vswitch.Frame, []byte) {
 
 func (u *Uplink) enqueue(f *vswitch.Frame, n int) {
 	f.SetLen(n)
-	if !u.q.put(f) {
+	if !u.q.Put(f) {
 		u.drops[UplinkQueueFull].Add(1)
 		f.Release()
 	}
@@ -175,7 +176,7 @@ func (u *Uplink) writer() {
 	defer u.wg.Done()
 	out := make([]*vswitch.Frame, vswitch.BatchSize)
 	for {
-		n := u.q.wait(out, u.done)
+		n := u.q.Wait(out, u.done)
 		if n == 0 {
 			return
 		}
@@ -235,7 +236,7 @@ func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
 		return
 	}
 	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: u.mac, Type: pkt.TypeIPv4})
-	if !u.q.put(f) {
+	if !u.q.Put(f) {
 		u.drops[UplinkQueueFull].Add(1)
 		f.Release()
 	}

@@ -260,7 +260,7 @@ func TestUplinkSendResolves(t *testing.T) {
 	}
 
 	// Queue full: dropped and counted, both for packets and ARP requests.
-	for u.q.put(vswitch.NewFrame()) {
+	for u.q.Put(vswitch.NewFrame()) {
 	}
 	u.send(pktOut(remoteIP), t0.Add(2*time.Second))
 	u.resolve(onLink, t0.Add(3*time.Second))
