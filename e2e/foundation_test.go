@@ -68,6 +68,22 @@ func TestTwoHostsOnTAP(t *testing.T) {
 		t.Errorf("vswitch rx/tx %d/%d on %s, the kernel's tx/rx %d/%d; %d/%d on %s, the kernel's %d/%d",
 			ports[p1].RxPackets, ports[p1].TxPackets, p1, k1[1], k1[0], ports[p2].RxPackets, ports[p2].TxPackets, p2, k2[1], k2[0])
 	}
+	// And inside the switch every frame is accounted for: with two ports
+	// each frame read goes out of the other one or is counted as a drop
+	// (fdb_limit counts a frame that still goes out: not a drop).
+	var in, out, dropped uint64
+	for _, p := range []string{p1, p2} {
+		in, out = in+ports[p].RxPackets, out+ports[p].TxPackets
+		for r, n := range ports[p].Drops {
+			if r != "fdb_limit" {
+				dropped += n
+			}
+		}
+	}
+	if in != out+dropped {
+		t.Errorf("%d frames in, %d out and %d dropped: %d unaccounted for (drops %v %v)",
+			in, out, dropped, int64(in)-int64(out+dropped), ports[p1].Drops, ports[p2].Drops)
+	}
 	if out := vs.mustCLI("show", "ports"); !strings.Contains(out, p1) {
 		t.Errorf("show ports lacks %s:\n%s", p1, out)
 	}
