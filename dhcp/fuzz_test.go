@@ -121,6 +121,30 @@ func step(typ, client, req, ci, flags, sel, adv byte) []byte {
 }
 
 func FuzzHandle(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, sel uint8, script []byte) {
+		cfgs := fuzzConfigs()
+		cfg := cfgs[int(sel)%len(cfgs)]
+		s := NewServer(cfg, nil)
+		now := time.Unix(1_700_000_000, 0)
+		s.now = func() time.Time { return now }
+		buf := make([]byte, 1500)
+		for i := 0; len(script) > 0 && i < 64; i++ {
+			var m []byte
+			var adv time.Duration
+			m, script, adv = nextMessage(cfg, script)
+			now = now.Add(adv)
+			before := snapshot(s)
+			dropsBefore := s.Drops()
+			rep, ok := s.Handle(pkt.DHCP(m), buf)
+			checkReply(t, cfg, before, m, rep, ok, now, s.Drops(), dropsBefore)
+			checkState(t, cfg, s, now)
+		}
+	})
+}
+
+// addSeeds adds the scripts FuzzHandle and FuzzDeliver start from.
+func addSeeds(f *testing.F) {
 	const d, r, dc, rl, inf = pkt.DHCPDiscover, pkt.DHCPRequest, pkt.DHCPDecline, pkt.DHCPRelease, pkt.DHCPInform
 	cat := func(steps ...[]byte) []byte { return bytes.Join(steps, nil) }
 	// Each client: DISCOVER, then REQUEST (SELECTING) the address the
@@ -152,25 +176,6 @@ func FuzzHandle(f *testing.F) {
 	f.Add(uint8(0), raw(msg{typ: d, mac: mac(1), extra: []byte{61, 2, 1, 2, 61, 0, 53, 1, 3, 50, 4, 10, 9, 0, 11}}.bytes()))
 	f.Add(uint8(1), raw(msg{typ: r, mac: mac(1), reqIP: netip.MustParseAddr("10.9.0.15"), extra: []byte{0, 0, 12, 3, 'a', 'b', 'c', 57, 2, 2, 64}}.bytes()))
 	f.Add(uint8(0), raw(msg{typ: d, mac: mac(2), extra: []byte{55, 40}}.bytes()))
-	f.Fuzz(func(t *testing.T, sel uint8, script []byte) {
-		cfgs := fuzzConfigs()
-		cfg := cfgs[int(sel)%len(cfgs)]
-		s := NewServer(cfg, nil)
-		now := time.Unix(1_700_000_000, 0)
-		s.now = func() time.Time { return now }
-		buf := make([]byte, 1500)
-		for i := 0; len(script) > 0 && i < 64; i++ {
-			var m []byte
-			var adv time.Duration
-			m, script, adv = nextMessage(cfg, script)
-			now = now.Add(adv)
-			before := snapshot(s)
-			dropsBefore := s.Drops()
-			rep, ok := s.Handle(pkt.DHCP(m), buf)
-			checkReply(t, cfg, before, m, rep, ok, now, s.Drops(), dropsBefore)
-			checkState(t, cfg, s, now)
-		}
-	})
 }
 
 // state is the server's tables before a message.
