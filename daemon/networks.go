@@ -58,8 +58,12 @@ func (d *Daemon) startNetworks() error {
 			}
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
+		mode, ok := gateway.ParseMode(nc.Mode)
+		if !ok {
+			return fmt.Errorf("network %s: mode %q", nc.Name, nc.Mode) // config validated it: a bug
+		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: nc.Mode, Uplink: uplinks[nc.Uplink]})
+			Mode: mode, Uplink: uplinks[nc.Uplink]})
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {

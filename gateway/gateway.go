@@ -26,9 +26,9 @@ type Config struct {
 	// address the switch refused to learn (a port over its max_macs) is
 	// ignored, so one port cannot drain the pool.
 	Known func(vid uint16, mac pkt.MAC) bool
-	// Mode is isolated, nat or routed; with nat or routed, packets for
-	// addresses outside the network leave through Uplink.
-	Mode   string
+	// Mode: with ModeNAT or ModeRouted, packets for addresses outside
+	// the network and every other network leave through Uplink.
+	Mode   Mode
 	Uplink *Uplink
 }
 
@@ -239,8 +239,8 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 		if bcast || dst.IsMulticast() {
 			return
 		}
-		if u := p.cfg.Uplink; u != nil && (p.cfg.Mode == "nat" || p.cfg.Mode == "routed") &&
-			!p.cfg.Address.Contains(dst) && u.network(dst, "nat") == nil && u.network(dst, "routed") == nil {
+		if u := p.cfg.Uplink; u != nil && p.cfg.Mode.routesOut() &&
+			!p.cfg.Address.Contains(dst) && u.routes.Load().lookup(dst) == nil {
 			p.route(eth, ip, now)
 			return
 		}
@@ -433,7 +433,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	f.SetLen(n)
 	ipb := b[pkt.EthernetLen:n]
 	decTTL(ipb)
-	if p.cfg.Mode == "nat" {
+	if p.cfg.Mode == ModeNAT {
 		v, _ := u.cfg.NAT.Outbound(nat.Packet{IP: ipb}, ua.ip, now.Unix())
 		if v != nat.Translated {
 			switch v {

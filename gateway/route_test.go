@@ -18,11 +18,15 @@ var (
 func routeSetup(mode string) (*Port, *Uplink) {
 	u, _ := newUplink(true)
 	u.neigh.learn(routerIP, routerMAC, t0)
-	p := New(Config{Network: "t", Address: gwAddr, Mode: mode, Uplink: u})
+	m, ok := ParseMode(mode)
+	if !ok {
+		panic("mode " + mode)
+	}
+	p := New(Config{Network: "t", Address: gwAddr, Mode: m, Uplink: u})
 	p.garp.Store(true)
 	u.Attach(p)
-	u.Attach(New(Config{Network: "n2", Address: netip.MustParsePrefix("10.50.0.1/24"), Mode: "nat", Uplink: u}))
-	u.Attach(New(Config{Network: "r2", Address: netip.MustParsePrefix("10.60.0.1/24"), Mode: "routed", Uplink: u}))
+	u.Attach(New(Config{Network: "n2", Address: netip.MustParsePrefix("10.50.0.1/24"), Mode: ModeNAT, Uplink: u}))
+	u.Attach(New(Config{Network: "r2", Address: netip.MustParsePrefix("10.60.0.1/24"), Mode: ModeRouted, Uplink: u}))
 	return p, u
 }
 
@@ -124,7 +128,7 @@ func TestRoute(t *testing.T) {
 
 func TestRouteNoAddressAndTableFull(t *testing.T) {
 	u, _ := newUplink(false)
-	p := New(Config{Network: "t", Address: gwAddr, Mode: "nat", Uplink: u})
+	p := New(Config{Network: "t", Address: gwAddr, Mode: ModeNAT, Uplink: u})
 	u.Attach(p)
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
 	if u.Drops()[UplinkNoAddress] != 1 || len(takeAll(u.q)) != 0 || p.Neighbours() != 0 {
@@ -160,7 +164,7 @@ func TestInboundDeliver(t *testing.T) {
 
 	// Routed network, guest unknown.
 	var r *Port
-	for _, n := range *u.nets.Load() {
+	for _, n := range u.routes.Load().routes {
 		if n.cfg.Network == "r2" {
 			r = n
 		}
@@ -235,5 +239,46 @@ func TestHairpin(t *testing.T) {
 	}
 	if d := u2.Drops(); d[UplinkNeighMiss] != 1 {
 		t.Fatalf("drops %v", d)
+	}
+}
+
+func TestModeNames(t *testing.T) {
+	for _, c := range []struct {
+		s string
+		m Mode
+	}{{"isolated", ModeIsolated}, {"nat", ModeNAT}, {"routed", ModeRouted}} {
+		if m, ok := ParseMode(c.s); !ok || m != c.m || m.String() != c.s {
+			t.Errorf("ParseMode(%q) = %v, %v", c.s, m, ok)
+		}
+	}
+	if m, ok := ParseMode("bridge"); ok || m != ModeIsolated {
+		t.Errorf("ParseMode(bridge) = %v, %v", m, ok)
+	}
+	if s := Mode(9).String(); s != "unknown" {
+		t.Errorf("Mode(9) = %q", s)
+	}
+}
+
+// The longest prefix wins, whatever order networks attach in.
+func TestRouteTableLongestPrefix(t *testing.T) {
+	wide := New(Config{Network: "w", Address: netip.MustParsePrefix("10.70.0.1/16"), Mode: ModeRouted})
+	narrow := New(Config{Network: "n", Address: netip.MustParsePrefix("10.70.5.1/24"), Mode: ModeNAT})
+	for _, order := range [][]*Port{{wide, narrow}, {narrow, wide}} {
+		rt := &routeTable{}
+		for _, p := range order {
+			rt = rt.with(p)
+		}
+		if got := rt.lookup(netip.MustParseAddr("10.70.5.9")); got != narrow {
+			t.Errorf("10.70.5.9 -> %v", got)
+		}
+		if got := rt.lookup(netip.MustParseAddr("10.70.6.9")); got != wide {
+			t.Errorf("10.70.6.9 -> %v", got)
+		}
+		if got := rt.lookup(netip.MustParseAddr("10.71.0.1")); got != nil {
+			t.Errorf("10.71.0.1 -> %v", got)
+		}
+	}
+	if (&routeTable{}).lookup(netip.MustParseAddr("10.70.5.9")) != nil {
+		t.Error("empty table routed")
 	}
 }

@@ -56,8 +56,8 @@ type Uplink struct {
 	dhcpCh chan []byte                // DHCP replies for the client
 	q      *ring.Queue[vswitch.Frame]
 	neigh  *neighbours
-	nets   atomic.Pointer[[]*Port]
-	mu     sync.Mutex // Attach only
+	routes atomic.Pointer[routeTable] // the attached networks; never nil
+	mu     sync.Mutex                 // Attach only
 	done   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -79,6 +79,7 @@ func NewUplink(cfg UplinkConfig) *Uplink {
 		cfg.Log = slog.Default()
 	}
 	u := &Uplink{cfg: cfg, mac: mac, q: ring.NewQueue[vswitch.Frame](1024), neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4), clk: realClock{}}
+	u.routes.Store(&routeTable{})
 	if cfg.Address.IsValid() {
 		u.addr.Store(&uplinkAddr{prefix: cfg.Address, ip: cfg.Address.Addr(), gw: cfg.Gateway})
 	}
@@ -115,12 +116,7 @@ func (u *Uplink) NAT() *nat.Table { return u.cfg.NAT }
 func (u *Uplink) Attach(p *Port) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var list []*Port
-	if old := u.nets.Load(); old != nil {
-		list = append(list, *old...)
-	}
-	list = append(list, p)
-	u.nets.Store(&list)
+	u.routes.Store(u.routes.Load().with(p))
 }
 
 // Start runs the uplink's reader, writer and conntrack sweeper, and
@@ -328,7 +324,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		switch v {
 		case nat.Translated:
 			u.in.Add(1)
-			target = u.network(e.Inside.Src.Addr(), "nat")
+			target = u.network(e.Inside.Src.Addr(), ModeNAT)
 		case nat.Fragment:
 			u.drops[UplinkFragment].Add(1)
 			return false
@@ -340,7 +336,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 			return false
 		}
 	} else {
-		target = u.network(ip.Dst(), "routed") // routed networks take inbound
+		target = u.network(ip.Dst(), ModeRouted) // routed networks take inbound
 	}
 	if target == nil {
 		u.drops[UplinkNotTracked].Add(1)
@@ -353,14 +349,11 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	return target.deliver(f, now)
 }
 
-// network finds the attached network of that mode whose prefix holds a.
-func (u *Uplink) network(a netip.Addr, mode string) *Port {
-	if list := u.nets.Load(); list != nil {
-		for _, p := range *list {
-			if p.cfg.Mode == mode && p.cfg.Address.Contains(a) {
-				return p
-			}
-		}
+// network finds the attached network whose prefix holds a, if it has
+// that mode.
+func (u *Uplink) network(a netip.Addr, mode Mode) *Port {
+	if p := u.routes.Load().lookup(a); p != nil && p.cfg.Mode == mode {
+		return p
 	}
 	return nil
 }
