@@ -65,6 +65,28 @@ func parseRef(b []byte) ref {
 	return r
 }
 
+// normalized is a copy of b with normalize's checksums, and how the
+// oracle reads it.
+func normalized(b []byte, partial bool) ([]byte, ref) {
+	c := append([]byte(nil), b...)
+	normalize(c, partial)
+	return c, parseRef(c)
+}
+
+// verdict is Malformed or Fragment for a packet whose shape alone says
+// so, else Translated.
+func (r ref) verdict() Verdict {
+	switch {
+	case !r.ok:
+		return Malformed
+	case r.later:
+		return Fragment
+	case r.short:
+		return Malformed
+	}
+	return Translated
+}
+
 // csumOff is the offset of the L4 checksum field, -1 for none.
 func csumOff(proto uint8) int {
 	switch proto {
@@ -312,19 +334,10 @@ func FuzzTranslate(f *testing.F) {
 // came out back in: the guest must get exactly its own packet's reply.
 // With remap, another guest already holds b's outside tuple.
 func fuzzOutbound(t *testing.T, b []byte, partial, remap bool) {
-	orig := append([]byte(nil), b...)
-	normalize(orig, partial)
-	r := parseRef(orig)
-	want := Translated
-	switch {
-	case !r.ok:
-		want = Malformed
-	case r.later:
-		want = Fragment
-	case r.short:
-		want = Malformed
-	case r.proto == protoICMP && r.l4[0] != 8:
-		want = NotTracked
+	orig, r := normalized(b, partial)
+	want := r.verdict()
+	if want == Translated && r.proto == protoICMP && r.l4[0] != 8 {
+		want = NotTracked // only an echo request starts a flow
 	}
 	tb := New(Config{MaxEntries: 4})
 	if want == Translated && remap {
@@ -339,15 +352,8 @@ func fuzzOutbound(t *testing.T, b []byte, partial, remap bool) {
 			want = TableFull
 		}
 	}
-	p := append([]byte(nil), orig...)
-	v, e := tb.Outbound(Packet{IP: p, Partial: partial}, uplink, now)
-	if v != want {
-		t.Fatalf("verdict %v, want %v", v, want)
-	}
-	if v != Translated {
-		if e != nil || !bytes.Equal(p, orig) {
-			t.Fatalf("a %v packet was changed or got a flow", v)
-		}
+	p, e := translated(t, orig, partial, want, func(q Packet) (Verdict, *Entry) { return tb.Outbound(q, uplink, now) })
+	if e == nil {
 		return
 	}
 	in := refTuple(orig, r)
@@ -374,26 +380,63 @@ func fuzzOutbound(t *testing.T, b []byte, partial, remap bool) {
 	checkSums(t, p, partial, wasZero)
 
 	// The reply to what left, as the remote would send it.
+	checkAnswer(t, answer(p, partial), false, func(q Packet) (Verdict, *Entry) { return tb.Inbound(q, now) },
+		e, Tuple{in.Proto, in.Dst, in.Src}, partial, wasZero)
+}
+
+// translated translates a copy of orig with translate and fails unless
+// the verdict is want, and a packet not translated comes back unchanged
+// and without a flow. It returns the copy and its flow (nil unless
+// Translated).
+func translated(t *testing.T, orig []byte, partial bool, want Verdict, translate func(Packet) (Verdict, *Entry)) ([]byte, *Entry) {
+	t.Helper()
+	p := append([]byte(nil), orig...)
+	v, e := translate(Packet{IP: p, Partial: partial})
+	if v != want {
+		t.Fatalf("verdict %v, want %v", v, want)
+	}
+	if v != Translated && (e != nil || !bytes.Equal(p, orig)) {
+		t.Fatalf("a %v packet was changed or got a flow", v)
+	}
+	if v == Translated && e == nil {
+		t.Fatal("translated without a flow")
+	}
+	return p, e
+}
+
+// answer is the packet the receiver of p sends back: the addresses and
+// the TCP/UDP ports swapped, an echo request turned into its reply, the
+// checksums computed afresh.
+func answer(p []byte, partial bool) []byte {
+	r := parseRef(p)
 	rep := append([]byte(nil), p...)
 	copy(rep[12:16], p[16:20])
 	copy(rep[16:20], p[12:16])
-	l := rep[pr.hl:pr.tl]
+	l := rep[r.hl:r.tl]
 	switch r.proto {
 	case protoTCP, protoUDP:
-		copy(l[0:2], pr.l4[2:4])
-		copy(l[2:4], pr.l4[0:2])
+		copy(l[0:2], r.l4[2:4])
+		copy(l[2:4], r.l4[0:2])
 	case protoICMP:
 		l[0] = 0
 	}
 	normalize(rep, partial)
+	return rep
+}
+
+// checkAnswer translates rep, the answer to a packet of flow e, with
+// translate (the other way from that packet: outbound says which) and
+// fails unless it stays in e, changes only what that way may change,
+// reaches want, and keeps every checksum right.
+func checkAnswer(t *testing.T, rep []byte, outbound bool, translate func(Packet) (Verdict, *Entry), e *Entry, want Tuple, partial, wasZero bool) {
+	t.Helper()
 	before := append([]byte(nil), rep...)
-	rv, re := tb.Inbound(Packet{IP: rep, Partial: partial}, now)
-	if rv != Translated || re != e {
-		t.Fatalf("reply: %v, flow %p want %p", rv, re, e)
+	if v, got := translate(Packet{IP: rep, Partial: partial}); v != Translated || got != e {
+		t.Fatalf("answer: %v, flow %p want %p", v, got, e)
 	}
-	diffOnly(t, before, rep, mayChange(pr, false)...)
-	if got, want := refTuple(rep, parseRef(rep)), (Tuple{in.Proto, in.Dst, in.Src}); got != want {
-		t.Fatalf("reply reached %v, want %v", got, want)
+	diffOnly(t, before, rep, mayChange(parseRef(before), outbound)...)
+	if got := refTuple(rep, parseRef(rep)); got != want {
+		t.Fatalf("answer translated to %v, want %v", got, want)
 	}
 	checkSums(t, rep, partial, wasZero)
 }
@@ -402,19 +445,12 @@ func fuzzOutbound(t *testing.T, b []byte, partial, remap bool) {
 // (its destination), after creating the flow it answers: by a guest's
 // packet out, or (fwd) by a port forward, whose reply then goes back out.
 func fuzzInbound(t *testing.T, b []byte, partial, fwd bool) {
-	orig := append([]byte(nil), b...)
-	normalize(orig, partial)
-	r := parseRef(orig)
-	want := Translated
+	orig, r := normalized(b, partial)
+	want := r.verdict()
 	var inner []byte
 	var ihl int
 	switch {
-	case !r.ok:
-		want = Malformed
-	case r.later:
-		want = Fragment
-	case r.short:
-		want = Malformed
+	case want != Translated:
 	case r.proto == protoICMP && isICMPError(r.l4[0]):
 		if inner, ihl = quote(r.l4); inner == nil {
 			want = Malformed
@@ -447,15 +483,8 @@ func fuzzInbound(t *testing.T, b []byte, partial, fwd bool) {
 			fwd = false
 		}
 	}
-	p := append([]byte(nil), orig...)
-	v, e := tb.Inbound(Packet{IP: p, Partial: partial}, now)
-	if v != want {
-		t.Fatalf("verdict %v, want %v", v, want)
-	}
-	if v != Translated {
-		if e != nil || !bytes.Equal(p, orig) {
-			t.Fatalf("a %v packet was changed or got a flow", v)
-		}
+	p, e := translated(t, orig, partial, want, func(q Packet) (Verdict, *Entry) { return tb.Inbound(q, now) })
+	if e == nil {
 		return
 	}
 	if e.Inside.Src != g {
@@ -486,23 +515,8 @@ func fuzzInbound(t *testing.T, b []byte, partial, fwd bool) {
 	}
 	// The guest answers the forwarded packet; it leaves from the
 	// forwarded port.
-	rep := append([]byte(nil), p...)
-	copy(rep[12:16], p[16:20])
-	copy(rep[16:20], p[12:16])
-	l := rep[r.hl:r.tl]
-	copy(l[0:2], p[r.hl+2:r.hl+4])
-	copy(l[2:4], p[r.hl:r.hl+2])
-	normalize(rep, partial)
-	before := append([]byte(nil), rep...)
-	rv, re := tb.Outbound(Packet{IP: rep, Partial: partial}, in.Dst.Addr(), now)
-	if rv != Translated || re != e {
-		t.Fatalf("the guest's answer: %v, flow %p want %p", rv, re, e)
-	}
-	diffOnly(t, before, rep, mayChange(r, true)...)
-	if got, want := refTuple(rep, parseRef(rep)), (Tuple{in.Proto, in.Dst, in.Src}); got != want {
-		t.Fatalf("answer left as %v, want %v", got, want)
-	}
-	checkSums(t, rep, partial, wasZero)
+	checkAnswer(t, answer(p, partial), true, func(q Packet) (Verdict, *Entry) { return tb.Outbound(q, in.Dst.Addr(), now) },
+		e, Tuple{in.Proto, in.Dst, in.Src}, partial, wasZero)
 }
 
 // parseRefQuote is the flow of a quoted packet (header of length ihl and

@@ -383,17 +383,22 @@ func BenchmarkTranslateEstablished(b *testing.B) {
 	}
 }
 
+// forwarded translates p, which arrives for the outside address, and
+// fails unless a port forward took it to to with every checksum right.
+func forwarded(t *testing.T, tb *Table, p []byte, to netip.AddrPort) *Entry {
+	t.Helper()
+	v, e := tb.Inbound(Packet{IP: p}, now)
+	if _, dp := ports(p); v != Translated || pkt.IPv4(p).Dst() != to.Addr() || dp != to.Port() {
+		t.Fatalf("forwarded: %v to %v port %d, want %v", v, pkt.IPv4(p).Dst(), dp, to)
+	}
+	valid(t, p)
+	return e
+}
+
 func TestForward(t *testing.T) {
 	tb := New(Config{})
 	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
-	syn := build(t, protoTCP, remote, uplink, 50000, 8080, "syn")
-	if v, _ := tb.Inbound(Packet{IP: syn}, now); v != Translated || pkt.IPv4(syn).Dst() != guest {
-		t.Fatalf("forwarded SYN: %v", v)
-	}
-	if _, dp := ports(syn); dp != 80 {
-		t.Fatalf("to port %d", dp)
-	}
-	valid(t, syn)
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "syn"), netip.AddrPortFrom(guest, 80))
 	synack := build(t, protoTCP, guest, remote, 80, 50000, "synack")
 	if v, _ := tb.Outbound(Packet{IP: synack}, uplink, now); v != Translated || pkt.IPv4(synack).Src() != uplink {
 		t.Fatalf("reply: %v", v)

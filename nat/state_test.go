@@ -14,18 +14,46 @@ type step struct {
 	flags string
 }
 
+// timeoutCase drives one flow through steps, which must end in state,
+// whose timeout is timeout.
+type timeoutCase struct {
+	name    string
+	proto   uint8
+	steps   []step
+	state   string
+	timeout int64
+}
+
+// run translates tc's steps with send, each a packet of the one flow
+// starting at now, and checks the flow's state and that it lives exactly
+// its timeout: kept a second before, swept at it.
+func (tc timeoutCase) run(t *testing.T, tb *Table, send func(step) (Verdict, *Entry)) {
+	t.Helper()
+	var e *Entry
+	for i, s := range tc.steps {
+		v, got := send(s)
+		if v != Translated || (e != nil && got != e) {
+			t.Fatalf("step %d: %v, flow %p (first %p)", i, v, got, e)
+		}
+		e = got
+	}
+	if e.State() != tc.state {
+		t.Fatalf("state %s, want %s", e.State(), tc.state)
+	}
+	if n := tb.Sweep(now + tc.timeout - 1); n != 0 || tb.Len() != 1 {
+		t.Fatalf("swept %d one second before the timeout, %d left", n, tb.Len())
+	}
+	if n := tb.Sweep(now + tc.timeout); n != 1 || tb.Len() != 0 {
+		t.Fatalf("swept %d at the timeout, %d left", n, tb.Len())
+	}
+}
+
 // TestTimeouts: each state's documented timeout, counted from the last
 // packet. A flow is kept one second before it and swept at it; after
 // that its replies are unsolicited.
 func TestTimeouts(t *testing.T) {
 	const sp, dp = 40000, 80
-	for _, tc := range []struct {
-		name    string
-		proto   uint8
-		steps   []step
-		state   string
-		timeout int64
-	}{
+	for _, tc := range []timeoutCase{
 		{"tcp syn", protoTCP, []step{{false, "syn"}}, "new", TimeoutTCPNew},
 		{"tcp syn retransmitted", protoTCP, []step{{false, "syn"}, {false, "syn"}}, "new", TimeoutTCPNew},
 		// The guest's own ACKs prove nothing came back.
@@ -51,33 +79,16 @@ func TestTimeouts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := New(Config{})
-			var e *Entry
-			for i, s := range tc.steps {
-				var v Verdict
-				var got *Entry
+			tc.run(t, tb, func(s step) (Verdict, *Entry) {
 				if s.in {
 					rs := uint16(dp)
 					if tc.proto == protoICMP {
 						rs = sp // the echo identifier
 					}
-					v, got = tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, sp, s.flags)}, now)
-				} else {
-					v, got = tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, sp, dp, s.flags)}, uplink, now)
+					return tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, sp, s.flags)}, now)
 				}
-				if v != Translated || (e != nil && got != e) {
-					t.Fatalf("step %d: %v, flow %p (first %p)", i, v, got, e)
-				}
-				e = got
-			}
-			if e.State() != tc.state {
-				t.Fatalf("state %s, want %s", e.State(), tc.state)
-			}
-			if n := tb.Sweep(now + tc.timeout - 1); n != 0 || tb.Len() != 1 {
-				t.Fatalf("swept %d one second before the timeout, %d left", n, tb.Len())
-			}
-			if n := tb.Sweep(now + tc.timeout); n != 1 || tb.Len() != 0 {
-				t.Fatalf("swept %d at the timeout, %d left", n, tb.Len())
-			}
+				return tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, sp, dp, s.flags)}, uplink, now)
+			})
 			if _, _, expired := tb.Stats(); expired != 1 {
 				t.Fatalf("expired %d", expired)
 			}
@@ -157,13 +168,7 @@ func TestSweepKeepsTheLive(t *testing.T) {
 // an established connection), the guest's answer establishes it.
 func TestForwardedFlowTimeouts(t *testing.T) {
 	const gp, fp, rp = 80, 8080, 50000
-	for _, tc := range []struct {
-		name    string
-		proto   uint8
-		steps   []step
-		state   string
-		timeout int64
-	}{
+	for _, tc := range []timeoutCase{
 		{"udp from the remote only", protoUDP, []step{{true, ""}, {true, ""}}, "new", TimeoutUDP},
 		{"udp answered", protoUDP, []step{{true, ""}, {false, ""}}, "established", TimeoutUDPStream},
 		{"tcp syn", protoTCP, []step{{true, "syn"}}, "new", TimeoutTCPNew},
@@ -175,29 +180,12 @@ func TestForwardedFlowTimeouts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := New(Config{})
 			tb.AddForward(tc.proto, fp, netip.AddrPortFrom(guest, gp))
-			var e *Entry
-			for i, s := range tc.steps {
-				var v Verdict
-				var got *Entry
+			tc.run(t, tb, func(s step) (Verdict, *Entry) {
 				if s.in {
-					v, got = tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rp, fp, s.flags)}, now)
-				} else {
-					v, got = tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, gp, rp, s.flags)}, uplink, now)
+					return tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rp, fp, s.flags)}, now)
 				}
-				if v != Translated || (e != nil && got != e) {
-					t.Fatalf("step %d: %v", i, v)
-				}
-				e = got
-			}
-			if e.State() != tc.state {
-				t.Fatalf("state %s, want %s", e.State(), tc.state)
-			}
-			if n := tb.Sweep(now + tc.timeout - 1); n != 0 {
-				t.Fatalf("swept %d a second before the timeout", n)
-			}
-			if n := tb.Sweep(now + tc.timeout); n != 1 {
-				t.Fatalf("swept %d at the timeout", n)
-			}
+				return tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, gp, rp, s.flags)}, uplink, now)
+			})
 		})
 	}
 }

@@ -205,11 +205,7 @@ func TestForwards(t *testing.T) {
 	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
 	tb.AddForward(protoUDP, 5353, netip.AddrPortFrom(guest2, 53))
 	// The first forward survives adding the second.
-	syn := build(t, protoTCP, remote, uplink, 50000, 8080, "syn")
-	v, e := tb.Inbound(Packet{IP: syn}, now)
-	if v != Translated || pkt.IPv4(syn).Dst() != guest {
-		t.Fatalf("tcp forward: %v", v)
-	}
+	e := forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "syn"), netip.AddrPortFrom(guest, 80))
 	wantIn := Tuple{protoTCP, netip.AddrPortFrom(guest, 80), netip.AddrPortFrom(remote, 50000)}
 	wantOut := Tuple{protoTCP, netip.AddrPortFrom(uplink, 8080), netip.AddrPortFrom(remote, 50000)}
 	if e.Inside != wantIn || e.Outside != wantOut || e.State() != "new" {
@@ -219,14 +215,7 @@ func TestForwards(t *testing.T) {
 	if v, e2 := tb.Inbound(Packet{IP: build(t, protoTCP, remote, uplink, 50000, 8080, "syn")}, now); v != Translated || e2 != e || tb.Len() != 1 {
 		t.Fatalf("retransmission: %v, %d flows", v, tb.Len())
 	}
-	u := build(t, protoUDP, remote, uplink, 1234, 5353, "")
-	if v, _ := tb.Inbound(Packet{IP: u}, now); v != Translated || pkt.IPv4(u).Dst() != guest2 {
-		t.Fatalf("udp forward: %v", v)
-	}
-	if _, dp := ports(u); dp != 53 {
-		t.Fatalf("udp forward to port %d", dp)
-	}
-	valid(t, u)
+	forwarded(t, tb, build(t, protoUDP, remote, uplink, 1234, 5353, ""), netip.AddrPortFrom(guest2, 53))
 	// The TCP forward does not take UDP, nor the UDP one TCP.
 	for _, p := range [][]byte{
 		build(t, protoUDP, remote, uplink, 1234, 8080, ""),
