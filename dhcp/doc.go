@@ -15,10 +15,11 @@
 // frame path: a Server whose Config.Deliver is set queues its lease
 // writes for the Store's goroutine, which batches every network's pending
 // changes into one synced file and only then hands the ACKs to Deliver.
-// Handle stays bounded in time and memory: it takes one server's lock,
-// never the Store's, and at most maxPending REQUESTs per server wait for
-// the disk (more are dropped and counted as store_busy). Without Deliver,
-// Handle writes the file itself, on its caller's goroutine: for tests and
-// tools, never for a frame path. Whoever opens a Store closes it, which
-// flushes what is queued and ends the goroutine.
+// Handle stays bounded in time and memory: it takes its server's lock and
+// the Store's queue lock, never the lock held while the file is written,
+// and at most maxPending REQUESTs per server wait for the disk (more are
+// dropped and counted as store_busy). Without Deliver, Handle writes the
+// file itself, on its caller's goroutine: for tests and tools, never for
+// a frame path. Whoever opens a Store closes it, which flushes what is
+// queued and ends the goroutine.
 package dhcp
