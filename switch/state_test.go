@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,5 +258,43 @@ func TestCaptureDetach(t *testing.T) {
 	s.ports["a"].inMeta <- memFrame{b: big[:14], tci: 1, hasTCI: true}
 	if _, got, err := c4.Next(ctx); err != nil || !bytes.Equal(got, withTCI(big[:14], 1)) {
 		t.Fatalf("header-only capture: %v % x", err, got)
+	}
+}
+
+// logCount is a slog handler that counts records by message.
+type logCount struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (l *logCount) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCount) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n[r.Message]++
+	return nil
+}
+func (l *logCount) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCount) WithGroup(string) slog.Handler      { return l }
+func (l *logCount) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[msg]
+}
+
+// TestReadErrorsLoggedOncePerSecond: a device that keeps failing is
+// reported once a second, not once per failed read.
+func TestReadErrorsLoggedOncePerSecond(t *testing.T) {
+	logs := &logCount{n: map[string]int{}}
+	s := newTestSwitch(t, Config{Log: slog.New(logs)}, access("a", 1), access("b", 1))
+	a := s.ports["a"]
+	for range 2 { // two failures, 100 ms apart
+		a.readErr <- errors.New("network is down")
+		waitFor(t, func() bool { return len(a.readErr) == 0 })
+	}
+	a.in <- frame(pkt.Broadcast, mac(1)) // read after the last failure
+	s.ports["b"].expect(t)
+	if n := logs.count("port read failed"); n != 1 {
+		t.Fatalf("%d warnings for 2 failures within a second, want 1", n)
 	}
 }
