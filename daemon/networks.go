@@ -109,7 +109,7 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 	for _, n := range d.nets {
 		st := metrics.NetworkStats{Name: n.cfg.Name, GatewayDrops: map[string]uint64{}}
 		for i, v := range n.gw.Drops() {
-			st.GatewayDrops[gateway.DropNames[i]] = v
+			st.GatewayDrops[gateway.DropReason(i).String()] = v
 		}
 		if n.dhcp != nil {
 			st.DHCP = true
@@ -166,7 +166,7 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 		o, in := u.Translations()
 		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
 		for r, v := range u.Drops() {
-			st.Drops[gateway.UplinkDropNames[r]] = v
+			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}
 		out = append(out, st)
 	}

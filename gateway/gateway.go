@@ -11,7 +11,6 @@ import (
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
-	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -32,20 +31,42 @@ type Config struct {
 	Uplink *Uplink
 }
 
-// Drop reasons of the gateway.
+// DropReason says why the gateway port dropped a frame: a label value of
+// vswitch_gateway_drops_total{reason}; docs/metrics.md lists them.
+type DropReason uint8
+
 const (
-	DropNotForUs      = iota // addressed to another host: isolated networks route nothing
-	DropBadIP                // bad IPv4 header or checksum
-	DropFragment             // fragments addressed to the gateway
-	DropRateLimited          // ICMP error suppressed by the rate limit
-	DropQueueFull            // reply queue full
-	DropUnlearnedSrc         // DHCP from a MAC the switch did not learn
-	DropChaddrSpoofed        // DHCP whose client hardware address is not the frame's source
+	DropNotForUs      DropReason = iota // addressed to another host: isolated networks route nothing
+	DropBadIP                           // bad IPv4 header or checksum
+	DropFragment                        // fragments addressed to the gateway
+	DropRateLimited                     // ICMP error suppressed by the rate limit
+	DropQueueFull                       // reply queue full
+	DropUnlearnedSrc                    // DHCP from a MAC the switch did not learn
+	DropChaddrSpoofed                   // DHCP whose client hardware address is not the frame's source
+	DropTTLExceeded                     // a guest's packet to route with TTL <= 1 (answered with time exceeded)
+	DropNeighMiss                       // a packet from the uplink for a guest not in the neighbour cache yet (ARP sent)
 	NumDrops
 )
 
-// DropNames are label values for the gateway's drops.
-var DropNames = [NumDrops]string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed"}
+var dropNames = [NumDrops]string{
+	DropNotForUs:      "no_route",
+	DropBadIP:         "bad_ip",
+	DropFragment:      "fragment",
+	DropRateLimited:   "icmp_ratelimit",
+	DropQueueFull:     "reply_queue_full",
+	DropUnlearnedSrc:  "unlearned_src",
+	DropChaddrSpoofed: "chaddr_spoofed",
+	DropTTLExceeded:   "ttl_exceeded",
+	DropNeighMiss:     "neigh_miss",
+}
+
+// String is the metric label value.
+func (r DropReason) String() string {
+	if r < NumDrops {
+		return dropNames[r]
+	}
+	return "unknown"
+}
 
 // Port is the gateway's internal switch port on one network.
 type Port struct {
@@ -405,20 +426,19 @@ func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
 }
 
 // route sends a guest's packet for the outside through the uplink:
-// TTL decremented, source translated on nat networks.
+// TTL decremented here, the rest (translation, hairpin, next hop) is the
+// uplink's.
 func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	u := p.cfg.Uplink
-	ua := u.addr.Load()
-	if ua == nil {
-		u.drops[UplinkNoAddress].Add(1)
-		return
+	if !u.ready() {
+		return // counted by the uplink
 	}
 	if p.cfg.Address.Contains(ip.Src()) {
 		p.neigh.learn(ip.Src(), eth.Src(), now)
 	}
 	if ip.TTL() <= 1 {
 		p.icmpError(eth, ip, pkt.ICMPTimeExceeded, 0, now)
-		u.drops[UplinkTTL].Add(1)
+		p.drops[DropTTLExceeded].Add(1)
 		return
 	}
 	n := pkt.EthernetLen + ip.TotalLen()
@@ -428,37 +448,10 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	} else {
 		f = vswitch.NewFrame()
 	}
-	b := f.RxBuf()
-	copy(b, eth[:n])
+	copy(f.RxBuf(), eth[:n])
 	f.SetLen(n)
-	ipb := b[pkt.EthernetLen:n]
-	decTTL(ipb)
-	if p.cfg.Mode == ModeNAT {
-		v, _ := u.cfg.NAT.Outbound(nat.Packet{IP: ipb}, ua.ip, now.Unix())
-		if v != nat.Translated {
-			switch v {
-			case nat.TableFull:
-				u.drops[UplinkConntrackFull].Add(1)
-			case nat.Fragment:
-				u.drops[UplinkFragment].Add(1)
-			default:
-				u.drops[UplinkMalformed].Add(1)
-			}
-			f.Release()
-			return
-		}
-		u.out.Add(1)
-		if pkt.IPv4(ipb).Dst() == ua.ip {
-			// Hairpin: a guest reaching a port forward through the outside
-			// address comes straight back in, as if it had arrived there.
-			pkt.Ethernet(b).SetDst(u.mac)
-			if !u.handle(f, now) {
-				f.Release()
-			}
-			return
-		}
-	}
-	u.send(f, now)
+	decTTL(f.Bytes()[pkt.EthernetLen:])
+	u.output(f, p.cfg.Mode == ModeNAT, now)
 }
 
 // deliver puts a packet from the outside (in f, after a 14-byte Ethernet
@@ -469,7 +462,7 @@ func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
 	dst := pkt.IPv4(b[pkt.EthernetLen:]).Dst()
 	mac, ok := p.neigh.lookup(dst)
 	if !ok {
-		p.cfg.Uplink.drops[UplinkNeighMiss].Add(1)
+		p.drops[DropNeighMiss].Add(1)
 		if p.arpTok.allow(now) {
 			r, rb := p.reply()
 			pkt.Ethernet(rb).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: p.mac, Type: pkt.TypeARP})

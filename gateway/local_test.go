@@ -148,30 +148,30 @@ func TestGatewayAnswers(t *testing.T) {
 		name  string
 		frame []byte
 		reply []byte // with IP ID 1
-		drop  int
+		drop  DropReason
 	}{
 		{"echo", fromGuest(pkt.ProtoICMP, 9, 0, echo),
-			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(0, 0, []byte{0, 7, 0, 1, 'p', 'i', 'n', 'g'})), -1},
-		{"echo, bad checksum", fromGuest(pkt.ProtoICMP, 9, 0, badEcho), nil, -1},
-		{"echo, code 1", fromGuest(pkt.ProtoICMP, 9, 0, icmpMsg(8, 1, []byte{0, 7, 0, 1})), nil, -1},
-		{"echo reply", fromGuest(pkt.ProtoICMP, 9, 0, icmpMsg(0, 0, []byte{0, 7, 0, 1})), nil, -1},
-		{"ICMP too short", fromGuest(pkt.ProtoICMP, 9, 0, []byte{8, 0, 0xf7, 0xff}), nil, -1},
+			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(0, 0, []byte{0, 7, 0, 1, 'p', 'i', 'n', 'g'})), noDrop},
+		{"echo, bad checksum", fromGuest(pkt.ProtoICMP, 9, 0, badEcho), nil, noDrop},
+		{"echo, code 1", fromGuest(pkt.ProtoICMP, 9, 0, icmpMsg(8, 1, []byte{0, 7, 0, 1})), nil, noDrop},
+		{"echo reply", fromGuest(pkt.ProtoICMP, 9, 0, icmpMsg(0, 0, []byte{0, 7, 0, 1})), nil, noDrop},
+		{"ICMP too short", fromGuest(pkt.ProtoICMP, 9, 0, []byte{8, 0, 0xf7, 0xff}), nil, noDrop},
 		{"UDP to a closed port", fromGuest(pkt.ProtoUDP, 9, 0, udp),
-			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(3, 3, append([]byte{0, 0, 0, 0}, quote(fromGuest(pkt.ProtoUDP, 9, 0, udp))...))), -1},
+			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(3, 3, append([]byte{0, 0, 0, 0}, quote(fromGuest(pkt.ProtoUDP, 9, 0, udp))...))), noDrop},
 		{"UDP, header cut short", fromGuest(pkt.ProtoUDP, 9, 0, udp[:5]),
-			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(3, 3, append([]byte{0, 0, 0, 0}, fromGuest(pkt.ProtoUDP, 9, 0, udp[:5])[14:]...))), -1},
+			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(3, 3, append([]byte{0, 0, 0, 0}, fromGuest(pkt.ProtoUDP, 9, 0, udp[:5])[14:]...))), noDrop},
 		{"unknown protocol", fromGuest(47, 9, 0, []byte("gre-payload")),
-			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(3, 2, append([]byte{0, 0, 0, 0}, quote(fromGuest(47, 9, 0, []byte("gre-payload")))...))), -1},
+			toGuest(pkt.ProtoICMP, 1, 0, icmpMsg(3, 2, append([]byte{0, 0, 0, 0}, quote(fromGuest(47, 9, 0, []byte("gre-payload")))...))), noDrop},
 		{"TCP SYN", fromGuest(pkt.ProtoTCP, 9, 0, syn),
-			toGuest(pkt.ProtoTCP, 1, pkt.IPv4FlagDF, tcpSeg(22, 40000, 0, 1001, 0x14, nil, gwIP, guestIP)), -1},
+			toGuest(pkt.ProtoTCP, 1, pkt.IPv4FlagDF, tcpSeg(22, 40000, 0, 1001, 0x14, nil, gwIP, guestIP)), noDrop},
 		{"TCP SYN+FIN with data", fromGuest(pkt.ProtoTCP, 9, 0, synData),
-			toGuest(pkt.ProtoTCP, 1, pkt.IPv4FlagDF, tcpSeg(22, 40000, 0, 1005, 0x14, nil, gwIP, guestIP)), -1},
+			toGuest(pkt.ProtoTCP, 1, pkt.IPv4FlagDF, tcpSeg(22, 40000, 0, 1005, 0x14, nil, gwIP, guestIP)), noDrop},
 		{"TCP ACK", fromGuest(pkt.ProtoTCP, 9, 0, ackSeg),
-			toGuest(pkt.ProtoTCP, 1, pkt.IPv4FlagDF, tcpSeg(22, 40000, 77777, 0, 0x04, nil, gwIP, guestIP)), -1},
-		{"TCP RST", fromGuest(pkt.ProtoTCP, 9, 0, rst), nil, -1},
-		{"TCP short", fromGuest(pkt.ProtoTCP, 9, 0, syn[:19]), nil, -1},
-		{"TCP data offset below 20", fromGuest(pkt.ProtoTCP, 9, 0, badOff), nil, -1},
-		{"TCP data offset past the end", fromGuest(pkt.ProtoTCP, 9, 0, longOff), nil, -1},
+			toGuest(pkt.ProtoTCP, 1, pkt.IPv4FlagDF, tcpSeg(22, 40000, 77777, 0, 0x04, nil, gwIP, guestIP)), noDrop},
+		{"TCP RST", fromGuest(pkt.ProtoTCP, 9, 0, rst), nil, noDrop},
+		{"TCP short", fromGuest(pkt.ProtoTCP, 9, 0, syn[:19]), nil, noDrop},
+		{"TCP data offset below 20", fromGuest(pkt.ProtoTCP, 9, 0, badOff), nil, noDrop},
+		{"TCP data offset past the end", fromGuest(pkt.ProtoTCP, 9, 0, longOff), nil, noDrop},
 		{"bad IP checksum", func() []byte { b := fromGuest(pkt.ProtoICMP, 9, 0, echo); b[24]++; return b }(), nil, DropBadIP},
 		{"truncated IP", fromGuest(pkt.ProtoICMP, 9, 0, echo)[:14+19], nil, DropBadIP},
 		{"first fragment", fromGuest(pkt.ProtoICMP, 9, pkt.IPv4FlagMF, echo), nil, DropFragment},
@@ -186,13 +186,13 @@ func TestGatewayAnswers(t *testing.T) {
 				t.Fatalf("replies\n% x\nwant\n% x", out, tt.reply)
 			}
 			var d [NumDrops]uint64
-			if tt.drop >= 0 {
+			if tt.drop != noDrop {
 				d[tt.drop] = 1
 			}
 			if p.Drops() != d {
 				t.Fatalf("drops %v", p.Drops())
 			}
-			if n := p.Neighbours(); n != map[bool]int{false: 0, true: 1}[tt.drop < 0] {
+			if n := p.Neighbours(); n != map[bool]int{false: 0, true: 1}[tt.drop == noDrop] {
 				t.Fatalf("%d neighbours", n)
 			}
 		})
@@ -469,7 +469,34 @@ func TestGatewayDHCPChaddrMustBeSource(t *testing.T) {
 	if out := answer(p, guestDHCP(pkt.DHCPDiscover, 2, 0, netip.Addr{}, bcast), t0); len(out) != 1 || p.Drops() != want {
 		t.Fatalf("honest client: %d replies, drops %v", len(out), p.Drops())
 	}
-	if DropNames[DropChaddrSpoofed] != "chaddr_spoofed" {
-		t.Fatalf("label %q", DropNames[DropChaddrSpoofed])
+	if DropChaddrSpoofed.String() != "chaddr_spoofed" {
+		t.Fatalf("label %q", DropChaddrSpoofed)
+	}
+}
+
+// noDrop and noUplinkDrop stand for "no counter moves" in test tables.
+const (
+	noDrop       = NumDrops
+	noUplinkDrop = NumUplinkDrops
+)
+
+func TestDropReasonLabels(t *testing.T) {
+	want := []string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed", "ttl_exceeded", "neigh_miss"}
+	for i, w := range want {
+		if got := DropReason(i).String(); got != w {
+			t.Errorf("DropReason(%d) = %q, want %q", i, got, w)
+		}
+	}
+	if len(want) != int(NumDrops) || NumDrops.String() != "unknown" {
+		t.Errorf("%d reasons, NumDrops = %q", NumDrops, NumDrops.String())
+	}
+	up := []string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "queue_full", "ttl_exceeded", "no_address"}
+	for i, w := range up {
+		if got := UplinkDropReason(i).String(); got != w {
+			t.Errorf("UplinkDropReason(%d) = %q, want %q", i, got, w)
+		}
+	}
+	if len(up) != int(NumUplinkDrops) || NumUplinkDrops.String() != "unknown" {
+		t.Errorf("%d uplink reasons", NumUplinkDrops)
 	}
 }

@@ -36,10 +36,10 @@ func guestUDP(dst netip.Addr, ttl uint8, sport, dport uint16, data string) []byt
 
 func TestRoute(t *testing.T) {
 	type want struct {
-		up     []byte // the one frame the uplink sends, or nil
-		local  []byte // the one frame back onto the network, or nil
-		drop   int    // the gateway's drop, or -1
-		upDrop int    // the uplink's drop, or -1
+		up     []byte           // the one frame the uplink sends, or nil
+		local  []byte           // the one frame back onto the network, or nil
+		drop   DropReason       // the gateway's drop, or noDrop
+		upDrop UplinkDropReason // the uplink's drop, or noUplinkDrop
 	}
 	icmpTE := func(orig []byte) []byte {
 		quote := orig[14 : 14+28]
@@ -60,29 +60,29 @@ func TestRoute(t *testing.T) {
 	}{
 		{"nat", "nat", guestUDP(remoteIP, 64, 5353, 53, "query"), want{
 			up:   udpFrame(routerMAC, upMAC, upIP, remoteIP, 63, 5353, 53, []byte("query")),
-			drop: -1, upDrop: -1}},
+			drop: noDrop, upDrop: noUplinkDrop}},
 		{"routed", "routed", guestUDP(remoteIP, 64, 5353, 53, "query"), want{
 			up:   udpFrame(routerMAC, upMAC, guestIP, remoteIP, 63, 5353, 53, []byte("query")),
-			drop: -1, upDrop: -1}},
+			drop: noDrop, upDrop: noUplinkDrop}},
 		{"routed, larger than a small frame", "routed", big, want{
 			up:   udpFrame(routerMAC, upMAC, guestIP, remoteIP, 63, 5353, 53, make([]byte, 4000)),
-			drop: -1, upDrop: -1}},
-		{"isolated", "isolated", guestUDP(remoteIP, 64, 5353, 53, "query"), want{drop: DropNotForUs, upDrop: -1}},
-		{"to another nat network", "nat", guestUDP(netip.MustParseAddr("10.50.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
-		{"to a routed network", "nat", guestUDP(netip.MustParseAddr("10.60.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
-		{"routed to a routed network", "routed", guestUDP(netip.MustParseAddr("10.60.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
-		{"routed to a nat network", "routed", guestUDP(netip.MustParseAddr("10.50.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
-		{"another guest of the network", "nat", guestUDP(netip.MustParseAddr("10.30.0.99"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: -1}},
-		{"directed broadcast", "nat", guestUDP(netip.MustParseAddr("10.30.0.255"), 64, 5353, 53, "q"), want{drop: -1, upDrop: -1}},
-		{"limited broadcast", "nat", guestUDP(netip.MustParseAddr("255.255.255.255"), 64, 5353, 53, "q"), want{drop: -1, upDrop: -1}},
-		{"multicast", "nat", guestUDP(netip.MustParseAddr("224.0.0.251"), 64, 5353, 5353, "q"), want{drop: -1, upDrop: -1}},
+			drop: noDrop, upDrop: noUplinkDrop}},
+		{"isolated", "isolated", guestUDP(remoteIP, 64, 5353, 53, "query"), want{drop: DropNotForUs, upDrop: noUplinkDrop}},
+		{"to another nat network", "nat", guestUDP(netip.MustParseAddr("10.50.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: noUplinkDrop}},
+		{"to a routed network", "nat", guestUDP(netip.MustParseAddr("10.60.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: noUplinkDrop}},
+		{"routed to a routed network", "routed", guestUDP(netip.MustParseAddr("10.60.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: noUplinkDrop}},
+		{"routed to a nat network", "routed", guestUDP(netip.MustParseAddr("10.50.0.7"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: noUplinkDrop}},
+		{"another guest of the network", "nat", guestUDP(netip.MustParseAddr("10.30.0.99"), 64, 5353, 53, "q"), want{drop: DropNotForUs, upDrop: noUplinkDrop}},
+		{"directed broadcast", "nat", guestUDP(netip.MustParseAddr("10.30.0.255"), 64, 5353, 53, "q"), want{drop: noDrop, upDrop: noUplinkDrop}},
+		{"limited broadcast", "nat", guestUDP(netip.MustParseAddr("255.255.255.255"), 64, 5353, 53, "q"), want{drop: noDrop, upDrop: noUplinkDrop}},
+		{"multicast", "nat", guestUDP(netip.MustParseAddr("224.0.0.251"), 64, 5353, 5353, "q"), want{drop: noDrop, upDrop: noUplinkDrop}},
 		{"TTL 1", "nat", guestUDP(remoteIP, 1, 5353, 53, "query"), want{
-			local: icmpTE(guestUDP(remoteIP, 1, 5353, 53, "query")), drop: -1, upDrop: UplinkTTL}},
+			local: icmpTE(guestUDP(remoteIP, 1, 5353, 53, "query")), drop: DropTTLExceeded, upDrop: noUplinkDrop}},
 		{"TTL 0, routed", "routed", guestUDP(remoteIP, 0, 5353, 53, "query"), want{
-			local: icmpTE(guestUDP(remoteIP, 0, 5353, 53, "query")), drop: -1, upDrop: UplinkTTL}},
-		{"later fragment", "nat", fragment, want{drop: -1, upDrop: UplinkFragment}},
-		{"ICMP error outbound", "nat", unreach, want{drop: -1, upDrop: UplinkMalformed}},
-		{"truncated UDP", "nat", shortUDP, want{drop: -1, upDrop: UplinkMalformed}},
+			local: icmpTE(guestUDP(remoteIP, 0, 5353, 53, "query")), drop: DropTTLExceeded, upDrop: noUplinkDrop}},
+		{"later fragment", "nat", fragment, want{drop: noDrop, upDrop: UplinkFragment}},
+		{"ICMP error outbound", "nat", unreach, want{drop: noDrop, upDrop: UplinkNotTracked}},
+		{"truncated UDP", "nat", shortUDP, want{drop: noDrop, upDrop: UplinkMalformed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,11 +102,11 @@ func TestRoute(t *testing.T) {
 				checkIPv4(t, local[0])
 			}
 			var d [NumDrops]uint64
-			if tt.want.drop >= 0 {
+			if tt.want.drop != noDrop {
 				d[tt.want.drop] = 1
 			}
 			var ud [NumUplinkDrops]uint64
-			if tt.want.upDrop >= 0 {
+			if tt.want.upDrop != noUplinkDrop {
 				ud[tt.want.upDrop] = 1
 			}
 			if p.Drops() != d || u.Drops() != ud {
@@ -119,7 +119,7 @@ func TestRoute(t *testing.T) {
 			if out, in := u.Translations(); out != wantOut || in != 0 {
 				t.Fatalf("translations out %d in %d", out, in)
 			}
-			if _, ok := p.neigh.lookup(guestIP); ok != (tt.want.up != nil || tt.want.local != nil || tt.want.upDrop >= 0) {
+			if _, ok := p.neigh.lookup(guestIP); ok != (tt.want.up != nil || tt.want.local != nil || tt.want.upDrop != noUplinkDrop) {
 				t.Fatalf("guest learned: %v", ok)
 			}
 		})
@@ -184,8 +184,8 @@ func TestInboundDeliver(t *testing.T) {
 			t.Fatalf("ARP request % x", b)
 		}
 	}
-	if d := u.Drops(); d[UplinkNeighMiss] != 12 {
-		t.Fatalf("drops %v", d)
+	if d, ud := r.Drops(), u.Drops(); d[DropNeighMiss] != 12 || ud != [NumUplinkDrops]uint64{} {
+		t.Fatalf("drops %v, uplink drops %v", d, ud)
 	}
 	if feed(u, udpFrame(upMAC, routerMAC, remoteIP, g, 50, 53, 5353, []byte("x")), t0.Add(1e9)); len(takeAll(r.q)) != 1 {
 		t.Fatal("no ARP request in the next second")
@@ -237,8 +237,8 @@ func TestHairpin(t *testing.T) {
 	if len(got) != 1 || string(got[0]) != string(arpFrame(pkt.Broadcast, p2.MAC(), 1, p2.MAC(), gwAddr.Addr(), pkt.MAC{}, guest2IP)) {
 		t.Fatalf("got % x", got)
 	}
-	if d := u2.Drops(); d[UplinkNeighMiss] != 1 {
-		t.Fatalf("drops %v", d)
+	if d, ud := p2.Drops(), u2.Drops(); d[DropNeighMiss] != 1 || ud != [NumUplinkDrops]uint64{} {
+		t.Fatalf("drops %v, uplink drops %v", d, ud)
 	}
 }
 

@@ -26,21 +26,40 @@ type UplinkConfig struct {
 	Log     *slog.Logger
 }
 
-// Uplink drop reasons.
+// UplinkDropReason says why an uplink dropped a packet: a label value of
+// vswitch_uplink_drops_total{reason}; docs/metrics.md lists them.
+type UplinkDropReason uint8
+
 const (
-	UplinkNotTracked = iota // inbound with no flow and no routed network: unsolicited
-	UplinkNeighMiss         // the next hop or the guest's MAC is not resolved yet (an ARP request went out)
-	UplinkConntrackFull
-	UplinkFragment
-	UplinkMalformed
-	UplinkQueueFull
-	UplinkTTL       // TTL ran out (an ICMP time exceeded went back)
-	UplinkNoAddress // no outside address yet (DHCP still leasing)
+	UplinkNotTracked    UplinkDropReason = iota // no flow and no routed network (unsolicited), or an untracked ICMP error
+	UplinkNeighMiss                             // the next hop's MAC is not resolved yet (an ARP request went out)
+	UplinkConntrackFull                         // a new flow, but the conntrack table is full
+	UplinkFragment                              // a later fragment whose first was not seen
+	UplinkMalformed                             // too short for its protocol
+	UplinkQueueFull                             // the uplink's send queue is full
+	UplinkTTL                                   // inbound TTL ran out
+	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	NumUplinkDrops
 )
 
-// UplinkDropNames are label values.
-var UplinkDropNames = [NumUplinkDrops]string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "queue_full", "ttl_exceeded", "no_address"}
+var uplinkDropNames = [NumUplinkDrops]string{
+	UplinkNotTracked:    "not_tracked",
+	UplinkNeighMiss:     "neigh_miss",
+	UplinkConntrackFull: "conntrack_full",
+	UplinkFragment:      "fragment",
+	UplinkMalformed:     "malformed",
+	UplinkQueueFull:     "queue_full",
+	UplinkTTL:           "ttl_exceeded",
+	UplinkNoAddress:     "no_address",
+}
+
+// String is the metric label value.
+func (r UplinkDropReason) String() string {
+	if r < NumUplinkDrops {
+		return uplinkDropNames[r]
+	}
+	return "unknown"
+}
 
 // uplinkAddr is the uplink's outside address, replaced whole (DHCP).
 type uplinkAddr struct {
@@ -321,20 +340,12 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	var target *Port
 	if ip.Dst() == ua.ip {
 		v, e := u.cfg.NAT.Inbound(nat.Packet{IP: ipb[:ip.TotalLen()], Partial: f.VNet.Flags&pkt.VirtioNetHdrFNeedsCsum != 0}, now.Unix())
-		switch v {
-		case nat.Translated:
-			u.in.Add(1)
-			target = u.network(e.Inside.Src.Addr(), ModeNAT)
-		case nat.Fragment:
-			u.drops[UplinkFragment].Add(1)
-			return false
-		case nat.Malformed:
-			u.drops[UplinkMalformed].Add(1)
-			return false
-		default:
-			u.drops[UplinkNotTracked].Add(1)
+		if v != nat.Translated {
+			u.natDrop(v)
 			return false
 		}
+		u.in.Add(1)
+		target = u.network(e.Inside.Src.Addr(), ModeNAT)
 	} else {
 		target = u.network(ip.Dst(), ModeRouted) // routed networks take inbound
 	}
@@ -347,6 +358,62 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		return false
 	}
 	return target.deliver(f, now)
+}
+
+// ready reports whether the uplink has its outside address; a packet
+// routed out before then is dropped and counted here.
+func (u *Uplink) ready() bool {
+	if u.addr.Load() == nil {
+		u.drops[UplinkNoAddress].Add(1)
+		return false
+	}
+	return true
+}
+
+// output takes a guest's packet in f (owned from here on, TTL already
+// decremented) out: masqueraded when translate is set, straight back in
+// when that makes it a port forward's (hairpin), else to the next hop.
+func (u *Uplink) output(f *vswitch.Frame, translate bool, now time.Time) {
+	ua := u.addr.Load()
+	if ua == nil { // lost since ready
+		u.drops[UplinkNoAddress].Add(1)
+		f.Release()
+		return
+	}
+	if translate {
+		b := f.Bytes()
+		ipb := b[pkt.EthernetLen:]
+		if v, _ := u.cfg.NAT.Outbound(nat.Packet{IP: ipb}, ua.ip, now.Unix()); v != nat.Translated {
+			u.natDrop(v)
+			f.Release()
+			return
+		}
+		u.out.Add(1)
+		if pkt.IPv4(ipb).Dst() == ua.ip {
+			// Hairpin: a guest reaching a port forward through the outside
+			// address comes straight back in, as if it had arrived there.
+			pkt.Ethernet(b).SetDst(u.mac)
+			if !u.handle(f, now) {
+				f.Release()
+			}
+			return
+		}
+	}
+	u.send(f, now)
+}
+
+// natDrop counts a packet the NAT refused, in either direction.
+func (u *Uplink) natDrop(v nat.Verdict) {
+	switch v {
+	case nat.TableFull:
+		u.drops[UplinkConntrackFull].Add(1)
+	case nat.Fragment:
+		u.drops[UplinkFragment].Add(1)
+	case nat.Malformed:
+		u.drops[UplinkMalformed].Add(1)
+	default:
+		u.drops[UplinkNotTracked].Add(1)
+	}
 }
 
 // network finds the attached network whose prefix holds a, if it has

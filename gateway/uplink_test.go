@@ -131,11 +131,11 @@ func TestUplinkHandleDrops(t *testing.T) {
 		name   string
 		static bool
 		frame  []byte
-		reason int // -1: no counter moves
+		reason UplinkDropReason // noUplinkDrop: no counter moves
 	}{
-		{"to another MAC", true, udpFrame(otherMAC, routerMAC, remoteIP, upIP, 64, 53, 5000, nil), -1},
-		{"not IPv4 or ARP", true, append(ethHdr(upMAC, routerMAC, pkt.TypeIPv6), make([]byte, 60)...), -1},
-		{"runt", true, ethHdr(upMAC, routerMAC, pkt.TypeIPv4)[:13], -1},
+		{"to another MAC", true, udpFrame(otherMAC, routerMAC, remoteIP, upIP, 64, 53, 5000, nil), noUplinkDrop},
+		{"not IPv4 or ARP", true, append(ethHdr(upMAC, routerMAC, pkt.TypeIPv6), make([]byte, 60)...), noUplinkDrop},
+		{"runt", true, ethHdr(upMAC, routerMAC, pkt.TypeIPv4)[:13], noUplinkDrop},
 		{"bad IPv4", true, append(ethHdr(upMAC, routerMAC, pkt.TypeIPv4), 0x46, 0, 0, 20), UplinkMalformed},
 		{"no address yet", false, udpIn(upIP, 64), UplinkNoAddress},
 		{"unsolicited", true, udpIn(upIP, 64), UplinkNotTracked},
@@ -159,7 +159,7 @@ func TestUplinkHandleDrops(t *testing.T) {
 				t.Fatal("handed on")
 			}
 			var want [NumUplinkDrops]uint64
-			if tt.reason >= 0 {
+			if tt.reason != noUplinkDrop {
 				want[tt.reason] = 1
 			}
 			if u.Drops() != want {
