@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +259,29 @@ func TestGratuitousARPFirst(t *testing.T) {
 	p.Close()
 	if _, err := p.ReadBatch(frames); err == nil {
 		t.Fatal("ReadBatch after Close")
+	}
+}
+
+// Learners and readers at once (run under -race): the cache stays within
+// its bound and its count matches what it holds.
+func TestNeighboursConcurrent(t *testing.T) {
+	n := newNeighbours(64)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				a := netip.AddrFrom4([4]byte{10, 0, byte(g), byte(i % 100)})
+				n.learn(a, pkt.MAC{2, 0, 0, 0, byte(g), byte(i % 3)}, t0.Add(time.Duration(i)*time.Millisecond))
+				n.lookup(a)
+			}
+		}()
+	}
+	wg.Wait()
+	held := 0
+	n.m.Range(func(netip.Addr, *neighbour) bool { held++; return true })
+	if n.len() != held || held != 64 {
+		t.Fatalf("len %d, holds %d, want 64", n.len(), held)
 	}
 }
