@@ -288,22 +288,38 @@ func TestDHCPChaddrSpoof(t *testing.T) {
 	requireE2E(t, "python3", "udhcpc")
 	bad, good := newHost(t, "sb"), newHost(t, "sg")
 	pb, pg := testnet.Name("s"), testnet.Name("s")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
+	addr := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
   - {name: %s, type: tap, netns: %s, max_macs: 1, mac: "52:54:00:5b:00:01"}
   - {name: %s, type: tap, netns: %s}
 networks:
   - name: lab
     address: 10.222.0.1/24
     dhcp: {range: 10.222.0.10-10.222.0.30}
-`, pb, bad.Name, pg, good.Name))
+`, addr, pb, bad.Name, pg, good.Name))
 	bad.Run("ip", "link", "set", pb, "up")
 	out := bad.Run("python3", "-c", dhcpAbuse, pb, "spoof", "52:54:00:5b:00:01", "42")
 	if acks := strings.Count(out, "ACK "); acks != 0 {
 		t.Errorf("%d leases for client hardware addresses the switch never learned, all from one port with max_macs 1:\n%s",
 			acks, out)
 	}
+	// Every spoofed REQUEST is counted, and none reached the server.
+	testnet.WaitFor(t, 20*time.Second, "42 chaddr_spoofed drops", func() bool {
+		return metric(t, scrape(t, addr), "vswitch_gateway_drops_total", `network="lab",reason="chaddr_spoofed"`) >= 42
+	})
+	text := scrape(t, addr)
+	if v := metric(t, text, "vswitch_gateway_drops_total", `network="lab",reason="chaddr_spoofed"`); v != 42 {
+		t.Errorf("chaddr_spoofed drops %v, want 42", v)
+	}
+	if v := metric(t, text, "vswitch_dhcp_messages_total", `type="request"`); v != 0 {
+		t.Errorf("the DHCP server saw %v REQUESTs, want 0", v)
+	}
 	if ip := dhcpClient(t, "udhcpc", good, pg); ip != "10.222.0.10" {
 		t.Errorf("a real client on another port got %q, want the pool's first address 10.222.0.10", ip)
 	}
-	t.Logf("show leases:\n%s", vs.mustCLI("show", "leases"))
+	want := map[leaseKey]string{{"lab", good.mac(pg), "10.222.0.10"}: "bound"}
+	if got := vs.leases(); !maps.Equal(got, want) {
+		t.Errorf("leases %v, want only the real client's %v", got, want)
+	}
 }
