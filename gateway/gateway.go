@@ -154,11 +154,7 @@ func (p *Port) Close() error {
 func (p *Port) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	if p.garp.CompareAndSwap(false, true) {
 		f := frames[0]
-		b := f.RxBuf()
-		pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: p.mac, Type: pkt.TypeARP})
-		pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: p.mac, SenderIP: p.ip, TargetIP: p.ip})
-		f.SetLen(60) // padded to the Ethernet minimum
-		clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
+		f.SetLen(writeARP(f.RxBuf(), pkt.ARPRequest, p.mac, p.ip, pkt.MAC{}, p.ip))
 		return 1, nil
 	}
 	var out [vswitch.BatchSize]*vswitch.Frame
@@ -218,11 +214,7 @@ func (p *Port) arp(eth pkt.Ethernet, now time.Time) {
 		return
 	}
 	f, b := p.reply()
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: a.SenderMAC(), Src: p.mac, Type: pkt.TypeARP})
-	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPReply, SenderMAC: p.mac, SenderIP: p.ip,
-		TargetMAC: a.SenderMAC(), TargetIP: sip})
-	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
-	p.send(f, 60)
+	p.send(f, writeARP(b, pkt.ARPReply, p.mac, p.ip, a.SenderMAC(), sip))
 }
 
 // reply takes a fresh frame from the pool for a reply.
@@ -465,10 +457,7 @@ func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
 		p.drops[DropNeighMiss].Add(1)
 		if p.arpTok.allow(now) {
 			r, rb := p.reply()
-			pkt.Ethernet(rb).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: p.mac, Type: pkt.TypeARP})
-			pkt.ARP(rb[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: p.mac, SenderIP: p.ip, TargetIP: dst})
-			clear(rb[pkt.EthernetLen+pkt.ARPLen : 60])
-			p.send(r, 60)
+			p.send(r, writeARP(rb, pkt.ARPRequest, p.mac, p.ip, pkt.MAC{}, dst))
 		}
 		return false
 	}

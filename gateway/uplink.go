@@ -156,10 +156,7 @@ func (u *Uplink) Start() {
 // announce sends a gratuitous ARP for the address and asks for the next hop.
 func (u *Uplink) announce(a *uplinkAddr) {
 	f, b := newFrame()
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeARP})
-	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: a.ip, TargetIP: a.ip})
-	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
-	u.enqueue(f, 60)
+	u.enqueue(f, writeARP(b, pkt.ARPRequest, u.mac, a.ip, pkt.MAC{}, a.ip))
 	u.resolve(a.gw, u.clk.Now())
 }
 
@@ -224,10 +221,7 @@ func (u *Uplink) resolve(ip netip.Addr, now time.Time) {
 		return // no next hop (a lease without a router option): nothing to ask
 	}
 	f, b := newFrame()
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: u.mac, Type: pkt.TypeARP})
-	pkt.ARP(b[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPRequest, SenderMAC: u.mac, SenderIP: a.ip, TargetIP: ip})
-	clear(b[pkt.EthernetLen+pkt.ARPLen : 60])
-	u.enqueue(f, 60)
+	u.enqueue(f, writeARP(b, pkt.ARPRequest, u.mac, a.ip, pkt.MAC{}, ip))
 }
 
 // send puts an IPv4 packet (already in f, after a 14-byte Ethernet
@@ -308,10 +302,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		}
 		if a.Op() == pkt.ARPRequest && a.TargetIP() == ua.ip {
 			r, rb := newFrame()
-			pkt.Ethernet(rb).Encode(&pkt.EthernetFields{Dst: a.SenderMAC(), Src: u.mac, Type: pkt.TypeARP})
-			pkt.ARP(rb[pkt.EthernetLen:]).Encode(&pkt.ARPFields{Op: pkt.ARPReply, SenderMAC: u.mac, SenderIP: ua.ip, TargetMAC: a.SenderMAC(), TargetIP: a.SenderIP()})
-			clear(rb[pkt.EthernetLen+pkt.ARPLen : 60])
-			u.enqueue(r, 60)
+			u.enqueue(r, writeARP(rb, pkt.ARPReply, u.mac, ua.ip, a.SenderMAC(), a.SenderIP()))
 		}
 		return false
 	case pkt.TypeIPv4:
