@@ -1,6 +1,7 @@
 package tap
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -203,8 +204,16 @@ func (a *AFPacket) doRead(fd uintptr) bool {
 			} else {
 				f.SetLen(n)
 			}
-			if tci, ok := auxVLAN(a.rctl[i][:m.hdr.Controllen]); ok {
-				f.SetRxTCI(tci)
+			if tci, tpid, ok := auxVLAN(a.rctl[i][:m.hdr.Controllen]); ok {
+				if tpid == pkt.TypeVLAN {
+					f.SetRxTCI(tci)
+				} else if !restoreTag(f, tpid, tci) {
+					// An 802.1ad (or other) outer tag the kernel took off: put
+					// it back so the switch sees the frame as it was on the wire
+					// (and drops it as qinq, as from any other port).
+					a.rxErrors.Add(1)
+					continue
+				}
 			}
 			// Compact: skipped slots keep their (unused) frames after the kept ones.
 			j := a.rn + kept
@@ -277,4 +286,19 @@ func (a *AFPacket) Close() error {
 	}
 	a.conn.SetPromiscuous(false)
 	return a.conn.Close()
+}
+
+// restoreTag puts a tag the kernel stripped back into f's bytes, after the
+// MAC addresses. It reports false when f has no room for it.
+func restoreTag(f *vswitch.Frame, tpid, tci uint16) bool {
+	n := len(f.Bytes())
+	if n+pkt.VLANTagLen > len(f.RxBuf()) {
+		return false
+	}
+	f.SetLen(n + pkt.VLANTagLen)
+	b := f.Bytes()
+	copy(b[12+pkt.VLANTagLen:], b[12:n])
+	binary.BigEndian.PutUint16(b[12:], tpid)
+	binary.BigEndian.PutUint16(b[14:], tci)
+	return true
 }

@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vswitch/vswitch/internal/pkt"
 )
 
 // mmsghdr is struct mmsghdr; x/sys has the syscall numbers but no type.
@@ -28,29 +30,34 @@ func sendmmsg(fd uintptr, msgs []mmsghdr) (int, unix.Errno) {
 var auxSpace = unix.CmsgSpace(20)
 
 // auxVLAN finds the PACKET_AUXDATA message in a control buffer and returns
-// the VLAN tag the kernel stripped, if any. It parses in place: no
-// allocation (unix.ParseSocketControlMessage allocates).
-func auxVLAN(ctl []byte) (tci uint16, ok bool) {
+// the VLAN tag the kernel stripped, if any, with its TPID (0x8100 when the
+// kernel does not say). It parses in place: no allocation
+// (unix.ParseSocketControlMessage allocates).
+func auxVLAN(ctl []byte) (tci, tpid uint16, ok bool) {
 	const hdrLen = unix.SizeofCmsghdr
 	for len(ctl) >= hdrLen {
 		l := int(binary.NativeEndian.Uint64(ctl[0:]))
 		level := int32(binary.NativeEndian.Uint32(ctl[8:]))
 		typ := int32(binary.NativeEndian.Uint32(ctl[12:]))
 		if l < hdrLen || l > len(ctl) {
-			return 0, false
+			return 0, 0, false
 		}
 		if level == unix.SOL_PACKET && typ == unix.PACKET_AUXDATA && l >= hdrLen+20 {
 			d := ctl[hdrLen:]
 			status := binary.NativeEndian.Uint32(d[0:])
 			tci = binary.NativeEndian.Uint16(d[16:])
+			tpid = pkt.TypeVLAN
+			if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+				tpid = binary.NativeEndian.Uint16(d[18:])
+			}
 			// Older kernels set no VLAN_VALID flag; a non-zero TCI is a tag.
-			return tci, status&unix.TP_STATUS_VLAN_VALID != 0 || tci != 0
+			return tci, tpid, status&unix.TP_STATUS_VLAN_VALID != 0 || tci != 0
 		}
 		next := unix.CmsgSpace(l - hdrLen)
 		if next > len(ctl) {
-			return 0, false
+			return 0, 0, false
 		}
 		ctl = ctl[next:]
 	}
-	return 0, false
+	return 0, 0, false
 }
