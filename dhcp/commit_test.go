@@ -223,7 +223,7 @@ func handleAsync(t *testing.T, s *Server, m msg) {
 	}
 }
 
-// quickly runs f and fails the test if it does not return within 2 s:
+// quickly runs f and fails the test if it does not return within 5 s:
 // it must not be waiting for a held fsync.
 func quickly(t *testing.T, what string, f func()) {
 	t.Helper()
@@ -234,7 +234,7 @@ func quickly(t *testing.T, what string, f func()) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(5 * time.Second):
 		t.Fatalf("%s waited for the disk", what)
 	}
 }
@@ -767,4 +767,72 @@ func TestRestartLoadsDeliveredLeases(t *testing.T) {
 			t.Fatalf("%v: stored expiry %d, acknowledged %d", ip, got[ip], exp)
 		}
 	}
+}
+
+// A REQUEST after a RELEASE whose write fails puts back the RELEASE, not
+// the lease the first REQUEST bound; a REQUEST after a RELEASE, both
+// behind a write that fails with the first REQUEST, is acknowledged by its
+// own write.
+func TestRequestAfterRelease(t *testing.T) {
+	rel := msg{typ: pkt.DHCPRelease, mac: mac(1), ciaddr: guest(9, 10)}
+	t.Run("its own write fails", func(t *testing.T) {
+		r := newRecorder(t)
+		st := r.store()
+		s, c := asyncServer(netConfig("n", 9), st, r)
+		handleAsync(t, s, reboot(1, guest(9, 10), 1))
+		r.waitAcks(1)
+		c.t = c.t.Add(time.Minute)
+		released := c.t
+		handleAsync(t, s, rel)
+		deadline := time.Now().Add(5 * time.Second)
+		for events, _ := r.snapshot(); len(events) < 5; events, _ = r.snapshot() { // file, dir, ack, file, dir
+			if time.Now().After(deadline) {
+				t.Fatalf("the RELEASE was not written: %q", events)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		r.setFails(true)
+		c.t = c.t.Add(time.Minute)
+		handleAsync(t, s, reboot(1, guest(9, 10), 3))
+		st.Close()
+		if _, acks := r.snapshot(); len(acks) != 1 {
+			t.Fatalf("acks %v", acks)
+		}
+		if d := s.Drops(); d != [NumDrops]uint64{DropStoreFailed: 1} {
+			t.Fatalf("drops %v", d)
+		}
+		if ls := s.Leases(); len(ls) != 1 || ls[0].State != "released" || !ls[0].Expiry.Equal(released) {
+			t.Fatalf("leases %+v", ls)
+		}
+	})
+	t.Run("the first REQUEST's write fails", func(t *testing.T) {
+		r := newRecorder(t)
+		st := r.store()
+		s, c := asyncServer(netConfig("n", 9), st, r)
+		r.setFails(true, false)
+		release := r.hold()
+		handleAsync(t, s, reboot(1, guest(9, 10), 1))
+		r.waitEntered()
+		handleAsync(t, s, rel)
+		c.t = c.t.Add(time.Minute)
+		handleAsync(t, s, reboot(1, guest(9, 10), 2))
+		release()
+		st.Close()
+		_, acks := r.snapshot()
+		if len(acks) != 1 || acks[0].String() != "ack 10.9.0.10 xid 2" {
+			t.Fatalf("acks %v", acks)
+		}
+		if d := s.Drops(); d != [NumDrops]uint64{DropStoreFailed: 1} {
+			t.Fatalf("drops %v", d)
+		}
+		ls := s.Leases()
+		if len(ls) != 1 || ls[0].State != "bound" || !ls[0].Expiry.Equal(c.t.Add(time.Hour)) {
+			t.Fatalf("leases %+v", ls)
+		}
+		st2, err := OpenStore(r.dir)
+		must(t, err)
+		if got := keys(st2.Load("n")); !slices.Equal(got, keys(ls)) {
+			t.Fatalf("stored %+v, server has %+v", got, keys(ls))
+		}
+	})
 }

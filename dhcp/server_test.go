@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -305,5 +306,23 @@ func TestGarbage(t *testing.T) {
 	d := s.Drops()
 	if d[DropMalformed] != 3 || d[DropNoType] != 1 || d[DropNotRequest] != 1 {
 		t.Fatalf("drops %v", d)
+	}
+}
+
+// A reply shorter than the BOOTP minimum is zero-padded to exactly 300
+// bytes, whatever the buffer held.
+func TestShortReplyPaddedTo300(t *testing.T) {
+	s, _ := newServer(t, Config{}, nil)
+	buf := bytes.Repeat([]byte{0xee}, 1500)
+	rep, ok := s.Handle(msg{typ: pkt.DHCPRequest, mac: mac(1), ciaddr: netip.MustParseAddr("10.9.0.10")}.bytes(), buf)
+	if !ok || fuzzType(rep.Msg) != pkt.DHCPNak || len(rep.Msg) != 300 {
+		t.Fatalf("ok %v, type %d, %d bytes", ok, fuzzType(rep.Msg), len(rep.Msg))
+	}
+	end := bytes.LastIndexByte(rep.Msg, 255) // the end option: nothing after it is an option
+	if end < pkt.DHCPOptionsOff || !bytes.Equal(rep.Msg[end+1:], make([]byte, 299-end)) {
+		t.Fatalf("padding % x", rep.Msg[end+1:])
+	}
+	if buf[300] != 0xee {
+		t.Fatal("padded past 300 bytes")
 	}
 }
