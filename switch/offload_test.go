@@ -127,6 +127,21 @@ func FuzzSegmentTCP(f *testing.F) {
 	f.Add(noOpts, uint16(34), uint16(50), uint8(pkt.VirtioNetHdrGSOTCPv4))
 	f.Add(noOpts[:54], uint16(34), uint16(50), uint8(pkt.VirtioNetHdrGSOTCPv4))
 	f.Add(tcpFrame(f, true, 1, 1, true, false, false, nil), uint16(54), uint16(50), uint8(pkt.VirtioNetHdrGSOTCPv6))
+	// csum_start inside the IP header, and a frame that ends inside the
+	// TCP header.
+	v4 := tcpFrame(f, false, 1, 1, true, false, false, pattern(100))
+	v6 := tcpFrame(f, true, 1, 1, true, false, false, pattern(100))
+	// (with a plausible data offset where the short csum_start puts it).
+	for _, sf := range []struct {
+		b  []byte
+		l4 uint16
+		gt uint8
+	}{{v4, 30, pkt.VirtioNetHdrGSOTCPv4}, {v6, 50, pkt.VirtioNetHdrGSOTCPv6}} {
+		b := append([]byte(nil), sf.b...)
+		b[sf.l4+12] = 5 << 4
+		f.Add(b, sf.l4, uint16(50), sf.gt)
+	}
+	f.Add(v4[:34+10], uint16(34), uint16(50), uint8(pkt.VirtioNetHdrGSOTCPv4))
 	// Segments of exactly the longest IP length, and one byte longer.
 	f.Add(tcpFrame(f, false, 1, 1, true, true, false, pattern(65535-52)), uint16(34), uint16(65535), uint8(pkt.VirtioNetHdrGSOTCPv4))
 	f.Add(tcpFrame(f, false, 1, 1, true, true, false, pattern(65500)), uint16(34), uint16(65535), uint8(pkt.VirtioNetHdrGSOTCPv4))

@@ -298,3 +298,31 @@ func TestReadErrorsLoggedOncePerSecond(t *testing.T) {
 		t.Fatalf("%d warnings for 2 failures within a second, want 1", n)
 	}
 }
+
+// TestWriteLoopShortBatch drives the writer over a batch of three frames
+// that the device only partly takes: what it took is tx, byte for byte,
+// the rest tx_error, or port_down if the device says it is closed.
+func TestWriteLoopShortBatch(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		reason DropReason
+	}{{errors.New("device busy"), DropTxError}, {fmt.Errorf("write: %w", ErrClosed), DropPortDown}} {
+		s := New(Config{})
+		m := newMemPort()
+		m.short = func(n int) (int, error) { return n - 1, tc.err }
+		p := newSwPort(PortConfig{Name: "p", Queue: 8}, m)
+		for i := range 3 {
+			f := NewFrame()
+			f.SetData(pattern(60 + 10*i))
+			p.q.Put(f)
+		}
+		s.wg.Add(1)
+		go s.writeLoop(p) // one batch: all three are queued already
+		waitFor(t, func() bool { return p.stats.drops[tc.reason].Load() != 0 })
+		if tx, bytes, d := p.stats.txPackets.Load(), p.stats.txBytes.Load(), p.stats.drops[tc.reason].Load(); tx != 2 || bytes != 60+70 || d != 1 {
+			t.Fatalf("%v: tx %d packets %d bytes, %s %d", tc.err, tx, bytes, tc.reason, d)
+		}
+		close(p.done)
+		s.Close()
+	}
+}
