@@ -101,3 +101,39 @@ func TestPcapWriterBigEndianAndRaw(t *testing.T) {
 		t.Fatalf("raw: %q", out.Bytes())
 	}
 }
+
+// The edges of the record parser: a file header alone passes at once; a
+// zero-length record is a record; a record of exactly pcapMaxRecord bytes
+// is waited for, one byte larger makes the stream raw.
+func TestPcapWriterEdges(t *testing.T) {
+	hdr := make([]byte, 24)
+	binary.LittleEndian.PutUint32(hdr, 0xa1b2c3d4)
+	rec := func(incl uint32) []byte {
+		r := make([]byte, 16)
+		binary.LittleEndian.PutUint32(r[8:], incl)
+		return r
+	}
+	for _, tt := range []struct {
+		name    string
+		in      []byte
+		out     int // bytes passed
+		records int
+		raw     bool
+	}{
+		{"header alone", hdr, 24, 0, false},
+		{"header and 15 bytes", append(append([]byte(nil), hdr...), make([]byte, 15)...), 24, 0, false},
+		{"empty record", append(append([]byte(nil), hdr...), rec(0)...), 40, 1, false},
+		{"largest record, not all there", append(append([]byte(nil), hdr...), rec(pcapMaxRecord)...), 24, 0, false},
+		{"too large a record", append(append([]byte(nil), hdr...), rec(pcapMaxRecord+1)...), 40, 0, true},
+		{"23 bytes", hdr[:23], 0, 0, false},
+	} {
+		var out bytes.Buffer
+		p := &pcapWriter{w: &out}
+		if n, err := p.Write(tt.in); n != len(tt.in) || err != nil {
+			t.Fatalf("%s: Write %d %v", tt.name, n, err)
+		}
+		if out.Len() != tt.out || p.records != tt.records || p.raw != tt.raw {
+			t.Errorf("%s: passed %d bytes, %d records, raw %v; want %d, %d, %v", tt.name, out.Len(), p.records, p.raw, tt.out, tt.records, tt.raw)
+		}
+	}
+}
