@@ -249,10 +249,11 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
 		found := false
 		span := int(t.cfg.PortMax-t.cfg.PortMin) + 1
 		for i := 0; i < span; i++ {
-			p := t.next
-			t.next++
-			if t.next > t.cfg.PortMax || t.next < t.cfg.PortMin {
+			p := t.next // always in the range: New starts it at PortMin
+			if p == t.cfg.PortMax {
 				t.next = t.cfg.PortMin
+			} else {
+				t.next = p + 1
 			}
 			out.Src = netip.AddrPortFrom(outside, p)
 			if in.Proto == pkt.ProtoICMP {

@@ -161,9 +161,10 @@ func (t *Table) followFragment(p Packet, fk fragKey, d dir) (Verdict, *Entry) {
 // TCP/UDP checksum is left as it is: the quote may end before it.
 func (t *Table) inboundError(p Packet, icmp pkt.ICMPv4) (Verdict, *Entry) {
 	inner := pkt.IPv4(icmp.Payload())
-	if len(inner) < pkt.IPv4MinLen || inner[0]>>4 != 4 {
+	if len(inner) == 0 || inner[0]>>4 != 4 {
 		return Malformed, nil
 	}
+	// The header and the 8 bytes after it that name the flow.
 	hl := inner.HeaderLen()
 	if hl < pkt.IPv4MinLen || len(inner) < hl+8 {
 		return Malformed, nil
@@ -216,7 +217,7 @@ func (e *Entry) trackTCP(flags byte, reply bool) {
 	s := e.state.Load()
 	if flags&pkt.TCPFlagRST != 0 {
 		e.state.Store(StateClosed)
-	} else if flags&pkt.TCPFlagFIN != 0 && s < StateClosing {
+	} else if flags&pkt.TCPFlagFIN != 0 && s <= StateEstablished {
 		e.state.Store(StateClosing)
 	} else if s == StateNew && reply && flags&pkt.TCPFlagACK != 0 {
 		e.state.Store(StateEstablished)
