@@ -26,8 +26,11 @@
 // checksum sums the segment onto. A partial sum follows address changes
 // but not port changes (ports are not in the pseudo-header). UDP over
 // IPv4 keeps a complete checksum of 0 ("none") at 0 and stores a computed
-// 0 as 0xffff. ComputeChecksum and SetChecksum compute a checksum in full,
-// for headers built by hand.
+// 0 as 0xffff. ICMPv4's SetIdent and SetSeq update its checksum.
+// ComputeChecksum and SetChecksum compute a checksum in full, for headers
+// built by hand: TCP's Encode and header setters (SetSeq, SetAck,
+// SetFlags, SetWindow, with fullChecksum false) then one SetChecksum, to
+// build a reply or cut a segment.
 //
 // # Shape for IPv6
 //
