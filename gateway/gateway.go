@@ -335,46 +335,32 @@ func (p *Port) allowICMP(now time.Time) bool {
 // tcpReset answers a TCP segment to the gateway (no port is open) the way
 // Linux does for a closed port (RFC 793 "Reset Generation").
 func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
-	t := ip.Payload()
-	if len(t) < 20 || t[13]&0x04 != 0 { // never answer a RST
+	t := pkt.TCP(ip.Payload())
+	if !t.Valid() || t.Flags()&pkt.TCPFlagRST != 0 { // never answer a RST
 		return
 	}
-	thl := int(t[12]>>4) * 4
-	if thl < 20 || thl > len(t) {
-		return
-	}
-	seq, ack := binary.BigEndian.Uint32(t[4:]), binary.BigEndian.Uint32(t[8:])
-	flags := t[13]
-	var rseq, rack uint32
-	var rflags uint8 = 0x04 // RST
-	if flags&0x10 != 0 {    // ACK set: RST with seq = their ack
-		rseq = ack
+	rst := pkt.TCPFields{SrcPort: t.DstPort(), DstPort: t.SrcPort(), Flags: pkt.TCPFlagRST}
+	if t.Flags()&pkt.TCPFlagACK != 0 {
+		rst.Seq = t.Ack() // RFC 793: a RST takes its sequence from their ACK
 	} else {
-		segLen := uint32(len(t) - thl)
-		if flags&0x02 != 0 {
+		segLen := uint32(len(t.Payload()))
+		if t.Flags()&pkt.TCPFlagSYN != 0 {
 			segLen++
 		}
-		if flags&0x01 != 0 {
+		if t.Flags()&pkt.TCPFlagFIN != 0 {
 			segLen++
 		}
-		rack = seq + segLen
-		rflags |= 0x10
+		rst.Ack, rst.Flags = t.Seq()+segLen, pkt.TCPFlagRST|pkt.TCPFlagACK
 	}
-	n := pkt.EthernetLen + pkt.IPv4MinLen + 20
+	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.TCPMinLen
 	f, b := p.reply()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
-	tcp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
-	clear(tcp)
-	copy(tcp[0:2], t[2:4]) // ports swapped
-	copy(tcp[2:4], t[0:2])
-	binary.BigEndian.PutUint32(tcp[4:], rseq)
-	binary.BigEndian.PutUint32(tcp[8:], rack)
-	tcp[12], tcp[13] = 5<<4, rflags
-	s, d := p.ip.As4(), ip.Src().As4()
-	ph := pkt.PseudoHeaderChecksum(pkt.ProtoTCP, s[:], d[:], 20)
-	binary.BigEndian.PutUint16(tcp[16:], ^pkt.Checksum(tcp, ph))
-	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: 40, ID: uint16(p.ipID.Add(1)),
+	rip := pkt.IPv4(b[pkt.EthernetLen:])
+	rip.Encode(&pkt.IPv4Fields{TotalLen: pkt.IPv4MinLen + pkt.TCPMinLen, ID: uint16(p.ipID.Add(1)),
 		Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoTCP, Src: p.ip, Dst: ip.Src()})
+	rt := pkt.TCP(b[pkt.EthernetLen+pkt.IPv4MinLen : n])
+	rt.Encode(&rst)
+	rt.SetChecksum(rip.PseudoHeaderChecksum(pkt.ProtoTCP, pkt.TCPMinLen))
 	clear(b[n:60]) // zero padding, as for echo replies
 	p.send(f, 60)
 }
@@ -442,7 +428,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	}
 	copy(f.RxBuf(), eth[:n])
 	f.SetLen(n)
-	decTTL(f.Bytes()[pkt.EthernetLen:])
+	pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).DecTTL()
 	u.output(f, p.cfg.Mode == ModeNAT, now)
 }
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -344,7 +343,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		u.drops[UplinkNotTracked].Add(1)
 		return false
 	}
-	if !decTTL(ipb) {
+	if !ip.DecTTL() {
 		u.drops[UplinkTTL].Add(1)
 		return false
 	}
@@ -414,18 +413,6 @@ func (u *Uplink) network(a netip.Addr, mode Mode) *Port {
 		return p
 	}
 	return nil
-}
-
-// decTTL decrements the TTL with an incremental checksum update; false
-// when the packet must not be forwarded.
-func decTTL(ip []byte) bool {
-	if ip[8] <= 1 {
-		return false
-	}
-	old := binary.BigEndian.Uint16(ip[8:])
-	ip[8]--
-	binary.BigEndian.PutUint16(ip[10:], pkt.ChecksumUpdate16(binary.BigEndian.Uint16(ip[10:]), old, binary.BigEndian.Uint16(ip[8:])))
-	return true
 }
 
 // clock is the uplink's time source: the real one, or a fake in tests

@@ -282,7 +282,7 @@ func TestDecTTL(t *testing.T) {
 	for _, ttl := range []uint8{0, 1} {
 		ip := ip4(guestIP, remoteIP, ttl, pkt.ProtoUDP, 1, 0, nil)
 		before := string(ip)
-		if decTTL(ip) || string(ip) != before {
+		if pkt.IPv4(ip).DecTTL() || string(ip) != before {
 			t.Fatalf("TTL %d forwarded or changed", ttl)
 		}
 	}
@@ -292,12 +292,12 @@ func TestDecTTL(t *testing.T) {
 	for i := range 20000 {
 		ttl := uint8(2 + i%254)
 		ip := ip4(netip.AddrFrom4([4]byte{byte(r.Uint32()), byte(r.Uint32()), 0, byte(i)}), remoteIP, ttl, uint8(r.Uint32()), uint16(r.Uint32()), uint16(r.Uint32()), nil)
-		if !decTTL(ip) {
+		if !pkt.IPv4(ip).DecTTL() {
 			t.Fatalf("TTL %d not forwarded", ttl)
 		}
 		want := ip4(pkt.IPv4(ip).Src(), remoteIP, ttl-1, ip[9], binary.BigEndian.Uint16(ip[4:]), binary.BigEndian.Uint16(ip[6:]), nil)
 		if string(ip) != string(want) {
-			t.Fatalf("after decTTL % x, want % x", ip, want)
+			t.Fatalf("after DecTTL % x, want % x", ip, want)
 		}
 	}
 }
