@@ -114,40 +114,12 @@ func (u *Uplink) awaitDHCP(xid uint32, typ uint8) (dhcpLease, bool) {
 			if !d.Valid() || d.Op() != pkt.BOOTReply || d.XID() != xid || d.CHAddr() != u.mac {
 				continue
 			}
-			var l dhcpLease
-			var got uint8
-			bits := 24
-			it := d.Options()
-			for it.Next() {
-				v := it.Data()
-				switch it.Code() {
-				case pkt.OptMessageType:
-					if len(v) == 1 {
-						got = v[0]
-					}
-				case pkt.OptSubnetMask:
-					if len(v) == 4 {
-						m := binary.BigEndian.Uint32(v)
-						bits = 0
-						for m&0x80000000 != 0 {
-							bits++
-							m <<= 1
-						}
-					}
-				case pkt.OptRouter:
-					if len(v) >= 4 {
-						l.gw = netip.AddrFrom4([4]byte(v[:4]))
-					}
-				case pkt.OptServerID:
-					if len(v) == 4 {
-						l.server = netip.AddrFrom4([4]byte(v))
-					}
-				case pkt.OptLeaseTime:
-					if len(v) == 4 {
-						l.time = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
-					}
-				}
+			o := d.ParseOptions()
+			got, bits := o.Type, o.MaskBits
+			if bits < 0 {
+				bits = 24 // no mask option: assume the classful /24
 			}
+			l := dhcpLease{gw: o.Router, server: o.ServerID, time: time.Duration(o.LeaseTime) * time.Second}
 			if got == pkt.DHCPNak {
 				return dhcpLease{nak: true}, false
 			}

@@ -67,3 +67,10 @@ func TestSettersAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestParseOptionsAllocs(t *testing.T) {
+	m := dhcpWith(OptMessageType, 1, DHCPRequest, OptClientID, 3, 1, 2, 3, OptRequestedIP, 4, 10, 0, 0, 9)
+	if a := testing.AllocsPerRun(1000, func() { _ = m.ParseOptions() }); a != 0 {
+		t.Fatalf("%v allocs", a)
+	}
+}
