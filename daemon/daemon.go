@@ -9,6 +9,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/metrics"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -28,6 +29,7 @@ type Daemon struct {
 
 	nets    []*network
 	uplinks []*gateway.Uplink
+	store   *dhcp.Store // nil without DHCP
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -138,6 +140,9 @@ func (d *Daemon) Stop() error {
 	errs = append(errs, d.sw.Close())
 	for _, u := range d.uplinks {
 		errs = append(errs, u.Close())
+	}
+	if d.store != nil {
+		d.store.Close() // after the gateways: writes what is queued
 	}
 	return errors.Join(errs...)
 }

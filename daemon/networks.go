@@ -36,6 +36,7 @@ func (d *Daemon) startNetworks() error {
 			if store, err = dhcp.OpenStore(d.cfg.StateDir); err != nil {
 				return err
 			}
+			d.store = store
 		}
 	}
 	uplinks := map[string]*gateway.Uplink{}
@@ -56,6 +57,10 @@ func (d *Daemon) startNetworks() error {
 			for _, hs := range h.Hosts {
 				dc.Hosts = append(dc.Hosts, dhcp.Host{MAC: hs.MAC, IP: hs.IP, Name: hs.Name})
 			}
+			// ACKs leave from the store's goroutine once their lease is on
+			// disk: the gateway's writer never waits for an fsync. n.gw is
+			// set below, before the port (and so any DHCP) starts.
+			dc.Deliver = func(r dhcp.Reply) { n.gw.DeliverDHCP(r) }
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
 		mode, ok := gateway.ParseMode(nc.Mode)

@@ -386,8 +386,16 @@ func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
 	}
 	rep, ok := p.cfg.DHCP.Handle(pkt.DHCP(msg), p.dhcpBuf)
 	if !ok {
-		return
+		return // no answer, or one that waits for its lease to be on disk
 	}
+	p.DeliverDHCP(rep)
+}
+
+// DeliverDHCP frames a DHCP reply and queues it to the guest. The dhcp
+// server's store goroutine calls it (through dhcp.Config.Deliver) with an
+// ACK once its lease is on disk, so it copies rep.Msg and touches nothing
+// but the multi-producer reply queue.
+func (p *Port) DeliverDHCP(rep dhcp.Reply) {
 	dstMAC, dstIP := rep.DstMAC, rep.DstIP
 	if rep.Broadcast {
 		dstMAC, dstIP = pkt.Broadcast, netip.AddrFrom4([4]byte{255, 255, 255, 255})
