@@ -122,7 +122,7 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 			st.Messages = n.dhcp.Messages()
 			st.DHCPDrops = map[string]uint64{}
 			for i, v := range n.dhcp.Drops() {
-				st.DHCPDrops[dhcp.DropNames[i]] = v
+				st.DHCPDrops[dhcp.DropReason(i).String()] = v
 			}
 		}
 		out = append(out, st)

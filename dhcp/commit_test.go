@@ -179,12 +179,12 @@ func (r *recorder) waitAcks(n int) []ack {
 }
 
 // waitDrops waits until the server's counter of reason reaches n.
-func waitDrops(t *testing.T, s *Server, reason, n int) {
+func waitDrops(t *testing.T, s *Server, reason DropReason, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.Drops()[reason] < uint64(n) {
 		if time.Now().After(deadline) {
-			t.Fatalf("drops %v, want %d of %s", s.Drops(), n, DropNames[reason])
+			t.Fatalf("drops %v, want %d of %s", s.Drops(), n, reason)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -48,20 +48,39 @@ const (
 // Message counters: received types by their option 53 value, sent ones too.
 const numTypes = 9
 
-// Drop reasons for messages the server ignores.
+// DropReason says why the server ignored a message: a label value of
+// vswitch_dhcp_drops_total{reason}; docs/metrics.md lists them.
+type DropReason uint8
+
 const (
-	DropMalformed     = iota // short, bad cookie, bad option lengths
-	DropNotRequest           // op is not BOOTREQUEST, or not Ethernet
-	DropNoType               // no option 53, or a type a server never receives
-	DropPoolExhausted        // no address to offer
-	DropNotOurs              // REQUEST for another server
-	DropStoreFailed          // the lease could not be written: no ACK
-	DropStoreBusy            // maxPending REQUESTs already wait for the disk: no ACK
+	DropMalformed     DropReason = iota // short, bad cookie, bad option lengths
+	DropNotRequest                      // op is not BOOTREQUEST, or not Ethernet
+	DropNoType                          // no option 53, or a type a server never receives
+	DropPoolExhausted                   // no address to offer
+	DropNotOurs                         // REQUEST for another server
+	DropStoreFailed                     // the lease could not be written: no ACK
+	DropStoreBusy                       // maxPending REQUESTs already wait for the disk: no ACK
 	NumDrops
+	dropNone = NumDrops // parse: the message is served
 )
 
-// DropNames are the label values of the drop counters.
-var DropNames = [NumDrops]string{"malformed", "not_request", "no_type", "pool_exhausted", "other_server", "store_failed", "store_busy"}
+var dropNames = [NumDrops]string{
+	DropMalformed:     "malformed",
+	DropNotRequest:    "not_request",
+	DropNoType:        "no_type",
+	DropPoolExhausted: "pool_exhausted",
+	DropNotOurs:       "other_server",
+	DropStoreFailed:   "store_failed",
+	DropStoreBusy:     "store_busy",
+}
+
+// String is the metric label value.
+func (r DropReason) String() string {
+	if r < NumDrops {
+		return dropNames[r]
+	}
+	return "unknown"
+}
 
 // TypeNames are the label values of the message counters.
 var TypeNames = [numTypes]string{"", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform"}
@@ -203,7 +222,7 @@ type request struct {
 	maxSize   int // option 57, 0 if absent
 }
 
-func parse(m pkt.DHCP) (request, int) {
+func parse(m pkt.DHCP) (request, DropReason) {
 	var r request
 	if !m.Valid() {
 		return r, DropMalformed
@@ -212,45 +231,21 @@ func parse(m pkt.DHCP) (request, int) {
 		return r, DropNotRequest
 	}
 	r.mac = m.CHAddr()
-	it := m.Options()
-	for it.Next() {
-		d := it.Data()
-		switch it.Code() {
-		case pkt.OptMessageType:
-			if len(d) == 1 {
-				r.typ = d[0]
-			}
-		case pkt.OptClientID:
-			if len(d) > 0 {
-				r.clientID = hex.EncodeToString(d)
-			}
-		case pkt.OptRequestedIP:
-			if len(d) == 4 {
-				r.reqIP = netip.AddrFrom4([4]byte(d))
-			}
-		case pkt.OptServerID:
-			if len(d) == 4 {
-				r.serverID = netip.AddrFrom4([4]byte(d))
-			}
-		case pkt.OptHostname:
-			r.hostname = sanitizeHostname(d)
-		case pkt.OptParamRequest:
-			r.params, r.hasParams = d, true
-		case pkt.OptMaxSize:
-			if len(d) == 2 {
-				r.maxSize = int(binary.BigEndian.Uint16(d))
-			}
-		}
-	}
-	if it.Malformed() {
+	o := m.ParseOptions()
+	if o.Malformed {
 		return r, DropMalformed
 	}
-	if r.clientID == "" {
+	r.typ, r.reqIP, r.serverID, r.maxSize = o.Type, o.RequestedIP, o.ServerID, o.MaxSize
+	r.hostname = sanitizeHostname(o.Hostname)
+	r.params, r.hasParams = o.ParamRequest, o.HasParams
+	if o.ClientID != nil {
+		r.clientID = hex.EncodeToString(o.ClientID)
+	} else {
 		r.clientID = "mac:" + r.mac.String()
 	}
 	switch r.typ {
 	case pkt.DHCPDiscover, pkt.DHCPRequest, pkt.DHCPDecline, pkt.DHCPRelease, pkt.DHCPInform:
-		return r, -1
+		return r, dropNone
 	}
 	return r, DropNoType
 }
@@ -285,7 +280,7 @@ func sanitizeHostname(b []byte) string {
 // not block: every network's writes wait for it.
 func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	r, drop := parse(m)
-	if drop >= 0 {
+	if drop != dropNone {
 		s.drops[drop].Add(1)
 		return rep, false
 	}

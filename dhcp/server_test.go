@@ -326,3 +326,15 @@ func TestShortReplyPaddedTo300(t *testing.T) {
 		t.Fatal("padded past 300 bytes")
 	}
 }
+
+func TestDropReasonLabels(t *testing.T) {
+	want := []string{"malformed", "not_request", "no_type", "pool_exhausted", "other_server", "store_failed", "store_busy"}
+	for i, w := range want {
+		if got := DropReason(i).String(); got != w {
+			t.Errorf("DropReason(%d) = %q, want %q", i, got, w)
+		}
+	}
+	if len(want) != int(NumDrops) || NumDrops.String() != "unknown" {
+		t.Errorf("%d reasons, NumDrops = %q", NumDrops, NumDrops.String())
+	}
+}
