@@ -79,7 +79,7 @@ type Network struct {
 	Name     string
 	VLAN     uint16
 	Address  netip.Prefix
-	Mode     string // isolated | nat | routed
+	Mode     Mode // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
 	Uplink   string
 	DHCP     *DHCP
 	Forwards []Forward
@@ -162,3 +162,26 @@ func Load(path string) (*Config, error) {
 	}
 	return Parse(path, data)
 }
+
+// Mode is a network's forward mode, libvirt's names.
+type Mode uint8
+
+const (
+	ModeIsolated Mode = iota // guests and the gateway only
+	ModeNAT                  // routed out of an uplink with masquerade
+	ModeRouted               // routed out of an uplink as is
+)
+
+var modeNames = [...]string{"isolated", "nat", "routed"}
+
+// String is the mode's config name.
+func (m Mode) String() string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return "unknown"
+}
+
+// RoutesOut reports whether the network sends off-network packets to an
+// uplink.
+func (m Mode) RoutesOut() bool { return m == ModeNAT || m == ModeRouted }

@@ -16,7 +16,7 @@ func TestDefaultParses(t *testing.T) {
 	if len(c.Ports) != 2 || c.Ports[0].Name != "vsw0" || c.Ports[1].Name != "vsw1" {
 		t.Fatalf("ports %+v", c.Ports)
 	}
-	if len(c.Networks) != 1 || c.Networks[0].Address.String() != "192.168.122.1/24" || c.Networks[0].Mode != "isolated" {
+	if len(c.Networks) != 1 || c.Networks[0].Address.String() != "192.168.122.1/24" || c.Networks[0].Mode != ModeIsolated {
 		t.Fatalf("networks %+v", c.Networks)
 	}
 	if c.FDB.Ageing != 300*time.Second || c.Metrics != DefaultMetrics || c.Ports[0].Queue != DefaultQueue {
@@ -33,7 +33,7 @@ func TestArchitectureExample(t *testing.T) {
 		t.Fatalf("%+v", c.Ports)
 	}
 	n := c.Networks[0]
-	if n.DHCP == nil || len(n.DHCP.Hosts) != 1 || n.Forwards[0].To.String() != "192.168.122.10:80" || n.Mode != "nat" {
+	if n.DHCP == nil || len(n.DHCP.Hosts) != 1 || n.Forwards[0].To.String() != "192.168.122.10:80" || n.Mode != ModeNAT {
 		t.Fatalf("%+v", n)
 	}
 	if c.Uplinks[0].Gateway.String() != "10.0.0.1" {
@@ -279,7 +279,7 @@ conntrack: {max_entries: 16}
 	if s := fmt.Sprint(c.FDB.Static); s != "[{52:54:00:00:00:01 1 t 5} {52:54:00:00:00:02 20 t 6} {52:54:00:00:00:03 1 d 7}]" {
 		t.Fatalf("static %s", s)
 	}
-	if n := c.Networks[0]; n.VLAN != 1 || n.Mode != "isolated" || n.DHCP.Lease != time.Minute || n.DHCP.RangeStart.String() != "10.0.0.2" ||
+	if n := c.Networks[0]; n.VLAN != 1 || n.Mode != ModeIsolated || n.DHCP.Lease != time.Minute || n.DHCP.RangeStart.String() != "10.0.0.2" ||
 		n.DHCP.RangeEnd.String() != "10.0.0.254" || fmt.Sprint(n.DHCP.DNS) != "[10.0.0.1]" || n.DHCP.Hosts[0].IP.String() != "10.0.0.254" {
 		t.Fatalf("network a %+v %+v", n, n.DHCP)
 	}
@@ -440,7 +440,7 @@ func checkConfig(t *testing.T, c *Config) {
 			}
 		}
 		for _, fw := range n.Forwards {
-			if n.Mode != "nat" || !a.Contains(fw.To.Addr()) || fw.Port == 0 || (fw.Proto != "tcp" && fw.Proto != "udp") {
+			if n.Mode != ModeNAT || !a.Contains(fw.To.Addr()) || fw.Port == 0 || (fw.Proto != "tcp" && fw.Proto != "udp") {
 				t.Fatalf("network %s: forward %+v", n.Name, fw)
 			}
 		}
@@ -476,3 +476,23 @@ uplinks:
   - {name: wan, device: eth0, address: 10.0.0.5/24, gateway: 10.0.0.1}
 conntrack: {max_entries: 65536}
 `
+
+func TestModeNames(t *testing.T) {
+	for m, want := range map[Mode]string{ModeIsolated: "isolated", ModeNAT: "nat", ModeRouted: "routed", 7: "unknown"} {
+		if m.String() != want {
+			t.Errorf("Mode(%d) = %q, want %q", m, m.String(), want)
+		}
+	}
+	if ModeIsolated.RoutesOut() || !ModeNAT.RoutesOut() || !ModeRouted.RoutesOut() {
+		t.Error("RoutesOut")
+	}
+	for _, s := range []string{"isolated", "nat", "routed"} {
+		c, err := Parse("m.yaml", []byte("networks:\n  - {name: n, address: 10.9.0.1/24, mode: "+s+", uplink: u}\nuplinks:\n  - {name: u, device: eth9, address: 10.8.0.5/24, gateway: 10.8.0.1}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Networks[0].Mode.String(); got != s {
+			t.Errorf("mode %s parsed as %s", s, got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func (d *decoder) network(n *yaml.Node, path string) Network {
-	nw := Network{Line: n.Line, VLAN: 1, Mode: "isolated"}
+	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated}
 	keys := map[string]*yaml.Node{}
 	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "forwards"},
 		func(key string, k, v *yaml.Node) {
@@ -36,9 +37,12 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 					}
 				}
 			case "mode":
-				d.str(v, kp, &nw.Mode)
-				if nw.Mode != "isolated" && nw.Mode != "nat" && nw.Mode != "routed" {
-					d.errf(v, kp, "unknown mode %q (isolated, nat or routed)", nw.Mode)
+				var m string
+				d.str(v, kp, &m)
+				if i := slices.Index(modeNames[:], m); i >= 0 {
+					nw.Mode = Mode(i)
+				} else {
+					d.errf(v, kp, "unknown mode %q (isolated, nat or routed)", m)
 				}
 			case "uplink":
 				d.str(v, kp, &nw.Uplink)
@@ -277,12 +281,12 @@ func (d *decoder) check(c *Config) {
 		}
 		vlans[n.VLAN] = n.Name
 		switch {
-		case (n.Mode == "nat" || n.Mode == "routed") && n.Uplink == "":
+		case n.Mode.RoutesOut() && n.Uplink == "":
 			at("uplink", "mode %s needs an uplink", n.Mode)
 		case n.Uplink != "" && !uplinks[n.Uplink]:
 			at("uplink", "no uplink named %q", n.Uplink)
 		}
-		if len(n.Forwards) > 0 && n.Mode != "nat" {
+		if len(n.Forwards) > 0 && n.Mode != ModeNAT {
 			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)
 		}
 	}

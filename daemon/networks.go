@@ -52,7 +52,7 @@ func (d *Daemon) startNetworks() error {
 		if h := nc.DHCP; h != nil {
 			dc := dhcp.Config{
 				Network: nc.Name, Gateway: nc.Address, RangeStart: h.RangeStart, RangeEnd: h.RangeEnd,
-				Lease: h.Lease, DNS: h.DNS, Domain: h.Domain, Router: nc.Mode != "isolated", MTU: 1500,
+				Lease: h.Lease, DNS: h.DNS, Domain: h.Domain, Router: nc.Mode.RoutesOut(), MTU: 1500,
 			}
 			for _, hs := range h.Hosts {
 				dc.Hosts = append(dc.Hosts, dhcp.Host{MAC: hs.MAC, IP: hs.IP, Name: hs.Name})
@@ -63,10 +63,7 @@ func (d *Daemon) startNetworks() error {
 			dc.Deliver = func(r dhcp.Reply) { n.gw.DeliverDHCP(r) }
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
-		mode, ok := gateway.ParseMode(nc.Mode)
-		if !ok {
-			return fmt.Errorf("network %s: mode %q", nc.Name, nc.Mode) // config validated it: a bug
-		}
+		mode := gatewayMode[nc.Mode]
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
 			Mode: mode, Uplink: uplinks[nc.Uplink]})
 		if u := uplinks[nc.Uplink]; u != nil {
@@ -176,4 +173,11 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 		out = append(out, st)
 	}
 	return out
+}
+
+// gatewayMode maps a config mode to the gateway's own.
+var gatewayMode = map[config.Mode]gateway.Mode{
+	config.ModeIsolated: gateway.ModeIsolated,
+	config.ModeNAT:      gateway.ModeNAT,
+	config.ModeRouted:   gateway.ModeRouted,
 }
