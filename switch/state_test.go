@@ -290,7 +290,7 @@ func TestReadErrorsLoggedOncePerSecond(t *testing.T) {
 	a := s.ports["a"]
 	a.readErr <- errors.New("network is down")
 	waitFor(t, func() bool { return logs.count("port read failed") == 1 }) // the first is reported
-	a.readErr <- errors.New("network is down") // 100 ms later
+	a.readErr <- errors.New("network is down")                             // 100 ms later
 	waitFor(t, func() bool { return len(a.readErr) == 0 })
 	a.in <- frame(pkt.Broadcast, mac(1)) // read after the second failure
 	s.ports["b"].expect(t)
