@@ -17,13 +17,11 @@ import (
 // dropped and counted, and forwarding is never slowed beyond that copy.
 // With no capture attached, a port pays one atomic load per frame.
 type Capture struct {
-	port     *swPort
-	q        *ring.Ring[Frame]
-	sleeping atomic.Bool
-	wake     chan struct{}
-	closed   atomic.Bool
-	dropped  atomic.Uint64
-	cur      *Frame // the frame Next returned last; released on the next call
+	port    *swPort
+	q       *ring.Queue[Frame]
+	closed  atomic.Bool
+	dropped atomic.Uint64
+	cur     *Frame // the frame Next returned last; released on the next call
 }
 
 // CaptureQueue is the number of frames a capture buffers for its reader.
@@ -38,7 +36,7 @@ func (s *Switch) StartCapture(port string) (*Capture, error) {
 	if !ok {
 		return nil, fmt.Errorf("capture %s: %w", port, ErrNoSuchPort)
 	}
-	c := &Capture{port: p, q: ring.New[Frame](CaptureQueue), wake: make(chan struct{}, 1)}
+	c := &Capture{port: p, q: ring.NewQueue[Frame](CaptureQueue)}
 	p.capMu.Lock()
 	defer p.capMu.Unlock()
 	var list []*Capture
@@ -80,10 +78,7 @@ func (c *Capture) detach() {
 		}
 	}
 	p.capMu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.q.Wake()
 }
 
 // drain frees the current and the queued frames (reader side only).
@@ -116,22 +111,14 @@ func (c *Capture) Next(ctx context.Context) (time.Time, []byte, error) {
 			c.drain()
 			return time.Time{}, nil, ErrCaptureClosed
 		}
-		if c.q.Take(one[:]) == 1 {
+		if c.q.Wait(one[:], ctx.Done()) == 1 {
 			c.cur = one[0]
 			return time.Unix(0, c.cur.ts), c.cur.Bytes(), nil
 		}
-		c.sleeping.Store(true)
-		if c.q.Take(one[:]) == 1 {
-			c.sleeping.Store(false)
-			c.cur = one[0]
-			return time.Unix(0, c.cur.ts), c.cur.Bytes(), nil
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, nil, err
 		}
-		select {
-		case <-c.wake:
-		case <-ctx.Done():
-			c.sleeping.Store(false)
-			return time.Time{}, nil, ctx.Err()
-		}
+		// Woken by detach: the loop sees closed.
 	}
 }
 
@@ -154,13 +141,6 @@ func captureFrame(list []*Capture, f *Frame, ts int64) {
 		if !c.q.Put(cp) {
 			c.dropped.Add(1)
 			cp.Release()
-			continue
-		}
-		if c.sleeping.Load() && c.sleeping.CompareAndSwap(true, false) {
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
 		}
 	}
 }

@@ -147,9 +147,7 @@ func (p *swPort) enqueue(f *Frame, mode egressMode) {
 	if !p.q.Put(f) {
 		p.drop(DropQueueFull)
 		f.Release()
-		return
 	}
-	p.kick()
 }
 
 // writeLoop is a port's writer: it drains the egress queue in batches.
@@ -158,18 +156,9 @@ func (s *Switch) writeLoop(p *swPort) {
 	defer p.exited.Done()
 	out := make([]*Frame, BatchSize)
 	for {
-		n := p.q.Take(out)
+		n := p.q.Wait(out, p.done)
 		if n == 0 {
-			p.sleeping.Store(true)
-			if n = p.q.Take(out); n == 0 {
-				select {
-				case <-p.wake:
-					continue
-				case <-p.done:
-					return
-				}
-			}
-			p.sleeping.Store(false)
+			return // done, and nothing left queued
 		}
 		if list := p.caps.Load(); list != nil {
 			ts := time.Now().UnixNano()

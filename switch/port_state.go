@@ -17,16 +17,13 @@ type swPort struct {
 	maxMACs int64
 	macs    atomic.Int64
 
-	q *ring.Ring[Frame]
-	// sleeping is set by the writer before it parks on wake; a producer
-	// that finds it set sends one token. Under load the writer never
-	// parks, so the frame path sends on no channel.
-	sleeping atomic.Bool
-	wake     chan struct{}
-	dead     atomic.Bool
-	done     chan struct{}
-	once     sync.Once
-	exited   sync.WaitGroup
+	// q is the egress queue; its writer parks only when it is empty, so
+	// under load the frame path sends on no channel.
+	q      *ring.Queue[Frame]
+	dead   atomic.Bool
+	done   chan struct{}
+	once   sync.Once
+	exited sync.WaitGroup
 
 	stats portStats
 
@@ -52,8 +49,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 		vlan:    compileVLAN(pc.VLAN),
 		vlanCfg: pc.VLAN,
 		maxMACs: int64(pc.MaxMACs),
-		q:       ring.New[Frame](pc.Queue),
-		wake:    make(chan struct{}, 1),
+		q:       ring.NewQueue[Frame](pc.Queue),
 		done:    make(chan struct{}),
 	}
 	p.exited.Add(2)
@@ -64,16 +60,6 @@ func (p *swPort) drop(r DropReason) { p.stats.drops[r].Add(1) }
 
 // macRoom reports whether the port may learn one more address.
 func (p *swPort) macRoom() bool { return p.maxMACs == 0 || p.macs.Load() < p.maxMACs }
-
-// kick wakes the writer if it is parked.
-func (p *swPort) kick() {
-	if p.sleeping.Load() && p.sleeping.CompareAndSwap(true, false) {
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
-	}
-}
 
 // shutdown stops the port's goroutines, closes the driver and frees what
 // is still queued. The port has already left the topology.
