@@ -16,9 +16,13 @@ type Port interface {
 
 	// WriteBatch sends frames in order and returns how many were sent.
 	// It may block until the device can take them (back-pressure lands in
-	// this port's own bounded queue, never on other ports). Frames it could
-	// not send are reported by a short count and a non-nil error; the
-	// caller still owns all of them. Ownership stays with the caller.
+	// this port's own bounded queue, never on other ports). A frame the
+	// device refuses on its own (a GSO header the kernel rejects, say) may
+	// be skipped and counted by the driver while the rest go on: then the
+	// count is short with a nil error, and the sent frames need not be a
+	// prefix. A non-nil error means the port took no more (closed: ErrClosed,
+	// or a fatal device error). Ownership of every frame stays with the
+	// caller.
 	WriteBatch(frames []*Frame) (int, error)
 
 	// Features says what the port accepts on egress.
