@@ -3,6 +3,7 @@ package pkt
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"net"
 	"net/netip"
 	"testing"
@@ -135,7 +136,64 @@ func FuzzDHCP(f *testing.F) {
 			t.Fatalf("chaddr %v, gopacket %v", ch, ref.ClientHWAddr)
 		}
 		sameOptions(t, got, refOptions(&ref))
+		sameOptionSet(t, d.ParseOptions(), refOptions(&ref))
 	})
+}
+
+// sameOptionSet checks ParseOptions against the reference decoder's option
+// list read by the rules DHCPOptionSet documents: wrong lengths ignored,
+// the last valid occurrence wins.
+func sameOptionSet(t *testing.T, o DHCPOptionSet, opts []dhcpOpt) {
+	t.Helper()
+	want := DHCPOptionSet{MaskBits: -1}
+	a4 := func(v []byte) netip.Addr { return netip.AddrFrom4([4]byte(v[:4])) }
+	for _, op := range opts {
+		v := op.data
+		switch op.code {
+		case OptMessageType:
+			if len(v) == 1 {
+				want.Type = v[0]
+			}
+		case OptRequestedIP:
+			if len(v) == 4 {
+				want.RequestedIP = a4(v)
+			}
+		case OptServerID:
+			if len(v) == 4 {
+				want.ServerID = a4(v)
+			}
+		case OptRouter:
+			if len(v) >= 4 {
+				want.Router = a4(v)
+			}
+		case OptSubnetMask:
+			if len(v) == 4 {
+				want.MaskBits = bits.LeadingZeros32(^binary.BigEndian.Uint32(v))
+			}
+		case OptLeaseTime:
+			if len(v) == 4 {
+				want.LeaseTime = binary.BigEndian.Uint32(v)
+			}
+		case OptMaxSize:
+			if len(v) == 2 {
+				want.MaxSize = int(binary.BigEndian.Uint16(v))
+			}
+		case OptClientID:
+			if len(v) > 0 {
+				want.ClientID = v
+			}
+		case OptHostname:
+			want.Hostname = v
+		case OptParamRequest:
+			want.ParamRequest, want.HasParams = v, true
+		}
+	}
+	if o.Malformed || o.Type != want.Type || o.RequestedIP != want.RequestedIP || o.ServerID != want.ServerID ||
+		o.Router != want.Router || o.MaskBits != want.MaskBits || o.LeaseTime != want.LeaseTime || o.MaxSize != want.MaxSize ||
+		!bytes.Equal(o.ClientID, want.ClientID) || !bytes.Equal(o.Hostname, want.Hostname) ||
+		!bytes.Equal(o.ParamRequest, want.ParamRequest) || o.HasParams != want.HasParams {
+		t.Fatalf("ParseOptions %+v\nwant %+v", o, want)
+	}
 }
 
 // FuzzDHCPEncode builds options with DHCPOptionWriter from a fuzzed
