@@ -194,7 +194,7 @@ func (a *AFPacket) doRead(fd uintptr) bool {
 			m := &a.rmsgs[i]
 			f := a.rframes[a.rn+i]
 			n := int(m.len) - pkt.VirtioNetHdrLen
-			if n < pkt.EthernetLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
+			if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
 				a.rxErrors.Add(1)
 				continue
 			}

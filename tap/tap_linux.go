@@ -179,6 +179,10 @@ func (t *TAP) doRead(fd uintptr) bool {
 			continue
 		}
 		data := int(n) - pkt.VirtioNetHdrLen
+		if data > vswitch.BigDataLen {
+			t.rxErrors.Add(1) // Promote would cut it: drop it whole, counted
+			continue
+		}
 		f.VNet.Decode(t.rhdr[:])
 		if data > len(rx) {
 			f = f.Promote(t.spill[:data-len(rx)])
