@@ -478,7 +478,7 @@ conntrack: {max_entries: 65536}
 `
 
 func TestModeNames(t *testing.T) {
-	for m, want := range map[Mode]string{ModeIsolated: "isolated", ModeNAT: "nat", ModeRouted: "routed", 7: "unknown"} {
+	for m, want := range map[Mode]string{ModeIsolated: "isolated", ModeNAT: "nat", ModeRouted: "routed", 3: "unknown", 7: "unknown"} {
 		if m.String() != want {
 			t.Errorf("Mode(%d) = %q, want %q", m, m.String(), want)
 		}

@@ -254,8 +254,10 @@ func TestModeNames(t *testing.T) {
 	if m, ok := ParseMode("bridge"); ok || m != ModeIsolated {
 		t.Errorf("ParseMode(bridge) = %v, %v", m, ok)
 	}
-	if s := Mode(9).String(); s != "unknown" {
-		t.Errorf("Mode(9) = %q", s)
+	for _, m := range []Mode{3, 9} {
+		if s := m.String(); s != "unknown" {
+			t.Errorf("Mode(%d) = %q", m, s)
+		}
 	}
 }
 
