@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,8 @@ type memLink struct {
 	errs   chan error
 	closed chan struct{}
 	once   sync.Once
+	refuse atomic.Bool // WriteBatch takes nothing and fails
+	tried  atomic.Int64
 }
 
 func newMemLink() *memLink {
@@ -39,6 +43,10 @@ func (m *memLink) ReadBatch(frames []*vswitch.Frame) (int, error) {
 }
 
 func (m *memLink) WriteBatch(frames []*vswitch.Frame) (int, error) {
+	if m.refuse.Load() {
+		m.tried.Add(int64(len(frames)))
+		return 0, errors.New("refused")
+	}
 	for _, f := range frames {
 		m.out <- append([]byte(nil), f.Bytes()...)
 	}

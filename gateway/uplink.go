@@ -38,6 +38,7 @@ const (
 	UplinkQueueFull                             // the uplink's send queue is full
 	UplinkTTL                                   // inbound TTL ran out
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
+	UplinkTxError                               // the device did not take the packet
 	NumUplinkDrops
 )
 
@@ -50,6 +51,7 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkQueueFull:     "queue_full",
 	UplinkTTL:           "ttl_exceeded",
 	UplinkNoAddress:     "no_address",
+	UplinkTxError:       "tx_error",
 }
 
 // String is the metric label value.
@@ -191,7 +193,9 @@ func (u *Uplink) writer() {
 		if n == 0 {
 			return
 		}
-		u.cfg.Link.WriteBatch(out[:n])
+		if sent, _ := u.cfg.Link.WriteBatch(out[:n]); sent < n {
+			u.drops[UplinkTxError].Add(uint64(n - sent)) // the device refused them, or is closing
+		}
 		for i, f := range out[:n] {
 			f.Release()
 			out[i] = nil

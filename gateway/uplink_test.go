@@ -380,3 +380,19 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met in 5 s")
 }
+
+// Frames the link does not take are counted, not lost silently.
+func TestUplinkWriteRefused(t *testing.T) {
+	u, l := newUplink(true)
+	u.clk = newFakeClock()
+	l.refuse.Store(true)
+	u.Start()
+	defer u.Close()
+	// The gratuitous ARP and the ARP for the router are written and refused.
+	waitFor(t, func() bool { return l.tried.Load() == 2 })
+	waitFor(t, func() bool { return u.Drops()[UplinkTxError] == 2 })
+	want := [NumUplinkDrops]uint64{UplinkTxError: 2}
+	if d := u.Drops(); d != want {
+		t.Fatalf("drops %v, want %v", d, want)
+	}
+}
