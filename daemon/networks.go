@@ -80,6 +80,11 @@ func (d *Daemon) startNetworks() error {
 		if err := d.sw.AddPort(pc, n.gw); err != nil {
 			return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
 		}
+		// The gateway's MAC is the switch's own: a guest sending with it is
+		// dropped (local_mac) instead of taking the gateway's traffic.
+		if err := d.sw.AddLocal(n.port, nc.VLAN, n.gw.MAC()); err != nil {
+			return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+		}
 		d.mu.Lock()
 		d.ports[n.port] = &portEntry{cfg: config.Port{Name: n.port, Type: "gateway", VLAN: nc.VLAN}, drv: n.gw}
 		d.order = append(d.order, n.port)

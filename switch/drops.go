@@ -18,6 +18,7 @@ const (
 	DropTxError                          // the device refused the frame
 	DropPortDown                         // egress port going away
 	DropBadOffload                       // bad checksum/GSO metadata for a port that needs complete frames
+	DropLocalMAC                         // source is the switch's own address (a gateway's MAC) from another port
 	NumDropReasons
 )
 
@@ -35,6 +36,7 @@ var dropNames = [NumDropReasons]string{
 	DropTxError:        "tx_error",
 	DropPortDown:       "port_down",
 	DropBadOffload:     "bad_offload",
+	DropLocalMAC:       "local_mac",
 }
 
 // String is the metric label value.

@@ -25,7 +25,17 @@ type fdbEntry struct {
 	port   atomic.Pointer[swPort] // nil once the entry is being removed
 	seen   atomic.Int64           // unix seconds of the last frame from it
 	static bool
+	local  bool // the switch's own address (a gateway): no other port may use it as source
 }
+
+// learnResult says what learning a source address did.
+type learnResult uint8
+
+const (
+	learnOK      learnResult = iota // learned, refreshed, or pinned elsewhere by a static entry
+	learnLimit                      // not learned: the FDB or the port's MAC limit
+	learnSpoofed                    // the switch's own address from another port: drop the frame
+)
 
 // fdbKey packs (vid, mac) into one integer: xsync hashes integers fast, and
 // the key is compared without touching memory.
@@ -47,15 +57,17 @@ func (t *fdb) lookup(vid uint16, mac pkt.MAC) *swPort {
 	return nil
 }
 
-// learn records that mac on vid was seen on p at now. It returns false if
-// the address could not be learned because a limit was reached.
-func (t *fdb) learn(p *swPort, vid uint16, mac pkt.MAC, now int64) bool {
+// learn records that mac on vid was seen on p at now.
+func (t *fdb) learn(p *swPort, vid uint16, mac pkt.MAC, now int64) learnResult {
 	k := fdbKey(vid, mac)
 	if e, ok := t.m.Load(k); ok {
 		old := e.port.Load()
+		if e.local && old != p {
+			return learnSpoofed
+		}
 		if old != p && !e.static && old != nil {
 			if !p.macRoom() {
-				return false
+				return learnLimit
 			}
 			if e.port.CompareAndSwap(old, p) {
 				old.macs.Add(-1)
@@ -68,10 +80,10 @@ func (t *fdb) learn(p *swPort, vid uint16, mac pkt.MAC, now int64) bool {
 		if e.seen.Load() != now {
 			e.seen.Store(now)
 		}
-		return true
+		return learnOK
 	}
 	if t.count.Load() >= t.max || !p.macRoom() {
-		return false
+		return learnLimit
 	}
 	e := &fdbEntry{}
 	e.port.Store(p)
@@ -81,12 +93,15 @@ func (t *fdb) learn(p *swPort, vid uint16, mac pkt.MAC, now int64) bool {
 		p.macs.Add(1)
 		t.learned.Add(1)
 	}
-	return true
+	return learnOK
 }
 
-// addStatic installs a static entry: never aged, never moved.
-func (t *fdb) addStatic(p *swPort, vid uint16, mac pkt.MAC) {
-	e := &fdbEntry{static: true}
+// addStatic installs a static entry: never aged, never moved. A local one
+// is the switch's own address: a frame from any other port with it as
+// source is dropped (the Linux bridge does not learn its own addresses
+// from ports either).
+func (t *fdb) addStatic(p *swPort, vid uint16, mac pkt.MAC, local bool) {
+	e := &fdbEntry{static: true, local: local}
 	e.port.Store(p)
 	if old, loaded := t.m.LoadAndStore(fdbKey(vid, mac), e); loaded && !old.static {
 		if op := old.port.Swap(nil); op != nil {

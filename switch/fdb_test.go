@@ -76,7 +76,7 @@ func TestFDBConcurrentCounts(t *testing.T) {
 	})
 	run(func() { // static entries take over addresses being learned
 		for i := range n {
-			tb.addStatic(static, 400, addr(400, i))
+			tb.addStatic(static, 400, addr(400, i), false)
 		}
 	})
 	run(func() {

@@ -80,8 +80,12 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			p.drop(DropBadSrcMAC)
 			continue
 		}
-		if !s.fdb.learn(p, f.vid, src, now) {
+		switch s.fdb.learn(p, f.vid, src, now) {
+		case learnLimit:
 			p.drop(DropFDBLimit) // counted; the frame still goes out
+		case learnSpoofed:
+			p.drop(DropLocalMAC)
+			continue
 		}
 		if dst := eth.Dst(); !dst.IsMulticast() {
 			if out := s.fdb.lookup(f.vid, dst); out != nil {

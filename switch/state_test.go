@@ -29,7 +29,7 @@ func TestFDBAgeingBoundary(t *testing.T) {
 	if n := tb.age(650); n != 1 || tb.lookup(1, mac(1)) != nil || p.macs.Load() != 0 || tb.count.Load() != 0 {
 		t.Fatalf("at 300 s: aged %d, macs %d, count %d", n, p.macs.Load(), tb.count.Load())
 	}
-	tb.addStatic(p, 1, mac(2))
+	tb.addStatic(p, 1, mac(2), false)
 	if n := tb.age(1 << 40); n != 0 || tb.lookup(1, mac(2)) != p {
 		t.Fatal("a static entry aged")
 	}

@@ -178,6 +178,18 @@ func (t *topology) with(add, del *swPort) *topology {
 
 // AddStatic installs a static FDB entry for mac on vid at the named port.
 func (s *Switch) AddStatic(port string, vid uint16, mac pkt.MAC) error {
+	return s.addStatic(port, vid, mac, false)
+}
+
+// AddLocal installs the switch's own address (a gateway port's MAC) on vid
+// at the named port: static, and a frame from any other port with it as
+// source is dropped and counted (local_mac), so no guest can take the
+// gateway's traffic by sending one frame with its MAC.
+func (s *Switch) AddLocal(port string, vid uint16, mac pkt.MAC) error {
+	return s.addStatic(port, vid, mac, true)
+}
+
+func (s *Switch) addStatic(port string, vid uint16, mac pkt.MAC, local bool) error {
 	p, ok := s.topo.Load().byName[port]
 	if !ok {
 		return fmt.Errorf("static fdb entry %s: port %s: %w", mac, port, ErrNoSuchPort)
@@ -185,6 +197,6 @@ func (s *Switch) AddStatic(port string, vid uint16, mac pkt.MAC) error {
 	if !p.vlan.members.has(vid) {
 		return fmt.Errorf("static fdb entry %s: port %s does not carry VLAN %d", mac, port, vid)
 	}
-	s.fdb.addStatic(p, vid, mac)
+	s.fdb.addStatic(p, vid, mac, local)
 	return nil
 }

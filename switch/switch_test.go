@@ -193,6 +193,30 @@ func TestStaticEntry(t *testing.T) {
 	s.ports["b"].expect(t)
 }
 
+// The switch's own address (a gateway's MAC): a frame from another port
+// with it as source is dropped and counted, and the entry stays; the
+// owner's own frames and frames to it go on as before.
+func TestLocalEntry(t *testing.T) {
+	s := newTestSwitch(t, Config{}, access("gw", 1), access("a", 1), access("b", 1))
+	if err := s.AddLocal("gw", 1, mac(9)); err != nil {
+		t.Fatal(err)
+	}
+	s.ports["a"].in <- frame(pkt.Broadcast, mac(9)) // a guest claims the gateway's MAC
+	s.waitDrop(t, "a", DropLocalMAC, 1)
+	s.ports["b"].in <- frame(mac(9), mac(2)) // to the gateway: still to its port
+	s.ports["gw"].expect(t)
+	s.ports["a"].expectNone(t)
+	s.ports["gw"].in <- frame(mac(2), mac(9)) // the gateway's own frame is forwarded
+	s.ports["b"].expect(t)
+	want := [NumDropReasons]uint64{DropLocalMAC: 1}
+	if st, _ := s.Port("a"); st.Drops != want {
+		t.Fatalf("port a drops %v, want %v", st.Drops, want)
+	}
+	if DropLocalMAC.String() != "local_mac" {
+		t.Fatal(DropLocalMAC.String())
+	}
+}
+
 func TestSlowPortDoesNotStallOthers(t *testing.T) {
 	s := newTestSwitch(t, Config{}, access("a", 1), access("b", 1),
 		PortConfig{Name: "slow", VLAN: VLANConfig{PVID: 1}, Queue: 16})
