@@ -1,8 +1,6 @@
 package dhcp
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
 	"sort"
 	"sync"
@@ -209,60 +207,6 @@ type Reply struct {
 	Broadcast bool // to ff:ff:ff:ff:ff:ff and 255.255.255.255
 }
 
-// request is what Handle extracts from a message.
-type request struct {
-	typ       uint8
-	clientID  string
-	mac       pkt.MAC
-	reqIP     netip.Addr
-	serverID  netip.Addr
-	hostname  string
-	params    []byte
-	hasParams bool
-	maxSize   int // option 57, 0 if absent
-}
-
-func parse(m pkt.DHCP) (request, DropReason) {
-	var r request
-	if !m.Valid() {
-		return r, DropMalformed
-	}
-	if m.Op() != pkt.BOOTRequest || m.HType() != 1 || m.HLen() != 6 {
-		return r, DropNotRequest
-	}
-	r.mac = m.CHAddr()
-	o := m.ParseOptions()
-	if o.Malformed {
-		return r, DropMalformed
-	}
-	r.typ, r.reqIP, r.serverID, r.maxSize = o.Type, o.RequestedIP, o.ServerID, o.MaxSize
-	r.hostname = sanitizeHostname(o.Hostname)
-	r.params, r.hasParams = o.ParamRequest, o.HasParams
-	if o.ClientID != nil {
-		r.clientID = hex.EncodeToString(o.ClientID)
-	} else {
-		r.clientID = "mac:" + r.mac.String()
-	}
-	switch r.typ {
-	case pkt.DHCPDiscover, pkt.DHCPRequest, pkt.DHCPDecline, pkt.DHCPRelease, pkt.DHCPInform:
-		return r, dropNone
-	}
-	return r, DropNoType
-}
-
-// sanitizeHostname keeps a client's name only if it is a plain DNS label.
-func sanitizeHostname(b []byte) string {
-	if len(b) == 0 || len(b) > 63 {
-		return ""
-	}
-	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return ""
-		}
-	}
-	return string(b)
-}
-
 // Handle answers one message; buf receives the reply (at least 576 bytes).
 // ok is false when the message gets no answer now: a drop (counted), a
 // RELEASE or DECLINE, or, with Config.Deliver, an ACK that leaves later.
@@ -344,25 +288,6 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	return rep, true
 }
 
-// addressee says where a reply of type typ to m goes. RFC 2131 4.1: NAKs
-// and broadcast-flagged requests are broadcast; renewals (ciaddr set) are
-// unicast to ciaddr; the rest unicast to the new address at chaddr (we
-// are on the link, so no ARP is needed).
-func addressee(m pkt.DHCP, r request, typ uint8, ip netip.Addr) (rep Reply) {
-	ci := m.CIAddr()
-	switch {
-	case typ == pkt.DHCPNak || m.Flags()&pkt.DHCPFlagBroadcast != 0:
-		rep.Broadcast = true
-	case ci.IsValid() && !ci.IsUnspecified():
-		rep.DstMAC, rep.DstIP = r.mac, ci
-	case ip.IsValid():
-		rep.DstMAC, rep.DstIP = r.mac, ip
-	default:
-		rep.Broadcast = true
-	}
-	return rep
-}
-
 // request handles the four REQUEST cases of RFC 2131 4.3.2. An ACK comes
 // with a commit when it must wait for the store goroutine.
 func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *commit) {
@@ -441,130 +366,6 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *
 	return pkt.DHCPAck, cur, nil
 }
 
-// pick chooses the address to offer.
-func (s *Server) pick(r request, now time.Time) netip.Addr {
-	if h, ok := s.static[r.mac]; ok {
-		return h.IP // a reservation always wins
-	}
-	if cur, ok := s.byClient[r.clientID]; ok && s.assignable(r, cur.IP, now) {
-		return cur.IP // sticky
-	}
-	if r.reqIP.IsValid() && s.inRange(r.reqIP) && s.assignable(r, r.reqIP, now) {
-		return r.reqIP
-	}
-	// A never-used address first, so expired leases stay with their
-	// clients as long as possible.
-	var oldest *lease
-	for a := s.cfg.RangeStart; a.IsValid() && !s.cfg.RangeEnd.Less(a); a = a.Next() {
-		if s.staticIP[a] || !s.guest(a) || s.quarantined(a, now) {
-			continue
-		}
-		l, used := s.byIP[a]
-		if !used {
-			return a
-		}
-		if !l.offered && (l.Expiry.Before(now) || l.State == "released") && (oldest == nil || l.Expiry.Before(oldest.Expiry)) {
-			oldest = l
-		}
-	}
-	if oldest != nil {
-		ip := oldest.IP
-		s.drop(oldest)
-		return ip
-	}
-	return netip.Addr{}
-}
-
-func (s *Server) inRange(a netip.Addr) bool {
-	return s.cfg.RangeStart.IsValid() && !a.Less(s.cfg.RangeStart) && !s.cfg.RangeEnd.Less(a)
-}
-
-// guest reports whether a may be a guest's address: inside the prefix,
-// neither the gateway nor, below /31 (RFC 3021), the network or broadcast
-// address.
-func (s *Server) guest(a netip.Addr) bool {
-	p := s.cfg.Gateway.Masked()
-	if !p.Contains(a) || a == s.cfg.Gateway.Addr() {
-		return false
-	}
-	return p.Bits() >= 31 || a != p.Addr() && a != broadcast(p)
-}
-
-func broadcast(p netip.Prefix) netip.Addr {
-	b := p.Addr().As4()
-	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - p.Bits()))
-	binary.BigEndian.PutUint32(b[:], v)
-	return netip.AddrFrom4(b)
-}
-
-func (s *Server) quarantined(a netip.Addr, now time.Time) bool {
-	t, ok := s.declined[a]
-	return ok && t.After(now)
-}
-
-// assignable reports whether a may go to the client of r.
-func (s *Server) assignable(r request, a netip.Addr, now time.Time) bool {
-	if !s.guest(a) || s.quarantined(a, now) {
-		return false
-	}
-	if h, ok := s.static[r.mac]; ok {
-		return h.IP == a
-	}
-	if s.staticIP[a] {
-		return false
-	}
-	if !s.inRange(a) {
-		return false
-	}
-	l, used := s.byIP[a]
-	if !used || l.ClientID == r.clientID {
-		return true
-	}
-	return !l.offered && (l.Expiry.Before(now) || l.State == "released")
-}
-
-// hold records that a is the client's (an offer until a REQUEST binds it).
-func (s *Server) hold(r request, a netip.Addr, now time.Time) *lease {
-	if cur, ok := s.byClient[r.clientID]; ok && cur.IP != a {
-		s.drop(cur)
-	}
-	if other, ok := s.byIP[a]; ok && other.ClientID != r.clientID {
-		s.drop(other)
-	}
-	l, ok := s.byClient[r.clientID]
-	if !ok {
-		l = &lease{leaseState: leaseState{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, MAC: r.mac.String(), IP: a}}}
-		s.byClient[r.clientID] = l
-		s.byIP[a] = l
-	}
-	if l.State != "bound" || l.Expiry.Before(now) {
-		l.offered = true
-		l.Expiry = now.Add(offerHold)
-	}
-	return l
-}
-
-func (s *Server) drop(l *lease) {
-	delete(s.byClient, l.ClientID)
-	if s.byIP[l.IP] == l {
-		delete(s.byIP, l.IP)
-	}
-}
-
-// expire forgets offers that were never taken and ended quarantines.
-func (s *Server) expire(now time.Time) {
-	for _, l := range s.byClient {
-		if l.offered && l.Expiry.Before(now) {
-			s.drop(l)
-		}
-	}
-	for a, t := range s.declined {
-		if t.Before(now) {
-			delete(s.declined, a)
-		}
-	}
-}
-
 // async reports whether durable writes go to the store goroutine.
 func (s *Server) async() bool { return s.cfg.Deliver != nil && s.store != nil }
 
@@ -596,82 +397,4 @@ func (s *Server) stored() []Lease {
 		}
 	}
 	return out
-}
-
-// build writes the reply message into buf and returns its length.
-func (s *Server) build(buf []byte, m pkt.DHCP, r request, typ uint8, ip netip.Addr, l *lease) int {
-	clear(buf[:pkt.DHCPOptionsOff])
-	buf[0], buf[1], buf[2] = pkt.BOOTReply, 1, 6
-	copy(buf[4:8], m[4:8])     // xid
-	copy(buf[10:12], m[10:12]) // flags
-	copy(buf[12:16], m[12:16]) // ciaddr
-	if typ != pkt.DHCPNak && ip.IsValid() && r.typ != pkt.DHCPInform {
-		a := ip.As4()
-		copy(buf[16:20], a[:]) // yiaddr
-	}
-	copy(buf[24:28], m[24:28]) // giaddr
-	copy(buf[28:44], m[28:44]) // chaddr
-	binary.BigEndian.PutUint32(buf[236:], pkt.DHCPCookie)
-	// No larger than the client takes (RFC 2131 2: a 576-byte datagram,
-	// more if its option 57 says so, which counts the IP and UDP headers):
-	// options that do not fit are left out.
-	limit := min(len(buf), max(576, r.maxSize)-28)
-	w := pkt.DHCPOptionWriter{B: buf[:limit], N: pkt.DHCPOptionsOff}
-	w.Add(pkt.OptMessageType, typ)
-	w.AddAddr(pkt.OptServerID, s.cfg.Gateway.Addr())
-	if typ == pkt.DHCPNak {
-		w.Add(pkt.OptMessage, []byte("address not available")...)
-		w.End()
-		return pad(buf, w.N)
-	}
-	if r.typ != pkt.DHCPInform {
-		secs := uint32(s.cfg.Lease / time.Second)
-		w.AddUint32(pkt.OptLeaseTime, secs)
-		w.AddUint32(pkt.OptRenewalT1, secs/2)
-		w.AddUint32(pkt.OptRebindingT2, secs/8*7)
-	}
-	want := func(code uint8) bool {
-		if !r.hasParams {
-			return true
-		}
-		for _, c := range r.params {
-			if c == code {
-				return true
-			}
-		}
-		return false
-	}
-	pfx := s.cfg.Gateway.Masked()
-	if want(pkt.OptSubnetMask) {
-		w.AddUint32(pkt.OptSubnetMask, ^uint32(0)<<(32-pfx.Bits()))
-	}
-	if s.cfg.Router && want(pkt.OptRouter) {
-		w.AddAddr(pkt.OptRouter, s.cfg.Gateway.Addr())
-	}
-	if len(s.cfg.DNS) > 0 && want(pkt.OptDNS) {
-		w.AddAddr(pkt.OptDNS, s.cfg.DNS...)
-	}
-	if l != nil && l.Hostname != "" && l.Static && want(pkt.OptHostname) {
-		w.Add(pkt.OptHostname, []byte(l.Hostname)...)
-	}
-	if s.cfg.Domain != "" && want(pkt.OptDomain) {
-		w.Add(pkt.OptDomain, []byte(s.cfg.Domain)...)
-	}
-	if s.cfg.MTU > 0 && want(pkt.OptMTU) {
-		w.Add(pkt.OptMTU, byte(s.cfg.MTU>>8), byte(s.cfg.MTU))
-	}
-	if want(pkt.OptBroadcast) {
-		w.AddAddr(pkt.OptBroadcast, broadcast(pfx))
-	}
-	w.End()
-	return pad(buf, w.N)
-}
-
-// pad zero-fills to the 300-byte BOOTP minimum some clients expect.
-func pad(buf []byte, n int) int {
-	for n < 300 && n < len(buf) {
-		buf[n] = 0
-		n++
-	}
-	return n
 }

@@ -1,0 +1,161 @@
+package dhcp
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// request is what Handle extracts from a message.
+type request struct {
+	typ       uint8
+	clientID  string
+	mac       pkt.MAC
+	reqIP     netip.Addr
+	serverID  netip.Addr
+	hostname  string
+	params    []byte
+	hasParams bool
+	maxSize   int // option 57, 0 if absent
+}
+
+func parse(m pkt.DHCP) (request, DropReason) {
+	var r request
+	if !m.Valid() {
+		return r, DropMalformed
+	}
+	if m.Op() != pkt.BOOTRequest || m.HType() != 1 || m.HLen() != 6 {
+		return r, DropNotRequest
+	}
+	r.mac = m.CHAddr()
+	o := m.ParseOptions()
+	if o.Malformed {
+		return r, DropMalformed
+	}
+	r.typ, r.reqIP, r.serverID, r.maxSize = o.Type, o.RequestedIP, o.ServerID, o.MaxSize
+	r.hostname = sanitizeHostname(o.Hostname)
+	r.params, r.hasParams = o.ParamRequest, o.HasParams
+	if o.ClientID != nil {
+		r.clientID = hex.EncodeToString(o.ClientID)
+	} else {
+		r.clientID = "mac:" + r.mac.String()
+	}
+	switch r.typ {
+	case pkt.DHCPDiscover, pkt.DHCPRequest, pkt.DHCPDecline, pkt.DHCPRelease, pkt.DHCPInform:
+		return r, dropNone
+	}
+	return r, DropNoType
+}
+
+// sanitizeHostname keeps a client's name only if it is a plain DNS label.
+func sanitizeHostname(b []byte) string {
+	if len(b) == 0 || len(b) > 63 {
+		return ""
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return ""
+		}
+	}
+	return string(b)
+}
+
+// addressee says where a reply of type typ to m goes. RFC 2131 4.1: NAKs
+// and broadcast-flagged requests are broadcast; renewals (ciaddr set) are
+// unicast to ciaddr; the rest unicast to the new address at chaddr (we
+// are on the link, so no ARP is needed).
+func addressee(m pkt.DHCP, r request, typ uint8, ip netip.Addr) (rep Reply) {
+	ci := m.CIAddr()
+	switch {
+	case typ == pkt.DHCPNak || m.Flags()&pkt.DHCPFlagBroadcast != 0:
+		rep.Broadcast = true
+	case ci.IsValid() && !ci.IsUnspecified():
+		rep.DstMAC, rep.DstIP = r.mac, ci
+	case ip.IsValid():
+		rep.DstMAC, rep.DstIP = r.mac, ip
+	default:
+		rep.Broadcast = true
+	}
+	return rep
+}
+
+// build writes the reply message into buf and returns its length.
+func (s *Server) build(buf []byte, m pkt.DHCP, r request, typ uint8, ip netip.Addr, l *lease) int {
+	clear(buf[:pkt.DHCPOptionsOff])
+	buf[0], buf[1], buf[2] = pkt.BOOTReply, 1, 6
+	copy(buf[4:8], m[4:8])     // xid
+	copy(buf[10:12], m[10:12]) // flags
+	copy(buf[12:16], m[12:16]) // ciaddr
+	if typ != pkt.DHCPNak && ip.IsValid() && r.typ != pkt.DHCPInform {
+		a := ip.As4()
+		copy(buf[16:20], a[:]) // yiaddr
+	}
+	copy(buf[24:28], m[24:28]) // giaddr
+	copy(buf[28:44], m[28:44]) // chaddr
+	binary.BigEndian.PutUint32(buf[236:], pkt.DHCPCookie)
+	// No larger than the client takes (RFC 2131 2: a 576-byte datagram,
+	// more if its option 57 says so, which counts the IP and UDP headers):
+	// options that do not fit are left out.
+	limit := min(len(buf), max(576, r.maxSize)-28)
+	w := pkt.DHCPOptionWriter{B: buf[:limit], N: pkt.DHCPOptionsOff}
+	w.Add(pkt.OptMessageType, typ)
+	w.AddAddr(pkt.OptServerID, s.cfg.Gateway.Addr())
+	if typ == pkt.DHCPNak {
+		w.Add(pkt.OptMessage, []byte("address not available")...)
+		w.End()
+		return pad(buf, w.N)
+	}
+	if r.typ != pkt.DHCPInform {
+		secs := uint32(s.cfg.Lease / time.Second)
+		w.AddUint32(pkt.OptLeaseTime, secs)
+		w.AddUint32(pkt.OptRenewalT1, secs/2)
+		w.AddUint32(pkt.OptRebindingT2, secs/8*7)
+	}
+	want := func(code uint8) bool {
+		if !r.hasParams {
+			return true
+		}
+		for _, c := range r.params {
+			if c == code {
+				return true
+			}
+		}
+		return false
+	}
+	pfx := s.cfg.Gateway.Masked()
+	if want(pkt.OptSubnetMask) {
+		w.AddUint32(pkt.OptSubnetMask, ^uint32(0)<<(32-pfx.Bits()))
+	}
+	if s.cfg.Router && want(pkt.OptRouter) {
+		w.AddAddr(pkt.OptRouter, s.cfg.Gateway.Addr())
+	}
+	if len(s.cfg.DNS) > 0 && want(pkt.OptDNS) {
+		w.AddAddr(pkt.OptDNS, s.cfg.DNS...)
+	}
+	if l != nil && l.Hostname != "" && l.Static && want(pkt.OptHostname) {
+		w.Add(pkt.OptHostname, []byte(l.Hostname)...)
+	}
+	if s.cfg.Domain != "" && want(pkt.OptDomain) {
+		w.Add(pkt.OptDomain, []byte(s.cfg.Domain)...)
+	}
+	if s.cfg.MTU > 0 && want(pkt.OptMTU) {
+		w.Add(pkt.OptMTU, byte(s.cfg.MTU>>8), byte(s.cfg.MTU))
+	}
+	if want(pkt.OptBroadcast) {
+		w.AddAddr(pkt.OptBroadcast, broadcast(pfx))
+	}
+	w.End()
+	return pad(buf, w.N)
+}
+
+// pad zero-fills to the 300-byte BOOTP minimum some clients expect.
+func pad(buf []byte, n int) int {
+	for n < 300 && n < len(buf) {
+		buf[n] = 0
+		n++
+	}
+	return n
+}

@@ -1,0 +1,131 @@
+package dhcp
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+)
+
+// pick chooses the address to offer.
+func (s *Server) pick(r request, now time.Time) netip.Addr {
+	if h, ok := s.static[r.mac]; ok {
+		return h.IP // a reservation always wins
+	}
+	if cur, ok := s.byClient[r.clientID]; ok && s.assignable(r, cur.IP, now) {
+		return cur.IP // sticky
+	}
+	if r.reqIP.IsValid() && s.inRange(r.reqIP) && s.assignable(r, r.reqIP, now) {
+		return r.reqIP
+	}
+	// A never-used address first, so expired leases stay with their
+	// clients as long as possible.
+	var oldest *lease
+	for a := s.cfg.RangeStart; a.IsValid() && !s.cfg.RangeEnd.Less(a); a = a.Next() {
+		if s.staticIP[a] || !s.guest(a) || s.quarantined(a, now) {
+			continue
+		}
+		l, used := s.byIP[a]
+		if !used {
+			return a
+		}
+		if !l.offered && (l.Expiry.Before(now) || l.State == "released") && (oldest == nil || l.Expiry.Before(oldest.Expiry)) {
+			oldest = l
+		}
+	}
+	if oldest != nil {
+		ip := oldest.IP
+		s.drop(oldest)
+		return ip
+	}
+	return netip.Addr{}
+}
+
+func (s *Server) inRange(a netip.Addr) bool {
+	return s.cfg.RangeStart.IsValid() && !a.Less(s.cfg.RangeStart) && !s.cfg.RangeEnd.Less(a)
+}
+
+// guest reports whether a may be a guest's address: inside the prefix,
+// neither the gateway nor, below /31 (RFC 3021), the network or broadcast
+// address.
+func (s *Server) guest(a netip.Addr) bool {
+	p := s.cfg.Gateway.Masked()
+	if !p.Contains(a) || a == s.cfg.Gateway.Addr() {
+		return false
+	}
+	return p.Bits() >= 31 || a != p.Addr() && a != broadcast(p)
+}
+
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - p.Bits()))
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+func (s *Server) quarantined(a netip.Addr, now time.Time) bool {
+	t, ok := s.declined[a]
+	return ok && t.After(now)
+}
+
+// assignable reports whether a may go to the client of r.
+func (s *Server) assignable(r request, a netip.Addr, now time.Time) bool {
+	if !s.guest(a) || s.quarantined(a, now) {
+		return false
+	}
+	if h, ok := s.static[r.mac]; ok {
+		return h.IP == a
+	}
+	if s.staticIP[a] {
+		return false
+	}
+	if !s.inRange(a) {
+		return false
+	}
+	l, used := s.byIP[a]
+	if !used || l.ClientID == r.clientID {
+		return true
+	}
+	return !l.offered && (l.Expiry.Before(now) || l.State == "released")
+}
+
+// hold records that a is the client's (an offer until a REQUEST binds it).
+func (s *Server) hold(r request, a netip.Addr, now time.Time) *lease {
+	if cur, ok := s.byClient[r.clientID]; ok && cur.IP != a {
+		s.drop(cur)
+	}
+	if other, ok := s.byIP[a]; ok && other.ClientID != r.clientID {
+		s.drop(other)
+	}
+	l, ok := s.byClient[r.clientID]
+	if !ok {
+		l = &lease{leaseState: leaseState{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, MAC: r.mac.String(), IP: a}}}
+		s.byClient[r.clientID] = l
+		s.byIP[a] = l
+	}
+	if l.State != "bound" || l.Expiry.Before(now) {
+		l.offered = true
+		l.Expiry = now.Add(offerHold)
+	}
+	return l
+}
+
+func (s *Server) drop(l *lease) {
+	delete(s.byClient, l.ClientID)
+	if s.byIP[l.IP] == l {
+		delete(s.byIP, l.IP)
+	}
+}
+
+// expire forgets offers that were never taken and ended quarantines.
+func (s *Server) expire(now time.Time) {
+	for _, l := range s.byClient {
+		if l.offered && l.Expiry.Before(now) {
+			s.drop(l)
+		}
+	}
+	for a, t := range s.declined {
+		if t.Before(now) {
+			delete(s.declined, a)
+		}
+	}
+}
