@@ -67,7 +67,10 @@ func TestDeliverAfterSync(t *testing.T) {
 	}
 	var want Reply
 	for _, m := range steps {
-		want, _ = sync.Handle(m.bytes(), make([]byte, 1500))
+		var ok bool
+		if want, ok = sync.Handle(m.bytes(), make([]byte, 1500)); !ok {
+			t.Fatalf("the synchronous twin did not answer %+v", m)
+		}
 	}
 	typ, ip, _ := reply(t, s, steps[0])
 	if typ != pkt.DHCPOffer || ip != guest(9, 10) {

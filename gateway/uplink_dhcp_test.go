@@ -96,11 +96,7 @@ func cat(parts ...[]byte) []byte {
 // (the router option, not the server), renewal at T1, NAK starts over,
 // unanswered DISCOVERs back off up to 30 s.
 func TestUplinkDHCPClient(t *testing.T) {
-	u, l := newUplink(false)
-	clk := newFakeClock()
-	u.clk = clk
-	u.Start()
-	defer u.Close()
+	u, l, clk := startDHCPUplink(t)
 	leased := netip.MustParseAddr("192.0.2.50")
 
 	xid := clientMsg(t, l.expect(t), pkt.DHCPDiscover, netip.Addr{}, netip.Addr{})
@@ -198,11 +194,7 @@ func TestUplinkDHCPClient(t *testing.T) {
 // asking again at half the time left (no more than once a minute); then
 // the address goes and the client starts over.
 func TestUplinkDHCPLapse(t *testing.T) {
-	u, l := newUplink(false)
-	clk := newFakeClock()
-	u.clk = clk
-	u.Start()
-	defer u.Close()
+	u, l, clk := startDHCPUplink(t)
 	leased := netip.MustParseAddr("192.0.2.50")
 	xid := clientMsg(t, l.expect(t), pkt.DHCPDiscover, netip.Addr{}, netip.Addr{})
 	l.in <- reply(xid, pkt.DHCPOffer, leased, cat(optServer, optLease1h)...)
@@ -260,4 +252,15 @@ func TestUplinkDHCPLapse(t *testing.T) {
 		t.Fatal("address kept after the lease lapsed")
 	}
 	l.quiet(t)
+}
+
+// startDHCPUplink starts an uplink with address: dhcp on a fake clock; it
+// closes at the end of the test.
+func startDHCPUplink(t *testing.T) (*Uplink, *memLink, *fakeClock) {
+	u, l := newUplink(false)
+	clk := newFakeClock()
+	u.clk = clk
+	u.Start()
+	t.Cleanup(func() { u.Close() })
+	return u, l, clk
 }

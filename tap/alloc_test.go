@@ -17,17 +17,7 @@ import (
 // nothing in steady state.
 func TestAFPacketAllocs(t *testing.T) {
 	testnet.RequireRoot(t)
-	a, b := testnet.Veth(t, "al", nil)
-	pa, err := OpenAFPacket(AFPacketConfig{Device: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pa.Close()
-	pb, err := OpenAFPacket(AFPacketConfig{Device: b})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pb.Close()
+	pa, pb := afpacketPair(t, "al")
 	frame := make([]byte, 64)
 	pkt.Ethernet(frame).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: ourMAC, Type: 0x88b5})
 	out := []*vswitch.Frame{vswitch.NewFrame()}

@@ -136,17 +136,7 @@ func TestCloseUnblocksRead(t *testing.T) {
 // of ReadBatch on the other end with its tag in auxdata.
 func TestAFPacketVLAN(t *testing.T) {
 	testnet.RequireRoot(t)
-	a, b := testnet.Veth(t, "ap", nil)
-	pa, err := OpenAFPacket(AFPacketConfig{Device: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pa.Close()
-	pb, err := OpenAFPacket(AFPacketConfig{Device: b})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pb.Close()
+	pa, pb := afpacketPair(t, "ap")
 
 	tagged := make([]byte, 64)
 	pkt.Ethernet(tagged).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: ourMAC, Type: pkt.TypeVLAN})
@@ -182,4 +172,22 @@ func TestAFPacketVLAN(t *testing.T) {
 		t.Fatalf("auxdata tag %#x (present %v), want PCP 3 VID 10", tci, ok)
 	}
 
+}
+
+// afpacketPair opens AF_PACKET ports on both ends of a new veth pair; they
+// close at the end of the test.
+func afpacketPair(t *testing.T, tag string) (*AFPacket, *AFPacket) {
+	t.Helper()
+	a, b := testnet.Veth(t, tag, nil)
+	pa, err := OpenAFPacket(AFPacketConfig{Device: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pa.Close() })
+	pb, err := OpenAFPacket(AFPacketConfig{Device: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pb.Close() })
+	return pa, pb
 }
