@@ -236,3 +236,13 @@ func quickly(t *testing.T, what string, f func()) {
 		t.Fatalf("%s waited for the disk", what)
 	}
 }
+
+// ackStrings is the ACKs delivered so far, as ack.String gives them.
+func (r *recorder) ackStrings() []string {
+	_, acks := r.snapshot()
+	var out []string
+	for _, a := range acks {
+		out = append(out, a.String())
+	}
+	return out
+}

@@ -53,12 +53,7 @@ func TestSameClientTwoRequests(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 			st.Close()
-			_, acks := r.snapshot()
-			var got []string
-			for _, a := range acks {
-				got = append(got, a.String())
-			}
-			if !slices.Equal(got, tc.acks) {
+			if got := r.ackStrings(); !slices.Equal(got, tc.acks) {
 				t.Fatalf("acks %q, want %q", got, tc.acks)
 			}
 			ls := s.Leases()
@@ -205,12 +200,7 @@ func TestReleaseAfterRequest(t *testing.T) {
 				release()
 			}
 			st.Close()
-			_, acks := r.snapshot()
-			var got []string
-			for _, a := range acks {
-				got = append(got, a.String())
-			}
-			if !slices.Equal(got, tc.acks) {
+			if got := r.ackStrings(); !slices.Equal(got, tc.acks) {
 				t.Fatalf("acks %q, want %q", got, tc.acks)
 			}
 			st2, err := OpenStore(r.dir)
