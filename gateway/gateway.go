@@ -213,14 +213,8 @@ func (p *Port) arp(eth pkt.Ethernet, now time.Time) {
 	if a.Op() != pkt.ARPRequest || a.TargetIP() != p.ip {
 		return
 	}
-	f, b := p.reply()
+	f, b := newFrame()
 	p.send(f, writeARP(b, pkt.ARPReply, p.mac, p.ip, a.SenderMAC(), sip))
-}
-
-// reply takes a fresh frame from the pool for a reply.
-func (p *Port) reply() (*vswitch.Frame, []byte) {
-	f := vswitch.NewFrame()
-	return f, f.RxBuf()
 }
 
 // send queues a reply of n bytes.
@@ -291,7 +285,7 @@ func (p *Port) echoReply(eth pkt.Ethernet, ip pkt.IPv4) {
 	if n > vswitch.SmallDataLen {
 		return // a ping larger than a frame arrives fragmented; handled above
 	}
-	f, b := p.reply()
+	f, b := newFrame()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
 	icmp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
 	copy(icmp, body)
@@ -312,7 +306,7 @@ func (p *Port) icmpError(eth pkt.Ethernet, ip pkt.IPv4, typ, code uint8, now tim
 	}
 	quote := ip[:min(len(ip), ip.HeaderLen()+8)]
 	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.ICMPLen + len(quote)
-	f, b := p.reply()
+	f, b := newFrame()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
 	icmp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
 	clear(icmp[:pkt.ICMPLen])
@@ -353,7 +347,7 @@ func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
 		rst.Ack, rst.Flags = t.Seq()+segLen, pkt.TCPFlagRST|pkt.TCPFlagACK
 	}
 	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.TCPMinLen
-	f, b := p.reply()
+	f, b := newFrame()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
 	rip := pkt.IPv4(b[pkt.EthernetLen:])
 	rip.Encode(&pkt.IPv4Fields{TotalLen: pkt.IPv4MinLen + pkt.TCPMinLen, ID: uint16(p.ipID.Add(1)),
@@ -402,7 +396,7 @@ func (p *Port) DeliverDHCP(rep dhcp.Reply) {
 	}
 	hdr := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen
 	n := hdr + len(rep.Msg)
-	f, b := p.reply()
+	f, b := newFrame()
 	copy(b[hdr:], rep.Msg)
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dstMAC, Src: p.mac, Type: pkt.TypeIPv4})
 	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], p.ip, dstIP, pkt.DHCPServerPort, pkt.DHCPClientPort, len(rep.Msg))
@@ -428,12 +422,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 		return
 	}
 	n := pkt.EthernetLen + ip.TotalLen()
-	var f *vswitch.Frame
-	if n > vswitch.SmallDataLen {
-		f = vswitch.NewBigFrame()
-	} else {
-		f = vswitch.NewFrame()
-	}
+	f := vswitch.NewFrameFor(n)
 	copy(f.RxBuf(), eth[:n])
 	f.SetLen(n)
 	pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).DecTTL()
@@ -450,7 +439,7 @@ func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
 	if !ok {
 		p.drops[DropNeighMiss].Add(1)
 		if p.arpTok.allow(now) {
-			r, rb := p.reply()
+			r, rb := newFrame()
 			p.send(r, writeARP(rb, pkt.ARPRequest, p.mac, p.ip, pkt.MAC{}, dst))
 		}
 		return false

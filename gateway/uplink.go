@@ -172,6 +172,8 @@ func (u *Uplink) Close() error {
 	return err
 }
 
+// newFrame takes an empty small frame from the pool for a reply the
+// gateway or the uplink builds, and its buffer to write into.
 func newFrame() (*vswitch.Frame, []byte) {
 	f := vswitch.NewFrame()
 	return f, f.RxBuf()

@@ -126,12 +126,7 @@ func (c *Capture) Next(ctx context.Context) (time.Time, []byte, error) {
 // back in) to every capture in list. ts is the batch's clock in ns.
 func captureFrame(list []*Capture, f *Frame, ts int64) {
 	for _, c := range list {
-		var cp *Frame
-		if f.n+pkt.VLANTagLen > SmallDataLen {
-			cp = NewBigFrame()
-		} else {
-			cp = NewFrame()
-		}
+		cp := NewFrameFor(f.n + pkt.VLANTagLen)
 		cp.n = copy(cp.buf[Headroom:], f.Bytes())
 		if f.hasTCI && cp.n >= pkt.EthernetLen {
 			cp.off = pkt.PushTag(cp.buf, cp.off, pkt.TypeVLAN, f.tci)

@@ -62,6 +62,15 @@ func NewBigFrame() *Frame {
 	return f
 }
 
+// NewFrameFor returns an empty frame of the smallest class that holds n
+// bytes (count the tags it may still get).
+func NewFrameFor(n int) *Frame {
+	if n > SmallDataLen {
+		return NewBigFrame()
+	}
+	return NewFrame()
+}
+
 func (f *Frame) reset() {
 	f.off, f.n = Headroom, 0
 	f.VNet = pkt.VirtioNetHdr{}
@@ -126,12 +135,7 @@ func (f *Frame) SetData(p []byte) {
 // clone returns a copy of f (data and metadata) in a frame of the right
 // class, for flooding.
 func (f *Frame) clone() *Frame {
-	var c *Frame
-	if f.n+2*pkt.VLANTagLen > SmallDataLen {
-		c = NewBigFrame()
-	} else {
-		c = NewFrame()
-	}
+	c := NewFrameFor(f.n + 2*pkt.VLANTagLen)
 	c.n = copy(c.buf[Headroom:], f.Bytes())
 	c.VNet, c.vid, c.prio = f.VNet, f.vid, f.prio
 	return c

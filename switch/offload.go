@@ -110,12 +110,7 @@ func segmentTCP(f *Frame, emit func(*Frame), p *swPort) {
 	// one segment: Linux sends a GSO packet no longer than the MSS as is.
 	for off, i := 0, 0; off < len(payload) || i == 0; off, i = off+mss, i+1 {
 		n := min(mss, len(payload)-off)
-		var s *Frame
-		if hdr+n+2*pkt.VLANTagLen > SmallDataLen {
-			s = NewBigFrame()
-		} else {
-			s = NewFrame()
-		}
+		s := NewFrameFor(hdr + n + 2*pkt.VLANTagLen)
 		s.n = copy(s.buf[Headroom:], b[:hdr])
 		s.n += copy(s.buf[Headroom+hdr:], payload[off:off+n])
 		s.vid, s.prio = f.vid, f.prio
