@@ -63,9 +63,8 @@ func (d *Daemon) startNetworks() error {
 			dc.Deliver = func(r dhcp.Reply) { n.gw.DeliverDHCP(r) }
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
-		mode := gatewayMode[nc.Mode]
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: mode, Uplink: uplinks[nc.Uplink]})
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink]})
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
@@ -178,11 +177,4 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 		out = append(out, st)
 	}
 	return out
-}
-
-// gatewayMode maps a config mode to the gateway's own.
-var gatewayMode = map[config.Mode]gateway.Mode{
-	config.ModeIsolated: gateway.ModeIsolated,
-	config.ModeNAT:      gateway.ModeNAT,
-	config.ModeRouted:   gateway.ModeRouted,
 }

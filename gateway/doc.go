@@ -10,4 +10,6 @@
 // the neighbour cache has a fixed size, and ICMP errors are rate limited.
 // On nat and routed networks it routes to and from an Uplink (uplink.go),
 // masquerading through package nat; it never routes between networks.
+// A network's mode is config.Mode, parsed once by package config (its
+// only use of config: the type, never the parser).
 package gateway

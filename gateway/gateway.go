@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
@@ -25,9 +26,9 @@ type Config struct {
 	// address the switch refused to learn (a port over its max_macs) is
 	// ignored, so one port cannot drain the pool.
 	Known func(vid uint16, mac pkt.MAC) bool
-	// Mode: with ModeNAT or ModeRouted, packets for addresses outside
-	// the network and every other network leave through Uplink.
-	Mode   Mode
+	// Mode: with nat or routed, packets for addresses outside the
+	// network and every other network leave through Uplink.
+	Mode   config.Mode
 	Uplink *Uplink
 }
 
@@ -246,7 +247,7 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 		if bcast || dst.IsMulticast() {
 			return
 		}
-		if u := p.cfg.Uplink; u != nil && p.cfg.Mode.routesOut() &&
+		if u := p.cfg.Uplink; u != nil && p.cfg.Mode.RoutesOut() &&
 			!p.cfg.Address.Contains(dst) && u.routes.Load().lookup(dst) == nil {
 			p.route(eth, ip, now)
 			return
@@ -426,7 +427,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	copy(f.RxBuf(), eth[:n])
 	f.SetLen(n)
 	pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).DecTTL()
-	u.output(f, p.cfg.Mode == ModeNAT, now)
+	u.output(f, p.cfg.Mode == config.ModeNAT, now)
 }
 
 // deliver puts a packet from the outside (in f, after a 14-byte Ethernet

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/nat"
 )
@@ -18,15 +19,15 @@ var (
 func routeSetup(mode string) (*Port, *Uplink) {
 	u, _ := newUplink(true)
 	u.neigh.learn(routerIP, routerMAC, t0)
-	m, ok := ParseMode(mode)
+	m, ok := map[string]config.Mode{"isolated": config.ModeIsolated, "nat": config.ModeNAT, "routed": config.ModeRouted}[mode]
 	if !ok {
 		panic("mode " + mode)
 	}
 	p := New(Config{Network: "t", Address: gwAddr, Mode: m, Uplink: u})
 	p.garp.Store(true)
 	u.Attach(p)
-	u.Attach(New(Config{Network: "n2", Address: netip.MustParsePrefix("10.50.0.1/24"), Mode: ModeNAT, Uplink: u}))
-	u.Attach(New(Config{Network: "r2", Address: netip.MustParsePrefix("10.60.0.1/24"), Mode: ModeRouted, Uplink: u}))
+	u.Attach(New(Config{Network: "n2", Address: netip.MustParsePrefix("10.50.0.1/24"), Mode: config.ModeNAT, Uplink: u}))
+	u.Attach(New(Config{Network: "r2", Address: netip.MustParsePrefix("10.60.0.1/24"), Mode: config.ModeRouted, Uplink: u}))
 	return p, u
 }
 
@@ -128,7 +129,7 @@ func TestRoute(t *testing.T) {
 
 func TestRouteNoAddressAndTableFull(t *testing.T) {
 	u, _ := newUplink(false)
-	p := New(Config{Network: "t", Address: gwAddr, Mode: ModeNAT, Uplink: u})
+	p := New(Config{Network: "t", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
 	u.Attach(p)
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
 	if u.Drops()[UplinkNoAddress] != 1 || len(takeAll(u.q)) != 0 || p.Neighbours() != 0 {
@@ -242,29 +243,10 @@ func TestHairpin(t *testing.T) {
 	}
 }
 
-func TestModeNames(t *testing.T) {
-	for _, c := range []struct {
-		s string
-		m Mode
-	}{{"isolated", ModeIsolated}, {"nat", ModeNAT}, {"routed", ModeRouted}} {
-		if m, ok := ParseMode(c.s); !ok || m != c.m || m.String() != c.s {
-			t.Errorf("ParseMode(%q) = %v, %v", c.s, m, ok)
-		}
-	}
-	if m, ok := ParseMode("bridge"); ok || m != ModeIsolated {
-		t.Errorf("ParseMode(bridge) = %v, %v", m, ok)
-	}
-	for _, m := range []Mode{3, 9} {
-		if s := m.String(); s != "unknown" {
-			t.Errorf("Mode(%d) = %q", m, s)
-		}
-	}
-}
-
 // The longest prefix wins, whatever order networks attach in.
 func TestRouteTableLongestPrefix(t *testing.T) {
-	wide := New(Config{Network: "w", Address: netip.MustParsePrefix("10.70.0.1/16"), Mode: ModeRouted})
-	narrow := New(Config{Network: "n", Address: netip.MustParsePrefix("10.70.5.1/24"), Mode: ModeNAT})
+	wide := New(Config{Network: "w", Address: netip.MustParsePrefix("10.70.0.1/16"), Mode: config.ModeRouted})
+	narrow := New(Config{Network: "n", Address: netip.MustParsePrefix("10.70.5.1/24"), Mode: config.ModeNAT})
 	for _, order := range [][]*Port{{wide, narrow}, {narrow, wide}} {
 		rt := &routeTable{}
 		for _, p := range order {

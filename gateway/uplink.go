@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
 	"github.com/vswitch/vswitch/nat"
@@ -341,9 +342,9 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 			return false
 		}
 		u.in.Add(1)
-		target = u.network(e.Inside.Src.Addr(), ModeNAT)
+		target = u.network(e.Inside.Src.Addr(), config.ModeNAT)
 	} else {
-		target = u.network(ip.Dst(), ModeRouted) // routed networks take inbound
+		target = u.network(ip.Dst(), config.ModeRouted) // routed networks take inbound
 	}
 	if target == nil {
 		u.drops[UplinkNotTracked].Add(1)
@@ -414,7 +415,7 @@ func (u *Uplink) natDrop(v nat.Verdict) {
 
 // network finds the attached network whose prefix holds a, if it has
 // that mode.
-func (u *Uplink) network(a netip.Addr, mode Mode) *Port {
+func (u *Uplink) network(a netip.Addr, mode config.Mode) *Port {
 	if p := u.routes.Load().lookup(a); p != nil && p.cfg.Mode == mode {
 		return p
 	}

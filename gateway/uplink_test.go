@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -150,8 +151,8 @@ func TestUplinkHandleDrops(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u, _ := newUplink(tt.static)
-			natNet := New(Config{Network: "n", Address: gwAddr, Mode: ModeNAT, Uplink: u})
-			routed := New(Config{Network: "r", Address: routedNet, Mode: ModeRouted, Uplink: u})
+			natNet := New(Config{Network: "n", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
+			routed := New(Config{Network: "r", Address: routedNet, Mode: config.ModeRouted, Uplink: u})
 			u.Attach(natNet)
 			u.Attach(routed)
 			routed.neigh.learn(guest, guestMAC, t0)
@@ -326,7 +327,7 @@ func TestUplinkStartStatic(t *testing.T) {
 	u, l := newUplink(true)
 	clk := newFakeClock()
 	u.clk = clk
-	p := New(Config{Network: "n", Address: gwAddr, Mode: ModeNAT, Uplink: u})
+	p := New(Config{Network: "n", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
 	u.Attach(p)
 	l.errs <- errors.New("transient")
 	u.Start()
