@@ -40,7 +40,7 @@ type StaticEntry struct {
 // Port is one switch port.
 type Port struct {
 	Name    string
-	Type    string // tap | afpacket | qemu (vxlan is refused: not implemented yet)
+	Type    string // tap | afpacket | qemu | vxlan
 	VLAN    uint16 // access VLAN (default 1 when not a trunk)
 	Trunk   []uint16
 	Native  uint16
@@ -52,6 +52,7 @@ type Port struct {
 	MTU     int
 	MAC     pkt.MAC
 	Queue   int
+	VXLAN   VXLAN // type vxlan only
 	Line    int
 }
 

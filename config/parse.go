@@ -275,7 +275,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = []string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue"}
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -327,6 +327,8 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			if p.Queue&(p.Queue-1) != 0 {
 				d.errf(v, kp, "%d is not a power of two", p.Queue)
 			}
+		case "local", "dstport", "vnis", "remotes":
+			d.vxlanKey(key, v, kp, &p.VXLAN)
 		}
 	})
 	d.checkPort(&p, n, path, set)
@@ -359,7 +361,7 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 		"tap":      {"netns", "mtu", "mac"},
 		"afpacket": {"device", "netns"},
 		"qemu":     {"socket", "listen"},
-		"vxlan":    {},
+		"vxlan":    append([]string{"netns"}, vxlanKeys...),
 	}
 	extra, ok := allowed[p.Type]
 	if !ok {
@@ -371,16 +373,14 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 		}
 		return
 	}
-	for _, key := range []string{"netns", "device", "socket", "listen", "mtu", "mac"} {
+	for _, key := range append([]string{"netns", "device", "socket", "listen", "mtu", "mac"}, vxlanKeys...) {
 		if k := set[key]; k != nil && !contains(extra, key) {
 			d.errf(k, path+"."+key, "%s does not apply to a %s port", key, p.Type)
 		}
 	}
 	switch p.Type {
 	case "vxlan":
-		// Known to the config format, but no driver runs it yet: refuse it
-		// here, so config check refuses what run would.
-		d.errf(set["type"], path+".type", "the vxlan port type is not implemented yet")
+		d.checkVXLAN(p, n, path, set)
 	case "afpacket":
 		if p.Device == "" {
 			d.errf(n, path, "an afpacket port needs device: the interface to attach")

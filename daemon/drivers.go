@@ -22,6 +22,10 @@ func openDriver(pc config.Port, log *slog.Logger) (vswitch.Port, error) {
 		return tap.OpenAFPacket(tap.AFPacketConfig{Device: pc.Device, Netns: pc.Netns})
 	case "qemu":
 		return tap.OpenQEMU(tap.QEMUConfig{Name: pc.Name, Socket: pc.Socket, Listen: pc.Listen, Log: log})
+	case "vxlan":
+		x := pc.VXLAN
+		return tap.OpenVXLAN(tap.VXLANConfig{Name: pc.Name, Local: x.Local, Port: x.DstPort, VNIs: x.VNIs,
+			Remotes: x.Remotes, Netns: pc.Netns})
 	default:
 		return nil, fmt.Errorf("type %s: %w", pc.Type, errNotYet)
 	}
