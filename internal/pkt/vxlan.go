@@ -6,8 +6,8 @@ import "encoding/binary"
 // reserved bits, the 24-bit VNI, 8 reserved bits.
 const (
 	VXLANLen      = 8
-	VXLANPort     = 4789   // IANA's port; Linux's default is 8472 unless dstport is given
-	VXLANFlagVNI  = 0x08   // the I flag
+	VXLANPort     = 4789 // IANA's port; Linux's default is 8472 unless dstport is given
+	VXLANFlagVNI  = 0x08 // the I flag
 	VXLANMaxVNI   = 1<<24 - 1
 	VXLANOverhead = IPv4MinLen + UDPLen + VXLANLen + EthernetLen // outer headers over the inner frame's payload
 )
