@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -62,6 +63,9 @@ func (r VXLANDrop) String() string {
 // some replicated to every remote.
 const vxTxMsgs = 256
 
+// vxRawHdrLen is what a raw send writes before the inner frame.
+const vxRawHdrLen = pkt.IPv4MinLen + pkt.UDPLen + pkt.VXLANLen
+
 // VXLAN is a tunnel port: frames of the port's VLANs leave as UDP
 // datagrams to remote VTEPs and come back the same way. Outer headers are
 // the kernel's (a UDP socket): no privilege needed. The inner frame is
@@ -71,6 +75,9 @@ type VXLAN struct {
 	name    string
 	conn    *net.UDPConn
 	rc      syscall.RawConn
+	raw     *os.File        // IPPROTO_RAW socket for sending, when privileged; nil: send on conn
+	wc      syscall.RawConn // the sending socket
+	local   [4]byte         // the outer source address on raw sends (zero: the kernel picks)
 	port    uint16
 	vniOf   [4096]uint32      // by VID; 0: not carried
 	vidOf   map[uint32]uint16 // by VNI
@@ -90,7 +97,7 @@ type VXLAN struct {
 	wmsgs   [vxTxMsgs]mmsghdr
 	wiov    [vxTxMsgs][3]unix.Iovec
 	wname   [vxTxMsgs]unix.RawSockaddrInet4
-	whdr    [vswitch.BatchSize][pkt.VXLANLen]byte
+	whdr    [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
 	wn      int // messages prepared
 	wi      int // messages sent
 	werr    error
@@ -159,6 +166,16 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 		v.conn.Close()
 		return nil, fmt.Errorf("vxlan %s: IP_MTU_DISCOVER: %w", cfg.Name, serr)
 	}
+	v.wc = v.rc
+	if local.Is4() {
+		v.local = local.As4()
+	}
+	// With CAP_NET_RAW the outer headers are ours, so each inner flow gets
+	// its own UDP source port (RFC 7348: entropy for ECMP in the underlay),
+	// as Linux's and OVS's VTEPs do. Without it, one port for all.
+	if err := inNetns(cfg.Netns, v.openRaw); err != nil {
+		v.raw = nil
+	}
 	for i := range rxChunk {
 		v.spill[i] = make([]byte, vswitch.BigDataLen)
 	}
@@ -168,6 +185,26 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 	}
 	v.readFn, v.writeFn = v.doRead, v.doWrite
 	return v, nil
+}
+
+func (v *VXLAN) openRaw() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return err
+	}
+	for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], 4<<20) != nil {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], 4<<20)
+		}
+	}
+	f := os.NewFile(uintptr(fd), "vxlan-raw")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	v.raw, v.wc = f, rc
+	return nil
 }
 
 // Name is the port name.
@@ -304,7 +341,7 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	now := time.Now().Unix()
 	v.wn, v.wi, v.werr = 0, 0, nil
 	sent := 0
-	for fi, f := range frames {
+	for _, f := range frames {
 		b := f.Bytes()
 		if len(b) < pkt.EthernetLen+pkt.VLANTagLen || binary.BigEndian.Uint16(b[12:]) != pkt.TypeVLAN {
 			v.drops[VXLANNotCarried].Add(1)
@@ -316,10 +353,13 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 			v.drops[VXLANNotCarried].Add(1)
 			continue
 		}
-		pkt.VXLAN(v.whdr[fi][:]).Encode(vni)
+		sport := v.port
+		if v.raw != nil {
+			sport = flowPort(b)
+		}
 		if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
 			if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
-				if err := v.add(fi, b, vtep); err != nil {
+				if err := v.add(b, vni, sport, vtep); err != nil {
 					return sent, err
 				}
 				sent++
@@ -327,7 +367,7 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 			}
 		}
 		for _, r := range v.remotes {
-			if err := v.add(fi, b, r); err != nil {
+			if err := v.add(b, vni, sport, r); err != nil {
 				return sent, err
 			}
 		}
@@ -339,18 +379,34 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	return sent, nil
 }
 
-// add prepares one datagram: frame fi (b, tagged) to vtep, flushing first
-// when the message array is full.
-func (v *VXLAN) add(fi int, b []byte, vtep uint32) error {
+// add prepares one datagram: frame b (tagged) on vni to vtep, flushing
+// first when the message array is full.
+func (v *VXLAN) add(b []byte, vni uint32, sport uint16, vtep uint32) error {
 	if v.wn == len(v.wmsgs) {
 		if err := v.flush(); err != nil {
 			return err
 		}
 	}
 	i := v.wn
+	hdr := v.whdr[i][:]
+	if v.raw != nil {
+		inner := len(b) - pkt.VLANTagLen
+		ip := pkt.IPv4(hdr)
+		// The kernel fills in the total length, the ID and the checksum of
+		// a raw send; the source too where we leave it zero.
+		ip.Encode(&pkt.IPv4Fields{Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoUDP,
+			Src: netip.AddrFrom4(v.local), Dst: fromAddr4(vtep)})
+		u := hdr[pkt.IPv4MinLen:]
+		binary.BigEndian.PutUint16(u[0:], sport)
+		binary.BigEndian.PutUint16(u[2:], v.port)
+		binary.BigEndian.PutUint16(u[4:], uint16(pkt.UDPLen+pkt.VXLANLen+inner))
+		u[6], u[7] = 0, 0 // no UDP checksum (RFC 7348 section 5)
+		hdr = hdr[pkt.IPv4MinLen+pkt.UDPLen:]
+	}
+	pkt.VXLAN(hdr).Encode(vni)
 	iov := &v.wiov[i]
-	iov[0].Base = &v.whdr[fi][0]
-	iov[0].SetLen(pkt.VXLANLen)
+	iov[0].Base = &v.whdr[i][0]
+	iov[0].SetLen(len(v.whdr[i]) - len(hdr) + pkt.VXLANLen)
 	iov[1].Base = &b[0]
 	iov[1].SetLen(12) // the MAC addresses; the tag after them stays behind
 	iov[2].Base = &b[pkt.EthernetLen+pkt.VLANTagLen-2]
@@ -370,7 +426,7 @@ func (v *VXLAN) flush() error {
 		v.wi, v.wn = 0, 0
 		return nil
 	}
-	err := v.rc.Write(v.writeFn)
+	err := v.wc.Write(v.writeFn)
 	if err == nil {
 		err = v.werr
 	}
@@ -405,5 +461,31 @@ func (v *VXLAN) Close() error {
 	if !v.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	if v.raw != nil {
+		v.raw.Close()
+	}
 	return v.conn.Close()
+}
+
+// flowPort picks a UDP source port from the inner flow (MACs, and for
+// IPv4 the addresses and, unfragmented, the ports), in the dynamic range
+// 49152-65535, so the underlay's ECMP spreads flows and keeps each on one
+// path.
+func flowPort(b []byte) uint16 {
+	const prime = 16777619
+	h := uint32(2166136261)
+	mix := func(p []byte) {
+		for _, c := range p {
+			h = (h ^ uint32(c)) * prime
+		}
+	}
+	mix(b[:12])
+	if len(b) >= 18+pkt.IPv4MinLen && binary.BigEndian.Uint16(b[16:]) == pkt.TypeIPv4 {
+		ip := pkt.IPv4(b[18:])
+		mix(ip[12:20])
+		if hl := ip.HeaderLen(); !ip.IsFragment() && len(ip) >= hl+4 && (ip[9] == pkt.ProtoTCP || ip[9] == pkt.ProtoUDP) {
+			mix(ip[hl : hl+4])
+		}
+	}
+	return 49152 + uint16(h%16384)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -189,5 +190,64 @@ func TestVTEPTableBounded(t *testing.T) {
 	}
 	if tb.count.Load() != 2 {
 		t.Fatalf("count %d, want 2", tb.count.Load())
+	}
+}
+
+// ipv4Frame is a tagged frame carrying a UDP/IPv4 header with the ports.
+func ipv4Frame(vid, sport, dport uint16) []byte {
+	b := taggedFrame(pkt.Broadcast, pkt.MAC{0x52, 0x54, 0, 0, 0, 0xa}, vid, "")
+	binary.BigEndian.PutUint16(b[16:], pkt.TypeIPv4)
+	ip := make([]byte, pkt.IPv4MinLen+pkt.UDPLen)
+	pkt.IPv4(ip).Encode(&pkt.IPv4Fields{TotalLen: uint16(len(ip)), TTL: 64, Protocol: pkt.ProtoUDP,
+		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")})
+	binary.BigEndian.PutUint16(ip[20:], sport)
+	binary.BigEndian.PutUint16(ip[22:], dport)
+	binary.BigEndian.PutUint16(ip[24:], pkt.UDPLen)
+	return append(b, ip...)
+}
+
+// srcPort is the UDP source port of the last datagram read into slot 0.
+func srcPort(v *VXLAN) uint16 {
+	p := v.rname[0].Port
+	return binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&p))[:])
+}
+
+// TestVXLANSourcePorts: as root the outer headers are ours and each inner
+// flow keeps one source port from the dynamic range; without the raw
+// socket every datagram leaves from the VXLAN port itself.
+func TestVXLANSourcePorts(t *testing.T) {
+	a := openVX(t, "127.0.0.1", map[uint16]uint32{10: 1010}, "127.0.0.2")
+	b := openVX(t, "127.0.0.2", map[uint16]uint32{10: 1010}, "127.0.0.1")
+	if a.raw == nil {
+		t.Skip("no CAP_NET_RAW: raw sends not available")
+	}
+	ports := map[uint16]bool{}
+	for i := range 8 {
+		var first uint16
+		for j := range 2 {
+			sendFrames(t, a, ipv4Frame(10, 1000+uint16(i), 53))
+			recvOne(t, b)
+			p := srcPort(b)
+			if p < 49152 {
+				t.Fatalf("source port %d outside 49152-65535", p)
+			}
+			if j == 1 && p != first {
+				t.Fatalf("flow %d moved from source port %d to %d", i, first, p)
+			}
+			first = p
+			ports[p] = true
+		}
+	}
+	// 8 flows sent twice each: the same flow keeps its port, so at most 8;
+	// 8 flows landing on fewer than 4 ports would be a poor hash.
+	if len(ports) > 8 || len(ports) < 4 {
+		t.Fatalf("8 flows used %d source ports: %v", len(ports), ports)
+	}
+	a.raw.Close()
+	a.raw, a.wc = nil, a.rc
+	sendFrames(t, a, ipv4Frame(10, 1, 2))
+	recvOne(t, b)
+	if p := srcPort(b); p != vxPort() {
+		t.Fatalf("UDP-socket send from port %d, want %d", p, vxPort())
 	}
 }
