@@ -98,8 +98,8 @@ type VXLAN struct {
 	wiov    [vxTxMsgs][3]unix.Iovec
 	wname   [vxTxMsgs]unix.RawSockaddrInet4
 	whdr    [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
-	wn      int // messages prepared
-	wi      int // messages sent
+	wn      int                         // messages prepared
+	wi      int                         // messages sent
 	werr    error
 	writeFn func(fd uintptr) bool
 
