@@ -41,6 +41,7 @@ type FDBEntry struct {
 	Port       string  `json:"port"`
 	AgeSeconds float64 `json:"age_seconds"`
 	Static     bool    `json:"static"`
+	Remote     string  `json:"remote,omitempty"` // a tunnel port's VTEP behind which the MAC is
 }
 
 // Lease is one DHCP lease in GET /v1/leases.

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -73,14 +75,28 @@ func (b backend) status(e *portEntry) (control.PortStatus, bool) {
 func (b backend) FDB() []control.FDBEntry {
 	entries := b.d.sw.FDB()
 	out := make([]control.FDBEntry, 0, len(entries))
+	tunnels := map[string]remoteOf{}
+	b.d.mu.Lock()
+	for name, e := range b.d.ports {
+		if r, ok := e.drv.(remoteOf); ok {
+			tunnels[name] = r
+		}
+	}
+	b.d.mu.Unlock()
 	for _, e := range entries {
-		out = append(out, control.FDBEntry{
+		fe := control.FDBEntry{
 			VLAN:       e.VLAN,
 			MAC:        e.MAC.String(),
 			Port:       e.Port,
 			AgeSeconds: e.Age.Seconds(),
 			Static:     e.Static,
-		})
+		}
+		if r, ok := tunnels[e.Port]; ok {
+			if a, ok := r.RemoteOf(e.VLAN, e.MAC); ok {
+				fe.Remote = a.String()
+			}
+		}
+		out = append(out, fe)
 	}
 	return out
 }
@@ -127,3 +143,21 @@ func (b backend) StartCapture(port string) (control.CaptureStream, error) {
 
 // driverCounters is implemented by drivers with counters of their own.
 type driverCounters interface{ Counters() map[string]uint64 }
+
+// remoteOf is implemented by tunnel drivers: the remote host behind a MAC.
+type remoteOf interface {
+	RemoteOf(vid uint16, mac pkt.MAC) (netip.Addr, bool)
+}
+
+// driverStats are the drivers' own counters by port, for metrics.
+func (d *Daemon) driverStats() map[string]map[string]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]map[string]uint64{}
+	for name, e := range d.ports {
+		if dc, ok := e.drv.(driverCounters); ok {
+			out[name] = dc.Counters()
+		}
+	}
+	return out
+}

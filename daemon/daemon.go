@@ -109,6 +109,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
 		col.Networks = d.networkStats
 		col.Uplinks = d.uplinkStats
+		col.Driver = d.driverStats
 		d.met, err = metrics.Listen(cfg.Metrics, metrics.Registry(col))
 		if err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)

@@ -77,8 +77,8 @@ func TestVXLANWithLinux(t *testing.T) {
 	found := false
 	for _, e := range vs.fdb() {
 		if e.MAC == mac10 {
-			if e.Port != "vx" || e.VLAN != 10 {
-				t.Fatalf("fdb has %s on %s VLAN %d, want vx VLAN 10", mac10, e.Port, e.VLAN)
+			if e.Port != "vx" || e.VLAN != 10 || e.Remote != "10.207.0.2" {
+				t.Fatalf("fdb has %s on %s VLAN %d behind %q, want vx VLAN 10 behind 10.207.0.2", mac10, e.Port, e.VLAN, e.Remote)
 			}
 			found = true
 		}

@@ -41,6 +41,9 @@ type Collector struct {
 	// Networks, when set, adds the gateway and DHCP metrics.
 	Networks func() []NetworkStats
 
+	// Driver, when set, adds the drivers' own counters: port -> name -> value.
+	Driver func() map[string]map[string]uint64
+
 	src     Source
 	typeOf  func(port string) string
 	version string
@@ -51,6 +54,7 @@ type Collector struct {
 	info                                   *prometheus.Desc
 	leases, dhcpMsgs, dhcpDrops, gwDrops   *prometheus.Desc
 	conntrack, natTrans, upDrops           *prometheus.Desc
+	driver                                 *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -79,6 +83,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		conntrack:  prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
 		natTrans:   prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
 		upDrops:    prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
+		driver:     prometheus.NewDesc("vswitch_port_driver_total", "A port driver's own counters (see docs/metrics.md).", []string{"port", "counter"}, nil),
 	}
 }
 
@@ -86,7 +91,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info,
-		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops} {
+		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops, c.driver} {
 		ch <- d
 	}
 }
@@ -116,6 +121,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			typ = c.typeOf(p.Name)
 		}
 		gauge(c.info, 1, p.Name, typ)
+	}
+	if c.Driver != nil {
+		for port, ctrs := range c.Driver() {
+			for name, v := range ctrs {
+				counter(c.driver, v, port, name)
+			}
+		}
 	}
 	st := c.src.FDBStats()
 	gauge(c.fdbEntries, float64(st.Entries))

@@ -42,3 +42,20 @@ vswitch_fdb_entries 2
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
 }
+
+func TestCollectorDriverCounters(t *testing.T) {
+	c := NewCollector(fakeSource{}, nil, "test")
+	c.Driver = func() map[string]map[string]uint64 {
+		return map[string]map[string]uint64{"vx": {"unknown_vtep": 3, "malformed": 0}, "vm3": {"refused": 1}}
+	}
+	want := `
+# HELP vswitch_port_driver_total A port driver's own counters (see docs/metrics.md).
+# TYPE vswitch_port_driver_total counter
+vswitch_port_driver_total{counter="malformed",port="vx"} 0
+vswitch_port_driver_total{counter="refused",port="vm3"} 1
+vswitch_port_driver_total{counter="unknown_vtep",port="vx"} 3
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_port_driver_total"); err != nil {
+		t.Fatal(err)
+	}
+}

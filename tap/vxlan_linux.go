@@ -223,6 +223,25 @@ func (v *VXLAN) Drops() [NumVXLANDrops]uint64 {
 	return out
 }
 
+// Counters are the tunnel's drops by reason, for `show ports` and
+// vswitch_port_driver_total.
+func (v *VXLAN) Counters() map[string]uint64 {
+	out := make(map[string]uint64, NumVXLANDrops)
+	for r := range NumVXLANDrops {
+		out[r.String()] = v.drops[r].Load()
+	}
+	return out
+}
+
+// RemoteOf is the VTEP behind which mac on vid was last seen, for `show fdb`.
+func (v *VXLAN) RemoteOf(vid uint16, mac pkt.MAC) (netip.Addr, bool) {
+	a, ok := v.vteps.lookup(vid, mac, time.Now().Unix())
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return fromAddr4(a), true
+}
+
 // Remotes lists the learned remote MACs and their VTEPs.
 func (v *VXLAN) Remotes() []VTEPEntry { return v.vteps.entries(time.Now().Unix()) }
 
