@@ -11,6 +11,7 @@ import (
 type swPort struct {
 	name    string
 	drv     Port
+	router  Router // nil: an L2 port
 	feat    Features
 	vlan    portVLAN
 	vlanCfg VLANConfig
@@ -45,12 +46,16 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 	p := &swPort{
 		name:    pc.Name,
 		drv:     drv,
+		router:  pc.Router,
 		feat:    drv.Features(),
 		vlan:    compileVLAN(pc.VLAN),
 		vlanCfg: pc.VLAN,
 		maxMACs: int64(pc.MaxMACs),
 		q:       ring.NewQueue[Frame](pc.Queue),
 		done:    make(chan struct{}),
+	}
+	if pc.Router != nil { // in no VLAN: never a flood or FDB target
+		p.vlan, p.vlanCfg, p.maxMACs = portVLAN{}, VLANConfig{}, 0
 	}
 	p.exited.Add(2)
 	return p
