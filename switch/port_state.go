@@ -11,7 +11,6 @@ import (
 type swPort struct {
 	name    string
 	drv     Port
-	router  Router // nil: an L2 port
 	feat    Features
 	vlan    portVLAN
 	vlanCfg VLANConfig
@@ -32,6 +31,8 @@ type swPort struct {
 	// capMu, one atomic load per frame on the frame path.
 	caps  atomic.Pointer[[]*Capture]
 	capMu sync.Mutex
+
+	router Router // nil: an L2 port; last, so the L2 fields keep their offsets
 }
 
 // portStats are the port's counters: atomics written by the port's own
