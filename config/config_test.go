@@ -158,6 +158,7 @@ func TestErrors(t *testing.T) {
 		{"uplink without gateway", "uplinks:\n  - {name: w, device: e, address: 10.1.0.5/24}\n", 2, "uplinks[0]: an uplink with a static address needs a gateway"},
 		{"uplink bad address", "uplinks:\n  - {name: w, device: e, address: 10.1.0.5}\n", 2, `uplinks[0].address: "10.1.0.5" is not "dhcp" or an IPv4 address with prefix length`},
 		{"duplicate uplink", "uplinks:\n  - {name: w, device: e, address: dhcp}\n  - {name: w, device: f, address: dhcp}\n", 3, `uplinks[1].name: duplicate uplink name "w"`},
+		{"uplink named like a port", "ports:\n  - {name: w, type: tap}\nuplinks:\n  - {name: w, device: e, address: dhcp}\n", 4, `uplinks[0].name: "w" is the name of the port on line 2`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -265,6 +265,9 @@ func (d *decoder) check(c *Config) {
 		if uplinks[u.Name] {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("duplicate uplink name %q", u.Name)})
 		}
+		if l, dup := names[u.Name]; dup { // an uplink is a switch port under its name
+			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("%q is the name of the port on line %d", u.Name, l)})
+		}
 		uplinks[u.Name] = true
 	}
 	nwNames, vlans := map[string]bool{}, map[uint16]string{}

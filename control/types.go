@@ -11,7 +11,7 @@ import (
 type PortStatus struct {
 	Name      string            `json:"name"`
 	Type      string            `json:"type"`
-	Mode      string            `json:"mode"` // access | trunk
+	Mode      string            `json:"mode"` // access | trunk | routed (an uplink: in no VLAN)
 	VLAN      uint16            `json:"vlan,omitempty"`
 	Trunk     []uint16          `json:"trunk,omitempty"`
 	Native    uint16            `json:"native,omitempty"`

@@ -61,6 +61,9 @@ func (b backend) status(e *portEntry) (control.PortStatus, bool) {
 	if len(pc.Trunk) > 0 {
 		ps.Mode, ps.VLAN, ps.Trunk, ps.Native = "trunk", 0, pc.Trunk, pc.Native
 	}
+	if pc.Type == "uplink" {
+		ps.Mode = "routed" // in no VLAN: the gateway routes to it
+	}
 	if dc, ok := e.drv.(driverCounters); ok {
 		ps.Driver = dc.Counters()
 	}
@@ -123,8 +126,11 @@ func (b backend) DeletePort(name string) error {
 	b.d.mu.Lock()
 	e, ok := b.d.ports[name]
 	b.d.mu.Unlock()
-	if ok && e.cfg.Type == "gateway" {
-		return &control.BadRequestError{Err: fmt.Errorf("port %s is a network's gateway: change the config to remove it", name)}
+	// Ports the config's networks and uplinks made are not the API's.
+	if ok {
+		if what := map[string]string{"gateway": "a network's gateway", "uplink": "an uplink"}[e.cfg.Type]; what != "" {
+			return &control.BadRequestError{Err: fmt.Errorf("port %s is %s: change the config to remove it", name, what)}
+		}
 	}
 	return b.d.delPort(name)
 }

@@ -131,7 +131,7 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 	return out
 }
 
-// startUplink opens the outside device and runs the uplink.
+// startUplink opens the outside device and runs the uplink on it.
 func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	link, err := tap.OpenAFPacket(tap.AFPacketConfig{Device: uc.Device})
 	if err != nil {
@@ -139,8 +139,17 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	}
 	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
 		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries}), Log: d.log})
-	u.Start()
+	// The link is a switch port under the uplink's name, so show ports,
+	// metrics and capture see it like any port.
+	if err := u.Start(d.sw); err != nil {
+		u.Close()
+		return nil, err
+	}
 	d.uplinks = append(d.uplinks, u)
+	d.mu.Lock()
+	d.ports[uc.Name] = &portEntry{cfg: config.Port{Name: uc.Name, Type: "uplink", Device: uc.Device}, drv: link}
+	d.order = append(d.order, uc.Name)
+	d.mu.Unlock()
 	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
 	return u, nil
 }

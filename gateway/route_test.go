@@ -89,7 +89,7 @@ func TestRoute(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, u := routeSetup(tt.mode)
 			p.handle(tt.frame, t0)
-			up, local := takeAll(u.q), takeAll(p.q)
+			up, local := sent(u), takeAll(p.q)
 			if tt.want.up == nil && len(up) != 0 || tt.want.up != nil && (len(up) != 1 || string(up[0]) != string(tt.want.up)) {
 				t.Fatalf("uplink sent %d:\n% x\nwant\n% x", len(up), up, tt.want.up)
 			}
@@ -132,7 +132,7 @@ func TestRouteNoAddressAndTableFull(t *testing.T) {
 	p := New(Config{Network: "t", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
 	u.Attach(p)
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
-	if u.Drops()[UplinkNoAddress] != 1 || len(takeAll(u.q)) != 0 || p.Neighbours() != 0 {
+	if u.Drops()[UplinkNoAddress] != 1 || len(sent(u)) != 0 || p.Neighbours() != 0 {
 		t.Fatalf("without an address: drops %v", u.Drops())
 	}
 
@@ -140,7 +140,7 @@ func TestRouteNoAddressAndTableFull(t *testing.T) {
 	u.cfg.NAT = nat.New(nat.Config{MaxEntries: 1})
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
 	p.handle(guestUDP(remoteIP, 64, 5354, 53, "q"), t0)
-	if d := u.Drops(); d[UplinkConntrackFull] != 1 || len(takeAll(u.q)) != 1 {
+	if d := u.Drops(); d[UplinkConntrackFull] != 1 || len(sent(u)) != 1 {
 		t.Fatalf("table full: drops %v", d)
 	}
 }
@@ -151,7 +151,7 @@ func TestRouteNoAddressAndTableFull(t *testing.T) {
 func TestInboundDeliver(t *testing.T) {
 	p, u := routeSetup("nat")
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
-	takeAll(u.q)
+	sent(u)
 	if !feed(u, udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, 5353, []byte("answer")), t0) {
 		t.Fatal("reply not delivered")
 	}
@@ -218,7 +218,7 @@ func TestHairpin(t *testing.T) {
 	p.handle(arpFrame(p.MAC(), guest2MAC, 2, guest2MAC, guest2IP, p.MAC(), gwAddr.Addr()), t0)
 	takeAll(p.q)
 	p.handle(guestUDP(upIP, 64, 5353, 8080, "hairpin"), t0)
-	if up := takeAll(u.q); len(up) != 0 {
+	if up := sent(u); len(up) != 0 {
 		t.Fatalf("hairpin went out: % x", up)
 	}
 	got := takeAll(p.q)

@@ -57,7 +57,11 @@ func (s *Switch) readLoop(p *swPort) {
 					captureFrame(*list, f, ts)
 				}
 			}
-			s.ingress(p, frames[:n], now.Unix())
+			if p.router != nil {
+				p.routed(frames[:n])
+			} else {
+				s.ingress(p, frames[:n], now.Unix())
+			}
 		}
 	}
 }

@@ -31,6 +31,8 @@ type swPort struct {
 	// capMu, one atomic load per frame on the frame path.
 	caps  atomic.Pointer[[]*Capture]
 	capMu sync.Mutex
+
+	router Router // nil: an L2 port; last, so the L2 fields keep their offsets
 }
 
 // portStats are the port's counters: atomics written by the port's own
@@ -45,12 +47,16 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 	p := &swPort{
 		name:    pc.Name,
 		drv:     drv,
+		router:  pc.Router,
 		feat:    drv.Features(),
 		vlan:    compileVLAN(pc.VLAN),
 		vlanCfg: pc.VLAN,
 		maxMACs: int64(pc.MaxMACs),
 		q:       ring.NewQueue[Frame](pc.Queue),
 		done:    make(chan struct{}),
+	}
+	if pc.Router != nil { // in no VLAN: never a flood or FDB target
+		p.vlan, p.vlanCfg, p.maxMACs = portVLAN{}, VLANConfig{}, 0
 	}
 	p.exited.Add(2)
 	return p

@@ -24,6 +24,9 @@ type PortConfig struct {
 	VLAN    VLANConfig
 	MaxMACs int // 0 = no per-port limit
 	Queue   int // egress queue length in frames; default 1024
+	// Router, when set, makes the port a routed one (routed.go): its
+	// frames go to the Router, and VLAN and MaxMACs do not apply.
+	Router Router
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
@@ -116,6 +119,9 @@ func (s *Switch) AddPort(pc PortConfig, drv Port) error {
 		return fmt.Errorf("add port %s: %w", pc.Name, ErrPortExists)
 	}
 	p := newSwPort(pc, drv)
+	if pc.Router != nil {
+		pc.Router.Attached(&Egress{p})
+	}
 	s.topo.Store(old.with(p, nil))
 	s.wg.Add(2)
 	go s.readLoop(p)
