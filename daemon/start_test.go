@@ -1,0 +1,107 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// TestAPIDuringStart: clients that hammer /v1/ports, /v1/leases and
+// /v1/conntrack while the daemon starts get their first answer only once
+// everything is recorded: every /v1/ports answer lists all ports, the
+// gateways included. Under -race it also shows the API reads the
+// daemon's networks and uplinks only after Start wrote them.
+func TestAPIDuringStart(t *testing.T) {
+	testnet.RequireRoot(t)
+	ns := netns(t)
+	const networks = 4
+	var b strings.Builder
+	var want []string
+	for i := range networks {
+		want = append(want, fmt.Sprintf("gw-n%d", i))
+	}
+	dir := t.TempDir()
+	ctl := filepath.Join(dir, "vswitch.sock")
+	tapName := name("a")
+	fmt.Fprintf(&b, "control: %s\nmetrics: \"\"\nstate_dir: %s\nports:\n  - {name: %s, type: tap, netns: %s}\nnetworks:\n",
+		ctl, dir, tapName, ns)
+	for i := range networks {
+		fmt.Fprintf(&b, "  - {name: n%d, vlan: %d, address: 10.%d.0.1/24, mode: nat, uplink: u%d, dhcp: {range: 10.%d.0.10-10.%d.0.20}}\n",
+			i, i+1, 50+i, i%2, 50+i, 50+i)
+	}
+	b.WriteString("uplinks:\n")
+	for i := range 2 {
+		dev, _ := testnet.Veth(t, fmt.Sprintf("u%d", i), nil)
+		fmt.Fprintf(&b, "  - {name: u%d, device: %s, address: 10.%d.0.5/24, gateway: 10.%d.0.1}\n", i, dev, 60+i, 60+i)
+	}
+	cfg := parse(t, b.String())
+	want = append([]string{tapName}, want...)
+
+	for round := range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var answers atomic.Int64
+		var mu sync.Mutex
+		var bad []string
+		for _, path := range []string{"/v1/ports", "/v1/leases", "/v1/conntrack"} {
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := control.NewClient(ctl)
+					for ctx.Err() == nil {
+						switch path {
+						case "/v1/ports":
+							ps, err := c.Ports(ctx)
+							if err != nil {
+								continue // not listening yet, or stopping
+							}
+							var got []string
+							for _, p := range ps {
+								got = append(got, p.Name)
+							}
+							if fmt.Sprint(got) != fmt.Sprint(want) {
+								mu.Lock()
+								bad = append(bad, fmt.Sprint(got))
+								mu.Unlock()
+							}
+						case "/v1/leases":
+							if _, err := c.Leases(ctx); err != nil {
+								continue
+							}
+						case "/v1/conntrack":
+							if _, err := c.Conntrack(ctx); err != nil {
+								continue
+							}
+						}
+						answers.Add(1)
+					}
+				}()
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // the clients are dialing
+		d, err := Start(cfg, quiet())
+		if err != nil {
+			cancel()
+			wg.Wait()
+			t.Fatal(err)
+		}
+		testnet.WaitFor(t, 5*time.Second, "answers after Start", func() bool { return answers.Load() >= 30 })
+		cancel()
+		wg.Wait()
+		if err := d.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if len(bad) > 0 {
+			t.Fatalf("round %d: %d answers listed ports %s, want all of %q", round, len(bad), bad[0], want)
+		}
+	}
+}
