@@ -2,6 +2,7 @@ package config
 
 import (
 	_ "embed"
+	"io/fs"
 	"net/netip"
 	"os"
 	"time"
@@ -53,6 +54,9 @@ type Port struct {
 	MAC     pkt.MAC
 	Queue   int
 	Line    int
+
+	SocketOwner Owner       // socket_owner; zero: vswitch's user and group
+	SocketMode  fs.FileMode // socket_mode; DefaultSocketMode on a socket: port
 }
 
 // IsTrunk reports whether the port carries tagged VLANs.

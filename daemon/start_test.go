@@ -3,10 +3,14 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,5 +107,80 @@ func TestAPIDuringStart(t *testing.T) {
 		if len(bad) > 0 {
 			t.Fatalf("round %d: %d answers listed ports %s, want all of %q", round, len(bad), bad[0], want)
 		}
+	}
+}
+
+// TestQEMUSocketOwnerAndMode: socket_owner (names looked up, or numbers)
+// and socket_mode from the config are the socket's, and the default is
+// 0600 owned by vswitch. An unknown user, or a regular file at a socket
+// path, stops Start with the config line and the reason, and leaves the
+// directory as it was.
+func TestQEMUSocketOwnerAndMode(t *testing.T) {
+	testnet.RequireRoot(t)
+	dir := t.TempDir()
+	sock := func(n string) string { return filepath.Join(dir, n+".sock") }
+	d, err := Start(parse(t, fmt.Sprintf(`control: %s
+metrics: ""
+ports:
+  - {name: a, type: qemu, socket: %s}
+  - {name: b, type: qemu, socket: %s, socket_owner: nobody, socket_mode: 0660}
+  - {name: c, type: qemu, socket: %s, socket_owner: "nobody:nogroup", socket_mode: 0640}
+  - {name: d, type: qemu, socket: %s, socket_owner: "65533:65532"}
+`, sock("ctl"), sock("a"), sock("b"), sock("c"), sock("d"))), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		port     string
+		mode     fs.FileMode
+		uid, gid uint32
+	}{
+		{"a", 0o600, 0, 0},
+		{"b", 0o660, 65534, 0},
+		{"c", 0o640, 65534, 65534},
+		{"d", 0o600, 65533, 65532},
+		{"ctl", 0o600, 0, 0},
+	} {
+		fi, err := os.Lstat(sock(tt.port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != fs.ModeSocket|tt.mode || st.Uid != tt.uid || st.Gid != tt.gid {
+			t.Errorf("%s: %v %d:%d, want %v %d:%d", tt.port, fi.Mode(), st.Uid, st.Gid, fs.ModeSocket|tt.mode, tt.uid, tt.gid)
+		}
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dirNames(t, dir); len(got) != 0 {
+		t.Fatalf("left after Stop: %q", got)
+	}
+
+	os.WriteFile(sock("file"), []byte("precious"), 0o644)
+	for _, tt := range []struct{ port, want string }{
+		{"socket_owner: vsdnosuch", `vsd.yaml:5: port b: socket_owner: no user "vsdnosuch" on this host`},
+		{`socket_owner: "nobody:vsdnosuch"`, `vsd.yaml:5: port b: socket_owner: no group "vsdnosuch" on this host`},
+		{"socket: " + sock("file"), "vsd.yaml:5: port b: qemu port b: " + sock("file") + " is a regular file: not a socket, refusing to replace it"},
+	} {
+		extra := "socket: " + sock("b") + ", " + tt.port
+		if strings.HasPrefix(tt.port, "socket:") {
+			extra = tt.port
+		}
+		d, err := Start(parse(t, fmt.Sprintf("control: %s\nmetrics: \"\"\nports:\n  - {name: a, type: qemu, socket: %s}\n  - {name: b, type: qemu, %s}\n",
+			sock("ctl"), sock("a"), extra)), quiet())
+		if err == nil {
+			d.Stop()
+			t.Fatalf("%s: started", tt.port)
+		}
+		if err.Error() != tt.want {
+			t.Fatalf("got  %v\nwant %s", err, tt.want)
+		}
+		if got := dirNames(t, dir); !slices.Equal(got, []string{"file.sock"}) {
+			t.Fatalf("left after a failed start: %q", got)
+		}
+	}
+	if b, _ := os.ReadFile(sock("file")); string(b) != "precious" {
+		t.Fatalf("the regular file was touched: %q", b)
 	}
 }
