@@ -1,9 +1,14 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestSocketKeys: socket_owner and socket_mode are parsed exactly; a
@@ -98,4 +103,58 @@ func checkSocketKeys(t *testing.T, p *Port) {
 	if o := p.SocketOwner; !o.IsZero() && (!validID(o.User) || o.Group != "" && !validID(o.Group)) {
 		t.Fatalf("port %s: socket owner %+v", p.Name, o)
 	}
+}
+
+// Reference grammars for socket_owner and socket_mode, written
+// independently of the parser.
+var (
+	ownerRef = regexp.MustCompile(`^([0-9]+|[A-Za-z_][A-Za-z0-9_.-]*\$?)(:([0-9]+|[A-Za-z_][A-Za-z0-9_.-]*\$?))?$`)
+	modeRef  = regexp.MustCompile(`^(0o)?[0-7]+$`)
+)
+
+func ownerPartOK(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n <= 4294967294
+	}
+	return s[0] < '0' || s[0] > '9'
+}
+
+// FuzzSocketKeys: a qemu port given socket_owner and socket_mode (through
+// the control API's JSON) is accepted exactly when both match the
+// reference grammars, and then holds exactly those values.
+func FuzzSocketKeys(f *testing.F) {
+	for _, s := range [][2]string{{"qemu", "0600"}, {"107:107", "660"}, {"libvirt-qemu:kvm", "0o640"}, {"a$", "0777"},
+		{"4294967295", "0200"}, {"1a", "0466"}, {"a:b:c", "01777"}, {"", "0o"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, owner, mode string) {
+		if !utf8.ValidString(owner + mode) {
+			return
+		}
+		spec, _ := json.Marshal(map[string]string{"name": "q", "type": "qemu", "socket": "/s", "socket_owner": owner, "socket_mode": mode})
+		p, err := ParsePort(spec)
+
+		wantOwner := ownerRef.MatchString(owner)
+		user, group, _ := strings.Cut(owner, ":")
+		wantOwner = wantOwner && ownerPartOK(user) && (group == "" || ownerPartOK(group))
+		var m uint64
+		wantMode := modeRef.MatchString(mode)
+		if wantMode {
+			var perr error
+			m, perr = strconv.ParseUint(strings.TrimPrefix(mode, "0o"), 8, 64)
+			wantMode = perr == nil && m <= 0o777 && m&0o200 != 0
+		}
+		if (err == nil) != (wantOwner && wantMode) {
+			t.Fatalf("owner %q mode %q: error %v, want accepted %v (owner %v, mode %v)", owner, mode, err, wantOwner && wantMode, wantOwner, wantMode)
+		}
+		if err != nil {
+			return
+		}
+		if p.SocketOwner != (Owner{User: user, Group: group}) || p.SocketMode != fs.FileMode(m) {
+			t.Fatalf("owner %q mode %q: parsed %+v %#o", owner, mode, p.SocketOwner, p.SocketMode)
+		}
+	})
 }
