@@ -2,6 +2,7 @@ package config
 
 import (
 	_ "embed"
+	"io/fs"
 	"net/netip"
 	"os"
 	"time"
@@ -54,6 +55,9 @@ type Port struct {
 	Queue   int
 	VXLAN   VXLAN // type vxlan only
 	Line    int
+
+	SocketOwner Owner       // socket_owner; zero: vswitch's user and group
+	SocketMode  fs.FileMode // socket_mode; DefaultSocketMode on a socket: port
 }
 
 // IsTrunk reports whether the port carries tagged VLANs.

@@ -61,7 +61,7 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, local, dstport, vnis, remotes)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, local, dstport, vnis, remotes)`},
 		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
@@ -189,7 +189,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, local, dstport, vnis, remotes)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, local, dstport, vnis, remotes)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -380,6 +380,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 20}\n")
 	f.Add(natNet + "      - {proto: udp, port: 53, to: \"10.0.0.2:53\"}\n")
 	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
+	f.Add("ports:\n  - {name: q, type: qemu, socket: /s, socket_owner: \"qemu:107\", socket_mode: 0660}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f.yaml", []byte(s))
 		if (c == nil) == (err == nil) {
@@ -438,6 +439,7 @@ func checkConfig(t *testing.T, c *Config) {
 		if p.Type == "qemu" && (p.Socket == "") == (p.Listen == "") || p.Type == "afpacket" && p.Device == "" {
 			t.Fatalf("port %+v", p)
 		}
+		checkSocketKeys(t, p)
 	}
 	for _, e := range c.FDB.Static {
 		if p := names[e.Port]; p == nil || !p.Carries(e.VLAN) || e.MAC.IsZero() || e.MAC.IsMulticast() {

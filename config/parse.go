@@ -275,7 +275,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue"}, vxlanKeys...)
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -316,6 +316,10 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.str(v, kp, &p.Socket)
 		case "listen":
 			d.str(v, kp, &p.Listen)
+		case "socket_owner":
+			d.socketOwner(v, kp, &p.SocketOwner)
+		case "socket_mode":
+			d.socketMode(v, kp, &p.SocketMode)
 		case "max_macs":
 			d.int(v, kp, 0, 1<<20, &p.MaxMACs)
 		case "mtu":
@@ -360,7 +364,7 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 	allowed := map[string][]string{
 		"tap":      {"netns", "mtu", "mac"},
 		"afpacket": {"device", "netns"},
-		"qemu":     {"socket", "listen"},
+		"qemu":     {"socket", "listen", "socket_owner", "socket_mode"},
 		"vxlan":    append([]string{"netns"}, vxlanKeys...),
 	}
 	extra, ok := allowed[p.Type]
@@ -373,7 +377,7 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 		}
 		return
 	}
-	for _, key := range append([]string{"netns", "device", "socket", "listen", "mtu", "mac"}, vxlanKeys...) {
+	for _, key := range append([]string{"netns", "device", "socket", "listen", "mtu", "mac", "socket_owner", "socket_mode"}, vxlanKeys...) {
 		if k := set[key]; k != nil && !contains(extra, key) {
 			d.errf(k, path+"."+key, "%s does not apply to a %s port", key, p.Type)
 		}
@@ -394,6 +398,14 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 			if err != nil || !ap.Addr().IsLoopback() || ap.Port() == 0 {
 				d.errf(set["listen"], path+".listen", "%q must be a loopback address with a port, like 127.0.0.1:5555", p.Listen)
 			}
+			for _, key := range []string{"socket_owner", "socket_mode"} {
+				if k := set[key]; k != nil {
+					d.errf(k, path+"."+key, "%s applies to a unix socket (socket:); a listen: port is open to every local user", key)
+				}
+			}
+		}
+		if p.Socket != "" && p.SocketMode == 0 {
+			p.SocketMode = DefaultSocketMode
 		}
 	}
 }

@@ -95,13 +95,6 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, st.Line, err)
 		}
 	}
-	if d.ctl != nil {
-		go func() {
-			if err := d.ctl.Serve(); err != nil {
-				log.Error("control API stopped", "err", err)
-			}
-		}()
-	}
 	if err := d.startNetworks(); err != nil {
 		return nil, err
 	}
@@ -120,6 +113,16 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			}
 		}()
 		log.Info("serving metrics", "addr", "http://"+d.met.Addr()+"/metrics")
+	}
+	// The API answers only from here on: until now Start wrote the ports,
+	// networks and uplinks it reads without a lock. A client that connected
+	// earlier waits in the listen backlog.
+	if d.ctl != nil {
+		go func() {
+			if err := d.ctl.Serve(); err != nil {
+				log.Error("control API stopped", "err", err)
+			}
+		}()
 	}
 	log.Info("vswitch running", "ports", len(cfg.Ports), "control", cfg.Control)
 	return d, nil
