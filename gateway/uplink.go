@@ -40,6 +40,8 @@ const (
 	UplinkTTL                                   // inbound TTL ran out
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkTxError                               // the device did not take the packet
+	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
+	UplinkFragmentsFull                         // a first fragment, but the fragment table is full
 	NumUplinkDrops
 )
 
@@ -53,6 +55,8 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkTTL:           "ttl_exceeded",
 	UplinkNoAddress:     "no_address",
 	UplinkTxError:       "tx_error",
+	UplinkSourceLimit:   "conntrack_source_limit",
+	UplinkFragmentsFull: "fragments_full",
 }
 
 // String is the metric label value.
@@ -404,6 +408,10 @@ func (u *Uplink) natDrop(v nat.Verdict) {
 	switch v {
 	case nat.TableFull:
 		u.drops[UplinkConntrackFull].Add(1)
+	case nat.SourceLimit:
+		u.drops[UplinkSourceLimit].Add(1)
+	case nat.FragmentsFull:
+		u.drops[UplinkFragmentsFull].Add(1)
 	case nat.Fragment:
 		u.drops[UplinkFragment].Add(1)
 	case nat.Malformed:
