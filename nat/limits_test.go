@@ -472,11 +472,10 @@ func FuzzTableLimits(f *testing.F) {
 			}
 			before := tb.Stats()
 			var v Verdict
-			var e *Entry
 			if inbound {
-				v, e = tb.Inbound(Packet{IP: p}, clock)
+				v, _ = tb.Inbound(Packet{IP: p}, clock)
 			} else {
-				v, e = tb.Outbound(Packet{IP: p}, uplink, clock)
+				v, _ = tb.Outbound(Packet{IP: p}, uplink, clock)
 			}
 			if op&7 == 6 {
 				checkTable(t, tb) // a later fragment: followed or an orphan
@@ -489,8 +488,18 @@ func FuzzTableLimits(f *testing.F) {
 			if (victim != nil) != (drops == 1) || drops > 1 || (victim != nil && !victim.dead.Load()) {
 				t.Fatalf("op %d: %d early drops, the oldest unanswered %v dead %v", op&7, drops, victim, victim != nil && victim.dead.Load())
 			}
-			if isNew && e != nil && !slices.Contains(order, e) {
-				order = append(order, e)
+			// A flow may be created though its packet was refused (a
+			// first fragment when the fragment table is full).
+			if isNew {
+				var got *Entry
+				if inbound {
+					got, _ = tb.byOutside.Load(tu)
+				} else {
+					got, _ = tb.byInside.Load(tu)
+				}
+				if got != nil && !slices.Contains(order, got) {
+					order = append(order, got)
+				}
 			}
 			checkTable(t, tb)
 		}
