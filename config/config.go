@@ -129,7 +129,8 @@ type Uplink struct {
 
 // Conntrack bounds the connection table.
 type Conntrack struct {
-	MaxEntries int
+	MaxEntries   int
+	MaxPerSource int // flows one address may start; past MaxEntries it never bites
 }
 
 // Defaults.
@@ -142,6 +143,10 @@ const (
 	DefaultQueue      = 1024
 	DefaultLease      = time.Hour
 	DefaultConntrack  = 65536
+	// DefaultConntrackPerSource is a sixteenth of the default table: a
+	// busy guest's few hundred flows fit many times over, and a flood
+	// from up to fifteen guests still leaves room.
+	DefaultConntrackPerSource = 4096
 )
 
 //go:embed default.yaml

@@ -25,6 +25,23 @@ func TestDefaultParses(t *testing.T) {
 	if c.FDB.Ageing != 300*time.Second || c.Metrics != DefaultMetrics || c.Ports[0].Queue != DefaultQueue {
 		t.Fatalf("defaults %+v", c)
 	}
+	if c.Conntrack != (Conntrack{MaxEntries: 65536, MaxPerSource: 4096}) {
+		t.Fatalf("conntrack %+v", c.Conntrack)
+	}
+}
+
+// TestConntrackKeys: each key alone keeps the other's default.
+func TestConntrackKeys(t *testing.T) {
+	for y, want := range map[string]Conntrack{
+		"conntrack: {max_entries: 1000}\n":                               {MaxEntries: 1000, MaxPerSource: 4096},
+		"conntrack: {max_per_source: 64}\n":                              {MaxEntries: 65536, MaxPerSource: 64},
+		"conntrack: {max_entries: 16777216, max_per_source: 16777216}\n": {MaxEntries: 1 << 24, MaxPerSource: 1 << 24},
+	} {
+		c, err := Parse("f.yaml", []byte(y))
+		if err != nil || c.Conntrack != want {
+			t.Fatalf("%q: %v %+v", y, err, c.Conntrack)
+		}
+	}
 }
 
 func TestArchitectureExample(t *testing.T) {
@@ -126,6 +143,9 @@ func TestErrors(t *testing.T) {
 		{"static vlan not on trunk", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 5}\n", 5, "fdb.static[0].vlan: port t does not carry VLAN 5"},
 		{"static untagged on trunk without native", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20]}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t}\n", 5, "fdb.static[0].vlan: port t does not carry VLAN 1"},
 		{"conntrack too small", "conntrack: {max_entries: 15}\n", 1, `conntrack.max_entries: "15" is not a whole number from 16 to 16777216`},
+		{"per source zero", "conntrack:\n  max_per_source: 0\n", 2, `conntrack.max_per_source: "0" is not a whole number from 1 to 16777216`},
+		{"per source not a number", "conntrack: {max_per_source: lots}\n", 1, `conntrack.max_per_source: "lots" is not a whole number from 1 to 16777216`},
+		{"conntrack unknown key", "conntrack: {max_per_src: 5}\n", 1, `conntrack.max_per_src: unknown key "max_per_src" in conntrack (known: max_entries, max_per_source)`},
 		{"control empty", "control: \"\"\n", 1, "control: must not be empty"},
 		{"not a mapping", "just words\n", 1, "the config must be a mapping (key: value)"},
 		{"broadcast address", "networks:\n  - {name: n, address: 10.0.0.255/24}\n", 2, "networks[0].address: 10.0.0.255/24 is the network or broadcast address: give the gateway a host address"},
@@ -260,12 +280,12 @@ networks:
 uplinks:
   - {name: w, device: eth0, address: 10.1.0.5/24, gateway: 10.1.0.1}
   - {name: v, device: eth2, address: dhcp}
-conntrack: {max_entries: 16}
+conntrack: {max_entries: 16, max_per_source: 1}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.FDB.Ageing != time.Second || c.FDB.MaxEntries != 1 || c.Conntrack.MaxEntries != 16 {
+	if c.FDB.Ageing != time.Second || c.FDB.MaxEntries != 1 || c.Conntrack != (Conntrack{MaxEntries: 16, MaxPerSource: 1}) {
 		t.Fatalf("fdb %+v conntrack %+v", c.FDB, c.Conntrack)
 	}
 	type port struct {

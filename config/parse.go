@@ -171,7 +171,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		Metrics:   DefaultMetrics,
 		StateDir:  DefaultStateDir,
 		FDB:       FDB{Ageing: DefaultAgeing, MaxEntries: DefaultFDBEntries},
-		Conntrack: Conntrack{MaxEntries: DefaultConntrack},
+		Conntrack: Conntrack{MaxEntries: DefaultConntrack, MaxPerSource: DefaultConntrackPerSource},
 		Source:    name,
 	}
 	var doc yaml.Node
@@ -213,8 +213,12 @@ func Parse(name string, data []byte) (*Config, error) {
 					c.Uplinks = append(c.Uplinks, d.uplink(item, fmt.Sprintf("uplinks[%d]", i)))
 				})
 			case "conntrack":
-				d.fields(v, key, "conntrack", []string{"max_entries"}, func(_ string, _, v *yaml.Node) {
-					d.int(v, "conntrack.max_entries", 16, 1<<24, &c.Conntrack.MaxEntries)
+				d.fields(v, key, "conntrack", []string{"max_entries", "max_per_source"}, func(k string, _, v *yaml.Node) {
+					if k == "max_entries" {
+						d.int(v, "conntrack.max_entries", 16, 1<<24, &c.Conntrack.MaxEntries)
+					} else {
+						d.int(v, "conntrack.max_per_source", 1, 1<<24, &c.Conntrack.MaxPerSource)
+					}
 				})
 			}
 		})

@@ -138,7 +138,7 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 		return nil, err
 	}
 	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries}), Log: d.log})
+		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries, MaxPerSource: d.cfg.Conntrack.MaxPerSource}), Log: d.log})
 	// The link is a switch port under the uplink's name, so show ports,
 	// metrics and capture see it like any port.
 	if err := u.Start(d.sw); err != nil {
@@ -179,7 +179,8 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 	out := make([]metrics.UplinkStats, 0, len(d.uplinks))
 	for i, u := range d.uplinks {
 		o, in := u.Translations()
-		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
+		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), EarlyDrops: u.NAT().Stats().EarlyDrops,
+			TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
 		for r, v := range u.Drops() {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}

@@ -136,12 +136,32 @@ func TestRouteNoAddressAndTableFull(t *testing.T) {
 		t.Fatalf("without an address: drops %v", u.Drops())
 	}
 
+	// A full table evicts the guest's unanswered flow; its source limit
+	// refuses the next one.
 	p, u = routeSetup("nat")
-	u.cfg.NAT = nat.New(nat.Config{MaxEntries: 1})
+	u.cfg.NAT = nat.New(nat.Config{MaxEntries: 1, MaxPerSource: 1})
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
 	p.handle(guestUDP(remoteIP, 64, 5354, 53, "q"), t0)
-	if d := u.Drops(); d[UplinkConntrackFull] != 1 || len(sent(u)) != 1 {
-		t.Fatalf("table full: drops %v", d)
+	if d := u.Drops(); d[UplinkSourceLimit] != 1 || len(sent(u)) != 1 {
+		t.Fatalf("source limit: drops %v", d)
+	}
+}
+
+// TestNATDropReasons: each verdict the NAT refuses a packet with is
+// counted under its own reason.
+func TestNATDropReasons(t *testing.T) {
+	for v, want := range map[nat.Verdict]UplinkDropReason{
+		nat.TableFull: UplinkConntrackFull, nat.SourceLimit: UplinkSourceLimit, nat.FragmentsFull: UplinkFragmentsFull,
+		nat.Fragment: UplinkFragment, nat.Malformed: UplinkMalformed, nat.NotTracked: UplinkNotTracked,
+	} {
+		u, _ := newUplink(false)
+		u.natDrop(v)
+		d := u.Drops()
+		for r := range d {
+			if n := d[r]; n != map[bool]uint64{true: 1}[UplinkDropReason(r) == want] {
+				t.Fatalf("%v: %v counted %d", v, UplinkDropReason(r), n)
+			}
+		}
 	}
 }
 

@@ -37,6 +37,8 @@ const (
 	UplinkMalformed                             // too short for its protocol
 	UplinkTTL                                   // inbound TTL ran out
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
+	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
+	UplinkFragmentsFull                         // a first fragment, but the fragment table is full
 	NumUplinkDrops
 )
 
@@ -48,6 +50,8 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkMalformed:     "malformed",
 	UplinkTTL:           "ttl_exceeded",
 	UplinkNoAddress:     "no_address",
+	UplinkSourceLimit:   "conntrack_source_limit",
+	UplinkFragmentsFull: "fragments_full",
 }
 
 // String is the metric label value.
@@ -379,6 +383,10 @@ func (u *Uplink) natDrop(v nat.Verdict) {
 	switch v {
 	case nat.TableFull:
 		u.drops[UplinkConntrackFull].Add(1)
+	case nat.SourceLimit:
+		u.drops[UplinkSourceLimit].Add(1)
+	case nat.FragmentsFull:
+		u.drops[UplinkFragmentsFull].Add(1)
 	case nat.Fragment:
 		u.drops[UplinkFragment].Add(1)
 	case nat.Malformed:
