@@ -39,12 +39,7 @@ func BenchmarkRoute(b *testing.B) {
 		})
 	}
 	b.Run("in/nat", func(b *testing.B) {
-		p, u := routeSetup("nat")
-		p.handle(arpFrame(p.MAC(), guestMAC, 2, guestMAC, guestIP, p.MAC(), gwAddr.Addr()), t0)
-		p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
-		drain(u.q)
-		drain(p.q)
-		reply := udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, 5353, []byte("answer"))
+		p, u, reply := established()
 		b.ReportAllocs()
 		b.SetBytes(int64(len(reply)))
 		for b.Loop() {
@@ -55,4 +50,15 @@ func BenchmarkRoute(b *testing.B) {
 			drain(p.q)
 		}
 	})
+}
+
+// established is a nat network whose guest is known by ARP and has a UDP
+// flow out, and the outside's answer on that flow.
+func established() (*Port, *Uplink, []byte) {
+	p, u := routeSetup("nat")
+	p.handle(arpFrame(p.MAC(), guestMAC, 2, guestMAC, guestIP, p.MAC(), gwAddr.Addr()), t0)
+	p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
+	drain(u.q)
+	drain(p.q)
+	return p, u, udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, 5353, []byte("answer"))
 }

@@ -10,6 +10,10 @@
 // the neighbour cache has a fixed size, and ICMP errors are rate limited.
 // On nat and routed networks it routes to and from an Uplink (uplink.go),
 // masquerading through package nat; it never routes between networks.
+// It routes only packets whose source is a guest address of the network
+// (rp_filter), and learns neighbours only from ARP and DHCP ACKs, never
+// from an IP packet's source: a guest lying about its address gets
+// nobody else's traffic.
 // A network's mode is config.Mode, parsed once by package config (its
 // only use of config: the type, never the parser).
 package gateway
