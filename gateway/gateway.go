@@ -114,13 +114,8 @@ func New(cfg Config) *Port {
 	if mac.IsZero() {
 		mac = StableMAC(cfg.Network)
 	}
-	pfx := cfg.Address.Masked()
-	b := pfx.Addr().As4()
-	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - pfx.Bits()))
-	var bc [4]byte
-	binary.BigEndian.PutUint32(bc[:], v)
 	p := &Port{
-		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: netip.AddrFrom4(bc), net: pfx.Addr(),
+		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: lastAddr(cfg.Address), net: cfg.Address.Masked().Addr(),
 		q: ring.NewQueue[vswitch.Frame](1024), done: make(chan struct{}), neigh: newNeighbours(1024),
 		dhcpBuf: make([]byte, 1500),
 	}
