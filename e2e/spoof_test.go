@@ -108,9 +108,10 @@ func badSource(t *testing.T, addr, network string) float64 {
 // delivered into network b. Each datagram is dropped as bad_source; the
 // outside host sees none; B's tcpdump sees nothing from the outside but
 // the answers to its own exchange, which runs after the attack along the
-// same path (the sentinel); A's honest exchange through the NAT works.
+// same path (the sentinel); A's honest exchange through the NAT works,
+// and B's DHCP from 0.0.0.0 is answered.
 func TestSpoofOtherNetwork(t *testing.T) {
-	requireE2E(t, "ping", "python3", "tcpdump")
+	requireE2E(t, "ping", "python3", "tcpdump", "udhcpc")
 	out, upDev, outDev := outsideHost(t, "s", "10.247.0.1/24")
 	a, b := newHost(t, "sa"), newHost(t, "sb")
 	pa, pb := testnet.Name("s"), testnet.Name("s")
@@ -121,12 +122,16 @@ ports:
   - {name: %s, type: tap, netns: %s, vlan: 20}
 networks:
   - {name: a, vlan: 10, address: 192.168.247.1/24, mode: nat, uplink: wan}
-  - {name: b, vlan: 20, address: 192.168.248.1/24, mode: nat, uplink: wan}
+  - {name: b, vlan: 20, address: 192.168.248.1/24, mode: nat, uplink: wan, dhcp: {range: 192.168.248.10-192.168.248.10}}
 uplinks:
   - {name: wan, device: %s, address: 10.247.0.5/24, gateway: 10.247.0.1}
 `, addr, pa, a.Name, pb, b.Name, upDev))
 	a.routedVia(pa, "192.168.247.10/24", "192.168.247.1")
-	b.routedVia(pb, "192.168.248.10/24", "192.168.248.1")
+	// B leases its address: DHCP from 0.0.0.0 is not a spoofed source.
+	if ip := dhcpClient(t, "udhcpc", b, pb); ip != "192.168.248.10" {
+		t.Fatalf("guest B leased %q, want 192.168.248.10", ip)
+	}
+	b.Run("ip", "route", "add", "default", "via", "192.168.248.1")
 	// Both guests reach the outside (their gateways know them by ARP, the
 	// uplink knows its router): the path a leak would take is open.
 	if !a.ping("10.247.0.1", 2) || !b.ping("10.247.0.1", 2) {
