@@ -72,3 +72,30 @@ func TestUplinkPathAllocs(t *testing.T) {
 		t.Fatalf("out %d, in %d, drops %v", nOut, nIn, u.Drops())
 	}
 }
+
+// Routing a guest's packet out (nat and routed, and a spoofed one
+// dropped) and delivering the outside's answer allocate nothing.
+func TestRouteAllocs(t *testing.T) {
+	for _, mode := range []string{"nat", "routed"} {
+		p, u := routeSetup(mode)
+		frame := guestUDP(remoteIP, 64, 5353, 53, "query")
+		spoof := udpFrame(p.MAC(), guestMAC, upIP, remoteIP, 64, 5353, 53, []byte("spoof"))
+		if allocs := testing.AllocsPerRun(1000, func() {
+			p.handle(frame, t0)
+			p.handle(spoof, t0)
+			if drain(u.tx.(ringEgress).q) != 1 {
+				t.Fatal("not routed")
+			}
+		}); allocs != 0 {
+			t.Fatalf("%s: %v allocs per routed packet", mode, allocs)
+		}
+	}
+	p, u, reply := established()
+	if allocs := testing.AllocsPerRun(1000, func() {
+		if !u.handle(frameOf(reply), t0) || drain(p.q) != 1 {
+			t.Fatal("not delivered")
+		}
+	}); allocs != 0 {
+		t.Fatalf("%v allocs per delivered answer", allocs)
+	}
+}

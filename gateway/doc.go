@@ -12,6 +12,10 @@
 // masquerading through package nat; it never routes between networks. An
 // uplink's outside link is a routed switch port (vswitch.Router): the
 // switch's reader and writer move its frames, the uplink only decides.
+// It routes only packets whose source is a guest address of the network
+// (rp_filter), and learns neighbours only from ARP and DHCP ACKs, never
+// from an IP packet's source: a guest lying about its address gets
+// nobody else's traffic.
 // A network's mode is config.Mode, parsed once by package config (its
 // only use of config: the type, never the parser).
 package gateway

@@ -46,6 +46,7 @@ const (
 	DropChaddrSpoofed                   // DHCP whose client hardware address is not the frame's source
 	DropTTLExceeded                     // a guest's packet to route with TTL <= 1 (answered with time exceeded)
 	DropNeighMiss                       // a packet from the uplink for a guest not in the neighbour cache yet (ARP sent)
+	DropBadSource                       // a packet to route whose source is not a guest address of the network (rp_filter)
 	NumDrops
 )
 
@@ -59,6 +60,7 @@ var dropNames = [NumDrops]string{
 	DropChaddrSpoofed: "chaddr_spoofed",
 	DropTTLExceeded:   "ttl_exceeded",
 	DropNeighMiss:     "neigh_miss",
+	DropBadSource:     "bad_source",
 }
 
 // String is the metric label value.
@@ -75,6 +77,7 @@ type Port struct {
 	mac   pkt.MAC
 	ip    netip.Addr
 	bcast netip.Addr
+	net   netip.Addr // the prefix's first address
 	q     *ring.Queue[vswitch.Frame]
 	done  chan struct{}
 	once  sync.Once
@@ -111,13 +114,8 @@ func New(cfg Config) *Port {
 	if mac.IsZero() {
 		mac = StableMAC(cfg.Network)
 	}
-	pfx := cfg.Address.Masked()
-	b := pfx.Addr().As4()
-	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - pfx.Bits()))
-	var bc [4]byte
-	binary.BigEndian.PutUint32(bc[:], v)
 	p := &Port{
-		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: netip.AddrFrom4(bc),
+		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: lastAddr(cfg.Address), net: cfg.Address.Masked().Addr(),
 		q: ring.NewQueue[vswitch.Frame](1024), done: make(chan struct{}), neigh: newNeighbours(1024),
 		dhcpBuf: make([]byte, 1500),
 	}
@@ -208,7 +206,7 @@ func (p *Port) arp(eth pkt.Ethernet, now time.Time) {
 		return
 	}
 	sip := a.SenderIP()
-	if p.cfg.Address.Contains(sip) && sip != p.ip && !a.SenderMAC().IsMulticast() {
+	if p.guestAddr(sip) && !a.SenderMAC().IsMulticast() && !a.SenderMAC().IsZero() {
 		p.neigh.learn(sip, a.SenderMAC(), now)
 	}
 	if a.Op() != pkt.ARPRequest || a.TargetIP() != p.ip {
@@ -216,6 +214,14 @@ func (p *Port) arp(eth pkt.Ethernet, now time.Time) {
 	}
 	f, b := newFrame()
 	p.send(f, writeARP(b, pkt.ARPReply, p.mac, p.ip, a.SenderMAC(), sip))
+}
+
+// guestAddr reports whether a guest of this network may use a as its
+// address: inside the prefix, and neither the gateway's own address nor
+// (below /31, RFC 3021) the network's or its broadcast address.
+func (p *Port) guestAddr(a netip.Addr) bool {
+	return p.cfg.Address.Contains(a) && a != p.ip &&
+		(p.cfg.Address.Bits() >= 31 || a != p.net && a != p.bcast)
 }
 
 // send queues a reply of n bytes.
@@ -249,6 +255,14 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 		}
 		if u := p.cfg.Uplink; u != nil && p.cfg.Mode.RoutesOut() &&
 			!p.cfg.Address.Contains(dst) && u.routes.Load().lookup(dst) == nil {
+			// rp_filter: only a guest address of this network is routed.
+			// Conntrack keys on the source, so a foreign one would bring
+			// the outside's answer into another network, and a routed
+			// network would put it on the outside LAN as it is.
+			if !p.guestAddr(ip.Src()) {
+				p.drops[DropBadSource].Add(1)
+				return
+			}
 			p.route(eth, ip, now)
 			return
 		}
@@ -261,9 +275,7 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 		p.drops[DropFragment].Add(1)
 		return
 	}
-	if p.cfg.Address.Contains(ip.Src()) {
-		p.neigh.learn(ip.Src(), eth.Src(), now)
-	}
+	p.neigh.confirm(ip.Src(), eth.Src(), now)
 	switch ip.Protocol() {
 	case pkt.ProtoICMP:
 		c := pkt.ICMP(ip.Payload())
@@ -391,6 +403,7 @@ func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
 // ACK once its lease is on disk, so it copies rep.Msg and touches nothing
 // but the multi-producer reply queue.
 func (p *Port) DeliverDHCP(rep dhcp.Reply) {
+	p.learnLease(pkt.DHCP(rep.Msg))
 	dstMAC, dstIP := rep.DstMAC, rep.DstIP
 	if rep.Broadcast {
 		dstMAC, dstIP = pkt.Broadcast, netip.AddrFrom4([4]byte{255, 255, 255, 255})
@@ -414,9 +427,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	if !u.ready() {
 		return // counted by the uplink
 	}
-	if p.cfg.Address.Contains(ip.Src()) {
-		p.neigh.learn(ip.Src(), eth.Src(), now)
-	}
+	p.neigh.confirm(ip.Src(), eth.Src(), now)
 	if ip.TTL() <= 1 {
 		p.icmpError(eth, ip, pkt.ICMPTimeExceeded, 0, now)
 		p.drops[DropTTLExceeded].Add(1)

@@ -70,6 +70,10 @@ func TestGatewayARP(t *testing.T) {
 		{"sender outside the network", arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, outside, pkt.MAC{}, gwIP),
 			arpFrame(guestMAC, StableMAC("t"), 2, StableMAC("t"), gwIP, guestMAC, outside), false},
 		{"sender claims the gateway's address", arpFrame(pkt.Broadcast, guestMAC, 2, guestMAC, gwIP, pkt.MAC{}, gwIP), nil, false},
+		{"sender claims the network's address", arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, netip.MustParseAddr("10.30.0.0"), pkt.MAC{}, guest2IP), nil, false},
+		{"sender claims the broadcast address", arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, netip.MustParseAddr("10.30.0.255"), pkt.MAC{}, guest2IP), nil, false},
+		{"zero sender MAC", arpFrame(pkt.Broadcast, guestMAC, 1, pkt.MAC{}, guestIP, pkt.MAC{}, guest2IP), nil, false},
+		{"probe from 0.0.0.0", arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, netip.IPv4Unspecified(), pkt.MAC{}, guestIP), nil, false},
 		{"truncated", arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, guestIP, pkt.MAC{}, gwIP)[:41], nil, false},
 		{"to another MAC", arpFrame(guest2MAC, guestMAC, 1, guestMAC, guestIP, pkt.MAC{}, gwIP), nil, false},
 		{"to a multicast MAC", arpFrame(mcast, guestMAC, 1, guestMAC, guestIP, pkt.MAC{}, gwIP), nil, false},
@@ -192,15 +196,16 @@ func TestGatewayAnswers(t *testing.T) {
 			if p.Drops() != d {
 				t.Fatalf("drops %v", p.Drops())
 			}
-			if n := p.Neighbours(); n != map[bool]int{false: 0, true: 1}[tt.drop == noDrop] {
-				t.Fatalf("%d neighbours", n)
+			if n := p.Neighbours(); n != 0 {
+				t.Fatalf("%d neighbours: an IP packet taught the cache", n)
 			}
 		})
 	}
 }
 
 // Each reply has the next IP ID; a sender outside the network gets its
-// answer but is not cached; the largest ping that fits a frame is answered.
+// answer; no sender is cached (only ARP and DHCP teach the cache); the
+// largest ping that fits a frame is answered.
 func TestGatewayEchoDetails(t *testing.T) {
 	p := newPort()
 	echo := icmpMsg(8, 0, []byte{0, 7, 0, 1})
@@ -212,7 +217,7 @@ func TestGatewayEchoDetails(t *testing.T) {
 	}
 	stranger := netip.MustParseAddr("172.16.0.9")
 	out := answer(p, append(ethHdr(StableMAC("t"), guestMAC, pkt.TypeIPv4), ip4(stranger, gwIP, 64, pkt.ProtoICMP, 1, 0, echo)...), t0)
-	if len(out) != 1 || pkt.IPv4(out[0][14:]).Dst() != stranger || p.Neighbours() != 1 {
+	if len(out) != 1 || pkt.IPv4(out[0][14:]).Dst() != stranger || p.Neighbours() != 0 {
 		t.Fatalf("stranger: %d replies, %d neighbours", len(out), p.Neighbours())
 	}
 	body := make([]byte, vswitch.SmallDataLen-14-20-8)
@@ -481,7 +486,7 @@ const (
 )
 
 func TestDropReasonLabels(t *testing.T) {
-	want := []string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed", "ttl_exceeded", "neigh_miss"}
+	want := []string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed", "ttl_exceeded", "neigh_miss", "bad_source"}
 	for i, w := range want {
 		if got := DropReason(i).String(); got != w {
 			t.Errorf("DropReason(%d) = %q, want %q", i, got, w)

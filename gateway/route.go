@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 )
@@ -27,4 +28,12 @@ func (t *routeTable) lookup(a netip.Addr) *Port {
 		}
 	}
 	return nil
+}
+
+// lastAddr is the last address of an IPv4 prefix: its broadcast address.
+func lastAddr(pfx netip.Prefix) netip.Addr {
+	b := pfx.Masked().Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - pfx.Bits()))
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
 }

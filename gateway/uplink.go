@@ -282,7 +282,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		if !a.Valid() || ua == nil {
 			return false
 		}
-		if ua.prefix.Contains(a.SenderIP()) && a.SenderIP() != ua.ip {
+		if (ua.prefix.Contains(a.SenderIP()) || a.SenderIP() == ua.gw) && a.SenderIP() != ua.ip { // a /32 lease's router is off the subnet
 			u.neigh.learn(a.SenderIP(), a.SenderMAC(), now)
 		}
 		if a.Op() == pkt.ARPRequest && a.TargetIP() == ua.ip {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/binary"
+	mathbits "math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -19,12 +20,7 @@ func (u *Uplink) dhcpClient() {
 	for {
 		lease, ok := u.acquire(netip.Addr{})
 		for ok {
-			u.cfg.Log.Info("uplink leased its address", "uplink", u.cfg.Name, "address", lease.prefix, "gateway", lease.gw, "lease", lease.time)
-			prev := u.addr.Load()
-			u.addr.Store(&uplinkAddr{prefix: lease.prefix, ip: lease.prefix.Addr(), gw: lease.gw})
-			if prev == nil || prev.ip != lease.prefix.Addr() {
-				u.announce(u.addr.Load())
-			}
+			u.bind(lease)
 			backoff = time.Second
 			lease, ok = u.renew(lease)
 		}
@@ -43,6 +39,21 @@ func (u *Uplink) dhcpClient() {
 		case <-u.clk.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// bind takes a lease: its address and next hop, with a gratuitous ARP
+// when the address is new.
+func (u *Uplink) bind(l dhcpLease) {
+	u.cfg.Log.Info("uplink leased its address", "uplink", u.cfg.Name, "address", l.prefix, "gateway", l.gw, "lease", l.time)
+	if !l.gw.IsValid() {
+		u.cfg.Log.Warn("uplink lease names no usable router: no default route, only the outside link is reached", "uplink", u.cfg.Name)
+	}
+	prev := u.addr.Load()
+	a := &uplinkAddr{prefix: l.prefix, ip: l.prefix.Addr(), gw: l.gw}
+	u.addr.Store(a)
+	if prev == nil || prev.ip != a.ip {
+		u.announce(a)
 	}
 }
 
@@ -110,29 +121,90 @@ func (u *Uplink) awaitDHCP(xid uint32, typ uint8) (dhcpLease, bool) {
 		case <-deadline:
 			return dhcpLease{}, false
 		case msg := <-u.dhcpCh:
-			d := pkt.DHCP(msg)
-			if !d.Valid() || d.Op() != pkt.BOOTReply || d.XID() != xid || d.CHAddr() != u.mac {
-				continue
+			switch l, r := readLease(msg, xid, u.mac, typ); r {
+			case replyNak:
+				return l, false
+			case replyLease:
+				return l, true
 			}
-			o := d.ParseOptions()
-			got, bits := o.Type, o.MaskBits
-			if bits < 0 {
-				bits = 24 // no mask option: assume the classful /24
-			}
-			l := dhcpLease{gw: o.Router, server: o.ServerID, time: time.Duration(o.LeaseTime) * time.Second}
-			if got == pkt.DHCPNak {
-				return dhcpLease{nak: true}, false
-			}
-			if got != typ {
-				continue
-			}
-			l.prefix = netip.PrefixFrom(d.YIAddr(), bits)
-			if l.time < time.Minute {
-				l.time = time.Minute // renew no more than twice a minute
-			}
-			return l, true
 		}
 	}
+}
+
+// dhcpReply is what a server's message means to the client's exchange.
+type dhcpReply uint8
+
+const (
+	replyOther dhcpReply = iota // not for this exchange, another type, or unusable
+	replyNak
+	replyLease
+)
+
+// readLease reads a server's message for exchange xid of the client with
+// MAC mac, waiting for a reply of type typ. The outside network is not
+// trusted: a lease is taken only as the message states it, and only when
+// it is usable. yiaddr must be a unicast address and not its subnet's
+// own or broadcast address; the subnet comes from a contiguous, nonzero
+// mask (any other mask is ignored, as if absent: /24). The router, when
+// it is a unicast address other than the lease's and its subnet's,
+// becomes the next hop; otherwise there is none (no default route).
+func readLease(msg []byte, xid uint32, mac pkt.MAC, typ uint8) (dhcpLease, dhcpReply) {
+	d := pkt.DHCP(msg)
+	if !d.Valid() || d.Op() != pkt.BOOTReply || d.XID() != xid || d.CHAddr() != mac {
+		return dhcpLease{}, replyOther
+	}
+	o := d.ParseOptions()
+	if o.Type == pkt.DHCPNak {
+		return dhcpLease{nak: true}, replyNak
+	}
+	if o.Type != typ {
+		return dhcpLease{}, replyOther
+	}
+	pfx := netip.PrefixFrom(d.YIAddr(), subnetBits(d))
+	if !hostIn(pfx.Addr(), pfx) {
+		return dhcpLease{}, replyOther
+	}
+	// At least a minute: renew no more than twice a minute. The longest
+	// lease (2^32-1 s, "infinite") still fits a Duration.
+	l := dhcpLease{prefix: pfx, server: o.ServerID, time: max(time.Duration(o.LeaseTime)*time.Second, time.Minute)}
+	if o.Router != pfx.Addr() && hostIn(o.Router, pfx) {
+		l.gw = o.Router
+	}
+	return l, replyLease
+}
+
+// subnetBits is the prefix length of d's subnet mask option (the last
+// one, as ParseOptions reads options), or 24 when it is absent, zero or
+// not contiguous.
+func subnetBits(d pkt.DHCP) int {
+	bits := 24
+	it := d.Options()
+	for it.Next() {
+		if v := it.Data(); it.Code() == pkt.OptSubnetMask && len(v) == 4 {
+			m := binary.BigEndian.Uint32(v)
+			if inv := ^m; m != 0 && inv&(inv+1) == 0 {
+				bits = 32 - mathbits.Len32(inv)
+			} else {
+				bits = 24
+			}
+		}
+	}
+	return bits
+}
+
+// hostIn reports whether a can be a host on the outside link whose
+// subnet is pfx: a unicast address (not in 0/8, loopback, link-local,
+// multicast or 240/4, broadcast included) and, below /31, not the
+// subnet's first or last address. a need not be inside pfx (a /32
+// lease's router is not).
+func hostIn(a netip.Addr, pfx netip.Prefix) bool {
+	if !a.Is4() || !a.IsGlobalUnicast() || a.As4()[0] == 0 || a.As4()[0] >= 240 {
+		return false
+	}
+	if pfx.Bits() >= 31 || !pfx.Contains(a) {
+		return true
+	}
+	return a != pfx.Masked().Addr() && a != lastAddr(pfx)
 }
 
 // sendDHCP broadcasts a client message from the uplink's MAC.

@@ -360,6 +360,8 @@ func TestUplinkStartStatic(t *testing.T) {
 	l.in <- arpIn
 	waitFor(t, func() bool { _, ok := u.neigh.lookup(routerIP); return ok })
 
+	p.handle(arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, guestIP, pkt.MAC{}, gwAddr.Addr()), clk.Now())
+	takeAll(p.q) // the ARP reply
 	p.handle(udpFrame(p.MAC(), guestMAC, guestIP, remoteIP, 64, 5353, 53, []byte("query")), clk.Now())
 	b := l.expect(t)
 	ip := checkIPv4(t, b)
