@@ -34,6 +34,7 @@ func BenchmarkRequestFlood(b *testing.B) {
 			b.Fatal(err)
 		}
 		s := NewServer(cfg, st)
+		s.rate.interval = 0 // the lookup runs; 256 clients this fast would be over the rate
 		buf := make([]byte, 1500)
 		b.ReportAllocs()
 		i := 0
@@ -53,6 +54,7 @@ func BenchmarkRequestFlood(b *testing.B) {
 		c := cfg
 		c.Deliver = func(Reply) { acks.Add(1) }
 		s := NewServer(c, st)
+		s.rate.interval = 0
 		buf := make([]byte, 1500)
 		b.ReportAllocs()
 		i := 0
@@ -69,4 +71,21 @@ func BenchmarkRequestFlood(b *testing.B) {
 			b.Fatalf("%d REQUESTs, %d acks, drops %v", i, acks.Load(), s.Drops())
 		}
 	})
+}
+
+// BenchmarkRateLimited is what a guest over its rate costs the gateway's
+// writer goroutine per DHCP message.
+func BenchmarkRateLimited(b *testing.B) {
+	cfg := Config{Network: "n", Gateway: netip.MustParsePrefix("10.9.0.1/24"), RangeStart: netip.MustParseAddr("10.9.0.10"),
+		RangeEnd: netip.MustParseAddr("10.9.0.20")}
+	s := NewServer(cfg, nil)
+	m := msg{typ: pkt.DHCPDiscover, mac: pkt.MAC{0x52, 0x54, 0, 0, 1, 1}, clientID: []byte{1, 2, 3}}.bytes()
+	buf := make([]byte, 1500)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Handle(m, buf)
+	}
+	if s.Drops()[DropRateLimited] == 0 {
+		b.Fatal("never limited")
+	}
 }
