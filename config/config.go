@@ -93,6 +93,7 @@ type DHCP struct {
 	DNS                  []netip.Addr
 	Domain               string
 	Hosts                []DHCPHost
+	MaxLeasesPerMAC      int // what one source MAC may hold at once (dnsmasq has no per-MAC limit; its dhcp-lease-max is per server)
 }
 
 // DHCPHost is a static reservation.
@@ -137,6 +138,8 @@ const (
 	DefaultQueue      = 1024
 	DefaultLease      = time.Hour
 	DefaultConntrack  = 65536
+
+	DefaultMaxLeasesPerMAC = 4 // a firmware and an OS with different client ids, and room to spare
 )
 
 //go:embed default.yaml
