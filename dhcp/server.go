@@ -117,6 +117,7 @@ type Server struct {
 	staticIP map[netip.Addr]bool
 	declined map[netip.Addr]decline // at most maxDeclined
 	rate     *rateLimiter
+	idBuf    [idBufLen]byte // parse's client key, under mu
 
 	msgs  [numTypes]atomic.Uint64
 	drops [NumDrops]atomic.Uint64
@@ -276,10 +277,15 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 		s.drops[DropRateLimited].Add(1)
 		return rep, false
 	}
-	r, drop := parse(m)
+	r, drop := parse(m, s.idBuf[:])
 	if drop != dropNone {
 		s.drops[drop].Add(1)
 		return rep, false
+	}
+	if l, ok := s.byClient[string(r.id)]; ok {
+		r.clientID = l.ClientID // no new string for a known client
+	} else {
+		r.clientID = string(r.id)
 	}
 	s.msgs[r.typ].Add(1)
 	s.expire(now)
@@ -401,8 +407,8 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *
 	cur.State = "bound"
 	cur.Expiry = now.Add(s.cfg.Lease)
 	cur.setMAC(r.mac)
-	if r.hostname != "" {
-		cur.Hostname = r.hostname
+	if r.hostname != nil && string(r.hostname) != cur.Hostname {
+		cur.Hostname = string(r.hostname)
 	}
 	if h, ok := s.static[r.mac]; ok && h.Name != "" {
 		cur.Hostname, cur.Static = h.Name, true
