@@ -98,6 +98,7 @@ type DHCP struct {
 	DNS                  []netip.Addr
 	Domain               string
 	Hosts                []DHCPHost
+	MaxLeasesPerMAC      int // what one source MAC may hold at once (dnsmasq has no per-MAC limit; its dhcp-lease-max is per server)
 }
 
 // DHCPHost is a static reservation.
@@ -147,6 +148,8 @@ const (
 	// busy guest's few hundred flows fit many times over, and a flood
 	// from up to fifteen guests still leaves room.
 	DefaultConntrackPerSource = 4096
+
+	DefaultMaxLeasesPerMAC = 4 // a firmware and an OS with different client ids, and room to spare
 )
 
 //go:embed default.yaml

@@ -162,6 +162,8 @@ func TestErrors(t *testing.T) {
 		{"range backwards", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.0.9-10.0.0.2}\n", 4, `networks[0].dhcp.range: "10.0.0.9-10.0.0.2" ends before it starts`},
 		{"range not a range", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.0.9}\n", 4, `networks[0].dhcp.range: "10.0.0.9" is not a range like 192.168.122.2-192.168.122.254`},
 		{"lease too short", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {lease: 59s}\n", 4, "networks[0].dhcp.lease: 59s is too short (at least 1m0s)"},
+		{"max_leases_per_mac zero", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {max_leases_per_mac: 0}\n", 4, `networks[0].dhcp.max_leases_per_mac: "0" is not a whole number from 1 to 65536`},
+		{"max_leases_per_mac not a number", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      max_leases_per_mac: lots\n", 5, `networks[0].dhcp.max_leases_per_mac: "lots" is not a whole number from 1 to 65536`},
 		{"dns not IPv4", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {dns: [\"::1\"]}\n", 4, `networks[0].dhcp.dns[0]: "::1" is not an IPv4 address`},
 		{"host mac twice", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.10}\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.11}\n", 7, "networks[0].dhcp.hosts[1].mac: 52:54:00:00:00:10 has two host entries"},
 		{"host ip twice", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.10}\n        - {mac: \"52:54:00:00:00:11\", ip: 10.0.0.10}\n", 7, "networks[0].dhcp.hosts[1].ip: 10.0.0.10 is given to two hosts"},
@@ -265,7 +267,7 @@ ports:
 networks:
   - name: a
     address: 10.0.0.1/24
-    dhcp: {range: 10.0.0.2-10.0.0.254, lease: 1m, dns: [10.0.0.1], hosts: [{mac: "52:54:00:00:00:10", ip: 10.0.0.254}]}
+    dhcp: {range: 10.0.0.2-10.0.0.254, lease: 1m, dns: [10.0.0.1], hosts: [{mac: "52:54:00:00:00:10", ip: 10.0.0.254}], max_leases_per_mac: 65536}
   - name: b
     vlan: 2
     address: 10.0.1.254/24
@@ -312,10 +314,11 @@ conntrack: {max_entries: 16, max_per_source: 1}
 		t.Fatalf("static %s", s)
 	}
 	if n := c.Networks[0]; n.VLAN != 1 || n.Mode != ModeIsolated || n.DHCP.Lease != time.Minute || n.DHCP.RangeStart.String() != "10.0.0.2" ||
-		n.DHCP.RangeEnd.String() != "10.0.0.254" || fmt.Sprint(n.DHCP.DNS) != "[10.0.0.1]" || n.DHCP.Hosts[0].IP.String() != "10.0.0.254" {
+		n.DHCP.RangeEnd.String() != "10.0.0.254" || fmt.Sprint(n.DHCP.DNS) != "[10.0.0.1]" || n.DHCP.Hosts[0].IP.String() != "10.0.0.254" ||
+		n.DHCP.MaxLeasesPerMAC != 1<<16 {
 		t.Fatalf("network a %+v %+v", n, n.DHCP)
 	}
-	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.Address.String() != "10.0.1.254/24" {
+	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.DHCP.MaxLeasesPerMAC != 4 || n.Address.String() != "10.0.1.254/24" {
 		t.Fatalf("network b %+v %+v", n, n.DHCP)
 	}
 	if f := c.Networks[2].Forwards; fmt.Sprint(f) != "[{udp 65535 10.0.2.2:53 27} {tcp 1 10.0.2.3:1 27}]" {

@@ -94,8 +94,8 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
-	h := &DHCP{Lease: DefaultLease}
-	d.fields(n, path, "dhcp", []string{"range", "lease", "dns", "domain", "hosts"}, func(key string, k, v *yaml.Node) {
+	h := &DHCP{Lease: DefaultLease, MaxLeasesPerMAC: DefaultMaxLeasesPerMAC}
+	d.fields(n, path, "dhcp", []string{"range", "lease", "dns", "domain", "hosts", "max_leases_per_mac"}, func(key string, k, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "range":
@@ -124,6 +124,8 @@ func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
 			})
 		case "domain":
 			d.str(v, kp, &h.Domain)
+		case "max_leases_per_mac":
+			d.int(v, kp, 1, 1<<16, &h.MaxLeasesPerMAC)
 		case "hosts":
 			macs, ips := map[string]bool{}, map[netip.Addr]bool{}
 			d.seq(v, kp, func(i int, item *yaml.Node) {

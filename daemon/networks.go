@@ -53,6 +53,7 @@ func (d *Daemon) startNetworks() error {
 			dc := dhcp.Config{
 				Network: nc.Name, Gateway: nc.Address, RangeStart: h.RangeStart, RangeEnd: h.RangeEnd,
 				Lease: h.Lease, DNS: h.DNS, Domain: h.Domain, Router: nc.Mode.RoutesOut(), MTU: 1500,
+				MaxLeasesPerMAC: h.MaxLeasesPerMAC,
 			}
 			for _, hs := range h.Hosts {
 				dc.Hosts = append(dc.Hosts, dhcp.Host{MAC: hs.MAC, IP: hs.IP, Name: hs.Name})
