@@ -53,6 +53,10 @@ type Port struct {
 	MAC     pkt.MAC
 	Queue   int
 	Line    int
+
+	// Isolated: no frames to or from other isolated ports (the Linux
+	// bridge's "isolated on").
+	Isolated bool
 }
 
 // IsTrunk reports whether the port carries tagged VLANs.

@@ -58,7 +58,7 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, isolated)`},
 		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
@@ -98,6 +98,8 @@ func TestErrors(t *testing.T) {
 		{"mtu too small", "ports:\n  - {name: a, type: tap, mtu: 67}\n", 2, `ports[0].mtu: "67" is not a whole number from 68 to 65535`},
 		{"mtu too big", "ports:\n  - {name: a, type: tap, mtu: 65536}\n", 2, `ports[0].mtu: "65536" is not a whole number from 68 to 65535`},
 		{"mtu not a number", "ports:\n  - {name: a, type: tap, mtu: big}\n", 2, `ports[0].mtu: "big" is not a whole number from 68 to 65535`},
+		{"isolated not a bool", "ports:\n  - {name: a, type: tap, isolated: yes}\n", 2, `ports[0].isolated: "yes" is not true or false`},
+		{"isolated a list", "ports:\n  - {name: a, type: tap, isolated: [true]}\n", 2, "ports[0].isolated: must be a single value"},
 		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
 		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
 		{"port not a mapping", "ports:\n  - tap0\n", 2, "ports[0]: a port must be a mapping (key: value)\nports[0]: a port needs a name\nports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},
@@ -177,7 +179,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, isolated)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -494,5 +496,29 @@ func TestModeNames(t *testing.T) {
 		if got := c.Networks[0].Mode.String(); got != s {
 			t.Errorf("mode %s parsed as %s", s, got)
 		}
+	}
+}
+
+// isolated: true and false as given, false when absent; also through the
+// control API's JSON.
+func TestPortIsolated(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(`ports:
+  - {name: a, type: tap, isolated: true}
+  - {name: b, type: qemu, socket: /s, isolated: false}
+  - {name: c, type: afpacket, device: e, trunk: [2], isolated: true}
+  - {name: d, type: tap}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, p := range c.Ports {
+		got = append(got, p.Isolated)
+	}
+	if fmt.Sprint(got) != "[true false true false]" {
+		t.Fatalf("isolated %v", got)
+	}
+	if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "isolated": true}`)); err != nil || !p.Isolated {
+		t.Fatalf("JSON: %+v %v", p, err)
 	}
 }

@@ -93,6 +93,21 @@ func (d *decoder) int(v *yaml.Node, key string, lo, hi int, dst *int) {
 	*dst = n
 }
 
+func (d *decoder) bool(v *yaml.Node, key string, dst *bool) {
+	s, ok := d.scalar(v, key)
+	if !ok {
+		return
+	}
+	switch s {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		d.errf(v, key, "%q is not true or false", s)
+	}
+}
+
 func (d *decoder) vlan(v *yaml.Node, key string, dst *uint16) {
 	s, ok := d.scalar(v, key)
 	if !ok {
@@ -275,7 +290,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = []string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue"}
+var portKeys = []string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "isolated"}
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -322,6 +337,8 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.int(v, kp, 68, 65535, &p.MTU)
 		case "mac":
 			d.mac(v, kp, &p.MAC)
+		case "isolated":
+			d.bool(v, kp, &p.Isolated)
 		case "queue":
 			d.int(v, kp, 16, 65536, &p.Queue)
 			if p.Queue&(p.Queue-1) != 0 {

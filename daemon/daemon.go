@@ -207,7 +207,7 @@ func switchPortConfig(pc config.Port) vswitch.PortConfig {
 	if len(pc.Trunk) > 0 {
 		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
 	}
-	return vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue}
+	return vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated}
 }
 
 func vlanString(pc config.Port) string {

@@ -19,6 +19,7 @@ const (
 	DropPortDown                         // egress port going away
 	DropBadOffload                       // bad checksum/GSO metadata for a port that needs complete frames
 	DropLocalMAC                         // source is the switch's own address (a gateway's MAC) from another port
+	DropIsolated                         // between two isolated ports
 	NumDropReasons
 )
 
@@ -37,6 +38,7 @@ var dropNames = [NumDropReasons]string{
 	DropPortDown:       "port_down",
 	DropBadOffload:     "bad_offload",
 	DropLocalMAC:       "local_mac",
+	DropIsolated:       "isolated",
 }
 
 // String is the metric label value.

@@ -93,6 +93,10 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 					p.drop(DropSamePort)
 					continue
 				}
+				if p.isolatedFrom(out) {
+					p.drop(DropIsolated)
+					continue
+				}
 				if mode := out.vlan.egress(f.vid); mode != egressNone {
 					out.send(f, mode)
 					frames[i] = NewFrame()
@@ -113,7 +117,7 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 func (s *Switch) flood(topo *topology, in *swPort, f *Frame) bool {
 	var last *swPort
 	for _, out := range topo.vlans[f.vid] {
-		if out == in {
+		if out == in || in.isolatedFrom(out) {
 			continue
 		}
 		if last != nil {

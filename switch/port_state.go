@@ -17,6 +17,9 @@ type swPort struct {
 	maxMACs int64
 	macs    atomic.Int64
 
+	// isolated: see isolate.go.
+	isolated bool
+
 	// q is the egress queue; its writer parks only when it is empty, so
 	// under load the frame path sends on no channel.
 	q      *ring.Queue[Frame]
@@ -52,6 +55,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 		q:       ring.NewQueue[Frame](pc.Queue),
 		done:    make(chan struct{}),
 	}
+	p.isolated = pc.Isolated
 	p.exited.Add(2)
 	return p
 }

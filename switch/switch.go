@@ -24,6 +24,10 @@ type PortConfig struct {
 	VLAN    VLANConfig
 	MaxMACs int // 0 = no per-port limit
 	Queue   int // egress queue length in frames; default 1024
+
+	// Isolated ports reach every other port but no other isolated one
+	// (the Linux bridge's "isolated on", OVS protected ports).
+	Isolated bool
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
