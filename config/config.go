@@ -57,6 +57,15 @@ type Port struct {
 	// Isolated: no frames to or from other isolated ports (the Linux
 	// bridge's "isolated on").
 	Isolated bool
+	// Guard pins the port to its addresses; nil: no guard.
+	Guard *Guard
+}
+
+// Guard is a port guard (libvirt's clean-traffic): DHCP, or static lists.
+type Guard struct {
+	DHCP bool         // guard: dhcp — the addresses of the port's own leases
+	MACs []pkt.MAC    // the source MACs the port may use (empty: any)
+	IPs  []netip.Addr // the IPv4 sources the port may use (empty: any)
 }
 
 // IsTrunk reports whether the port carries tagged VLANs.

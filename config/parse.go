@@ -290,7 +290,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = []string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "isolated"}
+var portKeys = []string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "isolated", "guard"}
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -339,6 +339,8 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.mac(v, kp, &p.MAC)
 		case "isolated":
 			d.bool(v, kp, &p.Isolated)
+		case "guard":
+			p.Guard = d.guard(v, kp)
 		case "queue":
 			d.int(v, kp, 16, 65536, &p.Queue)
 			if p.Queue&(p.Queue-1) != 0 {
@@ -348,6 +350,41 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 	})
 	d.checkPort(&p, n, path, set)
 	return p
+}
+
+// guard parses `guard: dhcp` or `guard: {macs: [...], ips: [...]}`.
+func (d *decoder) guard(v *yaml.Node, kp string) *Guard {
+	if v.Kind == yaml.ScalarNode {
+		if v.Value != "dhcp" {
+			d.errf(v, kp, "%q is not dhcp or {macs: [...], ips: [...]}", v.Value)
+			return nil
+		}
+		return &Guard{DHCP: true}
+	}
+	g := &Guard{}
+	errs := len(d.errs)
+	d.fields(v, kp, "a guard", []string{"macs", "ips"}, func(key string, _, v *yaml.Node) {
+		lp := kp + "." + key
+		d.seq(v, lp, func(i int, item *yaml.Node) {
+			ik := fmt.Sprintf("%s[%d]", lp, i)
+			if key == "macs" {
+				var m pkt.MAC
+				d.mac(item, ik, &m)
+				g.MACs = append(g.MACs, m)
+				return
+			}
+			var a netip.Addr
+			d.addr(item, ik, &a)
+			if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+				d.errf(item, ik, "%s is not a unicast address", a)
+			}
+			g.IPs = append(g.IPs, a)
+		})
+	})
+	if len(d.errs) == errs && len(g.MACs)+len(g.IPs) == 0 {
+		d.errf(v, kp, "a guard needs macs, ips or both (or guard: dhcp)")
+	}
+	return g
 }
 
 // checkPort validates one port and applies its defaults.

@@ -20,6 +20,10 @@ const (
 	DropBadOffload                       // bad checksum/GSO metadata for a port that needs complete frames
 	DropLocalMAC                         // source is the switch's own address (a gateway's MAC) from another port
 	DropIsolated                         // between two isolated ports
+	DropSpoofedMAC                       // a guarded port's frame from a MAC not its own
+	DropSpoofedIP                        // a guarded port's IPv4 packet from an address not its own
+	DropSpoofedARP                       // a guarded port's ARP claiming a MAC or address not its own
+	DropGuardEtherType                   // a guarded port's frame neither IPv4 nor ARP (with ips or dhcp)
 	NumDropReasons
 )
 
@@ -39,6 +43,10 @@ var dropNames = [NumDropReasons]string{
 	DropBadOffload:     "bad_offload",
 	DropLocalMAC:       "local_mac",
 	DropIsolated:       "isolated",
+	DropSpoofedMAC:     "spoofed_mac",
+	DropSpoofedIP:      "spoofed_ip",
+	DropSpoofedARP:     "spoofed_arp",
+	DropGuardEtherType: "guard_ethertype",
 }
 
 // String is the metric label value.

@@ -80,6 +80,12 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			p.drop(DropBadSrcMAC)
 			continue
 		}
+		if p.guard != nil || p.local.Load() {
+			if r := s.screen(p, f, now); r != NumDropReasons {
+				p.drop(r)
+				continue
+			}
+		}
 		switch s.fdb.learn(p, f.vid, src, now) {
 		case learnLimit:
 			p.drop(DropFDBLimit) // counted; the frame still goes out

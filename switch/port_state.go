@@ -17,8 +17,10 @@ type swPort struct {
 	maxMACs int64
 	macs    atomic.Int64
 
-	// isolated: see isolate.go.
+	// isolated: see isolate.go; guard (nil: none) and local: guard.go.
 	isolated bool
+	guard    *guard
+	local    atomic.Bool // holds a local FDB entry: a gateway, whose DHCP ACKs are snooped
 
 	// q is the egress queue; its writer parks only when it is empty, so
 	// under load the frame path sends on no channel.
@@ -55,7 +57,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 		q:       ring.NewQueue[Frame](pc.Queue),
 		done:    make(chan struct{}),
 	}
-	p.isolated = pc.Isolated
+	p.isolated, p.guard = pc.Isolated, newGuard(pc.Guard)
 	p.exited.Add(2)
 	return p
 }
