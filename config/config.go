@@ -148,6 +148,7 @@ const (
 	DefaultAgeing     = 300 * time.Second
 	DefaultFDBEntries = 8192
 	DefaultQueue      = 1024
+	DefaultGuestMACs  = 16 // max_macs of tap and qemu ports
 	DefaultLease      = time.Hour
 	DefaultConntrack  = 65536
 )

@@ -281,8 +281,8 @@ conntrack: {max_entries: 16}
 		{"abcdefghijklmno", 1, 0, "[]", 68, 16, 0},
 		{"az-AZ_09.x", 4094, 0, "[]", 65535, 65536, 1 << 20},
 		{"t", 0, 1, "[10 20]", 0, 512, 0},
-		{"d", 1, 0, "[]", 0, DefaultQueue, 0},
-		{"q", 1, 0, "[]", 0, DefaultQueue, 0},
+		{"d", 1, 0, "[]", 0, DefaultQueue, DefaultGuestMACs},
+		{"q", 1, 0, "[]", 0, DefaultQueue, DefaultGuestMACs},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("ports\n%v\nwant\n%v", got, want)

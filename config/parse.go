@@ -397,6 +397,13 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 	if p.Queue == 0 {
 		p.Queue = DefaultQueue
 	}
+	// A guest port (a TAP or QEMU NIC: one VM, one or a few MACs) is held
+	// to a few addresses unless the config says otherwise, so one guest
+	// cannot fill the FDB; a bridged afpacket port has a whole LAN behind
+	// it and stays unlimited.
+	if set["max_macs"] == nil && (p.Type == "tap" || p.Type == "qemu") {
+		p.MaxMACs = DefaultGuestMACs
+	}
 	if p.IsTrunk() {
 		if k := set["vlan"]; k != nil {
 			d.errf(k, path+".vlan", "a trunk port has no access VLAN: use native for untagged frames")

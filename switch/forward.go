@@ -88,7 +88,9 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 		}
 		switch s.fdb.learn(p, f.vid, src, now) {
 		case learnLimit:
-			p.drop(DropFDBLimit) // counted; the frame still goes out
+			if !s.learnFair(topo, p, f.vid, src, now) {
+				p.drop(DropFDBLimit) // counted; the frame still goes out
+			}
 		case learnSpoofed:
 			p.drop(DropLocalMAC)
 			continue
