@@ -58,6 +58,18 @@ type Port struct {
 
 	SocketOwner Owner       // socket_owner; zero: vswitch's user and group
 	SocketMode  fs.FileMode // socket_mode; DefaultSocketMode on a socket: port
+	// Isolated: no frames to or from other isolated ports (the Linux
+	// bridge's "isolated on").
+	Isolated bool
+	// Guard pins the port to its addresses; nil: no guard.
+	Guard *Guard
+}
+
+// Guard is a port guard (libvirt's clean-traffic): DHCP, or static lists.
+type Guard struct {
+	DHCP bool         // guard: dhcp — the addresses of the port's own leases
+	MACs []pkt.MAC    // the source MACs the port may use (empty: any)
+	IPs  []netip.Addr // the IPv4 sources the port may use (empty: any)
 }
 
 // IsTrunk reports whether the port carries tagged VLANs.
@@ -142,6 +154,7 @@ const (
 	DefaultAgeing     = 300 * time.Second
 	DefaultFDBEntries = 8192
 	DefaultQueue      = 1024
+	DefaultGuestMACs  = 16 // max_macs of tap and qemu ports
 	DefaultLease      = time.Hour
 	DefaultConntrack  = 65536
 	// DefaultConntrackPerSource is a sixteenth of the default table: a

@@ -78,7 +78,7 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, local, dstport, vnis, remotes)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes)`},
 		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
@@ -126,6 +126,17 @@ func TestErrors(t *testing.T) {
 		{"mtu too small", "ports:\n  - {name: a, type: tap, mtu: 67}\n", 2, `ports[0].mtu: "67" is not a whole number from 68 to 65535`},
 		{"mtu too big", "ports:\n  - {name: a, type: tap, mtu: 65536}\n", 2, `ports[0].mtu: "65536" is not a whole number from 68 to 65535`},
 		{"mtu not a number", "ports:\n  - {name: a, type: tap, mtu: big}\n", 2, `ports[0].mtu: "big" is not a whole number from 68 to 65535`},
+		{"isolated not a bool", "ports:\n  - {name: a, type: tap, isolated: yes}\n", 2, `ports[0].isolated: "yes" is not true or false`},
+		{"isolated a list", "ports:\n  - {name: a, type: tap, isolated: [true]}\n", 2, "ports[0].isolated: must be a single value"},
+		{"guard word", "ports:\n  - {name: a, type: tap, guard: strict}\n", 2, `ports[0].guard: "strict" is not dhcp or {macs: [...], ips: [...]}`},
+		{"guard empty", "ports:\n  - {name: a, type: tap, guard: {}}\n", 2, "ports[0].guard: a guard needs macs, ips or both (or guard: dhcp)"},
+		{"guard empty lists", "ports:\n  - {name: a, type: tap, guard: {macs: [], ips: []}}\n", 2, "ports[0].guard: a guard needs macs, ips or both (or guard: dhcp)"},
+		{"guard unknown key", "ports:\n  - {name: a, type: tap, guard: {ip: [10.0.0.2]}}\n", 2, `ports[0].guard.ip: unknown key "ip" in a guard (known: macs, ips)`},
+		{"guard bad mac", "ports:\n  - name: a\n    type: tap\n    guard:\n      macs: [\"52:54:00:00:00:01\", \"01:00:5e:00:00:01\"]\n", 5, "ports[0].guard.macs[1]: 01:00:5e:00:00:01 is not a unicast MAC address"},
+		{"guard bad ip", "ports:\n  - {name: a, type: tap, guard: {ips: [fd00::1]}}\n", 2, `ports[0].guard.ips[0]: "fd00::1" is not an IPv4 address`},
+		{"guard zero ip", "ports:\n  - {name: a, type: tap, guard: {ips: [0.0.0.0]}}\n", 2, "ports[0].guard.ips[0]: 0.0.0.0 is not a unicast address"},
+		{"guard broadcast ip", "ports:\n  - {name: a, type: tap, guard: {ips: [255.255.255.255]}}\n", 2, "ports[0].guard.ips[0]: 255.255.255.255 is not a unicast address"},
+		{"guard ips not a list", "ports:\n  - {name: a, type: tap, guard: {ips: 10.0.0.2}}\n", 2, "ports[0].guard.ips: must be a list"},
 		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
 		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
 		{"port not a mapping", "ports:\n  - tap0\n", 2, "ports[0]: a port must be a mapping (key: value)\nports[0]: a port needs a name\nports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},
@@ -211,7 +222,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, local, dstport, vnis, remotes)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -304,8 +315,8 @@ conntrack: {max_entries: 16, max_per_source: 1}
 		{"abcdefghijklmno", 1, 0, "[]", 68, 16, 0},
 		{"az-AZ_09.x", 4094, 0, "[]", 65535, 65536, 1 << 20},
 		{"t", 0, 1, "[10 20]", 0, 512, 0},
-		{"d", 1, 0, "[]", 0, DefaultQueue, 0},
-		{"q", 1, 0, "[]", 0, DefaultQueue, 0},
+		{"d", 1, 0, "[]", 0, DefaultQueue, DefaultGuestMACs},
+		{"q", 1, 0, "[]", 0, DefaultQueue, DefaultGuestMACs},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("ports\n%v\nwant\n%v", got, want)
@@ -537,5 +548,54 @@ func TestModeNames(t *testing.T) {
 		if got := c.Networks[0].Mode.String(); got != s {
 			t.Errorf("mode %s parsed as %s", s, got)
 		}
+	}
+}
+
+// isolated: true and false as given, false when absent; also through the
+// control API's JSON.
+func TestPortIsolated(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(`ports:
+  - {name: a, type: tap, isolated: true}
+  - {name: b, type: qemu, socket: /s, isolated: false}
+  - {name: c, type: afpacket, device: e, trunk: [2], isolated: true}
+  - {name: d, type: tap}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, p := range c.Ports {
+		got = append(got, p.Isolated)
+	}
+	if fmt.Sprint(got) != "[true false true false]" {
+		t.Fatalf("isolated %v", got)
+	}
+	if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "isolated": true}`)); err != nil || !p.Isolated {
+		t.Fatalf("JSON: %+v %v", p, err)
+	}
+}
+
+// guard: dhcp, and the static lists, as given; absent: no guard.
+func TestPortGuard(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(`ports:
+  - {name: a, type: tap, guard: dhcp}
+  - {name: b, type: qemu, socket: /s, guard: {macs: ["52:54:00:00:00:01"], ips: [10.0.0.2, 10.0.0.3]}}
+  - {name: c, type: tap, guard: {macs: ["52:54:00:00:00:02"]}}
+  - {name: d, type: tap, guard: {ips: [10.0.0.4]}}
+  - {name: e, type: tap}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.Ports {
+		got = append(got, fmt.Sprintf("%+v", p.Guard))
+	}
+	want := "[&{DHCP:true MACs:[] IPs:[]} &{DHCP:false MACs:[52:54:00:00:00:01] IPs:[10.0.0.2 10.0.0.3]} &{DHCP:false MACs:[52:54:00:00:00:02] IPs:[]} &{DHCP:false MACs:[] IPs:[10.0.0.4]} <nil>]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("guards\n%v\nwant\n%s", got, want)
+	}
+	if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "guard": {"ips": ["10.0.0.9"]}}`)); err != nil || p.Guard == nil || p.Guard.IPs[0].String() != "10.0.0.9" {
+		t.Fatalf("JSON: %+v %v", p, err)
 	}
 }

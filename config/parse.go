@@ -93,6 +93,21 @@ func (d *decoder) int(v *yaml.Node, key string, lo, hi int, dst *int) {
 	*dst = n
 }
 
+func (d *decoder) bool(v *yaml.Node, key string, dst *bool) {
+	s, ok := d.scalar(v, key)
+	if !ok {
+		return
+	}
+	switch s {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		d.errf(v, key, "%q is not true or false", s)
+	}
+}
+
 func (d *decoder) vlan(v *yaml.Node, key string, dst *uint16) {
 	s, ok := d.scalar(v, key)
 	if !ok {
@@ -279,7 +294,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode"}, vxlanKeys...)
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -330,6 +345,10 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.int(v, kp, 68, 65535, &p.MTU)
 		case "mac":
 			d.mac(v, kp, &p.MAC)
+		case "isolated":
+			d.bool(v, kp, &p.Isolated)
+		case "guard":
+			p.Guard = d.guard(v, kp)
 		case "queue":
 			d.int(v, kp, 16, 65536, &p.Queue)
 			if p.Queue&(p.Queue-1) != 0 {
@@ -343,6 +362,41 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 	return p
 }
 
+// guard parses `guard: dhcp` or `guard: {macs: [...], ips: [...]}`.
+func (d *decoder) guard(v *yaml.Node, kp string) *Guard {
+	if v.Kind == yaml.ScalarNode {
+		if v.Value != "dhcp" {
+			d.errf(v, kp, "%q is not dhcp or {macs: [...], ips: [...]}", v.Value)
+			return nil
+		}
+		return &Guard{DHCP: true}
+	}
+	g := &Guard{}
+	errs := len(d.errs)
+	d.fields(v, kp, "a guard", []string{"macs", "ips"}, func(key string, _, v *yaml.Node) {
+		lp := kp + "." + key
+		d.seq(v, lp, func(i int, item *yaml.Node) {
+			ik := fmt.Sprintf("%s[%d]", lp, i)
+			if key == "macs" {
+				var m pkt.MAC
+				d.mac(item, ik, &m)
+				g.MACs = append(g.MACs, m)
+				return
+			}
+			var a netip.Addr
+			d.addr(item, ik, &a)
+			if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+				d.errf(item, ik, "%s is not a unicast address", a)
+			}
+			g.IPs = append(g.IPs, a)
+		})
+	})
+	if len(d.errs) == errs && len(g.MACs)+len(g.IPs) == 0 {
+		d.errf(v, kp, "a guard needs macs, ips or both (or guard: dhcp)")
+	}
+	return g
+}
+
 // checkPort validates one port and applies its defaults.
 func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*yaml.Node) {
 	if p.Name == "" {
@@ -352,6 +406,13 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 	}
 	if p.Queue == 0 {
 		p.Queue = DefaultQueue
+	}
+	// A guest port (a TAP or QEMU NIC: one VM, one or a few MACs) is held
+	// to a few addresses unless the config says otherwise, so one guest
+	// cannot fill the FDB; a bridged afpacket port has a whole LAN behind
+	// it and stays unlimited.
+	if set["max_macs"] == nil && (p.Type == "tap" || p.Type == "qemu") {
+		p.MaxMACs = DefaultGuestMACs
 	}
 	if p.IsTrunk() {
 		if k := set["vlan"]; k != nil {

@@ -211,7 +211,11 @@ func switchPortConfig(pc config.Port) vswitch.PortConfig {
 	if len(pc.Trunk) > 0 {
 		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
 	}
-	return vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue}
+	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated}
+	if g := pc.Guard; g != nil {
+		spc.Guard = &vswitch.GuardConfig{DHCP: g.DHCP, MACs: g.MACs, IPs: g.IPs}
+	}
+	return spc
 }
 
 func vlanString(pc config.Port) string {

@@ -84,9 +84,17 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			p.drop(DropBadSrcMAC)
 			continue
 		}
+		if p.guard != nil || p.local.Load() {
+			if r := s.screen(p, f, now); r != NumDropReasons {
+				p.drop(r)
+				continue
+			}
+		}
 		switch s.fdb.learn(p, f.vid, src, now) {
 		case learnLimit:
-			p.drop(DropFDBLimit) // counted; the frame still goes out
+			if !s.learnFair(topo, p, f.vid, src, now) {
+				p.drop(DropFDBLimit) // counted; the frame still goes out
+			}
 		case learnSpoofed:
 			p.drop(DropLocalMAC)
 			continue
@@ -95,6 +103,10 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			if out := s.fdb.lookup(f.vid, dst); out != nil {
 				if out == p {
 					p.drop(DropSamePort)
+					continue
+				}
+				if p.isolatedFrom(out) {
+					p.drop(DropIsolated)
 					continue
 				}
 				if mode := out.vlan.egress(f.vid); mode != egressNone {
@@ -117,7 +129,7 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 func (s *Switch) flood(topo *topology, in *swPort, f *Frame) bool {
 	var last *swPort
 	for _, out := range topo.vlans[f.vid] {
-		if out == in {
+		if out == in || in.isolatedFrom(out) {
 			continue
 		}
 		if last != nil {

@@ -17,6 +17,11 @@ type swPort struct {
 	maxMACs int64
 	macs    atomic.Int64
 
+	// isolated: see isolate.go; guard (nil: none) and local: guard.go.
+	isolated bool
+	guard    *guard
+	local    atomic.Bool // holds a local FDB entry: a gateway, whose DHCP ACKs are snooped
+
 	// q is the egress queue; its writer parks only when it is empty, so
 	// under load the frame path sends on no channel.
 	q      *ring.Queue[Frame]
@@ -58,6 +63,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 	if pc.Router != nil { // in no VLAN: never a flood or FDB target
 		p.vlan, p.vlanCfg, p.maxMACs = portVLAN{}, VLANConfig{}, 0
 	}
+	p.isolated, p.guard = pc.Isolated, newGuard(pc.Guard)
 	p.exited.Add(2)
 	return p
 }

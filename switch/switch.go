@@ -27,6 +27,13 @@ type PortConfig struct {
 	// Router, when set, makes the port a routed one (routed.go): its
 	// frames go to the Router, and VLAN and MaxMACs do not apply.
 	Router Router
+
+	// Isolated ports reach every other port but no other isolated one
+	// (the Linux bridge's "isolated on", OVS protected ports).
+	Isolated bool
+	// Guard, if non-nil, drops frames whose source addresses are not the
+	// port's own (libvirt's clean-traffic filter, port security).
+	Guard *GuardConfig
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
@@ -204,5 +211,8 @@ func (s *Switch) addStatic(port string, vid uint16, mac pkt.MAC, local bool) err
 		return fmt.Errorf("static fdb entry %s: port %s does not carry VLAN %d", mac, port, vid)
 	}
 	s.fdb.addStatic(p, vid, mac, local)
+	if local {
+		p.local.Store(true)
+	}
 	return nil
 }
