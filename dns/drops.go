@@ -11,6 +11,7 @@ const (
 	DropNotQuery                        // a response, not a query
 	DropRateLimited                     // over the per-client rate limit
 	DropInflightFull                    // MaxInflight queries already wait for upstream
+	DropBadChecksum                     // the UDP checksum is wrong (counted by the gateway)
 	NumDrops
 )
 
@@ -21,6 +22,7 @@ var dropNames = [NumDrops]string{
 	DropNotQuery:      "not_query",
 	DropRateLimited:   "ratelimit",
 	DropInflightFull:  "inflight_full",
+	DropBadChecksum:   "bad_checksum",
 }
 
 // String is the metric label value.

@@ -176,6 +176,9 @@ func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte) {
 	}
 }
 
+// Dropped counts a query the caller dropped before handing it over.
+func (s *Server) Dropped(r DropReason) { s.drop(r) }
+
 func (s *Server) drop(r DropReason) {
 	s.drops[r].Add(1)
 	s.results[ResultDropped].Add(1)
