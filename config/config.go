@@ -99,6 +99,7 @@ type Network struct {
 	Mode     Mode // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
 	Uplink   string
 	DHCP     *DHCP
+	DNS      DNS // see dns.go
 	Forwards []Forward
 	Line     int
 }

@@ -11,9 +11,9 @@ import (
 )
 
 func (d *decoder) network(n *yaml.Node, path string) Network {
-	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated}
+	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated, DNS: DNS{Enable: true}}
 	keys := map[string]*yaml.Node{}
-	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "forwards"},
+	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "dns", "forwards"},
 		func(key string, k, v *yaml.Node) {
 			keys[key] = v
 			kp := path + "." + key
@@ -48,6 +48,8 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 				d.str(v, kp, &nw.Uplink)
 			case "dhcp":
 				nw.DHCP = d.dhcp(v, kp)
+			case "dns":
+				nw.DNS = d.dns(v, kp)
 			case "forwards":
 				d.seq(v, kp, func(i int, item *yaml.Node) {
 					nw.Forwards = append(nw.Forwards, d.forward(item, fmt.Sprintf("%s[%d]", kp, i)))
@@ -75,6 +77,11 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 				d.errf(r, fmt.Sprintf("%s.dhcp.hosts[%d].ip", path, i), "%s is not a guest address in %s", hs.IP, nw.Address.Masked())
 			}
 		}
+	}
+	// Guests ask the gateway while it answers DNS (libvirt hands out its
+	// own address the same way).
+	if nw.Address.IsValid() && nw.DHCP != nil && nw.DNS.Enable && len(nw.DHCP.DNS) == 0 {
+		nw.DHCP.DNS = []netip.Addr{nw.Address.Addr()}
 	}
 	if nw.Address.IsValid() {
 		for i, f := range nw.Forwards {

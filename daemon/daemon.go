@@ -145,6 +145,11 @@ func (d *Daemon) Stop() error {
 	for _, u := range d.uplinks {
 		errs = append(errs, u.Close())
 	}
+	for _, n := range d.nets {
+		if n.dns != nil {
+			n.dns.Close() // after the gateways: no query comes in any more
+		}
+	}
 	if d.store != nil {
 		d.store.Close() // after the gateways: writes what is queued
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
@@ -21,6 +22,7 @@ type network struct {
 	port string
 	gw   *gateway.Port
 	dhcp *dhcp.Server
+	dns  *dns.Server // nil: dns.enable is false
 }
 
 // startNetworks attaches a gateway port per network, each with its DHCP
@@ -64,8 +66,11 @@ func (d *Daemon) startNetworks() error {
 			dc.Deliver = func(r dhcp.Reply) { n.gw.DeliverDHCP(r) }
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
+		if nc.DNS.Enable { // answers go out once n.gw is set, as DHCP's
+			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) })
+		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: nc.Mode, Uplink: uplinks[nc.Uplink]})
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns})
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
@@ -90,7 +95,7 @@ func (d *Daemon) startNetworks() error {
 		d.order = append(d.order, n.port)
 		d.mu.Unlock()
 		d.nets = append(d.nets, n)
-		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil)
+		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil, "dns", n.dns != nil)
 	}
 	return nil
 }
@@ -117,6 +122,9 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 		st := metrics.NetworkStats{Name: n.cfg.Name, GatewayDrops: map[string]uint64{}}
 		for i, v := range n.gw.Drops() {
 			st.GatewayDrops[gateway.DropReason(i).String()] = v
+		}
+		if n.dns != nil {
+			st.DNS = dnsStats(n.dns)
 		}
 		if n.dhcp != nil {
 			st.DHCP = true

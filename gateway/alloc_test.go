@@ -99,3 +99,12 @@ func TestRouteAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per delivered answer", allocs)
 	}
 }
+
+// Handing a DNS query to the DNS server allocates nothing on the frame path.
+func TestDNSHandOverAllocs(t *testing.T) {
+	p, _ := newDNSPort(t) // not started: jobs stay queued, 1024 of them
+	f := fromGuest(17, 1, 0, udpSeg(40000, 53, dnsQuery(t, 1, "db.lab."), guestIP, gwIP))
+	if allocs := testing.AllocsPerRun(500, func() { p.handle(f, t0) }); allocs != 0 {
+		t.Fatalf("%v allocs per query", allocs)
+	}
+}
