@@ -152,8 +152,8 @@ func (p *swPort) send(f *Frame, mode egressMode) {
 		f.Release()
 		return
 	}
-	if f.VNet != (pkt.VirtioNetHdr{}) && p.feat&FeatVNetHdr == 0 {
-		p.sendSoftware(f, mode)
+	if f.VNet != (pkt.VirtioNetHdr{}) {
+		p.sendOffload(f, mode)
 		return
 	}
 	p.enqueue(f, mode)
