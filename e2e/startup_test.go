@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // TestSimultaneousStart: two vswitches with different configs that share
@@ -148,5 +150,83 @@ func slowBind(t *testing.T, pid int) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("strace did not attach")
+	}
+}
+
+// qemuAsClient connects to a qemu port (a unix socket path, or host:port)
+// and sends one framed broadcast; it prints "sent", or "denied" when the
+// socket's permissions refuse the connection.
+const qemuAsClient = `import socket,struct,sys
+to = sys.argv[1]
+try:
+    if to.startswith("/"):
+        s = socket.socket(socket.AF_UNIX); s.connect(to)
+    else:
+        h, p = to.rsplit(":", 1); s = socket.create_connection((h, int(p)))
+except PermissionError:
+    print("denied"); sys.exit(0)
+f = b"\xff"*6 + bytes.fromhex("525400c0ff" + sys.argv[2]) + b"\x88\xb5" + bytes(46)
+s.sendall(struct.pack(">I", len(f)) + f)
+s.close()
+print("sent")
+`
+
+// TestQEMUSocketOwnerE2E: what another local user (nobody) can reach: a
+// qemu port's socket with the default mode (0600, vswitch's) refuses it;
+// one with socket_owner: nobody lets it be the port's VM (its frame is
+// counted on that port); a listen: port lets it in as well, as
+// docs/security.md says. Root connects to the default socket (the
+// positive control for the refusal).
+func TestQEMUSocketOwnerE2E(t *testing.T) {
+	requireE2E(t, "python3", "setpriv")
+	dir := t.TempDir()
+	// nobody must be able to reach the sockets' directory (TempDir makes
+	// it and its parent 0700).
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	sockA, sockB := filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
+	listen := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: a, type: qemu, socket: %s}
+  - {name: b, type: qemu, socket: %s, socket_owner: nobody}
+  - {name: c, type: qemu, listen: %q}
+`, sockA, sockB, listen))
+	// The python nobody can run (a root-only pyenv shim would not do).
+	py, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "PATH=/usr/local/bin:/usr/bin:/bin",
+		"sh", "-c", "command -v python3").Output()
+	if err != nil {
+		t.Fatalf("no python3 that user nobody can run: %v", err)
+	}
+	as := func(nobody bool, to, mac string) string {
+		t.Helper()
+		argv := []string{strings.TrimSpace(string(py)), "-c", qemuAsClient, to, mac}
+		if nobody {
+			argv = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
+		}
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	rx := func() [3]uint64 {
+		p := vs.ports()
+		return [3]uint64{p["a"].RxPackets, p["b"].RxPackets, p["c"].RxPackets}
+	}
+	for _, tt := range []struct {
+		nobody bool
+		to     string
+		want   string
+		rx     [3]uint64
+	}{
+		{true, sockA, "denied", [3]uint64{0, 0, 0}},
+		{true, sockB, "sent", [3]uint64{0, 1, 0}},
+		{true, listen, "sent", [3]uint64{0, 1, 1}},
+		{false, sockA, "sent", [3]uint64{1, 1, 1}},
+	} {
+		if got := as(tt.nobody, tt.to, "01"); got != tt.want {
+			t.Fatalf("nobody=%v to %s: %q, want %q", tt.nobody, tt.to, got, tt.want)
+		}
+		testnet.WaitFor(t, 5*time.Second, fmt.Sprintf("rx_packets %v after %s", tt.rx, tt.to), func() bool { return rx() == tt.rx })
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // staleAt leaves a socket at path that nobody listens on, as a crashed
@@ -306,5 +307,42 @@ func TestLongPath(t *testing.T) {
 	long := path + "x"
 	if _, err := Listen(long, Options{}); err == nil || !strings.Contains(err.Error(), "longer than a socket address holds") {
 		t.Fatalf("a path too long: %v", err)
+	}
+}
+
+// TestWaitsForTheLock: while another process holds the directory's lock
+// (another vswitch between its check and its bind), Listen waits and makes
+// nothing; when the lock is released it goes on.
+func TestWaitsForTheLock(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vm.sock")
+	unlock, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		s, err := Listen(path, Options{})
+		if err == nil {
+			s.Close()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("Listen returned %v while the directory was locked", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("Listen made %v while the directory was locked", ents)
+	}
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Listen still waiting after the lock was released")
 	}
 }

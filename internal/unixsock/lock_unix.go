@@ -1,11 +1,11 @@
+//go:build unix
+
 package unixsock
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,19 +36,4 @@ func lockDir(dir string) (unlock func(), err error) {
 	}
 	unix.Close(fd)
 	return nil, fmt.Errorf("locking the socket directory %s: %w", dir, err)
-}
-
-// bindIn listens on dir/name. A path too long for a socket address
-// (108 bytes) is reached through the directory's /proc/self/fd link.
-func bindIn(dir, name string) (*net.UnixListener, error) {
-	path := dir + "/" + name
-	if len(path) <= maxPath {
-		return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return net.ListenUnix("unix", &net.UnixAddr{Name: "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) + "/" + name, Net: "unix"})
 }

@@ -7,9 +7,6 @@ import (
 	"net"
 )
 
-// lockDir: no lock; vswitch runs on Linux.
-func lockDir(dir string) (unlock func(), err error) { return func() {}, nil }
-
 // bindIn listens on dir/name.
 func bindIn(dir, name string) (*net.UnixListener, error) {
 	path := dir + "/" + name
