@@ -20,6 +20,7 @@ type Config struct {
 	Networks  []Network
 	Uplinks   []Uplink
 	Conntrack Conntrack
+	BGP       *BGP   // nil: no BGP speaker
 	Source    string // file name the config came from
 }
 

@@ -78,8 +78,8 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes)`},
-		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes, evpn)`},
+		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
 		{"bad trunk vlan", "ports:\n  - name: t\n    type: afpacket\n    device: eth1\n    trunk: [10, 4095]\n", 5, "ports[0].trunk[1]: 4095 is not a VLAN ID (1-4094)"},
@@ -109,7 +109,7 @@ func TestErrors(t *testing.T) {
 		{"uplink gateway outside", "uplinks:\n  - {name: w, device: e, address: 10.0.0.5/24, gateway: 10.9.0.1}\n", 2, "uplinks[0].gateway: 10.9.0.1 is not inside 10.0.0.0/24"},
 		{"syntax", "metrics: \"\"\ncontrol: /x\n  y: 3\n", 3, "YAML syntax: mapping values are not allowed in this context"},
 		{"not a list", "ports: {name: a}\n", 1, "ports: must be a list"},
-		{"vxlan bare", "ports:\n  - name: v\n    type: vxlan\n", 2, "ports[0]: a vxlan port needs vnis: the VLANs it carries and their VNIs, like {10: 1010}\nports[0]: a vxlan port needs remotes: the VTEPs to send to"},
+		{"vxlan bare", "ports:\n  - name: v\n    type: vxlan\n", 2, "ports[0]: a vxlan port needs vnis: the VLANs it carries and their VNIs, like {10: 1010}\nports[0]: a vxlan port needs remotes: the VTEPs to send to (or evpn: true to learn them)"},
 		{"vxlan bad vni", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 16777216}}\n", 2, `ports[0].vnis.10: "16777216" is not a VNI (1-16777215)`},
 		{"vxlan vni twice", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7, 20: 7}}\n", 2, "ports[0].vnis.20: VNI 7 is already VLAN 10's"},
 		{"vxlan bad vlan", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {4095: 7}}\n", 2, "ports[0].vnis: 4095 is not a VLAN ID (1-4094)"},
@@ -117,6 +117,12 @@ func TestErrors(t *testing.T) {
 		{"vxlan trunk", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7}, trunk: [10]}\n", 2, "ports[0].trunk: a vxlan port carries the VLANs of its vnis map: trunk does not apply"},
 		{"vxlan remote", "ports:\n  - {name: v, type: vxlan, remotes: [224.0.0.5, 10.0.0.2, 10.0.0.2], vnis: {10: 7}}\n", 2, "ports[0].remotes[0]: 224.0.0.5 is not a unicast address\nports[0].remotes: 10.0.0.2 listed twice"},
 		{"vxlan dstport", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7}, dstport: 0}\n", 2, `ports[0].dstport: "0" is not a whole number from 1 to 65535`},
+		{"evpn without bgp", "ports:\n  - {name: v, type: vxlan, vnis: {10: 7}, evpn: true}\n", 2, "ports[0].evpn: evpn needs the top-level bgp key (asn, router_id, neighbors)"},
+		{"bgp incomplete", "bgp:\n  asn: 65001\n", 1, "bgp: bgp needs asn and router_id"},
+		{"bgp neighbor incomplete", "bgp:\n  asn: 65001\n  router_id: 10.0.0.5\n  neighbors:\n    - {address: 10.0.0.1}\n", 5, "bgp.neighbors[0]: a neighbor needs address and asn"},
+		{"bgp bad asn", "bgp: {asn: 0, router_id: 10.0.0.5}\n", 1, `bgp.asn: "0" is not a whole number from 1 to 4294967295`},
+		{"bgp port zero", "bgp: {asn: 1, router_id: 10.0.0.5, listen_port: 0}\n", 1, "bgp.listen_port: 0 is not a port: -1 turns listening off"},
+		{"bgp neighbor twice", "bgp:\n  asn: 1\n  router_id: 10.0.0.5\n  neighbors:\n    - {address: 10.0.0.1, asn: 2}\n    - {address: 10.0.0.1, asn: 3}\n", 6, "bgp.neighbors[1].address: 10.0.0.1 is already a neighbor (line 5)"},
 		{"vxlan key on tap", "ports:\n  - {name: a, type: tap, vnis: {10: 7}}\n", 2, "ports[0].vnis: vnis does not apply to a tap port"},
 		{"trunk empty", "ports:\n  - {name: t, type: afpacket, device: e, trunk: []}\n", 2, "ports[0].trunk: a trunk needs at least one VLAN"},
 		{"trunk not a list", "ports:\n  - {name: t, type: afpacket, device: e, trunk: 5}\n", 2, "ports[0].trunk: must be a list"},
@@ -222,7 +228,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes, evpn)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -393,8 +399,11 @@ func TestParsePort(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	// The API refuses what the config refuses: no file, no line.
-	if _, err := ParsePort([]byte(`{"name":"x","type":"vxlan","vnis":{"10":1010}}`)); err == nil || err.Error() != "port: a vxlan port needs remotes: the VTEPs to send to" {
+	if _, err := ParsePort([]byte(`{"name":"x","type":"vxlan","vnis":{"10":1010}}`)); err == nil || err.Error() != "port: a vxlan port needs remotes: the VTEPs to send to (or evpn: true to learn them)" {
 		t.Fatalf("%v", err)
+	}
+	if p, err := ParsePort([]byte(`{name: vx1, type: vxlan, vnis: {10: 7}, evpn: true}`)); err != nil || !p.VXLAN.EVPN || p.VXLAN.Remotes != nil {
+		t.Fatalf("evpn without remotes: %+v %v", p, err)
 	}
 	p, err = ParsePort([]byte(`{name: vx0, type: vxlan, local: 10.0.0.5, vnis: {20: 1020, 10: 1010}, remotes: [10.0.0.6, 10.0.0.7]}`))
 	want := VXLAN{Local: netip.MustParseAddr("10.0.0.5"), DstPort: 4789, VNIs: map[uint16]uint32{10: 1010, 20: 1020},

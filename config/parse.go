@@ -200,7 +200,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		return c, nil
 	}
-	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack"},
+	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp"},
 		func(key string, k, v *yaml.Node) {
 			switch key {
 			case "control":
@@ -227,6 +227,8 @@ func Parse(name string, data []byte) (*Config, error) {
 				d.seq(v, key, func(i int, item *yaml.Node) {
 					c.Uplinks = append(c.Uplinks, d.uplink(item, fmt.Sprintf("uplinks[%d]", i)))
 				})
+			case "bgp":
+				c.BGP = d.bgp(k, v)
 			case "conntrack":
 				d.fields(v, key, "conntrack", []string{"max_entries", "max_per_source"}, func(k string, _, v *yaml.Node) {
 					if k == "max_entries" {
@@ -238,6 +240,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			}
 		})
 	d.check(c)
+	d.checkEVPN(c)
 	if len(d.errs) > 0 {
 		return nil, d.errs.sorted()
 	}
@@ -354,7 +357,7 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			if p.Queue&(p.Queue-1) != 0 {
 				d.errf(v, kp, "%d is not a power of two", p.Queue)
 			}
-		case "local", "dstport", "vnis", "remotes":
+		case "local", "dstport", "vnis", "remotes", "evpn":
 			d.vxlanKey(key, v, kp, &p.VXLAN)
 		}
 	})

@@ -19,15 +19,18 @@ type VXLAN struct {
 	DstPort uint16            // UDP port; 4789 when unset
 	VNIs    map[uint16]uint32 // VLAN -> VNI
 	Remotes []netip.Addr      // static VTEPs
+	EVPN    bool              // remote VTEPs and MACs also from BGP EVPN routes
 }
 
-var vxlanKeys = []string{"local", "dstport", "vnis", "remotes"}
+var vxlanKeys = []string{"local", "dstport", "vnis", "remotes", "evpn"}
 
 // vxlanKey parses one of a vxlan port's own keys.
 func (d *decoder) vxlanKey(key string, v *yaml.Node, kp string, x *VXLAN) {
 	switch key {
 	case "local":
 		d.addr(v, kp, &x.Local)
+	case "evpn":
+		d.bool(v, kp, &x.EVPN)
 	case "dstport":
 		var n int
 		d.int(v, kp, 1, 65535, &n)
@@ -94,8 +97,8 @@ func (d *decoder) checkVXLAN(p *Port, n *yaml.Node, path string, set map[string]
 	if set["vnis"] == nil {
 		d.errf(n, path, "a vxlan port needs vnis: the VLANs it carries and their VNIs, like {10: 1010}")
 	}
-	if set["remotes"] == nil {
-		d.errf(n, path, "a vxlan port needs remotes: the VTEPs to send to")
+	if set["remotes"] == nil && !p.VXLAN.EVPN {
+		d.errf(n, path, "a vxlan port needs remotes: the VTEPs to send to (or evpn: true to learn them)")
 	}
 	if p.VXLAN.DstPort == 0 {
 		p.VXLAN.DstPort = pkt.VXLANPort

@@ -75,6 +75,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 		}
 		writeJSON(w, http.StatusOK, nonNil(out))
 	})
+	mux.HandleFunc("GET /v1/evpn", s.evpn)
 	// Capture: a pcap stream (capture.go); 501 if the backend cannot.
 	mux.HandleFunc("GET /v1/capture", s.capture)
 

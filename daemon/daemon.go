@@ -10,6 +10,7 @@ import (
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/evpn"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/metrics"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -30,6 +31,9 @@ type Daemon struct {
 	nets    []*network
 	uplinks []*gateway.Uplink
 	store   *dhcp.Store // nil without DHCP
+
+	evpn     *evpn.Speaker // nil without bgp and an evpn port
+	evpnPort string
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -98,6 +102,9 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if err := d.startNetworks(); err != nil {
 		return nil, err
 	}
+	if err := d.startEVPN(); err != nil {
+		return nil, err
+	}
 	if cfg.Metrics != "" {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
 		col.Networks = d.networkStats
@@ -136,6 +143,9 @@ func (d *Daemon) Stop() error {
 	}
 	if d.ctl != nil {
 		errs = append(errs, d.ctl.Close())
+	}
+	if d.evpn != nil {
+		errs = append(errs, d.evpn.Close()) // peers hear a NOTIFICATION before the tunnel goes
 	}
 	d.mu.Lock()
 	d.ports = map[string]*portEntry{}

@@ -56,6 +56,10 @@ type Collector struct {
 	// Driver, when set, adds the drivers' own counters: port -> name -> value.
 	Driver func() map[string]map[string]uint64
 
+	// EVPN, when set, adds the BGP sessions by state and the EVPN routes
+	// by type and origin; ok is false when EVPN is off.
+	EVPN func() (sessions map[string]int, routes map[[2]string]int, ok bool)
+
 	src     Source
 	typeOf  func(port string) string
 	version string
@@ -67,6 +71,7 @@ type Collector struct {
 	leases, dhcpMsgs, dhcpDrops, gwDrops   *prometheus.Desc
 	conntrack, natTrans, upDrops           *prometheus.Desc
 	earlyDrops, driver                     *prometheus.Desc
+	evpnSessions, evpnRoutes               *prometheus.Desc
 	dnsQueries, dnsResults, dnsDrops       *prometheus.Desc
 	dnsLatency                             *prometheus.Desc
 }
@@ -78,31 +83,33 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 	port := []string{"port"}
 	return &Collector{
 		src: src, typeOf: typeOf, version: version,
-		rxPackets:  prometheus.NewDesc("vswitch_port_rx_packets_total", "Frames received on the port (before any drop).", port, nil),
-		rxBytes:    prometheus.NewDesc("vswitch_port_rx_bytes_total", "Bytes received on the port.", port, nil),
-		txPackets:  prometheus.NewDesc("vswitch_port_tx_packets_total", "Frames sent out of the port.", port, nil),
-		txBytes:    prometheus.NewDesc("vswitch_port_tx_bytes_total", "Bytes sent out of the port.", port, nil),
-		drops:      prometheus.NewDesc("vswitch_port_drops_total", "Frames dropped, by port and reason (see docs/metrics.md).", []string{"port", "reason"}, nil),
-		queueLen:   prometheus.NewDesc("vswitch_port_queue_frames", "Frames waiting in the port's egress queue.", port, nil),
-		queueCap:   prometheus.NewDesc("vswitch_port_queue_capacity_frames", "Size of the port's egress queue.", port, nil),
-		macs:       prometheus.NewDesc("vswitch_port_macs", "MAC addresses learned on the port.", port, nil),
-		fdbEntries: prometheus.NewDesc("vswitch_fdb_entries", "Entries in the forwarding database.", nil, nil),
-		fdbLearned: prometheus.NewDesc("vswitch_fdb_learned_total", "MAC addresses learned.", nil, nil),
-		fdbMoves:   prometheus.NewDesc("vswitch_fdb_moves_total", "MAC addresses seen moving to another port.", nil, nil),
-		info:       prometheus.NewDesc("vswitch_port_info", "Port metadata; always 1.", []string{"port", "type"}, nil),
-		leases:     prometheus.NewDesc("vswitch_dhcp_leases", "Active DHCP leases.", []string{"network"}, nil),
-		dhcpMsgs:   prometheus.NewDesc("vswitch_dhcp_messages_total", "DHCP messages received and sent, by type.", []string{"type"}, nil),
-		dhcpDrops:  prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
-		gwDrops:    prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
-		conntrack:  prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
-		earlyDrops: prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Unanswered flows evicted from a full conntrack table to make room for a new one.", nil, nil),
-		natTrans:   prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
-		upDrops:    prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
-		driver:     prometheus.NewDesc("vswitch_port_driver_total", "A port driver's own counters (see docs/metrics.md).", []string{"port", "counter"}, nil),
-		dnsQueries: prometheus.NewDesc("vswitch_dns_queries_total", "DNS queries the gateway parsed, by network and question type.", []string{"network", "type"}, nil),
-		dnsResults: prometheus.NewDesc("vswitch_dns_results_total", "DNS queries by network and how they were settled.", []string{"network", "result"}, nil),
-		dnsDrops:   prometheus.NewDesc("vswitch_dns_drops_total", "DNS queries dropped unanswered, by network and reason.", []string{"network", "reason"}, nil),
-		dnsLatency: prometheus.NewDesc("vswitch_dns_upstream_seconds", "Time to an upstream DNS server's answer, by network.", []string{"network"}, nil),
+		rxPackets:    prometheus.NewDesc("vswitch_port_rx_packets_total", "Frames received on the port (before any drop).", port, nil),
+		rxBytes:      prometheus.NewDesc("vswitch_port_rx_bytes_total", "Bytes received on the port.", port, nil),
+		txPackets:    prometheus.NewDesc("vswitch_port_tx_packets_total", "Frames sent out of the port.", port, nil),
+		txBytes:      prometheus.NewDesc("vswitch_port_tx_bytes_total", "Bytes sent out of the port.", port, nil),
+		drops:        prometheus.NewDesc("vswitch_port_drops_total", "Frames dropped, by port and reason (see docs/metrics.md).", []string{"port", "reason"}, nil),
+		queueLen:     prometheus.NewDesc("vswitch_port_queue_frames", "Frames waiting in the port's egress queue.", port, nil),
+		queueCap:     prometheus.NewDesc("vswitch_port_queue_capacity_frames", "Size of the port's egress queue.", port, nil),
+		macs:         prometheus.NewDesc("vswitch_port_macs", "MAC addresses learned on the port.", port, nil),
+		fdbEntries:   prometheus.NewDesc("vswitch_fdb_entries", "Entries in the forwarding database.", nil, nil),
+		fdbLearned:   prometheus.NewDesc("vswitch_fdb_learned_total", "MAC addresses learned.", nil, nil),
+		fdbMoves:     prometheus.NewDesc("vswitch_fdb_moves_total", "MAC addresses seen moving to another port.", nil, nil),
+		info:         prometheus.NewDesc("vswitch_port_info", "Port metadata; always 1.", []string{"port", "type"}, nil),
+		leases:       prometheus.NewDesc("vswitch_dhcp_leases", "Active DHCP leases.", []string{"network"}, nil),
+		dhcpMsgs:     prometheus.NewDesc("vswitch_dhcp_messages_total", "DHCP messages received and sent, by type.", []string{"type"}, nil),
+		dhcpDrops:    prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
+		gwDrops:      prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
+		conntrack:    prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
+		earlyDrops:   prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Unanswered flows evicted from a full conntrack table to make room for a new one.", nil, nil),
+		natTrans:     prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
+		upDrops:      prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
+		driver:       prometheus.NewDesc("vswitch_port_driver_total", "A port driver's own counters (see docs/metrics.md).", []string{"port", "counter"}, nil),
+		evpnSessions: prometheus.NewDesc("vswitch_evpn_sessions", "BGP sessions of the EVPN speaker, by state.", []string{"state"}, nil),
+		evpnRoutes:   prometheus.NewDesc("vswitch_evpn_routes", "Best EVPN routes, by type (mac, imet) and origin (local, remote).", []string{"type", "origin"}, nil),
+		dnsQueries:   prometheus.NewDesc("vswitch_dns_queries_total", "DNS queries the gateway parsed, by network and question type.", []string{"network", "type"}, nil),
+		dnsResults:   prometheus.NewDesc("vswitch_dns_results_total", "DNS queries by network and how they were settled.", []string{"network", "result"}, nil),
+		dnsDrops:     prometheus.NewDesc("vswitch_dns_drops_total", "DNS queries dropped unanswered, by network and reason.", []string{"network", "reason"}, nil),
+		dnsLatency:   prometheus.NewDesc("vswitch_dns_upstream_seconds", "Time to an upstream DNS server's answer, by network.", []string{"network"}, nil),
 	}
 }
 
@@ -110,7 +117,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info,
-		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops, c.earlyDrops, c.driver,
+		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops, c.earlyDrops, c.driver, c.evpnSessions, c.evpnRoutes,
 		c.dnsQueries, c.dnsResults, c.dnsDrops, c.dnsLatency} {
 		ch <- d
 	}
@@ -141,6 +148,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			typ = c.typeOf(p.Name)
 		}
 		gauge(c.info, 1, p.Name, typ)
+	}
+	if c.EVPN != nil {
+		if sessions, routes, ok := c.EVPN(); ok {
+			for _, st := range []string{"idle", "connect", "active", "opensent", "openconfirm", "established"} {
+				gauge(c.evpnSessions, float64(sessions[st]), st)
+			}
+			for _, typ := range []string{"mac", "imet"} {
+				for _, origin := range []string{"local", "remote"} {
+					gauge(c.evpnRoutes, float64(routes[[2]string{typ, origin}]), typ, origin)
+				}
+			}
+		}
 	}
 	if c.Driver != nil {
 		for port, ctrs := range c.Driver() {

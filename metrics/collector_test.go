@@ -81,3 +81,33 @@ vswitch_conntrack_entries 4
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
 }
+
+func TestCollectorEVPN(t *testing.T) {
+	c := NewCollector(fakeSource{}, nil, "test")
+	c.EVPN = func() (map[string]int, map[[2]string]int, bool) {
+		return map[string]int{"established": 2, "active": 1}, map[[2]string]int{{"mac", "remote"}: 3, {"imet", "local"}: 1}, true
+	}
+	want := `
+# HELP vswitch_evpn_routes Best EVPN routes, by type (mac, imet) and origin (local, remote).
+# TYPE vswitch_evpn_routes gauge
+vswitch_evpn_routes{origin="local",type="imet"} 1
+vswitch_evpn_routes{origin="local",type="mac"} 0
+vswitch_evpn_routes{origin="remote",type="imet"} 0
+vswitch_evpn_routes{origin="remote",type="mac"} 3
+# HELP vswitch_evpn_sessions BGP sessions of the EVPN speaker, by state.
+# TYPE vswitch_evpn_sessions gauge
+vswitch_evpn_sessions{state="active"} 1
+vswitch_evpn_sessions{state="connect"} 0
+vswitch_evpn_sessions{state="established"} 2
+vswitch_evpn_sessions{state="idle"} 0
+vswitch_evpn_sessions{state="openconfirm"} 0
+vswitch_evpn_sessions{state="opensent"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_evpn_sessions", "vswitch_evpn_routes"); err != nil {
+		t.Fatal(err)
+	}
+	c.EVPN = func() (map[string]int, map[[2]string]int, bool) { return nil, nil, false }
+	if n := testutil.CollectAndCount(c, "vswitch_evpn_sessions", "vswitch_evpn_routes"); n != 0 {
+		t.Fatalf("%d EVPN series with EVPN off", n)
+	}
+}

@@ -25,8 +25,9 @@ type vtepTable struct {
 }
 
 type vtepEntry struct {
-	vtep atomic.Uint32 // IPv4 address of the remote, big-endian in a uint32
-	seen atomic.Int64  // unix seconds of the last frame from it
+	vtep   atomic.Uint32 // IPv4 address of the remote, big-endian in a uint32
+	seen   atomic.Int64  // unix seconds of the last frame from it
+	pinned atomic.Bool   // set by a control plane: never aged, not moved by frames
 }
 
 func newVTEPTable(maxEntries int, ageingSeconds int64) *vtepTable {
@@ -48,7 +49,7 @@ func fromAddr4(v uint32) netip.Addr {
 // ageing time.
 func (t *vtepTable) lookup(vid uint16, mac pkt.MAC, now int64) (uint32, bool) {
 	e, ok := t.m.Load(vtepKey(vid, mac))
-	if !ok || now-e.seen.Load() > t.ageing {
+	if !ok || !e.pinned.Load() && now-e.seen.Load() > t.ageing {
 		return 0, false
 	}
 	return e.vtep.Load(), true
@@ -59,6 +60,9 @@ func (t *vtepTable) lookup(vid uint16, mac pkt.MAC, now int64) (uint32, bool) {
 func (t *vtepTable) learn(vid uint16, mac pkt.MAC, vtep uint32, now int64) bool {
 	k := vtepKey(vid, mac)
 	if e, ok := t.m.Load(k); ok {
+		if e.pinned.Load() {
+			return true
+		}
 		if e.vtep.Load() != vtep {
 			e.vtep.Store(vtep) // the MAC moved to another host
 		}
@@ -89,7 +93,7 @@ func (t *vtepTable) sweep(now int64) {
 		return
 	}
 	t.m.Range(func(k uint64, e *vtepEntry) bool {
-		if now-e.seen.Load() > t.ageing {
+		if !e.pinned.Load() && now-e.seen.Load() > t.ageing {
 			if _, ok := t.m.LoadAndDelete(k); ok {
 				t.count.Add(-1)
 			}
@@ -110,6 +114,9 @@ func (t *vtepTable) entries(now int64) []VTEPEntry {
 	var out []VTEPEntry
 	t.m.Range(func(k uint64, e *vtepEntry) bool {
 		age := now - e.seen.Load()
+		if e.pinned.Load() {
+			age = 0
+		}
 		if age <= t.ageing {
 			out = append(out, VTEPEntry{VLAN: uint16(k >> 48), MAC: pkt.MACFromUint64(k & (1<<48 - 1)),
 				VTEP: fromAddr4(e.vtep.Load()), Age: age})
@@ -117,4 +124,28 @@ func (t *vtepTable) entries(now int64) []VTEPEntry {
 		return true
 	})
 	return out
+}
+
+// pin installs a control plane's entry: it replaces a learned one, and
+// does not count against the learning bound.
+func (t *vtepTable) pin(vid uint16, mac pkt.MAC, vtep uint32) {
+	e := &vtepEntry{}
+	e.vtep.Store(vtep)
+	e.pinned.Store(true)
+	if old, loaded := t.m.LoadAndStore(vtepKey(vid, mac), e); loaded && !old.pinned.Load() {
+		t.count.Add(-1)
+	}
+}
+
+// unpin removes a control plane's entry (a learned one stays).
+func (t *vtepTable) unpin(vid uint16, mac pkt.MAC) {
+	k := vtepKey(vid, mac)
+	if e, ok := t.m.Load(k); ok && e.pinned.Load() {
+		t.m.Compute(k, func(old *vtepEntry, loaded bool) (*vtepEntry, xsync.ComputeOp) {
+			if loaded && old.pinned.Load() {
+				return nil, xsync.DeleteOp
+			}
+			return old, xsync.CancelOp
+		})
+	}
 }

@@ -72,17 +72,19 @@ const vxRawHdrLen = pkt.IPv4MinLen + pkt.UDPLen + pkt.VXLANLen
 // sent from the switch's buffer with scatter-gather (VXLAN header, MACs,
 // the rest after the 802.1Q tag): no copy.
 type VXLAN struct {
-	name    string
-	conn    *net.UDPConn
-	rc      syscall.RawConn
-	raw     *os.File        // IPPROTO_RAW socket for sending, when privileged; nil: send on conn
-	wc      syscall.RawConn // the sending socket
-	local   [4]byte         // the outer source address on raw sends (zero: the kernel picks)
-	port    uint16
-	vniOf   [4096]uint32      // by VID; 0: not carried
-	vidOf   map[uint32]uint16 // by VNI
-	remotes []uint32
-	vteps   *vtepTable
+	name      string
+	conn      *net.UDPConn
+	rc        syscall.RawConn
+	raw       *os.File        // IPPROTO_RAW socket for sending, when privileged; nil: send on conn
+	wc        syscall.RawConn // the sending socket
+	local     [4]byte         // the outer source address on raw sends (zero: the kernel picks)
+	localAddr netip.Addr
+	port      uint16
+	vniOf     [4096]uint32               // by VID; 0: not carried
+	vidOf     map[uint32]uint16          // by VNI
+	static    []uint32                   // configured remotes: every VNI floods to them
+	peers     atomic.Pointer[vxlanPeers] // static plus what a control plane (EVPN) added
+	vteps     *vtepTable
 
 	rframes []*vswitch.Frame
 	rn      int
@@ -125,8 +127,9 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 		if !r.Is4() {
 			return nil, fmt.Errorf("vxlan %s: remote %s: only IPv4 underlays are supported", cfg.Name, r)
 		}
-		v.remotes = append(v.remotes, addr4(r))
+		v.static = append(v.static, addr4(r))
 	}
+	v.peers.Store(newPeers(v.static, nil))
 	maxMACs, ageing := cfg.MaxMACs, int64(cfg.Ageing/time.Second)
 	if maxMACs == 0 {
 		maxMACs = 8192
@@ -169,6 +172,7 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 	v.wc = v.rc
 	if local.Is4() {
 		v.local = local.As4()
+		v.localAddr = cfg.Local
 	}
 	// With CAP_NET_RAW the outer headers are ours, so each inner flow gets
 	// its own UDP source port (RFC 7348: entropy for ECMP in the underlay),
@@ -341,12 +345,8 @@ func (v *VXLAN) decap(i int, now int64) (*vswitch.Frame, bool) {
 }
 
 func (v *VXLAN) isRemote(a uint32) bool {
-	for _, r := range v.remotes {
-		if r == a {
-			return true
-		}
-	}
-	return false
+	_, ok := v.peers.Load().known[a]
+	return ok
 }
 
 // WriteBatch implements vswitch.Port. Frames come tagged (the port is a
@@ -385,7 +385,7 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 				continue
 			}
 		}
-		for _, r := range v.remotes {
+		for _, r := range v.peers.Load().flood[vid] {
 			if err := v.add(b, vni, sport, r); err != nil {
 				return sent, err
 			}

@@ -251,3 +251,51 @@ func TestVXLANSourcePorts(t *testing.T) {
 		t.Fatalf("UDP-socket send from port %d, want %d", p, vxPort())
 	}
 }
+
+// TestVXLANControlPlane: a VTEP a control plane adds for a VNI is flooded
+// to and heard from; a pinned MAC gets unicast to its VTEP and frames from
+// elsewhere do not move it; withdrawn, the VTEP is a stranger again.
+func TestVXLANControlPlane(t *testing.T) {
+	a := openVX(t, "127.0.0.1", map[uint16]uint32{10: 1010, 20: 1020}, "127.0.0.2")
+	b := openVX(t, "127.0.0.2", map[uint16]uint32{10: 1010}, "127.0.0.1")
+	c := openVX(t, "127.0.0.3", map[uint16]uint32{10: 1010}, "127.0.0.1")
+	macC := pkt.MAC{0x52, 0x54, 0, 0, 0, 0xc}
+	a.SetFlood(1010, []netip.Addr{netip.MustParseAddr("127.0.0.3")})
+	bc := taggedFrame(pkt.Broadcast, pkt.MAC{0x52, 0x54, 0, 0, 0, 0xa}, 10, "to all")
+	sendFrames(t, a, bc)
+	for _, v := range []*VXLAN{b, c} {
+		if got, vid := recvOne(t, v); vid != 10 || !bytes.Equal(got, untag(bc)) {
+			t.Fatalf("%s: VLAN %d %q", v.name, vid, got)
+		}
+	}
+	// VLAN 20 has no control-plane VTEPs: only the static remote.
+	if n := len(a.peers.Load().flood[20]); n != 1 {
+		t.Fatalf("VLAN 20 floods to %d VTEPs, want 1", n)
+	}
+	// c is heard now: its frame arrives and is not a stranger's.
+	fromC := taggedFrame(pkt.Broadcast, macC, 10, "from c")
+	sendFrames(t, c, fromC)
+	if got, _ := recvOne(t, a); !bytes.Equal(got, untag(fromC)) {
+		t.Fatalf("a got %q", got)
+	}
+	// Pinned behind b, the MAC stays there although c's frame came from c.
+	a.SetRemoteMAC(1010, macC, netip.MustParseAddr("127.0.0.2"))
+	sendFrames(t, c, fromC)
+	recvOne(t, a)
+	if vt, ok := a.RemoteOf(10, macC); !ok || vt != netip.MustParseAddr("127.0.0.2") {
+		t.Fatalf("pinned MAC resolves to %v %v", vt, ok)
+	}
+	uc := taggedFrame(macC, pkt.MAC{0x52, 0x54, 0, 0, 0, 0xa}, 10, "unicast")
+	sendFrames(t, a, uc)
+	if got, _ := recvOne(t, b); !bytes.Equal(got, untag(uc)) {
+		t.Fatalf("b got %q", got)
+	}
+	a.DelRemoteMAC(1010, macC)
+	if vt, ok := a.RemoteOf(10, macC); ok {
+		t.Fatalf("unpinned MAC still resolves to %v", vt)
+	}
+	a.SetFlood(1010, nil)
+	if a.isRemote(addr4(netip.MustParseAddr("127.0.0.3"))) {
+		t.Fatal("a withdrawn VTEP is still heard")
+	}
+}

@@ -23,7 +23,7 @@ import (
 const showTimeout = 10 * time.Second
 
 // shown are the things `show` lists, each an API path.
-var shown = []string{"ports", "fdb", "conntrack", "leases"}
+var shown = []string{"ports", "fdb", "conntrack", "leases", "evpn"}
 
 func cmdShow(g globals, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("show", flag.ContinueOnError)
@@ -34,7 +34,7 @@ func cmdShow(g globals, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 || !slices.Contains(shown, pos[0]) {
-		return usagef("show", "show: ports, fdb, conntrack or leases?")
+		return usagef("show", "show: ports, fdb, conntrack, leases or evpn?")
 	}
 	what := pos[0]
 	c, err := client(g.control, *cfgPath)
@@ -65,6 +65,12 @@ func cmdShow(g globals, args []string, stdout io.Writer) error {
 			return err
 		}
 		return printLeases(stdout, leases, time.Now())
+	case "evpn":
+		ev, err := c.EVPN(ctx)
+		if err != nil {
+			return err
+		}
+		return printEVPN(stdout, ev)
 	default: // conntrack
 		conns, err := c.Conntrack(ctx)
 		if err != nil {
@@ -249,4 +255,35 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printEVPN prints the speaker, its sessions, the VNIs with their flood
+// lists, and the routes.
+func printEVPN(w io.Writer, ev control.EVPN) error {
+	if !ev.Enabled {
+		_, err := fmt.Fprintln(w, "EVPN is off (no bgp key, or no vxlan port with evpn: true)")
+		return err
+	}
+	fmt.Fprintf(w, "AS %d, router ID %s, VTEP %s\n\n", ev.ASN, ev.RouterID, ev.VTEP)
+	tw := newTable(w, "NEIGHBOR\tASN\tSTATE\tUPTIME")
+	for _, s := range ev.Sessions {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Neighbor, s.ASN, s.State, seconds(s.UptimeSeconds))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = newTable(w, "VNI\tVLAN\tFLOOD")
+	for _, v := range ev.VNIs {
+		fmt.Fprintf(tw, "%d\t%d\t%s\n", v.VNI, v.VLAN, cmp.Or(strings.Join(v.Flood, ","), "-"))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = newTable(w, "VNI\tTYPE\tMAC\tVTEP\tRD\tORIGIN")
+	for _, r := range ev.Routes {
+		origin := "remote"
+		if r.Local {
+			origin = "local"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.VNI, r.Type, cmp.Or(r.MAC, "-"), r.VTEP, r.RD, origin)
+	}
+	return tw.Flush()
 }
