@@ -255,3 +255,27 @@ func TestQuarantineBounded(t *testing.T) {
 	}
 	wantDrops(t, s, nil)
 }
+
+// The holder survives a restart: a lease read back from the store still
+// belongs to its MAC, for RELEASE and for the per-MAC limit.
+func TestHolderAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStore(dir)
+	must(t, err)
+	s, _ := wideServer(t, 2)
+	s.store = st
+	a := bindAs(t, s, mac(1), cid(1))
+	bindAs(t, s, mac(1), cid(2))
+	st2, err := OpenStore(dir)
+	must(t, err)
+	s2, _ := newServer(t, s.cfg, st2)
+	if typ, _, _ := reply(t, s2, msg{typ: pkt.DHCPDiscover, mac: mac(1), clientID: cid(3)}); typ != 0 {
+		t.Fatal("third lease after the restart with a limit of 2")
+	}
+	reply(t, s2, msg{typ: pkt.DHCPRelease, mac: mac(2), clientID: cid(1), ciaddr: a})
+	wantDrops(t, s2, map[DropReason]uint64{DropMACLeaseLimit: 1, DropNotHolder: 1})
+	reply(t, s2, msg{typ: pkt.DHCPRelease, mac: mac(1), clientID: cid(1), ciaddr: a})
+	if l, ok := leaseOf(s2, mac(1)); !ok || s2.Active() != 1 || s2.Drops()[DropNotHolder] != 1 {
+		t.Fatalf("holder's release after the restart: %+v, active %d, drops %v", l, s2.Active(), s2.Drops())
+	}
+}

@@ -214,12 +214,15 @@ networks:
 		return d["request"]+d["rate_limited"] >= n1
 	})
 	// Every message is either limited by rate or served; of those served,
-	// 4 got leases and the rest were over the MAC's limit. The burst is
-	// 20, and 10 a second more.
-	maxServed := 20 + int(r.elapsed*10) + 1
-	if d["request"]+d["rate_limited"] != n1 || d["mac_lease_limit"] != d["request"]-4 || d["ack"] != 4 || int(d["request"]) > maxServed {
-		t.Fatalf("client-id drain: counters %v; want request+rate_limited = %d, mac_lease_limit = request-4, 4 ACKs, at most %d served in %.3fs",
-			d, n1, maxServed, r.elapsed)
+	// 4 got leases and the rest were over the MAC's limit.
+	if d["request"]+d["rate_limited"] != n1 || d["mac_lease_limit"] != d["request"]-4 || d["ack"] != 4 {
+		t.Fatalf("client-id drain: counters %v; want request+rate_limited = %d, mac_lease_limit = request-4, 4 ACKs", d, n1)
+	}
+	// The burst is 20, then 10 a second: sent within half a second (and
+	// served within a second, however late the gateway gets to them),
+	// at most 30 pass.
+	if r.elapsed < 0.5 && d["request"] > 30 {
+		t.Fatalf("client-id drain: %v of %d REQUESTs sent in %.3fs served, want at most 30", d["request"], n1, r.elapsed)
 	}
 	t.Logf("client-id drain: %d REQUESTs in %.3fs: %v served (4 ACKs, %v mac_lease_limit), %v rate_limited",
 		n1, r.elapsed, d["request"], d["mac_lease_limit"], d["rate_limited"])
