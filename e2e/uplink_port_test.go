@@ -90,27 +90,9 @@ uplinks:
 	const k = 10
 	pinger := guest.Start("ping", "-i", "0.05", "10.247.0.1")
 	defer pinger.Process.Kill()
-	capture := exec.Command(vswitchBin(t), "--control", vs.sock, "capture", "wan", "--count", fmt.Sprint(k))
-	tcpdump := exec.Command("tcpdump", "-nr", "-")
-	pipe, err := capture.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcpdump.Stdin = pipe
-	var dump, dumpErr strings.Builder
-	tcpdump.Stdout, tcpdump.Stderr = &dump, &dumpErr
-	if err := tcpdump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := capture.Run(); err != nil {
-		t.Fatalf("vswitch capture wan: %v", err)
-	}
-	if err := tcpdump.Wait(); err != nil {
-		t.Fatalf("tcpdump -r: %v\n%s", err, dumpErr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(dump.String()), "\n")
+	lines := vs.captureDump(t, "wan", k)
 	if len(lines) != k {
-		t.Fatalf("tcpdump read %d frames from a %d-frame capture of the uplink:\n%s%s", len(lines), k, dump.String(), dumpErr.String())
+		t.Fatalf("tcpdump read %d frames from a %d-frame capture of the uplink:\n%s", len(lines), k, strings.Join(lines, "\n"))
 	}
 	dirs := map[string]int{}
 	for _, l := range lines {
@@ -124,6 +106,31 @@ uplinks:
 		}
 	}
 	if dirs["out"] == 0 || dirs["in"] == 0 {
-		t.Fatalf("capture saw only one direction: %v\n%s", dirs, dump.String())
+		t.Fatalf("capture saw only one direction: %v\n%s", dirs, strings.Join(lines, "\n"))
 	}
+}
+
+// captureDump runs `vswitch capture PORT --count N` into `tcpdump -nr -`
+// and returns tcpdump's lines.
+func (in *instance) captureDump(t *testing.T, port string, n int) []string {
+	t.Helper()
+	capture := exec.Command(vswitchBin(t), "--control", in.sock, "capture", port, "--count", fmt.Sprint(n))
+	tcpdump := exec.Command("tcpdump", "-nr", "-")
+	pipe, err := capture.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpdump.Stdin = pipe
+	var dump, dumpErr strings.Builder
+	tcpdump.Stdout, tcpdump.Stderr = &dump, &dumpErr
+	if err := tcpdump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.Run(); err != nil {
+		t.Fatalf("vswitch capture %s: %v", port, err)
+	}
+	if err := tcpdump.Wait(); err != nil {
+		t.Fatalf("tcpdump -r: %v\n%s", err, dumpErr.String())
+	}
+	return strings.Split(strings.TrimSpace(dump.String()), "\n")
 }
