@@ -184,15 +184,7 @@ func (s *slowStream) Next(ctx context.Context) (time.Time, []byte, error) {
 		<-ctx.Done()
 		return time.Time{}, nil, ctx.Err()
 	}
-	select {
-	case <-ctx.Done():
-		return time.Time{}, nil, ctx.Err()
-	case <-time.After(time.Until(s.due[s.n])):
-	}
-	s.n++
-	b := make([]byte, 60)
-	b[59] = byte(s.n)
-	return time.Now(), b, nil
+	return numberedFrame(ctx, time.After(time.Until(s.due[s.n])), &s.n)
 }
 func (s *slowStream) Dropped() uint64 { return 0 }
 func (s *slowStream) Close()          { close(s.closed) }
