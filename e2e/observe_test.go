@@ -114,26 +114,9 @@ for _ in range(3): s.send(f)`
 	// 20 frames captured while pinging, piped straight into tcpdump.
 	pinger := h1.Start("ping", "-i", "0.05", "10.208.0.2")
 	defer pinger.Process.Kill()
-	capture := exec.Command(vswitchBin(t), "--control", vs.sock, "capture", p2, "--count", "20")
-	tcpdump := exec.Command("tcpdump", "-nr", "-")
-	pipe, _ := capture.StdoutPipe()
-	tcpdump.Stdin = pipe
-	var dump, dumpErr strings.Builder
-	tcpdump.Stdout, tcpdump.Stderr = &dump, &dumpErr
-	if err := tcpdump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := capture.Run(); err != nil {
-		t.Fatalf("vswitch capture: %v", err)
-	}
-	tcpdump.Wait()
 	// Exactly the 20 frames asked for, every one an echo (the neighbours
 	// are static: nothing else crosses the port).
-	lines := strings.Split(strings.TrimSpace(dump.String()), "\n")
-	if len(lines) != 20 {
-		t.Fatalf("tcpdump read %d frames from a 20-frame capture:\n%s%s", len(lines), dump.String(), dumpErr.String())
-	}
-	for _, l := range lines {
+	for _, l := range vs.captureLines(p2, 20) {
 		if !strings.Contains(l, "ICMP echo") {
 			t.Fatalf("not an echo in the capture: %q", l)
 		}
