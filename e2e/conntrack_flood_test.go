@@ -70,9 +70,7 @@ func plainMetric(t *testing.T, text, name string) float64 {
 // table: the flood's own unanswered flows made the room.
 func TestConntrackFlood(t *testing.T) {
 	requireE2E(t, "python3", "curl", "sha256sum", "dd")
-	out := newHost(t, "co")
-	upDev, outDev := testnet.Veth(t, "c", out.Netns)
-	out.addr(outDev, "10.251.0.1/24")
+	out, upDev, _ := outsideHost(t, "c", "10.251.0.1/24")
 	flooder, pf := newHost(t, "cf"), testnet.Name("c")
 	guest, pg := newHost(t, "cg"), testnet.Name("c")
 	addr := freeAddr(t)
@@ -87,14 +85,12 @@ uplinks:
   - {name: wan, device: %s, address: 10.251.0.5/24, gateway: 10.251.0.1}
 conntrack: {max_entries: %d, max_per_source: %d}
 `, addr, pf, flooder.Name, pg, guest.Name, upDev, maxEntries, perSource))
-	guest.addr(pg, "192.168.251.10/24")
-	guest.Run("ip", "route", "add", "default", "via", "192.168.251.1")
+	guest.routedVia(pg, "192.168.251.10/24", "192.168.251.1")
 
 	dir := t.TempDir()
-	testnet.Run(t, "dd", "if=/dev/urandom", "of="+dir+"/blob", "bs=1M", "count=20", "status=none")
+	want := randomBlob(t, dir+"/blob", 20)
 	testnet.Run(t, "dd", "if=/dev/urandom", "of="+dir+"/small", "bs=1k", "count=4", "status=none")
-	want := strings.Fields(testnet.Run(t, "sha256sum", dir+"/blob"))[0]
-	out.Start("python3", "-m", "http.server", "--bind", "10.251.0.1", "--directory", dir, "8000")
+	serveHTTP(out, "10.251.0.1", dir)
 	// connect fetches the small file on a new connection; it returns
 	// curl's connect time, or an error.
 	connect := func() (time.Duration, error) {
@@ -184,9 +180,7 @@ conntrack: {max_entries: %d, max_per_source: %d}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the download across the flood did not finish")
 	}
-	if sum := strings.Fields(testnet.Run(t, "sha256sum", got))[0]; sum != want {
-		t.Fatalf("SHA-256 %s, want %s", sum, want)
-	}
+	checkSHA256(t, got, want)
 
 	text := scrape(t, addr)
 	entries := plainMetric(t, text, "vswitch_conntrack_entries")

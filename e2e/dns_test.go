@@ -27,15 +27,7 @@ func upstreamDNS(t *testing.T) (string, *exec.Cmd) {
 		"--pid-file=", "--listen-address=127.0.0.1", "--bind-interfaces", "--port="+port,
 		"--address=/fwd.example/198.51.100.7",
 		fmt.Sprintf(`--txt-record=big.example,"%s","%s","%s","%s"`, long, long, long, long))
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	startProcess(t, "dnsmasq", cmd)
 	testnet.WaitFor(t, 5*time.Second, "dnsmasq listening", func() bool {
 		out, err := exec.Command("dig", "+short", "+time=1", "+tries=1", "-p", port, "@127.0.0.1", "fwd.example").Output()
 		return err == nil && strings.TrimSpace(string(out)) == "198.51.100.7"

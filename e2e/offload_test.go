@@ -25,9 +25,7 @@ const offloadMiB = 50
 func offloadBlob(t *testing.T) (dir, sum string) {
 	t.Helper()
 	dir = t.TempDir()
-	blob := filepath.Join(dir, "blob")
-	testnet.Run(t, "dd", "if=/dev/urandom", "of="+blob, "bs=1M", fmt.Sprintf("count=%d", offloadMiB), "status=none")
-	return dir, strings.Fields(testnet.Run(t, "sha256sum", blob))[0]
+	return dir, randomBlob(t, filepath.Join(dir, "blob"), offloadMiB)
 }
 
 // serveBlob serves dir over HTTP (busybox httpd) on addr:8000 in h.
@@ -47,7 +45,7 @@ func fetchBlob(t *testing.T, client *host, addr, sum string) {
 		out, err = client.Output("curl", "-sf", "--max-time", "60", "-o", got, "http://"+addr+":8000/blob")
 		return err == nil
 	})
-	if s := strings.Fields(testnet.Run(t, "sha256sum", got))[0]; s != sum {
+	if s := sha256File(t, got); s != sum {
 		t.Fatalf("%s -> %s: SHA-256 %s, want %s (%s)", addr, client.Name, s, sum, out)
 	}
 	t.Logf("%d MiB from %s to %s in %v, SHA-256 matches", offloadMiB, addr, client.Name, time.Since(start).Round(time.Millisecond))

@@ -148,11 +148,8 @@ func parseTrunk(list string) ([]uint16, error) {
 }
 
 func cmdPort(g globals, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usagef("port", "port: add or del?")
-	}
-	if isHelp(args[0]) {
-		return &helpRequest{"port"}
+	if err := needSubcommand("port", args, "add or del"); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), portTimeout)
 	defer cancel()
