@@ -71,12 +71,12 @@ func ack(chaddr pkt.MAC, ip netip.Addr, lease uint32) []byte {
 
 // guardRig drives ingress by hand (no goroutines) so tests pick the clock.
 type guardRig struct {
-	t     *testing.T
+	t     testing.TB
 	s     *Switch
 	ports map[string]*swPort
 }
 
-func newGuardRig(t *testing.T, pcs ...PortConfig) *guardRig {
+func newGuardRig(t testing.TB, pcs ...PortConfig) *guardRig {
 	s, ps := benchSwitch(t, pcs...)
 	r := &guardRig{t: t, s: s, ports: map[string]*swPort{}}
 	for _, p := range ps {
@@ -218,6 +218,12 @@ func TestDHCPGuard(t *testing.T) {
 	if b := r.s.GuardBindings("h"); len(b) != 0 {
 		t.Fatalf("h bound %+v from its own ACK", b)
 	}
+	// g idles until its FDB entries age out; its lease still holds.
+	r.s.fdb.age(t0 + 59 + 300)
+	r.run(t0+59, []guardCase{
+		{"theft after g's entry aged out", "h", dhcpFromClient(mac(1), pkt.DHCPDiscover), DropSpoofedMAC},
+		{"h's own DISCOVER again", "h", dhcpFromClient(mac(2), pkt.DHCPDiscover), ok},
+	})
 	r.run(t0+60, []guardCase{
 		{"expired: IPv4", "g", udp4(mac(9), mac(1), ip5, gw1, 1, 2, nil), DropSpoofedMAC},
 		{"expired: DISCOVER again", "g", dhcpFromClient(mac(1), pkt.DHCPDiscover), ok},
