@@ -3,6 +3,7 @@ package vswitch
 import (
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +156,70 @@ func TestFDBFairShareRandom(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Ports learning at once, as their readers do, with fair share evictions
+// racing each other: afterwards the table, its count and every port's
+// count agree, and no limit is exceeded.
+func TestFDBFairShareConcurrent(t *testing.T) {
+	pcs := []PortConfig{access("a", 1), access("b", 1), access("c", 1), access("d", 1)}
+	pcs[3].MaxMACs = 5
+	s, ports := benchSwitch(t, pcs...)
+	s.fdb.max = 64
+	var wg sync.WaitGroup
+	for i, p := range ports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 1))
+			frames := make([]*Frame, 8)
+			out := make([]*Frame, BatchSize)
+			for round := range 300 {
+				for j := range frames {
+					frames[j] = NewFrame()
+					// Each port its own MACs, and some everyone's (moves).
+					m := pkt.MACFromUint64(0x020000000000 + uint64(i)<<16 + uint64(rng.IntN(200)))
+					if rng.IntN(4) == 0 {
+						m = pkt.MACFromUint64(0x020000ff0000 + uint64(rng.IntN(20)))
+					}
+					frames[j].SetData(frame(mac(1), m))
+				}
+				s.ingress(p, frames, int64(round))
+				for _, f := range frames {
+					f.Release()
+				}
+				for k := p.q.Take(out); k > 0; k = p.q.Take(out) { // what others sent here
+					for _, f := range out[:k] {
+						f.Release()
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	size, count, sum := s.fdb.m.Size(), s.fdb.count.Load(), int64(0)
+	for _, p := range ports {
+		sum += p.macs.Load()
+		if p.maxMACs > 0 && p.macs.Load() > p.maxMACs {
+			t.Errorf("%s holds %d MACs over its limit %d", p.name, p.macs.Load(), p.maxMACs)
+		}
+	}
+	held := map[string]int64{}
+	for _, e := range s.FDB() {
+		held[e.Port]++
+	}
+	for _, p := range ports {
+		if held[p.name] != p.macs.Load() {
+			t.Errorf("%s: %d entries in the table, counted %d", p.name, held[p.name], p.macs.Load())
+		}
+	}
+	// Learners that passed the size check together may overshoot the
+	// table by at most one entry each.
+	if int64(size) != count || count != sum || count > s.fdb.max+int64(len(ports)) {
+		t.Fatalf("table %d entries, counted %d, ports hold %d, max %d", size, count, sum, s.fdb.max)
+	}
+	if s.FDBStats().Evicted == 0 {
+		t.Fatal("no fair share eviction happened: the test did not test it")
 	}
 }
