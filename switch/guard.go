@@ -1,6 +1,8 @@
 package vswitch
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"net/netip"
 	"sync"
@@ -63,6 +65,22 @@ type binding struct {
 	mac    pkt.MAC
 	ip     [4]byte
 	expiry int64 // unix seconds
+}
+
+// check reports a guard the switch cannot apply; a nil guard is none.
+func (c *GuardConfig) check() error {
+	if c == nil {
+		return nil
+	}
+	if c.DHCP == (len(c.MACs)+len(c.IPs) > 0) {
+		return errors.New("guard: DHCP, or a list of MACs or addresses, not both or neither")
+	}
+	for _, a := range c.IPs {
+		if !a.Is4() {
+			return fmt.Errorf("guard: %v is not an IPv4 address", a)
+		}
+	}
+	return nil
 }
 
 func newGuard(c *GuardConfig) *guard {

@@ -343,3 +343,22 @@ func TestDHCPGuardConcurrent(t *testing.T) {
 		t.Fatalf("the bound guest's frames were dropped: %v", d)
 	}
 }
+
+// A guard the switch cannot apply is refused when the port is added.
+func TestGuardConfigRefused(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	for _, g := range []*GuardConfig{
+		{},
+		{DHCP: true, MACs: []pkt.MAC{mac(1)}},
+		{IPs: []netip.Addr{netip.MustParseAddr("fd00::1")}},
+		{IPs: []netip.Addr{{}}},
+	} {
+		if err := s.AddPort(PortConfig{Name: "g", Guard: g}, newMemPort()); err == nil {
+			t.Fatalf("guard %+v accepted", g)
+		}
+	}
+	if len(s.Ports()) != 0 {
+		t.Fatal("a refused port was added")
+	}
+}
