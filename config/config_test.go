@@ -427,6 +427,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(natNet + "      - {proto: udp, port: 53, to: \"10.0.0.2:53\"}\n")
 	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
 	f.Add("ports:\n  - {name: q, type: qemu, socket: /s, socket_owner: \"qemu:107\", socket_mode: 0660}\n")
+	f.Add("ports:\n  - {name: a, type: tap, isolated: true, guard: dhcp}\n  - {name: b, type: qemu, socket: /s, max_macs: 0, guard: {macs: [\"52:54:00:00:00:01\"], ips: [10.0.0.2]}}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f.yaml", []byte(s))
 		if (c == nil) == (err == nil) {
@@ -438,6 +439,31 @@ func FuzzParse(f *testing.F) {
 		}
 		checkConfig(t, c)
 	})
+}
+
+// checkPortSecurity: a guard is dhcp or non-empty lists of unicast
+// addresses; max_macs is never negative.
+func checkPortSecurity(t *testing.T, p *Port) {
+	if p.MaxMACs < 0 || p.MaxMACs > 1<<20 {
+		t.Fatalf("port %s: max_macs %d", p.Name, p.MaxMACs)
+	}
+	g := p.Guard
+	if g == nil {
+		return
+	}
+	if g.DHCP == (len(g.MACs)+len(g.IPs) > 0) {
+		t.Fatalf("port %s: guard %+v", p.Name, g)
+	}
+	for _, m := range g.MACs {
+		if m.IsZero() || m.IsMulticast() {
+			t.Fatalf("port %s: guard MAC %s", p.Name, m)
+		}
+	}
+	for _, a := range g.IPs {
+		if !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			t.Fatalf("port %s: guard address %s", p.Name, a)
+		}
+	}
 }
 
 func checkErrors(t *testing.T, in string, err error) {
@@ -487,6 +513,7 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Fatalf("port %+v", p)
 		}
 		checkSocketKeys(t, p)
+		checkPortSecurity(t, p)
 	}
 	for _, e := range c.FDB.Static {
 		if p := names[e.Port]; p == nil || !p.Carries(e.VLAN) || e.MAC.IsZero() || e.MAC.IsMulticast() {
