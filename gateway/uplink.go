@@ -40,6 +40,7 @@ const (
 	UplinkTTL                                   // inbound TTL ran out
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkTxError                               // the device did not take the packet
+	UplinkBadSource                             // from an attached network's address, or a martian (rp_filter)
 	NumUplinkDrops
 )
 
@@ -53,6 +54,7 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkTTL:           "ttl_exceeded",
 	UplinkNoAddress:     "no_address",
 	UplinkTxError:       "tx_error",
+	UplinkBadSource:     "bad_source",
 }
 
 // String is the metric label value.
@@ -332,6 +334,10 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	}
 	if ua == nil {
 		u.drops[UplinkNoAddress].Add(1)
+		return false
+	}
+	if src := ip.Src(); !hostIn(src, ua.prefix) || u.routes.Load().lookup(src) != nil {
+		u.drops[UplinkBadSource].Add(1) // a guest would take it for a neighbour's
 		return false
 	}
 	var target *Port
