@@ -98,6 +98,7 @@ func (h *host) routedVia(dev, cidr, gw string) {
 	h.Run("ip", "route", "add", "default", "via", gw)
 }
 
+// badSource reads network's gateway bad_source drops from a scrape.
 func badSource(t *testing.T, addr, network string) float64 {
 	t.Helper()
 	return metric(t, scrape(t, addr), "vswitch_gateway_drops_total", fmt.Sprintf(`network=%q,reason="bad_source"`, network))
