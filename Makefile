@@ -9,7 +9,7 @@ FUZZTIME ?= 60s
 # one. prometheus is for promtool; policy-rc.d below keeps its server off.)
 DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
             isc-dhcp-client dhcpcd-base python3 curl tshark prometheus iputils-tracepath \
-            qemu-system-x86 cpio kmod
+            qemu-system-x86 cpio kmod bind9-dnsutils dnsmasq-base strace
 
 # Packages whose tests need root and the whole machine (namespaces, iperf3,
 # QEMU): run one at a time, after the rest.

@@ -1,8 +1,8 @@
 // Command bench measures vswitch against the Linux bridge, Open vSwitch
-// (userspace datapath) and VDE in one run and writes results.json,
+// (userspace datapath, without and with userspace TSO) and VDE in one run and writes results.json,
 // report.md and SVG plots.
 //
-//	go run ./bench [-quick] [-switches vswitch,vswitch-veth,linux-bridge,ovs,vde]
+//	go run ./bench [-quick] [-switches vswitch,vswitch-veth,linux-bridge,ovs,ovs-tso,vde]
 //	               [-tests tcp,tcp4,udp64,rr,mesh4,nat] [-reps N] [-secs N] [-out DIR]
 //
 // Every switch gets the same topology: four hosts in network namespaces

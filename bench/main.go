@@ -46,7 +46,7 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "one repetition of 1 s per test")
-	sw := fs.String("switches", "vswitch,vswitch-veth,linux-bridge,ovs,vde", "switches to measure")
+	sw := fs.String("switches", "vswitch,vswitch-veth,linux-bridge,ovs,ovs-tso,vde", "switches to measure")
 	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat", "tests to run (nat: vswitch and linux-bridge only)")
 	reps := fs.Int("reps", 3, "repetitions per test (the median is reported)")
 	secs := fs.Int("secs", 5, "seconds per repetition")

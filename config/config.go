@@ -2,6 +2,7 @@ package config
 
 import (
 	_ "embed"
+	"io/fs"
 	"net/netip"
 	"os"
 	"time"
@@ -40,7 +41,7 @@ type StaticEntry struct {
 // Port is one switch port.
 type Port struct {
 	Name    string
-	Type    string // tap | afpacket | qemu (vxlan is refused: not implemented yet)
+	Type    string // tap | afpacket | qemu | vxlan
 	VLAN    uint16 // access VLAN (default 1 when not a trunk)
 	Trunk   []uint16
 	Native  uint16
@@ -52,7 +53,23 @@ type Port struct {
 	MTU     int
 	MAC     pkt.MAC
 	Queue   int
+	VXLAN   VXLAN // type vxlan only
 	Line    int
+
+	SocketOwner Owner       // socket_owner; zero: vswitch's user and group
+	SocketMode  fs.FileMode // socket_mode; DefaultSocketMode on a socket: port
+	// Isolated: no frames to or from other isolated ports (the Linux
+	// bridge's "isolated on").
+	Isolated bool
+	// Guard pins the port to its addresses; nil: no guard.
+	Guard *Guard
+}
+
+// Guard is a port guard (libvirt's clean-traffic): DHCP, or static lists.
+type Guard struct {
+	DHCP bool         // guard: dhcp — the addresses of the port's own leases
+	MACs []pkt.MAC    // the source MACs the port may use (empty: any)
+	IPs  []netip.Addr // the IPv4 sources the port may use (empty: any)
 }
 
 // IsTrunk reports whether the port carries tagged VLANs.
@@ -82,6 +99,7 @@ type Network struct {
 	Mode     Mode // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
 	Uplink   string
 	DHCP     *DHCP
+	DNS      DNS // see dns.go
 	Forwards []Forward
 	Line     int
 }
@@ -93,6 +111,7 @@ type DHCP struct {
 	DNS                  []netip.Addr
 	Domain               string
 	Hosts                []DHCPHost
+	MaxLeasesPerMAC      int // what one source MAC may hold at once (dnsmasq has no per-MAC limit; its dhcp-lease-max is per server)
 }
 
 // DHCPHost is a static reservation.
@@ -124,7 +143,8 @@ type Uplink struct {
 
 // Conntrack bounds the connection table.
 type Conntrack struct {
-	MaxEntries int
+	MaxEntries   int
+	MaxPerSource int // flows one address may start; past MaxEntries it never bites
 }
 
 // Defaults.
@@ -135,8 +155,15 @@ const (
 	DefaultAgeing     = 300 * time.Second
 	DefaultFDBEntries = 8192
 	DefaultQueue      = 1024
+	DefaultGuestMACs  = 16 // max_macs of tap and qemu ports
 	DefaultLease      = time.Hour
 	DefaultConntrack  = 65536
+	// DefaultConntrackPerSource is a sixteenth of the default table: a
+	// busy guest's few hundred flows fit many times over, and a flood
+	// from up to fifteen guests still leaves room.
+	DefaultConntrackPerSource = 4096
+
+	DefaultMaxLeasesPerMAC = 4 // a firmware and an OS with different client ids, and room to spare
 )
 
 //go:embed default.yaml

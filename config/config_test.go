@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +24,23 @@ func TestDefaultParses(t *testing.T) {
 	}
 	if c.FDB.Ageing != 300*time.Second || c.Metrics != DefaultMetrics || c.Ports[0].Queue != DefaultQueue {
 		t.Fatalf("defaults %+v", c)
+	}
+	if c.Conntrack != (Conntrack{MaxEntries: 65536, MaxPerSource: 4096}) {
+		t.Fatalf("conntrack %+v", c.Conntrack)
+	}
+}
+
+// TestConntrackKeys: each key alone keeps the other's default.
+func TestConntrackKeys(t *testing.T) {
+	for y, want := range map[string]Conntrack{
+		"conntrack: {max_entries: 1000}\n":                               {MaxEntries: 1000, MaxPerSource: 4096},
+		"conntrack: {max_per_source: 64}\n":                              {MaxEntries: 65536, MaxPerSource: 64},
+		"conntrack: {max_entries: 16777216, max_per_source: 16777216}\n": {MaxEntries: 1 << 24, MaxPerSource: 1 << 24},
+	} {
+		c, err := Parse("f.yaml", []byte(y))
+		if err != nil || c.Conntrack != want {
+			t.Fatalf("%q: %v %+v", y, err, c.Conntrack)
+		}
 	}
 }
 
@@ -58,7 +78,7 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes)`},
 		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
@@ -89,7 +109,15 @@ func TestErrors(t *testing.T) {
 		{"uplink gateway outside", "uplinks:\n  - {name: w, device: e, address: 10.0.0.5/24, gateway: 10.9.0.1}\n", 2, "uplinks[0].gateway: 10.9.0.1 is not inside 10.0.0.0/24"},
 		{"syntax", "metrics: \"\"\ncontrol: /x\n  y: 3\n", 3, "YAML syntax: mapping values are not allowed in this context"},
 		{"not a list", "ports: {name: a}\n", 1, "ports: must be a list"},
-		{"vxlan", "ports:\n  - name: v\n    type: vxlan\n", 3, "ports[0].type: the vxlan port type is not implemented yet"},
+		{"vxlan bare", "ports:\n  - name: v\n    type: vxlan\n", 2, "ports[0]: a vxlan port needs vnis: the VLANs it carries and their VNIs, like {10: 1010}\nports[0]: a vxlan port needs remotes: the VTEPs to send to"},
+		{"vxlan bad vni", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 16777216}}\n", 2, `ports[0].vnis.10: "16777216" is not a VNI (1-16777215)`},
+		{"vxlan vni twice", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7, 20: 7}}\n", 2, "ports[0].vnis.20: VNI 7 is already VLAN 10's"},
+		{"vxlan bad vlan", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {4095: 7}}\n", 2, "ports[0].vnis: 4095 is not a VLAN ID (1-4094)"},
+		{"vxlan vnis list", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: [7]}\n", 2, "ports[0].vnis: must map VLANs to VNIs, like {10: 1010, 20: 1020}"},
+		{"vxlan trunk", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7}, trunk: [10]}\n", 2, "ports[0].trunk: a vxlan port carries the VLANs of its vnis map: trunk does not apply"},
+		{"vxlan remote", "ports:\n  - {name: v, type: vxlan, remotes: [224.0.0.5, 10.0.0.2, 10.0.0.2], vnis: {10: 7}}\n", 2, "ports[0].remotes[0]: 224.0.0.5 is not a unicast address\nports[0].remotes: 10.0.0.2 listed twice"},
+		{"vxlan dstport", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7}, dstport: 0}\n", 2, `ports[0].dstport: "0" is not a whole number from 1 to 65535`},
+		{"vxlan key on tap", "ports:\n  - {name: a, type: tap, vnis: {10: 7}}\n", 2, "ports[0].vnis: vnis does not apply to a tap port"},
 		{"trunk empty", "ports:\n  - {name: t, type: afpacket, device: e, trunk: []}\n", 2, "ports[0].trunk: a trunk needs at least one VLAN"},
 		{"trunk not a list", "ports:\n  - {name: t, type: afpacket, device: e, trunk: 5}\n", 2, "ports[0].trunk: must be a list"},
 		{"trunk vlan twice", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [5, 5]}\n", 2, "ports[0].trunk: VLAN 5 listed twice"},
@@ -98,6 +126,17 @@ func TestErrors(t *testing.T) {
 		{"mtu too small", "ports:\n  - {name: a, type: tap, mtu: 67}\n", 2, `ports[0].mtu: "67" is not a whole number from 68 to 65535`},
 		{"mtu too big", "ports:\n  - {name: a, type: tap, mtu: 65536}\n", 2, `ports[0].mtu: "65536" is not a whole number from 68 to 65535`},
 		{"mtu not a number", "ports:\n  - {name: a, type: tap, mtu: big}\n", 2, `ports[0].mtu: "big" is not a whole number from 68 to 65535`},
+		{"isolated not a bool", "ports:\n  - {name: a, type: tap, isolated: yes}\n", 2, `ports[0].isolated: "yes" is not true or false`},
+		{"isolated a list", "ports:\n  - {name: a, type: tap, isolated: [true]}\n", 2, "ports[0].isolated: must be a single value"},
+		{"guard word", "ports:\n  - {name: a, type: tap, guard: strict}\n", 2, `ports[0].guard: "strict" is not dhcp or {macs: [...], ips: [...]}`},
+		{"guard empty", "ports:\n  - {name: a, type: tap, guard: {}}\n", 2, "ports[0].guard: a guard needs macs, ips or both (or guard: dhcp)"},
+		{"guard empty lists", "ports:\n  - {name: a, type: tap, guard: {macs: [], ips: []}}\n", 2, "ports[0].guard: a guard needs macs, ips or both (or guard: dhcp)"},
+		{"guard unknown key", "ports:\n  - {name: a, type: tap, guard: {ip: [10.0.0.2]}}\n", 2, `ports[0].guard.ip: unknown key "ip" in a guard (known: macs, ips)`},
+		{"guard bad mac", "ports:\n  - name: a\n    type: tap\n    guard:\n      macs: [\"52:54:00:00:00:01\", \"01:00:5e:00:00:01\"]\n", 5, "ports[0].guard.macs[1]: 01:00:5e:00:00:01 is not a unicast MAC address"},
+		{"guard bad ip", "ports:\n  - {name: a, type: tap, guard: {ips: [fd00::1]}}\n", 2, `ports[0].guard.ips[0]: "fd00::1" is not an IPv4 address`},
+		{"guard zero ip", "ports:\n  - {name: a, type: tap, guard: {ips: [0.0.0.0]}}\n", 2, "ports[0].guard.ips[0]: 0.0.0.0 is not a unicast address"},
+		{"guard broadcast ip", "ports:\n  - {name: a, type: tap, guard: {ips: [255.255.255.255]}}\n", 2, "ports[0].guard.ips[0]: 255.255.255.255 is not a unicast address"},
+		{"guard ips not a list", "ports:\n  - {name: a, type: tap, guard: {ips: 10.0.0.2}}\n", 2, "ports[0].guard.ips: must be a list"},
 		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
 		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
 		{"port not a mapping", "ports:\n  - tap0\n", 2, "ports[0]: a port must be a mapping (key: value)\nports[0]: a port needs a name\nports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},
@@ -115,6 +154,9 @@ func TestErrors(t *testing.T) {
 		{"static vlan not on trunk", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 5}\n", 5, "fdb.static[0].vlan: port t does not carry VLAN 5"},
 		{"static untagged on trunk without native", "ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20]}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t}\n", 5, "fdb.static[0].vlan: port t does not carry VLAN 1"},
 		{"conntrack too small", "conntrack: {max_entries: 15}\n", 1, `conntrack.max_entries: "15" is not a whole number from 16 to 16777216`},
+		{"per source zero", "conntrack:\n  max_per_source: 0\n", 2, `conntrack.max_per_source: "0" is not a whole number from 1 to 16777216`},
+		{"per source not a number", "conntrack: {max_per_source: lots}\n", 1, `conntrack.max_per_source: "lots" is not a whole number from 1 to 16777216`},
+		{"conntrack unknown key", "conntrack: {max_per_src: 5}\n", 1, `conntrack.max_per_src: unknown key "max_per_src" in conntrack (known: max_entries, max_per_source)`},
 		{"control empty", "control: \"\"\n", 1, "control: must not be empty"},
 		{"not a mapping", "just words\n", 1, "the config must be a mapping (key: value)"},
 		{"broadcast address", "networks:\n  - {name: n, address: 10.0.0.255/24}\n", 2, "networks[0].address: 10.0.0.255/24 is the network or broadcast address: give the gateway a host address"},
@@ -131,6 +173,8 @@ func TestErrors(t *testing.T) {
 		{"range backwards", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.0.9-10.0.0.2}\n", 4, `networks[0].dhcp.range: "10.0.0.9-10.0.0.2" ends before it starts`},
 		{"range not a range", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {range: 10.0.0.9}\n", 4, `networks[0].dhcp.range: "10.0.0.9" is not a range like 192.168.122.2-192.168.122.254`},
 		{"lease too short", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {lease: 59s}\n", 4, "networks[0].dhcp.lease: 59s is too short (at least 1m0s)"},
+		{"max_leases_per_mac zero", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {max_leases_per_mac: 0}\n", 4, `networks[0].dhcp.max_leases_per_mac: "0" is not a whole number from 1 to 65536`},
+		{"max_leases_per_mac not a number", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      max_leases_per_mac: lots\n", 5, `networks[0].dhcp.max_leases_per_mac: "lots" is not a whole number from 1 to 65536`},
 		{"dns not IPv4", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {dns: [\"::1\"]}\n", 4, `networks[0].dhcp.dns[0]: "::1" is not an IPv4 address`},
 		{"host mac twice", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.10}\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.11}\n", 7, "networks[0].dhcp.hosts[1].mac: 52:54:00:00:00:10 has two host entries"},
 		{"host ip twice", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp:\n      hosts:\n        - {mac: \"52:54:00:00:00:10\", ip: 10.0.0.10}\n        - {mac: \"52:54:00:00:00:11\", ip: 10.0.0.10}\n", 7, "networks[0].dhcp.hosts[1].ip: 10.0.0.10 is given to two hosts"},
@@ -147,6 +191,7 @@ func TestErrors(t *testing.T) {
 		{"uplink without gateway", "uplinks:\n  - {name: w, device: e, address: 10.1.0.5/24}\n", 2, "uplinks[0]: an uplink with a static address needs a gateway"},
 		{"uplink bad address", "uplinks:\n  - {name: w, device: e, address: 10.1.0.5}\n", 2, `uplinks[0].address: "10.1.0.5" is not "dhcp" or an IPv4 address with prefix length`},
 		{"duplicate uplink", "uplinks:\n  - {name: w, device: e, address: dhcp}\n  - {name: w, device: f, address: dhcp}\n", 3, `uplinks[1].name: duplicate uplink name "w"`},
+		{"uplink named like a port", "ports:\n  - {name: w, type: tap}\nuplinks:\n  - {name: w, device: e, address: dhcp}\n", 4, `uplinks[0].name: "w" is the name of the port on line 2`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,7 +222,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -233,7 +278,7 @@ ports:
 networks:
   - name: a
     address: 10.0.0.1/24
-    dhcp: {range: 10.0.0.2-10.0.0.254, lease: 1m, dns: [10.0.0.1], hosts: [{mac: "52:54:00:00:00:10", ip: 10.0.0.254}]}
+    dhcp: {range: 10.0.0.2-10.0.0.254, lease: 1m, dns: [10.0.0.1], hosts: [{mac: "52:54:00:00:00:10", ip: 10.0.0.254}], max_leases_per_mac: 65536}
   - name: b
     vlan: 2
     address: 10.0.1.254/24
@@ -248,12 +293,12 @@ networks:
 uplinks:
   - {name: w, device: eth0, address: 10.1.0.5/24, gateway: 10.1.0.1}
   - {name: v, device: eth2, address: dhcp}
-conntrack: {max_entries: 16}
+conntrack: {max_entries: 16, max_per_source: 1}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.FDB.Ageing != time.Second || c.FDB.MaxEntries != 1 || c.Conntrack.MaxEntries != 16 {
+	if c.FDB.Ageing != time.Second || c.FDB.MaxEntries != 1 || c.Conntrack != (Conntrack{MaxEntries: 16, MaxPerSource: 1}) {
 		t.Fatalf("fdb %+v conntrack %+v", c.FDB, c.Conntrack)
 	}
 	type port struct {
@@ -270,8 +315,8 @@ conntrack: {max_entries: 16}
 		{"abcdefghijklmno", 1, 0, "[]", 68, 16, 0},
 		{"az-AZ_09.x", 4094, 0, "[]", 65535, 65536, 1 << 20},
 		{"t", 0, 1, "[10 20]", 0, 512, 0},
-		{"d", 1, 0, "[]", 0, DefaultQueue, 0},
-		{"q", 1, 0, "[]", 0, DefaultQueue, 0},
+		{"d", 1, 0, "[]", 0, DefaultQueue, DefaultGuestMACs},
+		{"q", 1, 0, "[]", 0, DefaultQueue, DefaultGuestMACs},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("ports\n%v\nwant\n%v", got, want)
@@ -280,10 +325,11 @@ conntrack: {max_entries: 16}
 		t.Fatalf("static %s", s)
 	}
 	if n := c.Networks[0]; n.VLAN != 1 || n.Mode != ModeIsolated || n.DHCP.Lease != time.Minute || n.DHCP.RangeStart.String() != "10.0.0.2" ||
-		n.DHCP.RangeEnd.String() != "10.0.0.254" || fmt.Sprint(n.DHCP.DNS) != "[10.0.0.1]" || n.DHCP.Hosts[0].IP.String() != "10.0.0.254" {
+		n.DHCP.RangeEnd.String() != "10.0.0.254" || fmt.Sprint(n.DHCP.DNS) != "[10.0.0.1]" || n.DHCP.Hosts[0].IP.String() != "10.0.0.254" ||
+		n.DHCP.MaxLeasesPerMAC != 1<<16 {
 		t.Fatalf("network a %+v %+v", n, n.DHCP)
 	}
-	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.Address.String() != "10.0.1.254/24" {
+	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.DHCP.MaxLeasesPerMAC != 4 || n.Address.String() != "10.0.1.254/24" {
 		t.Fatalf("network b %+v %+v", n, n.DHCP)
 	}
 	if f := c.Networks[2].Forwards; fmt.Sprint(f) != "[{udp 65535 10.0.2.2:53 27} {tcp 1 10.0.2.3:1 27}]" {
@@ -347,8 +393,14 @@ func TestParsePort(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	// The API refuses what the config refuses: no file, no line.
-	if _, err := ParsePort([]byte(`{"name":"x","type":"vxlan"}`)); err == nil || err.Error() != "port.type: the vxlan port type is not implemented yet" {
+	if _, err := ParsePort([]byte(`{"name":"x","type":"vxlan","vnis":{"10":1010}}`)); err == nil || err.Error() != "port: a vxlan port needs remotes: the VTEPs to send to" {
 		t.Fatalf("%v", err)
+	}
+	p, err = ParsePort([]byte(`{name: vx0, type: vxlan, local: 10.0.0.5, vnis: {20: 1020, 10: 1010}, remotes: [10.0.0.6, 10.0.0.7]}`))
+	want := VXLAN{Local: netip.MustParseAddr("10.0.0.5"), DstPort: 4789, VNIs: map[uint16]uint32{10: 1010, 20: 1020},
+		Remotes: []netip.Addr{netip.MustParseAddr("10.0.0.6"), netip.MustParseAddr("10.0.0.7")}}
+	if err != nil || !reflect.DeepEqual(p.VXLAN, want) || !slices.Equal(p.Trunk, []uint16{10, 20}) || p.VLAN != 0 || p.Native != 0 {
+		t.Fatalf("%+v %v", p, err)
 	}
 }
 
@@ -362,6 +414,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 20}\n")
 	f.Add(natNet + "      - {proto: udp, port: 53, to: \"10.0.0.2:53\"}\n")
 	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
+	f.Add("ports:\n  - {name: q, type: qemu, socket: /s, socket_owner: \"qemu:107\", socket_mode: 0660}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f.yaml", []byte(s))
 		if (c == nil) == (err == nil) {
@@ -420,6 +473,7 @@ func checkConfig(t *testing.T, c *Config) {
 		if p.Type == "qemu" && (p.Socket == "") == (p.Listen == "") || p.Type == "afpacket" && p.Device == "" {
 			t.Fatalf("port %+v", p)
 		}
+		checkSocketKeys(t, p)
 	}
 	for _, e := range c.FDB.Static {
 		if p := names[e.Port]; p == nil || !p.Carries(e.VLAN) || e.MAC.IsZero() || e.MAC.IsMulticast() {
@@ -494,5 +548,54 @@ func TestModeNames(t *testing.T) {
 		if got := c.Networks[0].Mode.String(); got != s {
 			t.Errorf("mode %s parsed as %s", s, got)
 		}
+	}
+}
+
+// isolated: true and false as given, false when absent; also through the
+// control API's JSON.
+func TestPortIsolated(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(`ports:
+  - {name: a, type: tap, isolated: true}
+  - {name: b, type: qemu, socket: /s, isolated: false}
+  - {name: c, type: afpacket, device: e, trunk: [2], isolated: true}
+  - {name: d, type: tap}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, p := range c.Ports {
+		got = append(got, p.Isolated)
+	}
+	if fmt.Sprint(got) != "[true false true false]" {
+		t.Fatalf("isolated %v", got)
+	}
+	if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "isolated": true}`)); err != nil || !p.Isolated {
+		t.Fatalf("JSON: %+v %v", p, err)
+	}
+}
+
+// guard: dhcp, and the static lists, as given; absent: no guard.
+func TestPortGuard(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(`ports:
+  - {name: a, type: tap, guard: dhcp}
+  - {name: b, type: qemu, socket: /s, guard: {macs: ["52:54:00:00:00:01"], ips: [10.0.0.2, 10.0.0.3]}}
+  - {name: c, type: tap, guard: {macs: ["52:54:00:00:00:02"]}}
+  - {name: d, type: tap, guard: {ips: [10.0.0.4]}}
+  - {name: e, type: tap}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.Ports {
+		got = append(got, fmt.Sprintf("%+v", p.Guard))
+	}
+	want := "[&{DHCP:true MACs:[] IPs:[]} &{DHCP:false MACs:[52:54:00:00:00:01] IPs:[10.0.0.2 10.0.0.3]} &{DHCP:false MACs:[52:54:00:00:00:02] IPs:[]} &{DHCP:false MACs:[] IPs:[10.0.0.4]} <nil>]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("guards\n%v\nwant\n%s", got, want)
+	}
+	if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "guard": {"ips": ["10.0.0.9"]}}`)); err != nil || p.Guard == nil || p.Guard.IPs[0].String() != "10.0.0.9" {
+		t.Fatalf("JSON: %+v %v", p, err)
 	}
 }

@@ -11,9 +11,9 @@ import (
 )
 
 func (d *decoder) network(n *yaml.Node, path string) Network {
-	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated}
+	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated, DNS: DNS{Enable: true}}
 	keys := map[string]*yaml.Node{}
-	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "forwards"},
+	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "dns", "forwards"},
 		func(key string, k, v *yaml.Node) {
 			keys[key] = v
 			kp := path + "." + key
@@ -48,6 +48,8 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 				d.str(v, kp, &nw.Uplink)
 			case "dhcp":
 				nw.DHCP = d.dhcp(v, kp)
+			case "dns":
+				nw.DNS = d.dns(v, kp)
 			case "forwards":
 				d.seq(v, kp, func(i int, item *yaml.Node) {
 					nw.Forwards = append(nw.Forwards, d.forward(item, fmt.Sprintf("%s[%d]", kp, i)))
@@ -76,6 +78,11 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 			}
 		}
 	}
+	// Guests ask the gateway while it answers DNS (libvirt hands out its
+	// own address the same way).
+	if nw.Address.IsValid() && nw.DHCP != nil && nw.DNS.Enable && len(nw.DHCP.DNS) == 0 {
+		nw.DHCP.DNS = []netip.Addr{nw.Address.Addr()}
+	}
 	if nw.Address.IsValid() {
 		for i, f := range nw.Forwards {
 			if f.To.IsValid() && !nw.Address.Contains(f.To.Addr()) {
@@ -94,8 +101,8 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
-	h := &DHCP{Lease: DefaultLease}
-	d.fields(n, path, "dhcp", []string{"range", "lease", "dns", "domain", "hosts"}, func(key string, k, v *yaml.Node) {
+	h := &DHCP{Lease: DefaultLease, MaxLeasesPerMAC: DefaultMaxLeasesPerMAC}
+	d.fields(n, path, "dhcp", []string{"range", "lease", "dns", "domain", "hosts", "max_leases_per_mac"}, func(key string, k, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "range":
@@ -124,6 +131,8 @@ func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
 			})
 		case "domain":
 			d.str(v, kp, &h.Domain)
+		case "max_leases_per_mac":
+			d.int(v, kp, 1, 1<<16, &h.MaxLeasesPerMAC)
 		case "hosts":
 			macs, ips := map[string]bool{}, map[netip.Addr]bool{}
 			d.seq(v, kp, func(i int, item *yaml.Node) {
@@ -264,6 +273,9 @@ func (d *decoder) check(c *Config) {
 	for i, u := range c.Uplinks {
 		if uplinks[u.Name] {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("duplicate uplink name %q", u.Name)})
+		}
+		if l, dup := names[u.Name]; dup { // an uplink is a switch port under its name
+			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("%q is the name of the port on line %d", u.Name, l)})
 		}
 		uplinks[u.Name] = true
 	}

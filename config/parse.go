@@ -93,6 +93,21 @@ func (d *decoder) int(v *yaml.Node, key string, lo, hi int, dst *int) {
 	*dst = n
 }
 
+func (d *decoder) bool(v *yaml.Node, key string, dst *bool) {
+	s, ok := d.scalar(v, key)
+	if !ok {
+		return
+	}
+	switch s {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		d.errf(v, key, "%q is not true or false", s)
+	}
+}
+
 func (d *decoder) vlan(v *yaml.Node, key string, dst *uint16) {
 	s, ok := d.scalar(v, key)
 	if !ok {
@@ -171,7 +186,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		Metrics:   DefaultMetrics,
 		StateDir:  DefaultStateDir,
 		FDB:       FDB{Ageing: DefaultAgeing, MaxEntries: DefaultFDBEntries},
-		Conntrack: Conntrack{MaxEntries: DefaultConntrack},
+		Conntrack: Conntrack{MaxEntries: DefaultConntrack, MaxPerSource: DefaultConntrackPerSource},
 		Source:    name,
 	}
 	var doc yaml.Node
@@ -213,8 +228,12 @@ func Parse(name string, data []byte) (*Config, error) {
 					c.Uplinks = append(c.Uplinks, d.uplink(item, fmt.Sprintf("uplinks[%d]", i)))
 				})
 			case "conntrack":
-				d.fields(v, key, "conntrack", []string{"max_entries"}, func(_ string, _, v *yaml.Node) {
-					d.int(v, "conntrack.max_entries", 16, 1<<24, &c.Conntrack.MaxEntries)
+				d.fields(v, key, "conntrack", []string{"max_entries", "max_per_source"}, func(k string, _, v *yaml.Node) {
+					if k == "max_entries" {
+						d.int(v, "conntrack.max_entries", 16, 1<<24, &c.Conntrack.MaxEntries)
+					} else {
+						d.int(v, "conntrack.max_per_source", 1, 1<<24, &c.Conntrack.MaxPerSource)
+					}
 				})
 			}
 		})
@@ -275,7 +294,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = []string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue"}
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -316,21 +335,66 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.str(v, kp, &p.Socket)
 		case "listen":
 			d.str(v, kp, &p.Listen)
+		case "socket_owner":
+			d.socketOwner(v, kp, &p.SocketOwner)
+		case "socket_mode":
+			d.socketMode(v, kp, &p.SocketMode)
 		case "max_macs":
 			d.int(v, kp, 0, 1<<20, &p.MaxMACs)
 		case "mtu":
 			d.int(v, kp, 68, 65535, &p.MTU)
 		case "mac":
 			d.mac(v, kp, &p.MAC)
+		case "isolated":
+			d.bool(v, kp, &p.Isolated)
+		case "guard":
+			p.Guard = d.guard(v, kp)
 		case "queue":
 			d.int(v, kp, 16, 65536, &p.Queue)
 			if p.Queue&(p.Queue-1) != 0 {
 				d.errf(v, kp, "%d is not a power of two", p.Queue)
 			}
+		case "local", "dstport", "vnis", "remotes":
+			d.vxlanKey(key, v, kp, &p.VXLAN)
 		}
 	})
 	d.checkPort(&p, n, path, set)
 	return p
+}
+
+// guard parses `guard: dhcp` or `guard: {macs: [...], ips: [...]}`.
+func (d *decoder) guard(v *yaml.Node, kp string) *Guard {
+	if v.Kind == yaml.ScalarNode {
+		if v.Value != "dhcp" {
+			d.errf(v, kp, "%q is not dhcp or {macs: [...], ips: [...]}", v.Value)
+			return nil
+		}
+		return &Guard{DHCP: true}
+	}
+	g := &Guard{}
+	errs := len(d.errs)
+	d.fields(v, kp, "a guard", []string{"macs", "ips"}, func(key string, _, v *yaml.Node) {
+		lp := kp + "." + key
+		d.seq(v, lp, func(i int, item *yaml.Node) {
+			ik := fmt.Sprintf("%s[%d]", lp, i)
+			if key == "macs" {
+				var m pkt.MAC
+				d.mac(item, ik, &m)
+				g.MACs = append(g.MACs, m)
+				return
+			}
+			var a netip.Addr
+			d.addr(item, ik, &a)
+			if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+				d.errf(item, ik, "%s is not a unicast address", a)
+			}
+			g.IPs = append(g.IPs, a)
+		})
+	})
+	if len(d.errs) == errs && len(g.MACs)+len(g.IPs) == 0 {
+		d.errf(v, kp, "a guard needs macs, ips or both (or guard: dhcp)")
+	}
+	return g
 }
 
 // checkPort validates one port and applies its defaults.
@@ -342,6 +406,13 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 	}
 	if p.Queue == 0 {
 		p.Queue = DefaultQueue
+	}
+	// A guest port (a TAP or QEMU NIC: one VM, one or a few MACs) is held
+	// to a few addresses unless the config says otherwise, so one guest
+	// cannot fill the FDB; a bridged afpacket port has a whole LAN behind
+	// it and stays unlimited.
+	if set["max_macs"] == nil && (p.Type == "tap" || p.Type == "qemu") {
+		p.MaxMACs = DefaultGuestMACs
 	}
 	if p.IsTrunk() {
 		if k := set["vlan"]; k != nil {
@@ -358,8 +429,8 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 	allowed := map[string][]string{
 		"tap":      {"netns", "mtu", "mac"},
 		"afpacket": {"device", "netns"},
-		"qemu":     {"socket", "listen"},
-		"vxlan":    {},
+		"qemu":     {"socket", "listen", "socket_owner", "socket_mode"},
+		"vxlan":    append([]string{"netns"}, vxlanKeys...),
 	}
 	extra, ok := allowed[p.Type]
 	if !ok {
@@ -371,16 +442,14 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 		}
 		return
 	}
-	for _, key := range []string{"netns", "device", "socket", "listen", "mtu", "mac"} {
+	for _, key := range append([]string{"netns", "device", "socket", "listen", "mtu", "mac", "socket_owner", "socket_mode"}, vxlanKeys...) {
 		if k := set[key]; k != nil && !contains(extra, key) {
 			d.errf(k, path+"."+key, "%s does not apply to a %s port", key, p.Type)
 		}
 	}
 	switch p.Type {
 	case "vxlan":
-		// Known to the config format, but no driver runs it yet: refuse it
-		// here, so config check refuses what run would.
-		d.errf(set["type"], path+".type", "the vxlan port type is not implemented yet")
+		d.checkVXLAN(p, n, path, set)
 	case "afpacket":
 		if p.Device == "" {
 			d.errf(n, path, "an afpacket port needs device: the interface to attach")
@@ -394,6 +463,14 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 			if err != nil || !ap.Addr().IsLoopback() || ap.Port() == 0 {
 				d.errf(set["listen"], path+".listen", "%q must be a loopback address with a port, like 127.0.0.1:5555", p.Listen)
 			}
+			for _, key := range []string{"socket_owner", "socket_mode"} {
+				if k := set[key]; k != nil {
+					d.errf(k, path+"."+key, "%s applies to a unix socket (socket:); a listen: port is open to every local user", key)
+				}
+			}
+		}
+		if p.Socket != "" && p.SocketMode == 0 {
+			p.SocketMode = DefaultSocketMode
 		}
 	}
 }

@@ -248,8 +248,12 @@ func TestSocketFile(t *testing.T) {
 	}
 }
 
+// maxSocketPath is the longest path a unix socket can be bound to
+// (sun_path holds 108 bytes with the terminating NUL).
+const maxSocketPath = 107
+
 // A socket path so long that the private temporary directory would not
-// fit is bound directly, still 0600.
+// fit is still bound there (through /proc/self/fd), still 0600.
 func TestSocketLongPath(t *testing.T) {
 	dir := t.TempDir()
 	name := strings.Repeat("d", maxSocketPath-len(dir)-len("/x.sock")-8)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/unixsock"
 )
 
 // Server limits.
@@ -32,7 +34,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	sock *socket // set by Listen
+	sock *unixsock.Socket // set by Listen
 	// writeTimeout is how long a capture may wait on a client that stopped
 	// reading; tests shorten it before Serve.
 	writeTimeout time.Duration
@@ -205,7 +207,7 @@ func (w *statusWriter) Status() int {
 // that is not a socket.
 func (s *Server) Listen(path string) error {
 	if s.sock != nil {
-		return fmt.Errorf("control: already listening on %s", s.sock.path)
+		return fmt.Errorf("control: already listening on %s", s.sock.Path())
 	}
 	sock, err := listen(path)
 	if err != nil {
@@ -221,7 +223,7 @@ func (s *Server) Serve() error {
 	if s.sock == nil {
 		return errors.New("control: Serve before Listen")
 	}
-	err := s.http.Serve(s.sock.ln)
+	err := s.http.Serve(s.sock)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -241,7 +243,7 @@ func (s *Server) Close() error {
 			s.closeErr = fmt.Errorf("control: stopping the API: %w", err)
 		}
 		if s.sock != nil {
-			s.sock.close()
+			s.sock.Close() // http closed the listener: this removes the file
 		}
 	})
 	return s.closeErr

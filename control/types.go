@@ -11,7 +11,7 @@ import (
 type PortStatus struct {
 	Name      string            `json:"name"`
 	Type      string            `json:"type"`
-	Mode      string            `json:"mode"` // access | trunk
+	Mode      string            `json:"mode"` // access | trunk | routed (an uplink: in no VLAN)
 	VLAN      uint16            `json:"vlan,omitempty"`
 	Trunk     []uint16          `json:"trunk,omitempty"`
 	Native    uint16            `json:"native,omitempty"`
@@ -41,6 +41,7 @@ type FDBEntry struct {
 	Port       string  `json:"port"`
 	AgeSeconds float64 `json:"age_seconds"`
 	Static     bool    `json:"static"`
+	Remote     string  `json:"remote,omitempty"` // a tunnel port's VTEP behind which the MAC is
 }
 
 // Lease is one DHCP lease in GET /v1/leases.

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -59,6 +61,9 @@ func (b backend) status(e *portEntry) (control.PortStatus, bool) {
 	if len(pc.Trunk) > 0 {
 		ps.Mode, ps.VLAN, ps.Trunk, ps.Native = "trunk", 0, pc.Trunk, pc.Native
 	}
+	if pc.Type == "uplink" {
+		ps.Mode = "routed" // in no VLAN: the gateway routes to it
+	}
 	if dc, ok := e.drv.(driverCounters); ok {
 		ps.Driver = dc.Counters()
 	}
@@ -73,14 +78,28 @@ func (b backend) status(e *portEntry) (control.PortStatus, bool) {
 func (b backend) FDB() []control.FDBEntry {
 	entries := b.d.sw.FDB()
 	out := make([]control.FDBEntry, 0, len(entries))
+	tunnels := map[string]remoteOf{}
+	b.d.mu.Lock()
+	for name, e := range b.d.ports {
+		if r, ok := e.drv.(remoteOf); ok {
+			tunnels[name] = r
+		}
+	}
+	b.d.mu.Unlock()
 	for _, e := range entries {
-		out = append(out, control.FDBEntry{
+		fe := control.FDBEntry{
 			VLAN:       e.VLAN,
 			MAC:        e.MAC.String(),
 			Port:       e.Port,
 			AgeSeconds: e.Age.Seconds(),
 			Static:     e.Static,
-		})
+		}
+		if r, ok := tunnels[e.Port]; ok {
+			if a, ok := r.RemoteOf(e.VLAN, e.MAC); ok {
+				fe.Remote = a.String()
+			}
+		}
+		out = append(out, fe)
 	}
 	return out
 }
@@ -107,8 +126,11 @@ func (b backend) DeletePort(name string) error {
 	b.d.mu.Lock()
 	e, ok := b.d.ports[name]
 	b.d.mu.Unlock()
-	if ok && e.cfg.Type == "gateway" {
-		return &control.BadRequestError{Err: fmt.Errorf("port %s is a network's gateway: change the config to remove it", name)}
+	// Ports the config's networks and uplinks made are not the API's.
+	if ok {
+		if what := map[string]string{"gateway": "a network's gateway", "uplink": "an uplink"}[e.cfg.Type]; what != "" {
+			return &control.BadRequestError{Err: fmt.Errorf("port %s is %s: change the config to remove it", name, what)}
+		}
 	}
 	return b.d.delPort(name)
 }
@@ -127,3 +149,21 @@ func (b backend) StartCapture(port string) (control.CaptureStream, error) {
 
 // driverCounters is implemented by drivers with counters of their own.
 type driverCounters interface{ Counters() map[string]uint64 }
+
+// remoteOf is implemented by tunnel drivers: the remote host behind a MAC.
+type remoteOf interface {
+	RemoteOf(vid uint16, mac pkt.MAC) (netip.Addr, bool)
+}
+
+// driverStats are the drivers' own counters by port, for metrics.
+func (d *Daemon) driverStats() map[string]map[string]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]map[string]uint64{}
+	for name, e := range d.ports {
+		if dc, ok := e.drv.(driverCounters); ok {
+			out[name] = dc.Counters()
+		}
+	}
+	return out
+}

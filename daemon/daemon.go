@@ -95,13 +95,6 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, st.Line, err)
 		}
 	}
-	if d.ctl != nil {
-		go func() {
-			if err := d.ctl.Serve(); err != nil {
-				log.Error("control API stopped", "err", err)
-			}
-		}()
-	}
 	if err := d.startNetworks(); err != nil {
 		return nil, err
 	}
@@ -109,6 +102,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
 		col.Networks = d.networkStats
 		col.Uplinks = d.uplinkStats
+		col.Driver = d.driverStats
 		d.met, err = metrics.Listen(cfg.Metrics, metrics.Registry(col))
 		if err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
@@ -119,6 +113,16 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			}
 		}()
 		log.Info("serving metrics", "addr", "http://"+d.met.Addr()+"/metrics")
+	}
+	// The API answers only from here on: until now Start wrote the ports,
+	// networks and uplinks it reads without a lock. A client that connected
+	// earlier waits in the listen backlog.
+	if d.ctl != nil {
+		go func() {
+			if err := d.ctl.Serve(); err != nil {
+				log.Error("control API stopped", "err", err)
+			}
+		}()
 	}
 	log.Info("vswitch running", "ports", len(cfg.Ports), "control", cfg.Control)
 	return d, nil
@@ -140,6 +144,11 @@ func (d *Daemon) Stop() error {
 	errs = append(errs, d.sw.Close())
 	for _, u := range d.uplinks {
 		errs = append(errs, u.Close())
+	}
+	for _, n := range d.nets {
+		if n.dns != nil {
+			n.dns.Close() // after the gateways: no query comes in any more
+		}
 	}
 	if d.store != nil {
 		d.store.Close() // after the gateways: writes what is queued
@@ -207,7 +216,11 @@ func switchPortConfig(pc config.Port) vswitch.PortConfig {
 	if len(pc.Trunk) > 0 {
 		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
 	}
-	return vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue}
+	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated}
+	if g := pc.Guard; g != nil {
+		spc.Guard = &vswitch.GuardConfig{DHCP: g.DHCP, MACs: g.MACs, IPs: g.IPs}
+	}
+	return spc
 }
 
 func vlanString(pc config.Port) string {

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/user"
+	"strconv"
 
 	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/internal/unixsock"
 	vswitch "github.com/vswitch/vswitch/switch"
 	"github.com/vswitch/vswitch/tap"
 )
@@ -21,8 +24,69 @@ func openDriver(pc config.Port, log *slog.Logger) (vswitch.Port, error) {
 	case "afpacket":
 		return tap.OpenAFPacket(tap.AFPacketConfig{Device: pc.Device, Netns: pc.Netns})
 	case "qemu":
-		return tap.OpenQEMU(tap.QEMUConfig{Name: pc.Name, Socket: pc.Socket, Listen: pc.Listen, Log: log})
+		perm, err := socketPerm(pc)
+		if err != nil {
+			return nil, err
+		}
+		return tap.OpenQEMU(tap.QEMUConfig{Name: pc.Name, Socket: pc.Socket, Listen: pc.Listen, Perm: perm, Log: log})
+	case "vxlan":
+		x := pc.VXLAN
+		return tap.OpenVXLAN(tap.VXLANConfig{Name: pc.Name, Local: x.Local, Port: x.DstPort, VNIs: x.VNIs,
+			Remotes: x.Remotes, Netns: pc.Netns})
 	default:
 		return nil, fmt.Errorf("type %s: %w", pc.Type, errNotYet)
 	}
+}
+
+// socketPerm is a port's socket_mode and socket_owner, its names looked up
+// now (the config does no I/O).
+func socketPerm(pc config.Port) (unixsock.Options, error) {
+	o := unixsock.Options{Mode: pc.SocketMode}
+	if pc.SocketOwner.IsZero() {
+		return o, nil
+	}
+	uid, err := lookupID(pc.SocketOwner.User, "user", func(n string) (string, error) {
+		u, err := user.Lookup(n)
+		if err != nil {
+			return "", err
+		}
+		return u.Uid, nil
+	})
+	if err != nil {
+		return o, err
+	}
+	gid := -1
+	if g := pc.SocketOwner.Group; g != "" {
+		if gid, err = lookupID(g, "group", func(n string) (string, error) {
+			g, err := user.LookupGroup(n)
+			if err != nil {
+				return "", err
+			}
+			return g.Gid, nil
+		}); err != nil {
+			return o, err
+		}
+	}
+	o.Owner = &unixsock.Owner{UID: uid, GID: gid}
+	return o, nil
+}
+
+// lookupID is a number as is, or a name looked up.
+func lookupID(s, what string, lookup func(string) (string, error)) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		return n, nil
+	}
+	id, err := lookup(s)
+	if err == nil {
+		var n int
+		if n, err = strconv.Atoi(id); err == nil {
+			return n, nil
+		}
+	}
+	var uu user.UnknownUserError
+	var ug user.UnknownGroupError
+	if errors.As(err, &uu) || errors.As(err, &ug) {
+		return 0, fmt.Errorf("socket_owner: no %s %q on this host", what, s)
+	}
+	return 0, fmt.Errorf("socket_owner: %s %q: %w", what, s, err)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
@@ -21,6 +22,7 @@ type network struct {
 	port string
 	gw   *gateway.Port
 	dhcp *dhcp.Server
+	dns  *dns.Server // nil: dns.enable is false
 }
 
 // startNetworks attaches a gateway port per network, each with its DHCP
@@ -53,6 +55,7 @@ func (d *Daemon) startNetworks() error {
 			dc := dhcp.Config{
 				Network: nc.Name, Gateway: nc.Address, RangeStart: h.RangeStart, RangeEnd: h.RangeEnd,
 				Lease: h.Lease, DNS: h.DNS, Domain: h.Domain, Router: nc.Mode.RoutesOut(), MTU: 1500,
+				MaxLeasesPerMAC: h.MaxLeasesPerMAC,
 			}
 			for _, hs := range h.Hosts {
 				dc.Hosts = append(dc.Hosts, dhcp.Host{MAC: hs.MAC, IP: hs.IP, Name: hs.Name})
@@ -63,8 +66,11 @@ func (d *Daemon) startNetworks() error {
 			dc.Deliver = func(r dhcp.Reply) { n.gw.DeliverDHCP(r) }
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
+		if nc.DNS.Enable { // answers go out once n.gw is set, as DHCP's
+			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) })
+		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: nc.Mode, Uplink: uplinks[nc.Uplink]})
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns})
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
@@ -89,7 +95,7 @@ func (d *Daemon) startNetworks() error {
 		d.order = append(d.order, n.port)
 		d.mu.Unlock()
 		d.nets = append(d.nets, n)
-		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil)
+		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil, "dns", n.dns != nil)
 	}
 	return nil
 }
@@ -117,6 +123,9 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 		for i, v := range n.gw.Drops() {
 			st.GatewayDrops[gateway.DropReason(i).String()] = v
 		}
+		if n.dns != nil {
+			st.DNS = dnsStats(n.dns)
+		}
 		if n.dhcp != nil {
 			st.DHCP = true
 			st.Leases = n.dhcp.Active()
@@ -131,16 +140,25 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 	return out
 }
 
-// startUplink opens the outside device and runs the uplink.
+// startUplink opens the outside device and runs the uplink on it.
 func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	link, err := tap.OpenAFPacket(tap.AFPacketConfig{Device: uc.Device})
 	if err != nil {
 		return nil, err
 	}
 	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries}), Log: d.log})
-	u.Start()
+		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries, MaxPerSource: d.cfg.Conntrack.MaxPerSource}), Log: d.log})
+	// The link is a switch port under the uplink's name, so show ports,
+	// metrics and capture see it like any port.
+	if err := u.Start(d.sw); err != nil {
+		u.Close()
+		return nil, err
+	}
 	d.uplinks = append(d.uplinks, u)
+	d.mu.Lock()
+	d.ports[uc.Name] = &portEntry{cfg: config.Port{Name: uc.Name, Type: "uplink", Device: uc.Device}, drv: link}
+	d.order = append(d.order, uc.Name)
+	d.mu.Unlock()
 	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
 	return u, nil
 }
@@ -170,7 +188,8 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 	out := make([]metrics.UplinkStats, 0, len(d.uplinks))
 	for i, u := range d.uplinks {
 		o, in := u.Translations()
-		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
+		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), EarlyDrops: u.NAT().Stats().EarlyDrops,
+			TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
 		for r, v := range u.Drops() {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}

@@ -7,7 +7,18 @@
 // does no network I/O (the gateway moves the frames). It must never hand
 // out an address that another client holds, a static host's address to
 // anyone else, or acknowledge a lease before it is on disk. Its memory is
-// bounded by the size of its range: offers that are not taken expire.
+// bounded by the size of its range (offers that are not taken expire), a
+// fixed quarantine (maxDeclined) and a fixed rate table (rateLimiter).
+//
+// # Hostile clients
+//
+// One guest must not drain the pool or free a neighbour's lease. The
+// rules key on chaddr, which the gateway has checked is the frame's
+// source MAC: a MAC's messages are rate-limited (before they are
+// parsed), it holds at most Config.MaxLeasesPerMAC offers, leases and
+// declined addresses at once, and only the MAC holding a lease may
+// RELEASE or DECLINE it, a DECLINE only inside the range. Each refusal is
+// a counted DropReason.
 //
 // # The disk
 //

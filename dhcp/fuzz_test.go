@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,8 @@ func fuzzConfigs() []Config {
 		dns16 = append(dns16, netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}))
 	}
 	return []Config{
-		{Network: "a", Gateway: gw, RangeStart: a("10.9.0.10"), RangeEnd: a("10.9.0.13"), Lease: time.Hour,
+		// Two leases per MAC: the limit is reached within a script.
+		{Network: "a", Gateway: gw, RangeStart: a("10.9.0.10"), RangeEnd: a("10.9.0.13"), Lease: time.Hour, MaxLeasesPerMAC: 2,
 			DNS: []netip.Addr{gw.Addr()}, Domain: "lab", Router: true, MTU: 1500,
 			Hosts: []Host{{MAC: fuzzHostA, IP: a("10.9.0.12"), Name: "web"}, {MAC: fuzzHostB, IP: a("10.9.0.50")}}},
 		// A /28 whose range ends on the broadcast address; a reservation on
@@ -129,6 +132,7 @@ func FuzzHandle(f *testing.F) {
 		now := time.Unix(1_700_000_000, 0)
 		s.now = func() time.Time { return now }
 		buf := make([]byte, 1500)
+		buckets := map[pkt.MAC]*bucket{}
 		for i := 0; len(script) > 0 && i < 64; i++ {
 			var m []byte
 			var adv time.Duration
@@ -136,7 +140,29 @@ func FuzzHandle(f *testing.F) {
 			now = now.Add(adv)
 			before := snapshot(s)
 			dropsBefore := s.Drops()
+			q := readRequest(m)
+			limited := false
+			if pkt.DHCP(m).Valid() { // any message with a chaddr counts against it
+
+				b := buckets[q.mac]
+				if b == nil {
+					b = &bucket{tokens: 20, last: now}
+					buckets[q.mac] = b
+				}
+				limited = !b.take(now)
+			}
 			rep, ok := s.Handle(pkt.DHCP(m), buf)
+			after := snapshot(s)
+			if limited {
+				if ok || !oneDrop(s.Drops(), dropsBefore, DropRateLimited) || !reflect.DeepEqual(after, before) {
+					t.Fatalf("over its rate: answered %v, drops %v (before %v), state changed %v", ok, s.Drops(), dropsBefore, !reflect.DeepEqual(after, before))
+				}
+				continue
+			}
+			if s.Drops()[DropRateLimited] != dropsBefore[DropRateLimited] {
+				t.Fatal("rate-limited below the rate")
+			}
+			checkRules(t, cfg, before.expired(now), after, q, ok, now, s.Drops(), dropsBefore)
 			checkReply(t, cfg, before, m, rep, ok, now, s.Drops(), dropsBefore)
 			checkState(t, cfg, s, now)
 		}
@@ -168,6 +194,18 @@ func addSeeds(f *testing.F) {
 		step(r, 2, 50, 0, 1, 0, 0), step(r, 2, 12, 0, 1, 0, 0), step(d, 9, 0, 0, 0x30, 200, 0)))
 	f.Add(uint8(2), cat(step(d|0x20, 8, 0, 0, 0x10, 5, 0), step(r|0x20, 8, 8, 0, 5, 0, 0), step(d, 1, 0, 0, 0x30, 30, 0),
 		step(r, 1, 0, 0, 5, 5, 0), step(r, 9, 15, 0, 1, 0, 0), step(d, 9, 0, 0, 0, 0, 0)))
+	// Draining (issue 13): INIT-REBOOTs with fresh client ids from one
+	// MAC; bind and DECLINE again and again; a RELEASE and a DECLINE of
+	// client 1's lease under its client id from client 2; a burst past
+	// the rate.
+	f.Add(uint8(0), cat(step(r|0x20, 0x01, 10, 0, 1, 0, 0), step(r|0x20, 0x11, 11, 0, 1, 0, 0),
+		step(r|0x20, 0x21, 13, 0, 1, 0, 0), step(d|0x20, 0x31, 0, 0, 0, 0, 0), step(r|0x20, 0x02, 13, 0, 1, 0, 0)))
+	f.Add(uint8(1), cat(step(r, 1, 12, 0, 1, 0, 0), step(dc, 1, 12, 0, 5, 0, 0), step(r, 1, 14, 0, 1, 0, 0),
+		step(dc, 1, 14, 0, 5, 0, 0), step(dc, 1, 1, 0, 5, 0, 0), step(r, 1, 15, 0, 1, 0, 0), step(dc, 1, 15, 0, 5, 0, 0),
+		step(r, 1, 13, 0, 1, 0, 0), step(dc, 1, 13, 0, 5, 0, 0), step(d, 1, 0, 0, 0, 0, 0), step(d, 2, 0, 0, 0, 0, 0)))
+	f.Add(uint8(0), cat(step(d|0x20, 0x11, 0, 0, 0, 0, 0), step(r|0x20, 0x11, 10, 0, 5, 0, 0),
+		step(rl|0x20, 0x12, 0, 10, 6, 0, 0), step(dc|0x20, 0x12, 10, 0, 5, 0, 0), step(r|0x20, 0x11, 0, 10, 2, 0, 0)))
+	f.Add(uint8(0), bytes.Repeat(step(inf, 4, 0, 77, 2, 0, 0), 22))
 	// Raw messages: duplicated options, an empty client id after a real
 	// one, a malformed tail.
 	raw := func(b []byte) []byte {
@@ -180,20 +218,157 @@ func addSeeds(f *testing.F) {
 
 // state is the server's tables before a message.
 type state struct {
-	byClient map[string]Lease
-	offered  map[string]bool
-	declined map[netip.Addr]time.Time
+	byClient   map[string]Lease
+	offered    map[string]bool
+	declined   map[netip.Addr]time.Time
+	declinedBy map[netip.Addr]pkt.MAC
 }
 
 func snapshot(s *Server) state {
-	st := state{byClient: map[string]Lease{}, offered: map[string]bool{}, declined: map[netip.Addr]time.Time{}}
+	st := state{byClient: map[string]Lease{}, offered: map[string]bool{}, declined: map[netip.Addr]time.Time{}, declinedBy: map[netip.Addr]pkt.MAC{}}
 	for id, l := range s.byClient {
 		st.byClient[id], st.offered[id] = l.Lease, l.offered
 	}
-	for a, t := range s.declined {
-		st.declined[a] = t
+	for a, d := range s.declined {
+		st.declined[a], st.declinedBy[a] = d.until, d.by
 	}
 	return st
+}
+
+// expired is st as the server sees it at now, before the message changes
+// anything: lapsed offers and ended quarantines forgotten.
+func (st state) expired(now time.Time) state {
+	out := state{byClient: maps.Clone(st.byClient), offered: maps.Clone(st.offered), declined: maps.Clone(st.declined), declinedBy: maps.Clone(st.declinedBy)}
+	for id, l := range st.byClient {
+		if st.offered[id] && l.Expiry.Before(now) {
+			delete(out.byClient, id)
+			delete(out.offered, id)
+		}
+	}
+	for a, t := range st.declined {
+		if t.Before(now) {
+			delete(out.declined, a)
+			delete(out.declinedBy, a)
+		}
+	}
+	return out
+}
+
+// holds counts what mac holds at now other than client id except's lease:
+// unexpired offers and bindings, unended quarantines it caused.
+func (st state) holds(mac pkt.MAC, except string, now time.Time) int {
+	n := 0
+	for id, l := range st.byClient {
+		if id != except && l.MAC == mac.String() && l.Expiry.After(now) && (st.offered[id] || l.State == "bound") {
+			n++
+		}
+	}
+	for a, t := range st.declined {
+		if st.declinedBy[a] == mac && t.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// bucket is the reference rate limit: 20 tokens, 10 more a second.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) take(now time.Time) bool {
+	b.tokens = min(20, b.tokens+now.Sub(b.last).Seconds()*10)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// oneDrop reports whether exactly one message was dropped, for reason.
+func oneDrop(after, before [NumDrops]uint64, reason DropReason) bool {
+	for r := range after {
+		want := before[r]
+		if DropReason(r) == reason {
+			want++
+		}
+		if after[r] != want {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRules checks the rules against a guest draining the pool: the
+// per-MAC limit, and RELEASE and DECLINE only from the holder. A message
+// they drop changes nothing (before is already past expiry).
+func checkRules(t *testing.T, cfg Config, before, after state, q fuzzRequest, ok bool, now time.Time, drops, dropsBefore [NumDrops]uint64) {
+	t.Helper()
+	if !q.valid {
+		return
+	}
+	max := cfg.MaxLeasesPerMAC
+	if max == 0 {
+		max = DefaultMaxLeasesPerMAC
+	}
+	full := before.holds(q.mac, q.clientID, now) >= max
+	gwa := cfg.Gateway.Addr()
+	var want DropReason = dropNone
+	cur, had := before.byClient[q.clientID]
+	holder := had && cur.MAC == q.mac.String()
+	switch q.typ {
+	case pkt.DHCPDiscover:
+		if full {
+			want = DropMACLeaseLimit
+		}
+	case pkt.DHCPRequest:
+		if q.serverID.IsValid() && q.serverID != gwa {
+			return // other_server: checkReply
+		}
+		if full {
+			want = DropMACLeaseLimit
+		}
+	case pkt.DHCPRelease:
+		if !holder || cur.IP != q.ciaddr || before.offered[q.clientID] {
+			want = DropNotHolder
+		} else if l := after.byClient[q.clientID]; l.State != "released" || !l.Expiry.Equal(now) || l.IP != cur.IP {
+			t.Fatalf("holder's release: %+v", l)
+		}
+	case pkt.DHCPDecline:
+		_, static := reservedFor(cfg, q.reqIP)
+		switch {
+		case q.serverID != gwa:
+			want = DropNotOurs
+		case !q.reqIP.IsValid():
+			want = DropNotHolder
+		case !inRange(cfg, q.reqIP) || static:
+			want = DropDeclineRange
+		case !holder || cur.IP != q.reqIP || !cur.Expiry.After(now) || !before.offered[q.clientID] && cur.State != "bound":
+			want = DropNotHolder
+		default:
+			if _, kept := after.byClient[q.clientID]; kept || !after.declined[q.reqIP].Equal(now.Add(quarantine)) || after.declinedBy[q.reqIP] != q.mac {
+				t.Fatalf("holder's decline of %v: lease kept %v, quarantine %v by %v", q.reqIP, kept, after.declined[q.reqIP], after.declinedBy[q.reqIP])
+			}
+		}
+	default:
+		return
+	}
+	if want == dropNone {
+		for _, r := range []DropReason{DropMACLeaseLimit, DropNotHolder, DropDeclineRange} {
+			if drops[r] != dropsBefore[r] {
+				t.Fatalf("type %d from %v (client %s) dropped as %v: holds %d of %d", q.typ, q.mac, q.clientID, r, before.holds(q.mac, q.clientID, now), max)
+			}
+		}
+		return
+	}
+	if ok || !oneDrop(drops, dropsBefore, want) {
+		t.Fatalf("type %d from %v (client %s): answered %v, drops %v (before %v), want one %v", q.typ, q.mac, q.clientID, ok, drops, dropsBefore, want)
+	}
+	if !reflect.DeepEqual(after, before) {
+		t.Fatalf("type %d dropped as %v changed the pool:\nbefore %+v\nafter  %+v", q.typ, want, before, after)
+	}
 }
 
 // holder is the client that holds a at now, if any: an offer until it
@@ -320,6 +495,8 @@ func checkReply(t *testing.T, cfg Config, before state, m []byte, rep Reply, ok 
 			if drops[DropNotOurs] != dropsBefore[DropNotOurs]+1 {
 				t.Fatal("request for another server dropped without counting it")
 			}
+		case drops[DropMACLeaseLimit] == dropsBefore[DropMACLeaseLimit]+1:
+			// checkRules: the MAC was at its limit
 		case q.typ == pkt.DHCPDiscover:
 			if drops[DropPoolExhausted] != dropsBefore[DropPoolExhausted]+1 {
 				t.Fatal("discover dropped without counting exhaustion")
@@ -582,5 +759,24 @@ func checkState(t *testing.T, cfg Config, s *Server, now time.Time) {
 	}
 	if len(s.byClient) > n {
 		t.Fatalf("%d leases and offers for %d addresses", len(s.byClient), n)
+	}
+	// No MAC holds more than its limit; quarantines are few and in the range.
+	st := snapshot(s)
+	max := cfg.MaxLeasesPerMAC
+	if max == 0 {
+		max = DefaultMaxLeasesPerMAC
+	}
+	for i := range byte(10) {
+		if h := st.holds(fuzzMAC(i), "", now); h > max {
+			t.Fatalf("%v holds %d, limit %d", fuzzMAC(i), h, max)
+		}
+	}
+	if len(s.declined) > maxDeclined {
+		t.Fatalf("%d quarantined", len(s.declined))
+	}
+	for a := range s.declined {
+		if _, static := reservedFor(cfg, a); !inRange(cfg, a) || static {
+			t.Fatalf("%v quarantined: not a dynamic address", a)
+		}
 	}
 }

@@ -12,17 +12,23 @@ import (
 // request is what Handle extracts from a message.
 type request struct {
 	typ       uint8
-	clientID  string
+	clientID  string // set by Handle from id: the lease's own string when the client is known
+	id        []byte // the client id as a lease key, in the server's scratch buffer
 	mac       pkt.MAC
 	reqIP     netip.Addr
 	serverID  netip.Addr
-	hostname  string
+	hostname  []byte // a plain DNS label, in the message; nil: none
 	params    []byte
 	hasParams bool
 	maxSize   int // option 57, 0 if absent
 }
 
-func parse(m pkt.DHCP) (request, DropReason) {
+// idBufLen holds the longest client key: option 61's 255 bytes in hex.
+const idBufLen = 2 * 255
+
+// parse reads m; the client key goes into idBuf (idBufLen bytes), so a
+// known client costs no allocation.
+func parse(m pkt.DHCP, idBuf []byte) (request, DropReason) {
 	var r request
 	if !m.Valid() {
 		return r, DropMalformed
@@ -39,9 +45,9 @@ func parse(m pkt.DHCP) (request, DropReason) {
 	r.hostname = sanitizeHostname(o.Hostname)
 	r.params, r.hasParams = o.ParamRequest, o.HasParams
 	if o.ClientID != nil {
-		r.clientID = hex.EncodeToString(o.ClientID)
+		r.id = idBuf[:hex.Encode(idBuf, o.ClientID)]
 	} else {
-		r.clientID = "mac:" + r.mac.String()
+		r.id = appendMACKey(idBuf[:0], r.mac)
 	}
 	switch r.typ {
 	case pkt.DHCPDiscover, pkt.DHCPRequest, pkt.DHCPDecline, pkt.DHCPRelease, pkt.DHCPInform:
@@ -50,17 +56,31 @@ func parse(m pkt.DHCP) (request, DropReason) {
 	return r, DropNoType
 }
 
+// appendMACKey appends the key of a client without a client id: "mac:"
+// and chaddr as MAC.String writes it.
+func appendMACKey(b []byte, m pkt.MAC) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, "mac:"...)
+	for i, x := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, digits[x>>4], digits[x&15])
+	}
+	return b
+}
+
 // sanitizeHostname keeps a client's name only if it is a plain DNS label.
-func sanitizeHostname(b []byte) string {
+func sanitizeHostname(b []byte) []byte {
 	if len(b) == 0 || len(b) > 63 {
-		return ""
+		return nil
 	}
 	for _, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return ""
+			return nil
 		}
 	}
-	return string(b)
+	return b
 }
 
 // addressee says where a reply of type typ to m goes. RFC 2131 4.1: NAKs

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
 )
 
 // pick chooses the address to offer.
@@ -63,8 +65,74 @@ func broadcast(p netip.Prefix) netip.Addr {
 }
 
 func (s *Server) quarantined(a netip.Addr, now time.Time) bool {
-	t, ok := s.declined[a]
-	return ok && t.After(now)
+	d, ok := s.declined[a]
+	return ok && d.until.After(now)
+}
+
+func (l *leaseState) setMAC(m pkt.MAC) {
+	if l.mac != m || l.MAC == "" {
+		l.mac, l.MAC = m, m.String()
+	}
+}
+
+// live reports whether l keeps its address from others at now: an
+// unexpired offer or binding.
+func (l *leaseState) live(now time.Time) bool {
+	return l.Expiry.After(now) && (l.offered || l.State == "bound")
+}
+
+// full reports whether r's MAC holds MaxLeasesPerMAC besides the lease of
+// r's client id (which the message may keep or replace, but not add to).
+func (s *Server) full(r request, now time.Time) bool {
+	cur := s.byClient[r.clientID]
+	if cur != nil && cur.mac == r.mac && cur.live(now) {
+		// It keeps or replaces what it holds: never more than before, so
+		// no need to count (renewals cost no scan).
+		return false
+	}
+	n := 0
+	for _, l := range s.byClient {
+		if l != cur && l.mac == r.mac && l.live(now) {
+			n++
+		}
+	}
+	for _, d := range s.declined {
+		if d.by == r.mac && d.until.After(now) {
+			n++
+		}
+	}
+	return n >= s.cfg.MaxLeasesPerMAC
+}
+
+// decline quarantines the address of a DECLINE (RFC 2131 4.3.3: the
+// client found it in use) if the sender holds it.
+func (s *Server) decline(r request, now time.Time) DropReason {
+	switch {
+	case r.serverID != s.cfg.Gateway.Addr():
+		return DropNotOurs
+	case !r.reqIP.IsValid():
+		return DropNotHolder
+	case !s.inRange(r.reqIP) || s.staticIP[r.reqIP]:
+		return DropDeclineRange // a static address is its host's whatever it finds
+	}
+	cur, ok := s.byClient[r.clientID]
+	if !ok || cur.IP != r.reqIP || cur.mac != r.mac || !cur.live(now) {
+		return DropNotHolder
+	}
+	s.drop(cur)
+	if _, ok := s.declined[r.reqIP]; !ok && len(s.declined) >= maxDeclined {
+		var first netip.Addr
+		var until time.Time
+		for a, d := range s.declined {
+			if !first.IsValid() || d.until.Before(until) {
+				first, until = a, d.until
+			}
+		}
+		delete(s.declined, first)
+	}
+	s.declined[r.reqIP] = decline{until: now.Add(quarantine), by: r.mac}
+	s.changed()
+	return dropNone
 }
 
 // assignable reports whether a may go to the client of r.
@@ -98,13 +166,15 @@ func (s *Server) hold(r request, a netip.Addr, now time.Time) *lease {
 	}
 	l, ok := s.byClient[r.clientID]
 	if !ok {
-		l = &lease{leaseState: leaseState{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, MAC: r.mac.String(), IP: a}}}
+		l = &lease{leaseState: leaseState{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, IP: a}}}
+		l.setMAC(r.mac)
 		s.byClient[r.clientID] = l
 		s.byIP[a] = l
 	}
 	if l.State != "bound" || l.Expiry.Before(now) {
 		l.offered = true
 		l.Expiry = now.Add(offerHold)
+		l.setMAC(r.mac) // the offer counts against the MAC it went to
 	}
 	return l
 }
@@ -123,8 +193,8 @@ func (s *Server) expire(now time.Time) {
 			s.drop(l)
 		}
 	}
-	for a, t := range s.declined {
-		if t.Before(now) {
+	for a, d := range s.declined {
+		if d.until.Before(now) {
 			delete(s.declined, a)
 		}
 	}

@@ -23,6 +23,11 @@ type Config struct {
 	Router     bool // send option 3 (nat and routed networks; libvirt leaves it out on isolated ones)
 	MTU        int  // option 26; 0 = not sent
 
+	// MaxLeasesPerMAC bounds what one MAC holds at once: its unexpired
+	// offers and leases, and the addresses it declined that are still
+	// quarantined. 0 means DefaultMaxLeasesPerMAC.
+	MaxLeasesPerMAC int
+
 	// Deliver, when set (and the server has a store), makes Handle
 	// return at once for a REQUEST whose ACK needs its lease on disk:
 	// the store goroutine writes the lease and then calls Deliver with
@@ -43,6 +48,14 @@ const (
 	quarantine = 10 * time.Minute
 )
 
+// DefaultMaxLeasesPerMAC is enough for a firmware and an OS that use
+// different client ids, plus two declines, on one NIC.
+const DefaultMaxLeasesPerMAC = 4
+
+// maxDeclined bounds the quarantine; when it is full, the address whose
+// quarantine ends first is let go early.
+const maxDeclined = 256
+
 // Message counters: received types by their option 53 value, sent ones too.
 const numTypes = 9
 
@@ -55,9 +68,13 @@ const (
 	DropNotRequest                      // op is not BOOTREQUEST, or not Ethernet
 	DropNoType                          // no option 53, or a type a server never receives
 	DropPoolExhausted                   // no address to offer
-	DropNotOurs                         // REQUEST for another server
+	DropNotOurs                         // REQUEST or DECLINE for another server
 	DropStoreFailed                     // the lease could not be written: no ACK
 	DropStoreBusy                       // maxPending REQUESTs already wait for the disk: no ACK
+	DropRateLimited                     // the source MAC sent more than its rate
+	DropMACLeaseLimit                   // the source MAC already holds MaxLeasesPerMAC
+	DropNotHolder                       // RELEASE or DECLINE of a lease the sender does not hold
+	DropDeclineRange                    // DECLINE of an address outside the dynamic range
 	NumDrops
 	dropNone = NumDrops // parse: the message is served
 )
@@ -70,6 +87,10 @@ var dropNames = [NumDrops]string{
 	DropNotOurs:       "other_server",
 	DropStoreFailed:   "store_failed",
 	DropStoreBusy:     "store_busy",
+	DropRateLimited:   "rate_limited",
+	DropMACLeaseLimit: "mac_lease_limit",
+	DropNotHolder:     "not_holder",
+	DropDeclineRange:  "decline_out_of_range",
 }
 
 // String is the metric label value.
@@ -94,7 +115,9 @@ type Server struct {
 	byIP     map[netip.Addr]*lease
 	static   map[pkt.MAC]Host
 	staticIP map[netip.Addr]bool
-	declined map[netip.Addr]time.Time
+	declined map[netip.Addr]decline // at most maxDeclined
+	rate     *rateLimiter
+	idBuf    [idBufLen]byte // parse's client key, under mu
 
 	msgs  [numTypes]atomic.Uint64
 	drops [NumDrops]atomic.Uint64
@@ -119,7 +142,16 @@ type lease struct {
 // leaseState is a lease as the pool sees it.
 type leaseState struct {
 	Lease
-	offered bool // an OFFER not yet requested: held until Expiry, not stored
+	mac     pkt.MAC // Lease.MAC: the holder, the only one who may RELEASE or DECLINE it
+	offered bool    // an OFFER not yet requested: held until Expiry, not stored
+}
+
+// decline is a quarantined address and who declined it: until it ends,
+// it counts against that MAC's MaxLeasesPerMAC, so declining one address
+// after another cannot empty the pool.
+type decline struct {
+	until time.Time
+	by    pkt.MAC
 }
 
 // NewServer returns a server for cfg, with the leases store holds.
@@ -127,11 +159,14 @@ func NewServer(cfg Config, store *Store) *Server {
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Hour
 	}
+	if cfg.MaxLeasesPerMAC <= 0 {
+		cfg.MaxLeasesPerMAC = DefaultMaxLeasesPerMAC
+	}
 	s := &Server{
 		cfg: cfg, store: store, now: time.Now,
 		byClient: map[string]*lease{}, byIP: map[netip.Addr]*lease{},
 		static: map[pkt.MAC]Host{}, staticIP: map[netip.Addr]bool{},
-		declined: map[netip.Addr]time.Time{},
+		declined: map[netip.Addr]decline{}, rate: newRateLimiter(),
 	}
 	for _, h := range cfg.Hosts {
 		if !s.guest(h.IP) {
@@ -146,6 +181,7 @@ func NewServer(cfg Config, store *Store) *Server {
 				continue // the network changed under the stored lease
 			}
 			ls := &lease{leaseState: leaseState{Lease: l}}
+			ls.mac, _ = pkt.ParseMAC(l.MAC) // unparsable: no MAC holds it, nobody may release it
 			s.byClient[l.ClientID] = ls
 			s.byIP[l.IP] = ls
 		}
@@ -222,16 +258,36 @@ type Reply struct {
 // is dropped unchanged (store_busy). Deliver's rep.Msg is the server's
 // buffer, valid only during the call; Deliver may call Handle but should
 // not block: every network's writes wait for it.
+//
+// The rules against a guest draining the pool key on chaddr as the
+// message's source: the gateway drops DHCP whose chaddr is not the
+// frame's Ethernet source (chaddr_spoofed) before it gets here. A source
+// MAC is rate-limited; it holds at most MaxLeasesPerMAC; only the MAC
+// holding a lease may RELEASE or DECLINE it.
 func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
-	r, drop := parse(m)
+	if !m.Valid() {
+		s.drops[DropMalformed].Add(1)
+		return rep, false
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Before parsing: a flood costs a lookup, not a client id string.
+	if !s.rate.allow(m.CHAddr(), now.UnixNano()) {
+		s.drops[DropRateLimited].Add(1)
+		return rep, false
+	}
+	r, drop := parse(m, s.idBuf[:])
 	if drop != dropNone {
 		s.drops[drop].Add(1)
 		return rep, false
 	}
+	if l, ok := s.byClient[string(r.id)]; ok {
+		r.clientID = l.ClientID // no new string for a known client
+	} else {
+		r.clientID = string(r.id)
+	}
 	s.msgs[r.typ].Add(1)
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.expire(now)
 	var typ uint8
 	var ip netip.Addr
@@ -239,6 +295,10 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	var c *commit
 	switch r.typ {
 	case pkt.DHCPDiscover:
+		if s.full(r, now) {
+			s.drops[DropMACLeaseLimit].Add(1)
+			return rep, false
+		}
 		if ip = s.pick(r, now); !ip.IsValid() {
 			s.drops[DropPoolExhausted].Add(1)
 			return rep, false
@@ -254,20 +314,19 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 			ip = l.IP
 		}
 	case pkt.DHCPDecline:
-		if r.serverID == s.cfg.Gateway.Addr() && r.reqIP.IsValid() {
-			if cur, ok := s.byClient[r.clientID]; ok && cur.IP == r.reqIP {
-				s.drop(cur)
-			}
-			s.declined[r.reqIP] = now.Add(quarantine)
-			s.changed()
+		if d := s.decline(r, now); d != dropNone {
+			s.drops[d].Add(1)
 		}
 		return rep, false
 	case pkt.DHCPRelease:
-		if cur, ok := s.byClient[r.clientID]; ok && cur.IP == m.CIAddr() && !cur.offered {
-			cur.State, cur.Expiry = "released", now
-			cur.seq++
-			s.changed()
+		cur, ok := s.byClient[r.clientID]
+		if !ok || cur.IP != m.CIAddr() || cur.offered || cur.mac != r.mac {
+			s.drops[DropNotHolder].Add(1)
+			return rep, false
 		}
+		cur.State, cur.Expiry = "released", now
+		cur.seq++
+		s.changed()
 		return rep, false
 	case pkt.DHCPInform:
 		typ = pkt.DHCPAck
@@ -293,15 +352,21 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *commit) {
 	cur := s.byClient[r.clientID]
 	ci := m.CIAddr()
+	if r.serverID.IsValid() && r.serverID != s.cfg.Gateway.Addr() {
+		if cur != nil && cur.offered {
+			s.drop(cur) // the client took another server's offer
+		}
+		s.drops[DropNotOurs].Add(1)
+		return 0, nil, nil
+	}
+	// Whichever flavour, an ACK leaves this client's lease with r.mac:
+	// INIT-REBOOTs with a fresh client id each must not bind the pool.
+	if s.full(r, now) {
+		s.drops[DropMACLeaseLimit].Add(1)
+		return 0, nil, nil
+	}
 	switch {
 	case r.serverID.IsValid(): // SELECTING: answering an OFFER
-		if r.serverID != s.cfg.Gateway.Addr() {
-			if cur != nil && cur.offered {
-				s.drop(cur) // the client took another server's offer
-			}
-			s.drops[DropNotOurs].Add(1)
-			return 0, nil, nil
-		}
 		if cur == nil || cur.IP != r.reqIP {
 			return pkt.DHCPNak, nil, nil
 		}
@@ -341,9 +406,9 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *
 	cur.offered = false
 	cur.State = "bound"
 	cur.Expiry = now.Add(s.cfg.Lease)
-	cur.MAC = r.mac.String()
-	if r.hostname != "" {
-		cur.Hostname = r.hostname
+	cur.setMAC(r.mac)
+	if r.hostname != nil && string(r.hostname) != cur.Hostname {
+		cur.Hostname = string(r.hostname)
 	}
 	if h, ok := s.static[r.mac]; ok && h.Name != "" {
 		cur.Hostname, cur.Static = h.Name, true

@@ -328,7 +328,8 @@ func TestShortReplyPaddedTo300(t *testing.T) {
 }
 
 func TestDropReasonLabels(t *testing.T) {
-	want := []string{"malformed", "not_request", "no_type", "pool_exhausted", "other_server", "store_failed", "store_busy"}
+	want := []string{"malformed", "not_request", "no_type", "pool_exhausted", "other_server", "store_failed", "store_busy",
+		"rate_limited", "mac_lease_limit", "not_holder", "decline_out_of_range"}
 	for i, w := range want {
 		if got := DropReason(i).String(); got != w {
 			t.Errorf("DropReason(%d) = %q, want %q", i, got, w)

@@ -152,6 +152,7 @@ type fdbEntry struct {
 	MAC    string `json:"mac"`
 	Port   string `json:"port"`
 	Static bool   `json:"static"`
+	Remote string `json:"remote"`
 }
 
 func (in *instance) fdb() []fdbEntry {

@@ -3,9 +3,14 @@
 package gateway
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/internal/ring"
+	vswitch "github.com/vswitch/vswitch/switch"
 )
 
 // Looking up and refreshing a known neighbour allocates nothing.
@@ -25,6 +30,49 @@ func TestNeighbourAllocs(t *testing.T) {
 	}
 }
 
+// A NAT flow through a running uplink's path allocates nothing once it is
+// tracked: out (the gateway's copy, NAT, the next hop, the uplink's
+// egress) and in (the port's Deliver, NAT, the gateway's ring).
+func TestUplinkPathAllocs(t *testing.T) {
+	u, _ := newUplink(true)
+	p := New(Config{Network: "n", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
+	u.Attach(p)
+	u.neigh.learn(routerIP, routerMAC, t0)
+	p.neigh.learn(guestIP, guestMAC, t0)
+	query := udpFrame(p.MAC(), guestMAC, guestIP, remoteIP, 64, 5353, 53, []byte("query"))
+	p.handle(query, t0) // tracks the flow
+	out := sent(u)
+	if len(out) != 1 {
+		t.Fatalf("%d frames out", len(out))
+	}
+	sport := binary.BigEndian.Uint16(out[0][14+20:])
+	answer := udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, sport, []byte("answer"))
+	upQ, gwQ := u.tx.(ringEgress).q, p.q
+	batch := make([]*vswitch.Frame, 1)
+	drained := make([]*vswitch.Frame, vswitch.BatchSize)
+	drain := func(q *ring.Queue[vswitch.Frame]) int {
+		n := q.Take(drained)
+		for _, f := range drained[:n] {
+			f.Release()
+		}
+		return n
+	}
+	var nOut, nIn int
+	if allocs := testing.AllocsPerRun(1000, func() {
+		p.handle(query, t0)
+		nOut = drain(upQ)
+		batch[0] = frameOf(answer)
+		(*uplinkRouter)(u).Deliver(batch)
+		batch[0].Release() // handed on: Deliver left a fresh frame here
+		nIn = drain(gwQ)
+	}); allocs != 0 {
+		t.Fatalf("%v allocs per packet out and in", allocs)
+	}
+	if nOut != 1 || nIn != 1 || u.Drops() != [NumUplinkDrops]uint64{} {
+		t.Fatalf("out %d, in %d, drops %v", nOut, nIn, u.Drops())
+	}
+}
+
 // Routing a guest's packet out (nat and routed, and a spoofed one
 // dropped) and delivering the outside's answer allocate nothing.
 func TestRouteAllocs(t *testing.T) {
@@ -35,7 +83,7 @@ func TestRouteAllocs(t *testing.T) {
 		if allocs := testing.AllocsPerRun(1000, func() {
 			p.handle(frame, t0)
 			p.handle(spoof, t0)
-			if drain(u.q) != 1 {
+			if drain(u.tx.(ringEgress).q) != 1 {
 				t.Fatal("not routed")
 			}
 		}); allocs != 0 {
@@ -49,5 +97,14 @@ func TestRouteAllocs(t *testing.T) {
 		}
 	}); allocs != 0 {
 		t.Fatalf("%v allocs per delivered answer", allocs)
+	}
+}
+
+// Handing a DNS query to the DNS server allocates nothing on the frame path.
+func TestDNSHandOverAllocs(t *testing.T) {
+	p, _ := newDNSPort(t) // not started: jobs stay queued, 1024 of them
+	f := fromGuest(17, 1, 0, udpSeg(40000, 53, dnsQuery(t, 1, "db.lab."), guestIP, gwIP))
+	if allocs := testing.AllocsPerRun(500, func() { p.handle(f, t0) }); allocs != 0 {
+		t.Fatalf("%v allocs per query", allocs)
 	}
 }

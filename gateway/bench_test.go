@@ -32,7 +32,7 @@ func BenchmarkRoute(b *testing.B) {
 			b.SetBytes(int64(len(frame)))
 			for b.Loop() {
 				p.handle(frame, t0)
-				if drain(u.q) != 1 {
+				if drain(u.tx.(ringEgress).q) != 1 {
 					b.Fatal("not routed")
 				}
 			}
@@ -58,7 +58,7 @@ func established() (*Port, *Uplink, []byte) {
 	p, u := routeSetup("nat")
 	p.handle(arpFrame(p.MAC(), guestMAC, 2, guestMAC, guestIP, p.MAC(), gwAddr.Addr()), t0)
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
-	drain(u.q)
+	drain(u.tx.(ringEgress).q)
 	drain(p.q)
 	return p, u, udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, 5353, []byte("answer"))
 }

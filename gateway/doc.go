@@ -9,7 +9,9 @@
 // from the frame pool onto a bounded queue (full: dropped and counted),
 // the neighbour cache has a fixed size, and ICMP errors are rate limited.
 // On nat and routed networks it routes to and from an Uplink (uplink.go),
-// masquerading through package nat; it never routes between networks.
+// masquerading through package nat; it never routes between networks. An
+// uplink's outside link is a routed switch port (vswitch.Router): the
+// switch's reader and writer move its frames, the uplink only decides.
 // It routes only packets whose source is a guest address of the network
 // (rp_filter), and learns neighbours only from ARP and DHCP ACKs, never
 // from an IP packet's source: a guest lying about its address gets

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -30,6 +31,7 @@ type Config struct {
 	// network and every other network leave through Uplink.
 	Mode   config.Mode
 	Uplink *Uplink
+	DNS    *dns.Server // nil: port 53 is closed, as on a host without a resolver
 }
 
 // DropReason says why the gateway port dropped a frame: a label value of
@@ -283,6 +285,9 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 			p.echoReply(eth, ip)
 		}
 	case pkt.ProtoUDP:
+		if p.dnsUDP(eth, ip) {
+			return
+		}
 		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodePortUnreach, now)
 	case pkt.ProtoTCP:
 		p.tcpReset(eth, ip)

@@ -209,7 +209,7 @@ func FuzzGateway(f *testing.F) {
 				}
 			})
 		}
-		for _, r := range takeAll(u.q) {
+		for _, r := range sent(u) {
 			checkEmitted(t, r, upMAC, func(ip pkt.IPv4) {
 				if ip.Src() != upIP || ip.TTL() != in.TTL()-1 || ip.Dst() != in.Dst() || pkt.Ethernet(r).Dst() != routerMAC || len(r) != 14+ip.TotalLen() {
 					t.Fatalf("routed % x from % x", r, b)

@@ -89,7 +89,7 @@ func TestRoute(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, u := routeSetup(tt.mode)
 			p.handle(tt.frame, t0)
-			up, local := takeAll(u.q), takeAll(p.q)
+			up, local := sent(u), takeAll(p.q)
 			if tt.want.up == nil && len(up) != 0 || tt.want.up != nil && (len(up) != 1 || string(up[0]) != string(tt.want.up)) {
 				t.Fatalf("uplink sent %d:\n% x\nwant\n% x", len(up), up, tt.want.up)
 			}
@@ -132,16 +132,36 @@ func TestRouteNoAddressAndTableFull(t *testing.T) {
 	p := New(Config{Network: "t", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
 	u.Attach(p)
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
-	if u.Drops()[UplinkNoAddress] != 1 || len(takeAll(u.q)) != 0 || p.Neighbours() != 0 {
+	if u.Drops()[UplinkNoAddress] != 1 || len(sent(u)) != 0 || p.Neighbours() != 0 {
 		t.Fatalf("without an address: drops %v", u.Drops())
 	}
 
+	// A full table evicts the guest's unanswered flow; its source limit
+	// refuses the next one.
 	p, u = routeSetup("nat")
-	u.cfg.NAT = nat.New(nat.Config{MaxEntries: 1})
+	u.cfg.NAT = nat.New(nat.Config{MaxEntries: 1, MaxPerSource: 1})
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "q"), t0)
 	p.handle(guestUDP(remoteIP, 64, 5354, 53, "q"), t0)
-	if d := u.Drops(); d[UplinkConntrackFull] != 1 || len(takeAll(u.q)) != 1 {
-		t.Fatalf("table full: drops %v", d)
+	if d := u.Drops(); d[UplinkSourceLimit] != 1 || len(sent(u)) != 1 {
+		t.Fatalf("source limit: drops %v", d)
+	}
+}
+
+// TestNATDropReasons: each verdict the NAT refuses a packet with is
+// counted under its own reason.
+func TestNATDropReasons(t *testing.T) {
+	for v, want := range map[nat.Verdict]UplinkDropReason{
+		nat.TableFull: UplinkConntrackFull, nat.SourceLimit: UplinkSourceLimit, nat.FragmentsFull: UplinkFragmentsFull,
+		nat.Fragment: UplinkFragment, nat.Malformed: UplinkMalformed, nat.NotTracked: UplinkNotTracked,
+	} {
+		u, _ := newUplink(false)
+		u.natDrop(v)
+		d := u.Drops()
+		for r := range d {
+			if n := d[r]; n != map[bool]uint64{true: 1}[UplinkDropReason(r) == want] {
+				t.Fatalf("%v: %v counted %d", v, UplinkDropReason(r), n)
+			}
+		}
 	}
 }
 
@@ -152,7 +172,7 @@ func TestInboundDeliver(t *testing.T) {
 	p, u := routeSetup("nat")
 	p.handle(arpFrame(p.MAC(), guestMAC, 2, guestMAC, guestIP, p.MAC(), gwAddr.Addr()), t0)
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
-	takeAll(u.q)
+	sent(u)
 	if !feed(u, udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, 5353, []byte("answer")), t0) {
 		t.Fatal("reply not delivered")
 	}
@@ -219,7 +239,7 @@ func TestHairpin(t *testing.T) {
 	p.handle(arpFrame(p.MAC(), guest2MAC, 2, guest2MAC, guest2IP, p.MAC(), gwAddr.Addr()), t0)
 	takeAll(p.q)
 	p.handle(guestUDP(upIP, 64, 5353, 8080, "hairpin"), t0)
-	if up := takeAll(u.q); len(up) != 0 {
+	if up := sent(u); len(up) != 0 {
 		t.Fatalf("hairpin went out: % x", up)
 	}
 	got := takeAll(p.q)

@@ -37,7 +37,7 @@ func TestRouteSource(t *testing.T) {
 				p, u := routeSetup(mode)
 				src := netip.MustParseAddr(s.src)
 				p.handle(udpFrame(StableMAC("t"), guestMAC, src, remoteIP, 64, 5353, 53, []byte("spoof")), t0)
-				if up, local := takeAll(u.q), takeAll(p.q); len(up) != 0 || len(local) != 0 {
+				if up, local := sent(u), takeAll(p.q); len(up) != 0 || len(local) != 0 {
 					t.Fatalf("sent %d out, %d back", len(up), len(local))
 				}
 				var d [NumDrops]uint64
@@ -53,7 +53,7 @@ func TestRouteSource(t *testing.T) {
 		// The positive control: the guest's own address is routed.
 		p, u := routeSetup(mode)
 		p.handle(guestUDP(remoteIP, 64, 5353, 53, "honest"), t0)
-		if up := takeAll(u.q); len(up) != 1 || p.Drops() != [NumDrops]uint64{} {
+		if up := sent(u); len(up) != 1 || p.Drops() != [NumDrops]uint64{} {
 			t.Fatalf("%s: honest packet: %d out, drops %v", mode, len(up), p.Drops())
 		}
 	}
@@ -76,7 +76,7 @@ func TestRouteSourceOtherNetwork(t *testing.T) {
 	for range 5 {
 		p.handle(udpFrame(p.MAC(), guestMAC, victim, remoteIP, 64, 5353, 53, []byte("spoof")), t0)
 	}
-	if up := takeAll(u.q); len(up) != 0 || p.Drops()[DropBadSource] != 5 {
+	if up := sent(u); len(up) != 0 || p.Drops()[DropBadSource] != 5 {
 		t.Fatalf("%d sent, drops %v", len(up), p.Drops())
 	}
 	if feed(u, udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, 5353, []byte("answer")), t0) {
@@ -122,7 +122,7 @@ func TestNeighbourNotLearnedFromIP(t *testing.T) {
 	p.handle(arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, guestIP, pkt.MAC{}, gwIP), t0)
 	takeAll(p.q)
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "honest"), t0)
-	takeAll(u.q)
+	sent(u)
 	later := t0.Add(10 * time.Second)
 	spoofs := [][]byte{
 		udpFrame(p.MAC(), guest2MAC, guestIP, remoteIP, 64, 5353, 53, []byte("spoof")),
@@ -132,7 +132,7 @@ func TestNeighbourNotLearnedFromIP(t *testing.T) {
 	for _, f := range spoofs {
 		p.handle(f, later)
 	}
-	if up := takeAll(u.q); len(up) != 2 {
+	if up := sent(u); len(up) != 2 {
 		t.Fatalf("%d routed, want 2 (sources inside the network are routed)", len(up))
 	}
 	if local := takeAll(p.q); len(local) != 1 || pkt.Ethernet(local[0]).Dst() != guest2MAC {

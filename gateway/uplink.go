@@ -10,7 +10,6 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
-	"github.com/vswitch/vswitch/internal/ring"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -18,7 +17,7 @@ import (
 // UplinkConfig is a routed interface of the gateway.
 type UplinkConfig struct {
 	Name    string
-	Link    vswitch.Port // an AF_PACKET port on the outside device
+	Link    vswitch.Port // an AF_PACKET port on the outside device; the switch runs it (Start)
 	MAC     pkt.MAC      // zero: a stable locally administered one from the name
 	Address netip.Prefix // the switch's own outside address; invalid: lease one by DHCP
 	Gateway netip.Addr   // the next hop, resolved by ARP (with DHCP: the router option)
@@ -36,10 +35,10 @@ const (
 	UplinkConntrackFull                         // a new flow, but the conntrack table is full
 	UplinkFragment                              // a later fragment whose first was not seen
 	UplinkMalformed                             // too short for its protocol
-	UplinkQueueFull                             // the uplink's send queue is full
 	UplinkTTL                                   // inbound TTL ran out
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
-	UplinkTxError                               // the device did not take the packet
+	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
+	UplinkFragmentsFull                         // a first fragment, but the fragment table is full
 	UplinkBadSource                             // from an attached network's address, or a martian (rp_filter)
 	NumUplinkDrops
 )
@@ -50,10 +49,10 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkConntrackFull: "conntrack_full",
 	UplinkFragment:      "fragment",
 	UplinkMalformed:     "malformed",
-	UplinkQueueFull:     "queue_full",
 	UplinkTTL:           "ttl_exceeded",
 	UplinkNoAddress:     "no_address",
-	UplinkTxError:       "tx_error",
+	UplinkSourceLimit:   "conntrack_source_limit",
+	UplinkFragmentsFull: "fragments_full",
 	UplinkBadSource:     "bad_source",
 }
 
@@ -71,13 +70,18 @@ type uplinkAddr struct {
 	ip, gw netip.Addr
 }
 
-// Uplink moves routed traffic between the networks and the outside.
+// Uplink moves routed traffic between the networks and the outside. Its
+// link is a routed port of the switch (vswitch.Router): the switch's
+// reader hands it what the link reads, and what it sends goes through
+// the port's queue and writer, so it has the counters, drops and capture
+// of every port.
 type Uplink struct {
 	cfg    UplinkConfig
 	mac    pkt.MAC
 	addr   atomic.Pointer[uplinkAddr] // nil until an address is known
 	dhcpCh chan []byte                // DHCP replies for the client
-	q      *ring.Queue[vswitch.Frame]
+	tx     egress                     // the port's egress; set by Start
+	sw     *vswitch.Switch            // the switch running the link; nil before Start
 	neigh  *neighbours
 	routes atomic.Pointer[routeTable] // the attached networks; never nil
 	mu     sync.Mutex                 // Attach only
@@ -101,7 +105,7 @@ func NewUplink(cfg UplinkConfig) *Uplink {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	u := &Uplink{cfg: cfg, mac: mac, q: ring.NewQueue[vswitch.Frame](1024), neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4), clk: realClock{}}
+	u := &Uplink{cfg: cfg, mac: mac, neigh: newNeighbours(1024), done: make(chan struct{}), dhcpCh: make(chan []byte, 4), clk: realClock{}}
 	u.routes.Store(&routeTable{})
 	if cfg.Address.IsValid() {
 		u.addr.Store(&uplinkAddr{prefix: cfg.Address, ip: cfg.Address.Addr(), gw: cfg.Gateway})
@@ -142,19 +146,44 @@ func (u *Uplink) Attach(p *Port) {
 	u.routes.Store(u.routes.Load().with(p))
 }
 
-// Start runs the uplink's reader, writer and conntrack sweeper, and
-// announces its address.
-func (u *Uplink) Start() {
-	u.wg.Add(3)
-	go u.reader()
-	go u.writer()
+// egress is where the uplink's frames leave: its switch port's Egress (a
+// fake in unit tests). Send owns f from then on and counts any drop.
+type egress interface{ Send(f *vswitch.Frame) }
+
+// Start puts the link on sw as a routed port named after the uplink, runs
+// the conntrack sweeper, and announces the address or leases one by DHCP.
+// From here on the switch owns the link.
+func (u *Uplink) Start(sw *vswitch.Switch) error {
+	if err := sw.AddPort(vswitch.PortConfig{Name: u.cfg.Name, Router: (*uplinkRouter)(u)}, u.cfg.Link); err != nil {
+		return err
+	}
+	u.sw = sw
+	u.wg.Add(1)
 	go u.sweeper()
 	if a := u.addr.Load(); a != nil {
 		u.announce(a)
-		return
+		return nil
 	}
 	u.wg.Add(1)
 	go u.dhcpClient()
+	return nil
+}
+
+// uplinkRouter is the uplink as its switch port's Router.
+type uplinkRouter Uplink
+
+// Attached is called by AddPort before the port reads anything.
+func (r *uplinkRouter) Attached(out *vswitch.Egress) { r.tx = out }
+
+// Deliver handles frames from the outside, on the port's reader.
+func (r *uplinkRouter) Deliver(frames []*vswitch.Frame) {
+	u := (*Uplink)(r)
+	now := u.clk.Now()
+	for i, f := range frames {
+		if u.handle(f, now) {
+			frames[i] = vswitch.NewFrame() // handed on
+		}
+	}
 }
 
 // announce sends a gratuitous ARP for the address and asks for the next hop.
@@ -164,12 +193,18 @@ func (u *Uplink) announce(a *uplinkAddr) {
 	u.resolve(a.gw, u.clk.Now())
 }
 
-// Close stops the uplink and closes its link.
+// Close stops the uplink and removes its port, which closes the link (a
+// link never started is closed here). A switch closed first took the
+// port with it already.
 func (u *Uplink) Close() error {
 	var err error
 	u.once.Do(func() {
 		close(u.done)
-		err = u.cfg.Link.Close()
+		if u.sw == nil {
+			err = u.cfg.Link.Close()
+		} else if e := u.sw.RemovePort(u.cfg.Name); !errors.Is(e, vswitch.ErrNoSuchPort) {
+			err = e
+		}
 		u.wg.Wait()
 	})
 	return err
@@ -184,28 +219,7 @@ func newFrame() (*vswitch.Frame, []byte) {
 
 func (u *Uplink) enqueue(f *vswitch.Frame, n int) {
 	f.SetLen(n)
-	if !u.q.Put(f) {
-		u.drops[UplinkQueueFull].Add(1)
-		f.Release()
-	}
-}
-
-func (u *Uplink) writer() {
-	defer u.wg.Done()
-	out := make([]*vswitch.Frame, vswitch.BatchSize)
-	for {
-		n := u.q.Wait(out, u.done)
-		if n == 0 {
-			return
-		}
-		if sent, _ := u.cfg.Link.WriteBatch(out[:n]); sent < n {
-			u.drops[UplinkTxError].Add(uint64(n - sent)) // the device refused them, or is closing
-		}
-		for i, f := range out[:n] {
-			f.Release()
-			out[i] = nil
-		}
-	}
+	u.tx.Send(f)
 }
 
 func (u *Uplink) sweeper() {
@@ -253,42 +267,7 @@ func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
 		return
 	}
 	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: u.mac, Type: pkt.TypeIPv4})
-	if !u.q.Put(f) {
-		u.drops[UplinkQueueFull].Add(1)
-		f.Release()
-	}
-}
-
-// reader handles frames from the outside.
-func (u *Uplink) reader() {
-	defer u.wg.Done()
-	frames := make([]*vswitch.Frame, vswitch.BatchSize)
-	for i := range frames {
-		frames[i] = vswitch.NewFrame()
-	}
-	for {
-		n, err := u.cfg.Link.ReadBatch(frames)
-		if err != nil {
-			if errors.Is(err, vswitch.ErrClosed) {
-				return
-			}
-			select {
-			case <-u.done:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		now := u.clk.Now()
-		for i := range n {
-			if u.handle(frames[i], now) {
-				frames[i] = vswitch.NewFrame() // handed on
-			} else {
-				frames[i].Release()
-				frames[i] = vswitch.NewFrame()
-			}
-		}
-	}
+	u.tx.Send(f)
 }
 
 // handle processes one outside frame; true means f was handed on.
@@ -410,6 +389,10 @@ func (u *Uplink) natDrop(v nat.Verdict) {
 	switch v {
 	case nat.TableFull:
 		u.drops[UplinkConntrackFull].Add(1)
+	case nat.SourceLimit:
+		u.drops[UplinkSourceLimit].Add(1)
+	case nat.FragmentsFull:
+		u.drops[UplinkFragmentsFull].Add(1)
 	case nat.Fragment:
 		u.drops[UplinkFragment].Add(1)
 	case nat.Malformed:

@@ -260,7 +260,6 @@ func startDHCPUplink(t *testing.T) (*Uplink, *memLink, *fakeClock) {
 	u, l := newUplink(false)
 	clk := newFakeClock()
 	u.clk = clk
-	u.Start()
-	t.Cleanup(func() { u.Close() })
+	startUplink(t, u)
 	return u, l, clk
 }

@@ -228,7 +228,7 @@ func FuzzUplinkDHCP(f *testing.F) {
 			if u.Address() != l.prefix || a.ip != l.prefix.Addr() || a.gw != l.gw {
 				t.Fatalf("bound %+v from %+v", a, l)
 			}
-			sent := takeAll(u.q)
+			sent := sent(u)
 			want := 0
 			if prev == nil || prev.ip != a.ip { // a new address is announced
 				want++ // gratuitous ARP
@@ -253,7 +253,7 @@ func driveUplink(t *testing.T, u *Uplink, p, r *Port, a *uplinkAddr) {
 	out := func() (routed int) {
 		p.handle(udpFrame(p.MAC(), guestMAC, p.cfg.Address.Addr().Next(), remoteIP, 64, 5353, 53, []byte("q")), now)
 		r.handle(udpFrame(r.MAC(), guestMAC, r.cfg.Address.Addr().Next(), remoteIP, 64, 5353, 53, []byte("q")), now)
-		sent := takeAll(u.q)
+		sent := sent(u)
 		checkUplinkFrames(t, sent, a)
 		for _, b := range sent {
 			if pkt.Ethernet(b).Type() == pkt.TypeIPv4 {
@@ -280,7 +280,7 @@ func driveUplink(t *testing.T, u *Uplink, p, r *Port, a *uplinkAddr) {
 		feed(u, arpFrame(pkt.Broadcast, routerMAC, pkt.ARPRequest, routerMAC, peer, pkt.MAC{}, a.ip), now)
 		feed(u, arpFrame(upMAC, routerMAC, pkt.ARPReply, routerMAC, peer, upMAC, a.ip), now)
 	}
-	checkUplinkFrames(t, takeAll(u.q), a)
+	checkUplinkFrames(t, sent(u), a)
 	// Once the router answered, both guests' packets leave through it
 	// (when the lease leaves them a path: the outside host off the
 	// uplink's subnet, the guests' networks apart from it).
@@ -290,7 +290,7 @@ func driveUplink(t *testing.T, u *Uplink, p, r *Port, a *uplinkAddr) {
 	for _, dst := range []netip.Addr{a.ip, r.cfg.Address.Addr().Next()} {
 		feed(u, udpFrame(upMAC, routerMAC, remoteIP, dst, 50, 53, 5353, []byte("a")), now)
 	}
-	checkUplinkFrames(t, takeAll(u.q), a)
+	checkUplinkFrames(t, sent(u), a)
 	for _, n := range []*Port{p, r} {
 		for _, f := range takeAll(n.q) {
 			checkEmitted(t, f, n.MAC(), func(pkt.IPv4) {})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/ring"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -27,7 +28,8 @@ var (
 )
 
 // newUplink returns an uplink on a memLink, with the static outside
-// address upPfx (or none, for DHCP, when static is false). Not started.
+// address upPfx (or none, for DHCP, when static is false). Not started:
+// what it sends waits on a ring for sent.
 func newUplink(static bool) (*Uplink, *memLink) {
 	l := newMemLink()
 	cfg := UplinkConfig{Name: "up", Link: l, MAC: upMAC, Gateway: routerIP, NAT: nat.New(nat.Config{}),
@@ -35,7 +37,33 @@ func newUplink(static bool) (*Uplink, *memLink) {
 	if static {
 		cfg.Address = upPfx
 	}
-	return NewUplink(cfg), l
+	u := NewUplink(cfg)
+	u.tx = ringEgress{ring.NewQueue[vswitch.Frame](1024)}
+	return u, l
+}
+
+// ringEgress is an unstarted uplink's way out: a ring the test drains.
+type ringEgress struct{ q *ring.Queue[vswitch.Frame] }
+
+func (e ringEgress) Send(f *vswitch.Frame) {
+	if !e.q.Put(f) {
+		f.Release()
+	}
+}
+
+// sent drains what u sent through its ringEgress.
+func sent(u *Uplink) [][]byte { return takeAll(u.tx.(ringEgress).q) }
+
+// startUplink starts u on a switch of its own, closed (with u) at the end
+// of the test.
+func startUplink(t *testing.T, u *Uplink) *vswitch.Switch {
+	t.Helper()
+	sw := vswitch.New(vswitch.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(func() { u.Close(); sw.Close() })
+	if err := u.Start(sw); err != nil {
+		t.Fatal(err)
+	}
+	return sw
 }
 
 // feed hands b to u.handle as the reader would; true: handed on.
@@ -95,7 +123,7 @@ func TestUplinkHandleARP(t *testing.T) {
 			if feed(u, tt.frame, t0) {
 				t.Fatal("ARP handed on")
 			}
-			out := takeAll(u.q)
+			out := sent(u)
 			if tt.reply == nil && len(out) != 0 {
 				t.Fatalf("answered: % x", out[0])
 			}
@@ -166,7 +194,7 @@ func TestUplinkHandleDrops(t *testing.T) {
 			if u.Drops() != want {
 				t.Fatalf("drops %v, want %v", u.Drops(), want)
 			}
-			if out := takeAll(u.q); len(out) != 0 {
+			if out := sent(u); len(out) != 0 {
 				t.Fatalf("uplink sent % x", out[0])
 			}
 			if out := append(takeAll(natNet.q), takeAll(routed.q)...); len(out) != 0 {
@@ -222,7 +250,7 @@ func TestUplinkSendResolves(t *testing.T) {
 	for range 12 {
 		u.send(pktOut(remoteIP), t0)
 	}
-	out := takeAll(u.q)
+	out := sent(u)
 	if len(out) != 10 {
 		t.Fatalf("%d ARP requests in one second, want 10", len(out))
 	}
@@ -232,18 +260,18 @@ func TestUplinkSendResolves(t *testing.T) {
 			t.Fatalf("ARP request\n% x\nwant\n% x", b, want)
 		}
 	}
-	if d := u.Drops(); d[UplinkNeighMiss] != 12 || d[UplinkQueueFull] != 0 {
+	if d := u.Drops(); d != [NumUplinkDrops]uint64{UplinkNeighMiss: 12} {
 		t.Fatalf("drops %v", d)
 	}
 	u.send(pktOut(remoteIP), t0.Add(time.Second))
-	if out := takeAll(u.q); len(out) != 1 {
+	if out := sent(u); len(out) != 1 {
 		t.Fatalf("%d ARP requests in the next second", len(out))
 	}
 
 	// On the outside link itself: ARP for the destination, not the router.
 	onLink := netip.MustParseAddr("192.0.2.77")
 	u.send(pktOut(onLink), t0.Add(2*time.Second))
-	if out := takeAll(u.q); len(out) != 1 || string(out[0]) != string(arpFrame(pkt.Broadcast, upMAC, 1, upMAC, upIP, pkt.MAC{}, onLink)) {
+	if out := sent(u); len(out) != 1 || string(out[0]) != string(arpFrame(pkt.Broadcast, upMAC, 1, upMAC, upIP, pkt.MAC{}, onLink)) {
 		t.Fatalf("ARP for an on-link destination: % x", out)
 	}
 
@@ -252,7 +280,7 @@ func TestUplinkSendResolves(t *testing.T) {
 	f := pktOut(remoteIP)
 	ipWant := append([]byte(nil), f.Bytes()[14:]...)
 	u.send(f, t0.Add(2*time.Second))
-	out = takeAll(u.q)
+	out = sent(u)
 	if len(out) != 1 || string(out[0]) != string(append(ethHdr(routerMAC, upMAC, pkt.TypeIPv4), ipWant...)) {
 		t.Fatalf("sent % x", out)
 	}
@@ -260,21 +288,11 @@ func TestUplinkSendResolves(t *testing.T) {
 		t.Fatalf("drops %v", d)
 	}
 
-	// Queue full: dropped and counted, both for packets and ARP requests.
-	for u.q.Put(vswitch.NewFrame()) {
-	}
-	u.send(pktOut(remoteIP), t0.Add(2*time.Second))
-	u.resolve(onLink, t0.Add(3*time.Second))
-	if d := u.Drops(); d[UplinkQueueFull] != 2 {
-		t.Fatalf("drops %v", d)
-	}
-	takeAll(u.q)
-
 	// No address: nothing goes out, not even an ARP request.
 	u2, _ := newUplink(false)
 	u2.send(pktOut(remoteIP), t0)
 	u2.resolve(routerIP, t0)
-	if d := u2.Drops(); d[UplinkNoAddress] != 1 || len(takeAll(u2.q)) != 0 {
+	if d := u2.Drops(); d[UplinkNoAddress] != 1 || len(sent(u2)) != 0 {
 		t.Fatalf("drops %v", d)
 	}
 }
@@ -322,7 +340,8 @@ func TestTokens(t *testing.T) {
 
 // The running uplink: it announces its static address, resolves the
 // router, forwards both ways through its link, survives a transient read
-// error, and Close stops everything.
+// error, and Close stops everything. Its link is a switch port, with
+// exact rx/tx counters.
 func TestUplinkStartStatic(t *testing.T) {
 	u, l := newUplink(true)
 	clk := newFakeClock()
@@ -330,14 +349,15 @@ func TestUplinkStartStatic(t *testing.T) {
 	p := New(Config{Network: "n", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
 	u.Attach(p)
 	l.errs <- errors.New("transient")
-	u.Start()
+	sw := startUplink(t, u)
 	if b := l.expect(t); string(b) != string(arpFrame(pkt.Broadcast, upMAC, 1, upMAC, upIP, pkt.MAC{}, upIP)) {
 		t.Fatalf("gratuitous ARP % x", b)
 	}
 	if b := l.expect(t); string(b) != string(arpFrame(pkt.Broadcast, upMAC, 1, upMAC, upIP, pkt.MAC{}, routerIP)) {
 		t.Fatalf("ARP for the router % x", b)
 	}
-	l.in <- arpFrame(upMAC, routerMAC, 2, routerMAC, routerIP, upMAC, upIP)
+	arpIn := arpFrame(upMAC, routerMAC, 2, routerMAC, routerIP, upMAC, upIP)
+	l.in <- arpIn
 	waitFor(t, func() bool { _, ok := u.neigh.lookup(routerIP); return ok })
 
 	p.handle(arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, guestIP, pkt.MAC{}, gwAddr.Addr()), clk.Now())
@@ -349,7 +369,8 @@ func TestUplinkStartStatic(t *testing.T) {
 		t.Fatalf("outbound % x", b)
 	}
 	sport := binary.BigEndian.Uint16(ip[20:])
-	l.in <- udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, sport, []byte("answer"))
+	answer := udpFrame(upMAC, routerMAC, remoteIP, upIP, 50, 53, sport, []byte("answer"))
+	l.in <- answer
 	var in []byte
 	waitFor(t, func() bool {
 		if out := takeAll(p.q); len(out) > 0 {
@@ -361,16 +382,19 @@ func TestUplinkStartStatic(t *testing.T) {
 	if want := udpFrame(guestMAC, p.MAC(), remoteIP, guestIP, 49, 53, 5353, []byte("answer")); string(in) != string(want) {
 		t.Fatalf("inbound\n% x\nwant\n% x", in, want)
 	}
+	// Sent: the gratuitous ARP, the ARP for the router (60 bytes each,
+	// padded) and the query; received: the ARP reply and the answer.
+	rx, tx := uint64(len(arpIn)+len(answer)), uint64(2*60+len(b))
+	waitFor(t, func() bool {
+		st, _ := sw.Port("up")
+		return st.RxPackets == 2 && st.RxBytes == rx && st.TxPackets == 3 && st.TxBytes == tx
+	})
+	closeUplink(t, u, l)
 	if err := u.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := u.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-l.closed:
-	default:
-		t.Fatal("link not closed")
+	if _, ok := sw.Port("up"); ok {
+		t.Fatal("port left on the switch")
 	}
 }
 
@@ -384,18 +408,48 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Fatal("condition not met in 5 s")
 }
 
-// Frames the link does not take are counted, not lost silently.
+// Frames the link does not take are counted on its port (tx_error), not
+// lost silently.
 func TestUplinkWriteRefused(t *testing.T) {
 	u, l := newUplink(true)
 	u.clk = newFakeClock()
 	l.refuse.Store(true)
-	u.Start()
-	defer u.Close()
+	sw := startUplink(t, u)
 	// The gratuitous ARP and the ARP for the router are written and refused.
 	waitFor(t, func() bool { return l.tried.Load() == 2 })
-	waitFor(t, func() bool { return u.Drops()[UplinkTxError] == 2 })
-	want := [NumUplinkDrops]uint64{UplinkTxError: 2}
-	if d := u.Drops(); d != want {
-		t.Fatalf("drops %v, want %v", d, want)
+	waitFor(t, func() bool { st, _ := sw.Port("up"); return st.Drops[vswitch.DropTxError] == 2 })
+	if st, _ := sw.Port("up"); st.TxPackets != 0 || st.Drops != [vswitch.NumDropReasons]uint64{vswitch.DropTxError: 2} {
+		t.Fatalf("tx %d, drops %v", st.TxPackets, st.Drops)
+	}
+	if d := u.Drops(); d != [NumUplinkDrops]uint64{} {
+		t.Fatalf("uplink drops %v", d)
+	}
+}
+
+// An uplink whose name a port has already does not start, and Close
+// still closes its link.
+func TestUplinkStartNameTaken(t *testing.T) {
+	u, l := newUplink(true)
+	sw := vswitch.New(vswitch.Config{})
+	defer sw.Close()
+	if err := sw.AddPort(vswitch.PortConfig{Name: "up"}, newMemLink()); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Start(sw); !errors.Is(err, vswitch.ErrPortExists) {
+		t.Fatalf("Start: %v", err)
+	}
+	closeUplink(t, u, l)
+}
+
+// closeUplink closes u and checks that its link went with it.
+func closeUplink(t *testing.T, u *Uplink, l *memLink) {
+	t.Helper()
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.closed:
+	default:
+		t.Fatal("link not closed")
 	}
 }

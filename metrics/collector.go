@@ -22,12 +22,24 @@ type NetworkStats struct {
 	Messages     map[string]uint64 // DHCP messages by type
 	DHCPDrops    map[string]uint64 // DHCP messages ignored, by reason
 	GatewayDrops map[string]uint64 // frames the gateway dropped, by reason
+	DNS          *DNSStats         // nil: no DNS on the network
+}
+
+// DNSStats are one network's DNS counters.
+type DNSStats struct {
+	Queries    map[string]uint64 // by question type
+	Results    map[string]uint64 // by result: local, forwarded, cached, ...
+	Drops      map[string]uint64 // by reason
+	Buckets    []float64         // upstream latency bucket bounds, seconds
+	Latency    []uint64          // answers per bucket (not cumulative), one more than Buckets: above all
+	LatencySum float64           // seconds
 }
 
 // UplinkStats are one uplink's NAT and drop counters.
 type UplinkStats struct {
 	Name            string
 	Conntrack       int
+	EarlyDrops      uint64 // unanswered flows evicted to make room for new ones
 	TranslationsOut uint64
 	TranslationsIn  uint64
 	Drops           map[string]uint64
@@ -41,6 +53,9 @@ type Collector struct {
 	// Networks, when set, adds the gateway and DHCP metrics.
 	Networks func() []NetworkStats
 
+	// Driver, when set, adds the drivers' own counters: port -> name -> value.
+	Driver func() map[string]map[string]uint64
+
 	src     Source
 	typeOf  func(port string) string
 	version string
@@ -51,6 +66,9 @@ type Collector struct {
 	info                                   *prometheus.Desc
 	leases, dhcpMsgs, dhcpDrops, gwDrops   *prometheus.Desc
 	conntrack, natTrans, upDrops           *prometheus.Desc
+	earlyDrops, driver                     *prometheus.Desc
+	dnsQueries, dnsResults, dnsDrops       *prometheus.Desc
+	dnsLatency                             *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -77,8 +95,14 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dhcpDrops:  prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
 		gwDrops:    prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
 		conntrack:  prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
+		earlyDrops: prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Unanswered flows evicted from a full conntrack table to make room for a new one.", nil, nil),
 		natTrans:   prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
 		upDrops:    prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
+		driver:     prometheus.NewDesc("vswitch_port_driver_total", "A port driver's own counters (see docs/metrics.md).", []string{"port", "counter"}, nil),
+		dnsQueries: prometheus.NewDesc("vswitch_dns_queries_total", "DNS queries the gateway parsed, by network and question type.", []string{"network", "type"}, nil),
+		dnsResults: prometheus.NewDesc("vswitch_dns_results_total", "DNS queries by network and how they were settled.", []string{"network", "result"}, nil),
+		dnsDrops:   prometheus.NewDesc("vswitch_dns_drops_total", "DNS queries dropped unanswered, by network and reason.", []string{"network", "reason"}, nil),
+		dnsLatency: prometheus.NewDesc("vswitch_dns_upstream_seconds", "Time to an upstream DNS server's answer, by network.", []string{"network"}, nil),
 	}
 }
 
@@ -86,7 +110,8 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info,
-		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops} {
+		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops, c.earlyDrops, c.driver,
+		c.dnsQueries, c.dnsResults, c.dnsDrops, c.dnsLatency} {
 		ch <- d
 	}
 }
@@ -117,15 +142,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.info, 1, p.Name, typ)
 	}
+	if c.Driver != nil {
+		for port, ctrs := range c.Driver() {
+			for name, v := range ctrs {
+				counter(c.driver, v, port, name)
+			}
+		}
+	}
 	st := c.src.FDBStats()
 	gauge(c.fdbEntries, float64(st.Entries))
 	counter(c.fdbLearned, st.Learned)
 	counter(c.fdbMoves, st.Moves)
 	if c.Uplinks != nil {
 		entries := 0
-		var out, in uint64
+		var out, in, early uint64
 		for _, u := range c.Uplinks() {
 			entries += u.Conntrack
+			early += u.EarlyDrops
 			out += u.TranslationsOut
 			in += u.TranslationsIn
 			for reason, v := range u.Drops {
@@ -133,6 +166,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		gauge(c.conntrack, float64(entries))
+		counter(c.earlyDrops, early)
 		counter(c.natTrans, out, "outbound")
 		counter(c.natTrans, in, "inbound")
 	}
@@ -146,6 +180,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range c.Networks() {
 		for reason, v := range n.GatewayDrops {
 			counter(c.gwDrops, v, n.Name, reason)
+		}
+		if n.DNS != nil {
+			c.collectDNS(ch, n.Name, n.DNS)
 		}
 		if !n.DHCP {
 			continue
@@ -168,6 +205,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range drops {
 		counter(c.dhcpDrops, v, k)
 	}
+}
+
+func (c *Collector) collectDNS(ch chan<- prometheus.Metric, network string, d *DNSStats) {
+	for _, m := range []struct {
+		desc *prometheus.Desc
+		v    map[string]uint64
+	}{{c.dnsQueries, d.Queries}, {c.dnsResults, d.Results}, {c.dnsDrops, d.Drops}} {
+		for k, v := range m.v {
+			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(v), network, k)
+		}
+	}
+	buckets := make(map[float64]uint64, len(d.Buckets))
+	var n uint64
+	for i, b := range d.Buckets {
+		n += d.Latency[i]
+		buckets[b] = n // cumulative, as Prometheus wants
+	}
+	n += d.Latency[len(d.Buckets)]
+	ch <- prometheus.MustNewConstHistogram(c.dnsLatency, n, d.LatencySum, buckets, network)
 }
 
 // Registry returns a registry with the collector, build info, and the Go

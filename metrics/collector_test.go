@@ -42,3 +42,42 @@ vswitch_fdb_entries 2
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
 }
+
+func TestCollectorDriverCounters(t *testing.T) {
+	c := NewCollector(fakeSource{}, nil, "test")
+	c.Driver = func() map[string]map[string]uint64 {
+		return map[string]map[string]uint64{"vx": {"unknown_vtep": 3, "malformed": 0}, "vm3": {"refused": 1}}
+	}
+	want := `
+# HELP vswitch_port_driver_total A port driver's own counters (see docs/metrics.md).
+# TYPE vswitch_port_driver_total counter
+vswitch_port_driver_total{counter="malformed",port="vx"} 0
+vswitch_port_driver_total{counter="refused",port="vm3"} 1
+vswitch_port_driver_total{counter="unknown_vtep",port="vx"} 3
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_port_driver_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUplinkMetrics: conntrack figures are summed over the uplinks.
+func TestUplinkMetrics(t *testing.T) {
+	c := NewCollector(fakeSource{}, nil, "test")
+	c.Uplinks = func() []UplinkStats {
+		return []UplinkStats{{Name: "a", Conntrack: 3, EarlyDrops: 5}, {Name: "b", Conntrack: 1, EarlyDrops: 2}}
+	}
+	want := `
+# HELP vswitch_conntrack_early_drops_total Unanswered flows evicted from a full conntrack table to make room for a new one.
+# TYPE vswitch_conntrack_early_drops_total counter
+vswitch_conntrack_early_drops_total 7
+# HELP vswitch_conntrack_entries Tracked connections.
+# TYPE vswitch_conntrack_entries gauge
+vswitch_conntrack_entries 4
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_conntrack_early_drops_total", "vswitch_conntrack_entries"); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) != 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}

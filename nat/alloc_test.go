@@ -6,6 +6,7 @@
 package nat
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -56,6 +57,55 @@ func TestNoAllocsEstablished(t *testing.T) {
 			// The measured calls did translate (not an early drop).
 			if vo != Translated || vi != Translated || pkt.IPv4(o).Src() != uplink || pkt.IPv4(i).Dst() != guest {
 				t.Fatalf("verdicts %v %v, %v -> %v", vo, vi, pkt.IPv4(o).Src(), pkt.IPv4(i).Dst())
+			}
+		})
+	}
+}
+
+// TestNoAllocsRefused: a flood's refused packets (over the source's
+// limit, into a table full of answered flows, a first fragment when the
+// fragment table is full) and a fragment of a followed datagram allocate
+// nothing.
+func TestNoAllocsRefused(t *testing.T) {
+	tb := New(Config{MaxEntries: 2, MaxPerSource: 1, MaxFragments: 1})
+	tb.Outbound(Packet{IP: rawPacket(protoUDP, guest, remote, 1, 53, false)}, uplink, now)
+	tb.Outbound(Packet{IP: rawPacket(protoUDP, guest2, remote, 1, 53, false)}, uplink, now)
+	tb.Inbound(Packet{IP: rawPacket(protoUDP, remote, uplink, 53, 1, false)}, now)     // guest's flow
+	tb.Inbound(Packet{IP: rawPacket(protoUDP, remote, uplink, 53, 32768, false)}, now) // guest2's, remapped
+	body := rawPacket(protoUDP, guest, remote, 1, 53, false)[20:]
+	followed := frag(guest, remote, 1, 0, true, body)
+	if v, _ := tb.Outbound(Packet{IP: append([]byte(nil), followed...)}, uplink, now); v != Translated {
+		t.Fatalf("first fragment: %v", v)
+	}
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		in   bool
+		want Verdict
+	}{
+		{"source limit", rawPacket(protoUDP, guest, remote, 2, 53, false), false, SourceLimit},
+		{"full of answered flows", rawPacket(protoUDP, netip.MustParseAddr("192.168.122.12"), remote, 2, 53, false), false, TableFull},
+		{"fragments full", frag(guest, remote, 2, 0, true, body), false, FragmentsFull},
+		{"followed first fragment", followed, false, Translated},
+		{"later fragment", frag(guest, remote, 1, 2, false, body[:8]), false, Translated},
+		{"orphan fragment", frag(guest, remote, 3, 2, false, body[:8]), false, Fragment},
+		{"unsolicited", rawPacket(protoUDP, remote, uplink, 53, 9, false), true, NotTracked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := make([]byte, len(tc.p))
+			var v Verdict
+			if a := testing.AllocsPerRun(200, func() {
+				copy(p, tc.p)
+				if tc.in {
+					v, _ = tb.Inbound(Packet{IP: p}, now)
+				} else {
+					v, _ = tb.Outbound(Packet{IP: p}, uplink, now)
+				}
+			}); a != 0 {
+				t.Fatalf("%.1f allocs", a)
+			}
+			if v != tc.want {
+				t.Fatalf("%v, want %v", v, tc.want)
 			}
 		})
 	}

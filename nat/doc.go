@@ -7,5 +7,9 @@
 // calls Sweep from its own timer. Looking up an established flow and
 // rewriting its packet allocates nothing and takes no lock; only creating
 // a flow does. The table never grows past its bound, and no two flows ever
-// share an outside tuple.
+// share an outside tuple. A guest is hostile: a full table evicts the
+// oldest flow nothing answered before it refuses a new one (the kernel's
+// early drop), one source address holds at most Config.MaxPerSource flows,
+// and the records that let later fragments follow their first are bounded
+// too (Config.MaxFragments); each refusal is a typed Verdict.
 package nat

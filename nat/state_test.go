@@ -89,8 +89,8 @@ func TestTimeouts(t *testing.T) {
 				}
 				return tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, sp, dp, s.flags)}, uplink, now)
 			})
-			if _, _, expired := tb.Stats(); expired != 1 {
-				t.Fatalf("expired %d", expired)
+			if st := tb.Stats(); st.Expired != 1 || st.EarlyDrops != 0 {
+				t.Fatalf("%+v", st)
 			}
 			if len(tb.Entries()) != 0 {
 				t.Fatal("a swept flow is still listed")

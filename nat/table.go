@@ -45,9 +45,12 @@ func stateName(s uint32) string {
 }
 
 // Timeouts (seconds). The kernel keeps established TCP for 5 days; a
-// switch whose guests come and go does not need to.
+// switch whose guests come and go does not need to. A flow nothing has
+// answered is kept briefly (the kernel keeps a lone SYN 120 s,
+// nf_conntrack_tcp_timeout_syn_sent): a retransmitted SYN refreshes it,
+// and a flood of them must not hold the table for two minutes.
 const (
-	TimeoutTCPNew         = 120
+	TimeoutTCPNew         = 30
 	TimeoutTCPEstablished = 7200
 	TimeoutTCPClosing     = 120
 	TimeoutTCPClosed      = 10
@@ -66,9 +69,23 @@ type Entry struct {
 	lastSeen    atomic.Int64     // unix seconds
 	pkts, bytes [2]atomic.Uint64 // indexed by dir
 	dead        atomic.Bool
+	replied     atomic.Bool // a packet went the reply way: early drop spares it
 	// fromOutside: a port forward started the flow, so its replies are
 	// the guest's (outbound) packets. Set before the entry is published.
 	fromOutside bool
+
+	// The early-drop queue, oldest first; guarded by Table.mu.
+	older, newer *Entry
+	queued       bool
+}
+
+// origin is the address that started the flow, which its per-source
+// limit counts against: the guest, or a port forward's remote.
+func (e *Entry) origin() netip.Addr {
+	if e.fromOutside {
+		return e.Inside.Dst.Addr()
+	}
+	return e.Inside.Src.Addr()
 }
 
 // State names the flow's state.
@@ -106,7 +123,26 @@ func (e *Entry) timeout() int64 {
 // Config bounds a table; the zero value works.
 type Config struct {
 	MaxEntries       int    // default 65536
+	MaxPerSource     int    // flows one address may start; default 4096
+	MaxFragments     int    // fragmented datagrams followed at once; default 4096
 	PortMin, PortMax uint16 // outside ports for remapping; default 32768-60999 (Linux's ephemeral range)
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxEntries   = 65536
+	DefaultMaxPerSource = 4096
+	DefaultMaxFragments = 4096
+)
+
+// Stats are a table's counters.
+type Stats struct {
+	Full        uint64 // new flows refused: the table was full of answered flows
+	SourceLimit uint64 // new flows refused: their source held MaxPerSource
+	Created     uint64
+	Expired     uint64 // removed by Sweep
+	EarlyDrops  uint64 // unanswered flows evicted to make room for a new one
+	FragsFull   uint64 // first fragments refused: MaxFragments datagrams followed
 }
 
 // Table is the conntrack table of one outside address.
@@ -115,15 +151,23 @@ type Table struct {
 	byInside  *xsync.Map[Tuple, *Entry]
 	byOutside *xsync.Map[Tuple, *Entry] // keyed by the reply tuple (remote -> uplink)
 	count     atomic.Int64
-	mu        sync.Mutex // creating a flow; never taken for an established one
+	mu        sync.Mutex // creating or removing a flow; never taken for an established one
 	next      uint16     // next port to try when remapping
 
-	full, created, expired atomic.Uint64
+	// Guarded by mu: flows per origin address (no zero counts), and the
+	// early-drop queue of flows in the order they were created. A flow
+	// that got an answer leaves the queue lazily, when it reaches the
+	// front, so a packet never takes mu to leave it.
+	perSource      map[netip.Addr]int
+	oldest, newest *Entry
+
+	full, sourceLimit, created, expired, earlyDrops, fragsFull atomic.Uint64
 
 	forwards atomic.Pointer[map[fwdKey]netip.AddrPort]
 	// frags maps a fragmented datagram, as it arrived, to its flow: the
 	// first fragment (which has the ports) sets it, the rest follow it.
-	frags *xsync.Map[fragKey, fragEntry]
+	frags     *xsync.Map[fragKey, fragEntry]
+	fragCount atomic.Int64 // records in frags, never past MaxFragments
 }
 
 type fragKey struct {
@@ -183,55 +227,121 @@ func (t *Table) forward(reply Tuple, now int64) *Entry {
 	if _, ok := t.byInside.Load(in); ok {
 		return nil // the guest already has that exact flow out: refuse
 	}
-	if t.count.Load() >= int64(t.cfg.MaxEntries) {
-		t.full.Add(1)
+	if t.admit(reply.Src.Addr()) != Translated {
 		return nil
 	}
 	e := &Entry{Inside: in, Outside: out, Created: time.Unix(now, 0), fromOutside: true}
-	e.lastSeen.Store(now)
-	t.byInside.Store(in, e)
-	t.byOutside.Store(reply, e)
-	t.count.Add(1)
-	t.created.Add(1)
+	t.insert(e, now)
 	return e
 }
 
 // New returns an empty table.
 func New(cfg Config) *Table {
 	if cfg.MaxEntries <= 0 {
-		cfg.MaxEntries = 65536
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.MaxPerSource <= 0 {
+		cfg.MaxPerSource = DefaultMaxPerSource
+	}
+	if cfg.MaxFragments <= 0 {
+		cfg.MaxFragments = DefaultMaxFragments
 	}
 	if cfg.PortMin == 0 || cfg.PortMax < cfg.PortMin {
 		cfg.PortMin, cfg.PortMax = 32768, 60999
 	}
 	return &Table{cfg: cfg, byInside: xsync.NewMap[Tuple, *Entry](), byOutside: xsync.NewMap[Tuple, *Entry](),
-		frags: xsync.NewMap[fragKey, fragEntry](), next: cfg.PortMin}
+		frags: xsync.NewMap[fragKey, fragEntry](), perSource: map[netip.Addr]int{}, next: cfg.PortMin}
 }
 
 // Len is the number of flows.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
-// Stats are the table's counters: flows refused because it was full,
-// created, and expired.
-func (t *Table) Stats() (full, created, expired uint64) {
-	return t.full.Load(), t.created.Load(), t.expired.Load()
+// Stats are the table's counters.
+func (t *Table) Stats() Stats {
+	return Stats{Full: t.full.Load(), SourceLimit: t.sourceLimit.Load(), Created: t.created.Load(),
+		Expired: t.expired.Load(), EarlyDrops: t.earlyDrops.Load(), FragsFull: t.fragsFull.Load()}
+}
+
+// admit, under mu, says whether a new flow started by src may be
+// created: not when src holds MaxPerSource flows (the kernel's connlimit),
+// nor when the table is full and holds no unanswered flow to evict (the
+// kernel's early_drop).
+func (t *Table) admit(src netip.Addr) Verdict {
+	if t.perSource[src] >= t.cfg.MaxPerSource {
+		t.sourceLimit.Add(1)
+		return SourceLimit
+	}
+	if t.count.Load() >= int64(t.cfg.MaxEntries) && !t.earlyDrop() {
+		t.full.Add(1)
+		return TableFull
+	}
+	return Translated
+}
+
+// earlyDrop, under mu, evicts the oldest flow nothing has answered; false
+// when every flow has had an answer. Answered flows met on the way leave
+// the queue for good, so the walk is O(1) amortized.
+func (t *Table) earlyDrop() bool {
+	for e := t.oldest; e != nil; e = t.oldest {
+		t.unqueue(e)
+		if !e.replied.Load() && !e.dead.Swap(true) {
+			t.removeLocked(e)
+			t.earlyDrops.Add(1)
+			return true
+		}
+	}
+	return false
+}
+
+// insert, under mu, publishes a new flow and queues it for early drop.
+func (t *Table) insert(e *Entry, now int64) {
+	e.lastSeen.Store(now)
+	t.byInside.Store(e.Inside, e)
+	t.byOutside.Store(e.Outside.reverse(), e)
+	t.count.Add(1)
+	t.created.Add(1)
+	t.perSource[e.origin()]++
+	e.older, e.queued = t.newest, true
+	if t.newest != nil {
+		t.newest.newer = e
+	} else {
+		t.oldest = e
+	}
+	t.newest = e
+}
+
+// unqueue, under mu, takes e out of the early-drop queue.
+func (t *Table) unqueue(e *Entry) {
+	if !e.queued {
+		return
+	}
+	if e.older != nil {
+		e.older.newer = e.newer
+	} else {
+		t.oldest = e.newer
+	}
+	if e.newer != nil {
+		e.newer.older = e.older
+	} else {
+		t.newest = e.older
+	}
+	e.older, e.newer, e.queued = nil, nil, false
 }
 
 // lookupOrCreate finds the flow of an outbound packet, creating it (with
-// an outside port) if it is new. It returns nil when the table is full
-// or no outside tuple is free.
-func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
+// an outside port) if it is new. Without a flow it says why: the source's
+// limit, a full table, or no free outside tuple (TableFull).
+func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry, Verdict) {
 	if e, ok := t.byInside.Load(in); ok && !e.dead.Load() {
-		return e
+		return e, Translated
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.byInside.Load(in); ok && !e.dead.Load() {
-		return e
+		return e, Translated
 	}
-	if t.count.Load() >= int64(t.cfg.MaxEntries) {
-		t.full.Add(1)
-		return nil
+	if v := t.admit(in.Src.Addr()); v != Translated {
+		return nil, v
 	}
 	out := Tuple{Proto: in.Proto, Src: netip.AddrPortFrom(outside, in.Src.Port()), Dst: in.Dst}
 	if in.Proto == pkt.ProtoICMP {
@@ -244,7 +354,7 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
 			// No port to remap: the replies to this guest would
 			// reach the one whose flow holds the tuple.
 			t.full.Add(1)
-			return nil
+			return nil, TableFull
 		}
 		found := false
 		span := int(t.cfg.PortMax-t.cfg.PortMin) + 1
@@ -266,16 +376,12 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) *Entry {
 		}
 		if !found {
 			t.full.Add(1)
-			return nil
+			return nil, TableFull
 		}
 	}
 	e := &Entry{Inside: in, Outside: out, Created: time.Unix(now, 0)}
-	e.lastSeen.Store(now)
-	t.byInside.Store(in, e)
-	t.byOutside.Store(out.reverse(), e)
-	t.count.Add(1)
-	t.created.Add(1)
-	return e
+	t.insert(e, now)
+	return e, Translated
 }
 
 // lookupReply finds the flow a packet arriving at the outside belongs to.
@@ -291,7 +397,14 @@ func (t *Table) lookupReply(reply Tuple) *Entry {
 func (t *Table) Sweep(now int64) int {
 	t.frags.Range(func(k fragKey, f fragEntry) bool {
 		if now-f.seen >= fragTimeout {
-			t.frags.Delete(k)
+			// Unless a new first fragment refreshed it meanwhile.
+			t.frags.Compute(k, func(f fragEntry, loaded bool) (fragEntry, xsync.ComputeOp) {
+				if !loaded || now-f.seen < fragTimeout {
+					return f, xsync.CancelOp
+				}
+				t.fragCount.Add(-1)
+				return f, xsync.DeleteOp
+			})
 		}
 		return true
 	})
@@ -312,10 +425,22 @@ func (t *Table) remove(e *Entry) {
 	if e.dead.Swap(true) {
 		return
 	}
+	t.removeLocked(e)
+	t.expired.Add(1)
+}
+
+// removeLocked, under mu, unpublishes e, which the caller marked dead.
+func (t *Table) removeLocked(e *Entry) {
 	t.byInside.Delete(e.Inside)
 	t.byOutside.Delete(e.Outside.reverse())
 	t.count.Add(-1)
-	t.expired.Add(1)
+	t.unqueue(e)
+	src := e.origin()
+	if n := t.perSource[src] - 1; n > 0 {
+		t.perSource[src] = n
+	} else {
+		delete(t.perSource, src)
+	}
 }
 
 // Entries is a snapshot for `show conntrack`.

@@ -12,13 +12,15 @@ func TestConfigDefaults(t *testing.T) {
 		name     string
 		in, want Config
 	}{
-		{"zero", Config{}, Config{MaxEntries: 65536, PortMin: 32768, PortMax: 60999}},
-		{"negative size", Config{MaxEntries: -1}, Config{MaxEntries: 65536, PortMin: 32768, PortMax: 60999}},
-		{"size 1", Config{MaxEntries: 1}, Config{MaxEntries: 1, PortMin: 32768, PortMax: 60999}},
-		{"no min", Config{PortMax: 2000}, Config{MaxEntries: 65536, PortMin: 32768, PortMax: 60999}},
-		{"max below min", Config{PortMin: 2000, PortMax: 1999}, Config{MaxEntries: 65536, PortMin: 32768, PortMax: 60999}},
-		{"one port", Config{PortMin: 2000, PortMax: 2000}, Config{MaxEntries: 65536, PortMin: 2000, PortMax: 2000}},
-		{"range", Config{PortMin: 1, PortMax: 65535}, Config{MaxEntries: 65536, PortMin: 1, PortMax: 65535}},
+		{"zero", Config{}, Config{MaxEntries: 65536, MaxPerSource: 4096, MaxFragments: 4096, PortMin: 32768, PortMax: 60999}},
+		{"negative", Config{MaxEntries: -1, MaxPerSource: -1, MaxFragments: -1}, Config{MaxEntries: 65536, MaxPerSource: 4096, MaxFragments: 4096, PortMin: 32768, PortMax: 60999}},
+		{"size 1", Config{MaxEntries: 1, MaxPerSource: 1, MaxFragments: 1}, Config{MaxEntries: 1, MaxPerSource: 1, MaxFragments: 1, PortMin: 32768, PortMax: 60999}},
+		// A per-source limit past the table's size is kept: it never bites.
+		{"per source past size", Config{MaxEntries: 16, MaxPerSource: 100}, Config{MaxEntries: 16, MaxPerSource: 100, MaxFragments: 4096, PortMin: 32768, PortMax: 60999}},
+		{"no min", Config{PortMax: 2000}, Config{MaxEntries: 65536, MaxPerSource: 4096, MaxFragments: 4096, PortMin: 32768, PortMax: 60999}},
+		{"max below min", Config{PortMin: 2000, PortMax: 1999}, Config{MaxEntries: 65536, MaxPerSource: 4096, MaxFragments: 4096, PortMin: 32768, PortMax: 60999}},
+		{"one port", Config{PortMin: 2000, PortMax: 2000}, Config{MaxEntries: 65536, MaxPerSource: 4096, MaxFragments: 4096, PortMin: 2000, PortMax: 2000}},
+		{"range", Config{PortMin: 1, PortMax: 65535}, Config{MaxEntries: 65536, MaxPerSource: 4096, MaxFragments: 4096, PortMin: 1, PortMax: 65535}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := New(tc.in).cfg; got != tc.want {
@@ -28,20 +30,26 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-// TestConntrackFull: at the bound new flows are dropped and counted, both
-// ways (a guest's new flow, a port forward's), while the flows there keep
-// working; a sweep makes room again.
+// TestConntrackFull: at the bound, with every flow answered (nothing to
+// evict), new flows are dropped and counted, both ways (a guest's new
+// flow, a port forward's), while the flows there keep working; a sweep
+// makes room again.
 func TestConntrackFull(t *testing.T) {
 	tb := New(Config{MaxEntries: 2})
 	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest2, 80))
-	for i, want := range []Verdict{Translated, Translated, TableFull, TableFull} {
+	for i := range 2 {
+		tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, uint16(6000+i), 53, "")}, uplink, now)
+		if v, _ := tb.Inbound(Packet{IP: build(t, protoUDP, remote, uplink, 53, uint16(6000+i), "")}, now); v != Translated {
+			t.Fatalf("answer %d: %v", i, v)
+		}
+	}
+	for i := 2; i < 4; i++ {
 		p := build(t, protoUDP, guest, remote, uint16(6000+i), 53, "")
 		orig := string(p)
-		v, e := tb.Outbound(Packet{IP: p}, uplink, now)
-		if v != want || (e == nil) != (want != Translated) {
+		if v, e := tb.Outbound(Packet{IP: p}, uplink, now); v != TableFull || e != nil {
 			t.Fatalf("flow %d: %v", i, v)
 		}
-		if v == TableFull && string(p) != orig {
+		if string(p) != orig {
 			t.Fatalf("flow %d: a dropped packet was rewritten", i)
 		}
 	}
@@ -49,8 +57,8 @@ func TestConntrackFull(t *testing.T) {
 	if v, e := tb.Inbound(Packet{IP: syn}, now); v != NotTracked || e != nil {
 		t.Fatalf("forward when full: %v", v)
 	}
-	if full, created, expired := tb.Stats(); full != 3 || created != 2 || expired != 0 || tb.Len() != 2 {
-		t.Fatalf("full %d created %d expired %d len %d", full, created, expired, tb.Len())
+	if st := tb.Stats(); st != (Stats{Full: 3, Created: 2}) || tb.Len() != 2 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
 	}
 	// Both flows there keep working, both ways.
 	for i := range 2 {
@@ -63,8 +71,8 @@ func TestConntrackFull(t *testing.T) {
 			t.Fatalf("flow %d in when full: %v", i, v)
 		}
 	}
-	if full, created, _ := tb.Stats(); full != 3 || created != 2 {
-		t.Fatalf("existing flows counted: full %d created %d", full, created)
+	if st := tb.Stats(); st.Full != 3 || st.Created != 2 {
+		t.Fatalf("existing flows counted: %+v", st)
 	}
 	// Room again once one is swept: keep the second alive.
 	tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 6001, 53, "")}, uplink, now+100)
@@ -74,8 +82,8 @@ func TestConntrackFull(t *testing.T) {
 	if v, _ := tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 6002, 53, "")}, uplink, now+200); v != Translated {
 		t.Fatalf("new flow after the sweep: %v", v)
 	}
-	if _, created, expired := tb.Stats(); created != 3 || expired != 1 || tb.Len() != 2 {
-		t.Fatalf("created %d expired %d len %d", created, expired, tb.Len())
+	if st := tb.Stats(); st.Created != 3 || st.Expired != 1 || tb.Len() != 2 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
 	}
 }
 
@@ -106,8 +114,8 @@ func TestPortWalk(t *testing.T) {
 			if v, _ := tb.Outbound(Packet{IP: p}, uplink, now); v != TableFull {
 				t.Fatalf("range exhausted: %v", v)
 			}
-			if full, created, _ := tb.Stats(); full != 1 || created != 4 {
-				t.Fatalf("full %d created %d", full, created)
+			if st := tb.Stats(); st.Full != 1 || st.Created != 4 || st.EarlyDrops != 0 {
+				t.Fatalf("%+v", st)
 			}
 			// Free the first two remapped ports (flows 1 and 2; 0 and 3
 			// are refreshed). The failed walk went once round the range,
@@ -233,8 +241,8 @@ func TestForwards(t *testing.T) {
 	if v, _ := tb.Inbound(Packet{IP: clash}, now); v != NotTracked {
 		t.Fatalf("forward over an existing flow: %v", v)
 	}
-	if _, created, _ := tb.Stats(); created != 3 || tb.Len() != 3 {
-		t.Fatalf("created %d len %d", created, tb.Len())
+	if st := tb.Stats(); st.Created != 3 || tb.Len() != 3 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/puzpuzpuz/xsync/v4"
+
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
@@ -12,20 +14,24 @@ import (
 type Verdict uint8
 
 const (
-	Translated Verdict = iota
-	NotTracked         // inbound with no flow: unsolicited, drop
-	TableFull          // a new flow, but the table is full: drop
-	Malformed          // too short for its protocol
-	Fragment           // a later fragment of a datagram whose first fragment was not seen: drop
+	Translated    Verdict = iota
+	NotTracked            // inbound with no flow: unsolicited, drop
+	TableFull             // a new flow, but the table is full: drop
+	Malformed             // too short for its protocol
+	Fragment              // a later fragment of a datagram whose first fragment was not seen: drop
+	SourceLimit           // a new flow, but its source holds Config.MaxPerSource flows: drop
+	FragmentsFull         // a first fragment, but Config.MaxFragments datagrams are followed: drop
 	NumVerdicts
 )
 
 var verdictNames = [NumVerdicts]string{
-	Translated: "translated",
-	NotTracked: "not_tracked",
-	TableFull:  "conntrack_full",
-	Malformed:  "malformed",
-	Fragment:   "fragment",
+	Translated:    "translated",
+	NotTracked:    "not_tracked",
+	TableFull:     "conntrack_full",
+	Malformed:     "malformed",
+	Fragment:      "fragment",
+	SourceLimit:   "conntrack_source_limit",
+	FragmentsFull: "fragments_full",
 }
 
 // String is the label value; "unknown" for a value past the last verdict.
@@ -68,7 +74,7 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 	}
 	fk := fragKey{ip.Protocol(), ip.Src(), ip.Dst(), ip.ID()}
 	if ip.FlagsFrag()&pkt.IPv4FragMask != 0 {
-		return t.followFragment(p, fk, d)
+		return t.followFragment(p, fk, d, now)
 	}
 	proto, b := ip.Protocol(), ip.Payload()
 	if !l4Complete(proto, b) {
@@ -80,8 +86,9 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 		if proto == pkt.ProtoICMP && pkt.ICMPv4(b).Type() != pkt.ICMPEchoRequest {
 			return NotTracked, nil // only echo starts a flow; errors go the other way
 		}
-		if e = t.lookupOrCreate(tu, outside, now); e == nil {
-			return TableFull, nil
+		var v Verdict
+		if e, v = t.lookupOrCreate(tu, outside, now); e == nil {
+			return v, nil
 		}
 	} else {
 		if proto == pkt.ProtoICMP {
@@ -101,20 +108,53 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 			return NotTracked, nil
 		}
 	}
+	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 && !t.followFrom(fk, e, now) {
+		return FragmentsFull, nil // the rest of the datagram follows, but could not
+	}
 	rewrite(ip, proto, b, d, e.to(d), p.Partial)
+	// A reply is a packet against the flow's first: inbound for a
+	// guest's flow, outbound for a port forward's.
+	reply := (d == in) != e.fromOutside
 	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
-		// A reply is a packet against the flow's first: inbound for a
-		// guest's flow, outbound for a port forward's.
-		e.track(proto, b, (d == in) != e.fromOutside)
+		e.track(proto, b, reply)
+	}
+	if reply && !e.replied.Load() {
+		e.replied.Store(true)
 	}
 	e.count(d, len(p.IP))
 	if e.lastSeen.Load() != now {
 		e.lastSeen.Store(now)
 	}
-	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 {
-		t.frags.Store(fk, fragEntry{e, now}) // the rest of the datagram follows
-	}
 	return Translated, e
+}
+
+// followFrom records that the later fragments of the datagram fk belong
+// to e; false when that would follow more than MaxFragments datagrams
+// (the kernel's ipfrag_high_thresh, counted in datagrams: only the flow
+// is kept, never the data).
+func (t *Table) followFrom(fk fragKey, e *Entry, now int64) bool {
+	ok := true
+	rec := fragEntry{e, now}
+	if old, found := t.frags.Load(fk); found && old == rec {
+		return true // refreshed this second already: no write, no lock
+	}
+	t.frags.Compute(fk, func(old fragEntry, loaded bool) (fragEntry, xsync.ComputeOp) {
+		if loaded && old == rec {
+			return old, xsync.CancelOp // an update would allocate
+		}
+		// A reservation, undone when over: the bound holds exactly
+		// against Sweep and other writers.
+		if !loaded && t.fragCount.Add(1) > int64(t.cfg.MaxFragments) {
+			t.fragCount.Add(-1)
+			ok = false
+			return fragEntry{}, xsync.CancelOp
+		}
+		return rec, xsync.UpdateOp
+	})
+	if !ok {
+		t.fragsFull.Add(1)
+	}
+	return ok
 }
 
 // icmpParamProblem is ICMP's parameter problem error (RFC 792), which
@@ -144,10 +184,10 @@ func (e *Entry) count(d dir, n int) {
 // followFragment translates a later fragment like the first fragment of
 // its datagram was: only the address changes (the ports and the L4
 // checksum were in the first fragment).
-func (t *Table) followFragment(p Packet, fk fragKey, d dir) (Verdict, *Entry) {
+func (t *Table) followFragment(p Packet, fk fragKey, d dir, now int64) (Verdict, *Entry) {
 	f, ok := t.frags.Load(fk)
-	if !ok {
-		return Fragment, nil
+	if !ok || now-f.seen >= fragTimeout || f.e.dead.Load() {
+		return Fragment, nil // never seen, timed out though not swept yet, or its flow is gone
 	}
 	d.setAddr(pkt.IPv4(p.IP), f.e.to(d).Addr())
 	f.e.count(d, len(p.IP))

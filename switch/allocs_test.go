@@ -124,3 +124,16 @@ func TestSwitchPathAllocs(t *testing.T) {
 		})
 	}
 }
+
+// A routed port's reader-to-router and router-to-writer path allocates
+// nothing either.
+func TestRoutedPathAllocs(t *testing.T) {
+	batch := routedBatch(t, frame(mac(2), mac(1)))
+	n := 0
+	if allocs := testing.AllocsPerRun(50, func() { n = batch() }); allocs != 0 {
+		t.Fatalf("%v allocations per batch of %d frames, want 0", allocs, BatchSize)
+	}
+	if n != BatchSize {
+		t.Fatalf("%d frames out per batch, want %d", n, BatchSize)
+	}
+}

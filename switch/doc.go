@@ -10,6 +10,8 @@
 // are atomics read at scrape time, and a writer goroutine is woken through a
 // channel only when it went idle. It never imports tap/, gateway/, nat/ or
 // dhcp/: drivers come in through the Port interface, and daemon/ wires them.
+// A routed port (routed.go) runs the same way but hands its frames to a
+// Router, such as a gateway's uplink, instead of the L2 fabric.
 // Nothing a port sends may panic it, block another port, or grow memory
 // without bound: every queue is bounded and overload is a counted tail drop.
 package vswitch

@@ -19,6 +19,11 @@ const (
 	DropPortDown                         // egress port going away
 	DropBadOffload                       // bad checksum/GSO metadata for a port that needs complete frames
 	DropLocalMAC                         // source is the switch's own address (a gateway's MAC) from another port
+	DropIsolated                         // between two isolated ports
+	DropSpoofedMAC                       // a guarded port's frame from a MAC not its own
+	DropSpoofedIP                        // a guarded port's IPv4 packet from an address not its own
+	DropSpoofedARP                       // a guarded port's ARP claiming a MAC or address not its own
+	DropGuardEtherType                   // a guarded port's frame neither IPv4 nor ARP (with ips or dhcp)
 	NumDropReasons
 )
 
@@ -37,6 +42,11 @@ var dropNames = [NumDropReasons]string{
 	DropPortDown:       "port_down",
 	DropBadOffload:     "bad_offload",
 	DropLocalMAC:       "local_mac",
+	DropIsolated:       "isolated",
+	DropSpoofedMAC:     "spoofed_mac",
+	DropSpoofedIP:      "spoofed_ip",
+	DropSpoofedARP:     "spoofed_arp",
+	DropGuardEtherType: "guard_ethertype",
 }
 
 // String is the metric label value.

@@ -19,6 +19,7 @@ type fdb struct {
 	ageing  int64 // seconds
 	learned atomic.Uint64
 	moves   atomic.Uint64
+	evicted atomic.Uint64 // fair share evictions (fairshare.go)
 }
 
 type fdbEntry struct {

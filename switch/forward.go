@@ -57,7 +57,11 @@ func (s *Switch) readLoop(p *swPort) {
 					captureFrame(*list, f, ts)
 				}
 			}
-			s.ingress(p, frames[:n], now.Unix())
+			if p.router != nil {
+				p.routed(frames[:n])
+			} else {
+				s.ingress(p, frames[:n], now.Unix())
+			}
 		}
 	}
 }
@@ -80,9 +84,17 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			p.drop(DropBadSrcMAC)
 			continue
 		}
+		if p.guard != nil || p.local.Load() {
+			if r := s.screen(p, f, now); r != NumDropReasons {
+				p.drop(r)
+				continue
+			}
+		}
 		switch s.fdb.learn(p, f.vid, src, now) {
 		case learnLimit:
-			p.drop(DropFDBLimit) // counted; the frame still goes out
+			if !s.learnFair(topo, p, f.vid, src, now) {
+				p.drop(DropFDBLimit) // counted; the frame still goes out
+			}
 		case learnSpoofed:
 			p.drop(DropLocalMAC)
 			continue
@@ -91,6 +103,10 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			if out := s.fdb.lookup(f.vid, dst); out != nil {
 				if out == p {
 					p.drop(DropSamePort)
+					continue
+				}
+				if p.isolatedFrom(out) {
+					p.drop(DropIsolated)
 					continue
 				}
 				if mode := out.vlan.egress(f.vid); mode != egressNone {
@@ -113,7 +129,7 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 func (s *Switch) flood(topo *topology, in *swPort, f *Frame) bool {
 	var last *swPort
 	for _, out := range topo.vlans[f.vid] {
-		if out == in {
+		if out == in || in.isolatedFrom(out) {
 			continue
 		}
 		if last != nil {
@@ -136,8 +152,8 @@ func (p *swPort) send(f *Frame, mode egressMode) {
 		f.Release()
 		return
 	}
-	if f.VNet != (pkt.VirtioNetHdr{}) && p.feat&FeatVNetHdr == 0 {
-		p.sendSoftware(f, mode)
+	if f.VNet != (pkt.VirtioNetHdr{}) {
+		p.sendOffload(f, mode)
 		return
 	}
 	p.enqueue(f, mode)

@@ -6,24 +6,62 @@ import (
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
-// Ports without a virtio-net header (the gateway, QEMU sockets) must get
-// complete frames: a partial checksum is finished here, and a GSO
-// super-frame is cut into MSS-sized TCP segments, as a NIC without offloads
-// would make the kernel do. Ports that take the header never come here.
+// What a frame's virtio-net header asks of the egress port.
+//
+// A port that takes the header (TAP, AF_PACKET with PACKET_VNET_HDR) gets
+// partial checksums and GSO super-frames as they are: its kernel finishes
+// them, and a VLAN push or pop moves csum_start and hdr_len (vlan.go). The
+// exception is a super-frame that names no checksum to finish: AF_PACKET
+// and TAP hand GRO'd frames over as DATA_VALID with csum_start 0, and a
+// kernel given such a GSO frame to send keeps the first segment's stale
+// checksum for all of them. It is rewritten into the partial-checksum form
+// (pseudo-header sum in the field) the kernel's own TSO frames have.
+//
+// Ports without the header (the gateway, QEMU sockets) must get complete
+// frames: a partial checksum is finished here, and a super-frame is cut
+// into gso_size segments (TCP, or UDP for USO) with complete checksums, as
+// the kernel's software GSO does for a device without offloads.
+//
+// Both find the headers themselves: csum_start is 0 on GRO'd frames, and a
+// guest may put it anywhere. What does not parse, or would cut into more
+// segments than a 64 KiB frame at the least MSS makes, is dropped and
+// counted as bad_offload.
 
 const (
-	tcpFlagFIN = 0x01
-	tcpFlagPSH = 0x08
-	tcpFlagCWR = 0x80
-	protoTCP   = 6
-	protoUDP   = 17
+	tcpFlagFIN    = 0x01
+	tcpFlagPSH    = 0x08
+	tcpFlagCWR    = 0x80
+	protoTCP      = 6
+	protoUDP      = 17
+	tcpCsumOffset = 16
+	udpCsumOffset = 6
+	udpHeaderLen  = 8
+
+	// maxGSOSegs bounds the segments one super-frame may be cut into: a
+	// 64 KiB payload at 48 bytes, the least MSS Linux sends
+	// (tcp_min_snd_mss). A crafted gso_size of 1 would otherwise make a
+	// frame's worth of work for every payload byte.
+	maxGSOSegs = 65536 / 48
+
+	// maxIPv6ExtHdrs bounds the extension headers walked before the
+	// transport header; GRO and GSO meet one or two at most.
+	maxIPv6ExtHdrs = 4
 )
 
-// sendSoftware delivers f to p, a port that takes complete frames only.
-func (p *swPort) sendSoftware(f *Frame, mode egressMode) {
-	h := f.VNet
-	if !h.IsGSO() {
-		if !finishChecksum(f.Bytes(), h) {
+// sendOffload queues f, which carries a virtio-net header, on p in a form
+// p takes, or counts it as bad_offload. It takes ownership of f.
+func (p *swPort) sendOffload(f *Frame, mode egressMode) {
+	if p.feat&FeatVNetHdr != 0 {
+		if f.VNet.IsGSO() && f.VNet.Flags&pkt.VirtioNetHdrFNeedsCsum == 0 && !partialFromValid(f) {
+			p.drop(DropBadOffload)
+			f.Release()
+			return
+		}
+		p.enqueue(f, mode)
+		return
+	}
+	if !f.VNet.IsGSO() {
+		if !finishChecksum(f.Bytes(), f.VNet) {
 			p.drop(DropBadOffload)
 			f.Release()
 			return
@@ -32,12 +70,7 @@ func (p *swPort) sendSoftware(f *Frame, mode egressMode) {
 		p.enqueue(f, mode)
 		return
 	}
-	if gt := h.GSOType &^ pkt.VirtioNetHdrGSOECN; gt != pkt.VirtioNetHdrGSOTCPv4 && gt != pkt.VirtioNetHdrGSOTCPv6 {
-		p.drop(DropBadOffload) // UFO/USO: never enabled on our devices
-		f.Release()
-		return
-	}
-	segmentTCP(f, func(seg *Frame) { p.enqueue(seg, mode) }, p)
+	segmentGSO(f, func(seg *Frame) { p.enqueue(seg, mode) }, p)
 	f.Release()
 }
 
@@ -53,70 +86,169 @@ func finishChecksum(b []byte, h pkt.VirtioNetHdr) bool {
 		return false
 	}
 	sum := ^pkt.Checksum(b[start:], 0)
-	if sum == 0 && h.CsumOffset == 6 { // UDP: 0 means "no checksum"
+	if sum == 0 && h.CsumOffset == udpCsumOffset { // UDP: 0 means "no checksum"
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(b[field:], sum)
 	return true
 }
 
-// segmentTCP cuts the TCP super-frame f into segments of h.GSOSize payload
-// bytes with complete checksums and passes each to emit. A malformed
-// super-frame is counted on p and emits nothing.
-func segmentTCP(f *Frame, emit func(*Frame), p *swPort) {
-	b := f.Bytes()
-	h := f.VNet
-	l3, l4 := pkt.EthernetLen, int(h.CsumStart)
-	mss := int(h.GSOSize)
-	if len(b) < pkt.EthernetLen {
-		p.drop(DropBadOffload)
-		return
+// gsoLayout is where the headers of an untagged super-frame are.
+type gsoLayout struct {
+	l4    int   // transport header offset
+	hdr   int   // end of the headers: the payload's offset
+	mss   int   // payload bytes per segment
+	segs  int   // segments the payload makes (at least one)
+	proto uint8 // protoTCP or protoUDP
+	v4    bool
+}
+
+// parseGSO reads the headers of the untagged super-frame b, checks they
+// are what h's GSO type says, and that cutting b is bounded: at most
+// maxGSOSegs segments, each short enough for the IP length field.
+func parseGSO(b []byte, h pkt.VirtioNetHdr) (gsoLayout, bool) {
+	var g gsoLayout
+	const l3 = pkt.EthernetLen
+	if len(b) < l3+20 {
+		return g, false
 	}
-	et := pkt.Ethernet(b).Type()
-	v4 := et == pkt.TypeIPv4
-	if (!v4 && et != pkt.TypeIPv6) || mss == 0 || l4 <= l3 || l4+20 > len(b) {
-		p.drop(DropBadOffload)
-		return
+	switch pkt.Ethernet(b).Type() {
+	case pkt.TypeIPv4:
+		ihl := int(b[l3]&0xf) * 4
+		if b[l3]>>4 != 4 || ihl < 20 || l3+ihl > len(b) {
+			return g, false
+		}
+		// A fragment has no transport header to repeat.
+		if binary.BigEndian.Uint16(b[l3+6:])&0x3fff != 0 {
+			return g, false
+		}
+		g.v4, g.l4, g.proto = true, l3+ihl, b[l3+9]
+	case pkt.TypeIPv6:
+		if b[l3]>>4 != 6 || len(b) < l3+40 {
+			return g, false
+		}
+		next, off := b[l3+6], l3+40
+		for range maxIPv6ExtHdrs {
+			// Hop-by-hop and destination options only: past a routing
+			// header the pseudo-header names another destination.
+			if next != 0 && next != 60 {
+				break
+			}
+			if off+8 > len(b) {
+				return g, false
+			}
+			next, off = b[off], off+(int(b[off+1])+1)*8
+		}
+		g.l4, g.proto = off, next
+	default:
+		return g, false
 	}
-	if v4 && (l4-l3 < 20 || b[l3+9] != protoTCP) || !v4 && (l4-l3 < 40 || b[l3+6] != protoTCP) {
-		p.drop(DropBadOffload)
-		return
+	switch gt := h.GSOType; {
+	case gt&^pkt.VirtioNetHdrGSOECN == pkt.VirtioNetHdrGSOTCPv4 && g.v4,
+		gt&^pkt.VirtioNetHdrGSOECN == pkt.VirtioNetHdrGSOTCPv6 && !g.v4:
+		if g.proto != protoTCP || g.l4+20 > len(b) {
+			return g, false
+		}
+		thl := int(b[g.l4+12]>>4) * 4
+		if thl < 20 {
+			return g, false
+		}
+		g.hdr = g.l4 + thl
+	case gt == pkt.VirtioNetHdrGSOUDPL4:
+		// Legacy UFO (VIRTIO_NET_HDR_GSO_UDP) is IP fragmentation, never
+		// enabled on our devices; it falls to the default.
+		if g.proto != protoUDP {
+			return g, false
+		}
+		g.hdr = g.l4 + udpHeaderLen
+	default:
+		return g, false
 	}
-	thl := int(b[l4+12]>>4) * 4
-	hdr := l4 + thl
-	if thl < 20 || hdr > len(b) {
-		p.drop(DropBadOffload)
-		return
+	g.mss = int(h.GSOSize)
+	if g.hdr > len(b) || g.mss == 0 {
+		return g, false
 	}
-	payload := b[hdr:]
+	payload := len(b) - g.hdr
+	g.segs = max(1, (payload+g.mss-1)/g.mss)
 	// The longest segment must fit the IP length field: the kernel never
 	// makes a bigger super-frame, and a crafted one would leave with a
 	// wrapped length.
-	ipLen := hdr - l3 + min(mss, len(payload))
-	if !v4 {
+	ipLen := g.hdr - l3 + min(g.mss, payload)
+	if !g.v4 {
 		ipLen -= 40
 	}
-	if ipLen > 0xffff {
+	return g, g.segs <= maxGSOSegs && ipLen <= 0xffff
+}
+
+// pseudoSum is the (uninverted) pseudo-header sum of b's transport header
+// for n bytes of transport header and payload. n may pass 16 bits (a GRO'd
+// super-frame): the carry is folded in as the kernel's 32-bit sum does.
+func pseudoSum(b []byte, g gsoLayout, n int) uint16 {
+	const l3 = pkt.EthernetLen
+	var ph uint16
+	if g.v4 {
+		ph = pkt.PseudoHeaderChecksum(g.proto, b[l3+12:l3+16], b[l3+16:l3+20], uint16(n))
+	} else {
+		ph = pkt.PseudoHeaderChecksum(g.proto, b[l3+8:l3+24], b[l3+24:l3+40], uint16(n))
+	}
+	return pkt.ChecksumCombine(ph, uint16(n>>16))
+}
+
+// partialFromValid rewrites the GSO frame f, whose header names no partial
+// checksum (DATA_VALID, or no flag at all), into the partial-checksum form
+// a kernel finishes when it segments: NEEDS_CSUM with csum_start,
+// csum_offset and hdr_len found from the headers and the pseudo-header
+// sum in the checksum field. It reports false, changing nothing, when the
+// headers do not parse.
+func partialFromValid(f *Frame) bool {
+	b := f.Bytes()
+	g, ok := parseGSO(b, f.VNet)
+	if !ok {
+		return false
+	}
+	off := tcpCsumOffset
+	if g.proto == protoUDP {
+		off = udpCsumOffset
+	}
+	binary.BigEndian.PutUint16(b[g.l4+off:], pseudoSum(b, g, len(b)-g.l4))
+	f.VNet.Flags = pkt.VirtioNetHdrFNeedsCsum
+	f.VNet.CsumStart, f.VNet.CsumOffset, f.VNet.HdrLen = uint16(g.l4), uint16(off), uint16(g.hdr)
+	return true
+}
+
+// segmentGSO cuts the super-frame f into segments of gso_size payload bytes
+// with complete checksums and passes each to emit. A malformed super-frame
+// is counted on p and emits nothing.
+func segmentGSO(f *Frame, emit func(*Frame), p *swPort) {
+	b := f.Bytes()
+	g, ok := parseGSO(b, f.VNet)
+	if !ok {
 		p.drop(DropBadOffload)
 		return
 	}
-	seq := binary.BigEndian.Uint32(b[l4+4:])
-	flags := b[l4+13]
+	const l3 = pkt.EthernetLen
+	l4, hdr := g.l4, g.hdr
+	payload := b[hdr:]
+	var seq uint32
+	var flags uint8
+	if g.proto == protoTCP {
+		seq, flags = binary.BigEndian.Uint32(b[l4+4:]), b[l4+13]
+	}
 	var id uint16
-	if v4 {
+	if g.v4 {
 		id = binary.BigEndian.Uint16(b[l3+4:])
 	}
 	// A super-frame with no payload (a bare ACK or FIN) still leaves, as
 	// one segment: Linux sends a GSO packet no longer than the MSS as is.
-	for off, i := 0, 0; off < len(payload) || i == 0; off, i = off+mss, i+1 {
-		n := min(mss, len(payload)-off)
+	for i := range g.segs {
+		off := i * g.mss
+		n := min(g.mss, len(payload)-off)
 		s := NewFrameFor(hdr + n + 2*pkt.VLANTagLen)
 		s.n = copy(s.buf[Headroom:], b[:hdr])
 		s.n += copy(s.buf[Headroom+hdr:], payload[off:off+n])
 		s.vid, s.prio = f.vid, f.prio
 		sb := s.Bytes()
-		last := off+n == len(payload)
-		if v4 {
+		if g.v4 {
 			binary.BigEndian.PutUint16(sb[l3+2:], uint16(hdr-l3+n))
 			binary.BigEndian.PutUint16(sb[l3+4:], id+uint16(i))
 			sb[l3+10], sb[l3+11] = 0, 0
@@ -124,23 +256,27 @@ func segmentTCP(f *Frame, emit func(*Frame), p *swPort) {
 		} else {
 			binary.BigEndian.PutUint16(sb[l3+4:], uint16(hdr-l3-40+n))
 		}
-		binary.BigEndian.PutUint32(sb[l4+4:], seq+uint32(off))
-		fl := flags
-		if !last {
-			fl &^= tcpFlagFIN | tcpFlagPSH
-		}
-		if i > 0 {
-			fl &^= tcpFlagCWR
-		}
-		sb[l4+13] = fl
-		sb[l4+16], sb[l4+17] = 0, 0
-		var ph uint16
-		if v4 {
-			ph = pkt.PseudoHeaderChecksum(protoTCP, sb[l3+12:l3+16], sb[l3+16:l3+20], uint16(thl+n))
+		csum := l4 + udpCsumOffset
+		if g.proto == protoTCP {
+			binary.BigEndian.PutUint32(sb[l4+4:], seq+uint32(off))
+			fl := flags
+			if i < g.segs-1 {
+				fl &^= tcpFlagFIN | tcpFlagPSH
+			}
+			if i > 0 {
+				fl &^= tcpFlagCWR
+			}
+			sb[l4+13] = fl
+			csum = l4 + tcpCsumOffset
 		} else {
-			ph = pkt.PseudoHeaderChecksum(protoTCP, sb[l3+8:l3+24], sb[l3+24:l3+40], uint16(thl+n))
+			binary.BigEndian.PutUint16(sb[l4+4:], uint16(udpHeaderLen+n))
 		}
-		binary.BigEndian.PutUint16(sb[l4+16:], ^pkt.Checksum(sb[l4:], ph))
+		sb[csum], sb[csum+1] = 0, 0
+		sum := ^pkt.Checksum(sb[l4:], pseudoSum(sb, g, len(sb)-l4))
+		if sum == 0 && g.proto == protoUDP { // UDP: 0 means "no checksum"
+			sum = 0xffff
+		}
+		binary.BigEndian.PutUint16(sb[csum:], sum)
 		emit(s)
 	}
 }

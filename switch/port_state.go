@@ -17,6 +17,11 @@ type swPort struct {
 	maxMACs int64
 	macs    atomic.Int64
 
+	// isolated: see isolate.go; guard (nil: none) and local: guard.go.
+	isolated bool
+	guard    *guard
+	local    atomic.Bool // holds a local FDB entry: a gateway, whose DHCP ACKs are snooped
+
 	// q is the egress queue; its writer parks only when it is empty, so
 	// under load the frame path sends on no channel.
 	q      *ring.Queue[Frame]
@@ -31,6 +36,8 @@ type swPort struct {
 	// capMu, one atomic load per frame on the frame path.
 	caps  atomic.Pointer[[]*Capture]
 	capMu sync.Mutex
+
+	router Router // nil: an L2 port; last, so the L2 fields keep their offsets
 }
 
 // portStats are the port's counters: atomics written by the port's own
@@ -45,6 +52,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 	p := &swPort{
 		name:    pc.Name,
 		drv:     drv,
+		router:  pc.Router,
 		feat:    drv.Features(),
 		vlan:    compileVLAN(pc.VLAN),
 		vlanCfg: pc.VLAN,
@@ -52,6 +60,10 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 		q:       ring.NewQueue[Frame](pc.Queue),
 		done:    make(chan struct{}),
 	}
+	if pc.Router != nil { // in no VLAN: never a flood or FDB target
+		p.vlan, p.vlanCfg, p.maxMACs = portVLAN{}, VLANConfig{}, 0
+	}
+	p.isolated, p.guard = pc.Isolated, newGuard(pc.Guard)
 	p.exited.Add(2)
 	return p
 }

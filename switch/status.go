@@ -104,11 +104,13 @@ type FDBStats struct {
 	Entries int
 	Learned uint64
 	Moves   uint64
+	Evicted uint64 // entries evicted to give a port under its fair share room
 }
 
 // FDBStats returns the table's counters.
 func (s *Switch) FDBStats() FDBStats {
-	return FDBStats{Entries: s.fdb.m.Size(), Learned: s.fdb.learned.Load(), Moves: s.fdb.moves.Load()}
+	return FDBStats{Entries: s.fdb.m.Size(), Learned: s.fdb.learned.Load(), Moves: s.fdb.moves.Load(),
+		Evicted: s.fdb.evicted.Load()}
 }
 
 // Known reports whether the FDB holds mac on vid (learned or static).

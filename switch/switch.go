@@ -24,6 +24,16 @@ type PortConfig struct {
 	VLAN    VLANConfig
 	MaxMACs int // 0 = no per-port limit
 	Queue   int // egress queue length in frames; default 1024
+	// Router, when set, makes the port a routed one (routed.go): its
+	// frames go to the Router, and VLAN and MaxMACs do not apply.
+	Router Router
+
+	// Isolated ports reach every other port but no other isolated one
+	// (the Linux bridge's "isolated on", OVS protected ports).
+	Isolated bool
+	// Guard, if non-nil, drops frames whose source addresses are not the
+	// port's own (libvirt's clean-traffic filter, port security).
+	Guard *GuardConfig
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
@@ -116,6 +126,9 @@ func (s *Switch) AddPort(pc PortConfig, drv Port) error {
 		return fmt.Errorf("add port %s: %w", pc.Name, ErrPortExists)
 	}
 	p := newSwPort(pc, drv)
+	if pc.Router != nil {
+		pc.Router.Attached(&Egress{p})
+	}
 	s.topo.Store(old.with(p, nil))
 	s.wg.Add(2)
 	go s.readLoop(p)
@@ -198,5 +211,8 @@ func (s *Switch) addStatic(port string, vid uint16, mac pkt.MAC, local bool) err
 		return fmt.Errorf("static fdb entry %s: port %s does not carry VLAN %d", mac, port, vid)
 	}
 	s.fdb.addStatic(p, vid, mac, local)
+	if local {
+		p.local.Store(true)
+	}
 	return nil
 }

@@ -37,3 +37,28 @@ func TestAFPacketAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocs per write+read round trip, want 0", allocs)
 	}
 }
+
+// A VXLAN WriteBatch (a learned unicast and a replicated broadcast) and
+// ReadBatch round trip allocates nothing in steady state.
+func TestVXLANAllocs(t *testing.T) {
+	a := openVX(t, "127.0.0.1", map[uint16]uint32{10: 1010}, "127.0.0.2")
+	b := openVX(t, "127.0.0.2", map[uint16]uint32{10: 1010}, "127.0.0.1")
+	macA, macB := pkt.MAC{0x52, 0x54, 0, 0, 0, 0xa}, pkt.MAC{0x52, 0x54, 0, 0, 0, 0xb}
+	bc, uc := taggedFrame(pkt.Broadcast, macA, 10, "broadcast"), taggedFrame(macA, macB, 10, "unicast")
+	out := []*vswitch.Frame{vswitch.NewFrame()}
+	in := newFrames(1)
+	out[0].SetData(bc)
+	a.WriteBatch(out)
+	b.ReadBatch(in) // b learns macA behind a
+	allocs := testing.AllocsPerRun(200, func() {
+		out[0].SetData(uc)
+		b.WriteBatch(out)
+		a.ReadBatch(in)
+		out[0].SetData(bc)
+		a.WriteBatch(out)
+		b.ReadBatch(in)
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocs per round trip, want 0", allocs)
+	}
+}

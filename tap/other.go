@@ -4,6 +4,8 @@ package tap
 
 import (
 	"errors"
+	"net/netip"
+	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -30,3 +32,18 @@ func OpenTAP(TAPConfig) (vswitch.Port, error) { return nil, errUnsupported }
 
 // OpenAFPacket is not supported off Linux.
 func OpenAFPacket(AFPacketConfig) (vswitch.Port, error) { return nil, errUnsupported }
+
+// VXLANConfig describes a VXLAN tunnel port.
+type VXLANConfig struct {
+	Name    string
+	Local   netip.Addr
+	Port    uint16
+	VNIs    map[uint16]uint32
+	Remotes []netip.Addr
+	Netns   string
+	MaxMACs int
+	Ageing  time.Duration
+}
+
+// OpenVXLAN is not supported off Linux.
+func OpenVXLAN(VXLANConfig) (vswitch.Port, error) { return nil, errUnsupported }

@@ -7,21 +7,21 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/unixsock"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
 // QEMUConfig describes a QEMU socket port for OpenQEMU.
 type QEMUConfig struct {
-	Name   string       // port name, for log lines
-	Socket string       // unix stream socket path (-netdev stream / socket,path=)
-	Listen string       // or a loopback TCP address (-netdev socket,connect=)
-	Log    *slog.Logger // default slog.Default()
+	Name   string           // port name, for log lines
+	Socket string           // unix stream socket path (-netdev stream / socket,path=)
+	Perm   unixsock.Options // who may connect to Socket: default the owner only (0600)
+	Listen string           // or a loopback TCP address (-netdev socket,connect=)
+	Log    *slog.Logger     // default slog.Default()
 }
 
 // QEMU framing and limits.
@@ -40,8 +40,8 @@ const (
 // is needed.
 type QEMU struct {
 	name string
-	ln   net.Listener
-	path string // unix socket to remove on Close
+	ln   net.Listener // a *unixsock.Socket removes its file on Close
+	path string       // the unix socket, if any
 	log  *slog.Logger
 
 	conns chan net.Conn         // accepted connections for the reader
@@ -86,19 +86,11 @@ func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
 	var err error
 	switch {
 	case cfg.Socket != "":
-		if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o755); err != nil {
-			return nil, fmt.Errorf("qemu port %s: %w", cfg.Name, err)
-		}
-		if c, err := net.DialTimeout("unix", cfg.Socket, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("qemu port %s: something already listens on %s", cfg.Name, cfg.Socket)
-		}
-		os.Remove(cfg.Socket) // a stale socket of an earlier run
-		q.ln, err = net.Listen("unix", cfg.Socket)
-		if err == nil {
-			q.path = cfg.Socket
-			// QEMU may run as another user in the same group.
-			err = os.Chmod(cfg.Socket, 0o660)
+		// Only a stale socket is replaced; the file appears with its
+		// final mode and owner (unixsock binds it privately first).
+		var s *unixsock.Socket
+		if s, err = unixsock.Listen(cfg.Socket, cfg.Perm); err == nil {
+			q.ln, q.path = s, cfg.Socket
 		}
 	case cfg.Listen != "":
 		q.ln, err = net.Listen("tcp", cfg.Listen)
@@ -106,9 +98,6 @@ func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
 		err = errors.New("needs socket or listen")
 	}
 	if err != nil {
-		if q.ln != nil {
-			q.ln.Close()
-		}
 		return nil, fmt.Errorf("qemu port %s: %w", cfg.Name, err)
 	}
 	go q.accept()
@@ -274,9 +263,6 @@ func (q *QEMU) Close() error {
 		q.ln.Close()
 		if c := q.cur.Load(); c != nil {
 			c.close()
-		}
-		if q.path != "" {
-			os.Remove(q.path)
 		}
 	})
 	return nil

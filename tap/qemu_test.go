@@ -8,9 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/unixsock"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -259,5 +261,126 @@ func TestQEMUStalledPeer(t *testing.T) {
 	}
 	if q.BadPeers() != 1 {
 		t.Fatalf("bad_peer %d after a good VM, want 1", q.BadPeers())
+	}
+}
+
+// TestQEMUSocketInTheWay: a stale socket at the path (a crashed run's) is
+// replaced; a regular file, a directory or a socket something listens on
+// is refused with the path and the reason, and left as it was.
+func TestQEMUSocketInTheWay(t *testing.T) {
+	dir := t.TempDir()
+	open := func(path string) (*QEMU, error) {
+		return OpenQEMU(QEMUConfig{Name: "vm", Socket: path, Log: slog.New(slog.DiscardHandler)})
+	}
+
+	stale := filepath.Join(dir, "stale.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	q, err := open(stale)
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	got := readAsync(q)
+	c, err := net.Dial("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(qframe(5, 60))
+	c.Close()
+	select {
+	case f := <-got:
+		if f[13] != 5 {
+			t.Fatalf("frame % x", f)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no frame through the socket that replaced the stale one")
+	}
+	q.Close()
+
+	live := filepath.Join(dir, "live.sock")
+	other, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	file := filepath.Join(dir, "file.sock")
+	os.WriteFile(file, []byte("precious"), 0o644)
+	sub := filepath.Join(dir, "dir.sock")
+	os.Mkdir(sub, 0o755)
+	for _, tt := range []struct{ path, want string }{
+		{live, "qemu port vm: something already listens on " + live},
+		{file, "qemu port vm: " + file + " is a regular file: not a socket, refusing to replace it"},
+		{sub, "qemu port vm: " + sub + " is a directory: not a socket, refusing to replace it"},
+	} {
+		q, err := open(tt.path)
+		if err == nil {
+			q.Close()
+			t.Fatalf("%s: opened", tt.path)
+		}
+		if err.Error() != tt.want {
+			t.Fatalf("got  %v\nwant %s", err, tt.want)
+		}
+	}
+	if c, err := net.Dial("unix", live); err != nil {
+		t.Fatalf("the live socket was touched: %v", err)
+	} else {
+		c.Close()
+	}
+	if b, _ := os.ReadFile(file); string(b) != "precious" {
+		t.Fatalf("the regular file was touched: %q", b)
+	}
+	if fi, err := os.Lstat(sub); err != nil || !fi.IsDir() {
+		t.Fatalf("the directory was touched: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 3 {
+		t.Fatalf("left in the directory: %v, want dir.sock, file.sock, live.sock", ents)
+	}
+}
+
+// TestQEMUSocketPerm: the socket is the owner's only by default; with a
+// mode and an owner it has exactly those.
+func TestQEMUSocketPerm(t *testing.T) {
+	tests := []struct {
+		name     string
+		perm     unixsock.Options
+		mode     os.FileMode
+		uid, gid int // -1: ours
+	}{
+		{"default", unixsock.Options{}, 0o600, -1, -1},
+		{"group", unixsock.Options{Mode: 0o660, Owner: &unixsock.Owner{UID: -1, GID: 65534}}, 0o660, -1, 65534},
+		{"owner", unixsock.Options{Owner: &unixsock.Owner{UID: 65534, GID: 65534}}, 0o600, 65534, 65534},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.perm.Owner != nil && os.Geteuid() != 0 {
+				t.Skip("chown needs root")
+			}
+			path := filepath.Join(t.TempDir(), "vm.sock")
+			q, err := OpenQEMU(QEMUConfig{Name: "vm", Socket: path, Perm: tt.perm, Log: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			fi, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			uid, gid := tt.uid, tt.gid
+			if uid == -1 {
+				uid = os.Geteuid()
+			}
+			if gid == -1 {
+				gid = os.Getegid()
+			}
+			if fi.Mode() != os.ModeSocket|tt.mode || int(st.Uid) != uid || int(st.Gid) != gid {
+				t.Fatalf("socket %v %d:%d, want %v %d:%d", fi.Mode(), st.Uid, st.Gid, os.ModeSocket|tt.mode, uid, gid)
+			}
+		})
 	}
 }

@@ -47,12 +47,36 @@ type TAP struct {
 	wiov    [2]unix.Iovec
 	writeFn func(fd uintptr) bool
 
+	offloads uint // TUN_F_* flags the kernel took
+
 	closed   atomic.Bool
 	txErrors atomic.Uint64
 	rxErrors atomic.Uint64
 }
 
 var _ vswitch.Port = (*TAP)(nil)
+
+// setOffloads tells the kernel what the switch takes from the TAP, and so
+// what the device claims as hardware offloads (ethtool -k shows them):
+// partial checksums and TCP super-frames always, UDP super-frames (USO,
+// Linux 6.2) where the kernel has them. The host then sends one 64 KiB
+// frame where it would cut 45. Every egress handles what comes: vnet_hdr
+// ports pass it on, the others get it segmented (switch/offload.go). A
+// kernel that refuses even the base set leaves the TAP without offloads,
+// which costs speed, not correctness; it returns the flags that took.
+func setOffloads(fd int) uint {
+	const base = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	for _, flags := range []uint{base | unix.TUN_F_USO4 | unix.TUN_F_USO6, base} {
+		if unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, int(flags)) == nil {
+			return flags
+		}
+	}
+	return 0
+}
+
+// Offloads are the TUN_F_* flags set on the device: what it may hand over
+// as partial checksums and super-frames.
+func (t *TAP) Offloads() uint { return t.offloads }
 
 // OpenTAP creates the TAP device cfg names with a virtio-net header on
 // every frame, sets its MTU and MAC, brings it up, and returns the port.
@@ -62,6 +86,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 		return nil, fmt.Errorf("tap %q: bad device name", cfg.Name)
 	}
 	var fd int
+	var offloads uint
 	err := inNetns(cfg.Netns, func() error {
 		// TUNSETIFF would attach to an existing persistent TAP of that name;
 		// a switch port must never share someone else's device.
@@ -87,10 +112,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 			unix.Close(fd)
 			return fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
 		}
-		// Offloads (TUNSETOFFLOAD with TUN_F_CSUM|TSO4|TSO6) stay off for
-		// now: the kernel then hands us complete frames, and every header
-		// we read is zero. Turning them on here is all the TAP side of the
-		// offloads work needs; the frame path already carries the header.
+		offloads = setOffloads(fd)
 		s, err := linkControl()
 		if err != nil {
 			unix.Close(fd)
@@ -118,7 +140,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap %s: %w", cfg.Name, err)
 	}
-	t := &TAP{name: cfg.Name, f: os.NewFile(uintptr(fd), "tap:"+cfg.Name), spill: make([]byte, vswitch.BigDataLen)}
+	t := &TAP{name: cfg.Name, f: os.NewFile(uintptr(fd), "tap:"+cfg.Name), spill: make([]byte, vswitch.BigDataLen), offloads: offloads}
 	t.rc, err = t.f.SyscallConn()
 	if err != nil {
 		t.f.Close()

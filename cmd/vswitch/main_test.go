@@ -87,8 +87,8 @@ func TestExitCodes(t *testing.T) {
 		{"config check no file", []string{"config", "check"}, 2, "", "needs -c FILE", ""},
 		{"config bogus", []string{"config", "bogus"}, 2, "", "unknown subcommand", ""},
 		// check refuses what run refuses, with the same line.
-		{"config check vxlan", []string{"config", "check", "-c", vxlan}, 2, "", vxlan + ":4: ports[0].type: the vxlan port type is not implemented yet\n", "Usage"},
-		{"run vxlan", []string{"run", "-c", vxlan}, 2, "", vxlan + ":4: ports[0].type: the vxlan port type is not implemented yet\n", "Usage"},
+		{"config check vxlan", []string{"config", "check", "-c", vxlan}, 2, "", vxlan + ":3: ports[0]: a vxlan port needs vnis: the VLANs it carries and their VNIs, like {10: 1010}\n" + vxlan + ":3: ports[0]: a vxlan port needs remotes: the VTEPs to send to\n", "Usage"},
+		{"run vxlan", []string{"run", "-c", vxlan}, 2, "", vxlan + ":3: ports[0]: a vxlan port needs vnis: the VLANs it carries and their VNIs, like {10: 1010}\n" + vxlan + ":3: ports[0]: a vxlan port needs remotes: the VTEPs to send to\n", "Usage"},
 		{"run bad config", []string{"run", "-c", bad}, 2, "", bad + ":5:", "Usage"},
 		{"run bad level", []string{"run", "-log-level", "loud"}, 2, "", "bad -log-level", ""},
 		{"run bad format", []string{"run", "-log-format", "xml"}, 2, "", "bad -log-format", ""},

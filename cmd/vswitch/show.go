@@ -154,13 +154,24 @@ func printFDB(w io.Writer, fdb []control.FDBEntry) error {
 	slices.SortFunc(fdb, func(a, b control.FDBEntry) int {
 		return cmp.Or(cmp.Compare(a.VLAN, b.VLAN), strings.Compare(strings.ToLower(a.MAC), strings.ToLower(b.MAC)))
 	})
-	tw := newTable(w, "VLAN\tMAC\tPORT\tAGE\tSTATIC")
+	// A REMOTE column only when a tunnel port has learned hosts: the
+	// common table stays as it was.
+	remote := slices.ContainsFunc(fdb, func(e control.FDBEntry) bool { return e.Remote != "" })
+	head := "VLAN\tMAC\tPORT\tAGE\tSTATIC"
+	if remote {
+		head += "\tREMOTE"
+	}
+	tw := newTable(w, head)
 	for _, e := range fdb {
 		age := "-"
 		if !e.Static {
 			age = seconds(e.AgeSeconds)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.VLAN, e.MAC, e.Port, age, yesNo(e.Static))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s", e.VLAN, e.MAC, e.Port, age, yesNo(e.Static))
+		if remote {
+			fmt.Fprintf(tw, "\t%s", cmp.Or(e.Remote, "-"))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -42,6 +42,22 @@ func TestFDBTable(t *testing.T) {
 	}
 }
 
+// A tunnel port's entries name their VTEP; the others get "-".
+func TestFDBTableRemote(t *testing.T) {
+	var b bytes.Buffer
+	printFDB(&b, []control.FDBEntry{
+		{VLAN: 10, MAC: "52:54:00:00:00:02", Port: "vx", AgeSeconds: 2, Remote: "10.0.0.6"},
+		{VLAN: 10, MAC: "52:54:00:00:00:01", Port: "a", AgeSeconds: 1},
+	})
+	want := `VLAN  MAC                PORT  AGE  STATIC  REMOTE
+10    52:54:00:00:00:01  a     1s   no      -
+10    52:54:00:00:00:02  vx    2s   no      10.0.0.6
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
 func TestLeasesTable(t *testing.T) {
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	var b bytes.Buffer

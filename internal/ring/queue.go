@@ -6,8 +6,8 @@ import "sync/atomic"
 // sets a sleeping flag and looks once more before it parks; a producer
 // sends a wake-up token only when it sees the flag. A busy queue therefore
 // sends on no channel, and an idle consumer costs no CPU. This handshake
-// is the only one in vswitch: port writers, captures, the gateway and the
-// uplinks all use it.
+// is the only one in vswitch: port writers (the uplinks' too), captures
+// and the gateway all use it.
 type Queue[T any] struct {
 	Ring[T]
 	sleeping atomic.Bool

@@ -1,0 +1,332 @@
+package dns
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/ring"
+)
+
+// Config is one network's DNS service.
+type Config struct {
+	Network string
+	Gateway netip.Prefix // the server's address and the network's prefix
+	Domain  string       // the local domain (dhcp.domain); "" = bare names only
+	// Hosts are the names that always resolve: dns.hosts, then the names
+	// of dhcp.hosts. The first entry for a name or address wins.
+	Hosts []Host
+	// Leases returns the DHCP clients' names now (option 12 of bound
+	// leases, each with its lease's end); nil = none. It is called from
+	// the server's goroutine at most once a second.
+	Leases func() []Host
+	// Forwarders get every query that is not local. Empty: the
+	// nameservers of ResolvConf, re-read when the file changes.
+	Forwarders []netip.AddrPort
+	ResolvConf string // "" = /etc/resolv.conf
+	// Deliver sends an answer to the guest. It must copy Msg before it
+	// returns, and be safe for concurrent use: answers come from the
+	// server's goroutine and from the goroutines waiting on upstream.
+	Deliver func(Answer)
+
+	RateLimit    int           // queries per second per client; 0 = 100 (bursts of twice that)
+	MaxInflight  int           // forwarded queries waiting for upstream; 0 = 256
+	CacheEntries int           // 0 = 4096
+	CacheBytes   int           // 0 = 4 MiB
+	Timeout      time.Duration // for one forwarded query, over all forwarders; 0 = 2s
+}
+
+// Host is a local name and its address. A zero Expiry never ends.
+type Host struct {
+	Name   string
+	IP     netip.Addr
+	Expiry time.Time
+}
+
+// Answer is a DNS message for a guest: UDP from the gateway's port 53.
+type Answer struct {
+	DstMAC pkt.MAC
+	Dst    netip.AddrPort
+	Msg    []byte // valid until Deliver returns
+}
+
+// Limits of what we take and send.
+const (
+	maxQueryLen = 1472 // the largest UDP payload of an MTU-1500 frame
+	maxUDPLen   = 1232 // our EDNS0 buffer size: no IP fragments (DNS flag day 2020)
+	numJobs     = 1024 // queries queued or in flight, per network
+	localTTL    = 0    // dnsmasq's local-ttl default: guests ask again and see a lease end at once
+)
+
+// job is one query, from the gateway's hand-over to its answer. Jobs come
+// from a fixed set: the gateway's goroutine takes one from free, the
+// server's goroutine or a forwarding goroutine puts it back when done.
+type job struct {
+	mac pkt.MAC
+	src netip.AddrPort
+	n   int
+	buf [maxQueryLen]byte
+}
+
+// Server is one network's DNS service. Query is for the gateway's frame
+// goroutine; everything else runs on the server's goroutines.
+type Server struct {
+	cfg     Config
+	gw      netip.Addr
+	network netip.Addr
+	bcast   netip.Addr
+	free    *ring.Ring[job]
+	q       *ring.Queue[job]
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+
+	inflight atomic.Int32
+	drops    [NumDrops]atomic.Uint64
+	results  [NumResults]atomic.Uint64
+	qtypes   [NumQTypes]atomic.Uint64
+	latency  histogram
+
+	// The server goroutine's own.
+	local   localNames
+	limiter limiter
+	packBuf []byte
+
+	cache *cache
+	up    upstreams
+}
+
+// New returns the server for cfg; Start runs it.
+func New(cfg Config) *Server {
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = 100
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 256
+	}
+	if cfg.CacheEntries <= 0 {
+		cfg.CacheEntries = 4096
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = 4 << 20
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	s := &Server{
+		cfg: cfg, gw: cfg.Gateway.Addr(), network: cfg.Gateway.Masked().Addr(), bcast: broadcast(cfg.Gateway),
+		free: ring.New[job](numJobs), q: ring.NewQueue[job](numJobs), done: make(chan struct{}),
+		local:   newLocalNames(cfg.Domain, cfg.Hosts, cfg.Leases),
+		limiter: limiter{rate: float64(cfg.RateLimit), m: map[netip.Addr]bucket{}},
+		packBuf: make([]byte, 0, 4096),
+		cache:   newCache(cfg.CacheEntries, cfg.CacheBytes),
+		up:      upstreams{static: cfg.Forwarders, path: cfg.ResolvConf},
+	}
+	for range s.free.Cap() {
+		s.free.Put(new(job))
+	}
+	return s
+}
+
+// Start runs the server's goroutine.
+func (s *Server) Start() {
+	s.wg.Add(1)
+	go s.run()
+}
+
+// Close stops the server and waits for its goroutines (forwarded queries
+// end within Timeout).
+func (s *Server) Close() error {
+	s.once.Do(func() { close(s.done) })
+	s.wg.Wait()
+	return nil
+}
+
+// Query hands a guest's query over: mac and src are the frame's source,
+// msg the UDP payload (copied). It never blocks or allocates; one
+// goroutine at a time may call it (the gateway's writer).
+func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte) {
+	a := src.Addr()
+	if !s.cfg.Gateway.Contains(a) || a == s.gw || a == s.network || a == s.bcast || src.Port() == 0 {
+		s.drop(DropOutsidePrefix)
+		return
+	}
+	if len(msg) < 12 || len(msg) > maxQueryLen {
+		s.drop(DropMalformed)
+		return
+	}
+	var one [1]*job
+	if s.free.Take(one[:]) == 0 {
+		s.drop(DropQueueFull)
+		return
+	}
+	j := one[0]
+	j.mac, j.src, j.n = mac, src, copy(j.buf[:], msg)
+	if !s.q.Put(j) { // cannot happen: the queue holds every job
+		s.free.Put(j)
+		s.drop(DropQueueFull)
+	}
+}
+
+// Dropped counts a query the caller dropped before handing it over.
+func (s *Server) Dropped(r DropReason) { s.drop(r) }
+
+func (s *Server) drop(r DropReason) {
+	s.drops[r].Add(1)
+	s.results[ResultDropped].Add(1)
+}
+
+func (s *Server) run() {
+	defer s.wg.Done()
+	var batch [32]*job
+	for {
+		n := s.q.Wait(batch[:], s.done)
+		if n == 0 {
+			return
+		}
+		now := time.Now()
+		for _, j := range batch[:n] {
+			if s.serve(j, now) {
+				s.free.Put(j)
+			}
+		}
+	}
+}
+
+// serve answers j, or starts forwarding it. It reports whether j is done
+// (false: a forwarding goroutine owns it now).
+func (s *Server) serve(j *job, now time.Time) bool {
+	if !s.limiter.allow(j.src.Addr(), now) {
+		s.drop(DropRateLimited)
+		return true
+	}
+	m := new(mdns.Msg)
+	if err := m.Unpack(j.buf[:j.n]); err != nil || len(m.Question) != 1 {
+		s.drop(DropMalformed)
+		return true
+	}
+	if m.Response {
+		s.drop(DropNotQuery)
+		return true
+	}
+	q := m.Question[0]
+	s.qtypes[qtypeOf(q.Qtype)].Add(1)
+	switch {
+	case m.Opcode != mdns.OpcodeQuery:
+		s.reply(j, m, mdns.RcodeNotImplemented, nil, false, ResultRefused)
+		return true
+	case q.Qclass != mdns.ClassINET:
+		s.reply(j, m, mdns.RcodeRefused, nil, false, ResultRefused)
+		return true
+	}
+	if rcode, rrs, ok := s.local.answer(q, s.cfg.Gateway, now); ok {
+		s.reply(j, m, rcode, rrs, true, ResultLocal)
+		return true
+	}
+	key := cacheKey(m)
+	if out, ok := s.cache.answer(key, m, now, s.packBuf); ok {
+		s.deliver(j, out, ResultCached)
+		return true
+	}
+	fw := s.up.servers(now)
+	if len(fw) == 0 {
+		s.reply(j, m, mdns.RcodeRefused, nil, false, ResultRefused)
+		return true
+	}
+	if int(s.inflight.Add(1)) > s.cfg.MaxInflight {
+		s.inflight.Add(-1)
+		s.drop(DropInflightFull)
+		return true
+	}
+	s.wg.Add(1)
+	go s.forward(j, m, key, fw)
+	return false
+}
+
+// reply answers m with rcode and rrs, with an OPT record if m had one.
+func (s *Server) reply(j *job, m *mdns.Msg, rcode int, rrs []mdns.RR, auth bool, res Result) {
+	r := new(mdns.Msg)
+	r.SetRcode(m, rcode)
+	r.Authoritative, r.RecursionAvailable = auth, true
+	r.Answer = rrs
+	if opt := m.IsEdns0(); opt != nil {
+		r.SetEdns0(maxUDPLen, opt.Do())
+	}
+	out, err := r.PackBuffer(s.packBuf)
+	if err != nil {
+		s.drop(DropMalformed) // a name we cannot encode back
+		return
+	}
+	s.deliver(j, out, res)
+}
+
+func (s *Server) deliver(j *job, msg []byte, res Result) {
+	s.results[res].Add(1)
+	s.cfg.Deliver(Answer{DstMAC: j.mac, Dst: j.src, Msg: msg})
+}
+
+// clientMax is the largest UDP answer m's sender takes (RFC 6891 6.2.5).
+func clientMax(m *mdns.Msg) int {
+	if opt := m.IsEdns0(); opt != nil {
+		return max(512, min(int(opt.UDPSize()), maxUDPLen))
+	}
+	return 512
+}
+
+// fit truncates an answer too large for the client (setting TC, so it asks
+// again over TCP).
+func fit(out []byte, limit int, buf []byte) ([]byte, bool) {
+	if len(out) <= limit {
+		return out, true
+	}
+	r := new(mdns.Msg)
+	if r.Unpack(out) != nil {
+		return nil, false
+	}
+	r.Truncate(limit)
+	b, err := r.PackBuffer(buf)
+	return b, err == nil
+}
+
+func qtypeOf(t uint16) QType {
+	switch t {
+	case mdns.TypeA:
+		return QTypeA
+	case mdns.TypeAAAA:
+		return QTypeAAAA
+	case mdns.TypePTR:
+		return QTypePTR
+	case mdns.TypeMX:
+		return QTypeMX
+	case mdns.TypeTXT:
+		return QTypeTXT
+	case mdns.TypeSRV:
+		return QTypeSRV
+	case mdns.TypeCNAME:
+		return QTypeCNAME
+	case mdns.TypeNS:
+		return QTypeNS
+	case mdns.TypeSOA:
+		return QTypeSOA
+	case mdns.TypeANY:
+		return QTypeANY
+	case mdns.TypeHTTPS:
+		return QTypeHTTPS
+	}
+	return QTypeOther
+}
+
+// broadcast is the last address of p's network.
+func broadcast(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])|(1<<(32-p.Bits())-1))
+	return netip.AddrFrom4(a)
+}

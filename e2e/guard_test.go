@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// rawUDP builds an Ethernet/IPv4/UDP frame.
+func rawUDP(dst, src pkt.MAC, sip, dip netip.Addr, payload string) []byte {
+	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen + len(payload)
+	b := make([]byte, max(n, 60))
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv4})
+	pkt.IPv4(b[14:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - 14), TTL: 64, Protocol: pkt.ProtoUDP, Src: sip, Dst: dip})
+	copy(b[42:], payload)
+	pkt.EncodeUDP(b[34:], sip, dip, 40000, 9999, len(payload))
+	return b
+}
+
+// rawARP builds an ARP reply from src claiming sip is at smac.
+func rawARP(dst, src, smac pkt.MAC, sip, tip netip.Addr) []byte {
+	b := make([]byte, 60)
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeARP})
+	pkt.ARP(b[14:42]).Encode(&pkt.ARPFields{Op: pkt.ARPReply, SenderMAC: smac, SenderIP: sip, TargetMAC: dst, TargetIP: tip})
+	return b
+}
+
+func mustMAC(t *testing.T, s string) pkt.MAC {
+	m, err := pkt.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestGuardDHCP: a guest on a port with `guard: dhcp` sends raw frames
+// claiming an address before it has a lease, then, once udhcpc got it one,
+// its neighbour's address, a MAC not its own, ARP replies that say the
+// gateway's address is its MAC, and IPv6. Each is dropped with its reason,
+// exactly counted, and none reaches the neighbour, while the guest's own
+// lease works: it pings the gateway, and a frame from its leased address
+// (the sentinel, sent after all the spoofed ones) reaches the neighbour.
+// A port with a static guard is held to its listed addresses the same way.
+func TestGuardDHCP(t *testing.T) {
+	requireE2E(t, "ping", "udhcpc")
+	g, v, s := newHost(t, "gg"), newHost(t, "gv"), newHost(t, "gs")
+	pg, pv, ps := testnet.Name("g"), testnet.Name("g"), testnet.Name("g")
+	const staticMAC, staticIP = "52:54:00:25:00:30", "10.225.0.30"
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, guard: dhcp}
+  - {name: %s, type: tap, netns: %s}
+  - {name: %s, type: tap, netns: %s, mac: %q, guard: {macs: [%q], ips: [%s]}}
+networks:
+  - name: lab
+    address: 10.225.0.1/24
+    dhcp: {range: 10.225.0.10-10.225.0.20}
+`, pg, g.Name, pv, v.Name, ps, s.Name, staticMAC, staticMAC, staticIP))
+	v.addr(pv, "10.225.0.5/24")
+	s.addr(ps, staticIP+"/24")
+	if !v.ping("10.225.0.1", 2) { // the neighbour is learned
+		t.Fatal("the neighbour cannot ping the gateway")
+	}
+	g.Run("ip", "link", "set", pg, "up")
+	own, vmac := mustMAC(t, g.mac(pg)), mustMAC(t, v.mac(pv))
+	gwIP, vIP, leased := netip.MustParseAddr("10.225.0.1"), netip.MustParseAddr("10.225.0.5"), netip.MustParseAddr("10.225.0.10")
+	other := mustMAC(t, "02:00:00:25:00:99")
+	raw := testnet.OpenRaw(t, g.Netns, pg)
+	sniff := testnet.OpenRaw(t, v.Netns, pv)
+
+	const n0, n1, n2, n3, n4 = 10, 20, 30, 40, 5
+	// Before a lease: the address it is about to get.
+	for range n0 {
+		raw.Send(rawUDP(vmac, own, leased, vIP, "spoof: no lease yet"))
+	}
+	if ip := dhcpClient(t, "udhcpc", g, pg); ip != "10.225.0.10" {
+		t.Fatalf("udhcpc on the guarded port got %q, want 10.225.0.10", ip)
+	}
+	if !g.ping("10.225.0.1", 3) {
+		t.Fatal("the guarded guest cannot ping the gateway with its lease")
+	}
+	for range n1 {
+		raw.Send(rawUDP(vmac, own, vIP, vIP, "spoof: the neighbour's address"))
+	}
+	for range n2 {
+		raw.Send(rawUDP(vmac, other, leased, vIP, "spoof: another MAC"))
+	}
+	for range n3 {
+		raw.Send(rawARP(vmac, own, own, gwIP, vIP)) // "10.225.0.1 is at my MAC"
+	}
+	v6 := rawUDP(vmac, own, leased, vIP, "spoof: not IPv4")
+	pkt.Ethernet(v6).SetType(pkt.TypeIPv6)
+	for range n4 {
+		raw.Send(v6)
+	}
+	raw.Send(rawUDP(vmac, own, leased, vIP, "sentinel 1"))
+	awaitSentinel(t, sniff, "sentinel 1", other, own, gwIP)
+	want := map[string]uint64{"spoofed_mac": n0 + n2, "spoofed_ip": n1, "spoofed_arp": n3, "guard_ethertype": n4}
+	checkDrops(t, vs.ports()[pg].Drops, want, pg)
+
+	// The static guard: its own address works; another address, another
+	// MAC and a lying ARP do not.
+	if !s.ping("10.225.0.1", 2) {
+		t.Fatal("the statically guarded guest cannot ping the gateway")
+	}
+	rs := testnet.OpenRaw(t, s.Netns, ps)
+	smac, sIP := mustMAC(t, staticMAC), netip.MustParseAddr(staticIP)
+	rs.Send(rawUDP(vmac, smac, vIP, vIP, "spoof: static, the neighbour's address"))
+	rs.Send(rawUDP(vmac, other, sIP, vIP, "spoof: static, another MAC"))
+	rs.Send(rawARP(vmac, smac, smac, gwIP, vIP))
+	rs.Send(rawUDP(vmac, smac, sIP, vIP, "sentinel 2"))
+	awaitSentinel(t, sniff, "sentinel 2", other, smac, gwIP)
+	checkDrops(t, vs.ports()[ps].Drops, map[string]uint64{"spoofed_mac": 1, "spoofed_ip": 1, "spoofed_arp": 1}, ps)
+	checkDrops(t, vs.ports()[pv].Drops, map[string]uint64{}, pv)
+}
+
+// awaitSentinel reads frames at the victim until the one carrying
+// sentinel; none before it may be a spoofed one: a "spoof" payload, the
+// source MAC other, or an ARP in which attacker claims the gateway's
+// address gw.
+func awaitSentinel(t *testing.T, sniff *testnet.Raw, sentinel string, other, attacker pkt.MAC, gw netip.Addr) {
+	t.Helper()
+	for {
+		f, ok := sniff.Recv(5 * time.Second)
+		if !ok {
+			t.Fatalf("%q never reached the neighbour", sentinel)
+		}
+		d := f.Data
+		if bytes.Contains(d, []byte("spoof")) || len(d) >= 12 && bytes.Equal(d[6:12], other[:]) ||
+			len(d) >= 42 && pkt.Ethernet(d).Type() == pkt.TypeARP && pkt.ARP(d[14:]).SenderIP() == gw && pkt.ARP(d[14:]).SenderMAC() == attacker {
+			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 64)])
+		}
+		if bytes.Contains(d, []byte(sentinel)) {
+			return
+		}
+	}
+}
+
+// checkDrops compares a port's non-zero drop counters with want exactly.
+func checkDrops(t *testing.T, drops, want map[string]uint64, port string) {
+	t.Helper()
+	got := map[string]uint64{}
+	for r, n := range drops {
+		if n != 0 {
+			got[r] = n
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s drops %v, want exactly %v", port, got, want)
+	}
+}

@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// TestUplinkPort: an uplink runs on the switch's port runtime, so `show
+// ports`, the vswitch_port_* metrics and `vswitch capture` see it like any
+// port. The outside host knows the uplink's MAC statically and has no
+// IPv6, so after the uplink's start (a gratuitous ARP and an ARP request
+// for the router out, the router's reply in) only the pings cross it: N
+// pings through the NAT are exactly N frames each way, and a capture of
+// the uplink reads in tcpdump as the translated echoes.
+func TestUplinkPort(t *testing.T) {
+	requireE2E(t, "ping", "tcpdump")
+	const upMAC = "02:00:00:47:00:05"
+	out := newHost(t, "uo")
+	upDev, outDev := testnet.Veth(t, "w", out.Netns)
+	out.addr(outDev, "10.247.0.1/24")
+	out.Run("ip", "neigh", "replace", "10.247.0.5", "lladdr", upMAC, "dev", outDev, "nud", "permanent")
+	guest, pg := newHost(t, "ug"), testnet.Name("u")
+	addr := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - {name: lab, address: 192.168.247.1/24, mode: nat, uplink: wan}
+uplinks:
+  - {name: wan, device: %s, address: 10.247.0.5/24, gateway: 10.247.0.1, mac: %q}
+`, addr, pg, guest.Name, upDev, upMAC))
+	guest.addr(pg, "192.168.247.10/24")
+	guest.Run("ip", "route", "add", "default", "via", "192.168.247.1")
+
+	wan := func() portStatus {
+		t.Helper()
+		p, ok := vs.ports()["wan"]
+		if !ok {
+			t.Fatalf("show ports lacks the uplink:\n%s", vs.mustCLI("show", "ports"))
+		}
+		return p
+	}
+	// Start: the gratuitous ARP and the ARP request (60 bytes each, padded)
+	// out, the router's 42-byte reply in.
+	testnet.WaitFor(t, 5*time.Second, "the uplink's ARP exchange", func() bool { return wan().RxPackets == 1 })
+	const arpOut, arpIn = 60, 42
+	if p := wan(); p.RxPackets != 1 || p.RxBytes != arpIn || p.TxPackets != 2 || p.TxBytes != 2*arpOut {
+		t.Fatalf("uplink after start: rx %d/%d B, tx %d/%d B; want 1/%d, 2/%d", p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, arpIn, 2*arpOut)
+	}
+
+	// N pings through the NAT: N echo requests out, N replies in, 98
+	// bytes each, on the uplink's port, in show ports and in the metrics.
+	const n, echo = 25, 98
+	if got := guest.pingEvery("10.247.0.1", n, "0.02"); got != n {
+		t.Fatalf("%d of %d pings answered through the NAT", got, n)
+	}
+	want := portStatus{Name: "wan", RxPackets: 1 + n, RxBytes: arpIn + n*echo, TxPackets: 2 + n, TxBytes: 2*arpOut + n*echo, Drops: map[string]uint64{}}
+	if p := wan(); fmt.Sprint(p) != fmt.Sprint(want) {
+		t.Fatalf("uplink after %d pings: %+v\nwant %+v", n, p, want)
+	}
+	var kind []struct{ Name, Type, Mode string }
+	if err := json.Unmarshal([]byte(vs.mustCLI("show", "ports", "--json")), &kind); err != nil {
+		t.Fatal(err)
+	}
+	if len(kind) != 3 || fmt.Sprint(kind[1]) != "{wan uplink routed}" {
+		t.Fatalf("show ports: %+v, want the uplink second as {wan uplink routed}", kind)
+	}
+	text := scrape(t, addr)
+	for name, v := range map[string]uint64{"rx_packets": want.RxPackets, "rx_bytes": want.RxBytes, "tx_packets": want.TxPackets, "tx_bytes": want.TxBytes} {
+		if got := metric(t, text, "vswitch_port_"+name+"_total", `port="wan"`); got != float64(v) {
+			t.Errorf("vswitch_port_%s_total{port=\"wan\"} = %v, want %d", name, got, v)
+		}
+	}
+	if got := metric(t, text, "vswitch_port_info", `port="wan",type="uplink"`); got != 1 {
+		t.Errorf("vswitch_port_info of the uplink: %v", got)
+	}
+	if o, err := vs.cli("port", "del", "wan"); err == nil || !strings.Contains(o, "is an uplink") {
+		t.Fatalf("port del wan: %v %s", err, o)
+	}
+
+	// K frames captured on the uplink while the guest pings: tcpdump reads
+	// exactly K, each an echo between the uplink's and the outside host's
+	// addresses (translated), both ways.
+	const k = 10
+	pinger := guest.Start("ping", "-i", "0.05", "10.247.0.1")
+	defer pinger.Process.Kill()
+	capture := exec.Command(vswitchBin(t), "--control", vs.sock, "capture", "wan", "--count", fmt.Sprint(k))
+	tcpdump := exec.Command("tcpdump", "-nr", "-")
+	pipe, err := capture.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpdump.Stdin = pipe
+	var dump, dumpErr strings.Builder
+	tcpdump.Stdout, tcpdump.Stderr = &dump, &dumpErr
+	if err := tcpdump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.Run(); err != nil {
+		t.Fatalf("vswitch capture wan: %v", err)
+	}
+	if err := tcpdump.Wait(); err != nil {
+		t.Fatalf("tcpdump -r: %v\n%s", err, dumpErr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(dump.String()), "\n")
+	if len(lines) != k {
+		t.Fatalf("tcpdump read %d frames from a %d-frame capture of the uplink:\n%s%s", len(lines), k, dump.String(), dumpErr.String())
+	}
+	dirs := map[string]int{}
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, "10.247.0.5 > 10.247.0.1: ICMP echo request"):
+			dirs["out"]++
+		case strings.Contains(l, "10.247.0.1 > 10.247.0.5: ICMP echo reply"):
+			dirs["in"]++
+		default:
+			t.Fatalf("not a translated echo in the uplink's capture: %q", l)
+		}
+	}
+	if dirs["out"] == 0 || dirs["in"] == 0 {
+		t.Fatalf("capture saw only one direction: %v\n%s", dirs, dump.String())
+	}
+}

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// TestVXLANWithLinux joins vswitch to a Linux VTEP (`ip link add type
+// vxlan`) over an underlay of two namespaces. VLAN 10 is VNI 1010 and VLAN
+// 20 is VNI 1020 on vswitch's side; on Linux's side each VNI is a vxlan
+// device with an address in one shared subnet, so a frame that crossed
+// VNIs would be answered. VLAN 10's host reaches VNI 1010's address (ping
+// and a 16 MiB HTTP download checked by SHA-256), not VNI 1020's; VLAN
+// 20's host reaches VNI 1020's. The underlay carries UDP to port 4789 and
+// `show fdb` has the Linux side's MAC on the vxlan port.
+func TestVXLANWithLinux(t *testing.T) {
+	requireE2E(t, "ping", "tcpdump", "python3", "curl", "sha256sum", "ethtool")
+	u1, u2 := newHost(t, "xu"), newHost(t, "xv")
+	ua, ub := testnet.Veth(t, "xu", u2.Netns)
+	testnet.Run(t, "ip", "link", "set", ua, "netns", u1.Name)
+	u1.addr(ua, "10.207.0.1/24")
+	u2.addr(ub, "10.207.0.2/24")
+	// A veth hands a locally delivered datagram over with the inner TCP
+	// checksum still partial (a NIC would have filled it in on the wire):
+	// checksum in software on the underlay, as a wire would.
+	u2.Run("ethtool", "-K", ub, "tx", "off")
+	// VNI 1020's device moves to a namespace of its own (its socket stays
+	// on u2's underlay), so each subnet address has one way back.
+	u3 := newHost(t, "xw")
+	for _, vx := range []struct {
+		dev, vni, addr string
+		ns             *host
+	}{{"vx10", "1010", "10.207.10.2/24", u2}, {"vx20", "1020", "10.207.10.3/24", u3}} {
+		u2.Run("ip", "link", "add", vx.dev, "type", "vxlan", "id", vx.vni, "local", "10.207.0.2",
+			"remote", "10.207.0.1", "dstport", "4789", "dev", ub)
+		if vx.ns != u2 {
+			u2.Run("ip", "link", "set", vx.dev, "netns", vx.ns.Name)
+		}
+		vx.ns.addr(vx.dev, vx.addr)
+	}
+
+	h10, h20 := newHost(t, "xa"), newHost(t, "xb")
+	p10, p20 := testnet.Name("x"), testnet.Name("x")
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, vlan: 10, mtu: 1450}
+  - {name: %s, type: tap, netns: %s, vlan: 20, mtu: 1450}
+  - {name: vx, type: vxlan, netns: %s, local: 10.207.0.1, vnis: {10: 1010, 20: 1020}, remotes: [10.207.0.2]}
+`, p10, h10.Name, p20, h20.Name, u1.Name))
+	h10.addr(p10, "10.207.10.1/24")
+	h20.addr(p20, "10.207.10.4/24")
+
+	wire := u2.watch(ub, "udp dst port 4789 and src host 10.207.0.1")
+	if !h10.ping("10.207.10.2", 3) {
+		t.Fatalf("VLAN 10 cannot reach VNI 1010 across the tunnel\n%s", vs.log)
+	}
+	if n := h10.pingCount("10.207.10.3", 2); n != 0 {
+		t.Fatalf("VLAN 10 reached VNI 1020's address: %d replies", n)
+	}
+	if !h20.ping("10.207.10.3", 3) {
+		t.Fatal("VLAN 20 cannot reach VNI 1020 across the tunnel")
+	}
+	wire.wait("vni 1010", 5*time.Second)
+	wire.wait("vni 1020", 5*time.Second)
+	wire.stop()
+	for _, l := range wire.lines() {
+		if strings.Contains(l, "vni") && !strings.Contains(l, "10.207.0.1.") {
+			t.Fatalf("a VXLAN datagram to vswitch's VTEP not from it: %s", l)
+		}
+	}
+
+	// The Linux side's MAC for VNI 1010 is learned on the vxlan port, VLAN 10.
+	mac10 := u2.mac("vx10")
+	found := false
+	for _, e := range vs.fdb() {
+		if e.MAC == mac10 {
+			if e.Port != "vx" || e.VLAN != 10 || e.Remote != "10.207.0.2" {
+				t.Fatalf("fdb has %s on %s VLAN %d behind %q, want vx VLAN 10 behind 10.207.0.2", mac10, e.Port, e.VLAN, e.Remote)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("fdb lacks the remote MAC %s: %+v", mac10, vs.fdb())
+	}
+
+	// TCP across the tunnel: a download checked end to end.
+	dir := t.TempDir()
+	blob := dir + "/blob"
+	testnet.Run(t, "dd", "if=/dev/urandom", "of="+blob, "bs=1M", "count=16", "status=none")
+	want := strings.Fields(testnet.Run(t, "sha256sum", blob))[0]
+	u2.Start("python3", "-m", "http.server", "--bind", "10.207.10.2", "--directory", dir, "8000")
+	got := dir + "/got"
+	testnet.WaitFor(t, 30*time.Second, "the download across the tunnel", func() bool {
+		_, err := h10.Output("curl", "-sf", "--max-time", "20", "-o", got, "http://10.207.10.2:8000/blob")
+		return err == nil
+	})
+	if sum := strings.Fields(testnet.Run(t, "sha256sum", got))[0]; sum != want {
+		t.Fatalf("SHA-256 %s, want %s", sum, want)
+	}
+}
+
+// TestVXLANBetweenSwitches joins two vswitches by VXLAN: each side's VLAN
+// 10 host reaches the other's, VLAN 20 stays apart, and the second
+// switch's VLANs map to the VNIs under other VLAN numbers (the VNI is what
+// the ends share).
+func TestVXLANBetweenSwitches(t *testing.T) {
+	requireE2E(t, "ping")
+	u1, u2 := newHost(t, "yu"), newHost(t, "yv")
+	ua, ub := testnet.Veth(t, "yu", u2.Netns)
+	testnet.Run(t, "ip", "link", "set", ua, "netns", u1.Name)
+	u1.addr(ua, "10.208.0.1/24")
+	u2.addr(ub, "10.208.0.2/24")
+	type side struct {
+		a, b   *host
+		pa, pb string
+	}
+	var s [2]side
+	for i, u := range []struct {
+		ns            *host
+		local, remote string
+		vlanA, vlanB  int
+	}{{u1, "10.208.0.1", "10.208.0.2", 10, 20}, {u2, "10.208.0.2", "10.208.0.1", 110, 120}} {
+		s[i] = side{a: newHost(t, "ya"), b: newHost(t, "yb"), pa: testnet.Name("y"), pb: testnet.Name("y")}
+		startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, vlan: %d, mtu: 1450}
+  - {name: %s, type: tap, netns: %s, vlan: %d, mtu: 1450}
+  - {name: vx, type: vxlan, netns: %s, local: %s, vnis: {%d: 5010, %d: 5020}, remotes: [%s]}
+`, s[i].pa, s[i].a.Name, u.vlanA, s[i].pb, s[i].b.Name, u.vlanB, u.ns.Name, u.local, u.vlanA, u.vlanB, u.remote))
+		s[i].a.addr(s[i].pa, fmt.Sprintf("10.208.10.%d/24", i+1))
+		// VNI 5020's hosts share the subnet: a leak between VNIs would answer.
+		s[i].b.addr(s[i].pb, fmt.Sprintf("10.208.10.%d/24", i+3))
+	}
+	if !s[0].a.ping("10.208.10.2", 3) {
+		t.Fatal("VNI 5010 hosts cannot reach each other across two switches")
+	}
+	if n := s[0].a.pingCount("10.208.10.4", 2); n != 0 {
+		t.Fatalf("VNI 5010 reached a VNI 5020 host: %d replies", n)
+	}
+	if !s[0].b.ping("10.208.10.4", 3) {
+		t.Fatal("VNI 5020 hosts cannot reach each other across two switches")
+	}
+}

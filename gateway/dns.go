@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"net/netip"
+
+	"github.com/vswitch/vswitch/dns"
+	"github.com/vswitch/vswitch/internal/pkt"
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+// dnsPort is where the gateway answers DNS.
+const dnsPort = 53
+
+// dnsUDP hands a UDP query to the gateway's address on port 53 to the
+// network's DNS server and reports whether it was one. The server copies
+// the query and answers from its own goroutines (DeliverDNS): the writer
+// never waits for an upstream.
+func (p *Port) dnsUDP(eth pkt.Ethernet, ip pkt.IPv4) bool {
+	s := p.cfg.DNS
+	u := pkt.UDP(ip.Payload())
+	if s == nil || !u.Valid() || u.DstPort() != dnsPort {
+		return false
+	}
+	if u.Checksum() != 0 && u.ComputeChecksum(ip.PseudoHeaderChecksum(pkt.ProtoUDP, uint16(u.Length()))) != u.Checksum() {
+		s.Dropped(dns.DropBadChecksum)
+		return true
+	}
+	s.Query(eth.Src(), netip.AddrPortFrom(ip.Src(), u.SrcPort()), u.Payload())
+	return true
+}
+
+// DeliverDNS frames a DNS answer from the gateway's port 53 and queues it
+// to the guest. The DNS server's goroutines call it (dns.Config.Deliver),
+// so it copies a.Msg and touches nothing but the multi-producer queue.
+func (p *Port) DeliverDNS(a dns.Answer) {
+	hdr := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen
+	n := hdr + len(a.Msg)
+	if n > vswitch.SmallDataLen {
+		return // the server sends at most 1232 bytes over UDP
+	}
+	f, b := newFrame()
+	copy(b[hdr:], a.Msg)
+	dst := a.Dst.Addr()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: a.DstMAC, Src: p.mac, Type: pkt.TypeIPv4})
+	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], p.ip, dst, dnsPort, a.Dst.Port(), len(a.Msg))
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen),
+		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoUDP, Src: p.ip, Dst: dst})
+	clear(b[n:max(n, 60)]) // zero padding: pooled buffers hold other frames' bytes
+	p.send(f, max(n, 60))
+}

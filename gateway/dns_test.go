@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/vswitch/vswitch/dns"
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// udpSeg is a UDP datagram with its checksum computed by refSum.
+func udpSeg(sport, dport uint16, data []byte, src, dst netip.Addr) []byte {
+	b := make([]byte, 8, 8+len(data))
+	binary.BigEndian.PutUint16(b[0:], sport)
+	binary.BigEndian.PutUint16(b[2:], dport)
+	binary.BigEndian.PutUint16(b[4:], uint16(8+len(data)))
+	b = append(b, data...)
+	s, d := src.As4(), dst.As4()
+	ph := append(append(append([]byte(nil), s[:]...), d[:]...), 0, pkt.ProtoUDP, 0, 0)
+	binary.BigEndian.PutUint16(ph[10:], uint16(len(b)))
+	binary.BigEndian.PutUint16(b[6:], refSum(ph, b))
+	return b
+}
+
+// dnsPort is a gateway with a DNS server knowing db = 10.30.0.30.
+func newDNSPort(t *testing.T) (*Port, *dns.Server) {
+	t.Helper()
+	var p *Port
+	s := dns.New(dns.Config{Network: "t", Gateway: gwAddr, Domain: "lab", ResolvConf: t.TempDir() + "/none",
+		Hosts:   []dns.Host{{Name: "db", IP: netip.MustParseAddr("10.30.0.30")}},
+		Deliver: func(a dns.Answer) { p.DeliverDNS(a) }})
+	p = New(Config{Network: "t", VLAN: 1, Address: gwAddr, DNS: s})
+	p.garp.Store(true)
+	return p, s
+}
+
+func dnsQuery(t *testing.T, id uint16, name string) []byte {
+	m := new(mdns.Msg)
+	m.SetQuestion(name, mdns.TypeA)
+	m.Id = id
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitReplies collects the gateway's replies until one arrives or 2 s pass.
+func waitReplies(p *Port) [][]byte {
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if r := takeAll(p.q); len(r) > 0 {
+			return r
+		}
+	}
+	return nil
+}
+
+func TestGatewayDNS(t *testing.T) {
+	p, s := newDNSPort(t)
+	s.Start()
+	defer s.Close()
+	q := dnsQuery(t, 0x0abc, "db.lab.")
+
+	// A good query: answered from port 53 to the guest's port, exact headers.
+	p.handle(fromGuest(pkt.ProtoUDP, 1, 0, udpSeg(40000, 53, q, guestIP, gwIP)), t0)
+	reps := waitReplies(p)
+	if len(reps) != 1 {
+		t.Fatalf("%d replies, want 1", len(reps))
+	}
+	r := reps[0]
+	ip := pkt.IPv4(r[14:])
+	u := pkt.UDP(ip.Payload())
+	if pkt.Ethernet(r).Dst() != guestMAC || pkt.Ethernet(r).Src() != p.MAC() || ip.Src() != gwIP || ip.Dst() != guestIP ||
+		ip.Protocol() != pkt.ProtoUDP || refSum(r[14:34]) != 0 || u.SrcPort() != 53 || u.DstPort() != 40000 {
+		t.Fatalf("reply headers wrong: % x", r)
+	}
+	if refSum(pseudo(ip, pkt.ProtoUDP, u.Length()), u[:u.Length()]) != 0 {
+		t.Fatalf("reply UDP checksum wrong")
+	}
+	m := new(mdns.Msg)
+	if err := m.Unpack(u.Payload()); err != nil || m.Id != 0x0abc || len(m.Answer) != 1 ||
+		m.Answer[0].(*mdns.A).A.String() != "10.30.0.30" {
+		t.Fatalf("answer %v (%v)", m, err)
+	}
+
+	// A bad UDP checksum: dropped and counted, nothing sent; the honest
+	// query after it is the sentinel.
+	bad := udpSeg(40000, 53, q, guestIP, gwIP)
+	bad[6] ^= 0xff
+	p.handle(fromGuest(pkt.ProtoUDP, 2, 0, bad), t0)
+	p.handle(fromGuest(pkt.ProtoUDP, 3, 0, udpSeg(40001, 53, q, guestIP, gwIP)), t0)
+	reps = waitReplies(p)
+	if len(reps) != 1 || pkt.UDP(pkt.IPv4(reps[0][14:]).Payload()).DstPort() != 40001 {
+		t.Fatalf("after a bad checksum: %d replies", len(reps))
+	}
+	if st := s.Stats(); st.Drops[dns.DropBadChecksum] != 1 || st.Results[dns.ResultLocal] != 2 {
+		t.Fatalf("drops %v results %v", st.Drops, st.Results)
+	}
+}
+
+func TestGatewayNoDNS(t *testing.T) {
+	// Without a DNS server port 53 is closed: port unreachable, as before.
+	p := newPort()
+	q := dnsQuery(t, 1, "db.lab.")
+	reps := answer(p, fromGuest(pkt.ProtoUDP, 1, 0, udpSeg(40000, 53, q, guestIP, gwIP)), t0)
+	if len(reps) != 1 || pkt.ICMP(pkt.IPv4(reps[0][14:]).Payload()).Type() != pkt.ICMPUnreachable {
+		t.Fatalf("replies %d, want one port unreachable", len(reps))
+	}
+}

@@ -1,0 +1,584 @@
+package nat
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// udpOut sends a guest's UDP packet from src:sport to remote:53.
+func udpOut(t testing.TB, tb *Table, src netip.Addr, sport uint16, at int64) (Verdict, *Entry) {
+	return tb.Outbound(Packet{IP: build(t, protoUDP, src, remote, sport, 53, "")}, uplink, at)
+}
+
+// udpAnswer sends remote's answer to the flow that left from outside port
+// oport, and says whether it reached the guest.
+func udpAnswer(t testing.TB, tb *Table, oport uint16, at int64) Verdict {
+	v, _ := tb.Inbound(Packet{IP: build(t, protoUDP, remote, uplink, 53, oport, "")}, at)
+	return v
+}
+
+// TestEarlyDrop: a full table evicts the oldest flow nothing answered to
+// make room, answered flows are never evicted, and with none left to
+// evict a new flow is refused. Each eviction is counted; the evicted
+// flow's replies are unsolicited from then on.
+func TestEarlyDrop(t *testing.T) {
+	tb := New(Config{MaxEntries: 3})
+	udpOut(t, tb, guest, 1, now) // answered below
+	udpOut(t, tb, guest, 2, now) // never answered: the oldest such
+	udpOut(t, tb, guest, 3, now) // never answered
+	if v := udpAnswer(t, tb, 1, now); v != Translated {
+		t.Fatalf("answer: %v", v)
+	}
+	// Flow 2 goes, for flow 4; then flow 3, for flow 5.
+	for _, step := range []struct {
+		sport, evicted uint16
+	}{{4, 2}, {5, 3}} {
+		if v, e := udpOut(t, tb, guest2, step.sport, now+1); v != Translated || e == nil {
+			t.Fatalf("flow %d: %v", step.sport, v)
+		}
+		if v := udpAnswer(t, tb, step.evicted, now+1); v != NotTracked {
+			t.Fatalf("reply to the evicted flow %d: %v", step.evicted, v)
+		}
+	}
+	if st := tb.Stats(); st != (Stats{Created: 5, EarlyDrops: 2}) || tb.Len() != 3 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
+	}
+	// Flow 1 was answered first of all and is still there, both ways.
+	if v, _ := udpOut(t, tb, guest, 1, now+2); v != Translated {
+		t.Fatalf("answered flow out: %v", v)
+	}
+	if v := udpAnswer(t, tb, 1, now+2); v != Translated {
+		t.Fatalf("answered flow in: %v", v)
+	}
+	// Answer 4 and 5: nothing left to evict, so flow 6 is refused.
+	udpAnswer(t, tb, 4, now+2)
+	udpAnswer(t, tb, 5, now+2)
+	if v, e := udpOut(t, tb, guest, 6, now+2); v != TableFull || e != nil {
+		t.Fatalf("full of answered flows: %v", v)
+	}
+	if st := tb.Stats(); st != (Stats{Full: 1, Created: 5, EarlyDrops: 2}) || tb.Len() != 3 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
+	}
+	checkTable(t, tb)
+}
+
+// TestEarlyDropAnswers: what counts as an answer, for each kind of flow.
+// The answered flow survives a new one; the other is evicted.
+func TestEarlyDropAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		proto    uint8
+		flags    string // of the answer
+		answered bool
+	}{
+		{"tcp synack", protoTCP, "synack", true},
+		// An RST is an answer: the flow is closed and goes in 10 s.
+		{"tcp rst", protoTCP, "rst", true},
+		{"udp", protoUDP, "", true},
+		{"icmp echo reply", protoICMP, "reply", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := New(Config{MaxEntries: 2})
+			rs, dp := uint16(80), uint16(80)
+			if tc.proto == protoICMP {
+				rs, dp = 7, 0 // the echo identifier
+			}
+			if v, _ := tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 7, dp, "syn")}, uplink, now); v != Translated {
+				t.Fatalf("first: %v", v)
+			}
+			if v, _ := tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, 7, tc.flags)}, now); v != Translated {
+				t.Fatalf("answer: %v", v)
+			}
+			tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 8, dp, "syn")}, uplink, now) // unanswered
+			if v, _ := tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 9, dp, "syn")}, uplink, now); v != Translated {
+				t.Fatalf("new flow: %v", v)
+			}
+			if st := tb.Stats(); st.EarlyDrops != 1 || tb.Len() != 2 {
+				t.Fatalf("%+v", st)
+			}
+			if got := srcPorts(tb); got != "[7 9]" {
+				t.Fatalf("flows from guest ports %s, want 7 and 9", got)
+			}
+			checkTable(t, tb)
+		})
+	}
+}
+
+// TestEarlyDropForward: a port forward's flow is answered by the guest's
+// packet, and an unanswered one is evicted like any other.
+func TestEarlyDropForward(t *testing.T) {
+	tb := New(Config{MaxEntries: 2})
+	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "syn"), netip.AddrPortFrom(guest, 80))
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50001, 8080, "syn"), netip.AddrPortFrom(guest, 80))
+	// The guest answers the second: the first is the one to go.
+	if v, _ := tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 80, 50001, "synack")}, uplink, now); v != Translated {
+		t.Fatalf("guest's answer: %v", v)
+	}
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50002, 8080, "syn"), netip.AddrPortFrom(guest, 80))
+	if got := remotePorts(tb); got != "[50001 50002]" {
+		t.Fatalf("flows to remote ports %s, want 50001 and 50002", got)
+	}
+	if st := tb.Stats(); st != (Stats{Created: 3, EarlyDrops: 1}) {
+		t.Fatalf("%+v", st)
+	}
+	checkTable(t, tb)
+}
+
+// TestSourceLimit: one source holds at most MaxPerSource flows; over it a
+// new flow is refused as SourceLimit (unchanged, counted) while its own
+// flows and other sources' new ones work. A flow that goes, by timeout or
+// early drop, gives its slot back. A port forward's flows count against
+// the remote that started them.
+func TestSourceLimit(t *testing.T) {
+	tb := New(Config{MaxEntries: 4, MaxPerSource: 2})
+	for sport := uint16(1); sport <= 2; sport++ {
+		if v, _ := udpOut(t, tb, guest, sport, now); v != Translated {
+			t.Fatalf("flow %d: %v", sport, v)
+		}
+	}
+	p := build(t, protoUDP, guest, remote, 3, 53, "")
+	orig := string(p)
+	if v, e := tb.Outbound(Packet{IP: p}, uplink, now); v != SourceLimit || e != nil || string(p) != orig {
+		t.Fatalf("third flow: %v", v)
+	}
+	if v, _ := udpOut(t, tb, guest, 1, now+1); v != Translated { // its own flows work
+		t.Fatalf("existing flow: %v", v)
+	}
+	if v, _ := udpOut(t, tb, guest2, 1, now); v != Translated {
+		t.Fatalf("another source: %v", v)
+	}
+	if st := tb.Stats(); st != (Stats{SourceLimit: 1, Created: 3}) || tb.Len() != 3 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
+	}
+	// Flow 2 times out (flow 1 was refreshed): guest may start one more.
+	if n := tb.Sweep(now + TimeoutUDP); n != 2 { // flow 2 and guest2's
+		t.Fatalf("swept %d", n)
+	}
+	if v, _ := udpOut(t, tb, guest, 3, now+TimeoutUDP); v != Translated {
+		t.Fatalf("after a sweep: %v", v)
+	}
+	if v, _ := udpOut(t, tb, guest, 4, now+TimeoutUDP); v != SourceLimit {
+		t.Fatalf("at the limit again: %v", v)
+	}
+	// A remote starts two forwarded flows, its limit; a third is refused.
+	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest2, 80))
+	for i, want := range []Verdict{Translated, Translated, NotTracked} {
+		if v, _ := tb.Inbound(Packet{IP: build(t, protoTCP, remote, uplink, uint16(50000+i), 8080, "syn")}, now+TimeoutUDP); v != want {
+			t.Fatalf("forwarded %d: %v", i, v)
+		}
+	}
+	// The table is full (4); guest2's new flow evicts the oldest
+	// unanswered one, guest's flow 1, which gives guest a slot back; its
+	// new flow then evicts the next oldest, its own flow 3.
+	if v, _ := udpOut(t, tb, guest2, 2, now+TimeoutUDP); v != Translated {
+		t.Fatalf("guest2 when full: %v", v)
+	}
+	if v, _ := udpOut(t, tb, guest, 5, now+TimeoutUDP); v != Translated {
+		t.Fatalf("guest after its flow was evicted: %v", v)
+	}
+	if got := srcPorts(tb); got != "[2 5 80 80]" {
+		t.Fatalf("flows from ports %s", got)
+	}
+	if st := tb.Stats(); st != (Stats{SourceLimit: 3, Created: 8, Expired: 2, EarlyDrops: 2}) || tb.Len() != 4 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
+	}
+	if got := fmt.Sprint(tb.perSource); got != "map[10.0.0.99:2 192.168.122.10:1 192.168.122.11:1]" {
+		t.Fatalf("per source %s", got)
+	}
+	checkTable(t, tb)
+}
+
+// TestUnansweredTimeouts: a flow nothing answered goes after 30 s of
+// silence (a lone SYN, one-way UDP), while an answered one is kept its
+// full timeout; all on the table's clock, the now each call is given.
+func TestUnansweredTimeouts(t *testing.T) {
+	tb := New(Config{})
+	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 1, 80, "syn")}, uplink, now)
+	tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 2, 53, "")}, uplink, now)
+	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 3, 80, "syn")}, uplink, now)
+	tb.Inbound(Packet{IP: build(t, protoTCP, remote, uplink, 80, 3, "synack")}, now)
+	if n := tb.Sweep(now + 29); n != 0 {
+		t.Fatalf("swept %d at 29 s", n)
+	}
+	if n := tb.Sweep(now + 30); n != 2 || tb.Len() != 1 {
+		t.Fatalf("swept %d at 30 s, %d left", n, tb.Len())
+	}
+	checkTable(t, tb) // the swept flows left the early-drop queue too
+	if n := tb.Sweep(now + 7199); n != 0 {
+		t.Fatalf("the answered flow went at %d", n)
+	}
+	if n := tb.Sweep(now + 7200); n != 1 {
+		t.Fatalf("the answered flow stayed past 7200 s")
+	}
+	if len(tb.perSource) != 0 || tb.oldest != nil || tb.newest != nil {
+		t.Fatalf("an empty table holds per-source counts %v or a queue", tb.perSource)
+	}
+}
+
+// TestFragmentTableBound: at most MaxFragments datagrams are followed; a
+// further first fragment is refused (FragmentsFull, counted) and its later
+// fragments are orphans, while the followed ones go on and a followed
+// datagram's first fragment sent again still fits. Records go after
+// fragTimeout, then there is room again.
+func TestFragmentTableBound(t *testing.T) {
+	tb := New(Config{MaxFragments: 2})
+	body := pkt.IPv4(build(t, protoUDP, guest, remote, 5000, 9, "")).Payload()
+	first := func(id uint16) []byte { return frag(guest, remote, id, 0, true, body[:16]) }
+	later := func(id uint16) []byte { return frag(guest, remote, id, 2, false, body[16:]) }
+	for id, want := range []Verdict{Translated, Translated, FragmentsFull} {
+		if v, _ := tb.Outbound(Packet{IP: first(uint16(id))}, uplink, now); v != want {
+			t.Fatalf("first fragment %d: %v", id, v)
+		}
+	}
+	if v, _ := tb.Outbound(Packet{IP: first(1)}, uplink, now+1); v != Translated {
+		t.Fatalf("first fragment sent again: %v", v)
+	}
+	for id, want := range []Verdict{Translated, Translated, Fragment} {
+		if v, _ := tb.Outbound(Packet{IP: later(uint16(id))}, uplink, now+1); v != want {
+			t.Fatalf("later fragment %d: %v", id, v)
+		}
+	}
+	if st := tb.Stats(); st.FragsFull != 1 || tb.fragCount.Load() != 2 {
+		t.Fatalf("%+v, %d followed", st, tb.fragCount.Load())
+	}
+	// Datagram 0 was last refreshed at now: past fragTimeout it is not
+	// followed even before a sweep; the sweep then removes it alone.
+	if v, _ := tb.Outbound(Packet{IP: later(0)}, uplink, now+fragTimeout); v != Fragment {
+		t.Fatalf("stale record followed: %v", v)
+	}
+	tb.Sweep(now + fragTimeout)
+	if tb.fragCount.Load() != 1 || tb.frags.Size() != 1 {
+		t.Fatalf("after the sweep %d followed (%d records)", tb.fragCount.Load(), tb.frags.Size())
+	}
+	if v, _ := tb.Outbound(Packet{IP: first(2)}, uplink, now+fragTimeout); v != Translated {
+		t.Fatalf("room again: %v", v)
+	}
+	if v, _ := tb.Outbound(Packet{IP: first(3)}, uplink, now+fragTimeout); v != FragmentsFull {
+		t.Fatalf("full again: %v", v)
+	}
+	if st := tb.Stats(); st.FragsFull != 2 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// TestFloodKeepsRoom: one source sends 10000 new flows into a table of
+// 100; with no per-source limit, early drop keeps the answered flow and
+// every flood flow past the first 99 evicts exactly one.
+func TestFloodKeepsRoom(t *testing.T) {
+	tb := New(Config{MaxEntries: 100, MaxPerSource: 100})
+	udpOut(t, tb, guest2, 7, now)
+	udpAnswer(t, tb, 7, now)
+	for i := range 10000 {
+		if v, _ := tb.Outbound(Packet{IP: rawPacket(protoUDP, guest, remote, uint16(i), uint16(i>>16), false)}, uplink, now); v != Translated {
+			t.Fatalf("flood packet %d: %v", i, v)
+		}
+	}
+	if st := tb.Stats(); st != (Stats{Created: 10001, EarlyDrops: 9901}) || tb.Len() != 100 {
+		t.Fatalf("%+v, len %d", st, tb.Len())
+	}
+	if v := udpAnswer(t, tb, 7, now); v != Translated {
+		t.Fatalf("the answered flow: %v", v)
+	}
+	checkTable(t, tb)
+}
+
+// srcPorts and remotePorts list the guest-side or remote ports of the
+// table's flows, sorted.
+func srcPorts(tb *Table) string {
+	return flowPorts(tb, func(e *Entry) uint16 { return e.Inside.Src.Port() })
+}
+func remotePorts(tb *Table) string {
+	return flowPorts(tb, func(e *Entry) uint16 { return e.Inside.Dst.Port() })
+}
+
+func flowPorts(tb *Table, port func(*Entry) uint16) string {
+	var p []int
+	for _, e := range tb.Entries() {
+		p = append(p, int(port(e)))
+	}
+	slices.Sort(p)
+	return fmt.Sprint(p)
+}
+
+// checkTable checks the table's invariants against a recount of its
+// flows: the bound, the per-source counts and limit, the two indexes, and
+// the early-drop queue (live flows only, each once, both links agreeing).
+func checkTable(t testing.TB, tb *Table) {
+	t.Helper()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	live := tb.Entries()
+	if n := tb.Len(); n != len(live) || n > tb.cfg.MaxEntries || tb.byInside.Size() != n || tb.byOutside.Size() != n {
+		t.Fatalf("len %d, %d listed, indexes %d/%d, max %d", n, len(live), tb.byInside.Size(), tb.byOutside.Size(), tb.cfg.MaxEntries)
+	}
+	per := map[netip.Addr]int{}
+	for _, e := range live {
+		per[e.origin()]++
+		if o, ok := tb.byOutside.Load(e.Outside.reverse()); !ok || o != e {
+			t.Fatalf("%v not indexed by its reply tuple", e.Inside)
+		}
+	}
+	if len(per) != len(tb.perSource) {
+		t.Fatalf("per source %v, recount %v", tb.perSource, per)
+	}
+	for a, n := range per {
+		if tb.perSource[a] != n || n > tb.cfg.MaxPerSource {
+			t.Fatalf("per source %v, recount %v, limit %d", tb.perSource, per, tb.cfg.MaxPerSource)
+		}
+	}
+	seen := map[*Entry]bool{}
+	var prev *Entry
+	for e := tb.oldest; e != nil; prev, e = e, e.newer {
+		if seen[e] || !e.queued || e.dead.Load() || e.older != prev {
+			t.Fatalf("early-drop queue broken at %v", e.Inside)
+		}
+		seen[e] = true
+	}
+	if tb.newest != prev {
+		t.Fatal("early-drop queue: newest is not its last")
+	}
+	for _, e := range live {
+		if !e.replied.Load() && !seen[e] {
+			t.Fatalf("unanswered %v is not queued for early drop", e.Inside)
+		}
+	}
+	if n := tb.fragCount.Load(); n != int64(tb.frags.Size()) || n > int64(tb.cfg.MaxFragments) {
+		t.Fatalf("%d fragment records counted, %d held, max %d", n, tb.frags.Size(), tb.cfg.MaxFragments)
+	}
+}
+
+// FuzzTableLimits drives a small table with a stream of operations from
+// a few guests and remotes (new flows, answers, port forwards, fragments,
+// time passing) and checks every verdict against a model: a new flow is
+// refused as SourceLimit exactly when its source holds the limit, as
+// TableFull exactly when the table is full of answered flows, and
+// otherwise evicts exactly the oldest unanswered flow when full; a first
+// fragment is refused exactly when the fragment table is full. The
+// table's invariants (checkTable) hold after every step.
+func FuzzTableLimits(f *testing.F) {
+	f.Add([]byte{0, 1, 8, 2, 16, 3, 24, 4, 0, 5, 2, 0, 0, 6, 0, 7})
+	f.Add([]byte{1, 1, 1, 2, 1, 3, 1, 4, 1, 5, 1, 6, 1, 7, 1, 8, 1, 9, 4, 31, 1, 10})
+	f.Add([]byte{3, 1, 3, 2, 3, 3, 3, 4, 11, 5, 2, 0, 2, 1, 3, 9, 0, 1})
+	f.Add([]byte{5, 1, 5, 2, 5, 3, 5, 4, 5, 5, 6, 1, 6, 5, 4, 29, 4, 1, 5, 6})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		const maxEntries, perSource, maxFrags = 8, 3, 4
+		tb := New(Config{MaxEntries: maxEntries, MaxPerSource: perSource, MaxFragments: maxFrags, PortMin: 1000, PortMax: 1015})
+		tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
+		var order []*Entry // every flow created, oldest first
+		clock := now
+		guests := []netip.Addr{guest, guest2, netip.MustParseAddr("192.168.122.12"), netip.MustParseAddr("192.168.122.13")}
+		remotes := []netip.Addr{remote, netip.MustParseAddr("10.0.0.98")}
+		for len(ops) >= 2 {
+			op, arg := ops[0], ops[1]
+			ops = ops[2:]
+			src, port := guests[op>>3&3], uint16(arg%24)
+			var p []byte
+			var origin netip.Addr
+			inbound := false
+			switch op & 7 {
+			case 0:
+				p, origin = rawPacket(protoUDP, src, remote, port, 53, false), src
+			case 1:
+				p, origin = rawPacket(protoTCP, src, remote, port, 80, false), src
+				pkt.TCP(pkt.IPv4(p).Payload())[13] = pkt.TCPFlagSYN
+			case 2: // an answer to one of the flows
+				live := tb.Entries()
+				if len(live) == 0 {
+					continue
+				}
+				slices.SortFunc(live, func(a, b *Entry) int { return a.Outside.Src.Compare(b.Outside.Src) })
+				e := live[int(arg)%len(live)]
+				if e.fromOutside {
+					p = rawPacket(e.Inside.Proto, e.Inside.Src.Addr(), e.Inside.Dst.Addr(), e.Inside.Src.Port(), e.Inside.Dst.Port(), false)
+				} else {
+					p, inbound = rawPacket(e.Inside.Proto, e.Outside.Dst.Addr(), e.Outside.Src.Addr(), e.Outside.Dst.Port(), e.Outside.Src.Port(), false), true
+					if e.Inside.Proto == protoICMP {
+						pkt.IPv4(p).Payload()[0] = pkt.ICMPEchoReply
+					}
+				}
+				if e.Inside.Proto == protoTCP {
+					pkt.TCP(pkt.IPv4(p).Payload())[13] = pkt.TCPFlagSYN | pkt.TCPFlagACK
+				}
+			case 3: // a connection to the port forward
+				r := remotes[op>>3&1]
+				p, origin, inbound = rawPacket(protoTCP, r, uplink, 50000+port, 8080, false), r, true
+			case 4:
+				clock += int64(arg % 40)
+				tb.Sweep(clock)
+				checkTable(t, tb)
+				continue
+			case 5, 6: // the first or a later fragment of datagram arg
+				body := rawPacket(protoUDP, src, remote, port, 53, false)[20:]
+				p, origin = frag(src, remote, uint16(arg), 0, true, body), src
+				if op&7 == 6 {
+					p, origin = frag(src, remote, uint16(arg), 2, false, body[:8]), netip.Addr{}
+				}
+			case 7:
+				p, origin = rawPacket(protoICMP, src, remote, port, 0, false), src
+			}
+			// The model's verdict for a packet that may start a flow.
+			want, victim := Translated, (*Entry)(nil)
+			ip := pkt.IPv4(p)
+			tu := flowTuple(ip.Protocol(), ip.Src(), ip.Dst(), ip.Payload())
+			isNew := false
+			if origin.IsValid() && !inbound {
+				_, exists := tb.byInside.Load(tu)
+				isNew = !exists
+			} else if origin.IsValid() {
+				_, exists := tb.byOutside.Load(tu)
+				_, clash := tb.byInside.Load(Tuple{protoTCP, netip.AddrPortFrom(guest, 80), tu.Src})
+				isNew = !exists && !clash
+				if clash && !exists {
+					want = NotTracked
+				}
+			}
+			if isNew {
+				per := 0
+				for _, e := range tb.Entries() {
+					if e.origin() == origin {
+						per++
+					}
+				}
+				for _, e := range order {
+					if !e.dead.Load() && !e.replied.Load() {
+						victim = e
+						break
+					}
+				}
+				switch {
+				case per >= perSource:
+					want = SourceLimit
+				case tb.Len() >= maxEntries && victim == nil:
+					want = TableFull
+				}
+				if tb.Len() < maxEntries || want != Translated {
+					victim = nil
+				}
+				if inbound && want != Translated {
+					want = NotTracked // a refused forward is unsolicited
+				}
+			}
+			fk := fragKey{ip.Protocol(), ip.Src(), ip.Dst(), ip.ID()}
+			if op&7 == 5 && want == Translated {
+				if _, ok := tb.frags.Load(fk); !ok && tb.fragCount.Load() >= maxFrags {
+					want = FragmentsFull
+				}
+			}
+			before := tb.Stats()
+			var v Verdict
+			if inbound {
+				v, _ = tb.Inbound(Packet{IP: p}, clock)
+			} else {
+				v, _ = tb.Outbound(Packet{IP: p}, uplink, clock)
+			}
+			if op&7 == 6 {
+				checkTable(t, tb) // a later fragment: followed or an orphan
+				continue
+			}
+			if v != want {
+				t.Fatalf("op %d: %v, want %v (new %v, %d flows)", op&7, v, want, isNew, tb.Len())
+			}
+			drops := tb.Stats().EarlyDrops - before.EarlyDrops
+			if (victim != nil) != (drops == 1) || drops > 1 || (victim != nil && !victim.dead.Load()) {
+				t.Fatalf("op %d: %d early drops, the oldest unanswered %v dead %v", op&7, drops, victim, victim != nil && victim.dead.Load())
+			}
+			// A flow may be created though its packet was refused (a
+			// first fragment when the fragment table is full).
+			if isNew {
+				var got *Entry
+				if inbound {
+					got, _ = tb.byOutside.Load(tu)
+				} else {
+					got, _ = tb.byInside.Load(tu)
+				}
+				if got != nil && !slices.Contains(order, got) {
+					order = append(order, got)
+				}
+			}
+			checkTable(t, tb)
+		}
+	})
+}
+
+// TestConcurrentLimits: floods from four goroutines, one answering its
+// flows, with a sweeper running, leave the bounds and the table's
+// indexes consistent (run with -race).
+func TestConcurrentLimits(t *testing.T) {
+	tb := New(Config{MaxEntries: 64, MaxPerSource: 32, MaxFragments: 8})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		src := netip.AddrFrom4([4]byte{192, 168, 122, byte(20 + g)})
+		wg.Go(func() {
+			for i := range 3000 {
+				p := rawPacket(protoUDP, src, remote, uint16(i), 53, false)
+				if i%50 == 0 {
+					p = frag(src, remote, uint16(i), 0, true, p[20:])
+				}
+				v, e := tb.Outbound(Packet{IP: p}, uplink, now+int64(i/100))
+				if g == 0 && v == Translated {
+					tb.Inbound(Packet{IP: rawPacket(protoUDP, remote, uplink, 53, e.Outside.Src.Port(), false)}, now+int64(i/100))
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 30 {
+			tb.Sweep(now + int64(i))
+		}
+	})
+	wg.Wait()
+	checkTable(t, tb)
+	if st := tb.Stats(); st.EarlyDrops == 0 || st.SourceLimit == 0 {
+		t.Fatalf("the flood did not reach the limits: %+v", st)
+	}
+}
+
+// BenchmarkFloodFull: a new flow into a full table of unanswered flows,
+// each evicting the oldest (the cost a flood pays, and a new guest's
+// first packet during one).
+func BenchmarkFloodFull(b *testing.B) {
+	tb := New(Config{MaxEntries: 1024, MaxPerSource: 1 << 20})
+	pkts := make([][]byte, 1<<16)
+	for i := range pkts {
+		pkts[i] = rawPacket(protoUDP, guest, remote, uint16(i), 53, false)
+	}
+	p := make([]byte, len(pkts[0]))
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(p, pkts[i&0xffff])
+		tb.Outbound(Packet{IP: p}, uplink, now+int64(i>>16)) // a new second: a new tuple again
+		i++
+	}
+	if st := tb.Stats(); st.EarlyDrops == 0 || tb.Len() != 1024 {
+		b.Fatalf("%+v, len %d", st, tb.Len())
+	}
+}
+
+// BenchmarkFragments: a two-fragment datagram of a known flow, both
+// fragments; the first refreshes the datagram's record.
+func BenchmarkFragments(b *testing.B) {
+	tb := New(Config{})
+	body := rawPacket(protoUDP, guest, remote, 5000, 53, false)[20:]
+	f1 := frag(guest, remote, 9, 0, true, body)
+	f2 := frag(guest, remote, 9, 2, false, body[:8])
+	tb.Outbound(Packet{IP: append([]byte(nil), f1...)}, uplink, now)
+	p1, p2 := make([]byte, len(f1)), make([]byte, len(f2))
+	var v1, v2 Verdict
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(p1, f1)
+		v1, _ = tb.Outbound(Packet{IP: p1}, uplink, now)
+		copy(p2, f2)
+		v2, _ = tb.Outbound(Packet{IP: p2}, uplink, now)
+	}
+	if v1 != Translated || v2 != Translated {
+		b.Fatalf("verdicts %v %v", v1, v2)
+	}
+}

@@ -1,0 +1,510 @@
+package tap
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+// VXLANConfig describes a VXLAN tunnel port (RFC 7348).
+type VXLANConfig struct {
+	Name    string
+	Local   netip.Addr        // underlay address the socket binds; unspecified: any
+	Port    uint16            // UDP port, ours and the remotes'; 0: 4789
+	VNIs    map[uint16]uint32 // VLAN -> VNI: the VLANs the port carries
+	Remotes []netip.Addr      // static VTEPs: unicast targets and head-end replication list
+	Netns   string            // "": this namespace; else the netns whose underlay the socket uses
+	MaxMACs int               // bound of the remote-MAC table; 0: 8192
+	Ageing  time.Duration     // remote-MAC ageing; 0: 300 s
+}
+
+// VXLANDrop says why the tunnel dropped a packet.
+type VXLANDrop uint8
+
+const (
+	VXLANMalformed   VXLANDrop = iota // too short, or no I flag
+	VXLANUnknownVTEP                  // from an address that is not a configured remote
+	VXLANUnknownVNI                   // a VNI this port does not map to a VLAN
+	VXLANNotCarried                   // egress frame untagged or on a VLAN with no VNI
+	VXLANTableFull                    // a remote MAC not learned: table full (frames to it are replicated)
+	VXLANTxError                      // the socket refused a packet (path MTU: DF is set)
+	NumVXLANDrops
+)
+
+var vxlanDropNames = [NumVXLANDrops]string{
+	VXLANMalformed:   "malformed",
+	VXLANUnknownVTEP: "unknown_vtep",
+	VXLANUnknownVNI:  "unknown_vni",
+	VXLANNotCarried:  "not_carried",
+	VXLANTableFull:   "vtep_table_full",
+	VXLANTxError:     "tx_error",
+}
+
+// String is the metric label value.
+func (r VXLANDrop) String() string {
+	if r < NumVXLANDrops {
+		return vxlanDropNames[r]
+	}
+	return "unknown"
+}
+
+// vxTxMsgs is how many datagrams one sendmmsg carries: a batch of frames,
+// some replicated to every remote.
+const vxTxMsgs = 256
+
+// vxRawHdrLen is what a raw send writes before the inner frame.
+const vxRawHdrLen = pkt.IPv4MinLen + pkt.UDPLen + pkt.VXLANLen
+
+// VXLAN is a tunnel port: frames of the port's VLANs leave as UDP
+// datagrams to remote VTEPs and come back the same way. Outer headers are
+// the kernel's (a UDP socket): no privilege needed. The inner frame is
+// sent from the switch's buffer with scatter-gather (VXLAN header, MACs,
+// the rest after the 802.1Q tag): no copy.
+type VXLAN struct {
+	name    string
+	conn    *net.UDPConn
+	rc      syscall.RawConn
+	raw     *os.File        // IPPROTO_RAW socket for sending, when privileged; nil: send on conn
+	wc      syscall.RawConn // the sending socket
+	local   [4]byte         // the outer source address on raw sends (zero: the kernel picks)
+	port    uint16
+	vniOf   [4096]uint32      // by VID; 0: not carried
+	vidOf   map[uint32]uint16 // by VNI
+	remotes []uint32
+	vteps   *vtepTable
+
+	rframes []*vswitch.Frame
+	rn      int
+	rerr    error
+	rmsgs   [rxChunk]mmsghdr
+	riov    [rxChunk][3]unix.Iovec
+	rhdr    [rxChunk][pkt.VXLANLen]byte
+	rname   [rxChunk]unix.RawSockaddrInet4
+	spill   [rxChunk][]byte
+	readFn  func(fd uintptr) bool
+
+	wmsgs   [vxTxMsgs]mmsghdr
+	wiov    [vxTxMsgs][3]unix.Iovec
+	wname   [vxTxMsgs]unix.RawSockaddrInet4
+	whdr    [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
+	wn      int                         // messages prepared
+	wi      int                         // messages sent
+	werr    error
+	writeFn func(fd uintptr) bool
+
+	closed atomic.Bool
+	drops  [NumVXLANDrops]atomic.Uint64
+}
+
+var _ vswitch.Port = (*VXLAN)(nil)
+
+// OpenVXLAN binds the tunnel's UDP socket (in cfg.Netns when set).
+func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
+	v := &VXLAN{name: cfg.Name, port: cfg.Port, vidOf: make(map[uint32]uint16, len(cfg.VNIs))}
+	if v.port == 0 {
+		v.port = pkt.VXLANPort
+	}
+	for vid, vni := range cfg.VNIs {
+		if vid == 0 || vid > 4094 || vni == 0 || vni > pkt.VXLANMaxVNI {
+			return nil, fmt.Errorf("vxlan %s: VLAN %d -> VNI %d out of range", cfg.Name, vid, vni)
+		}
+		v.vniOf[vid], v.vidOf[vni] = vni, vid
+	}
+	for _, r := range cfg.Remotes {
+		if !r.Is4() {
+			return nil, fmt.Errorf("vxlan %s: remote %s: only IPv4 underlays are supported", cfg.Name, r)
+		}
+		v.remotes = append(v.remotes, addr4(r))
+	}
+	maxMACs, ageing := cfg.MaxMACs, int64(cfg.Ageing/time.Second)
+	if maxMACs == 0 {
+		maxMACs = 8192
+	}
+	if ageing == 0 {
+		ageing = 300
+	}
+	v.vteps = newVTEPTable(maxMACs, ageing)
+	local := cfg.Local
+	if !local.IsValid() {
+		local = netip.IPv4Unspecified()
+	}
+	err := inNetns(cfg.Netns, func() error {
+		var err error
+		v.conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, v.port)))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vxlan %s: %w", cfg.Name, err)
+	}
+	if v.rc, err = v.conn.SyscallConn(); err != nil {
+		v.conn.Close()
+		return nil, fmt.Errorf("vxlan %s: %w", cfg.Name, err)
+	}
+	var serr error
+	v.rc.Control(func(fd uintptr) {
+		// DF on every datagram (RFC 7348 section 4.3): a frame too long for
+		// the path is refused here and counted, never fragmented.
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], 4<<20) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], 4<<20)
+			}
+		}
+	})
+	if serr != nil {
+		v.conn.Close()
+		return nil, fmt.Errorf("vxlan %s: IP_MTU_DISCOVER: %w", cfg.Name, serr)
+	}
+	v.wc = v.rc
+	if local.Is4() {
+		v.local = local.As4()
+	}
+	// With CAP_NET_RAW the outer headers are ours, so each inner flow gets
+	// its own UDP source port (RFC 7348: entropy for ECMP in the underlay),
+	// as Linux's and OVS's VTEPs do. Without it, one port for all.
+	if err := inNetns(cfg.Netns, v.openRaw); err != nil {
+		v.raw = nil
+	}
+	for i := range rxChunk {
+		v.spill[i] = make([]byte, vswitch.BigDataLen)
+	}
+	for i := range v.wname {
+		v.wname[i].Family = unix.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&v.wname[i].Port))[:], v.port)
+	}
+	v.readFn, v.writeFn = v.doRead, v.doWrite
+	return v, nil
+}
+
+func (v *VXLAN) openRaw() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return err
+	}
+	for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], 4<<20) != nil {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], 4<<20)
+		}
+	}
+	f := os.NewFile(uintptr(fd), "vxlan-raw")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	v.raw, v.wc = f, rc
+	return nil
+}
+
+// Name is the port name.
+func (v *VXLAN) Name() string { return v.name }
+
+// Features: none. GSO super-frames and partial checksums are finished by
+// the switch before they reach the tunnel.
+func (v *VXLAN) Features() vswitch.Features { return 0 }
+
+// Drops are the tunnel's own drop counters by reason.
+func (v *VXLAN) Drops() [NumVXLANDrops]uint64 {
+	var out [NumVXLANDrops]uint64
+	for i := range out {
+		out[i] = v.drops[i].Load()
+	}
+	return out
+}
+
+// Counters are the tunnel's drops by reason, for `show ports` and
+// vswitch_port_driver_total.
+func (v *VXLAN) Counters() map[string]uint64 {
+	out := make(map[string]uint64, NumVXLANDrops)
+	for r := range NumVXLANDrops {
+		out[r.String()] = v.drops[r].Load()
+	}
+	return out
+}
+
+// RemoteOf is the VTEP behind which mac on vid was last seen, for `show fdb`.
+func (v *VXLAN) RemoteOf(vid uint16, mac pkt.MAC) (netip.Addr, bool) {
+	a, ok := v.vteps.lookup(vid, mac, time.Now().Unix())
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return fromAddr4(a), true
+}
+
+// Remotes lists the learned remote MACs and their VTEPs.
+func (v *VXLAN) Remotes() []VTEPEntry { return v.vteps.entries(time.Now().Unix()) }
+
+// ReadBatch implements vswitch.Port: each datagram's inner frame, with its
+// VNI's VLAN as an out-of-band tag.
+func (v *VXLAN) ReadBatch(frames []*vswitch.Frame) (int, error) {
+	v.rframes, v.rn, v.rerr = frames, 0, nil
+	err := v.rc.Read(v.readFn)
+	n := v.rn
+	v.rframes = nil
+	if err == nil {
+		err = v.rerr
+	}
+	return n, closedErr("vxlan", v.name, v.closed.Load(), err)
+}
+
+func (v *VXLAN) doRead(fd uintptr) bool {
+	for v.rn < len(v.rframes) {
+		k := min(rxChunk, len(v.rframes)-v.rn)
+		for i := range k {
+			rx := v.rframes[v.rn+i].RxBuf()
+			iov := &v.riov[i]
+			iov[0].Base = &v.rhdr[i][0]
+			iov[0].SetLen(pkt.VXLANLen)
+			iov[1].Base = &rx[0]
+			iov[1].SetLen(len(rx))
+			iov[2].Base = &v.spill[i][0]
+			iov[2].SetLen(len(v.spill[i]))
+			h := &v.rmsgs[i].hdr
+			h.Iov = &iov[0]
+			h.SetIovlen(3)
+			h.Name = (*byte)(unsafe.Pointer(&v.rname[i]))
+			h.Namelen = unix.SizeofSockaddrInet4
+			h.Control = nil
+			h.SetControllen(0)
+			h.Flags = 0
+		}
+		got, errno := recvmmsg(fd, v.rmsgs[:k])
+		switch errno {
+		case 0:
+		case unix.EAGAIN:
+			return v.rn > 0
+		case unix.EINTR:
+			continue
+		default:
+			v.rerr = errno
+			return true
+		}
+		now := time.Now().Unix()
+		kept := 0
+		for i := range got {
+			if f, ok := v.decap(i, now); ok {
+				j := v.rn + kept
+				v.rframes[v.rn+i], v.rframes[j] = v.rframes[j], f
+				kept++
+			}
+		}
+		v.rn += kept
+		if got < k {
+			return v.rn > 0
+		}
+	}
+	return true
+}
+
+// decap checks datagram i of the last recvmmsg and turns its slot's frame
+// into the inner frame.
+func (v *VXLAN) decap(i int, now int64) (*vswitch.Frame, bool) {
+	m := &v.rmsgs[i]
+	n := int(m.len) - pkt.VXLANLen
+	if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 ||
+		!pkt.VXLAN(v.rhdr[i][:]).Valid() {
+		v.drops[VXLANMalformed].Add(1)
+		return nil, false
+	}
+	src := binary.BigEndian.Uint32(v.rname[i].Addr[:])
+	if !v.isRemote(src) {
+		v.drops[VXLANUnknownVTEP].Add(1)
+		return nil, false
+	}
+	vid, ok := v.vidOf[pkt.VXLAN(v.rhdr[i][:]).VNI()]
+	if !ok {
+		v.drops[VXLANUnknownVNI].Add(1)
+		return nil, false
+	}
+	f := v.rframes[v.rn+i]
+	if rx := f.RxBuf(); n > len(rx) {
+		f = f.Promote(v.spill[i][:n-len(rx)])
+	} else {
+		f.SetLen(n)
+	}
+	f.SetRxTCI(vid)
+	if smac := pkt.Ethernet(f.Bytes()).Src(); !smac.IsMulticast() && !v.vteps.learn(vid, smac, src, now) {
+		v.drops[VXLANTableFull].Add(1)
+	}
+	return f, true
+}
+
+func (v *VXLAN) isRemote(a uint32) bool {
+	for _, r := range v.remotes {
+		if r == a {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteBatch implements vswitch.Port. Frames come tagged (the port is a
+// trunk of its VNIs' VLANs); the tag picks the VNI and is left out of the
+// datagram. A unicast frame to a learned MAC goes to its VTEP; anything
+// else to every remote (head-end replication).
+func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
+	if v.closed.Load() {
+		return 0, fmt.Errorf("vxlan %s: %w", v.name, vswitch.ErrClosed)
+	}
+	now := time.Now().Unix()
+	v.wn, v.wi, v.werr = 0, 0, nil
+	sent := 0
+	for _, f := range frames {
+		b := f.Bytes()
+		if len(b) < pkt.EthernetLen+pkt.VLANTagLen || binary.BigEndian.Uint16(b[12:]) != pkt.TypeVLAN {
+			v.drops[VXLANNotCarried].Add(1)
+			continue
+		}
+		vid := binary.BigEndian.Uint16(b[14:]) & 0x0fff
+		vni := v.vniOf[vid]
+		if vni == 0 {
+			v.drops[VXLANNotCarried].Add(1)
+			continue
+		}
+		sport := v.port
+		if v.raw != nil {
+			sport = flowPort(b)
+		}
+		if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
+			if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
+				if err := v.add(b, vni, sport, vtep); err != nil {
+					return sent, err
+				}
+				sent++
+				continue
+			}
+		}
+		for _, r := range v.remotes {
+			if err := v.add(b, vni, sport, r); err != nil {
+				return sent, err
+			}
+		}
+		sent++
+	}
+	if err := v.flush(); err != nil {
+		return sent, err
+	}
+	return sent, nil
+}
+
+// add prepares one datagram: frame b (tagged) on vni to vtep, flushing
+// first when the message array is full.
+func (v *VXLAN) add(b []byte, vni uint32, sport uint16, vtep uint32) error {
+	if v.wn == len(v.wmsgs) {
+		if err := v.flush(); err != nil {
+			return err
+		}
+	}
+	i := v.wn
+	hdr := v.whdr[i][:]
+	if v.raw != nil {
+		inner := len(b) - pkt.VLANTagLen
+		ip := pkt.IPv4(hdr)
+		// The kernel fills in the total length, the ID and the checksum of
+		// a raw send; the source too where we leave it zero.
+		ip.Encode(&pkt.IPv4Fields{Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoUDP,
+			Src: netip.AddrFrom4(v.local), Dst: fromAddr4(vtep)})
+		u := hdr[pkt.IPv4MinLen:]
+		binary.BigEndian.PutUint16(u[0:], sport)
+		binary.BigEndian.PutUint16(u[2:], v.port)
+		binary.BigEndian.PutUint16(u[4:], uint16(pkt.UDPLen+pkt.VXLANLen+inner))
+		u[6], u[7] = 0, 0 // no UDP checksum (RFC 7348 section 5)
+		hdr = hdr[pkt.IPv4MinLen+pkt.UDPLen:]
+	}
+	pkt.VXLAN(hdr).Encode(vni)
+	iov := &v.wiov[i]
+	iov[0].Base = &v.whdr[i][0]
+	iov[0].SetLen(len(v.whdr[i]) - len(hdr) + pkt.VXLANLen)
+	iov[1].Base = &b[0]
+	iov[1].SetLen(12) // the MAC addresses; the tag after them stays behind
+	iov[2].Base = &b[pkt.EthernetLen+pkt.VLANTagLen-2]
+	iov[2].SetLen(len(b) - (pkt.EthernetLen + pkt.VLANTagLen - 2))
+	binary.BigEndian.PutUint32(v.wname[i].Addr[:], vtep)
+	h := &v.wmsgs[i].hdr
+	h.Name = (*byte)(unsafe.Pointer(&v.wname[i]))
+	h.Namelen = unix.SizeofSockaddrInet4
+	h.Iov = &iov[0]
+	h.SetIovlen(3)
+	v.wn++
+	return nil
+}
+
+func (v *VXLAN) flush() error {
+	if v.wi == v.wn {
+		v.wi, v.wn = 0, 0
+		return nil
+	}
+	err := v.wc.Write(v.writeFn)
+	if err == nil {
+		err = v.werr
+	}
+	v.wi, v.wn = 0, 0
+	return closedErr("vxlan", v.name, v.closed.Load(), err)
+}
+
+func (v *VXLAN) doWrite(fd uintptr) bool {
+	for v.wi < v.wn {
+		n, errno := sendmmsg(fd, v.wmsgs[v.wi:v.wn])
+		switch errno {
+		case 0:
+			v.wi += n
+		case unix.EAGAIN, unix.ENOBUFS:
+			return false
+		case unix.EINTR:
+		case unix.EBADF:
+			v.werr = errno
+			return true
+		default:
+			// EMSGSIZE (DF and a frame over the path MTU), an unreachable
+			// remote: count the datagram and go on with the rest.
+			v.drops[VXLANTxError].Add(1)
+			v.wi++
+		}
+	}
+	return true
+}
+
+// Close closes the socket.
+func (v *VXLAN) Close() error {
+	if !v.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if v.raw != nil {
+		v.raw.Close()
+	}
+	return v.conn.Close()
+}
+
+// flowPort picks a UDP source port from the inner flow (MACs, and for
+// IPv4 the addresses and, unfragmented, the ports), in the dynamic range
+// 49152-65535, so the underlay's ECMP spreads flows and keeps each on one
+// path.
+func flowPort(b []byte) uint16 {
+	const prime = 16777619
+	h := uint32(2166136261)
+	mix := func(p []byte) {
+		for _, c := range p {
+			h = (h ^ uint32(c)) * prime
+		}
+	}
+	mix(b[:12])
+	if len(b) >= 18+pkt.IPv4MinLen && binary.BigEndian.Uint16(b[16:]) == pkt.TypeIPv4 {
+		ip := pkt.IPv4(b[18:])
+		mix(ip[12:20])
+		if hl := ip.HeaderLen(); !ip.IsFragment() && len(ip) >= hl+4 && (ip[9] == pkt.ProtoTCP || ip[9] == pkt.ProtoUDP) {
+			mix(ip[hl : hl+4])
+		}
+	}
+	return 49152 + uint16(h%16384)
+}
