@@ -39,6 +39,7 @@ const (
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
 	UplinkFragmentsFull                         // a first fragment, but the fragment table is full
+	UplinkBadSource                             // from an attached network's address, or a martian (rp_filter)
 	NumUplinkDrops
 )
 
@@ -52,6 +53,7 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkNoAddress:     "no_address",
 	UplinkSourceLimit:   "conntrack_source_limit",
 	UplinkFragmentsFull: "fragments_full",
+	UplinkBadSource:     "bad_source",
 }
 
 // String is the metric label value.
@@ -311,6 +313,10 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	}
 	if ua == nil {
 		u.drops[UplinkNoAddress].Add(1)
+		return false
+	}
+	if src := ip.Src(); !hostIn(src, ua.prefix) || u.routes.Load().lookup(src) != nil {
+		u.drops[UplinkBadSource].Add(1) // a guest would take it for a neighbour's
 		return false
 	}
 	var target *Port
