@@ -490,7 +490,7 @@ func TestDropReasonLabels(t *testing.T) {
 	if len(want) != int(NumDrops) || NumDrops.String() != "unknown" {
 		t.Errorf("%d reasons, NumDrops = %q", NumDrops, NumDrops.String())
 	}
-	up := []string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "queue_full", "ttl_exceeded", "no_address", "tx_error", "conntrack_source_limit", "fragments_full"}
+	up := []string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "queue_full", "ttl_exceeded", "no_address", "tx_error", "conntrack_source_limit"}
 	for i, w := range up {
 		if got := UplinkDropReason(i).String(); got != w {
 			t.Errorf("UplinkDropReason(%d) = %q, want %q", i, got, w)

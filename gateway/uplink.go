@@ -41,7 +41,6 @@ const (
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkTxError                               // the device did not take the packet
 	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
-	UplinkFragmentsFull                         // a first fragment, but the fragment table is full
 	NumUplinkDrops
 )
 
@@ -56,7 +55,6 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkNoAddress:     "no_address",
 	UplinkTxError:       "tx_error",
 	UplinkSourceLimit:   "conntrack_source_limit",
-	UplinkFragmentsFull: "fragments_full",
 }
 
 // String is the metric label value.
@@ -410,8 +408,6 @@ func (u *Uplink) natDrop(v nat.Verdict) {
 		u.drops[UplinkConntrackFull].Add(1)
 	case nat.SourceLimit:
 		u.drops[UplinkSourceLimit].Add(1)
-	case nat.FragmentsFull:
-		u.drops[UplinkFragmentsFull].Add(1)
 	case nat.Fragment:
 		u.drops[UplinkFragment].Add(1)
 	case nat.Malformed:

@@ -354,7 +354,7 @@ func TestFragmentsFollowTheirFirst(t *testing.T) {
 	if v, _ := tb.Inbound(Packet{IP: g2}, now); v != Translated || pkt.IPv4(g2).Dst() != guest {
 		t.Fatalf("second reply fragment: %v", v)
 	}
-	if tb.Sweep(now + fragTimeout + 1); tb.frags.Size() != 0 {
+	if tb.Sweep(now + fragTimeout + 1); tb.frags.size() != 0 {
 		t.Fatal("fragment records not swept")
 	}
 }

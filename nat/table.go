@@ -124,7 +124,7 @@ func (e *Entry) timeout() int64 {
 type Config struct {
 	MaxEntries       int    // default 65536
 	MaxPerSource     int    // flows one address may start; default 4096
-	MaxFragments     int    // fragmented datagrams followed at once; default 4096
+	MaxFragments     int    // slots for fragmented datagrams in flight; default 4096
 	PortMin, PortMax uint16 // outside ports for remapping; default 32768-60999 (Linux's ephemeral range)
 }
 
@@ -142,7 +142,7 @@ type Stats struct {
 	Created     uint64
 	Expired     uint64 // removed by Sweep
 	EarlyDrops  uint64 // unanswered flows evicted to make room for a new one
-	FragsFull   uint64 // first fragments refused: MaxFragments datagrams followed
+	FragEvicted uint64 // fragmented datagrams in flight whose record a new one took
 }
 
 // Table is the conntrack table of one outside address.
@@ -161,29 +161,11 @@ type Table struct {
 	perSource      map[netip.Addr]int
 	oldest, newest *Entry
 
-	full, sourceLimit, created, expired, earlyDrops, fragsFull atomic.Uint64
+	full, sourceLimit, created, expired, earlyDrops atomic.Uint64
 
 	forwards atomic.Pointer[map[fwdKey]netip.AddrPort]
-	// frags maps a fragmented datagram, as it arrived, to its flow: the
-	// first fragment (which has the ports) sets it, the rest follow it.
-	frags     *xsync.Map[fragKey, fragEntry]
-	fragCount atomic.Int64 // records in frags, never past MaxFragments
+	frags    fragTable
 }
-
-type fragKey struct {
-	proto    uint8
-	src, dst netip.Addr
-	id       uint16
-}
-
-type fragEntry struct {
-	e    *Entry
-	seen int64
-}
-
-// fragTimeout is how long a datagram's fragments are followed (Linux's
-// ipfrag_time).
-const fragTimeout = 30
 
 type fwdKey struct {
 	proto uint8
@@ -250,7 +232,7 @@ func New(cfg Config) *Table {
 		cfg.PortMin, cfg.PortMax = 32768, 60999
 	}
 	return &Table{cfg: cfg, byInside: xsync.NewMap[Tuple, *Entry](), byOutside: xsync.NewMap[Tuple, *Entry](),
-		frags: xsync.NewMap[fragKey, fragEntry](), perSource: map[netip.Addr]int{}, next: cfg.PortMin}
+		frags: newFragTable(cfg.MaxFragments), perSource: map[netip.Addr]int{}, next: cfg.PortMin}
 }
 
 // Len is the number of flows.
@@ -259,7 +241,7 @@ func (t *Table) Len() int { return int(t.count.Load()) }
 // Stats are the table's counters.
 func (t *Table) Stats() Stats {
 	return Stats{Full: t.full.Load(), SourceLimit: t.sourceLimit.Load(), Created: t.created.Load(),
-		Expired: t.expired.Load(), EarlyDrops: t.earlyDrops.Load(), FragsFull: t.fragsFull.Load()}
+		Expired: t.expired.Load(), EarlyDrops: t.earlyDrops.Load(), FragEvicted: t.frags.evicted.Load()}
 }
 
 // admit, under mu, says whether a new flow started by src may be
@@ -395,19 +377,7 @@ func (t *Table) lookupReply(reply Tuple) *Entry {
 // Sweep removes flows idle past their timeout; the caller runs it from a
 // timer, never per packet.
 func (t *Table) Sweep(now int64) int {
-	t.frags.Range(func(k fragKey, f fragEntry) bool {
-		if now-f.seen >= fragTimeout {
-			// Unless a new first fragment refreshed it meanwhile.
-			t.frags.Compute(k, func(f fragEntry, loaded bool) (fragEntry, xsync.ComputeOp) {
-				if !loaded || now-f.seen < fragTimeout {
-					return f, xsync.CancelOp
-				}
-				t.fragCount.Add(-1)
-				return f, xsync.DeleteOp
-			})
-		}
-		return true
-	})
+	t.frags.sweep(now)
 	n := 0
 	t.byInside.Range(func(k Tuple, e *Entry) bool {
 		if now-e.lastSeen.Load() >= e.timeout() {
