@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -126,9 +127,14 @@ conntrack: {max_entries: %d, max_per_source: %d}
 		frames[i] = floodFrame(i, rnd, gwMAC, fmac, srcs[i%4/3]) // three of four from .50
 	}
 
-	// The download, at 2 MiB/s: ten seconds, the flood in the middle.
+	// The download, limited to 1 MiB/s (curl lets it run ahead): ten
+	// seconds or less, the flood in the middle.
 	got := dir + "/got"
-	dl := guest.Command(context.Background(), "curl", "-sf", "--max-time", "30", "--limit-rate", "2M", "-o", got, "http://10.251.0.1:8000/blob")
+	dl := guest.Command(context.Background(), "curl", "-sSf", "--max-time", "30", "--limit-rate", "1M", "-o", got,
+		"-w", "%{size_download} bytes in %{time_total} s", "http://10.251.0.1:8000/blob")
+	var dlOut bytes.Buffer
+	dl.Stdout, dl.Stderr = &dlOut, &dlOut
+	dlStart := time.Now()
 	if err := dl.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -162,14 +168,29 @@ conntrack: {max_entries: %d, max_per_source: %d}
 	}
 	<-floodDone
 	floodTime := time.Since(start)
+	select {
+	case err := <-dlDone:
+		t.Fatalf("the download ended (%v: %s) %v after it started, before the flood did (%v): it must span it", err, dlOut.String(), time.Since(dlStart), floodTime)
+	default:
+	}
 	after, err := connect()
 	if err != nil {
 		t.Fatalf("a new connection right after the flood: %v", err)
 	}
-	select {
-	case err := <-dlDone:
-		t.Fatalf("the download ended (%v) before the flood did (%v): it must span it", err, floodTime)
-	default:
+	// The table as the flood left it (before the guest's reset flows
+	// time out, 10 s): at its bound, each flooding source within its
+	// limit.
+	var conns []struct{ Inside, State string }
+	if o := vs.mustCLI("show", "conntrack", "--json"); json.Unmarshal([]byte(o), &conns) != nil {
+		t.Fatalf("show conntrack --json:\n%s", o)
+	}
+	per := map[string]int{}
+	for _, c := range conns {
+		per[strings.Split(c.Inside, ":")[0]+" "+c.State]++
+	}
+	flood50, flood51 := per["192.168.251.50 new"], per["192.168.251.51 new"]
+	if len(conns) != maxEntries || flood50 > perSource || flood51 > perSource {
+		t.Errorf("%d flows listed (want %d), by source and state %v", len(conns), maxEntries, per)
 	}
 	// A dropped SYN is retried after a second: under that, it connected
 	// at once.
@@ -194,28 +215,17 @@ conntrack: {max_entries: %d, max_per_source: %d}
 	limited := metric(t, text, "vswitch_uplink_drops_total", `reason="conntrack_source_limit",uplink="wan"`)
 	full := metric(t, text, "vswitch_uplink_drops_total", `reason="conntrack_full",uplink="wan"`)
 	rx := vs.ports()[pf].RxPackets
-	t.Logf("flood: %d frames in %v, %d reached the switch; %v early drops, %v refused at the source limit; new connection during it %v, after it %v",
-		floodN, floodTime.Round(time.Millisecond), rx, early, limited, during, after)
+	t.Logf("flood: %d frames in %v, %d reached the switch; %v early drops, %v refused at the source limit; flows after it from .50 %d, .51 %d; new connection during it %v, after it %v",
+		floodN, floodTime.Round(time.Millisecond), rx, early, limited, flood50, flood51, during, after)
 	for _, l := range strings.Split(text, "\n") {
 		if strings.HasPrefix(l, "vswitch_") && strings.Contains(l, "drops_total{") && !strings.HasSuffix(l, " 0") {
 			t.Logf("  %s", l)
 		}
 	}
-	if entries != maxEntries || full != 0 {
-		t.Errorf("%v flows (want the bound, %d), %v refused as conntrack_full (want 0)", entries, maxEntries, full)
+	if entries > maxEntries || full != 0 {
+		t.Errorf("%v flows (bound %d), %v refused as conntrack_full (want 0)", entries, maxEntries, full)
 	}
 	if early == 0 || limited == 0 {
 		t.Errorf("the flood reached neither limit: %v early drops, %v at the source limit", early, limited)
-	}
-	var conns []struct{ Inside string }
-	if o := vs.mustCLI("show", "conntrack", "--json"); json.Unmarshal([]byte(o), &conns) != nil {
-		t.Fatalf("show conntrack --json:\n%s", o)
-	}
-	per := map[string]int{}
-	for _, c := range conns {
-		per[strings.Split(c.Inside, ":")[0]]++
-	}
-	if len(conns) != maxEntries || per["192.168.251.50"] > perSource || per["192.168.251.51"] > perSource || per["192.168.251.10"] == 0 {
-		t.Errorf("%d flows listed, per source %v", len(conns), per)
 	}
 }
