@@ -28,7 +28,7 @@ type NetworkStats struct {
 type UplinkStats struct {
 	Name            string
 	Conntrack       int
-	EarlyDrops      uint64 // unanswered flows evicted to make room for new ones
+	EarlyDrops      uint64 // flows not assured, evicted to make room for new ones
 	FragEvicted     uint64 // fragmented datagrams in flight whose record a new one took
 	TranslationsOut uint64
 	TranslationsIn  uint64
@@ -80,7 +80,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dhcpDrops:  prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
 		gwDrops:    prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
 		conntrack:  prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
-		earlyDrops: prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Unanswered flows evicted from a full conntrack table to make room for a new one.", nil, nil),
+		earlyDrops: prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Flows not assured (no completed TCP handshake, no reply) evicted from a full conntrack table to make room for a new one.", nil, nil),
 		fragEvict:  prometheus.NewDesc("vswitch_conntrack_fragment_evictions_total", "Fragmented datagrams in flight whose record a new datagram took (their later fragments are dropped as fragment).", nil, nil),
 		natTrans:   prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
 		upDrops:    prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),

@@ -50,7 +50,7 @@ func TestUplinkMetrics(t *testing.T) {
 		return []UplinkStats{{Name: "a", Conntrack: 3, EarlyDrops: 5, FragEvicted: 1}, {Name: "b", Conntrack: 1, EarlyDrops: 2, FragEvicted: 3}}
 	}
 	want := `
-# HELP vswitch_conntrack_early_drops_total Unanswered flows evicted from a full conntrack table to make room for a new one.
+# HELP vswitch_conntrack_early_drops_total Flows not assured (no completed TCP handshake, no reply) evicted from a full conntrack table to make room for a new one.
 # TYPE vswitch_conntrack_early_drops_total counter
 vswitch_conntrack_early_drops_total 7
 # HELP vswitch_conntrack_fragment_evictions_total Fragmented datagrams in flight whose record a new datagram took (their later fragments are dropped as fragment).

@@ -68,20 +68,27 @@ func TestEarlyDrop(t *testing.T) {
 	checkTable(t, tb)
 }
 
-// TestEarlyDropAnswers: what counts as an answer, for each kind of flow.
-// The answered flow survives a new one; the other is evicted.
+// TestEarlyDropAnswers: which flows early drop spares: the assured ones
+// (the kernel's word), a TCP flow whose handshake completed, a UDP or
+// ICMP flow that got a reply. Flow 7 gets the steps, flow 8 nothing; a
+// new flow then evicts flow 7 unless it is assured, else flow 8.
 func TestEarlyDropAnswers(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		proto    uint8
-		flags    string // of the answer
-		answered bool
+		name    string
+		proto   uint8
+		steps   []step // after the first packet out
+		assured bool
 	}{
-		{"tcp synack", protoTCP, "synack", true},
-		// An RST is an answer: the flow is closed and goes in 10 s.
-		{"tcp rst", protoTCP, "rst", true},
-		{"udp", protoUDP, "", true},
-		{"icmp echo reply", protoICMP, "reply", true},
+		{"tcp handshake", protoTCP, []step{{true, "synack"}, {false, "ack"}}, true},
+		// Answered, but the handshake is not complete: a spoofed SYN
+		// flood at a port forward gets this far.
+		{"tcp syn-ack only", protoTCP, []step{{true, "synack"}}, false},
+		{"tcp rst", protoTCP, []step{{true, "rst"}}, false},
+		{"tcp handshake then rst", protoTCP, []step{{true, "synack"}, {false, "ack"}, {true, "rst"}}, true},
+		{"tcp fin before the handshake", protoTCP, []step{{false, "fin"}, {true, "ack"}}, false},
+		{"udp reply", protoUDP, []step{{true, ""}}, true},
+		{"udp one way", protoUDP, []step{{false, ""}}, false},
+		{"icmp echo reply", protoICMP, []step{{true, "reply"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := New(Config{MaxEntries: 2})
@@ -92,38 +99,49 @@ func TestEarlyDropAnswers(t *testing.T) {
 			if v, _ := tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 7, dp, "syn")}, uplink, now); v != Translated {
 				t.Fatalf("first: %v", v)
 			}
-			if v, _ := tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, 7, tc.flags)}, now); v != Translated {
-				t.Fatalf("answer: %v", v)
+			for i, s := range tc.steps {
+				var v Verdict
+				if s.in {
+					v, _ = tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, 7, s.flags)}, now)
+				} else {
+					v, _ = tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 7, dp, s.flags)}, uplink, now)
+				}
+				if v != Translated {
+					t.Fatalf("step %d: %v", i, v)
+				}
 			}
 			tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 8, dp, "syn")}, uplink, now) // unanswered
 			if v, _ := tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 9, dp, "syn")}, uplink, now); v != Translated {
 				t.Fatalf("new flow: %v", v)
 			}
-			if st := tb.Stats(); st.EarlyDrops != 1 || tb.Len() != 2 {
-				t.Fatalf("%+v", st)
-			}
-			if got := srcPorts(tb); got != "[7 9]" {
-				t.Fatalf("flows from guest ports %s, want 7 and 9", got)
+			want := map[bool]string{true: "[7 9]", false: "[8 9]"}[tc.assured]
+			if got := srcPorts(tb); got != want || tb.Stats().EarlyDrops != 1 {
+				t.Fatalf("flows from guest ports %s, want %s; %+v", got, want, tb.Stats())
 			}
 			checkTable(t, tb)
 		})
 	}
 }
 
-// TestEarlyDropForward: a port forward's flow is answered by the guest's
-// packet, and an unanswered one is evicted like any other.
+// TestEarlyDropForward: a port forward's flow is answered by the guest
+// and assured by the remote's ACK of that answer. A SYN the guest answered
+// but whose remote never completed the handshake (a spoofed SYN flood) is
+// evicted like any unassured flow, though it is the newer one.
 func TestEarlyDropForward(t *testing.T) {
 	tb := New(Config{MaxEntries: 2})
 	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
-	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "syn"), netip.AddrPortFrom(guest, 80))
-	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50001, 8080, "syn"), netip.AddrPortFrom(guest, 80))
-	// The guest answers the second: the first is the one to go.
-	if v, _ := tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 80, 50001, "synack")}, uplink, now); v != Translated {
-		t.Fatalf("guest's answer: %v", v)
+	to := netip.AddrPortFrom(guest, 80)
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "syn"), to)
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50001, 8080, "syn"), to)
+	for _, p := range []int{50000, 50001} {
+		if v, _ := tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 80, uint16(p), "synack")}, uplink, now); v != Translated {
+			t.Fatalf("guest's answer to %d: %v", p, v)
+		}
 	}
-	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50002, 8080, "syn"), netip.AddrPortFrom(guest, 80))
-	if got := remotePorts(tb); got != "[50001 50002]" {
-		t.Fatalf("flows to remote ports %s, want 50001 and 50002", got)
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "ack"), to) // the handshake's last ACK
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50002, 8080, "syn"), to)
+	if got := remotePorts(tb); got != "[50000 50002]" {
+		t.Fatalf("flows to remote ports %s, want 50000 and 50002", got)
 	}
 	if st := tb.Stats(); st != (Stats{Created: 3, EarlyDrops: 1}) {
 		t.Fatalf("%+v", st)
@@ -204,6 +222,7 @@ func TestUnansweredTimeouts(t *testing.T) {
 	tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 2, 53, "")}, uplink, now)
 	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 3, 80, "syn")}, uplink, now)
 	tb.Inbound(Packet{IP: build(t, protoTCP, remote, uplink, 80, 3, "synack")}, now)
+	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 3, 80, "ack")}, uplink, now)
 	if n := tb.Sweep(now + 29); n != 0 {
 		t.Fatalf("swept %d at 29 s", n)
 	}
@@ -410,7 +429,7 @@ func checkTable(t testing.TB, tb *Table) {
 		t.Fatal("early-drop queue: newest is not its last")
 	}
 	for _, e := range live {
-		if !e.replied.Load() && !seen[e] {
+		if !e.assured.Load() && !seen[e] {
 			t.Fatalf("unanswered %v is not queued for early drop", e.Inside)
 		}
 	}
@@ -473,9 +492,17 @@ func FuzzTableLimits(f *testing.F) {
 				if len(live) == 0 {
 					continue
 				}
-				slices.SortFunc(live, func(a, b *Entry) int { return a.Outside.Src.Compare(b.Outside.Src) })
+				slices.SortFunc(live, func(a, b *Entry) int {
+					if c := a.Outside.Src.Compare(b.Outside.Src); c != 0 {
+						return c
+					}
+					return a.Outside.Dst.Compare(b.Outside.Dst)
+				})
 				e := live[int(arg)%len(live)]
-				if e.fromOutside {
+				// A TCP flow whose SYN was answered gets its initiator's
+				// ACK; any other flow an answer.
+				ack := e.Inside.Proto == protoTCP && e.state.Load() == StateSynRecv
+				if e.fromOutside != ack {
 					p = rawPacket(e.Inside.Proto, e.Inside.Src.Addr(), e.Inside.Dst.Addr(), e.Inside.Src.Port(), e.Inside.Dst.Port(), false)
 				} else {
 					p, inbound = rawPacket(e.Inside.Proto, e.Outside.Dst.Addr(), e.Outside.Src.Addr(), e.Outside.Dst.Port(), e.Outside.Src.Port(), false), true
@@ -483,7 +510,7 @@ func FuzzTableLimits(f *testing.F) {
 						pkt.IPv4(p).Payload()[0] = pkt.ICMPEchoReply
 					}
 				}
-				if e.Inside.Proto == protoTCP {
+				if e.Inside.Proto == protoTCP && !ack {
 					pkt.TCP(pkt.IPv4(p).Payload())[13] = pkt.TCPFlagSYN | pkt.TCPFlagACK
 				}
 			case 3: // a connection to the port forward
@@ -532,7 +559,7 @@ func FuzzTableLimits(f *testing.F) {
 					}
 				}
 				for _, e := range order {
-					if !e.dead.Load() && !e.replied.Load() {
+					if !e.dead.Load() && !e.assured.Load() {
 						victim = e
 						break
 					}

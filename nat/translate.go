@@ -114,8 +114,8 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
 		e.track(proto, b, reply)
 	}
-	if reply && !e.replied.Load() {
-		e.replied.Store(true)
+	if !e.assured.Load() && (proto == pkt.ProtoTCP && e.state.Load() == StateEstablished || proto != pkt.ProtoTCP && reply) {
+		e.assured.Store(true)
 	}
 	e.count(d, len(p.IP))
 	if e.lastSeen.Load() != now {
@@ -222,12 +222,19 @@ func (e *Entry) track(proto uint8, l4 []byte, reply bool) {
 func (e *Entry) trackTCP(flags byte, reply bool) {
 	// An if chain, not a switch: gremlins cannot see coverage of case
 	// expressions, and these conditions are worth mutating.
+	// A SYN-ACK alone does not establish a flow: a spoofed SYN flood at a
+	// port forward is answered by the guest, and must stay evictable and
+	// short-lived until the initiator's ACK completes the handshake.
 	s := e.state.Load()
 	if flags&pkt.TCPFlagRST != 0 {
 		e.state.Store(StateClosed)
-	} else if flags&pkt.TCPFlagFIN != 0 && s <= StateEstablished {
+	} else if flags&pkt.TCPFlagFIN != 0 && (s <= StateEstablished || s == StateSynRecv) {
 		e.state.Store(StateClosing)
+	} else if s == StateNew && reply && flags&(pkt.TCPFlagSYN|pkt.TCPFlagACK) == pkt.TCPFlagSYN|pkt.TCPFlagACK {
+		e.state.Store(StateSynRecv)
 	} else if s == StateNew && reply && flags&pkt.TCPFlagACK != 0 {
+		e.state.Store(StateEstablished) // an answer mid-stream: a flow picked up again
+	} else if s == StateSynRecv && !reply && flags&pkt.TCPFlagACK != 0 {
 		e.state.Store(StateEstablished)
 	}
 }
