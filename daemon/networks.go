@@ -188,7 +188,8 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 	out := make([]metrics.UplinkStats, 0, len(d.uplinks))
 	for i, u := range d.uplinks {
 		o, in := u.Translations()
-		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), EarlyDrops: u.NAT().Stats().EarlyDrops,
+		ct := u.NAT().Stats()
+		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), EarlyDrops: ct.EarlyDrops, FragEvicted: ct.FragEvicted,
 			TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
 		for r, v := range u.Drops() {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v

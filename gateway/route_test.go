@@ -151,7 +151,7 @@ func TestRouteNoAddressAndTableFull(t *testing.T) {
 // counted under its own reason.
 func TestNATDropReasons(t *testing.T) {
 	for v, want := range map[nat.Verdict]UplinkDropReason{
-		nat.TableFull: UplinkConntrackFull, nat.SourceLimit: UplinkSourceLimit, nat.FragmentsFull: UplinkFragmentsFull,
+		nat.TableFull: UplinkConntrackFull, nat.SourceLimit: UplinkSourceLimit,
 		nat.Fragment: UplinkFragment, nat.Malformed: UplinkMalformed, nat.NotTracked: UplinkNotTracked,
 	} {
 		u, _ := newUplink(false)

@@ -38,7 +38,6 @@ const (
 	UplinkTTL                                   // inbound TTL ran out
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
-	UplinkFragmentsFull                         // a first fragment, but the fragment table is full
 	UplinkBadSource                             // from an attached network's address, or a martian (rp_filter)
 	NumUplinkDrops
 )
@@ -52,7 +51,6 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkTTL:           "ttl_exceeded",
 	UplinkNoAddress:     "no_address",
 	UplinkSourceLimit:   "conntrack_source_limit",
-	UplinkFragmentsFull: "fragments_full",
 	UplinkBadSource:     "bad_source",
 }
 
@@ -391,8 +389,6 @@ func (u *Uplink) natDrop(v nat.Verdict) {
 		u.drops[UplinkConntrackFull].Add(1)
 	case nat.SourceLimit:
 		u.drops[UplinkSourceLimit].Add(1)
-	case nat.FragmentsFull:
-		u.drops[UplinkFragmentsFull].Add(1)
 	case nat.Fragment:
 		u.drops[UplinkFragment].Add(1)
 	case nat.Malformed:
