@@ -209,6 +209,21 @@ networks:
 	} else {
 		t.Errorf("EDNS0 TXT answer: %v\n%s", err, big)
 	}
+	// TCP: a local name; the large answer asked over TCP; and over UDP
+	// without EDNS0, where it comes truncated and dig retries over TCP.
+	check(want{g3, "db.lab", []string{"+tcp"}, "NOERROR", "A 10.230.0.20"})
+	for _, args := range [][]string{{"+tcp", "+noedns"}, {"+noedns"}} {
+		out, err := g3.Output("dig", append([]string{"+time=2", "+tries=1", "@10.230.0.1", "big.example", "TXT"}, args...)...)
+		m := regexp.MustCompile(`MSG SIZE\s+rcvd: (\d+)`).FindStringSubmatch(out)
+		size := 0
+		if m != nil {
+			size, _ = strconv.Atoi(m[1])
+		}
+		if err != nil || size < 800 || strings.Count(out, "xxxxxxxxxx") < 4*20 || !strings.Contains(out, "status: NOERROR") ||
+			(args[0] == "+noedns") != strings.Contains(out, "Truncated, retrying in TCP mode") {
+			t.Errorf("dig %v big.example TXT: %d bytes, %v\n%s", args, size, err, out)
+		}
+	}
 	// The guests' own resolver.
 	for _, tc := range []struct {
 		h          *host
@@ -245,11 +260,13 @@ networks:
 	rss1 := rssKB(t, vs.cmd.Process.Pid)
 	text := scrape(t, maddr)
 	limited := metric(t, text, "vswitch_dns_drops_total", `network="a",reason="ratelimit"`)
-	t.Logf("flood in %v: %.0f answered, %.0f ratelimit drops, %.0f queue_full; RSS %d -> %d kB", took, answeredFlood, limited,
-		metric(t, text, "vswitch_dns_drops_total", `network="a",reason="queue_full"`), rss0, rss1)
-	// The rate limit: a burst of 200, then 100 a second.
-	if answeredFlood > 200+100*took.Seconds()+1 || limited < 10000 {
-		t.Errorf("flood: %.0f answered in %v, %.0f rate limited", answeredFlood, took, limited)
+	queueFull := metric(t, text, "vswitch_dns_drops_total", `network="a",reason="queue_full"`)
+	t.Logf("flood in %v: %.0f answered, %.0f ratelimit drops, %.0f queue_full; RSS %d -> %d kB", took, answeredFlood, limited, queueFull, rss0, rss1)
+	// The rate limit: a burst of 200, then 100 a second; the rest of what
+	// reached the server (most of it, even under the race detector) was
+	// dropped by the limit or the full queue.
+	if answeredFlood > 200+100*took.Seconds()+1 || limited+queueFull < 5000 {
+		t.Errorf("flood: %.0f answered in %v, %.0f rate limited, %.0f queue full", answeredFlood, took, limited, queueFull)
 	}
 	// The race detector's shadow memory grows with the heap it watches.
 	if limit := map[bool]int{false: 64 << 10, true: 192 << 10}[raceEnabled]; rss1-rss0 > limit {

@@ -278,6 +278,9 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 		}
 		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodePortUnreach, now)
 	case pkt.ProtoTCP:
+		if p.dnsTCP(eth, ip) {
+			return
+		}
 		p.tcpReset(eth, ip)
 	default:
 		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodeProtoUnreach, now)
