@@ -36,7 +36,7 @@ func FuzzQuery(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out = out[:0]
-		s.Query(guestMAC, guest, b)
+		s.Query(guestMAC, guest, b, time.Now())
 		var batch [2]*job
 		n := s.q.Take(batch[:])
 		for _, j := range batch[:n] {

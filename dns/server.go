@@ -37,7 +37,7 @@ type Config struct {
 	// as Deliver; nil: no DNS over TCP (the gateway resets connections).
 	DeliverTCP func(TCPSegment)
 
-	RateLimit    int           // queries per second per client; 0 = 100 (bursts of twice that)
+	RateLimit    int           // queries (or TCP segments) per second per client; 0 = 100 (bursts of twice that)
 	MaxInflight  int           // forwarded queries waiting for upstream; 0 = 256
 	CacheEntries int           // 0 = 4096
 	CacheBytes   int           // 0 = 4 MiB
@@ -100,8 +100,8 @@ type Server struct {
 
 	// The server goroutine's own.
 	local   localNames
-	limiter limiter
 	packBuf []byte
+	limiter *limiter
 
 	cache *cache
 	up    upstreams
@@ -132,7 +132,7 @@ func New(cfg Config) *Server {
 		cfg: cfg, gw: cfg.Gateway.Addr(), network: cfg.Gateway.Masked().Addr(), bcast: broadcast(cfg.Gateway),
 		free: ring.New[job](numJobs), q: ring.NewQueue[job](numJobs), done: make(chan struct{}),
 		local:   newLocalNames(cfg.Domain, cfg.Hosts, cfg.Leases),
-		limiter: limiter{rate: float64(cfg.RateLimit), m: map[netip.Addr]bucket{}},
+		limiter: newLimiter(cfg.RateLimit),
 		packBuf: make([]byte, 0, 4096),
 		cache:   newCache(cfg.CacheEntries, cfg.CacheBytes),
 		up:      upstreams{static: cfg.Forwarders, path: cfg.ResolvConf},
@@ -160,13 +160,15 @@ func (s *Server) Close() error {
 }
 
 // Query hands a guest's query over: mac and src are the frame's source,
-// msg the UDP payload (copied). It never blocks or allocates; one
-// goroutine at a time may call it (the gateway's writer).
-func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte) {
-	s.handOver(mac, src, msg, false)
+// msg the UDP payload (copied), now the batch's clock. It never blocks or
+// allocates; one goroutine at a time may call it (the gateway's writer).
+// The per-client rate limit is checked here, so a flooding guest's excess
+// never takes a job another guest's query needs.
+func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte, now time.Time) {
+	s.handOver(mac, src, msg, false, now)
 }
 
-func (s *Server) handOver(mac pkt.MAC, src netip.AddrPort, msg []byte, tcp bool) {
+func (s *Server) handOver(mac pkt.MAC, src netip.AddrPort, msg []byte, tcp bool, now time.Time) {
 	a := src.Addr()
 	if !s.cfg.Gateway.Contains(a) || a == s.gw || a == s.network || a == s.bcast || src.Port() == 0 {
 		s.drop(DropOutsidePrefix)
@@ -174,6 +176,10 @@ func (s *Server) handOver(mac pkt.MAC, src netip.AddrPort, msg []byte, tcp bool)
 	}
 	if len(msg) < 12 || len(msg) > maxQueryLen && !tcp || len(msg) > maxJobLen {
 		s.drop(DropMalformed)
+		return
+	}
+	if !s.limiter.allow(a, now.UnixNano()) {
+		s.drop(DropRateLimited)
 		return
 	}
 	var one [1]*job
@@ -231,10 +237,6 @@ func (s *Server) serve(j *job, now time.Time) {
 
 // resolve answers a query, or starts forwarding it.
 func (s *Server) resolve(c client, msg []byte, now time.Time) {
-	if !s.limiter.allow(c.src.Addr(), now) {
-		s.drop(DropRateLimited)
-		return
-	}
 	m := new(mdns.Msg)
 	if err := m.Unpack(msg); err != nil || len(m.Question) != 1 {
 		s.drop(DropMalformed)

@@ -114,7 +114,7 @@ func (h *harness) send(t *testing.T, m *mdns.Msg, src netip.AddrPort) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.s.Query(guestMAC, src, b)
+	h.s.Query(guestMAC, src, b, time.Now())
 }
 
 // ask sends m from the guest and returns the parsed answer.
@@ -279,7 +279,7 @@ func TestDrops(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.s.Stats().Drops
-			h.s.Query(guestMAC, netip.MustParseAddrPort(tc.src), tc.msg)
+			h.s.Query(guestMAC, netip.MustParseAddrPort(tc.src), tc.msg, time.Now())
 			// Sentinel: an honest query is answered after it, so the
 			// server has handled the bad one.
 			if got := summary(h.ask(t, query("db.lab.", mdns.TypeA))); got != "NOERROR A 192.168.122.30" {

@@ -71,12 +71,12 @@ type tcpTable struct {
 
 // Segment hands a TCP segment to port 53 over (header and payload, the
 // checksum already checked), as Query does a UDP query.
-func (s *Server) Segment(mac pkt.MAC, src netip.AddrPort, seg []byte) {
+func (s *Server) Segment(mac pkt.MAC, src netip.AddrPort, seg []byte, now time.Time) {
 	if len(seg) < pkt.TCPMinLen {
 		s.drop(DropMalformed)
 		return
 	}
-	s.handOver(mac, src, seg, true)
+	s.handOver(mac, src, seg, true, now)
 }
 
 func seqLT(a, b uint32) bool  { return int32(a-b) < 0 }

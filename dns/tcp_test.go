@@ -45,7 +45,7 @@ func (h *tcpHarness) in(src netip.AddrPort, seq, ack uint32, flags uint8, window
 	b[12], b[13] = byte((20+len(opts))/4<<4), flags
 	binary.BigEndian.PutUint16(b[14:], window)
 	b = append(append(b, opts...), data...)
-	h.s.Segment(guestMAC, src, b)
+	h.s.Segment(guestMAC, src, b, time.Now())
 }
 
 func (h *tcpHarness) out(t *testing.T) TCPSegment {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 
 	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -16,7 +17,7 @@ const dnsPort = 53
 // network's DNS server and reports whether it was one. The server copies
 // the query and answers from its own goroutines (DeliverDNS): the writer
 // never waits for an upstream.
-func (p *Port) dnsUDP(eth pkt.Ethernet, ip pkt.IPv4) bool {
+func (p *Port) dnsUDP(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) bool {
 	s := p.cfg.DNS
 	u := pkt.UDP(ip.Payload())
 	if s == nil || !u.Valid() || u.DstPort() != dnsPort {
@@ -26,13 +27,13 @@ func (p *Port) dnsUDP(eth pkt.Ethernet, ip pkt.IPv4) bool {
 		s.Dropped(dns.DropBadChecksum)
 		return true
 	}
-	s.Query(eth.Src(), netip.AddrPortFrom(ip.Src(), u.SrcPort()), u.Payload())
+	s.Query(eth.Src(), netip.AddrPortFrom(ip.Src(), u.SrcPort()), u.Payload(), now)
 	return true
 }
 
 // dnsTCP hands a TCP segment to the gateway's port 53 to the DNS server,
 // as dnsUDP does a query.
-func (p *Port) dnsTCP(eth pkt.Ethernet, ip pkt.IPv4) bool {
+func (p *Port) dnsTCP(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) bool {
 	s := p.cfg.DNS
 	t := pkt.TCP(ip.Payload())
 	if s == nil || !t.Valid() || t.DstPort() != dnsPort {
@@ -42,7 +43,7 @@ func (p *Port) dnsTCP(eth pkt.Ethernet, ip pkt.IPv4) bool {
 		s.Dropped(dns.DropBadChecksum)
 		return true
 	}
-	s.Segment(eth.Src(), netip.AddrPortFrom(ip.Src(), t.SrcPort()), t)
+	s.Segment(eth.Src(), netip.AddrPortFrom(ip.Src(), t.SrcPort()), t, now)
 	return true
 }
 

@@ -27,10 +27,10 @@ func udpSeg(sport, dport uint16, data []byte, src, dst netip.Addr) []byte {
 }
 
 // dnsPort is a gateway with a DNS server knowing db = 10.30.0.30.
-func newDNSPort(t *testing.T) (*Port, *dns.Server) {
+func newDNSPort(t testing.TB) (*Port, *dns.Server) {
 	t.Helper()
 	var p *Port
-	s := dns.New(dns.Config{Network: "t", Gateway: gwAddr, Domain: "lab", ResolvConf: t.TempDir() + "/none",
+	s := dns.New(dns.Config{Network: "t", Gateway: gwAddr, Domain: "lab", ResolvConf: t.TempDir() + "/none", RateLimit: 1 << 30,
 		Hosts:   []dns.Host{{Name: "db", IP: netip.MustParseAddr("10.30.0.30")}},
 		Deliver: func(a dns.Answer) { p.DeliverDNS(a) }})
 	p = New(Config{Network: "t", VLAN: 1, Address: gwAddr, DNS: s})
@@ -38,7 +38,7 @@ func newDNSPort(t *testing.T) (*Port, *dns.Server) {
 	return p, s
 }
 
-func dnsQuery(t *testing.T, id uint16, name string) []byte {
+func dnsQuery(t testing.TB, id uint16, name string) []byte {
 	m := new(mdns.Msg)
 	m.SetQuestion(name, mdns.TypeA)
 	m.Id = id
