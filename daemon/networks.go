@@ -67,7 +67,7 @@ func (d *Daemon) startNetworks() error {
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
 		if nc.DNS.Enable { // answers go out once n.gw is set, as DHCP's
-			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) })
+			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) }, func(s dns.TCPSegment) { n.gw.DeliverDNSTCP(s) })
 		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
 			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns})

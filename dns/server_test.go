@@ -114,7 +114,7 @@ func (h *harness) send(t *testing.T, m *mdns.Msg, src netip.AddrPort) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.s.Query(guestMAC, src, b)
+	h.s.Query(guestMAC, src, b, time.Now())
 }
 
 // ask sends m from the guest and returns the parsed answer.
@@ -191,6 +191,7 @@ func TestLocalNames(t *testing.T) {
 		{"expired lease", "gone.lab.", mdns.TypeA, "NXDOMAIN"},
 		{"unknown local", "nope.lab.", mdns.TypeA, "NXDOMAIN"},
 		{"deeper local", "a.b.lab.", mdns.TypeA, "NXDOMAIN"},
+		{"unknown local, not an address", "nope.lab.", mdns.TypeMX, "NXDOMAIN"},
 		{"unknown bare", "nope.", mdns.TypeA, "NXDOMAIN"},
 		{"AAAA of a local name", "db.lab.", mdns.TypeAAAA, "NOERROR"},
 		{"the domain", "lab.", mdns.TypeSOA, "NOERROR"},
@@ -279,7 +280,7 @@ func TestDrops(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.s.Stats().Drops
-			h.s.Query(guestMAC, netip.MustParseAddrPort(tc.src), tc.msg)
+			h.s.Query(guestMAC, netip.MustParseAddrPort(tc.src), tc.msg, time.Now())
 			// Sentinel: an honest query is answered after it, so the
 			// server has handled the bad one.
 			if got := summary(h.ask(t, query("db.lab.", mdns.TypeA))); got != "NOERROR A 192.168.122.30" {
@@ -402,6 +403,21 @@ func TestUpstreamDown(t *testing.T) {
 				t.Fatalf("results %v", st.Results)
 			}
 		})
+	}
+}
+
+func TestForwarderFailover(t *testing.T) {
+	// A forwarder answering SERVFAIL (or REFUSED) is passed over.
+	for _, rcode := range []int{mdns.RcodeServerFailure, mdns.RcodeRefused} {
+		bad := newUpstream(t, func(q *mdns.Msg) *mdns.Msg { return new(mdns.Msg).SetRcode(q, rcode) })
+		good := newUpstream(t, answerA(60))
+		h := newHarness(t, Config{Forwarders: []netip.AddrPort{bad.addr(), good.addr()}})
+		if got := summary(h.ask(t, query("example.org.", mdns.TypeA))); got != "NOERROR A 198.51.100.7" {
+			t.Fatalf("after a %s: %q", mdns.RcodeToString[rcode], got)
+		}
+		if bad.seen.Load() != 1 || good.seen.Load() != 1 {
+			t.Fatalf("queries: bad %d good %d", bad.seen.Load(), good.seen.Load())
+		}
 	}
 }
 

@@ -291,11 +291,14 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 			p.echoReply(eth, ip)
 		}
 	case pkt.ProtoUDP:
-		if p.dnsUDP(eth, ip) {
+		if p.dnsUDP(eth, ip, now) {
 			return
 		}
 		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodePortUnreach, now)
 	case pkt.ProtoTCP:
+		if p.dnsTCP(eth, ip, now) {
+			return
+		}
 		p.tcpReset(eth, ip)
 	default:
 		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodeProtoUnreach, now)
