@@ -196,6 +196,9 @@ func (d *Daemon) addPort(pc config.Port) error {
 	}
 	d.ports[pc.Name] = &portEntry{cfg: pc, drv: drv}
 	d.order = append(d.order, pc.Name)
+	if r, ok := drv.(reattacher); ok && r.Reattached() {
+		d.log.Warn("port reattached: its device outlived a vswitch that did not stop cleanly", "port", pc.Name)
+	}
 	d.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlans", vlanString(pc))
 	return nil
 }
@@ -220,6 +223,9 @@ func (d *Daemon) delPort(name string) error {
 	d.log.Info("port removed", "port", name)
 	return nil
 }
+
+// reattacher is implemented by drivers whose device can outlive vswitch.
+type reattacher interface{ Reattached() bool }
 
 func switchPortConfig(pc config.Port) vswitch.PortConfig {
 	v := vswitch.VLANConfig{PVID: pc.VLAN}

@@ -122,7 +122,7 @@ func TestStartRollback(t *testing.T) {
 	}{
 		{"second port fails",
 			fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n  - {name: %s, type: tap, netns: %s}\n", tap1, ns, taken, ns),
-			fmt.Sprintf("vsd.yaml:5: port %s: tap %s: device %s already exists", taken, taken, taken)},
+			fmt.Sprintf("vsd.yaml:5: port %s: tap %s: device %s already exists and is not vswitch's (ifalias \"\")", taken, taken, taken)},
 		{"third port fails",
 			fmt.Sprintf("  - {name: %s, type: tap, netns: %s, vlan: 10}\n  - {name: vm, type: qemu, socket: %s}\n  - {name: %s, type: qemu, socket: %s}\n",
 				tap1, ns, filepath.Join(dir, "vm.sock"), tap2, busy),

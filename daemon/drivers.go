@@ -20,7 +20,13 @@ var errNotYet = errors.New("not supported by this build yet")
 func openDriver(pc config.Port, log *slog.Logger) (vswitch.Port, error) {
 	switch pc.Type {
 	case "tap":
-		return tap.OpenTAP(tap.TAPConfig{Name: pc.Name, MTU: pc.MTU, Netns: pc.Netns, MAC: pc.MAC})
+		// A MAC from the name, unless the config sets one: after a restart
+		// the host behind the port has the same MAC, so the same lease.
+		mac := pc.MAC
+		if mac.IsZero() {
+			mac = tap.StableMAC(pc.Name)
+		}
+		return tap.OpenTAP(tap.TAPConfig{Name: pc.Name, MTU: pc.MTU, Netns: pc.Netns, MAC: mac})
 	case "afpacket":
 		return tap.OpenAFPacket(tap.AFPacketConfig{Device: pc.Device, Netns: pc.Netns})
 	case "qemu":

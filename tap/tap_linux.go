@@ -1,8 +1,8 @@
 package tap
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -48,7 +48,8 @@ type TAP struct {
 	wiov    [2]unix.Iovec
 	writeFn func(fd uintptr) bool
 
-	offloads uint // TUN_F_* flags the kernel took
+	offloads   uint // TUN_F_* flags the kernel took
+	reattached bool // the device outlived a vswitch before this one
 
 	closed   atomic.Bool
 	txErrors atomic.Uint64
@@ -81,20 +82,26 @@ func (t *TAP) Offloads() uint { return t.offloads }
 
 // OpenTAP creates the TAP device cfg names with a virtio-net header on
 // every frame, sets its MTU and MAC, brings it up, and returns the port.
-// The device disappears when the port is closed.
+// The device is persistent and marked as vswitch's: it outlives a crash,
+// and OpenTAP reattaches to such a device of its name (Reattached says
+// so), keeping the addresses and routes on it. It refuses a device that
+// is not vswitch's, or that a running process holds. The device
+// disappears when the port is closed.
 func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	if cfg.Name == "" || len(cfg.Name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tap %q: bad device name", cfg.Name)
 	}
 	var fd int
 	var offloads uint
+	var reattach bool
 	err := inNetns(cfg.Netns, func() error {
 		// TUNSETIFF would attach to an existing persistent TAP of that name;
-		// a switch port must never share someone else's device.
-		if _, err := net.InterfaceByName(cfg.Name); err == nil {
-			return fmt.Errorf("device %s already exists", cfg.Name)
-		}
+		// a switch port must never share someone else's device, only take
+		// back its own after a crash (persist_linux.go).
 		var err error
+		if reattach, err = checkReattach(cfg.Name); err != nil {
+			return err
+		}
 		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("open /dev/net/tun: %w", err)
@@ -107,7 +114,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
 		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 			unix.Close(fd)
-			return fmt.Errorf("TUNSETIFF: %w", err)
+			return tunsetiffErr(cfg.Name, reattach, err)
 		}
 		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, pkt.VirtioNetHdrLen); err != nil {
 			unix.Close(fd)
@@ -126,7 +133,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 				return err
 			}
 		}
-		if !cfg.MAC.IsZero() {
+		if !cfg.MAC.IsZero() && !hasMAC(cfg.Name, cfg.MAC) {
 			if err := setMAC(s, cfg.Name, cfg.MAC); err != nil {
 				unix.Close(fd)
 				return err
@@ -136,12 +143,18 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 			unix.Close(fd)
 			return err
 		}
+		if !reattach {
+			if err := makeOwn(fd, cfg.Name); err != nil {
+				unix.Close(fd)
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tap %s: %w", cfg.Name, err)
 	}
-	t := &TAP{name: cfg.Name, f: os.NewFile(uintptr(fd), "tap:"+cfg.Name), spill: make([]byte, vswitch.BigDataLen), offloads: offloads}
+	t := &TAP{name: cfg.Name, f: os.NewFile(uintptr(fd), "tap:"+cfg.Name), spill: make([]byte, vswitch.BigDataLen), offloads: offloads, reattached: reattach}
 	t.rc, err = t.f.SyscallConn()
 	if err != nil {
 		t.f.Close()
@@ -274,11 +287,20 @@ func (t *TAP) doWrite(fd uintptr) bool {
 	return true
 }
 
-// Close removes the device (a non-persistent TAP goes with its last fd)
-// and makes blocked ReadBatch and WriteBatch calls return ErrClosed.
+// Close removes the device (it stops being persistent, and goes with its
+// last fd) and makes blocked ReadBatch and WriteBatch calls return
+// ErrClosed.
 func (t *TAP) Close() error {
 	if !t.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	return t.f.Close()
+	var perr error
+	if err := t.rc.Control(func(fd uintptr) { perr = setPersist(int(fd), false) }); err != nil {
+		perr = err
+	}
+	return errors.Join(perr, t.f.Close())
 }
+
+// Reattached says whether the device was left by an earlier vswitch that
+// did not stop cleanly, and OpenTAP took it back.
+func (t *TAP) Reattached() bool { return t.reattached }

@@ -191,3 +191,85 @@ func afpacketPair(t *testing.T, tag string) (*AFPacket, *AFPacket) {
 	t.Cleanup(func() { pb.Close() })
 	return pa, pb
 }
+
+// TestTAPReattach: a TAP left behind by a process that died without
+// closing it (here: its fd closed without Close) is still there with its
+// address, marked as vswitch's; the next OpenTAP takes it back, keeps the
+// address, and moves frames; Close then removes it. A device of the same
+// name that vswitch did not make is refused.
+func TestTAPReattach(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireCommands(t, "ip")
+	ns := testnet.NewNetns(t, "tr")
+	name := testnet.Name("tr")
+	mac := StableMAC(name)
+	tp, err := OpenTAP(TAPConfig{Name: name, Netns: ns.Name, MAC: mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp.Reattached() {
+		t.Fatal("a new device says it was reattached")
+	}
+	ns.Run("ip", "addr", "add", "10.211.0.1/24", "dev", name)
+	if alias := strings.TrimSpace(ns.Run("ip", "-o", "link", "show", name)); !strings.Contains(alias, "alias vswitch:"+name) {
+		t.Fatalf("no owner alias: %s", alias)
+	}
+	// While it is held, a second open is refused.
+	if _, err := OpenTAP(TAPConfig{Name: name, Netns: ns.Name}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second open while held: %v, want ErrInUse", err)
+	}
+	tp.closed.Store(true)
+	tp.f.Close() // the crash: the fd goes, the persistent device stays
+	if out := ns.Run("ip", "-o", "addr", "show", "dev", name); !strings.Contains(out, "10.211.0.1/24") {
+		t.Fatalf("device or address gone after the crash: %s", out)
+	}
+	tp2, err := OpenTAP(TAPConfig{Name: name, Netns: ns.Name, MAC: mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp2.Close()
+	if !tp2.Reattached() {
+		t.Fatal("reattached device says it is new")
+	}
+	if out := ns.Run("ip", "-o", "addr", "show", "dev", name); !strings.Contains(out, "10.211.0.1/24") {
+		t.Fatalf("address lost on reattach: %s", out)
+	}
+	f := vswitch.NewFrame()
+	f.SetData(arpRequest(netip.MustParseAddr("10.211.0.9"), netip.MustParseAddr("10.211.0.1")))
+	if n, err := tp2.WriteBatch([]*vswitch.Frame{f}); n != 1 || err != nil {
+		t.Fatalf("write: %d %v", n, err)
+	}
+	if src := pkt.Ethernet(readARPReply(t, tp2)).Src(); src != mac {
+		t.Fatalf("reply from %v, want %v", src, mac)
+	}
+	tp2.Close()
+	if _, err := ns.Output("ip", "link", "show", name); err == nil {
+		t.Fatal("TAP still exists after Close")
+	}
+
+	// Someone else's persistent TAP of the name: refused, left alone.
+	ns.Run("ip", "tuntap", "add", "mode", "tap", "name", name)
+	if _, err := OpenTAP(TAPConfig{Name: name, Netns: ns.Name}); !errors.Is(err, ErrNotOurs) {
+		t.Fatalf("foreign TAP: %v, want ErrNotOurs", err)
+	}
+	if _, err := ns.Output("ip", "link", "show", name); err != nil {
+		t.Fatal("the foreign TAP was removed")
+	}
+}
+
+// TestStableMAC: the same name gives the same MAC, locally administered
+// and unicast, never one of the gateway's (first byte 0x02).
+func TestStableMAC(t *testing.T) {
+	a, b := StableMAC("vm1"), StableMAC("vm2")
+	if a != StableMAC("vm1") || a == b {
+		t.Fatalf("vm1 %v, vm1 again %v, vm2 %v", a, StableMAC("vm1"), b)
+	}
+	// FNV-1a 64 of "vswitch-tap/vm1", its low 40 bits after 0x06: a
+	// change here changes every host's MAC, and so its DHCP lease.
+	if want := (pkt.MAC{0x06, 0xb5, 0x3f, 0x0d, 0x1e, 0xe2}); a != want {
+		t.Fatalf("StableMAC(vm1) = %v, want %v", a, want)
+	}
+	if b[0] != 0x06 {
+		t.Fatalf("first byte %#x, want 0x06 (locally administered, unicast)", b[0])
+	}
+}

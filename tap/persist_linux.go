@@ -1,0 +1,186 @@
+package tap
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// A TAP device vswitch creates is persistent (TUNSETPERSIST): it outlives
+// a crash of the process with the host's addresses and routes on it, and
+// the next vswitch reattaches to it. Its ifalias says whose it is, so a
+// device of the same name that someone else made is still refused. A
+// clean Close clears the flag first, so the device goes with the fd.
+
+// aliasPrefix starts the ifalias of every TAP device vswitch owns.
+const aliasPrefix = "vswitch:"
+
+// ErrNotOurs is returned for a device of a port's name that vswitch did
+// not create.
+var ErrNotOurs = errors.New("already exists and is not vswitch's")
+
+// ErrInUse is returned for a vswitch TAP device that a running process
+// still holds.
+var ErrInUse = errors.New("already exists and is in use (another vswitch running?)")
+
+// ownedAlias is the ifalias that marks name as vswitch's port device.
+func ownedAlias(name string) string { return aliasPrefix + name }
+
+// checkReattach says whether a device called name exists in the current
+// netns and, if so, whether it is ours to reattach to.
+func checkReattach(name string) (reattach bool, err error) {
+	if _, err := net.InterfaceByName(name); err != nil {
+		return false, nil
+	}
+	alias, err := linkAlias(name)
+	if err != nil {
+		return false, err
+	}
+	if alias != ownedAlias(name) {
+		return false, fmt.Errorf("device %s %w (ifalias %q)", name, ErrNotOurs, alias)
+	}
+	return true, nil
+}
+
+// tunsetiffErr explains TUNSETIFF failing on a device we meant to
+// reattach: busy means a live process has it.
+func tunsetiffErr(name string, reattach bool, err error) error {
+	if reattach && errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("device %s %w", name, ErrInUse)
+	}
+	return fmt.Errorf("TUNSETIFF: %w", err)
+}
+
+// makeOwn marks the freshly opened device as vswitch's and makes it
+// persistent, in that order: a crash between the two leaves no device
+// (it is not persistent yet), never an unmarked persistent one.
+func makeOwn(fd int, name string) error {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return err
+	}
+	if err := setLinkAlias(ifi.Index, ownedAlias(name)); err != nil {
+		return err
+	}
+	if err := setPersist(fd, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+// setPersist sets or clears TUNSETPERSIST on the device fd is attached to.
+func setPersist(fd int, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, v); err != nil {
+		return fmt.Errorf("TUNSETPERSIST %d: %w", v, err)
+	}
+	return nil
+}
+
+// hasMAC says whether the device already has mac: a reattached device
+// keeps it, so its neighbours' ARP caches are not flushed for nothing.
+func hasMAC(name string, mac pkt.MAC) bool {
+	ifi, err := net.InterfaceByName(name)
+	return err == nil && len(ifi.HardwareAddr) == 6 && pkt.MAC(ifi.HardwareAddr) == mac
+}
+
+// linkAlias reads the device's ifalias ("" if it has none) from an
+// RTM_GETLINK dump of the current netns.
+func linkAlias(name string) (string, error) {
+	rib, err := syscall.NetlinkRIB(unix.RTM_GETLINK, unix.AF_UNSPEC)
+	if err != nil {
+		return "", fmt.Errorf("netlink RTM_GETLINK: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return "", fmt.Errorf("netlink RTM_GETLINK: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWLINK {
+			continue
+		}
+		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+		if err != nil {
+			continue
+		}
+		var ifname, alias string
+		for _, a := range attrs {
+			switch a.Attr.Type {
+			case unix.IFLA_IFNAME:
+				ifname = cString(a.Value)
+			case unix.IFLA_IFALIAS:
+				alias = cString(a.Value)
+			}
+		}
+		if ifname == name {
+			return alias, nil
+		}
+	}
+	return "", fmt.Errorf("device %s: not in the RTM_GETLINK dump", name)
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// setLinkAlias sets the ifalias of the device with index by RTM_SETLINK
+// (sysfs would show the namespace /sys was mounted in, not ours).
+func setLinkAlias(index int, alias string) error {
+	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	defer unix.Close(s)
+	attrLen := unix.SizeofRtAttr + len(alias)
+	total := unix.SizeofNlMsghdr + unix.SizeofIfInfomsg + rtaAlign(attrLen)
+	b := make([]byte, total)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(total)) // nlmsghdr
+	ne.PutUint16(b[4:], unix.RTM_SETLINK)
+	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	ne.PutUint32(b[8:], 1) // seq
+	off := unix.SizeofNlMsghdr
+	b[off] = unix.AF_UNSPEC // ifinfomsg: family, pad, type, index, flags, change
+	ne.PutUint32(b[off+4:], uint32(index))
+	off += unix.SizeofIfInfomsg
+	ne.PutUint16(b[off:], uint16(attrLen)) // rtattr
+	ne.PutUint16(b[off+2:], unix.IFLA_IFALIAS)
+	copy(b[off+unix.SizeofRtAttr:], alias)
+	if err := unix.Sendto(s, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink RTM_SETLINK: %w", err)
+	}
+	ack := make([]byte, 4096)
+	n, _, err := unix.Recvfrom(s, ack, 0)
+	if err != nil {
+		return fmt.Errorf("netlink RTM_SETLINK: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(ack[:n])
+	if err != nil {
+		return fmt.Errorf("netlink RTM_SETLINK: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Type == unix.NLMSG_ERROR && len(m.Data) >= 4 {
+			if code := int32(binary.NativeEndian.Uint32(m.Data)); code != 0 {
+				return fmt.Errorf("set ifalias of %d: %w", index, unix.Errno(-code))
+			}
+			return nil
+		}
+	}
+	return errors.New("netlink RTM_SETLINK: no acknowledgement")
+}
+
+func rtaAlign(n int) int { return (n + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1) }
