@@ -51,6 +51,8 @@ type Collector struct {
 	info                                   *prometheus.Desc
 	leases, dhcpMsgs, dhcpDrops, gwDrops   *prometheus.Desc
 	conntrack, natTrans, upDrops           *prometheus.Desc
+
+	fdbEvicted *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -79,6 +81,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		conntrack:  prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
 		natTrans:   prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
 		upDrops:    prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
+		fdbEvicted: prometheus.NewDesc("vswitch_fdb_evictions_total", "FDB entries evicted to let a port under its fair share learn.", nil, nil),
 	}
 }
 
@@ -89,6 +92,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops} {
 		ch <- d
 	}
+	ch <- c.fdbEvicted
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -121,6 +125,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.fdbEntries, float64(st.Entries))
 	counter(c.fdbLearned, st.Learned)
 	counter(c.fdbMoves, st.Moves)
+	counter(c.fdbEvicted, st.Evicted)
 	if c.Uplinks != nil {
 		entries := 0
 		var out, in uint64
