@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,9 @@ func TestFDBFlood(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bad, good := newHost(t, "fb"), newHost(t, "fg")
 			pb, pg := testnet.Name("f"), testnet.Name("f")
-			vs := startVswitch(t, fmt.Sprintf(`fdb: {max_entries: %d}
+			addr := freeAddr(t)
+			vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+fdb: {max_entries: %d}
 ports:
   - {name: %s, type: tap, netns: %s%s}
   - {name: %s, type: tap, netns: %s}
@@ -37,7 +40,7 @@ networks:
   - name: lab
     address: 10.226.0.1/24
     dhcp: {range: 10.226.0.10-10.226.0.20}
-`, table, pb, bad.Name, tc.maxMACs, pg, good.Name))
+`, addr, table, pb, bad.Name, tc.maxMACs, pg, good.Name))
 			// A queue that holds the whole flood: the kernel drops none of
 			// it before vswitch reads it, so the counts below are exact.
 			bad.Run("ip", "link", "set", pb, "txqueuelen", "20000", "up")
@@ -94,6 +97,9 @@ networks:
 			}
 			if got := onPort(vs, pg); got != 1 {
 				t.Fatalf("the new guest's port holds %d MACs, want 1", got)
+			}
+			if want, text := fmt.Sprintf("\nvswitch_fdb_evictions_total %d\n", evicted), scrape(t, addr); !strings.Contains(text, want) {
+				t.Fatalf("the scrape lacks %q", strings.TrimSpace(want))
 			}
 		})
 	}

@@ -76,6 +76,7 @@ type Collector struct {
 	dnsQueries, dnsResults, dnsDrops       *prometheus.Desc
 	dnsLatency                             *prometheus.Desc
 	fragEvict                              *prometheus.Desc
+	fdbEvicted                             *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -113,6 +114,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dnsResults:   prometheus.NewDesc("vswitch_dns_results_total", "DNS queries by network and how they were settled.", []string{"network", "result"}, nil),
 		dnsDrops:     prometheus.NewDesc("vswitch_dns_drops_total", "DNS queries dropped unanswered, by network and reason.", []string{"network", "reason"}, nil),
 		dnsLatency:   prometheus.NewDesc("vswitch_dns_upstream_seconds", "Time to an upstream DNS server's answer, by network.", []string{"network"}, nil),
+		fdbEvicted:   prometheus.NewDesc("vswitch_fdb_evictions_total", "FDB entries evicted to let a port under its fair share learn.", nil, nil),
 	}
 }
 
@@ -124,6 +126,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.dnsQueries, c.dnsResults, c.dnsDrops, c.dnsLatency, c.fragEvict} {
 		ch <- d
 	}
+	ch <- c.fdbEvicted
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -175,6 +178,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.fdbEntries, float64(st.Entries))
 	counter(c.fdbLearned, st.Learned)
 	counter(c.fdbMoves, st.Moves)
+	counter(c.fdbEvicted, st.Evicted)
 	if c.Uplinks != nil {
 		entries := 0
 		var out, in, early, frags uint64

@@ -18,7 +18,7 @@ func (fakeSource) Ports() []vswitch.PortStatus {
 }
 
 func (fakeSource) FDBStats() vswitch.FDBStats {
-	return vswitch.FDBStats{Entries: 2, Learned: 5, Moves: 1}
+	return vswitch.FDBStats{Entries: 2, Learned: 5, Moves: 1, Evicted: 3}
 }
 
 func TestCollector(t *testing.T) {
@@ -30,8 +30,11 @@ vswitch_port_rx_packets_total{port="vm1"} 100
 # HELP vswitch_fdb_entries Entries in the forwarding database.
 # TYPE vswitch_fdb_entries gauge
 vswitch_fdb_entries 2
+# HELP vswitch_fdb_evictions_total FDB entries evicted to let a port under its fair share learn.
+# TYPE vswitch_fdb_evictions_total counter
+vswitch_fdb_evictions_total 3
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_port_rx_packets_total", "vswitch_fdb_entries"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_port_rx_packets_total", "vswitch_fdb_entries", "vswitch_fdb_evictions_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(c, "vswitch_port_drops_total"); n != int(vswitch.NumDropReasons) {
