@@ -48,9 +48,9 @@ func stateName(s uint32) string {
 
 // Timeouts (seconds). The kernel keeps established TCP for 5 days; a
 // switch whose guests come and go does not need to. A TCP flow that has
-// not completed its handshake is kept briefly (the kernel keeps a lone SYN 120 s,
-// nf_conntrack_tcp_timeout_syn_sent): a retransmitted SYN refreshes it,
-// and a flood of them must not hold the table for two minutes.
+// not completed its handshake is kept briefly (the kernel keeps a lone
+// SYN 120 s, nf_conntrack_tcp_timeout_syn_sent): a retransmitted SYN
+// refreshes it, and a flood of them must not hold the table for minutes.
 const (
 	TimeoutTCPNew         = 30
 	TimeoutTCPSynRecv     = 30 // the kernel's nf_conntrack_tcp_timeout_syn_recv is 60 s
