@@ -69,6 +69,9 @@ type tcpTable struct {
 	perClient map[netip.Addr]int
 }
 
+// TCP reports whether the server answers over TCP (Config.DeliverTCP set).
+func (s *Server) TCP() bool { return s.cfg.DeliverTCP != nil }
+
 // Segment hands a TCP segment to port 53 over (header and payload, the
 // checksum already checked), as Query does a UDP query.
 func (s *Server) Segment(mac pkt.MAC, src netip.AddrPort, seg []byte, now time.Time) {

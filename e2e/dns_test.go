@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	mdns "github.com/miekg/dns"
+
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 )
 
@@ -230,6 +235,32 @@ networks:
 		t.Errorf("network b resolved db.lab: %q", out)
 	}
 
+	// A query with a spoofed outside source (reflection) is dropped and
+	// counted; the same query from the guest's own address, sent after
+	// it the same way, is answered (the sentinel).
+	gwMAC := regexp.MustCompile(`lladdr (\S+)`).FindStringSubmatch(g3.Run("ip", "neigh", "show", "10.230.0.1"))[1]
+	raw := testnet.OpenRaw(t, g3.Netns, p3)
+	for _, src := range []string{"203.0.113.9", "10.230.0.9"} {
+		raw.Send(udpQueryFrame(t, g3.mac(p3), gwMAC, src, "db.lab"))
+	}
+	for {
+		f, ok := raw.Recv(3 * time.Second)
+		if !ok {
+			t.Fatal("no answer to the query from the guest's own address")
+		}
+		ip := pkt.IPv4(f.Data[pkt.EthernetLen:])
+		if pkt.Ethernet(f.Data).Type() != pkt.TypeIPv4 || ip.Protocol() != pkt.ProtoUDP || pkt.UDP(ip.Payload()).SrcPort() != 53 {
+			continue
+		}
+		if ip.Dst().String() != "10.230.0.9" {
+			t.Fatalf("an answer went to %s", ip.Dst())
+		}
+		break
+	}
+	if v := metric(t, scrape(t, maddr), "vswitch_dns_drops_total", `network="a",reason="outside_prefix"`); v != 1 {
+		t.Errorf("outside_prefix drops %v, want 1", v)
+	}
+
 	// The flood: one guest, 50k queries; the others keep working.
 	answered := func() float64 {
 		text := scrape(t, maddr)
@@ -302,4 +333,29 @@ networks:
 	if v := metric(t, text, "vswitch_dns_results_total", `network="a",result="servfail"`); v != servfail0+2 {
 		t.Errorf("servfail results %v, want %v", v, servfail0+2)
 	}
+}
+
+// udpQueryFrame is an Ethernet frame with a DNS query for name (A) from
+// src port 5353 to the gateway's port 53.
+func udpQueryFrame(t *testing.T, srcMAC, dstMAC, src, name string) []byte {
+	t.Helper()
+	m := new(mdns.Msg)
+	m.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
+	q, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	smac, err1 := net.ParseMAC(srcMAC)
+	dmac, err2 := net.ParseMAC(dstMAC)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("MACs %q %q", srcMAC, dstMAC)
+	}
+	sip, dip := netip.MustParseAddr(src), netip.MustParseAddr("10.230.0.1")
+	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+pkt.UDPLen+len(q))
+	copy(b[pkt.EthernetLen+pkt.IPv4MinLen+pkt.UDPLen:], q)
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MAC(dmac), Src: pkt.MAC(smac), Type: pkt.TypeIPv4})
+	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], sip, dip, 5353, 53, len(q))
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(len(b) - pkt.EthernetLen), TTL: 64,
+		Protocol: pkt.ProtoUDP, Src: sip, Dst: dip})
+	return b
 }

@@ -36,8 +36,8 @@ func (p *Port) dnsUDP(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) bool {
 func (p *Port) dnsTCP(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) bool {
 	s := p.cfg.DNS
 	t := pkt.TCP(ip.Payload())
-	if s == nil || !t.Valid() || t.DstPort() != dnsPort {
-		return false
+	if s == nil || !s.TCP() || !t.Valid() || t.DstPort() != dnsPort {
+		return false // no TCP service: the port resets, as before
 	}
 	if t.ComputeChecksum(ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(t)))) != t.Checksum() {
 		s.Dropped(dns.DropBadChecksum)

@@ -145,8 +145,11 @@ func TestGatewayDNSTCP(t *testing.T) {
 	if r := takeAll(p.q); len(r) != 0 || s.Stats().Drops[dns.DropBadChecksum] != 1 {
 		t.Fatalf("bad checksum: %d replies, drops %v", len(r), s.Stats().Drops)
 	}
-	rst := answer(newPort(), fromGuest(pkt.ProtoTCP, 3, 0, tcpSeg(40002, 53, 100, 0, pkt.TCPFlagSYN, nil, guestIP, gwIP)), t0)
-	if len(rst) != 1 || pkt.TCP(pkt.IPv4(rst[0][14:]).Payload()).Flags()&pkt.TCPFlagRST == 0 {
-		t.Fatalf("no DNS: %d replies, want a RST", len(rst))
+	udpOnly, _ := newDNSPort(t) // a DNS server without DeliverTCP
+	for _, gw := range []*Port{newPort(), udpOnly} {
+		rst := answer(gw, fromGuest(pkt.ProtoTCP, 3, 0, tcpSeg(40002, 53, 100, 0, pkt.TCPFlagSYN, nil, guestIP, gwIP)), t0)
+		if len(rst) != 1 || pkt.TCP(pkt.IPv4(rst[0][14:]).Payload()).Flags()&pkt.TCPFlagRST == 0 {
+			t.Fatalf("no DNS over TCP: %d replies, want a RST", len(rst))
+		}
 	}
 }
