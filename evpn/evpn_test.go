@@ -21,7 +21,7 @@ func newFakeTunnel() *fakeTunnel {
 }
 
 func (f *fakeTunnel) VNIs() map[uint16]uint32 { return map[uint16]uint32{10: 1010, 20: 1020} }
-func (f *fakeTunnel) Local() netip.Addr        { return netip.MustParseAddr("10.0.0.5") }
+func (f *fakeTunnel) Local() netip.Addr       { return netip.MustParseAddr("10.0.0.5") }
 func (f *fakeTunnel) SetFlood(vni uint32, v []netip.Addr) {
 	f.flood[vni] = v
 }
