@@ -39,6 +39,7 @@ const (
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
 	UplinkBadSource                             // from an attached network's address, or a martian (rp_filter)
+	UplinkNoRoute                               // off the outside link, but the DHCP lease named no router
 	NumUplinkDrops
 )
 
@@ -52,6 +53,7 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkNoAddress:     "no_address",
 	UplinkSourceLimit:   "conntrack_source_limit",
 	UplinkBadSource:     "bad_source",
+	UplinkNoRoute:       "no_route",
 }
 
 // String is the metric label value.
@@ -256,6 +258,10 @@ func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
 	hop := a.gw
 	if dst := pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).Dst(); a.prefix.Contains(dst) {
 		hop = dst // on the outside link itself
+	} else if !hop.IsValid() {
+		u.drops[UplinkNoRoute].Add(1) // a lease without a router: no default route
+		f.Release()
+		return
 	}
 	mac, ok := u.neigh.lookup(hop)
 	if !ok {
