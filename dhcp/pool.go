@@ -69,9 +69,11 @@ func (s *Server) quarantined(a netip.Addr, now time.Time) bool {
 	return ok && d.until.After(now)
 }
 
-func (l *leaseState) setMAC(m pkt.MAC) {
-	if l.mac != m || l.MAC == "" {
-		l.mac, l.MAC = m, m.String()
+// setMAC records the lease's holder and its client's chaddr.
+func (l *leaseState) setMAC(holder, chaddr pkt.MAC) {
+	l.mac = holder
+	if l.hw != chaddr || l.MAC == "" {
+		l.hw, l.MAC = chaddr, chaddr.String()
 	}
 }
 
@@ -81,23 +83,27 @@ func (l *leaseState) live(now time.Time) bool {
 	return l.Expiry.After(now) && (l.offered || l.State == "bound")
 }
 
-// full reports whether r's MAC holds MaxLeasesPerMAC besides the lease of
-// r's client id (which the message may keep or replace, but not add to).
+// full reports whether r's source MAC holds MaxLeasesPerMAC besides the
+// lease of r's client id (which the message may keep or replace, but not
+// add to). A trusted relay has no limit.
 func (s *Server) full(r request, now time.Time) bool {
+	if r.trusted {
+		return false
+	}
 	cur := s.byClient[r.clientID]
-	if cur != nil && cur.mac == r.mac && cur.live(now) {
+	if cur != nil && cur.mac == r.src && cur.live(now) {
 		// It keeps or replaces what it holds: never more than before, so
 		// no need to count (renewals cost no scan).
 		return false
 	}
 	n := 0
 	for _, l := range s.byClient {
-		if l != cur && l.mac == r.mac && l.live(now) {
+		if l != cur && l.mac == r.src && l.live(now) {
 			n++
 		}
 	}
 	for _, d := range s.declined {
-		if d.by == r.mac && d.until.After(now) {
+		if d.by == r.src && d.until.After(now) {
 			n++
 		}
 	}
@@ -116,7 +122,7 @@ func (s *Server) decline(r request, now time.Time) DropReason {
 		return DropDeclineRange // a static address is its host's whatever it finds
 	}
 	cur, ok := s.byClient[r.clientID]
-	if !ok || cur.IP != r.reqIP || cur.mac != r.mac || !cur.live(now) {
+	if !ok || cur.IP != r.reqIP || cur.mac != r.src || !cur.live(now) {
 		return DropNotHolder
 	}
 	s.drop(cur)
@@ -130,7 +136,7 @@ func (s *Server) decline(r request, now time.Time) DropReason {
 		}
 		delete(s.declined, first)
 	}
-	s.declined[r.reqIP] = decline{until: now.Add(quarantine), by: r.mac}
+	s.declined[r.reqIP] = decline{until: now.Add(quarantine), by: r.src}
 	s.changed()
 	return dropNone
 }
@@ -167,14 +173,14 @@ func (s *Server) hold(r request, a netip.Addr, now time.Time) *lease {
 	l, ok := s.byClient[r.clientID]
 	if !ok {
 		l = &lease{leaseState: leaseState{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, IP: a}}}
-		l.setMAC(r.mac)
+		l.setMAC(r.src, r.mac)
 		s.byClient[r.clientID] = l
 		s.byIP[a] = l
 	}
 	if l.State != "bound" || l.Expiry.Before(now) {
 		l.offered = true
 		l.Expiry = now.Add(offerHold)
-		l.setMAC(r.mac) // the offer counts against the MAC it went to
+		l.setMAC(r.src, r.mac) // the offer counts against the MAC it went to
 	}
 	return l
 }
