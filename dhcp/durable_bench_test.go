@@ -81,3 +81,36 @@ func BenchmarkDurableLeases(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoad100k is a start with 100,000 leases in the file: reading
+// and parsing it (OpenStore) and building the server's tables (NewServer).
+func BenchmarkLoad100k(b *testing.B) {
+	const n = 100_000
+	dir := b.TempDir()
+	st, err := OpenStore(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	all := make([]Lease, n)
+	for i := range all {
+		m := pkt.MAC{0x52, 0x54, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+		all[i] = Lease{Network: "n", ClientID: "mac:" + m.String(), MAC: m.String(), Hostname: "vm",
+			IP: netip.AddrFrom4([4]byte{10, byte(1 + i>>16), byte(i >> 8), byte(i)}), Expiry: exp, State: "bound"}
+	}
+	if err := st.Save("n", all); err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Network: "n", Gateway: netip.MustParsePrefix("10.0.0.1/8"), RangeStart: netip.MustParseAddr("10.1.0.0"),
+		RangeEnd: netip.MustParseAddr("10.2.255.255")}
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := OpenStore(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s := NewServer(cfg, st); len(s.byClient) != n {
+			b.Fatalf("%d leases loaded", len(s.byClient))
+		}
+	}
+}
