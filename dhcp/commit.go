@@ -185,6 +185,9 @@ func (s *Server) complete(err error) {
 			// is on disk.
 			if l.seq == c.seq && s.current(l) {
 				l.leaseState = l.undo // not acknowledged, so not bound either
+				if l.offered {
+					s.expiresAt(l.Expiry)
+				}
 			}
 			continue
 		}

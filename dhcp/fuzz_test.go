@@ -170,7 +170,8 @@ func FuzzHandle(f *testing.F) {
 				}
 				limited = !from.Trusted && !b.take(now)
 			}
-			q.src, q.trusted = from.MAC, from.Trusted
+			// The run's mode, also for a message too short to have a source.
+			q.src, q.trusted = from.MAC, fuzzFrom(sel, pkt.MAC{}).Trusted
 			rep, ok := s.HandleFrom(pkt.DHCP(m), from, buf)
 			after := snapshot(s)
 			if limited {

@@ -121,6 +121,13 @@ type Server struct {
 	rate     *rateLimiter
 	idBuf    [idBufLen]byte // parse's client key, under mu
 
+	// Hints that keep a message's cost from growing with the leases held
+	// (pool.go): every range address below freeFrom is taken (in byIP,
+	// static or not a guest's), and no offer lapses and no
+	// quarantine ends before nextExpiry.
+	freeFrom   netip.Addr
+	nextExpiry time.Time
+
 	msgs  [numTypes]atomic.Uint64
 	drops [NumDrops]atomic.Uint64
 
@@ -174,6 +181,7 @@ func NewServer(cfg Config, store *Store) *Server {
 		byClient: map[string]*lease{}, byIP: map[netip.Addr]*lease{},
 		static: map[pkt.MAC]Host{}, staticIP: map[netip.Addr]bool{},
 		declined: map[netip.Addr]decline{}, rate: newRateLimiter(),
+		freeFrom: cfg.RangeStart,
 	}
 	for _, h := range cfg.Hosts {
 		if !s.guest(h.IP) {
