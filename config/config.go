@@ -64,6 +64,10 @@ type Port struct {
 	Isolated bool
 	// Guard pins the port to its addresses; nil: no guard.
 	Guard *Guard
+	// DHCPRelay: a trusted DHCP relay agent sits behind the port
+	// (dhcp_relay), so DHCP from it may carry other clients' chaddr and
+	// is not held to the per-MAC rate and lease limits.
+	DHCPRelay bool
 }
 
 // Guard is a port guard (libvirt's clean-traffic): DHCP, or static lists.

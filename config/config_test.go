@@ -78,7 +78,7 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes, evpn)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, local, dstport, vnis, remotes, evpn)`},
 		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
@@ -135,6 +135,8 @@ func TestErrors(t *testing.T) {
 		{"mtu not a number", "ports:\n  - {name: a, type: tap, mtu: big}\n", 2, `ports[0].mtu: "big" is not a whole number from 68 to 65535`},
 		{"isolated not a bool", "ports:\n  - {name: a, type: tap, isolated: yes}\n", 2, `ports[0].isolated: "yes" is not true or false`},
 		{"isolated a list", "ports:\n  - {name: a, type: tap, isolated: [true]}\n", 2, "ports[0].isolated: must be a single value"},
+		{"dhcp_relay not a bool", "ports:\n  - {name: a, type: tap, dhcp_relay: 1}\n", 2, `ports[0].dhcp_relay: "1" is not true or false`},
+		{"dhcp_relay on vxlan", "ports:\n  - name: v\n    type: vxlan\n    local: 10.0.0.5\n    vnis: {1: 100}\n    remotes: [10.0.0.6]\n    dhcp_relay: true\n", 7, "ports[0].dhcp_relay: dhcp_relay does not apply to a vxlan port"},
 		{"guard word", "ports:\n  - {name: a, type: tap, guard: strict}\n", 2, `ports[0].guard: "strict" is not dhcp or {macs: [...], ips: [...]}`},
 		{"guard empty", "ports:\n  - {name: a, type: tap, guard: {}}\n", 2, "ports[0].guard: a guard needs macs, ips or both (or guard: dhcp)"},
 		{"guard empty lists", "ports:\n  - {name: a, type: tap, guard: {macs: [], ips: []}}\n", 2, "ports[0].guard: a guard needs macs, ips or both (or guard: dhcp)"},
@@ -229,7 +231,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, local, dstport, vnis, remotes, evpn)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, local, dstport, vnis, remotes, evpn)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -591,27 +593,32 @@ func TestModeNames(t *testing.T) {
 	}
 }
 
-// isolated: true and false as given, false when absent; also through the
-// control API's JSON.
-func TestPortIsolated(t *testing.T) {
-	c, err := Parse("f.yaml", []byte(`ports:
-  - {name: a, type: tap, isolated: true}
-  - {name: b, type: qemu, socket: /s, isolated: false}
-  - {name: c, type: afpacket, device: e, trunk: [2], isolated: true}
+// The port flags isolated and dhcp_relay: true and false as given on tap,
+// qemu and afpacket ports, false when absent; also through the API's JSON.
+func TestPortFlags(t *testing.T) {
+	for key, get := range map[string]func(Port) bool{
+		"isolated":   func(p Port) bool { return p.Isolated },
+		"dhcp_relay": func(p Port) bool { return p.DHCPRelay },
+	} {
+		c, err := Parse("f.yaml", []byte(strings.ReplaceAll(`ports:
+  - {name: a, type: tap, KEY: true}
+  - {name: b, type: qemu, socket: /s, KEY: false}
+  - {name: c, type: afpacket, device: e, trunk: [2], KEY: true}
   - {name: d, type: tap}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []bool
-	for _, p := range c.Ports {
-		got = append(got, p.Isolated)
-	}
-	if fmt.Sprint(got) != "[true false true false]" {
-		t.Fatalf("isolated %v", got)
-	}
-	if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "isolated": true}`)); err != nil || !p.Isolated {
-		t.Fatalf("JSON: %+v %v", p, err)
+`, "KEY", key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []bool
+		for _, p := range c.Ports {
+			got = append(got, get(p))
+		}
+		if fmt.Sprint(got) != "[true false true false]" {
+			t.Fatalf("%s %v", key, got)
+		}
+		if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "` + key + `": true}`)); err != nil || !get(p) {
+			t.Fatalf("%s JSON: %+v %v", key, p, err)
+		}
 	}
 }
 

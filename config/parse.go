@@ -297,7 +297,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard"}, vxlanKeys...)
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard", "dhcp_relay"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -352,6 +352,8 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.bool(v, kp, &p.Isolated)
 		case "guard":
 			p.Guard = d.guard(v, kp)
+		case "dhcp_relay":
+			d.bool(v, kp, &p.DHCPRelay)
 		case "queue":
 			d.int(v, kp, 16, 65536, &p.Queue)
 			if p.Queue&(p.Queue-1) != 0 {
@@ -449,6 +451,11 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 		if k := set[key]; k != nil && !contains(extra, key) {
 			d.errf(k, path+"."+key, "%s does not apply to a %s port", key, p.Type)
 		}
+	}
+	if k := set["dhcp_relay"]; k != nil && p.Type == "vxlan" {
+		// A relay agent is a host on a guest segment; a tunnel to other
+		// switches is not one.
+		d.errf(k, path+".dhcp_relay", "dhcp_relay does not apply to a vxlan port")
 	}
 	switch p.Type {
 	case "vxlan":

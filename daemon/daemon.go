@@ -233,6 +233,9 @@ func switchPortConfig(pc config.Port) vswitch.PortConfig {
 		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
 	}
 	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated}
+	if pc.DHCPRelay {
+		spc.Mark |= gateway.MarkDHCPRelay // the gateway trusts the relay by its frames' ingress
+	}
 	if g := pc.Guard; g != nil {
 		spc.Guard = &vswitch.GuardConfig{DHCP: g.DHCP, MACs: g.MACs, IPs: g.IPs}
 	}

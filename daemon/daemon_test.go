@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -317,5 +318,15 @@ ports:
 	if len(api) != 2 || !api[0].Static || api[0].Port != p1 || api[0].VLAN != 10 || api[0].MAC != mac1.String() ||
 		!api[1].Static || api[1].Port != p2 || api[1].VLAN != 30 || api[1].MAC != mac2.String() || api[0].AgeSeconds != 0 {
 		t.Fatalf("API FDB %+v", api)
+	}
+}
+
+// dhcp_relay marks the port's frames for the gateway, and only that port's.
+func TestSwitchPortConfigRelayMark(t *testing.T) {
+	if m := switchPortConfig(config.Port{Name: "r", VLAN: 1, DHCPRelay: true}).Mark; m != gateway.MarkDHCPRelay {
+		t.Fatalf("relay port mark %d", m)
+	}
+	if m := switchPortConfig(config.Port{Name: "g", VLAN: 1}).Mark; m != 0 {
+		t.Fatalf("guest port mark %d", m)
 	}
 }

@@ -16,8 +16,11 @@ import "github.com/vswitch/vswitch/internal/pkt"
 // maxPending bounds one server's REQUESTs waiting for the disk (queued
 // or being written); beyond it a REQUEST is dropped as store_busy. Each
 // holds a reply buffer, so this is also the server's memory bound for
-// them.
-const maxPending = 128
+// them (1.5 MB). It is also the most one write can acknowledge: as the
+// file grows, a write takes longer and more REQUESTs come due while it
+// runs, so the bound must leave room for them (perfdhcp at 1500 DORA/s
+// over 10k leases found 128 too few).
+const maxPending = 1024
 
 // replyLen is the size of the reply buffers the server owns: a DHCP
 // message in a 1500-byte frame never needs more.
@@ -185,6 +188,9 @@ func (s *Server) complete(err error) {
 			// is on disk.
 			if l.seq == c.seq && s.current(l) {
 				l.leaseState = l.undo // not acknowledged, so not bound either
+				if l.offered {
+					s.expiresAt(l.Expiry)
+				}
 			}
 			continue
 		}

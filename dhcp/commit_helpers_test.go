@@ -204,6 +204,21 @@ func asyncServer(cfg Config, st *Store, r *recorder) (*Server, *clock) {
 	return s, c
 }
 
+// wideConfig is network name on 10.<second>.0.0/16, its guests from
+// 10.<second>.0.2 on: room for maxPending clients and more.
+func wideConfig(name string, second byte) Config {
+	return Config{Network: name, Gateway: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, second, 0, 1}), 16),
+		RangeStart: netip.AddrFrom4([4]byte{10, second, 0, 2}), RangeEnd: netip.AddrFrom4([4]byte{10, second, 255, 254}), Lease: time.Hour}
+}
+
+// wide is client i of a wideConfig network: its INIT-REBOOT for the
+// address 10.<second>.0.2 + i.
+func wide(second byte, i int, xid uint32) msg {
+	a := 2 + i
+	return msg{typ: pkt.DHCPRequest, mac: pkt.MAC{0x52, 0x54, 0, second, byte(i >> 8), byte(i)},
+		reqIP: netip.AddrFrom4([4]byte{10, second, byte(a >> 8), byte(a)}), xid: xid}
+}
+
 // guest is the address 10.<third>.0.<host>.
 func guest(third, host byte) netip.Addr { return netip.AddrFrom4([4]byte{10, third, 0, host}) }
 

@@ -229,15 +229,15 @@ func TestReleaseAfterRequest(t *testing.T) {
 func TestRestartLoadsDeliveredLeases(t *testing.T) {
 	r := newRecorder(t)
 	st := r.store()
-	n, _ := asyncServer(netConfig("n", 9), st, r)
-	m, _ := asyncServer(netConfig("m", 8), st, r)
+	n, _ := asyncServer(wideConfig("n", 9), st, r)
+	m, _ := asyncServer(wideConfig("m", 8), st, r)
 	release := r.hold()
-	handleAsync(t, n, reboot(1, guest(9, 10), 1))
+	handleAsync(t, n, wide(9, 0, 1))
 	r.waitEntered()
 	for i := 0; i < maxPending+40; i++ {
-		handleAsync(t, n, reboot(byte(i+2), guest(9, byte(11+i)), uint32(100+i)))
+		handleAsync(t, n, wide(9, i+1, uint32(100+i)))
 		if i%2 == 0 {
-			handleAsync(t, m, reboot(byte(i+2), guest(8, byte(11+i)), uint32(1000+i)))
+			handleAsync(t, m, wide(8, i+1, uint32(10000+i)))
 		}
 	}
 	release()

@@ -146,16 +146,14 @@ func TestPendingRequestsAreOneWrite(t *testing.T) {
 func TestStoreBusy(t *testing.T) {
 	r := newRecorder(t)
 	st := r.store()
-	cfg := netConfig("n", 9)
-	cfg.RangeStart = netip.MustParseAddr("10.9.0.2")
-	s, _ := asyncServer(cfg, st, r)
+	s, _ := asyncServer(wideConfig("n", 9), st, r)
 	release := r.hold()
-	handleAsync(t, s, reboot(0, guest(9, 2), 1000)) // being written
+	handleAsync(t, s, wide(9, 0, 1000)) // being written
 	r.waitEntered()
 	for i := 1; i < maxPending; i++ {
-		handleAsync(t, s, reboot(byte(i), guest(9, byte(2+i)), uint32(1000+i)))
+		handleAsync(t, s, wide(9, i, uint32(1000+i)))
 	}
-	busy := reboot(maxPending, guest(9, 2+maxPending), 2000)
+	busy := wide(9, maxPending, 20000)
 	handleAsync(t, s, busy)
 	if d := s.Drops(); d != [NumDrops]uint64{DropStoreBusy: 1} {
 		t.Fatalf("drops %v", d)
@@ -166,13 +164,13 @@ func TestStoreBusy(t *testing.T) {
 	release()
 	acks := r.waitAcks(maxPending)
 	for i, a := range acks {
-		if a.xid != uint32(1000+i) || a.ip != guest(9, byte(2+i)) {
+		if a.xid != uint32(1000+i) || a.ip != wide(9, i, 0).reqIP {
 			t.Fatalf("ack %d: %v", i, a)
 		}
 	}
 	// The client retries.
 	handleAsync(t, s, busy)
-	if a := r.waitAcks(maxPending + 1)[maxPending]; a.xid != 2000 || a.ip != busy.reqIP {
+	if a := r.waitAcks(maxPending + 1)[maxPending]; a.xid != 20000 || a.ip != busy.reqIP {
 		t.Fatalf("retry: %v", a)
 	}
 	if d := s.Drops(); d != [NumDrops]uint64{DropStoreBusy: 1} {

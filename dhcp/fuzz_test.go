@@ -52,7 +52,8 @@ func fuzzConfigs() []Config {
 //	1: bits 0-3 the client (0-7, 8 and 9 the static hosts); bits 4-7 the client id
 //	2: last octet of the requested address; 3: of ciaddr (both in 10.9.0.0/24)
 //	4: 1 requested address, 2 ciaddr, 4 server id, 8 another server's id,
-//	   0x10 parameter request list, 0x20 max message size
+//	   0x10 parameter request list, 0x20 max message size, 0x40 relayed:
+//	   giaddr 10.9.0.<byte 3> and an option 82 holding byte 5
 //	5: which list, name and size; 6: seconds the clock moves before the step
 //	   (values from 128 on are minutes)
 //
@@ -112,6 +113,10 @@ func nextMessage(cfg Config, script []byte) (m, rest []byte, advance time.Durati
 	if b[4]&0x20 != 0 {
 		mm.maxSize = 500 + 2*uint16(b[5]) // below and above the legal minimum of 576
 	}
+	if b[4]&0x40 != 0 {
+		mm.giaddr = netip.AddrFrom4([4]byte{10, 9, 0, b[3]})
+		mm.extra = []byte{pkt.OptRelayAgent, 3, 1, 1, b[5]}
+	}
 	advance = time.Duration(b[6]) * time.Second
 	if b[6] >= 128 {
 		advance = time.Duration(b[6]-127) * time.Minute
@@ -123,11 +128,24 @@ func step(typ, client, req, ci, flags, sel, adv byte) []byte {
 	return []byte{typ, client, req, ci, flags, sel, adv}
 }
 
+// fuzzFrom is who sends every message of a FuzzHandle run, by bits 6-7
+// of its selector: each client itself, or a relay on an ordinary or a
+// trusted port (the gateway lets chaddr differ from the source for those).
+func fuzzFrom(sel uint8, chaddr pkt.MAC) From {
+	switch sel >> 6 {
+	case 1:
+		return From{MAC: relayMAC}
+	case 2:
+		return From{MAC: relayMAC, Trusted: true}
+	}
+	return From{MAC: chaddr}
+}
+
 func FuzzHandle(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, sel uint8, script []byte) {
 		cfgs := fuzzConfigs()
-		cfg := cfgs[int(sel)%len(cfgs)]
+		cfg := cfgs[int(sel&0x3f)%len(cfgs)]
 		s := NewServer(cfg, nil)
 		now := time.Unix(1_700_000_000, 0)
 		s.now = func() time.Time { return now }
@@ -142,16 +160,19 @@ func FuzzHandle(f *testing.F) {
 			dropsBefore := s.Drops()
 			q := readRequest(m)
 			limited := false
-			if pkt.DHCP(m).Valid() { // any message with a chaddr counts against it
-
-				b := buckets[q.mac]
+			var from From
+			if pkt.DHCP(m).Valid() { // any message with a chaddr counts against its source
+				from = fuzzFrom(sel, pkt.DHCP(m).CHAddr())
+				b := buckets[from.MAC]
 				if b == nil {
 					b = &bucket{tokens: 20, last: now}
-					buckets[q.mac] = b
+					buckets[from.MAC] = b
 				}
-				limited = !b.take(now)
+				limited = !from.Trusted && !b.take(now)
 			}
-			rep, ok := s.Handle(pkt.DHCP(m), buf)
+			// The run's mode, also for a message too short to have a source.
+			q.src, q.trusted = from.MAC, fuzzFrom(sel, pkt.MAC{}).Trusted
+			rep, ok := s.HandleFrom(pkt.DHCP(m), from, buf)
 			after := snapshot(s)
 			if limited {
 				if ok || !oneDrop(s.Drops(), dropsBefore, DropRateLimited) || !reflect.DeepEqual(after, before) {
@@ -162,9 +183,31 @@ func FuzzHandle(f *testing.F) {
 			if s.Drops()[DropRateLimited] != dropsBefore[DropRateLimited] {
 				t.Fatal("rate-limited below the rate")
 			}
+			if q.served && !q.giaddr.IsUnspecified() && !usable(cfg, q.giaddr) {
+				if ok || !oneDrop(s.Drops(), dropsBefore, DropGIAddrForeign) || !reflect.DeepEqual(after, before) {
+					t.Fatalf("giaddr %v off the network: answered %v, drops %v (before %v)", q.giaddr, ok, s.Drops(), dropsBefore)
+				}
+				continue
+			}
+			if cur, had := before.expired(now).byClient[q.clientID]; q.served && !q.trusted && q.src != q.mac && had &&
+				before.heldBy[q.clientID] != q.src && cur.Expiry.After(now) && (before.offered[q.clientID] || cur.State == "bound") {
+				if ok || !oneDrop(s.Drops(), dropsBefore, DropNotHolder) || !reflect.DeepEqual(after, before) {
+					t.Fatalf("relay %v took over %+v: answered %v, drops %v (before %v)", q.src, cur, ok, s.Drops(), dropsBefore)
+				}
+				continue
+			}
 			checkRules(t, cfg, before.expired(now), after, q, ok, now, s.Drops(), dropsBefore)
-			checkReply(t, cfg, before, m, rep, ok, now, s.Drops(), dropsBefore)
-			checkState(t, cfg, s, now)
+			// An ACK, or an OFFER for a new client, leaves the client's
+			// lease with its source to count against, under the client's
+			// own chaddr.
+			_, had := before.expired(now).byClient[q.clientID]
+			if ok && (q.typ == pkt.DHCPRequest || q.typ == pkt.DHCPDiscover && !had) && !pkt.DHCP(rep.Msg).YIAddr().IsUnspecified() {
+				if l := after.byClient[q.clientID]; after.heldBy[q.clientID] != from.MAC || l.MAC != q.mac.String() {
+					t.Fatalf("lease %+v held by %v, from %v", l, after.heldBy[q.clientID], from.MAC)
+				}
+			}
+			checkReply(t, cfg, before, m, q, rep, ok, now, s.Drops(), dropsBefore)
+			checkState(t, cfg, s, q, now)
 		}
 	})
 }
@@ -214,6 +257,16 @@ func addSeeds(f *testing.F) {
 	f.Add(uint8(0), raw(msg{typ: d, mac: mac(1), extra: []byte{61, 2, 1, 2, 61, 0, 53, 1, 3, 50, 4, 10, 9, 0, 11}}.bytes()))
 	f.Add(uint8(1), raw(msg{typ: r, mac: mac(1), reqIP: netip.MustParseAddr("10.9.0.15"), extra: []byte{0, 0, 12, 3, 'a', 'b', 'c', 57, 2, 2, 64}}.bytes()))
 	f.Add(uint8(0), raw(msg{typ: d, mac: mac(2), extra: []byte{55, 40}}.bytes()))
+	// Relayed, from a relay on an ordinary and on a trusted port: giaddrs
+	// on and off each network, more clients than the relay's limit, a
+	// release by the relay, a DISCOVER without giaddr.
+	relay := cat(step(d, 1, 0, 5, 0x40, 7, 0), step(r, 1, 10, 5, 0x45, 7, 0), step(d, 2, 0, 5, 0x40, 1, 0),
+		step(d, 3, 0, 0x99, 0x40, 0, 0), step(d, 3, 0, 1, 0x40, 0, 0), step(d|0x10, 4, 0, 6, 0x50, 2, 0),
+		step(d, 5, 0, 6, 0x40, 3, 0), step(rl, 1, 0, 10, 6, 0, 0), step(d, 6, 0, 0, 0, 0, 0), step(r, 7, 12, 5, 0x41, 0, 0))
+	for _, sel := range []uint8{0, 1, 2, 0x40, 0x41, 0x42, 0x80, 0x81, 0x82} {
+		f.Add(sel, relay)
+	}
+	f.Add(uint8(0x40), bytes.Repeat(step(inf, 4, 0, 77, 2, 0, 0), 22))
 }
 
 // state is the server's tables before a message.
@@ -222,12 +275,14 @@ type state struct {
 	offered    map[string]bool
 	declined   map[netip.Addr]time.Time
 	declinedBy map[netip.Addr]pkt.MAC
+	heldBy     map[string]pkt.MAC // the source MAC each lease counts against
 }
 
 func snapshot(s *Server) state {
-	st := state{byClient: map[string]Lease{}, offered: map[string]bool{}, declined: map[netip.Addr]time.Time{}, declinedBy: map[netip.Addr]pkt.MAC{}}
+	st := state{byClient: map[string]Lease{}, offered: map[string]bool{}, declined: map[netip.Addr]time.Time{},
+		declinedBy: map[netip.Addr]pkt.MAC{}, heldBy: map[string]pkt.MAC{}}
 	for id, l := range s.byClient {
-		st.byClient[id], st.offered[id] = l.Lease, l.offered
+		st.byClient[id], st.offered[id], st.heldBy[id] = l.Lease, l.offered, l.mac
 	}
 	for a, d := range s.declined {
 		st.declined[a], st.declinedBy[a] = d.until, d.by
@@ -238,11 +293,13 @@ func snapshot(s *Server) state {
 // expired is st as the server sees it at now, before the message changes
 // anything: lapsed offers and ended quarantines forgotten.
 func (st state) expired(now time.Time) state {
-	out := state{byClient: maps.Clone(st.byClient), offered: maps.Clone(st.offered), declined: maps.Clone(st.declined), declinedBy: maps.Clone(st.declinedBy)}
+	out := state{byClient: maps.Clone(st.byClient), offered: maps.Clone(st.offered), declined: maps.Clone(st.declined),
+		declinedBy: maps.Clone(st.declinedBy), heldBy: maps.Clone(st.heldBy)}
 	for id, l := range st.byClient {
 		if st.offered[id] && l.Expiry.Before(now) {
 			delete(out.byClient, id)
 			delete(out.offered, id)
+			delete(out.heldBy, id)
 		}
 	}
 	for a, t := range st.declined {
@@ -254,12 +311,12 @@ func (st state) expired(now time.Time) state {
 	return out
 }
 
-// holds counts what mac holds at now other than client id except's lease:
-// unexpired offers and bindings, unended quarantines it caused.
+// holds counts what source mac holds at now other than client id except's
+// lease: unexpired offers and bindings, unended quarantines it caused.
 func (st state) holds(mac pkt.MAC, except string, now time.Time) int {
 	n := 0
 	for id, l := range st.byClient {
-		if id != except && l.MAC == mac.String() && l.Expiry.After(now) && (st.offered[id] || l.State == "bound") {
+		if id != except && st.heldBy[id] == mac && l.Expiry.After(now) && (st.offered[id] || l.State == "bound") {
 			n++
 		}
 	}
@@ -313,11 +370,11 @@ func checkRules(t *testing.T, cfg Config, before, after state, q fuzzRequest, ok
 	if max == 0 {
 		max = DefaultMaxLeasesPerMAC
 	}
-	full := before.holds(q.mac, q.clientID, now) >= max
+	full := !q.trusted && before.holds(q.src, q.clientID, now) >= max
 	gwa := cfg.Gateway.Addr()
 	var want DropReason = dropNone
 	cur, had := before.byClient[q.clientID]
-	holder := had && cur.MAC == q.mac.String()
+	holder := had && before.heldBy[q.clientID] == q.src
 	switch q.typ {
 	case pkt.DHCPDiscover:
 		if full {
@@ -348,7 +405,7 @@ func checkRules(t *testing.T, cfg Config, before, after state, q fuzzRequest, ok
 		case !holder || cur.IP != q.reqIP || !cur.Expiry.After(now) || !before.offered[q.clientID] && cur.State != "bound":
 			want = DropNotHolder
 		default:
-			if _, kept := after.byClient[q.clientID]; kept || !after.declined[q.reqIP].Equal(now.Add(quarantine)) || after.declinedBy[q.reqIP] != q.mac {
+			if _, kept := after.byClient[q.clientID]; kept || !after.declined[q.reqIP].Equal(now.Add(quarantine)) || after.declinedBy[q.reqIP] != q.src {
 				t.Fatalf("holder's decline of %v: lease kept %v, quarantine %v by %v", q.reqIP, kept, after.declined[q.reqIP], after.declinedBy[q.reqIP])
 			}
 		}
@@ -397,6 +454,11 @@ type fuzzRequest struct {
 	hasParams         bool
 	maxSize           int
 	answerable, valid bool
+	served            bool       // valid and of a type a server receives
+	giaddr            netip.Addr // 0.0.0.0: not relayed
+	agent             []byte     // option 82, the last one; nil: none
+	src               pkt.MAC    // From.MAC, set by FuzzHandle
+	trusted           bool       // From.Trusted
 }
 
 func readRequest(b []byte) fuzzRequest {
@@ -405,7 +467,7 @@ func readRequest(b []byte) fuzzRequest {
 	if len(b) < pkt.DHCPOptionsOff || binary.BigEndian.Uint32(b[236:]) != pkt.DHCPCookie || b[0] != 1 || b[1] != 1 || b[2] != 6 {
 		return q
 	}
-	q.mac, q.ciaddr = d.CHAddr(), d.CIAddr()
+	q.mac, q.ciaddr, q.giaddr, q.src = d.CHAddr(), d.CIAddr(), d.GIAddr(), d.CHAddr()
 	it := d.Options()
 	for it.Next() {
 		v := it.Data()
@@ -432,6 +494,8 @@ func readRequest(b []byte) fuzzRequest {
 			if len(v) == 2 {
 				q.maxSize = int(binary.BigEndian.Uint16(v))
 			}
+		case 82:
+			q.agent = v
 		}
 	}
 	if it.Malformed() {
@@ -442,6 +506,7 @@ func readRequest(b []byte) fuzzRequest {
 		q.clientID = "mac:" + q.mac.String()
 	}
 	q.answerable = q.typ == pkt.DHCPDiscover || q.typ == pkt.DHCPRequest || q.typ == pkt.DHCPInform
+	q.served = q.answerable || q.typ == pkt.DHCPDecline || q.typ == pkt.DHCPRelease
 	return q
 }
 
@@ -479,9 +544,8 @@ func inRange(cfg Config, a netip.Addr) bool {
 	return !a.Less(cfg.RangeStart) && !cfg.RangeEnd.Less(a)
 }
 
-func checkReply(t *testing.T, cfg Config, before state, m []byte, rep Reply, ok bool, now time.Time, drops, dropsBefore [NumDrops]uint64) {
+func checkReply(t *testing.T, cfg Config, before state, m []byte, q fuzzRequest, rep Reply, ok bool, now time.Time, drops, dropsBefore [NumDrops]uint64) {
 	t.Helper()
-	q := readRequest(m)
 	if !q.answerable {
 		if ok {
 			t.Fatalf("answered a message that gets no answer (type %d, valid %v)", q.typ, q.valid)
@@ -585,25 +649,46 @@ func checkReply(t *testing.T, cfg Config, before state, m []byte, rep Reply, ok 
 	if q.typ == pkt.DHCPRequest && q.serverID.IsValid() && q.serverID != gwa {
 		t.Fatal("answered a request for another server")
 	}
+	// Option 82 comes back unchanged, the last option (RFC 3046 2.2).
+	if q.agent != nil {
+		if n := len(q.agent); end < 2+n || rep.Msg[end-2-n] != pkt.OptRelayAgent || !bytes.Equal(rep.Msg[end-n:end], q.agent) {
+			t.Fatalf("option 82 % x not echoed last: % x", q.agent, rep.Msg[pkt.DHCPOptionsOff:end])
+		}
+	} else if opts[pkt.OptRelayAgent] != nil {
+		t.Fatal("option 82 sent unasked")
+	}
+	relayed := !q.giaddr.IsUnspecified()
+	if relayed && (rep.Broadcast || !rep.ToRelay || rep.DstIP != q.giaddr || rep.DstMAC != q.src) {
+		t.Fatalf("relayed (giaddr %v, from %v) answered %+v", q.giaddr, q.src, rep)
+	}
+	if !relayed && rep.ToRelay {
+		t.Fatalf("not relayed, answered %+v", rep)
+	}
 	if typ == pkt.DHCPNak {
-		if yi != netip.IPv4Unspecified() || !rep.Broadcast || len(opts) != 3 || string(opts[pkt.OptMessage]) != "address not available" {
+		nopts := 3
+		if q.agent != nil {
+			nopts++
+		}
+		if yi != netip.IPv4Unspecified() || rep.Broadcast == relayed || len(opts) != nopts || string(opts[pkt.OptMessage]) != "address not available" {
 			t.Fatalf("NAK: yiaddr %v broadcast %v options %v", yi, rep.Broadcast, opts)
 		}
 		return
 	}
-	// Where it goes: broadcast if asked or nowhere to unicast, else to
-	// ciaddr, else to the new address, always at chaddr.
+	// Where it goes: the relay, checked above; broadcast if asked or
+	// nowhere to unicast, else to ciaddr, else to the new address, always
+	// at the frame's source.
 	switch {
+	case relayed:
 	case d.Flags()&pkt.DHCPFlagBroadcast != 0:
 		if !rep.Broadcast {
 			t.Fatal("broadcast flag ignored")
 		}
 	case !q.ciaddr.IsUnspecified():
-		if rep.Broadcast || rep.DstIP != q.ciaddr || rep.DstMAC != q.mac {
+		if rep.Broadcast || rep.DstIP != q.ciaddr || rep.DstMAC != q.src {
 			t.Fatalf("not unicast to ciaddr: %+v", rep)
 		}
 	case q.typ != pkt.DHCPInform:
-		if rep.Broadcast || rep.DstIP != yi || rep.DstMAC != q.mac {
+		if rep.Broadcast || rep.DstIP != yi || rep.DstMAC != q.src {
 			t.Fatalf("not unicast to yiaddr: %+v", rep)
 		}
 	default:
@@ -707,8 +792,8 @@ func checkOptions(t *testing.T, cfg Config, q fuzzRequest, typ uint8, opts map[u
 	}
 	for code, v := range opts {
 		switch code {
-		case pkt.OptMessageType, pkt.OptServerID, pkt.OptLeaseTime, pkt.OptRenewalT1, pkt.OptRebindingT2:
-			continue
+		case pkt.OptMessageType, pkt.OptServerID, pkt.OptLeaseTime, pkt.OptRenewalT1, pkt.OptRebindingT2, pkt.OptRelayAgent:
+			continue // checked by checkReply
 		case pkt.OptHostname:
 			if h, ok := reservation(cfg, q.mac); !ok || string(v) != h.Name {
 				t.Fatalf("host name %q sent to %v", v, q.mac)
@@ -728,7 +813,7 @@ func checkOptions(t *testing.T, cfg Config, q fuzzRequest, typ uint8, opts map[u
 
 // checkState: the tables agree, hold only guest addresses, and are
 // bounded by the addresses there are.
-func checkState(t *testing.T, cfg Config, s *Server, now time.Time) {
+func checkState(t *testing.T, cfg Config, s *Server, q fuzzRequest, now time.Time) {
 	t.Helper()
 	for id, l := range s.byClient {
 		if l.ClientID != id || s.byIP[l.IP] != l {
@@ -770,6 +855,9 @@ func checkState(t *testing.T, cfg Config, s *Server, now time.Time) {
 		if h := st.holds(fuzzMAC(i), "", now); h > max {
 			t.Fatalf("%v holds %d, limit %d", fuzzMAC(i), h, max)
 		}
+	}
+	if h := st.holds(relayMAC, "", now); h > max && !q.trusted {
+		t.Fatalf("relay on an ordinary port holds %d, limit %d", h, max)
 	}
 	if len(s.declined) > maxDeclined {
 		t.Fatalf("%d quarantined", len(s.declined))

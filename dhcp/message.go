@@ -12,9 +12,12 @@ import (
 // request is what Handle extracts from a message.
 type request struct {
 	typ       uint8
-	clientID  string // set by Handle from id: the lease's own string when the client is known
-	id        []byte // the client id as a lease key, in the server's scratch buffer
-	mac       pkt.MAC
+	clientID  string  // set by Handle from id: the lease's own string when the client is known
+	id        []byte  // the client id as a lease key, in the server's scratch buffer
+	mac       pkt.MAC // chaddr: the client's hardware address, what reservations key on
+	src       pkt.MAC // From.MAC: the client or its relay, set by HandleFrom
+	trusted   bool    // From.Trusted
+	agent     []byte  // option 82 as the relay sent it, in the message; nil: none
 	reqIP     netip.Addr
 	serverID  netip.Addr
 	hostname  []byte // a plain DNS label, in the message; nil: none
@@ -44,6 +47,8 @@ func parse(m pkt.DHCP, idBuf []byte) (request, DropReason) {
 	r.typ, r.reqIP, r.serverID, r.maxSize = o.Type, o.RequestedIP, o.ServerID, o.MaxSize
 	r.hostname = sanitizeHostname(o.Hostname)
 	r.params, r.hasParams = o.ParamRequest, o.HasParams
+	r.agent = o.RelayAgent
+	r.src = r.mac
 	if o.ClientID != nil {
 		r.id = idBuf[:hex.Encode(idBuf, o.ClientID)]
 	} else {
@@ -83,19 +88,24 @@ func sanitizeHostname(b []byte) []byte {
 	return b
 }
 
-// addressee says where a reply of type typ to m goes. RFC 2131 4.1: NAKs
-// and broadcast-flagged requests are broadcast; renewals (ciaddr set) are
-// unicast to ciaddr; the rest unicast to the new address at chaddr (we
-// are on the link, so no ARP is needed).
+// addressee says where a reply of type typ to m goes. RFC 2131 4.1: a
+// relayed request's replies, NAKs too, go to the relay at giaddr, which
+// delivers them; otherwise NAKs and broadcast-flagged requests are
+// broadcast; renewals (ciaddr set) are unicast to ciaddr; the rest
+// unicast to the new address (we are on the link, so no ARP is needed).
+// Unicasts go to the frame's source MAC: chaddr for a client on the
+// link, a trusted relay port's router for one behind it.
 func addressee(m pkt.DHCP, r request, typ uint8, ip netip.Addr) (rep Reply) {
-	ci := m.CIAddr()
+	ci, gi := m.CIAddr(), m.GIAddr()
 	switch {
+	case !gi.IsUnspecified():
+		rep.DstMAC, rep.DstIP, rep.ToRelay = r.src, gi, true
 	case typ == pkt.DHCPNak || m.Flags()&pkt.DHCPFlagBroadcast != 0:
 		rep.Broadcast = true
 	case ci.IsValid() && !ci.IsUnspecified():
-		rep.DstMAC, rep.DstIP = r.mac, ci
+		rep.DstMAC, rep.DstIP = r.src, ci
 	case ip.IsValid():
-		rep.DstMAC, rep.DstIP = r.mac, ip
+		rep.DstMAC, rep.DstIP = r.src, ip
 	default:
 		rep.Broadcast = true
 	}
@@ -120,13 +130,17 @@ func (s *Server) build(buf []byte, m pkt.DHCP, r request, typ uint8, ip netip.Ad
 	// more if its option 57 says so, which counts the IP and UDP headers):
 	// options that do not fit are left out.
 	limit := min(len(buf), max(576, r.maxSize)-28)
-	w := pkt.DHCPOptionWriter{B: buf[:limit], N: pkt.DHCPOptionsOff}
+	// Option 82 goes last (RFC 3046 2.2) whatever else fits: keep its room.
+	room := 0
+	if r.agent != nil {
+		room = 2 + len(r.agent)
+	}
+	w := pkt.DHCPOptionWriter{B: buf[:limit-room], N: pkt.DHCPOptionsOff}
 	w.Add(pkt.OptMessageType, typ)
 	w.AddAddr(pkt.OptServerID, s.cfg.Gateway.Addr())
 	if typ == pkt.DHCPNak {
 		w.Add(pkt.OptMessage, []byte("address not available")...)
-		w.End()
-		return pad(buf, w.N)
+		return end(&w, buf[:limit], r.agent)
 	}
 	if r.typ != pkt.DHCPInform {
 		secs := uint32(s.cfg.Lease / time.Second)
@@ -167,8 +181,18 @@ func (s *Server) build(buf []byte, m pkt.DHCP, r request, typ uint8, ip netip.Ad
 	if want(pkt.OptBroadcast) {
 		w.AddAddr(pkt.OptBroadcast, broadcast(pfx))
 	}
+	return end(&w, buf[:limit], r.agent)
+}
+
+// end echoes the relay agent's option 82 unchanged, in the room build
+// kept for it, ends the options and pads; it returns the length.
+func end(w *pkt.DHCPOptionWriter, b []byte, agent []byte) int {
+	w.B = b
+	if agent != nil {
+		w.Add(pkt.OptRelayAgent, agent...)
+	}
 	w.End()
-	return pad(buf, w.N)
+	return pad(b, w.N)
 }
 
 // pad zero-fills to the 300-byte BOOTP minimum some clients expect.

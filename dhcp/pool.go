@@ -20,7 +20,31 @@ func (s *Server) pick(r request, now time.Time) netip.Addr {
 		return r.reqIP
 	}
 	// A never-used address first, so expired leases stay with their
-	// clients as long as possible.
+	// clients as long as possible. The lowest is found from freeFrom on:
+	// a flood of new clients costs one step each, not a walk over every
+	// lease.
+	from := s.cfg.RangeStart
+	if from.Less(s.freeFrom) {
+		from = s.freeFrom
+	}
+	// The hint moves only over addresses that stay taken until a lease
+	// leaves byIP (drop lowers it again), not over quarantined ones.
+	advance := true
+	for a := from; a.IsValid() && !s.cfg.RangeEnd.Less(a); a = a.Next() {
+		if s.quarantined(a, now) {
+			advance = false
+			continue
+		}
+		if s.staticIP[a] || !s.guest(a) {
+			continue
+		}
+		if advance {
+			s.freeFrom = a
+		}
+		if _, used := s.byIP[a]; !used {
+			return a // hold takes it; the next search starts here
+		}
+	}
 	var oldest *lease
 	for a := s.cfg.RangeStart; a.IsValid() && !s.cfg.RangeEnd.Less(a); a = a.Next() {
 		if s.staticIP[a] || !s.guest(a) || s.quarantined(a, now) {
@@ -28,7 +52,7 @@ func (s *Server) pick(r request, now time.Time) netip.Addr {
 		}
 		l, used := s.byIP[a]
 		if !used {
-			return a
+			return a // below the hint only if a test changed the tables under it
 		}
 		if !l.offered && (l.Expiry.Before(now) || l.State == "released") && (oldest == nil || l.Expiry.Before(oldest.Expiry)) {
 			oldest = l
@@ -69,9 +93,11 @@ func (s *Server) quarantined(a netip.Addr, now time.Time) bool {
 	return ok && d.until.After(now)
 }
 
-func (l *leaseState) setMAC(m pkt.MAC) {
-	if l.mac != m || l.MAC == "" {
-		l.mac, l.MAC = m, m.String()
+// setMAC records the lease's holder and its client's chaddr.
+func (l *leaseState) setMAC(holder, chaddr pkt.MAC) {
+	l.mac = holder
+	if l.hw != chaddr || l.MAC == "" {
+		l.hw, l.MAC = chaddr, chaddr.String()
 	}
 }
 
@@ -81,23 +107,27 @@ func (l *leaseState) live(now time.Time) bool {
 	return l.Expiry.After(now) && (l.offered || l.State == "bound")
 }
 
-// full reports whether r's MAC holds MaxLeasesPerMAC besides the lease of
-// r's client id (which the message may keep or replace, but not add to).
+// full reports whether r's source MAC holds MaxLeasesPerMAC besides the
+// lease of r's client id (which the message may keep or replace, but not
+// add to). A trusted relay has no limit.
 func (s *Server) full(r request, now time.Time) bool {
+	if r.trusted {
+		return false
+	}
 	cur := s.byClient[r.clientID]
-	if cur != nil && cur.mac == r.mac && cur.live(now) {
+	if cur != nil && cur.mac == r.src && cur.live(now) {
 		// It keeps or replaces what it holds: never more than before, so
 		// no need to count (renewals cost no scan).
 		return false
 	}
 	n := 0
 	for _, l := range s.byClient {
-		if l != cur && l.mac == r.mac && l.live(now) {
+		if l != cur && l.mac == r.src && l.live(now) {
 			n++
 		}
 	}
 	for _, d := range s.declined {
-		if d.by == r.mac && d.until.After(now) {
+		if d.by == r.src && d.until.After(now) {
 			n++
 		}
 	}
@@ -116,7 +146,7 @@ func (s *Server) decline(r request, now time.Time) DropReason {
 		return DropDeclineRange // a static address is its host's whatever it finds
 	}
 	cur, ok := s.byClient[r.clientID]
-	if !ok || cur.IP != r.reqIP || cur.mac != r.mac || !cur.live(now) {
+	if !ok || cur.IP != r.reqIP || cur.mac != r.src || !cur.live(now) {
 		return DropNotHolder
 	}
 	s.drop(cur)
@@ -130,7 +160,8 @@ func (s *Server) decline(r request, now time.Time) DropReason {
 		}
 		delete(s.declined, first)
 	}
-	s.declined[r.reqIP] = decline{until: now.Add(quarantine), by: r.mac}
+	s.declined[r.reqIP] = decline{until: now.Add(quarantine), by: r.src}
+	s.expiresAt(now.Add(quarantine))
 	s.changed()
 	return dropNone
 }
@@ -167,14 +198,15 @@ func (s *Server) hold(r request, a netip.Addr, now time.Time) *lease {
 	l, ok := s.byClient[r.clientID]
 	if !ok {
 		l = &lease{leaseState: leaseState{Lease: Lease{Network: s.cfg.Network, ClientID: r.clientID, IP: a}}}
-		l.setMAC(r.mac)
+		l.setMAC(r.src, r.mac)
 		s.byClient[r.clientID] = l
 		s.byIP[a] = l
 	}
 	if l.State != "bound" || l.Expiry.Before(now) {
 		l.offered = true
 		l.Expiry = now.Add(offerHold)
-		l.setMAC(r.mac) // the offer counts against the MAC it went to
+		s.expiresAt(l.Expiry)
+		l.setMAC(r.src, r.mac) // the offer counts against the MAC it went to
 	}
 	return l
 }
@@ -183,19 +215,50 @@ func (s *Server) drop(l *lease) {
 	delete(s.byClient, l.ClientID)
 	if s.byIP[l.IP] == l {
 		delete(s.byIP, l.IP)
+		s.freed(l.IP)
 	}
 }
 
-// expire forgets offers that were never taken and ended quarantines.
+// freed notes that a may be free again for pick.
+func (s *Server) freed(a netip.Addr) {
+	if a.Less(s.freeFrom) {
+		s.freeFrom = a
+	}
+}
+
+// expiresAt notes an offer or a quarantine that ends at t.
+func (s *Server) expiresAt(t time.Time) {
+	if t.Before(s.nextExpiry) {
+		s.nextExpiry = t
+	}
+}
+
+// never is later than any offer or quarantine ends.
+var never = time.Unix(1<<40, 0)
+
+// expire forgets offers that were never taken and ended quarantines. It
+// walks the tables only when one of them is due (nextExpiry).
 func (s *Server) expire(now time.Time) {
+	if !s.nextExpiry.Before(now) {
+		return
+	}
+	next := never
 	for _, l := range s.byClient {
-		if l.offered && l.Expiry.Before(now) {
+		if !l.offered {
+			continue
+		}
+		if l.Expiry.Before(now) {
 			s.drop(l)
+		} else if l.Expiry.Before(next) {
+			next = l.Expiry
 		}
 	}
 	for a, d := range s.declined {
 		if d.until.Before(now) {
 			delete(s.declined, a)
+		} else if d.until.Before(next) {
+			next = d.until
 		}
 	}
+	s.nextExpiry = next
 }

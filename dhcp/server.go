@@ -75,6 +75,7 @@ const (
 	DropMACLeaseLimit                   // the source MAC already holds MaxLeasesPerMAC
 	DropNotHolder                       // RELEASE or DECLINE of a lease the sender does not hold
 	DropDeclineRange                    // DECLINE of an address outside the dynamic range
+	DropGIAddrForeign                   // a relayed message whose giaddr is not a guest address of the network
 	NumDrops
 	dropNone = NumDrops // parse: the message is served
 )
@@ -91,6 +92,7 @@ var dropNames = [NumDrops]string{
 	DropMACLeaseLimit: "mac_lease_limit",
 	DropNotHolder:     "not_holder",
 	DropDeclineRange:  "decline_out_of_range",
+	DropGIAddrForeign: "giaddr_foreign",
 }
 
 // String is the metric label value.
@@ -119,6 +121,13 @@ type Server struct {
 	rate     *rateLimiter
 	idBuf    [idBufLen]byte // parse's client key, under mu
 
+	// Hints that keep a message's cost from growing with the leases held
+	// (pool.go): every range address below freeFrom is taken (in byIP,
+	// static or not a guest's), and no offer lapses and no
+	// quarantine ends before nextExpiry.
+	freeFrom   netip.Addr
+	nextExpiry time.Time
+
 	msgs  [numTypes]atomic.Uint64
 	drops [NumDrops]atomic.Uint64
 
@@ -142,8 +151,13 @@ type lease struct {
 // leaseState is a lease as the pool sees it.
 type leaseState struct {
 	Lease
-	mac     pkt.MAC // Lease.MAC: the holder, the only one who may RELEASE or DECLINE it
-	offered bool    // an OFFER not yet requested: held until Expiry, not stored
+	// mac is the holder: the source MAC of the messages that made the
+	// lease (the client, or the relay that forwarded them), the only one
+	// who may RELEASE or DECLINE it, and whose MaxLeasesPerMAC it counts
+	// against. hw is the client's chaddr, as Lease.MAC shows it.
+	mac     pkt.MAC
+	hw      pkt.MAC
+	offered bool // an OFFER not yet requested: held until Expiry, not stored
 }
 
 // decline is a quarantined address and who declined it: until it ends,
@@ -167,6 +181,7 @@ func NewServer(cfg Config, store *Store) *Server {
 		byClient: map[string]*lease{}, byIP: map[netip.Addr]*lease{},
 		static: map[pkt.MAC]Host{}, staticIP: map[netip.Addr]bool{},
 		declined: map[netip.Addr]decline{}, rate: newRateLimiter(),
+		freeFrom: cfg.RangeStart,
 	}
 	for _, h := range cfg.Hosts {
 		if !s.guest(h.IP) {
@@ -181,7 +196,10 @@ func NewServer(cfg Config, store *Store) *Server {
 				continue // the network changed under the stored lease
 			}
 			ls := &lease{leaseState: leaseState{Lease: l}}
-			ls.mac, _ = pkt.ParseMAC(l.MAC) // unparsable: no MAC holds it, nobody may release it
+			// Unparsable: no MAC holds it, nobody may release it. A
+			// relayed lease comes back held by its client's chaddr.
+			ls.mac, _ = pkt.ParseMAC(l.MAC)
+			ls.hw = ls.mac
 			s.byClient[l.ClientID] = ls
 			s.byIP[l.IP] = ls
 		}
@@ -241,9 +259,34 @@ type Reply struct {
 	DstMAC    pkt.MAC
 	DstIP     netip.Addr
 	Broadcast bool // to ff:ff:ff:ff:ff:ff and 255.255.255.255
+	// ToRelay: to the relay agent at DstIP (the request's giaddr) and
+	// DstMAC (the frame's source), on the server port 67 (RFC 2131 4.1),
+	// not the client port 68.
+	ToRelay bool
 }
 
-// Handle answers one message; buf receives the reply (at least 576 bytes).
+// From is who sent a message, as the gateway saw the frame.
+type From struct {
+	// MAC is the frame's Ethernet source: the client itself, or the
+	// relay agent that forwarded the message. Rate limits, the per-MAC
+	// lease limit and the right to RELEASE or DECLINE key on it.
+	MAC pkt.MAC
+	// Trusted: the frame came in on a trusted relay port (dhcp_relay),
+	// which answers for its clients: no rate limit, no per-MAC limit.
+	Trusted bool
+}
+
+// Handle answers a message from a client on the link, whose chaddr is
+// the frame's source; see HandleFrom.
+func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
+	if !m.Valid() {
+		s.drops[DropMalformed].Add(1)
+		return rep, false
+	}
+	return s.HandleFrom(m, From{MAC: m.CHAddr()}, buf)
+}
+
+// HandleFrom answers one message; buf receives the reply (at least 576 bytes).
 // ok is false when the message gets no answer now: a drop (counted), a
 // RELEASE or DECLINE, or, with Config.Deliver, an ACK that leaves later.
 //
@@ -259,12 +302,19 @@ type Reply struct {
 // buffer, valid only during the call; Deliver may call Handle but should
 // not block: every network's writes wait for it.
 //
-// The rules against a guest draining the pool key on chaddr as the
-// message's source: the gateway drops DHCP whose chaddr is not the
-// frame's Ethernet source (chaddr_spoofed) before it gets here. A source
-// MAC is rate-limited; it holds at most MaxLeasesPerMAC; only the MAC
-// holding a lease may RELEASE or DECLINE it.
-func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
+// The rules against a guest draining the pool key on from.MAC, the
+// frame's source: the gateway drops DHCP whose chaddr is not the frame's
+// source (chaddr_spoofed) before it gets here, unless the message is
+// relayed (giaddr set) or comes from a trusted relay port. A source MAC
+// is rate-limited; it holds at most MaxLeasesPerMAC; only the MAC
+// holding a lease may RELEASE or DECLINE it; from.Trusted lifts the
+// first two. A relayed message (RFC 2131 4.1) is served when its giaddr
+// is a guest address of this network (the relay sits on it), and
+// answered to the relay (Reply.ToRelay) with its option 82 echoed
+// unchanged (RFC 3046 2.2). From an ordinary port, a message whose
+// chaddr is not its source may not touch a live lease another source
+// holds (not_holder).
+func (s *Server) HandleFrom(m pkt.DHCP, from From, buf []byte) (rep Reply, ok bool) {
 	if !m.Valid() {
 		s.drops[DropMalformed].Add(1)
 		return rep, false
@@ -273,7 +323,7 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Before parsing: a flood costs a lookup, not a client id string.
-	if !s.rate.allow(m.CHAddr(), now.UnixNano()) {
+	if !from.Trusted && !s.rate.allow(from.MAC, now.UnixNano()) {
 		s.drops[DropRateLimited].Add(1)
 		return rep, false
 	}
@@ -281,6 +331,23 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 	if drop != dropNone {
 		s.drops[drop].Add(1)
 		return rep, false
+	}
+	if gi := m.GIAddr(); !gi.IsUnspecified() && !s.guest(gi) {
+		// A relay on another subnet wants that subnet's addresses; the
+		// answer could not reach it through this link either.
+		s.drops[DropGIAddrForeign].Add(1)
+		return rep, false
+	}
+	r.src, r.trusted = from.MAC, from.Trusted
+	if !r.trusted && r.src != r.mac {
+		// A relay on an ordinary port is a guest that may name any
+		// chaddr: it must not take over (and then RELEASE) the live lease
+		// of a client it did not make, as a neighbour's "mac:" key would
+		// let it.
+		if cur := s.byClient[string(r.id)]; cur != nil && cur.mac != r.src && cur.live(now) {
+			s.drops[DropNotHolder].Add(1)
+			return rep, false
+		}
 	}
 	if l, ok := s.byClient[string(r.id)]; ok {
 		r.clientID = l.ClientID // no new string for a known client
@@ -320,7 +387,7 @@ func (s *Server) Handle(m pkt.DHCP, buf []byte) (rep Reply, ok bool) {
 		return rep, false
 	case pkt.DHCPRelease:
 		cur, ok := s.byClient[r.clientID]
-		if !ok || cur.IP != m.CIAddr() || cur.offered || cur.mac != r.mac {
+		if !ok || cur.IP != m.CIAddr() || cur.offered || cur.mac != r.src {
 			s.drops[DropNotHolder].Add(1)
 			return rep, false
 		}
@@ -406,7 +473,7 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *
 	cur.offered = false
 	cur.State = "bound"
 	cur.Expiry = now.Add(s.cfg.Lease)
-	cur.setMAC(r.mac)
+	cur.setMAC(r.src, r.mac)
 	if r.hostname != nil && string(r.hostname) != cur.Hostname {
 		cur.Hostname = string(r.hostname)
 	}

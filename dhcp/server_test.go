@@ -29,7 +29,7 @@ type msg struct {
 }
 
 func (m msg) bytes() pkt.DHCP {
-	b := make([]byte, 400)
+	b := make([]byte, 400+len(m.extra))
 	b[0], b[1], b[2] = pkt.BOOTRequest, 1, 6
 	xid := m.xid
 	if xid == 0 {
@@ -329,7 +329,7 @@ func TestShortReplyPaddedTo300(t *testing.T) {
 
 func TestDropReasonLabels(t *testing.T) {
 	want := []string{"malformed", "not_request", "no_type", "pool_exhausted", "other_server", "store_failed", "store_busy",
-		"rate_limited", "mac_lease_limit", "not_holder", "decline_out_of_range"}
+		"rate_limited", "mac_lease_limit", "not_holder", "decline_out_of_range", "giaddr_foreign"}
 	for i, w := range want {
 		if got := DropReason(i).String(); got != w {
 			t.Errorf("DropReason(%d) = %q, want %q", i, got, w)

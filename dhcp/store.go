@@ -7,7 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,6 +39,8 @@ type Store struct {
 	mu   sync.Mutex // nets and the file
 	nets map[string][]Lease
 	sync func(*os.File) error // fsync; tests make it fail or block
+	all  []Lease              // write's scratch, under mu
+	enc  []byte               // the file as written last, under mu: its buffer is reused
 
 	qmu     sync.Mutex // the fields below
 	dirty   []*Server  // servers with leases to write, each once (Server.queued)
@@ -105,21 +108,20 @@ func (s *Store) restore(network string, prev []Lease, had bool) {
 
 // write stores every network's leases; s.mu is held.
 func (s *Store) write() error {
-	var all []Lease
+	all := s.all[:0]
 	for _, ls := range s.nets {
 		all = append(all, ls...)
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Network != all[j].Network {
-			return all[i].Network < all[j].Network
+	slices.SortFunc(all, func(a, b Lease) int {
+		if c := strings.Compare(a.Network, b.Network); c != 0 {
+			return c
 		}
-		return all[i].IP.Less(all[j].IP)
+		return a.IP.Compare(b.IP)
 	})
-	data, err := json.MarshalIndent(all, "", "  ")
-	if err != nil {
-		return err
-	}
-	return s.writeAtomic(data)
+	s.enc = appendLeases(s.enc[:0], all)
+	clear(all) // no strings kept alive past the write
+	s.all = all[:0]
+	return s.writeAtomic(s.enc)
 }
 
 func (s *Store) writeAtomic(data []byte) error {

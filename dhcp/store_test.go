@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -195,11 +196,11 @@ func TestLeasesSurviveRestart(t *testing.T) {
 	// The file lists networks in order, addresses ascending within each.
 	data, err := os.ReadFile(filepath.Join(dir, "leases.json"))
 	must(t, err)
+	var file []Lease
+	must(t, json.Unmarshal(data, &file))
 	var order []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), `"ip": `); ok {
-			order = append(order, strings.Trim(v, `",`))
-		}
+	for _, l := range file {
+		order = append(order, l.IP.String())
 	}
 	if !slices.Equal(order, []string{"10.8.0.10", "10.9.0.10", "10.9.0.11", "10.9.0.12", "10.9.0.50"}) {
 		t.Fatalf("file order %v", order)

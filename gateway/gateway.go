@@ -95,6 +95,7 @@ type Port struct {
 
 	drops   [NumDrops]atomic.Uint64
 	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
+	relayIn bool   // the frame being handled came in on a trusted relay port (writer goroutine)
 	arpTok  tokens // ARP requests for guests, per second
 }
 
@@ -183,6 +184,7 @@ func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	}
 	now := time.Now()
 	for _, f := range frames {
+		p.relayIn = f.Mark()&MarkDHCPRelay != 0
 		p.handle(f.Bytes(), now)
 	}
 	return len(frames), nil
@@ -399,25 +401,33 @@ func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
 	// A lease is bound to chaddr: a guest asking for another hardware
 	// address than its own would drain the pool from one learned MAC
 	// (libvirt's clean-traffic filter and DHCP snooping refuse it too).
-	// A relay's frames carry the relay's MAC: trusted relay ports are
-	// still to come, so relayed requests are refused here as well.
-	if m := pkt.DHCP(msg); m.Valid() && m.CHAddr() != eth.Src() {
+	// A relay's frames carry the relay's MAC: a relayed message (giaddr
+	// set) counts against the relay's own limits instead (relay.go), and
+	// a trusted relay port is not checked.
+	m, from := pkt.DHCP(msg), dhcp.From{MAC: eth.Src(), Trusted: p.relayIn}
+	if m.Valid() && m.CHAddr() != from.MAC && !from.Trusted && m.GIAddr().IsUnspecified() {
 		p.drops[DropChaddrSpoofed].Add(1)
 		return
 	}
-	rep, ok := p.cfg.DHCP.Handle(pkt.DHCP(msg), p.dhcpBuf)
+	rep, ok := p.cfg.DHCP.HandleFrom(m, from, p.dhcpBuf)
 	if !ok {
 		return // no answer, or one that waits for its lease to be on disk
 	}
 	p.DeliverDHCP(rep)
 }
 
-// DeliverDHCP frames a DHCP reply and queues it to the guest. The dhcp
-// server's store goroutine calls it (through dhcp.Config.Deliver) with an
-// ACK once its lease is on disk, so it copies rep.Msg and touches nothing
-// but the multi-producer reply queue.
+// DeliverDHCP frames a DHCP reply and queues it to the guest, or to its
+// relay agent on port 67. The dhcp server's store goroutine calls it
+// (through dhcp.Config.Deliver) with an ACK once its lease is on disk, so
+// it copies rep.Msg and touches nothing but the multi-producer reply
+// queue and the neighbour cache.
 func (p *Port) DeliverDHCP(rep dhcp.Reply) {
-	p.learnLease(pkt.DHCP(rep.Msg))
+	dstPort := uint16(pkt.DHCPClientPort)
+	if rep.ToRelay {
+		dstPort = pkt.DHCPServerPort // the client is behind the relay, not at chaddr on this link
+	} else {
+		p.learnLease(pkt.DHCP(rep.Msg))
+	}
 	dstMAC, dstIP := rep.DstMAC, rep.DstIP
 	if rep.Broadcast {
 		dstMAC, dstIP = pkt.Broadcast, netip.AddrFrom4([4]byte{255, 255, 255, 255})
@@ -427,7 +437,7 @@ func (p *Port) DeliverDHCP(rep dhcp.Reply) {
 	f, b := newFrame()
 	copy(b[hdr:], rep.Msg)
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dstMAC, Src: p.mac, Type: pkt.TypeIPv4})
-	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], p.ip, dstIP, pkt.DHCPServerPort, pkt.DHCPClientPort, len(rep.Msg))
+	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], p.ip, dstIP, pkt.DHCPServerPort, dstPort, len(rep.Msg))
 	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen),
 		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoUDP, Src: p.ip, Dst: dstIP})
 	p.send(f, n)

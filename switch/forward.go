@@ -78,6 +78,7 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			p.drop(r)
 			continue
 		}
+		f.mark = p.mark
 		eth := pkt.Ethernet(f.Bytes())
 		src := eth.Src()
 		if src.IsMulticast() || src.IsZero() {

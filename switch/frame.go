@@ -40,6 +40,7 @@ type Frame struct {
 	ts   int64  // capture copies: when the frame was seen (unix ns)
 	vid  uint16 // VLAN the frame belongs to inside the switch
 	prio uint8  // PCP and DEI of the ingress tag (TCI bits 15-12), reused on egress tags
+	mark uint8  // the ingress port's PortConfig.Mark
 	big  bool
 }
 
@@ -74,7 +75,7 @@ func NewFrameFor(n int) *Frame {
 func (f *Frame) reset() {
 	f.off, f.n = Headroom, 0
 	f.VNet = pkt.VirtioNetHdr{}
-	f.tci, f.hasTCI, f.vid, f.prio = 0, false, 0, 0
+	f.tci, f.hasTCI, f.vid, f.prio, f.mark = 0, false, 0, 0, 0
 }
 
 // Release gives the frame back to its pool. The caller must not touch it
@@ -95,6 +96,14 @@ func (f *Frame) Len() int { return f.n }
 
 // VID is the VLAN the switch classified the frame into (0 before ingress).
 func (f *Frame) VID() uint16 { return f.vid }
+
+// Mark is the PortConfig.Mark of the port the frame came in on (0 before
+// ingress).
+func (f *Frame) Mark() uint8 { return f.mark }
+
+// SetMark sets Mark, for frames built in software (tests); ingress
+// overwrites it with the port's.
+func (f *Frame) SetMark(m uint8) { f.mark = m }
 
 // RxBuf is where a driver reads a frame into: everything after the
 // headroom. A frame longer than this spills; see Promote.
@@ -137,6 +146,6 @@ func (f *Frame) SetData(p []byte) {
 func (f *Frame) clone() *Frame {
 	c := NewFrameFor(f.n + 2*pkt.VLANTagLen)
 	c.n = copy(c.buf[Headroom:], f.Bytes())
-	c.VNet, c.vid, c.prio = f.VNet, f.vid, f.prio
+	c.VNet, c.vid, c.prio, c.mark = f.VNet, f.vid, f.prio, f.mark
 	return c
 }

@@ -16,6 +16,7 @@ type memPort struct {
 	inMeta    chan memFrame // frames that come with offload metadata or an out-of-band tag
 	out       chan []byte
 	hdrs      chan pkt.VirtioNetHdr // if non-nil, WriteBatch sends each frame's header here too
+	marks     chan uint8            // each written frame's Mark, while there is room
 	feat      Features
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -36,7 +37,7 @@ type memFrame struct {
 
 func newMemPort() *memPort {
 	return &memPort{in: make(chan []byte, 256), inMeta: make(chan memFrame, 256), out: make(chan []byte, 4096),
-		feat: FeatVNetHdr, closed: make(chan struct{}), readErr: make(chan error, 1)}
+		feat: FeatVNetHdr, closed: make(chan struct{}), readErr: make(chan error, 1), marks: make(chan uint8, 4096)}
 }
 
 func (m *memPort) ReadBatch(frames []*Frame) (int, error) {
@@ -104,6 +105,10 @@ func (m *memPort) WriteBatch(frames []*Frame) (int, error) {
 		}
 		if m.hdrs != nil {
 			m.hdrs <- f.VNet
+		}
+		select {
+		case m.marks <- f.Mark():
+		default:
 		}
 	}
 	return len(frames), err

@@ -20,6 +20,7 @@ type swPort struct {
 	// isolated: see isolate.go; guard (nil: none) and local: guard.go.
 	isolated bool
 	guard    *guard
+	mark     uint8       // PortConfig.Mark, set on each frame at ingress
 	local    atomic.Bool // holds a local FDB entry: a gateway, whose DHCP ACKs are snooped
 
 	// q is the egress queue; its writer parks only when it is empty, so
@@ -63,7 +64,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 	if pc.Router != nil { // in no VLAN: never a flood or FDB target
 		p.vlan, p.vlanCfg, p.maxMACs = portVLAN{}, VLANConfig{}, 0
 	}
-	p.isolated, p.guard = pc.Isolated, newGuard(pc.Guard)
+	p.isolated, p.guard, p.mark = pc.Isolated, newGuard(pc.Guard), pc.Mark
 	p.exited.Add(2)
 	return p
 }

@@ -34,6 +34,11 @@ type PortConfig struct {
 	// Guard, if non-nil, drops frames whose source addresses are not the
 	// port's own (libvirt's clean-traffic filter, port security).
 	Guard *GuardConfig
+	// Mark is copied into every frame read from the port (Frame.Mark), so
+	// a port the frame goes to (the gateway) knows where it came in
+	// without an FDB lookup that a spoofed source MAC could mislead, as
+	// Linux's skb mark does. The switch gives it no meaning.
+	Mark uint8
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.

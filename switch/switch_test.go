@@ -276,3 +276,30 @@ func TestGSOOffsetsFollowTag(t *testing.T) {
 	}
 	f.Release()
 }
+
+// A port's Mark travels with its frames, flooded or unicast, and a frame
+// from an unmarked port carries none: the gateway trusts a DHCP relay by
+// it, so a frame must never keep an earlier frame's mark.
+func TestPortMark(t *testing.T) {
+	r := access("r", 1)
+	r.Mark = 5
+	s := newTestSwitch(t, Config{}, r, access("b", 1), access("c", 1))
+	rp, b, c := s.ports["r"], s.ports["b"], s.ports["c"]
+
+	rp.in <- frame(mac(2), mac(1)) // flooded: a clone to one port, the frame itself to the other
+	b.expect(t)
+	c.expect(t)
+	if mb, mc := <-b.marks, <-c.marks; mb != 5 || mc != 5 {
+		t.Fatalf("flooded marks %d %d, want 5 5", mb, mc)
+	}
+	b.in <- frame(mac(1), mac(2)) // unicast back to r, from an unmarked port
+	rp.expect(t)
+	if m := <-rp.marks; m != 0 {
+		t.Fatalf("mark %d from an unmarked port", m)
+	}
+	rp.in <- frame(mac(2), mac(1)) // unicast to b: the reader's frames are reused
+	b.expect(t)
+	if m := <-b.marks; m != 5 {
+		t.Fatalf("unicast mark %d, want 5", m)
+	}
+}

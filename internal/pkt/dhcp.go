@@ -52,6 +52,7 @@ const (
 	OptRenewalT1    = 58
 	OptRebindingT2  = 59
 	OptClientID     = 61
+	OptRelayAgent   = 82 // RFC 3046 relay agent information
 	OptEnd          = 255
 )
 

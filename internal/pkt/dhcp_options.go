@@ -21,6 +21,7 @@ type DHCPOptionSet struct {
 	Hostname     []byte     // 12, as sent (not sanitised)
 	ParamRequest []byte     // 55
 	HasParams    bool       // 55 present (even empty)
+	RelayAgent   []byte     // 82, the data as the relay sent it; nil if absent
 	Malformed    bool
 }
 
@@ -67,6 +68,8 @@ func (d DHCP) ParseOptions() DHCPOptionSet {
 			o.Hostname = v
 		case OptParamRequest:
 			o.ParamRequest, o.HasParams = v, true
+		case OptRelayAgent:
+			o.RelayAgent = v
 		}
 	}
 	o.Malformed = it.Malformed()

@@ -24,6 +24,7 @@ func TestParseOptions(t *testing.T) {
 		OptClientID, 3, 1, 2, 3,
 		OptHostname, 3, 'w', 'e', 'b',
 		OptParamRequest, 2, 1, 3,
+		OptRelayAgent, 6, 1, 4, 'p', 'o', 'r', 't',
 		0, // a pad byte in between
 	)
 	got := m.ParseOptions()
@@ -31,6 +32,7 @@ func TestParseOptions(t *testing.T) {
 		Type: DHCPAck, RequestedIP: netip.MustParseAddr("10.0.0.9"), ServerID: netip.MustParseAddr("10.0.0.1"),
 		Router: netip.MustParseAddr("10.0.0.254"), MaskBits: 20, LeaseTime: 3600, MaxSize: 1500,
 		ClientID: []byte{1, 2, 3}, Hostname: []byte("web"), ParamRequest: []byte{1, 3}, HasParams: true,
+		RelayAgent: []byte{1, 4, 'p', 'o', 'r', 't'},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
