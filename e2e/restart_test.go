@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+	"github.com/vswitch/vswitch/tap"
+)
+
+// TestRestartKeepsHosts: two namespace hosts on TAP ports without `mac:`
+// lease addresses by DHCP and run iperf3 TCP; vswitch is killed with
+// SIGKILL in the middle and started again. The TAP devices outlive it
+// (persistent, marked vswitch:<port>), the new process reattaches to them,
+// the hosts keep their MACs (stable from the port names) and addresses,
+// the transfer finishes with every byte sent received, and udhcpc gets the
+// same lease again. A clean stop (SIGTERM) then removes the devices.
+func TestRestartKeepsHosts(t *testing.T) {
+	requireE2E(t, "iperf3", "udhcpc", "python3", "curl", "sha256sum", "dd")
+	h1, h2 := newHost(t, "rs1"), newHost(t, "rs2")
+	p1, p2 := testnet.Name("rs"), testnet.Name("rs")
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s}
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 10.230.0.1/24
+    dhcp: {range: 10.230.0.100-10.230.0.150, lease: 1h}
+`, p1, h1.Name, p2, h2.Name))
+	hosts := []*host{h1, h2}
+	devs := []string{p1, p2}
+	var ips, macs [2]string
+	for i, h := range hosts {
+		macs[i] = h.mac(devs[i])
+		if want := tap.StableMAC(devs[i]).String(); macs[i] != want {
+			t.Fatalf("%s: MAC %s, want the stable %s", devs[i], macs[i], want)
+		}
+		ips[i] = dhcpClient(t, "udhcpc", h, devs[i])
+		if link := h.Run("ip", "-o", "link", "show", devs[i]); !strings.Contains(link, "alias vswitch:"+devs[i]) {
+			t.Fatalf("%s is not marked as vswitch's: %s", devs[i], link)
+		}
+	}
+	if ips[0] == ips[1] {
+		t.Fatalf("both hosts got %s", ips[0])
+	}
+
+	// 10 s of iperf3 TCP from h1 to h2, and a 24 MiB download at 3 MiB/s
+	// from h2 to h1, vswitch killed 2 s in.
+	dir := t.TempDir()
+	blob, got := filepath.Join(dir, "blob"), filepath.Join(dir, "got")
+	testnet.Run(t, "dd", "if=/dev/urandom", "of="+blob, "bs=1M", "count=24", "status=none")
+	h2.Start("python3", "-m", "http.server", "--bind", ips[1], "--directory", dir, "8000")
+	h2.Start("iperf3", "-s", "-1", "-B", ips[1])
+	type result struct {
+		out string
+		err error
+	}
+	done, dl := make(chan result, 1), make(chan result, 1)
+	url := "http://" + ips[1] + ":8000/blob"
+	testnet.WaitFor(t, 10*time.Second, "the HTTP server", func() bool {
+		_, err := h1.Output("curl", "-sf", "-o", "/dev/null", "-r", "0-0", url)
+		return err == nil
+	})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := h1.Command(ctx, "iperf3", "-c", ips[1], "-t", "10", "-i", "1", "-J").Output()
+		done <- result{string(out), err}
+	}()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := h1.Command(ctx, "curl", "-sSf", "--limit-rate", "3M", "-o", got, url).CombinedOutput()
+		dl <- result{string(out), err}
+	}()
+	sleep(2000)
+	vs.cmd.Process.Kill()
+	<-vs.done
+	// The devices, their addresses and routes are still there.
+	for i, h := range hosts {
+		if out := h.Run("ip", "-4", "-o", "addr", "show", "dev", devs[i]); !strings.Contains(out, "inet "+ips[i]+"/24") {
+			t.Fatalf("after kill -9, %s lost its address:\n%s", devs[i], out)
+		}
+	}
+	vs2 := restartVswitch(t, vs)
+	if log := vs2.log.String(); strings.Count(log, "port reattached") != 2 {
+		t.Fatalf("want both ports reattached; log:\n%s", log)
+	}
+
+	r := <-done
+	var res struct {
+		Error     string `json:"error"`
+		Intervals []struct {
+			Sum struct {
+				Bytes uint64 `json:"bytes"`
+			} `json:"sum"`
+		} `json:"intervals"`
+		End struct {
+			SumSent struct {
+				Bytes uint64 `json:"bytes"`
+			} `json:"sum_sent"`
+			SumReceived struct {
+				Bytes uint64 `json:"bytes"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &res); err != nil || r.err != nil || res.Error != "" {
+		t.Fatalf("iperf3 across the restart: %v %v %s\n%s", r.err, err, res.Error, r.out)
+	}
+	if n := len(res.Intervals); n != 10 || res.Intervals[n-1].Sum.Bytes == 0 {
+		t.Fatalf("iperf3: %d intervals, the last moved nothing: traffic did not resume\n%s", n, r.out)
+	}
+	t.Logf("iperf3 across kill -9: %d bytes, last second %d bytes", res.End.SumReceived.Bytes, res.Intervals[9].Sum.Bytes)
+	// One TCP connection (no --retry) carried every byte.
+	if r := <-dl; r.err != nil {
+		t.Fatalf("download across the restart: %v\n%s", r.err, r.out)
+	}
+	if a, b := testnet.Run(t, "sha256sum", blob), testnet.Run(t, "sha256sum", got); strings.Fields(a)[0] != strings.Fields(b)[0] {
+		t.Fatalf("downloaded file differs: %s vs %s", a, b)
+	}
+
+	for i, h := range hosts {
+		if m := h.mac(devs[i]); m != macs[i] {
+			t.Fatalf("%s: MAC %s after the restart, had %s", devs[i], m, macs[i])
+		}
+		if ip := dhcpClient(t, "udhcpc", h, devs[i]); ip != ips[i] {
+			t.Fatalf("%s: lease %s after the restart, had %s", devs[i], ip, ips[i])
+		}
+	}
+	if !h1.ping(ips[1], 3) {
+		t.Fatal("h1 cannot ping h2 after the restart")
+	}
+
+	// A clean stop removes the devices.
+	if err := vs2.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	for i, h := range hosts {
+		if out, err := h.Output("ip", "link", "show", devs[i]); err == nil {
+			t.Fatalf("%s still there after SIGTERM:\n%s", devs[i], out)
+		}
+	}
+}
