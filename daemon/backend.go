@@ -167,3 +167,6 @@ func (d *Daemon) driverStats() map[string]map[string]uint64 {
 	}
 	return out
 }
+
+// Reload implements control.ReloadBackend.
+func (b backend) Reload() (control.ReloadResult, error) { return b.d.Reload() }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/vswitch/vswitch/config"
@@ -34,6 +35,10 @@ type Daemon struct {
 
 	evpn     *evpn.Speaker // nil without bgp and an evpn port
 	evpnPort string
+
+	opts     Options
+	reloadMu sync.Mutex    // one reload at a time
+	cfgPorts []config.Port // the ports of the config last applied; reloadMu
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -48,18 +53,38 @@ var Version = "dev"
 // Run starts vswitch with cfg and blocks until ctx is done, then stops it
 // cleanly: ports closed, devices removed, the control socket removed.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	d, err := Start(cfg, log)
+	return RunWith(ctx, cfg, log, Options{}, nil)
+}
+
+// RunWith is Run with opts; each value on hup (SIGHUP) reloads the config.
+func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options, hup <-chan os.Signal) error {
+	d, err := StartWith(cfg, log, opts)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			if res, err := d.Reload(); err != nil {
+				log.Error("reload refused", "err", err)
+			} else {
+				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed)
+			}
+		case <-ctx.Done():
+		}
+	}
 	log.Info("stopping")
 	return d.Stop()
 }
 
 // Start brings up everything cfg describes. On error nothing is left
 // behind: ports opened so far are closed again.
-func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
+func Start(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
+	return StartWith(cfg, log, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -71,7 +96,9 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			MaxEntries: cfg.FDB.MaxEntries,
 			Log:        log,
 		}),
-		ports: map[string]*portEntry{},
+		ports:    map[string]*portEntry{},
+		opts:     opts,
+		cfgPorts: cfg.Ports,
 	}
 	defer func() {
 		if err != nil {

@@ -3,9 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,3 +151,98 @@ networks:
 		}
 	}
 }
+
+// TestReload: `vswitch reload` adds a port, removes one and changes one
+// (a TAP whose host keeps its address through the change); a file with an
+// error, and one that changes a network's address and adds a port, are
+// refused with FILE:LINE and change nothing; SIGHUP reloads too.
+func TestReload(t *testing.T) {
+	requireE2E(t, "ping")
+	h1, h2, h3 := newHost(t, "rl1"), newHost(t, "rl2"), newHost(t, "rl3")
+	p1, p2, p3, p4 := testnet.Name("rl"), testnet.Name("rl"), testnet.Name("rl"), testnet.Name("rl")
+	network := func(addr string) string {
+		return fmt.Sprintf("networks:\n  - {name: lab, address: %s}\n", addr)
+	}
+	tapPort := func(name string, h *host, extra string) string {
+		return fmt.Sprintf("  - {name: %s, type: tap, netns: %s%s}\n", name, h.Name, extra)
+	}
+	vs := startVswitch(t, "ports:\n"+tapPort(p1, h1, "")+tapPort(p2, h2, "")+network("10.232.0.1/24"))
+	path := filepath.Join(vs.dir, "vswitch.yaml")
+	head := fmt.Sprintf("control: %s\nstate_dir: %s\nmetrics: \"\"\n", vs.sock, filepath.Join(vs.dir, "state"))
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(head+body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h1.addr(p1, "10.232.0.11/24")
+	h2.addr(p2, "10.232.0.12/24")
+	if !h1.ping("10.232.0.12", 2) {
+		t.Fatal("h1 cannot ping h2 before the reload")
+	}
+	names := func() []string {
+		var out []string
+		for n := range vs.ports() {
+			if strings.HasPrefix(n, "vst") {
+				out = append(out, n)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	write("ports:\n" + tapPort(p1, h1, ", max_macs: 8, vlan: 1") + tapPort(p3, h3, "") + network("10.232.0.1/24"))
+	if out := vs.mustCLI("reload"); out != fmt.Sprintf("added: %s\nremoved: %s\nchanged: %s\n", p3, p2, p1) {
+		t.Fatalf("reload said:\n%s", out)
+	}
+	if got, want := names(), sorted(p1, p3); !slices.Equal(got, want) {
+		t.Fatalf("ports after the reload: %v, want %v", got, want)
+	}
+	if out, err := h2.Output("ip", "link", "show", p2); err == nil {
+		t.Fatalf("the removed port's device is still there:\n%s", out)
+	}
+	h3.addr(p3, "10.232.0.13/24")
+	if !h1.ping("10.232.0.13", 3) {
+		t.Fatal("h1 (on the changed port, its address kept) cannot ping h3 (on the added port)")
+	}
+
+	// Refused: a typo; a new network address with a new port; a port
+	// that cannot open after one that did.
+	refusals := []struct {
+		body, want string
+		code       int // 2: the file is refused; 1: a port failed to open
+	}{
+		{"ports:\n" + tapPort(p1, h1, ", vlna: 2") + network("10.232.0.1/24"),
+			path + ":5: ports[0].vlna: unknown key", 2},
+		{"ports:\n" + tapPort(p1, h1, "") + tapPort(p3, h3, "") + tapPort(p4, h1, "") + network("10.233.0.1/24"),
+			path + ":9: networks[0].address: cannot change while running (10.232.0.1/24 -> 10.233.0.1/24)", 2},
+		// p4 opens, then p5 fails: p4 is closed again.
+		{"ports:\n" + tapPort(p1, h1, ", max_macs: 8") + tapPort(p3, h3, "") + tapPort(p4, h1, "") +
+			"  - {name: p5, type: tap, netns: vstnosuchns}\n" + network("10.232.0.1/24"),
+			path + ":8: port p5: tap p5: netns vstnosuchns: open /run/netns/vstnosuchns: no such file or directory; nothing was changed", 1},
+	}
+	for _, r := range refusals {
+		write(r.body)
+		out, err := vs.cli("reload")
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != r.code || !strings.Contains(out, r.want) {
+			t.Fatalf("bad reload: %v\n%s\nwant exit %d and %q", err, out, r.code, r.want)
+		}
+		if got, want := names(), sorted(p1, p3); !slices.Equal(got, want) {
+			t.Fatalf("ports after a refused reload: %v, want %v", got, want)
+		}
+	}
+	if !h1.ping("10.232.0.13", 2) {
+		t.Fatal("h1 cannot ping h3 after the refused reloads")
+	}
+
+	// SIGHUP: p3 goes.
+	write("ports:\n" + tapPort(p1, h1, ", max_macs: 8") + network("10.232.0.1/24"))
+	vs.cmd.Process.Signal(syscall.SIGHUP)
+	testnet.WaitFor(t, 10*time.Second, "SIGHUP to remove "+p3, func() bool { return slices.Equal(names(), []string{p1}) })
+	if !h1.ping("10.232.0.1", 2) {
+		t.Fatal("h1 cannot ping the gateway after SIGHUP")
+	}
+}
+
+func sorted(s ...string) []string { slices.Sort(s); return s }

@@ -1,0 +1,282 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/control"
+)
+
+// Options are what a daemon needs beyond its config.
+type Options struct {
+	// Load reads the config again, from where it first came, for Reload;
+	// nil: Reload is refused.
+	Load func() (*config.Config, error)
+}
+
+// Reload re-reads the config and applies the difference in ports: new
+// ones are opened, removed ones closed, changed ones (VLANs, limits,
+// guards, anything) reopened; a changed TAP port keeps its device, so the
+// host keeps its addresses. Everything else must be as running: a change
+// there (a network's address, say) is refused with the reason, as is a
+// file with errors, and nothing is applied. If opening a port fails, what
+// this reload did is undone. Ports added with the API are left alone.
+func (d *Daemon) Reload() (control.ReloadResult, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	var res control.ReloadResult
+	if d.opts.Load == nil {
+		return res, &control.BadRequestError{Err: errors.New("this vswitch was started without a config file to reload")}
+	}
+	nc, err := d.opts.Load()
+	if err != nil {
+		return res, &control.BadRequestError{Err: err}
+	}
+	if err := fixedParts(d.cfg, nc); err != nil {
+		return res, &control.BadRequestError{Err: err}
+	}
+	added, removed, changed := diffPorts(d.cfgPorts, nc.Ports)
+	if err := d.reloadable(nc, added, removed, changed); err != nil {
+		return res, &control.BadRequestError{Err: err}
+	}
+
+	var undo []func()
+	rollback := func(err error) (control.ReloadResult, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return control.ReloadResult{}, fmt.Errorf("%w; nothing was changed", err)
+	}
+	for _, p := range added {
+		if err := d.addPort(p); err != nil {
+			return rollback(fmt.Errorf("%s:%d: %w", nc.Source, p.Line, err))
+		}
+		undo = append(undo, func() { d.delPort(p.Name) })
+		res.Added = append(res.Added, p.Name)
+	}
+	for _, c := range changed {
+		if err := d.replacePort(c[0], c[1]); err != nil {
+			d.replacePort(c[1], c[0]) // the old one back, device and all
+			return rollback(fmt.Errorf("%s:%d: %w", nc.Source, c[1].Line, err))
+		}
+		undo = append(undo, func() { d.replacePort(c[1], c[0]) })
+		res.Changed = append(res.Changed, c[1].Name)
+	}
+	// Closing cannot fail in a way that leaves the port half there, so
+	// removals come last and are not undone.
+	for _, p := range removed {
+		if err := d.delPort(p.Name); err != nil && !errors.Is(err, control.ErrNotFound) {
+			d.log.Warn("reload: removing a port", "port", p.Name, "err", err)
+		}
+		res.Removed = append(res.Removed, p.Name)
+	}
+	d.cfgPorts = nc.Ports
+	return res, nil
+}
+
+// replacePort closes the port old describes and opens it as nu says. A
+// TAP keeps its device across (KeepDevice), so its host notices nothing
+// but a short gap; other drivers are reopened (a QEMU guest reconnects).
+func (d *Daemon) replacePort(old, nu config.Port) error {
+	d.mu.Lock()
+	e, ok := d.ports[old.Name]
+	d.mu.Unlock()
+	if ok {
+		if k, isTAP := e.drv.(interface{ KeepDevice() }); isTAP && old.Type == "tap" && nu.Type == "tap" && old.Netns == nu.Netns {
+			k.KeepDevice()
+		}
+		if err := d.delPort(old.Name); err != nil {
+			return err
+		}
+	}
+	return d.addPort(nu)
+}
+
+// reloadable refuses port changes a reload cannot make: a name the API
+// already uses, and the EVPN port (the BGP speaker holds its tunnel).
+func (d *Daemon) reloadable(nc *config.Config, added, removed []config.Port, changed [][2]config.Port) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range added {
+		if _, ok := d.ports[p.Name]; ok {
+			return fmt.Errorf("%s:%d: port %s: a port of that name exists (added with 'port add'?): delete it first; nothing was changed", nc.Source, p.Line, p.Name)
+		}
+	}
+	evpn := func(p config.Port, line int) error {
+		if p.VXLAN.EVPN {
+			return fmt.Errorf("%s:%d: port %s: the EVPN port cannot be added, removed or changed live: restart vswitch; nothing was changed", nc.Source, line, p.Name)
+		}
+		return nil
+	}
+	for _, p := range added {
+		if err := evpn(p, p.Line); err != nil {
+			return err
+		}
+	}
+	for _, p := range removed {
+		if err := evpn(p, 0); err != nil {
+			return err
+		}
+	}
+	for _, c := range changed {
+		if err := errors.Join(evpn(c[0], c[1].Line), evpn(c[1], c[1].Line)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// diffPorts compares two configs' ports by name, in the new file's order.
+func diffPorts(old, nu []config.Port) (added, removed []config.Port, changed [][2]config.Port) {
+	byName := map[string]config.Port{}
+	for _, p := range old {
+		byName[p.Name] = p
+	}
+	seen := map[string]bool{}
+	for _, p := range nu {
+		seen[p.Name] = true
+		o, ok := byName[p.Name]
+		switch {
+		case !ok:
+			added = append(added, p)
+		case !reflect.DeepEqual(plain(o), plain(p)):
+			changed = append(changed, [2]config.Port{o, p})
+		}
+	}
+	for _, p := range old {
+		if !seen[p.Name] {
+			removed = append(removed, p)
+		}
+	}
+	return added, removed, changed
+}
+
+// fixedParts refuses a new config that differs from the running one
+// anywhere but in its ports, naming the first difference and its line.
+func fixedParts(run, nc *config.Config) error {
+	a, b := *run, *nc
+	a.Ports, b.Ports, a.Source, b.Source = nil, nil, "", ""
+	path, x, y := firstDiff(plain(a), plain(b), "")
+	if path == "" {
+		return nil
+	}
+	loc := nc.Source
+	if l := lineOf(nc, path); l > 0 {
+		loc = fmt.Sprintf("%s:%d", loc, l)
+	}
+	return fmt.Errorf("%s: %s: cannot change while running (%s -> %s): restart vswitch to apply it; nothing was changed",
+		loc, path, show(x), show(y))
+}
+
+// lineOf finds the config line of a network or uplink named by path.
+func lineOf(c *config.Config, path string) int {
+	var i int
+	if _, err := fmt.Sscanf(path, "networks[%d]", &i); err == nil && i < len(c.Networks) {
+		return c.Networks[i].Line
+	}
+	if _, err := fmt.Sscanf(path, "uplinks[%d]", &i); err == nil && i < len(c.Uplinks) {
+		return c.Uplinks[i].Line
+	}
+	return 0
+}
+
+// plain is v as JSON values (maps, slices, strings, numbers) with every
+// Line field gone: two configs that differ only in where things are in
+// the file are equal.
+func plain(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err.Error()
+	}
+	var out any
+	json.Unmarshal(b, &out)
+	return dropLines(out)
+}
+
+func dropLines(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		delete(v, "Line")
+		for k, x := range v {
+			v[k] = dropLines(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = dropLines(x)
+		}
+	}
+	return v
+}
+
+// firstDiff is the config-key path of the first place a and b differ
+// ("networks[0].address"), and the values there; "" if they are equal.
+func firstDiff(a, b any, path string) (string, any, any) {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		var keys []string
+		for k := range am {
+			keys = append(keys, k)
+		}
+		for k := range bm {
+			if _, ok := am[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := snake(k)
+			if path != "" {
+				p = path + "." + p
+			}
+			if d, x, y := firstDiff(am[k], bm[k], p); d != "" {
+				return d, x, y
+			}
+		}
+		return "", nil, nil
+	}
+	as, aok := a.([]any)
+	bs, bok := b.([]any)
+	if aok && bok && len(as) == len(bs) {
+		for i := range as {
+			if d, x, y := firstDiff(as[i], bs[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
+				return d, x, y
+			}
+		}
+		return "", nil, nil
+	}
+	if reflect.DeepEqual(a, b) {
+		return "", nil, nil
+	}
+	return path, a, b
+}
+
+// snake turns a Go field name into the config's key: StateDir, state_dir.
+func snake(s string) string {
+	var b strings.Builder
+	r := []rune(s)
+	for i, c := range r {
+		// A word starts at an upper-case letter after a lower-case one,
+		// or before one (HTTPServer), but "MACs" is one word.
+		plural := i+1 < len(r) && r[i+1] == 's' && (i+2 == len(r) || unicode.IsUpper(r[i+2]))
+		if unicode.IsUpper(c) && i > 0 && (unicode.IsLower(r[i-1]) || i+1 < len(r) && unicode.IsLower(r[i+1]) && !plural) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
+}
+
+func show(v any) string {
+	if v == nil {
+		return "none"
+	}
+	b, _ := json.Marshal(v)
+	return strings.Trim(string(b), `"`)
+}

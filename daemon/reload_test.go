@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/vswitch/vswitch/config"
+)
+
+func portNames(ps []config.Port) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// TestDiffPorts: ports are matched by name; a port that only moved in the
+// file is unchanged; any setting that differs makes it changed.
+func TestDiffPorts(t *testing.T) {
+	old := parse(t, "ports:\n  - {name: a, type: qemu, socket: /x/a}\n  - {name: b, type: qemu, socket: /x/b, vlan: 10}\n  - {name: c, type: qemu, socket: /x/c}\n")
+	nu := parse(t, "# moved down a line\nports:\n  - {name: d, type: qemu, socket: /x/d}\n  - {name: b, type: qemu, socket: /x/b, vlan: 20}\n  - {name: a, type: qemu, socket: /x/a}\n")
+	added, removed, changed := diffPorts(old.Ports, nu.Ports)
+	if got := portNames(added); !slices.Equal(got, []string{"d"}) {
+		t.Errorf("added %v, want [d]", got)
+	}
+	if got := portNames(removed); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("removed %v, want [c]", got)
+	}
+	if len(changed) != 1 || changed[0][0].VLAN != 10 || changed[0][1].VLAN != 20 {
+		t.Errorf("changed %v, want b from VLAN 10 to 20", changed)
+	}
+}
+
+// TestFixedParts: a change outside ports is refused with the config key
+// and line; moving things in the file or changing ports is not.
+func TestFixedParts(t *testing.T) {
+	base := "networks:\n  - {name: lab, address: 10.9.0.1/24, dhcp: {range: 10.9.0.10-10.9.0.20}}\n"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"same", base, ""},
+		{"ports and lines differ", "ports:\n  - {name: a, type: qemu, socket: /x/a}\n\n" + base, ""},
+		{"address", "networks:\n  - {name: lab, address: 10.9.1.1/24, dhcp: {range: 10.9.1.10-10.9.1.20}}\n",
+			"vsd.yaml:2: networks[0].address: cannot change while running (10.9.0.1/24 -> 10.9.1.1/24): restart vswitch to apply it; nothing was changed"},
+		{"dhcp lease", "networks:\n  - {name: lab, address: 10.9.0.1/24, dhcp: {range: 10.9.0.10-10.9.0.20, lease: 2h}}\n",
+			"vsd.yaml:2: networks[0].dhcp.lease: cannot change while running (3600000000000 -> 7200000000000): restart vswitch to apply it; nothing was changed"},
+		{"metrics", "metrics: 127.0.0.1:9999\n" + base,
+			"vsd.yaml: metrics: cannot change while running (127.0.0.1:9477 -> 127.0.0.1:9999): restart vswitch to apply it; nothing was changed"},
+		{"fdb max_entries", "fdb: {max_entries: 100}\n" + base,
+			"vsd.yaml: fdb.max_entries: cannot change while running (8192 -> 100): restart vswitch to apply it; nothing was changed"},
+	}
+	run := parse(t, base)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := fixedParts(run, parse(t, tt.yaml))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Fatalf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSnake(t *testing.T) {
+	for in, want := range map[string]string{"StateDir": "state_dir", "VLAN": "vlan", "MaxEntries": "max_entries", "DHCP": "dhcp", "MaxMACs": "max_macs", "Address": "address"} {
+		if got := snake(in); got != want {
+			t.Errorf("snake(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
