@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
@@ -37,6 +38,7 @@ type Daemon struct {
 	evpnPort string
 
 	opts     Options
+	life     *metrics.Lifecycle
 	reloadMu sync.Mutex    // one reload at a time
 	cfgPorts []config.Port // the ports of the config last applied; reloadMu
 }
@@ -99,6 +101,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		ports:    map[string]*portEntry{},
 		opts:     opts,
 		cfgPorts: cfg.Ports,
+		life:     metrics.NewLifecycle(time.Now()),
 	}
 	defer func() {
 		if err != nil {
@@ -137,7 +140,9 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		col.Networks = d.networkStats
 		col.Uplinks = d.uplinkStats
 		col.Driver = d.driverStats
-		d.met, err = metrics.Listen(cfg.Metrics, metrics.Registry(col))
+		reg := metrics.Registry(col)
+		reg.MustRegister(d.life)
+		d.met, err = metrics.Listen(cfg.Metrics, reg)
 		if err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
 		}
@@ -224,6 +229,7 @@ func (d *Daemon) addPort(pc config.Port) error {
 	d.ports[pc.Name] = &portEntry{cfg: pc, drv: drv}
 	d.order = append(d.order, pc.Name)
 	if r, ok := drv.(reattacher); ok && r.Reattached() {
+		d.life.Reattached()
 		d.log.Warn("port reattached: its device outlived a vswitch that did not stop cleanly", "port", pc.Name)
 	}
 	d.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlans", vlanString(pc))

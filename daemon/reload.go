@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/vswitch/vswitch/config"
@@ -27,9 +28,14 @@ type Options struct {
 // there (a network's address, say) is refused with the reason, as is a
 // file with errors, and nothing is applied. If opening a port fails, what
 // this reload did is undone. Ports added with the API are left alone.
-func (d *Daemon) Reload() (control.ReloadResult, error) {
+func (d *Daemon) Reload() (res control.ReloadResult, err error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	defer func() { d.life.Reloaded(err == nil, time.Now()) }()
+	return d.reload()
+}
+
+func (d *Daemon) reload() (control.ReloadResult, error) {
 	var res control.ReloadResult
 	if d.opts.Load == nil {
 		return res, &control.BadRequestError{Err: errors.New("this vswitch was started without a config file to reload")}

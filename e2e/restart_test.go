@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,14 +30,16 @@ func TestRestartKeepsHosts(t *testing.T) {
 	requireE2E(t, "iperf3", "udhcpc", "python3", "curl", "sha256sum", "dd")
 	h1, h2 := newHost(t, "rs1"), newHost(t, "rs2")
 	p1, p2 := testnet.Name("rs"), testnet.Name("rs")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
+	addr := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
   - {name: %s, type: tap, netns: %s}
   - {name: %s, type: tap, netns: %s}
 networks:
   - name: lab
     address: 10.230.0.1/24
     dhcp: {range: 10.230.0.100-10.230.0.150, lease: 1h}
-`, p1, h1.Name, p2, h2.Name))
+`, addr, p1, h1.Name, p2, h2.Name))
 	hosts := []*host{h1, h2}
 	devs := []string{p1, p2}
 	var ips, macs [2]string
@@ -95,6 +98,9 @@ networks:
 	vs2 := restartVswitch(t, vs)
 	if log := vs2.log.String(); strings.Count(log, "port reattached") != 2 {
 		t.Fatalf("want both ports reattached; log:\n%s", log)
+	}
+	if n := unlabelled(t, scrape(t, addr), "vswitch_ports_reattached_total"); n != 2 {
+		t.Fatalf("vswitch_ports_reattached_total %v, want 2", n)
 	}
 
 	r := <-done
@@ -166,9 +172,15 @@ func TestReload(t *testing.T) {
 	tapPort := func(name string, h *host, extra string) string {
 		return fmt.Sprintf("  - {name: %s, type: tap, netns: %s%s}\n", name, h.Name, extra)
 	}
-	vs := startVswitch(t, "ports:\n"+tapPort(p1, h1, "")+tapPort(p2, h2, "")+network("10.232.0.1/24"))
+	addr := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\nports:\n", addr)+tapPort(p1, h1, "")+tapPort(p2, h2, "")+network("10.232.0.1/24"))
 	path := filepath.Join(vs.dir, "vswitch.yaml")
-	head := fmt.Sprintf("control: %s\nstate_dir: %s\nmetrics: \"\"\n", vs.sock, filepath.Join(vs.dir, "state"))
+	head := fmt.Sprintf("control: %s\nstate_dir: %s\nmetrics: %q\n", vs.sock, filepath.Join(vs.dir, "state"), addr)
+	started := unlabelled(t, scrape(t, addr), "vswitch_start_time_seconds")
+	loaded := unlabelled(t, scrape(t, addr), "vswitch_config_last_reload_success_timestamp_seconds")
+	if started == 0 || loaded < started || loaded-started > 60 {
+		t.Fatalf("start %v, config loaded %v: want the load within a minute of the start", started, loaded)
+	}
 	write := func(body string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(head+body), 0o644); err != nil {
@@ -235,6 +247,10 @@ func TestReload(t *testing.T) {
 	if !h1.ping("10.232.0.13", 2) {
 		t.Fatal("h1 cannot ping h3 after the refused reloads")
 	}
+	text := scrape(t, addr)
+	if ok, at := unlabelled(t, text, "vswitch_config_last_reload_successful"), unlabelled(t, text, "vswitch_config_last_reload_success_timestamp_seconds"); ok != 0 || at <= loaded {
+		t.Fatalf("after refused reloads: successful %v, last success %v (start load %v): want 0 and the first reload's time", ok, at, loaded)
+	}
 
 	// SIGHUP: p3 goes.
 	write("ports:\n" + tapPort(p1, h1, ", max_macs: 8") + network("10.232.0.1/24"))
@@ -243,6 +259,28 @@ func TestReload(t *testing.T) {
 	if !h1.ping("10.232.0.1", 2) {
 		t.Fatal("h1 cannot ping the gateway after SIGHUP")
 	}
+	if ok := unlabelled(t, scrape(t, addr), "vswitch_config_last_reload_successful"); ok != 1 {
+		t.Fatalf("after SIGHUP's reload: successful %v, want 1", ok)
+	}
+	if s := unlabelled(t, scrape(t, addr), "vswitch_start_time_seconds"); s != started {
+		t.Fatalf("start time moved on reload: %v, was %v", s, started)
+	}
 }
 
 func sorted(s ...string) []string { slices.Sort(s); return s }
+
+// unlabelled reads a sample without labels from a scrape.
+func unlabelled(t *testing.T, text, name string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no sample %s in the scrape", name)
+	return 0
+}
