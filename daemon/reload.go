@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -151,7 +149,7 @@ func diffPorts(old, nu []config.Port) (added, removed []config.Port, changed [][
 		switch {
 		case !ok:
 			added = append(added, p)
-		case !reflect.DeepEqual(plain(o), plain(p)):
+		case differs(o, p):
 			changed = append(changed, [2]config.Port{o, p})
 		}
 	}
@@ -163,13 +161,19 @@ func diffPorts(old, nu []config.Port) (added, removed []config.Port, changed [][
 	return added, removed, changed
 }
 
+// differs says whether two ports differ in anything but their line.
+func differs(a, b config.Port) bool {
+	_, _, _, ok := firstDiff(reflect.ValueOf(a), reflect.ValueOf(b), "")
+	return ok
+}
+
 // fixedParts refuses a new config that differs from the running one
 // anywhere but in its ports, naming the first difference and its line.
 func fixedParts(run, nc *config.Config) error {
 	a, b := *run, *nc
 	a.Ports, b.Ports, a.Source, b.Source = nil, nil, "", ""
-	path, x, y := firstDiff(plain(a), plain(b), "")
-	if path == "" {
+	path, x, y, ok := firstDiff(reflect.ValueOf(a), reflect.ValueOf(b), "")
+	if !ok {
 		return nil
 	}
 	loc := nc.Source
@@ -177,7 +181,7 @@ func fixedParts(run, nc *config.Config) error {
 		loc = fmt.Sprintf("%s:%d", loc, l)
 	}
 	return fmt.Errorf("%s: %s: cannot change while running (%s -> %s): restart vswitch to apply it; nothing was changed",
-		loc, path, show(x), show(y))
+		loc, path, x, y)
 }
 
 // lineOf finds the config line of a network or uplink named by path.
@@ -192,75 +196,71 @@ func lineOf(c *config.Config, path string) int {
 	return 0
 }
 
-// plain is v as JSON values (maps, slices, strings, numbers) with every
-// Line field gone: two configs that differ only in where things are in
-// the file are equal.
-func plain(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err.Error()
+// firstDiff walks two values of one config type field by field, skipping
+// Line fields (where a thing is in the file), and returns the config-key
+// path of the first difference ("networks[0].address") and the two values
+// there; ok is false if they are equal.
+func firstDiff(a, b reflect.Value, path string) (at, x, y string, ok bool) {
+	leaf := func() (string, string, string, bool) {
+		if reflect.DeepEqual(a.Interface(), b.Interface()) {
+			return "", "", "", false
+		}
+		return path, showValue(a), showValue(b), true
 	}
-	var out any
-	json.Unmarshal(b, &out)
-	return dropLines(out)
-}
-
-func dropLines(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		delete(v, "Line")
-		for k, x := range v {
-			v[k] = dropLines(x)
+	switch a.Kind() {
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return leaf()
 		}
-	case []any:
-		for i, x := range v {
-			v[i] = dropLines(x)
+		return firstDiff(a.Elem(), b.Elem(), path)
+	case reflect.Slice:
+		if a.Len() != b.Len() {
+			return leaf()
 		}
-	}
-	return v
-}
-
-// firstDiff is the config-key path of the first place a and b differ
-// ("networks[0].address"), and the values there; "" if they are equal.
-func firstDiff(a, b any, path string) (string, any, any) {
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		var keys []string
-		for k := range am {
-			keys = append(keys, k)
-		}
-		for k := range bm {
-			if _, ok := am[k]; !ok {
-				keys = append(keys, k)
+		for i := range a.Len() {
+			if at, x, y, ok := firstDiff(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", path, i)); ok {
+				return at, x, y, true
 			}
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := snake(k)
+		return "", "", "", false
+	case reflect.Struct:
+		t := a.Type()
+		if _, stringer := a.Interface().(fmt.Stringer); stringer {
+			return leaf() // netip.Prefix, netip.Addr, time.Time: values
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				return leaf()
+			}
+			if f.Name == "Line" {
+				continue
+			}
+			p := snake(f.Name)
 			if path != "" {
 				p = path + "." + p
 			}
-			if d, x, y := firstDiff(am[k], bm[k], p); d != "" {
-				return d, x, y
+			if at, x, y, ok := firstDiff(a.Field(i), b.Field(i), p); ok {
+				return at, x, y, true
 			}
 		}
-		return "", nil, nil
+		return "", "", "", false
 	}
-	as, aok := a.([]any)
-	bs, bok := b.([]any)
-	if aok && bok && len(as) == len(bs) {
-		for i := range as {
-			if d, x, y := firstDiff(as[i], bs[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
-				return d, x, y
-			}
+	return leaf()
+}
+
+// showValue prints a config value as the file would spell it, near enough.
+func showValue(v reflect.Value) string {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return "none"
 		}
-		return "", nil, nil
+		v = v.Elem()
 	}
-	if reflect.DeepEqual(a, b) {
-		return "", nil, nil
+	if v.Kind() == reflect.Slice && v.Len() == 0 || v.IsZero() && v.Kind() == reflect.String {
+		return "none"
 	}
-	return path, a, b
+	return fmt.Sprint(v.Interface())
 }
 
 // snake turns a Go field name into the config's key: StateDir, state_dir.
@@ -277,12 +277,4 @@ func snake(s string) string {
 		b.WriteRune(unicode.ToLower(c))
 	}
 	return b.String()
-}
-
-func show(v any) string {
-	if v == nil {
-		return "none"
-	}
-	b, _ := json.Marshal(v)
-	return strings.Trim(string(b), `"`)
 }

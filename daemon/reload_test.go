@@ -44,7 +44,7 @@ func TestFixedParts(t *testing.T) {
 		{"address", "networks:\n  - {name: lab, address: 10.9.1.1/24, dhcp: {range: 10.9.1.10-10.9.1.20}}\n",
 			"vsd.yaml:2: networks[0].address: cannot change while running (10.9.0.1/24 -> 10.9.1.1/24): restart vswitch to apply it; nothing was changed"},
 		{"dhcp lease", "networks:\n  - {name: lab, address: 10.9.0.1/24, dhcp: {range: 10.9.0.10-10.9.0.20, lease: 2h}}\n",
-			"vsd.yaml:2: networks[0].dhcp.lease: cannot change while running (3600000000000 -> 7200000000000): restart vswitch to apply it; nothing was changed"},
+			"vsd.yaml:2: networks[0].dhcp.lease: cannot change while running (1h0m0s -> 2h0m0s): restart vswitch to apply it; nothing was changed"},
 		{"metrics", "metrics: 127.0.0.1:9999\n" + base,
 			"vsd.yaml: metrics: cannot change while running (127.0.0.1:9477 -> 127.0.0.1:9999): restart vswitch to apply it; nothing was changed"},
 		{"fdb max_entries", "fdb: {max_entries: 100}\n" + base,
