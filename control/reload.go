@@ -7,11 +7,15 @@ import (
 )
 
 // ReloadResult is what a reload changed: port names by what happened to
-// them. Empty lists: the file matched what was running.
+// them, and networks whose hosts changed. Empty lists: the file matched
+// what was running.
 type ReloadResult struct {
 	Added   []string `json:"added"`
 	Removed []string `json:"removed"`
 	Changed []string `json:"changed"`
+	// Hosts are the networks whose static names changed: dhcp.hosts
+	// (reservations and their names) or dns.hosts.
+	Hosts []string `json:"hosts"`
 }
 
 // ReloadBackend is implemented by a backend that can re-read its config
@@ -35,7 +39,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed)
+	s.log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts)
 	writeJSON(w, http.StatusOK, res)
 }
 

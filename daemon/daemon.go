@@ -39,8 +39,9 @@ type Daemon struct {
 
 	opts     Options
 	life     *metrics.Lifecycle
-	reloadMu sync.Mutex    // one reload at a time
-	cfgPorts []config.Port // the ports of the config last applied; reloadMu
+	reloadMu sync.Mutex       // one reload at a time
+	cfgPorts []config.Port    // the ports of the config last applied; reloadMu
+	cfgNets  []config.Network // its networks (hosts may differ from cfg's); reloadMu
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -70,7 +71,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Opt
 			if res, err := d.Reload(); err != nil {
 				log.Error("reload refused", "err", err)
 			} else {
-				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed)
+				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts)
 			}
 		case <-ctx.Done():
 		}
@@ -101,6 +102,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		ports:    map[string]*portEntry{},
 		opts:     opts,
 		cfgPorts: cfg.Ports,
+		cfgNets:  cfg.Networks,
 		life:     metrics.NewLifecycle(time.Now()),
 	}
 	defer func() {

@@ -22,9 +22,10 @@ type Options struct {
 // Reload re-reads the config and applies the difference in ports: new
 // ones are opened, removed ones closed, changed ones (VLANs, limits,
 // guards, anything) reopened; a changed TAP port keeps its device, so the
-// host keeps its addresses. Everything else must be as running: a change
-// there (a network's address, say) is refused with the reason, as is a
-// file with errors, and nothing is applied. If opening a port fails, what
+// host keeps its addresses. Networks' dhcp.hosts and dns.hosts are
+// swapped in. Everything else must be as running: a change there (a
+// network's address, say) is refused with the reason, as is a file with
+// errors, and nothing is applied. If opening a port fails, what
 // this reload did is undone. Ports added with the API are left alone.
 func (d *Daemon) Reload() (res control.ReloadResult, err error) {
 	d.reloadMu.Lock()
@@ -81,6 +82,21 @@ func (d *Daemon) reload() (control.ReloadResult, error) {
 		res.Removed = append(res.Removed, p.Name)
 	}
 	d.cfgPorts = nc.Ports
+	// Names and reservations last: swapping them cannot fail.
+	for i, n := range d.nets {
+		old, nu := d.cfgNets[i], nc.Networks[i]
+		if !hostsDiffer(old, nu) {
+			continue
+		}
+		if n.dhcp != nil && nu.DHCP != nil {
+			n.dhcp.SetHosts(dhcpHosts(nu.DHCP))
+		}
+		if n.dns != nil {
+			n.dns.SetHosts(dnsHosts(nu))
+		}
+		res.Hosts = append(res.Hosts, nu.Name)
+	}
+	d.cfgNets = nc.Networks
 	return res, nil
 }
 
@@ -172,6 +188,7 @@ func differs(a, b config.Port) bool {
 func fixedParts(run, nc *config.Config) error {
 	a, b := *run, *nc
 	a.Ports, b.Ports, a.Source, b.Source = nil, nil, "", ""
+	a.Networks, b.Networks = withoutHosts(a.Networks), withoutHosts(b.Networks)
 	path, x, y, ok := firstDiff(reflect.ValueOf(a), reflect.ValueOf(b), "")
 	if !ok {
 		return nil
@@ -182,6 +199,36 @@ func fixedParts(run, nc *config.Config) error {
 	}
 	return fmt.Errorf("%s: %s: cannot change while running (%s -> %s): restart vswitch to apply it; nothing was changed",
 		loc, path, x, y)
+}
+
+// withoutHosts is a copy of networks without their dhcp.hosts and
+// dns.hosts, which a reload may change.
+func withoutHosts(networks []config.Network) []config.Network {
+	out := make([]config.Network, len(networks))
+	for i, n := range networks {
+		n.DNS.Hosts = nil
+		if n.DHCP != nil {
+			h := *n.DHCP
+			h.Hosts = nil
+			n.DHCP = &h
+		}
+		out[i] = n
+	}
+	return out
+}
+
+// hostsDiffer says whether a reload changes a network's static names.
+func hostsDiffer(a, b config.Network) bool {
+	var ah, bh []config.DHCPHost
+	if a.DHCP != nil {
+		ah = a.DHCP.Hosts
+	}
+	if b.DHCP != nil {
+		bh = b.DHCP.Hosts
+	}
+	_, _, _, dhcpDiff := firstDiff(reflect.ValueOf(ah), reflect.ValueOf(bh), "")
+	_, _, _, dnsDiff := firstDiff(reflect.ValueOf(a.DNS.Hosts), reflect.ValueOf(b.DNS.Hosts), "")
+	return dhcpDiff || dnsDiff
 }
 
 // lineOf finds the config line of a network or uplink named by path.

@@ -47,6 +47,7 @@ func TestFixedParts(t *testing.T) {
 			"vsd.yaml:2: networks[0].dhcp.lease: cannot change while running (1h0m0s -> 2h0m0s): restart vswitch to apply it; nothing was changed"},
 		{"metrics", "metrics: 127.0.0.1:9999\n" + base,
 			"vsd.yaml: metrics: cannot change while running (127.0.0.1:9477 -> 127.0.0.1:9999): restart vswitch to apply it; nothing was changed"},
+		{"hosts may change", "networks:\n  - {name: lab, address: 10.9.0.1/24, dhcp: {range: 10.9.0.10-10.9.0.20, hosts: [{mac: \"52:54:00:00:00:01\", ip: 10.9.0.5}]}, dns: {hosts: [{name: db, ip: 10.9.0.6}]}}\n", ""},
 		{"fdb max_entries", "fdb: {max_entries: 100}\n" + base,
 			"vsd.yaml: fdb.max_entries: cannot change while running (8192 -> 100): restart vswitch to apply it; nothing was changed"},
 	}

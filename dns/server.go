@@ -91,6 +91,7 @@ type Server struct {
 	results  [NumResults]atomic.Uint64
 	qtypes   [NumQTypes]atomic.Uint64
 	latency  histogram
+	hosts    atomic.Pointer[localNames] // SetHosts' names, for the goroutine to take
 
 	// The server goroutine's own.
 	local   localNames
@@ -227,6 +228,7 @@ func (s *Server) serve(j *job, now time.Time) bool {
 		s.reply(j, m, mdns.RcodeRefused, nil, false, ResultRefused)
 		return true
 	}
+	s.takeHosts()
 	if rcode, rrs, ok := s.local.answer(q, s.cfg.Gateway, now); ok {
 		s.reply(j, m, rcode, rrs, true, ResultLocal)
 		return true

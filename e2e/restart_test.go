@@ -160,14 +160,16 @@ networks:
 
 // TestReload: `vswitch reload` adds a port, removes one and changes one
 // (a TAP whose host keeps its address through the change); a file with an
-// error, and one that changes a network's address and adds a port, are
-// refused with FILE:LINE and change nothing; SIGHUP reloads too.
+// error, one that changes a network's address and adds a port, and one
+// with a port that cannot open are refused with FILE:LINE and change
+// nothing; SIGHUP reloads too, and a DHCP reservation it adds is what the
+// host's udhcpc gets.
 func TestReload(t *testing.T) {
-	requireE2E(t, "ping")
+	requireE2E(t, "ping", "udhcpc")
 	h1, h2, h3 := newHost(t, "rl1"), newHost(t, "rl2"), newHost(t, "rl3")
 	p1, p2, p3, p4 := testnet.Name("rl"), testnet.Name("rl"), testnet.Name("rl"), testnet.Name("rl")
-	network := func(addr string) string {
-		return fmt.Sprintf("networks:\n  - {name: lab, address: %s}\n", addr)
+	network := func(addr string, hosts ...string) string {
+		return fmt.Sprintf("networks:\n  - {name: lab, address: %s, dhcp: {range: 10.232.0.100-10.232.0.150, hosts: [%s]}}\n", addr, strings.Join(hosts, ", "))
 	}
 	tapPort := func(name string, h *host, extra string) string {
 		return fmt.Sprintf("  - {name: %s, type: tap, netns: %s%s}\n", name, h.Name, extra)
@@ -226,8 +228,8 @@ func TestReload(t *testing.T) {
 	}{
 		{"ports:\n" + tapPort(p1, h1, ", vlna: 2") + network("10.232.0.1/24"),
 			path + ":5: ports[0].vlna: unknown key", 2},
-		{"ports:\n" + tapPort(p1, h1, "") + tapPort(p3, h3, "") + tapPort(p4, h1, "") + network("10.233.0.1/24"),
-			path + ":9: networks[0].address: cannot change while running (10.232.0.1/24 -> 10.233.0.1/24)", 2},
+		{"ports:\n" + tapPort(p1, h1, "") + tapPort(p3, h3, "") + tapPort(p4, h1, "") + network("10.232.0.2/24"),
+			path + ":9: networks[0].address: cannot change while running (10.232.0.1/24 -> 10.232.0.2/24)", 2},
 		// p4 opens, then p5 fails: p4 is closed again.
 		{"ports:\n" + tapPort(p1, h1, ", max_macs: 8") + tapPort(p3, h3, "") + tapPort(p4, h1, "") +
 			"  - {name: p5, type: tap, netns: vstnosuchns}\n" + network("10.232.0.1/24"),
@@ -252,10 +254,14 @@ func TestReload(t *testing.T) {
 		t.Fatalf("after refused reloads: successful %v, last success %v (start load %v): want 0 and the first reload's time", ok, at, loaded)
 	}
 
-	// SIGHUP: p3 goes.
-	write("ports:\n" + tapPort(p1, h1, ", max_macs: 8") + network("10.232.0.1/24"))
+	// SIGHUP: p3 goes, and h1's MAC gets a reservation.
+	write("ports:\n" + tapPort(p1, h1, ", max_macs: 8") +
+		network("10.232.0.1/24", fmt.Sprintf("{mac: %q, ip: 10.232.0.7, name: web}", tap.StableMAC(p1))))
 	vs.cmd.Process.Signal(syscall.SIGHUP)
 	testnet.WaitFor(t, 10*time.Second, "SIGHUP to remove "+p3, func() bool { return slices.Equal(names(), []string{p1}) })
+	if ip := dhcpClient(t, "udhcpc", h1, p1); ip != "10.232.0.7" {
+		t.Fatalf("h1 leased %s after the reservation was reloaded, want 10.232.0.7", ip)
+	}
 	if !h1.ping("10.232.0.1", 2) {
 		t.Fatal("h1 cannot ping the gateway after SIGHUP")
 	}

@@ -15,10 +15,11 @@ import (
 const reloadUsage = `Usage: vswitch reload [-c FILE]
 
 Makes the running vswitch read its config file again and apply the
-difference (as SIGHUP does): ports added, removed or changed. A file with
-errors, or one that changes what cannot change while running (a network,
-an uplink, control:, metrics:), is refused: the errors are printed as
-FILE:LINE: reason, the exit status is 2, and nothing changes.
+difference (as SIGHUP does): ports added, removed or changed, networks'
+dhcp.hosts and dns.hosts. A file with errors, or one that changes what
+cannot change while running (the rest of a network, an uplink, control:,
+metrics:), is refused: the errors are printed as FILE:LINE: reason, the
+exit status is 2, and nothing changes.
 
   -c FILE     take the control socket from FILE's control:
 `
@@ -50,12 +51,12 @@ func cmdReload(g globals, args []string, stdout io.Writer) error {
 	for _, l := range []struct {
 		what  string
 		names []string
-	}{{"added", res.Added}, {"removed", res.Removed}, {"changed", res.Changed}} {
+	}{{"added", res.Added}, {"removed", res.Removed}, {"changed", res.Changed}, {"hosts", res.Hosts}} {
 		if len(l.names) > 0 {
 			fmt.Fprintf(stdout, "%s: %s\n", l.what, strings.Join(l.names, " "))
 		}
 	}
-	if len(res.Added)+len(res.Removed)+len(res.Changed) == 0 {
+	if len(res.Added)+len(res.Removed)+len(res.Changed)+len(res.Hosts) == 0 {
 		fmt.Fprintln(stdout, "no changes")
 	}
 	return nil
