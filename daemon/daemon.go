@@ -26,9 +26,10 @@ type Daemon struct {
 	ctl *control.Server
 	met *metrics.Server
 
-	mu    sync.Mutex // guards ports; control path only
-	ports map[string]*portEntry
-	order []string // port names in the order they were added
+	mu         sync.Mutex // guards ports and reattached; control path only
+	ports      map[string]*portEntry
+	reattached []string // ports whose device outlived the previous vswitch
+	order      []string // port names in the order they were added
 
 	nets    []*network
 	uplinks []*gateway.Uplink
@@ -214,7 +215,11 @@ func (d *Daemon) portType(name string) string {
 func (d *Daemon) Switch() *vswitch.Switch { return d.sw }
 
 // addPort opens the driver for pc and attaches it.
-func (d *Daemon) addPort(pc config.Port) error {
+func (d *Daemon) addPort(pc config.Port) error { return d.openPort(pc, false) }
+
+// openPort is addPort; reopen says the device was kept on purpose (a
+// reload changing the port), so taking it back is no news.
+func (d *Daemon) openPort(pc config.Port, reopen bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.ports[pc.Name]; ok {
@@ -230,8 +235,9 @@ func (d *Daemon) addPort(pc config.Port) error {
 	}
 	d.ports[pc.Name] = &portEntry{cfg: pc, drv: drv}
 	d.order = append(d.order, pc.Name)
-	if r, ok := drv.(reattacher); ok && r.Reattached() {
+	if r, ok := drv.(reattacher); ok && r.Reattached() && !reopen {
 		d.life.Reattached()
+		d.reattached = append(d.reattached, pc.Name)
 		d.log.Warn("port reattached: its device outlived a vswitch that did not stop cleanly", "port", pc.Name)
 	}
 	d.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlans", vlanString(pc))

@@ -107,15 +107,17 @@ func (d *Daemon) replacePort(old, nu config.Port) error {
 	d.mu.Lock()
 	e, ok := d.ports[old.Name]
 	d.mu.Unlock()
+	kept := false
 	if ok {
 		if k, isTAP := e.drv.(interface{ KeepDevice() }); isTAP && old.Type == "tap" && nu.Type == "tap" && old.Netns == nu.Netns {
 			k.KeepDevice()
+			kept = true
 		}
 		if err := d.delPort(old.Name); err != nil {
 			return err
 		}
 	}
-	return d.addPort(nu)
+	return d.openPort(nu, kept)
 }
 
 // reloadable refuses port changes a reload cannot make: a name the API

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/internal/testnet"
 	"github.com/vswitch/vswitch/tap"
 )
@@ -101,6 +102,9 @@ networks:
 	}
 	if n := unlabelled(t, scrape(t, addr), "vswitch_ports_reattached_total"); n != 2 {
 		t.Fatalf("vswitch_ports_reattached_total %v, want 2", n)
+	}
+	if st := vs2.status(); !slices.Equal(st.Reattached, []string{p1, p2}) || st.LastReloadFailed {
+		t.Fatalf("show status after the restart: %+v, want %s and %s reattached", st, p1, p2)
 	}
 
 	r := <-done
@@ -249,6 +253,9 @@ func TestReload(t *testing.T) {
 	if !h1.ping("10.232.0.13", 2) {
 		t.Fatal("h1 cannot ping h3 after the refused reloads")
 	}
+	if st := vs.status(); !st.LastReloadFailed || len(st.Reattached) != 0 {
+		t.Fatalf("show status after refused reloads: %+v", st)
+	}
 	text := scrape(t, addr)
 	if ok, at := unlabelled(t, text, "vswitch_config_last_reload_successful"), unlabelled(t, text, "vswitch_config_last_reload_success_timestamp_seconds"); ok != 0 || at <= loaded {
 		t.Fatalf("after refused reloads: successful %v, last success %v (start load %v): want 0 and the first reload's time", ok, at, loaded)
@@ -271,6 +278,16 @@ func TestReload(t *testing.T) {
 	if s := unlabelled(t, scrape(t, addr), "vswitch_start_time_seconds"); s != started {
 		t.Fatalf("start time moved on reload: %v, was %v", s, started)
 	}
+}
+
+// status reads `show status --json`.
+func (in *instance) status() control.Status {
+	in.t.Helper()
+	var st control.Status
+	if err := json.Unmarshal([]byte(in.mustCLI("show", "status", "--json")), &st); err != nil {
+		in.t.Fatalf("show status --json: %v", err)
+	}
+	return st
 }
 
 func sorted(s ...string) []string { slices.Sort(s); return s }

@@ -63,3 +63,12 @@ func (l *Lifecycle) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(l.okDesc, prometheus.GaugeValue, ok)
 	ch <- prometheus.MustNewConstMetric(l.reattachedDesc, prometheus.CounterValue, float64(l.reattached.Load()))
 }
+
+// Started is when the process started.
+func (l *Lifecycle) Started() time.Time { return l.start }
+
+// LastSuccess is when the config was last applied, and whether the last
+// reload was.
+func (l *Lifecycle) LastSuccess() (time.Time, bool) {
+	return time.Unix(0, l.lastSuccess.Load()), l.lastOK.Load()
+}
