@@ -19,7 +19,7 @@ UNIT_PKGS  = $(shell $(GO) list $(PKGS) | grep -v -e '/e2e$$' -e '/bench$$')
 MUTATION_PKGS ?= internal/pkt nat dhcp gateway switch
 MUTATION_MIN  ?= 85
 
-.PHONY: all build run test vet fmt-check fuzz bench bench-deps deps need-deps clean mutation
+.PHONY: all build run test vet fmt-check fuzz bench bench-deps need-bench-deps deps need-deps clean mutation
 
 all: build
 
@@ -51,8 +51,13 @@ mutation:
 # The peers the harness measures vswitch against (as root).
 BENCH_DEPS := openvswitch-switch vde2 iperf3 iproute2 nftables
 
-bench:
+bench: need-bench-deps
 	$(GO) run ./bench $(ARGS)
+
+# As need-deps for the tests: install the peers only when one is missing
+# (and we are root), so a run measures every peer it can.
+need-bench-deps:
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(BENCH_DEPS) >/dev/null 2>&1; then $(MAKE) bench-deps; fi
 
 bench-deps:
 	apt-get update -qq

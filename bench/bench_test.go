@@ -12,15 +12,8 @@ import (
 // TestMain lets the test binary serve as the rr client and server that the
 // harness runs inside the namespaces (it re-executes itself).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "rr-server":
-			exitOn(rrServer(os.Args[2:]))
-			return
-		case "rr-client":
-			exitOn(rrClient(os.Args[2:]))
-			return
-		}
+	if rrRole(os.Args) {
+		return
 	}
 	os.Exit(m.Run())
 }

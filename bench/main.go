@@ -14,17 +14,28 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "rr-server":
-			exitOn(rrServer(os.Args[2:]))
-			return
-		case "rr-client":
-			exitOn(rrClient(os.Args[2:]))
-			return
-		}
+	if rrRole(os.Args) {
+		return
 	}
 	exitOn(run(os.Args[1:]))
+}
+
+// rrRole runs the rr server or client when args (os.Args) name one, as
+// the harness re-executes its own binary inside the namespaces; it
+// reports whether it did.
+func rrRole(args []string) bool {
+	if len(args) < 2 {
+		return false
+	}
+	switch args[1] {
+	case "rr-server":
+		exitOn(rrServer(args[2:]))
+	case "rr-client":
+		exitOn(rrClient(args[2:]))
+	default:
+		return false
+	}
+	return true
 }
 
 func exitOn(err error) {

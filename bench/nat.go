@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -23,53 +22,30 @@ func natSupported(name string) bool { return name == "vswitch" || name == "linux
 func natTopo(sw string, bin, work string, c *cleanup) (inside, outside string, pids []int, err error) {
 	inside, outside = "vsbn1", "vsbn2"
 	for _, ns := range []string{inside, outside} {
-		if _, err := sh("ip", "netns", "add", ns); err != nil {
+		if err := addNetns(c, ns); err != nil {
 			return "", "", nil, err
 		}
-		ns := ns
-		c.add(func() { sh("ip", "netns", "del", ns) })
-		nsExec(ns, "ip", "link", "set", "lo", "up")
 	}
 	// The outside link: vsbnu (NAT side) <-> vsbno (outside host).
-	if _, err := sh("ip", "link", "add", "vsbnu", "type", "veth", "peer", "name", "vsbno"); err != nil {
+	if err := addVeth(c, "vsbnu", "vsbno", outside); err != nil {
 		return "", "", nil, err
 	}
-	c.add(func() { sh("ip", "link", "del", "vsbnu") })
-	sh("ip", "link", "set", "vsbno", "netns", outside)
 	nsExec(outside, "ip", "addr", "add", "10.250.9.1/24", "dev", "vsbno")
 	nsExec(outside, "ip", "link", "set", "vsbno", "up")
 	switch sw {
 	case "vswitch":
 		sh("ip", "link", "set", "vsbnu", "up")
 		os.MkdirAll(work, 0o755)
-		cfg := filepath.Join(work, "nat.yaml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf(`control: %s
-state_dir: %s
-metrics: ""
-ports:
+		cmd, err := runVswitch(bin, work, "nat", fmt.Sprintf(`ports:
   - {name: vsbni, type: tap, netns: %s}
 networks:
   - {name: lab, address: 10.251.0.1/24, mode: nat, uplink: wan}
 uplinks:
   - {name: wan, device: vsbnu, address: 10.250.9.5/24, gateway: 10.250.9.1}
-`, filepath.Join(work, "nat.sock"), filepath.Join(work, "state"), inside)), 0o644)
-		cmd := exec.Command(bin, "run", "-c", cfg, "-log-level", "warn")
-		log, _ := os.Create(filepath.Join(work, "nat.log"))
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
+`, inside), c)
+		if err != nil {
 			return "", "", nil, err
 		}
-		c.add(func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		})
 		pids = []int{cmd.Process.Pid}
 		for i := 0; i < 100; i++ {
 			if _, err := nsExec(inside, "ip", "link", "show", "vsbni"); err == nil {
@@ -84,11 +60,9 @@ uplinks:
 			return "", "", nil, fmt.Errorf("nftables is not installed (apt-get install nftables)")
 		}
 		r := "vsbnr"
-		if _, err := sh("ip", "netns", "add", r); err != nil {
+		if err := addNetns(c, r); err != nil {
 			return "", "", nil, err
 		}
-		c.add(func() { sh("ip", "netns", "del", r) })
-		nsExec(r, "ip", "link", "set", "lo", "up")
 		sh("ip", "link", "set", "vsbnu", "netns", r)
 		nsExec(r, "ip", "addr", "add", "10.250.9.5/24", "dev", "vsbnu")
 		nsExec(r, "ip", "link", "set", "vsbnu", "up")

@@ -39,3 +39,23 @@ func (c *cleanup) run() {
 	}
 	c.steps = nil
 }
+
+// addNetns makes the namespace ns with loopback up; c deletes it.
+func addNetns(c *cleanup, ns string) error {
+	if _, err := sh("ip", "netns", "add", ns); err != nil {
+		return err
+	}
+	c.add(func() { sh("ip", "netns", "del", ns) })
+	nsExec(ns, "ip", "link", "set", "lo", "up")
+	return nil
+}
+
+// addVeth makes a veth pair and moves peer into ns; c deletes the pair.
+func addVeth(c *cleanup, root, peer, ns string) error {
+	if _, err := sh("ip", "link", "add", root, "type", "veth", "peer", "name", peer); err != nil {
+		return err
+	}
+	c.add(func() { sh("ip", "link", "del", root) })
+	sh("ip", "link", "set", peer, "netns", ns)
+	return nil
+}

@@ -73,12 +73,9 @@ func newPeer(name, vswitchBin string) (peer, error) {
 // hosts makes the two namespaces.
 func hosts(t *topo, c *cleanup) error {
 	for _, ns := range t.hosts {
-		if _, err := sh("ip", "netns", "add", ns); err != nil {
+		if err := addNetns(c, ns); err != nil {
 			return err
 		}
-		ns := ns
-		c.add(func() { sh("ip", "netns", "del", ns) })
-		nsExec(ns, "ip", "link", "set", "lo", "up")
 		nsExec(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
 	}
 	return nil
@@ -130,11 +127,9 @@ func (v *vswitchPeer) setup(t *topo, c *cleanup, work string) error {
 	if v.veth {
 		for i, p := range t.setDevs("vsbw") {
 			root := fmt.Sprintf("vsbr%d", i+1)
-			if _, err := sh("ip", "link", "add", root, "type", "veth", "peer", "name", p[1]); err != nil {
+			if err := addVeth(c, root, p[1], p[0]); err != nil {
 				return err
 			}
-			c.add(func() { sh("ip", "link", "del", root) })
-			sh("ip", "link", "set", p[1], "netns", p[0])
 			ports += fmt.Sprintf("  - {name: p%d, type: afpacket, device: %s}\n", i+1, root)
 		}
 	} else {
@@ -142,29 +137,10 @@ func (v *vswitchPeer) setup(t *topo, c *cleanup, work string) error {
 			ports += fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n", p[1], p[0])
 		}
 	}
-	cfg := filepath.Join(work, "vswitch.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`control: %s
-state_dir: %s
-metrics: ""
-ports:
-%s`, filepath.Join(work, "vswitch.sock"), filepath.Join(work, "state"), ports)), 0o644)
-	v.cmd = exec.Command(v.bin, "run", "-c", cfg, "-log-level", "warn")
-	log, _ := os.Create(filepath.Join(work, "vswitch.log"))
-	v.cmd.Stdout, v.cmd.Stderr = log, log
-	if err := v.cmd.Start(); err != nil {
+	var err error
+	if v.cmd, err = runVswitch(v.bin, work, "vswitch", "ports:\n"+ports, c); err != nil {
 		return err
 	}
-	c.add(func() {
-		v.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { v.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			v.cmd.Process.Kill()
-			<-done
-		}
-	})
 	for i := 0; i < 100; i++ {
 		last := len(t.hosts) - 1
 		if _, err := nsExec(t.hosts[last], "ip", "link", "show", t.devs[last]); err == nil {
@@ -173,6 +149,34 @@ ports:
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("vswitch did not create its TAPs (see %s)", filepath.Join(work, "vswitch.log"))
+}
+
+// runVswitch writes work/NAME.yaml (cfg after a control socket
+// work/NAME.sock, a state directory and no metrics) and starts vswitch on
+// it, logging to work/NAME.log; c stops it (SIGINT, then after 5 s
+// SIGKILL).
+func runVswitch(bin, work, name, cfg string, c *cleanup) (*exec.Cmd, error) {
+	path := filepath.Join(work, name+".yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf("control: %s\nstate_dir: %s\nmetrics: \"\"\n%s",
+		filepath.Join(work, name+".sock"), filepath.Join(work, "state"), cfg)), 0o644)
+	cmd := exec.Command(bin, "run", "-c", path, "-log-level", "warn")
+	log, _ := os.Create(filepath.Join(work, name+".log"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c.add(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return cmd, nil
 }
 
 func (v *vswitchPeer) pids() []int { return []int{v.cmd.Process.Pid} }
@@ -196,11 +200,9 @@ func (bridgePeer) setup(t *topo, c *cleanup, work string) error {
 	sh("ip", "link", "set", "vsbbr0", "up")
 	for i, p := range t.setDevs("vsbe") {
 		root := fmt.Sprintf("vsbb%d", i+1)
-		if _, err := sh("ip", "link", "add", root, "type", "veth", "peer", "name", p[1]); err != nil {
+		if err := addVeth(c, root, p[1], p[0]); err != nil {
 			return err
 		}
-		c.add(func() { sh("ip", "link", "del", root) })
-		sh("ip", "link", "set", p[1], "netns", p[0])
 		sh("ip", "link", "set", root, "master", "vsbbr0")
 		sh("ip", "link", "set", root, "up")
 	}

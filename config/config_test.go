@@ -116,6 +116,7 @@ func TestErrors(t *testing.T) {
 		{"vxlan vnis list", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: [7]}\n", 2, "ports[0].vnis: must map VLANs to VNIs, like {10: 1010, 20: 1020}"},
 		{"vxlan trunk", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7}, trunk: [10]}\n", 2, "ports[0].trunk: a vxlan port carries the VLANs of its vnis map: trunk does not apply"},
 		{"vxlan remote", "ports:\n  - {name: v, type: vxlan, remotes: [224.0.0.5, 10.0.0.2, 10.0.0.2], vnis: {10: 7}}\n", 2, "ports[0].remotes[0]: 224.0.0.5 is not a unicast address\nports[0].remotes: 10.0.0.2 listed twice"},
+		{"vxlan no remotes", "ports:\n  - {name: v, type: vxlan, remotes: [], vnis: {10: 7}}\n", 2, "ports[0]: a vxlan port needs remotes: the VTEPs to send to (or evpn: true to learn them)"},
 		{"vxlan dstport", "ports:\n  - {name: v, type: vxlan, remotes: [10.0.0.2], vnis: {10: 7}, dstport: 0}\n", 2, `ports[0].dstport: "0" is not a whole number from 1 to 65535`},
 		{"evpn without bgp", "ports:\n  - {name: v, type: vxlan, vnis: {10: 7}, evpn: true}\n", 2, "ports[0].evpn: evpn needs the top-level bgp key (asn, router_id, neighbors)"},
 		{"bgp incomplete", "bgp:\n  asn: 65001\n", 1, "bgp: bgp needs asn and router_id"},
@@ -420,10 +421,13 @@ func FuzzParse(f *testing.F) {
 	f.Add(string(defaultYAML))
 	f.Add(archExample)
 	f.Add("ports: [{name: a, type: tap, vlan: 1}]\n")
+	f.Add("ports:\n  - {name: vx, type: vxlan, local: 10.0.0.5, dstport: 4789, vnis: {10: 1010, 20: 1020}, remotes: [10.0.0.6, 10.0.0.7]}\n")
+	f.Add("bgp: {asn: 65001, router_id: 10.0.0.5, listen_port: -1, neighbors: [{address: 10.0.0.6, asn: 65002, port: 1179}]}\nports:\n  - {name: vx, type: vxlan, vnis: {10: 7}, evpn: true}\n")
 	f.Add("ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 20}\n")
 	f.Add(natNet + "      - {proto: udp, port: 53, to: \"10.0.0.2:53\"}\n")
 	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
 	f.Add("ports:\n  - {name: q, type: qemu, socket: /s, socket_owner: \"qemu:107\", socket_mode: 0660}\n")
+	f.Add("ports:\n  - {name: a, type: tap, isolated: true, guard: dhcp}\n  - {name: b, type: qemu, socket: /s, max_macs: 0, guard: {macs: [\"52:54:00:00:00:01\"], ips: [10.0.0.2]}}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f.yaml", []byte(s))
 		if (c == nil) == (err == nil) {
@@ -435,6 +439,31 @@ func FuzzParse(f *testing.F) {
 		}
 		checkConfig(t, c)
 	})
+}
+
+// checkPortSecurity: a guard is dhcp or non-empty lists of unicast
+// addresses; max_macs is never negative.
+func checkPortSecurity(t *testing.T, p *Port) {
+	if p.MaxMACs < 0 || p.MaxMACs > 1<<20 {
+		t.Fatalf("port %s: max_macs %d", p.Name, p.MaxMACs)
+	}
+	g := p.Guard
+	if g == nil {
+		return
+	}
+	if g.DHCP == (len(g.MACs)+len(g.IPs) > 0) {
+		t.Fatalf("port %s: guard %+v", p.Name, g)
+	}
+	for _, m := range g.MACs {
+		if m.IsZero() || m.IsMulticast() {
+			t.Fatalf("port %s: guard MAC %s", p.Name, m)
+		}
+	}
+	for _, a := range g.IPs {
+		if !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			t.Fatalf("port %s: guard address %s", p.Name, a)
+		}
+	}
 }
 
 func checkErrors(t *testing.T, in string, err error) {
@@ -470,9 +499,10 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Fatalf("port name %q", p.Name)
 		}
 		names[p.Name] = p
-		if p.Type != "tap" && p.Type != "afpacket" && p.Type != "qemu" {
+		if p.Type != "tap" && p.Type != "afpacket" && p.Type != "qemu" && p.Type != "vxlan" {
 			t.Fatalf("port %s: type %q accepted", p.Name, p.Type)
 		}
+		checkVXLAN(t, c, p)
 		if p.Queue < 16 || p.Queue > 65536 || p.Queue&(p.Queue-1) != 0 {
 			t.Fatalf("port %s: queue %d", p.Name, p.Queue)
 		}
@@ -483,6 +513,7 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Fatalf("port %+v", p)
 		}
 		checkSocketKeys(t, p)
+		checkPortSecurity(t, p)
 	}
 	for _, e := range c.FDB.Static {
 		if p := names[e.Port]; p == nil || !p.Carries(e.VLAN) || e.MAC.IsZero() || e.MAC.IsMulticast() {
@@ -606,5 +637,47 @@ func TestPortGuard(t *testing.T) {
 	}
 	if p, err := ParsePort([]byte(`{"name": "x", "type": "tap", "guard": {"ips": ["10.0.0.9"]}}`)); err != nil || p.Guard == nil || p.Guard.IPs[0].String() != "10.0.0.9" {
 		t.Fatalf("JSON: %+v %v", p, err)
+	}
+}
+
+// checkVXLAN: a vxlan port is a trunk of exactly its VNIs' VLANs, with
+// VNIs in range and unique, a port, and remotes unless EVPN finds them;
+// evpn needs bgp, and bgp is whole. Other ports have no tunnel.
+func checkVXLAN(t *testing.T, c *Config, p *Port) {
+	x := p.VXLAN
+	if p.Type != "vxlan" {
+		if x.VNIs != nil || x.Remotes != nil || x.EVPN || x.DstPort != 0 || x.Local.IsValid() {
+			t.Fatalf("port %s (%s) has a tunnel: %+v", p.Name, p.Type, x)
+		}
+		return
+	}
+	if len(x.VNIs) == 0 || len(p.Trunk) != len(x.VNIs) || x.DstPort == 0 || len(x.Remotes) == 0 && !x.EVPN {
+		t.Fatalf("vxlan port %+v", p)
+	}
+	seen := map[uint32]bool{}
+	for i, vid := range p.Trunk {
+		vni, ok := x.VNIs[vid]
+		if !ok || vni == 0 || vni > 1<<24-1 || seen[vni] || i > 0 && p.Trunk[i-1] >= vid {
+			t.Fatalf("vxlan port %s: trunk %v vnis %v", p.Name, p.Trunk, x.VNIs)
+		}
+		seen[vni] = true
+	}
+	for _, r := range x.Remotes {
+		if !r.Is4() || r.IsUnspecified() || r.IsMulticast() {
+			t.Fatalf("vxlan port %s: remote %s", p.Name, r)
+		}
+	}
+	if x.EVPN && c.BGP == nil {
+		t.Fatalf("vxlan port %s: evpn without bgp", p.Name)
+	}
+	if b := c.BGP; b != nil {
+		if b.ASN == 0 || !b.RouterID.Is4() || b.Port == 0 || b.Port < -1 || b.Port > 65535 {
+			t.Fatalf("bgp %+v", b)
+		}
+		for _, n := range b.Neighbors {
+			if !n.Address.Is4() || n.ASN == 0 || n.Port < 0 || n.Port > 65535 {
+				t.Fatalf("bgp neighbor %+v", n)
+			}
+		}
 	}
 }

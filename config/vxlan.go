@@ -97,7 +97,7 @@ func (d *decoder) checkVXLAN(p *Port, n *yaml.Node, path string, set map[string]
 	if set["vnis"] == nil {
 		d.errf(n, path, "a vxlan port needs vnis: the VLANs it carries and their VNIs, like {10: 1010}")
 	}
-	if set["remotes"] == nil && !p.VXLAN.EVPN {
+	if len(p.VXLAN.Remotes) == 0 && !p.VXLAN.EVPN {
 		d.errf(n, path, "a vxlan port needs remotes: the VTEPs to send to (or evpn: true to learn them)")
 	}
 	if p.VXLAN.DstPort == 0 {

@@ -22,14 +22,20 @@ type fakeStream struct {
 }
 
 func (f *fakeStream) Next(ctx context.Context) (time.Time, []byte, error) {
+	return numberedFrame(ctx, time.After(time.Millisecond), &f.n)
+}
+
+// numberedFrame waits for wait (or ctx's end), counts *n up and returns a
+// 60-byte frame whose last byte is *n, as readRecords checks.
+func numberedFrame(ctx context.Context, wait <-chan time.Time, n *int) (time.Time, []byte, error) {
 	select {
 	case <-ctx.Done():
 		return time.Time{}, nil, ctx.Err()
-	case <-time.After(time.Millisecond):
+	case <-wait:
 	}
-	f.n++
+	*n++
 	b := make([]byte, 60)
-	b[59] = byte(f.n)
+	b[59] = byte(*n)
 	return time.Now(), b, nil
 }
 func (f *fakeStream) Dropped() uint64 { return 7 }

@@ -94,7 +94,14 @@ func serve(t *testing.T, b Backend) (*Server, *Client, string) {
 
 func serveAt(t *testing.T, b Backend, path string) *Server {
 	t.Helper()
-	s := NewServer(b, quiet())
+	return serveWith(t, b, quiet(), path)
+}
+
+// serveWith starts a server for b logging to log on path; at cleanup it
+// is closed and Serve must return nil.
+func serveWith(t *testing.T, b Backend, log *slog.Logger, path string) *Server {
+	t.Helper()
+	s := NewServer(b, log)
 	if err := s.Listen(path); err != nil {
 		t.Fatal(err)
 	}
@@ -263,12 +270,7 @@ func TestSocketLongPath(t *testing.T) {
 	}
 	// A crashed vswitch's socket is there: it is replaced.
 	os.MkdirAll(filepath.Dir(path), 0o755)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
+	staleSocket(t, path)
 	serveAt(t, &fakeBackend{}, path)
 	st, err := os.Stat(path)
 	if err != nil || st.Mode().Perm() != 0o600 {
@@ -293,15 +295,22 @@ func TestSecondServerRefused(t *testing.T) {
 	}
 }
 
-func TestStaleSocketReplaced(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vswitch.sock")
-	// A crashed vswitch leaves its socket file behind, nobody listening.
+// staleSocket leaves a socket file at path with nobody listening, as a
+// crashed vswitch does.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln.SetUnlinkOnClose(false)
 	ln.Close()
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vswitch.sock")
+	// A crashed vswitch leaves its socket file behind, nobody listening.
+	staleSocket(t, path)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
 	}
@@ -376,9 +385,7 @@ func TestClientWithoutServer(t *testing.T) {
 		t.Fatalf("%v does not match os.ErrNotExist", err)
 	}
 	// A stale socket: connection refused.
-	ln, _ := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
+	staleSocket(t, path)
 	err = NewClient(path).Health(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "is it running? (connect: connection refused)") {
 		t.Fatalf("stale socket: %v", err)

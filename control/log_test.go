@@ -51,16 +51,7 @@ func textLog(buf io.Writer, level slog.Level) *slog.Logger {
 func serveLogged(t *testing.T, b Backend, log *slog.Logger) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "vswitch.sock")
-	s := NewServer(b, log)
-	if err := s.Listen(path); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
-	t.Cleanup(func() {
-		s.Close()
-		<-done
-	})
+	serveWith(t, b, log, path)
 	return path
 }
 
@@ -193,15 +184,7 @@ func (s *slowStream) Next(ctx context.Context) (time.Time, []byte, error) {
 		<-ctx.Done()
 		return time.Time{}, nil, ctx.Err()
 	}
-	select {
-	case <-ctx.Done():
-		return time.Time{}, nil, ctx.Err()
-	case <-time.After(time.Until(s.due[s.n])):
-	}
-	s.n++
-	b := make([]byte, 60)
-	b[59] = byte(s.n)
-	return time.Now(), b, nil
+	return numberedFrame(ctx, time.After(time.Until(s.due[s.n])), &s.n)
 }
 func (s *slowStream) Dropped() uint64 { return 0 }
 func (s *slowStream) Close()          { close(s.closed) }
@@ -246,20 +229,27 @@ func readRecords(t *testing.T, r *pcapgo.Reader, n int, timeout time.Duration) {
 	}
 }
 
-// A capture outlives quiet spells longer than its flush interval, and
-// --count N ends it after exactly N records.
-func TestCaptureQuietStream(t *testing.T) {
-	b := &slowBackend{at: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond}, streams: make(chan *slowStream, 1)}
-	c := NewClient(serveLogged(t, b, quiet()))
-	resp, err := c.Get(context.Background(), "/v1/capture?port=vm1&count=3")
+// openCapture serves b and GETs the capture at url with ctx; it returns
+// a pcap reader of the body, which is closed at cleanup.
+func openCapture(t *testing.T, ctx context.Context, b Backend, url string) *pcapgo.Reader {
+	t.Helper()
+	resp, err := NewClient(serveLogged(t, b, quiet())).Get(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	r, err := pcapgo.NewReader(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// A capture outlives quiet spells longer than its flush interval, and
+// --count N ends it after exactly N records.
+func TestCaptureQuietStream(t *testing.T) {
+	b := &slowBackend{at: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond}, streams: make(chan *slowStream, 1)}
+	r := openCapture(t, context.Background(), b, "/v1/capture?port=vm1&count=3")
 	readRecords(t, r, 3, 2*time.Second)
 	if data, _, err := r.ReadPacketData(); err != io.EOF {
 		t.Fatalf("after 3 of count=3: % x %v, want EOF", data, err)
@@ -271,18 +261,9 @@ func TestCaptureQuietStream(t *testing.T) {
 // wake-up, not held until more frames come (count=0: no limit).
 func TestCaptureIdleFlush(t *testing.T) {
 	b := &slowBackend{at: []time.Duration{250 * time.Millisecond, 260 * time.Millisecond}, streams: make(chan *slowStream, 1)}
-	c := NewClient(serveLogged(t, b, quiet()))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	resp, err := c.Get(ctx, "/v1/capture?port=vm1&count=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r, err := pcapgo.NewReader(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openCapture(t, ctx, b, "/v1/capture?port=vm1&count=0")
 	readRecords(t, r, 2, time.Second)
 	cancel()
 	<-(<-b.streams).closed

@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,12 +14,7 @@ import (
 func TestSameMomentServers(t *testing.T) {
 	for round := range 10 {
 		path := filepath.Join(t.TempDir(), "vswitch.sock")
-		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln.SetUnlinkOnClose(false)
-		ln.Close()
+		staleSocket(t, path)
 
 		const n = 6
 		servers := make([]*Server, n)

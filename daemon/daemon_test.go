@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,17 +20,9 @@ import (
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
-var seq atomic.Uint32
-
 // name is a short unique name with this package's prefix "vsd", within
 // the 15-byte limit of interface names.
-func name(tag string) string {
-	n := fmt.Sprintf("vsd%s%d%d", tag, os.Getpid()%1000, seq.Add(1))
-	if len(n) > 15 {
-		n = n[:15]
-	}
-	return n
-}
+func name(tag string) string { return testnet.PrefixName("vsd", tag) }
 
 // netns creates a namespace with IPv6 off, so its interfaces send nothing
 // on their own (no router solicitations to learn), and deletes it at

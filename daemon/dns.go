@@ -9,10 +9,12 @@ import (
 	"github.com/vswitch/vswitch/metrics"
 )
 
-// newDNS is a network's DNS server, answering through deliver: dns.hosts,
+// newDNS is a network's DNS server, answering through deliver (UDP) and
+// deliverTCP: dns.hosts,
 // the dhcp.hosts names, and the names of the DHCP server's bound leases.
-func newDNS(nc config.Network, srv *dhcp.Server, deliver func(dns.Answer)) *dns.Server {
-	cfg := dns.Config{Network: nc.Name, Gateway: nc.Address, Forwarders: nc.DNS.Forwarders, Deliver: deliver, Hosts: dnsHosts(nc)}
+func newDNS(nc config.Network, srv *dhcp.Server, deliver func(dns.Answer), deliverTCP func(dns.TCPSegment)) *dns.Server {
+	cfg := dns.Config{Network: nc.Name, Gateway: nc.Address, Forwarders: nc.DNS.Forwarders, Deliver: deliver, DeliverTCP: deliverTCP,
+		Hosts: dnsHosts(nc)}
 	if h := nc.DHCP; h != nil {
 		cfg.Domain = h.Domain
 	}

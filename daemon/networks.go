@@ -65,7 +65,7 @@ func (d *Daemon) startNetworks() error {
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
 		if nc.DNS.Enable { // answers go out once n.gw is set, as DHCP's
-			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) })
+			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) }, func(s dns.TCPSegment) { n.gw.DeliverDNSTCP(s) })
 		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
 			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns})
@@ -186,7 +186,8 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 	out := make([]metrics.UplinkStats, 0, len(d.uplinks))
 	for i, u := range d.uplinks {
 		o, in := u.Translations()
-		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), EarlyDrops: u.NAT().Stats().EarlyDrops,
+		ct := u.NAT().Stats()
+		st := metrics.UplinkStats{Name: d.cfg.Uplinks[i].Name, Conntrack: u.NAT().Len(), EarlyDrops: ct.EarlyDrops, FragEvicted: ct.FragEvicted,
 			TranslationsOut: o, TranslationsIn: in, Drops: map[string]uint64{}}
 		for r, v := range u.Drops() {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v

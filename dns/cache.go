@@ -141,8 +141,8 @@ func (c *cache) len() (int, int) {
 }
 
 // answer is the cached answer to m with its TTLs counted down, packed
-// into buf, or false.
-func (c *cache) answer(key string, m *mdns.Msg, now time.Time, buf []byte) ([]byte, bool) {
+// into buf and cut to limit bytes, or false.
+func (c *cache) answer(key string, m *mdns.Msg, now time.Time, buf []byte, limit int) ([]byte, bool) {
 	e, ok := c.get(key, now)
 	if !ok {
 		return nil, false
@@ -165,7 +165,7 @@ func (c *cache) answer(key string, m *mdns.Msg, now time.Time, buf []byte) ([]by
 	if err != nil {
 		return nil, false
 	}
-	return fit(out, clientMax(m), buf)
+	return fit(out, limit, buf)
 }
 
 func setID(raw []byte, id uint16) { binary.BigEndian.PutUint16(raw, id) }

@@ -11,7 +11,8 @@ const (
 	DropNotQuery                        // a response, not a query
 	DropRateLimited                     // over the per-client rate limit
 	DropInflightFull                    // MaxInflight queries already wait for upstream
-	DropBadChecksum                     // the UDP checksum is wrong (counted by the gateway)
+	DropBadChecksum                     // the UDP or TCP checksum is wrong (counted by the gateway)
+	DropTCPConnsFull                    // a SYN over the TCP connection limit (per network or per client)
 	NumDrops
 )
 
@@ -23,6 +24,7 @@ var dropNames = [NumDrops]string{
 	DropRateLimited:   "ratelimit",
 	DropInflightFull:  "inflight_full",
 	DropBadChecksum:   "bad_checksum",
+	DropTCPConnsFull:  "tcp_conns_full",
 }
 
 // String is the metric label value.

@@ -18,24 +18,23 @@ import (
 var errUpstream = errors.New("dns: no usable answer from upstream")
 
 // forward asks the forwarders in turn, within Timeout in all, and delivers
-// the first usable answer, or SERVFAIL. It owns j until it returns.
-func (s *Server) forward(j *job, m *mdns.Msg, key string, fw []netip.AddrPort) {
+// the first usable answer, or SERVFAIL. A TCP client's query goes
+// upstream over TCP, so a large answer comes back whole.
+func (s *Server) forward(c client, m *mdns.Msg, key string, fw []netip.AddrPort) {
 	defer s.wg.Done()
-	defer s.free.Put(j)
 	defer s.inflight.Add(-1)
-	clientID, limit := m.Id, clientMax(m)
+	clientID, limit := m.Id, c.limit(m)
 	if opt := m.IsEdns0(); opt != nil && opt.UDPSize() > maxUDPLen {
 		opt.SetUDPSize(maxUDPLen) // larger answers come truncated: the guest retries over TCP
 	}
 	start := time.Now()
 	deadline := start.Add(s.cfg.Timeout)
-	buf := make([]byte, 4096)
 	for i, up := range fw {
 		left := time.Until(deadline)
 		if left <= 0 {
 			break
 		}
-		raw, r, err := exchange(m, up, time.Now().Add(left/time.Duration(len(fw)-i)), buf, s.done)
+		raw, r, err := exchange(m, up, c.conn != nil, time.Now().Add(left/time.Duration(len(fw)-i)), s.done)
 		if err != nil {
 			continue
 		}
@@ -43,11 +42,11 @@ func (s *Server) forward(j *job, m *mdns.Msg, key string, fw []netip.AddrPort) {
 		s.latency.observe(now.Sub(start))
 		s.cache.put(key, raw, cacheTTL(r), now)
 		setID(raw, clientID)
-		out, ok := fit(raw, limit, make([]byte, 0, limit))
+		out, ok := fit(raw, limit, make([]byte, 0, min(limit, len(raw))))
 		if !ok {
 			break
 		}
-		s.deliver(j, out, ResultForwarded)
+		s.deliver(c, out, ResultForwarded)
 		return
 	}
 	m.Id = clientID
@@ -58,21 +57,26 @@ func (s *Server) forward(j *job, m *mdns.Msg, key string, fw []netip.AddrPort) {
 		r.SetEdns0(maxUDPLen, opt.Do())
 	}
 	if out, err := r.Pack(); err == nil {
-		s.deliver(j, out, ResultServfail)
+		s.deliver(c, out, ResultServfail)
 	}
 }
 
-// exchange sends m to up from a fresh socket (a random source port and a
-// random ID: an off-path guess has to match both) and returns the first
-// reply to it. SERVFAIL and REFUSED count as no answer, so the next
-// forwarder is asked.
-func exchange(m *mdns.Msg, up netip.AddrPort, deadline time.Time, buf []byte, done <-chan struct{}) ([]byte, *mdns.Msg, error) {
+// exchange sends m to up from a fresh socket (over UDP a random source
+// port and a random ID: an off-path guess has to match both) and returns
+// the first reply to it. SERVFAIL and REFUSED count as no answer, so the
+// next forwarder is asked.
+func exchange(m *mdns.Msg, up netip.AddrPort, tcp bool, deadline time.Time, done <-chan struct{}) ([]byte, *mdns.Msg, error) {
 	m.Id = uint16(rand.Uint32())
 	q, err := m.Pack()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(up))
+	network := "udp"
+	if tcp {
+		network = "tcp"
+	}
+	d := net.Dialer{Deadline: deadline}
+	c, err := d.Dial(network, up.String())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,24 +91,31 @@ func exchange(m *mdns.Msg, up netip.AddrPort, deadline time.Time, buf []byte, do
 		}
 	}()
 	c.SetDeadline(deadline)
-	if _, err := c.Write(q); err != nil {
+	co := &mdns.Conn{Conn: c, UDPSize: 4096}
+	if _, err := co.Write(q); err != nil {
 		return nil, nil, err
 	}
 	want := m.Question[0]
 	for {
-		n, err := c.Read(buf)
+		raw, err := co.ReadMsgHeader(nil)
+		if errors.Is(err, mdns.ErrShortRead) && !tcp {
+			continue
+		}
 		if err != nil {
-			return nil, nil, err // timeout, or ICMP unreachable on the connected socket
+			return nil, nil, err // timeout, ICMP unreachable on the connected socket, TCP closed
 		}
 		r := new(mdns.Msg)
-		if r.Unpack(buf[:n]) != nil || r.Id != m.Id || !r.Response || len(r.Question) != 1 ||
+		if r.Unpack(raw) != nil || r.Id != m.Id || !r.Response || len(r.Question) != 1 ||
 			!strings.EqualFold(r.Question[0].Name, want.Name) || r.Question[0].Qtype != want.Qtype || r.Question[0].Qclass != want.Qclass {
+			if tcp {
+				return nil, nil, errUpstream // a TCP stream has one answer for us
+			}
 			continue // not the answer to this query: keep waiting
 		}
 		if r.Rcode == mdns.RcodeServerFailure || r.Rcode == mdns.RcodeRefused {
 			return nil, nil, errUpstream
 		}
-		return buf[:n], r, nil
+		return raw, r, nil
 	}
 }
 

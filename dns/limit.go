@@ -2,39 +2,44 @@ package dns
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
-// maxClients bounds the rate limiter's table: a prefix as large as /8
-// cannot grow it past this; when full, it starts over.
-const maxClients = 4096
+// limitSlots is the size of the rate limiter's table: a guest's slot is
+// the low bits of its address, so on a /20 or smaller network every guest
+// has its own; on a larger one guests whose addresses agree in those bits
+// share one.
+const limitSlots = 4096
 
-// limiter is a token bucket per client address, refilled at rate a second
-// up to twice that. The server's goroutine owns it.
+// limiter is a per-client rate limit on the frame path (GCRA, the token
+// bucket as one timestamp): each slot holds the theoretical arrival time
+// of the client's next query. A query is allowed when that time is at
+// most burst intervals ahead of now; allowing one moves it an interval on.
+// One CAS, no lock, no allocation; the gateway's writer is its only user,
+// but the CAS keeps it right for any number.
 type limiter struct {
-	rate float64
-	m    map[netip.Addr]bucket
+	interval int64 // ns between queries at the steady rate
+	burst    int64 // ns of credit: burst queries at once
+	tat      [limitSlots]atomic.Int64
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
+func newLimiter(rate int) *limiter {
+	iv := int64(time.Second) / int64(rate)
+	return &limiter{interval: iv, burst: 2 * int64(rate) * iv}
 }
 
-func (l *limiter) allow(a netip.Addr, now time.Time) bool {
-	b, ok := l.m[a]
-	if !ok {
-		if len(l.m) >= maxClients {
-			clear(l.m)
+func (l *limiter) allow(a netip.Addr, now int64) bool {
+	b := a.As16()
+	slot := &l.tat[(uint(b[14])<<8|uint(b[15]))%limitSlots]
+	for {
+		tat := slot.Load()
+		t := max(tat, now)
+		if t-now+l.interval > l.burst {
+			return false
 		}
-		b = bucket{tokens: 2 * l.rate, last: now}
+		if slot.CompareAndSwap(tat, t+l.interval) {
+			return true
+		}
 	}
-	b.tokens = min(2*l.rate, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	ok = b.tokens >= 1
-	if ok {
-		b.tokens--
-	}
-	l.m[a] = b
-	return ok
 }

@@ -33,8 +33,11 @@ type Config struct {
 	// returns, and be safe for concurrent use: answers come from the
 	// server's goroutine and from the goroutines waiting on upstream.
 	Deliver func(Answer)
+	// DeliverTCP sends a TCP segment from port 53, under the same rules
+	// as Deliver; nil: no DNS over TCP (the gateway resets connections).
+	DeliverTCP func(TCPSegment)
 
-	RateLimit    int           // queries per second per client; 0 = 100 (bursts of twice that)
+	RateLimit    int           // queries (or TCP segments) per second per client; 0 = 100 (bursts of twice that)
 	MaxInflight  int           // forwarded queries waiting for upstream; 0 = 256
 	CacheEntries int           // 0 = 4096
 	CacheBytes   int           // 0 = 4 MiB
@@ -58,19 +61,22 @@ type Answer struct {
 // Limits of what we take and send.
 const (
 	maxQueryLen = 1472 // the largest UDP payload of an MTU-1500 frame
+	maxJobLen   = 1520 // the largest TCP segment of one: 60 bytes of header, 1460 of data
 	maxUDPLen   = 1232 // our EDNS0 buffer size: no IP fragments (DNS flag day 2020)
 	numJobs     = 1024 // queries queued or in flight, per network
 	localTTL    = 0    // dnsmasq's local-ttl default: guests ask again and see a lease end at once
 )
 
-// job is one query, from the gateway's hand-over to its answer. Jobs come
-// from a fixed set: the gateway's goroutine takes one from free, the
-// server's goroutine or a forwarding goroutine puts it back when done.
+// job is one query or TCP segment, from the gateway's hand-over until the
+// server's goroutine has read it. Jobs come from a fixed set: the
+// gateway's goroutine takes one from free, the server's goroutine puts it
+// back.
 type job struct {
 	mac pkt.MAC
 	src netip.AddrPort
+	tcp bool // buf holds a TCP segment, header included
 	n   int
-	buf [maxQueryLen]byte
+	buf [maxJobLen]byte
 }
 
 // Server is one network's DNS service. Query is for the gateway's frame
@@ -95,11 +101,12 @@ type Server struct {
 
 	// The server goroutine's own.
 	local   localNames
-	limiter limiter
 	packBuf []byte
+	limiter *limiter
 
 	cache *cache
 	up    upstreams
+	tcp   tcpTable
 }
 
 // New returns the server for cfg; Start runs it.
@@ -126,10 +133,11 @@ func New(cfg Config) *Server {
 		cfg: cfg, gw: cfg.Gateway.Addr(), network: cfg.Gateway.Masked().Addr(), bcast: broadcast(cfg.Gateway),
 		free: ring.New[job](numJobs), q: ring.NewQueue[job](numJobs), done: make(chan struct{}),
 		local:   newLocalNames(cfg.Domain, cfg.Hosts, cfg.Leases),
-		limiter: limiter{rate: float64(cfg.RateLimit), m: map[netip.Addr]bucket{}},
+		limiter: newLimiter(cfg.RateLimit),
 		packBuf: make([]byte, 0, 4096),
 		cache:   newCache(cfg.CacheEntries, cfg.CacheBytes),
 		up:      upstreams{static: cfg.Forwarders, path: cfg.ResolvConf},
+		tcp:     tcpTable{m: map[netip.AddrPort]*tcpConn{}, perClient: map[netip.Addr]int{}},
 	}
 	for range s.free.Cap() {
 		s.free.Put(new(job))
@@ -139,8 +147,9 @@ func New(cfg Config) *Server {
 
 // Start runs the server's goroutine.
 func (s *Server) Start() {
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.run()
+	go s.tcpTimers()
 }
 
 // Close stops the server and waits for its goroutines (forwarded queries
@@ -152,16 +161,26 @@ func (s *Server) Close() error {
 }
 
 // Query hands a guest's query over: mac and src are the frame's source,
-// msg the UDP payload (copied). It never blocks or allocates; one
-// goroutine at a time may call it (the gateway's writer).
-func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte) {
+// msg the UDP payload (copied), now the batch's clock. It never blocks or
+// allocates; one goroutine at a time may call it (the gateway's writer).
+// The per-client rate limit is checked here, so a flooding guest's excess
+// never takes a job another guest's query needs.
+func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte, now time.Time) {
+	s.handOver(mac, src, msg, false, now)
+}
+
+func (s *Server) handOver(mac pkt.MAC, src netip.AddrPort, msg []byte, tcp bool, now time.Time) {
 	a := src.Addr()
 	if !s.cfg.Gateway.Contains(a) || a == s.gw || a == s.network || a == s.bcast || src.Port() == 0 {
 		s.drop(DropOutsidePrefix)
 		return
 	}
-	if len(msg) < 12 || len(msg) > maxQueryLen {
+	if len(msg) < 12 || len(msg) > maxQueryLen && !tcp || len(msg) > maxJobLen {
 		s.drop(DropMalformed)
+		return
+	}
+	if !s.limiter.allow(a, now.UnixNano()) {
+		s.drop(DropRateLimited)
 		return
 	}
 	var one [1]*job
@@ -170,7 +189,7 @@ func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte) {
 		return
 	}
 	j := one[0]
-	j.mac, j.src, j.n = mac, src, copy(j.buf[:], msg)
+	j.mac, j.src, j.tcp, j.n = mac, src, tcp, copy(j.buf[:], msg)
 	if !s.q.Put(j) { // cannot happen: the queue holds every job
 		s.free.Put(j)
 		s.drop(DropQueueFull)
@@ -195,66 +214,75 @@ func (s *Server) run() {
 		}
 		now := time.Now()
 		for _, j := range batch[:n] {
-			if s.serve(j, now) {
-				s.free.Put(j)
-			}
+			s.serve(j, now)
+			s.free.Put(j)
 		}
 	}
 }
 
-// serve answers j, or starts forwarding it. It reports whether j is done
-// (false: a forwarding goroutine owns it now).
-func (s *Server) serve(j *job, now time.Time) bool {
-	if !s.limiter.allow(j.src.Addr(), now) {
-		s.drop(DropRateLimited)
-		return true
+// client is where an answer goes: a UDP source, or a TCP connection.
+type client struct {
+	mac  pkt.MAC
+	src  netip.AddrPort
+	conn *tcpConn // nil: UDP
+}
+
+// serve handles j: a UDP query, or a TCP segment.
+func (s *Server) serve(j *job, now time.Time) {
+	if j.tcp {
+		s.tcp.segment(s, j, now)
+		return
 	}
+	s.resolve(client{mac: j.mac, src: j.src}, j.buf[:j.n], now)
+}
+
+// resolve answers a query, or starts forwarding it.
+func (s *Server) resolve(c client, msg []byte, now time.Time) {
 	m := new(mdns.Msg)
-	if err := m.Unpack(j.buf[:j.n]); err != nil || len(m.Question) != 1 {
+	if err := m.Unpack(msg); err != nil || len(m.Question) != 1 {
 		s.drop(DropMalformed)
-		return true
+		return
 	}
 	if m.Response {
 		s.drop(DropNotQuery)
-		return true
+		return
 	}
 	q := m.Question[0]
 	s.qtypes[qtypeOf(q.Qtype)].Add(1)
 	switch {
 	case m.Opcode != mdns.OpcodeQuery:
-		s.reply(j, m, mdns.RcodeNotImplemented, nil, false, ResultRefused)
-		return true
+		s.reply(c, m, mdns.RcodeNotImplemented, nil, false, ResultRefused)
+		return
 	case q.Qclass != mdns.ClassINET:
-		s.reply(j, m, mdns.RcodeRefused, nil, false, ResultRefused)
-		return true
+		s.reply(c, m, mdns.RcodeRefused, nil, false, ResultRefused)
+		return
 	}
 	s.takeHosts()
 	if rcode, rrs, ok := s.local.answer(q, s.cfg.Gateway, now); ok {
-		s.reply(j, m, rcode, rrs, true, ResultLocal)
-		return true
+		s.reply(c, m, rcode, rrs, true, ResultLocal)
+		return
 	}
 	key := cacheKey(m)
-	if out, ok := s.cache.answer(key, m, now, s.packBuf); ok {
-		s.deliver(j, out, ResultCached)
-		return true
+	if out, ok := s.cache.answer(key, m, now, s.packBuf, c.limit(m)); ok {
+		s.deliver(c, out, ResultCached)
+		return
 	}
 	fw := s.up.servers(now)
 	if len(fw) == 0 {
-		s.reply(j, m, mdns.RcodeRefused, nil, false, ResultRefused)
-		return true
+		s.reply(c, m, mdns.RcodeRefused, nil, false, ResultRefused)
+		return
 	}
 	if int(s.inflight.Add(1)) > s.cfg.MaxInflight {
 		s.inflight.Add(-1)
 		s.drop(DropInflightFull)
-		return true
+		return
 	}
 	s.wg.Add(1)
-	go s.forward(j, m, key, fw)
-	return false
+	go s.forward(c, m, key, fw)
 }
 
 // reply answers m with rcode and rrs, with an OPT record if m had one.
-func (s *Server) reply(j *job, m *mdns.Msg, rcode int, rrs []mdns.RR, auth bool, res Result) {
+func (s *Server) reply(c client, m *mdns.Msg, rcode int, rrs []mdns.RR, auth bool, res Result) {
 	r := new(mdns.Msg)
 	r.SetRcode(m, rcode)
 	r.Authoritative, r.RecursionAvailable = auth, true
@@ -267,12 +295,25 @@ func (s *Server) reply(j *job, m *mdns.Msg, rcode int, rrs []mdns.RR, auth bool,
 		s.drop(DropMalformed) // a name we cannot encode back
 		return
 	}
-	s.deliver(j, out, res)
+	s.deliver(c, out, res)
 }
 
-func (s *Server) deliver(j *job, msg []byte, res Result) {
+// deliver sends an answer; safe from any of the server's goroutines.
+func (s *Server) deliver(c client, msg []byte, res Result) {
 	s.results[res].Add(1)
-	s.cfg.Deliver(Answer{DstMAC: j.mac, Dst: j.src, Msg: msg})
+	if c.conn != nil {
+		s.tcp.answer(s, c.conn, msg)
+		return
+	}
+	s.cfg.Deliver(Answer{DstMAC: c.mac, Dst: c.src, Msg: msg})
+}
+
+// limit is the largest answer c takes: over TCP, any.
+func (c client) limit(m *mdns.Msg) int {
+	if c.conn != nil {
+		return mdns.MaxMsgSize
+	}
+	return clientMax(m)
 }
 
 // clientMax is the largest UDP answer m's sender takes (RFC 6891 6.2.5).

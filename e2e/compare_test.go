@@ -37,12 +37,7 @@ func BenchmarkCompareLinuxBridge(b *testing.B) {
 		}
 		// vswitch, AF_PACKET on veths (like the bridge topology).
 		{
-			h1, h2 := newHost(t, "c1"), newHost(t, "c2")
-			r1, p1 := testnet.Veth(t, "c", h1.Netns)
-			r2, p2 := testnet.Veth(t, "c", h2.Netns)
-			vs := startVswitch(t, fmt.Sprintf("ports:\n  - {name: v1, type: afpacket, device: %s}\n  - {name: v2, type: afpacket, device: %s}\n", r1, r2))
-			h1.addr(p1, "10.207.1.1/24")
-			h2.addr(p2, "10.207.1.2/24")
+			vs, h1, h2 := afpacketPair(t, "c", "10.207.1.1/24", "10.207.1.2/24")
 			vswVeth = append(vswVeth, iperfTCP(t, h2, h1, "10.207.1.2", secs))
 			vs.stop()
 		}

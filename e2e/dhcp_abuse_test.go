@@ -33,16 +33,11 @@ import (
 //
 // garbage MAC K: K messages of each malformed kind from one MAC, in a
 // fixed order, and prints "SENT n".
-const dhcpAbuse = `import os, socket, struct, sys, random, select, time
+const dhcpAbuse = pyCsum + `import os, socket, struct, sys, random, select, time
 dev, mode = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((dev, 0))
 sent = 0
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b)//2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return (~t) & 0xffff
 def send(src, payload):
     global sent
     udp = struct.pack("!HHHH", 68, 67, 8 + len(payload), 0) + payload
@@ -134,6 +129,27 @@ func rssKB(t *testing.T, pid int) int {
 	return 0
 }
 
+// abuseRig runs a vswitch with metrics on addr whose network lab
+// (10.222.0.1/24, DHCP pool .10-.30) has two TAP ports: pb in bad, with
+// the port options badOpts, and pg in good. pb is up, with no address.
+func abuseRig(t *testing.T, tag, badOpts string) (vs *instance, addr string, bad, good *host, pb, pg string) {
+	t.Helper()
+	bad, good = newHost(t, tag+"b"), newHost(t, tag+"g")
+	pb, pg = testnet.Name(tag), testnet.Name(tag)
+	addr = freeAddr(t)
+	vs = startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s, %s}
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 10.222.0.1/24
+    dhcp: {range: 10.222.0.10-10.222.0.30}
+`, addr, pb, bad.Name, badOpts, pg, good.Name))
+	bad.Run("ip", "link", "set", pb, "up")
+	return vs, addr, bad, good, pb, pg
+}
+
 // TestDHCPAbuse: a flood of 2000 random MACs, each trying a whole
 // DISCOVER/OFFER/REQUEST/ACK, through a port limited to 4 MACs leases
 // exactly 4 addresses, to the first 4 MACs it sent (the ones the switch
@@ -147,19 +163,7 @@ func TestDHCPAbuse(t *testing.T) {
 	// per MAC (a burst of 20): 3 of each stay under it, so every one is
 	// counted under its own reason.
 	const floodMACs, garbageEach = 2000, 3
-	bad, good := newHost(t, "ab"), newHost(t, "ag")
-	pb, pg := testnet.Name("a"), testnet.Name("a")
-	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s, max_macs: 4}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 10.222.0.1/24
-    dhcp: {range: 10.222.0.10-10.222.0.30}
-`, addr, pb, bad.Name, pg, good.Name))
-	bad.Run("ip", "link", "set", pb, "up")
+	vs, addr, bad, good, pb, pg := abuseRig(t, "a", "max_macs: 4")
 	rss0 := rssKB(t, vs.cmd.Process.Pid)
 
 	out := bad.Run("python3", "-c", dhcpAbuse, pb, "flood", fmt.Sprint(floodMACs))
@@ -290,19 +294,7 @@ networks:
 // real client on another port gets the pool's first address.
 func TestDHCPChaddrSpoof(t *testing.T) {
 	requireE2E(t, "python3", "udhcpc")
-	bad, good := newHost(t, "sb"), newHost(t, "sg")
-	pb, pg := testnet.Name("s"), testnet.Name("s")
-	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s, max_macs: 1, mac: "52:54:00:5b:00:01"}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 10.222.0.1/24
-    dhcp: {range: 10.222.0.10-10.222.0.30}
-`, addr, pb, bad.Name, pg, good.Name))
-	bad.Run("ip", "link", "set", pb, "up")
+	vs, addr, bad, good, pb, pg := abuseRig(t, "s", `max_macs: 1, mac: "52:54:00:5b:00:01"`)
 	out := bad.Run("python3", "-c", dhcpAbuse, pb, "spoof", "52:54:00:5b:00:01", "42")
 	if acks := strings.Count(out, "ACK "); acks != 0 {
 		t.Errorf("%d leases for client hardware addresses the switch never learned, all from one port with max_macs 1:\n%s",

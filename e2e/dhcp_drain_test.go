@@ -23,17 +23,12 @@ import (
 // Each message asks for a broadcast reply. It prints "ACK i ip" and
 // "NAK i" per reply (i: the spec's index), then "SENT n" and "ELAPSED s"
 // (the seconds the sending took), once the server has been quiet for 1.5 s.
-const dhcpSend = `import socket, struct, sys, time, select, random
+const dhcpSend = pyCsum + `import socket, struct, sys, time, select, random
 dev, src, gap = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), float(sys.argv[3])
 specs = sys.argv[4:]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((dev, 0))
 base = random.getrandbits(20) << 10
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b)//2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return (~t) & 0xffff
 def build(i, spec):
     typ, cid, req, ci, sid, ch = (spec.split(",") + [""] * 6)[:6]
     chaddr = bytes.fromhex(ch.replace(":", "")) if ch else src

@@ -13,16 +13,11 @@ import (
 // dhcpRequestFlood leases one address from the host's own MAC, then sends
 // REQUESTs for it (each one an ACK and a durable lease write) at the given
 // rate for the given seconds. It prints "SENT n ACKS k".
-const dhcpRequestFlood = `import socket, struct, sys, time, select
+const dhcpRequestFlood = pyCsum + `import socket, struct, sys, time, select
 dev, secs, rate = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((dev, 0))
 mac = s.getsockname()[4][:6]
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b)//2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return (~t) & 0xffff
 def send(opts, xid):
     m = struct.pack("!BBBBIHH", 1, 1, 6, 0, xid, 0, 0x8000) + bytes(16) + mac + bytes(10) + bytes(192) + b"\x63\x82\x53\x63" + opts + b"\xff"
     udp = struct.pack("!HHHH", 68, 67, 8 + len(m), 0) + m
@@ -79,9 +74,7 @@ var pingRTT = regexp.MustCompile(`rtt min/avg/max/mdev = ([\d.]+)/([\d.]+)/([\d.
 // flood is a matter for per-source DHCP rate limits, not this test.
 func TestDHCPFloodKeepsNATFlowing(t *testing.T) {
 	requireE2E(t, "ping", "python3", "udhcpc")
-	out := newHost(t, "fo")
-	upDev, outDev := testnet.Veth(t, "f", out.Netns)
-	out.addr(outDev, "10.245.0.1/24")
+	_, upDev, _ := outsideHost(t, "f", "10.245.0.1/24")
 	flooder, pf := newHost(t, "ff"), testnet.Name("f")
 	guest, pg := newHost(t, "fg"), testnet.Name("f")
 	vs := startVswitch(t, fmt.Sprintf(`ports:

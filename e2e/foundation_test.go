@@ -204,14 +204,7 @@ func TestPortAddDelete(t *testing.T) {
 		t.Fatal("added port missing from show ports")
 	}
 	vs.mustCLI("port", "del", "uplink1")
-	if _, ok := vs.ports()["uplink1"]; ok {
-		t.Fatal("deleted port still in show ports")
-	}
-	for _, e := range vs.fdb() {
-		if e.Port == "uplink1" {
-			t.Fatalf("deleted port still in the FDB: %+v", e)
-		}
-	}
+	vs.requirePortGone("uplink1")
 	if n := h1.pingCount("10.204.0.2", 2); n != 0 {
 		t.Fatalf("traffic still flows through a deleted port: %d replies", n)
 	}

@@ -1,11 +1,6 @@
 package e2e
 
-import (
-	"fmt"
-	"testing"
-
-	"github.com/vswitch/vswitch/internal/testnet"
-)
+import "testing"
 
 // TestVethGSOWhole: TCP between two hosts behind veths (AF_PACKET ports;
 // the sender's veth has TSO on, so it hands the switch 64 KiB GSO
@@ -15,12 +10,7 @@ import (
 // segments would send at most 1514 bytes per frame.
 func TestVethGSOWhole(t *testing.T) {
 	requireE2E(t, "ping", "iperf3")
-	h1, h2 := newHost(t, "o1"), newHost(t, "o2")
-	r1, p1 := testnet.Veth(t, "o", h1.Netns)
-	r2, p2 := testnet.Veth(t, "o", h2.Netns)
-	vs := startVswitch(t, fmt.Sprintf("ports:\n  - {name: v1, type: afpacket, device: %s}\n  - {name: v2, type: afpacket, device: %s}\n", r1, r2))
-	h1.addr(p1, "10.209.0.1/24")
-	h2.addr(p2, "10.209.0.2/24")
+	vs, h1, h2 := afpacketPair(t, "o", "10.209.0.1/24", "10.209.0.2/24")
 	if !h1.ping("10.209.0.2", 2) {
 		t.Fatal("the veth hosts cannot ping each other")
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -12,14 +13,28 @@ import (
 	"github.com/vswitch/vswitch/internal/testnet"
 )
 
-// rawUDP builds an Ethernet/IPv4/UDP frame.
+// rawUDP builds an Ethernet/IPv4/UDP frame from port 40000 to 9999.
 func rawUDP(dst, src pkt.MAC, sip, dip netip.Addr, payload string) []byte {
+	return rawUDPPorts(dst, src, sip, dip, 40000, 9999, payload)
+}
+
+// rawDiscover builds a DHCPDISCOVER from 0.0.0.0 for chaddr, sent from src.
+func rawDiscover(src, chaddr pkt.MAC) []byte {
+	b := make([]byte, pkt.DHCPOptionsOff, 300)
+	b[0], b[1], b[2] = pkt.BOOTRequest, 1, 6
+	copy(b[28:34], chaddr[:])
+	binary.BigEndian.PutUint32(b[236:], pkt.DHCPCookie)
+	b = append(b, pkt.OptMessageType, 1, pkt.DHCPDiscover, pkt.OptEnd)
+	return rawUDPPorts(pkt.Broadcast, src, netip.IPv4Unspecified(), netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68, 67, string(b))
+}
+
+func rawUDPPorts(dst, src pkt.MAC, sip, dip netip.Addr, sport, dport uint16, payload string) []byte {
 	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen + len(payload)
 	b := make([]byte, max(n, 60))
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv4})
 	pkt.IPv4(b[14:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - 14), TTL: 64, Protocol: pkt.ProtoUDP, Src: sip, Dst: dip})
 	copy(b[42:], payload)
-	pkt.EncodeUDP(b[34:], sip, dip, 40000, 9999, len(payload))
+	pkt.EncodeUDP(b[34:], sip, dip, sport, dport, len(payload))
 	return b
 }
 
@@ -46,21 +61,24 @@ func mustMAC(t *testing.T, s string) pkt.MAC {
 // exactly counted, and none reaches the neighbour, while the guest's own
 // lease works: it pings the gateway, and a frame from its leased address
 // (the sentinel, sent after all the spoofed ones) reaches the neighbour.
-// A port with a static guard is held to its listed addresses the same way.
+// Another DHCP-guarded port cannot use the leased guest's MAC, not even
+// for DHCP. A port with a static guard is held to its listed addresses the
+// same way.
 func TestGuardDHCP(t *testing.T) {
 	requireE2E(t, "ping", "udhcpc")
-	g, v, s := newHost(t, "gg"), newHost(t, "gv"), newHost(t, "gs")
-	pg, pv, ps := testnet.Name("g"), testnet.Name("g"), testnet.Name("g")
+	g, v, s, th := newHost(t, "gg"), newHost(t, "gv"), newHost(t, "gs"), newHost(t, "gt")
+	pg, pv, ps, pt := testnet.Name("g"), testnet.Name("g"), testnet.Name("g"), testnet.Name("g")
 	const staticMAC, staticIP = "52:54:00:25:00:30", "10.225.0.30"
 	vs := startVswitch(t, fmt.Sprintf(`ports:
   - {name: %s, type: tap, netns: %s, guard: dhcp}
   - {name: %s, type: tap, netns: %s}
   - {name: %s, type: tap, netns: %s, mac: %q, guard: {macs: [%q], ips: [%s]}}
+  - {name: %s, type: tap, netns: %s, guard: dhcp}
 networks:
   - name: lab
     address: 10.225.0.1/24
     dhcp: {range: 10.225.0.10-10.225.0.20}
-`, pg, g.Name, pv, v.Name, ps, s.Name, staticMAC, staticMAC, staticIP))
+`, pg, g.Name, pv, v.Name, ps, s.Name, staticMAC, staticMAC, staticIP, pt, th.Name))
 	v.addr(pv, "10.225.0.5/24")
 	s.addr(ps, staticIP+"/24")
 	if !v.ping("10.225.0.1", 2) { // the neighbour is learned
@@ -102,6 +120,35 @@ networks:
 	awaitSentinel(t, sniff, "sentinel 1", other, own, gwIP)
 	want := map[string]uint64{"spoofed_mac": n0 + n2, "spoofed_ip": n1, "spoofed_arp": n3, "guard_ethertype": n4}
 	checkDrops(t, vs.ports()[pg].Drops, want, pg)
+
+	// Another DHCP-guarded port asks for a lease with the leased guest's
+	// MAC (a lease-less frame that would move it in the FDB and have its
+	// ACK bound there): refused; its own DISCOVER is not.
+	th.Run("ip", "link", "set", pt, "up")
+	rt := testnet.OpenRaw(t, th.Netns, pt)
+	const n5 = 7
+	for range n5 {
+		rt.Send(rawDiscover(own, own))
+	}
+	tmac := mustMAC(t, th.mac(pt))
+	rt.Send(rawDiscover(tmac, tmac))
+	testnet.WaitFor(t, 5*time.Second, "the stranger's DISCOVER learned", func() bool {
+		for _, e := range vs.fdb() {
+			if e.MAC == tmac.String() {
+				return e.Port == pt
+			}
+		}
+		return false
+	})
+	checkDrops(t, vs.ports()[pt].Drops, map[string]uint64{"spoofed_mac": n5}, pt)
+	for _, e := range vs.fdb() {
+		if e.MAC == own.String() && e.Port != pg {
+			t.Fatalf("the leased guest's MAC moved to %s", e.Port)
+		}
+	}
+	if !g.ping("10.225.0.1", 2) {
+		t.Fatal("the guarded guest lost its lease's traffic")
+	}
 
 	// The static guard: its own address works; another address, another
 	// MAC and a lying ARP do not.

@@ -287,21 +287,28 @@ func restartVswitch(t testing.TB, old *instance) *instance {
 	return in
 }
 
+// start starts cmd as the instance's process, its output into the log,
+// and closes done when it has exited.
+func (in *instance) start(cmd *exec.Cmd) {
+	in.t.Helper()
+	in.cmd = cmd
+	cmd.Stdout, cmd.Stderr = in.log, in.log
+	if err := cmd.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	go func() {
+		in.exitErr = cmd.Wait()
+		close(in.done)
+	}()
+}
+
 // launch runs `vswitch run -c path`, stops it at cleanup (showing its log
 // if the test failed), and waits until its control socket answers.
 func (in *instance) launch(path string) {
 	t := in.t
 	t.Helper()
 	argv := append(append([]string(nil), in.wrap...), vswitchBin(t), "run", "-c", path)
-	in.cmd = exec.Command(argv[0], argv[1:]...)
-	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
-	if err := in.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		in.exitErr = in.cmd.Wait()
-		close(in.done)
-	}()
+	in.start(exec.Command(argv[0], argv[1:]...))
 	t.Cleanup(func() {
 		in.stop()
 		if t.Failed() {

@@ -29,9 +29,7 @@ c.sendall(b"ping"); print(c.recv(100).decode())`
 // outside to the uplink address that matches no flow reaches nobody.
 func TestNAT(t *testing.T) {
 	requireE2E(t, "ping", "python3", "udhcpc", "iperf3")
-	out := newHost(t, "no")
-	upDev, outDev := testnet.Veth(t, "u", out.Netns)
-	out.addr(outDev, "10.240.0.1/24")
+	out, upDev, outDev := outsideHost(t, "n", "10.240.0.1/24")
 	guest, pg := newHost(t, "ng"), testnet.Name("n")
 	guest2, pg2 := newHost(t, "nh"), testnet.Name("n")
 	addr := freeAddr(t)
@@ -62,18 +60,7 @@ uplinks:
 	if !guest.ping("10.240.0.1", 3) {
 		t.Fatal("guest cannot ping the outside host through the NAT")
 	}
-	srv := out.Start("python3", "-u", "-c", peerServer, "10.240.0.1", "8081")
-	var reply string
-	testnet.WaitFor(t, 10*time.Second, "the TCP exchange through the NAT", func() bool {
-		o, err := guest.Output("python3", "-c", peerClient, "10.240.0.1", "8081")
-		reply = o
-		return err == nil
-	})
-	if strings.TrimSpace(reply) != "ping" {
-		t.Fatalf("echo %q", reply)
-	}
-	srv.Wait()
-	if seen := strings.TrimSpace(fmt.Sprint(srv.Stdout)); seen != "10.240.0.5" {
+	if seen := peerExchange(t, out, guest, "10.240.0.1", "8081", "10.240.0.1", "8081", "the TCP exchange through the NAT"); seen != "10.240.0.5" {
 		t.Fatalf("the outside host saw %q, want the uplink address 10.240.0.5", seen)
 	}
 	var conns []struct {
@@ -114,27 +101,15 @@ s.sendto(bytes(range(256))*11+bytes(184), ("10.240.0.1", 9000)); print(len(s.rec
 
 	// A port forward: the outside connects to 10.240.0.5:8080 and reaches
 	// the guest's port 8082, seeing the real client address.
-	fsrv := guest.Start("python3", "-u", "-c", peerServer, "0.0.0.0", "8082")
-	testnet.WaitFor(t, 10*time.Second, "the forwarded connection", func() bool {
-		o, err := out.Output("python3", "-c", peerClient, "10.240.0.5", "8080")
-		return err == nil && strings.TrimSpace(o) == "ping"
-	})
-	fsrv.Wait()
-	if seen := strings.TrimSpace(fmt.Sprint(fsrv.Stdout)); seen != "10.240.0.1" {
+	if seen := peerExchange(t, guest, out, "0.0.0.0", "8082", "10.240.0.5", "8080", "the forwarded connection"); seen != "10.240.0.1" {
 		t.Fatalf("the guest behind the forward saw %q, want the outside client 10.240.0.1", seen)
 	}
 	// Hairpin: another guest reaches the forward through the outside address.
 	ip2 := dhcpClient(t, "udhcpc", guest2, pg2)
 	guest2.Run("ip", "route", "add", "default", "via", "192.168.240.1")
-	hsrv := guest.Start("python3", "-u", "-c", peerServer, "0.0.0.0", "8082")
-	testnet.WaitFor(t, 10*time.Second, "the hairpin connection", func() bool {
-		o, err := guest2.Output("python3", "-c", peerClient, "10.240.0.5", "8080")
-		return err == nil && strings.TrimSpace(o) == "ping"
-	})
-	hsrv.Wait()
 	// docs/nat.md: a hairpinned connection comes back in from the uplink
 	// address.
-	if seen := strings.TrimSpace(fmt.Sprint(hsrv.Stdout)); seen != "10.240.0.5" {
+	if seen := peerExchange(t, guest, guest2, "0.0.0.0", "8082", "10.240.0.5", "8080", "the hairpin connection"); seen != "10.240.0.5" {
 		t.Fatalf("hairpin from %s: the server saw %q, want the uplink address 10.240.0.5", ip2, seen)
 	}
 
@@ -172,9 +147,7 @@ s.sendto(bytes(range(256))*11+bytes(184), ("10.240.0.1", 9000)); print(len(s.rec
 // and may start connections to it.
 func TestRouted(t *testing.T) {
 	requireE2E(t, "ping", "python3")
-	out := newHost(t, "ro")
-	upDev, outDev := testnet.Veth(t, "r", out.Netns)
-	out.addr(outDev, "10.241.0.1/24")
+	out, upDev, _ := outsideHost(t, "r", "10.241.0.1/24")
 	out.Run("ip", "route", "add", "192.168.241.0/24", "via", "10.241.0.5")
 	guest, pg := newHost(t, "rg"), testnet.Name("r")
 	startVswitch(t, fmt.Sprintf(`ports:
@@ -187,18 +160,11 @@ networks:
 uplinks:
   - {name: wan, device: %s, address: 10.241.0.5/24, gateway: 10.241.0.1}
 `, pg, guest.Name, upDev))
-	guest.addr(pg, "192.168.241.10/24")
-	guest.Run("ip", "route", "add", "default", "via", "192.168.241.1")
+	guest.routedVia(pg, "192.168.241.10/24", "192.168.241.1")
 	if !guest.ping("10.241.0.1", 3) {
 		t.Fatal("guest cannot reach the outside on a routed network")
 	}
-	srv := out.Start("python3", "-u", "-c", peerServer, "10.241.0.1", "8090")
-	testnet.WaitFor(t, 10*time.Second, "a routed TCP connection", func() bool {
-		_, err := guest.Output("python3", "-c", peerClient, "10.241.0.1", "8090")
-		return err == nil
-	})
-	srv.Wait()
-	if seen := fmt.Sprint(srv.Stdout); !strings.Contains(seen, "192.168.241.10") {
+	if seen := peerExchange(t, out, guest, "10.241.0.1", "8090", "10.241.0.1", "8090", "a routed TCP connection"); !strings.Contains(seen, "192.168.241.10") {
 		t.Fatalf("the outside saw %q: a routed network must not translate", seen)
 	}
 	if !out.ping("192.168.241.10", 3) {
@@ -213,14 +179,12 @@ uplinks:
 func TestNATDownloadAndTracepath(t *testing.T) {
 	requireE2E(t, "python3", "udhcpc", "curl", "sha256sum", "tracepath")
 	// outside router "out" (10.243.0.1) and a far host (10.244.0.2) behind it.
-	out, far := newHost(t, "to"), newHost(t, "tf")
-	upDev, outDev := testnet.Veth(t, "w", out.Netns)
-	out.addr(outDev, "10.243.0.1/24")
+	out, upDev, _ := outsideHost(t, "w", "10.243.0.1/24")
+	far := newHost(t, "tf")
 	a, b := testnet.Veth(t, "x", far.Netns)
 	testnet.Run(t, "ip", "link", "set", a, "netns", out.Name)
 	out.addr(a, "10.244.0.1/24")
-	far.addr(b, "10.244.0.2/24")
-	far.Run("ip", "route", "add", "default", "via", "10.244.0.1")
+	far.routedVia(b, "10.244.0.2/24", "10.244.0.1")
 	out.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	guest, pg := newHost(t, "tg"), testnet.Name("t")
 	startVswitch(t, fmt.Sprintf(`ports:
@@ -238,18 +202,9 @@ uplinks:
 	guest.Run("ip", "route", "add", "default", "via", "192.168.243.1")
 
 	dir := t.TempDir()
-	blob := dir + "/blob"
-	testnet.Run(t, "dd", "if=/dev/urandom", "of="+blob, "bs=1M", "count=64", "status=none")
-	want := strings.Fields(testnet.Run(t, "sha256sum", blob))[0]
-	far.Start("python3", "-m", "http.server", "--bind", "10.244.0.2", "--directory", dir, "8000")
-	got := dir + "/got"
-	testnet.WaitFor(t, 60*time.Second, "the 64 MiB download", func() bool {
-		_, err := guest.Output("curl", "-sf", "--max-time", "40", "-o", got, "http://10.244.0.2:8000/blob")
-		return err == nil
-	})
-	if sum := strings.Fields(testnet.Run(t, "sha256sum", got))[0]; sum != want {
-		t.Fatalf("SHA-256 %s, want %s", sum, want)
-	}
+	want := randomBlob(t, dir+"/blob", 64)
+	serveHTTP(far, "10.244.0.2", dir)
+	downloadChecked(t, guest, "http://10.244.0.2:8000/blob", dir+"/got", want, 60*time.Second, "40", "the 64 MiB download")
 
 	trace, _ := guest.Output("tracepath", "-n", "-m", "5", "10.244.0.2")
 	for _, hop := range []string{"192.168.243.1", "10.243.0.1", "10.244.0.2"} {
@@ -264,9 +219,7 @@ uplinks:
 // guest's traffic leaves with that address.
 func TestNATUplinkDHCP(t *testing.T) {
 	requireE2E(t, "ping", "python3", "busybox")
-	out := newHost(t, "do")
-	upDev, outDev := testnet.Veth(t, "q", out.Netns)
-	out.addr(outDev, "10.246.0.1/24")
+	out, upDev, outDev := outsideHost(t, "q", "10.246.0.1/24")
 	dir := t.TempDir()
 	conf := dir + "/udhcpd.conf"
 	os.WriteFile(conf, []byte(fmt.Sprintf("start 10.246.0.50\nend 10.246.0.60\ninterface %s\nlease_file %s/leases\noption subnet 255.255.255.0\noption router 10.246.0.1\noption lease 600\n", outDev, dir)), 0o644)
@@ -280,19 +233,13 @@ networks:
 uplinks:
   - {name: wan, device: %s, address: dhcp}
 `, pg, guest.Name, upDev))
-	guest.addr(pg, "192.168.246.10/24")
-	guest.Run("ip", "route", "add", "default", "via", "192.168.246.1")
+	guest.routedVia(pg, "192.168.246.10/24", "192.168.246.1")
 	testnet.WaitFor(t, 30*time.Second, "the uplink's DHCP lease and a ping through it", func() bool {
 		return guest.ping("10.246.0.1", 1)
 	})
-	srv := out.Start("python3", "-u", "-c", peerServer, "10.246.0.1", "8083")
-	testnet.WaitFor(t, 10*time.Second, "a TCP connection out", func() bool {
-		_, err := guest.Output("python3", "-c", peerClient, "10.246.0.1", "8083")
-		return err == nil
-	})
-	srv.Wait()
-	seen, err := netip.ParseAddr(strings.TrimSpace(fmt.Sprint(srv.Stdout)))
+	text := peerExchange(t, out, guest, "10.246.0.1", "8083", "10.246.0.1", "8083", "a TCP connection out")
+	seen, err := netip.ParseAddr(text)
 	if err != nil || seen.Less(netip.MustParseAddr("10.246.0.50")) || netip.MustParseAddr("10.246.0.60").Less(seen) {
-		t.Fatalf("the outside saw %q, want an address leased from 10.246.0.50-60", fmt.Sprint(srv.Stdout))
+		t.Fatalf("the outside saw %q, want an address leased from 10.246.0.50-60", text)
 	}
 }

@@ -47,18 +47,7 @@ networks:
 `, sock, filepath.Join(dir, "state"), vmSock)), 0o644)
 	asNobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
 	vs := exec.Command("setpriv", append(asNobody, bin, "run", "-c", cfg)...)
-	var log lockedBuffer
-	vs.Stdout, vs.Stderr = &log, &log
-	if err := vs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		vs.Process.Kill()
-		vs.Wait()
-		if t.Failed() {
-			t.Logf("vswitch log:\n%s", log.String())
-		}
-	})
+	startProcess(t, "vswitch", vs)
 	testnet.WaitFor(t, 10*time.Second, "the unprivileged vswitch's socket", func() bool {
 		_, err := os.Stat(vmSock)
 		return err == nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,7 @@ func (h *host) routedVia(dev, cidr, gw string) {
 	h.Run("ip", "route", "add", "default", "via", gw)
 }
 
+// badSource reads network's gateway bad_source drops from a scrape.
 func badSource(t *testing.T, addr, network string) float64 {
 	t.Helper()
 	return metric(t, scrape(t, addr), "vswitch_gateway_drops_total", fmt.Sprintf(`network=%q,reason="bad_source"`, network))
@@ -184,6 +186,8 @@ uplinks:
 // sentinel). Then X sends IP packets with its neighbour G's address as
 // source: the gateway keeps G's MAC (it learns from ARP, not IP), so the
 // outside host's pings to G are all still answered, and G's to it.
+// Last, the outside host sends to G with X's address as source: dropped
+// at the uplink, so G never takes it for its neighbour's.
 func TestSpoofRouted(t *testing.T) {
 	requireE2E(t, "ping", "tcpdump")
 	out, upDev, outDev := outsideHost(t, "r", "10.249.0.1/24")
@@ -233,5 +237,24 @@ uplinks:
 	}
 	if v := badSource(t, addr, "lab"); v != float64(len(foreign)) {
 		t.Errorf("bad_source %v, want exactly %d", v, len(foreign))
+	}
+
+	// The other way: the outside host sends to G with X's address as
+	// source (G would take it for its neighbour's). The uplink drops it
+	// (rp_filter); the outside's honest datagram after it arrives.
+	m := regexp.MustCompile(`lladdr (\S+)`).FindStringSubmatch(out.Run("ip", "neigh", "show", "10.249.0.5", "dev", outDev))
+	if m == nil {
+		t.Fatal("the outside host has no ARP entry for the uplink")
+	}
+	wg := g.watch(pg, "udp and dst port 9002")
+	oraw := testnet.OpenRaw(t, out.Netns, outDev)
+	oraw.Send(udpFrame4(t, m[1], out.mac(outDev), "192.168.249.66", "192.168.249.10", 40000, 9002, "spoof"))
+	oraw.Send(udpFrame4(t, m[1], out.mac(outDev), "10.249.0.1", "192.168.249.10", 40000, 9002, "honest"))
+	wg.wait("10.249.0.1.40000 > 192.168.249.10.9002", 10*time.Second)
+	if seen := wg.finish(); len(seen) != 1 {
+		t.Errorf("G got %d datagrams from the outside, want only the honest one:\n%s", len(seen), strings.Join(seen, "\n"))
+	}
+	if v := metric(t, scrape(t, addr), "vswitch_uplink_drops_total", `reason="bad_source",uplink="wan"`); v != 1 {
+		t.Errorf("uplink bad_source %v, want exactly 1", v)
 	}
 }

@@ -42,15 +42,7 @@ func TestSimultaneousStart(t *testing.T) {
 			}
 			in := &instance{t: t, dir: dir, sock: sock, log: &lockedBuffer{}, done: make(chan struct{})}
 			// Both wait at the gate, then exec vswitch (same PID) at once.
-			in.cmd = exec.Command("sh", "-c", `while [ ! -e "$1" ]; do :; done; exec "$2" run -c "$3"`, "sh", gate, bin, path)
-			in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
-			if err := in.cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() {
-				in.exitErr = in.cmd.Wait()
-				close(in.done)
-			}()
+			in.start(exec.Command("sh", "-c", `while [ ! -e "$1" ]; do :; done; exec "$2" run -c "$3"`, "sh", gate, bin, path))
 			t.Cleanup(func() { in.stop() })
 			slowBind(t, in.cmd.Process.Pid)
 			ins = append(ins, in)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +20,7 @@ import (
 func TestUplinkPort(t *testing.T) {
 	requireE2E(t, "ping", "tcpdump")
 	const upMAC = "02:00:00:47:00:05"
-	out := newHost(t, "uo")
-	upDev, outDev := testnet.Veth(t, "w", out.Netns)
-	out.addr(outDev, "10.247.0.1/24")
+	out, upDev, outDev := outsideHost(t, "w", "10.247.0.1/24")
 	out.Run("ip", "neigh", "replace", "10.247.0.5", "lladdr", upMAC, "dev", outDev, "nud", "permanent")
 	guest, pg := newHost(t, "ug"), testnet.Name("u")
 	addr := freeAddr(t)
@@ -35,8 +32,7 @@ networks:
 uplinks:
   - {name: wan, device: %s, address: 10.247.0.5/24, gateway: 10.247.0.1, mac: %q}
 `, addr, pg, guest.Name, upDev, upMAC))
-	guest.addr(pg, "192.168.247.10/24")
-	guest.Run("ip", "route", "add", "default", "via", "192.168.247.1")
+	guest.routedVia(pg, "192.168.247.10/24", "192.168.247.1")
 
 	wan := func() portStatus {
 		t.Helper()
@@ -90,10 +86,7 @@ uplinks:
 	const k = 10
 	pinger := guest.Start("ping", "-i", "0.05", "10.247.0.1")
 	defer pinger.Process.Kill()
-	lines := vs.captureDump(t, "wan", k)
-	if len(lines) != k {
-		t.Fatalf("tcpdump read %d frames from a %d-frame capture of the uplink:\n%s", len(lines), k, strings.Join(lines, "\n"))
-	}
+	lines := vs.captureLines("wan", k)
 	dirs := map[string]int{}
 	for _, l := range lines {
 		switch {
@@ -108,29 +101,4 @@ uplinks:
 	if dirs["out"] == 0 || dirs["in"] == 0 {
 		t.Fatalf("capture saw only one direction: %v\n%s", dirs, strings.Join(lines, "\n"))
 	}
-}
-
-// captureDump runs `vswitch capture PORT --count N` into `tcpdump -nr -`
-// and returns tcpdump's lines.
-func (in *instance) captureDump(t *testing.T, port string, n int) []string {
-	t.Helper()
-	capture := exec.Command(vswitchBin(t), "--control", in.sock, "capture", port, "--count", fmt.Sprint(n))
-	tcpdump := exec.Command("tcpdump", "-nr", "-")
-	pipe, err := capture.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcpdump.Stdin = pipe
-	var dump, dumpErr strings.Builder
-	tcpdump.Stdout, tcpdump.Stderr = &dump, &dumpErr
-	if err := tcpdump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := capture.Run(); err != nil {
-		t.Fatalf("vswitch capture %s: %v", port, err)
-	}
-	if err := tcpdump.Wait(); err != nil {
-		t.Fatalf("tcpdump -r: %v\n%s", err, dumpErr.String())
-	}
-	return strings.Split(strings.TrimSpace(dump.String()), "\n")
 }

@@ -131,14 +131,7 @@ print("closed" if s.recv(1)==b"" else "open")`, sock4)
 
 	// The run-time port goes away: out of show ports and the FDB.
 	vs.mustCLI("port", "del", "vm3")
-	if _, ok := vs.ports()["vm3"]; ok {
-		t.Fatal("vm3 still in show ports")
-	}
-	for _, e := range vs.fdb() {
-		if e.Port == "vm3" {
-			t.Fatalf("vm3 still in the FDB: %+v", e)
-		}
-	}
+	vs.requirePortGone("vm3")
 	if n := hn.pingCount("10.230.0.13", 2); n != 0 {
 		t.Fatalf("vm3 still reachable after its port was deleted: %d replies", n)
 	}

@@ -89,18 +89,9 @@ func TestVXLANWithLinux(t *testing.T) {
 
 	// TCP across the tunnel: a download checked end to end.
 	dir := t.TempDir()
-	blob := dir + "/blob"
-	testnet.Run(t, "dd", "if=/dev/urandom", "of="+blob, "bs=1M", "count=16", "status=none")
-	want := strings.Fields(testnet.Run(t, "sha256sum", blob))[0]
-	u2.Start("python3", "-m", "http.server", "--bind", "10.207.10.2", "--directory", dir, "8000")
-	got := dir + "/got"
-	testnet.WaitFor(t, 30*time.Second, "the download across the tunnel", func() bool {
-		_, err := h10.Output("curl", "-sf", "--max-time", "20", "-o", got, "http://10.207.10.2:8000/blob")
-		return err == nil
-	})
-	if sum := strings.Fields(testnet.Run(t, "sha256sum", got))[0]; sum != want {
-		t.Fatalf("SHA-256 %s, want %s", sum, want)
-	}
+	want := randomBlob(t, dir+"/blob", 16)
+	serveHTTP(u2, "10.207.10.2", dir)
+	downloadChecked(t, h10, "http://10.207.10.2:8000/blob", dir+"/got", want, 30*time.Second, "20", "the download across the tunnel")
 }
 
 // TestVXLANBetweenSwitches joins two vswitches by VXLAN: each side's VLAN

@@ -27,10 +27,10 @@ func udpSeg(sport, dport uint16, data []byte, src, dst netip.Addr) []byte {
 }
 
 // dnsPort is a gateway with a DNS server knowing db = 10.30.0.30.
-func newDNSPort(t *testing.T) (*Port, *dns.Server) {
+func newDNSPort(t testing.TB) (*Port, *dns.Server) {
 	t.Helper()
 	var p *Port
-	s := dns.New(dns.Config{Network: "t", Gateway: gwAddr, Domain: "lab", ResolvConf: t.TempDir() + "/none",
+	s := dns.New(dns.Config{Network: "t", Gateway: gwAddr, Domain: "lab", ResolvConf: t.TempDir() + "/none", RateLimit: 1 << 30,
 		Hosts:   []dns.Host{{Name: "db", IP: netip.MustParseAddr("10.30.0.30")}},
 		Deliver: func(a dns.Answer) { p.DeliverDNS(a) }})
 	p = New(Config{Network: "t", VLAN: 1, Address: gwAddr, DNS: s})
@@ -38,7 +38,7 @@ func newDNSPort(t *testing.T) (*Port, *dns.Server) {
 	return p, s
 }
 
-func dnsQuery(t *testing.T, id uint16, name string) []byte {
+func dnsQuery(t testing.TB, id uint16, name string) []byte {
 	m := new(mdns.Msg)
 	m.SetQuestion(name, mdns.TypeA)
 	m.Id = id
@@ -109,5 +109,47 @@ func TestGatewayNoDNS(t *testing.T) {
 	reps := answer(p, fromGuest(pkt.ProtoUDP, 1, 0, udpSeg(40000, 53, q, guestIP, gwIP)), t0)
 	if len(reps) != 1 || pkt.ICMP(pkt.IPv4(reps[0][14:]).Payload()).Type() != pkt.ICMPUnreachable {
 		t.Fatalf("replies %d, want one port unreachable", len(reps))
+	}
+}
+
+func TestGatewayDNSTCP(t *testing.T) {
+	var p *Port
+	s := dns.New(dns.Config{Network: "t", Gateway: gwAddr, Domain: "lab", ResolvConf: t.TempDir() + "/none",
+		Deliver: func(a dns.Answer) { p.DeliverDNS(a) }, DeliverTCP: func(s dns.TCPSegment) { p.DeliverDNSTCP(s) }})
+	p = New(Config{Network: "t", VLAN: 1, Address: gwAddr, DNS: s})
+	p.garp.Store(true)
+	s.Start()
+	defer s.Close()
+	p.handle(fromGuest(pkt.ProtoTCP, 1, 0, tcpSeg(40000, 53, 100, 0, pkt.TCPFlagSYN, nil, guestIP, gwIP)), t0)
+	reps := waitReplies(p)
+	if len(reps) != 1 {
+		t.Fatalf("%d replies", len(reps))
+	}
+	r := reps[0]
+	ip := pkt.IPv4(r[14:])
+	seg := ip.Payload()
+	if pkt.Ethernet(r).Dst() != guestMAC || ip.Src() != gwIP || ip.Dst() != guestIP || ip.Protocol() != pkt.ProtoTCP || refSum(r[14:34]) != 0 ||
+		refSum(pseudo(ip, pkt.ProtoTCP, len(seg)), seg) != 0 {
+		t.Fatalf("SYN-ACK headers or checksums wrong: % x", r)
+	}
+	tc := pkt.TCP(seg)
+	if tc.SrcPort() != 53 || tc.DstPort() != 40000 || tc.Flags() != pkt.TCPFlagSYN|pkt.TCPFlagACK || tc.Ack() != 101 ||
+		tc.DataOffset() != 24 || string(tc.Options()) != "\x02\x04\x05\xb4" || len(tc.Payload()) != 0 {
+		t.Fatalf("SYN-ACK % x", seg)
+	}
+	// A bad checksum: counted, no reply; without DNS the port resets.
+	bad := tcpSeg(40001, 53, 100, 0, pkt.TCPFlagSYN, nil, guestIP, gwIP)
+	bad[16] ^= 0xff
+	p.handle(fromGuest(pkt.ProtoTCP, 2, 0, bad), t0)
+	time.Sleep(50 * time.Millisecond)
+	if r := takeAll(p.q); len(r) != 0 || s.Stats().Drops[dns.DropBadChecksum] != 1 {
+		t.Fatalf("bad checksum: %d replies, drops %v", len(r), s.Stats().Drops)
+	}
+	udpOnly, _ := newDNSPort(t) // a DNS server without DeliverTCP
+	for _, gw := range []*Port{newPort(), udpOnly} {
+		rst := answer(gw, fromGuest(pkt.ProtoTCP, 3, 0, tcpSeg(40002, 53, 100, 0, pkt.TCPFlagSYN, nil, guestIP, gwIP)), t0)
+		if len(rst) != 1 || pkt.TCP(pkt.IPv4(rst[0][14:]).Payload()).Flags()&pkt.TCPFlagRST == 0 {
+			t.Fatalf("no DNS over TCP: %d replies, want a RST", len(rst))
+		}
 	}
 }

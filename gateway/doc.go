@@ -1,7 +1,8 @@
 // Package gateway is the in-process router on each network: an internal
 // switch port with its own MAC on the network's VLAN (like virbr0's), that
 // answers ARP for the gateway address, keeps a bounded neighbour cache,
-// replies to ICMP echo, serves DHCP through package dhcp, and answers
+// replies to ICMP echo, serves DHCP through package dhcp, hands DNS on
+// port 53 to package dns (dns.go: a copy onto its queue), and answers
 // anything else addressed to it as a Linux host would (ICMP port or
 // protocol unreachable, TCP RST) or not at all.
 //

@@ -79,7 +79,8 @@ type Port struct {
 	mac   pkt.MAC
 	ip    netip.Addr
 	bcast netip.Addr
-	net   netip.Addr // the prefix's first address
+	sub   subnet // the network's prefix, for source checks
+	ip32  uint32 // ip, likewise
 	q     *ring.Queue[vswitch.Frame]
 	done  chan struct{}
 	once  sync.Once
@@ -116,8 +117,10 @@ func New(cfg Config) *Port {
 	if mac.IsZero() {
 		mac = StableMAC(cfg.Network)
 	}
+	sub := newSubnet(cfg.Address)
 	p := &Port{
-		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: lastAddr(cfg.Address), net: cfg.Address.Masked().Addr(),
+		cfg: cfg, mac: mac, ip: cfg.Address.Addr(), bcast: addrFrom32(sub.last),
+		sub: sub, ip32: addr32(cfg.Address.Addr()),
 		q: ring.NewQueue[vswitch.Frame](1024), done: make(chan struct{}), neigh: newNeighbours(1024),
 		dhcpBuf: make([]byte, 1500),
 	}
@@ -222,8 +225,11 @@ func (p *Port) arp(eth pkt.Ethernet, now time.Time) {
 // address: inside the prefix, and neither the gateway's own address nor
 // (below /31, RFC 3021) the network's or its broadcast address.
 func (p *Port) guestAddr(a netip.Addr) bool {
-	return p.cfg.Address.Contains(a) && a != p.ip &&
-		(p.cfg.Address.Bits() >= 31 || a != p.net && a != p.bcast)
+	if !a.Is4() {
+		return false
+	}
+	v := addr32(a)
+	return p.sub.host(v) && v != p.ip32
 }
 
 // send queues a reply of n bytes.
@@ -256,7 +262,7 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 			return
 		}
 		if u := p.cfg.Uplink; u != nil && p.cfg.Mode.RoutesOut() &&
-			!p.cfg.Address.Contains(dst) && u.routes.Load().lookup(dst) == nil {
+			!p.sub.contains(addr32(dst)) && u.routes.Load().lookup(dst) == nil {
 			// rp_filter: only a guest address of this network is routed.
 			// Conntrack keys on the source, so a foreign one would bring
 			// the outside's answer into another network, and a routed
@@ -285,11 +291,14 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 			p.echoReply(eth, ip)
 		}
 	case pkt.ProtoUDP:
-		if p.dnsUDP(eth, ip) {
+		if p.dnsUDP(eth, ip, now) {
 			return
 		}
 		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodePortUnreach, now)
 	case pkt.ProtoTCP:
+		if p.dnsTCP(eth, ip, now) {
+			return
+		}
 		p.tcpReset(eth, ip)
 	default:
 		p.icmpError(eth, ip, pkt.ICMPUnreachable, pkt.ICMPCodeProtoUnreach, now)

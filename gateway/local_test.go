@@ -495,7 +495,7 @@ func TestDropReasonLabels(t *testing.T) {
 	if len(want) != int(NumDrops) || NumDrops.String() != "unknown" {
 		t.Errorf("%d reasons, NumDrops = %q", NumDrops, NumDrops.String())
 	}
-	up := []string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "ttl_exceeded", "no_address", "conntrack_source_limit", "fragments_full"}
+	up := []string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "ttl_exceeded", "no_address", "conntrack_source_limit", "bad_source", "no_route"}
 	for i, w := range up {
 		if got := UplinkDropReason(i).String(); got != w {
 			t.Errorf("UplinkDropReason(%d) = %q, want %q", i, got, w)

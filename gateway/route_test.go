@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -151,7 +152,7 @@ func TestRouteNoAddressAndTableFull(t *testing.T) {
 // counted under its own reason.
 func TestNATDropReasons(t *testing.T) {
 	for v, want := range map[nat.Verdict]UplinkDropReason{
-		nat.TableFull: UplinkConntrackFull, nat.SourceLimit: UplinkSourceLimit, nat.FragmentsFull: UplinkFragmentsFull,
+		nat.TableFull: UplinkConntrackFull, nat.SourceLimit: UplinkSourceLimit,
 		nat.Fragment: UplinkFragment, nat.Malformed: UplinkMalformed, nat.NotTracked: UplinkNotTracked,
 	} {
 		u, _ := newUplink(false)
@@ -285,5 +286,31 @@ func TestRouteTableLongestPrefix(t *testing.T) {
 	}
 	if (&routeTable{}).lookup(netip.MustParseAddr("10.70.5.9")) != nil {
 		t.Error("empty table routed")
+	}
+}
+
+// subnet agrees with netip on random prefixes and addresses; host leaves
+// out the first and last address below /31 only.
+func TestSubnet(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		bits := r.IntN(33)
+		pfx := netip.PrefixFrom(addrFrom32(r.Uint32()), bits)
+		a := addrFrom32(r.Uint32())
+		if r.IntN(2) == 0 { // an address inside, at an edge now and then
+			m := pfx.Masked()
+			a = addrFrom32(addr32(m.Addr()) | r.Uint32()&^newSubnet(pfx).mask)
+			if r.IntN(4) == 0 {
+				a = m.Addr()
+			}
+		}
+		s, v := newSubnet(pfx), addr32(a)
+		if s.contains(v) != pfx.Contains(a) {
+			t.Fatalf("%v contains %v: %v", pfx, a, s.contains(v))
+		}
+		edge := a == pfx.Masked().Addr() || a == addrFrom32(s.last)
+		if want := pfx.Contains(a) && (bits >= 31 || !edge); s.host(v) != want {
+			t.Fatalf("%v host %v: %v", pfx, a, s.host(v))
+		}
 	}
 }

@@ -229,3 +229,51 @@ func TestNeighbourFromDHCP(t *testing.T) {
 		})
 	}
 }
+
+// From the outside, a packet whose source is an attached network's
+// address (or a martian) is dropped as bad_source before routing or
+// conntrack: a guest would take it for its neighbour's, a port forward
+// included. Any other source is delivered.
+func TestUplinkSource(t *testing.T) {
+	tests := []struct {
+		src     string
+		dst     netip.Addr
+		deliver bool
+	}{
+		{remoteIP.String(), guestIP, true},
+		{routerIP.String(), guestIP, true},
+		{"10.30.0.6", guestIP, false},   // the guest's own network
+		{"10.50.0.7", guestIP, false},   // a nat network
+		{"10.60.0.7", guestIP, false},   // a routed network
+		{"10.30.0.6", upIP, false},      // to a port forward
+		{"192.0.2.0", guestIP, false},   // the outside subnet's address
+		{"192.0.2.255", guestIP, false}, // and broadcast
+		{"0.0.0.0", guestIP, false},
+		{"0.1.2.3", guestIP, false},
+		{"127.0.0.1", guestIP, false},
+		{"169.254.1.1", guestIP, false},
+		{"224.0.0.1", guestIP, false},
+		{"240.0.0.1", guestIP, false},
+		{"255.255.255.255", guestIP, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src+">"+tt.dst.String(), func(t *testing.T) {
+			p, u := routeSetup("routed")
+			u.cfg.NAT.AddForward(pkt.ProtoUDP, 8080, netip.AddrPortFrom(guestIP, 80))
+			p.handle(arpFrame(pkt.Broadcast, guestMAC, 1, guestMAC, guestIP, pkt.MAC{}, gwIP), t0)
+			takeAll(p.q)
+			got := feed(u, udpFrame(upMAC, routerMAC, netip.MustParseAddr(tt.src), tt.dst, 50, 53, 8080, []byte("x")), t0)
+			delivered := takeAll(p.q)
+			var ud [NumUplinkDrops]uint64
+			if !tt.deliver {
+				ud[UplinkBadSource] = 1
+			}
+			if got != tt.deliver || len(delivered) != map[bool]int{false: 0, true: 1}[tt.deliver] || u.Drops() != ud {
+				t.Fatalf("delivered %v (%d frames), uplink drops %v", got, len(delivered), u.Drops())
+			}
+			if _, in := u.Translations(); in != 0 || u.NAT().Len() != 0 {
+				t.Fatalf("translated %d, %d flows", in, u.NAT().Len())
+			}
+		})
+	}
+}

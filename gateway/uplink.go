@@ -38,7 +38,8 @@ const (
 	UplinkTTL                                   // inbound TTL ran out
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
-	UplinkFragmentsFull                         // a first fragment, but the fragment table is full
+	UplinkBadSource                             // from an attached network's address, or a martian (rp_filter)
+	UplinkNoRoute                               // off the outside link, but the DHCP lease named no router
 	NumUplinkDrops
 )
 
@@ -51,7 +52,8 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkTTL:           "ttl_exceeded",
 	UplinkNoAddress:     "no_address",
 	UplinkSourceLimit:   "conntrack_source_limit",
-	UplinkFragmentsFull: "fragments_full",
+	UplinkBadSource:     "bad_source",
+	UplinkNoRoute:       "no_route",
 }
 
 // String is the metric label value.
@@ -256,6 +258,10 @@ func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
 	hop := a.gw
 	if dst := pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).Dst(); a.prefix.Contains(dst) {
 		hop = dst // on the outside link itself
+	} else if !hop.IsValid() {
+		u.drops[UplinkNoRoute].Add(1) // a lease without a router: no default route
+		f.Release()
+		return
 	}
 	mac, ok := u.neigh.lookup(hop)
 	if !ok {
@@ -311,6 +317,10 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	}
 	if ua == nil {
 		u.drops[UplinkNoAddress].Add(1)
+		return false
+	}
+	if src := ip.Src(); !hostIn(src, ua.prefix) || u.routes.Load().lookup(src) != nil {
+		u.drops[UplinkBadSource].Add(1) // a guest would take it for a neighbour's
 		return false
 	}
 	var target *Port
@@ -385,8 +395,6 @@ func (u *Uplink) natDrop(v nat.Verdict) {
 		u.drops[UplinkConntrackFull].Add(1)
 	case nat.SourceLimit:
 		u.drops[UplinkSourceLimit].Add(1)
-	case nat.FragmentsFull:
-		u.drops[UplinkFragmentsFull].Add(1)
 	case nat.Fragment:
 		u.drops[UplinkFragment].Add(1)
 	case nat.Malformed:

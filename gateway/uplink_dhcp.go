@@ -198,13 +198,15 @@ func subnetBits(d pkt.DHCP) int {
 // subnet's first or last address. a need not be inside pfx (a /32
 // lease's router is not).
 func hostIn(a netip.Addr, pfx netip.Prefix) bool {
-	if !a.Is4() || !a.IsGlobalUnicast() || a.As4()[0] == 0 || a.As4()[0] >= 240 {
+	if !a.Is4() {
 		return false
 	}
-	if pfx.Bits() >= 31 || !pfx.Contains(a) {
-		return true
+	b := a.As4()
+	if b[0] == 0 || b[0] == 127 || b[0] >= 224 || b[0] == 169 && b[1] == 254 {
+		return false
 	}
-	return a != pfx.Masked().Addr() && a != lastAddr(pfx)
+	s, v := newSubnet(pfx), addr32(a)
+	return !s.contains(v) || s.host(v)
 }
 
 // sendDHCP broadcasts a client message from the uplink's MAC.

@@ -178,9 +178,10 @@ func TestUplinkDHCPClient(t *testing.T) {
 	if a := u.addr.Load(); a.prefix != netip.PrefixFrom(leased, 24) || a.gw.IsValid() {
 		t.Fatalf("bound %+v", a)
 	}
-	// No next hop: off-link packets are dropped, and no ARP asks for nothing.
+	// No next hop: off-link packets are dropped as no_route, and no ARP
+	// asks for nothing.
 	u.send(frameOf(append(make([]byte, 14), ip4(leased, remoteIP, 63, pkt.ProtoUDP, 1, 0, udp4(leased, remoteIP, 1, 2, nil))...)), clk.Now())
-	if d := u.Drops(); d[UplinkNeighMiss] != 1 {
+	if d := u.Drops(); d != [NumUplinkDrops]uint64{UplinkNoRoute: 1} {
 		t.Fatalf("drops %v", d)
 	}
 	l.quiet(t)

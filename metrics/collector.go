@@ -39,7 +39,8 @@ type DNSStats struct {
 type UplinkStats struct {
 	Name            string
 	Conntrack       int
-	EarlyDrops      uint64 // unanswered flows evicted to make room for new ones
+	EarlyDrops      uint64 // flows not assured, evicted to make room for new ones
+	FragEvicted     uint64 // fragmented datagrams in flight whose record a new one took
 	TranslationsOut uint64
 	TranslationsIn  uint64
 	Drops           map[string]uint64
@@ -74,6 +75,8 @@ type Collector struct {
 	evpnSessions, evpnRoutes               *prometheus.Desc
 	dnsQueries, dnsResults, dnsDrops       *prometheus.Desc
 	dnsLatency                             *prometheus.Desc
+	fragEvict                              *prometheus.Desc
+	fdbEvicted                             *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -100,7 +103,8 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dhcpDrops:    prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
 		gwDrops:      prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
 		conntrack:    prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
-		earlyDrops:   prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Unanswered flows evicted from a full conntrack table to make room for a new one.", nil, nil),
+		earlyDrops:   prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Flows not assured (no completed TCP handshake, no reply) evicted from a full conntrack table to make room for a new one.", nil, nil),
+		fragEvict:    prometheus.NewDesc("vswitch_conntrack_fragment_evictions_total", "Fragmented datagrams in flight whose record a new datagram took (their later fragments are dropped as fragment).", nil, nil),
 		natTrans:     prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
 		upDrops:      prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
 		driver:       prometheus.NewDesc("vswitch_port_driver_total", "A port driver's own counters (see docs/metrics.md).", []string{"port", "counter"}, nil),
@@ -110,6 +114,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dnsResults:   prometheus.NewDesc("vswitch_dns_results_total", "DNS queries by network and how they were settled.", []string{"network", "result"}, nil),
 		dnsDrops:     prometheus.NewDesc("vswitch_dns_drops_total", "DNS queries dropped unanswered, by network and reason.", []string{"network", "reason"}, nil),
 		dnsLatency:   prometheus.NewDesc("vswitch_dns_upstream_seconds", "Time to an upstream DNS server's answer, by network.", []string{"network"}, nil),
+		fdbEvicted:   prometheus.NewDesc("vswitch_fdb_evictions_total", "FDB entries evicted to let a port under its fair share learn.", nil, nil),
 	}
 }
 
@@ -118,9 +123,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info,
 		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops, c.earlyDrops, c.driver, c.evpnSessions, c.evpnRoutes,
-		c.dnsQueries, c.dnsResults, c.dnsDrops, c.dnsLatency} {
+		c.dnsQueries, c.dnsResults, c.dnsDrops, c.dnsLatency, c.fragEvict} {
 		ch <- d
 	}
+	ch <- c.fdbEvicted
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -172,12 +178,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.fdbEntries, float64(st.Entries))
 	counter(c.fdbLearned, st.Learned)
 	counter(c.fdbMoves, st.Moves)
+	counter(c.fdbEvicted, st.Evicted)
 	if c.Uplinks != nil {
 		entries := 0
-		var out, in, early uint64
+		var out, in, early, frags uint64
 		for _, u := range c.Uplinks() {
 			entries += u.Conntrack
 			early += u.EarlyDrops
+			frags += u.FragEvicted
 			out += u.TranslationsOut
 			in += u.TranslationsIn
 			for reason, v := range u.Drops {
@@ -186,6 +194,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.conntrack, float64(entries))
 		counter(c.earlyDrops, early)
+		counter(c.fragEvict, frags)
 		counter(c.natTrans, out, "outbound")
 		counter(c.natTrans, in, "inbound")
 	}

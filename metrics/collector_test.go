@@ -18,7 +18,7 @@ func (fakeSource) Ports() []vswitch.PortStatus {
 }
 
 func (fakeSource) FDBStats() vswitch.FDBStats {
-	return vswitch.FDBStats{Entries: 2, Learned: 5, Moves: 1}
+	return vswitch.FDBStats{Entries: 2, Learned: 5, Moves: 1, Evicted: 3}
 }
 
 func TestCollector(t *testing.T) {
@@ -30,8 +30,11 @@ vswitch_port_rx_packets_total{port="vm1"} 100
 # HELP vswitch_fdb_entries Entries in the forwarding database.
 # TYPE vswitch_fdb_entries gauge
 vswitch_fdb_entries 2
+# HELP vswitch_fdb_evictions_total FDB entries evicted to let a port under its fair share learn.
+# TYPE vswitch_fdb_evictions_total counter
+vswitch_fdb_evictions_total 3
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_port_rx_packets_total", "vswitch_fdb_entries"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_port_rx_packets_total", "vswitch_fdb_entries", "vswitch_fdb_evictions_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(c, "vswitch_port_drops_total"); n != int(vswitch.NumDropReasons) {
@@ -64,17 +67,20 @@ vswitch_port_driver_total{counter="unknown_vtep",port="vx"} 3
 func TestUplinkMetrics(t *testing.T) {
 	c := NewCollector(fakeSource{}, nil, "test")
 	c.Uplinks = func() []UplinkStats {
-		return []UplinkStats{{Name: "a", Conntrack: 3, EarlyDrops: 5}, {Name: "b", Conntrack: 1, EarlyDrops: 2}}
+		return []UplinkStats{{Name: "a", Conntrack: 3, EarlyDrops: 5, FragEvicted: 1}, {Name: "b", Conntrack: 1, EarlyDrops: 2, FragEvicted: 3}}
 	}
 	want := `
-# HELP vswitch_conntrack_early_drops_total Unanswered flows evicted from a full conntrack table to make room for a new one.
+# HELP vswitch_conntrack_early_drops_total Flows not assured (no completed TCP handshake, no reply) evicted from a full conntrack table to make room for a new one.
 # TYPE vswitch_conntrack_early_drops_total counter
 vswitch_conntrack_early_drops_total 7
+# HELP vswitch_conntrack_fragment_evictions_total Fragmented datagrams in flight whose record a new datagram took (their later fragments are dropped as fragment).
+# TYPE vswitch_conntrack_fragment_evictions_total counter
+vswitch_conntrack_fragment_evictions_total 4
 # HELP vswitch_conntrack_entries Tracked connections.
 # TYPE vswitch_conntrack_entries gauge
 vswitch_conntrack_entries 4
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_conntrack_early_drops_total", "vswitch_conntrack_entries"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_conntrack_early_drops_total", "vswitch_conntrack_fragment_evictions_total", "vswitch_conntrack_entries"); err != nil {
 		t.Fatal(err)
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) != 0 {

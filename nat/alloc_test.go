@@ -63,11 +63,10 @@ func TestNoAllocsEstablished(t *testing.T) {
 }
 
 // TestNoAllocsRefused: a flood's refused packets (over the source's
-// limit, into a table full of answered flows, a first fragment when the
-// fragment table is full) and a fragment of a followed datagram allocate
-// nothing.
+// limit, into a table full of answered flows) and the fragments of a
+// followed datagram allocate nothing.
 func TestNoAllocsRefused(t *testing.T) {
-	tb := New(Config{MaxEntries: 2, MaxPerSource: 1, MaxFragments: 1})
+	tb := New(Config{MaxEntries: 2, MaxPerSource: 1})
 	tb.Outbound(Packet{IP: rawPacket(protoUDP, guest, remote, 1, 53, false)}, uplink, now)
 	tb.Outbound(Packet{IP: rawPacket(protoUDP, guest2, remote, 1, 53, false)}, uplink, now)
 	tb.Inbound(Packet{IP: rawPacket(protoUDP, remote, uplink, 53, 1, false)}, now)     // guest's flow
@@ -85,7 +84,6 @@ func TestNoAllocsRefused(t *testing.T) {
 	}{
 		{"source limit", rawPacket(protoUDP, guest, remote, 2, 53, false), false, SourceLimit},
 		{"full of answered flows", rawPacket(protoUDP, netip.MustParseAddr("192.168.122.12"), remote, 2, 53, false), false, TableFull},
-		{"fragments full", frag(guest, remote, 2, 0, true, body), false, FragmentsFull},
 		{"followed first fragment", followed, false, Translated},
 		{"later fragment", frag(guest, remote, 1, 2, false, body[:8]), false, Translated},
 		{"orphan fragment", frag(guest, remote, 3, 2, false, body[:8]), false, Fragment},

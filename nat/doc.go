@@ -8,8 +8,9 @@
 // rewriting its packet allocates nothing and takes no lock; only creating
 // a flow does. The table never grows past its bound, and no two flows ever
 // share an outside tuple. A guest is hostile: a full table evicts the
-// oldest flow nothing answered before it refuses a new one (the kernel's
-// early drop), one source address holds at most Config.MaxPerSource flows,
-// and the records that let later fragments follow their first are bounded
-// too (Config.MaxFragments); each refusal is a typed Verdict.
+// oldest flow that is not assured (no completed TCP handshake, no reply)
+// before it refuses a new one (the kernel's early drop), one source
+// address holds at most Config.MaxPerSource flows, and the records that
+// let later fragments follow their first are a fixed array
+// (Config.MaxFragments); each refusal is a typed Verdict.
 package nat

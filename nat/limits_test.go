@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -67,20 +68,27 @@ func TestEarlyDrop(t *testing.T) {
 	checkTable(t, tb)
 }
 
-// TestEarlyDropAnswers: what counts as an answer, for each kind of flow.
-// The answered flow survives a new one; the other is evicted.
+// TestEarlyDropAnswers: which flows early drop spares: the assured ones
+// (the kernel's word), a TCP flow whose handshake completed, a UDP or
+// ICMP flow that got a reply. Flow 7 gets the steps, flow 8 nothing; a
+// new flow then evicts flow 7 unless it is assured, else flow 8.
 func TestEarlyDropAnswers(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		proto    uint8
-		flags    string // of the answer
-		answered bool
+		name    string
+		proto   uint8
+		steps   []step // after the first packet out
+		assured bool
 	}{
-		{"tcp synack", protoTCP, "synack", true},
-		// An RST is an answer: the flow is closed and goes in 10 s.
-		{"tcp rst", protoTCP, "rst", true},
-		{"udp", protoUDP, "", true},
-		{"icmp echo reply", protoICMP, "reply", true},
+		{"tcp handshake", protoTCP, []step{{true, "synack"}, {false, "ack"}}, true},
+		// Answered, but the handshake is not complete: a spoofed SYN
+		// flood at a port forward gets this far.
+		{"tcp syn-ack only", protoTCP, []step{{true, "synack"}}, false},
+		{"tcp rst", protoTCP, []step{{true, "rst"}}, false},
+		{"tcp handshake then rst", protoTCP, []step{{true, "synack"}, {false, "ack"}, {true, "rst"}}, true},
+		{"tcp fin before the handshake", protoTCP, []step{{false, "fin"}, {true, "ack"}}, false},
+		{"udp reply", protoUDP, []step{{true, ""}}, true},
+		{"udp one way", protoUDP, []step{{false, ""}}, false},
+		{"icmp echo reply", protoICMP, []step{{true, "reply"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := New(Config{MaxEntries: 2})
@@ -91,38 +99,49 @@ func TestEarlyDropAnswers(t *testing.T) {
 			if v, _ := tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 7, dp, "syn")}, uplink, now); v != Translated {
 				t.Fatalf("first: %v", v)
 			}
-			if v, _ := tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, 7, tc.flags)}, now); v != Translated {
-				t.Fatalf("answer: %v", v)
+			for i, s := range tc.steps {
+				var v Verdict
+				if s.in {
+					v, _ = tb.Inbound(Packet{IP: build(t, tc.proto, remote, uplink, rs, 7, s.flags)}, now)
+				} else {
+					v, _ = tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 7, dp, s.flags)}, uplink, now)
+				}
+				if v != Translated {
+					t.Fatalf("step %d: %v", i, v)
+				}
 			}
 			tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 8, dp, "syn")}, uplink, now) // unanswered
 			if v, _ := tb.Outbound(Packet{IP: build(t, tc.proto, guest, remote, 9, dp, "syn")}, uplink, now); v != Translated {
 				t.Fatalf("new flow: %v", v)
 			}
-			if st := tb.Stats(); st.EarlyDrops != 1 || tb.Len() != 2 {
-				t.Fatalf("%+v", st)
-			}
-			if got := srcPorts(tb); got != "[7 9]" {
-				t.Fatalf("flows from guest ports %s, want 7 and 9", got)
+			want := map[bool]string{true: "[7 9]", false: "[8 9]"}[tc.assured]
+			if got := srcPorts(tb); got != want || tb.Stats().EarlyDrops != 1 {
+				t.Fatalf("flows from guest ports %s, want %s; %+v", got, want, tb.Stats())
 			}
 			checkTable(t, tb)
 		})
 	}
 }
 
-// TestEarlyDropForward: a port forward's flow is answered by the guest's
-// packet, and an unanswered one is evicted like any other.
+// TestEarlyDropForward: a port forward's flow is answered by the guest
+// and assured by the remote's ACK of that answer. A SYN the guest answered
+// but whose remote never completed the handshake (a spoofed SYN flood) is
+// evicted like any unassured flow, though it is the newer one.
 func TestEarlyDropForward(t *testing.T) {
 	tb := New(Config{MaxEntries: 2})
 	tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
-	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "syn"), netip.AddrPortFrom(guest, 80))
-	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50001, 8080, "syn"), netip.AddrPortFrom(guest, 80))
-	// The guest answers the second: the first is the one to go.
-	if v, _ := tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 80, 50001, "synack")}, uplink, now); v != Translated {
-		t.Fatalf("guest's answer: %v", v)
+	to := netip.AddrPortFrom(guest, 80)
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "syn"), to)
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50001, 8080, "syn"), to)
+	for _, p := range []int{50000, 50001} {
+		if v, _ := tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 80, uint16(p), "synack")}, uplink, now); v != Translated {
+			t.Fatalf("guest's answer to %d: %v", p, v)
+		}
 	}
-	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50002, 8080, "syn"), netip.AddrPortFrom(guest, 80))
-	if got := remotePorts(tb); got != "[50001 50002]" {
-		t.Fatalf("flows to remote ports %s, want 50001 and 50002", got)
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50000, 8080, "ack"), to) // the handshake's last ACK
+	forwarded(t, tb, build(t, protoTCP, remote, uplink, 50002, 8080, "syn"), to)
+	if got := remotePorts(tb); got != "[50000 50002]" {
+		t.Fatalf("flows to remote ports %s, want 50000 and 50002", got)
 	}
 	if st := tb.Stats(); st != (Stats{Created: 3, EarlyDrops: 1}) {
 		t.Fatalf("%+v", st)
@@ -203,6 +222,7 @@ func TestUnansweredTimeouts(t *testing.T) {
 	tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 2, 53, "")}, uplink, now)
 	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 3, 80, "syn")}, uplink, now)
 	tb.Inbound(Packet{IP: build(t, protoTCP, remote, uplink, 80, 3, "synack")}, now)
+	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 3, 80, "ack")}, uplink, now)
 	if n := tb.Sweep(now + 29); n != 0 {
 		t.Fatalf("swept %d at 29 s", n)
 	}
@@ -221,49 +241,103 @@ func TestUnansweredTimeouts(t *testing.T) {
 	}
 }
 
-// TestFragmentTableBound: at most MaxFragments datagrams are followed; a
-// further first fragment is refused (FragmentsFull, counted) and its later
-// fragments are orphans, while the followed ones go on and a followed
-// datagram's first fragment sent again still fits. Records go after
-// fragTimeout, then there is room again.
-func TestFragmentTableBound(t *testing.T) {
-	tb := New(Config{MaxFragments: 2})
+// TestFragmentSlots: the fragment table is a fixed array of slots, here
+// one: a new datagram takes the slot, and a datagram still in flight
+// that loses it is counted, its later fragments orphans; a finished one
+// (its last fragment passed) is replaced without a count. Records are
+// followed for fragTimeout seconds and swept then.
+func TestFragmentSlots(t *testing.T) {
+	tb := New(Config{MaxFragments: 1})
 	body := pkt.IPv4(build(t, protoUDP, guest, remote, 5000, 9, "")).Payload()
 	first := func(id uint16) []byte { return frag(guest, remote, id, 0, true, body[:16]) }
-	later := func(id uint16) []byte { return frag(guest, remote, id, 2, false, body[16:]) }
-	for id, want := range []Verdict{Translated, Translated, FragmentsFull} {
-		if v, _ := tb.Outbound(Packet{IP: first(uint16(id))}, uplink, now); v != want {
-			t.Fatalf("first fragment %d: %v", id, v)
+	last := func(id uint16) []byte { return frag(guest, remote, id, 2, false, body[16:]) }
+	send := func(p []byte, at int64) Verdict {
+		v, _ := tb.Outbound(Packet{IP: p}, uplink, at)
+		return v
+	}
+	for i, step := range []struct {
+		p       []byte
+		want    Verdict
+		evicted uint64
+	}{
+		{first(0), Translated, 0},
+		{first(1), Translated, 1}, // datagram 0 was in flight
+		{last(0), Fragment, 1},
+		{last(1), Translated, 1},
+		{last(1), Translated, 1},  // a duplicate last fragment
+		{first(2), Translated, 1}, // datagram 1 was done
+		{first(2), Translated, 1}, // sent again: the same datagram
+	} {
+		if v := send(step.p, now); v != step.want || tb.Stats().FragEvicted != step.evicted {
+			t.Fatalf("step %d: %v, %d evicted; want %v, %d", i, v, tb.Stats().FragEvicted, step.want, step.evicted)
 		}
 	}
-	if v, _ := tb.Outbound(Packet{IP: first(1)}, uplink, now+1); v != Translated {
-		t.Fatalf("first fragment sent again: %v", v)
+	r := tb.frags.slots[0].Load()
+	send(first(2), now) // the same second: not written again
+	if tb.frags.slots[0].Load() != r {
+		t.Fatal("a repeated first fragment rewrote its record")
 	}
-	for id, want := range []Verdict{Translated, Translated, Fragment} {
-		if v, _ := tb.Outbound(Packet{IP: later(uint16(id))}, uplink, now+1); v != want {
-			t.Fatalf("later fragment %d: %v", id, v)
-		}
+	if v := send(last(2), now+fragTimeout); v != Fragment {
+		t.Fatalf("past fragTimeout, before a sweep: %v", v)
 	}
-	if st := tb.Stats(); st.FragsFull != 1 || tb.fragCount.Load() != 2 {
-		t.Fatalf("%+v, %d followed", st, tb.fragCount.Load())
-	}
-	// Datagram 0 was last refreshed at now: past fragTimeout it is not
-	// followed even before a sweep; the sweep then removes it alone.
-	if v, _ := tb.Outbound(Packet{IP: later(0)}, uplink, now+fragTimeout); v != Fragment {
-		t.Fatalf("stale record followed: %v", v)
+	tb.Sweep(now + fragTimeout - 1)
+	if tb.frags.size() != 1 {
+		t.Fatal("swept a second early")
 	}
 	tb.Sweep(now + fragTimeout)
-	if tb.fragCount.Load() != 1 || tb.frags.Size() != 1 {
-		t.Fatalf("after the sweep %d followed (%d records)", tb.fragCount.Load(), tb.frags.Size())
+	if tb.frags.size() != 0 {
+		t.Fatal("not swept at fragTimeout")
 	}
-	if v, _ := tb.Outbound(Packet{IP: first(2)}, uplink, now+fragTimeout); v != Translated {
-		t.Fatalf("room again: %v", v)
+	// A stale record, though never finished, is replaced without a count.
+	send(first(3), now+100)
+	send(first(4), now+100+fragTimeout)
+	if tb.Stats().FragEvicted != 1 {
+		t.Fatalf("a stale record counted: %+v", tb.Stats())
 	}
-	if v, _ := tb.Outbound(Packet{IP: first(3)}, uplink, now+fragTimeout); v != FragmentsFull {
-		t.Fatalf("full again: %v", v)
+	checkTable(t, tb)
+}
+
+// TestFragmentStream: a busy fragmented stream is not capped by the
+// bound: 100000 datagrams, each a first and a last fragment, through the
+// default 4096 slots, all followed, nothing counted as evicted.
+func TestFragmentStream(t *testing.T) {
+	tb := New(Config{})
+	body := pkt.IPv4(build(t, protoUDP, guest, remote, 5000, 9, "")).Payload()
+	for i := range 100000 {
+		at := now + int64(i/10000) // ten seconds of it
+		if v, _ := tb.Outbound(Packet{IP: frag(guest, remote, uint16(i), 0, true, body[:16])}, uplink, at); v != Translated {
+			t.Fatalf("datagram %d, first fragment: %v", i, v)
+		}
+		if v, _ := tb.Outbound(Packet{IP: frag(guest, remote, uint16(i), 2, false, body[16:])}, uplink, at); v != Translated {
+			t.Fatalf("datagram %d, last fragment: %v", i, v)
+		}
 	}
-	if st := tb.Stats(); st.FragsFull != 2 {
+	if st := tb.Stats(); st.FragEvicted != 0 {
 		t.Fatalf("%+v", st)
+	}
+}
+
+// TestFragmentSlotSpread: keys that differ in the id alone, or in one
+// address alone, spread over the slots (a random throw fills 1-1/e of
+// them, 63%).
+func TestFragmentSlotSpread(t *testing.T) {
+	for name, key := range map[string]func(i int) fragKey{
+		"id": func(i int) fragKey { return fragKey{protoUDP, guest, remote, uint16(i)} },
+		"src": func(i int) fragKey {
+			return fragKey{protoUDP, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), remote, 1}
+		},
+		"dst": func(i int) fragKey {
+			return fragKey{protoUDP, guest, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 1}
+		},
+	} {
+		f := newFragTable(4096)
+		used := map[*atomic.Pointer[fragRecord]]bool{}
+		for i := range 4096 {
+			used[f.slot(key(i))] = true
+		}
+		if len(used) < 2400 {
+			t.Errorf("%s: 4096 keys in %d slots", name, len(used))
+		}
 	}
 }
 
@@ -286,6 +360,17 @@ func TestFloodKeepsRoom(t *testing.T) {
 		t.Fatalf("the answered flow: %v", v)
 	}
 	checkTable(t, tb)
+}
+
+// size is the number of fragment records held.
+func (f *fragTable) size() int {
+	n := 0
+	for i := range f.slots {
+		if f.slots[i].Load() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // srcPorts and remotePorts list the guest-side or remote ports of the
@@ -344,12 +429,17 @@ func checkTable(t testing.TB, tb *Table) {
 		t.Fatal("early-drop queue: newest is not its last")
 	}
 	for _, e := range live {
-		if !e.replied.Load() && !seen[e] {
+		if !e.assured.Load() && !seen[e] {
 			t.Fatalf("unanswered %v is not queued for early drop", e.Inside)
 		}
 	}
-	if n := tb.fragCount.Load(); n != int64(tb.frags.Size()) || n > int64(tb.cfg.MaxFragments) {
-		t.Fatalf("%d fragment records counted, %d held, max %d", n, tb.frags.Size(), tb.cfg.MaxFragments)
+	if len(tb.frags.slots) != tb.cfg.MaxFragments {
+		t.Fatalf("%d fragment slots, want %d", len(tb.frags.slots), tb.cfg.MaxFragments)
+	}
+	for i := range tb.frags.slots {
+		if r := tb.frags.slots[i].Load(); r != nil && tb.frags.slot(r.key) != &tb.frags.slots[i] {
+			t.Fatalf("fragment record %+v in slot %d, not its own", r.key, i)
+		}
 	}
 }
 
@@ -358,9 +448,11 @@ func checkTable(t testing.TB, tb *Table) {
 // time passing) and checks every verdict against a model: a new flow is
 // refused as SourceLimit exactly when its source holds the limit, as
 // TableFull exactly when the table is full of answered flows, and
-// otherwise evicts exactly the oldest unanswered flow when full; a first
-// fragment is refused exactly when the fragment table is full. The
-// table's invariants (checkTable) hold after every step.
+// otherwise evicts exactly the oldest unanswered flow when full; a later
+// fragment is followed exactly when the last first fragment in its slot
+// was its own, within fragTimeout, of a live flow, and an eviction from
+// the fragment table is counted exactly when it cut a datagram in flight.
+// The table's invariants (checkTable) hold after every step.
 func FuzzTableLimits(f *testing.F) {
 	f.Add([]byte{0, 1, 8, 2, 16, 3, 24, 4, 0, 5, 2, 0, 0, 6, 0, 7})
 	f.Add([]byte{1, 1, 1, 2, 1, 3, 1, 4, 1, 5, 1, 6, 1, 7, 1, 8, 1, 9, 4, 31, 1, 10})
@@ -370,7 +462,15 @@ func FuzzTableLimits(f *testing.F) {
 		const maxEntries, perSource, maxFrags = 8, 3, 4
 		tb := New(Config{MaxEntries: maxEntries, MaxPerSource: perSource, MaxFragments: maxFrags, PortMin: 1000, PortMax: 1015})
 		tb.AddForward(protoTCP, 8080, netip.AddrPortFrom(guest, 80))
+		tb.frags.seed = 0  // a failing input replays
 		var order []*Entry // every flow created, oldest first
+		type slotModel struct {
+			k    fragKey
+			e    *Entry
+			seen int64
+			done bool
+		}
+		owners := map[*atomic.Pointer[fragRecord]]*slotModel{}
 		clock := now
 		guests := []netip.Addr{guest, guest2, netip.MustParseAddr("192.168.122.12"), netip.MustParseAddr("192.168.122.13")}
 		remotes := []netip.Addr{remote, netip.MustParseAddr("10.0.0.98")}
@@ -392,9 +492,17 @@ func FuzzTableLimits(f *testing.F) {
 				if len(live) == 0 {
 					continue
 				}
-				slices.SortFunc(live, func(a, b *Entry) int { return a.Outside.Src.Compare(b.Outside.Src) })
+				slices.SortFunc(live, func(a, b *Entry) int {
+					if c := a.Outside.Src.Compare(b.Outside.Src); c != 0 {
+						return c
+					}
+					return a.Outside.Dst.Compare(b.Outside.Dst)
+				})
 				e := live[int(arg)%len(live)]
-				if e.fromOutside {
+				// A TCP flow whose SYN was answered gets its initiator's
+				// ACK; any other flow an answer.
+				ack := e.Inside.Proto == protoTCP && e.state.Load() == StateSynRecv
+				if e.fromOutside != ack {
 					p = rawPacket(e.Inside.Proto, e.Inside.Src.Addr(), e.Inside.Dst.Addr(), e.Inside.Src.Port(), e.Inside.Dst.Port(), false)
 				} else {
 					p, inbound = rawPacket(e.Inside.Proto, e.Outside.Dst.Addr(), e.Outside.Src.Addr(), e.Outside.Dst.Port(), e.Outside.Src.Port(), false), true
@@ -402,7 +510,7 @@ func FuzzTableLimits(f *testing.F) {
 						pkt.IPv4(p).Payload()[0] = pkt.ICMPEchoReply
 					}
 				}
-				if e.Inside.Proto == protoTCP {
+				if e.Inside.Proto == protoTCP && !ack {
 					pkt.TCP(pkt.IPv4(p).Payload())[13] = pkt.TCPFlagSYN | pkt.TCPFlagACK
 				}
 			case 3: // a connection to the port forward
@@ -411,6 +519,11 @@ func FuzzTableLimits(f *testing.F) {
 			case 4:
 				clock += int64(arg % 40)
 				tb.Sweep(clock)
+				for s, o := range owners {
+					if clock-o.seen >= fragTimeout {
+						delete(owners, s)
+					}
+				}
 				checkTable(t, tb)
 				continue
 			case 5, 6: // the first or a later fragment of datagram arg
@@ -446,7 +559,7 @@ func FuzzTableLimits(f *testing.F) {
 					}
 				}
 				for _, e := range order {
-					if !e.dead.Load() && !e.replied.Load() {
+					if !e.dead.Load() && !e.assured.Load() {
 						victim = e
 						break
 					}
@@ -465,21 +578,41 @@ func FuzzTableLimits(f *testing.F) {
 				}
 			}
 			fk := fragKey{ip.Protocol(), ip.Src(), ip.Dst(), ip.ID()}
-			if op&7 == 5 && want == Translated {
-				if _, ok := tb.frags.Load(fk); !ok && tb.fragCount.Load() >= maxFrags {
-					want = FragmentsFull
-				}
+			slot := tb.frags.slot(fk)
+			o := owners[slot]
+			live := o != nil && clock-o.seen < fragTimeout && !o.e.dead.Load()
+			if op&7 == 6 {
+				want = map[bool]Verdict{true: Translated, false: Fragment}[live && o.k == fk]
 			}
 			before := tb.Stats()
 			var v Verdict
+			var e *Entry
 			if inbound {
-				v, _ = tb.Inbound(Packet{IP: p}, clock)
+				v, e = tb.Inbound(Packet{IP: p}, clock)
 			} else {
-				v, _ = tb.Outbound(Packet{IP: p}, uplink, clock)
+				v, e = tb.Outbound(Packet{IP: p}, uplink, clock)
 			}
-			if op&7 == 6 {
-				checkTable(t, tb) // a later fragment: followed or an orphan
-				continue
+			evicted := tb.Stats().FragEvicted - before.FragEvicted
+			switch {
+			case op&7 == 6:
+				if v != want || (v == Translated && e != o.e) {
+					t.Fatalf("later fragment: %v, want %v", v, want)
+				}
+				if v == Translated {
+					o.done = true
+				}
+			case op&7 == 5 && v == Translated:
+				// Alive after the op: its own new flow may have evicted o's.
+				cut := o != nil && clock-o.seen < fragTimeout && !o.e.dead.Load() && o.k != fk && !o.done
+				if evicted != map[bool]uint64{true: 1}[cut] {
+					t.Fatalf("first fragment: %d evicted, want a count of %v", evicted, cut)
+				}
+				if o == nil || o.k != fk || o.e != e || o.seen != clock || o.done {
+					owners[slot] = &slotModel{k: fk, e: e, seen: clock}
+				}
+			}
+			if evicted != 0 && op&7 != 5 {
+				t.Fatalf("op %d evicted a fragment record", op&7)
 			}
 			if v != want {
 				t.Fatalf("op %d: %v, want %v (new %v, %d flows)", op&7, v, want, isNew, tb.Len())
@@ -488,8 +621,6 @@ func FuzzTableLimits(f *testing.F) {
 			if (victim != nil) != (drops == 1) || drops > 1 || (victim != nil && !victim.dead.Load()) {
 				t.Fatalf("op %d: %d early drops, the oldest unanswered %v dead %v", op&7, drops, victim, victim != nil && victim.dead.Load())
 			}
-			// A flow may be created though its packet was refused (a
-			// first fragment when the fragment table is full).
 			if isNew {
 				var got *Entry
 				if inbound {

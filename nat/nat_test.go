@@ -102,11 +102,14 @@ func TestTCPFlowBothWays(t *testing.T) {
 		t.Fatalf("reply %v to %v", v, pkt.IPv4(in).Dst())
 	}
 	valid(t, in)
-	if e.State() != "established" {
-		t.Fatalf("state %s", e.State())
+	if e.State() != "syn_recv" {
+		t.Fatalf("state %s after the SYN-ACK", e.State())
+	}
+	if v, _ := tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 40000, 80, "ack")}, uplink, now); v != Translated || e.State() != "established" {
+		t.Fatalf("the handshake's ACK: %v, state %s", v, e.State())
 	}
 	po, pi, _, _ := e.Counters()
-	if po != 1 || pi != 1 {
+	if po != 2 || pi != 1 {
 		t.Fatal("counters")
 	}
 	// Unsolicited: another remote port, no flow.
@@ -354,7 +357,7 @@ func TestFragmentsFollowTheirFirst(t *testing.T) {
 	if v, _ := tb.Inbound(Packet{IP: g2}, now); v != Translated || pkt.IPv4(g2).Dst() != guest {
 		t.Fatalf("second reply fragment: %v", v)
 	}
-	if tb.Sweep(now + fragTimeout + 1); tb.frags.Size() != 0 {
+	if tb.Sweep(now + fragTimeout + 1); tb.frags.size() != 0 {
 		t.Fatal("fragment records not swept")
 	}
 }

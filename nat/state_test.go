@@ -60,8 +60,12 @@ func TestTimeouts(t *testing.T) {
 		{"tcp acks one way", protoTCP, []step{{false, "syn"}, {false, "ack"}}, "new", TimeoutTCPNew},
 		// A reply without ACK (simultaneous open) is not an answer yet.
 		{"tcp reply syn", protoTCP, []step{{false, "syn"}, {true, "syn"}}, "new", TimeoutTCPNew},
-		{"tcp established", protoTCP, []step{{false, "syn"}, {true, "synack"}}, "established", TimeoutTCPEstablished},
-		{"tcp established then ack", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "ack"}}, "established", TimeoutTCPEstablished},
+		// A SYN-ACK answers the SYN; the guest's ACK completes the handshake.
+		{"tcp syn-ack", protoTCP, []step{{false, "syn"}, {true, "synack"}}, "syn_recv", TimeoutTCPSynRecv},
+		{"tcp established", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "ack"}}, "established", TimeoutTCPEstablished},
+		{"tcp syn-ack twice", protoTCP, []step{{false, "syn"}, {true, "synack"}, {true, "synack"}}, "syn_recv", TimeoutTCPSynRecv},
+		// A flow picked up mid-stream (its entry was lost): the remote's ACK.
+		{"tcp mid-stream", protoTCP, []step{{false, "ack"}, {true, "ack"}}, "established", TimeoutTCPEstablished},
 		{"tcp fin out", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "fin"}}, "closing", TimeoutTCPClosing},
 		{"tcp fin in", protoTCP, []step{{false, "syn"}, {true, "synack"}, {true, "fin"}}, "closing", TimeoutTCPClosing},
 		{"tcp fin then ack", protoTCP, []step{{false, "syn"}, {true, "synack"}, {false, "fin"}, {true, "ack"}}, "closing", TimeoutTCPClosing},
@@ -148,6 +152,7 @@ func TestSweepKeepsTheLive(t *testing.T) {
 	tb.Outbound(Packet{IP: build(t, protoUDP, guest, remote, 5000, 53, "")}, uplink, now)
 	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 40000, 80, "syn")}, uplink, now)
 	tb.Inbound(Packet{IP: build(t, protoTCP, remote, uplink, 80, 40000, "synack")}, now)
+	tb.Outbound(Packet{IP: build(t, protoTCP, guest, remote, 40000, 80, "ack")}, uplink, now)
 	if n := tb.Sweep(now + TimeoutUDP); n != 1 || tb.Len() != 1 {
 		t.Fatalf("swept %d, %d left", n, tb.Len())
 	}
@@ -165,7 +170,9 @@ func TestSweepKeepsTheLive(t *testing.T) {
 // TestForwardedFlowTimeouts: a flow a port forward started is answered
 // by the guest, so its states count from the remote's side: traffic from
 // the remote alone is one direction (UDP 30 s; an unsolicited ACK is not
-// an established connection), the guest's answer establishes it.
+// an established connection), the guest's answer establishes UDP, and
+// the remote's ACK of the guest's SYN-ACK a TCP connection: a spoofed SYN
+// flood, which the guest answers, stays short-lived.
 func TestForwardedFlowTimeouts(t *testing.T) {
 	const gp, fp, rp = 80, 8080, 50000
 	for _, tc := range []timeoutCase{
@@ -173,7 +180,10 @@ func TestForwardedFlowTimeouts(t *testing.T) {
 		{"udp answered", protoUDP, []step{{true, ""}, {false, ""}}, "established", TimeoutUDPStream},
 		{"tcp syn", protoTCP, []step{{true, "syn"}}, "new", TimeoutTCPNew},
 		{"tcp unsolicited ack", protoTCP, []step{{true, "ack"}}, "new", TimeoutTCPNew},
-		{"tcp syn, guest syn-ack", protoTCP, []step{{true, "syn"}, {false, "synack"}}, "established", TimeoutTCPEstablished},
+		{"tcp syn, guest syn-ack", protoTCP, []step{{true, "syn"}, {false, "synack"}}, "syn_recv", TimeoutTCPSynRecv},
+		{"tcp handshake", protoTCP, []step{{true, "syn"}, {false, "synack"}, {true, "ack"}}, "established", TimeoutTCPEstablished},
+		// Only the initiator's ACK completes it.
+		{"tcp guest acks again", protoTCP, []step{{true, "syn"}, {false, "synack"}, {false, "ack"}}, "syn_recv", TimeoutTCPSynRecv},
 		{"tcp guest rst", protoTCP, []step{{true, "ack"}, {false, "rst"}}, "closed", TimeoutTCPClosed},
 		{"tcp fin", protoTCP, []step{{true, "syn"}, {false, "synack"}, {true, "fin"}}, "closing", TimeoutTCPClosing},
 	} {

@@ -24,9 +24,10 @@ func (t Tuple) reverse() Tuple { return Tuple{t.Proto, t.Dst, t.Src} }
 // TCP states tracked, coarse like the kernel's.
 const (
 	StateNew         = iota // one direction seen (SYN, or a first UDP/ICMP packet)
-	StateEstablished        // traffic seen both ways
+	StateEstablished        // traffic seen both ways (TCP: the handshake completed)
 	StateClosing            // FIN seen
 	StateClosed             // RST seen
+	StateSynRecv            // TCP: the SYN was answered (SYN-ACK), the handshake's last ACK not seen yet
 )
 
 var stateNames = [...]string{
@@ -34,6 +35,7 @@ var stateNames = [...]string{
 	StateEstablished: "established",
 	StateClosing:     "closing",
 	StateClosed:      "closed",
+	StateSynRecv:     "syn_recv",
 }
 
 // stateName names a state; "unknown" for a value past the last one.
@@ -45,12 +47,13 @@ func stateName(s uint32) string {
 }
 
 // Timeouts (seconds). The kernel keeps established TCP for 5 days; a
-// switch whose guests come and go does not need to. A flow nothing has
-// answered is kept briefly (the kernel keeps a lone SYN 120 s,
-// nf_conntrack_tcp_timeout_syn_sent): a retransmitted SYN refreshes it,
-// and a flood of them must not hold the table for two minutes.
+// switch whose guests come and go does not need to. A TCP flow that has
+// not completed its handshake is kept briefly (the kernel keeps a lone
+// SYN 120 s, nf_conntrack_tcp_timeout_syn_sent): a retransmitted SYN
+// refreshes it, and a flood of them must not hold the table for minutes.
 const (
 	TimeoutTCPNew         = 30
+	TimeoutTCPSynRecv     = 30 // the kernel's nf_conntrack_tcp_timeout_syn_recv is 60 s
 	TimeoutTCPEstablished = 7200
 	TimeoutTCPClosing     = 120
 	TimeoutTCPClosed      = 10
@@ -69,7 +72,9 @@ type Entry struct {
 	lastSeen    atomic.Int64     // unix seconds
 	pkts, bytes [2]atomic.Uint64 // indexed by dir
 	dead        atomic.Bool
-	replied     atomic.Bool // a packet went the reply way: early drop spares it
+	// assured (the kernel's word): TCP completed its handshake, another
+	// protocol saw a reply. Early drop spares it.
+	assured atomic.Bool
 	// fromOutside: a port forward started the flow, so its replies are
 	// the guest's (outbound) packets. Set before the entry is published.
 	fromOutside bool
@@ -105,6 +110,8 @@ func (e *Entry) timeout() int64 {
 		switch e.state.Load() {
 		case StateNew:
 			return TimeoutTCPNew
+		case StateSynRecv:
+			return TimeoutTCPSynRecv
 		case StateEstablished:
 			return TimeoutTCPEstablished
 		case StateClosing:
@@ -124,7 +131,7 @@ func (e *Entry) timeout() int64 {
 type Config struct {
 	MaxEntries       int    // default 65536
 	MaxPerSource     int    // flows one address may start; default 4096
-	MaxFragments     int    // fragmented datagrams followed at once; default 4096
+	MaxFragments     int    // slots for fragmented datagrams in flight; default 4096
 	PortMin, PortMax uint16 // outside ports for remapping; default 32768-60999 (Linux's ephemeral range)
 }
 
@@ -137,12 +144,12 @@ const (
 
 // Stats are a table's counters.
 type Stats struct {
-	Full        uint64 // new flows refused: the table was full of answered flows
+	Full        uint64 // new flows refused: every flow in the full table was assured
 	SourceLimit uint64 // new flows refused: their source held MaxPerSource
 	Created     uint64
 	Expired     uint64 // removed by Sweep
-	EarlyDrops  uint64 // unanswered flows evicted to make room for a new one
-	FragsFull   uint64 // first fragments refused: MaxFragments datagrams followed
+	EarlyDrops  uint64 // flows not assured, evicted to make room for a new one
+	FragEvicted uint64 // fragmented datagrams in flight whose record a new one took
 }
 
 // Table is the conntrack table of one outside address.
@@ -156,34 +163,16 @@ type Table struct {
 
 	// Guarded by mu: flows per origin address (no zero counts), and the
 	// early-drop queue of flows in the order they were created. A flow
-	// that got an answer leaves the queue lazily, when it reaches the
+	// that is assured leaves the queue lazily, when it reaches the
 	// front, so a packet never takes mu to leave it.
 	perSource      map[netip.Addr]int
 	oldest, newest *Entry
 
-	full, sourceLimit, created, expired, earlyDrops, fragsFull atomic.Uint64
+	full, sourceLimit, created, expired, earlyDrops atomic.Uint64
 
 	forwards atomic.Pointer[map[fwdKey]netip.AddrPort]
-	// frags maps a fragmented datagram, as it arrived, to its flow: the
-	// first fragment (which has the ports) sets it, the rest follow it.
-	frags     *xsync.Map[fragKey, fragEntry]
-	fragCount atomic.Int64 // records in frags, never past MaxFragments
+	frags    fragTable
 }
-
-type fragKey struct {
-	proto    uint8
-	src, dst netip.Addr
-	id       uint16
-}
-
-type fragEntry struct {
-	e    *Entry
-	seen int64
-}
-
-// fragTimeout is how long a datagram's fragments are followed (Linux's
-// ipfrag_time).
-const fragTimeout = 30
 
 type fwdKey struct {
 	proto uint8
@@ -250,7 +239,7 @@ func New(cfg Config) *Table {
 		cfg.PortMin, cfg.PortMax = 32768, 60999
 	}
 	return &Table{cfg: cfg, byInside: xsync.NewMap[Tuple, *Entry](), byOutside: xsync.NewMap[Tuple, *Entry](),
-		frags: xsync.NewMap[fragKey, fragEntry](), perSource: map[netip.Addr]int{}, next: cfg.PortMin}
+		frags: newFragTable(cfg.MaxFragments), perSource: map[netip.Addr]int{}, next: cfg.PortMin}
 }
 
 // Len is the number of flows.
@@ -259,12 +248,12 @@ func (t *Table) Len() int { return int(t.count.Load()) }
 // Stats are the table's counters.
 func (t *Table) Stats() Stats {
 	return Stats{Full: t.full.Load(), SourceLimit: t.sourceLimit.Load(), Created: t.created.Load(),
-		Expired: t.expired.Load(), EarlyDrops: t.earlyDrops.Load(), FragsFull: t.fragsFull.Load()}
+		Expired: t.expired.Load(), EarlyDrops: t.earlyDrops.Load(), FragEvicted: t.frags.evicted.Load()}
 }
 
 // admit, under mu, says whether a new flow started by src may be
 // created: not when src holds MaxPerSource flows (the kernel's connlimit),
-// nor when the table is full and holds no unanswered flow to evict (the
+// nor when the table is full and holds no flow that is not assured (the
 // kernel's early_drop).
 func (t *Table) admit(src netip.Addr) Verdict {
 	if t.perSource[src] >= t.cfg.MaxPerSource {
@@ -278,13 +267,13 @@ func (t *Table) admit(src netip.Addr) Verdict {
 	return Translated
 }
 
-// earlyDrop, under mu, evicts the oldest flow nothing has answered; false
-// when every flow has had an answer. Answered flows met on the way leave
-// the queue for good, so the walk is O(1) amortized.
+// earlyDrop, under mu, evicts the oldest flow that is not assured; false
+// when every flow is. Assured flows met on the way leave the queue for
+// good (a flow never stops being assured), so the walk is O(1) amortized.
 func (t *Table) earlyDrop() bool {
 	for e := t.oldest; e != nil; e = t.oldest {
 		t.unqueue(e)
-		if !e.replied.Load() && !e.dead.Swap(true) {
+		if !e.assured.Load() && !e.dead.Swap(true) {
 			t.removeLocked(e)
 			t.earlyDrops.Add(1)
 			return true
@@ -395,19 +384,7 @@ func (t *Table) lookupReply(reply Tuple) *Entry {
 // Sweep removes flows idle past their timeout; the caller runs it from a
 // timer, never per packet.
 func (t *Table) Sweep(now int64) int {
-	t.frags.Range(func(k fragKey, f fragEntry) bool {
-		if now-f.seen >= fragTimeout {
-			// Unless a new first fragment refreshed it meanwhile.
-			t.frags.Compute(k, func(f fragEntry, loaded bool) (fragEntry, xsync.ComputeOp) {
-				if !loaded || now-f.seen < fragTimeout {
-					return f, xsync.CancelOp
-				}
-				t.fragCount.Add(-1)
-				return f, xsync.DeleteOp
-			})
-		}
-		return true
-	})
+	t.frags.sweep(now)
 	n := 0
 	t.byInside.Range(func(k Tuple, e *Entry) bool {
 		if now-e.lastSeen.Load() >= e.timeout() {

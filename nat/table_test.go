@@ -191,13 +191,13 @@ func TestCountersAndNames(t *testing.T) {
 		t.Fatalf("counters %d %d %d %d", po, pi, bo, bi)
 	}
 	for v, s := range map[Verdict]string{Translated: "translated", NotTracked: "not_tracked", TableFull: "conntrack_full",
-		Malformed: "malformed", Fragment: "fragment", NumVerdicts: "unknown", 255: "unknown"} {
+		Malformed: "malformed", Fragment: "fragment", SourceLimit: "conntrack_source_limit", NumVerdicts: "unknown", 255: "unknown"} {
 		if v.String() != s {
 			t.Fatalf("%d is %q", v, v.String())
 		}
 	}
 	for s, name := range map[uint32]string{StateNew: "new", StateEstablished: "established", StateClosing: "closing",
-		StateClosed: "closed", StateClosed + 1: "unknown", 1 << 31: "unknown"} {
+		StateClosed: "closed", StateSynRecv: "syn_recv", StateSynRecv + 1: "unknown", 1 << 31: "unknown"} {
 		e.state.Store(s)
 		if e.State() != name {
 			t.Fatalf("state %d is %q", s, e.State())

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"github.com/puzpuzpuz/xsync/v4"
-
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
@@ -14,24 +12,22 @@ import (
 type Verdict uint8
 
 const (
-	Translated    Verdict = iota
-	NotTracked            // inbound with no flow: unsolicited, drop
-	TableFull             // a new flow, but the table is full: drop
-	Malformed             // too short for its protocol
-	Fragment              // a later fragment of a datagram whose first fragment was not seen: drop
-	SourceLimit           // a new flow, but its source holds Config.MaxPerSource flows: drop
-	FragmentsFull         // a first fragment, but Config.MaxFragments datagrams are followed: drop
+	Translated  Verdict = iota
+	NotTracked          // inbound with no flow: unsolicited, drop
+	TableFull           // a new flow, but the table is full: drop
+	Malformed           // too short for its protocol
+	Fragment            // a later fragment of a datagram whose first fragment was not seen (or lost its record): drop
+	SourceLimit         // a new flow, but its source holds Config.MaxPerSource flows: drop
 	NumVerdicts
 )
 
 var verdictNames = [NumVerdicts]string{
-	Translated:    "translated",
-	NotTracked:    "not_tracked",
-	TableFull:     "conntrack_full",
-	Malformed:     "malformed",
-	Fragment:      "fragment",
-	SourceLimit:   "conntrack_source_limit",
-	FragmentsFull: "fragments_full",
+	Translated:  "translated",
+	NotTracked:  "not_tracked",
+	TableFull:   "conntrack_full",
+	Malformed:   "malformed",
+	Fragment:    "fragment",
+	SourceLimit: "conntrack_source_limit",
 }
 
 // String is the label value; "unknown" for a value past the last verdict.
@@ -108,8 +104,8 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 			return NotTracked, nil
 		}
 	}
-	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 && !t.followFrom(fk, e, now) {
-		return FragmentsFull, nil // the rest of the datagram follows, but could not
+	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 {
+		t.frags.record(fk, e, now) // the rest of the datagram follows
 	}
 	rewrite(ip, proto, b, d, e.to(d), p.Partial)
 	// A reply is a packet against the flow's first: inbound for a
@@ -118,43 +114,14 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
 		e.track(proto, b, reply)
 	}
-	if reply && !e.replied.Load() {
-		e.replied.Store(true)
+	if !e.assured.Load() && (proto == pkt.ProtoTCP && e.state.Load() == StateEstablished || proto != pkt.ProtoTCP && reply) {
+		e.assured.Store(true)
 	}
 	e.count(d, len(p.IP))
 	if e.lastSeen.Load() != now {
 		e.lastSeen.Store(now)
 	}
 	return Translated, e
-}
-
-// followFrom records that the later fragments of the datagram fk belong
-// to e; false when that would follow more than MaxFragments datagrams
-// (the kernel's ipfrag_high_thresh, counted in datagrams: only the flow
-// is kept, never the data).
-func (t *Table) followFrom(fk fragKey, e *Entry, now int64) bool {
-	ok := true
-	rec := fragEntry{e, now}
-	if old, found := t.frags.Load(fk); found && old == rec {
-		return true // refreshed this second already: no write, no lock
-	}
-	t.frags.Compute(fk, func(old fragEntry, loaded bool) (fragEntry, xsync.ComputeOp) {
-		if loaded && old == rec {
-			return old, xsync.CancelOp // an update would allocate
-		}
-		// A reservation, undone when over: the bound holds exactly
-		// against Sweep and other writers.
-		if !loaded && t.fragCount.Add(1) > int64(t.cfg.MaxFragments) {
-			t.fragCount.Add(-1)
-			ok = false
-			return fragEntry{}, xsync.CancelOp
-		}
-		return rec, xsync.UpdateOp
-	})
-	if !ok {
-		t.fragsFull.Add(1)
-	}
-	return ok
 }
 
 // icmpParamProblem is ICMP's parameter problem error (RFC 792), which
@@ -185,13 +152,14 @@ func (e *Entry) count(d dir, n int) {
 // its datagram was: only the address changes (the ports and the L4
 // checksum were in the first fragment).
 func (t *Table) followFragment(p Packet, fk fragKey, d dir, now int64) (Verdict, *Entry) {
-	f, ok := t.frags.Load(fk)
-	if !ok || now-f.seen >= fragTimeout || f.e.dead.Load() {
-		return Fragment, nil // never seen, timed out though not swept yet, or its flow is gone
+	ip := pkt.IPv4(p.IP)
+	e := t.frags.follow(fk, now, ip.FlagsFrag()&pkt.IPv4FlagMF == 0)
+	if e == nil {
+		return Fragment, nil
 	}
-	d.setAddr(pkt.IPv4(p.IP), f.e.to(d).Addr())
-	f.e.count(d, len(p.IP))
-	return Translated, f.e
+	d.setAddr(ip, e.to(d).Addr())
+	e.count(d, len(p.IP))
+	return Translated, e
 }
 
 // inboundError translates an ICMP error whose quoted packet is one of our
@@ -254,12 +222,19 @@ func (e *Entry) track(proto uint8, l4 []byte, reply bool) {
 func (e *Entry) trackTCP(flags byte, reply bool) {
 	// An if chain, not a switch: gremlins cannot see coverage of case
 	// expressions, and these conditions are worth mutating.
+	// A SYN-ACK alone does not establish a flow: a spoofed SYN flood at a
+	// port forward is answered by the guest, and must stay evictable and
+	// short-lived until the initiator's ACK completes the handshake.
 	s := e.state.Load()
 	if flags&pkt.TCPFlagRST != 0 {
 		e.state.Store(StateClosed)
-	} else if flags&pkt.TCPFlagFIN != 0 && s <= StateEstablished {
+	} else if flags&pkt.TCPFlagFIN != 0 && (s <= StateEstablished || s == StateSynRecv) {
 		e.state.Store(StateClosing)
+	} else if s == StateNew && reply && flags&(pkt.TCPFlagSYN|pkt.TCPFlagACK) == pkt.TCPFlagSYN|pkt.TCPFlagACK {
+		e.state.Store(StateSynRecv)
 	} else if s == StateNew && reply && flags&pkt.TCPFlagACK != 0 {
+		e.state.Store(StateEstablished) // an answer mid-stream: a flow picked up again
+	} else if s == StateSynRecv && !reply && flags&pkt.TCPFlagACK != 0 {
 		e.state.Store(StateEstablished)
 	}
 }

@@ -1,6 +1,8 @@
 // Package vswitch is the L2 forwarding plane: ports, the FDB keyed by
-// (VLAN, MAC), VLAN ingress classification and egress tagging, flooding,
-// bounded per-port egress queues, and per-port counters with drop reasons.
+// (VLAN, MAC) with a fair share of it per port, VLAN ingress classification
+// and egress tagging, flooding, port isolation, port guards against
+// address spoofing (with DHCP snooping), bounded per-port egress queues,
+// and per-port counters with drop reasons.
 //
 // The directory is named switch; the package is vswitch because switch is a
 // Go keyword.

@@ -1,6 +1,8 @@
 package vswitch
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"net/netip"
 	"sync"
@@ -63,6 +65,22 @@ type binding struct {
 	mac    pkt.MAC
 	ip     [4]byte
 	expiry int64 // unix seconds
+}
+
+// check reports a guard the switch cannot apply; a nil guard is none.
+func (c *GuardConfig) check() error {
+	if c == nil {
+		return nil
+	}
+	if c.DHCP == (len(c.MACs)+len(c.IPs) > 0) {
+		return errors.New("guard: DHCP, or a list of MACs or addresses, not both or neither")
+	}
+	for _, a := range c.IPs {
+		if !a.Is4() {
+			return fmt.Errorf("guard: %v is not an IPv4 address", a)
+		}
+	}
+	return nil
 }
 
 func newGuard(c *GuardConfig) *guard {
@@ -150,7 +168,7 @@ func (s *Switch) guardCheck(p *swPort, g *guard, f *Frame, now int64) DropReason
 		sip := [4]byte(ip[12:16])
 		if sip == ([4]byte{}) && isDHCPClient(ip) {
 			// DISCOVER, REQUEST before a lease, DECLINE: from 0.0.0.0.
-			if macOK || g.dhcp && !s.boundElsewhere(p, f.vid, src, now) {
+			if macOK || g.dhcp && !s.boundElsewhere(p, src, now) {
 				return NumDropReasons
 			}
 			return DropSpoofedMAC
@@ -172,7 +190,7 @@ func (s *Switch) guardCheck(p *swPort, g *guard, f *Frame, now int64) DropReason
 		}
 		sip := [4]byte(a[14:18])
 		probe := sip == [4]byte{}
-		if !macOK && !(probe && g.dhcp && !s.boundElsewhere(p, f.vid, src, now)) {
+		if !macOK && !(probe && g.dhcp && !s.boundElsewhere(p, src, now)) {
 			return DropSpoofedMAC
 		}
 		if a.SenderMAC() != src || !probe && !set.ipOK(g.dhcp, src, sip, now) {
@@ -205,15 +223,18 @@ func isDHCPClient(ip pkt.IPv4) bool {
 	return u.Valid() && u.SrcPort() == pkt.DHCPClientPort && u.DstPort() == pkt.DHCPServerPort
 }
 
-// boundElsewhere reports whether mac holds a lease on another DHCP-guarded
-// port where the FDB has it: then a lease-less frame from p with it is a
-// theft, not a new guest.
-func (s *Switch) boundElsewhere(p *swPort, vid uint16, mac pkt.MAC, now int64) bool {
-	q := s.fdb.lookup(vid, mac)
-	if q == nil || q == p || q.guard == nil || !q.guard.dhcp {
-		return false
+// boundElsewhere reports whether mac holds a lease on another
+// DHCP-guarded port: then a lease-less frame from p with it is a theft, not
+// a new guest. It walks every port's bindings, not just where the FDB has
+// mac: an idle guest's entry ages out long before its lease ends. Only
+// frames from unbound MACs (DHCP from 0.0.0.0, ARP probes) come here.
+func (s *Switch) boundElsewhere(p *swPort, mac pkt.MAC, now int64) bool {
+	for _, q := range s.topo.Load().ports {
+		if q != p && q.guard != nil && q.guard.dhcp && q.guard.set.Load().macOK(true, mac, now) {
+			return true
+		}
 	}
-	return q.guard.set.Load().macOK(true, mac, now)
+	return false
 }
 
 // snoopDHCP binds the address of a DHCP ACK the gateway sends to the

@@ -71,12 +71,12 @@ func ack(chaddr pkt.MAC, ip netip.Addr, lease uint32) []byte {
 
 // guardRig drives ingress by hand (no goroutines) so tests pick the clock.
 type guardRig struct {
-	t     *testing.T
+	t     testing.TB
 	s     *Switch
 	ports map[string]*swPort
 }
 
-func newGuardRig(t *testing.T, pcs ...PortConfig) *guardRig {
+func newGuardRig(t testing.TB, pcs ...PortConfig) *guardRig {
 	s, ps := benchSwitch(t, pcs...)
 	r := &guardRig{t: t, s: s, ports: map[string]*swPort{}}
 	for _, p := range ps {
@@ -218,6 +218,12 @@ func TestDHCPGuard(t *testing.T) {
 	if b := r.s.GuardBindings("h"); len(b) != 0 {
 		t.Fatalf("h bound %+v from its own ACK", b)
 	}
+	// g idles until its FDB entries age out; its lease still holds.
+	r.s.fdb.age(t0 + 59 + 300)
+	r.run(t0+59, []guardCase{
+		{"theft after g's entry aged out", "h", dhcpFromClient(mac(1), pkt.DHCPDiscover), DropSpoofedMAC},
+		{"h's own DISCOVER again", "h", dhcpFromClient(mac(2), pkt.DHCPDiscover), ok},
+	})
 	r.run(t0+60, []guardCase{
 		{"expired: IPv4", "g", udp4(mac(9), mac(1), ip5, gw1, 1, 2, nil), DropSpoofedMAC},
 		{"expired: DISCOVER again", "g", dhcpFromClient(mac(1), pkt.DHCPDiscover), ok},
@@ -289,4 +295,70 @@ func BenchmarkForwardGuarded(b *testing.B) {
 	s.fdb.learn(ports[1], 1, mac(2), now)
 	ports[0].guard.bind(binding{mac: mac(1), ip: ip5.As4(), expiry: now + 3600}, now)
 	benchForward(b, s, ports, 0, udp4(mac(2), mac(1), ip5, gw1, 1000, 53, nil))
+}
+
+// The gateway's reader binds while the guest's reader checks, as in the
+// running switch: the race detector sees no unsynchronised access, and
+// once bound, the guest's frames pass every time.
+func TestDHCPGuardConcurrent(t *testing.T) {
+	s, ports := benchSwitch(t, PortConfig{Name: "g", VLAN: VLANConfig{PVID: 1}, Guard: &GuardConfig{DHCP: true}}, access("gw", 1))
+	if err := s.AddLocal("gw", 1, mac(9)); err != nil {
+		t.Fatal(err)
+	}
+	g, gw := ports[0], ports[1]
+	now := time.Now().Unix()
+	s.fdb.learn(g, 1, mac(1), now)
+	run := func(p *swPort, b []byte) {
+		f := NewFrame()
+		f.SetData(b)
+		fs := []*Frame{f}
+		s.ingress(p, fs, now)
+		fs[0].Release()
+		out := make([]*Frame, BatchSize)
+		for _, q := range ports {
+			if q == p {
+				continue // each queue has one reader: the other goroutine's port's
+			}
+			for k := q.q.Take(out); k > 0; k = q.q.Take(out) {
+				for _, f := range out[:k] {
+					f.Release()
+				}
+			}
+		}
+	}
+	run(gw, ack(mac(1), ip5, 3600))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			run(gw, ack(mac(1), netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), 10+uint32(i)))
+			run(gw, ack(mac(1), ip5, 3600))
+		}
+	}()
+	for range 2000 {
+		run(g, udp4(mac(9), mac(1), ip5, gw1, 1, 2, nil))
+	}
+	<-done
+	if d := g.status().Drops; d != ([NumDropReasons]uint64{}) {
+		t.Fatalf("the bound guest's frames were dropped: %v", d)
+	}
+}
+
+// A guard the switch cannot apply is refused when the port is added.
+func TestGuardConfigRefused(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	for _, g := range []*GuardConfig{
+		{},
+		{DHCP: true, MACs: []pkt.MAC{mac(1)}},
+		{IPs: []netip.Addr{netip.MustParseAddr("fd00::1")}},
+		{IPs: []netip.Addr{{}}},
+	} {
+		if err := s.AddPort(PortConfig{Name: "g", Guard: g}, newMemPort()); err == nil {
+			t.Fatalf("guard %+v accepted", g)
+		}
+	}
+	if len(s.Ports()) != 0 {
+		t.Fatal("a refused port was added")
+	}
 }

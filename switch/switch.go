@@ -116,6 +116,9 @@ func (s *Switch) AddPort(pc PortConfig, drv Port) error {
 	if pc.Queue <= 0 {
 		pc.Queue = DefaultQueue
 	}
+	if err := pc.Guard.check(); err != nil {
+		return fmt.Errorf("add port %s: %w", pc.Name, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -1,6 +1,7 @@
 package tap
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -73,21 +74,33 @@ func TestTAPOffloads(t *testing.T) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 1000); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Sendto(fd, make([]byte, 5000), 0, to); err != nil {
-		t.Fatal(err)
+	// Two sends: the first super-frame is read through the spill buffer,
+	// the second straight into a big frame; both must come out whole.
+	payloads := [][]byte{make([]byte, 5000), make([]byte, 5000)}
+	for i, p := range payloads {
+		for j := range p {
+			p[j] = byte(i*100 + j*7)
+		}
+		if err := unix.Sendto(fd, p, 0, to); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if !uso {
-		for i, f := range readUDP(t, tp, 5) {
+		for i, f := range readUDP(t, tp, 10) {
 			if f.Len() != 14+20+8+1000 || f.VNet != wantCsum {
 				t.Fatalf("datagram %d: %d bytes, header %+v", i, f.Len(), f.VNet)
 			}
 		}
 		return
 	}
-	f := readUDP(t, tp, 1)[0]
 	wantGSO := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOType: pkt.VirtioNetHdrGSOUDPL4, GSOSize: 1000, HdrLen: 42, CsumStart: 34, CsumOffset: 6}
-	if f.Len() != 14+20+8+5000 || f.VNet != wantGSO {
-		t.Fatalf("UDP_SEGMENT send: %d bytes, header %+v; want %d bytes, %+v", f.Len(), f.VNet, 14+20+8+5000, wantGSO)
+	for i, f := range readUDP(t, tp, 2) {
+		if f.Len() != 14+20+8+5000 || f.VNet != wantGSO {
+			t.Fatalf("UDP_SEGMENT send %d: %d bytes, header %+v; want %d bytes, %+v", i, f.Len(), f.VNet, 14+20+8+5000, wantGSO)
+		}
+		if !bytes.Equal(f.Bytes()[42:], payloads[i]) {
+			t.Fatalf("UDP_SEGMENT send %d: the payload changed", i)
+		}
 	}
 }
 

@@ -37,6 +37,7 @@ type TAP struct {
 	rhdr    [pkt.VirtioNetHdrLen]byte
 	riov    [3]unix.Iovec
 	spill   []byte
+	bigNext bool // the last frame read was longer than a small frame
 	readFn  func(fd uintptr) bool
 
 	wframes []*vswitch.Frame
@@ -192,6 +193,15 @@ func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
 func (t *TAP) doRead(fd uintptr) bool {
 	for t.rn < len(t.rframes) {
 		f := t.rframes[t.rn]
+		if t.bigNext && len(f.RxBuf()) <= vswitch.SmallDataLen {
+			// The last frame was a super-frame, so the next likely is too:
+			// read it straight into a big frame instead of copying 64 KiB
+			// out of the spill (Promote). The slot's frame goes back to
+			// the pool; the switch owns whatever the slot holds.
+			f.Release()
+			f = vswitch.NewBigFrame()
+			t.rframes[t.rn] = f
+		}
 		rx := f.RxBuf()
 		t.riov[0].Base = &t.rhdr[0]
 		t.riov[0].SetLen(pkt.VirtioNetHdrLen)
@@ -220,6 +230,7 @@ func (t *TAP) doRead(fd uintptr) bool {
 			continue
 		}
 		f.VNet.Decode(t.rhdr[:])
+		t.bigNext = data > vswitch.SmallDataLen
 		if data > len(rx) {
 			f = f.Promote(t.spill[:data-len(rx)])
 			t.rframes[t.rn] = f

@@ -27,12 +27,22 @@ func loadConfig(path string) (*config.Config, error) {
 	return c, nil
 }
 
-func cmdConfig(g globals, args []string, stdout io.Writer) error {
+// needSubcommand is the start of a command made of subcommands (config,
+// port): without one it is a usage error asking for one of choices, and
+// a help flag asks for the command's help.
+func needSubcommand(cmd string, args []string, choices string) error {
 	if len(args) == 0 {
-		return usagef("config", "config: check or default?")
+		return usagef(cmd, "%s: %s?", cmd, choices)
 	}
 	if isHelp(args[0]) {
-		return &helpRequest{"config"}
+		return &helpRequest{cmd}
+	}
+	return nil
+}
+
+func cmdConfig(g globals, args []string, stdout io.Writer) error {
+	if err := needSubcommand("config", args, "check or default"); err != nil {
+		return err
 	}
 	switch args[0] {
 	case "default":

@@ -32,7 +32,7 @@ type portSpec struct {
 	Socket  string   `json:"socket,omitempty"`
 	Listen  string   `json:"listen,omitempty"`
 	Netns   string   `json:"netns,omitempty"`
-	MaxMACs int      `json:"max_macs,omitempty"`
+	MaxMACs *int     `json:"max_macs,omitempty"` // nil: the type's default
 	MTU     int      `json:"mtu,omitempty"`
 	MAC     string   `json:"mac,omitempty"`
 	Queue   int      `json:"queue,omitempty"`
@@ -43,6 +43,7 @@ type portSpec struct {
 type portAddFlags struct {
 	fs             *flag.FlagSet
 	vlan, native   *int
+	maxMACs        *int
 	trunk, cfgPath *string
 }
 
@@ -58,7 +59,7 @@ func newPortAddFlags(s *portSpec, g globals) portAddFlags {
 	pf.vlan = fs.Int("vlan", 0, "access VLAN")
 	pf.trunk = fs.String("trunk", "", "tagged VLANs, e.g. 10,20")
 	pf.native = fs.Int("native", 0, "untagged VLAN of a trunk")
-	fs.IntVar(&s.MaxMACs, "max-macs", 0, "MAC limit")
+	pf.maxMACs = fs.Int("max-macs", 0, "MAC limit")
 	fs.IntVar(&s.MTU, "mtu", 0, "MTU (tap)")
 	fs.IntVar(&s.Queue, "queue", 0, "egress queue length")
 	pf.cfgPath = configFlag(fs, g)
@@ -101,7 +102,7 @@ func parsePortAdd(g globals, args []string) (portSpec, string, error) {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"max-macs", s.MaxMACs}, {"mtu", s.MTU}, {"queue", s.Queue}} {
+	}{{"max-macs", *pf.maxMACs}, {"mtu", s.MTU}, {"queue", s.Queue}} {
 		if f.v < 0 {
 			return s, "", usagef("port add", "port add: --%s %d is negative", f.name, f.v)
 		}
@@ -117,6 +118,9 @@ func parsePortAdd(g globals, args []string) (portSpec, string, error) {
 		return s, "", usagef("port add", "port add: --native needs --trunk")
 	}
 	s.VLAN, s.Native = uint16(*vlan), uint16(*native)
+	if set["max-macs"] { // 0 too: no limit, where tap and qemu have 16
+		s.MaxMACs = pf.maxMACs
+	}
 	return s, *cfgPath, nil
 }
 
@@ -148,11 +152,8 @@ func parseTrunk(list string) ([]uint16, error) {
 }
 
 func cmdPort(g globals, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usagef("port", "port: add or del?")
-	}
-	if isHelp(args[0]) {
-		return &helpRequest{"port"}
+	if err := needSubcommand("port", args, "add or del"); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), portTimeout)
 	defer cancel()

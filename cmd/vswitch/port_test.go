@@ -30,6 +30,7 @@ func TestParsePortAdd(t *testing.T) {
 			`{"name":"vm","type":"qemu","listen":"127.0.0.1:5555"}`, ""},
 		{"everything tap", []string{"vm1", "--type", "tap", "--netns", "h1", "--max-macs", "4", "--mtu", "9000", "--mac", "52:54:00:00:00:01", "--queue", "512"},
 			`{"name":"vm1","type":"tap","netns":"h1","max_macs":4,"mtu":9000,"mac":"52:54:00:00:00:01","queue":512}`, ""},
+		{"no MAC limit", []string{"vm1", "--type", "tap", "--max-macs", "0"}, `{"name":"vm1","type":"tap","max_macs":0}`, ""},
 		{"bad trunk", []string{"t", "--type", "afpacket", "--trunk", "10,x"}, "", `"x" is not a VLAN ID`},
 		{"trunk empty item", []string{"t", "--type", "afpacket", "--trunk", "10,,20"}, "", `"" is not a VLAN ID`},
 		{"trunk empty", []string{"t", "--type", "afpacket", "--trunk", ""}, "", "no VLANs"},

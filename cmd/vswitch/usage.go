@@ -96,6 +96,7 @@ port add creates a port at run time, as a ports: entry of the config would:
   --native N        the untagged VLAN of a trunk port
   --netns NS        move a TAP's kernel side into the named netns
   --max-macs N      most MAC addresses the port may hold in the FDB
+                    (default 16 for tap and qemu, none for afpacket; 0: none)
   --mtu N           MTU of a TAP device
   --mac MAC         the MAC address of a TAP device's kernel side
   --queue N         egress queue length in frames (a power of two)

@@ -25,21 +25,13 @@ func TestDHCPValid(t *testing.T) {
 	m := dhcpMsg()
 	bad := dhcpMsg()
 	bad[239]++
-	for _, c := range []struct {
-		name string
-		b    []byte
-		want bool
-	}{
+	checkValid(t, func(b []byte) bool { return DHCP(b).Valid() }, []validCase{
 		{"exactly the fixed part", m, true},
 		{"one byte short", m[:DHCPMinLen-1], false},
 		{"with options", dhcpMsg(OptEnd), true},
 		{"wrong cookie", bad, false},
 		{"empty", nil, false},
-	} {
-		if got := DHCP(c.b).Valid(); got != c.want {
-			t.Errorf("%s: Valid %v, want %v", c.name, got, c.want)
-		}
-	}
+	})
 }
 
 func TestDHCPHeader(t *testing.T) {

@@ -203,11 +203,7 @@ func TestTCPValid(t *testing.T) {
 		}
 		return b
 	}
-	for _, c := range []struct {
-		name string
-		b    []byte
-		want bool
-	}{
+	checkValid(t, func(b []byte) bool { return TCP(b).Valid() }, []validCase{
 		{"header only", seg(5, 20), true},
 		{"19 bytes", seg(5, 19), false},
 		{"data offset 4", seg(4, 40), false},
@@ -215,11 +211,7 @@ func TestTCPValid(t *testing.T) {
 		{"options to the end", seg(15, 60), true},
 		{"options past the end", seg(15, 59), false},
 		{"options and payload", seg(6, 30), true},
-	} {
-		if got := TCP(c.b).Valid(); got != c.want {
-			t.Errorf("%s: Valid %v, want %v", c.name, got, c.want)
-		}
-	}
+	})
 }
 
 func TestTCPGetters(t *testing.T) {

@@ -7,6 +7,23 @@ import (
 	"testing"
 )
 
+// validCase is a buffer and whether a view's Valid must accept it.
+type validCase struct {
+	name string
+	b    []byte
+	want bool
+}
+
+// checkValid runs a view's Valid over cases.
+func checkValid(t *testing.T, valid func([]byte) bool, cases []validCase) {
+	t.Helper()
+	for _, c := range cases {
+		if got := valid(c.b); got != c.want {
+			t.Errorf("%s: Valid %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestARP(t *testing.T) {
 	a := make([]byte, ARPLen)
 	f := ARPFields{Op: ARPReply, SenderMAC: MAC{0x52, 0x54, 0, 0, 0, 1}, TargetMAC: MAC{0x52, 0x54, 0, 0, 0, 2},
@@ -31,11 +48,7 @@ func TestARPValid(t *testing.T) {
 		b[i] = v
 		return b
 	}
-	for _, c := range []struct {
-		name string
-		b    []byte
-		want bool
-	}{
+	checkValid(t, func(b []byte) bool { return ARP(b).Valid() }, []validCase{
 		{"exactly ARPLen", a, true},
 		{"one byte short", a[:ARPLen-1], false},
 		{"longer (Ethernet padding)", append(append([]byte(nil), a...), 0, 0), true},
@@ -45,11 +58,7 @@ func TestARPValid(t *testing.T) {
 		{"protocol low byte", with(3, 1), false},
 		{"hardware length 8", with(4, 8), false},
 		{"protocol length 16", with(5, 16), false},
-	} {
-		if got := ARP(c.b).Valid(); got != c.want {
-			t.Errorf("%s: Valid %v, want %v", c.name, got, c.want)
-		}
-	}
+	})
 }
 
 func TestEthernetValid(t *testing.T) {
@@ -135,11 +144,7 @@ func TestIPv4Valid(t *testing.T) {
 	}
 	v6 := hdr(5, 20, 20)
 	v6[0] = 0x65
-	for _, c := range []struct {
-		name string
-		b    []byte
-		want bool
-	}{
+	checkValid(t, func(b []byte) bool { return IPv4(b).Valid() }, []validCase{
 		{"20 bytes, no options", hdr(5, 20, 20), true},
 		{"19 bytes", hdr(5, 19, 19), false},
 		{"version 6", v6, false},
@@ -150,11 +155,7 @@ func TestIPv4Valid(t *testing.T) {
 		{"total one past the data", hdr(5, 41, 40), false},
 		{"total shorter than the data", hdr(5, 30, 40), true},
 		{"total 0", hdr(5, 0, 20), false},
-	} {
-		if got := IPv4(c.b).Valid(); got != c.want {
-			t.Errorf("%s: Valid %v, want %v", c.name, got, c.want)
-		}
-	}
+	})
 }
 
 func TestIPv4Fields(t *testing.T) {
@@ -212,11 +213,7 @@ func TestUDPValid(t *testing.T) {
 		binary.BigEndian.PutUint16(b[4:], length)
 		return b
 	}
-	for _, c := range []struct {
-		name string
-		b    []byte
-		want bool
-	}{
+	checkValid(t, func(b []byte) bool { return UDP(b).Valid() }, []validCase{
 		{"header only", udp(8, 8), true},
 		{"7 bytes", make([]byte, 7), false},
 		{"length 7", udp(7, 8), false},
@@ -224,11 +221,7 @@ func TestUDPValid(t *testing.T) {
 		{"length equals data", udp(12, 12), true},
 		{"length one past the data", udp(13, 12), false},
 		{"length shorter than the data", udp(9, 12), true},
-	} {
-		if got := UDP(c.b).Valid(); got != c.want {
-			t.Errorf("%s: Valid %v, want %v", c.name, got, c.want)
-		}
-	}
+	})
 	u := UDP([]byte{0, 68, 0, 67, 0, 10, 0, 0, 0xaa, 0xbb, 0xcc})
 	if u.SrcPort() != 68 || u.DstPort() != 67 || u.Length() != 10 || !bytes.Equal(u.Payload(), []byte{0xaa, 0xbb}) {
 		t.Fatalf("%d %d %d % x", u.SrcPort(), u.DstPort(), u.Length(), u.Payload())

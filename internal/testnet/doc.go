@@ -3,8 +3,9 @@
 // namespace, all through iproute2; and raw AF_PACKET sockets opened inside
 // a namespace, which write and read whole frames, 802.1Q tags included.
 //
-// Every name it hands out carries the "vst" prefix and a per-test suffix,
-// and everything is deleted in t.Cleanup, also when the test fails. It is
+// Every name it hands out carries the "vst" prefix (or the one a package
+// asks for with PrefixName) and a per-test suffix, and everything is
+// deleted in t.Cleanup, also when the test fails. It is
 // for tests only: it must never be imported by a package that ships, and
 // its traffic never leaves namespaces the test made itself.
 package testnet

@@ -42,8 +42,13 @@ var seq atomic.Uint32
 
 // Name returns a short unique name with the project prefix, within the
 // 15-byte limit of Linux interface names: "vst" + tag + a counter.
-func Name(tag string) string {
-	n := fmt.Sprintf("vst%s%d%d", tag, os.Getpid()%1000, seq.Add(1))
+func Name(tag string) string { return PrefixName("vst", tag) }
+
+// PrefixName is Name with another prefix, for a package whose names must
+// not be mistaken for the end-to-end tests' (the prefix + pid tells whose
+// leftovers a name is).
+func PrefixName(prefix, tag string) string {
+	n := fmt.Sprintf("%s%s%d%d", prefix, tag, os.Getpid()%1000, seq.Add(1))
 	if len(n) > 15 {
 		n = n[:15]
 	}

@@ -1,0 +1,214 @@
+package dns
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+type tcpHarness struct {
+	s    *Server
+	segs chan TCPSegment
+}
+
+func newTCPHarness(t *testing.T, cfg Config) *tcpHarness {
+	t.Helper()
+	h := &tcpHarness{segs: make(chan TCPSegment, 1024)}
+	cfg.Gateway = netip.MustParsePrefix("192.168.122.1/24")
+	cfg.Domain = "lab"
+	cfg.ResolvConf = t.TempDir() + "/none"
+	cfg.Deliver = func(Answer) { t.Error("an answer over UDP") }
+	cfg.DeliverTCP = func(s TCPSegment) {
+		s.Payload = append([]byte(nil), s.Payload...)
+		h.segs <- s
+	}
+	h.s = New(cfg)
+	h.s.Start()
+	t.Cleanup(func() { h.s.Close() })
+	return h
+}
+
+// in sends the server a segment from src.
+func (h *tcpHarness) in(src netip.AddrPort, seq, ack uint32, flags uint8, window uint16, opts, data []byte) {
+	b := make([]byte, 20, 20+len(opts)+len(data))
+	binary.BigEndian.PutUint16(b[0:], src.Port())
+	binary.BigEndian.PutUint16(b[2:], 53)
+	binary.BigEndian.PutUint32(b[4:], seq)
+	binary.BigEndian.PutUint32(b[8:], ack)
+	b[12], b[13] = byte((20+len(opts))/4<<4), flags
+	binary.BigEndian.PutUint16(b[14:], window)
+	b = append(append(b, opts...), data...)
+	h.s.Segment(guestMAC, src, b, time.Now())
+}
+
+func (h *tcpHarness) out(t *testing.T) TCPSegment {
+	t.Helper()
+	select {
+	case s := <-h.segs:
+		return s
+	case <-time.After(3 * time.Second):
+		t.Fatal("no segment")
+		return TCPSegment{}
+	}
+}
+
+func (h *tcpHarness) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case s := <-h.segs:
+		t.Fatalf("unexpected segment %+v", s)
+	case <-time.After(d):
+	}
+}
+
+var mss536 = []byte{2, 4, 0x02, 0x18}
+
+const isn = 1000
+
+// handshake opens a connection from guest and returns our ISS.
+func (h *tcpHarness) handshake(t *testing.T, src netip.AddrPort, opts []byte) uint32 {
+	t.Helper()
+	h.in(src, isn, 0, pkt.TCPFlagSYN, 65535, opts, nil)
+	sa := h.out(t)
+	if sa.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK || sa.Ack != isn+1 || sa.MSS != 1460 || sa.Dst != src || sa.DstMAC != guestMAC {
+		t.Fatalf("SYN-ACK %+v", sa)
+	}
+	h.in(src, isn+1, sa.Seq+1, pkt.TCPFlagACK, 65535, nil, nil)
+	return sa.Seq
+}
+
+func framed(t *testing.T, m *mdns.Msg) []byte {
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
+}
+
+func TestTCPLocal(t *testing.T) {
+	h := newTCPHarness(t, Config{Hosts: []Host{{Name: "db", IP: netip.MustParseAddr("192.168.122.30")}}})
+	iss := h.handshake(t, guest, mss536)
+	q := framed(t, query("db.lab.", mdns.TypeA))
+	// The query in two segments, the length split from the message.
+	h.in(guest, isn+1, iss+1, pkt.TCPFlagACK, 65535, nil, q[:1])
+	if a := h.out(t); a.Flags != pkt.TCPFlagACK || a.Ack != isn+2 || len(a.Payload) != 0 {
+		t.Fatalf("ACK of the first byte %+v", a)
+	}
+	h.in(guest, isn+2, iss+1, pkt.TCPFlagACK|pkt.TCPFlagPSH, 65535, nil, q[1:])
+	a := h.out(t)
+	if a.Seq != iss+1 || a.Ack != isn+1+uint32(len(q)) || a.Flags != pkt.TCPFlagACK|pkt.TCPFlagPSH|pkt.TCPFlagFIN {
+		t.Fatalf("answer segment %+v", a)
+	}
+	r := new(mdns.Msg)
+	if int(binary.BigEndian.Uint16(a.Payload)) != len(a.Payload)-2 || r.Unpack(a.Payload[2:]) != nil || summary(r) != "NOERROR A 192.168.122.30" {
+		t.Fatalf("answer % x", a.Payload)
+	}
+	// The client acknowledges all and closes: one last ACK, and the
+	// connection is gone.
+	end := iss + 1 + uint32(len(a.Payload)) + 1
+	h.in(guest, isn+1+uint32(len(q)), end, pkt.TCPFlagACK|pkt.TCPFlagFIN, 65535, nil, nil)
+	if f := h.out(t); f.Flags != pkt.TCPFlagACK || f.Seq != end || f.Ack != isn+2+uint32(len(q)) {
+		t.Fatalf("last ACK %+v", f)
+	}
+	h.quiet(t, 100*time.Millisecond)
+	if n := h.s.Conns(); n != 0 {
+		t.Fatalf("%d connections left", n)
+	}
+	if st := h.s.Stats(); st.Results[ResultLocal] != 1 {
+		t.Fatalf("results %v", st.Results)
+	}
+}
+
+// tcpUpstream is a fake DNS server over TCP answering 60 A records.
+func tcpUpstream(t *testing.T) netip.AddrPort {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &mdns.Server{Listener: ln, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, q *mdns.Msg) {
+		r := new(mdns.Msg)
+		r.SetReply(q)
+		for i := range 60 {
+			r.Answer = append(r.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: q.Question[0].Name, Rrtype: mdns.TypeA,
+				Class: mdns.ClassINET, Ttl: 60}, A: net.IPv4(198, 51, 100, byte(i))})
+		}
+		w.WriteMsg(r)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+func TestTCPForwardWindowRetransmit(t *testing.T) {
+	h := newTCPHarness(t, Config{Forwarders: []netip.AddrPort{tcpUpstream(t)}})
+	iss := h.handshake(t, guest, mss536)
+	q := framed(t, query("big.example.", mdns.TypeA))
+	// A window of 600: one 536-byte segment, then 64 bytes, then wait.
+	h.in(guest, isn+1, iss+1, pkt.TCPFlagACK|pkt.TCPFlagPSH, 600, nil, q)
+	if a := h.out(t); a.Flags != pkt.TCPFlagACK || a.Ack != isn+1+uint32(len(q)) || len(a.Payload) != 0 {
+		t.Fatalf("ACK of the query while upstream answers: %+v", a)
+	}
+	s1, s2 := h.out(t), h.out(t)
+	if s1.Seq != iss+1 || len(s1.Payload) != 536 || s2.Seq != iss+537 || len(s2.Payload) != 64 || s2.Flags&pkt.TCPFlagFIN != 0 {
+		t.Fatalf("first window: seq %d len %d, seq %d len %d flags %#x", s1.Seq-iss, len(s1.Payload), s2.Seq-iss, len(s2.Payload), s2.Flags)
+	}
+	// No ACK: the window is sent again from the start, and nothing past it.
+	if r := h.out(t); r.Seq != s1.Seq || !bytes.Equal(r.Payload, s1.Payload) {
+		t.Fatalf("retransmission seq %d len %d", r.Seq-iss, len(r.Payload))
+	}
+	h.out(t)
+	// Everything acknowledged with a large window: the rest, with FIN.
+	h.in(guest, isn+1+uint32(len(q)), iss+601, pkt.TCPFlagACK, 65535, nil, nil)
+	all := append(append([]byte(nil), s1.Payload...), s2.Payload...)
+	for {
+		s := h.out(t)
+		if seqLT(s.Seq, iss+1+uint32(len(all))) {
+			continue // a resend of the first window that crossed our ACK
+		}
+		if s.Seq != iss+1+uint32(len(all)) {
+			t.Fatalf("segment at %d, want %d", s.Seq-iss, len(all)+1)
+		}
+		all = append(all, s.Payload...)
+		if s.Flags&pkt.TCPFlagFIN != 0 {
+			break
+		}
+	}
+	r := new(mdns.Msg)
+	if int(binary.BigEndian.Uint16(all)) != len(all)-2 || r.Unpack(all[2:]) != nil || len(r.Answer) != 60 || r.Truncated {
+		t.Fatalf("answer of %d bytes: %d records, TC %v", len(all), len(r.Answer), r.Truncated)
+	}
+}
+
+func TestTCPLimits(t *testing.T) {
+	h := newTCPHarness(t, Config{})
+	for i := range maxTCPPerClient + 1 {
+		h.in(netip.AddrPortFrom(guest.Addr(), uint16(2000+i)), isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+	}
+	for range maxTCPPerClient {
+		if s := h.out(t); s.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK || s.MSS != 1460 {
+			t.Fatalf("%+v", s)
+		}
+	}
+	// Positive control and sentinel: another guest still connects.
+	other := netip.MustParseAddrPort("192.168.122.21:3000")
+	h.in(other, isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+	if s := h.out(t); s.Dst != other || s.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK {
+		t.Fatalf("other guest: %+v", s)
+	}
+	if d := h.s.Stats().Drops[DropTCPConnsFull]; d != 1 {
+		t.Fatalf("tcp_conns_full %d, want 1", d)
+	}
+	// A segment of no connection: RST, seq from its ACK.
+	stray := netip.MustParseAddrPort("192.168.122.22:4000")
+	h.in(stray, 77, 4242, pkt.TCPFlagACK, 65535, nil, []byte("x"))
+	if s := h.out(t); s.Dst != stray || s.Flags != pkt.TCPFlagRST || s.Seq != 4242 {
+		t.Fatalf("RST %+v", s)
+	}
+}

@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// TestUplinkDHCPWithoutRouter: an outside DHCP server (busybox udhcpd)
+// whose lease names no router. vswitch takes the address, says in its log
+// that there is no default route, and stays up: a guest reaches a host on
+// the outside link itself through the NAT, while its packets for anywhere
+// else are dropped and counted as no_route (exactly one per echo), never
+// a panic.
+func TestUplinkDHCPWithoutRouter(t *testing.T) {
+	requireE2E(t, "ping", "busybox")
+	out, upDev, outDev := outsideHost(t, "nr", "10.252.0.1/24")
+	dir := t.TempDir()
+	conf := dir + "/udhcpd.conf"
+	os.WriteFile(conf, []byte(fmt.Sprintf("start 10.252.0.50\nend 10.252.0.60\ninterface %s\nlease_file %s/leases\noption subnet 255.255.255.0\noption lease 600\n", outDev, dir)), 0o644)
+	os.WriteFile(dir+"/leases", nil, 0o644)
+	out.Start("busybox", "udhcpd", "-f", conf)
+	guest, pg := newHost(t, "ng"), testnet.Name("nr")
+	addr := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - {name: lab, address: 192.168.252.1/24, mode: nat, uplink: wan}
+uplinks:
+  - {name: wan, device: %s, address: dhcp}
+`, addr, pg, guest.Name, upDev))
+	guest.routedVia(pg, "192.168.252.10/24", "192.168.252.1")
+	testnet.WaitFor(t, 30*time.Second, "the uplink's lease and a ping to the outside link", func() bool {
+		return guest.ping("10.252.0.1", 1)
+	})
+	if !strings.Contains(vs.log.String(), "no default route") {
+		t.Fatalf("the log does not say the lease has no router:\n%s", vs.log)
+	}
+	noRoute := func() float64 {
+		return metric(t, scrape(t, addr), "vswitch_uplink_drops_total", `reason="no_route",uplink="wan"`)
+	}
+	before := noRoute()
+	if n := guest.pingCount("10.99.0.1", 3); n != 0 {
+		t.Fatalf("%d replies from beyond a link without a router", n)
+	}
+	if d := noRoute() - before; d != 3 {
+		t.Fatalf("no_route drops went up by %v, want 3 (one per echo)", d)
+	}
+	// Still up and still routing on the link: the sentinel.
+	if !guest.ping("10.252.0.1", 3) {
+		t.Fatal("the outside link stopped answering after the off-link echoes")
+	}
+	vs.mustCLI("show", "ports")
+}
