@@ -1,10 +1,16 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/control"
 )
 
 func portNames(ps []config.Port) []string {
@@ -71,5 +77,84 @@ func TestSnake(t *testing.T) {
 		if got := snake(in); got != want {
 			t.Errorf("snake(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestReloadQEMUPorts drives Reload on QEMU socket ports (no privilege
+// needed): one added, one removed, one changed, in one reload; then a
+// reload whose second new port cannot listen (its socket is someone
+// else's) leaves the first one unopened and the switch as it was; a
+// daemon without a loader refuses.
+func TestReloadQEMUPorts(t *testing.T) {
+	dir := t.TempDir()
+	sock := func(n string) string { return filepath.Join(dir, n+".sock") }
+	port := func(n string, vlan int) string {
+		return fmt.Sprintf("  - {name: %s, type: qemu, socket: %s, vlan: %d}\n", n, sock(n), vlan)
+	}
+	head := fmt.Sprintf("control: %s\nmetrics: \"\"\n", sock("ctl"))
+	yaml := head + "ports:\n" + port("a", 1) + port("b", 1)
+	d, err := StartWith(parse(t, yaml), quiet(), Options{Load: func() (*config.Config, error) {
+		return config.Parse("vsd.yaml", []byte(yaml))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	names := func() []string {
+		var out []string
+		for _, p := range (backend{d}).Ports() {
+			out = append(out, p.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	yaml = head + "ports:\n" + port("a", 10) + port("c", 1)
+	res, err := d.Reload()
+	if err != nil || !slices.Equal(res.Added, []string{"c"}) || !slices.Equal(res.Removed, []string{"b"}) || !slices.Equal(res.Changed, []string{"a"}) {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	if got := names(); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("ports %v, want [a c]", got)
+	}
+	for _, p := range (backend{d}).Ports() {
+		if p.Name == "a" && p.VLAN != 10 {
+			t.Fatalf("port a on VLAN %d after the reload, want 10", p.VLAN)
+		}
+	}
+	if _, err := os.Stat(sock("b")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the removed port's socket: %v", err)
+	}
+
+	// Someone else listens where e's socket would go.
+	ln, err := net.Listen("unix", sock("e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	yaml = head + "ports:\n" + port("a", 10) + port("c", 1) + port("d", 1) + port("e", 1)
+	_, err = d.Reload()
+	want := fmt.Sprintf("vsd.yaml:7: port e: qemu port e: something already listens on %s; nothing was changed", sock("e"))
+	if err == nil || err.Error() != want {
+		t.Fatalf("reload with a taken socket: %v\nwant %s", err, want)
+	}
+	if got := names(); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("ports after the failed reload %v, want [a c]", got)
+	}
+	if _, err := os.Stat(sock("d")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("d's socket after the failed reload: %v", err)
+	}
+	if _, ok := d.life.LastSuccess(); ok {
+		t.Fatal("a failed reload recorded as successful")
+	}
+
+	d2, err := Start(parse(t, fmt.Sprintf("control: %s\nmetrics: \"\"\n", sock("ctl2"))), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Stop()
+	var br *control.BadRequestError
+	if _, err := d2.Reload(); !errors.As(err, &br) {
+		t.Fatalf("reload without a loader: %v, want a bad request", err)
 	}
 }
