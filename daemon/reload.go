@@ -73,6 +73,7 @@ func (d *Daemon) reload() (control.ReloadResult, error) {
 		undo = append(undo, func() { d.replacePort(c[1], c[0]) })
 		res.Changed = append(res.Changed, c[1].Name)
 	}
+
 	// Closing cannot fail in a way that leaves the port half there, so
 	// removals come last and are not undone.
 	for _, p := range removed {
@@ -117,7 +118,19 @@ func (d *Daemon) replacePort(old, nu config.Port) error {
 			return err
 		}
 	}
-	return d.openPort(nu, kept)
+	if err := d.openPort(nu, kept); err != nil {
+		return err
+	}
+	// Its static FDB entries went with its old self (fdb is the same in
+	// every config a reload accepts).
+	for _, st := range d.cfg.FDB.Static {
+		if st.Port == nu.Name {
+			if err := d.sw.AddStatic(st.Port, st.VLAN, st.MAC); err != nil {
+				d.log.Warn("reload: static FDB entry", "port", st.Port, "mac", st.MAC, "err", err)
+			}
+		}
+	}
+	return nil
 }
 
 // reloadable refuses port changes a reload cannot make: a name the API

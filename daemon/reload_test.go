@@ -88,11 +88,12 @@ func TestSnake(t *testing.T) {
 func TestReloadQEMUPorts(t *testing.T) {
 	dir := t.TempDir()
 	sock := func(n string) string { return filepath.Join(dir, n+".sock") }
-	port := func(n string, vlan int) string {
-		return fmt.Sprintf("  - {name: %s, type: qemu, socket: %s, vlan: %d}\n", n, sock(n), vlan)
+	port := func(n string, extra string) string {
+		return fmt.Sprintf("  - {name: %s, type: qemu, socket: %s%s}\n", n, sock(n), extra)
 	}
-	head := fmt.Sprintf("control: %s\nmetrics: \"\"\n", sock("ctl"))
-	yaml := head + "ports:\n" + port("a", 1) + port("b", 1)
+	// a's static FDB entry must survive a's reopening.
+	head := fmt.Sprintf("control: %s\nmetrics: \"\"\nfdb: {static: [{mac: \"52:54:00:00:00:aa\", port: a}]}\n", sock("ctl"))
+	yaml := head + "ports:\n" + port("a", "") + port("b", "")
 	d, err := StartWith(parse(t, yaml), quiet(), Options{Load: func() (*config.Config, error) {
 		return config.Parse("vsd.yaml", []byte(yaml))
 	}})
@@ -109,7 +110,7 @@ func TestReloadQEMUPorts(t *testing.T) {
 		return out
 	}
 
-	yaml = head + "ports:\n" + port("a", 10) + port("c", 1)
+	yaml = head + "ports:\n" + port("a", ", max_macs: 3") + port("c", "")
 	res, err := d.Reload()
 	if err != nil || !slices.Equal(res.Added, []string{"c"}) || !slices.Equal(res.Removed, []string{"b"}) || !slices.Equal(res.Changed, []string{"a"}) {
 		t.Fatalf("reload: %+v %v", res, err)
@@ -118,9 +119,12 @@ func TestReloadQEMUPorts(t *testing.T) {
 		t.Fatalf("ports %v, want [a c]", got)
 	}
 	for _, p := range (backend{d}).Ports() {
-		if p.Name == "a" && p.VLAN != 10 {
-			t.Fatalf("port a on VLAN %d after the reload, want 10", p.VLAN)
+		if p.Name == "a" && p.MaxMACs != 3 {
+			t.Fatalf("port a has max_macs %d after the reload, want 3", p.MaxMACs)
 		}
+	}
+	if fdb := d.sw.FDB(); len(fdb) != 1 || fdb[0].Port != "a" || !fdb[0].Static || fdb[0].MAC.String() != "52:54:00:00:00:aa" {
+		t.Fatalf("FDB after a was reopened: %+v, want its static entry", fdb)
 	}
 	if _, err := os.Stat(sock("b")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the removed port's socket: %v", err)
@@ -132,9 +136,9 @@ func TestReloadQEMUPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	yaml = head + "ports:\n" + port("a", 10) + port("c", 1) + port("d", 1) + port("e", 1)
+	yaml = head + "ports:\n" + port("a", ", max_macs: 3") + port("c", "") + port("d", "") + port("e", "")
 	_, err = d.Reload()
-	want := fmt.Sprintf("vsd.yaml:7: port e: qemu port e: something already listens on %s; nothing was changed", sock("e"))
+	want := fmt.Sprintf("vsd.yaml:8: port e: qemu port e: something already listens on %s; nothing was changed", sock("e"))
 	if err == nil || err.Error() != want {
 		t.Fatalf("reload with a taken socket: %v\nwant %s", err, want)
 	}
