@@ -11,6 +11,8 @@
 //	GET    /v1/leases           []Lease ([] without a LeaseBackend)
 //	GET    /v1/conntrack        []ConnEntry ([] without a ConntrackBackend)
 //	GET    /v1/capture?port=NAME[&count=N]  a pcap stream (501 without a CaptureBackend)
+//	POST   /v1/reload           re-read the config file; 200 ReloadResult (501 without a ReloadBackend)
+//	GET    /v1/status           Status: start time, config load time, reattached ports (501 without a StatusBackend)
 //
 // Errors are {"error": "message"}: a backend's error wrapping ErrNotFound
 // is 404, ErrExists 409, a *BadRequestError 400, anything else 500.

@@ -76,6 +76,8 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 		writeJSON(w, http.StatusOK, nonNil(out))
 	})
 	mux.HandleFunc("GET /v1/evpn", s.evpn)
+	mux.HandleFunc("POST /v1/reload", s.reload)
+	mux.HandleFunc("GET /v1/status", s.status)
 	// Capture: a pcap stream (capture.go); 501 if the backend cannot.
 	mux.HandleFunc("GET /v1/capture", s.capture)
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
@@ -166,4 +167,18 @@ func (d *Daemon) driverStats() map[string]map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// Reload implements control.ReloadBackend.
+func (b backend) Reload() (control.ReloadResult, error) { return b.d.Reload() }
+
+// Status implements control.StatusBackend.
+func (b backend) Status() control.Status {
+	d := b.d
+	loaded, ok := d.life.LastSuccess()
+	d.mu.Lock()
+	re := slices.Clone(d.reattached)
+	d.mu.Unlock()
+	return control.Status{Version: Version, Started: d.life.Started(), ConfigSource: d.cfg.Source,
+		ConfigLoaded: loaded, LastReloadFailed: !ok, Reattached: re}
 }

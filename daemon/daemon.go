@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
@@ -24,9 +26,10 @@ type Daemon struct {
 	ctl *control.Server
 	met *metrics.Server
 
-	mu    sync.Mutex // guards ports; control path only
-	ports map[string]*portEntry
-	order []string // port names in the order they were added
+	mu         sync.Mutex // guards ports and reattached; control path only
+	ports      map[string]*portEntry
+	reattached []string // ports whose device outlived the previous vswitch
+	order      []string // port names in the order they were added
 
 	nets    []*network
 	uplinks []*gateway.Uplink
@@ -34,6 +37,12 @@ type Daemon struct {
 
 	evpn     *evpn.Speaker // nil without bgp and an evpn port
 	evpnPort string
+
+	opts     Options
+	life     *metrics.Lifecycle
+	reloadMu sync.Mutex       // one reload at a time
+	cfgPorts []config.Port    // the ports of the config last applied; reloadMu
+	cfgNets  []config.Network // its networks (hosts may differ from cfg's); reloadMu
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -48,18 +57,38 @@ var Version = "dev"
 // Run starts vswitch with cfg and blocks until ctx is done, then stops it
 // cleanly: ports closed, devices removed, the control socket removed.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	d, err := Start(cfg, log)
+	return RunWith(ctx, cfg, log, Options{}, nil)
+}
+
+// RunWith is Run with opts; each value on hup (SIGHUP) reloads the config.
+func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options, hup <-chan os.Signal) error {
+	d, err := StartWith(cfg, log, opts)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			if res, err := d.Reload(); err != nil {
+				log.Error("reload refused", "err", err)
+			} else {
+				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts)
+			}
+		case <-ctx.Done():
+		}
+	}
 	log.Info("stopping")
 	return d.Stop()
 }
 
 // Start brings up everything cfg describes. On error nothing is left
 // behind: ports opened so far are closed again.
-func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
+func Start(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
+	return StartWith(cfg, log, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -71,7 +100,11 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			MaxEntries: cfg.FDB.MaxEntries,
 			Log:        log,
 		}),
-		ports: map[string]*portEntry{},
+		ports:    map[string]*portEntry{},
+		opts:     opts,
+		cfgPorts: cfg.Ports,
+		cfgNets:  cfg.Networks,
+		life:     metrics.NewLifecycle(time.Now()),
 	}
 	defer func() {
 		if err != nil {
@@ -110,7 +143,9 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		col.Networks = d.networkStats
 		col.Uplinks = d.uplinkStats
 		col.Driver = d.driverStats
-		d.met, err = metrics.Listen(cfg.Metrics, metrics.Registry(col))
+		reg := metrics.Registry(col)
+		reg.MustRegister(d.life)
+		d.met, err = metrics.Listen(cfg.Metrics, reg)
 		if err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
 		}
@@ -180,7 +215,11 @@ func (d *Daemon) portType(name string) string {
 func (d *Daemon) Switch() *vswitch.Switch { return d.sw }
 
 // addPort opens the driver for pc and attaches it.
-func (d *Daemon) addPort(pc config.Port) error {
+func (d *Daemon) addPort(pc config.Port) error { return d.openPort(pc, false) }
+
+// openPort is addPort; reopen says the device was kept on purpose (a
+// reload changing the port), so taking it back is no news.
+func (d *Daemon) openPort(pc config.Port, reopen bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.ports[pc.Name]; ok {
@@ -196,7 +235,9 @@ func (d *Daemon) addPort(pc config.Port) error {
 	}
 	d.ports[pc.Name] = &portEntry{cfg: pc, drv: drv}
 	d.order = append(d.order, pc.Name)
-	if r, ok := drv.(reattacher); ok && r.Reattached() {
+	if r, ok := drv.(reattacher); ok && r.Reattached() && !reopen {
+		d.life.Reattached()
+		d.reattached = append(d.reattached, pc.Name)
 		d.log.Warn("port reattached: its device outlived a vswitch that did not stop cleanly", "port", pc.Name)
 	}
 	d.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlans", vlanString(pc))

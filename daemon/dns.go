@@ -13,17 +13,10 @@ import (
 // deliverTCP: dns.hosts,
 // the dhcp.hosts names, and the names of the DHCP server's bound leases.
 func newDNS(nc config.Network, srv *dhcp.Server, deliver func(dns.Answer), deliverTCP func(dns.TCPSegment)) *dns.Server {
-	cfg := dns.Config{Network: nc.Name, Gateway: nc.Address, Forwarders: nc.DNS.Forwarders, Deliver: deliver, DeliverTCP: deliverTCP}
-	for _, h := range nc.DNS.Hosts {
-		cfg.Hosts = append(cfg.Hosts, dns.Host{Name: h.Name, IP: h.IP})
-	}
+	cfg := dns.Config{Network: nc.Name, Gateway: nc.Address, Forwarders: nc.DNS.Forwarders, Deliver: deliver, DeliverTCP: deliverTCP,
+		Hosts: dnsHosts(nc)}
 	if h := nc.DHCP; h != nil {
 		cfg.Domain = h.Domain
-		for _, hs := range h.Hosts {
-			if hs.Name != "" {
-				cfg.Hosts = append(cfg.Hosts, dns.Host{Name: hs.Name, IP: hs.IP})
-			}
-		}
 	}
 	if srv != nil {
 		cfg.Leases = func() []dns.Host { return leaseNames(srv.Leases(), time.Now()) }
@@ -31,6 +24,23 @@ func newDNS(nc config.Network, srv *dhcp.Server, deliver func(dns.Answer), deliv
 	s := dns.New(cfg)
 	s.Start()
 	return s
+}
+
+// dnsHosts are a network's names that always resolve: dns.hosts, then
+// the names of dhcp.hosts.
+func dnsHosts(nc config.Network) []dns.Host {
+	var out []dns.Host
+	for _, h := range nc.DNS.Hosts {
+		out = append(out, dns.Host{Name: h.Name, IP: h.IP})
+	}
+	if h := nc.DHCP; h != nil {
+		for _, hs := range h.Hosts {
+			if hs.Name != "" {
+				out = append(out, dns.Host{Name: hs.Name, IP: hs.IP})
+			}
+		}
+	}
+	return out
 }
 
 // leaseNames is the host names (option 12) of the leases bound now.

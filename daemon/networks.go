@@ -57,9 +57,7 @@ func (d *Daemon) startNetworks() error {
 				Lease: h.Lease, DNS: h.DNS, Domain: h.Domain, Router: nc.Mode.RoutesOut(), MTU: 1500,
 				MaxLeasesPerMAC: h.MaxLeasesPerMAC,
 			}
-			for _, hs := range h.Hosts {
-				dc.Hosts = append(dc.Hosts, dhcp.Host{MAC: hs.MAC, IP: hs.IP, Name: hs.Name})
-			}
+			dc.Hosts = dhcpHosts(h)
 			// ACKs leave from the store's goroutine once their lease is on
 			// disk: the gateway's writer never waits for an fsync. n.gw is
 			// set below, before the port (and so any DHCP) starts.
@@ -195,6 +193,15 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}
 		out = append(out, st)
+	}
+	return out
+}
+
+// dhcpHosts are a network's DHCP reservations.
+func dhcpHosts(h *config.DHCP) []dhcp.Host {
+	var out []dhcp.Host
+	for _, hs := range h.Hosts {
+		out = append(out, dhcp.Host{MAC: hs.MAC, IP: hs.IP, Name: hs.Name})
 	}
 	return out
 }

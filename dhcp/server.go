@@ -179,17 +179,10 @@ func NewServer(cfg Config, store *Store) *Server {
 	s := &Server{
 		cfg: cfg, store: store, now: time.Now,
 		byClient: map[string]*lease{}, byIP: map[netip.Addr]*lease{},
-		static: map[pkt.MAC]Host{}, staticIP: map[netip.Addr]bool{},
 		declined: map[netip.Addr]decline{}, rate: newRateLimiter(),
 		freeFrom: cfg.RangeStart,
 	}
-	for _, h := range cfg.Hosts {
-		if !s.guest(h.IP) {
-			continue // a reservation on the gateway, network or broadcast address
-		}
-		s.static[h.MAC] = h
-		s.staticIP[h.IP] = true
-	}
+	s.setHosts(cfg.Hosts)
 	if store != nil {
 		for _, l := range store.Load(cfg.Network) {
 			if !s.guest(l.IP) {

@@ -97,6 +97,7 @@ type Server struct {
 	results  [NumResults]atomic.Uint64
 	qtypes   [NumQTypes]atomic.Uint64
 	latency  histogram
+	hosts    atomic.Pointer[localNames] // SetHosts' names, for the goroutine to take
 
 	// The server goroutine's own.
 	local   localNames
@@ -256,6 +257,7 @@ func (s *Server) resolve(c client, msg []byte, now time.Time) {
 		s.reply(c, m, mdns.RcodeRefused, nil, false, ResultRefused)
 		return
 	}
+	s.takeHosts()
 	if rcode, rrs, ok := s.local.answer(q, s.cfg.Gateway, now); ok {
 		s.reply(c, m, rcode, rrs, true, ResultLocal)
 		return

@@ -184,3 +184,8 @@ func setLinkAlias(index int, alias string) error {
 }
 
 func rtaAlign(n int) int { return (n + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1) }
+
+// KeepDevice makes Close leave the device in place, persistent and
+// marked, for the next OpenTAP of its name to reattach to: a port whose
+// settings change is reopened without the host losing its interface.
+func (t *TAP) KeepDevice() { t.keep.Store(true) }

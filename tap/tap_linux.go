@@ -48,8 +48,9 @@ type TAP struct {
 	wiov    [2]unix.Iovec
 	writeFn func(fd uintptr) bool
 
-	offloads   uint // TUN_F_* flags the kernel took
-	reattached bool // the device outlived a vswitch before this one
+	offloads   uint        // TUN_F_* flags the kernel took
+	reattached bool        // the device outlived a vswitch before this one
+	keep       atomic.Bool // Close leaves the device for a reattach (KeepDevice)
 
 	closed   atomic.Bool
 	txErrors atomic.Uint64
@@ -295,6 +296,9 @@ func (t *TAP) Close() error {
 		return nil
 	}
 	var perr error
+	if t.keep.Load() {
+		return t.f.Close()
+	}
 	if err := t.rc.Control(func(fd uintptr) { perr = setPersist(int(fd), false) }); err != nil {
 		perr = err
 	}

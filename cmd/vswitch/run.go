@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/daemon"
 )
 
@@ -28,15 +29,20 @@ func cmdRun(g globals, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	// load is also what a reload reads, with the same --control.
+	load := func() (*config.Config, error) {
+		cfg, err := loadConfig(*path)
+		if err == nil && g.control != "" {
+			cfg.Control = g.control
+		}
+		return cfg, err
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
 	}
 	if *path == "" {
 		log.Info("no -c FILE: running the embedded default config ('vswitch config default' prints it)")
-	}
-	if g.control != "" {
-		cfg.Control = g.control
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -45,8 +51,11 @@ func cmdRun(g globals, args []string, stderr io.Writer) error {
 		<-ctx.Done()
 		stop()
 	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	daemon.Version = version
-	return daemon.Run(ctx, cfg, log)
+	return daemon.RunWith(ctx, cfg, log, daemon.Options{Load: load}, hup)
 }
 
 // newLogger makes the daemon's logger on w.

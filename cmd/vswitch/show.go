@@ -23,7 +23,7 @@ import (
 const showTimeout = 10 * time.Second
 
 // shown are the things `show` lists, each an API path.
-var shown = []string{"ports", "fdb", "conntrack", "leases", "evpn"}
+var shown = []string{"ports", "fdb", "conntrack", "leases", "evpn", "status"}
 
 func cmdShow(g globals, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("show", flag.ContinueOnError)
@@ -34,7 +34,7 @@ func cmdShow(g globals, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 || !slices.Contains(shown, pos[0]) {
-		return usagef("show", "show: ports, fdb, conntrack, leases or evpn?")
+		return usagef("show", "show: ports, fdb, conntrack, leases, evpn or status?")
 	}
 	what := pos[0]
 	c, err := client(g.control, *cfgPath)
@@ -65,6 +65,12 @@ func cmdShow(g globals, args []string, stdout io.Writer) error {
 			return err
 		}
 		return printLeases(stdout, leases, time.Now())
+	case "status":
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return printStatus(stdout, st, time.Now())
 	case "evpn":
 		ev, err := c.EVPN(ctx)
 		if err != nil {

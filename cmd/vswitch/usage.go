@@ -13,12 +13,13 @@ Usage:
   vswitch run [-c FILE] [-log-level LEVEL] [-log-format text|json]
   vswitch config check -c FILE
   vswitch config default
-  vswitch show ports|fdb|conntrack|leases|evpn [--json]
+  vswitch show ports|fdb|conntrack|leases|evpn|status [--json]
   vswitch port add NAME --type afpacket|qemu|tap [--device DEV] [--socket PATH] [--listen ADDR]
                    [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--mtu N]
                    [--mac MAC] [--queue N]
   vswitch port del NAME
   vswitch capture PORT [-w FILE] [--count N]
+  vswitch reload
   vswitch version
   vswitch help [COMMAND]
 
@@ -43,6 +44,7 @@ var usages = map[string]string{
 	"port add":       portUsage,
 	"port del":       portUsage,
 	"capture":        captureUsage,
+	"reload":         reloadUsage,
 	"version":        versionUsage,
 }
 
@@ -50,6 +52,8 @@ const runUsage = `Usage: vswitch run [-c FILE] [-log-level LEVEL] [-log-format t
 
 Runs the switch in the foreground until SIGINT or SIGTERM, then stops
 cleanly (ports closed, TAP devices and the control socket removed).
+SIGHUP reloads the config file, as 'vswitch reload' does. After a crash
+or kill -9 the TAP devices stay, and the next run takes them back.
 A second SIGINT or SIGTERM while stopping kills it at once.
 
   -c FILE                config file (default: the embedded default config,
@@ -67,7 +71,7 @@ const configUsage = `Usage:
   vswitch config default         print the embedded default config
 `
 
-const showUsage = `Usage: vswitch show ports|fdb|conntrack|leases|evpn [--json] [-c FILE]
+const showUsage = `Usage: vswitch show ports|fdb|conntrack|leases|evpn|status [--json] [-c FILE]
 
 Prints a table, or with --json the API's JSON (GET /v1/ports, ...).
 

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/control"
+)
+
+func TestPrintStatus(t *testing.T) {
+	start := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	st := control.Status{Version: "v1", Started: start, ConfigSource: "/etc/vswitch.yaml",
+		ConfigLoaded: start.Add(time.Hour), LastReloadFailed: true, Reattached: []string{"vm1", "vm2"}}
+	var b strings.Builder
+	if err := printStatus(&b, st, start.Add(90*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	want := `version:        v1
+started:        2026-11-30T02:00:00Z (1h30m0s ago)
+config:         /etc/vswitch.yaml, applied 2026-11-30T03:00:00Z (30m0s ago)
+last reload:    refused (the log says why; the config above is what runs)
+reattached:     vm1 vm2
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	st.LastReloadFailed, st.Reattached = false, nil
+	printStatus(&b, st, start.Add(90*time.Minute))
+	if strings.Contains(b.String(), "last reload") || !strings.HasSuffix(b.String(), "reattached:     none\n") {
+		t.Fatalf("after a good reload, nothing reattached:\n%s", b.String())
+	}
+}

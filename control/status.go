@@ -1,0 +1,41 @@
+package control
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Status is the process's lifecycle: when it started, when its config
+// was last applied, and which TAP devices it took back from a vswitch
+// that did not stop cleanly.
+type Status struct {
+	Version          string    `json:"version"`
+	Started          time.Time `json:"started"`
+	ConfigSource     string    `json:"config_source"`
+	ConfigLoaded     time.Time `json:"config_loaded"`      // at start, or by the last applied reload
+	LastReloadFailed bool      `json:"last_reload_failed"` // the last reload was refused
+	Reattached       []string  `json:"reattached"`         // ports whose device outlived the previous vswitch
+}
+
+// StatusBackend is implemented by a backend that reports its lifecycle.
+type StatusBackend interface{ Status() Status }
+
+// status answers GET /v1/status; 501 if the backend cannot.
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	sb, ok := s.b.(StatusBackend)
+	if !ok {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "this vswitch has no status"})
+		return
+	}
+	st := sb.Status()
+	st.Reattached = nonNil(st.Reattached)
+	writeJSON(w, http.StatusOK, st)
+}
+
+// Status reads GET /v1/status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := c.getJSON(ctx, "/v1/status", &st)
+	return st, err
+}
