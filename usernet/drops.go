@@ -1,0 +1,33 @@
+package usernet
+
+// DropReason says why the user-mode uplink refused a guest's packet or
+// flow: a label value of vswitch_uplink_drops_total{reason};
+// docs/metrics.md lists them.
+type DropReason uint8
+
+const (
+	DropMalformed    DropReason = iota // not a whole IPv4 packet
+	DropForbiddenDst                   // loopback, multicast, broadcast or unspecified destination
+	DropProtocol                       // neither TCP nor UDP (ICMP is still to come)
+	DropFlowsFull                      // a new flow, but max flows are open
+	DropSourceLimit                    // a new flow, but its source holds its per-source flows
+	DropDialFailed                     // the host socket could not connect (the guest gets a RST)
+	NumDrops
+)
+
+var dropNames = [NumDrops]string{
+	DropMalformed:    "user_malformed",
+	DropForbiddenDst: "user_forbidden_dst",
+	DropProtocol:     "user_protocol",
+	DropFlowsFull:    "user_flows_full",
+	DropSourceLimit:  "user_source_limit",
+	DropDialFailed:   "user_dial_failed",
+}
+
+// String is the metric label value.
+func (r DropReason) String() string {
+	if r < NumDrops {
+		return dropNames[r]
+	}
+	return "unknown"
+}

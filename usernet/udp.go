@@ -1,0 +1,90 @@
+package usernet
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// udp opens a flow for a guest's first datagram of a 4-tuple: a connected
+// host socket to the same destination. It runs on the stack's inbound
+// path, so it only sets up; the copying runs on the flow's goroutines.
+func (s *Stack) udp(r *udp.ForwarderRequest) bool {
+	id := r.ID()
+	src := addr(id.RemoteAddress)
+	if why, ok := s.flows.acquire(src); !ok {
+		s.drops[why].Add(1)
+		return true // dropped and counted; no ICMP to a guest over its limit
+	}
+	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
+	hc, err := s.cfg.Dial(ctx, "udp", dst.String()) // a UDP dial sends nothing
+	cancel()
+	if err != nil {
+		s.flows.release(src)
+		s.drops[DropDialFailed].Add(1)
+		return true
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq) // delivers this first datagram too
+	if terr != nil {
+		s.flows.release(src)
+		hc.Close()
+		return true
+	}
+	s.udpN.Add(1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.flows.release(src)
+		s.udpFlow(gonet.NewUDPConn(&wq, ep), hc)
+	}()
+	return true
+}
+
+// udpFlow copies datagrams both ways until neither way has carried one
+// for UDPIdle, or the stack stops.
+func (s *Stack) udpFlow(g, h net.Conn) {
+	var last atomic.Int64 // unix nanoseconds of the last datagram either way
+	last.Store(time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(s.ctx)
+	stop := context.AfterFunc(ctx, func() { g.Close(); h.Close() })
+	defer stop()
+	done := make(chan struct{}, 2)
+	one := func(dst, src net.Conn) {
+		defer func() { done <- struct{}{} }()
+		buf := make([]byte, 65535)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				cancel()
+				return
+			}
+			last.Store(time.Now().UnixNano())
+			if _, err := dst.Write(buf[:n]); err != nil && ctx.Err() != nil {
+				return
+			}
+		}
+	}
+	go one(h, g)
+	go one(g, h)
+	t := time.NewTicker(max(s.cfg.UDPIdle/4, 10*time.Millisecond))
+	defer t.Stop()
+	for waiting := 2; waiting > 0; {
+		select {
+		case <-done:
+			waiting--
+		case now := <-t.C:
+			if now.UnixNano()-last.Load() >= int64(s.cfg.UDPIdle) {
+				cancel()
+			}
+		}
+	}
+	cancel()
+}
