@@ -66,3 +66,6 @@ func (u *Uplink) closeLink() error {
 	}
 	return u.cfg.Link.Close()
 }
+
+// User is the uplink's user stack, nil for a device uplink.
+func (u *Uplink) User() UserStack { return u.cfg.User }

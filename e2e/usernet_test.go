@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// TestUserUplink: vswitch runs inside a namespace of the test (the
+// "host") with a nat network whose uplink is `type: user`. A guest leases
+// by DHCP and its TCP and UDP flows leave as vswitch's own sockets in the
+// host namespace: a curl download checks out (SHA-256), the server sees
+// the host's own address (vswitch's socket, not the guest), a UDP echo
+// comes back, a closed port is refused at once (the guest gets a RST), and
+// the metrics count the refusal.
+func TestUserUplink(t *testing.T) {
+	requireE2E(t, "python3", "udhcpc", "curl")
+	hostNS, guest, pg := newHost(t, "uh"), newHost(t, "ug"), testnet.Name("u")
+	// The host's service address, on the host namespace's loopback.
+	hostNS.Run("ip", "addr", "add", "10.243.0.1/32", "dev", "lo")
+	dir := t.TempDir()
+	sum := randomBlob(t, filepath.Join(dir, "blob"), 8)
+	serveHTTP(hostNS, "10.243.0.1", dir)
+	hostNS.Start("python3", "-c", udpEcho, "10.243.0.1", "9999")
+	addr := freeAddr(t)
+	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 192.168.243.1/24
+    mode: nat
+    uplink: host
+    dhcp: {range: 192.168.243.10-192.168.243.20}
+uplinks:
+  - {name: host, type: user}
+`, addr, pg, guest.Name), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
+	ip := dhcpClient(t, "udhcpc", guest, pg)
+	if ip != "192.168.243.10" {
+		t.Fatalf("lease %s", ip)
+	}
+	guest.Run("ip", "route", "add", "default", "via", "192.168.243.1")
+
+	downloadChecked(t, guest, "http://10.243.0.1:8000/blob", filepath.Join(t.TempDir(), "got"), sum, 20*time.Second, "10", "the download through the user uplink")
+	if seen := peerExchange(t, hostNS, guest, "10.243.0.1", "8081", "10.243.0.1", "8081", "the TCP exchange through the user uplink"); seen != "10.243.0.1" {
+		t.Fatalf("the server saw %q, want vswitch's own socket at 10.243.0.1", seen)
+	}
+	udpAskUntil(t, guest, "10.243.0.1", 9999, 40000, "up") // the echo server is up
+	for i := range 3 {                                     // then each new flow answers its first datagram
+		if n := udpAskUntil(t, guest, "10.243.0.1", 9999, 40001+i, fmt.Sprintf("m%d", i)); n != 1 {
+			t.Fatalf("UDP flow %d took %d datagrams, want 1", i, n)
+		}
+	}
+
+	// A closed port: the host refuses, so the guest gets a RST, not a
+	// timeout (curl exit 7: could not connect), and the refusal is counted.
+	// The metrics listen inside the host namespace, where vswitch runs;
+	// the retries above may have been refused while servers started.
+	dialFailed := func() float64 {
+		return metric(t, hostNS.Run("curl", "-sf", "http://"+addr+"/metrics"), "vswitch_uplink_drops_total", `reason="user_dial_failed",uplink="host"`)
+	}
+	before := dialFailed()
+	start := time.Now()
+	if _, err := guest.Output("curl", "-sf", "--max-time", "5", "http://10.243.0.1:1/"); err == nil || !strings.Contains(err.Error(), "exit status 7") {
+		t.Fatalf("curl to a closed port: %v, want exit status 7", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("refusal took %v: no RST", d)
+	}
+	if v := dialFailed(); v != before+1 {
+		t.Fatalf("user_dial_failed %v, want %v", v, before+1)
+	}
+	if v := metric(t, hostNS.Run("curl", "-sf", "http://"+addr+"/metrics"), "vswitch_uplink_drops_total", `reason="user_forbidden_dst",uplink="host"`); v != 0 {
+		t.Fatalf("user_forbidden_dst %v, want 0", v)
+	}
+	if err := vs.stop(); err != nil {
+		t.Fatalf("vswitch exit: %v\n%s", err, vs.log)
+	}
+}
