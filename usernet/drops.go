@@ -6,22 +6,24 @@ package usernet
 type DropReason uint8
 
 const (
-	DropMalformed    DropReason = iota // not a whole IPv4 packet
-	DropForbiddenDst                   // loopback, multicast, broadcast or unspecified destination
-	DropProtocol                       // neither TCP nor UDP (ICMP is still to come)
-	DropFlowsFull                      // a new flow, but max flows are open
-	DropSourceLimit                    // a new flow, but its source holds its per-source flows
-	DropDialFailed                     // the host socket could not connect (the guest gets a RST)
+	DropMalformed      DropReason = iota // not a whole IPv4 packet
+	DropForbiddenDst                     // loopback, multicast, broadcast or unspecified destination
+	DropProtocol                         // neither TCP nor UDP (ICMP is still to come)
+	DropFlowsFull                        // a new flow, but max flows are open
+	DropSourceLimit                      // a new flow, but its source holds its per-source flows
+	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
+	DropDatagramTooBig                   // a UDP datagram over 16 KiB, either way
 	NumDrops
 )
 
 var dropNames = [NumDrops]string{
-	DropMalformed:    "user_malformed",
-	DropForbiddenDst: "user_forbidden_dst",
-	DropProtocol:     "user_protocol",
-	DropFlowsFull:    "user_flows_full",
-	DropSourceLimit:  "user_source_limit",
-	DropDialFailed:   "user_dial_failed",
+	DropMalformed:      "user_malformed",
+	DropForbiddenDst:   "user_forbidden_dst",
+	DropProtocol:       "user_protocol",
+	DropFlowsFull:      "user_flows_full",
+	DropSourceLimit:    "user_source_limit",
+	DropDialFailed:     "user_dial_failed",
+	DropDatagramTooBig: "user_datagram_too_big",
 }
 
 // String is the metric label value.

@@ -48,6 +48,12 @@ func (s *Stack) udp(r *udp.ForwarderRequest) bool {
 	return true
 }
 
+// maxDatagram is the largest datagram a flow carries either way: each
+// flow's two buffers are its bound (4096 flows: 128 MiB at most), and
+// larger datagrams (rarer than rare with a 1500-byte MTU) are dropped
+// whole, counted, rather than truncated.
+const maxDatagram = 16 << 10
+
 // udpFlow copies datagrams both ways until neither way has carried one
 // for UDPIdle, or the stack stops.
 func (s *Stack) udpFlow(g, h net.Conn) {
@@ -59,7 +65,7 @@ func (s *Stack) udpFlow(g, h net.Conn) {
 	done := make(chan struct{}, 2)
 	one := func(dst, src net.Conn) {
 		defer func() { done <- struct{}{} }()
-		buf := make([]byte, 65535)
+		buf := make([]byte, maxDatagram+1) // one byte more tells a datagram that did not fit
 		for {
 			n, err := src.Read(buf)
 			if err != nil {
@@ -67,6 +73,10 @@ func (s *Stack) udpFlow(g, h net.Conn) {
 				return
 			}
 			last.Store(time.Now().UnixNano())
+			if n > maxDatagram {
+				s.drops[DropDatagramTooBig].Add(1)
+				continue
+			}
 			if _, err := dst.Write(buf[:n]); err != nil && ctx.Err() != nil {
 				return
 			}
