@@ -40,7 +40,7 @@ var (
 
 // newPair starts a Stack whose host sockets all go to hostAddr (a
 // loopback listener of the test), and a guest wired to it.
-func newPair(t *testing.T, cfg Config, hostAddr string) (*Stack, *guest) {
+func newPair(t testing.TB, cfg Config, hostAddr string) (*Stack, *guest) {
 	t.Helper()
 	g := &guest{ep: channel.New(1024, 1500, "")}
 	g.st = stack.New(stack.Options{NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol},
