@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vswitch/vswitch/internal/testnet"
+	"github.com/vswitch/vswitch/internal/testvm"
 )
 
 // TestUserUplink: vswitch runs inside a namespace of the test (the
@@ -79,5 +82,43 @@ uplinks:
 	}
 	if err := vs.stop(); err != nil {
 		t.Fatalf("vswitch exit: %v\n%s", err, vs.log)
+	}
+}
+
+// TestUserUplinkRootless: vswitch and QEMU run as nobody with no
+// capability; vswitch runs inside the test's host namespace, so the
+// guest's flows leave as nobody's sockets there. The guest leases by DHCP
+// (its router option is its default route) and runs iperf3 against a
+// server on the host namespace's own address, through the user uplink.
+func TestUserUplinkRootless(t *testing.T) {
+	requireE2E(t, "setpriv", "qemu-system-x86_64", "iperf3")
+	dir, bin, kernel, initrd := rootlessFiles(t)
+	hostNS := newHost(t, "ur")
+	hostNS.Run("ip", "addr", "add", "10.243.0.1/32", "dev", "lo")
+	hostNS.Start("iperf3", "-s", "-B", "10.243.0.1")
+	_, vmSock, vs, vlog := startNobody(t, dir, bin, `networks:
+  - name: lab
+    address: 10.244.0.1/24
+    mode: nat
+    uplink: host
+    dhcp: {range: 10.244.0.10-10.244.0.20}
+uplinks:
+  - {name: host, type: user}
+`, []string{"ip", "netns", "exec", hostNS.Name})
+	vm := testvm.StartWith(t, testvm.Image{Kernel: kernel, Initrd: initrd}, testvm.Options{MAC: "52:54:00:ee:02:01",
+		Netdev: "stream,id=n0,server=off,addr.type=unix,addr.path=" + vmSock, Iperf: "10.243.0.1"},
+		append([]string{"setpriv"}, asNobody...))
+	if ip := mustWait(t, vm, "VST-IP "); ip != "VST-IP 10.244.0.10" {
+		t.Fatalf("guest: %s", ip)
+	}
+	r := mustWait(t, vm, "VST-IPERF ")
+	t.Logf("iperf3 under TCG, guest to the host namespace through the user uplink, as nobody: %s Mbit/s", strings.Fields(r)[2])
+	if strings.HasSuffix(r, "fail") {
+		t.Fatalf("iperf3 through the user uplink failed:\n%s\nvswitch:\n%s", vm.Output(), vlog)
+	}
+	// ip netns exec and setpriv exec into vswitch: the PID is vswitch's.
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", vs.Process.Pid))
+	if err != nil || !regexp.MustCompile(`(?m)^Uid:\s+65534\s`).Match(status) || !regexp.MustCompile(`(?m)^CapEff:\s+0+$`).Match(status) {
+		t.Fatalf("vswitch is not nobody without capabilities (%v):\n%s", err, status)
 	}
 }
