@@ -21,7 +21,7 @@ import (
 // comes back, a closed port is refused at once (the guest gets a RST), and
 // the metrics count the refusal.
 func TestUserUplink(t *testing.T) {
-	requireE2E(t, "python3", "udhcpc", "curl")
+	requireE2E(t, "python3", "udhcpc", "curl", "ping")
 	hostNS, guest, pg := newHost(t, "uh"), newHost(t, "ug"), testnet.Name("u")
 	// The host's service address, on the host namespace's loopback.
 	hostNS.Run("ip", "addr", "add", "10.243.0.1/32", "dev", "lo")
@@ -59,6 +59,17 @@ uplinks:
 		}
 	}
 
+	// Ping through an unprivileged ICMP socket where ping_group_range
+	// allows one (for root, gid 0, here); where it does not, the guest is
+	// told "prohibited" for each echo, and that is counted.
+	hostNS.Run("sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647")
+	if !guest.ping("10.243.0.1", 3) {
+		t.Fatal("no ping through the user uplink")
+	}
+	hostNS.Run("sysctl", "-qw", "net.ipv4.ping_group_range=1 0")
+	if out, err := guest.Output("ping", "-c", "2", "-i", "0.2", "-W", "1", "10.243.0.1"); err == nil || !strings.Contains(out, "Packet filtered") {
+		t.Fatalf("ping with no ICMP socket: %v\n%s", err, out)
+	}
 	// A closed port: the host refuses, so the guest gets a RST, not a
 	// timeout (curl exit 7: could not connect), and the refusal is counted.
 	// The metrics listen inside the host namespace, where vswitch runs;
@@ -76,6 +87,9 @@ uplinks:
 	}
 	if v := dialFailed(); v != before+1 {
 		t.Fatalf("user_dial_failed %v, want %v", v, before+1)
+	}
+	if v := metric(t, hostNS.Run("curl", "-sf", "http://"+addr+"/metrics"), "vswitch_uplink_drops_total", `reason="user_ping_denied",uplink="host"`); v != 2 {
+		t.Fatalf("user_ping_denied %v, want 2", v)
 	}
 	if v := metric(t, hostNS.Run("curl", "-sf", "http://"+addr+"/metrics"), "vswitch_uplink_drops_total", `reason="user_forbidden_dst",uplink="host"`); v != 0 {
 		t.Fatalf("user_forbidden_dst %v, want 0", v)

@@ -13,6 +13,7 @@ const (
 	DropSourceLimit                      // a new flow, but its source holds its per-source flows
 	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
 	DropDatagramTooBig                   // a UDP datagram over 16 KiB, either way
+	DropPingDenied                       // no unprivileged ICMP socket (ping_group_range): the guest is told "prohibited"
 	NumDrops
 )
 
@@ -24,6 +25,7 @@ var dropNames = [NumDrops]string{
 	DropSourceLimit:    "user_source_limit",
 	DropDialFailed:     "user_dial_failed",
 	DropDatagramTooBig: "user_datagram_too_big",
+	DropPingDenied:     "user_ping_denied",
 }
 
 // String is the metric label value.

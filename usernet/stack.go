@@ -50,8 +50,11 @@ type Stack struct {
 	wg    sync.WaitGroup
 	once  sync.Once
 	drops [NumDrops]atomic.Uint64
-	tcpN  atomic.Uint64 // TCP flows accepted
-	udpN  atomic.Uint64 // UDP flows accepted
+	// pingTo is where an echo for dst goes: dst itself (tests send
+	// theirs to loopback).
+	pingTo func(dst netip.Addr) netip.Addr
+	tcpN   atomic.Uint64 // TCP flows accepted
+	udpN   atomic.Uint64 // UDP flows accepted
 }
 
 const nicID = 1
@@ -106,6 +109,7 @@ func New(cfg Config) (*Stack, error) {
 	st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
 	s := &Stack{cfg: cfg, st: st, ep: ep, flows: flows{max: cfg.MaxFlows, perSource: cfg.MaxPerSource, bySource: map[netip.Addr]int{}}}
 	s.ctx, s.stop = context.WithCancel(context.Background())
+	s.pingTo = func(dst netip.Addr) netip.Addr { return dst }
 	tf := tcp.NewForwarder(st, 0, cfg.MaxHalfOpen, s.tcp)
 	st.SetTransportProtocolHandler(tcp.ProtocolNumber, tf.HandlePacket)
 	uf := udp.NewForwarder(st, s.udp)
@@ -126,7 +130,12 @@ func (s *Stack) Inject(ip []byte) {
 		s.drops[DropForbiddenDst].Add(1)
 		return
 	}
-	if p := v.Protocol(); p != pkt.ProtoTCP && p != pkt.ProtoUDP {
+	switch v.Protocol() {
+	case pkt.ProtoTCP, pkt.ProtoUDP:
+	case pkt.ProtoICMP:
+		s.echo(v[:v.TotalLen()])
+		return
+	default:
 		s.drops[DropProtocol].Add(1)
 		return
 	}
