@@ -26,16 +26,13 @@ func (s *Stack) echo(ip pkt.IPv4) {
 		return
 	}
 	src, dst := ip.Src(), ip.Dst()
-	if why, ok := s.flows.acquire(src); !ok {
-		s.drops[why].Add(1)
+	if !s.acquire(src) {
 		return
 	}
 	// Copies: ip is not kept. The quote is what an ICMP error carries.
 	req := append([]byte(nil), c...)
 	quote := append([]byte(nil), ip[:min(len(ip), ip.HeaderLen()+8)]...)
-	s.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
 		defer s.flows.release(src)
 		s.ping(src, dst, req, quote)
 	}()

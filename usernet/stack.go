@@ -177,7 +177,8 @@ func (s *Stack) Accepted() (tcp, udp uint64) { return s.tcpN.Load(), s.udpN.Load
 // Close stops the stack, closes every flow and waits for their goroutines.
 func (s *Stack) Close() error {
 	s.once.Do(func() {
-		s.stop()
+		s.stop() // flows close their sockets
+		s.flows.close()
 		s.wg.Wait()
 		s.st.Close()
 		s.st.Wait()
@@ -185,28 +186,38 @@ func (s *Stack) Close() error {
 	return nil
 }
 
-// flows counts open flows, in total and per guest address.
+// flows counts open flows, in total and per guest address. Each open
+// flow is also one on wg, so Close waits for them all; once closed, no
+// flow opens (wg.Add never races Wait).
 type flows struct {
 	mu        sync.Mutex
+	wg        sync.WaitGroup
+	closed    bool
 	max       int
 	perSource int
 	total     int
 	bySource  map[netip.Addr]int
 }
 
-// acquire takes a flow for src, or says why not.
-func (f *flows) acquire(src netip.Addr) (DropReason, bool) {
+// acquire takes a flow for src; a refusal over a limit is counted.
+func (s *Stack) acquire(src netip.Addr) bool {
+	f := &s.flows
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.total >= f.max {
-		return DropFlowsFull, false
-	}
-	if f.bySource[src] >= f.perSource {
-		return DropSourceLimit, false
+	switch {
+	case f.closed:
+		return false
+	case f.total >= f.max:
+		s.drops[DropFlowsFull].Add(1)
+		return false
+	case f.bySource[src] >= f.perSource:
+		s.drops[DropSourceLimit].Add(1)
+		return false
 	}
 	f.total++
 	f.bySource[src]++
-	return 0, true
+	f.wg.Add(1)
+	return true
 }
 
 func (f *flows) release(src netip.Addr) {
@@ -216,6 +227,15 @@ func (f *flows) release(src netip.Addr) {
 	if f.bySource[src]--; f.bySource[src] <= 0 {
 		delete(f.bySource, src)
 	}
+	f.wg.Done()
+}
+
+// close refuses new flows and waits for the open ones to end.
+func (f *flows) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.wg.Wait()
 }
 
 func (f *flows) open() int {

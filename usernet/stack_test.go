@@ -330,3 +330,30 @@ func openFDs(t *testing.T) int {
 	}
 	return n
 }
+
+// TestCloseWithFlows: Close ends open flows (their host sockets too) and
+// returns; no flow opens afterwards.
+func TestCloseWithFlows(t *testing.T) {
+	s, g := newPair(t, Config{}, echoServer(t))
+	for range 3 {
+		if _, err := g.dialTCP(80); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Flows(); n != 3 {
+		t.Fatalf("%d flows, want 3", n)
+	}
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return with flows open")
+	}
+	if n := s.Flows(); n != 0 {
+		t.Fatalf("%d flows after Close", n)
+	}
+	if s.acquire(netipAddr(10, 0, 0, 2)) {
+		t.Fatal("a flow opened after Close")
+	}
+}

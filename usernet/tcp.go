@@ -19,14 +19,11 @@ import (
 func (s *Stack) tcp(r *tcp.ForwarderRequest) {
 	id := r.ID()
 	src := addr(id.RemoteAddress)
-	if why, ok := s.flows.acquire(src); !ok {
-		s.drops[why].Add(1)
+	if !s.acquire(src) {
 		r.Complete(true)
 		return
 	}
 	defer s.flows.release(src)
-	s.wg.Add(1)
-	defer s.wg.Done()
 	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
 	hc, err := s.cfg.Dial(ctx, "tcp", dst.String())

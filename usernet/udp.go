@@ -18,8 +18,7 @@ import (
 func (s *Stack) udp(r *udp.ForwarderRequest) bool {
 	id := r.ID()
 	src := addr(id.RemoteAddress)
-	if why, ok := s.flows.acquire(src); !ok {
-		s.drops[why].Add(1)
+	if !s.acquire(src) {
 		return true // dropped and counted; no ICMP to a guest over its limit
 	}
 	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
@@ -39,9 +38,7 @@ func (s *Stack) udp(r *udp.ForwarderRequest) bool {
 		return true
 	}
 	s.udpN.Add(1)
-	s.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
 		defer s.flows.release(src)
 		s.udpFlow(gonet.NewUDPConn(&wq, ep), hc)
 	}()
