@@ -203,7 +203,7 @@ func TestErrors(t *testing.T) {
 		{"user uplink with device", "uplinks:\n  - {name: h, type: user, device: eth0}\n", 2, "uplinks[0]: a user uplink has no device, address, gateway or mac: its flows leave as the process's own sockets"},
 		{"user uplink without name", "uplinks:\n  - {type: user}\n", 2, "uplinks[0]: an uplink needs a name"},
 		{"user uplink routed", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: routed, uplink: h}\n", 4, "networks[0].uplink: user uplink h serves mode nat only (mode is routed)"},
-		{"user uplink forwards", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - name: n\n    address: 10.0.0.1/24\n    mode: nat\n    uplink: h\n    forwards: [{proto: tcp, port: 80, to: \"10.0.0.9:80\"}]\n", 4, "networks[0].forwards: user uplink h has no port forwards yet"},
+		{"user uplink udp forward", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - name: n\n    address: 10.0.0.1/24\n    mode: nat\n    uplink: h\n    forwards: [{proto: udp, port: 80, to: \"10.0.0.9:80\"}]\n", 4, "networks[0].forwards[0].proto: user uplink h forwards tcp only (udp is still to come)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -517,7 +517,7 @@ func checkConfig(t *testing.T, c *Config) {
 	}
 	vlans := map[uint16]bool{}
 	for _, n := range c.Networks {
-		if users[n.Uplink] && (n.Mode != ModeNAT || len(n.Forwards) > 0) {
+		if users[n.Uplink] && (n.Mode != ModeNAT || slices.ContainsFunc(n.Forwards, func(f Forward) bool { return f.Proto != "tcp" })) {
 			t.Fatalf("network %+v on user uplink %s", n, n.Uplink)
 		}
 		a := n.Address
@@ -682,7 +682,7 @@ func checkVXLAN(t *testing.T, c *Config, p *Port) {
 
 func TestUserUplink(t *testing.T) {
 	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user}\n  - {name: wan, device: eth0, address: dhcp}\n"+
-		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host}\n"))
+		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -310,8 +310,11 @@ func (d *decoder) check(c *Config) {
 			at("uplink", "no uplink named %q", n.Uplink)
 		case userUplinks[n.Uplink] && n.Mode != ModeNAT:
 			at("uplink", "user uplink %s serves mode nat only (mode is %s)", n.Uplink, n.Mode)
-		case userUplinks[n.Uplink] && len(n.Forwards) > 0:
-			at("forwards", "user uplink %s has no port forwards yet", n.Uplink)
+		}
+		for j, fw := range n.Forwards {
+			if userUplinks[n.Uplink] && fw.Proto != "tcp" {
+				at(fmt.Sprintf("forwards[%d].proto", j), "user uplink %s forwards tcp only (udp is still to come)", n.Uplink)
+			}
 		}
 		if len(n.Forwards) > 0 && n.Mode != ModeNAT {
 			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)

@@ -84,6 +84,9 @@ func (d *Daemon) startNetworks() error {
 				}
 				u.NAT().AddForward(proto, fw.Port, fw.To)
 			}
+			if err := userForwards(u, nc); err != nil {
+				return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+			}
 		}
 		pc := vswitch.PortConfig{Name: n.port, VLAN: vswitch.VLANConfig{PVID: nc.VLAN}}
 		if err := d.sw.AddPort(pc, n.gw); err != nil {

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"fmt"
+
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/usernet"
@@ -22,6 +24,21 @@ func (d *Daemon) startUserUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	d.uplinks = append(d.uplinks, u)
 	d.log.Info("uplink up", "uplink", uc.Name, "type", uc.Type)
 	return u, nil
+}
+
+// userForwards listens for a nat network's port forwards on every host
+// address, as slirp4netns and pasta do, when its uplink is a user one.
+func userForwards(u *gateway.Uplink, nc config.Network) error {
+	st, ok := u.User().(*usernet.Stack)
+	if !ok {
+		return nil
+	}
+	for _, fw := range nc.Forwards {
+		if err := st.ForwardTCP(fmt.Sprintf("0.0.0.0:%d", fw.Port), fw.To); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // userDrops adds a user uplink's stack drops to its uplink's.

@@ -39,6 +39,7 @@ networks:
     mode: nat
     uplink: host
     dhcp: {range: 192.168.243.10-192.168.243.20}
+    forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
 uplinks:
   - {name: host, type: user}
 `, addr, pg, guest.Name), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
@@ -57,6 +58,18 @@ uplinks:
 		if n := udpAskUntil(t, guest, "10.243.0.1", 9999, 40001+i, fmt.Sprintf("m%d", i)); n != 1 {
 			t.Fatalf("UDP flow %d took %d datagrams, want 1", i, n)
 		}
+	}
+
+	// A port forward keeps the client's address: a client in a third
+	// namespace, reaching the host namespace over a veth, is who the
+	// guest's server sees.
+	client := newHost(t, "uc")
+	ha, ca := testnet.Veth(t, "uc", client.Netns)
+	testnet.Run(t, "ip", "link", "set", ha, "netns", hostNS.Name)
+	hostNS.addr(ha, "10.245.0.1/24")
+	client.addr(ca, "10.245.0.2/24")
+	if seen := peerExchange(t, guest, client, "192.168.243.10", "8082", "10.245.0.1", "8080", "the port forward"); seen != "10.245.0.2" {
+		t.Fatalf("the guest's server saw %q, want the client's own 10.245.0.2", seen)
 	}
 
 	// Ping through an unprivileged ICMP socket where ping_group_range
@@ -87,6 +100,13 @@ uplinks:
 	}
 	if v := dialFailed(); v != before+1 {
 		t.Fatalf("user_dial_failed %v, want %v", v, before+1)
+	}
+	// A loopback client cannot be a guest's peer: refused, counted.
+	if _, err := hostNS.Output("curl", "-sf", "--max-time", "5", "http://127.0.0.1:8080/"); err == nil {
+		t.Fatal("a loopback client got through the forward")
+	}
+	if v := metric(t, hostNS.Run("curl", "-sf", "http://"+addr+"/metrics"), "vswitch_uplink_drops_total", `reason="user_forward_source",uplink="host"`); v != 1 {
+		t.Fatalf("user_forward_source %v, want 1", v)
 	}
 	if v := metric(t, hostNS.Run("curl", "-sf", "http://"+addr+"/metrics"), "vswitch_uplink_drops_total", `reason="user_ping_denied",uplink="host"`); v != 2 {
 		t.Fatalf("user_ping_denied %v, want 2", v)

@@ -220,6 +220,18 @@ func (s *Stack) acquire(src netip.Addr) bool {
 	return true
 }
 
+// acquireService holds Close for a listener of the stack (not a flow).
+func (s *Stack) acquireService() bool {
+	f := &s.flows
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.wg.Add(1)
+	return true
+}
+
 func (f *flows) release(src netip.Addr) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
