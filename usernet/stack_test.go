@@ -357,3 +357,36 @@ func TestCloseWithFlows(t *testing.T) {
 		t.Fatal("a flow opened after Close")
 	}
 }
+
+// TestForwardLoopbackClient: a forward's client on loopback cannot be a
+// guest's peer (the guest could never answer 127.0.0.1): refused and
+// counted, once per connection, and nothing is dialed to the guest.
+func TestForwardLoopbackClient(t *testing.T) {
+	s, _ := newPair(t, Config{}, "127.0.0.1:1")
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	if err := s.ForwardTCP(listen, netip.MustParseAddrPort("10.0.0.2:80")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c, err := net.Dial("tcp4", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("read %d %v, want EOF (closed)", n, err)
+		}
+		c.Close()
+	}
+	if d := s.Drops(); d != [NumDrops]uint64{DropForwardSource: 2} {
+		t.Fatalf("drops %v, want forward_source 2", d)
+	}
+	if tc, _ := s.Accepted(); tc != 0 || s.Flows() != 0 {
+		t.Fatalf("accepted %d, flows %d", tc, s.Flows())
+	}
+}
