@@ -137,6 +137,7 @@ type Forward struct {
 // Uplink is a routed interface of the gateway.
 type Uplink struct {
 	Name    string
+	Type    string // UplinkPacket (an AF_PACKET device) or UplinkUser (host sockets)
 	Device  string
 	Address string // "dhcp" or a CIDR
 	Prefix  netip.Prefix
@@ -145,6 +146,12 @@ type Uplink struct {
 	MAC     pkt.MAC
 	Line    int
 }
+
+// Uplink types.
+const (
+	UplinkPacket = "packet" // an AF_PACKET socket on a device: needs root (CAP_NET_RAW)
+	UplinkUser   = "user"   // guest flows leave as sockets of the vswitch process: no privilege
+)
 
 // Conntrack bounds the connection table.
 type Conntrack struct {

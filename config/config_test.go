@@ -201,6 +201,11 @@ func TestErrors(t *testing.T) {
 		{"uplink bad address", "uplinks:\n  - {name: w, device: e, address: 10.1.0.5}\n", 2, `uplinks[0].address: "10.1.0.5" is not "dhcp" or an IPv4 address with prefix length`},
 		{"duplicate uplink", "uplinks:\n  - {name: w, device: e, address: dhcp}\n  - {name: w, device: f, address: dhcp}\n", 3, `uplinks[1].name: duplicate uplink name "w"`},
 		{"uplink named like a port", "ports:\n  - {name: w, type: tap}\nuplinks:\n  - {name: w, device: e, address: dhcp}\n", 4, `uplinks[0].name: "w" is the name of the port on line 2`},
+		{"uplink bad type", "uplinks:\n  - {name: w, type: slirp, device: e, address: dhcp}\n", 2, `uplinks[0].type: "slirp" is not packet or user`},
+		{"user uplink with device", "uplinks:\n  - {name: h, type: user, device: eth0}\n", 2, "uplinks[0]: a user uplink has no device, address, gateway or mac: its flows leave as the process's own sockets"},
+		{"user uplink without name", "uplinks:\n  - {type: user}\n", 2, "uplinks[0]: an uplink needs a name"},
+		{"user uplink routed", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: routed, uplink: h}\n", 4, "networks[0].uplink: user uplink h serves mode nat only (mode is routed)"},
+		{"user uplink udp forward", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - name: n\n    address: 10.0.0.1/24\n    mode: nat\n    uplink: h\n    forwards: [{proto: udp, port: 80, to: \"10.0.0.9:80\"}]\n", 4, "networks[0].forwards[0].proto: user uplink h forwards tcp only (udp is still to come)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,6 +432,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("bgp: {asn: 65001, router_id: 10.0.0.5, listen_port: -1, neighbors: [{address: 10.0.0.6, asn: 65002, port: 1179}]}\nports:\n  - {name: vx, type: vxlan, vnis: {10: 7}, evpn: true}\n")
 	f.Add("ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 20}\n")
 	f.Add(natNet + "      - {proto: udp, port: 53, to: \"10.0.0.2:53\"}\n")
+	f.Add("uplinks:\n  - {name: h, type: user}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: h}\n")
 	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
 	f.Add("ports:\n  - {name: q, type: qemu, socket: /s, socket_owner: \"qemu:107\", socket_mode: 0660}\n")
 	f.Add("ports:\n  - {name: a, type: tap, isolated: true, guard: dhcp}\n  - {name: b, type: qemu, socket: /s, max_macs: 0, guard: {macs: [\"52:54:00:00:00:01\"], ips: [10.0.0.2]}}\n")
@@ -522,8 +528,27 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Fatalf("static %+v", e)
 		}
 	}
+	users := map[string]bool{}
+	for _, u := range c.Uplinks {
+		switch u.Type {
+		case UplinkUser: // its flows are the process's sockets: nothing device-like may slip through
+			if u.Device != "" || u.Address != "" || u.Gateway.IsValid() || !u.MAC.IsZero() {
+				t.Fatalf("user uplink %+v", u)
+			}
+			users[u.Name] = true
+		case UplinkPacket:
+			if u.Device == "" || u.Address == "" {
+				t.Fatalf("uplink %+v", u)
+			}
+		default:
+			t.Fatalf("uplink %s: type %q accepted", u.Name, u.Type)
+		}
+	}
 	vlans := map[uint16]bool{}
 	for _, n := range c.Networks {
+		if users[n.Uplink] && (n.Mode != ModeNAT || slices.ContainsFunc(n.Forwards, func(f Forward) bool { return f.Proto != "tcp" })) {
+			t.Fatalf("network %+v on user uplink %s", n, n.Uplink)
+		}
 		a := n.Address
 		if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 || vlans[n.VLAN] || n.Name == "" {
 			t.Fatalf("network %+v", n)
@@ -686,5 +711,16 @@ func checkVXLAN(t *testing.T, c *Config, p *Port) {
 				t.Fatalf("bgp neighbor %+v", n)
 			}
 		}
+	}
+}
+
+func TestUserUplink(t *testing.T) {
+	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user}\n  - {name: wan, device: eth0, address: dhcp}\n"+
+		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.Uplinks; u[0].Type != UplinkUser || u[0].Device != "" || u[0].DHCP || u[1].Type != UplinkPacket {
+		t.Fatalf("uplinks %+v", u)
 	}
 }

@@ -198,12 +198,17 @@ func (d *decoder) forward(n *yaml.Node, path string) Forward {
 }
 
 func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
-	u := Uplink{Line: n.Line}
-	d.fields(n, path, "an uplink", []string{"name", "device", "address", "gateway", "mac"}, func(key string, _, v *yaml.Node) {
+	u := Uplink{Line: n.Line, Type: UplinkPacket}
+	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac"}, func(key string, _, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "name":
 			d.str(v, kp, &u.Name)
+		case "type":
+			d.str(v, kp, &u.Type)
+			if u.Type != UplinkPacket && u.Type != UplinkUser {
+				d.errf(v, kp, "%q is not %s or %s", u.Type, UplinkPacket, UplinkUser)
+			}
 		case "device":
 			d.str(v, kp, &u.Device)
 		case "address":
@@ -222,6 +227,11 @@ func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 		}
 	})
 	switch {
+	case u.Type == UplinkUser && u.Name == "":
+		d.errf(n, path, "an uplink needs a name")
+	case u.Type == UplinkUser && (u.Device != "" || u.Address != "" || u.Gateway.IsValid() || !u.MAC.IsZero()):
+		d.errf(n, path, "a user uplink has no device, address, gateway or mac: its flows leave as the process's own sockets")
+	case u.Type == UplinkUser:
 	case u.Name == "" || u.Device == "" || u.Address == "":
 		d.errf(n, path, "an uplink needs name, device and address")
 	case u.Prefix.IsValid() && !u.Gateway.IsValid():
@@ -269,8 +279,9 @@ func (d *decoder) check(c *Config) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: e.Line, Key: fmt.Sprintf("fdb.static[%d].vlan", i), Msg: fmt.Sprintf("port %s does not carry VLAN %d", e.Port, e.VLAN)})
 		}
 	}
-	uplinks := map[string]bool{}
+	uplinks, userUplinks := map[string]bool{}, map[string]bool{}
 	for i, u := range c.Uplinks {
+		userUplinks[u.Name] = u.Type == UplinkUser
 		if uplinks[u.Name] {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("duplicate uplink name %q", u.Name)})
 		}
@@ -297,6 +308,13 @@ func (d *decoder) check(c *Config) {
 			at("uplink", "mode %s needs an uplink", n.Mode)
 		case n.Uplink != "" && !uplinks[n.Uplink]:
 			at("uplink", "no uplink named %q", n.Uplink)
+		case userUplinks[n.Uplink] && n.Mode != ModeNAT:
+			at("uplink", "user uplink %s serves mode nat only (mode is %s)", n.Uplink, n.Mode)
+		}
+		for j, fw := range n.Forwards {
+			if userUplinks[n.Uplink] && fw.Proto != "tcp" {
+				at(fmt.Sprintf("forwards[%d].proto", j), "user uplink %s forwards tcp only (udp is still to come)", n.Uplink)
+			}
 		}
 		if len(n.Forwards) > 0 && n.Mode != ModeNAT {
 			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)

@@ -43,7 +43,11 @@ func (d *Daemon) startNetworks() error {
 	}
 	uplinks := map[string]*gateway.Uplink{}
 	for _, uc := range d.cfg.Uplinks {
-		u, err := d.startUplink(uc)
+		start := d.startUplink
+		if uc.Type == config.UplinkUser {
+			start = d.startUserUplink
+		}
+		u, err := start(uc)
 		if err != nil {
 			return fmt.Errorf("%s:%d: uplink %s: %w", d.cfg.Source, uc.Line, uc.Name, err)
 		}
@@ -77,6 +81,9 @@ func (d *Daemon) startNetworks() error {
 					proto = pkt.ProtoUDP
 				}
 				u.NAT().AddForward(proto, fw.Port, fw.To)
+			}
+			if err := userForwards(u, nc); err != nil {
+				return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
 			}
 		}
 		pc := vswitch.PortConfig{Name: n.port, VLAN: vswitch.VLANConfig{PVID: nc.VLAN}}
@@ -192,6 +199,7 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 		for r, v := range u.Drops() {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}
+		userDrops(u, st.Drops)
 		out = append(out, st)
 	}
 	return out

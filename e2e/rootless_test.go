@@ -15,43 +15,20 @@ import (
 	"github.com/vswitch/vswitch/internal/testvm"
 )
 
+// asNobody are setpriv's arguments that run a command as nobody with no
+// capability.
+var asNobody = []string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
+
 // TestRootless runs vswitch and a guest's QEMU as an unprivileged user
 // (nobody): QEMU socket ports, the gateway and DHCP need no capability.
 func TestRootless(t *testing.T) {
 	requireE2E(t, "setpriv", "qemu-system-x86_64")
-	img := testvm.Build(t)
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		os.Chmod(d, 0o777) // nobody must reach and write its files
-	}
-	bin := filepath.Join(dir, "vswitch")
-	kernel, initrd := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
-	for src, dst := range map[string]string{vswitchBin(t): bin, img.Kernel: kernel, img.Initrd: initrd} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(dst, b, 0o755)
-	}
-	sock, vmSock := filepath.Join(dir, "ctl.sock"), filepath.Join(dir, "vm.sock")
-	cfg := filepath.Join(dir, "rootless.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`control: %s
-state_dir: %s
-metrics: ""
-ports:
-  - {name: vm, type: qemu, socket: %s}
-networks:
+	dir, bin, kernel, initrd := rootlessFiles(t)
+	sock, vmSock, _, _ := startNobody(t, dir, bin, `networks:
   - name: lab
     address: 10.231.0.1/24
     dhcp: {range: 10.231.0.10-10.231.0.20}
-`, sock, filepath.Join(dir, "state"), vmSock)), 0o644)
-	asNobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
-	vs := exec.Command("setpriv", append(asNobody, bin, "run", "-c", cfg)...)
-	startProcess(t, "vswitch", vs)
-	testnet.WaitFor(t, 10*time.Second, "the unprivileged vswitch's socket", func() bool {
-		_, err := os.Stat(vmSock)
-		return err == nil
-	})
+`, nil)
 	// QEMU as nobody too, through the same testvm options.
 	vm := testvm.StartWith(t, testvm.Image{Kernel: kernel, Initrd: initrd}, testvm.Options{MAC: "52:54:00:ee:01:01",
 		Netdev: "stream,id=n0,server=off,addr.type=unix,addr.path=" + vmSock, Ping: []string{"10.231.0.1"}},
@@ -79,4 +56,44 @@ networks:
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 65534 {
 		t.Fatalf("leases written by uid %d, not nobody", sys.Uid)
 	}
+}
+
+// rootlessFiles copies vswitch and the guest image into a directory that
+// nobody can reach and write, and returns it and the copies.
+func rootlessFiles(t *testing.T) (dir, bin, kernel, initrd string) {
+	t.Helper()
+	img := testvm.Build(t)
+	dir = t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		os.Chmod(d, 0o777) // nobody must reach and write its files
+	}
+	bin = filepath.Join(dir, "vswitch")
+	kernel, initrd = filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
+	for src, dst := range map[string]string{vswitchBin(t): bin, img.Kernel: kernel, img.Initrd: initrd} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(dst, b, 0o755)
+	}
+	return dir, bin, kernel, initrd
+}
+
+// startNobody runs vswitch as nobody (under wrap, e.g. ip netns exec,
+// when set) with one QEMU socket port "vm" and the config's rest, and
+// waits for the port's socket.
+func startNobody(t *testing.T, dir, bin, rest string, wrap []string) (sock, vmSock string, cmd *exec.Cmd, log *lockedBuffer) {
+	t.Helper()
+	sock, vmSock = filepath.Join(dir, "ctl.sock"), filepath.Join(dir, "vm.sock")
+	cfg := filepath.Join(dir, "vswitch.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("control: %s\nstate_dir: %s\nmetrics: \"\"\nports:\n  - {name: vm, type: qemu, socket: %s}\n%s",
+		sock, filepath.Join(dir, "state"), vmSock, rest)), 0o644)
+	args := append(append(append(wrap, "setpriv"), asNobody...), bin, "run", "-c", cfg)
+	cmd = exec.Command(args[0], args[1:]...)
+	log = startProcess(t, "vswitch", cmd)
+	testnet.WaitFor(t, 10*time.Second, "the unprivileged vswitch's socket", func() bool {
+		_, err := os.Stat(vmSock)
+		return err == nil
+	})
+	return sock, vmSock, cmd, log
 }

@@ -22,6 +22,7 @@ type UplinkConfig struct {
 	Address netip.Prefix // the switch's own outside address; invalid: lease one by DHCP
 	Gateway netip.Addr   // the next hop, resolved by ARP (with DHCP: the router option)
 	NAT     *nat.Table   // the conntrack table of this outside address
+	User    UserStack    // set: a user-mode uplink, no Link (user.go)
 	Log     *slog.Logger
 }
 
@@ -201,7 +202,7 @@ func (u *Uplink) Close() error {
 	u.once.Do(func() {
 		close(u.done)
 		if u.sw == nil {
-			err = u.cfg.Link.Close()
+			err = u.closeLink()
 		} else if e := u.sw.RemovePort(u.cfg.Name); !errors.Is(e, vswitch.ErrNoSuchPort) {
 			err = e
 		}
@@ -349,7 +350,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 // ready reports whether the uplink has its outside address; a packet
 // routed out before then is dropped and counted here.
 func (u *Uplink) ready() bool {
-	if u.addr.Load() == nil {
+	if u.addr.Load() == nil && u.cfg.User == nil {
 		u.drops[UplinkNoAddress].Add(1)
 		return false
 	}
@@ -360,6 +361,10 @@ func (u *Uplink) ready() bool {
 // decremented) out: masqueraded when translate is set, straight back in
 // when that makes it a port forward's (hairpin), else to the next hop.
 func (u *Uplink) output(f *vswitch.Frame, translate bool, now time.Time) {
+	if u.cfg.User != nil {
+		u.userOutput(f)
+		return
+	}
 	ua := u.addr.Load()
 	if ua == nil { // lost since ready
 		u.drops[UplinkNoAddress].Add(1)

@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/gateway"
+	"github.com/vswitch/vswitch/usernet"
+)
+
+// startUserUplink runs a user-mode uplink: guest flows end in a userspace
+// stack and leave as this process's sockets, with no device and no
+// privilege.
+func (d *Daemon) startUserUplink(uc config.Uplink) (*gateway.Uplink, error) {
+	var u *gateway.Uplink
+	// Out runs only for packets the stack sends, which come after the
+	// first Inject, so u is set by then.
+	st, err := usernet.New(usernet.Config{MaxPerSource: d.cfg.Conntrack.MaxPerSource, Log: d.log,
+		Out: func(ip []byte) { u.DeliverUser(ip) }})
+	if err != nil {
+		return nil, err
+	}
+	u = gateway.NewUserUplink(uc.Name, st, d.log)
+	d.uplinks = append(d.uplinks, u)
+	d.log.Info("uplink up", "uplink", uc.Name, "type", uc.Type)
+	return u, nil
+}
+
+// userForwards listens for a nat network's port forwards on every host
+// address, as slirp4netns and pasta do, when its uplink is a user one.
+func userForwards(u *gateway.Uplink, nc config.Network) error {
+	st, ok := u.User().(*usernet.Stack)
+	if !ok {
+		return nil
+	}
+	for _, fw := range nc.Forwards {
+		if err := st.ForwardTCP(fmt.Sprintf("0.0.0.0:%d", fw.Port), fw.To); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userDrops adds a user uplink's stack drops to its uplink's.
+func userDrops(u *gateway.Uplink, drops map[string]uint64) {
+	st, ok := u.User().(*usernet.Stack)
+	if !ok {
+		return
+	}
+	for r, v := range st.Drops() {
+		drops[usernet.DropReason(r).String()] = v
+	}
+}

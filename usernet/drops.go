@@ -1,0 +1,39 @@
+package usernet
+
+// DropReason says why the user-mode uplink refused a guest's packet or
+// flow: a label value of vswitch_uplink_drops_total{reason};
+// docs/metrics.md lists them.
+type DropReason uint8
+
+const (
+	DropMalformed      DropReason = iota // not a whole IPv4 packet
+	DropForbiddenDst                     // loopback, multicast, broadcast or unspecified destination
+	DropProtocol                         // neither TCP nor UDP (ICMP is still to come)
+	DropFlowsFull                        // a new flow, but max flows are open
+	DropSourceLimit                      // a new flow, but its source holds its per-source flows
+	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
+	DropDatagramTooBig                   // a UDP datagram over 16 KiB, either way
+	DropPingDenied                       // no unprivileged ICMP socket (ping_group_range): the guest is told "prohibited"
+	DropForwardSource                    // a port forward's client without a global unicast address (loopback): no guest can answer it
+	NumDrops
+)
+
+var dropNames = [NumDrops]string{
+	DropMalformed:      "user_malformed",
+	DropForbiddenDst:   "user_forbidden_dst",
+	DropProtocol:       "user_protocol",
+	DropFlowsFull:      "user_flows_full",
+	DropSourceLimit:    "user_source_limit",
+	DropDialFailed:     "user_dial_failed",
+	DropDatagramTooBig: "user_datagram_too_big",
+	DropPingDenied:     "user_ping_denied",
+	DropForwardSource:  "user_forward_source",
+}
+
+// String is the metric label value.
+func (r DropReason) String() string {
+	if r < NumDrops {
+		return dropNames[r]
+	}
+	return "unknown"
+}

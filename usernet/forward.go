@@ -1,0 +1,73 @@
+package usernet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+)
+
+// ForwardTCP listens on listen (a host TCP address, IPv4) and connects
+// each client to guest through the stack from the client's own address
+// and port, so the guest's server sees who really connected (slirp and
+// gvisor-tap-vsock show it the gateway instead). The guest's answers
+// come back as routed packets to that address. A client without a
+// global unicast address (loopback, say) cannot be a guest's peer and
+// is refused, counted as user_forward_source.
+func (s *Stack) ForwardTCP(listen string, guest netip.AddrPort) error {
+	l, err := net.Listen("tcp4", listen)
+	if err != nil {
+		return err
+	}
+	if !s.acquireService() {
+		l.Close()
+		return errors.New("usernet: closed")
+	}
+	stop := context.AfterFunc(s.ctx, func() { l.Close() })
+	go func() {
+		defer s.flows.wg.Done()
+		defer stop()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				if s.ctx.Err() != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond) // out of descriptors: let flows end
+				continue
+			}
+			client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+			if a := client.Addr().Unmap(); !a.IsGlobalUnicast() {
+				s.drops[DropForwardSource].Add(1)
+				c.Close()
+			} else if !s.acquire(a) {
+				c.Close()
+			} else {
+				go s.forwardOne(c, netip.AddrPortFrom(a, client.Port()), guest)
+			}
+		}
+	}()
+	return nil
+}
+
+// forwardOne connects one accepted client to the guest.
+func (s *Stack) forwardOne(c net.Conn, client, guest netip.AddrPort) {
+	defer s.flows.release(client.Addr())
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
+	gc, err := gonet.DialTCPWithBind(ctx, s.st,
+		tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFrom4(client.Addr().As4()), Port: client.Port()},
+		tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFrom4(guest.Addr().As4()), Port: guest.Port()}, ipv4.ProtocolNumber)
+	cancel()
+	if err != nil {
+		s.drops[DropDialFailed].Add(1)
+		c.Close()
+		return
+	}
+	s.tcpN.Add(1)
+	s.splice(gc, c)
+}

@@ -1,0 +1,262 @@
+package usernet
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// Config is one user-mode uplink.
+type Config struct {
+	MaxFlows     int           // TCP and UDP flows open at once; 0: 4096
+	MaxPerSource int           // flows of one guest address; 0: 256
+	MaxHalfOpen  int           // TCP connections still dialing; 0: 128
+	UDPIdle      time.Duration // a UDP flow with no packet either way this long is closed; 0: 60 s
+	DialTimeout  time.Duration // 0: 10 s
+	MTU          int           // 0: 1500
+	// Out takes a packet the stack sends to a guest (a whole IPv4 packet).
+	// It is called on the stack's output goroutine and must not keep ip.
+	Out func(ip []byte)
+	// Dial connects a host socket; nil: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Log  *slog.Logger
+}
+
+// Stack is a userspace TCP/IP stack with one NIC that accepts every
+// guest flow and connects the same destination from this process.
+type Stack struct {
+	cfg   Config
+	st    *stack.Stack
+	ep    *channel.Endpoint
+	flows flows
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	once  sync.Once
+	drops [NumDrops]atomic.Uint64
+	// pingTo is where an echo for dst goes: dst itself (tests send
+	// theirs to loopback).
+	pingTo func(dst netip.Addr) netip.Addr
+	tcpN   atomic.Uint64 // TCP flows accepted
+	udpN   atomic.Uint64 // UDP flows accepted
+}
+
+const nicID = 1
+
+// New starts a stack; Close stops it and every flow.
+func New(cfg Config) (*Stack, error) {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxFlows, 4096)
+	def(&cfg.MaxPerSource, 256)
+	def(&cfg.MaxHalfOpen, 128)
+	def(&cfg.MTU, 1500)
+	if cfg.UDPIdle <= 0 {
+		cfg.UDPIdle = 60 * time.Second
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.Dial == nil {
+		var d net.Dialer
+		cfg.Dial = d.DialContext
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Out == nil {
+		return nil, errors.New("usernet: no Out")
+	}
+	st := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+	})
+	ep := channel.New(1024, uint32(cfg.MTU), "")
+	fail := func(what string, e tcpip.Error) (*Stack, error) {
+		st.Close()
+		return nil, errors.New("usernet: " + what + ": " + e.String())
+	}
+	if e := st.CreateNIC(nicID, ep); e != nil {
+		return fail("nic", e)
+	}
+	// Promiscuous: the NIC takes packets for every destination, as a
+	// router would; spoofing: it answers from those destinations.
+	if e := st.SetPromiscuousMode(nicID, true); e != nil {
+		return fail("promiscuous", e)
+	}
+	if e := st.SetSpoofing(nicID, true); e != nil {
+		return fail("spoofing", e)
+	}
+	st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
+	s := &Stack{cfg: cfg, st: st, ep: ep, flows: flows{max: cfg.MaxFlows, perSource: cfg.MaxPerSource, bySource: map[netip.Addr]int{}}}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	s.pingTo = func(dst netip.Addr) netip.Addr { return dst }
+	tf := tcp.NewForwarder(st, 0, cfg.MaxHalfOpen, s.tcp)
+	st.SetTransportProtocolHandler(tcp.ProtocolNumber, tf.HandlePacket)
+	uf := udp.NewForwarder(st, s.udp)
+	st.SetTransportProtocolHandler(udp.ProtocolNumber, uf.HandlePacket)
+	s.wg.Add(1)
+	go s.output()
+	return s, nil
+}
+
+// Inject hands the stack a guest's IPv4 packet; ip is not kept.
+func (s *Stack) Inject(ip []byte) {
+	v := pkt.IPv4(ip)
+	if !v.Valid() || v.TotalLen() > len(ip) {
+		s.drops[DropMalformed].Add(1)
+		return
+	}
+	if !v.Dst().IsGlobalUnicast() { // also refuses link-local and the limited broadcast
+		s.drops[DropForbiddenDst].Add(1)
+		return
+	}
+	switch v.Protocol() {
+	case pkt.ProtoTCP, pkt.ProtoUDP:
+	case pkt.ProtoICMP:
+		s.echo(v[:v.TotalLen()])
+		return
+	default:
+		s.drops[DropProtocol].Add(1)
+		return
+	}
+	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(ip[:v.TotalLen()])})
+	s.ep.InjectInbound(ipv4.ProtocolNumber, pb)
+	pb.DecRef()
+}
+
+// output hands the guests what the stack sends.
+func (s *Stack) output() {
+	defer s.wg.Done()
+	for {
+		p := s.ep.ReadContext(s.ctx)
+		if p == nil {
+			return
+		}
+		v := p.ToView()
+		s.cfg.Out(v.AsSlice())
+		v.Release()
+		p.DecRef()
+	}
+}
+
+// Drops returns the drop counters.
+func (s *Stack) Drops() [NumDrops]uint64 {
+	var d [NumDrops]uint64
+	for i := range d {
+		d[i] = s.drops[i].Load()
+	}
+	return d
+}
+
+// Flows is the number of flows open now.
+func (s *Stack) Flows() int { return s.flows.open() }
+
+// Accepted is the number of TCP and UDP flows accepted so far.
+func (s *Stack) Accepted() (tcp, udp uint64) { return s.tcpN.Load(), s.udpN.Load() }
+
+// Close stops the stack, closes every flow and waits for their goroutines.
+func (s *Stack) Close() error {
+	s.once.Do(func() {
+		s.stop() // flows close their sockets
+		s.flows.close()
+		s.wg.Wait()
+		s.st.Close()
+		s.st.Wait()
+	})
+	return nil
+}
+
+// flows counts open flows, in total and per guest address. Each open
+// flow is also one on wg, so Close waits for them all; once closed, no
+// flow opens (wg.Add never races Wait).
+type flows struct {
+	mu        sync.Mutex
+	wg        sync.WaitGroup
+	closed    bool
+	max       int
+	perSource int
+	total     int
+	bySource  map[netip.Addr]int
+}
+
+// acquire takes a flow for src; a refusal over a limit is counted.
+func (s *Stack) acquire(src netip.Addr) bool {
+	f := &s.flows
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed:
+		return false
+	case f.total >= f.max:
+		s.drops[DropFlowsFull].Add(1)
+		return false
+	case f.bySource[src] >= f.perSource:
+		s.drops[DropSourceLimit].Add(1)
+		return false
+	}
+	f.total++
+	f.bySource[src]++
+	f.wg.Add(1)
+	return true
+}
+
+// acquireService holds Close for a listener of the stack (not a flow).
+func (s *Stack) acquireService() bool {
+	f := &s.flows
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.wg.Add(1)
+	return true
+}
+
+func (f *flows) release(src netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.total--
+	if f.bySource[src]--; f.bySource[src] <= 0 {
+		delete(f.bySource, src)
+	}
+	f.wg.Done()
+}
+
+// close refuses new flows and waits for the open ones to end.
+func (f *flows) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+func (f *flows) open() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.total
+}
+
+// addr converts a stack address to a netip one.
+func addr(a tcpip.Address) netip.Addr {
+	return netip.AddrFrom4(a.As4())
+}

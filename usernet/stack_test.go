@@ -1,0 +1,392 @@
+package usernet
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// guest is a second gVisor stack playing the guest: its packets go into
+// the Stack under test, whose packets come back into it.
+type guest struct {
+	st *stack.Stack
+	ep *channel.Endpoint
+}
+
+var (
+	guestAddr = tcpip.AddrFrom4([4]byte{10, 0, 0, 2})
+	remote    = tcpip.AddrFrom4([4]byte{192, 0, 2, 1}) // TEST-NET-1: the test's Dial takes it to loopback
+)
+
+// newPair starts a Stack whose host sockets all go to hostAddr (a
+// loopback listener of the test), and a guest wired to it.
+func newPair(t testing.TB, cfg Config, hostAddr string) (*Stack, *guest) {
+	t.Helper()
+	g := &guest{ep: channel.New(1024, 1500, "")}
+	g.st = stack.New(stack.Options{NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol}})
+	if e := g.st.CreateNIC(1, g.ep); e != nil {
+		t.Fatal(e)
+	}
+	g.st.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: guestAddr.WithPrefix()}, stack.AddressProperties{})
+	g.st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
+	cfg.Out = func(ip []byte) {
+		pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(ip)})
+		g.ep.InjectInbound(ipv4.ProtocolNumber, pb)
+		pb.DecRef()
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, hostAddr)
+		}
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { // the guest's packets into the stack under test
+		defer close(done)
+		for {
+			p := g.ep.ReadContext(ctx)
+			if p == nil {
+				return
+			}
+			v := p.ToView()
+			s.Inject(v.AsSlice())
+			v.Release()
+			p.DecRef()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		s.Close()
+		g.st.Close()
+	})
+	return s, g
+}
+
+func (g *guest) dialTCP(port uint16) (*gonet.TCPConn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return gonet.DialContextTCP(ctx, g.st, tcpip.FullAddress{NIC: 1, Addr: remote, Port: port}, ipv4.ProtocolNumber)
+}
+
+// echoServer is a loopback TCP server that echoes each connection.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestTCPThrough(t *testing.T) {
+	s, g := newPair(t, Config{}, echoServer(t))
+	c, err := g.dialTCP(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("vswitch usernet "), 64<<10) // 1 MiB, many segments both ways
+	go func() { c.Write(want); c.CloseWrite() }()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("echoed %d bytes, want %d identical", len(got), len(want))
+	}
+	if tc, uc := s.Accepted(); tc != 1 || uc != 0 {
+		t.Fatalf("accepted tcp %d udp %d, want 1 0", tc, uc)
+	}
+	waitFlows(t, s, 0)
+	if d := s.Drops(); d != [NumDrops]uint64{} {
+		t.Fatalf("drops %v, want none", d)
+	}
+}
+
+func TestDialFailedResets(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close() // nobody listens there: the host refuses
+	s, g := newPair(t, Config{}, closed)
+	if c, err := g.dialTCP(80); err == nil {
+		c.Close()
+		t.Fatal("connected to a refused destination")
+	}
+	if n := s.Drops()[DropDialFailed]; n != 1 {
+		t.Fatalf("dial_failed %d, want 1", n)
+	}
+	waitFlows(t, s, 0)
+}
+
+func TestSourceLimit(t *testing.T) {
+	s, g := newPair(t, Config{MaxPerSource: 2}, echoServer(t))
+	var open []*gonet.TCPConn
+	for range 2 { // positive control: up to the limit, connections work
+		c, err := g.dialTCP(80)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	if _, err := g.dialTCP(80); err == nil {
+		t.Fatal("a third connection from one source was accepted")
+	}
+	if d := s.Drops(); d[DropSourceLimit] != 1 || d[DropFlowsFull] != 0 {
+		t.Fatalf("drops %v, want source_limit 1", d)
+	}
+	for _, c := range open { // the honest ones still echo
+		c.Write([]byte("ok"))
+		b := make([]byte, 2)
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != "ok" {
+			t.Fatalf("echo %q %v", b, err)
+		}
+		c.Close()
+	}
+	waitFlows(t, s, 0)
+	c, err := g.dialTCP(80) // a closed flow gives its slot back
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+func TestUDPThroughAndIdle(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		b := make([]byte, 65536)
+		for {
+			n, a, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo:"), b[:n]...), a)
+		}
+	}()
+	s, g := newPair(t, Config{UDPIdle: 200 * time.Millisecond}, pc.LocalAddr().String())
+	c, err := gonet.DialUDP(g.st, nil, &tcpip.FullAddress{NIC: 1, Addr: remote, Port: 53}, ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		msg := []byte{'m', byte('0' + i)}
+		c.Write(msg)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 64)
+		n, err := c.Read(b)
+		if err != nil || string(b[:n]) != "echo:"+string(msg) {
+			t.Fatalf("reply %q %v", b[:n], err)
+		}
+	}
+	// The largest datagram each way passes (its echo is exactly
+	// maxDatagram); one byte more is dropped whole and counted.
+	big := bytes.Repeat([]byte{'b'}, maxDatagram-len("echo:"))
+	c.Write(big)
+	rb := make([]byte, 65536)
+	if n, err := c.Read(rb); err != nil || n != maxDatagram || !bytes.Equal(rb[len("echo:"):n], big) {
+		t.Fatalf("largest datagram: %d bytes back, %v", n, err)
+	}
+	c.Write(make([]byte, maxDatagram+1))
+	c.Write([]byte("sentinel"))
+	if n, err := c.Read(rb); err != nil || string(rb[:n]) != "echo:sentinel" {
+		t.Fatalf("after the oversized datagram: %q %v", rb[:n], err)
+	}
+	if d := s.Drops(); d != [NumDrops]uint64{DropDatagramTooBig: 1} {
+		t.Fatalf("drops %v, want datagram_too_big 1", d)
+	}
+	if tc, uc := s.Accepted(); tc != 0 || uc != 1 {
+		t.Fatalf("accepted tcp %d udp %d, want 0 1 (one flow for one 4-tuple)", tc, uc)
+	}
+	if n := s.Flows(); n != 1 {
+		t.Fatalf("%d flows open, want 1", n)
+	}
+	waitFlows(t, s, 0) // idle: closed
+}
+
+func TestRefused(t *testing.T) {
+	s, _ := newPair(t, Config{}, "127.0.0.1:1")
+	b := make([]byte, 40)
+	ip := pkt.IPv4(b)
+	mk := func(proto uint8, dst [4]byte) []byte {
+		ip.Encode(&pkt.IPv4Fields{TotalLen: 40, TTL: 64, Protocol: proto, Src: netipAddr(10, 0, 0, 2), Dst: netipAddr(dst[0], dst[1], dst[2], dst[3])})
+		return b
+	}
+	s.Inject(mk(pkt.ProtoTCP, [4]byte{127, 0, 0, 1}))
+	s.Inject(mk(pkt.ProtoUDP, [4]byte{255, 255, 255, 255}))
+	s.Inject(mk(pkt.ProtoUDP, [4]byte{224, 0, 0, 1}))
+	s.Inject(mk(pkt.ProtoICMP, [4]byte{192, 0, 2, 1}))
+	s.Inject(b[:19])
+	want := [NumDrops]uint64{DropForbiddenDst: 3, DropProtocol: 1, DropMalformed: 1}
+	if d := s.Drops(); d != want {
+		t.Fatalf("drops %v, want %v", d, want)
+	}
+}
+
+func waitFlows(t *testing.T, s *Stack, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.Flows() != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d flows open, want %d", s.Flows(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func netipAddr(a, b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{a, b, c, d}) }
+
+// TestNoLeaks: a guest that opens and closes many connections (some
+// closed by the guest first, some after the echo) leaves no flow,
+// goroutine or file descriptor behind.
+func TestNoLeaks(t *testing.T) {
+	s, g := newPair(t, Config{}, echoServer(t))
+	once := func(i int) {
+		c, err := g.dialTCP(80)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			c.Write([]byte("x"))
+			b := make([]byte, 1)
+			if _, err := io.ReadFull(c, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+	// No GC: a socket left open would otherwise be closed by its finalizer.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	once(0) // the stack's lazily started goroutines are in the baseline
+	waitFlows(t, s, 0)
+	time.Sleep(100 * time.Millisecond)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	for i := range 300 {
+		once(i)
+	}
+	waitFlows(t, s, 0)
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > goroutines || openFDs(t) > fds; {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d (baseline %d), sockets %d (baseline %d)", runtime.NumGoroutine(), goroutines, openFDs(t), fds)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if tc, _ := s.Accepted(); tc != 301 {
+		t.Fatalf("accepted %d, want 301", tc)
+	}
+}
+
+// openFDs counts the process's sockets (the runtime opens other files,
+// such as cgroup limits, on its own schedule).
+func openFDs(t *testing.T) int {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	n := 0
+	for _, e := range es {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCloseWithFlows: Close ends open flows (their host sockets too) and
+// returns; no flow opens afterwards.
+func TestCloseWithFlows(t *testing.T) {
+	s, g := newPair(t, Config{}, echoServer(t))
+	for range 3 {
+		if _, err := g.dialTCP(80); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Flows(); n != 3 {
+		t.Fatalf("%d flows, want 3", n)
+	}
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return with flows open")
+	}
+	if n := s.Flows(); n != 0 {
+		t.Fatalf("%d flows after Close", n)
+	}
+	if s.acquire(netipAddr(10, 0, 0, 2)) {
+		t.Fatal("a flow opened after Close")
+	}
+}
+
+// TestForwardLoopbackClient: a forward's client on loopback cannot be a
+// guest's peer (the guest could never answer 127.0.0.1): refused and
+// counted, once per connection, and nothing is dialed to the guest.
+func TestForwardLoopbackClient(t *testing.T) {
+	s, _ := newPair(t, Config{}, "127.0.0.1:1")
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	if err := s.ForwardTCP(listen, netip.MustParseAddrPort("10.0.0.2:80")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c, err := net.Dial("tcp4", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("read %d %v, want EOF (closed)", n, err)
+		}
+		c.Close()
+	}
+	if d := s.Drops(); d != [NumDrops]uint64{DropForwardSource: 2} {
+		t.Fatalf("drops %v, want forward_source 2", d)
+	}
+	if tc, _ := s.Accepted(); tc != 0 || s.Flows() != 0 {
+		t.Fatalf("accepted %d, flows %d", tc, s.Flows())
+	}
+}

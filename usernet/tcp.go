@@ -1,0 +1,75 @@
+package usernet
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// tcp runs one guest connection (on its own goroutine, started by the
+// forwarder, which bounds how many are still dialing): the host socket is
+// dialed first, so the guest's SYN is answered by a SYN-ACK only when the
+// destination accepted, and by a RST when it did not.
+func (s *Stack) tcp(r *tcp.ForwarderRequest) {
+	id := r.ID()
+	src := addr(id.RemoteAddress)
+	if !s.acquire(src) {
+		r.Complete(true)
+		return
+	}
+	defer s.flows.release(src)
+	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
+	hc, err := s.cfg.Dial(ctx, "tcp", dst.String())
+	cancel()
+	if err != nil {
+		s.drops[DropDialFailed].Add(1)
+		r.Complete(true)
+		return
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq)
+	r.Complete(false)
+	if terr != nil { // the guest gave up during the dial
+		hc.Close()
+		return
+	}
+	s.tcpN.Add(1)
+	s.splice(gonet.NewTCPConn(&wq, ep), hc)
+}
+
+// halfCloser is a connection that can end its sending side alone.
+type halfCloser interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// splice copies both ways until both sides are done or the stack stops;
+// an end of stream one way is passed on as a half close.
+func (s *Stack) splice(a, b net.Conn) {
+	stop := context.AfterFunc(s.ctx, func() { a.Close(); b.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	one := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, err := io.Copy(dst, src)
+		if h, ok := dst.(halfCloser); ok && err == nil {
+			h.CloseWrite()
+			return
+		}
+		a.Close() // an error either way ends the connection
+		b.Close()
+	}
+	wg.Add(2)
+	go one(a, b)
+	go one(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
