@@ -13,12 +13,15 @@
 // # Hostile clients
 //
 // One guest must not drain the pool or free a neighbour's lease. The
-// rules key on chaddr, which the gateway has checked is the frame's
-// source MAC: a MAC's messages are rate-limited (before they are
-// parsed), it holds at most Config.MaxLeasesPerMAC offers, leases and
-// declined addresses at once, and only the MAC holding a lease may
-// RELEASE or DECLINE it, a DECLINE only inside the range. Each refusal is
-// a counted DropReason.
+// rules key on the frame's source MAC (From.MAC): chaddr for a client on
+// the link (the gateway has checked they are the same), the relay's MAC
+// for a relayed message (giaddr set, RFC 2131 4.1): a MAC's messages are
+// rate-limited (before they are parsed), it holds at most
+// Config.MaxLeasesPerMAC offers, leases and declined addresses at once,
+// only the MAC holding a lease may RELEASE or DECLINE it, a DECLINE only
+// inside the range, and a relay may not take over a live lease another
+// MAC holds. A trusted relay port (From.Trusted) is exempt from the rate
+// and the lease limit. Each refusal is a counted DropReason.
 //
 // # The disk
 //

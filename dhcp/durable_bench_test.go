@@ -3,6 +3,7 @@ package dhcp
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,13 +107,28 @@ func BenchmarkLoad100k(b *testing.B) {
 	cfg := Config{Network: "n", Gateway: netip.MustParsePrefix("10.0.0.1/8"), RangeStart: netip.MustParseAddr("10.1.0.0"),
 		RangeEnd: netip.MustParseAddr("10.2.255.255")}
 	b.ReportAllocs()
+	var s *Server
 	for b.Loop() {
 		st, err := OpenStore(dir)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if s := NewServer(cfg, st); len(s.byClient) != n {
+		if s = NewServer(cfg, st); len(s.byClient) != n {
 			b.Fatalf("%d leases loaded", len(s.byClient))
 		}
 	}
+	// What a lease costs the server kept in memory: its tables, without
+	// the store's copy (which a store shares among networks).
+	b.StopTimer()
+	var m0, m1 runtime.MemStats
+	s = nil
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	st2, _ := OpenStore(dir)
+	s = NewServer(cfg, st2)
+	st2.nets = nil
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/n, "heap-B/lease")
+	runtime.KeepAlive(s)
 }

@@ -156,6 +156,37 @@ networks:
 	}
 }
 
+// perfdhcpNet is vswitch with network lab on 10.<second>.0.1/16 and its
+// metrics at addr, and a host behind a dhcp_relay port p at
+// 10.<second>.0.2, where perfdhcp runs.
+func perfdhcpNet(t *testing.T, tag string, second int) (vs *instance, h *host, p, addr string) {
+	requireE2E(t, "perfdhcp")
+	h = newHost(t, tag)
+	p = testnet.Name("p")
+	addr = freeAddr(t)
+	vs = startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s, dhcp_relay: true}
+networks:
+  - name: lab
+    address: 10.%d.0.1/16
+    dhcp: {range: 10.%d.1.0-10.%d.255.254}
+`, addr, p, h.Name, second, second, second))
+	h.addr(p, fmt.Sprintf("10.%d.0.2/16", second))
+	return vs, h, p, addr
+}
+
+// bound counts the bound leases in `show leases`.
+func (in *instance) bound() int {
+	n := 0
+	for _, state := range in.leases() {
+		if state == "bound" {
+			n++
+		}
+	}
+	return n
+}
+
 // perfdhcpCounts are one exchange's figures in perfdhcp's report: the
 // first block is DISCOVER-OFFER, the second REQUEST-ACK.
 type perfdhcpCounts struct{ sent, received int }
@@ -184,19 +215,7 @@ func parsePerfdhcp(t *testing.T, out string) []perfdhcpCounts {
 // the server acknowledged, at least every one perfdhcp saw, is bound in
 // `show leases`.
 func TestDHCPPerfdhcp(t *testing.T) {
-	requireE2E(t, "perfdhcp")
-	h := newHost(t, "pd")
-	p := testnet.Name("p")
-	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s, dhcp_relay: true}
-networks:
-  - name: lab
-    address: 10.228.0.1/16
-    dhcp: {range: 10.228.1.0-10.228.255.254}
-`, addr, p, h.Name))
-	h.addr(p, "10.228.0.2/16")
+	vs, h, p, addr := perfdhcpNet(t, "pd", 228)
 	out, _ := h.Output("perfdhcp", "-4", "-l", p, "-r", "200", "-R", "100000", "-p", "3", "10.228.0.1")
 	c := parsePerfdhcp(t, out)
 	for i, x := range c {
@@ -209,12 +228,7 @@ networks:
 		acks = readDHCPCounters(t, addr)["ack"]
 		return int(acks) >= c[1].received
 	})
-	bound := 0
-	for k, state := range vs.leases() {
-		if state == "bound" && strings.HasPrefix(k.ip, "10.228.") {
-			bound++
-		}
-	}
+	bound := vs.bound()
 	if float64(bound) != acks || bound < c[1].received {
 		t.Fatalf("%d bound leases, the server sent %v ACKs, perfdhcp received %d", bound, acks, c[1].received)
 	}
@@ -228,19 +242,7 @@ networks:
 // are bound as the server had counted ACKs just before the kill (which
 // must be hundreds: the run did work).
 func TestDHCPPerfdhcpKill(t *testing.T) {
-	requireE2E(t, "perfdhcp")
-	h := newHost(t, "pk")
-	p := testnet.Name("p")
-	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s, dhcp_relay: true}
-networks:
-  - name: lab
-    address: 10.229.0.1/16
-    dhcp: {range: 10.229.1.0-10.229.255.254}
-`, addr, p, h.Name))
-	h.addr(p, "10.229.0.2/16")
+	vs, h, p, addr := perfdhcpNet(t, "pk", 229)
 	perf := h.Command(context.Background(), "perfdhcp", "-4", "-l", p, "-r", "300", "-R", "100000", "-p", "10", "10.229.0.1")
 	if err := perf.Start(); err != nil {
 		t.Fatal(err)
@@ -251,12 +253,7 @@ networks:
 	vs.cmd.Process.Kill()
 	<-vs.done
 	vs2 := restartVswitch(t, vs)
-	bound := 0
-	for k, state := range vs2.leases() {
-		if state == "bound" && strings.HasPrefix(k.ip, "10.229.") {
-			bound++
-		}
-	}
+	bound := vs2.bound()
 	if acks < 300 || float64(bound) < acks {
 		t.Fatalf("after kill -9: %d leases bound, %v ACKs counted before the kill", bound, acks)
 	}

@@ -17,6 +17,9 @@
 // (rp_filter), and learns neighbours only from ARP and DHCP ACKs, never
 // from an IP packet's source: a guest lying about its address gets
 // nobody else's traffic.
+// DHCP relay agents are answered at giaddr, port 67 (relay.go); a port
+// is trusted as a relay by the mark the switch puts on its frames, never
+// by a MAC.
 // A network's mode is config.Mode, parsed once by package config (its
 // only use of config: the type, never the parser).
 package gateway

@@ -186,7 +186,12 @@ func sameOptionSet(t *testing.T, o DHCPOptionSet, opts []dhcpOpt) {
 			want.Hostname = v
 		case OptParamRequest:
 			want.ParamRequest, want.HasParams = v, true
+		case OptRelayAgent:
+			want.RelayAgent = v
 		}
+	}
+	if (o.RelayAgent == nil) != (want.RelayAgent == nil) || !bytes.Equal(o.RelayAgent, want.RelayAgent) {
+		t.Fatalf("option 82 % x, want % x", o.RelayAgent, want.RelayAgent)
 	}
 	if o.Malformed || o.Type != want.Type || o.RequestedIP != want.RequestedIP || o.ServerID != want.ServerID ||
 		o.Router != want.Router || o.MaskBits != want.MaskBits || o.LeaseTime != want.LeaseTime || o.MaxSize != want.MaxSize ||
