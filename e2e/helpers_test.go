@@ -67,10 +67,12 @@ func peerExchange(t testing.TB, srv, cli *host, bind, port, dst, dstPort, what s
 	t.Helper()
 	s := srv.Start("python3", "-u", "-c", peerServer, bind, port)
 	var reply string
+	// A connection may be taken before the server listens (a port
+	// forward accepts, then dials the guest): try until the echo comes.
 	testnet.WaitFor(t, 10*time.Second, what, func() bool {
 		o, err := cli.Output("python3", "-c", peerClient, dst, dstPort)
 		reply = o
-		return err == nil
+		return err == nil && strings.TrimSpace(o) == "ping"
 	})
 	if strings.TrimSpace(reply) != "ping" {
 		t.Fatalf("%s: echo %q", what, reply)

@@ -148,6 +148,8 @@ func TestTxCountersAndErrors(t *testing.T) {
 	if st, _ := s.Port("b"); st.TxBytes != 60+1000 || st.Drops != ([NumDropReasons]uint64{}) {
 		t.Fatalf("b: tx %d bytes, drops %v", st.TxBytes, st.Drops)
 	}
+	// The reader counts its batch after forwarding it: b may have it first.
+	waitFor(t, func() bool { st, _ := s.Port("a"); return st.RxPackets == 2 })
 	if st, _ := s.Port("a"); st.RxPackets != 2 || st.RxBytes != 1060 {
 		t.Fatalf("a: rx %d packets %d bytes", st.RxPackets, st.RxBytes)
 	}
