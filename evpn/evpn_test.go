@@ -1,9 +1,16 @@
 package evpn
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
 
@@ -81,5 +88,63 @@ func TestLearn(t *testing.T) {
 	s.learn([]*api.Path{withdraw(b.macAdv(1010, mac)), withdraw(c.imet(1010))})
 	if _, ok := tun.remote[1010][mac]; ok || !slices.Equal(tun.flood[1010], want[:1]) {
 		t.Fatalf("after withdrawals: remote %v flood %v", tun.remote, tun.flood)
+	}
+}
+
+// TestSpeakerAdvertises runs the embedded GoBGP server (no listener, no
+// peers): local MACs on VLANs with a VNI become type-2 routes, each VNI a
+// type-3 route; a MAC gone from the FDB, or on a VLAN without a VNI, or
+// multicast, is not (or no longer) advertised.
+func TestSpeakerAdvertises(t *testing.T) {
+	tun := newFakeTunnel()
+	var mu sync.Mutex
+	local := []LocalMAC{{VLAN: 10, MAC: pkt.MAC{0x52, 0, 0, 0, 0, 1}}, {VLAN: 20, MAC: pkt.MAC{0x52, 0, 0, 0, 0, 2}},
+		{VLAN: 30, MAC: pkt.MAC{0x52, 0, 0, 0, 0, 3}}, {VLAN: 10, MAC: pkt.MAC{0x53, 0, 0, 0, 0, 4}}}
+	s, err := Start(Config{ASN: 65001, RouterID: netip.MustParseAddr("10.0.0.5"), Port: -1, Poll: 20 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, tun, func() []LocalMAC {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(local)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	routes := func() []string {
+		st, err := s.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range st.Routes {
+			out = append(out, fmt.Sprintf("%s %d %s %s %v", r.Type, r.VNI, r.MAC, r.VTEP, r.Local))
+		}
+		return out
+	}
+	want := []string{
+		"imet 1010 00:00:00:00:00:00 10.0.0.5 true",
+		"mac 1010 52:00:00:00:00:01 10.0.0.5 true",
+		"imet 1020 00:00:00:00:00:00 10.0.0.5 true",
+		"mac 1020 52:00:00:00:00:02 10.0.0.5 true",
+	}
+	waitRoutes(t, routes, want)
+	mu.Lock()
+	local = local[1:] // the VLAN 10 MAC aged out
+	mu.Unlock()
+	waitRoutes(t, routes, slices.Delete(slices.Clone(want), 1, 2))
+}
+
+func waitRoutes(t *testing.T, routes func() []string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := routes()
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("routes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
