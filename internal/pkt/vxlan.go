@@ -5,11 +5,10 @@ import "encoding/binary"
 // VXLAN header (RFC 7348): flags (the I bit says the VNI is valid), 24
 // reserved bits, the 24-bit VNI, 8 reserved bits.
 const (
-	VXLANLen      = 8
-	VXLANPort     = 4789 // IANA's port; Linux's default is 8472 unless dstport is given
-	VXLANFlagVNI  = 0x08 // the I flag
-	VXLANMaxVNI   = 1<<24 - 1
-	VXLANOverhead = IPv4MinLen + UDPLen + VXLANLen + EthernetLen // outer headers over the inner frame's payload
+	VXLANLen     = 8
+	VXLANPort    = 4789 // IANA's port; Linux's default is 8472 unless dstport is given
+	VXLANFlagVNI = 0x08 // the I flag
+	VXLANMaxVNI  = 1<<24 - 1
 )
 
 // VXLAN is a view of a VXLAN header.
