@@ -212,3 +212,93 @@ func TestTCPLimits(t *testing.T) {
 		t.Fatalf("RST %+v", s)
 	}
 }
+
+// TestTCPEdges: the responder's handling of the segments a real stack
+// (or a hostile guest) sends around the happy path, each checked exactly.
+func TestTCPEdges(t *testing.T) {
+	h := newTCPHarness(t, Config{Hosts: []Host{{Name: "db", IP: netip.MustParseAddr("192.168.122.30")}}})
+
+	// A retransmitted SYN (our SYN-ACK was lost) gets the same SYN-ACK,
+	// and no second connection.
+	h.in(guest, isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+	sa := h.out(t)
+	h.in(guest, isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+	if again := h.out(t); again.Seq != sa.Seq || again.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK || h.s.Conns() != 1 {
+		t.Fatalf("retransmitted SYN: %+v (first %+v), %d connections", again, sa, h.s.Conns())
+	}
+	// A SYN from the same port with another sequence number is a new
+	// connection replacing the old one.
+	h.in(guest, isn+5000, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+	if nw := h.out(t); nw.Ack != isn+5001 || h.s.Conns() != 1 {
+		t.Fatalf("new SYN: %+v, %d connections", nw, h.s.Conns())
+	}
+
+	// RSTs: out of the window (at rcvNxt+window, and just before rcvNxt)
+	// are ignored; in the window, the connection goes.
+	iss := h.handshake(t, guest, nil)
+	h.in(guest, isn+1+tcpWindow, 0, pkt.TCPFlagRST, 0, nil, nil)
+	h.in(guest, isn, 0, pkt.TCPFlagRST, 0, nil, nil)
+	h.sync(t)
+	if h.s.Conns() != 1 {
+		t.Fatalf("an out-of-window RST closed the connection")
+	}
+	h.in(guest, isn+1+tcpWindow-1, 0, pkt.TCPFlagRST, 0, nil, nil)
+	h.sync(t)
+	if h.s.Conns() != 0 {
+		t.Fatalf("an in-window RST left %d connections", h.s.Conns())
+	}
+	h.quiet(t, 50*time.Millisecond)
+
+	// A segment we already have (its ACK was lost) gets a duplicate ACK.
+	iss = h.handshake(t, guest, nil)
+	q := framed(t, query("db.lab.", mdns.TypeA))
+	h.in(guest, isn+1, iss+1, pkt.TCPFlagACK, 65535, nil, q[:1])
+	if a := h.out(t); a.Ack != isn+2 {
+		t.Fatalf("ACK %+v", a)
+	}
+	h.in(guest, isn+1, iss+1, pkt.TCPFlagACK, 65535, nil, q[:1])
+	if a := h.out(t); a.Flags != pkt.TCPFlagACK || a.Ack != isn+2 || a.Seq != iss+1 || len(a.Payload) != 0 {
+		t.Fatalf("duplicate ACK %+v", a)
+	}
+	// An ACK of what we never sent moves nothing: the answer still goes
+	// out from its first byte.
+	h.in(guest, isn+2, iss+1000, pkt.TCPFlagACK|pkt.TCPFlagPSH, 65535, nil, q[1:])
+	if a := h.out(t); a.Seq != iss+1 || a.Flags&pkt.TCPFlagFIN == 0 || int(binary.BigEndian.Uint16(a.Payload)) != len(a.Payload)-2 {
+		t.Fatalf("answer after a bogus ACK %+v", a)
+	}
+	// ... and, unacknowledged, it is sent again from its first byte.
+	if r := h.out(t); r.Dst != guest || r.Seq != iss+1 || len(r.Payload) == 0 {
+		t.Fatalf("retransmission after a bogus ACK %+v", r)
+	}
+
+	// A query longer than any we take: dropped as malformed and reset.
+	other := netip.MustParseAddrPort("192.168.122.21:3000")
+	iss = h.handshake(t, other, nil)
+	long := make([]byte, 2+maxQueryLen+1)
+	binary.BigEndian.PutUint16(long, maxQueryLen+1)
+	before := h.s.Stats().Drops[DropMalformed]
+	h.in(other, isn+1, iss+1, pkt.TCPFlagACK, 65535, nil, long)
+	for {
+		s := h.out(t)
+		if s.Dst == other && s.Flags&pkt.TCPFlagRST != 0 {
+			break
+		}
+	}
+	if d := h.s.Stats().Drops[DropMalformed] - before; d != 1 {
+		t.Fatalf("malformed +%d, want 1", d)
+	}
+}
+
+// sync waits until the server has handled everything sent so far: its
+// one goroutine answers a stray segment (no connection) with a RST after
+// the earlier ones.
+func (h *tcpHarness) sync(t *testing.T) {
+	t.Helper()
+	stray := netip.MustParseAddrPort("192.168.122.99:9")
+	h.in(stray, 1, 4242, pkt.TCPFlagACK, 1, nil, []byte("x"))
+	for {
+		if s := h.out(t); s.Dst == stray && s.Flags == pkt.TCPFlagRST {
+			return
+		}
+	}
+}
