@@ -10,12 +10,21 @@ import (
 // was last applied, and which TAP devices it took back from a vswitch
 // that did not stop cleanly.
 type Status struct {
-	Version          string    `json:"version"`
-	Started          time.Time `json:"started"`
-	ConfigSource     string    `json:"config_source"`
-	ConfigLoaded     time.Time `json:"config_loaded"`      // at start, or by the last applied reload
-	LastReloadFailed bool      `json:"last_reload_failed"` // the last reload was refused
-	Reattached       []string  `json:"reattached"`         // ports whose device outlived the previous vswitch
+	Version          string         `json:"version"`
+	Started          time.Time      `json:"started"`
+	ConfigSource     string         `json:"config_source"`
+	ConfigLoaded     time.Time      `json:"config_loaded"`      // at start, or by the last applied reload
+	LastReloadFailed bool           `json:"last_reload_failed"` // the last reload was refused
+	Reattached       []string       `json:"reattached"`         // ports whose device outlived the previous vswitch
+	Uplinks          []UplinkStatus `json:"uplinks"`
+}
+
+// UplinkStatus is an uplink's outside address and next hop.
+type UplinkStatus struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`              // packet or user
+	Address string `json:"address,omitempty"` // empty while leasing (and for a user uplink)
+	Gateway string `json:"gateway,omitempty"` // empty: no default route (a lease without a router)
 }
 
 // StatusBackend is implemented by a backend that reports its lifecycle.
@@ -30,6 +39,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	st := sb.Status()
 	st.Reattached = nonNil(st.Reattached)
+	st.Uplinks = nonNil(st.Uplinks)
 	writeJSON(w, http.StatusOK, st)
 }
 

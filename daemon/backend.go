@@ -179,6 +179,19 @@ func (b backend) Status() control.Status {
 	d.mu.Lock()
 	re := slices.Clone(d.reattached)
 	d.mu.Unlock()
-	return control.Status{Version: Version, Started: d.life.Started(), ConfigSource: d.cfg.Source,
+	st := control.Status{Version: Version, Started: d.life.Started(), ConfigSource: d.cfg.Source,
 		ConfigLoaded: loaded, LastReloadFailed: !ok, Reattached: re}
+	for i, u := range d.uplinks {
+		us := control.UplinkStatus{Name: d.cfg.Uplinks[i].Name, Type: "packet"}
+		if u.IsUser() {
+			us.Type = "user"
+		} else if a := u.Address(); a.IsValid() {
+			us.Address = a.String()
+			if gw := u.Gateway(); gw.IsValid() {
+				us.Gateway = gw.String()
+			}
+		}
+		st.Uplinks = append(st.Uplinks, us)
+	}
+	return st
 }

@@ -15,7 +15,7 @@ import (
 // that there is no default route, and stays up: a guest reaches a host on
 // the outside link itself through the NAT, while its packets for anywhere
 // else are dropped and counted as no_route (exactly one per echo), never
-// a panic.
+// a panic; `show status` says so too.
 func TestUplinkDHCPWithoutRouter(t *testing.T) {
 	requireE2E(t, "ping", "busybox")
 	out, upDev, outDev := outsideHost(t, "nr", "10.252.0.1/24")
@@ -55,5 +55,8 @@ uplinks:
 	if !guest.ping("10.252.0.1", 3) {
 		t.Fatal("the outside link stopped answering after the off-link echoes")
 	}
-	vs.mustCLI("show", "ports")
+	if st := vs.mustCLI("show", "status"); !strings.Contains(st, "uplink wan:") || !strings.Contains(st, "no default route") ||
+		!strings.Contains(st, "10.252.0.5") {
+		t.Fatalf("show status does not say the uplink has no default route:\n%s", st)
+	}
 }

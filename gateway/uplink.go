@@ -122,6 +122,19 @@ func (u *Uplink) Address() netip.Prefix {
 	return netip.Prefix{}
 }
 
+// Gateway is the next hop of the current address: invalid while leasing,
+// or when the DHCP lease named no router (then only the outside link is
+// reached).
+func (u *Uplink) Gateway() netip.Addr {
+	if a := u.addr.Load(); a != nil {
+		return a.gw
+	}
+	return netip.Addr{}
+}
+
+// IsUser reports whether the uplink is a user-mode one (no address of its own).
+func (u *Uplink) IsUser() bool { return u.cfg.User != nil }
+
 // MAC is the uplink's own MAC address.
 func (u *Uplink) MAC() pkt.MAC { return u.mac }
 

@@ -24,6 +24,24 @@ func printStatus(w io.Writer, st control.Status, now time.Time) error {
 	if len(st.Reattached) > 0 {
 		re = strings.Join(st.Reattached, " ")
 	}
-	_, err := fmt.Fprintf(w, "reattached:     %s\n", re)
-	return err
+	if _, err := fmt.Fprintf(w, "reattached:     %s\n", re); err != nil {
+		return err
+	}
+	for _, u := range st.Uplinks {
+		var s string
+		switch {
+		case u.Type == "user":
+			s = "user-mode (the host's own sockets)"
+		case u.Address == "":
+			s = "no address yet (leasing by DHCP)"
+		case u.Gateway == "":
+			s = u.Address + ", no default route (the DHCP lease named no router: only the outside link is reached)"
+		default:
+			s = u.Address + " via " + u.Gateway
+		}
+		if _, err := fmt.Fprintf(w, "%-16s%s\n", "uplink "+u.Name+":", s); err != nil {
+			return err
+		}
+	}
+	return nil
 }

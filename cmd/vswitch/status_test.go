@@ -32,3 +32,26 @@ reattached:     vm1 vm2
 		t.Fatalf("after a good reload, nothing reattached:\n%s", b.String())
 	}
 }
+
+// TestStatusUplinks: each uplink's address and next hop, and plainly when
+// a lease named no router.
+func TestStatusUplinks(t *testing.T) {
+	start := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	st := control.Status{Version: "v1", Started: start, ConfigLoaded: start, Uplinks: []control.UplinkStatus{
+		{Name: "wan", Type: "packet", Address: "10.0.0.5/24", Gateway: "10.0.0.1"},
+		{Name: "lan", Type: "packet", Address: "10.1.0.9/24"},
+		{Name: "dhcp", Type: "packet"},
+		{Name: "host", Type: "user"},
+	}}
+	var b strings.Builder
+	printStatus(&b, st, start)
+	want := `reattached:     none
+uplink wan:     10.0.0.5/24 via 10.0.0.1
+uplink lan:     10.1.0.9/24, no default route (the DHCP lease named no router: only the outside link is reached)
+uplink dhcp:    no address yet (leasing by DHCP)
+uplink host:    user-mode (the host's own sockets)
+`
+	if !strings.HasSuffix(b.String(), want) {
+		t.Fatalf("got\n%s\nwant the end\n%s", b.String(), want)
+	}
+}
