@@ -156,7 +156,10 @@ conntrack: {max_entries: %d, max_per_source: %d}
 	var gwMAC pkt.MAC
 	for _, e := range vs.fdb() {
 		if e.Port == "gw-lab" {
-			gwMAC, _ = pkt.ParseMAC(e.MAC)
+			var err error
+			if gwMAC, err = pkt.ParseMAC(e.MAC); err != nil {
+				t.Fatalf("the gateway's MAC in show fdb: %v", err)
+			}
 		}
 	}
 	if gwMAC == (pkt.MAC{}) {

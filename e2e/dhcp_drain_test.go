@@ -95,9 +95,15 @@ func runDHCPSend(t *testing.T, h *host, dev, src string, gap float64, specs []st
 		case len(f) == 2 && f[0] == "NAK":
 			r.naks++
 		case len(f) == 2 && f[0] == "SENT":
-			r.sent, _ = strconv.Atoi(f[1])
+			var err error
+			if r.sent, err = strconv.Atoi(f[1]); err != nil {
+				t.Fatalf("the sender's SENT line %q: %v", l, err)
+			}
 		case len(f) == 2 && f[0] == "ELAPSED":
-			r.elapsed, _ = strconv.ParseFloat(f[1], 64)
+			var err error
+			if r.elapsed, err = strconv.ParseFloat(f[1], 64); err != nil {
+				t.Fatalf("the sender's ELAPSED line %q: %v", l, err)
+			}
 		}
 	}
 	if r.sent != len(specs) {
