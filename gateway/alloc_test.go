@@ -103,7 +103,7 @@ func TestRouteAllocs(t *testing.T) {
 // Handing a DNS query to the DNS server allocates nothing on the frame path.
 func TestDNSHandOverAllocs(t *testing.T) {
 	p, _ := newDNSPort(t) // not started: jobs stay queued, 1024 of them
-	f := fromGuest(17, 1, 0, udpSeg(40000, 53, dnsQuery(t, 1, "db.lab."), guestIP, gwIP))
+	f := fromGuest(17, 1, 0, udp4(guestIP, gwIP, 40000, 53, dnsQuery(t, 1, "db.lab.")))
 	if allocs := testing.AllocsPerRun(500, func() { p.handle(f, t0) }); allocs != 0 {
 		t.Fatalf("%v allocs per query", allocs)
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -11,20 +10,6 @@ import (
 	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/internal/pkt"
 )
-
-// udpSeg is a UDP datagram with its checksum computed by refSum.
-func udpSeg(sport, dport uint16, data []byte, src, dst netip.Addr) []byte {
-	b := make([]byte, 8, 8+len(data))
-	binary.BigEndian.PutUint16(b[0:], sport)
-	binary.BigEndian.PutUint16(b[2:], dport)
-	binary.BigEndian.PutUint16(b[4:], uint16(8+len(data)))
-	b = append(b, data...)
-	s, d := src.As4(), dst.As4()
-	ph := append(append(append([]byte(nil), s[:]...), d[:]...), 0, pkt.ProtoUDP, 0, 0)
-	binary.BigEndian.PutUint16(ph[10:], uint16(len(b)))
-	binary.BigEndian.PutUint16(b[6:], refSum(ph, b))
-	return b
-}
 
 // dnsPort is a gateway with a DNS server knowing db = 10.30.0.30.
 func newDNSPort(t testing.TB) (*Port, *dns.Server) {
@@ -66,7 +51,7 @@ func TestGatewayDNS(t *testing.T) {
 	q := dnsQuery(t, 0x0abc, "db.lab.")
 
 	// A good query: answered from port 53 to the guest's port, exact headers.
-	p.handle(fromGuest(pkt.ProtoUDP, 1, 0, udpSeg(40000, 53, q, guestIP, gwIP)), t0)
+	p.handle(fromGuest(pkt.ProtoUDP, 1, 0, udp4(guestIP, gwIP, 40000, 53, q)), t0)
 	reps := waitReplies(p)
 	if len(reps) != 1 {
 		t.Fatalf("%d replies, want 1", len(reps))
@@ -89,10 +74,10 @@ func TestGatewayDNS(t *testing.T) {
 
 	// A bad UDP checksum: dropped and counted, nothing sent; the honest
 	// query after it is the sentinel.
-	bad := udpSeg(40000, 53, q, guestIP, gwIP)
+	bad := udp4(guestIP, gwIP, 40000, 53, q)
 	bad[6] ^= 0xff
 	p.handle(fromGuest(pkt.ProtoUDP, 2, 0, bad), t0)
-	p.handle(fromGuest(pkt.ProtoUDP, 3, 0, udpSeg(40001, 53, q, guestIP, gwIP)), t0)
+	p.handle(fromGuest(pkt.ProtoUDP, 3, 0, udp4(guestIP, gwIP, 40001, 53, q)), t0)
 	reps = waitReplies(p)
 	if len(reps) != 1 || pkt.UDP(pkt.IPv4(reps[0][14:]).Payload()).DstPort() != 40001 {
 		t.Fatalf("after a bad checksum: %d replies", len(reps))
@@ -106,7 +91,7 @@ func TestGatewayNoDNS(t *testing.T) {
 	// Without a DNS server port 53 is closed: port unreachable, as before.
 	p := newPort()
 	q := dnsQuery(t, 1, "db.lab.")
-	reps := answer(p, fromGuest(pkt.ProtoUDP, 1, 0, udpSeg(40000, 53, q, guestIP, gwIP)), t0)
+	reps := answer(p, fromGuest(pkt.ProtoUDP, 1, 0, udp4(guestIP, gwIP, 40000, 53, q)), t0)
 	if len(reps) != 1 || pkt.ICMP(pkt.IPv4(reps[0][14:]).Payload()).Type() != pkt.ICMPUnreachable {
 		t.Fatalf("replies %d, want one port unreachable", len(reps))
 	}
