@@ -72,19 +72,18 @@ const vxRawHdrLen = pkt.IPv4MinLen + pkt.UDPLen + pkt.VXLANLen
 // sent from the switch's buffer with scatter-gather (VXLAN header, MACs,
 // the rest after the 802.1Q tag): no copy.
 type VXLAN struct {
-	name      string
-	conn      *net.UDPConn
-	rc        syscall.RawConn
-	raw       *os.File        // IPPROTO_RAW socket for sending, when privileged; nil: send on conn
-	wc        syscall.RawConn // the sending socket
-	local     [4]byte         // the outer source address on raw sends (zero: the kernel picks)
-	localAddr netip.Addr
-	port      uint16
-	vniOf     [4096]uint32               // by VID; 0: not carried
-	vidOf     map[uint32]uint16          // by VNI
-	static    []uint32                   // configured remotes: every VNI floods to them
-	peers     atomic.Pointer[vxlanPeers] // static plus what a control plane (EVPN) added
-	vteps     *vtepTable
+	name   string
+	conn   *net.UDPConn
+	rc     syscall.RawConn
+	raw    *os.File        // IPPROTO_RAW socket for sending, when privileged; nil: send on conn
+	wc     syscall.RawConn // the sending socket
+	local  netip.Addr      // the bound address; on raw sends the outer source (0.0.0.0: the kernel picks)
+	port   uint16
+	vniOf  [4096]uint32               // by VID; 0: not carried
+	vidOf  map[uint32]uint16          // by VNI
+	static []uint32                   // configured remotes: every VNI floods to them
+	peers  atomic.Pointer[vxlanPeers] // static plus what a control plane (EVPN) added
+	vteps  *vtepTable
 
 	rframes []*vswitch.Frame
 	rn      int
@@ -169,11 +168,7 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 		v.conn.Close()
 		return nil, fmt.Errorf("vxlan %s: IP_MTU_DISCOVER: %w", cfg.Name, serr)
 	}
-	v.wc = v.rc
-	if local.Is4() {
-		v.local = local.As4()
-		v.localAddr = cfg.Local
-	}
+	v.wc, v.local = v.rc, local
 	// With CAP_NET_RAW the outer headers are ours, so each inner flow gets
 	// its own UDP source port (RFC 7348: entropy for ECMP in the underlay),
 	// as Linux's and OVS's VTEPs do. Without it, one port for all.
@@ -414,7 +409,7 @@ func (v *VXLAN) add(b []byte, vni uint32, sport uint16, vtep uint32) error {
 		// The kernel fills in the total length, the ID and the checksum of
 		// a raw send; the source too where we leave it zero.
 		ip.Encode(&pkt.IPv4Fields{Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoUDP,
-			Src: netip.AddrFrom4(v.local), Dst: fromAddr4(vtep)})
+			Src: v.local, Dst: fromAddr4(vtep)})
 		u := hdr[pkt.IPv4MinLen:]
 		binary.BigEndian.PutUint16(u[0:], sport)
 		binary.BigEndian.PutUint16(u[2:], v.port)

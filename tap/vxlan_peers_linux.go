@@ -88,5 +88,5 @@ func (v *VXLAN) VNIs() map[uint16]uint32 {
 	return out
 }
 
-// Local is the underlay address the port sends from (invalid: any).
-func (v *VXLAN) Local() netip.Addr { return v.localAddr }
+// Local is the underlay address the port sends from (unspecified: any).
+func (v *VXLAN) Local() netip.Addr { return v.local }
