@@ -245,7 +245,7 @@ func TestStaticFDB(t *testing.T) {
 	yaml := fmt.Sprintf(`control: %s
 metrics: ""
 fdb:
-  ageing: 1s
+  ageing: 2s
   static:
     - {mac: "%s", port: %s, vlan: 10}
     - {mac: "%s", port: %s, vlan: 30}
@@ -308,8 +308,8 @@ ports:
 		t.Fatalf("moves %d after frames from static MACs, want still 1", m)
 	}
 
-	// Ageing (1 s) removes mac3 and leaves exactly the static entries.
-	testnet.WaitFor(t, 5*time.Second, "mac3 to age out", func() bool { _, ok := at(10, mac3); return !ok })
+	// Ageing (2 s) removes mac3 and leaves exactly the static entries.
+	testnet.WaitFor(t, 8*time.Second, "mac3 to age out", func() bool { _, ok := at(10, mac3); return !ok })
 	if got := sw.FDB(); !slices.Equal(got, statics) {
 		t.Fatalf("FDB after ageing:\n%+v\nwant\n%+v", got, statics)
 	}

@@ -63,10 +63,15 @@ func (t *fdb) learn(p *swPort, vid uint16, mac pkt.MAC, now int64) learnResult {
 	k := fdbKey(vid, mac)
 	if e, ok := t.m.Load(k); ok {
 		old := e.port.Load()
+		if old == nil {
+			// The ager or a port removal is deleting this entry right now:
+			// learn afresh instead of losing this frame's learning.
+			return t.insert(p, k, now)
+		}
 		if e.local && old != p {
 			return learnSpoofed
 		}
-		if old != p && !e.static && old != nil {
+		if old != p && !e.static {
 			if !p.macRoom() {
 				return learnLimit
 			}
@@ -83,17 +88,28 @@ func (t *fdb) learn(p *swPort, vid uint16, mac pkt.MAC, now int64) learnResult {
 		}
 		return learnOK
 	}
+	return t.insert(p, k, now)
+}
+
+// insert adds a dynamic entry for k on p unless a live one is there. A dying
+// entry (port already nil) is gone from the map by the time Compute holds
+// its bucket: removeIf clears the port under that same lock.
+func (t *fdb) insert(p *swPort, k uint64, now int64) learnResult {
 	if t.count.Load() >= t.max || !p.macRoom() {
 		return learnLimit
 	}
-	e := &fdbEntry{}
-	e.port.Store(p)
-	e.seen.Store(now)
-	if _, loaded := t.m.LoadOrStore(k, e); !loaded {
+	t.m.Compute(k, func(cur *fdbEntry, loaded bool) (*fdbEntry, xsync.ComputeOp) {
+		if loaded && cur.port.Load() != nil {
+			return cur, xsync.CancelOp
+		}
+		e := &fdbEntry{}
+		e.port.Store(p)
+		e.seen.Store(now)
 		t.count.Add(1)
 		p.macs.Add(1)
 		t.learned.Add(1)
-	}
+		return e, xsync.UpdateOp
+	})
 	return learnOK
 }
 
@@ -127,10 +143,12 @@ func (t *fdb) removeIf(match func(e *fdbEntry) bool) int {
 	})
 }
 
-// age removes dynamic entries not seen for the ageing time.
+// age removes dynamic entries not seen for more than the ageing time: "now"
+// and "seen" are whole seconds, so ">=" could drop an entry learned a
+// millisecond ago.
 func (t *fdb) age(now int64) int {
 	return t.removeIf(func(e *fdbEntry) bool {
-		return !e.static && now-e.seen.Load() >= t.ageing
+		return !e.static && now-e.seen.Load() > t.ageing
 	})
 }
 

@@ -219,7 +219,7 @@ func TestDHCPGuard(t *testing.T) {
 		t.Fatalf("h bound %+v from its own ACK", b)
 	}
 	// g idles until its FDB entries age out; its lease still holds.
-	r.s.fdb.age(t0 + 59 + 300)
+	r.s.fdb.age(t0 + 59 + 301)
 	r.run(t0+59, []guardCase{
 		{"theft after g's entry aged out", "h", dhcpFromClient(mac(1), pkt.DHCPDiscover), DropSpoofedMAC},
 		{"h's own DISCOVER again", "h", dhcpFromClient(mac(2), pkt.DHCPDiscover), ok},

@@ -13,21 +13,23 @@ import (
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
-// TestFDBAgeingBoundary: an entry ages out exactly when it has not been
-// seen for the ageing time, and every frame from it restarts the clock.
+// TestFDBAgeingBoundary: an entry ages out once it has not been seen for
+// more than the ageing time (clocks are whole seconds, so at exactly the
+// ageing time it may be only a little over ageing-1 s old), and every frame
+// from it restarts the clock.
 func TestFDBAgeingBoundary(t *testing.T) {
 	tb := newFDB(16, 300)
 	p := &swPort{name: "p"}
 	tb.learn(p, 1, mac(1), 100)
-	if n := tb.age(399); n != 0 || tb.lookup(1, mac(1)) != p {
-		t.Fatalf("aged %d entries 299 s after the last frame", n)
+	if n := tb.age(400); n != 0 || tb.lookup(1, mac(1)) != p {
+		t.Fatalf("aged %d entries 300 s after the last frame", n)
 	}
 	tb.learn(p, 1, mac(1), 350) // seen again
-	if n := tb.age(649); n != 0 || tb.lookup(1, mac(1)) != p {
-		t.Fatalf("aged %d entries 299 s after a refresh", n)
+	if n := tb.age(650); n != 0 || tb.lookup(1, mac(1)) != p {
+		t.Fatalf("aged %d entries 300 s after a refresh", n)
 	}
-	if n := tb.age(650); n != 1 || tb.lookup(1, mac(1)) != nil || p.macs.Load() != 0 || tb.count.Load() != 0 {
-		t.Fatalf("at 300 s: aged %d, macs %d, count %d", n, p.macs.Load(), tb.count.Load())
+	if n := tb.age(651); n != 1 || tb.lookup(1, mac(1)) != nil || p.macs.Load() != 0 || tb.count.Load() != 0 {
+		t.Fatalf("at 301 s: aged %d, macs %d, count %d", n, p.macs.Load(), tb.count.Load())
 	}
 	tb.addStatic(p, 1, mac(2), false)
 	if n := tb.age(1 << 40); n != 0 || tb.lookup(1, mac(2)) != p {
@@ -326,5 +328,27 @@ func TestWriteLoopShortBatch(t *testing.T) {
 		}
 		close(p.done)
 		s.Close()
+	}
+}
+
+// TestFDBLearnDuringRemoval: a frame whose learn finds an entry the ager is
+// removing (its port already cleared) still leaves the MAC learned.
+func TestFDBLearnDuringRemoval(t *testing.T) {
+	tb := newFDB(16, 300)
+	p1, p2 := &swPort{name: "p1"}, &swPort{name: "p2"}
+	tb.learn(p1, 1, mac(1), 100)
+	e, _ := tb.m.Load(fdbKey(1, mac(1)))
+	// What removeIf does first, under the bucket lock, before deleting.
+	e.port.Store(nil)
+	p1.macs.Add(-1)
+	tb.count.Add(-1)
+	if r := tb.learn(p2, 1, mac(1), 101); r != learnOK {
+		t.Fatalf("learn = %v", r)
+	}
+	if got := tb.lookup(1, mac(1)); got != p2 {
+		t.Fatalf("lookup after learning over a dying entry = %v, want p2", got)
+	}
+	if tb.count.Load() != 1 || p2.macs.Load() != 1 || p1.macs.Load() != 0 || tb.moves.Load() != 0 {
+		t.Fatalf("count %d, p2 macs %d, p1 macs %d, moves %d", tb.count.Load(), p2.macs.Load(), p1.macs.Load(), tb.moves.Load())
 	}
 }
