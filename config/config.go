@@ -101,7 +101,8 @@ type Network struct {
 	Name     string
 	VLAN     uint16
 	Address  netip.Prefix
-	Mode     Mode // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
+	Address6 netip.Prefix // the gateway's IPv6 address and /64; invalid when IPv6 is off
+	Mode     Mode         // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
 	Uplink   string
 	DHCP     *DHCP
 	DNS      DNS // see dns.go

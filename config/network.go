@@ -13,7 +13,7 @@ import (
 func (d *decoder) network(n *yaml.Node, path string) Network {
 	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated, DNS: DNS{Enable: true}}
 	keys := map[string]*yaml.Node{}
-	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "dns", "forwards"},
+	d.fields(n, path, "a network", []string{"name", "vlan", "address", "address6", "mode", "uplink", "dhcp", "dns", "forwards"},
 		func(key string, k, v *yaml.Node) {
 			keys[key] = v
 			kp := path + "." + key
@@ -34,6 +34,14 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 						d.errf(v, kp, "%s is the network or broadcast address: give the gateway a host address", s)
 					default:
 						nw.Address = pfx
+					}
+				}
+			case "address6":
+				if s, ok := d.scalar(v, kp); ok {
+					if pfx, reason := parseAddress6(s); reason != "" {
+						d.errf(v, kp, "%q %s", s, reason)
+					} else {
+						nw.Address6 = pfx
 					}
 				}
 			case "mode":
@@ -91,6 +99,30 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 		}
 	}
 	return nw
+}
+
+// parseAddress6 reads the gateway's IPv6 address on a network, or says
+// why it is refused. Only a /64: SLAAC forms a guest's address from the
+// prefix and a 64-bit interface identifier (RFC 4862 5.5.3, RFC 4291
+// 2.5.1), so a router advertising any other length gives guests nothing.
+func parseAddress6(s string) (netip.Prefix, string) {
+	pfx, err := netip.ParsePrefix(s)
+	a := pfx.Addr()
+	switch {
+	case err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "":
+		return pfx, "is not an IPv6 address with a prefix length, like fd00:122::1/64"
+	case pfx.Bits() != 64:
+		return pfx, "must be a /64: guests form their addresses by SLAAC from a 64-bit prefix"
+	case a.IsLinkLocalUnicast():
+		return pfx, "is link-local: the gateway has its link-local address from its MAC; give a global or unique-local (fd00::/8) address"
+	case a.IsMulticast():
+		return pfx, "is a multicast address"
+	case a.IsLoopback() || a.IsUnspecified():
+		return pfx, "is not a unicast address"
+	case a == pfx.Masked().Addr():
+		return pfx, "is the subnet-router anycast address (host part zero): give the gateway a host address"
+	}
+	return pfx, ""
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
@@ -290,7 +322,7 @@ func (d *decoder) check(c *Config) {
 		}
 		uplinks[u.Name] = true
 	}
-	nwNames, vlans := map[string]bool{}, map[uint16]string{}
+	nwNames, vlans, prefixes6 := map[string]bool{}, map[uint16]string{}, map[netip.Prefix]string{}
 	for i, n := range c.Networks {
 		at := func(key, format string, args ...any) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Key: fmt.Sprintf("networks[%d].%s", i, key), Msg: fmt.Sprintf(format, args...)})
@@ -303,6 +335,14 @@ func (d *decoder) check(c *Config) {
 			at("vlan", "VLAN %d already has network %q", n.VLAN, other)
 		}
 		vlans[n.VLAN] = n.Name
+		// The gateway routes IPv6 between networks by prefix, so two
+		// networks on one /64 would make it ambiguous.
+		if p := n.Address6.Masked(); n.Address6.IsValid() {
+			if other, dup := prefixes6[p]; dup {
+				at("address6", "%s is already the prefix of network %q", p, other)
+			}
+			prefixes6[p] = n.Name
+		}
 		switch {
 		case n.Mode.RoutesOut() && n.Uplink == "":
 			at("uplink", "mode %s needs an uplink", n.Mode)
