@@ -117,6 +117,17 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 				}
 			}
 		}
+		if dst := eth.Dst(); s.mdb != nil && dst.IsMulticast() && dst != pkt.Broadcast {
+			act, key, r := s.snoop(p, f, now)
+			if act == mcDrop {
+				p.drop(r)
+				continue
+			}
+			if s.mcast(topo, p, f, act, key, now) {
+				frames[i] = NewFrame()
+			}
+			continue
+		}
 		if s.flood(topo, p, f) {
 			frames[i] = NewFrame()
 		}

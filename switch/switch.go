@@ -16,6 +16,10 @@ type Config struct {
 	Ageing     time.Duration // FDB ageing; default 300 s (the Linux bridge's)
 	MaxEntries int           // FDB size limit; default 8192
 	Log        *slog.Logger  // default slog.Default()
+	// NoMulticastSnooping turns IGMP/MLD snooping (snoop.go) off: every
+	// multicast frame floods its VLAN (the Linux bridge's mcast_snooping 0).
+	NoMulticastSnooping bool
+	MDBEntries          int // multicast groups in the MDB; default DefaultMDBEntries
 }
 
 // PortConfig is what the switch needs to know of a port besides its driver.
@@ -39,6 +43,9 @@ type PortConfig struct {
 	// without an FDB lookup that a spoofed source MAC could mislead, as
 	// Linux's skb mark does. The switch gives it no meaning.
 	Mark uint8
+	// MaxGroups bounds the multicast groups the port may join (mdb.go); 0:
+	// DefaultMaxGroups, negative: no limit.
+	MaxGroups int
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
@@ -54,6 +61,7 @@ var (
 // Switch is the L2 forwarding plane.
 type Switch struct {
 	fdb  *fdb
+	mdb  *mdb // nil: multicast snooping off
 	log  *slog.Logger
 	topo atomic.Pointer[topology] // copy-on-write; read once per batch
 
@@ -91,6 +99,12 @@ func New(cfg Config) *Switch {
 		stop: make(chan struct{}),
 	}
 	s.topo.Store(&topology{byName: map[string]*swPort{}})
+	if !cfg.NoMulticastSnooping {
+		if cfg.MDBEntries <= 0 {
+			cfg.MDBEntries = DefaultMDBEntries
+		}
+		s.mdb = newMDB(cfg.MDBEntries)
+	}
 	s.wg.Add(1)
 	go s.ager(cfg.Ageing)
 	return s
@@ -109,6 +123,9 @@ func (s *Switch) ager(ageing time.Duration) {
 			return
 		case now := <-t.C:
 			s.fdb.age(now.Unix())
+			if s.mdb != nil {
+				s.mdb.age(now.Unix())
+			}
 		}
 	}
 }
@@ -134,6 +151,9 @@ func (s *Switch) AddPort(pc PortConfig, drv Port) error {
 		return fmt.Errorf("add port %s: %w", pc.Name, ErrPortExists)
 	}
 	p := newSwPort(pc, drv)
+	if s.mdb != nil && pc.Router == nil {
+		s.mdb.addPort(p, pc.MaxGroups)
+	}
 	if pc.Router != nil {
 		pc.Router.Attached(&Egress{p})
 	}
@@ -157,6 +177,9 @@ func (s *Switch) RemovePort(name string) error {
 	s.topo.Store(old.with(nil, p))
 	s.mu.Unlock()
 	p.shutdown(s.fdb)
+	if s.mdb != nil {
+		s.mdb.flushPort(p)
+	}
 	return nil
 }
 
@@ -221,6 +244,9 @@ func (s *Switch) addStatic(port string, vid uint16, mac pkt.MAC, local bool) err
 	s.fdb.addStatic(p, vid, mac, local)
 	if local {
 		p.local.Store(true)
+		if s.mdb != nil { // the gateway hears every group, as a router
+			s.mdb.addRouter(p, vid, 0)
+		}
 	}
 	return nil
 }
