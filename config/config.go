@@ -145,7 +145,10 @@ type Uplink struct {
 	DHCP    bool
 	Gateway netip.Addr
 	MAC     pkt.MAC
-	Line    int
+	// HostLoopback (host_loopback, user only): the address through which
+	// guests reach the host's 127.0.0.1; invalid: off.
+	HostLoopback netip.Addr
+	Line         int
 }
 
 // Uplink types.

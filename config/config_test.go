@@ -215,7 +215,11 @@ func TestErrors(t *testing.T) {
 		{"user uplink with device", "uplinks:\n  - {name: h, type: user, device: eth0}\n", 2, "uplinks[0]: a user uplink has no device, address, gateway or mac: its flows leave as the process's own sockets"},
 		{"user uplink without name", "uplinks:\n  - {type: user}\n", 2, "uplinks[0]: an uplink needs a name"},
 		{"user uplink routed", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: routed, uplink: h}\n", 4, "networks[0].uplink: user uplink h serves mode nat only (mode is routed)"},
-		{"user uplink udp forward", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - name: n\n    address: 10.0.0.1/24\n    mode: nat\n    uplink: h\n    forwards: [{proto: udp, port: 80, to: \"10.0.0.9:80\"}]\n", 4, "networks[0].forwards[0].proto: user uplink h forwards tcp only (udp is still to come)"},
+		{"host_loopback on a packet uplink", "uplinks:\n  - {name: w, device: e, address: dhcp, host_loopback: 10.0.2.2}\n", 2, "uplinks[0].host_loopback: host_loopback is a user uplink's (type: user)"},
+		{"host_loopback loopback", "uplinks:\n  - {name: h, type: user, host_loopback: 127.0.0.1}\n", 2, "uplinks[0].host_loopback: 127.0.0.1 is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)"},
+		{"host_loopback broadcast", "uplinks:\n  - {name: h, type: user, host_loopback: 255.255.255.255}\n", 2, "uplinks[0].host_loopback: 255.255.255.255 is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)"},
+		{"host_loopback IPv6", "uplinks:\n  - {name: h, type: user, host_loopback: \"::1\"}\n", 2, `uplinks[0].host_loopback: "::1" is not an IPv4 address`},
+		{"host_loopback inside a network", "uplinks:\n  - {name: h, type: user, host_loopback: 10.0.0.2}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: h}\n", 2, "uplinks[0].host_loopback: 10.0.0.2 is inside network n (10.0.0.0/24): guests reach it through the gateway, so it must be outside every network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -508,12 +512,16 @@ func TestPortGuard(t *testing.T) {
 }
 
 func TestUserUplink(t *testing.T) {
-	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user}\n  - {name: wan, device: eth0, address: dhcp}\n"+
-		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}]}\n"))
+	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user, host_loopback: 10.0.2.2}\n  - {name: wan, device: eth0, address: dhcp}\n"+
+		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}, {proto: udp, port: 5353, to: \"10.0.0.9:53\"}]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := c.Uplinks; u[0].Type != UplinkUser || u[0].Device != "" || u[0].DHCP || u[1].Type != UplinkPacket {
+	if u := c.Uplinks; u[0].Type != UplinkUser || u[0].Device != "" || u[0].DHCP || u[0].HostLoopback != netip.MustParseAddr("10.0.2.2") ||
+		u[1].Type != UplinkPacket || u[1].HostLoopback.IsValid() {
 		t.Fatalf("uplinks %+v", u)
+	}
+	if f := c.Networks[0].Forwards; len(f) != 2 || f[1].Proto != "udp" || f[1].Port != 5353 {
+		t.Fatalf("forwards %+v", f)
 	}
 }

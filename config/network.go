@@ -231,7 +231,7 @@ func (d *decoder) forward(n *yaml.Node, path string) Forward {
 
 func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 	u := Uplink{Line: n.Line, Type: UplinkPacket}
-	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac"}, func(key string, _, v *yaml.Node) {
+	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac", "host_loopback"}, func(key string, _, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "name":
@@ -256,9 +256,16 @@ func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 			d.addr(v, kp, &u.Gateway)
 		case "mac":
 			d.mac(v, kp, &u.MAC)
+		case "host_loopback":
+			d.addr(v, kp, &u.HostLoopback)
+			if a := u.HostLoopback; a.IsValid() && (!a.Is4() || !a.IsGlobalUnicast()) {
+				d.errf(v, kp, "%s is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)", a)
+			}
 		}
 	})
 	switch {
+	case u.HostLoopback.IsValid() && u.Type != UplinkUser:
+		d.errf(n, path+".host_loopback", "host_loopback is a user uplink's (type: user)")
 	case u.Type == UplinkUser && u.Name == "":
 		d.errf(n, path, "an uplink needs a name")
 	case u.Type == UplinkUser && (u.Device != "" || u.Address != "" || u.Gateway.IsValid() || !u.MAC.IsZero()):
@@ -313,6 +320,12 @@ func (d *decoder) check(c *Config) {
 	}
 	uplinks, userUplinks := map[string]bool{}, map[string]bool{}
 	for i, u := range c.Uplinks {
+		for _, n := range c.Networks {
+			if u.HostLoopback.IsValid() && n.Address.Contains(u.HostLoopback) {
+				d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].host_loopback", i),
+					Msg: fmt.Sprintf("%s is inside network %s (%s): guests reach it through the gateway, so it must be outside every network", u.HostLoopback, n.Name, n.Address.Masked())})
+			}
+		}
 		userUplinks[u.Name] = u.Type == UplinkUser
 		if uplinks[u.Name] {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("duplicate uplink name %q", u.Name)})
@@ -350,11 +363,6 @@ func (d *decoder) check(c *Config) {
 			at("uplink", "no uplink named %q", n.Uplink)
 		case userUplinks[n.Uplink] && n.Mode != ModeNAT:
 			at("uplink", "user uplink %s serves mode nat only (mode is %s)", n.Uplink, n.Mode)
-		}
-		for j, fw := range n.Forwards {
-			if userUplinks[n.Uplink] && fw.Proto != "tcp" {
-				at(fmt.Sprintf("forwards[%d].proto", j), "user uplink %s forwards tcp only (udp is still to come)", n.Uplink)
-			}
 		}
 		if len(n.Forwards) > 0 && n.Mode != ModeNAT {
 			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)
