@@ -195,15 +195,7 @@ func TestSpoofRouted(t *testing.T) {
 	g, x := newHost(t, "rg"), newHost(t, "rx")
 	pg, px := testnet.Name("r"), testnet.Name("r")
 	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - {name: lab, address: 192.168.249.1/24, mode: routed, uplink: wan}
-uplinks:
-  - {name: wan, device: %s, address: 10.249.0.5/24, gateway: 10.249.0.1}
-`, addr, pg, g.Name, px, x.Name, upDev))
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{pg, px}, g, x)+uplinkedLab(249, "routed", upDev))
 	g.routedVia(pg, "192.168.249.10/24", "192.168.249.1")
 	x.addr(px, "192.168.249.66/24")
 	if !g.ping("10.249.0.1", 3) || !out.ping("192.168.249.10", 3) {

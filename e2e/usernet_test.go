@@ -30,9 +30,7 @@ func TestUserUplink(t *testing.T) {
 	serveHTTP(hostNS, "10.243.0.1", dir)
 	hostNS.Start("python3", "-c", udpEcho, "10.243.0.1", "9999")
 	addr := freeAddr(t)
-	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
+	vs := startVswitchWrapped(t, tapPorts([]string{pg}, guest)+fmt.Sprintf(`metrics: %q
 networks:
   - name: lab
     address: 192.168.243.1/24
@@ -42,7 +40,7 @@ networks:
     forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
 uplinks:
   - {name: host, type: user}
-`, addr, pg, guest.Name), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
+`, addr), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
 	ip := dhcpClient(t, "udhcpc", guest, pg)
 	if ip != "192.168.243.10" {
 		t.Fatalf("lease %s", ip)
