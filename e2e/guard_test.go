@@ -29,12 +29,9 @@ func rawDiscover(src, chaddr pkt.MAC) []byte {
 }
 
 func rawUDPPorts(dst, src pkt.MAC, sip, dip netip.Addr, sport, dport uint16, payload string) []byte {
-	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen + len(payload)
-	b := make([]byte, max(n, 60))
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv4})
-	pkt.IPv4(b[14:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - 14), TTL: 64, Protocol: pkt.ProtoUDP, Src: sip, Dst: dip})
-	copy(b[42:], payload)
-	pkt.EncodeUDP(b[34:], sip, dip, sport, dport, len(payload))
+	b := make([]byte, max(pkt.UDP4FrameHdrLen+len(payload), 60))
+	copy(b[pkt.UDP4FrameHdrLen:], payload)
+	pkt.EncodeUDP4Frame(b, dst, src, pkt.IPv4Fields{TTL: 64, Src: sip, Dst: dip}, sport, dport, len(payload))
 	return b
 }
 

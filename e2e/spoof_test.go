@@ -38,13 +38,7 @@ func udpFrame4(t *testing.T, dstMAC, srcMAC, src, dst string, sport, dport uint1
 	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		t.Fatalf("udpFrame4: %v %v %v %v", err1, err2, err3, err4)
 	}
-	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen + len(data)
-	b := make([]byte, max(n, 60))
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MAC(dm), Src: pkt.MAC(sm), Type: pkt.TypeIPv4})
-	copy(b[n-len(data):], data)
-	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], s, d, sport, dport, len(data))
-	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen), TTL: 64, Protocol: pkt.ProtoUDP, Src: s, Dst: d})
-	return b
+	return rawUDPPorts(pkt.MAC(dm), pkt.MAC(sm), s, d, sport, dport, data)
 }
 
 // gatewayMAC is the MAC of network's gateway, from the FDB.
