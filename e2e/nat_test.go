@@ -202,11 +202,7 @@ func TestNATUplinkDHCP(t *testing.T) {
 	out, upDev, outDev := outsideHost(t, "q", "10.246.0.1/24")
 	out.serveDHCP(outDev, 246, "option router 10.246.0.1")
 	guest, pg := newHost(t, "dg"), testnet.Name("q")
-	startVswitch(t, tapPorts([]string{pg}, guest)+fmt.Sprintf(`networks:
-  - {name: lab, address: 192.168.246.1/24, mode: nat, uplink: wan}
-uplinks:
-  - {name: wan, device: %s, address: dhcp}
-`, upDev))
+	startVswitch(t, tapPorts([]string{pg}, guest)+labNetwork(246, "nat")+dhcpUplink(upDev))
 	guest.routedVia(pg, "192.168.246.10/24", "192.168.246.1")
 	testnet.WaitFor(t, 30*time.Second, "the uplink's DHCP lease and a ping through it", func() bool {
 		return guest.ping("10.246.0.1", 1)

@@ -29,13 +29,24 @@ func tapPorts(ports []string, hosts ...*host) string {
 // outside host of outsideHost(t, tag, "10.<n>.0.1/24"). extra are more
 // keys of the network, one a line.
 func uplinkedLab(n int, mode, dev string, extra ...string) string {
+	return labNetwork(n, mode, extra...) + fmt.Sprintf("uplinks:\n  - {name: wan, device: %s, address: 10.%d.0.5/24, gateway: 10.%d.0.1}\n", dev, n, n)
+}
+
+// labNetwork is the networks: section of uplinkedLab, for a test that
+// writes its own uplink wan.
+func labNetwork(n int, mode string, extra ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "networks:\n  - name: lab\n    address: 192.168.%d.1/24\n    mode: %s\n    uplink: wan\n", n, mode)
 	for _, e := range extra {
 		fmt.Fprintf(&b, "    %s\n", e)
 	}
-	fmt.Fprintf(&b, "uplinks:\n  - {name: wan, device: %s, address: 10.%d.0.5/24, gateway: 10.%d.0.1}\n", dev, n, n)
 	return b.String()
+}
+
+// dhcpUplink is the uplinks: section of uplink wan on device dev leasing
+// its address from the outside (serveDHCP).
+func dhcpUplink(dev string) string {
+	return fmt.Sprintf("uplinks:\n  - {name: wan, device: %s, address: dhcp}\n", dev)
 }
 
 // labDHCP is the dhcp key of a network on 192.168.<n>.0/24 leasing .10

@@ -21,12 +21,7 @@ func TestUplinkDHCPWithoutRouter(t *testing.T) {
 	out.serveDHCP(outDev, 252)
 	guest, pg := newHost(t, "ng"), testnet.Name("nr")
 	addr := freeAddr(t)
-	vs := startVswitch(t, tapPorts([]string{pg}, guest)+fmt.Sprintf(`metrics: %q
-networks:
-  - {name: lab, address: 192.168.252.1/24, mode: nat, uplink: wan}
-uplinks:
-  - {name: wan, device: %s, address: dhcp}
-`, addr, upDev))
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{pg}, guest)+labNetwork(252, "nat")+dhcpUplink(upDev))
 	guest.routedVia(pg, "192.168.252.10/24", "192.168.252.1")
 	testnet.WaitFor(t, 30*time.Second, "the uplink's lease and a ping to the outside link", func() bool {
 		return guest.ping("10.252.0.1", 1)
