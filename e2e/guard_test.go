@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -21,9 +20,7 @@ func rawUDP(dst, src pkt.MAC, sip, dip netip.Addr, payload string) []byte {
 // rawDiscover builds a DHCPDISCOVER from 0.0.0.0 for chaddr, sent from src.
 func rawDiscover(src, chaddr pkt.MAC) []byte {
 	b := make([]byte, pkt.DHCPOptionsOff, 300)
-	b[0], b[1], b[2] = pkt.BOOTRequest, 1, 6
-	copy(b[28:34], chaddr[:])
-	binary.BigEndian.PutUint32(b[236:], pkt.DHCPCookie)
+	pkt.DHCP(b).Encode(&pkt.DHCPFields{Op: pkt.BOOTRequest, CHAddr: chaddr[:]})
 	b = append(b, pkt.OptMessageType, 1, pkt.DHCPDiscover, pkt.OptEnd)
 	return rawUDPPorts(pkt.Broadcast, src, netip.IPv4Unspecified(), netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68, 67, string(b))
 }

@@ -14,10 +14,7 @@ import (
 
 func seedDHCP() []byte {
 	b := make([]byte, 300)
-	b[0], b[1], b[2] = BOOTRequest, 1, 6
-	binary.BigEndian.PutUint32(b[4:], 0xdeadbeef)
-	copy(b[28:], []byte{0x52, 0x54, 0, 0, 0, 1})
-	binary.BigEndian.PutUint32(b[236:], DHCPCookie)
+	DHCP(b).Encode(&DHCPFields{Op: BOOTRequest, XID: 0xdeadbeef, CHAddr: []byte{0x52, 0x54, 0, 0, 0, 1}})
 	w := DHCPOptionWriter{B: b, N: DHCPOptionsOff}
 	w.Add(OptMessageType, DHCPDiscover)
 	w.Add(OptParamRequest, 1, 3, 6, 15, 26)
@@ -215,10 +212,7 @@ func FuzzDHCPEncode(f *testing.F) {
 	f.Add(uint32(3), []byte{}, uint16(800), bytes.Repeat([]byte{1, OptDNS, 255}, 3))
 	f.Fuzz(func(t *testing.T, xid uint32, chaddr []byte, room uint16, recipe []byte) {
 		buf := make([]byte, DHCPOptionsOff+int(room%1024))
-		buf[0], buf[1], buf[2] = BOOTRequest, 1, 6
-		binary.BigEndian.PutUint32(buf[4:], xid)
-		copy(buf[28:34], chaddr)
-		binary.BigEndian.PutUint32(buf[236:], DHCPCookie)
+		DHCP(buf).Encode(&DHCPFields{Op: BOOTRequest, XID: xid, CHAddr: chaddr[:min(len(chaddr), 6)]})
 		w := DHCPOptionWriter{B: buf, N: DHCPOptionsOff}
 		var want []dhcpOpt
 		for len(recipe) >= 3 {
