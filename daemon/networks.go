@@ -53,6 +53,7 @@ func (d *Daemon) startNetworks() error {
 		}
 		uplinks[uc.Name] = u
 	}
+	r6 := gateway.NewRouter6() // IPv6 routes between every network with address6
 	for _, nc := range d.cfg.Networks {
 		n := &network{cfg: nc, port: "gw-" + nc.Name}
 		if h := nc.DHCP; h != nil {
@@ -72,7 +73,7 @@ func (d *Daemon) startNetworks() error {
 			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) }, func(s dns.TCPSegment) { n.gw.DeliverDNSTCP(s) })
 		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns})
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Address6: nc.Address6, Router6: r6})
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
