@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/vswitch/vswitch/config"
@@ -95,6 +96,14 @@ func (d *Daemon) startNetworks() error {
 		// dropped (local_mac) instead of taking the gateway's traffic.
 		if err := d.sw.AddLocal(n.port, nc.VLAN, n.gw.MAC()); err != nil {
 			return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+		}
+		// Likewise its IPv6 addresses: no other port may advertise them.
+		if nc.Address6.IsValid() {
+			for _, a := range []netip.Addr{nc.Address6.Addr(), pkt.LinkLocalFromMAC(n.gw.MAC())} {
+				if err := d.sw.AddLocalAddr6(nc.VLAN, a); err != nil {
+					return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+				}
+			}
 		}
 		d.mu.Lock()
 		d.ports[n.port] = &portEntry{cfg: config.Port{Name: n.port, Type: "gateway", VLAN: nc.VLAN}, drv: n.gw}

@@ -24,6 +24,8 @@ const (
 	DropSpoofedIP                        // a guarded port's IPv4 packet from an address not its own
 	DropSpoofedARP                       // a guarded port's ARP claiming a MAC or address not its own
 	DropGuardEtherType                   // a guarded port's frame neither IPv4 nor ARP (with ips or dhcp)
+	DropRAGuard                          // a router advertisement or redirect from an RA-guarded (guest) port
+	DropSpoofedNA                        // a neighbour advertisement for the gateway's IPv6 address from another port
 	NumDropReasons
 )
 
@@ -47,6 +49,8 @@ var dropNames = [NumDropReasons]string{
 	DropSpoofedIP:      "spoofed_ip",
 	DropSpoofedARP:     "spoofed_arp",
 	DropGuardEtherType: "guard_ethertype",
+	DropRAGuard:        "ra_guard",
+	DropSpoofedNA:      "spoofed_na",
 }
 
 // String is the metric label value.

@@ -39,6 +39,9 @@ type PortConfig struct {
 	// without an FDB lookup that a spoofed source MAC could mislead, as
 	// Linux's skb mark does. The switch gives it no meaning.
 	Mark uint8
+	// RAGuard drops router advertisements and redirects the port sends
+	// (raguard.go): on for guest ports.
+	RAGuard bool
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
@@ -56,6 +59,8 @@ type Switch struct {
 	fdb  *fdb
 	log  *slog.Logger
 	topo atomic.Pointer[topology] // copy-on-write; read once per batch
+	// local6 are the gateways' IPv6 addresses (raguard.go); copy on write.
+	local6 atomic.Pointer[[]localAddr6]
 
 	mu     sync.Mutex // serialises topology changes, never taken per frame
 	closed bool
