@@ -273,7 +273,8 @@ func switchPortConfig(pc config.Port) vswitch.PortConfig {
 	if len(pc.Trunk) > 0 {
 		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
 	}
-	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated}
+	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated,
+		RAGuard: pc.Type == "tap" || pc.Type == "qemu"} // a guest is nobody's router
 	if pc.DHCPRelay {
 		spc.Mark |= gateway.MarkDHCPRelay // the gateway trusts the relay by its frames' ingress
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/vswitch/vswitch/config"
@@ -53,6 +54,7 @@ func (d *Daemon) startNetworks() error {
 		}
 		uplinks[uc.Name] = u
 	}
+	r6 := gateway.NewRouter6() // IPv6 routes between every network with address6
 	for _, nc := range d.cfg.Networks {
 		n := &network{cfg: nc, port: "gw-" + nc.Name}
 		if h := nc.DHCP; h != nil {
@@ -72,7 +74,7 @@ func (d *Daemon) startNetworks() error {
 			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) }, func(s dns.TCPSegment) { n.gw.DeliverDNSTCP(s) })
 		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns})
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Address6: nc.Address6, Router6: r6})
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
@@ -94,6 +96,14 @@ func (d *Daemon) startNetworks() error {
 		// dropped (local_mac) instead of taking the gateway's traffic.
 		if err := d.sw.AddLocal(n.port, nc.VLAN, n.gw.MAC()); err != nil {
 			return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+		}
+		// Likewise its IPv6 addresses: no other port may advertise them.
+		if nc.Address6.IsValid() {
+			for _, a := range []netip.Addr{nc.Address6.Addr(), pkt.LinkLocalFromMAC(n.gw.MAC())} {
+				if err := d.sw.AddLocalAddr6(nc.VLAN, a); err != nil {
+					return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+				}
+			}
 		}
 		d.mu.Lock()
 		d.ports[n.port] = &portEntry{cfg: config.Port{Name: n.port, Type: "gateway", VLAN: nc.VLAN}, drv: n.gw}

@@ -32,6 +32,11 @@ type Config struct {
 	Mode   config.Mode
 	Uplink *Uplink
 	DNS    *dns.Server // nil: port 53 is closed, as on a host without a resolver
+	// Address6 turns IPv6 on (ipv6.go): the gateway's address and the
+	// network's /64. Router6 routes IPv6 between the networks that share
+	// it (route6.go); nil routes none.
+	Address6 netip.Prefix
+	Router6  *Router6
 }
 
 // DropReason says why the gateway port dropped a frame: a label value of
@@ -50,6 +55,11 @@ const (
 	DropNeighMiss                       // a packet from the uplink for a guest not in the neighbour cache yet (ARP sent)
 	DropBadSource                       // a packet to route whose source is not a guest address of the network (rp_filter)
 	DropBadOffload                      // a partial checksum or GSO super-frame whose headers do not parse (offload.go)
+	DropBadIPv6                         // bad IPv6 header or extension-header chain
+	DropBadICMPv6                       // ICMPv6 too short or with a bad checksum
+	DropBadNDP                          // neighbour discovery that fails RFC 4861's checks (hop limit, options, code)
+	DropNDPSpoofed                      // NS or NA whose link-layer address is not the frame's source MAC
+	DropAddrConflict                    // NS probe or NA for one of the gateway's own IPv6 addresses
 	NumDrops
 )
 
@@ -65,6 +75,11 @@ var dropNames = [NumDrops]string{
 	DropNeighMiss:     "neigh_miss",
 	DropBadSource:     "bad_source",
 	DropBadOffload:    "bad_offload",
+	DropBadIPv6:       "bad_ipv6",
+	DropBadICMPv6:     "bad_icmpv6",
+	DropBadNDP:        "bad_ndp",
+	DropNDPSpoofed:    "ndp_spoofed",
+	DropAddrConflict:  "addr_conflict",
 }
 
 // String is the metric label value.
@@ -87,6 +102,7 @@ type Port struct {
 	done  chan struct{}
 	once  sync.Once
 	garp  atomic.Bool // gratuitous ARP sent
+	adv   atomic.Bool // IPv6 advertiser started
 
 	neigh *neighbours
 	// ICMP error tokens: refilled to icmpBurst every second, as Linux's
@@ -103,6 +119,7 @@ type Port struct {
 	// vnet is the virtio-net header of the frame being routed whole
 	// (writer goroutine; offload.go): route copies it with the packet.
 	vnet pkt.VirtioNetHdr
+	v6   *v6 // nil without address6
 }
 
 const icmpBurst = 100
@@ -132,6 +149,12 @@ func New(cfg Config) *Port {
 		dhcpBuf: make([]byte, 1500),
 	}
 	p.tokens.Store(icmpBurst)
+	if cfg.Address6.IsValid() {
+		p.v6 = newV6(cfg.Address6, mac)
+		if cfg.Router6 != nil {
+			cfg.Router6.join(p)
+		}
+	}
 	return p
 }
 
@@ -161,12 +184,16 @@ func (p *Port) Close() error {
 }
 
 // ReadBatch hands the switch the gateway's replies (and, first, a
-// gratuitous ARP announcing the gateway's address and MAC).
+// gratuitous ARP announcing the gateway's address and MAC; with IPv6,
+// then DAD probes and router advertisements from ra.go's advertiser).
 func (p *Port) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	if p.garp.CompareAndSwap(false, true) {
 		f := frames[0]
 		f.SetLen(writeARP(f.RxBuf(), pkt.ARPRequest, p.mac, p.ip, pkt.MAC{}, p.ip))
 		return 1, nil
+	}
+	if p.v6 != nil && p.adv.CompareAndSwap(false, true) {
+		go p.advertise(time.After) // DAD once attached: its probes go out now
 	}
 	var out [vswitch.BatchSize]*vswitch.Frame
 	n := p.q.Wait(out[:min(len(frames), len(out))], p.done)
@@ -206,7 +233,7 @@ func (p *Port) handle(b []byte, now time.Time) {
 		return
 	}
 	dst := eth.Dst()
-	if dst != p.mac && dst != pkt.Broadcast {
+	if dst != p.mac && dst != pkt.Broadcast && (p.v6 == nil || !p.v6.wantMAC(dst)) {
 		return // flooded unicast for someone else, or multicast: not ours
 	}
 	switch eth.Type() {
@@ -214,6 +241,8 @@ func (p *Port) handle(b []byte, now time.Time) {
 		p.arp(eth, now)
 	case pkt.TypeIPv4:
 		p.ipv4(eth, now)
+	case pkt.TypeIPv6:
+		p.ipv6(eth, now)
 	}
 }
 

@@ -28,6 +28,8 @@ const (
 	DropMDBFull                          // a report's group not joined: the MDB is full (likewise)
 	DropBadIGMP                          // IGMP message too short, truncated group record or bad checksum
 	DropBadMLD                           // MLD message too short, truncated address record or bad checksum
+	DropRAGuard                          // a router advertisement or redirect from an RA-guarded (guest) port
+	DropSpoofedNA                        // a neighbour advertisement for the gateway's IPv6 address from another port
 	NumDropReasons
 )
 
@@ -55,6 +57,8 @@ var dropNames = [NumDropReasons]string{
 	DropMDBFull:        "mdb_full",
 	DropBadIGMP:        "bad_igmp",
 	DropBadMLD:         "bad_mld",
+	DropRAGuard:        "ra_guard",
+	DropSpoofedNA:      "spoofed_na",
 }
 
 // String is the metric label value.

@@ -91,6 +91,12 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 				continue
 			}
 		}
+		if eth.Type() == pkt.TypeIPv6 && (p.raGuard || s.local6.Load() != nil) {
+			if r := s.screen6(p, f); r != NumDropReasons {
+				p.drop(r)
+				continue
+			}
+		}
 		switch s.fdb.learn(p, f.vid, src, now) {
 		case learnLimit:
 			if !s.learnFair(topo, p, f.vid, src, now) {

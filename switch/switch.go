@@ -46,6 +46,9 @@ type PortConfig struct {
 	// MaxGroups bounds the multicast groups the port may join (mdb.go); 0:
 	// DefaultMaxGroups, negative: no limit.
 	MaxGroups int
+	// RAGuard drops router advertisements and redirects the port sends
+	// (raguard.go): on for guest ports.
+	RAGuard bool
 }
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
@@ -64,6 +67,8 @@ type Switch struct {
 	mdb  *mdb // nil: multicast snooping off
 	log  *slog.Logger
 	topo atomic.Pointer[topology] // copy-on-write; read once per batch
+	// local6 are the gateways' IPv6 addresses (raguard.go); copy on write.
+	local6 atomic.Pointer[[]localAddr6]
 
 	mu     sync.Mutex // serialises topology changes, never taken per frame
 	closed bool
