@@ -32,6 +32,9 @@ type Config struct {
 	Mode   config.Mode
 	Uplink *Uplink
 	DNS    *dns.Server // nil: port 53 is closed, as on a host without a resolver
+	// Querier makes the gateway the network's IGMP and MLD querier
+	// (querier.go), for the switch's multicast snooping.
+	Querier bool
 }
 
 // DropReason says why the gateway port dropped a frame: a label value of
@@ -94,9 +97,10 @@ type Port struct {
 	ipID     atomic.Uint32
 
 	drops   [NumDrops]atomic.Uint64
-	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
-	relayIn bool   // the frame being handled came in on a trusted relay port (writer goroutine)
-	arpTok  tokens // ARP requests for guests, per second
+	dhcpBuf []byte   // the writer goroutine's scratch for DHCP replies
+	relayIn bool     // the frame being handled came in on a trusted relay port (writer goroutine)
+	arpTok  tokens   // ARP requests for guests, per second
+	mq      *querier // nil: not a querier
 }
 
 const icmpBurst = 100
@@ -126,6 +130,10 @@ func New(cfg Config) *Port {
 		dhcpBuf: make([]byte, 1500),
 	}
 	p.tokens.Store(icmpBurst)
+	if cfg.Querier {
+		p.mq = newQuerier(p)
+		go p.mq.run()
+	}
 	return p
 }
 
@@ -196,6 +204,9 @@ func (p *Port) handle(b []byte, now time.Time) {
 		return
 	}
 	dst := eth.Dst()
+	if p.mq != nil && dst.IsMulticast() && dst != pkt.Broadcast {
+		p.mq.observe(eth, now) // the queries and leaves of the network
+	}
 	if dst != p.mac && dst != pkt.Broadcast {
 		return // flooded unicast for someone else, or multicast: not ours
 	}
