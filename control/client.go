@@ -154,6 +154,12 @@ func (c *Client) Ports(ctx context.Context) ([]PortStatus, error) {
 	return v, c.getJSON(ctx, "/v1/ports", &v)
 }
 
+// MDB lists the multicast group database.
+func (c *Client) MDB(ctx context.Context) ([]MDBEntry, error) {
+	var v []MDBEntry
+	return v, c.getJSON(ctx, "/v1/mdb", &v)
+}
+
 // FDB lists the forwarding database.
 func (c *Client) FDB(ctx context.Context) ([]FDBEntry, error) {
 	var v []FDBEntry

@@ -146,7 +146,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		col.Uplinks = d.uplinkStats
 		col.Driver = d.driverStats
 		reg := metrics.Registry(col)
-		reg.MustRegister(d.life)
+		reg.MustRegister(d.life, metrics.NewMDBCollector(d.sw.MDBStats))
 		d.met, err = metrics.Listen(cfg.Metrics, reg)
 		if err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
