@@ -107,7 +107,8 @@ type Network struct {
 	Name     string
 	VLAN     uint16
 	Address  netip.Prefix
-	Mode     Mode // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
+	Address6 netip.Prefix // the gateway's IPv6 address and /64; invalid when IPv6 is off
+	Mode     Mode         // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
 	Uplink   string
 	DHCP     *DHCP
 	DNS      DNS // see dns.go
@@ -150,7 +151,10 @@ type Uplink struct {
 	DHCP    bool
 	Gateway netip.Addr
 	MAC     pkt.MAC
-	Line    int
+	// HostLoopback (host_loopback, user only): the address through which
+	// guests reach the host's 127.0.0.1; invalid: off.
+	HostLoopback netip.Addr
+	Line         int
 }
 
 // Uplink types.

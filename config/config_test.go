@@ -175,6 +175,16 @@ func TestErrors(t *testing.T) {
 		{"broadcast address /30", "networks:\n  - {name: n, address: 10.0.0.7/30}\n", 2, "networks[0].address: 10.0.0.7/30 is the network or broadcast address: give the gateway a host address"},
 		{"prefix /31", "networks:\n  - {name: n, address: 10.0.0.1/31}\n", 2, "networks[0].address: 10.0.0.1/31: the prefix must be /30 or shorter to hold guests"},
 		{"address IPv6", "networks:\n  - {name: n, address: \"fd00::1/64\"}\n", 2, `networks[0].address: "fd00::1/64" is not an IPv4 address with a prefix length, like 192.168.122.1/24`},
+		{"address6 IPv4", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: 10.0.1.1/24}\n", 2, `networks[0].address6: "10.0.1.1/24" is not an IPv6 address with a prefix length, like fd00:122::1/64`},
+		{"address6 without prefix", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fd00::1\"}\n", 2, `networks[0].address6: "fd00::1" is not an IPv6 address with a prefix length, like fd00:122::1/64`},
+		{"address6 /48", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fd00::1/48\"}\n", 2, `networks[0].address6: "fd00::1/48" must be a /64: guests form their addresses by SLAAC from a 64-bit prefix`},
+		{"address6 link-local", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fe80::1/64\"}\n", 2, `networks[0].address6: "fe80::1/64" is link-local: the gateway has its link-local address from its MAC; give a global or unique-local (fd00::/8) address`},
+		{"address6 multicast", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"ff02::1/64\"}\n", 2, `networks[0].address6: "ff02::1/64" is a multicast address`},
+		{"address6 mapped", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"::ffff:10.0.0.1/64\"}\n", 2, `networks[0].address6: "::ffff:10.0.0.1/64" is not an IPv6 address with a prefix length, like fd00:122::1/64`},
+		{"address6 anycast", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fd00:1::/64\"}\n", 2, `networks[0].address6: "fd00:1::/64" is the subnet-router anycast address (host part zero): give the gateway a host address`},
+		{"address6 loopback", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"::1/64\"}\n", 2, `networks[0].address6: "::1/64" is not a unicast address`},
+		{"address6 list", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    address6: [fd00::1/64]\n", 4, `networks[0].address6: must be a single value`},
+		{"address6 shared prefix", "networks:\n  - {name: a, address: 10.0.0.1/24, address6: \"fd00::1/64\"}\n  - {name: b, vlan: 2, address: 10.0.1.1/24, address6: \"fd00::2/64\"}\n", 3, `networks[1].address6: fd00::/64 is already the prefix of network "a"`},
 		{"network without address", "networks:\n  - {name: n}\n", 2, "networks[0]: a network needs an address (the gateway's, like 192.168.122.1/24)"},
 		{"network without name", "networks:\n  - {address: 10.0.0.1/24}\n", 2, "networks[0]: a network needs a name"},
 		{"duplicate network name", "networks:\n  - {name: a, address: 10.0.0.1/24}\n  - {name: a, vlan: 2, address: 10.0.1.1/24}\n", 3, `networks[1].name: duplicate network name "a"`},
@@ -208,7 +218,11 @@ func TestErrors(t *testing.T) {
 		{"user uplink with device", "uplinks:\n  - {name: h, type: user, device: eth0}\n", 2, "uplinks[0]: a user uplink has no device, address, gateway or mac: its flows leave as the process's own sockets"},
 		{"user uplink without name", "uplinks:\n  - {type: user}\n", 2, "uplinks[0]: an uplink needs a name"},
 		{"user uplink routed", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: routed, uplink: h}\n", 4, "networks[0].uplink: user uplink h serves mode nat only (mode is routed)"},
-		{"user uplink udp forward", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - name: n\n    address: 10.0.0.1/24\n    mode: nat\n    uplink: h\n    forwards: [{proto: udp, port: 80, to: \"10.0.0.9:80\"}]\n", 4, "networks[0].forwards[0].proto: user uplink h forwards tcp only (udp is still to come)"},
+		{"host_loopback on a packet uplink", "uplinks:\n  - {name: w, device: e, address: dhcp, host_loopback: 10.0.2.2}\n", 2, "uplinks[0].host_loopback: host_loopback is a user uplink's (type: user)"},
+		{"host_loopback loopback", "uplinks:\n  - {name: h, type: user, host_loopback: 127.0.0.1}\n", 2, "uplinks[0].host_loopback: 127.0.0.1 is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)"},
+		{"host_loopback broadcast", "uplinks:\n  - {name: h, type: user, host_loopback: 255.255.255.255}\n", 2, "uplinks[0].host_loopback: 255.255.255.255 is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)"},
+		{"host_loopback IPv6", "uplinks:\n  - {name: h, type: user, host_loopback: \"::1\"}\n", 2, `uplinks[0].host_loopback: "::1" is not an IPv4 address`},
+		{"host_loopback inside a network", "uplinks:\n  - {name: h, type: user, host_loopback: 10.0.0.2}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: h}\n", 2, "uplinks[0].host_loopback: 10.0.0.2 is inside network n (10.0.0.0/24): guests reach it through the gateway, so it must be outside every network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,6 +313,7 @@ networks:
   - name: b
     vlan: 2
     address: 10.0.1.254/24
+    address6: "2001:db8:0:1:ffff:ffff:ffff:ffff/64"
     dhcp: {range: 10.0.1.1-10.0.1.253}
   - name: c
     vlan: 3
@@ -346,10 +361,11 @@ conntrack: {max_entries: 16, max_per_source: 1}
 		n.DHCP.MaxLeasesPerMAC != 1<<16 {
 		t.Fatalf("network a %+v %+v", n, n.DHCP)
 	}
-	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.DHCP.MaxLeasesPerMAC != 4 || n.Address.String() != "10.0.1.254/24" {
+	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.DHCP.MaxLeasesPerMAC != 4 || n.Address.String() != "10.0.1.254/24" ||
+		n.Address6.String() != "2001:db8:0:1:ffff:ffff:ffff:ffff/64" || c.Networks[0].Address6.IsValid() {
 		t.Fatalf("network b %+v %+v", n, n.DHCP)
 	}
-	if f := c.Networks[2].Forwards; fmt.Sprint(f) != "[{udp 65535 10.0.2.2:53 27} {tcp 1 10.0.2.3:1 27}]" {
+	if f := c.Networks[2].Forwards; fmt.Sprint(f) != "[{udp 65535 10.0.2.2:53 28} {tcp 1 10.0.2.3:1 28}]" {
 		t.Fatalf("forwards %v", f)
 	}
 	if u := c.Uplinks; !u[1].DHCP || u[1].Prefix.IsValid() || u[0].DHCP || u[0].Prefix.String() != "10.1.0.5/24" {
@@ -499,13 +515,17 @@ func TestPortGuard(t *testing.T) {
 }
 
 func TestUserUplink(t *testing.T) {
-	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user}\n  - {name: wan, device: eth0, address: dhcp}\n"+
-		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}]}\n"))
+	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user, host_loopback: 10.0.2.2}\n  - {name: wan, device: eth0, address: dhcp}\n"+
+		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}, {proto: udp, port: 5353, to: \"10.0.0.9:53\"}]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := c.Uplinks; u[0].Type != UplinkUser || u[0].Device != "" || u[0].DHCP || u[1].Type != UplinkPacket {
+	if u := c.Uplinks; u[0].Type != UplinkUser || u[0].Device != "" || u[0].DHCP || u[0].HostLoopback != netip.MustParseAddr("10.0.2.2") ||
+		u[1].Type != UplinkPacket || u[1].HostLoopback.IsValid() {
 		t.Fatalf("uplinks %+v", u)
+	}
+	if f := c.Networks[0].Forwards; len(f) != 2 || f[1].Proto != "udp" || f[1].Port != 5353 {
+		t.Fatalf("forwards %+v", f)
 	}
 }
 

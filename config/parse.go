@@ -80,92 +80,88 @@ func (d *decoder) str(v *yaml.Node, key string, dst *string) {
 	}
 }
 
-func (d *decoder) int(v *yaml.Node, key string, lo, hi int, dst *int) {
+// value stores in dst what parse makes of v's scalar, or reports parse's
+// complaint at v's line and leaves dst as it was: every typed key below is
+// this with its own parse.
+func value[T any](d *decoder, v *yaml.Node, key string, dst *T, parse func(s string) (T, string)) {
 	s, ok := d.scalar(v, key)
 	if !ok {
 		return
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		d.errf(v, key, "%q is not a whole number from %d to %d", s, lo, hi)
+	x, bad := parse(s)
+	if bad != "" {
+		d.errf(v, key, "%s", bad)
 		return
 	}
-	*dst = n
+	*dst = x
+}
+
+func (d *decoder) int(v *yaml.Node, key string, lo, hi int, dst *int) {
+	value(d, v, key, dst, func(s string) (int, string) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return 0, fmt.Sprintf("%q is not a whole number from %d to %d", s, lo, hi)
+		}
+		return n, ""
+	})
 }
 
 func (d *decoder) bool(v *yaml.Node, key string, dst *bool) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	switch s {
-	case "true":
-		*dst = true
-	case "false":
-		*dst = false
-	default:
-		d.errf(v, key, "%q is not true or false", s)
-	}
+	value(d, v, key, dst, func(s string) (bool, string) {
+		switch s {
+		case "true":
+			return true, ""
+		case "false":
+			return false, ""
+		}
+		return false, fmt.Sprintf("%q is not true or false", s)
+	})
 }
 
 func (d *decoder) vlan(v *yaml.Node, key string, dst *uint16) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > pkt.MaxVID {
-		d.errf(v, key, "%s is not a VLAN ID (1-4094)", s)
-		return
-	}
-	*dst = uint16(n)
+	value(d, v, key, dst, func(s string) (uint16, string) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > pkt.MaxVID {
+			return 0, s + " is not a VLAN ID (1-4094)"
+		}
+		return uint16(n), ""
+	})
 }
 
 func (d *decoder) duration(v *yaml.Node, key string, min time.Duration, dst *time.Duration) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	t, err := time.ParseDuration(s)
-	if err != nil {
-		d.errf(v, key, "%q is not a duration (like 300s, 5m, 1h)", s)
-		return
-	}
-	if t < min {
-		d.errf(v, key, "%s is too short (at least %s)", s, min)
-		return
-	}
-	*dst = t
+	value(d, v, key, dst, func(s string) (time.Duration, string) {
+		t, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Sprintf("%q is not a duration (like 300s, 5m, 1h)", s)
+		}
+		if t < min {
+			return 0, fmt.Sprintf("%s is too short (at least %s)", s, min)
+		}
+		return t, ""
+	})
 }
 
 func (d *decoder) mac(v *yaml.Node, key string, dst *pkt.MAC) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	m, err := pkt.ParseMAC(s)
-	if err != nil {
-		d.errf(v, key, "%v", err)
-		return
-	}
-	if m.IsMulticast() || m.IsZero() {
-		d.errf(v, key, "%s is not a unicast MAC address", s)
-		return
-	}
-	*dst = m
+	value(d, v, key, dst, func(s string) (pkt.MAC, string) {
+		m, err := pkt.ParseMAC(s)
+		if err != nil {
+			return m, err.Error()
+		}
+		if m.IsMulticast() || m.IsZero() {
+			return m, s + " is not a unicast MAC address"
+		}
+		return m, ""
+	})
 }
 
 func (d *decoder) addr(v *yaml.Node, key string, dst *netip.Addr) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		d.errf(v, key, "%q is not an IPv4 address", s)
-		return
-	}
-	*dst = a
+	value(d, v, key, dst, func(s string) (netip.Addr, string) {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return a, fmt.Sprintf("%q is not an IPv4 address", s)
+		}
+		return a, ""
+	})
 }
 
 func (d *decoder) seq(v *yaml.Node, key string, fn func(i int, item *yaml.Node)) {

@@ -199,6 +199,7 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 		for r, v := range u.Drops() {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}
+		st.GSOOut, st.GSOIn = u.GSOTranslations()
 		userDrops(u, st.Drops)
 		out = append(out, st)
 	}

@@ -21,30 +21,18 @@ type tcpHarness struct {
 func newTCPHarness(t *testing.T, cfg Config) *tcpHarness {
 	t.Helper()
 	h := &tcpHarness{segs: make(chan TCPSegment, 1024)}
-	cfg.Gateway = netip.MustParsePrefix("192.168.122.1/24")
-	cfg.Domain = "lab"
-	cfg.ResolvConf = t.TempDir() + "/none"
 	cfg.Deliver = func(Answer) { t.Error("an answer over UDP") }
 	cfg.DeliverTCP = func(s TCPSegment) {
 		s.Payload = append([]byte(nil), s.Payload...)
 		h.segs <- s
 	}
-	h.s = New(cfg)
-	h.s.Start()
-	t.Cleanup(func() { h.s.Close() })
+	h.s = serve(t, cfg)
 	return h
 }
 
 // in sends the server a segment from src.
 func (h *tcpHarness) in(src netip.AddrPort, seq, ack uint32, flags uint8, window uint16, opts, data []byte) {
-	b := make([]byte, 20, 20+len(opts)+len(data))
-	binary.BigEndian.PutUint16(b[0:], src.Port())
-	binary.BigEndian.PutUint16(b[2:], 53)
-	binary.BigEndian.PutUint32(b[4:], seq)
-	binary.BigEndian.PutUint32(b[8:], ack)
-	b[12], b[13] = byte((20+len(opts))/4<<4), flags
-	binary.BigEndian.PutUint16(b[14:], window)
-	b = append(append(b, opts...), data...)
+	b := segment(src.Port(), seq, ack, flags, window, opts, data)
 	h.s.Segment(guestMAC, src, b, time.Now())
 }
 

@@ -22,32 +22,15 @@ import (
 // the metrics count the refusal.
 func TestUserUplink(t *testing.T) {
 	requireE2E(t, "python3", "udhcpc", "curl", "ping")
-	hostNS, guest, pg := newHost(t, "uh"), newHost(t, "ug"), testnet.Name("u")
+	hostNS, guest := newHost(t, "uh"), newHost(t, "ug")
 	// The host's service address, on the host namespace's loopback.
 	hostNS.Run("ip", "addr", "add", "10.243.0.1/32", "dev", "lo")
 	dir := t.TempDir()
 	sum := randomBlob(t, filepath.Join(dir, "blob"), 8)
 	serveHTTP(hostNS, "10.243.0.1", dir)
 	hostNS.Start("python3", "-c", udpEcho, "10.243.0.1", "9999")
-	addr := freeAddr(t)
-	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 192.168.243.1/24
-    mode: nat
-    uplink: host
-    dhcp: {range: 192.168.243.10-192.168.243.20}
-    forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
-uplinks:
-  - {name: host, type: user}
-`, addr, pg, guest.Name), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
-	ip := dhcpClient(t, "udhcpc", guest, pg)
-	if ip != "192.168.243.10" {
-		t.Fatalf("lease %s", ip)
-	}
-	guest.Run("ip", "route", "add", "default", "via", "192.168.243.1")
+	vs, addr := startUserLab(t, hostNS, guest, "192.168.243", `    forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
+`, "")
 
 	downloadChecked(t, guest, "http://10.243.0.1:8000/blob", filepath.Join(t.TempDir(), "got"), sum, 20*time.Second, "10", "the download through the user uplink")
 	if seen := peerExchange(t, hostNS, guest, "10.243.0.1", "8081", "10.243.0.1", "8081", "the TCP exchange through the user uplink"); seen != "10.243.0.1" {
@@ -117,6 +100,34 @@ uplinks:
 	if err := vs.stop(); err != nil {
 		t.Fatalf("vswitch exit: %v\n%s", err, vs.log)
 	}
+}
+
+// startUserLab runs vswitch in hostNS (the host, for vswitch's sockets)
+// with a TAP port in guest on network lab, NET.0/24, mode nat through the
+// user uplink host; netKeys and uplinkKeys are more keys of the network
+// (YAML lines) and of the uplink (flow mapping entries). The guest leases
+// NET.10 by DHCP and routes through the gateway. It returns vswitch and
+// its metrics address (in hostNS).
+func startUserLab(t *testing.T, hostNS, guest *host, net, netKeys, uplinkKeys string) (*instance, string) {
+	t.Helper()
+	pg, addr := testnet.Name("p"), freeAddr(t)
+	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: %[4]s.1/24
+    mode: nat
+    uplink: host
+    dhcp: {range: %[4]s.10-%[4]s.20}
+%[5]suplinks:
+  - {name: host, type: user%[6]s}
+`, addr, pg, guest.Name, net, netKeys, uplinkKeys), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
+	if ip := dhcpClient(t, "udhcpc", guest, pg); ip != net+".10" {
+		t.Fatalf("lease %s", ip)
+	}
+	guest.Run("ip", "route", "add", "default", "via", net+".1")
+	return vs, addr
 }
 
 // TestUserUplinkRootless: vswitch and QEMU run as nobody with no

@@ -52,6 +52,7 @@ const (
 	DropTTLExceeded                     // a guest's packet to route with TTL <= 1 (answered with time exceeded)
 	DropNeighMiss                       // a packet from the uplink for a guest not in the neighbour cache yet (ARP sent)
 	DropBadSource                       // a packet to route whose source is not a guest address of the network (rp_filter)
+	DropBadOffload                      // a partial checksum or GSO super-frame whose headers do not parse (offload.go)
 	NumDrops
 )
 
@@ -66,6 +67,7 @@ var dropNames = [NumDrops]string{
 	DropTTLExceeded:   "ttl_exceeded",
 	DropNeighMiss:     "neigh_miss",
 	DropBadSource:     "bad_source",
+	DropBadOffload:    "bad_offload",
 }
 
 // String is the metric label value.
@@ -97,10 +99,15 @@ type Port struct {
 	ipID     atomic.Uint32
 
 	drops   [NumDrops]atomic.Uint64
-	dhcpBuf []byte   // the writer goroutine's scratch for DHCP replies
-	relayIn bool     // the frame being handled came in on a trusted relay port (writer goroutine)
-	arpTok  tokens   // ARP requests for guests, per second
-	mq      *querier // nil: not a querier
+	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
+	relayIn bool   // the frame being handled came in on a trusted relay port (writer goroutine)
+	arpTok  tokens // ARP requests for guests, per second
+
+	// vnet is the virtio-net header of the frame being routed whole
+	// (writer goroutine; offload.go): route copies it with the packet.
+	vnet pkt.VirtioNetHdr
+
+	mq *querier // nil: not a querier (querier.go)
 }
 
 const icmpBurst = 100
@@ -152,9 +159,9 @@ func (p *Port) Drops() [NumDrops]uint64 {
 // Neighbours is the number of cached neighbours.
 func (p *Port) Neighbours() int { return p.neigh.len() }
 
-// Features: the gateway takes complete frames (the switch finishes partial
-// checksums and segments GSO frames before they get here).
-func (p *Port) Features() vswitch.Features { return 0 }
+// Features: the gateway takes partial checksums and GSO super-frames, so
+// that what it routes out keeps them (offload.go).
+func (p *Port) Features() vswitch.Features { return vswitch.FeatVNetHdr }
 
 // Close stops the port.
 func (p *Port) Close() error {
@@ -193,6 +200,10 @@ func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	now := time.Now()
 	for _, f := range frames {
 		p.relayIn = f.Mark()&MarkDHCPRelay != 0
+		if f.VNet != (pkt.VirtioNetHdr{}) {
+			p.offloaded(f, now)
+			continue
+		}
 		p.handle(f.Bytes(), now)
 	}
 	return len(frames), nil
@@ -472,6 +483,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	f := vswitch.NewFrameFor(n)
 	copy(f.RxBuf(), eth[:n])
 	f.SetLen(n)
+	f.VNet = p.vnet
 	pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).DecTTL()
 	u.output(f, p.cfg.Mode == config.ModeNAT, now)
 }

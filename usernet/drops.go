@@ -14,7 +14,7 @@ const (
 	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
 	DropDatagramTooBig                   // a UDP datagram over 16 KiB, either way
 	DropPingDenied                       // no unprivileged ICMP socket (ping_group_range): the guest is told "prohibited"
-	DropForwardSource                    // a port forward's client without a global unicast address (loopback): no guest can answer it
+	DropForwardSource                    // a port forward's client without a global unicast address (loopback, with no HostLoopback): no guest can answer it
 	NumDrops
 )
 

@@ -30,6 +30,13 @@ type Config struct {
 	UDPIdle      time.Duration // a UDP flow with no packet either way this long is closed; 0: 60 s
 	DialTimeout  time.Duration // 0: 10 s
 	MTU          int           // 0: 1500
+	// HostLoopback, when valid, is the address through which guests
+	// reach the host's 127.0.0.1 (slirp's 10.0.2.2, passt's
+	// --map-host-loopback): their flows to it are dialed at loopback,
+	// and a forward's loopback client appears from it. Off (invalid) by
+	// default: with it, every guest reaches every service that listens
+	// on the host's loopback only, trusting it to be local.
+	HostLoopback netip.Addr
 	// Out takes a packet the stack sends to a guest (a whole IPv4 packet).
 	// It is called on the stack's output goroutine and must not keep ip.
 	Out func(ip []byte)
@@ -50,7 +57,7 @@ type Stack struct {
 	wg    sync.WaitGroup
 	once  sync.Once
 	drops [NumDrops]atomic.Uint64
-	// pingTo is where an echo for dst goes: dst itself (tests send
+	// pingTo is where an echo for dst goes: its dialTarget (tests send
 	// theirs to loopback).
 	pingTo func(dst netip.Addr) netip.Addr
 	tcpN   atomic.Uint64 // TCP flows accepted
@@ -109,7 +116,7 @@ func New(cfg Config) (*Stack, error) {
 	st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
 	s := &Stack{cfg: cfg, st: st, ep: ep, flows: flows{max: cfg.MaxFlows, perSource: cfg.MaxPerSource, bySource: map[netip.Addr]int{}}}
 	s.ctx, s.stop = context.WithCancel(context.Background())
-	s.pingTo = func(dst netip.Addr) netip.Addr { return dst }
+	s.pingTo = func(dst netip.Addr) netip.Addr { return s.dialTarget(netip.AddrPortFrom(dst, 0)).Addr() }
 	tf := tcp.NewForwarder(st, 0, cfg.MaxHalfOpen, s.tcp)
 	st.SetTransportProtocolHandler(tcp.ProtocolNumber, tf.HandlePacket)
 	uf := udp.NewForwarder(st, s.udp)
