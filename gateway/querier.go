@@ -132,13 +132,13 @@ func (q *querier) observe(eth pkt.Ethernet, now time.Time) {
 		lower := !src.IsUnspecified() && src.Less(q.ip4)
 		q.message(0, g.Type(), pkt.IGMPQuery, pkt.IGMPv2Leave, pkt.IGMPv3Report, lower, g.Group, g.Records, now)
 	case pkt.TypeIPv6:
-		b := eth.Payload()
-		if len(b) < 40 || b[0]>>4 != 6 {
+		ip := pkt.IPv6(eth.Payload())
+		if !ip.Valid() {
 			return
 		}
-		src := netip.AddrFrom16([16]byte(b[8:24]))
-		m, ok := mldOf(b)
-		if !ok || !m.Valid() || !m.ChecksumOK(src, netip.AddrFrom16([16]byte(b[24:40]))) {
+		m, ok := ip.MLD()
+		src := ip.Src()
+		if !ok || !m.Valid() || !m.ChecksumOK(src, ip.Dst()) {
 			return
 		}
 		lower := src.IsLinkLocalUnicast() && src.Less(q.ll6)
@@ -161,20 +161,6 @@ func (q *querier) message(fam int, typ, query, leave, report uint8, lower bool, 
 		recs := records()
 		q.leaves(&recs, now)
 	}
-}
-
-// mldOf finds the MLD message of an IPv6 packet whose only extension
-// header is the hop-by-hop one with MLD's router alert (RFC 3810 5).
-func mldOf(b []byte) (pkt.MLD, bool) {
-	end := min(40+int(binary.BigEndian.Uint16(b[4:])), len(b))
-	if b[6] != 0 || end < 48 || b[40] != pkt.ProtoICMPv6 {
-		return nil, false
-	}
-	off := 40 + (int(b[41])+1)*8
-	if off >= end {
-		return nil, false
-	}
-	return pkt.MLD(b[off:end]), true
 }
 
 func (q *querier) silence(fam int, now time.Time) {
