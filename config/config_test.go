@@ -78,8 +78,8 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, local, dstport, vnis, remotes, evpn)`},
-		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, local, dstport, vnis, remotes, evpn)`},
+		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp, multicast_snooping)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
 		{"bad trunk vlan", "ports:\n  - name: t\n    type: afpacket\n    device: eth1\n    trunk: [10, 4095]\n", 5, "ports[0].trunk[1]: 4095 is not a VLAN ID (1-4094)"},
@@ -146,6 +146,9 @@ func TestErrors(t *testing.T) {
 		{"guard zero ip", "ports:\n  - {name: a, type: tap, guard: {ips: [0.0.0.0]}}\n", 2, "ports[0].guard.ips[0]: 0.0.0.0 is not a unicast address"},
 		{"guard broadcast ip", "ports:\n  - {name: a, type: tap, guard: {ips: [255.255.255.255]}}\n", 2, "ports[0].guard.ips[0]: 255.255.255.255 is not a unicast address"},
 		{"guard ips not a list", "ports:\n  - {name: a, type: tap, guard: {ips: 10.0.0.2}}\n", 2, "ports[0].guard.ips: must be a list"},
+		{"max_groups negative", "ports:\n  - {name: a, type: tap, max_groups: -1}\n", 2, `ports[0].max_groups: "-1" is not a whole number from 0 to 65536`},
+		{"max_groups too big", "ports:\n  - {name: a, type: tap, max_groups: 65537}\n", 2, `ports[0].max_groups: "65537" is not a whole number from 0 to 65536`},
+		{"multicast_snooping not a bool", "multicast_snooping: on\n", 1, `multicast_snooping: "on" is not true or false`},
 		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
 		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
 		{"port not a mapping", "ports:\n  - tap0\n", 2, "ports[0]: a port must be a mapping (key: value)\nports[0]: a port needs a name\nports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},
@@ -250,7 +253,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, local, dstport, vnis, remotes, evpn)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, local, dstport, vnis, remotes, evpn)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -523,5 +526,24 @@ func TestUserUplink(t *testing.T) {
 	}
 	if f := c.Networks[0].Forwards; len(f) != 2 || f[1].Proto != "udp" || f[1].Port != 5353 {
 		t.Fatalf("forwards %+v", f)
+	}
+}
+
+// multicast_snooping is on unless set false; max_groups is unset (0: the
+// switch's default), a number, or written 0 for no limit (-1).
+func TestMulticastKeys(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("ports:\n  - {name: a, type: tap}\n  - {name: b, type: tap, max_groups: 8}\n  - {name: c, type: tap, max_groups: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.MulticastSnooping {
+		t.Error("multicast_snooping is off by default")
+	}
+	if got := []int{c.Ports[0].MaxGroups, c.Ports[1].MaxGroups, c.Ports[2].MaxGroups}; fmt.Sprint(got) != "[0 8 -1]" {
+		t.Errorf("max_groups = %v, want [0 8 -1]", got)
+	}
+	c, err = Parse("f.yaml", []byte("multicast_snooping: false\n"))
+	if err != nil || c.MulticastSnooping {
+		t.Fatalf("multicast_snooping: false gave %v, %v", c, err)
 	}
 }

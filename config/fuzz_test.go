@@ -38,10 +38,14 @@ func FuzzParse(f *testing.F) {
 }
 
 // checkPortSecurity: a guard is dhcp or non-empty lists of unicast
-// addresses; max_macs is never negative.
+// addresses; max_macs is never negative; max_groups is -1 (none), 0
+// (default) or a limit.
 func checkPortSecurity(t *testing.T, p *Port) {
 	if p.MaxMACs < 0 || p.MaxMACs > 1<<20 {
 		t.Fatalf("port %s: max_macs %d", p.Name, p.MaxMACs)
+	}
+	if p.MaxGroups < -1 || p.MaxGroups > 1<<16 {
+		t.Fatalf("port %s: max_groups %d", p.Name, p.MaxGroups)
 	}
 	g := p.Guard
 	if g == nil {

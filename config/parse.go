@@ -184,6 +184,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		FDB:       FDB{Ageing: DefaultAgeing, MaxEntries: DefaultFDBEntries},
 		Conntrack: Conntrack{MaxEntries: DefaultConntrack, MaxPerSource: DefaultConntrackPerSource},
 		Source:    name,
+
+		MulticastSnooping: true,
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -196,7 +198,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		return c, nil
 	}
-	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp"},
+	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp", "multicast_snooping"},
 		func(key string, k, v *yaml.Node) {
 			switch key {
 			case "control":
@@ -225,6 +227,8 @@ func Parse(name string, data []byte) (*Config, error) {
 				})
 			case "bgp":
 				c.BGP = d.bgp(k, v)
+			case "multicast_snooping":
+				d.bool(v, key, &c.MulticastSnooping)
 			case "conntrack":
 				d.fields(v, key, "conntrack", []string{"max_entries", "max_per_source"}, func(k string, _, v *yaml.Node) {
 					if k == "max_entries" {
@@ -293,7 +297,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard", "dhcp_relay"}, vxlanKeys...)
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard", "dhcp_relay", "max_groups"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -340,6 +344,11 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.socketMode(v, kp, &p.SocketMode)
 		case "max_macs":
 			d.int(v, kp, 0, 1<<20, &p.MaxMACs)
+		case "max_groups":
+			d.int(v, kp, 0, 1<<16, &p.MaxGroups)
+			if p.MaxGroups == 0 {
+				p.MaxGroups = -1 // written 0: no limit, as max_macs
+			}
 		case "mtu":
 			d.int(v, kp, 68, 65535, &p.MTU)
 		case "mac":

@@ -155,6 +155,11 @@ func (c *Client) Ports(ctx context.Context) ([]PortStatus, error) {
 	return getJSON[[]PortStatus](ctx, c, "/v1/ports")
 }
 
+// MDB lists the multicast group database.
+func (c *Client) MDB(ctx context.Context) ([]MDBEntry, error) {
+	return getJSON[[]MDBEntry](ctx, c, "/v1/mdb")
+}
+
 // FDB lists the forwarding database.
 func (c *Client) FDB(ctx context.Context) ([]FDBEntry, error) {
 	return getJSON[[]FDBEntry](ctx, c, "/v1/fdb")

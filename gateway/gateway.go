@@ -37,6 +37,9 @@ type Config struct {
 	// it (route6.go); nil routes none.
 	Address6 netip.Prefix
 	Router6  *Router6
+	// Querier makes the gateway the network's IGMP and MLD querier
+	// (querier.go), for the switch's multicast snooping.
+	Querier bool
 }
 
 // DropReason says why the gateway port dropped a frame: a label value of
@@ -120,6 +123,8 @@ type Port struct {
 	// (writer goroutine; offload.go): route copies it with the packet.
 	vnet pkt.VirtioNetHdr
 	v6   *v6 // nil without address6
+
+	mq *querier // nil: not a querier (querier.go)
 }
 
 const icmpBurst = 100
@@ -154,6 +159,10 @@ func New(cfg Config) *Port {
 		if cfg.Router6 != nil {
 			cfg.Router6.join(p)
 		}
+	}
+	if cfg.Querier {
+		p.mq = newQuerier(p)
+		go p.mq.run()
 	}
 	return p
 }
@@ -233,6 +242,9 @@ func (p *Port) handle(b []byte, now time.Time) {
 		return
 	}
 	dst := eth.Dst()
+	if p.mq != nil && dst.IsMulticast() && dst != pkt.Broadcast {
+		p.mq.observe(eth, now) // the queries and leaves of the network
+	}
 	if dst != p.mac && dst != pkt.Broadcast && (p.v6 == nil || !p.v6.wantMAC(dst)) {
 		return // flooded unicast for someone else, or multicast: not ours
 	}

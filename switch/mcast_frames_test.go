@@ -10,20 +10,10 @@ import (
 
 // Builders of IGMP and MLD frames for the snooping tests.
 
-// mcastMAC is the Ethernet address of group g (RFC 1112 6.4, RFC 2464 7).
-func mcastMAC(g netip.Addr) pkt.MAC {
-	if g.Is4() {
-		a := g.As4()
-		return pkt.MAC{0x01, 0x00, 0x5e, a[1] & 0x7f, a[2], a[3]}
-	}
-	a := g.As16()
-	return pkt.MAC{0x33, 0x33, a[12], a[13], a[14], a[15]}
-}
-
 // ip4Frame is an untagged IPv4 frame from src to dst carrying payload.
 func ip4Frame(src pkt.MAC, srcIP, dst netip.Addr, proto uint8, payload []byte) []byte {
 	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+len(payload))
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: mcastMAC(dst), Src: src, Type: pkt.TypeIPv4})
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MulticastMAC(dst), Src: src, Type: pkt.TypeIPv4})
 	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(pkt.IPv4MinLen + len(payload)),
 		TTL: 1, Protocol: proto, Src: srcIP, Dst: dst})
 	copy(b[pkt.EthernetLen+pkt.IPv4MinLen:], payload)
@@ -94,7 +84,7 @@ func ip6Frame(h byte, dst netip.Addr, nh uint8, hbh bool, payload []byte) []byte
 		nh = 0
 	}
 	b := make([]byte, pkt.EthernetLen+40)
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: mcastMAC(dst), Src: mac(h), Type: pkt.TypeIPv6})
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MulticastMAC(dst), Src: mac(h), Type: pkt.TypeIPv6})
 	ip := b[pkt.EthernetLen:]
 	ip[0] = 0x60
 	binary.BigEndian.PutUint16(ip[4:], uint16(len(ext)+len(payload)))

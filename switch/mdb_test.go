@@ -80,6 +80,8 @@ func TestSnoopForwarding(t *testing.T) {
 			joins: map[int][]byte{pB: mldFrame(2, mldV2Dst, reportV3(pkt.MLDv2Report, []rec{{pkt.RecordToExclude, sol, 0}}))},
 			at:    2, from: pB, data: ip6Frame(2, sol, pkt.ProtoICMPv6, false, []byte{135, 0, 0, 0}), want: []int{1, 0, 0, 0}},
 		{name: "all-nodes floods", query: query6(), at: 2, from: pB, data: udpTo(2, allNodes6), want: []int{1, 1, 0, 1}},
+		{name: "ff05::1 is not all-nodes", query: query6(), at: 2, from: pB, data: udpTo(2, addr("ff05::1")), want: []int{1, 0, 0, 0}},
+		{name: "interface-local scope floods", query: query6(), at: 2, from: pB, data: udpTo(2, addr("ff01::5")), want: []int{1, 1, 0, 1}},
 		{name: "all-routers is snooped", query: query6(), at: 2, from: pB, data: udpTo(2, addr("ff02::2")), want: []int{1, 0, 0, 0}},
 		{name: "mld report goes to routers only", query: query6(), at: 2, from: pA,
 			data: mldFrame(1, g6, mldV1(pkt.MLDv1Report, 0, g6)), want: []int{1, 0, 0, 0}},

@@ -1,7 +1,6 @@
 package vswitch
 
 import (
-	"encoding/binary"
 	"net/netip"
 
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -34,16 +33,6 @@ const (
 	mcGroup                      // members of the group and router ports
 	mcRouters                    // router ports only (reports, leaves)
 	mcDrop                       // a malformed IGMP or MLD message (reason given)
-)
-
-// Bounds of the IPv6 extension header walk: a frame the walk cannot finish
-// is treated as data for its destination group.
-const (
-	ipv6HeaderLen = 40
-	maxExtHeaders = 8
-	ipv6HopByHop  = 0
-	ipv6Routing   = 43
-	ipv6DestOpts  = 60
 )
 
 // snoop looks at a multicast frame from p on f's VLAN: it applies reports,
@@ -204,17 +193,14 @@ func (s *Switch) join(p *swPort, vid uint16, group netip.Addr, now int64) {
 }
 
 func (s *Switch) snoop6(p *swPort, vid uint16, b []byte, now int64) (mcastAction, mdbKey, DropReason) {
-	if len(b) < ipv6HeaderLen || b[0]>>4 != 6 {
-		return mcFlood, mdbKey{}, NumDropReasons
+	ip := pkt.IPv6(b)
+	if !ip.Valid() {
+		return mcFlood, mdbKey{}, NumDropReasons // not for snooping to judge: the hosts will
+	}
+	if m, ok := ip.MLD(); ok {
+		return s.mld(p, vid, ip, m, now)
 	}
 	dst := [16]byte(b[24:40])
-	end := ipv6HeaderLen + int(binary.BigEndian.Uint16(b[4:]))
-	if end > len(b) {
-		end = len(b) // a short frame: snooping does not judge it, the host does
-	}
-	if mld, ok := findMLD(b[:end]); ok {
-		return s.mld(p, vid, b, pkt.MLD(mld), now)
-	}
 	if dst[0] != 0xff || flooded6(dst) || !s.mdb.snooping(famIPv6, vid, now) {
 		s.mdb.stats.flooded.Add(1)
 		return mcFlood, mdbKey{}, NumDropReasons
@@ -222,39 +208,9 @@ func (s *Switch) snoop6(p *swPort, vid uint16, b []byte, now int64) (mcastAction
 	return mcGroup, mdbKey{vid: vid, addr: dst}, NumDropReasons
 }
 
-// findMLD walks the IPv6 extension headers of b (a whole IPv6 packet) and
-// returns the ICMPv6 message if it is an MLD one. The walk is bounded and
-// stops at a fragment header or anything it does not know: such a packet
-// is data.
-func findMLD(b []byte) ([]byte, bool) {
-	nh, off := b[6], ipv6HeaderLen
-	for range maxExtHeaders {
-		switch nh {
-		case ipv6HopByHop, ipv6Routing, ipv6DestOpts:
-			if off+2 > len(b) {
-				return nil, false
-			}
-			nh, off = b[off], off+(int(b[off+1])+1)*8
-			continue
-		case pkt.ProtoICMPv6:
-			if off+1 > len(b) {
-				return nil, false
-			}
-			switch b[off] {
-			case pkt.MLDQuery, pkt.MLDv1Report, pkt.MLDv1Done, pkt.MLDv2Report:
-				return b[off:], true
-			}
-		}
-		return nil, false
-	}
-	return nil, false
-}
-
 // mld applies one MLD message from p; ip is its IPv6 packet.
-func (s *Switch) mld(p *swPort, vid uint16, ip []byte, g pkt.MLD, now int64) (mcastAction, mdbKey, DropReason) {
-	src := netip.AddrFrom16([16]byte(ip[8:24]))
-	dst := netip.AddrFrom16([16]byte(ip[24:40]))
-	if !g.Valid() || !g.ChecksumOK(src, dst) {
+func (s *Switch) mld(p *swPort, vid uint16, ip pkt.IPv6, g pkt.MLD, now int64) (mcastAction, mdbKey, DropReason) {
+	if !g.Valid() || !g.ChecksumOK(ip.Src(), ip.Dst()) {
 		return mcDrop, mdbKey{}, DropBadMLD
 	}
 	c := ctlMsg{fam: famIPv6, bad: DropBadMLD}

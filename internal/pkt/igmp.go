@@ -164,3 +164,14 @@ func (r GroupRecord) Joins() (join, leave bool) {
 	}
 	return false, false
 }
+
+// MulticastMAC is the Ethernet address of IPv4 or IPv6 group g (RFC 1112
+// 6.4, RFC 2464 7).
+func MulticastMAC(g netip.Addr) MAC {
+	if g.Is4() {
+		a := g.As4()
+		return MAC{0x01, 0x00, 0x5e, a[1] & 0x7f, a[2], a[3]}
+	}
+	a := g.As16()
+	return MAC{0x33, 0x33, a[12], a[13], a[14], a[15]}
+}

@@ -92,3 +92,18 @@ func EncodeMLDv2Query(b []byte, f *MLDQueryFields, src, dst netip.Addr) int {
 	binary.BigEndian.PutUint16(b[2:], ^Checksum(b[:n], ph))
 	return n
 }
+
+// MLD returns the MLD message of a valid IPv6 packet, if it carries one:
+// an ICMPv6 message of an MLD type after the extension headers. A
+// fragment or a malformed chain carries none.
+func (b IPv6) MLD() (MLD, bool) {
+	proto, off, ok := b.UpperLayer()
+	if !ok || proto != ProtoICMPv6 || off >= b.Len() {
+		return nil, false
+	}
+	switch b[off] {
+	case MLDQuery, MLDv1Report, MLDv1Done, MLDv2Report:
+		return MLD(b[off:b.Len()]), true
+	}
+	return nil, false
+}
