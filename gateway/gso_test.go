@@ -155,6 +155,16 @@ func TestRouteGSO(t *testing.T) {
 	if got := takeAll(p.q); len(got) != 0 || p.Drops()[DropBadOffload] != 1 {
 		t.Fatalf("malformed super-frame: %d answers, %d bad_offload", len(got), p.Drops()[DropBadOffload])
 	}
+	// Routed out whole, but past the segment bound (a gso_size of 1):
+	// bad_offload, nothing out; then an honest one leaves.
+	crafted := gsoTCP(p.MAC(), guestMAC, g, rem, 64, pkt.TCPFlagACK, 3000, 1, true)
+	honest := gsoTCP(p.MAC(), guestMAC, g, rem, 64, pkt.TCPFlagACK, 3000, 1000, true)
+	p.WriteBatch([]*vswitch.Frame{crafted, honest})
+	crafted.Release()
+	honest.Release()
+	if up := sent(u); len(up) != 1 || len(up[0]) != 14+40+3000 || p.Drops()[DropBadOffload] != 2 {
+		t.Fatalf("crafted gso_size: %d frames out, %d bad_offload", len(up), p.Drops()[DropBadOffload])
+	}
 	// TTL 1: one time exceeded for the whole super-frame, nothing out.
 	ttl := gsoTCP(p.MAC(), guestMAC, g, rem, 1, pkt.TCPFlagACK, 3000, 1000, true)
 	p.WriteBatch([]*vswitch.Frame{ttl})
