@@ -21,7 +21,7 @@ type AFPacketConfig struct {
 }
 
 // rxChunk is how many messages one recvmmsg asks for; each has its own
-// 64 KiB spill buffer, so a GSO super-frame never truncates.
+// 64 KiB spill buffer (spill_linux.go), so a GSO super-frame never truncates.
 const rxChunk = 8
 
 // AFPacket attaches an existing interface: every frame the interface
@@ -38,7 +38,7 @@ type AFPacket struct {
 	riov    [rxChunk][3]unix.Iovec
 	rhdr    [rxChunk][pkt.VirtioNetHdrLen]byte
 	rctl    [rxChunk][]byte
-	spill   [rxChunk][]byte
+	spill   *spillSet // pooled, only while doRead runs
 	readFn  func(fd uintptr) bool
 	vnet    int // PACKET_VNET_HDR took: the header's length before each frame, else 0
 
@@ -93,9 +93,8 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacket, error) {
 	}
 	for i := range rxChunk {
 		a.rctl[i] = make([]byte, auxSpace)
-		a.spill[i] = make([]byte, vswitch.BigDataLen)
 	}
-	a.readFn = a.doRead
+	a.readFn = withSpillSet(&a.spill, a.doRead)
 	a.writeFn = a.doWrite
 	return a, nil
 }

@@ -92,7 +92,7 @@ type VXLAN struct {
 	riov    [rxChunk][3]unix.Iovec
 	rhdr    [rxChunk][pkt.VXLANLen]byte
 	rname   [rxChunk]unix.RawSockaddrInet4
-	spill   [rxChunk][]byte
+	spill   *spillSet // pooled, only while doRead runs
 	readFn  func(fd uintptr) bool
 
 	wmsgs   [vxTxMsgs]mmsghdr
@@ -175,14 +175,11 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 	if err := inNetns(cfg.Netns, v.openRaw); err != nil {
 		v.raw = nil
 	}
-	for i := range rxChunk {
-		v.spill[i] = make([]byte, vswitch.BigDataLen)
-	}
 	for i := range v.wname {
 		v.wname[i].Family = unix.AF_INET
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&v.wname[i].Port))[:], v.port)
 	}
-	v.readFn, v.writeFn = v.doRead, v.doWrite
+	v.readFn, v.writeFn = withSpillSet(&v.spill, v.doRead), v.doWrite
 	return v, nil
 }
 
