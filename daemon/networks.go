@@ -164,19 +164,26 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	}
 	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
 		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries, MaxPerSource: d.cfg.Conntrack.MaxPerSource}), Log: d.log})
-	// The link is a switch port under the uplink's name, so show ports,
-	// metrics and capture see it like any port.
+	if err := d.addUplink(u, uc, link); err != nil {
+		return nil, err
+	}
+	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
+	return u, nil
+}
+
+// addUplink starts u: its link becomes a switch port under the uplink's
+// name, so show ports, metrics and capture see it like any port.
+func (d *Daemon) addUplink(u *gateway.Uplink, uc config.Uplink, link vswitch.Port) error {
 	if err := u.Start(d.sw); err != nil {
 		u.Close()
-		return nil, err
+		return err
 	}
 	d.uplinks = append(d.uplinks, u)
 	d.mu.Lock()
 	d.ports[uc.Name] = &portEntry{cfg: config.Port{Name: uc.Name, Type: "uplink", Device: uc.Device}, drv: link}
 	d.order = append(d.order, uc.Name)
 	d.mu.Unlock()
-	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
-	return u, nil
+	return nil
 }
 
 // Conntrack implements control.ConntrackBackend.

@@ -21,7 +21,9 @@ func (d *Daemon) startUserUplink(uc config.Uplink) (*gateway.Uplink, error) {
 		return nil, err
 	}
 	u = gateway.NewUserUplink(uc.Name, st, d.log)
-	d.uplinks = append(d.uplinks, u)
+	if err := d.addUplink(u, uc, u.Link()); err != nil {
+		return nil, err
+	}
 	d.log.Info("uplink up", "uplink", uc.Name, "type", uc.Type)
 	return u, nil
 }
