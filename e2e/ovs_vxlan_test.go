@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +30,7 @@ func startOVS(t testing.TB, ns *host) *ovs {
 	testnet.Run(t, "ovsdb-tool", "create", p("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
 	ns.Run("ovsdb-server", p("conf.db"), "--remote=punix:"+p("db.sock"), "--pidfile="+p("ovsdb-server.pid"),
 		"--unixctl="+p("ovsdb-server.ctl"), "--log-file="+p("ovsdb-server.log"), "--detach", "--no-chdir")
-	t.Cleanup(func() { killPidFile(p("ovsdb-server.pid")) })
+	t.Cleanup(func() { killPidfile(p("ovsdb-server.pid")) })
 	ns.Run("ovs-vswitchd", "unix:"+p("db.sock"), "--pidfile="+p("ovs-vswitchd.pid"),
 		"--unixctl="+p("ovs-vswitchd.ctl"), "--log-file="+p("ovs-vswitchd.log"), "--detach", "--no-chdir")
 	t.Cleanup(func() {
@@ -40,7 +39,7 @@ func startOVS(t testing.TB, ns *host) *ovs {
 			t.Logf("ovs-vswitchd log:\n%s", b)
 		}
 		ns.Output("ovs-appctl", "-t", p("ovs-vswitchd.ctl"), "exit", "--cleanup")
-		killPidFile(p("ovs-vswitchd.pid"))
+		killPidfile(p("ovs-vswitchd.pid"))
 	})
 	return o
 }
@@ -54,19 +53,6 @@ func (o *ovs) vsctl(args ...string) string {
 // appctl runs ovs-appctl against this instance's ovs-vswitchd.
 func (o *ovs) appctl(args ...string) (string, error) {
 	return o.ns.Output("ovs-appctl", append([]string{"-t", filepath.Join(o.dir, "ovs-vswitchd.ctl")}, args...)...)
-}
-
-// killPidFile ends a daemon the test started, by the PID it wrote.
-func killPidFile(path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-		if p, err := os.FindProcess(pid); err == nil {
-			p.Kill()
-		}
-	}
 }
 
 // TestVXLANWithOVS joins vswitch to Open vSwitch's userspace datapath
