@@ -11,6 +11,7 @@ import (
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/dns"
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -86,12 +87,7 @@ var dropNames = [NumDrops]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }
 
 // Port is the gateway's internal switch port on one network.
 type Port struct {

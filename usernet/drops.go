@@ -1,5 +1,7 @@
 package usernet
 
+import "github.com/vswitch/vswitch/internal/label"
+
 // DropReason says why the user-mode uplink refused a guest's packet or
 // flow: a label value of vswitch_uplink_drops_total{reason};
 // docs/metrics.md lists them.
@@ -33,9 +35,4 @@ var dropNames = [NumDrops]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }
