@@ -58,7 +58,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "one repetition of 1 s per test")
 	sw := fs.String("switches", "vswitch,vswitch-veth,linux-bridge,ovs,ovs-tso,vde", "switches to measure")
-	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat", "tests to run (nat: vswitch and linux-bridge only)")
+	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat", "tests to run (nat: vswitch and linux-bridge only; ports, ports-v6: vswitch only)")
 	reps := fs.Int("reps", 3, "repetitions per test (the median is reported)")
 	secs := fs.Int("secs", 5, "seconds per repetition")
 	out := fs.String("out", "bench-out", "output directory")
@@ -158,7 +158,7 @@ func run(args []string) error {
 		}
 		rep.versions[name] = p.version()
 		for _, test := range o.tests {
-			if test == "nat" {
+			if test == "nat" || strings.HasPrefix(test, "ports") {
 				continue // its own topology, below
 			}
 			for r := 0; r < o.reps; r++ {
@@ -176,6 +176,9 @@ func run(args []string) error {
 			}
 		}
 		c.run()
+		if name == "vswitch" {
+			runPorts(bin, filepath.Join(work, "ports"), o, rep) // ports.go
+		}
 		if contains(o.tests, "nat") {
 			if natSupported(name) {
 				runNAT(name, bin, filepath.Join(work, name+"-nat"), o, rep, func(s string) {
