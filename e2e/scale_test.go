@@ -18,11 +18,12 @@ const scalePorts = 300
 // TestScalePorts starts one vswitch with 300 TAP ports whose host sides
 // share a namespace (IPv6 off there, so the hosts stay silent), and holds
 // it to the figures of docs/performance.md with room to spare: start-up
-// under 10 s (measured 0.5 s), RSS under 3x the measured 30 MiB (the race
-// detector's build: under 3x its 150 MiB). Then a broadcast from one port
-// reaches every other port exactly once: the sum of the other ports' tx
-// counters grows by exactly 299 per broadcast, the sender's by none, and a
-// sample of the host sides each read exactly one copy before a sentinel.
+// under 10 s (measured 1.8-2.8 s on a loaded machine), RSS under 3x the
+// measured 40 MiB (the race detector's build: 3x its 290 MiB). Then each
+// broadcast from one port reaches every other port exactly once: the
+// other ports' tx counters grow by exactly one per broadcast each, the
+// sender's by none, and a sample of the host sides each read exactly one
+// copy of each before a sentinel.
 func TestScalePorts(t *testing.T) {
 	requireE2E(t)
 	ns := testnet.NewNetns(t, "sc")
@@ -41,9 +42,9 @@ func TestScalePorts(t *testing.T) {
 	if up > 10*time.Second {
 		t.Errorf("start-up took %v, want under 10 s", up)
 	}
-	maxRSS := 90.0
+	maxRSS := 120.0
 	if raceEnabled {
-		maxRSS = 450
+		maxRSS = 870
 	}
 	if rss > maxRSS {
 		t.Errorf("RSS %.1f MiB, want under %.0f", rss, maxRSS)
