@@ -58,7 +58,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "one repetition of 1 s per test")
 	sw := fs.String("switches", "vswitch,vswitch-veth,linux-bridge,ovs,ovs-tso,vde", "switches to measure")
-	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat", "tests to run (nat: vswitch and linux-bridge only; ports, ports-v6: vswitch only)")
+	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat,vxlan,dhcp,dhcp-rss", "tests to run (nat: vswitch and linux-bridge only; vxlan, dhcp, dhcp-rss, ports, ports-v6: once, with their own peers)")
 	reps := fs.Int("reps", 3, "repetitions per test (the median is reported)")
 	secs := fs.Int("secs", 5, "seconds per repetition")
 	out := fs.String("out", "bench-out", "output directory")
@@ -134,7 +134,13 @@ func run(args []string) error {
 	}()
 	defer c.run()
 
-	total := len(o.switches) * len(o.tests) * o.reps
+	perSwitch := 0
+	for _, test := range o.tests {
+		if separate[test] == nil {
+			perSwitch++
+		}
+	}
+	total := len(o.switches) * perSwitch * o.reps
 	done := 0
 	for _, name := range o.switches {
 		p, err := newPeer(name, bin)
@@ -158,7 +164,7 @@ func run(args []string) error {
 		}
 		rep.versions[name] = p.version()
 		for _, test := range o.tests {
-			if test == "nat" || strings.HasPrefix(test, "ports") {
+			if test == "nat" || separate[test] != nil {
 				continue // its own topology, below
 			}
 			for r := 0; r < o.reps; r++ {
@@ -176,9 +182,6 @@ func run(args []string) error {
 			}
 		}
 		c.run()
-		if name == "vswitch" {
-			runPorts(bin, filepath.Join(work, "ports"), o, rep) // ports.go
-		}
 		if contains(o.tests, "nat") {
 			if natSupported(name) {
 				runNAT(name, bin, filepath.Join(work, name+"-nat"), o, rep, func(s string) {
@@ -188,6 +191,11 @@ func run(args []string) error {
 			} else {
 				done += o.reps
 			}
+		}
+	}
+	for _, test := range o.tests {
+		if f := separate[test]; f != nil {
+			f(bin, work, o, rep, &c)
 		}
 	}
 	rep.finish()

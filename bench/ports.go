@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -31,16 +30,17 @@ func portCounts(o options) []int {
 	return []int{10, 100, 1000}
 }
 
-// runPorts runs the ports workloads named in o.tests.
-func runPorts(bin, work string, o options, rep *report) {
-	for _, test := range []string{"ports", "ports-v6"} {
-		if !contains(o.tests, test) {
-			continue
-		}
+// idlePortsWorkload is the ports workload (v6: ports-v6) for separate.
+func idlePortsWorkload(v6 bool) func(bin, work string, o options, rep *report, c *cleanup) {
+	test := "ports"
+	if v6 {
+		test = "ports-v6"
+	}
+	return func(bin, work string, o options, rep *report, _ *cleanup) {
 		for _, n := range portCounts(o) {
 			for r := 0; r < o.reps; r++ {
 				fmt.Printf("vswitch       %s %d ports rep %d/%d ... ", test, n, r+1, o.reps)
-				s, err := idlePorts(bin, work, n, test == "ports-v6", o.quick)
+				s, err := idlePorts(bin, filepath.Join(work, test), n, v6, o.quick)
 				if err != nil {
 					fmt.Println("failed:", err)
 					rep.fail("vswitch", fmt.Sprintf("%s %d", test, n), err)
@@ -116,7 +116,7 @@ func idlePorts(bin, work string, n int, v6, quick bool) (sample, error) {
 	c0 := cpuTicks(pids)
 	time.Sleep(window)
 	idle := (cpuTicks(pids) - c0) / window.Seconds() * 100
-	rss, err := rssMiB(cmd.Process.Pid)
+	rss, err := rssKB(cmd.Process.Pid) // dhcp.go
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func idlePorts(bin, work string, n int, v6, quick bool) (sample, error) {
 		name += "-v6"
 	}
 	testUnits[name+"-start"], testUnits[name+"-rss"], testUnits[name+"-idle-cpu"] = "s", "MiB", "% of a core"
-	return sample{name + "-start": up.Seconds(), name + "-rss": rss, name + "-idle-cpu": idle}, nil
+	return sample{name + "-start": up.Seconds(), name + "-rss": rss / 1024, name + "-idle-cpu": idle}, nil
 }
 
 // waitHealthy polls the control API's /healthz until it answers.
@@ -150,19 +150,4 @@ func waitHealthy(sock string, exited <-chan struct{}, limit time.Duration) error
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("vswitch not up after %v", limit)
-}
-
-// rssMiB is the resident set of pid (VmRSS), in MiB.
-func rssMiB(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }

@@ -20,8 +20,11 @@ type Config struct {
 	Networks  []Network
 	Uplinks   []Uplink
 	Conntrack Conntrack
-	BGP       *BGP   // nil: no BGP speaker
-	Source    string // file name the config came from
+	BGP       *BGP // nil: no BGP speaker
+	// MulticastSnooping: IGMP/MLD snooping (default true, as the Linux
+	// bridge's mcast_snooping).
+	MulticastSnooping bool
+	Source            string // file name the config came from
 }
 
 // FDB tunes the forwarding database.
@@ -51,11 +54,14 @@ type Port struct {
 	Socket  string
 	Listen  string
 	MaxMACs int
-	MTU     int
-	MAC     pkt.MAC
-	Queue   int
-	VXLAN   VXLAN // type vxlan only
-	Line    int
+	// MaxGroups bounds the multicast groups the port may join: 0 unset
+	// (the switch's default, 256), -1 no limit ("max_groups: 0").
+	MaxGroups int
+	MTU       int
+	MAC       pkt.MAC
+	Queue     int
+	VXLAN     VXLAN // type vxlan only
+	Line      int
 
 	SocketOwner Owner       // socket_owner; zero: vswitch's user and group
 	SocketMode  fs.FileMode // socket_mode; DefaultSocketMode on a socket: port
@@ -101,7 +107,8 @@ type Network struct {
 	Name     string
 	VLAN     uint16
 	Address  netip.Prefix
-	Mode     Mode // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
+	Address6 netip.Prefix // the gateway's IPv6 address and /64; invalid when IPv6 is off
+	Mode     Mode         // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
 	Uplink   string
 	DHCP     *DHCP
 	DNS      DNS // see dns.go
@@ -144,7 +151,10 @@ type Uplink struct {
 	DHCP    bool
 	Gateway netip.Addr
 	MAC     pkt.MAC
-	Line    int
+	// HostLoopback (host_loopback, user only): the address through which
+	// guests reach the host's 127.0.0.1; invalid: off.
+	HostLoopback netip.Addr
+	Line         int
 }
 
 // Uplink types.

@@ -78,8 +78,8 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, local, dstport, vnis, remotes, evpn)`},
-		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, local, dstport, vnis, remotes, evpn)`},
+		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp, multicast_snooping)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
 		{"bad trunk vlan", "ports:\n  - name: t\n    type: afpacket\n    device: eth1\n    trunk: [10, 4095]\n", 5, "ports[0].trunk[1]: 4095 is not a VLAN ID (1-4094)"},
@@ -146,6 +146,9 @@ func TestErrors(t *testing.T) {
 		{"guard zero ip", "ports:\n  - {name: a, type: tap, guard: {ips: [0.0.0.0]}}\n", 2, "ports[0].guard.ips[0]: 0.0.0.0 is not a unicast address"},
 		{"guard broadcast ip", "ports:\n  - {name: a, type: tap, guard: {ips: [255.255.255.255]}}\n", 2, "ports[0].guard.ips[0]: 255.255.255.255 is not a unicast address"},
 		{"guard ips not a list", "ports:\n  - {name: a, type: tap, guard: {ips: 10.0.0.2}}\n", 2, "ports[0].guard.ips: must be a list"},
+		{"max_groups negative", "ports:\n  - {name: a, type: tap, max_groups: -1}\n", 2, `ports[0].max_groups: "-1" is not a whole number from 0 to 65536`},
+		{"max_groups too big", "ports:\n  - {name: a, type: tap, max_groups: 65537}\n", 2, `ports[0].max_groups: "65537" is not a whole number from 0 to 65536`},
+		{"multicast_snooping not a bool", "multicast_snooping: on\n", 1, `multicast_snooping: "on" is not true or false`},
 		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
 		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
 		{"port not a mapping", "ports:\n  - tap0\n", 2, "ports[0]: a port must be a mapping (key: value)\nports[0]: a port needs a name\nports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},
@@ -172,6 +175,16 @@ func TestErrors(t *testing.T) {
 		{"broadcast address /30", "networks:\n  - {name: n, address: 10.0.0.7/30}\n", 2, "networks[0].address: 10.0.0.7/30 is the network or broadcast address: give the gateway a host address"},
 		{"prefix /31", "networks:\n  - {name: n, address: 10.0.0.1/31}\n", 2, "networks[0].address: 10.0.0.1/31: the prefix must be /30 or shorter to hold guests"},
 		{"address IPv6", "networks:\n  - {name: n, address: \"fd00::1/64\"}\n", 2, `networks[0].address: "fd00::1/64" is not an IPv4 address with a prefix length, like 192.168.122.1/24`},
+		{"address6 IPv4", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: 10.0.1.1/24}\n", 2, `networks[0].address6: "10.0.1.1/24" is not an IPv6 address with a prefix length, like fd00:122::1/64`},
+		{"address6 without prefix", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fd00::1\"}\n", 2, `networks[0].address6: "fd00::1" is not an IPv6 address with a prefix length, like fd00:122::1/64`},
+		{"address6 /48", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fd00::1/48\"}\n", 2, `networks[0].address6: "fd00::1/48" must be a /64: guests form their addresses by SLAAC from a 64-bit prefix`},
+		{"address6 link-local", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fe80::1/64\"}\n", 2, `networks[0].address6: "fe80::1/64" is link-local: the gateway has its link-local address from its MAC; give a global or unique-local (fd00::/8) address`},
+		{"address6 multicast", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"ff02::1/64\"}\n", 2, `networks[0].address6: "ff02::1/64" is a multicast address`},
+		{"address6 mapped", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"::ffff:10.0.0.1/64\"}\n", 2, `networks[0].address6: "::ffff:10.0.0.1/64" is not an IPv6 address with a prefix length, like fd00:122::1/64`},
+		{"address6 anycast", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"fd00:1::/64\"}\n", 2, `networks[0].address6: "fd00:1::/64" is the subnet-router anycast address (host part zero): give the gateway a host address`},
+		{"address6 loopback", "networks:\n  - {name: n, address: 10.0.0.1/24, address6: \"::1/64\"}\n", 2, `networks[0].address6: "::1/64" is not a unicast address`},
+		{"address6 list", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    address6: [fd00::1/64]\n", 4, `networks[0].address6: must be a single value`},
+		{"address6 shared prefix", "networks:\n  - {name: a, address: 10.0.0.1/24, address6: \"fd00::1/64\"}\n  - {name: b, vlan: 2, address: 10.0.1.1/24, address6: \"fd00::2/64\"}\n", 3, `networks[1].address6: fd00::/64 is already the prefix of network "a"`},
 		{"network without address", "networks:\n  - {name: n}\n", 2, "networks[0]: a network needs an address (the gateway's, like 192.168.122.1/24)"},
 		{"network without name", "networks:\n  - {address: 10.0.0.1/24}\n", 2, "networks[0]: a network needs a name"},
 		{"duplicate network name", "networks:\n  - {name: a, address: 10.0.0.1/24}\n  - {name: a, vlan: 2, address: 10.0.1.1/24}\n", 3, `networks[1].name: duplicate network name "a"`},
@@ -205,7 +218,11 @@ func TestErrors(t *testing.T) {
 		{"user uplink with device", "uplinks:\n  - {name: h, type: user, device: eth0}\n", 2, "uplinks[0]: a user uplink has no device, address, gateway or mac: its flows leave as the process's own sockets"},
 		{"user uplink without name", "uplinks:\n  - {type: user}\n", 2, "uplinks[0]: an uplink needs a name"},
 		{"user uplink routed", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: routed, uplink: h}\n", 4, "networks[0].uplink: user uplink h serves mode nat only (mode is routed)"},
-		{"user uplink udp forward", "uplinks:\n  - {name: h, type: user}\nnetworks:\n  - name: n\n    address: 10.0.0.1/24\n    mode: nat\n    uplink: h\n    forwards: [{proto: udp, port: 80, to: \"10.0.0.9:80\"}]\n", 4, "networks[0].forwards[0].proto: user uplink h forwards tcp only (udp is still to come)"},
+		{"host_loopback on a packet uplink", "uplinks:\n  - {name: w, device: e, address: dhcp, host_loopback: 10.0.2.2}\n", 2, "uplinks[0].host_loopback: host_loopback is a user uplink's (type: user)"},
+		{"host_loopback loopback", "uplinks:\n  - {name: h, type: user, host_loopback: 127.0.0.1}\n", 2, "uplinks[0].host_loopback: 127.0.0.1 is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)"},
+		{"host_loopback broadcast", "uplinks:\n  - {name: h, type: user, host_loopback: 255.255.255.255}\n", 2, "uplinks[0].host_loopback: 255.255.255.255 is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)"},
+		{"host_loopback IPv6", "uplinks:\n  - {name: h, type: user, host_loopback: \"::1\"}\n", 2, `uplinks[0].host_loopback: "::1" is not an IPv4 address`},
+		{"host_loopback inside a network", "uplinks:\n  - {name: h, type: user, host_loopback: 10.0.0.2}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: h}\n", 2, "uplinks[0].host_loopback: 10.0.0.2 is inside network n (10.0.0.0/24): guests reach it through the gateway, so it must be outside every network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,7 +253,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, local, dstport, vnis, remotes, evpn)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, local, dstport, vnis, remotes, evpn)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -296,6 +313,7 @@ networks:
   - name: b
     vlan: 2
     address: 10.0.1.254/24
+    address6: "2001:db8:0:1:ffff:ffff:ffff:ffff/64"
     dhcp: {range: 10.0.1.1-10.0.1.253}
   - name: c
     vlan: 3
@@ -343,10 +361,11 @@ conntrack: {max_entries: 16, max_per_source: 1}
 		n.DHCP.MaxLeasesPerMAC != 1<<16 {
 		t.Fatalf("network a %+v %+v", n, n.DHCP)
 	}
-	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.DHCP.MaxLeasesPerMAC != 4 || n.Address.String() != "10.0.1.254/24" {
+	if n := c.Networks[1]; n.DHCP.Lease != DefaultLease || n.DHCP.MaxLeasesPerMAC != 4 || n.Address.String() != "10.0.1.254/24" ||
+		n.Address6.String() != "2001:db8:0:1:ffff:ffff:ffff:ffff/64" || c.Networks[0].Address6.IsValid() {
 		t.Fatalf("network b %+v %+v", n, n.DHCP)
 	}
-	if f := c.Networks[2].Forwards; fmt.Sprint(f) != "[{udp 65535 10.0.2.2:53 27} {tcp 1 10.0.2.3:1 27}]" {
+	if f := c.Networks[2].Forwards; fmt.Sprint(f) != "[{udp 65535 10.0.2.2:53 28} {tcp 1 10.0.2.3:1 28}]" {
 		t.Fatalf("forwards %v", f)
 	}
 	if u := c.Uplinks; !u[1].DHCP || u[1].Prefix.IsValid() || u[0].DHCP || u[0].Prefix.String() != "10.1.0.5/24" {
@@ -496,12 +515,35 @@ func TestPortGuard(t *testing.T) {
 }
 
 func TestUserUplink(t *testing.T) {
-	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user}\n  - {name: wan, device: eth0, address: dhcp}\n"+
-		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}]}\n"))
+	c, err := Parse("u.yaml", []byte("uplinks:\n  - {name: host, type: user, host_loopback: 10.0.2.2}\n  - {name: wan, device: eth0, address: dhcp}\n"+
+		"networks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: host, forwards: [{proto: tcp, port: 8080, to: \"10.0.0.9:80\"}, {proto: udp, port: 5353, to: \"10.0.0.9:53\"}]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := c.Uplinks; u[0].Type != UplinkUser || u[0].Device != "" || u[0].DHCP || u[1].Type != UplinkPacket {
+	if u := c.Uplinks; u[0].Type != UplinkUser || u[0].Device != "" || u[0].DHCP || u[0].HostLoopback != netip.MustParseAddr("10.0.2.2") ||
+		u[1].Type != UplinkPacket || u[1].HostLoopback.IsValid() {
 		t.Fatalf("uplinks %+v", u)
+	}
+	if f := c.Networks[0].Forwards; len(f) != 2 || f[1].Proto != "udp" || f[1].Port != 5353 {
+		t.Fatalf("forwards %+v", f)
+	}
+}
+
+// multicast_snooping is on unless set false; max_groups is unset (0: the
+// switch's default), a number, or written 0 for no limit (-1).
+func TestMulticastKeys(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("ports:\n  - {name: a, type: tap}\n  - {name: b, type: tap, max_groups: 8}\n  - {name: c, type: tap, max_groups: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.MulticastSnooping {
+		t.Error("multicast_snooping is off by default")
+	}
+	if got := []int{c.Ports[0].MaxGroups, c.Ports[1].MaxGroups, c.Ports[2].MaxGroups}; fmt.Sprint(got) != "[0 8 -1]" {
+		t.Errorf("max_groups = %v, want [0 8 -1]", got)
+	}
+	c, err = Parse("f.yaml", []byte("multicast_snooping: false\n"))
+	if err != nil || c.MulticastSnooping {
+		t.Fatalf("multicast_snooping: false gave %v, %v", c, err)
 	}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 20}\n")
 	f.Add(natNet + "      - {proto: udp, port: 53, to: \"10.0.0.2:53\"}\n")
 	f.Add("uplinks:\n  - {name: h, type: user}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: h}\n")
+	f.Add("uplinks:\n  - {name: h, type: user, host_loopback: 10.0.2.2}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: h, forwards: [{proto: udp, port: 53, to: \"10.0.0.9:53\"}]}\n")
 	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
 	f.Add("ports:\n  - {name: q, type: qemu, socket: /s, socket_owner: \"qemu:107\", socket_mode: 0660}\n")
 	f.Add("ports:\n  - {name: a, type: tap, isolated: true, guard: dhcp}\n  - {name: b, type: qemu, socket: /s, max_macs: 0, guard: {macs: [\"52:54:00:00:00:01\"], ips: [10.0.0.2]}}\n")
@@ -38,10 +38,14 @@ func FuzzParse(f *testing.F) {
 }
 
 // checkPortSecurity: a guard is dhcp or non-empty lists of unicast
-// addresses; max_macs is never negative.
+// addresses; max_macs is never negative; max_groups is -1 (none), 0
+// (default) or a limit.
 func checkPortSecurity(t *testing.T, p *Port) {
 	if p.MaxMACs < 0 || p.MaxMACs > 1<<20 {
 		t.Fatalf("port %s: max_macs %d", p.Name, p.MaxMACs)
+	}
+	if p.MaxGroups < -1 || p.MaxGroups > 1<<16 {
+		t.Fatalf("port %s: max_groups %d", p.Name, p.MaxGroups)
 	}
 	g := p.Guard
 	if g == nil {
@@ -124,8 +128,13 @@ func checkConfig(t *testing.T, c *Config) {
 				t.Fatalf("user uplink %+v", u)
 			}
 			users[u.Name] = true
+			for _, n := range c.Networks {
+				if u.HostLoopback.IsValid() && (n.Address.Contains(u.HostLoopback) || u.HostLoopback.IsLoopback()) {
+					t.Fatalf("host_loopback %s of %s accepted beside %+v", u.HostLoopback, u.Name, n)
+				}
+			}
 		case UplinkPacket:
-			if u.Device == "" || u.Address == "" {
+			if u.Device == "" || u.Address == "" || u.HostLoopback.IsValid() {
 				t.Fatalf("uplink %+v", u)
 			}
 		default:
@@ -134,7 +143,7 @@ func checkConfig(t *testing.T, c *Config) {
 	}
 	vlans := map[uint16]bool{}
 	for _, n := range c.Networks {
-		if users[n.Uplink] && (n.Mode != ModeNAT || slices.ContainsFunc(n.Forwards, func(f Forward) bool { return f.Proto != "tcp" })) {
+		if users[n.Uplink] && n.Mode != ModeNAT {
 			t.Fatalf("network %+v on user uplink %s", n, n.Uplink)
 		}
 		a := n.Address

@@ -13,7 +13,7 @@ import (
 func (d *decoder) network(n *yaml.Node, path string) Network {
 	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated, DNS: DNS{Enable: true}}
 	keys := map[string]*yaml.Node{}
-	d.fields(n, path, "a network", []string{"name", "vlan", "address", "mode", "uplink", "dhcp", "dns", "forwards"},
+	d.fields(n, path, "a network", []string{"name", "vlan", "address", "address6", "mode", "uplink", "dhcp", "dns", "forwards"},
 		func(key string, k, v *yaml.Node) {
 			keys[key] = v
 			kp := path + "." + key
@@ -34,6 +34,14 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 						d.errf(v, kp, "%s is the network or broadcast address: give the gateway a host address", s)
 					default:
 						nw.Address = pfx
+					}
+				}
+			case "address6":
+				if s, ok := d.scalar(v, kp); ok {
+					if pfx, reason := parseAddress6(s); reason != "" {
+						d.errf(v, kp, "%q %s", s, reason)
+					} else {
+						nw.Address6 = pfx
 					}
 				}
 			case "mode":
@@ -91,6 +99,30 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 		}
 	}
 	return nw
+}
+
+// parseAddress6 reads the gateway's IPv6 address on a network, or says
+// why it is refused. Only a /64: SLAAC forms a guest's address from the
+// prefix and a 64-bit interface identifier (RFC 4862 5.5.3, RFC 4291
+// 2.5.1), so a router advertising any other length gives guests nothing.
+func parseAddress6(s string) (netip.Prefix, string) {
+	pfx, err := netip.ParsePrefix(s)
+	a := pfx.Addr()
+	switch {
+	case err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "":
+		return pfx, "is not an IPv6 address with a prefix length, like fd00:122::1/64"
+	case pfx.Bits() != 64:
+		return pfx, "must be a /64: guests form their addresses by SLAAC from a 64-bit prefix"
+	case a.IsLinkLocalUnicast():
+		return pfx, "is link-local: the gateway has its link-local address from its MAC; give a global or unique-local (fd00::/8) address"
+	case a.IsMulticast():
+		return pfx, "is a multicast address"
+	case a.IsLoopback() || a.IsUnspecified():
+		return pfx, "is not a unicast address"
+	case a == pfx.Masked().Addr():
+		return pfx, "is the subnet-router anycast address (host part zero): give the gateway a host address"
+	}
+	return pfx, ""
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
@@ -199,7 +231,7 @@ func (d *decoder) forward(n *yaml.Node, path string) Forward {
 
 func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 	u := Uplink{Line: n.Line, Type: UplinkPacket}
-	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac"}, func(key string, _, v *yaml.Node) {
+	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac", "host_loopback"}, func(key string, _, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "name":
@@ -224,9 +256,16 @@ func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 			d.addr(v, kp, &u.Gateway)
 		case "mac":
 			d.mac(v, kp, &u.MAC)
+		case "host_loopback":
+			d.addr(v, kp, &u.HostLoopback)
+			if a := u.HostLoopback; a.IsValid() && (!a.Is4() || !a.IsGlobalUnicast()) {
+				d.errf(v, kp, "%s is not a unicast IPv4 address a guest can route to (not loopback, link-local, multicast or broadcast)", a)
+			}
 		}
 	})
 	switch {
+	case u.HostLoopback.IsValid() && u.Type != UplinkUser:
+		d.errf(n, path+".host_loopback", "host_loopback is a user uplink's (type: user)")
 	case u.Type == UplinkUser && u.Name == "":
 		d.errf(n, path, "an uplink needs a name")
 	case u.Type == UplinkUser && (u.Device != "" || u.Address != "" || u.Gateway.IsValid() || !u.MAC.IsZero()):
@@ -281,6 +320,12 @@ func (d *decoder) check(c *Config) {
 	}
 	uplinks, userUplinks := map[string]bool{}, map[string]bool{}
 	for i, u := range c.Uplinks {
+		for _, n := range c.Networks {
+			if u.HostLoopback.IsValid() && n.Address.Contains(u.HostLoopback) {
+				d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].host_loopback", i),
+					Msg: fmt.Sprintf("%s is inside network %s (%s): guests reach it through the gateway, so it must be outside every network", u.HostLoopback, n.Name, n.Address.Masked())})
+			}
+		}
 		userUplinks[u.Name] = u.Type == UplinkUser
 		if uplinks[u.Name] {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("duplicate uplink name %q", u.Name)})
@@ -290,7 +335,7 @@ func (d *decoder) check(c *Config) {
 		}
 		uplinks[u.Name] = true
 	}
-	nwNames, vlans := map[string]bool{}, map[uint16]string{}
+	nwNames, vlans, prefixes6 := map[string]bool{}, map[uint16]string{}, map[netip.Prefix]string{}
 	for i, n := range c.Networks {
 		at := func(key, format string, args ...any) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Key: fmt.Sprintf("networks[%d].%s", i, key), Msg: fmt.Sprintf(format, args...)})
@@ -303,6 +348,14 @@ func (d *decoder) check(c *Config) {
 			at("vlan", "VLAN %d already has network %q", n.VLAN, other)
 		}
 		vlans[n.VLAN] = n.Name
+		// The gateway routes IPv6 between networks by prefix, so two
+		// networks on one /64 would make it ambiguous.
+		if p := n.Address6.Masked(); n.Address6.IsValid() {
+			if other, dup := prefixes6[p]; dup {
+				at("address6", "%s is already the prefix of network %q", p, other)
+			}
+			prefixes6[p] = n.Name
+		}
 		switch {
 		case n.Mode.RoutesOut() && n.Uplink == "":
 			at("uplink", "mode %s needs an uplink", n.Mode)
@@ -310,11 +363,6 @@ func (d *decoder) check(c *Config) {
 			at("uplink", "no uplink named %q", n.Uplink)
 		case userUplinks[n.Uplink] && n.Mode != ModeNAT:
 			at("uplink", "user uplink %s serves mode nat only (mode is %s)", n.Uplink, n.Mode)
-		}
-		for j, fw := range n.Forwards {
-			if userUplinks[n.Uplink] && fw.Proto != "tcp" {
-				at(fmt.Sprintf("forwards[%d].proto", j), "user uplink %s forwards tcp only (udp is still to come)", n.Uplink)
-			}
 		}
 		if len(n.Forwards) > 0 && n.Mode != ModeNAT {
 			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)

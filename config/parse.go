@@ -80,92 +80,88 @@ func (d *decoder) str(v *yaml.Node, key string, dst *string) {
 	}
 }
 
-func (d *decoder) int(v *yaml.Node, key string, lo, hi int, dst *int) {
+// value stores in dst what parse makes of v's scalar, or reports parse's
+// complaint at v's line and leaves dst as it was: every typed key below is
+// this with its own parse.
+func value[T any](d *decoder, v *yaml.Node, key string, dst *T, parse func(s string) (T, string)) {
 	s, ok := d.scalar(v, key)
 	if !ok {
 		return
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		d.errf(v, key, "%q is not a whole number from %d to %d", s, lo, hi)
+	x, bad := parse(s)
+	if bad != "" {
+		d.errf(v, key, "%s", bad)
 		return
 	}
-	*dst = n
+	*dst = x
+}
+
+func (d *decoder) int(v *yaml.Node, key string, lo, hi int, dst *int) {
+	value(d, v, key, dst, func(s string) (int, string) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return 0, fmt.Sprintf("%q is not a whole number from %d to %d", s, lo, hi)
+		}
+		return n, ""
+	})
 }
 
 func (d *decoder) bool(v *yaml.Node, key string, dst *bool) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	switch s {
-	case "true":
-		*dst = true
-	case "false":
-		*dst = false
-	default:
-		d.errf(v, key, "%q is not true or false", s)
-	}
+	value(d, v, key, dst, func(s string) (bool, string) {
+		switch s {
+		case "true":
+			return true, ""
+		case "false":
+			return false, ""
+		}
+		return false, fmt.Sprintf("%q is not true or false", s)
+	})
 }
 
 func (d *decoder) vlan(v *yaml.Node, key string, dst *uint16) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > pkt.MaxVID {
-		d.errf(v, key, "%s is not a VLAN ID (1-4094)", s)
-		return
-	}
-	*dst = uint16(n)
+	value(d, v, key, dst, func(s string) (uint16, string) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > pkt.MaxVID {
+			return 0, s + " is not a VLAN ID (1-4094)"
+		}
+		return uint16(n), ""
+	})
 }
 
 func (d *decoder) duration(v *yaml.Node, key string, min time.Duration, dst *time.Duration) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	t, err := time.ParseDuration(s)
-	if err != nil {
-		d.errf(v, key, "%q is not a duration (like 300s, 5m, 1h)", s)
-		return
-	}
-	if t < min {
-		d.errf(v, key, "%s is too short (at least %s)", s, min)
-		return
-	}
-	*dst = t
+	value(d, v, key, dst, func(s string) (time.Duration, string) {
+		t, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Sprintf("%q is not a duration (like 300s, 5m, 1h)", s)
+		}
+		if t < min {
+			return 0, fmt.Sprintf("%s is too short (at least %s)", s, min)
+		}
+		return t, ""
+	})
 }
 
 func (d *decoder) mac(v *yaml.Node, key string, dst *pkt.MAC) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	m, err := pkt.ParseMAC(s)
-	if err != nil {
-		d.errf(v, key, "%v", err)
-		return
-	}
-	if m.IsMulticast() || m.IsZero() {
-		d.errf(v, key, "%s is not a unicast MAC address", s)
-		return
-	}
-	*dst = m
+	value(d, v, key, dst, func(s string) (pkt.MAC, string) {
+		m, err := pkt.ParseMAC(s)
+		if err != nil {
+			return m, err.Error()
+		}
+		if m.IsMulticast() || m.IsZero() {
+			return m, s + " is not a unicast MAC address"
+		}
+		return m, ""
+	})
 }
 
 func (d *decoder) addr(v *yaml.Node, key string, dst *netip.Addr) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		d.errf(v, key, "%q is not an IPv4 address", s)
-		return
-	}
-	*dst = a
+	value(d, v, key, dst, func(s string) (netip.Addr, string) {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return a, fmt.Sprintf("%q is not an IPv4 address", s)
+		}
+		return a, ""
+	})
 }
 
 func (d *decoder) seq(v *yaml.Node, key string, fn func(i int, item *yaml.Node)) {
@@ -188,6 +184,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		FDB:       FDB{Ageing: DefaultAgeing, MaxEntries: DefaultFDBEntries},
 		Conntrack: Conntrack{MaxEntries: DefaultConntrack, MaxPerSource: DefaultConntrackPerSource},
 		Source:    name,
+
+		MulticastSnooping: true,
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -200,7 +198,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		return c, nil
 	}
-	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp"},
+	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp", "multicast_snooping"},
 		func(key string, k, v *yaml.Node) {
 			switch key {
 			case "control":
@@ -229,6 +227,8 @@ func Parse(name string, data []byte) (*Config, error) {
 				})
 			case "bgp":
 				c.BGP = d.bgp(k, v)
+			case "multicast_snooping":
+				d.bool(v, key, &c.MulticastSnooping)
 			case "conntrack":
 				d.fields(v, key, "conntrack", []string{"max_entries", "max_per_source"}, func(k string, _, v *yaml.Node) {
 					if k == "max_entries" {
@@ -297,7 +297,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard", "dhcp_relay"}, vxlanKeys...)
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard", "dhcp_relay", "max_groups"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -344,6 +344,11 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.socketMode(v, kp, &p.SocketMode)
 		case "max_macs":
 			d.int(v, kp, 0, 1<<20, &p.MaxMACs)
+		case "max_groups":
+			d.int(v, kp, 0, 1<<16, &p.MaxGroups)
+			if p.MaxGroups == 0 {
+				p.MaxGroups = -1 // written 0: no limit, as max_macs
+			}
 		case "mtu":
 			d.int(v, kp, 68, 65535, &p.MTU)
 		case "mac":

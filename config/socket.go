@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -24,16 +25,13 @@ func (o Owner) IsZero() bool { return o.User == "" && o.Group == "" }
 
 // socketOwner parses socket_owner: USER[:GROUP].
 func (d *decoder) socketOwner(v *yaml.Node, key string, dst *Owner) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	u, g, hasGroup := strings.Cut(s, ":")
-	if !validID(u) || hasGroup && !validID(g) {
-		d.errf(v, key, "%q is not a user and optional group, each a name or a number, like qemu, 107 or 107:107", s)
-		return
-	}
-	*dst = Owner{User: u, Group: g}
+	value(d, v, key, dst, func(s string) (Owner, string) {
+		u, g, hasGroup := strings.Cut(s, ":")
+		if !validID(u) || hasGroup && !validID(g) {
+			return Owner{}, fmt.Sprintf("%q is not a user and optional group, each a name or a number, like qemu, 107 or 107:107", s)
+		}
+		return Owner{User: u, Group: g}, ""
+	})
 }
 
 // validID accepts a user or group name as useradd does, or a number
@@ -57,19 +55,15 @@ func validID(s string) bool {
 // socketMode parses socket_mode: octal permission bits (0660, 660 or
 // 0o660) that let the owner connect.
 func (d *decoder) socketMode(v *yaml.Node, key string, dst *fs.FileMode) {
-	s, ok := d.scalar(v, key)
-	if !ok {
-		return
-	}
-	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0o"), 8, 32)
-	if err != nil || n > 0o777 {
-		d.errf(v, key, "%q is not an octal file mode from 0 to 0777, like 0600 or 0660", s)
-		return
-	}
-	if n&0o200 == 0 {
-		// Connecting to a unix socket needs write permission.
-		d.errf(v, key, "%#o does not let the owner write: nobody but root could connect", n)
-		return
-	}
-	*dst = fs.FileMode(n)
+	value(d, v, key, dst, func(s string) (fs.FileMode, string) {
+		n, err := strconv.ParseUint(strings.TrimPrefix(s, "0o"), 8, 32)
+		if err != nil || n > 0o777 {
+			return 0, fmt.Sprintf("%q is not an octal file mode from 0 to 0777, like 0600 or 0660", s)
+		}
+		if n&0o200 == 0 {
+			// Connecting to a unix socket needs write permission.
+			return 0, fmt.Sprintf("%#o does not let the owner write: nobody but root could connect", n)
+		}
+		return fs.FileMode(n), ""
+	})
 }

@@ -136,40 +136,43 @@ func readAPIError(resp *http.Response) error {
 	return &APIError{Status: resp.StatusCode, Message: msg}
 }
 
-func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+// getJSON is GET path decoded as a T: every listing below is one.
+func getJSON[T any](ctx context.Context, c *Client, path string) (T, error) {
+	var v T
 	resp, err := c.Get(ctx, path)
 	if err != nil {
-		return err
+		return v, err
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("vswitch at %s: GET %s: decoding the answer: %w", c.path, path, err)
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return v, fmt.Errorf("vswitch at %s: GET %s: decoding the answer: %w", c.path, path, err)
 	}
-	return nil
+	return v, nil
 }
 
 // Ports lists the ports, in the switch's order.
 func (c *Client) Ports(ctx context.Context) ([]PortStatus, error) {
-	var v []PortStatus
-	return v, c.getJSON(ctx, "/v1/ports", &v)
+	return getJSON[[]PortStatus](ctx, c, "/v1/ports")
+}
+
+// MDB lists the multicast group database.
+func (c *Client) MDB(ctx context.Context) ([]MDBEntry, error) {
+	return getJSON[[]MDBEntry](ctx, c, "/v1/mdb")
 }
 
 // FDB lists the forwarding database.
 func (c *Client) FDB(ctx context.Context) ([]FDBEntry, error) {
-	var v []FDBEntry
-	return v, c.getJSON(ctx, "/v1/fdb", &v)
+	return getJSON[[]FDBEntry](ctx, c, "/v1/fdb")
 }
 
 // Leases lists the DHCP leases.
 func (c *Client) Leases(ctx context.Context) ([]Lease, error) {
-	var v []Lease
-	return v, c.getJSON(ctx, "/v1/leases", &v)
+	return getJSON[[]Lease](ctx, c, "/v1/leases")
 }
 
 // Conntrack lists tracked connections.
 func (c *Client) Conntrack(ctx context.Context) ([]ConnEntry, error) {
-	var v []ConnEntry
-	return v, c.getJSON(ctx, "/v1/conntrack", &v)
+	return getJSON[[]ConnEntry](ctx, c, "/v1/conntrack")
 }
 
 // Health checks GET /healthz.

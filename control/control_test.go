@@ -160,6 +160,7 @@ func TestEndpoints(t *testing.T) {
 		{"backend other", "POST", "/v1/ports", `{"name":"err-other"}`, 500, "operation not permitted"},
 		{"fdb", "GET", "/v1/fdb", "", 200, `"age_seconds": 3`},
 		{"leases absent", "GET", "/v1/leases", "", 200, "[]"},
+		{"mdb absent", "GET", "/v1/mdb", "", 200, "[]"},
 		{"conntrack absent", "GET", "/v1/conntrack", "", 200, "[]"},
 		{"capture absent", "GET", "/v1/capture?port=vm1", "", 501, `"error"`},
 		{"delete", "DELETE", "/v1/ports/vm1", "", 204, ""},

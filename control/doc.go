@@ -8,6 +8,7 @@
 //	POST   /v1/ports            body: a port as in the config; 201 PortStatus
 //	DELETE /v1/ports/{name}     204
 //	GET    /v1/fdb              []FDBEntry
+//	GET    /v1/mdb              []MDBEntry ([] without an MDBBackend or with snooping off)
 //	GET    /v1/leases           []Lease ([] without a LeaseBackend)
 //	GET    /v1/conntrack        []ConnEntry ([] without a ConntrackBackend)
 //	GET    /v1/capture?port=NAME[&count=N]  a pcap stream (501 without a CaptureBackend)

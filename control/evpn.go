@@ -62,6 +62,5 @@ func (s *Server) evpn(w http.ResponseWriter, r *http.Request) {
 
 // EVPN calls GET /v1/evpn.
 func (c *Client) EVPN(ctx context.Context) (EVPN, error) {
-	var v EVPN
-	return v, c.getJSON(ctx, "/v1/evpn", &v)
+	return getJSON[EVPN](ctx, c, "/v1/evpn")
 }

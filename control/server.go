@@ -61,6 +61,13 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	mux.HandleFunc("GET /v1/fdb", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(s.b.FDB()))
 	})
+	mux.HandleFunc("GET /v1/mdb", func(w http.ResponseWriter, r *http.Request) {
+		var out []MDBEntry
+		if mb, ok := s.b.(MDBBackend); ok {
+			out = mb.MDB()
+		}
+		writeJSON(w, http.StatusOK, nonNil(out))
+	})
 	mux.HandleFunc("GET /v1/leases", func(w http.ResponseWriter, r *http.Request) {
 		var out []Lease
 		if lb, ok := s.b.(LeaseBackend); ok {

@@ -45,7 +45,5 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // Status reads GET /v1/status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
-	var st Status
-	err := c.getJSON(ctx, "/v1/status", &st)
-	return st, err
+	return getJSON[Status](ctx, c, "/v1/status")
 }

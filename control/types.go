@@ -44,6 +44,19 @@ type FDBEntry struct {
 	Remote     string  `json:"remote,omitempty"` // a tunnel port's VTEP behind which the MAC is
 }
 
+// MDBEntry is one row of GET /v1/mdb: a port's membership of a multicast
+// group on a VLAN, or (router, no group) a router port of the VLAN.
+type MDBEntry struct {
+	VLAN           uint16  `json:"vlan"`
+	Group          string  `json:"group,omitempty"`
+	Port           string  `json:"port"`
+	Router         bool    `json:"router"`
+	ExpiresSeconds float64 `json:"expires_seconds"` // 0: a permanent router port (the gateway)
+}
+
+// MDBBackend is implemented by a backend with multicast snooping.
+type MDBBackend interface{ MDB() []MDBEntry }
+
 // Lease is one DHCP lease in GET /v1/leases.
 type Lease struct {
 	Network  string    `json:"network"`

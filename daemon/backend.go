@@ -76,6 +76,20 @@ func (b backend) status(e *portEntry) (control.PortStatus, bool) {
 	return ps, true
 }
 
+// MDB implements control.MDBBackend.
+func (b backend) MDB() []control.MDBEntry {
+	entries := b.d.sw.MDB()
+	out := make([]control.MDBEntry, 0, len(entries))
+	for _, e := range entries {
+		me := control.MDBEntry{VLAN: e.VLAN, Port: e.Port, Router: e.Router, ExpiresSeconds: e.Expires.Seconds()}
+		if e.Group.IsValid() {
+			me.Group = e.Group.String()
+		}
+		out = append(out, me)
+	}
+	return out
+}
+
 func (b backend) FDB() []control.FDBEntry {
 	entries := b.d.sw.FDB()
 	out := make([]control.FDBEntry, 0, len(entries))

@@ -99,6 +99,8 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 			Ageing:     cfg.FDB.Ageing,
 			MaxEntries: cfg.FDB.MaxEntries,
 			Log:        log,
+
+			NoMulticastSnooping: !cfg.MulticastSnooping,
 		}),
 		ports:    map[string]*portEntry{},
 		opts:     opts,
@@ -144,7 +146,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		col.Uplinks = d.uplinkStats
 		col.Driver = d.driverStats
 		reg := metrics.Registry(col)
-		reg.MustRegister(d.life)
+		reg.MustRegister(d.life, metrics.NewMDBCollector(d.sw.MDBStats))
 		d.met, err = metrics.Listen(cfg.Metrics, reg)
 		if err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
@@ -273,7 +275,9 @@ func switchPortConfig(pc config.Port) vswitch.PortConfig {
 	if len(pc.Trunk) > 0 {
 		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
 	}
-	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated}
+	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated,
+		MaxGroups: pc.MaxGroups,
+		RAGuard:   pc.Type == "tap" || pc.Type == "qemu"} // a guest is nobody's router
 	if pc.DHCPRelay {
 		spc.Mark |= gateway.MarkDHCPRelay // the gateway trusts the relay by its frames' ingress
 	}

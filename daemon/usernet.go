@@ -15,13 +15,15 @@ func (d *Daemon) startUserUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	var u *gateway.Uplink
 	// Out runs only for packets the stack sends, which come after the
 	// first Inject, so u is set by then.
-	st, err := usernet.New(usernet.Config{MaxPerSource: d.cfg.Conntrack.MaxPerSource, Log: d.log,
+	st, err := usernet.New(usernet.Config{MaxPerSource: d.cfg.Conntrack.MaxPerSource, HostLoopback: uc.HostLoopback, Log: d.log,
 		Out: func(ip []byte) { u.DeliverUser(ip) }})
 	if err != nil {
 		return nil, err
 	}
 	u = gateway.NewUserUplink(uc.Name, st, d.log)
-	d.uplinks = append(d.uplinks, u)
+	if err := d.addUplink(u, uc, u.Link()); err != nil {
+		return nil, err
+	}
 	d.log.Info("uplink up", "uplink", uc.Name, "type", uc.Type)
 	return u, nil
 }
@@ -34,7 +36,11 @@ func userForwards(u *gateway.Uplink, nc config.Network) error {
 		return nil
 	}
 	for _, fw := range nc.Forwards {
-		if err := st.ForwardTCP(fmt.Sprintf("0.0.0.0:%d", fw.Port), fw.To); err != nil {
+		listen, forward := fmt.Sprintf("0.0.0.0:%d", fw.Port), st.ForwardTCP
+		if fw.Proto == "udp" {
+			forward = st.ForwardUDP
+		}
+		if err := forward(listen, fw.To); err != nil {
 			return err
 		}
 	}

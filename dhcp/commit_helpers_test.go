@@ -204,6 +204,14 @@ func asyncServer(cfg Config, st *Store, r *recorder) (*Server, *clock) {
 	return s, c
 }
 
+// twoNetworks serves network n (10.9) and network m (10.8) of config on
+// the one store st, with r as Deliver for both.
+func (r *recorder) twoNetworks(st *Store, config func(name string, b byte) Config) (n, m *Server) {
+	n, _ = asyncServer(config("n", 9), st, r)
+	m, _ = asyncServer(config("m", 8), st, r)
+	return n, m
+}
+
 // wideConfig is network name on 10.<second>.0.0/16, its guests from
 // 10.<second>.0.2 on: room for maxPending clients and more.
 func wideConfig(name string, second byte) Config {

@@ -66,11 +66,8 @@ func TestSameClientTwoRequests(t *testing.T) {
 			if len(ls) != 1 || ls[0].State != tc.state || !ls[0].Expiry.Equal(tc.expiry) {
 				t.Fatalf("leases %+v", ls)
 			}
-			st2, err := OpenStore(r.dir)
-			must(t, err)
-			if got := keys(st2.Load("n")); !slices.Equal(got, keys(ls)) {
-				t.Fatalf("stored %+v, server has %+v", got, keys(ls))
-			}
+			st2 := reopen(t, r.dir)
+			sameLeases(t, st2.Load("n"), ls)
 		})
 	}
 }
@@ -127,8 +124,7 @@ func TestCloseFlushes(t *testing.T) {
 	if _, acks := r.snapshot(); len(acks) != 3 {
 		t.Fatalf("acks after Close %v", acks)
 	}
-	st2, err := OpenStore(r.dir)
-	must(t, err)
+	st2 := reopen(t, r.dir)
 	var stored []netip.Addr
 	for _, l := range st2.Load("n") {
 		if l.State == "bound" {
@@ -203,8 +199,7 @@ func TestReleaseAfterRequest(t *testing.T) {
 			if got := r.ackStrings(); !slices.Equal(got, tc.acks) {
 				t.Fatalf("acks %q, want %q", got, tc.acks)
 			}
-			st2, err := OpenStore(r.dir)
-			must(t, err)
+			st2 := reopen(t, r.dir)
 			i := slices.IndexFunc(st2.Load("n"), func(l Lease) bool { return l.IP == guest(9, 10) })
 			if i < 0 {
 				t.Fatal("the released lease is not stored")
@@ -229,8 +224,7 @@ func TestReleaseAfterRequest(t *testing.T) {
 func TestRestartLoadsDeliveredLeases(t *testing.T) {
 	r := newRecorder(t)
 	st := r.store()
-	n, _ := asyncServer(wideConfig("n", 9), st, r)
-	m, _ := asyncServer(wideConfig("m", 8), st, r)
+	n, m := r.twoNetworks(st, wideConfig)
 	release := r.hold()
 	handleAsync(t, n, wide(9, 0, 1))
 	r.waitEntered()
@@ -256,8 +250,7 @@ func TestRestartLoadsDeliveredLeases(t *testing.T) {
 	if len(want) != len(acks) || len(acks) != maxPending+(maxPending+40)/2 { // all of n's that fit, all of m's
 		t.Fatalf("%d acks, %d addresses", len(acks), len(want))
 	}
-	st2, err := OpenStore(r.dir)
-	must(t, err)
+	st2 := reopen(t, r.dir)
 	got := map[netip.Addr]int64{}
 	for _, net := range []string{"n", "m"} {
 		for _, l := range st2.Load(net) {
@@ -337,10 +330,7 @@ func TestRequestAfterRelease(t *testing.T) {
 		if len(ls) != 1 || ls[0].State != "bound" || !ls[0].Expiry.Equal(c.t.Add(time.Hour)) {
 			t.Fatalf("leases %+v", ls)
 		}
-		st2, err := OpenStore(r.dir)
-		must(t, err)
-		if got := keys(st2.Load("n")); !slices.Equal(got, keys(ls)) {
-			t.Fatalf("stored %+v, server has %+v", got, keys(ls))
-		}
+		st2 := reopen(t, r.dir)
+		sameLeases(t, st2.Load("n"), ls)
 	})
 }

@@ -14,8 +14,7 @@ import (
 func TestDeliverHandleNeverWaitsForDisk(t *testing.T) {
 	r := newRecorder(t)
 	st := r.store()
-	n, _ := asyncServer(netConfig("n", 9), st, r)
-	m, _ := asyncServer(netConfig("m", 8), st, r)
+	n, m := r.twoNetworks(st, netConfig)
 	release := r.hold()
 	quickly(t, "a REQUEST", func() { handleAsync(t, n, reboot(1, guest(9, 10), 1)) })
 	r.waitEntered()
@@ -54,8 +53,7 @@ func TestDeliverAfterSync(t *testing.T) {
 	s, _ := asyncServer(netConfig("n", 9), st, r)
 	sync, _ := newServer(t, netConfig("n", 9), nil)
 	r.onAck = func(a ack) {
-		st2, err := OpenStore(r.dir)
-		must(t, err)
+		st2 := reopen(t, r.dir)
 		ls := st2.Load("n")
 		if len(ls) != 1 || ls[0].IP != a.ip || ls[0].State != "bound" || ls[0].Expiry.Unix() != 1_700_000_000+3600 {
 			t.Errorf("file when %v was delivered: %+v", a, ls)
@@ -96,8 +94,7 @@ func TestDeliverAfterSync(t *testing.T) {
 func TestPendingRequestsAreOneWrite(t *testing.T) {
 	r := newRecorder(t)
 	st := r.store()
-	n, _ := asyncServer(netConfig("n", 9), st, r)
-	m, _ := asyncServer(netConfig("m", 8), st, r)
+	n, m := r.twoNetworks(st, netConfig)
 	release := r.hold()
 	handleAsync(t, n, reboot(1, guest(9, 10), 1))
 	r.waitEntered()
@@ -122,8 +119,7 @@ func TestPendingRequestsAreOneWrite(t *testing.T) {
 	if !slices.Equal(events, want) {
 		t.Fatalf("events\n%q\nwant\n%q", events, want)
 	}
-	st2, err := OpenStore(r.dir)
-	must(t, err)
+	st2 := reopen(t, r.dir)
 	var stored []netip.Addr
 	for _, net := range []string{"n", "m"} {
 		for _, l := range st2.Load(net) {
@@ -177,8 +173,7 @@ func TestStoreBusy(t *testing.T) {
 		t.Fatalf("drops %v", d)
 	}
 	st.Close()
-	st2, err := OpenStore(r.dir)
-	must(t, err)
+	st2 := reopen(t, r.dir)
 	if got := len(st2.Load("n")); got != maxPending+1 {
 		t.Fatalf("%d leases stored", got)
 	}
@@ -191,8 +186,7 @@ func TestStoreBusy(t *testing.T) {
 func TestDeliverWriteFails(t *testing.T) {
 	r := newRecorder(t)
 	st := r.store()
-	s, _ := asyncServer(netConfig("n", 9), st, r)
-	m, _ := asyncServer(netConfig("m", 8), st, r)
+	s, m := r.twoNetworks(st, netConfig)
 	offer := msg{typ: pkt.DHCPDiscover, mac: mac(1), xid: 1}
 	req := msg{typ: pkt.DHCPRequest, mac: mac(1), reqIP: guest(9, 10), serverID: guest(9, 1), xid: 2}
 	if typ, ip, _ := reply(t, s, offer); typ != pkt.DHCPOffer || ip != guest(9, 10) {
@@ -222,10 +216,10 @@ func TestDeliverWriteFails(t *testing.T) {
 		t.Fatalf("drops %v", d)
 	}
 	st.Close()
-	st2, err := OpenStore(r.dir)
-	must(t, err)
-	if got := keys(st2.Load("n")); !slices.Equal(got, keys(s.Leases())) || len(got) != 1 {
-		t.Fatalf("stored %+v, server has %+v", got, keys(s.Leases()))
+	st2 := reopen(t, r.dir)
+	sameLeases(t, st2.Load("n"), s.Leases())
+	if got := len(st2.Load("n")); got != 1 {
+		t.Fatalf("%d leases stored, want 1", got)
 	}
 	tmps, _ := filepath.Glob(filepath.Join(r.dir, ".leases-*"))
 	if len(tmps) != 0 {
@@ -242,8 +236,7 @@ func TestFailedWriteNotStoredByAnotherNetwork(t *testing.T) {
 			st := r.store()
 			n, m := NewServer(netConfig("n", 9), st), NewServer(netConfig("m", 8), st)
 			if async {
-				n, _ = asyncServer(netConfig("n", 9), st, r)
-				m, _ = asyncServer(netConfig("m", 8), st, r)
+				n, m = r.twoNetworks(st, netConfig)
 			}
 			r.setFail(true)
 			n.Handle(reboot(1, guest(9, 10), 1).bytes(), make([]byte, 1500))
@@ -251,8 +244,7 @@ func TestFailedWriteNotStoredByAnotherNetwork(t *testing.T) {
 			r.setFail(false)
 			m.Handle(reboot(2, guest(8, 10), 2).bytes(), make([]byte, 1500))
 			st.Close()
-			st2, err := OpenStore(r.dir)
-			must(t, err)
+			st2 := reopen(t, r.dir)
 			if ls := st2.Load("n"); len(ls) != 0 {
 				t.Fatalf("the lease that failed was stored: %+v", ls)
 			}

@@ -266,8 +266,7 @@ func TestHolderAfterRestart(t *testing.T) {
 	s.store = st
 	a := bindAs(t, s, mac(1), cid(1))
 	bindAs(t, s, mac(1), cid(2))
-	st2, err := OpenStore(dir)
-	must(t, err)
+	st2 := reopen(t, dir)
 	s2, _ := newServer(t, s.cfg, st2)
 	if typ, _, _ := reply(t, s2, msg{typ: pkt.DHCPDiscover, mac: mac(1), clientID: cid(3)}); typ != 0 {
 		t.Fatal("third lease after the restart with a limit of 2")

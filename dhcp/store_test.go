@@ -104,10 +104,10 @@ func TestNoAckWithoutDurableWrite(t *testing.T) {
 			if typ, ip, _ := reply(t, s, selecting(mac(2), eleven)); typ != pkt.DHCPAck || ip != eleven {
 				t.Fatalf("after repair: %d %v", typ, ip)
 			}
-			st2, err := OpenStore(dir)
-			must(t, err)
-			if got := keys(st2.Load("n")); !slices.Equal(got, keys(s.Leases())) || len(got) != 2 {
-				t.Fatalf("stored %+v, server has %+v", got, keys(s.Leases()))
+			st2 := reopen(t, dir)
+			sameLeases(t, st2.Load("n"), s.Leases())
+			if got := len(st2.Load("n")); got != 2 {
+				t.Fatalf("%d leases stored, want 2", got)
 			}
 			tmps, _ := filepath.Glob(filepath.Join(dir, ".leases-*"))
 			if len(tmps) != 0 {
@@ -183,8 +183,7 @@ func TestLeasesSurviveRestart(t *testing.T) {
 	if got := keys(s.Leases()); !slices.Equal(got, want) {
 		t.Fatalf("before restart:\n got %+v\nwant %+v", got, want)
 	}
-	st2, err := OpenStore(dir)
-	must(t, err)
+	st2 := reopen(t, dir)
 	s2, _ := newServer(t, Config{Hosts: []Host{{MAC: mac(9), IP: web, Name: "web"}}}, st2)
 	if got := keys(s2.Leases()); !slices.Equal(got, want) {
 		t.Fatalf("after restart:\n got %+v\nwant %+v", got, want)
@@ -246,5 +245,22 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// reopen opens dir afresh, as the next run of vswitch would.
+func reopen(t *testing.T, dir string) *Store {
+	t.Helper()
+	st, err := OpenStore(dir)
+	must(t, err)
+	return st
+}
+
+// sameLeases fails unless stored, read back from disk, are the server's
+// leases served, field for field.
+func sameLeases(t *testing.T, stored, served []Lease) {
+	t.Helper()
+	if got, want := keys(stored), keys(served); !slices.Equal(got, want) {
+		t.Fatalf("stored %+v, server has %+v", got, want)
 	}
 }

@@ -86,15 +86,20 @@ func FuzzQuery(f *testing.F) {
 	})
 }
 
-// tcpSeg is a TCP header from the guest to port 53 and data.
+// tcpSeg is a TCP segment from the guest to port 53 with a full window.
 func tcpSeg(seq, ack uint32, flags uint8, opts, data []byte) []byte {
+	return segment(guest.Port(), seq, ack, flags, 65535, opts, data)
+}
+
+// segment is a TCP header from port sport to port 53 with opts, then data.
+func segment(sport uint16, seq, ack uint32, flags uint8, window uint16, opts, data []byte) []byte {
 	b := make([]byte, 20, 20+len(opts)+len(data))
-	binary.BigEndian.PutUint16(b[0:], guest.Port())
+	binary.BigEndian.PutUint16(b[0:], sport)
 	binary.BigEndian.PutUint16(b[2:], 53)
 	binary.BigEndian.PutUint32(b[4:], seq)
 	binary.BigEndian.PutUint32(b[8:], ack)
 	b[12], b[13] = byte((20+len(opts))/4<<4), flags
-	binary.BigEndian.PutUint16(b[14:], 65535)
+	binary.BigEndian.PutUint16(b[14:], window)
 	return append(append(b, opts...), data...)
 }
 

@@ -83,6 +83,18 @@ type harness struct {
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{out: make(chan Answer, 4096)}
+	cfg.Deliver = func(a Answer) {
+		a.Msg = append([]byte(nil), a.Msg...)
+		h.out <- a
+	}
+	h.s = serve(t, cfg)
+	return h
+}
+
+// serve starts a server of cfg, closed at the end of the test, on the lab
+// network 192.168.122.0/24, domain lab, and an empty resolv.conf (never
+// the host's) where cfg leaves them unset.
+func serve(t *testing.T, cfg Config) *Server {
 	if !cfg.Gateway.IsValid() {
 		cfg.Gateway = netip.MustParsePrefix("192.168.122.1/24")
 	}
@@ -90,16 +102,12 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		cfg.Domain = "lab"
 	}
 	if cfg.ResolvConf == "" {
-		cfg.ResolvConf = t.TempDir() + "/none" // never the host's
+		cfg.ResolvConf = t.TempDir() + "/none"
 	}
-	cfg.Deliver = func(a Answer) {
-		a.Msg = append([]byte(nil), a.Msg...)
-		h.out <- a
-	}
-	h.s = New(cfg)
-	h.s.Start()
-	t.Cleanup(func() { h.s.Close() })
-	return h
+	s := New(cfg)
+	s.Start()
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func query(name string, t uint16) *mdns.Msg {

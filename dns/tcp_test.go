@@ -21,30 +21,18 @@ type tcpHarness struct {
 func newTCPHarness(t *testing.T, cfg Config) *tcpHarness {
 	t.Helper()
 	h := &tcpHarness{segs: make(chan TCPSegment, 1024)}
-	cfg.Gateway = netip.MustParsePrefix("192.168.122.1/24")
-	cfg.Domain = "lab"
-	cfg.ResolvConf = t.TempDir() + "/none"
 	cfg.Deliver = func(Answer) { t.Error("an answer over UDP") }
 	cfg.DeliverTCP = func(s TCPSegment) {
 		s.Payload = append([]byte(nil), s.Payload...)
 		h.segs <- s
 	}
-	h.s = New(cfg)
-	h.s.Start()
-	t.Cleanup(func() { h.s.Close() })
+	h.s = serve(t, cfg)
 	return h
 }
 
 // in sends the server a segment from src.
 func (h *tcpHarness) in(src netip.AddrPort, seq, ack uint32, flags uint8, window uint16, opts, data []byte) {
-	b := make([]byte, 20, 20+len(opts)+len(data))
-	binary.BigEndian.PutUint16(b[0:], src.Port())
-	binary.BigEndian.PutUint16(b[2:], 53)
-	binary.BigEndian.PutUint32(b[4:], seq)
-	binary.BigEndian.PutUint32(b[8:], ack)
-	b[12], b[13] = byte((20+len(opts))/4<<4), flags
-	binary.BigEndian.PutUint16(b[14:], window)
-	b = append(append(b, opts...), data...)
+	b := segment(src.Port(), seq, ack, flags, window, opts, data)
 	h.s.Segment(guestMAC, src, b, time.Now())
 }
 
@@ -152,10 +140,16 @@ func TestTCPForwardWindowRetransmit(t *testing.T) {
 	q := framed(t, query("big.example.", mdns.TypeA))
 	// A window of 600: one 536-byte segment, then 64 bytes, then wait.
 	h.in(guest, isn+1, iss+1, pkt.TCPFlagACK|pkt.TCPFlagPSH, 600, nil, q)
-	if a := h.out(t); a.Flags != pkt.TCPFlagACK || a.Ack != isn+1+uint32(len(q)) || len(a.Payload) != 0 {
-		t.Fatalf("ACK of the query while upstream answers: %+v", a)
+	// The query is acknowledged: alone while upstream answers, or on the
+	// answer's first segment when upstream was quicker (a loaded machine).
+	s1 := h.out(t)
+	if s1.Ack != isn+1+uint32(len(q)) || s1.Flags&pkt.TCPFlagACK == 0 || (len(s1.Payload) == 0 && s1.Flags != pkt.TCPFlagACK) {
+		t.Fatalf("ACK of the query while upstream answers: %+v", s1)
 	}
-	s1, s2 := h.out(t), h.out(t)
+	if len(s1.Payload) == 0 {
+		s1 = h.out(t)
+	}
+	s2 := h.out(t)
 	if s1.Seq != iss+1 || len(s1.Payload) != 536 || s2.Seq != iss+537 || len(s2.Payload) != 64 || s2.Flags&pkt.TCPFlagFIN != 0 {
 		t.Fatalf("first window: seq %d len %d, seq %d len %d flags %#x", s1.Seq-iss, len(s1.Payload), s2.Seq-iss, len(s2.Payload), s2.Flags)
 	}

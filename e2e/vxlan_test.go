@@ -43,15 +43,7 @@ func TestVXLANWithLinux(t *testing.T) {
 		vx.ns.addr(vx.dev, vx.addr)
 	}
 
-	h10, h20 := newHost(t, "xa"), newHost(t, "xb")
-	p10, p20 := testnet.Name("x"), testnet.Name("x")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s, vlan: 10, mtu: 1450}
-  - {name: %s, type: tap, netns: %s, vlan: 20, mtu: 1450}
-  - {name: vx, type: vxlan, netns: %s, local: 10.207.0.1, vnis: {10: 1010, 20: 1020}, remotes: [10.207.0.2]}
-`, p10, h10.Name, p20, h20.Name, u1.Name))
-	h10.addr(p10, "10.207.10.1/24")
-	h20.addr(p20, "10.207.10.4/24")
+	vs, h10, h20 := vxlanSwitch(t, "x", u1, "10.207.0.1", "10.207.0.2", "10.207.10.1/24", "10.207.10.4/24")
 
 	wire := u2.watch(ub, "udp dst port 4789 and src host 10.207.0.1")
 	if !h10.ping("10.207.10.2", 3) {
@@ -73,19 +65,7 @@ func TestVXLANWithLinux(t *testing.T) {
 	}
 
 	// The Linux side's MAC for VNI 1010 is learned on the vxlan port, VLAN 10.
-	mac10 := u2.mac("vx10")
-	found := false
-	for _, e := range vs.fdb() {
-		if e.MAC == mac10 {
-			if e.Port != "vx" || e.VLAN != 10 || e.Remote != "10.207.0.2" {
-				t.Fatalf("fdb has %s on %s VLAN %d behind %q, want vx VLAN 10 behind 10.207.0.2", mac10, e.Port, e.VLAN, e.Remote)
-			}
-			found = true
-		}
-	}
-	if !found {
-		t.Fatalf("fdb lacks the remote MAC %s: %+v", mac10, vs.fdb())
-	}
+	vs.requireRemoteMAC(u2.mac("vx10"), "vx", 10, "10.207.0.2")
 
 	// TCP across the tunnel: a download checked end to end.
 	dir := t.TempDir()
@@ -134,4 +114,38 @@ func TestVXLANBetweenSwitches(t *testing.T) {
 	if !s[0].b.ping("10.208.10.4", 3) {
 		t.Fatal("VNI 5020 hosts cannot reach each other across two switches")
 	}
+}
+
+// requireRemoteMAC fails the test unless the FDB has mac on port, VLAN
+// vlan, behind the VTEP remote.
+func (in *instance) requireRemoteMAC(mac, port string, vlan uint16, remote string) {
+	in.t.Helper()
+	fdb := in.fdb()
+	for _, e := range fdb {
+		if e.MAC != mac {
+			continue
+		}
+		if e.Port != port || e.VLAN != vlan || e.Remote != remote {
+			in.t.Fatalf("fdb has %s on %s VLAN %d behind %q, want %s VLAN %d behind %s", mac, e.Port, e.VLAN, e.Remote, port, vlan, remote)
+		}
+		return
+	}
+	in.t.Fatalf("fdb lacks the remote MAC %s: %+v", mac, fdb)
+}
+
+// vxlanSwitch starts vswitch with a host on VLAN 10 (VNI 1010) and one on
+// VLAN 20 (VNI 1020), inner MTU 1450, and a vxlan port in underlay bound
+// to local with one static remote VTEP; the hosts get cidr10 and cidr20.
+func vxlanSwitch(t testing.TB, tag string, underlay *host, local, remote, cidr10, cidr20 string) (vs *instance, h10, h20 *host) {
+	t.Helper()
+	h10, h20 = newHost(t, tag+"a"), newHost(t, tag+"b")
+	p10, p20 := testnet.Name(tag), testnet.Name(tag)
+	vs = startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, vlan: 10, mtu: 1450}
+  - {name: %s, type: tap, netns: %s, vlan: 20, mtu: 1450}
+  - {name: vx, type: vxlan, netns: %s, local: %s, vnis: {10: 1010, 20: 1020}, remotes: [%s]}
+`, p10, h10.Name, p20, h20.Name, underlay.Name, local, remote))
+	h10.addr(p10, cidr10)
+	h20.addr(p20, cidr20)
+	return vs, h10, h20
 }

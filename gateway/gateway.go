@@ -32,6 +32,14 @@ type Config struct {
 	Mode   config.Mode
 	Uplink *Uplink
 	DNS    *dns.Server // nil: port 53 is closed, as on a host without a resolver
+	// Address6 turns IPv6 on (ipv6.go): the gateway's address and the
+	// network's /64. Router6 routes IPv6 between the networks that share
+	// it (route6.go); nil routes none.
+	Address6 netip.Prefix
+	Router6  *Router6
+	// Querier makes the gateway the network's IGMP and MLD querier
+	// (querier.go), for the switch's multicast snooping.
+	Querier bool
 }
 
 // DropReason says why the gateway port dropped a frame: a label value of
@@ -49,6 +57,12 @@ const (
 	DropTTLExceeded                     // a guest's packet to route with TTL <= 1 (answered with time exceeded)
 	DropNeighMiss                       // a packet from the uplink for a guest not in the neighbour cache yet (ARP sent)
 	DropBadSource                       // a packet to route whose source is not a guest address of the network (rp_filter)
+	DropBadOffload                      // a partial checksum or GSO super-frame whose headers do not parse (offload.go)
+	DropBadIPv6                         // bad IPv6 header or extension-header chain
+	DropBadICMPv6                       // ICMPv6 too short or with a bad checksum
+	DropBadNDP                          // neighbour discovery that fails RFC 4861's checks (hop limit, options, code)
+	DropNDPSpoofed                      // NS or NA whose link-layer address is not the frame's source MAC
+	DropAddrConflict                    // NS probe or NA for one of the gateway's own IPv6 addresses
 	NumDrops
 )
 
@@ -63,6 +77,12 @@ var dropNames = [NumDrops]string{
 	DropTTLExceeded:   "ttl_exceeded",
 	DropNeighMiss:     "neigh_miss",
 	DropBadSource:     "bad_source",
+	DropBadOffload:    "bad_offload",
+	DropBadIPv6:       "bad_ipv6",
+	DropBadICMPv6:     "bad_icmpv6",
+	DropBadNDP:        "bad_ndp",
+	DropNDPSpoofed:    "ndp_spoofed",
+	DropAddrConflict:  "addr_conflict",
 }
 
 // String is the metric label value.
@@ -85,6 +105,7 @@ type Port struct {
 	done  chan struct{}
 	once  sync.Once
 	garp  atomic.Bool // gratuitous ARP sent
+	adv   atomic.Bool // IPv6 advertiser started
 
 	neigh *neighbours
 	// ICMP error tokens: refilled to icmpBurst every second, as Linux's
@@ -97,6 +118,13 @@ type Port struct {
 	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
 	relayIn bool   // the frame being handled came in on a trusted relay port (writer goroutine)
 	arpTok  tokens // ARP requests for guests, per second
+
+	// vnet is the virtio-net header of the frame being routed whole
+	// (writer goroutine; offload.go): route copies it with the packet.
+	vnet pkt.VirtioNetHdr
+	v6   *v6 // nil without address6
+
+	mq *querier // nil: not a querier (querier.go)
 }
 
 const icmpBurst = 100
@@ -126,6 +154,16 @@ func New(cfg Config) *Port {
 		dhcpBuf: make([]byte, 1500),
 	}
 	p.tokens.Store(icmpBurst)
+	if cfg.Address6.IsValid() {
+		p.v6 = newV6(cfg.Address6, mac)
+		if cfg.Router6 != nil {
+			cfg.Router6.join(p)
+		}
+	}
+	if cfg.Querier {
+		p.mq = newQuerier(p)
+		go p.mq.run()
+	}
 	return p
 }
 
@@ -144,9 +182,9 @@ func (p *Port) Drops() [NumDrops]uint64 {
 // Neighbours is the number of cached neighbours.
 func (p *Port) Neighbours() int { return p.neigh.len() }
 
-// Features: the gateway takes complete frames (the switch finishes partial
-// checksums and segments GSO frames before they get here).
-func (p *Port) Features() vswitch.Features { return 0 }
+// Features: the gateway takes partial checksums and GSO super-frames, so
+// that what it routes out keeps them (offload.go).
+func (p *Port) Features() vswitch.Features { return vswitch.FeatVNetHdr }
 
 // Close stops the port.
 func (p *Port) Close() error {
@@ -155,12 +193,16 @@ func (p *Port) Close() error {
 }
 
 // ReadBatch hands the switch the gateway's replies (and, first, a
-// gratuitous ARP announcing the gateway's address and MAC).
+// gratuitous ARP announcing the gateway's address and MAC; with IPv6,
+// then DAD probes and router advertisements from ra.go's advertiser).
 func (p *Port) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	if p.garp.CompareAndSwap(false, true) {
 		f := frames[0]
 		f.SetLen(writeARP(f.RxBuf(), pkt.ARPRequest, p.mac, p.ip, pkt.MAC{}, p.ip))
 		return 1, nil
+	}
+	if p.v6 != nil && p.adv.CompareAndSwap(false, true) {
+		go p.advertise(time.After) // DAD once attached: its probes go out now
 	}
 	var out [vswitch.BatchSize]*vswitch.Frame
 	n := p.q.Wait(out[:min(len(frames), len(out))], p.done)
@@ -185,6 +227,10 @@ func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	now := time.Now()
 	for _, f := range frames {
 		p.relayIn = f.Mark()&MarkDHCPRelay != 0
+		if f.VNet != (pkt.VirtioNetHdr{}) {
+			p.offloaded(f, now)
+			continue
+		}
 		p.handle(f.Bytes(), now)
 	}
 	return len(frames), nil
@@ -196,7 +242,10 @@ func (p *Port) handle(b []byte, now time.Time) {
 		return
 	}
 	dst := eth.Dst()
-	if dst != p.mac && dst != pkt.Broadcast {
+	if p.mq != nil && dst.IsMulticast() && dst != pkt.Broadcast {
+		p.mq.observe(eth, now) // the queries and leaves of the network
+	}
+	if dst != p.mac && dst != pkt.Broadcast && (p.v6 == nil || !p.v6.wantMAC(dst)) {
 		return // flooded unicast for someone else, or multicast: not ours
 	}
 	switch eth.Type() {
@@ -204,6 +253,8 @@ func (p *Port) handle(b []byte, now time.Time) {
 		p.arp(eth, now)
 	case pkt.TypeIPv4:
 		p.ipv4(eth, now)
+	case pkt.TypeIPv6:
+		p.ipv6(eth, now)
 	}
 }
 
@@ -461,6 +512,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 	f := vswitch.NewFrameFor(n)
 	copy(f.RxBuf(), eth[:n])
 	f.SetLen(n)
+	f.VNet = p.vnet
 	pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).DecTTL()
 	u.output(f, p.cfg.Mode == config.ModeNAT, now)
 }

@@ -17,7 +17,7 @@ import (
 // UplinkConfig is a routed interface of the gateway.
 type UplinkConfig struct {
 	Name    string
-	Link    vswitch.Port // an AF_PACKET port on the outside device; the switch runs it (Start)
+	Link    vswitch.Port // an AF_PACKET port on the outside device (or a user stack's, user_link.go); the switch runs it (Start)
 	MAC     pkt.MAC      // zero: a stable locally administered one from the name
 	Address netip.Prefix // the switch's own outside address; invalid: lease one by DHCP
 	Gateway netip.Addr   // the next hop, resolved by ARP (with DHCP: the router option)
@@ -93,8 +93,9 @@ type Uplink struct {
 	clk    clock
 
 	drops [NumUplinkDrops]atomic.Uint64
-	out   atomic.Uint64 // translated outbound
-	in    atomic.Uint64 // translated inbound
+	out   atomic.Uint64    // translated outbound
+	in    atomic.Uint64    // translated inbound
+	gso   [2]atomic.Uint64 // of those, GSO super-frames translated whole: out, in
 }
 
 // NewUplink returns an uplink; Start runs it.
@@ -150,6 +151,32 @@ func (u *Uplink) Drops() [NumUplinkDrops]uint64 {
 // Translations are the NAT translations made each way.
 func (u *Uplink) Translations() (out, in uint64) { return u.out.Load(), u.in.Load() }
 
+// GSOTranslations are the translations of GSO super-frames (translated
+// once, whole) among Translations, each way.
+func (u *Uplink) GSOTranslations() (out, in uint64) { return u.gso[0].Load(), u.gso[1].Load() }
+
+// natPacket is the packet to translate in ipb, with f's offloads.
+func natPacket(ipb []byte, h *pkt.VirtioNetHdr) nat.Packet {
+	p := nat.Packet{IP: ipb, Partial: h.Flags&pkt.VirtioNetHdrFNeedsCsum != 0}
+	if h.IsGSO() {
+		p.GSOSize = h.GSOSize
+	}
+	return p
+}
+
+// countTranslated counts a translation going d (0 out, 1 in) of a packet
+// with header h.
+func (u *Uplink) countTranslated(d int, h *pkt.VirtioNetHdr) {
+	if d == 0 {
+		u.out.Add(1)
+	} else {
+		u.in.Add(1)
+	}
+	if h.IsGSO() {
+		u.gso[d].Add(1)
+	}
+}
+
 // NAT is the uplink's conntrack table.
 func (u *Uplink) NAT() *nat.Table { return u.cfg.NAT }
 
@@ -172,6 +199,9 @@ func (u *Uplink) Start(sw *vswitch.Switch) error {
 		return err
 	}
 	u.sw = sw
+	if u.cfg.User != nil {
+		return nil // no address to announce or lease, no conntrack to sweep
+	}
 	u.wg.Add(1)
 	go u.sweeper()
 	if a := u.addr.Load(); a != nil {
@@ -290,6 +320,9 @@ func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
 
 // handle processes one outside frame; true means f was handed on.
 func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
+	if u.cfg.User != nil {
+		return u.userInput(f, now)
+	}
 	b := f.Bytes()
 	eth := pkt.Ethernet(b)
 	if !eth.Valid() || (eth.Dst() != u.mac && eth.Dst() != pkt.Broadcast) {
@@ -339,12 +372,12 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	}
 	var target *Port
 	if ip.Dst() == ua.ip {
-		v, e := u.cfg.NAT.Inbound(nat.Packet{IP: ipb[:ip.TotalLen()], Partial: f.VNet.Flags&pkt.VirtioNetHdrFNeedsCsum != 0}, now.Unix())
+		v, e := u.cfg.NAT.Inbound(natPacket(ipb[:ip.TotalLen()], &f.VNet), now.Unix())
 		if v != nat.Translated {
 			u.natDrop(v)
 			return false
 		}
-		u.in.Add(1)
+		u.countTranslated(1, &f.VNet)
 		target = u.network(e.Inside.Src.Addr(), config.ModeNAT)
 	} else {
 		target = u.network(ip.Dst(), config.ModeRouted) // routed networks take inbound
@@ -387,12 +420,12 @@ func (u *Uplink) output(f *vswitch.Frame, translate bool, now time.Time) {
 	if translate {
 		b := f.Bytes()
 		ipb := b[pkt.EthernetLen:]
-		if v, _ := u.cfg.NAT.Outbound(nat.Packet{IP: ipb}, ua.ip, now.Unix()); v != nat.Translated {
+		if v, _ := u.cfg.NAT.Outbound(natPacket(ipb, &f.VNet), ua.ip, now.Unix()); v != nat.Translated {
 			u.natDrop(v)
 			f.Release()
 			return
 		}
-		u.out.Add(1)
+		u.countTranslated(0, &f.VNet)
 		if pkt.IPv4(ipb).Dst() == ua.ip {
 			// Hairpin: a guest reaching a port forward through the outside
 			// address comes straight back in, as if it had arrived there.

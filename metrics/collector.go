@@ -44,6 +44,10 @@ type UplinkStats struct {
 	TranslationsOut uint64
 	TranslationsIn  uint64
 	Drops           map[string]uint64
+
+	// GSOOut and GSOIn count the GSO super-frames among the translations:
+	// each translated once, whole.
+	GSOOut, GSOIn uint64
 }
 
 // Collector is a prometheus.Collector over a Source.
@@ -77,6 +81,7 @@ type Collector struct {
 	dnsLatency                             *prometheus.Desc
 	fragEvict                              *prometheus.Desc
 	fdbEvicted                             *prometheus.Desc
+	natGSO                                 *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -115,6 +120,7 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dnsDrops:     prometheus.NewDesc("vswitch_dns_drops_total", "DNS queries dropped unanswered, by network and reason.", []string{"network", "reason"}, nil),
 		dnsLatency:   prometheus.NewDesc("vswitch_dns_upstream_seconds", "Time to an upstream DNS server's answer, by network.", []string{"network"}, nil),
 		fdbEvicted:   prometheus.NewDesc("vswitch_fdb_evictions_total", "FDB entries evicted to let a port under its fair share learn.", nil, nil),
+		natGSO:       prometheus.NewDesc("vswitch_nat_gso_translations_total", "GSO super-frames among the NAT translations (each translated once, whole), by direction.", []string{"direction"}, nil),
 	}
 }
 
@@ -127,6 +133,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- c.fdbEvicted
+	ch <- c.natGSO
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -181,13 +188,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.fdbEvicted, st.Evicted)
 	if c.Uplinks != nil {
 		entries := 0
-		var out, in, early, frags uint64
+		var out, in, early, frags, gsoOut, gsoIn uint64
 		for _, u := range c.Uplinks() {
 			entries += u.Conntrack
 			early += u.EarlyDrops
 			frags += u.FragEvicted
 			out += u.TranslationsOut
 			in += u.TranslationsIn
+			gsoOut += u.GSOOut
+			gsoIn += u.GSOIn
 			for reason, v := range u.Drops {
 				counter(c.upDrops, v, u.Name, reason)
 			}
@@ -197,6 +206,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.fragEvict, frags)
 		counter(c.natTrans, out, "outbound")
 		counter(c.natTrans, in, "inbound")
+		counter(c.natGSO, gsoOut, "outbound")
+		counter(c.natGSO, gsoIn, "inbound")
 	}
 	if c.Networks == nil {
 		return

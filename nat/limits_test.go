@@ -423,17 +423,5 @@ func BenchmarkFragments(b *testing.B) {
 	body := rawPacket(protoUDP, guest, remote, 5000, 53, false)[20:]
 	f1 := frag(guest, remote, 9, 0, true, body)
 	f2 := frag(guest, remote, 9, 2, false, body[:8])
-	tb.Outbound(Packet{IP: append([]byte(nil), f1...)}, uplink, now)
-	p1, p2 := make([]byte, len(f1)), make([]byte, len(f2))
-	var v1, v2 Verdict
-	b.ReportAllocs()
-	for b.Loop() {
-		copy(p1, f1)
-		v1, _ = tb.Outbound(Packet{IP: p1}, uplink, now)
-		copy(p2, f2)
-		v2, _ = tb.Outbound(Packet{IP: p2}, uplink, now)
-	}
-	if v1 != Translated || v2 != Translated {
-		b.Fatalf("verdicts %v %v", v1, v2)
-	}
+	benchPair(b, tb, f1, f2, false)
 }

@@ -45,6 +45,36 @@ type Packet struct {
 	// (CHECKSUM_PARTIAL from a virtio-net header); it is updated for the
 	// address change and the rest is left to whoever finishes it.
 	Partial bool
+	// GSOSize, when not 0, makes a TCP or UDP packet a GSO super-frame (a
+	// virtio-net header's gso_size): it is cut into segments of GSOSize
+	// payload bytes after translation. It is translated once, and counted
+	// and tracked as its segments would be, one by one (FIN and PSH are
+	// on the last segment only, as the kernel's GSO leaves them).
+	GSOSize uint16
+}
+
+// segments is how many packets p stands for, and the bytes of headers
+// each segment after the first repeats: 1 and 0 unless p is a TCP or UDP
+// super-frame whose payload passes GSOSize. l4 is the transport header
+// and payload, long enough for proto's header.
+func (p Packet) segments(proto uint8, l4 []byte) (n, hdr int) {
+	if p.GSOSize == 0 {
+		return 1, 0
+	}
+	var thl int
+	switch proto {
+	case pkt.ProtoTCP:
+		thl = min(max(pkt.TCP(l4).DataOffset(), pkt.TCPMinLen), len(l4))
+	case pkt.ProtoUDP:
+		thl = pkt.UDPLen
+	default:
+		return 1, 0
+	}
+	payload, mss := len(l4)-thl, int(p.GSOSize)
+	if payload <= mss {
+		return 1, 0
+	}
+	return (payload + mss - 1) / mss, pkt.IPv4(p.IP).HeaderLen() + thl
 }
 
 // Outbound translates a packet leaving through the uplink: its source
@@ -111,13 +141,19 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 	// A reply is a packet against the flow's first: inbound for a
 	// guest's flow, outbound for a port forward's.
 	reply := (d == in) != e.fromOutside
+	segs, hdr := p.segments(proto, b)
+	if segs > 1 && proto == pkt.ProtoTCP {
+		// The segments before the last: the super-frame's flags without
+		// FIN and PSH. trackTCP gives the same state for one of them as
+		// for many.
+		e.trackTCP(pkt.TCP(b).Flags()&^(pkt.TCPFlagFIN|pkt.TCPFlagPSH), reply)
+		e.assure(proto, reply)
+	}
 	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
 		e.track(proto, b, reply)
 	}
-	if !e.assured.Load() && (proto == pkt.ProtoTCP && e.state.Load() == StateEstablished || proto != pkt.ProtoTCP && reply) {
-		e.assured.Store(true)
-	}
-	e.count(d, len(p.IP))
+	e.assure(proto, reply)
+	e.count(d, segs, len(p.IP)+(segs-1)*hdr)
 	if e.lastSeen.Load() != now {
 		e.lastSeen.Store(now)
 	}
@@ -142,9 +178,17 @@ func l4Complete(proto uint8, l4 []byte) bool {
 	return true
 }
 
-// count adds a packet of n bytes going d.
-func (e *Entry) count(d dir, n int) {
-	e.pkts[d].Add(1)
+// assure marks the flow assured once a packet has made it so: a TCP
+// flow by an established state, any other by a reply.
+func (e *Entry) assure(proto uint8, reply bool) {
+	if !e.assured.Load() && (proto == pkt.ProtoTCP && e.state.Load() == StateEstablished || proto != pkt.ProtoTCP && reply) {
+		e.assured.Store(true)
+	}
+}
+
+// count adds pkts packets of n bytes in all going d.
+func (e *Entry) count(d dir, pkts, n int) {
+	e.pkts[d].Add(uint64(pkts))
 	e.bytes[d].Add(uint64(n))
 }
 
@@ -158,7 +202,7 @@ func (t *Table) followFragment(p Packet, fk fragKey, d dir, now int64) (Verdict,
 		return Fragment, nil
 	}
 	d.setAddr(ip, e.to(d).Addr())
-	e.count(d, len(p.IP))
+	e.count(d, 1, len(p.IP))
 	return Translated, e
 }
 
@@ -203,7 +247,7 @@ func (t *Table) inboundError(p Packet, icmp pkt.ICMPv4) (Verdict, *Entry) {
 	// The outer destination: the IP header checksum only (ICMP has no
 	// pseudo-header).
 	pkt.IPv4(p.IP).SetDst(g.Addr())
-	e.count(in, len(p.IP))
+	e.count(in, 1, len(p.IP))
 	return Translated, e
 }
 

@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -132,4 +133,33 @@ func BenchmarkForwardUnicastCaptured(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mframes/s")
+}
+
+// BenchmarkForwardMulticast is a group stream with snooping: two members
+// of 16 ports, one router port, on a table of 1000 groups.
+func BenchmarkForwardMulticast(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		group string
+	}{{"igmp", "239.1.2.3"}, {"mld", "ff15::1"}, {"unregistered", "239.200.0.1"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var pcs []PortConfig
+			for i := range 16 {
+				pcs = append(pcs, access(string(rune('a'+i)), 1))
+			}
+			s, ports := mcastSwitch(b, pcs...)
+			now := time.Now().Unix()
+			inject(s, ports, 0, query4(), now-2)
+			inject(s, ports, 0, query6(), now-2)
+			g := addr(tc.group)
+			for i := range 1000 {
+				s.mdb.join(ports[3+i%10], keyOf(1, netip.AddrFrom4([4]byte{239, 0, byte(i >> 8), byte(i)})), now)
+			}
+			s.mdb.join(ports[2], keyOf(1, addr("239.1.2.3")), now)
+			s.mdb.join(ports[5], keyOf(1, addr("239.1.2.3")), now)
+			s.mdb.join(ports[2], keyOf(1, addr("ff15::1")), now)
+			s.mdb.join(ports[5], keyOf(1, addr("ff15::1")), now)
+			benchForward(b, s, ports, 1, udpTo(2, g))
+		})
+	}
 }

@@ -24,6 +24,12 @@ const (
 	DropSpoofedIP                        // a guarded port's IPv4 packet from an address not its own
 	DropSpoofedARP                       // a guarded port's ARP claiming a MAC or address not its own
 	DropGuardEtherType                   // a guarded port's frame neither IPv4 nor ARP (with ips or dhcp)
+	DropMDBLimit                         // a report's group not joined: the port holds max_groups (the frame still goes to routers)
+	DropMDBFull                          // a report's group not joined: the MDB is full (likewise)
+	DropBadIGMP                          // IGMP message too short, truncated group record or bad checksum
+	DropBadMLD                           // MLD message too short, truncated address record or bad checksum
+	DropRAGuard                          // a router advertisement or redirect from an RA-guarded (guest) port
+	DropSpoofedNA                        // a neighbour advertisement for the gateway's IPv6 address from another port
 	NumDropReasons
 )
 
@@ -47,6 +53,12 @@ var dropNames = [NumDropReasons]string{
 	DropSpoofedIP:      "spoofed_ip",
 	DropSpoofedARP:     "spoofed_arp",
 	DropGuardEtherType: "guard_ethertype",
+	DropMDBLimit:       "mdb_limit",
+	DropMDBFull:        "mdb_full",
+	DropBadIGMP:        "bad_igmp",
+	DropBadMLD:         "bad_mld",
+	DropRAGuard:        "ra_guard",
+	DropSpoofedNA:      "spoofed_na",
 }
 
 // String is the metric label value.

@@ -112,6 +112,12 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 				continue
 			}
 		}
+		if eth.Type() == pkt.TypeIPv6 && (p.raGuard || s.local6.Load() != nil) {
+			if r := s.screen6(p, f); r != NumDropReasons {
+				p.drop(r)
+				continue
+			}
+		}
 		switch s.fdb.learn(p, f.vid, src, now) {
 		case learnLimit:
 			if !s.learnFair(topo, p, f.vid, src, now) {
@@ -137,6 +143,17 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 					continue
 				}
 			}
+		}
+		if dst := eth.Dst(); s.mdb != nil && dst.IsMulticast() && dst != pkt.Broadcast {
+			act, key, r := s.snoop(p, f, now)
+			if act == mcDrop {
+				p.drop(r)
+				continue
+			}
+			if s.mcast(topo, p, f, act, key, now) {
+				frames[i] = NewFrame()
+			}
+			continue
 		}
 		if s.flood(topo, p, f) {
 			frames[i] = NewFrame()

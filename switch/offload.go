@@ -220,11 +220,46 @@ func partialFromValid(f *Frame) bool {
 // with complete checksums and passes each to emit. A malformed super-frame
 // is counted on p and emits nothing.
 func segmentGSO(f *Frame, emit func(*Frame), p *swPort) {
+	if !segment(f, emit) {
+		p.drop(DropBadOffload)
+	}
+}
+
+// Complete passes f to emit as complete frames, for a Port or Router that
+// acts on a frame's bytes but took it with its virtio-net header (the
+// gateway, for what it answers itself): a partial checksum is finished in
+// f, a super-frame cut into segments with complete checksums as for a port
+// without the header. emit does not own what it gets: f stays the
+// caller's, and each segment goes back to the pool once emit returns.
+// Complete reports false, emitting nothing, when f's offload metadata
+// does not parse (what an egress port counts as bad_offload).
+func Complete(f *Frame, emit func(*Frame)) bool {
+	if !f.VNet.IsGSO() {
+		if !finishChecksum(f.Bytes(), f.VNet) {
+			return false
+		}
+		f.VNet = pkt.VirtioNetHdr{}
+		emit(f)
+		return true
+	}
+	return segment(f, func(s *Frame) { emit(s); s.Release() })
+}
+
+// Segmentable reports whether the super-frame f parses as its virtio-net
+// header's GSO type says, within the segment bound: what segmentGSO
+// would cut rather than count as bad_offload. A Router that passes a
+// guest's super-frames on whole checks them with it first.
+func Segmentable(f *Frame) bool {
+	_, ok := parseGSO(f.Bytes(), f.VNet)
+	return ok
+}
+
+// segment is segmentGSO; it reports false when f does not parse.
+func segment(f *Frame, emit func(*Frame)) bool {
 	b := f.Bytes()
 	g, ok := parseGSO(b, f.VNet)
 	if !ok {
-		p.drop(DropBadOffload)
-		return
+		return false
 	}
 	const l3 = pkt.EthernetLen
 	l4, hdr := g.l4, g.hdr
@@ -279,4 +314,5 @@ func segmentGSO(f *Frame, emit func(*Frame), p *swPort) {
 		binary.BigEndian.PutUint16(sb[csum:], sum)
 		emit(s)
 	}
+	return true
 }

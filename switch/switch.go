@@ -16,6 +16,10 @@ type Config struct {
 	Ageing     time.Duration // FDB ageing; default 300 s (the Linux bridge's)
 	MaxEntries int           // FDB size limit; default 8192
 	Log        *slog.Logger  // default slog.Default()
+	// NoMulticastSnooping turns IGMP/MLD snooping (snoop.go) off: every
+	// multicast frame floods its VLAN (the Linux bridge's mcast_snooping 0).
+	NoMulticastSnooping bool
+	MDBEntries          int // multicast groups in the MDB; default DefaultMDBEntries
 }
 
 // PortConfig is what the switch needs to know of a port besides its driver.
@@ -39,6 +43,12 @@ type PortConfig struct {
 	// without an FDB lookup that a spoofed source MAC could mislead, as
 	// Linux's skb mark does. The switch gives it no meaning.
 	Mark uint8
+	// MaxGroups bounds the multicast groups the port may join (mdb.go); 0:
+	// DefaultMaxGroups, negative: no limit.
+	MaxGroups int
+	// RAGuard drops router advertisements and redirects the port sends
+	// (raguard.go): on for guest ports.
+	RAGuard bool
 }
 
 // closeParallel is how many ports Close shuts down at once.
@@ -57,8 +67,11 @@ var (
 // Switch is the L2 forwarding plane.
 type Switch struct {
 	fdb  *fdb
+	mdb  *mdb // nil: multicast snooping off
 	log  *slog.Logger
 	topo atomic.Pointer[topology] // copy-on-write; read once per batch
+	// local6 are the gateways' IPv6 addresses (raguard.go); copy on write.
+	local6 atomic.Pointer[[]localAddr6]
 
 	mu     sync.Mutex // serialises topology changes, never taken per frame
 	closed bool
@@ -94,6 +107,12 @@ func New(cfg Config) *Switch {
 		stop: make(chan struct{}),
 	}
 	s.topo.Store(&topology{byName: map[string]*swPort{}})
+	if !cfg.NoMulticastSnooping {
+		if cfg.MDBEntries <= 0 {
+			cfg.MDBEntries = DefaultMDBEntries
+		}
+		s.mdb = newMDB(cfg.MDBEntries)
+	}
 	s.wg.Add(1)
 	go s.ager(cfg.Ageing)
 	return s
@@ -112,6 +131,9 @@ func (s *Switch) ager(ageing time.Duration) {
 			return
 		case now := <-t.C:
 			s.fdb.age(now.Unix())
+			if s.mdb != nil {
+				s.mdb.age(now.Unix())
+			}
 		}
 	}
 }
@@ -137,6 +159,9 @@ func (s *Switch) AddPort(pc PortConfig, drv Port) error {
 		return fmt.Errorf("add port %s: %w", pc.Name, ErrPortExists)
 	}
 	p := newSwPort(pc, drv)
+	if s.mdb != nil && pc.Router == nil {
+		s.mdb.addPort(p, pc.MaxGroups)
+	}
 	if pc.Router != nil {
 		pc.Router.Attached(&Egress{p})
 	}
@@ -160,6 +185,9 @@ func (s *Switch) RemovePort(name string) error {
 	s.topo.Store(old.with(nil, p))
 	s.mu.Unlock()
 	p.shutdown(s.fdb)
+	if s.mdb != nil {
+		s.mdb.flushPort(p)
+	}
 	return nil
 }
 
@@ -236,6 +264,9 @@ func (s *Switch) addStatic(port string, vid uint16, mac pkt.MAC, local bool) err
 	s.fdb.addStatic(p, vid, mac, local)
 	if local {
 		p.local.Store(true)
+		if s.mdb != nil { // the gateway hears every group, as a router
+			s.mdb.addRouter(p, vid, 0)
+		}
 	}
 	return nil
 }

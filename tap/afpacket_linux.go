@@ -40,6 +40,7 @@ type AFPacket struct {
 	rctl    [rxChunk][]byte
 	spill   *spillSet // pooled, only while doRead runs
 	readFn  func(fd uintptr) bool
+	vnet    int // PACKET_VNET_HDR took: the header's length before each frame, else 0
 
 	wframes []*vswitch.Frame
 	wi      int
@@ -115,12 +116,16 @@ func (a *AFPacket) setup() error {
 		}{
 			{unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"},
 			{unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"},
-			{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"},
 		} {
 			if e := unix.SetsockoptInt(int(fd), o.level, o.opt, o.val); e != nil {
 				serr = fmt.Errorf("%s: %w", o.name, e)
 				return
 			}
+		}
+		// Without the header (a kernel or device that refuses it) the
+		// port takes complete frames: the switch segments for it.
+		if !noVNetHdr && unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1) == nil {
+			a.vnet = pkt.VirtioNetHdrLen
 		}
 		// Room for bursts: 4 MiB each way (FORCE works as root and goes
 		// past rmem_max; without privilege fall back to the capped size).
@@ -141,7 +146,17 @@ func (a *AFPacket) Name() string { return a.dev }
 
 // Features: a frame written with a virtio-net header may be GSO or carry
 // a partial checksum; the kernel segments or finishes it for the device.
-func (a *AFPacket) Features() vswitch.Features { return vswitch.FeatVNetHdr }
+// Without PACKET_VNET_HDR the port takes complete frames only.
+func (a *AFPacket) Features() vswitch.Features {
+	if a.vnet == 0 {
+		return 0
+	}
+	return vswitch.FeatVNetHdr
+}
+
+// noVNetHdr makes OpenAFPacket act as on a kernel without PACKET_VNET_HDR
+// (tests of the fallback).
+var noVNetHdr bool
 
 // TxErrors counts frames the interface refused (too long, link down).
 func (a *AFPacket) TxErrors() uint64 { return a.txErrors.Load() }
@@ -165,7 +180,7 @@ func (a *AFPacket) doRead(fd uintptr) bool {
 			rx := a.rframes[a.rn+i].RxBuf()
 			iov := &a.riov[i]
 			iov[0].Base = &a.rhdr[i][0]
-			iov[0].SetLen(pkt.VirtioNetHdrLen)
+			iov[0].SetLen(a.vnet)
 			iov[1].Base = &rx[0]
 			iov[1].SetLen(len(rx))
 			iov[2].Base = &a.spill[i][0]
@@ -192,12 +207,14 @@ func (a *AFPacket) doRead(fd uintptr) bool {
 		for i := range got {
 			m := &a.rmsgs[i]
 			f := a.rframes[a.rn+i]
-			n := int(m.len) - pkt.VirtioNetHdrLen
+			n := int(m.len) - a.vnet
 			if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
 				a.rxErrors.Add(1)
 				continue
 			}
-			f.VNet.Decode(a.rhdr[i][:])
+			if a.vnet != 0 {
+				f.VNet.Decode(a.rhdr[i][:])
+			}
 			if rx := f.RxBuf(); n > len(rx) {
 				f = f.Promote(a.spill[i][:n-len(rx)])
 			} else {
@@ -238,7 +255,7 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 		f.VNet.Encode(a.whdr[i][:])
 		iov := &a.wiov[i]
 		iov[0].Base = &a.whdr[i][0]
-		iov[0].SetLen(pkt.VirtioNetHdrLen)
+		iov[0].SetLen(a.vnet)
 		iov[1].Base = &b[0]
 		iov[1].SetLen(len(b))
 		h := &a.wmsgs[i].hdr

@@ -14,7 +14,8 @@ const (
 	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
 	DropDatagramTooBig                   // a UDP datagram over 16 KiB, either way
 	DropPingDenied                       // no unprivileged ICMP socket (ping_group_range): the guest is told "prohibited"
-	DropForwardSource                    // a port forward's client without a global unicast address (loopback): no guest can answer it
+	DropHalfOpenFull                     // a TCP SYN while MaxHalfOpen connections are still dialing: ignored, the guest retries
+	DropForwardSource                    // a port forward's client without a global unicast address (loopback, with no HostLoopback): no guest can answer it
 	NumDrops
 )
 
@@ -27,6 +28,7 @@ var dropNames = [NumDrops]string{
 	DropDialFailed:     "user_dial_failed",
 	DropDatagramTooBig: "user_datagram_too_big",
 	DropPingDenied:     "user_ping_denied",
+	DropHalfOpenFull:   "user_half_open_full",
 	DropForwardSource:  "user_forward_source",
 }
 

@@ -16,9 +16,8 @@ import (
 // each client to guest through the stack from the client's own address
 // and port, so the guest's server sees who really connected (slirp and
 // gvisor-tap-vsock show it the gateway instead). The guest's answers
-// come back as routed packets to that address. A client without a
-// global unicast address (loopback, say) cannot be a guest's peer and
-// is refused, counted as user_forward_source.
+// come back as routed packets to that address. A loopback client
+// appears from HostLoopback, or is refused without it (forwardPeer).
 func (s *Stack) ForwardTCP(listen string, guest netip.AddrPort) error {
 	l, err := net.Listen("tcp4", listen)
 	if err != nil {
@@ -41,14 +40,11 @@ func (s *Stack) ForwardTCP(listen string, guest netip.AddrPort) error {
 				time.Sleep(10 * time.Millisecond) // out of descriptors: let flows end
 				continue
 			}
-			client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-			if a := client.Addr().Unmap(); !a.IsGlobalUnicast() {
-				s.drops[DropForwardSource].Add(1)
-				c.Close()
-			} else if !s.acquire(a) {
+			peer, ok := s.forwardPeer(c.RemoteAddr().(*net.TCPAddr).AddrPort())
+			if !ok || !s.acquire(peer.Addr()) {
 				c.Close()
 			} else {
-				go s.forwardOne(c, netip.AddrPortFrom(a, client.Port()), guest)
+				go s.forwardOne(c, peer, guest)
 			}
 		}
 	}()

@@ -3,6 +3,7 @@ package usernet
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -388,5 +389,64 @@ func TestForwardLoopbackClient(t *testing.T) {
 	}
 	if tc, _ := s.Accepted(); tc != 0 || s.Flows() != 0 {
 		t.Fatalf("accepted %d, flows %d", tc, s.Flows())
+	}
+}
+
+// TestUDPFlowsFull: outbound UDP flows are bounded: a guest's datagram
+// that would open a flow past MaxFlows is dropped and counted, the open
+// flows still carry datagrams, and a flow that ends idle frees its slot.
+func TestUDPFlowsFull(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			n, a, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(b[:n], a)
+		}
+	}()
+	s, g := newPair(t, Config{MaxFlows: 2, UDPIdle: time.Second}, pc.LocalAddr().String())
+	var cs []*gonet.UDPConn
+	for port := range uint16(3) {
+		c, err := gonet.DialUDP(g.st, nil, &tcpip.FullAddress{NIC: 1, Addr: remote, Port: 1000 + port}, ipv4.ProtocolNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs = append(cs, c)
+	}
+	echo := func(c *gonet.UDPConn, msg string, wait time.Duration) string {
+		c.Write([]byte(msg))
+		c.SetReadDeadline(time.Now().Add(wait))
+		b := make([]byte, 64)
+		n, _ := c.Read(b)
+		return string(b[:n])
+	}
+	for i, c := range cs[:2] {
+		if got := echo(c, fmt.Sprint("m", i), 5*time.Second); got != fmt.Sprint("m", i) {
+			t.Fatalf("flow %d: %q", i, got)
+		}
+	}
+	if got := echo(cs[2], "third", 200*time.Millisecond); got != "" {
+		t.Fatalf("a third flow past MaxFlows 2 answered %q", got)
+	}
+	if got := echo(cs[0], "sentinel", 5*time.Second); got != "sentinel" {
+		t.Fatalf("sentinel %q", got)
+	}
+	if d := s.Drops(); d != [NumDrops]uint64{DropFlowsFull: 1} {
+		t.Fatalf("drops %v, want flows_full 1", d)
+	}
+	waitFlows(t, s, 0)
+	if got := echo(cs[2], "now", 5*time.Second); got != "now" {
+		t.Fatalf("after the idle flows ended: %q", got)
+	}
+	if _, uc := s.Accepted(); uc != 3 {
+		t.Fatalf("%d UDP flows accepted, want 3", uc)
 	}
 }

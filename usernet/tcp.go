@@ -26,7 +26,7 @@ func (s *Stack) tcp(r *tcp.ForwarderRequest) {
 	defer s.flows.release(src)
 	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
-	hc, err := s.cfg.Dial(ctx, "tcp", dst.String())
+	hc, err := s.cfg.Dial(ctx, "tcp", s.dialTarget(dst).String())
 	cancel()
 	if err != nil {
 		s.drops[DropDialFailed].Add(1)

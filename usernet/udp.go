@@ -23,7 +23,7 @@ func (s *Stack) udp(r *udp.ForwarderRequest) bool {
 	}
 	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
-	hc, err := s.cfg.Dial(ctx, "udp", dst.String()) // a UDP dial sends nothing
+	hc, err := s.cfg.Dial(ctx, "udp", s.dialTarget(dst).String()) // a UDP dial sends nothing
 	cancel()
 	if err != nil {
 		s.flows.release(src)

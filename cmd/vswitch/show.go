@@ -23,7 +23,7 @@ import (
 const showTimeout = 10 * time.Second
 
 // shown are the things `show` lists, each an API path.
-var shown = []string{"ports", "fdb", "conntrack", "leases", "evpn", "status"}
+var shown = []string{"ports", "fdb", "mdb", "conntrack", "leases", "evpn", "status"}
 
 func cmdShow(g globals, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("show", flag.ContinueOnError)
@@ -34,7 +34,7 @@ func cmdShow(g globals, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 || !slices.Contains(shown, pos[0]) {
-		return usagef("show", "show: ports, fdb, conntrack, leases, evpn or status?")
+		return usagef("show", "show: ports, fdb, mdb, conntrack, leases, evpn or status?")
 	}
 	what := pos[0]
 	c, err := client(g.control, *cfgPath)
@@ -59,6 +59,12 @@ func cmdShow(g globals, args []string, stdout io.Writer) error {
 			return err
 		}
 		return printFDB(stdout, fdb)
+	case "mdb":
+		mdb, err := c.MDB(ctx)
+		if err != nil {
+			return err
+		}
+		return printMDB(stdout, mdb)
 	case "leases":
 		leases, err := c.Leases(ctx)
 		if err != nil {
@@ -184,6 +190,23 @@ func printFDB(w io.Writer, fdb []control.FDBEntry) error {
 			fmt.Fprintf(tw, "\t%s", cmp.Or(e.Remote, "-"))
 		}
 		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// printMDB prints the memberships as the API orders them (by VLAN, group,
+// port), router ports with GROUP "router".
+func printMDB(w io.Writer, mdb []control.MDBEntry) error {
+	tw := newTable(w, "VLAN\tGROUP\tPORT\tEXPIRES")
+	for _, e := range mdb {
+		group, exp := e.Group, seconds(e.ExpiresSeconds)
+		if e.Router {
+			group = "router"
+			if e.ExpiresSeconds == 0 {
+				exp = "-"
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.VLAN, group, e.Port, exp)
 	}
 	return tw.Flush()
 }

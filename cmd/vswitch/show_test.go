@@ -42,6 +42,26 @@ func TestFDBTable(t *testing.T) {
 	}
 }
 
+// Memberships then router ports, a permanent one (the gateway) with "-".
+func TestMDBTable(t *testing.T) {
+	var b bytes.Buffer
+	printMDB(&b, []control.MDBEntry{
+		{VLAN: 10, Group: "239.1.2.3", Port: "vm1", ExpiresSeconds: 259.6},
+		{VLAN: 10, Group: "ff02::1:ff00:2", Port: "vm2", ExpiresSeconds: 12},
+		{VLAN: 10, Port: "gw-default", Router: true},
+		{VLAN: 10, Port: "trunk0", Router: true, ExpiresSeconds: 200},
+	})
+	want := `VLAN  GROUP           PORT        EXPIRES
+10    239.1.2.3       vm1         4m20s
+10    ff02::1:ff00:2  vm2         12s
+10    router          gw-default  -
+10    router          trunk0      3m20s
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
 // A tunnel port's entries name their VTEP; the others get "-".
 func TestFDBTableRemote(t *testing.T) {
 	var b bytes.Buffer

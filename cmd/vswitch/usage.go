@@ -13,7 +13,7 @@ Usage:
   vswitch run [-c FILE] [-log-level LEVEL] [-log-format text|json]
   vswitch config check -c FILE
   vswitch config default
-  vswitch show ports|fdb|conntrack|leases|evpn|status [--json]
+  vswitch show ports|fdb|mdb|conntrack|leases|evpn|status [--json]
   vswitch port add NAME --type afpacket|qemu|tap [--device DEV] [--socket PATH] [--listen ADDR]
                    [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--mtu N]
                    [--mac MAC] [--queue N]
@@ -71,7 +71,7 @@ const configUsage = `Usage:
   vswitch config default         print the embedded default config
 `
 
-const showUsage = `Usage: vswitch show ports|fdb|conntrack|leases|evpn|status [--json] [-c FILE]
+const showUsage = `Usage: vswitch show ports|fdb|mdb|conntrack|leases|evpn|status [--json] [-c FILE]
 
 Prints a table, or with --json the API's JSON (GET /v1/ports, ...).
 

@@ -16,6 +16,9 @@ func TestSettersAllocs(t *testing.T) {
 	udpPkt := IPv4(refPacket(t, refIPv4(layers.IPProtocolUDP, addrA, addrB), refUDP(), []byte("data")))
 	icmpPkt := IPv4(refPacket(t, refIPv4(layers.IPProtocolICMPv4, addrA, addrB), refICMP(), []byte("data")))
 	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("fe80::1")
+	v6Pkt := ip6Packet(ProtoHopByHop, cat(extHdr(ProtoICMPv6, 0), icmp6Echo()))
+	ra, raOut := ndpRA(), make([]byte, len(ndpRA()))
+	pfx := netip.MustParsePrefix("fd00:122::/64")
 	for _, c := range []struct {
 		name string
 		f    func()
@@ -52,11 +55,45 @@ func TestSettersAllocs(t *testing.T) {
 			u.UpdateChecksumPseudoHeaderAddress(addrC, addrA, false)
 			u.SetChecksum(1)
 		}},
+		{"UDP frame", func() {
+			var b [UDP4FrameHdrLen]byte
+			EncodeUDP4Frame(b[:], MAC{1}, MAC{2}, IPv4Fields{TTL: 64, Src: addrA, Dst: addrB}, 68, 67, 0)
+		}},
+		{"DHCP header", func() {
+			var b [DHCPOptionsOff]byte
+			DHCP(b[:]).Encode(&DHCPFields{Op: BOOTReply, XID: 1, YIAddr: addrA, CHAddr: b[28:34]})
+		}},
 		{"ICMPv4", func() {
 			c := ICMPv4(icmpPkt.Payload())
 			c.SetIdent(7)
 			c.SetSeq(8)
 			c.SetChecksum()
+		}},
+		{"IPv6", func() {
+			ip := IPv6(v6Pkt)
+			ip.SetSrc(v6a)
+			ip.SetDst(v6b)
+			ip.DecHopLimit()
+			ip.SetFlowLabel(1)
+			ip.SetTrafficClass(2)
+			_, _, _ = ip.UpperLayer()
+			c := ICMPv6(ip.Payload())
+			c.SetIdent(1)
+			c.SetSeq(2)
+			c.UpdateChecksumPseudoHeaderAddress(v6a, v6b)
+			c.SetChecksum(ip.PseudoHeaderChecksum(ProtoICMPv6, uint16(len(c))))
+		}},
+		{"NDP", func() {
+			it := NDPRouterAdvert(ra).Options()
+			for it.Next() {
+			}
+			w := NDPOptionWriter{B: raOut, N: NDPRouterAdvertLen}
+			w.AddLinkLayerAddr(NDPOptSourceLLA, MAC{1})
+			w.AddPrefixInfo(pfx, NDPPrefixAuto, 1, 2)
+			w.AddMTU(1500)
+			w.AddRDNSS(1, v6a)
+			_ = LinkLocalFromMAC(MAC{1})
+			_ = SolicitedNode(v6a)
 		}},
 		{"IPv6 address update", func() {
 			_ = ChecksumUpdateAddress(0x1234, v6a, v6b)

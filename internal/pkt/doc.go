@@ -1,6 +1,8 @@
 // Package pkt holds zero-copy views of the packet headers vswitch reads and
 // writes on the frame path: Ethernet, 802.1Q, the virtio-net header, ARP,
-// IPv4, TCP, UDP, ICMPv4 and the DHCP message, with the Internet checksum.
+// IPv4, IPv6 (with a bounded extension-header walk), TCP, UDP, ICMPv4,
+// ICMPv6 with the NDP messages and options, and the DHCP message, with the
+// Internet checksum.
 //
 // A view is a named []byte with accessors; validate its length once with
 // Valid, then the accessors trust it. Nothing here allocates, locks, logs or
@@ -32,7 +34,7 @@
 // SetFlags, SetWindow, with fullChecksum false) then one SetChecksum, to
 // build a reply or cut a segment.
 //
-// # Shape for IPv6
+// # IPv6
 //
 // Protocol numbers (ProtoTCP, ...) and TCP flags (TCPFlagSYN, ...) are
 // defined here only. A network view has the methods of Network (Src, Dst
@@ -41,5 +43,10 @@
 // IPv6, so an IPv6 view slots in front of them unchanged. An ICMPv6 view
 // would sit beside ICMPv4 (its checksum adds a pseudo-header). The
 // interfaces document the shape and serve as type constraints; frame-path
-// code calls the concrete views, since boxing a view can allocate.
+// code calls the concrete views, since boxing a view can allocate. IPv6
+// has no header checksum; its Payload and PayloadProtocol are the upper
+// layer after the extension headers (ExtHeaders walks them, at most
+// IPv6MaxExtHeaders). ICMPv6 sits beside ICMPv4 with the pseudo-header
+// sum as an argument of its checksum methods; the NDP views (RS, RA, NS,
+// NA, redirect) are named types over the same ICMPv6 bytes.
 package pkt

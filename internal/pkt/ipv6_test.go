@@ -1,0 +1,72 @@
+package pkt
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestIPv6Addresses(t *testing.T) {
+	m := MAC{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+	for _, c := range []struct {
+		name      string
+		got, want netip.Addr
+	}{
+		{"link-local EUI-64", LinkLocalFromMAC(m), netip.MustParseAddr("fe80::5054:ff:fe12:3456")},
+		{"solicited-node", SolicitedNode(netip.MustParseAddr("fd00:122::abcd:1234")), netip.MustParseAddr("ff02::1:ffcd:1234")},
+		{"all-nodes", IPv6AllNodes, netip.MustParseAddr("ff02::1")},
+		{"all-routers", IPv6AllRouters, netip.MustParseAddr("ff02::2")},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if got, want := MulticastMAC6(netip.MustParseAddr("ff02::1:ffcd:1234")), (MAC{0x33, 0x33, 0xff, 0xcd, 0x12, 0x34}); got != want {
+		t.Errorf("MulticastMAC6 %v, want %v", got, want)
+	}
+}
+
+func TestIPv6UpperLayer(t *testing.T) {
+	echo := icmp6Echo()
+	for _, c := range []struct {
+		name  string
+		pkt   []byte
+		proto uint8
+		off   int
+		ok    bool
+	}{
+		{"no extension", ip6Packet(ProtoICMPv6, echo), ProtoICMPv6, 40, true},
+		{"hop-by-hop, dest opts", ip6Packet(ProtoHopByHop, cat(extHdr(ProtoDestOpts, 0), extHdr(ProtoICMPv6, 1), echo)), ProtoICMPv6, 64, true},
+		{"atomic fragment", ip6Packet(ProtoFragment, cat(fragHdr(ProtoICMPv6, 0, false), echo)), ProtoICMPv6, 48, true},
+		{"first fragment", ip6Packet(ProtoFragment, cat(fragHdr(ProtoICMPv6, 0, true), echo)), ProtoFragment, 48, true},
+		{"later fragment", ip6Packet(ProtoFragment, cat(fragHdr(ProtoICMPv6, 3, false), echo)), ProtoFragment, 48, true},
+		{"hop-by-hop second", ip6Packet(ProtoDestOpts, cat(extHdr(ProtoHopByHop, 0), extHdr(ProtoICMPv6, 0), echo)), 0, 0, false},
+		{"past the payload", ip6Packet(ProtoRouting, extHdr(ProtoICMPv6, 2)[:16]), 0, 0, false},
+		{"too many", ip6Packet(ProtoDestOpts, cat(extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(ProtoICMPv6, 0))), 0, 0, false},
+		{"eight is fine", ip6Packet(ProtoDestOpts, cat(extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(ProtoICMPv6, 0), echo)), ProtoICMPv6, 40 + 64, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ip := IPv6(c.pkt)
+			if !ip.Valid() {
+				t.Fatal("not valid")
+			}
+			p, off, ok := ip.UpperLayer()
+			if p != c.proto && ok || off != c.off && ok || ok != c.ok {
+				t.Fatalf("UpperLayer %d %d %v, want %d %d %v", p, off, ok, c.proto, c.off, c.ok)
+			}
+		})
+	}
+}
+
+func TestICMPv6EchoReplyChecksum(t *testing.T) {
+	b := ip6Packet(ProtoICMPv6, icmp6Echo())
+	ip := IPv6(b)
+	c := ICMPv6(ip.Payload())
+	src, dst := ip.Src(), ip.Dst()
+	ip.SetSrc(dst)
+	ip.SetDst(src)
+	c.SetType(ICMPv6EchoReply, 0)
+	ph := ip.PseudoHeaderChecksum(ProtoICMPv6, uint16(len(c)))
+	if !c.ChecksumOK(ph) || c.Checksum() != c.ComputeChecksum(ph) {
+		t.Fatalf("reply checksum %#04x, want %#04x", c.Checksum(), c.ComputeChecksum(ph))
+	}
+}

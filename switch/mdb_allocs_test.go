@@ -1,0 +1,65 @@
+//go:build !race
+
+package vswitch
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+)
+
+// TestSnoopAllocs: multicast data through the MDB, an unregistered group,
+// a report refreshing a membership and a query allocate nothing once the
+// pools are warm.
+func TestSnoopAllocs(t *testing.T) {
+	g, g6 := addr("239.1.2.3"), addr("ff15::1")
+	tests := []struct {
+		name string
+		from int
+		b    []byte
+		want []int // per port (r a b c) per run
+	}{
+		{"igmp group data", pB, udpTo(2, g), []int{1, 1, 0, 0}},
+		{"mld group data", pB, udpTo(2, g6), []int{1, 0, 0, 1}},
+		{"unregistered", pB, udpTo(2, addr("239.7.7.7")), []int{1, 0, 0, 0}},
+		{"report refresh", pA, igmpFrame(1, g, igmpMsg(pkt.IGMPv2Report, 0, g)), []int{1, 0, 0, 0}},
+		{"mldv2 report refresh", pC, mldFrame(3, mldV2Dst, reportV3(pkt.MLDv2Report, []rec{{pkt.RecordIsExclude, g6, 0}})), []int{1, 0, 0, 0}},
+		{"query", pR, query4(), []int{0, 1, 1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ports := fourPorts(t)
+			now := time.Now().Unix()
+			inject(s, ports, pR, query4(), now-2)
+			inject(s, ports, pR, query6(), now-2)
+			inject(s, ports, pA, igmpFrame(1, g, igmpMsg(pkt.IGMPv2Report, 0, g)), now)
+			inject(s, ports, pC, mldFrame(3, g6, mldV1(pkt.MLDv1Report, 0, g6)), now)
+			frames := []*Frame{NewFrame()}
+			out := make([]*Frame, BatchSize)
+			got := make([]int, len(ports))
+			run := func() {
+				frames[0].reset()
+				frames[0].SetData(tt.b)
+				s.ingress(ports[tt.from], frames, now)
+				for i, p := range ports {
+					for k := p.q.Take(out); k > 0; k = p.q.Take(out) {
+						got[i] += k
+						for _, f := range out[:k] {
+							f.Release()
+						}
+					}
+				}
+			}
+			run()
+			if a := testing.AllocsPerRun(1000, run); a != 0 {
+				t.Errorf("%v allocs per frame, want 0", a)
+			}
+			for i := range got {
+				if got[i] != tt.want[i]*1002 {
+					t.Errorf("port %d got %d frames, want %d", i, got[i], tt.want[i]*1002)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,146 @@
+package usernet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+)
+
+// udpForward is one UDP port forward: a host socket whose clients each
+// get a flow, a stack endpoint bound to the client's own address and
+// port (forwardPeer) and connected to the guest.
+type udpForward struct {
+	s     *Stack
+	pc    *net.UDPConn
+	guest netip.AddrPort
+	mu    sync.Mutex
+	flows map[netip.AddrPort]*udpFwdFlow // by the client's host address; bounded by acquire
+}
+
+type udpFwdFlow struct {
+	g    *gonet.UDPConn
+	last atomic.Int64 // unix nanoseconds of the last datagram either way
+}
+
+// ForwardUDP listens on listen (a host UDP address, IPv4) and passes each
+// client's datagrams to guest from the client's own address and port; the
+// guest's answers go back to the client from listen. A client's flow is
+// one of the stack's flows (bounded in total and per source, refusals
+// counted) and ends after UDPIdle with no datagram either way.
+func (s *Stack) ForwardUDP(listen string, guest netip.AddrPort) error {
+	la, err := net.ResolveUDPAddr("udp4", listen)
+	if err != nil {
+		return err
+	}
+	pc, err := net.ListenUDP("udp4", la)
+	if err != nil {
+		return err
+	}
+	if !s.acquireService() {
+		pc.Close()
+		return errors.New("usernet: closed")
+	}
+	f := &udpForward{s: s, pc: pc, guest: guest, flows: map[netip.AddrPort]*udpFwdFlow{}}
+	stop := context.AfterFunc(s.ctx, func() { pc.Close() })
+	go func() {
+		defer s.flows.wg.Done()
+		defer stop()
+		f.serve()
+	}()
+	return nil
+}
+
+// serve reads the clients' datagrams until the stack stops.
+func (f *udpForward) serve() {
+	buf := make([]byte, maxDatagram+1) // one byte more tells a datagram that did not fit
+	for {
+		n, client, err := f.pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if f.s.ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // a transient error: do not spin
+			continue
+		}
+		if n > maxDatagram {
+			f.s.drops[DropDatagramTooBig].Add(1)
+			continue
+		}
+		fl := f.flow(client)
+		if fl == nil {
+			continue // refused and counted
+		}
+		fl.last.Store(time.Now().UnixNano())
+		fl.g.Write(buf[:n]) // an error: the flow just ended idle, the datagram is lost as on a wire
+	}
+}
+
+// flow finds or opens the client's flow; nil when refused.
+func (f *udpForward) flow(client netip.AddrPort) *udpFwdFlow {
+	f.mu.Lock()
+	fl := f.flows[client]
+	f.mu.Unlock()
+	if fl != nil {
+		return fl
+	}
+	s := f.s
+	peer, ok := s.forwardPeer(client)
+	if !ok || !s.acquire(peer.Addr()) {
+		return nil
+	}
+	g, err := gonet.DialUDP(s.st,
+		&tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFrom4(peer.Addr().As4()), Port: peer.Port()},
+		&tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFrom4(f.guest.Addr().As4()), Port: f.guest.Port()}, ipv4.ProtocolNumber)
+	if err != nil { // the peer's address and port are taken in the stack
+		s.flows.release(peer.Addr())
+		s.drops[DropDialFailed].Add(1)
+		return nil
+	}
+	s.udpN.Add(1)
+	fl = &udpFwdFlow{g: g}
+	fl.last.Store(time.Now().UnixNano())
+	f.mu.Lock()
+	f.flows[client] = fl
+	f.mu.Unlock()
+	go f.back(client, peer, fl)
+	return fl
+}
+
+// back sends the guest's answers to the client until the flow is idle
+// for UDPIdle or the stack stops, then ends the flow.
+func (f *udpForward) back(client, peer netip.AddrPort, fl *udpFwdFlow) {
+	s := f.s
+	defer s.flows.release(peer.Addr())
+	stop := context.AfterFunc(s.ctx, func() { fl.g.Close() })
+	defer stop()
+	buf := make([]byte, maxDatagram+1)
+	for {
+		fl.g.SetReadDeadline(time.Unix(0, fl.last.Load()).Add(s.cfg.UDPIdle))
+		n, err := fl.g.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, fl.last.Load())) < s.cfg.UDPIdle {
+				continue // the client sent since the deadline was set
+			}
+			break
+		}
+		fl.last.Store(time.Now().UnixNano())
+		if n > maxDatagram {
+			s.drops[DropDatagramTooBig].Add(1)
+			continue
+		}
+		f.pc.WriteToUDPAddrPort(buf[:n], client)
+	}
+	f.mu.Lock()
+	delete(f.flows, client)
+	f.mu.Unlock()
+	fl.g.Close()
+}
