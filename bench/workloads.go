@@ -29,6 +29,7 @@ var testUnits = map[string]string{
 // c undoes what it made.
 var separate = map[string]func(bin, work string, o options, rep *report, c *cleanup){
 	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-rss": runDHCPRSS,
+	"ports": idlePortsWorkload(false), "ports-v6": idlePortsWorkload(true),
 }
 
 // iperf runs an iperf3 client in h1 against a one-shot server in h2 and
