@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -214,13 +215,26 @@ func (m *mdb) leave(p *swPort, key mdbKey, now int64) {
 // query, once hosts that joined before (say before a restart) answered it.
 func (m *mdb) query(p *swPort, fam int, vid uint16, maxResp, now int64) {
 	end := now + mcastQuerierPresent
-	if m.querierEnd[fam][vid].Load() < now {
+	switch cur := m.querierEnd[fam][vid].Load(); {
+	case cur == ownQuerier:
+	case cur < now:
 		m.querier[fam][vid].Store(now + maxResp)
-	}
-	if m.querierEnd[fam][vid].Load() != end {
+		fallthrough
+	case cur != end:
 		m.querierEnd[fam][vid].Store(end)
 	}
 	m.addRouter(p, vid, end)
+}
+
+// ownQuerier is querierEnd of a VLAN whose querier is the switch's own.
+const ownQuerier = math.MaxInt64
+
+// ownQuery makes vid a VLAN with a querier of its own, for good.
+func (m *mdb) ownQuery(vid uint16) {
+	for fam := range numFam {
+		m.querier[fam][vid].Store(1)
+		m.querierEnd[fam][vid].Store(ownQuerier)
+	}
 }
 
 // snooping reports whether forwarding by the table applies on vid now.
