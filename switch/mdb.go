@@ -93,8 +93,10 @@ type mdbPort struct {
 
 type mdbStats struct {
 	reports, leaves, queries [numFam]atomic.Uint64
-	snooped                  atomic.Uint64 // multicast sent to members and router ports only
-	flooded                  atomic.Uint64 // multicast flooded: link-local control group, or no querier
+	// Every port's reader counts every multicast data frame: striped
+	// counters, so the readers do not fight over one cache line.
+	snooped *xsync.Counter // multicast sent to members and router ports only
+	flooded *xsync.Counter // multicast flooded: link-local control group, or no querier
 }
 
 func newMDB(maxEntries int) *mdb {
@@ -102,6 +104,7 @@ func newMDB(maxEntries int) *mdb {
 		groups: xsync.NewMap[mdbKey, *mdbGroup](),
 		max:    int64(maxEntries),
 		ports:  map[*swPort]*mdbPort{},
+		stats:  mdbStats{snooped: xsync.NewCounter(), flooded: xsync.NewCounter()},
 	}
 }
 

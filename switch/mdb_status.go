@@ -78,7 +78,7 @@ func (s *Switch) MDBStats() MDBStats {
 		return MDBStats{}
 	}
 	st := MDBStats{Enabled: true, Groups: int(m.count.Load()),
-		Snooped: m.stats.snooped.Load(), Flooded: m.stats.flooded.Load()}
+		Snooped: uint64(m.stats.snooped.Value()), Flooded: uint64(m.stats.flooded.Value())}
 	for f := range numFam {
 		st.Reports[f] = m.stats.reports[f].Load()
 		st.Leaves[f] = m.stats.leaves[f].Load()
