@@ -123,6 +123,13 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
 	}
+	// Each network's gateway is its querier: snooping applies from the
+	// first frame, so hosts coming up with the ports are snooped too.
+	if cfg.MulticastSnooping {
+		for _, n := range cfg.Networks {
+			d.sw.SetQuerier(n.VLAN)
+		}
+	}
 	for i := range cfg.Ports {
 		pc := cfg.Ports[i]
 		if err := d.addPort(pc); err != nil {

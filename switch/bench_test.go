@@ -136,12 +136,13 @@ func BenchmarkForwardUnicastCaptured(b *testing.B) {
 }
 
 // BenchmarkForwardMulticast is a group stream with snooping: two members
-// of 16 ports, one router port, on a table of 1000 groups.
+// of 16 ports, one router port, on a table of 1000 groups; "off" is the
+// same stream with snooping off, flooded to the 15 other ports.
 func BenchmarkForwardMulticast(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		group string
-	}{{"igmp", "239.1.2.3"}, {"mld", "ff15::1"}, {"unregistered", "239.200.0.1"}} {
+	}{{"igmp", "239.1.2.3"}, {"mld", "ff15::1"}, {"unregistered", "239.200.0.1"}, {"off", "239.1.2.3"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var pcs []PortConfig
 			for i := range 16 {
@@ -159,6 +160,9 @@ func BenchmarkForwardMulticast(b *testing.B) {
 			s.mdb.join(ports[5], keyOf(1, addr("239.1.2.3")), now)
 			s.mdb.join(ports[2], keyOf(1, addr("ff15::1")), now)
 			s.mdb.join(ports[5], keyOf(1, addr("ff15::1")), now)
+			if tc.name == "off" {
+				s.mdb = nil
+			}
 			benchForward(b, s, ports, 1, udpTo(2, g))
 		})
 	}
