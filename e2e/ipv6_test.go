@@ -44,6 +44,7 @@ networks:
   - name: six
     address: 10.226.0.1/24
     address6: "fd00:122::1/64"
+    dns: {hosts: [{name: db, ip: 10.226.0.30}]}
   - name: other
     vlan: 2
     address: 10.226.1.1/24
@@ -104,7 +105,7 @@ func m1(m []string) string {
 // address, ping the gateway, each other, and a guest on a second network
 // through the gateway, every echo answered.
 func TestIPv6SLAAC(t *testing.T) {
-	requireE2E(t, "ping")
+	requireE2E(t, "ping", "dig")
 	h := map[string]*host{}
 	vs, gw := ipv6Lab(t, "s6", h)
 	a1 := waitSLAAC(t, h["a1"], "fd00:122::/64", gw["six"])
@@ -123,6 +124,10 @@ func TestIPv6SLAAC(t *testing.T) {
 		if got := h[c.from].pingCount(c.to, n); got != n {
 			t.Fatalf("ping -6 %s from %s: %d of %d answered", c.to, c.from, got, n)
 		}
+	}
+	// DNS at the address the RAs name (RDNSS), over IPv6.
+	if status, ans := dig(t, h["a1"], "fd00:122::1", "db", "A"); status != "NOERROR" || len(ans) != 1 || ans[0] != "A 10.226.0.30" {
+		t.Fatalf("dig @fd00:122::1 db: %s %v", status, ans)
 	}
 	// Link-local: the gateway answers on its fe80:: address too.
 	gwLL := pkt.LinkLocalFromMAC(gw["six"]).String() + "%" + h["a1"].dev

@@ -339,6 +339,20 @@ func TestRouterSolicitation(t *testing.T) {
 	}
 }
 
+// With DNS on, the advertisement names the gateway as DNS server.
+func TestRAWithRDNSS(t *testing.T) {
+	p, _ := newDNSPort(t)
+	p.v6 = newV6(gw6, p.MAC())
+	for i := range p.v6.state {
+		p.v6.state[i].Store(addrPreferred)
+	}
+	f, b := newFrame()
+	defer f.Release()
+	n := p.writeRA(b, pkt.MulticastMAC6(pkt.IPv6AllNodes), pkt.IPv6AllNodes)
+	ra := checkICMPv6Frame(t, b[:n], pkt.MulticastMAC6(pkt.IPv6AllNodes), pkt.LinkLocalFromMAC(p.MAC()), pkt.IPv6AllNodes, 255)
+	checkRA(t, pkt.NDPRouterAdvert(ra), p.MAC(), gw6.Addr())
+}
+
 // TestRoute6 routes between two networks that share a Router6.
 func TestRoute6(t *testing.T) {
 	r := NewRouter6()
