@@ -28,6 +28,7 @@ func FuzzGateway6(f *testing.F) {
 	f.Add(frame6(StableMAC("a"), guestMAC, guest6, guest6B, 1, pkt.ProtoUDP, []byte("hop")))
 	f.Add(frame6(StableMAC("a"), guestMAC, guest6, gw, 64, pkt.ProtoUDP, udp6(guest6, gw, 1, 54, []byte("closed"))))
 	f.Add(frame6(pkt.MulticastMAC6(pkt.IPv6AllNodes), guestMAC, guest6, pkt.IPv6AllNodes, 255, pkt.ProtoICMPv6, naMsg(guest6, pkt.NDPNAOverride, guestMAC)))
+	f.Add(mldQueryFrame(1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > vswitch.SmallDataLen {
 			return
@@ -56,7 +57,7 @@ func checkEmitted6(t *testing.T, p *Port, r, in []byte) {
 			return // a DNS answer: no server here
 		}
 		c := pkt.ICMPv6(ip.Payload())
-		if ip.NextHeader() != pkt.ProtoICMPv6 || !c.Valid() || !c.ChecksumOK(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(c)))) ||
+		if ip.PayloadProtocol() != pkt.ProtoICMPv6 || !c.Valid() || !c.ChecksumOK(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(c)))) ||
 			len(r) != max(pkt.EthernetLen+ip.Len(), 60) || string(r[pkt.EthernetLen+ip.Len():]) != string(make([]byte, len(r)-pkt.EthernetLen-ip.Len())) {
 			t.Fatalf("the gateway's ICMPv6 % x", r)
 		}

@@ -11,7 +11,8 @@ import (
 
 // The gateway's IPv6 side on a network with address6: neighbour
 // discovery for its global and link-local addresses (ndp.go), router
-// advertisements (ra.go), ping and ICMPv6 errors (icmp6.go), and routing
+// advertisements (ra.go), MLD reports of its groups (mld.go), ping and
+// ICMPv6 errors (icmp6.go), and routing
 // between the networks that have address6 (route6.go). It runs on the
 // same writer goroutine as IPv4 and shares its queue, rate limits and
 // frame pool; the only other goroutine is the advertiser (ra.go).
@@ -37,6 +38,7 @@ type v6 struct {
 	neigh  *neighbours // learned only from NS and NA (ndp.go)
 	nsTok  tokens      // solicitations for guests, per second
 	rsTok  tokens      // solicited RAs, per second
+	mldTok tokens      // reports answering queries, per second
 }
 
 // Indexes of state.
@@ -183,6 +185,8 @@ func (p *Port) icmp6(eth pkt.Ethernet, ip pkt.IPv6, c pkt.ICMPv6, unicast bool, 
 		p.neighAdvert(eth, ip, c, now)
 	case pkt.ICMPv6RouterSolicit:
 		p.routerSolicit(eth, ip, c, now)
+	case pkt.ICMPv6MLDQuery:
+		p.mldQuery(ip, c, now)
 	case pkt.ICMPv6EchoRequest:
 		if unicast && c.Code() == 0 {
 			p.v6.neigh.confirm(ip.Src(), eth.Src(), now)

@@ -217,7 +217,8 @@ func TestEcho6(t *testing.T) {
 	}
 }
 
-// TestDAD runs the advertiser by hand: two probes from ::, then, once
+// TestDAD runs the advertiser by hand: an MLD join of the gateway's
+// groups, two probes from ::, then, once
 // the wait passes, an advertisement with the prefix; a guest's NA for the
 // tentative global address makes it a duplicate, so it is not answered
 // for and the advertisement carries no RDNSS with it.
@@ -229,9 +230,11 @@ func TestDAD(t *testing.T) {
 		done := make(chan struct{})
 		go func() { p.advertise(func(time.Duration) <-chan time.Time { return wait }); close(done) }()
 		var probes [][]byte
-		for len(probes) < 2 {
+		for len(probes) < 3 {
 			probes = append(probes, takeWait(t, p)...)
 		}
+		checkMLDReport(t, p, probes[0], netip.IPv6Unspecified(), recToExclude) // the join comes first
+		probes = probes[1:]
 		ll := pkt.LinkLocalFromMAC(p.MAC())
 		for i, target := range []netip.Addr{ll, gw6.Addr()} {
 			g := pkt.SolicitedNode(target)
