@@ -29,6 +29,10 @@ func FuzzGateway6(f *testing.F) {
 	f.Add(frame6(StableMAC("a"), guestMAC, guest6, gw, 64, pkt.ProtoUDP, udp6(guest6, gw, 1, 54, []byte("closed"))))
 	f.Add(frame6(pkt.MulticastMAC6(pkt.IPv6AllNodes), guestMAC, guest6, pkt.IPv6AllNodes, 255, pkt.ProtoICMPv6, naMsg(guest6, pkt.NDPNAOverride, guestMAC)))
 	f.Add(mldQueryFrame(1))
+	syn := make([]byte, pkt.TCPMinLen)
+	pkt.TCP(syn).Encode(&pkt.TCPFields{SrcPort: 1, DstPort: 22, Flags: pkt.TCPFlagSYN})
+	f.Add(frame6(StableMAC("a"), guestMAC, guest6, gw, 64, pkt.ProtoTCP, syn))
+	f.Add(frame6(StableMAC("a"), guestMAC, guest6, gw, 64, 132, make([]byte, 12)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > vswitch.SmallDataLen {
 			return
@@ -53,8 +57,15 @@ func checkEmitted6(t *testing.T, p *Port, r, in []byte) {
 		t.Fatalf("frame from %v: % x", eth.Src(), r)
 	}
 	if p.v6.own(ip.Src()) >= 0 {
-		if ip.NextHeader() == pkt.ProtoUDP {
-			return // a DNS answer: no server here
+		switch ip.NextHeader() {
+		case pkt.ProtoUDP:
+			t.Fatalf("a DNS answer without a DNS server: % x", r)
+		case pkt.ProtoTCP: // a RST
+			seg := pkt.TCP(ip.Payload())
+			if !seg.Valid() || seg.Flags()&pkt.TCPFlagRST == 0 || seg.ComputeChecksum(ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(seg)))) != seg.Checksum() {
+				t.Fatalf("RST % x", r)
+			}
+			return
 		}
 		c := pkt.ICMPv6(ip.Payload())
 		if ip.PayloadProtocol() != pkt.ProtoICMPv6 || !c.Valid() || !c.ChecksumOK(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(c)))) ||

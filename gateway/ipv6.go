@@ -172,6 +172,17 @@ func (p *Port) ipv6(eth pkt.Ethernet, now time.Time) {
 		if mine >= 0 && !p.dnsUDP6(eth, ip, pkt.UDP(ip[off:ip.Len()]), now) {
 			p.icmp6Error(eth, ip, pkt.ICMPv6DstUnreach, pkt.ICMPv6CodePortUnreach, 0, now)
 		}
+	case pkt.ProtoTCP:
+		if mine >= 0 {
+			p.tcpReset6(eth, ip, pkt.TCP(ip[off:ip.Len()]))
+		}
+	case pkt.ProtoNoNext:
+	default:
+		// An upper layer the gateway does not speak: parameter problem,
+		// unrecognized next header, pointing at it (RFC 8200 4).
+		if mine >= 0 {
+			p.icmp6Error(eth, ip, pkt.ICMPv6ParamProblem, pkt.ICMPv6CodeUnknownNext, uint32(nextHeaderOffset(ip, off)), now)
+		}
 	}
 }
 
@@ -193,4 +204,19 @@ func (p *Port) icmp6(eth pkt.Ethernet, ip pkt.IPv6, c pkt.ICMPv6, unicast bool, 
 			p.echo6(eth, ip, c)
 		}
 	}
+}
+
+// nextHeaderOffset is where, in ip, the next-header field naming the
+// upper layer at off sits: the fixed header's, or the last extension
+// header's first byte.
+func nextHeaderOffset(ip pkt.IPv6, off int) int {
+	if off == pkt.IPv6Len {
+		return 6
+	}
+	it := ip.ExtHeaders()
+	last := 6
+	for at := pkt.IPv6Len; it.Next(); at += len(it.Data()) {
+		last = at
+	}
+	return last
 }

@@ -407,3 +407,41 @@ func TestRoute6(t *testing.T) {
 		t.Fatalf("a's drops %v, want %v", d, wantA)
 	}
 }
+
+// TestGatewayAnswers6: TCP to the gateway's IPv6 address gets a RST and
+// an upper layer it does not speak a parameter problem pointing at the
+// next-header field that names it, as from a Linux host.
+func TestGatewayAnswers6(t *testing.T) {
+	p := newPort6("t", gw6, nil)
+	gw := gw6.Addr()
+	syn := make([]byte, pkt.TCPMinLen)
+	pkt.TCP(syn).Encode(&pkt.TCPFields{SrcPort: 40000, DstPort: 22, Seq: 1000, Flags: pkt.TCPFlagSYN})
+	out := exchange(t, p, frame6(p.MAC(), guestMAC, guest6, gw, 64, pkt.ProtoTCP, syn))
+	if len(out) != 1 {
+		t.Fatalf("%d answers to a SYN", len(out))
+	}
+	ip := pkt.IPv6(out[0][pkt.EthernetLen:])
+	r := pkt.TCP(ip.Payload())
+	if ip.Src() != gw || ip.Dst() != guest6 || ip.NextHeader() != pkt.ProtoTCP || !r.Valid() || r.SrcPort() != 22 || r.DstPort() != 40000 ||
+		r.Flags() != pkt.TCPFlagRST|pkt.TCPFlagACK || r.Ack() != 1001 || r.ComputeChecksum(ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(r)))) != r.Checksum() {
+		t.Fatalf("RST % x", out[0])
+	}
+	for _, c := range []struct {
+		name    string
+		next    uint8
+		payload []byte
+		pointer uint32
+	}{
+		{"SCTP", 132, make([]byte, 12), 6},
+		{"SCTP behind destination options", pkt.ProtoDestOpts, append([]byte{132, 0, 1, 4, 0, 0, 0, 0}, make([]byte, 12)...), 40},
+	} {
+		out := exchange(t, p, frame6(p.MAC(), guestMAC, guest6, gw, 64, c.next, c.payload))
+		if len(out) != 1 {
+			t.Fatalf("%s: %d answers", c.name, len(out))
+		}
+		m := checkICMPv6Frame(t, out[0], guestMAC, gw, guest6, 64)
+		if m.Type() != pkt.ICMPv6ParamProblem || m.Code() != pkt.ICMPv6CodeUnknownNext || m.Word() != c.pointer {
+			t.Fatalf("%s: % x", c.name, m)
+		}
+	}
+}
