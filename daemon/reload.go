@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/metrics"
 )
 
 // Options are what a daemon needs beyond its config.
@@ -17,6 +19,21 @@ type Options struct {
 	// Load reads the config again, from where it first came, for Reload;
 	// nil: Reload is refused.
 	Load func() (*config.Config, error)
+
+	// Exec is the command line (binary first) an upgrade starts; nil:
+	// this process's own binary and arguments. An upgrade may name
+	// another binary.
+	Exec []string
+	// Handover is the hand-over socket (HandoverFDEnv) of a process an
+	// upgrade started: RunWith takes the old process's devices and state
+	// from it instead of opening its own. Nil otherwise.
+	Handover *os.File
+	// Upgrade delivers SIGUSR2: each value starts an upgrade.
+	Upgrade <-chan os.Signal
+
+	upgrades chan upgradeReq    // API requests for the runner (RunWith)
+	inherit  *inherited         // what StartWith takes over
+	life     *metrics.Lifecycle // kept across a failed upgrade
 }
 
 // Reload re-reads the config and applies the difference in ports: new
