@@ -85,6 +85,7 @@ func (d *Daemon) upgrade(req upgradeReq) (*Daemon, bool) {
 			d.setUpgradeErr(err)
 		}
 	}
+	d.setUpgradeErr(nil) // what status says is this attempt's outcome
 	argv, err := d.upgradeArgv(req.binary)
 	if err != nil {
 		answer(0, err)
@@ -297,10 +298,13 @@ func (d *Daemon) dropRest(h *inherited) {
 	}
 }
 
+// setUpgradeErr records why the last upgrade failed; nil clears it.
 func (d *Daemon) setUpgradeErr(err error) {
 	d.mu.Lock()
-	d.upgradeErr = err.Error()
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	if d.upgradeErr = ""; err != nil {
+		d.upgradeErr = err.Error()
+	}
 }
 
 // adopt opens pc on a handed-over descriptor if there is one for it;

@@ -273,3 +273,84 @@ func (u *upInstance) download() control.ConnEntry {
 	}
 	return best
 }
+
+// TestUpgradeFails: an upgrade to a binary that does not exist, to one
+// that exits at once, and to one that fails after the old process had
+// stopped and handed over (its config names a device that is not there)
+// is refused with the reason; the old process carries on on its own
+// devices (the last one takes them back), echoes keep being answered
+// throughout, and a good upgrade after works.
+func TestUpgradeFails(t *testing.T) {
+	requireE2E(t, "ping", "false")
+	vs, h1, _, _, p1, _ := upgradeTopo(t, "uf", "")
+	pid := vs.cmd.Process.Pid
+	carrier := carrierChanges(t, h1, p1)
+	const echoes = 400 // 4 s: the three attempts take about as long
+	pings := pingLoss(h1, "10.233.0.12", echoes, "0.01")
+	falseBin, err := exec.LookPath("false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ binary, want string }{
+		{"/nonexistent/vswitch", "starting /nonexistent/vswitch"},
+		{falseBin, "did not come up"},
+	} {
+		o, err := vs.cli("upgrade", "--binary", tc.binary)
+		if err == nil || !strings.Contains(o, tc.want) {
+			t.Fatalf("upgrade --binary %s: %v\n%s\nwant an error with %q", tc.binary, err, o, tc.want)
+		}
+		if st := vs.status(); st.PID != pid || !strings.Contains(st.LastUpgradeError, tc.want) {
+			t.Fatalf("after upgrade --binary %s: pid %d (want %d), last upgrade error %q", tc.binary, st.PID, pid, st.LastUpgradeError)
+		}
+	}
+
+	// The new process loads this config, takes the devices, then cannot
+	// open the extra port: the old one takes its devices back.
+	path := filepath.Join(vs.dir, "vswitch.yaml")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(good), "networks:", "  - {name: nosuch, type: afpacket, device: vstnosuch0}\nnetworks:", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := vs.cli("upgrade")
+	if err == nil || !strings.Contains(o, fmt.Sprintf("upgrade failed, pid %d carries on", pid)) || !strings.Contains(o, "vstnosuch0") {
+		t.Fatalf("upgrade to a process that fails to take over: %v\n%s", err, o)
+	}
+	st := vs.status()
+	if st.PID != pid || !strings.Contains(st.LastUpgradeError, "vstnosuch0") {
+		t.Fatalf("after the failed take-over: %+v", st)
+	}
+	select {
+	case <-vs.done:
+		t.Fatalf("the old process exited: %v", vs.exitErr)
+	default:
+	}
+	if n := <-pings; n < echoes-upgradeMaxLost {
+		t.Fatalf("%d of %d echoes answered across three failed upgrades; want at most %d lost", n, echoes, upgradeMaxLost)
+	}
+	if c := carrierChanges(t, h1, p1); c != carrier {
+		t.Fatalf("%s carrier_changes %s, was %s: the link flapped", p1, c, carrier)
+	}
+	// The new process gave the devices up as they were: still persistent,
+	// so they would outlive a crash of the old one.
+	if l := h1.Run("ip", "-d", "link", "show", p1); !strings.Contains(l, "persist on") {
+		t.Fatalf("%s is no longer persistent after the failed take-over:\n%s", p1, l)
+	}
+	if !h1.ping("10.233.9.1", 3) {
+		t.Fatal("h1 cannot reach the outside after the failed upgrades")
+	}
+
+	if err := os.WriteFile(path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vs.mustCLI("upgrade")
+	if st := vs.status(); st.PID == pid || st.LastUpgradeError != "" {
+		t.Fatalf("the good upgrade after: %+v", st)
+	}
+	if !h1.ping("10.233.0.12", 3) {
+		t.Fatal("h1 cannot reach h2 after the good upgrade")
+	}
+}
