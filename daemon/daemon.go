@@ -88,6 +88,9 @@ func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Opt
 	if err != nil {
 		return err
 	}
+	if err := notifySystemd(); err != nil {
+		log.Warn("telling systemd we are ready", "err", err)
+	}
 	for ctx.Err() == nil {
 		var up *upgradeReq
 		select {
@@ -116,6 +119,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Opt
 			return errors.New("upgrade failed and the devices could not be taken back")
 		}
 		d = nd
+		notifySystemd() // the same process again, after a failed upgrade
 	}
 	log.Info("stopping")
 	return d.Stop()
