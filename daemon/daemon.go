@@ -189,6 +189,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 	if err := d.startEVPN(); err != nil {
 		return nil, err
 	}
+	d.restoreGuards() // before a taking-over start's ports read (the gate)
 	if cfg.Metrics != "" {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
 		col.Networks = d.networkStats

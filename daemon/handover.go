@@ -13,6 +13,7 @@ import (
 
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/nat"
+	vswitch "github.com/vswitch/vswitch/switch"
 )
 
 // The hand-over protocol between a running vswitch (old) and the process
@@ -53,6 +54,8 @@ type handState struct {
 	NAT   map[string]nat.Snapshot `json:"nat"` // by uplink name
 	// Neighbour caches by "network:NAME" and "uplink:NAME".
 	Neigh map[string][]gateway.Neighbour `json:"neigh"`
+	// guard: dhcp bindings by port.
+	Guard map[string][]vswitch.GuardBinding `json:"guard"`
 }
 
 type handMsg struct {
@@ -175,10 +178,11 @@ type inherited struct {
 	fds   map[handFile]int
 	nat   map[string]nat.Snapshot
 	neigh map[string][]gateway.Neighbour
+	guard map[string][]vswitch.GuardBinding
 }
 
 func newInherited(st *handState, fds []int) *inherited {
-	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh}
+	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard}
 	for i, f := range st.Files {
 		if _, dup := h.fds[f]; dup {
 			syscall.Close(fds[i])
@@ -231,4 +235,12 @@ func (h *inherited) neighbours(key string) []gateway.Neighbour {
 		return nil
 	}
 	return h.neigh[key]
+}
+
+// guards are the handed-over guard bindings of port, if any.
+func (h *inherited) guards(port string) []vswitch.GuardBinding {
+	if h == nil {
+		return nil
+	}
+	return h.guard[port]
 }

@@ -80,6 +80,7 @@ func (d *Daemon) reload() (control.ReloadResult, error) {
 			return rollback(fmt.Errorf("%s:%d: %w", nc.Source, p.Line, err))
 		}
 		undo = append(undo, func() { d.delPort(p.Name) })
+		d.restoreGuard(p, nil) // a TAP port's host may hold a lease already
 		res.Added = append(res.Added, p.Name)
 	}
 	for _, c := range changed {
@@ -125,6 +126,7 @@ func (d *Daemon) replacePort(old, nu config.Port) error {
 	d.mu.Lock()
 	e, ok := d.ports[old.Name]
 	d.mu.Unlock()
+	held := d.sw.GuardBindings(old.Name) // the reopened port keeps them
 	kept := false
 	if ok {
 		if k, isTAP := e.drv.(interface{ KeepDevice() }); isTAP && old.Type == "tap" && nu.Type == "tap" && old.Netns == nu.Netns {
@@ -138,6 +140,7 @@ func (d *Daemon) replacePort(old, nu config.Port) error {
 	if err := d.openPort(nu, kept); err != nil {
 		return err
 	}
+	d.restoreGuard(nu, held)
 	// Its static FDB entries went with its old self (fdb is the same in
 	// every config a reload accepts).
 	for _, st := range d.cfg.FDB.Static {

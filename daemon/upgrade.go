@@ -188,11 +188,15 @@ func spawn(argv []string) (*net.UnixConn, *exec.Cmd, error) {
 // are read once nothing translates any more. The caller owns the
 // descriptors.
 func (d *Daemon) handoff() (handState, []int) {
-	st := handState{NAT: map[string]nat.Snapshot{}, Neigh: map[string][]gateway.Neighbour{}}
+	st := handState{NAT: map[string]nat.Snapshot{}, Neigh: map[string][]gateway.Neighbour{},
+		Guard: map[string][]vswitch.GuardBinding{}}
 	var fds []int
 	d.mu.Lock()
 	for _, name := range d.order {
 		e := d.ports[name]
+		if b := d.sw.GuardBindings(name); len(b) > 0 {
+			st.Guard[name] = b
+		}
 		h, ok := e.drv.(handable)
 		if !ok {
 			continue
