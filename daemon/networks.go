@@ -12,9 +12,7 @@ import (
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
-	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
-	"github.com/vswitch/vswitch/tap"
 )
 
 // network is a config network brought up: its gateway port and DHCP server.
@@ -76,6 +74,7 @@ func (d *Daemon) startNetworks() error {
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
 			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Address6: nc.Address6, Router6: r6,
 			Querier: d.cfg.MulticastSnooping})
+		n.gw.ImportNeighbours(d.opts.inherit.neighbours("network:" + nc.Name)) // an upgrade's
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
@@ -158,10 +157,11 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 
 // startUplink opens the outside device and runs the uplink on it.
 func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
-	link, err := tap.OpenAFPacket(tap.AFPacketConfig{Device: uc.Device})
+	link, err := d.uplinkLink(uc)
 	if err != nil {
 		return nil, err
 	}
+<<<<<<< HEAD
 	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
 		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries, MaxPerSource: d.cfg.Conntrack.MaxPerSource}), Log: d.log})
 	if err := d.addUplink(u, uc, link); err != nil {
@@ -174,6 +174,13 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 // addUplink starts u: its link becomes a switch port under the uplink's
 // name, so show ports, metrics and capture see it like any port.
 func (d *Daemon) addUplink(u *gateway.Uplink, uc config.Uplink, link vswitch.Port) error {
+=======
+	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: d.gatedPort(link), MAC: uc.MAC, Address: uc.Prefix,
+		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log})
+	u.ImportNeighbours(d.opts.inherit.neighbours("uplink:" + uc.Name)) // an upgrade's
+	// The link is a switch port under the uplink's name, so show ports,
+	// metrics and capture see it like any port.
+>>>>>>> h/restart
 	if err := u.Start(d.sw); err != nil {
 		u.Close()
 		return err
