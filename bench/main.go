@@ -158,8 +158,8 @@ func run(args []string) error {
 		}
 		rep.versions[name] = p.version()
 		for _, test := range o.tests {
-			if test == "nat" {
-				continue // its own topology, below
+			if test == "nat" || test == "rootless" {
+				continue // their own topologies, below
 			}
 			for r := 0; r < o.reps; r++ {
 				done++
@@ -186,6 +186,9 @@ func run(args []string) error {
 				done += o.reps
 			}
 		}
+	}
+	if contains(o.tests, "rootless") {
+		runRootless(bin, filepath.Join(work, "rootless"), o, rep) // usernet.go
 	}
 	rep.finish()
 	fmt.Println()
