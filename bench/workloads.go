@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ var testUnits = map[string]string{
 var separate = map[string]func(bin, work string, o options, rep *report, c *cleanup){
 	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-rss": runDHCPRSS,
 	"ports": idlePortsWorkload(false), "ports-v6": idlePortsWorkload(true),
+	"rootless": func(bin, work string, o options, rep *report, _ *cleanup) {
+		runRootless(bin, filepath.Join(work, "rootless"), o, rep) // usernet.go
+	},
 }
 
 // iperf runs an iperf3 client in h1 against a one-shot server in h2 and

@@ -161,9 +161,9 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	if err != nil {
 		return nil, err
 	}
-<<<<<<< HEAD
-	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries, MaxPerSource: d.cfg.Conntrack.MaxPerSource}), Log: d.log})
+	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: d.gatedPort(link), MAC: uc.MAC, Address: uc.Prefix,
+		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log})
+	u.ImportNeighbours(d.opts.inherit.neighbours("uplink:" + uc.Name)) // an upgrade's
 	if err := d.addUplink(u, uc, link); err != nil {
 		return nil, err
 	}
@@ -174,13 +174,6 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 // addUplink starts u: its link becomes a switch port under the uplink's
 // name, so show ports, metrics and capture see it like any port.
 func (d *Daemon) addUplink(u *gateway.Uplink, uc config.Uplink, link vswitch.Port) error {
-=======
-	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: d.gatedPort(link), MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log})
-	u.ImportNeighbours(d.opts.inherit.neighbours("uplink:" + uc.Name)) // an upgrade's
-	// The link is a switch port under the uplink's name, so show ports,
-	// metrics and capture see it like any port.
->>>>>>> h/restart
 	if err := u.Start(d.sw); err != nil {
 		u.Close()
 		return err
