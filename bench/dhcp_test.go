@@ -96,6 +96,25 @@ collected packets: 0
 	if r != want {
 		t.Fatalf("got %+v, want %+v", r, want)
 	}
+	// No ACK came: perfdhcp 2.2 prints its delays as n/a.
+	noACK := out[:strings.Index(out, "received packets: 4980")] + `received packets: 0
+drops: 4990
+drops ratio: 100.000 %
+orphans: 0
+rejected leases: 0
+non unique addresses: 0
+
+min delay: inf ms
+avg delay: min delay: n/a
+avg delay: n/a
+max delay: n/a
+std deviation: n/a
+collected packets: 0
+`
+	r, err = parsePerfdhcp(noACK)
+	if want.acks, want.raDelay = 0, 0; err != nil || r != want {
+		t.Fatalf("without ACKs: got %+v %v, want %+v", r, err, want)
+	}
 	if _, err := parsePerfdhcp(out[:strings.Index(out, "***Statistics for: REQUEST-ACK")]); err == nil {
 		t.Fatal("a report without REQUEST-ACK parsed")
 	}
