@@ -20,10 +20,11 @@ import (
 // (kea-dhcp4 with its memfile backend) in a namespace of their own on a
 // veth. Every repetition starts a fresh server with no leases.
 //
-// Two rates: 1000 DORA exchanges a second, and as fast as perfdhcp goes
-// (the max). Each yields leases/s (ACKs perfdhcp received per second), the
-// % of exchanges that did not end in an ACK, and the average delay of the
-// REQUEST-ACK exchange. dhcp-rss is the resident memory of the server
+// Three runs (dhcpRates): 1000 DORA exchanges a second, as fast as
+// perfdhcp goes (the max), and renewals. Each yields leases/s (ACKs
+// perfdhcp received per second), the % of exchanges that did not end in
+// an ACK, and the average delay of the REQUEST-ACK exchange; the renewal
+// run the same of its renewals. dhcp-rss is the resident memory of the server
 // process holding 50,000 leases, vswitch's and Kea's.
 
 // dhcpServers are the servers measured, in order.
@@ -34,9 +35,17 @@ var dhcpServers = []string{"vswitch", "dnsmasq", "kea"}
 // leases a second falling as the file grows, takes hours to 50,000.
 var rssServers = []string{"vswitch", "kea"}
 
-// dhcpRates are perfdhcp's -r per run, by the name in the figures ("max":
-// no -r, as fast as it goes).
-var dhcpRates = []struct{ name, rate string }{{"1000", "1000"}, {"max", ""}}
+// dhcpRate is one perfdhcp run per repetition: its name in the figures
+// and its arguments.
+type dhcpRate struct {
+	name string
+	args []string
+}
+
+// dhcpRates: 1000 DORA exchanges a second; as fast as perfdhcp goes (no
+// -r); and 500 a second with as many renewals (-f: REQUESTs of clients
+// that hold a lease, the traffic of a settled network).
+var dhcpRates = []dhcpRate{{"1000", []string{"-r", "1000"}}, {"max", nil}, {"renew", []string{"-r", "500", "-f", "500"}}}
 
 const (
 	dhcpClient = "vsbdc"  // perfdhcp's namespace
@@ -167,6 +176,7 @@ networks:
 	// ip netns exec execs the server: the PID is the server's.
 	p := &dhcpPeer{pid: cmd.Process.Pid, leases: leases}
 	// Ready when it answers: one exchange through perfdhcp.
+	var last string
 	for i := 0; i < 50; i++ {
 		select {
 		case <-done:
@@ -174,12 +184,14 @@ networks:
 			return nil, fmt.Errorf("%s exited at start: %s", server, b)
 		default:
 		}
-		if r, err := perfdhcp("-r", "10", "-n", "1", "-R", "1"); err == nil && r.acks == 1 {
+		r, err := perfdhcp("-r", "10", "-n", "1", "-R", "1")
+		if err == nil && r.ra.received == 1 {
 			return p, nil
 		}
+		last = fmt.Sprintf("%+v %v", r, err)
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("%s does not answer perfdhcp", server)
+	return nil, fmt.Errorf("%s does not answer perfdhcp: %s", server, last)
 }
 
 // waitLink waits until dev exists in ns (vswitch made its TAP).
@@ -209,11 +221,15 @@ func countLines(path string, keep func(string) bool) (int, error) {
 	return n, nil
 }
 
-// perfdhcpResult is one perfdhcp run's figures.
-type perfdhcpResult struct {
-	discovers, offers, requests, acks int
-	raDelay                           float64 // ms, average of REQUEST-ACK
+// exchange is one of perfdhcp's exchange statistics.
+type exchange struct {
+	sent, received int
+	delay          float64 // ms, average; 0 when nothing came back
 }
+
+// perfdhcpResult is one perfdhcp run's figures: DISCOVER-OFFER,
+// REQUEST-ACK and, with -f, REQUEST-ACK of renewals.
+type perfdhcpResult struct{ do, ra, renew exchange }
 
 // perfdhcp runs perfdhcp in the client namespace as a relay agent
 // against the server, with extra arguments (rate, duration).
@@ -233,46 +249,47 @@ func perfdhcp(extra ...string) (perfdhcpResult, error) {
 }
 
 // parsePerfdhcp reads perfdhcp's final report: a block per exchange,
-// DISCOVER-OFFER then REQUEST-ACK, each with "sent packets: N",
-// "received packets: N" and "avg delay: X ms".
+// "***Statistics for: DISCOVER-OFFER***", "REQUEST-ACK" and with -f
+// "REQUEST-ACK (renewal)", each with "sent packets: N", "received
+// packets: N" and "avg delay: X ms" ("n/a" when nothing came back).
 func parsePerfdhcp(out string) (perfdhcpResult, error) {
 	var r perfdhcpResult
-	block := -1
+	var cur *exchange
+	blocks := 0
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
-		switch {
-		case strings.HasPrefix(l, "***Statistics for: DISCOVER-OFFER"):
-			block = 0
-		case strings.HasPrefix(l, "***Statistics for: REQUEST-ACK"):
-			block = 1
-		case block < 0:
-		case strings.HasPrefix(l, "sent packets: "), strings.HasPrefix(l, "received packets: "):
-			k, v, _ := strings.Cut(l, ": ")
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return r, fmt.Errorf("perfdhcp: %q: %v", l, err)
-			}
-			switch [2]bool{block == 0, k == "sent packets"} {
-			case [2]bool{true, true}:
-				r.discovers = n
-			case [2]bool{true, false}:
-				r.offers = n
-			case [2]bool{false, true}:
-				r.requests = n
+		if name, ok := strings.CutPrefix(l, "***Statistics for: "); ok {
+			switch strings.TrimSuffix(name, "***") {
+			case "DISCOVER-OFFER":
+				cur = &r.do
+			case "REQUEST-ACK":
+				cur = &r.ra
+			case "REQUEST-ACK (renewal)":
+				cur = &r.renew
 			default:
-				r.acks = n
+				cur = nil
 			}
-		case block == 1 && strings.HasPrefix(l, "avg delay: ") && !strings.HasSuffix(l, "n/a"):
-			// "n/a" when no ACK came: the delay stays 0.
-			v := strings.TrimSuffix(strings.TrimPrefix(l, "avg delay: "), " ms")
-			d, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return r, fmt.Errorf("perfdhcp: %q: %v", l, err)
-			}
-			r.raDelay = d
+			blocks++
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		k, v, _ := strings.Cut(l, ": ")
+		var err error
+		switch {
+		case k == "sent packets":
+			cur.sent, err = strconv.Atoi(v)
+		case k == "received packets":
+			cur.received, err = strconv.Atoi(v)
+		case k == "avg delay" && !strings.HasSuffix(v, "n/a"):
+			cur.delay, err = strconv.ParseFloat(strings.TrimSuffix(v, " ms"), 64)
+		}
+		if err != nil {
+			return r, fmt.Errorf("perfdhcp: %q: %v", l, err)
 		}
 	}
-	if block != 1 || r.discovers == 0 {
+	if r.do.sent == 0 || blocks < 2 {
 		return r, fmt.Errorf("perfdhcp report without both exchanges: %.300s", out)
 	}
 	return r, nil
@@ -285,7 +302,7 @@ func runDHCP(bin, work string, o options, rep *report, c *cleanup) {
 			test := "dhcp" + rt.name
 			for r := 0; r < o.reps; r++ {
 				fmt.Printf("[dhcp] %-8s %-8s rep %d/%d ... ", server, rt.name, r+1, o.reps)
-				s, err := dhcpRun(server, bin, filepath.Join(work, server+"-dhcp"), rt.rate, o.secs, c)
+				s, err := dhcpRun(server, bin, filepath.Join(work, server+"-dhcp"), rt, o.secs, c)
 				c.run()
 				report1(rep, server, test, s, err)
 			}
@@ -335,29 +352,32 @@ func firstLine(name string, args ...string) string {
 	return strings.SplitN(strings.TrimSpace(out), "\n", 2)[0]
 }
 
-// dhcpRun is one repetition: a fresh server, perfdhcp at rate ("": as
-// fast as it goes) for secs.
-func dhcpRun(server, bin, work, rate string, secs int, c *cleanup) (sample, error) {
+// dhcpRun is one repetition: a fresh server, perfdhcp with rt's
+// arguments for secs.
+func dhcpRun(server, bin, work string, rt dhcpRate, secs int, c *cleanup) (sample, error) {
 	os.RemoveAll(work)
 	if _, err := dhcpTopo(server, bin, work, c); err != nil {
 		return nil, err
 	}
-	args := []string{"-R", dhcpClients, "-p", strconv.Itoa(secs)}
-	if rate != "" {
-		args = append(args, "-r", rate)
-	}
-	r, err := perfdhcp(args...)
+	r, err := perfdhcp(append([]string{"-R", dhcpClients, "-p", strconv.Itoa(secs)}, rt.args...)...)
 	if err != nil {
 		return nil, err
 	}
-	name := "dhcp1000"
-	if rate == "" {
-		name = "dhcpmax"
+	name := "dhcp" + rt.name
+	if rt.name == "renew" {
+		if r.renew.sent == 0 {
+			return nil, fmt.Errorf("perfdhcp sent no renewals")
+		}
+		return sample{
+			name + "-renewals": float64(r.renew.received) / float64(secs),
+			name + "-drops":    100 * float64(r.renew.sent-r.renew.received) / float64(r.renew.sent),
+			name + "-delay":    r.renew.delay,
+		}, nil
 	}
 	return sample{
-		name + "-leases": float64(r.acks) / float64(secs),
-		name + "-drops":  100 * float64(r.discovers-r.acks) / float64(r.discovers),
-		name + "-delay":  r.raDelay,
+		name + "-leases": float64(r.ra.received) / float64(secs),
+		name + "-drops":  100 * float64(r.do.sent-r.ra.received) / float64(r.do.sent),
+		name + "-delay":  r.ra.delay,
 	}, nil
 }
 
