@@ -22,6 +22,7 @@ var testUnits = map[string]string{
 	"vxlan": "Gbit/s", "vxlan-rev": "Gbit/s", "vxlan-cpu-per-gb": "CPU s/GB",
 	"dhcp1000-leases": "leases/s", "dhcp1000-drops": "%", "dhcp1000-delay": "ms",
 	"dhcpmax-leases": "leases/s", "dhcpmax-drops": "%", "dhcpmax-delay": "ms",
+	"dhcprenew-renewals": "renewals/s", "dhcprenew-drops": "%", "dhcprenew-delay": "ms",
 	"dhcp-rss": "MiB", "dhcp-rss-per-lease": "B/lease",
 }
 
