@@ -10,7 +10,7 @@ type DropReason uint8
 const (
 	DropMalformed      DropReason = iota // not a whole IPv4 packet
 	DropForbiddenDst                     // loopback, multicast, broadcast or unspecified destination
-	DropProtocol                         // neither TCP nor UDP (ICMP is still to come)
+	DropProtocol                         // neither TCP, UDP nor an ICMP echo request
 	DropFlowsFull                        // a new flow, but max flows are open
 	DropSourceLimit                      // a new flow, but its source holds its per-source flows
 	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
