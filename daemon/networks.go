@@ -110,7 +110,7 @@ func (d *Daemon) startNetworks() error {
 		d.order = append(d.order, n.port)
 		d.mu.Unlock()
 		d.nets = append(d.nets, n)
-		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil, "dns", n.dns != nil)
+		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "address6", nc.Address6, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil, "dns", n.dns != nil)
 	}
 	return nil
 }
