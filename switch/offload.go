@@ -8,7 +8,8 @@ import (
 
 // What a frame's virtio-net header asks of the egress port.
 //
-// A port that takes the header (TAP, AF_PACKET with PACKET_VNET_HDR) gets
+// A port that takes the header (TAP, AF_PACKET with PACKET_VNET_HDR, the
+// gateway, which completes with Complete what it does not route) gets
 // partial checksums and GSO super-frames as they are: its kernel finishes
 // them, and a VLAN push or pop moves csum_start and hdr_len (vlan.go). The
 // exception is a super-frame that names no checksum to finish: AF_PACKET
@@ -17,7 +18,7 @@ import (
 // checksum for all of them. It is rewritten into the partial-checksum form
 // (pseudo-header sum in the field) the kernel's own TSO frames have.
 //
-// Ports without the header (the gateway, QEMU sockets) must get complete
+// Ports without the header (QEMU sockets) must get complete
 // frames: a partial checksum is finished here, and a super-frame is cut
 // into gso_size segments (TCP, or UDP for USO) with complete checksums, as
 // the kernel's software GSO does for a device without offloads.
