@@ -316,3 +316,43 @@ func TestMulticastStartupBurst(t *testing.T) {
 		t.Errorf("with snooping %d deliveries to guests, want at most %d (the gateway's ARP and two queries each)", on, 3*n)
 	}
 }
+
+// TestMulticastIPv6Neighbours: with snooping on, IPv6 hosts still find
+// each other: a's neighbour solicitation for b goes to b's solicited-node
+// group, which b reported when its address came up, so b gets it (and
+// only b: the MDB holds the group on b's port alone). The link-local ping
+// is the real client.
+func TestMulticastIPv6Neighbours(t *testing.T) {
+	requireE2E(t, "ping")
+	a, b := testnet.NewNetns(t, "n6a"), testnet.NewNetns(t, "n6b")
+	pa, pb := testnet.Name("n"), testnet.Name("n")
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s}
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 10.228.0.1/24
+`, pa, a.Name, pb, b.Name))
+	var ll string
+	testnet.WaitFor(t, 10*time.Second, "b's link-local address past DAD", func() bool {
+		out, _ := b.Output("ip", "-6", "-o", "addr", "show", "dev", pb, "scope", "link")
+		f := strings.Fields(out)
+		if len(f) < 4 || strings.Contains(out, "tentative") {
+			return false
+		}
+		ll, _, _ = strings.Cut(f[3], "/")
+		return true
+	})
+	a16 := netip.MustParseAddr(ll).As16()
+	sol := netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 11: 1, 12: 0xff, 13: a16[13], 14: a16[14], 15: a16[15]}).String()
+	testnet.WaitFor(t, 10*time.Second, "b's solicited-node group in the MDB", func() bool { return member(vs.mdb(), pb, sol) })
+	for _, r := range vs.mdb() {
+		if r.Group == sol && r.Port != pb {
+			t.Fatalf("%s also on %s: %+v", sol, r.Port, vs.mdb())
+		}
+	}
+	out, err := a.Output("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", ll+"%"+pa)
+	if !strings.Contains(out, "3 packets transmitted, 3 received") {
+		t.Fatalf("a pinged b's %s: %v\n%s", ll, err, out)
+	}
+}
