@@ -365,7 +365,13 @@ func TestMDBConcurrent(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	m.age(t0 + 20)
+	for g := range 40 { // a leaves everything
+		m.leave(ports[0], keyOf(1, netip.AddrFrom4([4]byte{239, 0, 0, byte(g)})), t0+50)
+	}
+	m.age(t0 + 100)
+	if n := m.portGroups(ports[0]); n != 0 {
+		t.Errorf("port a left every group, yet holds %d", n)
+	}
 	counts := map[*swPort]int{}
 	groups := 0
 	m.groups.Range(func(_ mdbKey, g *mdbGroup) bool {
