@@ -148,7 +148,7 @@ func (r *report) write(dir string) error {
 		fmt.Fprintf(&md, "\n%s was not measured: %s\n", sw, why)
 	}
 	md.WriteString("\n![throughput](throughput.svg)\n![packet rate](pps.svg)\n![latency CDF](latency-cdf.svg)\n")
-	md.WriteString("![VXLAN](vxlan.svg)\n")
+	md.WriteString("![VXLAN](vxlan.svg)\n![DHCP](dhcp.svg)\n")
 	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(md.String()), 0o644); err != nil {
 		return err
 	}
@@ -157,6 +157,7 @@ func (r *report) write(dir string) error {
 		"pps.svg":         r.bars("64-byte UDP received", "kpps", "udp64"),
 		"latency-cdf.svg": r.cdfPlot(),
 		"vxlan.svg":       r.bars("TCP across a VXLAN tunnel", "Gbit/s", "vxlan", "vxlan-rev"),
+		"dhcp.svg":        r.bars("DHCP leases a second, perfdhcp", "leases/s", "dhcp1000-leases", "dhcpmax-leases"),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(svg), 0o644); err != nil {
 			return err

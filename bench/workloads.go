@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,13 +20,21 @@ var testUnits = map[string]string{
 	"rr-p50": "us", "rr-p99": "us", "cpu-per-gb": "CPU s/GB",
 	"nat": "Gbit/s", "nat-cpu-per-gb": "CPU s/GB", "mesh4": "Gbit/s",
 	"vxlan": "Gbit/s", "vxlan-rev": "Gbit/s", "vxlan-cpu-per-gb": "CPU s/GB",
+	"dhcp1000-leases": "leases/s", "dhcp1000-drops": "%", "dhcp1000-delay": "ms",
+	"dhcpmax-leases": "leases/s", "dhcpmax-drops": "%", "dhcpmax-delay": "ms",
+	"dhcprenew-renewals": "renewals/s", "dhcprenew-drops": "%", "dhcprenew-delay": "ms",
+	"dhcp-rss": "MiB", "dhcp-rss-per-lease": "B/lease",
 }
 
 // separate are the workloads with a topology and peers of their own: each
 // runs once, after the switches, and reports under its own peers' names;
 // c undoes what it made.
 var separate = map[string]func(bin, work string, o options, rep *report, c *cleanup){
-	"vxlan": runVXLAN,
+	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-rss": runDHCPRSS,
+	"ports": idlePortsWorkload(false), "ports-v6": idlePortsWorkload(true),
+	"rootless": func(bin, work string, o options, rep *report, _ *cleanup) {
+		runRootless(bin, filepath.Join(work, "rootless"), o, rep) // usernet.go
+	},
 }
 
 // iperf runs an iperf3 client in h1 against a one-shot server in h2 and

@@ -3,10 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/evpn"
+	"github.com/vswitch/vswitch/internal/pkt"
 )
 
 // startEVPN runs the BGP speaker for the config's evpn vxlan port.
@@ -46,11 +49,37 @@ func (d *Daemon) startEVPN() error {
 }
 
 // localMACs are the FDB's addresses on every port but the tunnel's: the
-// guests and gateways this host advertises.
+// guests and gateways this host advertises, each with the addresses it is
+// known to hold (a gateway's own, a guest's bound DHCP leases).
 func (d *Daemon) localMACs(tunnel string) []evpn.LocalMAC {
+	type key struct {
+		vlan uint16
+		mac  pkt.MAC
+	}
+	ips := map[key][]netip.Addr{}
+	now := time.Now()
+	for _, n := range d.nets {
+		ips[key{n.cfg.VLAN, n.gw.MAC()}] = []netip.Addr{n.cfg.Address.Addr()}
+		if n.dhcp == nil {
+			continue
+		}
+		for _, l := range n.dhcp.Leases() {
+			if mac, err := pkt.ParseMAC(l.MAC); err == nil && l.State == "bound" && l.Expiry.After(now) {
+				k := key{n.cfg.VLAN, mac}
+				ips[k] = append(ips[k], l.IP)
+			}
+		}
+	}
 	var out []evpn.LocalMAC
 	for _, e := range d.sw.FDB() {
-		if e.Port != tunnel {
+		if e.Port == tunnel {
+			continue
+		}
+		if addrs := ips[key{e.VLAN, e.MAC}]; len(addrs) > 0 {
+			for _, ip := range addrs {
+				out = append(out, evpn.LocalMAC{VLAN: e.VLAN, MAC: e.MAC, IP: ip})
+			}
+		} else {
 			out = append(out, evpn.LocalMAC{VLAN: e.VLAN, MAC: e.MAC})
 		}
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/vswitch/vswitch/config"
@@ -11,9 +12,7 @@ import (
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
-	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
-	"github.com/vswitch/vswitch/tap"
 )
 
 // network is a config network brought up: its gateway port and DHCP server.
@@ -53,6 +52,7 @@ func (d *Daemon) startNetworks() error {
 		}
 		uplinks[uc.Name] = u
 	}
+	r6 := gateway.NewRouter6() // IPv6 routes between every network with address6
 	for _, nc := range d.cfg.Networks {
 		n := &network{cfg: nc, port: "gw-" + nc.Name}
 		if h := nc.DHCP; h != nil {
@@ -72,7 +72,9 @@ func (d *Daemon) startNetworks() error {
 			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) }, func(s dns.TCPSegment) { n.gw.DeliverDNSTCP(s) })
 		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Querier: d.cfg.MulticastSnooping})
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Address6: nc.Address6, Router6: r6,
+			Querier: d.cfg.MulticastSnooping})
+		n.gw.ImportNeighbours(d.opts.inherit.neighbours("network:" + nc.Name)) // an upgrade's
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
@@ -94,6 +96,14 @@ func (d *Daemon) startNetworks() error {
 		// dropped (local_mac) instead of taking the gateway's traffic.
 		if err := d.sw.AddLocal(n.port, nc.VLAN, n.gw.MAC()); err != nil {
 			return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+		}
+		// Likewise its IPv6 addresses: no other port may advertise them.
+		if nc.Address6.IsValid() {
+			for _, a := range []netip.Addr{nc.Address6.Addr(), pkt.LinkLocalFromMAC(n.gw.MAC())} {
+				if err := d.sw.AddLocalAddr6(nc.VLAN, a); err != nil {
+					return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)
+				}
+			}
 		}
 		d.mu.Lock()
 		d.ports[n.port] = &portEntry{cfg: config.Port{Name: n.port, Type: "gateway", VLAN: nc.VLAN}, drv: n.gw}
@@ -147,25 +157,33 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 
 // startUplink opens the outside device and runs the uplink on it.
 func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
-	link, err := tap.OpenAFPacket(tap.AFPacketConfig{Device: uc.Device})
+	link, err := d.uplinkLink(uc)
 	if err != nil {
 		return nil, err
 	}
-	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries, MaxPerSource: d.cfg.Conntrack.MaxPerSource}), Log: d.log})
-	// The link is a switch port under the uplink's name, so show ports,
-	// metrics and capture see it like any port.
+	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: d.gatedPort(link), MAC: uc.MAC, Address: uc.Prefix,
+		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log})
+	u.ImportNeighbours(d.opts.inherit.neighbours("uplink:" + uc.Name)) // an upgrade's
+	if err := d.addUplink(u, uc, link); err != nil {
+		return nil, err
+	}
+	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
+	return u, nil
+}
+
+// addUplink starts u: its link becomes a switch port under the uplink's
+// name, so show ports, metrics and capture see it like any port.
+func (d *Daemon) addUplink(u *gateway.Uplink, uc config.Uplink, link vswitch.Port) error {
 	if err := u.Start(d.sw); err != nil {
 		u.Close()
-		return nil, err
+		return err
 	}
 	d.uplinks = append(d.uplinks, u)
 	d.mu.Lock()
 	d.ports[uc.Name] = &portEntry{cfg: config.Port{Name: uc.Name, Type: "uplink", Device: uc.Device}, drv: link}
 	d.order = append(d.order, uc.Name)
 	d.mu.Unlock()
-	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
-	return u, nil
+	return nil
 }
 
 // Conntrack implements control.ConntrackBackend.

@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
 	"time"
@@ -114,18 +113,12 @@ func addressee(m pkt.DHCP, r request, typ uint8, ip netip.Addr) (rep Reply) {
 
 // build writes the reply message into buf and returns its length.
 func (s *Server) build(buf []byte, m pkt.DHCP, r request, typ uint8, ip netip.Addr, l *lease) int {
-	clear(buf[:pkt.DHCPOptionsOff])
-	buf[0], buf[1], buf[2] = pkt.BOOTReply, 1, 6
-	copy(buf[4:8], m[4:8])     // xid
-	copy(buf[10:12], m[10:12]) // flags
-	copy(buf[12:16], m[12:16]) // ciaddr
-	if typ != pkt.DHCPNak && ip.IsValid() && r.typ != pkt.DHCPInform {
-		a := ip.As4()
-		copy(buf[16:20], a[:]) // yiaddr
+	h := pkt.DHCPFields{Op: pkt.BOOTReply, XID: m.XID(), Flags: m.Flags(), CIAddr: m.CIAddr(), GIAddr: m.GIAddr(),
+		CHAddr: m.CHAddrField()}
+	if typ != pkt.DHCPNak && r.typ != pkt.DHCPInform {
+		h.YIAddr = ip // unset: none
 	}
-	copy(buf[24:28], m[24:28]) // giaddr
-	copy(buf[28:44], m[28:44]) // chaddr
-	binary.BigEndian.PutUint32(buf[236:], pkt.DHCPCookie)
+	pkt.DHCP(buf).Encode(&h)
 	// No larger than the client takes (RFC 2131 2: a 576-byte datagram,
 	// more if its option 57 says so, which counts the IP and UDP headers):
 	// options that do not fit are left out.

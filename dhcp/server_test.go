@@ -30,25 +30,14 @@ type msg struct {
 
 func (m msg) bytes() pkt.DHCP {
 	b := make([]byte, 400+len(m.extra))
-	b[0], b[1], b[2] = pkt.BOOTRequest, 1, 6
-	xid := m.xid
-	if xid == 0 {
-		xid = 0x1234
+	h := pkt.DHCPFields{Op: pkt.BOOTRequest, XID: m.xid, CIAddr: m.ciaddr, GIAddr: m.giaddr, CHAddr: m.mac[:]}
+	if h.XID == 0 {
+		h.XID = 0x1234
 	}
-	binary.BigEndian.PutUint32(b[4:], xid)
 	if m.broadcast {
-		binary.BigEndian.PutUint16(b[10:], pkt.DHCPFlagBroadcast)
+		h.Flags = pkt.DHCPFlagBroadcast
 	}
-	if m.ciaddr.IsValid() {
-		a := m.ciaddr.As4()
-		copy(b[12:], a[:])
-	}
-	if m.giaddr.IsValid() {
-		a := m.giaddr.As4()
-		copy(b[24:], a[:])
-	}
-	copy(b[28:], m.mac[:])
-	binary.BigEndian.PutUint32(b[236:], pkt.DHCPCookie)
+	pkt.DHCP(b).Encode(&h)
 	w := pkt.DHCPOptionWriter{B: b, N: pkt.DHCPOptionsOff}
 	w.Add(pkt.OptMessageType, m.typ)
 	if m.reqIP.IsValid() {

@@ -140,10 +140,16 @@ func TestTCPForwardWindowRetransmit(t *testing.T) {
 	q := framed(t, query("big.example.", mdns.TypeA))
 	// A window of 600: one 536-byte segment, then 64 bytes, then wait.
 	h.in(guest, isn+1, iss+1, pkt.TCPFlagACK|pkt.TCPFlagPSH, 600, nil, q)
-	if a := h.out(t); a.Flags != pkt.TCPFlagACK || a.Ack != isn+1+uint32(len(q)) || len(a.Payload) != 0 {
-		t.Fatalf("ACK of the query while upstream answers: %+v", a)
+	// The query is acknowledged: alone while upstream answers, or on the
+	// answer's first segment when upstream was quicker (a loaded machine).
+	s1 := h.out(t)
+	if s1.Ack != isn+1+uint32(len(q)) || s1.Flags&pkt.TCPFlagACK == 0 || (len(s1.Payload) == 0 && s1.Flags != pkt.TCPFlagACK) {
+		t.Fatalf("ACK of the query while upstream answers: %+v", s1)
 	}
-	s1, s2 := h.out(t), h.out(t)
+	if len(s1.Payload) == 0 {
+		s1 = h.out(t)
+	}
+	s2 := h.out(t)
 	if s1.Seq != iss+1 || len(s1.Payload) != 536 || s2.Seq != iss+537 || len(s2.Payload) != 64 || s2.Flags&pkt.TCPFlagFIN != 0 {
 		t.Fatalf("first window: seq %d len %d, seq %d len %d flags %#x", s1.Seq-iss, len(s1.Payload), s2.Seq-iss, len(s2.Payload), s2.Flags)
 	}

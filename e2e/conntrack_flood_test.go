@@ -131,16 +131,8 @@ func TestConntrackFlood(t *testing.T) {
 	guest, pg := newHost(t, "cg"), testnet.Name("c")
 	addr := freeAddr(t)
 	const maxEntries, perSource, floodN = 2048, 1200, 60000
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - {name: lab, address: 192.168.251.1/24, mode: nat, uplink: wan}
-uplinks:
-  - {name: wan, device: %s, address: 10.251.0.5/24, gateway: 10.251.0.1}
-conntrack: {max_entries: %d, max_per_source: %d}
-`, addr, pf, flooder.Name, pg, guest.Name, upDev, maxEntries, perSource))
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\nconntrack: {max_entries: %d, max_per_source: %d}\n", addr, maxEntries, perSource)+
+		tapPorts([]string{pf, pg}, flooder, guest)+uplinkedLab(251, "nat", upDev))
 	guest.routedVia(pg, "192.168.251.10/24", "192.168.251.1")
 
 	dir := t.TempDir()
@@ -286,20 +278,9 @@ func TestConntrackForwardFlood(t *testing.T) {
 	guest, pg := newHost(t, "pg"), testnet.Name("p")
 	addr := freeAddr(t)
 	const maxEntries, floodN = 1024, 15000
-	startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 192.168.252.1/24
-    mode: nat
-    uplink: wan
-    forwards: [{proto: tcp, port: 8080, to: "192.168.252.20:8000"}]
-uplinks:
-  - {name: wan, device: %s, address: 10.252.0.5/24, gateway: 10.252.0.1}
-conntrack: {max_entries: %d}
-`, addr, ps, server.Name, pg, guest.Name, upDev, maxEntries))
+	startVswitch(t, fmt.Sprintf("metrics: %q\nconntrack: {max_entries: %d}\n", addr, maxEntries)+
+		tapPorts([]string{ps, pg}, server, guest)+
+		uplinkedLab(252, "nat", upDev, `forwards: [{proto: tcp, port: 8080, to: "192.168.252.20:8000"}]`))
 	for _, h := range []struct {
 		h        *host
 		dev, cid string

@@ -176,17 +176,11 @@ func TestDHCPDrain(t *testing.T) {
 	bad, victim, good1, good2 := newHost(t, "xb"), newHost(t, "xv"), newHost(t, "xg"), newHost(t, "xh")
 	pb, pv, pg1, pg2 := testnet.Name("x"), testnet.Name("x"), testnet.Name("x"), testnet.Name("x")
 	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{pb, pv, pg1, pg2}, bad, victim, good1, good2)+`networks:
   - name: lab
     address: 10.224.0.1/24
     dhcp: {range: 10.224.0.10-10.224.0.29}
-`, addr, pb, bad.Name, pv, victim.Name, pg1, good1.Name, pg2, good2.Name))
+`)
 	const gw = "10.224.0.1"
 	vIP := dhcpClient(t, "udhcpc", victim, pv)
 	if vIP != "10.224.0.10" {

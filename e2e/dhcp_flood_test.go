@@ -77,18 +77,7 @@ func TestDHCPFloodKeepsNATFlowing(t *testing.T) {
 	_, upDev, _ := outsideHost(t, "f", "10.245.0.1/24")
 	flooder, pf := newHost(t, "ff"), testnet.Name("f")
 	guest, pg := newHost(t, "fg"), testnet.Name("f")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 192.168.245.1/24
-    mode: nat
-    uplink: wan
-    dhcp: {range: 192.168.245.10-192.168.245.20}
-uplinks:
-  - {name: wan, device: %s, address: 10.245.0.5/24, gateway: 10.245.0.1}
-`, pf, flooder.Name, pg, guest.Name, upDev))
+	vs := startVswitch(t, tapPorts([]string{pf, pg}, flooder, guest)+uplinkedLab(245, "nat", upDev, labDHCP(245)))
 	ip := dhcpClient(t, "udhcpc", guest, pg)
 	guest.Run("ip", "route", "add", "default", "via", "192.168.245.1")
 	if !guest.ping("10.245.0.1", 3) {

@@ -243,14 +243,12 @@ func TestDHCPReadOnlyStore(t *testing.T) {
 	requireE2E(t, "udhcpc", "unshare", "mount", "promtool")
 	h, p := newHost(t, "ro"), testnet.Name("r")
 	addr := freeAddr(t)
-	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
+	vs := startVswitchWrapped(t, tapPorts([]string{p}, h)+fmt.Sprintf(`metrics: %q
 networks:
   - name: lab
     address: 10.223.0.1/24
     dhcp: {range: 10.223.0.10-10.223.0.20}
-`, addr, p, h.Name), func(dir string) []string {
+`, addr), func(dir string) []string {
 		state := filepath.Join(dir, "state")
 		if err := os.MkdirAll(state, 0o755); err != nil {
 			t.Fatal(err)

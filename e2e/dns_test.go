@@ -351,11 +351,8 @@ func udpQueryFrame(t *testing.T, srcMAC, dstMAC, src, name string) []byte {
 		t.Fatalf("MACs %q %q", srcMAC, dstMAC)
 	}
 	sip, dip := netip.MustParseAddr(src), netip.MustParseAddr("10.230.0.1")
-	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+pkt.UDPLen+len(q))
-	copy(b[pkt.EthernetLen+pkt.IPv4MinLen+pkt.UDPLen:], q)
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MAC(dmac), Src: pkt.MAC(smac), Type: pkt.TypeIPv4})
-	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], sip, dip, 5353, 53, len(q))
-	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(len(b) - pkt.EthernetLen), TTL: 64,
-		Protocol: pkt.ProtoUDP, Src: sip, Dst: dip})
+	b := make([]byte, pkt.UDP4FrameHdrLen+len(q))
+	copy(b[pkt.UDP4FrameHdrLen:], q)
+	pkt.EncodeUDP4Frame(b, pkt.MAC(dmac), pkt.MAC(smac), pkt.IPv4Fields{TTL: 64, Src: sip, Dst: dip}, 5353, 53, len(q))
 	return b
 }

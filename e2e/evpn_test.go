@@ -27,6 +27,7 @@ type evpnStatus struct {
 		Type  string `json:"type"`
 		VNI   uint32 `json:"vni"`
 		MAC   string `json:"mac"`
+		IP    string `json:"ip"`
 		VTEP  string `json:"vtep"`
 		Local bool   `json:"local"`
 	} `json:"routes"`
@@ -110,9 +111,11 @@ bgp:
 // route. The session comes up over iBGP (FRR's automatic route target is
 // ASN:VNI, the same on both sides), each side shows the other's MAC
 // behind the other's VTEP (FRR's `show evpn mac vni`, vswitch's `show
-// evpn`), and the hosts ping across.
+// evpn`), and the hosts ping across. vswitch's host takes its address
+// from the VLAN's DHCP server: FRR's BGP table then has the host's MAC
+// with that address in a type-2 route, and the gateway's MAC with its own.
 func TestEVPNWithFRR(t *testing.T) {
-	requireE2E(t, "ping", "vtysh", "ethtool")
+	requireE2E(t, "ping", "vtysh", "ethtool", "udhcpc")
 	for _, d := range []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"} {
 		if _, err := os.Stat(d); err != nil {
 			if os.Getenv("VSWITCH_E2E") == "1" {
@@ -183,8 +186,10 @@ bgp:
   asn: 65001
   router_id: 10.212.0.1
   neighbors: [{address: 10.212.0.2, asn: 65001}]
+networks:
+  - {name: lab, vlan: 10, address: 10.212.10.254/24, dhcp: {range: 10.212.10.100-10.212.10.109}}
 `, pg, g.Name), func(string) []string { return []string{"ip", "netns", "exec", u.Name} })
-	g.addr(pg, "10.212.10.1/24")
+	ip := dhcpClient(t, "udhcpc", g, pg)
 
 	testnet.WaitFor(t, 40*time.Second, "the session with FRR and FRR's VTEP in the flood list", func() bool {
 		st := vs.evpn()
@@ -211,4 +216,21 @@ bgp:
 		}
 		return false
 	})
+	// The addresses ride in the type-2 routes FRR holds:
+	// [2]:[0]:[48]:[MAC]:[32]:[IP].
+	var gwMAC string
+	for _, r := range vs.evpn().Routes {
+		if r.Type == "mac" && r.Local && r.IP == "10.212.10.254" {
+			gwMAC = r.MAC
+		}
+	}
+	if gwMAC == "" {
+		t.Fatalf("vswitch advertises no route for its gateway with 10.212.10.254:\n%s", vs.mustCLI("show", "evpn"))
+	}
+	for _, want := range [][2]string{{ours, ip}, {gwMAC, "10.212.10.254"}} {
+		route := fmt.Sprintf("[48]:[%s]:[32]:[%s]", want[0], want[1])
+		testnet.WaitFor(t, 10*time.Second, "FRR's BGP table to hold "+route, func() bool {
+			return strings.Contains(vtysh("show bgp l2vpn evpn route type macip"), route)
+		})
+	}
 }

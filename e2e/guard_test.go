@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -21,20 +20,15 @@ func rawUDP(dst, src pkt.MAC, sip, dip netip.Addr, payload string) []byte {
 // rawDiscover builds a DHCPDISCOVER from 0.0.0.0 for chaddr, sent from src.
 func rawDiscover(src, chaddr pkt.MAC) []byte {
 	b := make([]byte, pkt.DHCPOptionsOff, 300)
-	b[0], b[1], b[2] = pkt.BOOTRequest, 1, 6
-	copy(b[28:34], chaddr[:])
-	binary.BigEndian.PutUint32(b[236:], pkt.DHCPCookie)
+	pkt.DHCP(b).Encode(&pkt.DHCPFields{Op: pkt.BOOTRequest, CHAddr: chaddr[:]})
 	b = append(b, pkt.OptMessageType, 1, pkt.DHCPDiscover, pkt.OptEnd)
 	return rawUDPPorts(pkt.Broadcast, src, netip.IPv4Unspecified(), netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68, 67, string(b))
 }
 
 func rawUDPPorts(dst, src pkt.MAC, sip, dip netip.Addr, sport, dport uint16, payload string) []byte {
-	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen + len(payload)
-	b := make([]byte, max(n, 60))
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv4})
-	pkt.IPv4(b[14:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - 14), TTL: 64, Protocol: pkt.ProtoUDP, Src: sip, Dst: dip})
-	copy(b[42:], payload)
-	pkt.EncodeUDP(b[34:], sip, dip, sport, dport, len(payload))
+	b := make([]byte, max(pkt.UDP4FrameHdrLen+len(payload), 60))
+	copy(b[pkt.UDP4FrameHdrLen:], payload)
+	pkt.EncodeUDP4Frame(b, dst, src, pkt.IPv4Fields{TTL: 64, Src: sip, Dst: dip}, sport, dport, len(payload))
 	return b
 }
 

@@ -31,14 +31,11 @@ func TestGatewayMACNotStolen(t *testing.T) {
 	requireE2E(t, "ping", "python3", "udhcpc")
 	bad, good := newHost(t, "mb"), newHost(t, "mg")
 	pb, pg := testnet.Name("m"), testnet.Name("m")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
+	vs := startVswitch(t, tapPorts([]string{pb, pg}, bad, good)+`networks:
   - name: lab
     address: 10.223.0.1/24
     dhcp: {range: 10.223.0.10-10.223.0.20}
-`, pb, bad.Name, pg, good.Name))
+`)
 	var gwMAC string
 	for _, e := range vs.fdb() {
 		if e.Port == "gw-lab" {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -150,16 +149,7 @@ func TestRouted(t *testing.T) {
 	out, upDev, _ := outsideHost(t, "r", "10.241.0.1/24")
 	out.Run("ip", "route", "add", "192.168.241.0/24", "via", "10.241.0.5")
 	guest, pg := newHost(t, "rg"), testnet.Name("r")
-	startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 192.168.241.1/24
-    mode: routed
-    uplink: wan
-uplinks:
-  - {name: wan, device: %s, address: 10.241.0.5/24, gateway: 10.241.0.1}
-`, pg, guest.Name, upDev))
+	startVswitch(t, tapPorts([]string{pg}, guest)+uplinkedLab(241, "routed", upDev))
 	guest.routedVia(pg, "192.168.241.10/24", "192.168.241.1")
 	if !guest.ping("10.241.0.1", 3) {
 		t.Fatal("guest cannot reach the outside on a routed network")
@@ -187,17 +177,7 @@ func TestNATDownloadAndTracepath(t *testing.T) {
 	far.routedVia(b, "10.244.0.2/24", "10.244.0.1")
 	out.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	guest, pg := newHost(t, "tg"), testnet.Name("t")
-	startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 192.168.243.1/24
-    mode: nat
-    uplink: wan
-    dhcp: {range: 192.168.243.10-192.168.243.20}
-uplinks:
-  - {name: wan, device: %s, address: 10.243.0.5/24, gateway: 10.243.0.1}
-`, pg, guest.Name, upDev))
+	startVswitch(t, tapPorts([]string{pg}, guest)+uplinkedLab(243, "nat", upDev, labDHCP(243)))
 	dhcpClient(t, "udhcpc", guest, pg)
 	guest.Run("ip", "route", "add", "default", "via", "192.168.243.1")
 
@@ -220,19 +200,9 @@ uplinks:
 func TestNATUplinkDHCP(t *testing.T) {
 	requireE2E(t, "ping", "python3", "busybox")
 	out, upDev, outDev := outsideHost(t, "q", "10.246.0.1/24")
-	dir := t.TempDir()
-	conf := dir + "/udhcpd.conf"
-	os.WriteFile(conf, []byte(fmt.Sprintf("start 10.246.0.50\nend 10.246.0.60\ninterface %s\nlease_file %s/leases\noption subnet 255.255.255.0\noption router 10.246.0.1\noption lease 600\n", outDev, dir)), 0o644)
-	os.WriteFile(dir+"/leases", nil, 0o644)
-	out.Start("busybox", "udhcpd", "-f", conf)
+	out.serveDHCP(outDev, 246, "option router 10.246.0.1")
 	guest, pg := newHost(t, "dg"), testnet.Name("q")
-	startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - {name: lab, address: 192.168.246.1/24, mode: nat, uplink: wan}
-uplinks:
-  - {name: wan, device: %s, address: dhcp}
-`, pg, guest.Name, upDev))
+	startVswitch(t, tapPorts([]string{pg}, guest)+labNetwork(246, "nat")+dhcpUplink(upDev))
 	guest.routedVia(pg, "192.168.246.10/24", "192.168.246.1")
 	testnet.WaitFor(t, 30*time.Second, "the uplink's DHCP lease and a ping through it", func() bool {
 		return guest.ping("10.246.0.1", 1)

@@ -32,15 +32,11 @@ func TestRestartKeepsHosts(t *testing.T) {
 	h1, h2 := newHost(t, "rs1"), newHost(t, "rs2")
 	p1, p2 := testnet.Name("rs"), testnet.Name("rs")
 	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{p1, p2}, h1, h2)+`networks:
   - name: lab
     address: 10.230.0.1/24
     dhcp: {range: 10.230.0.100-10.230.0.150, lease: 1h}
-`, addr, p1, h1.Name, p2, h2.Name))
+`)
 	hosts := []*host{h1, h2}
 	devs := []string{p1, p2}
 	var ips, macs [2]string

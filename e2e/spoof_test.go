@@ -38,13 +38,7 @@ func udpFrame4(t *testing.T, dstMAC, srcMAC, src, dst string, sport, dport uint1
 	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		t.Fatalf("udpFrame4: %v %v %v %v", err1, err2, err3, err4)
 	}
-	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen + len(data)
-	b := make([]byte, max(n, 60))
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MAC(dm), Src: pkt.MAC(sm), Type: pkt.TypeIPv4})
-	copy(b[n-len(data):], data)
-	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv4MinLen:], s, d, sport, dport, len(data))
-	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen), TTL: 64, Protocol: pkt.ProtoUDP, Src: s, Dst: d})
-	return b
+	return rawUDPPorts(pkt.MAC(dm), pkt.MAC(sm), s, d, sport, dport, data)
 }
 
 // gatewayMAC is the MAC of network's gateway, from the FDB.
@@ -195,15 +189,7 @@ func TestSpoofRouted(t *testing.T) {
 	g, x := newHost(t, "rg"), newHost(t, "rx")
 	pg, px := testnet.Name("r"), testnet.Name("r")
 	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - {name: lab, address: 192.168.249.1/24, mode: routed, uplink: wan}
-uplinks:
-  - {name: wan, device: %s, address: 10.249.0.5/24, gateway: 10.249.0.1}
-`, addr, pg, g.Name, px, x.Name, upDev))
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{pg, px}, g, x)+uplinkedLab(249, "routed", upDev))
 	g.routedVia(pg, "192.168.249.10/24", "192.168.249.1")
 	x.addr(px, "192.168.249.66/24")
 	if !g.ping("10.249.0.1", 3) || !out.ping("192.168.249.10", 3) {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,21 +18,10 @@ import (
 func TestUplinkDHCPWithoutRouter(t *testing.T) {
 	requireE2E(t, "ping", "busybox")
 	out, upDev, outDev := outsideHost(t, "nr", "10.252.0.1/24")
-	dir := t.TempDir()
-	conf := dir + "/udhcpd.conf"
-	os.WriteFile(conf, []byte(fmt.Sprintf("start 10.252.0.50\nend 10.252.0.60\ninterface %s\nlease_file %s/leases\noption subnet 255.255.255.0\noption lease 600\n", outDev, dir)), 0o644)
-	os.WriteFile(dir+"/leases", nil, 0o644)
-	out.Start("busybox", "udhcpd", "-f", conf)
+	out.serveDHCP(outDev, 252)
 	guest, pg := newHost(t, "ng"), testnet.Name("nr")
 	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - {name: lab, address: 192.168.252.1/24, mode: nat, uplink: wan}
-uplinks:
-  - {name: wan, device: %s, address: dhcp}
-`, addr, pg, guest.Name, upDev))
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{pg}, guest)+labNetwork(252, "nat")+dhcpUplink(upDev))
 	guest.routedVia(pg, "192.168.252.10/24", "192.168.252.1")
 	testnet.WaitFor(t, 30*time.Second, "the uplink's lease and a ping to the outside link", func() bool {
 		return guest.ping("10.252.0.1", 1)

@@ -24,14 +24,10 @@ func TestUplinkPort(t *testing.T) {
 	out.Run("ip", "neigh", "replace", "10.247.0.5", "lladdr", upMAC, "dev", outDev, "nud", "permanent")
 	guest, pg := newHost(t, "ug"), testnet.Name("u")
 	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - {name: lab, address: 192.168.247.1/24, mode: nat, uplink: wan}
+	vs := startVswitch(t, tapPorts([]string{pg}, guest)+labNetwork(247, "nat")+fmt.Sprintf(`metrics: %q
 uplinks:
   - {name: wan, device: %s, address: 10.247.0.5/24, gateway: 10.247.0.1, mac: %q}
-`, addr, pg, guest.Name, upDev, upMAC))
+`, addr, upDev, upMAC))
 	guest.routedVia(pg, "192.168.247.10/24", "192.168.247.1")
 
 	wan := func() portStatus {

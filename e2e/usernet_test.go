@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +31,8 @@ func TestUserUplink(t *testing.T) {
 	sum := randomBlob(t, filepath.Join(dir, "blob"), 8)
 	serveHTTP(hostNS, "10.243.0.1", dir)
 	hostNS.Start("python3", "-c", udpEcho, "10.243.0.1", "9999")
-	vs, addr := startUserLab(t, hostNS, guest, "192.168.243", `    forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
-`, "")
+	vs, addr := startUserLab(t, hostNS, "192.168.243", `    forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
+`, "", guest)
 
 	downloadChecked(t, guest, "http://10.243.0.1:8000/blob", filepath.Join(t.TempDir(), "got"), sum, 20*time.Second, "10", "the download through the user uplink")
 	if seen := peerExchange(t, hostNS, guest, "10.243.0.1", "8081", "10.243.0.1", "8081", "the TCP exchange through the user uplink"); seen != "10.243.0.1" {
@@ -62,6 +64,7 @@ func TestUserUplink(t *testing.T) {
 	if !guest.ping("10.243.0.1", 3) {
 		t.Fatal("no ping through the user uplink")
 	}
+	userUplinkPort(t, vs, hostNS, guest, addr)
 	hostNS.Run("sysctl", "-qw", "net.ipv4.ping_group_range=1 0")
 	if out, err := guest.Output("ping", "-c", "2", "-i", "0.2", "-W", "1", "10.243.0.1"); err == nil || !strings.Contains(out, "Packet filtered") {
 		t.Fatalf("ping with no ICMP socket: %v\n%s", err, out)
@@ -102,31 +105,93 @@ func TestUserUplink(t *testing.T) {
 	}
 }
 
-// startUserLab runs vswitch in hostNS (the host, for vswitch's sockets)
-// with a TAP port in guest on network lab, NET.0/24, mode nat through the
-// user uplink host; netKeys and uplinkKeys are more keys of the network
-// (YAML lines) and of the uplink (flow mapping entries). The guest leases
-// NET.10 by DHCP and routes through the gateway. It returns vswitch and
-// its metrics address (in hostNS).
-func startUserLab(t *testing.T, hostNS, guest *host, net, netKeys, uplinkKeys string) (*instance, string) {
+// userUplinkPort: the user uplink is a routed switch port named after it,
+// as an AF_PACKET uplink is (TestUplinkPort): N pings through it are N
+// frames of 98 bytes each way in show ports and the metrics, and a
+// capture on it reads the echoes both ways. The guest's pings to
+// 10.243.0.1 must be answered; vswitch and its metrics run in hostNS.
+func userUplinkPort(t *testing.T, vs *instance, hostNS, guest *host, metrics string) {
 	t.Helper()
-	pg, addr := testnet.Name("p"), freeAddr(t)
+	before, ok := vs.ports()["host"]
+	if !ok {
+		t.Fatalf("show ports lacks the user uplink:\n%s", vs.mustCLI("show", "ports"))
+	}
+	const n, echo = 20, 98
+	if got := guest.pingEvery("10.243.0.1", n, "0.02"); got != n {
+		t.Fatalf("%d of %d pings answered", got, n)
+	}
+	after := vs.ports()["host"]
+	if d := [4]uint64{after.RxPackets - before.RxPackets, after.RxBytes - before.RxBytes, after.TxPackets - before.TxPackets, after.TxBytes - before.TxBytes}; d != [4]uint64{n, n * echo, n, n * echo} {
+		t.Fatalf("the user uplink's port moved rx %d/%d B, tx %d/%d B for %d pings; want %d/%d each way", d[0], d[1], d[2], d[3], n, n, n*echo)
+	}
+	if len(after.Drops) != 0 || after.Driver["queue_full"] != 0 {
+		t.Fatalf("user uplink port drops %v, driver %v", after.Drops, after.Driver)
+	}
+	var kind []struct{ Name, Type, Mode string }
+	if err := json.Unmarshal([]byte(vs.mustCLI("show", "ports", "--json")), &kind); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(kind, struct{ Name, Type, Mode string }{"host", "uplink", "routed"}) {
+		t.Fatalf("show ports: %+v, want {host uplink routed}", kind)
+	}
+	text := hostNS.Run("curl", "-sf", "http://"+metrics+"/metrics") // it listens in hostNS, with vswitch
+	if got := metric(t, text, "vswitch_port_tx_packets_total", `port="host"`); got != float64(after.TxPackets) {
+		t.Fatalf("vswitch_port_tx_packets_total{port=\"host\"} %v, want %d", got, after.TxPackets)
+	}
+	if got := metric(t, text, "vswitch_port_info", `port="host",type="uplink"`); got != 1 {
+		t.Fatalf("vswitch_port_info of the user uplink: %v", got)
+	}
+	const k = 6
+	pinger := guest.Start("ping", "-i", "0.05", "10.243.0.1")
+	defer pinger.Process.Kill()
+	dirs := map[string]int{}
+	for _, l := range vs.captureLines("host", k) {
+		switch {
+		case strings.Contains(l, "192.168.243.10 > 10.243.0.1: ICMP echo request"):
+			dirs["out"]++
+		case strings.Contains(l, "10.243.0.1 > 192.168.243.10: ICMP echo reply"):
+			dirs["in"]++
+		default:
+			t.Fatalf("not an echo in the user uplink's capture: %q", l)
+		}
+	}
+	if dirs["out"] == 0 || dirs["in"] == 0 {
+		t.Fatalf("the capture saw one direction only: %v", dirs)
+	}
+}
+
+// startUserLab runs vswitch in hostNS (the host, for vswitch's sockets)
+// with a TAP port in each guest on network lab, NET.0/24, mode nat
+// through the user uplink host; netKeys and uplinkKeys are more keys of
+// the network (YAML lines) and of the uplink (flow mapping entries). Each
+// guest leases an address by DHCP (the first NET.10, the next NET.11, in
+// order) and routes through the gateway. It returns vswitch and its
+// metrics address (in hostNS).
+func startUserLab(t *testing.T, hostNS *host, net, netKeys, uplinkKeys string, guests ...*host) (*instance, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	ports, names := "", make([]string, len(guests))
+	for i, g := range guests {
+		names[i] = testnet.Name("p")
+		ports += fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n", names[i], g.Name)
+	}
 	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
 ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
+%snetworks:
   - name: lab
-    address: %[4]s.1/24
+    address: %[3]s.1/24
     mode: nat
     uplink: host
-    dhcp: {range: %[4]s.10-%[4]s.20}
-%[5]suplinks:
-  - {name: host, type: user%[6]s}
-`, addr, pg, guest.Name, net, netKeys, uplinkKeys), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
-	if ip := dhcpClient(t, "udhcpc", guest, pg); ip != net+".10" {
-		t.Fatalf("lease %s", ip)
+    dhcp: {range: %[3]s.10-%[3]s.20}
+%[4]suplinks:
+  - {name: host, type: user%[5]s}
+`, addr, ports, net, netKeys, uplinkKeys), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
+	for i, g := range guests {
+		if ip, want := dhcpClient(t, "udhcpc", g, names[i]), fmt.Sprintf("%s.%d", net, 10+i); ip != want {
+			t.Fatalf("guest %d leased %s, want %s", i, ip, want)
+		}
+		g.Run("ip", "route", "add", "default", "via", net+".1")
 	}
-	guest.Run("ip", "route", "add", "default", "via", net+".1")
 	return vs, addr
 }
 

@@ -49,10 +49,14 @@ type Tunnel interface {
 }
 
 // LocalMAC is an address learned on one of the switch's own ports (not a
-// tunnel), on a VLAN: what this host advertises.
+// tunnel), on a VLAN: what this host advertises. IP, when valid, is the
+// address the host is known to hold (a DHCP lease, a gateway's own): the
+// route then carries it, so peers can answer ARP for it (RFC 7432 7.2).
+// A MAC with several addresses is one LocalMAC per address.
 type LocalMAC struct {
 	VLAN uint16
 	MAC  pkt.MAC
+	IP   netip.Addr
 }
 
 // Speaker runs an embedded GoBGP server for EVPN: it advertises the local
@@ -71,10 +75,14 @@ type Speaker struct {
 	done   chan struct{}      // poll has returned
 	once   sync.Once
 
-	mu     sync.Mutex
-	adv    map[LocalMAC]*api.Path             // what we advertised, for withdrawal
-	flood  map[uint32]map[netip.Addr]struct{} // VNI -> remote VTEPs from type-3 routes
-	remote map[macKey]netip.Addr              // remote MACs installed
+	mu    sync.Mutex
+	adv   map[LocalMAC]*api.Path             // what we advertised, for withdrawal
+	flood map[uint32]map[netip.Addr]struct{} // VNI -> remote VTEPs from type-3 routes
+	// remote are the peers' type-2 routes by MAC, then by the IP they
+	// carry (the zero Addr: none), to the VTEP each names. A MAC is
+	// installed while any of its routes stands: a peer may send one with
+	// and one without an IP, and withdraw them apart.
+	remote map[macKey]map[netip.Addr]netip.Addr
 }
 
 type macKey struct {
@@ -102,7 +110,7 @@ func Start(cfg Config, tun Tunnel, local func() []LocalMAC) (*Speaker, error) {
 		done:   make(chan struct{}),
 		adv:    map[LocalMAC]*api.Path{},
 		flood:  map[uint32]map[netip.Addr]struct{}{},
-		remote: map[macKey]netip.Addr{},
+		remote: map[macKey]map[netip.Addr]netip.Addr{},
 	}
 	go s.bgp.Serve()
 	port := cfg.Port
@@ -193,12 +201,17 @@ func (s *Speaker) imet(vni uint32) *api.Path {
 	return p
 }
 
-// macAdv is the type-2 route for a local MAC.
-func (s *Speaker) macAdv(vni uint32, mac pkt.MAC) *api.Path {
-	nlri := bgp.NewEVPNNLRI(bgp.EVPN_ROUTE_TYPE_MAC_IP_ADVERTISEMENT, &bgp.EVPNMacIPAdvertisementRoute{
+// macAdv is the type-2 route for a local MAC, with its IP when ip is
+// valid.
+func (s *Speaker) macAdv(vni uint32, mac pkt.MAC, ip netip.Addr) *api.Path {
+	r := &bgp.EVPNMacIPAdvertisementRoute{
 		RD: s.rd(vni), ESI: bgp.EthernetSegmentIdentifier{Type: bgp.ESI_ARBITRARY},
 		MacAddressLength: 48, MacAddress: net.HardwareAddr(mac[:]), Labels: []uint32{vni},
-	})
+	}
+	if ip.IsValid() {
+		r.IPAddressLength, r.IPAddress = uint8(ip.BitLen()), net.IP(ip.AsSlice())
+	}
+	nlri := bgp.NewEVPNNLRI(bgp.EVPN_ROUTE_TYPE_MAC_IP_ADVERTISEMENT, r)
 	p, _ := apiutil.NewPath(nlri, false, s.attrs(vni, nlri), time.Now())
 	return p
 }
@@ -233,9 +246,9 @@ func (s *Speaker) sync() {
 		if _, ok := s.adv[m]; ok {
 			continue
 		}
-		p := s.macAdv(vni, m.MAC)
+		p := s.macAdv(vni, m.MAC, m.IP)
 		if _, err := s.bgp.AddPath(ctx, &api.AddPathRequest{Path: p}); err != nil {
-			s.cfg.Log.Warn("evpn: advertising a MAC", "mac", m.MAC, "vni", vni, "err", err)
+			s.cfg.Log.Warn("evpn: advertising a MAC", "mac", m.MAC, "ip", m.IP, "vni", vni, "err", err)
 			continue
 		}
 		s.adv[m] = p
@@ -263,16 +276,7 @@ func (s *Speaker) learn(paths []*api.Path) {
 		}
 		switch r.Type {
 		case "mac":
-			k := macKey{r.VNI, r.MAC}
-			if p.IsWithdraw {
-				if s.remote[k] == r.VTEP {
-					delete(s.remote, k)
-					s.tun.DelRemoteMAC(r.VNI, r.MAC)
-				}
-			} else {
-				s.remote[k] = r.VTEP
-				s.tun.SetRemoteMAC(r.VNI, r.MAC, r.VTEP)
-			}
+			s.learnMAC(r, p.IsWithdraw)
 		case "imet":
 			set := s.flood[r.VNI]
 			if set == nil {
@@ -294,6 +298,36 @@ func (s *Speaker) learn(paths []*api.Path) {
 		}
 		slices.SortFunc(list, netip.Addr.Compare)
 		s.tun.SetFlood(vni, list)
+	}
+}
+
+// learnMAC installs or withdraws one type-2 route. The MAC leaves the
+// tunnel with its last route; while others stand it stays, behind the
+// VTEP of one of them.
+func (s *Speaker) learnMAC(r Route, withdraw bool) {
+	k := macKey{r.VNI, r.MAC}
+	routes := s.remote[k]
+	if !withdraw {
+		if routes == nil {
+			routes = map[netip.Addr]netip.Addr{}
+			s.remote[k] = routes
+		}
+		routes[r.IP] = r.VTEP
+		s.tun.SetRemoteMAC(r.VNI, r.MAC, r.VTEP)
+		return
+	}
+	if vtep, ok := routes[r.IP]; !ok || vtep != r.VTEP {
+		return // not the route we hold (a stale withdrawal of a moved MAC)
+	}
+	delete(routes, r.IP)
+	if len(routes) == 0 {
+		delete(s.remote, k)
+		s.tun.DelRemoteMAC(r.VNI, r.MAC)
+		return
+	}
+	for _, v := range routes { // another route stands: the MAC stays, behind its VTEP
+		s.tun.SetRemoteMAC(r.VNI, r.MAC, v)
+		break
 	}
 }
 

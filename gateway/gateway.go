@@ -11,6 +11,7 @@ import (
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/dns"
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -32,6 +33,11 @@ type Config struct {
 	Mode   config.Mode
 	Uplink *Uplink
 	DNS    *dns.Server // nil: port 53 is closed, as on a host without a resolver
+	// Address6 turns IPv6 on (ipv6.go): the gateway's address and the
+	// network's /64. Router6 routes IPv6 between the networks that share
+	// it (route6.go); nil routes none.
+	Address6 netip.Prefix
+	Router6  *Router6
 	// Querier makes the gateway the network's IGMP and MLD querier
 	// (querier.go), for the switch's multicast snooping.
 	Querier bool
@@ -53,6 +59,11 @@ const (
 	DropNeighMiss                       // a packet from the uplink for a guest not in the neighbour cache yet (ARP sent)
 	DropBadSource                       // a packet to route whose source is not a guest address of the network (rp_filter)
 	DropBadOffload                      // a partial checksum or GSO super-frame whose headers do not parse (offload.go)
+	DropBadIPv6                         // bad IPv6 header or extension-header chain
+	DropBadICMPv6                       // ICMPv6 too short or with a bad checksum
+	DropBadNDP                          // neighbour discovery that fails RFC 4861's checks (hop limit, options, code)
+	DropNDPSpoofed                      // NS or NA whose link-layer address is not the frame's source MAC
+	DropAddrConflict                    // NS probe or NA for one of the gateway's own IPv6 addresses
 	NumDrops
 )
 
@@ -68,15 +79,15 @@ var dropNames = [NumDrops]string{
 	DropNeighMiss:     "neigh_miss",
 	DropBadSource:     "bad_source",
 	DropBadOffload:    "bad_offload",
+	DropBadIPv6:       "bad_ipv6",
+	DropBadICMPv6:     "bad_icmpv6",
+	DropBadNDP:        "bad_ndp",
+	DropNDPSpoofed:    "ndp_spoofed",
+	DropAddrConflict:  "addr_conflict",
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }
 
 // Port is the gateway's internal switch port on one network.
 type Port struct {
@@ -90,6 +101,7 @@ type Port struct {
 	done  chan struct{}
 	once  sync.Once
 	garp  atomic.Bool // gratuitous ARP sent
+	adv   atomic.Bool // IPv6 advertiser started
 
 	neigh *neighbours
 	// ICMP error tokens: refilled to icmpBurst every second, as Linux's
@@ -106,6 +118,7 @@ type Port struct {
 	// vnet is the virtio-net header of the frame being routed whole
 	// (writer goroutine; offload.go): route copies it with the packet.
 	vnet pkt.VirtioNetHdr
+	v6   *v6 // nil without address6
 
 	mq *querier // nil: not a querier (querier.go)
 }
@@ -137,6 +150,12 @@ func New(cfg Config) *Port {
 		dhcpBuf: make([]byte, 1500),
 	}
 	p.tokens.Store(icmpBurst)
+	if cfg.Address6.IsValid() {
+		p.v6 = newV6(cfg.Address6, mac)
+		if cfg.Router6 != nil {
+			cfg.Router6.join(p)
+		}
+	}
 	if cfg.Querier {
 		p.mq = newQuerier(p)
 		go p.mq.run()
@@ -170,12 +189,16 @@ func (p *Port) Close() error {
 }
 
 // ReadBatch hands the switch the gateway's replies (and, first, a
-// gratuitous ARP announcing the gateway's address and MAC).
+// gratuitous ARP announcing the gateway's address and MAC; with IPv6,
+// then DAD probes and router advertisements from ra.go's advertiser).
 func (p *Port) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	if p.garp.CompareAndSwap(false, true) {
 		f := frames[0]
 		f.SetLen(writeARP(f.RxBuf(), pkt.ARPRequest, p.mac, p.ip, pkt.MAC{}, p.ip))
 		return 1, nil
+	}
+	if p.v6 != nil && p.adv.CompareAndSwap(false, true) {
+		go p.advertise(time.After) // DAD once attached: its probes go out now
 	}
 	var out [vswitch.BatchSize]*vswitch.Frame
 	n := p.q.Wait(out[:min(len(frames), len(out))], p.done)
@@ -218,7 +241,7 @@ func (p *Port) handle(b []byte, now time.Time) {
 	if p.mq != nil && dst.IsMulticast() && dst != pkt.Broadcast {
 		p.mq.observe(eth, now) // the queries and leaves of the network
 	}
-	if dst != p.mac && dst != pkt.Broadcast {
+	if dst != p.mac && dst != pkt.Broadcast && (p.v6 == nil || !p.v6.wantMAC(dst)) {
 		return // flooded unicast for someone else, or multicast: not ours
 	}
 	switch eth.Type() {
@@ -226,6 +249,8 @@ func (p *Port) handle(b []byte, now time.Time) {
 		p.arp(eth, now)
 	case pkt.TypeIPv4:
 		p.ipv4(eth, now)
+	case pkt.TypeIPv6:
+		p.ipv6(eth, now)
 	}
 }
 
@@ -380,22 +405,9 @@ func (p *Port) allowICMP(now time.Time) bool {
 // tcpReset answers a TCP segment to the gateway (no port is open) the way
 // Linux does for a closed port (RFC 793 "Reset Generation").
 func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
-	t := pkt.TCP(ip.Payload())
-	if !t.Valid() || t.Flags()&pkt.TCPFlagRST != 0 { // never answer a RST
+	rst, ok := resetFor(pkt.TCP(ip.Payload()))
+	if !ok {
 		return
-	}
-	rst := pkt.TCPFields{SrcPort: t.DstPort(), DstPort: t.SrcPort(), Flags: pkt.TCPFlagRST}
-	if t.Flags()&pkt.TCPFlagACK != 0 {
-		rst.Seq = t.Ack() // RFC 793: a RST takes its sequence from their ACK
-	} else {
-		segLen := uint32(len(t.Payload()))
-		if t.Flags()&pkt.TCPFlagSYN != 0 {
-			segLen++
-		}
-		if t.Flags()&pkt.TCPFlagFIN != 0 {
-			segLen++
-		}
-		rst.Ack, rst.Flags = t.Seq()+segLen, pkt.TCPFlagRST|pkt.TCPFlagACK
 	}
 	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.TCPMinLen
 	f, b := newFrame()
@@ -408,6 +420,28 @@ func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
 	rt.SetChecksum(rip.PseudoHeaderChecksum(pkt.ProtoTCP, pkt.TCPMinLen))
 	clear(b[n:60]) // zero padding, as for echo replies
 	p.send(f, 60)
+}
+
+// resetFor is the RST that answers segment t (RFC 793 "Reset
+// Generation"), over IPv4 or IPv6; none for a RST or a short segment.
+func resetFor(t pkt.TCP) (pkt.TCPFields, bool) {
+	if !t.Valid() || t.Flags()&pkt.TCPFlagRST != 0 { // never answer a RST
+		return pkt.TCPFields{}, false
+	}
+	rst := pkt.TCPFields{SrcPort: t.DstPort(), DstPort: t.SrcPort(), Flags: pkt.TCPFlagRST}
+	if t.Flags()&pkt.TCPFlagACK != 0 {
+		rst.Seq = t.Ack() // a RST takes its sequence from their ACK
+	} else {
+		segLen := uint32(len(t.Payload()))
+		if t.Flags()&pkt.TCPFlagSYN != 0 {
+			segLen++
+		}
+		if t.Flags()&pkt.TCPFlagFIN != 0 {
+			segLen++
+		}
+		rst.Ack, rst.Flags = t.Seq()+segLen, pkt.TCPFlagRST|pkt.TCPFlagACK
+	}
+	return rst, true
 }
 
 // dhcp runs a DHCP message through the network's server and frames the

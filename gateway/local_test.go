@@ -486,7 +486,8 @@ const (
 )
 
 func TestDropReasonLabels(t *testing.T) {
-	want := []string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed", "ttl_exceeded", "neigh_miss", "bad_source", "bad_offload"}
+	want := []string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed", "ttl_exceeded", "neigh_miss", "bad_source",
+		"bad_offload", "bad_ipv6", "bad_icmpv6", "bad_ndp", "ndp_spoofed", "addr_conflict"}
 	for i, w := range want {
 		if got := DropReason(i).String(); got != w {
 			t.Errorf("DropReason(%d) = %q, want %q", i, got, w)

@@ -25,6 +25,13 @@ import (
 // offloaded handles a frame whose virtio-net header is not zero.
 func (p *Port) offloaded(f *vswitch.Frame, now time.Time) {
 	if p.routesWhole(f.Bytes()) {
+		// Checked here, not left to the kernel: a super-frame leaving
+		// whole is cut outside (or by the next hop), where a crafted
+		// gso_size would turn one frame into thousands.
+		if f.VNet.IsGSO() && !vswitch.Segmentable(f) {
+			p.drops[DropBadOffload].Add(1)
+			return
+		}
 		p.vnet = f.VNet
 		p.handle(f.Bytes(), now)
 		p.vnet = pkt.VirtioNetHdr{}

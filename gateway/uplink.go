@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -17,7 +18,7 @@ import (
 // UplinkConfig is a routed interface of the gateway.
 type UplinkConfig struct {
 	Name    string
-	Link    vswitch.Port // an AF_PACKET port on the outside device; the switch runs it (Start)
+	Link    vswitch.Port // an AF_PACKET port on the outside device (or a user stack's, user_link.go); the switch runs it (Start)
 	MAC     pkt.MAC      // zero: a stable locally administered one from the name
 	Address netip.Prefix // the switch's own outside address; invalid: lease one by DHCP
 	Gateway netip.Addr   // the next hop, resolved by ARP (with DHCP: the router option)
@@ -58,12 +59,7 @@ var uplinkDropNames = [NumUplinkDrops]string{
 }
 
 // String is the metric label value.
-func (r UplinkDropReason) String() string {
-	if r < NumUplinkDrops {
-		return uplinkDropNames[r]
-	}
-	return "unknown"
-}
+func (r UplinkDropReason) String() string { return label.Of(uplinkDropNames[:], r) }
 
 // uplinkAddr is the uplink's outside address, replaced whole (DHCP).
 type uplinkAddr struct {
@@ -199,6 +195,9 @@ func (u *Uplink) Start(sw *vswitch.Switch) error {
 		return err
 	}
 	u.sw = sw
+	if u.cfg.User != nil {
+		return nil // no address to announce or lease, no conntrack to sweep
+	}
 	u.wg.Add(1)
 	go u.sweeper()
 	if a := u.addr.Load(); a != nil {
@@ -317,6 +316,9 @@ func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
 
 // handle processes one outside frame; true means f was handed on.
 func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
+	if u.cfg.User != nil {
+		return u.userInput(f, now)
+	}
 	b := f.Bytes()
 	eth := pkt.Ethernet(b)
 	if !eth.Valid() || (eth.Dst() != u.mac && eth.Dst() != pkt.Broadcast) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
+	vswitch "github.com/vswitch/vswitch/switch"
 )
 
 // discardUser is a user stack that takes packets and keeps nothing.
@@ -20,16 +21,24 @@ func (d *discardUser) Close() error  { return nil }
 // stack's own per-packet costs are gVisor's; see usernet's benchmark).
 func TestUserPathAllocs(t *testing.T) {
 	st := &discardUser{}
-	u := NewUserUplink("host", st, nil)
+	u, l := newUserUplink(st)
 	p := New(Config{Network: "t", Address: gwAddr, Mode: config.ModeNAT, Uplink: u})
 	u.Attach(p)
 	p.neigh.learn(guestIP, guestMAC, t0)
 	query := guestUDP(remoteIP, 64, 5353, 53, "query")
 	answer := udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, guestIP, 64, 53, 5353, []byte("answer"))[pkt.EthernetLen:]
 	in := 0
+	egress := u.tx.(ringEgress).q
+	out := []*vswitch.Frame{nil}
+	read := []*vswitch.Frame{vswitch.NewFrame()}
 	if allocs := testing.AllocsPerRun(1000, func() {
-		p.handle(query, t0)
-		u.DeliverUser(answer)
+		p.handle(query, t0) // to the port's queue, then its writer
+		egress.Take(out)
+		l.WriteBatch(out)
+		out[0].Release()
+		u.DeliverUser(answer) // to the link's queue, then the port's reader
+		l.ReadBatch(read)
+		(*uplinkRouter)(u).Deliver(read)
 		in += drain(p.q)
 	}); allocs != 0 {
 		t.Fatalf("%v allocs per packet each way", allocs)

@@ -32,39 +32,8 @@ func benchSwitch(b testing.TB, pcs ...PortConfig) (*Switch, []*swPort) {
 // and drains every other port, recycling frames through the pool as the
 // real reader and writer do.
 func benchForward(b *testing.B, s *Switch, ports []*swPort, in int, tmpl []byte) {
-	frames := make([]*Frame, BatchSize)
-	for i := range frames {
-		frames[i] = NewFrame()
-	}
-	out := make([]*Frame, BatchSize)
-	now := time.Now().Unix()
-	// Learn the destination first.
-	b.ReportAllocs()
 	b.SetBytes(int64(len(tmpl)))
-	n := 0
-	for b.Loop() {
-		if n == 0 {
-			for _, f := range frames {
-				f.reset()
-				f.SetData(tmpl)
-			}
-		}
-		n++
-		if n == BatchSize {
-			s.ingress(ports[in], frames, now)
-			for i, p := range ports {
-				if i == in {
-					continue
-				}
-				for k := p.q.Take(out); k > 0; k = p.q.Take(out) {
-					for _, f := range out[:k] {
-						f.Release()
-					}
-				}
-			}
-			n = 0
-		}
-	}
+	benchMix(b, s, ports, in, func(int) []byte { return tmpl })
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mframes/s")
 }
 

@@ -1,5 +1,7 @@
 package vswitch
 
+import "github.com/vswitch/vswitch/internal/label"
+
 // DropReason says why the switch did not deliver a frame. Each is a label
 // value of vswitch_port_drops_total{reason}; docs/metrics.md lists them.
 type DropReason uint8
@@ -28,6 +30,8 @@ const (
 	DropMDBFull                          // a report's group not joined: the MDB is full (likewise)
 	DropBadIGMP                          // IGMP message too short, truncated group record or bad checksum
 	DropBadMLD                           // MLD message too short, truncated address record or bad checksum
+	DropRAGuard                          // a router advertisement or redirect from an RA-guarded (guest) port
+	DropSpoofedNA                        // a neighbour advertisement for the gateway's IPv6 address from another port
 	NumDropReasons
 )
 
@@ -55,12 +59,9 @@ var dropNames = [NumDropReasons]string{
 	DropMDBFull:        "mdb_full",
 	DropBadIGMP:        "bad_igmp",
 	DropBadMLD:         "bad_mld",
+	DropRAGuard:        "ra_guard",
+	DropSpoofedNA:      "spoofed_na",
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }

@@ -2,6 +2,7 @@ package vswitch
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 )
@@ -42,6 +43,12 @@ type Frame struct {
 	prio uint8  // PCP and DEI of the ingress tag (TCI bits 15-12), reused on egress tags
 	mark uint8  // the ingress port's PortConfig.Mark
 	big  bool
+
+	// refs counts the owners beyond the first: a flooded frame is shared
+	// by the egress queues of every port that sends it unchanged
+	// (forward.go flood), and goes back to its pool with the last Release.
+	// Nobody writes to a shared frame.
+	refs atomic.Int32
 }
 
 var (
@@ -78,9 +85,17 @@ func (f *Frame) reset() {
 	f.tci, f.hasTCI, f.vid, f.prio, f.mark = 0, false, 0, 0, 0
 }
 
-// Release gives the frame back to its pool. The caller must not touch it
-// afterwards.
+// Release gives the frame back to its pool, or, for a frame shared by
+// several owners, gives up the caller's share. The caller must not touch
+// it afterwards.
 func (f *Frame) Release() {
+	if f.refs.Load() != 0 {
+		if f.refs.Add(-1) >= 0 {
+			return // another owner still has it
+		}
+		// Two owners both saw a count above zero: this one went last.
+		f.refs.Store(0)
+	}
 	if f.big {
 		bigPool.Put(f)
 	} else {

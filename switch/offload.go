@@ -245,6 +245,15 @@ func Complete(f *Frame, emit func(*Frame)) bool {
 	return segment(f, func(s *Frame) { emit(s); s.Release() })
 }
 
+// Segmentable reports whether the super-frame f parses as its virtio-net
+// header's GSO type says, within the segment bound: what segmentGSO
+// would cut rather than count as bad_offload. A Router that passes a
+// guest's super-frames on whole checks them with it first.
+func Segmentable(f *Frame) bool {
+	_, ok := parseGSO(f.Bytes(), f.VNet)
+	return ok
+}
+
 // segment is segmentGSO; it reports false when f does not parse.
 func segment(f *Frame, emit func(*Frame)) bool {
 	b := f.Bytes()

@@ -22,7 +22,8 @@ type Port interface {
 	// count is short with a nil error, and the sent frames need not be a
 	// prefix. A non-nil error means the port took no more (closed: ErrClosed,
 	// or a fatal device error). Ownership of every frame stays with the
-	// caller.
+	// caller, and the driver must not write to a frame: a flooded frame is
+	// shared by the writers of every port it goes to.
 	WriteBatch(frames []*Frame) (int, error)
 
 	// Features says what the port accepts on egress.

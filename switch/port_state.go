@@ -22,6 +22,7 @@ type swPort struct {
 	guard    *guard
 	mark     uint8       // PortConfig.Mark, set on each frame at ingress
 	local    atomic.Bool // holds a local FDB entry: a gateway, whose DHCP ACKs are snooped
+	raGuard  bool        // PortConfig.RAGuard: raguard.go
 
 	// q is the egress queue; its writer parks only when it is empty, so
 	// under load the frame path sends on no channel.
@@ -64,7 +65,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 	if pc.Router != nil { // in no VLAN: never a flood or FDB target
 		p.vlan, p.vlanCfg, p.maxMACs = portVLAN{}, VLANConfig{}, 0
 	}
-	p.isolated, p.guard, p.mark = pc.Isolated, newGuard(pc.Guard), pc.Mark
+	p.isolated, p.guard, p.mark, p.raGuard = pc.Isolated, newGuard(pc.Guard), pc.Mark, pc.RAGuard
 	p.exited.Add(2)
 	return p
 }

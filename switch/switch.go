@@ -46,7 +46,13 @@ type PortConfig struct {
 	// MaxGroups bounds the multicast groups the port may join (mdb.go); 0:
 	// DefaultMaxGroups, negative: no limit.
 	MaxGroups int
+	// RAGuard drops router advertisements and redirects the port sends
+	// (raguard.go): on for guest ports.
+	RAGuard bool
 }
+
+// closeParallel is how many ports Close shuts down at once.
+const closeParallel = 64
 
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
 const DefaultQueue = 1024
@@ -64,6 +70,8 @@ type Switch struct {
 	mdb  *mdb // nil: multicast snooping off
 	log  *slog.Logger
 	topo atomic.Pointer[topology] // copy-on-write; read once per batch
+	// local6 are the gateways' IPv6 addresses (raguard.go); copy on write.
+	local6 atomic.Pointer[[]localAddr6]
 
 	mu     sync.Mutex // serialises topology changes, never taken per frame
 	closed bool
@@ -194,9 +202,21 @@ func (s *Switch) Close() error {
 	old := s.topo.Load()
 	s.topo.Store(&topology{byName: map[string]*swPort{}})
 	s.mu.Unlock()
+	// The ports go in parallel: closing a TAP device waits on the kernel
+	// (tens of milliseconds to unregister it), so a thousand closed one by
+	// one took most of a minute.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, closeParallel)
 	for _, p := range old.ports {
-		p.shutdown(s.fdb)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			p.shutdown(s.fdb)
+			<-sem
+		}()
 	}
+	wg.Wait()
 	close(s.stop)
 	s.wg.Wait()
 	return nil

@@ -21,14 +21,14 @@ type AFPacketConfig struct {
 }
 
 // rxChunk is how many messages one recvmmsg asks for; each has its own
-// 64 KiB spill buffer, so a GSO super-frame never truncates.
+// 64 KiB spill buffer (spill_linux.go), so a GSO super-frame never truncates.
 const rxChunk = 8
 
 // AFPacket attaches an existing interface: every frame the interface
 // receives is read (promiscuous), and frames written leave through it.
 type AFPacket struct {
 	dev  string
-	conn *packet.Conn
+	conn packetConn // a *packet.Conn, or an inherited socket (handover_linux.go)
 	rc   syscall.RawConn
 
 	rframes []*vswitch.Frame
@@ -38,7 +38,7 @@ type AFPacket struct {
 	riov    [rxChunk][3]unix.Iovec
 	rhdr    [rxChunk][pkt.VirtioNetHdrLen]byte
 	rctl    [rxChunk][]byte
-	spill   [rxChunk][]byte
+	spill   *spillSet // pooled, only while doRead runs
 	readFn  func(fd uintptr) bool
 	vnet    int // PACKET_VNET_HDR took: the header's length before each frame, else 0
 
@@ -52,6 +52,7 @@ type AFPacket struct {
 	writeFn func(fd uintptr) bool
 
 	closed   atomic.Bool
+	keep     atomic.Bool // Close leaves promiscuous mode on (KeepDevice)
 	txErrors atomic.Uint64
 	rxErrors atomic.Uint64
 }
@@ -91,13 +92,17 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacket, error) {
 		a.conn.Close()
 		return nil, fmt.Errorf("afpacket %s: %w", cfg.Device, err)
 	}
+	a.buffers()
+	return a, nil
+}
+
+// buffers allocates the read side's buffers and the I/O closures, once.
+func (a *AFPacket) buffers() {
 	for i := range rxChunk {
 		a.rctl[i] = make([]byte, auxSpace)
-		a.spill[i] = make([]byte, vswitch.BigDataLen)
 	}
-	a.readFn = a.doRead
+	a.readFn = withSpillSet(&a.spill, a.doRead)
 	a.writeFn = a.doWrite
-	return a, nil
 }
 
 func (a *AFPacket) setup() error {
@@ -301,7 +306,9 @@ func (a *AFPacket) Close() error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	a.conn.SetPromiscuous(false)
+	if !a.keep.Load() {
+		a.conn.SetPromiscuous(false)
+	}
 	return a.conn.Close()
 }
 

@@ -22,6 +22,31 @@ func linkControl() (int, error) {
 	return unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 }
 
+// ifIndex is the index of the interface called name. It asks by name
+// (SIOCGIFINDEX), where net.InterfaceByName dumps every link of the
+// namespace: with a thousand ports, starting each would read all the others.
+func ifIndex(s int, name string) (int, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, fmt.Errorf("index of %s: %w", name, err)
+	}
+	return int(ifr.Uint32()), nil
+}
+
+// hwAddr is the interface's MAC address (SIOCGIFHWADDR), asked by name
+// for the reason ifIndex is.
+func hwAddr(s int, name string) (pkt.MAC, error) {
+	var req ifreqHW
+	copy(req.Name[:], name)
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(s), unix.SIOCGIFHWADDR, uintptr(unsafe.Pointer(&req))); errno != 0 {
+		return pkt.MAC{}, fmt.Errorf("MAC of %s: %w", name, errno)
+	}
+	return pkt.MAC(req.Data[:6]), nil
+}
+
 // setUp sets IFF_UP on the interface.
 func setUp(s int, name string) error {
 	ifr, err := unix.NewIfreq(name)

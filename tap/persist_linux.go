@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -34,8 +33,8 @@ func ownedAlias(name string) string { return aliasPrefix + name }
 
 // checkReattach says whether a device called name exists in the current
 // netns and, if so, whether it is ours to reattach to.
-func checkReattach(name string) (reattach bool, err error) {
-	if _, err := net.InterfaceByName(name); err != nil {
+func checkReattach(s int, name string) (reattach bool, err error) {
+	if _, err := ifIndex(s, name); err != nil {
 		return false, nil
 	}
 	alias, err := linkAlias(name)
@@ -60,12 +59,12 @@ func tunsetiffErr(name string, reattach bool, err error) error {
 // makeOwn marks the freshly opened device as vswitch's and makes it
 // persistent, in that order: a crash between the two leaves no device
 // (it is not persistent yet), never an unmarked persistent one.
-func makeOwn(fd int, name string) error {
-	ifi, err := net.InterfaceByName(name)
+func makeOwn(s, fd int, name string) error {
+	index, err := ifIndex(s, name)
 	if err != nil {
 		return err
 	}
-	if err := setLinkAlias(ifi.Index, ownedAlias(name)); err != nil {
+	if err := setLinkAlias(index, ownedAlias(name)); err != nil {
 		return err
 	}
 	if err := setPersist(fd, true); err != nil {
@@ -88,9 +87,9 @@ func setPersist(fd int, on bool) error {
 
 // hasMAC says whether the device already has mac: a reattached device
 // keeps it, so its neighbours' ARP caches are not flushed for nothing.
-func hasMAC(name string, mac pkt.MAC) bool {
-	ifi, err := net.InterfaceByName(name)
-	return err == nil && len(ifi.HardwareAddr) == 6 && pkt.MAC(ifi.HardwareAddr) == mac
+func hasMAC(s int, name string, mac pkt.MAC) bool {
+	have, err := hwAddr(s, name)
+	return err == nil && have == mac
 }
 
 // linkAlias reads the device's ifalias ("" if it has none) from an

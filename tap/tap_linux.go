@@ -36,8 +36,8 @@ type TAP struct {
 	rerr    error
 	rhdr    [pkt.VirtioNetHdrLen]byte
 	riov    [3]unix.Iovec
-	spill   []byte
-	bigNext bool // the last frame read was longer than a small frame
+	spill   *spill // pooled, only while doRead runs (spill_linux.go)
+	bigNext bool   // the last frame read was longer than a small frame
 	readFn  func(fd uintptr) bool
 
 	wframes []*vswitch.Frame
@@ -99,8 +99,12 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 		// TUNSETIFF would attach to an existing persistent TAP of that name;
 		// a switch port must never share someone else's device, only take
 		// back its own after a crash (persist_linux.go).
-		var err error
-		if reattach, err = checkReattach(cfg.Name); err != nil {
+		s, err := linkControl()
+		if err != nil {
+			return err
+		}
+		defer unix.Close(s)
+		if reattach, err = checkReattach(s, cfg.Name); err != nil {
 			return err
 		}
 		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
@@ -122,19 +126,13 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 			return fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
 		}
 		offloads = setOffloads(fd)
-		s, err := linkControl()
-		if err != nil {
-			unix.Close(fd)
-			return err
-		}
-		defer unix.Close(s)
 		if cfg.MTU > 0 {
 			if err := setMTU(s, cfg.Name, cfg.MTU); err != nil {
 				unix.Close(fd)
 				return err
 			}
 		}
-		if !cfg.MAC.IsZero() && !hasMAC(cfg.Name, cfg.MAC) {
+		if !cfg.MAC.IsZero() && !hasMAC(s, cfg.Name, cfg.MAC) {
 			if err := setMAC(s, cfg.Name, cfg.MAC); err != nil {
 				unix.Close(fd)
 				return err
@@ -145,7 +143,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 			return err
 		}
 		if !reattach {
-			if err := makeOwn(fd, cfg.Name); err != nil {
+			if err := makeOwn(s, fd, cfg.Name); err != nil {
 				unix.Close(fd)
 				return err
 			}
@@ -155,13 +153,20 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap %s: %w", cfg.Name, err)
 	}
-	t := &TAP{name: cfg.Name, f: os.NewFile(uintptr(fd), "tap:"+cfg.Name), spill: make([]byte, vswitch.BigDataLen), offloads: offloads, reattached: reattach}
+	return newTAP(cfg.Name, os.NewFile(uintptr(fd), "tap:"+cfg.Name), offloads, reattach)
+}
+
+// newTAP is the port on f, a TAP file set up for vnet headers; on error
+// f is closed.
+func newTAP(name string, f *os.File, offloads uint, reattach bool) (*TAP, error) {
+	t := &TAP{name: name, f: f, offloads: offloads, reattached: reattach}
+	var err error
 	t.rc, err = t.f.SyscallConn()
 	if err != nil {
 		t.f.Close()
-		return nil, fmt.Errorf("tap %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("tap %s: %w", name, err)
 	}
-	t.readFn = t.doRead
+	t.readFn = withSpill(&t.spill, t.doRead)
 	t.writeFn = t.doWrite
 	return t, nil
 }

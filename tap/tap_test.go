@@ -142,28 +142,7 @@ func TestAFPacketVLAN(t *testing.T) {
 	pkt.Ethernet(tagged).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: ourMAC, Type: pkt.TypeVLAN})
 	binary.BigEndian.PutUint16(tagged[14:], 0x6000|10) // PCP 3, VID 10
 	binary.BigEndian.PutUint16(tagged[16:], 0x88b5)    // local experimental EtherType
-	out := []*vswitch.Frame{vswitch.NewFrame()}
-	in := newFrames(vswitch.BatchSize)
-	var got *vswitch.Frame
-	deadline := time.Now().Add(5 * time.Second)
-	for got == nil && time.Now().Before(deadline) {
-		out[0].SetData(tagged)
-		if n, err := pa.WriteBatch(out); n != 1 || err != nil {
-			t.Fatalf("write: %d %v", n, err)
-		}
-		n, err := pb.ReadBatch(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range in[:n] {
-			if pkt.Ethernet(f.Bytes()).Src() == ourMAC {
-				got = f
-			}
-		}
-	}
-	if got == nil {
-		t.Fatal("tagged frame did not arrive")
-	}
+	got := exchange(t, pa, pb, tagged)
 	// The kernel strips the tag into auxdata; the frame's data is untagged.
 	if ty := pkt.Ethernet(got.Bytes()).Type(); ty != 0x88b5 {
 		t.Fatalf("type %#x: tag left in the data or frame mangled", ty)
@@ -174,22 +153,47 @@ func TestAFPacketVLAN(t *testing.T) {
 
 }
 
+// exchange writes frame from one port until it is read on the other.
+func exchange(t *testing.T, from, to *AFPacket, frame []byte) *vswitch.Frame {
+	t.Helper()
+	out := []*vswitch.Frame{vswitch.NewFrame()}
+	in := newFrames(vswitch.BatchSize)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		out[0].SetData(frame)
+		if n, err := from.WriteBatch(out); n != 1 || err != nil {
+			t.Fatalf("write: %d %v", n, err)
+		}
+		n, err := to.ReadBatch(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range in[:n] {
+			if pkt.Ethernet(f.Bytes()).Src() == ourMAC {
+				return f
+			}
+		}
+	}
+	t.Fatal("the frame did not arrive")
+	return nil
+}
+
 // afpacketPair opens AF_PACKET ports on both ends of a new veth pair; they
 // close at the end of the test.
 func afpacketPair(t *testing.T, tag string) (*AFPacket, *AFPacket) {
 	t.Helper()
 	a, b := testnet.Veth(t, tag, nil)
-	pa, err := OpenAFPacket(AFPacketConfig{Device: a})
+	return openAF(t, a), openAF(t, b)
+}
+
+// openAF opens an AF_PACKET port on dev, closed at the end of the test.
+func openAF(t *testing.T, dev string) *AFPacket {
+	t.Helper()
+	p, err := OpenAFPacket(AFPacketConfig{Device: dev})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pa.Close() })
-	pb, err := OpenAFPacket(AFPacketConfig{Device: b})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pb.Close() })
-	return pa, pb
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 // TestTAPReattach: a TAP left behind by a process that died without

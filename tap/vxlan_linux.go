@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -52,12 +53,7 @@ var vxlanDropNames = [NumVXLANDrops]string{
 }
 
 // String is the metric label value.
-func (r VXLANDrop) String() string {
-	if r < NumVXLANDrops {
-		return vxlanDropNames[r]
-	}
-	return "unknown"
-}
+func (r VXLANDrop) String() string { return label.Of(vxlanDropNames[:], r) }
 
 // vxTxMsgs is how many datagrams one sendmmsg carries: a batch of frames,
 // some replicated to every remote.
@@ -92,7 +88,7 @@ type VXLAN struct {
 	riov    [rxChunk][3]unix.Iovec
 	rhdr    [rxChunk][pkt.VXLANLen]byte
 	rname   [rxChunk]unix.RawSockaddrInet4
-	spill   [rxChunk][]byte
+	spill   *spillSet // pooled, only while doRead runs
 	readFn  func(fd uintptr) bool
 
 	wmsgs   [vxTxMsgs]mmsghdr
@@ -175,14 +171,11 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 	if err := inNetns(cfg.Netns, v.openRaw); err != nil {
 		v.raw = nil
 	}
-	for i := range rxChunk {
-		v.spill[i] = make([]byte, vswitch.BigDataLen)
-	}
 	for i := range v.wname {
 		v.wname[i].Family = unix.AF_INET
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&v.wname[i].Port))[:], v.port)
 	}
-	v.readFn, v.writeFn = v.doRead, v.doWrite
+	v.readFn, v.writeFn = withSpillSet(&v.spill, v.doRead), v.doWrite
 	return v, nil
 }
 

@@ -1,5 +1,7 @@
 package usernet
 
+import "github.com/vswitch/vswitch/internal/label"
+
 // DropReason says why the user-mode uplink refused a guest's packet or
 // flow: a label value of vswitch_uplink_drops_total{reason};
 // docs/metrics.md lists them.
@@ -14,6 +16,7 @@ const (
 	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
 	DropDatagramTooBig                   // a UDP datagram over 16 KiB, either way
 	DropPingDenied                       // no unprivileged ICMP socket (ping_group_range): the guest is told "prohibited"
+	DropHalfOpenFull                     // a TCP SYN while MaxHalfOpen connections are still dialing: ignored, the guest retries
 	DropForwardSource                    // a port forward's client without a global unicast address (loopback, with no HostLoopback): no guest can answer it
 	NumDrops
 )
@@ -27,13 +30,9 @@ var dropNames = [NumDrops]string{
 	DropDialFailed:     "user_dial_failed",
 	DropDatagramTooBig: "user_datagram_too_big",
 	DropPingDenied:     "user_ping_denied",
+	DropHalfOpenFull:   "user_half_open_full",
 	DropForwardSource:  "user_forward_source",
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }

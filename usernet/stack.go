@@ -24,12 +24,16 @@ import (
 
 // Config is one user-mode uplink.
 type Config struct {
-	MaxFlows     int           // TCP and UDP flows open at once; 0: 4096
-	MaxPerSource int           // flows of one guest address; 0: 256
-	MaxHalfOpen  int           // TCP connections still dialing; 0: 128
-	UDPIdle      time.Duration // a UDP flow with no packet either way this long is closed; 0: 60 s
-	DialTimeout  time.Duration // 0: 10 s
-	MTU          int           // 0: 1500
+	MaxFlows     int // TCP and UDP flows open at once; 0: 4096
+	MaxPerSource int // flows of one guest address; 0: 256
+	MaxHalfOpen  int // TCP connections still dialing; 0: 128
+	// TCPBuffer bounds each TCP connection's buffer in the stack, each
+	// way (the window the guest is offered, and what waits for it); 0:
+	// 256 KiB, gVisor's own default being 1 MiB growing to 4 MiB.
+	TCPBuffer   int
+	UDPIdle     time.Duration // a UDP flow with no packet either way this long is closed; 0: 60 s
+	DialTimeout time.Duration // 0: 10 s
+	MTU         int           // 0: 1500
 	// HostLoopback, when valid, is the address through which guests
 	// reach the host's 127.0.0.1 (slirp's 10.0.2.2, passt's
 	// --map-host-loopback): their flows to it are dialed at loopback,
@@ -66,6 +70,13 @@ type Stack struct {
 
 const nicID = 1
 
+// Default flow limits: each flow is a socket of the process, and one
+// guest may hold a sixteenth of them.
+const (
+	DefaultMaxFlows     = 4096
+	DefaultMaxPerSource = 256
+)
+
 // New starts a stack; Close stops it and every flow.
 func New(cfg Config) (*Stack, error) {
 	def := func(v *int, d int) {
@@ -73,10 +84,12 @@ func New(cfg Config) (*Stack, error) {
 			*v = d
 		}
 	}
-	def(&cfg.MaxFlows, 4096)
-	def(&cfg.MaxPerSource, 256)
+	def(&cfg.MaxFlows, DefaultMaxFlows)
+	def(&cfg.MaxPerSource, DefaultMaxPerSource)
 	def(&cfg.MaxHalfOpen, 128)
 	def(&cfg.MTU, 1500)
+	def(&cfg.TCPBuffer, 256<<10)
+	cfg.TCPBuffer = max(cfg.TCPBuffer, tcp.MinBufferSize)
 	if cfg.UDPIdle <= 0 {
 		cfg.UDPIdle = 60 * time.Second
 	}
@@ -102,6 +115,19 @@ func New(cfg Config) (*Stack, error) {
 		st.Close()
 		return nil, errors.New("usernet: " + what + ": " + e.String())
 	}
+	// Fixed buffers, no auto-tuning: a guest that stops reading, or that
+	// writes to a host peer that stopped, holds TCPBuffer each way per
+	// connection at most.
+	moderate := tcpip.TCPModerateReceiveBufferOption(false)
+	for _, opt := range []tcpip.SettableTransportProtocolOption{
+		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: cfg.TCPBuffer, Max: cfg.TCPBuffer},
+		&tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: cfg.TCPBuffer, Max: cfg.TCPBuffer},
+		&moderate,
+	} {
+		if e := st.SetTransportProtocolOption(tcp.ProtocolNumber, opt); e != nil {
+			return fail("tcp buffers", e)
+		}
+	}
 	if e := st.CreateNIC(nicID, ep); e != nil {
 		return fail("nic", e)
 	}
@@ -117,7 +143,7 @@ func New(cfg Config) (*Stack, error) {
 	s := &Stack{cfg: cfg, st: st, ep: ep, flows: flows{max: cfg.MaxFlows, perSource: cfg.MaxPerSource, bySource: map[netip.Addr]int{}}}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.pingTo = func(dst netip.Addr) netip.Addr { return s.dialTarget(netip.AddrPortFrom(dst, 0)).Addr() }
-	tf := tcp.NewForwarder(st, 0, cfg.MaxHalfOpen, s.tcp)
+	tf := tcp.NewForwarder(st, cfg.TCPBuffer, cfg.MaxHalfOpen, s.tcp) // its rcvWnd is the receive buffer of the endpoints it makes
 	st.SetTransportProtocolHandler(tcp.ProtocolNumber, tf.HandlePacket)
 	uf := udp.NewForwarder(st, s.udp)
 	st.SetTransportProtocolHandler(udp.ProtocolNumber, uf.HandlePacket)
@@ -172,6 +198,7 @@ func (s *Stack) Drops() [NumDrops]uint64 {
 	for i := range d {
 		d[i] = s.drops[i].Load()
 	}
+	d[DropHalfOpenFull] = s.st.Stats().TCP.ForwardMaxInFlightDrop.Value() // gVisor's forwarder counts these
 	return d
 }
 

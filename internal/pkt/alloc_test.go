@@ -55,6 +55,14 @@ func TestSettersAllocs(t *testing.T) {
 			u.UpdateChecksumPseudoHeaderAddress(addrC, addrA, false)
 			u.SetChecksum(1)
 		}},
+		{"UDP frame", func() {
+			var b [UDP4FrameHdrLen]byte
+			EncodeUDP4Frame(b[:], MAC{1}, MAC{2}, IPv4Fields{TTL: 64, Src: addrA, Dst: addrB}, 68, 67, 0)
+		}},
+		{"DHCP header", func() {
+			var b [DHCPOptionsOff]byte
+			DHCP(b[:]).Encode(&DHCPFields{Op: BOOTReply, XID: 1, YIAddr: addrA, CHAddr: b[28:34]})
+		}},
 		{"ICMPv4", func() {
 			c := ICMPv4(icmpPkt.Payload())
 			c.SetIdent(7)

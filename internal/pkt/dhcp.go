@@ -74,6 +74,42 @@ func (d DHCP) YIAddr() netip.Addr { return netip.AddrFrom4([4]byte(d[16:20])) }
 func (d DHCP) GIAddr() netip.Addr { return netip.AddrFrom4([4]byte(d[24:28])) }
 func (d DHCP) CHAddr() MAC        { return MAC(d[28:34]) }
 
+// CHAddrField is the whole 16-byte chaddr field, which a reply echoes
+// (RFC 2131 4.3.1) whatever hardware type the client claims.
+func (d DHCP) CHAddrField() []byte { return d[28:44] }
+
+// DHCPFields is the fixed header of a message to Encode; an unset address
+// is 0.0.0.0.
+type DHCPFields struct {
+	Op                     uint8 // BOOTRequest or BOOTReply
+	XID                    uint32
+	Flags                  uint16 // DHCPFlagBroadcast
+	CIAddr, YIAddr, GIAddr netip.Addr
+	CHAddr                 []byte // at most 16 bytes: a MAC, or a CHAddrField to echo
+}
+
+// Encode writes the fixed header for Ethernet (htype 1, hlen 6) and the
+// magic cookie: hops, secs, siaddr, sname and file are zero, and so is
+// whatever f leaves unset. Options follow at DHCPOptionsOff.
+func (d DHCP) Encode(f *DHCPFields) {
+	clear(d[:DHCPOptionsOff])
+	d[0], d[1], d[2] = f.Op, 1, 6
+	binary.BigEndian.PutUint32(d[4:], f.XID)
+	binary.BigEndian.PutUint16(d[10:], f.Flags)
+	putAddr4(d[12:16], f.CIAddr)
+	putAddr4(d[16:20], f.YIAddr)
+	putAddr4(d[24:28], f.GIAddr)
+	copy(d[28:44], f.CHAddr)
+	binary.BigEndian.PutUint32(d[DHCPHeaderLen:], DHCPCookie)
+}
+
+// putAddr4 writes a, if it is an IPv4 address, to the 4 bytes of b.
+func putAddr4(b []byte, a netip.Addr) {
+	if a.Is4() {
+		*(*[4]byte)(b) = a.As4()
+	}
+}
+
 // Options iterates the options field. (Option overload, RFC 2132 52, is
 // not followed: options in sname/file are ignored, so a malicious overload
 // can neither loop nor read out of bounds.)

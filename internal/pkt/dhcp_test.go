@@ -48,6 +48,31 @@ func TestDHCPHeader(t *testing.T) {
 	}
 }
 
+// TestDHCPEncode: Encode over a dirty buffer writes dhcpMsg's header byte
+// for byte, less what it always zeroes (hops, secs, siaddr); chaddr is
+// copied as given, all 16 bytes when it is a CHAddrField.
+func TestDHCPEncode(t *testing.T) {
+	want := dhcpMsg()
+	want[3] = 0             // hops
+	want[8], want[9] = 0, 0 // secs
+	clear(want[20:24])      // siaddr
+	b := bytes.Repeat([]byte{0xee}, DHCPOptionsOff)
+	DHCP(b).Encode(&DHCPFields{Op: BOOTReply, XID: 0x01020304, Flags: DHCPFlagBroadcast,
+		CIAddr: netip.MustParseAddr("10.0.0.12"), YIAddr: netip.MustParseAddr("10.0.0.16"), GIAddr: netip.MustParseAddr("10.0.0.24"),
+		CHAddr: DHCP(dhcpMsg()).CHAddrField()})
+	if !bytes.Equal(b, want) {
+		t.Fatalf("encoded\n% x\nwant\n% x", b, want)
+	}
+	// Unset fields are zero, not left as they were.
+	DHCP(b).Encode(&DHCPFields{Op: BOOTRequest})
+	want = make([]byte, DHCPOptionsOff)
+	want[0], want[1], want[2] = BOOTRequest, 1, 6
+	binary.BigEndian.PutUint32(want[236:], DHCPCookie)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("encoded\n% x\nwant\n% x", b, want)
+	}
+}
+
 func TestDHCPOptions(t *testing.T) {
 	for _, c := range []struct {
 		name      string

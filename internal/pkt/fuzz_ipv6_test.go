@@ -420,6 +420,9 @@ func checkNDP(t *testing.T, c ICMPv6) {
 	}
 	got, bad := ourNDPOptions(opts)
 	sameNDPOptions(t, got, bad, refNDPOptions(ref), err)
+	if again, bad2 := ourNDPOptions(c.NDPOptions()); bad2 != bad || len(again) != len(got) {
+		t.Fatalf("ICMPv6.NDPOptions gives %d options (malformed %v), the type's view %d (%v)", len(again), bad2, len(got), bad)
+	}
 }
 
 // FuzzNDPOptions feeds arbitrary option bytes to the iterator and the

@@ -14,10 +14,7 @@ import (
 
 func seedDHCP() []byte {
 	b := make([]byte, 300)
-	b[0], b[1], b[2] = BOOTRequest, 1, 6
-	binary.BigEndian.PutUint32(b[4:], 0xdeadbeef)
-	copy(b[28:], []byte{0x52, 0x54, 0, 0, 0, 1})
-	binary.BigEndian.PutUint32(b[236:], DHCPCookie)
+	DHCP(b).Encode(&DHCPFields{Op: BOOTRequest, XID: 0xdeadbeef, CHAddr: []byte{0x52, 0x54, 0, 0, 0, 1}})
 	w := DHCPOptionWriter{B: b, N: DHCPOptionsOff}
 	w.Add(OptMessageType, DHCPDiscover)
 	w.Add(OptParamRequest, 1, 3, 6, 15, 26)
@@ -140,56 +137,56 @@ func FuzzDHCP(f *testing.F) {
 	})
 }
 
+// optionLenOK are the lengths at which DHCPOptionSet documents taking
+// each option it reads; at any other length the option is ignored.
+var optionLenOK = map[uint8]func(n int) bool{
+	OptMessageType:  func(n int) bool { return n == 1 },
+	OptRequestedIP:  func(n int) bool { return n == 4 },
+	OptServerID:     func(n int) bool { return n == 4 },
+	OptSubnetMask:   func(n int) bool { return n == 4 },
+	OptLeaseTime:    func(n int) bool { return n == 4 },
+	OptRouter:       func(n int) bool { return n >= 4 },
+	OptMaxSize:      func(n int) bool { return n == 2 },
+	OptClientID:     func(n int) bool { return n > 0 },
+	OptHostname:     func(int) bool { return true },
+	OptParamRequest: func(int) bool { return true },
+	OptRelayAgent:   func(int) bool { return true },
+}
+
 // sameOptionSet checks ParseOptions against the reference decoder's option
 // list read by the rules DHCPOptionSet documents: wrong lengths ignored,
 // the last valid occurrence wins.
 func sameOptionSet(t *testing.T, o DHCPOptionSet, opts []dhcpOpt) {
 	t.Helper()
-	want := DHCPOptionSet{MaskBits: -1}
-	a4 := func(v []byte) netip.Addr { return netip.AddrFrom4([4]byte(v[:4])) }
+	last := map[uint8][]byte{} // each option's last valid occurrence
 	for _, op := range opts {
-		v := op.data
-		switch op.code {
-		case OptMessageType:
-			if len(v) == 1 {
-				want.Type = v[0]
-			}
-		case OptRequestedIP:
-			if len(v) == 4 {
-				want.RequestedIP = a4(v)
-			}
-		case OptServerID:
-			if len(v) == 4 {
-				want.ServerID = a4(v)
-			}
-		case OptRouter:
-			if len(v) >= 4 {
-				want.Router = a4(v)
-			}
-		case OptSubnetMask:
-			if len(v) == 4 {
-				want.MaskBits = bits.LeadingZeros32(^binary.BigEndian.Uint32(v))
-			}
-		case OptLeaseTime:
-			if len(v) == 4 {
-				want.LeaseTime = binary.BigEndian.Uint32(v)
-			}
-		case OptMaxSize:
-			if len(v) == 2 {
-				want.MaxSize = int(binary.BigEndian.Uint16(v))
-			}
-		case OptClientID:
-			if len(v) > 0 {
-				want.ClientID = v
-			}
-		case OptHostname:
-			want.Hostname = v
-		case OptParamRequest:
-			want.ParamRequest, want.HasParams = v, true
-		case OptRelayAgent:
-			want.RelayAgent = v
+		if ok := optionLenOK[op.code]; ok != nil && ok(len(op.data)) {
+			last[op.code] = op.data
 		}
 	}
+	addr := func(code uint8) netip.Addr {
+		if v, ok := last[code]; ok {
+			return netip.AddrFrom4([4]byte(v[:4]))
+		}
+		return netip.Addr{}
+	}
+	num := func(code uint8) uint64 { // big-endian; 0 if absent
+		var n uint64
+		for _, c := range last[code] {
+			n = n<<8 | uint64(c)
+		}
+		return n
+	}
+	want := DHCPOptionSet{MaskBits: -1, RequestedIP: addr(OptRequestedIP), ServerID: addr(OptServerID), Router: addr(OptRouter),
+		LeaseTime: uint32(num(OptLeaseTime)), MaxSize: int(num(OptMaxSize)), ClientID: last[OptClientID],
+		Hostname: last[OptHostname], ParamRequest: last[OptParamRequest], RelayAgent: last[OptRelayAgent]}
+	if v, ok := last[OptMessageType]; ok {
+		want.Type = v[0]
+	}
+	if _, ok := last[OptSubnetMask]; ok {
+		want.MaskBits = bits.LeadingZeros32(^uint32(num(OptSubnetMask)))
+	}
+	_, want.HasParams = last[OptParamRequest]
 	if (o.RelayAgent == nil) != (want.RelayAgent == nil) || !bytes.Equal(o.RelayAgent, want.RelayAgent) {
 		t.Fatalf("option 82 % x, want % x", o.RelayAgent, want.RelayAgent)
 	}
@@ -215,10 +212,7 @@ func FuzzDHCPEncode(f *testing.F) {
 	f.Add(uint32(3), []byte{}, uint16(800), bytes.Repeat([]byte{1, OptDNS, 255}, 3))
 	f.Fuzz(func(t *testing.T, xid uint32, chaddr []byte, room uint16, recipe []byte) {
 		buf := make([]byte, DHCPOptionsOff+int(room%1024))
-		buf[0], buf[1], buf[2] = BOOTRequest, 1, 6
-		binary.BigEndian.PutUint32(buf[4:], xid)
-		copy(buf[28:34], chaddr)
-		binary.BigEndian.PutUint32(buf[236:], DHCPCookie)
+		DHCP(buf).Encode(&DHCPFields{Op: BOOTRequest, XID: xid, CHAddr: chaddr[:min(len(chaddr), 6)]})
 		w := DHCPOptionWriter{B: buf, N: DHCPOptionsOff}
 		var want []dhcpOpt
 		for len(recipe) >= 3 {

@@ -37,6 +37,34 @@ const (
 	NDPMTUOptLen    = 8
 )
 
+// NDPOptionsOffset is where the options of an NDP message of type typ
+// start, which is also its minimum length; 0 for a type that is not NDP.
+func NDPOptionsOffset(typ uint8) int {
+	switch typ {
+	case ICMPv6RouterSolicit:
+		return NDPRouterSolicitLen
+	case ICMPv6RouterAdvert:
+		return NDPRouterAdvertLen
+	case ICMPv6NeighSolicit:
+		return NDPNeighSolicitLen
+	case ICMPv6NeighAdvert:
+		return NDPNeighAdvertLen
+	case ICMPv6Redirect:
+		return NDPRedirectLen
+	}
+	return 0
+}
+
+// NDPOptions iterates over the options of c, an NDP message; none when
+// c is not one or is shorter than its fixed part.
+func (c ICMPv6) NDPOptions() NDPOptions {
+	off := NDPOptionsOffset(c[0])
+	if off == 0 || len(c) < off {
+		return NDPOptions{}
+	}
+	return NDPOptions{b: c[off:]}
+}
+
 // NDPRouterSolicit is a view of a router solicitation (the whole ICMPv6
 // message); check Valid first.
 type NDPRouterSolicit []byte

@@ -103,3 +103,19 @@ func EncodeUDP(u []byte, src, dst netip.Addr, sport, dport uint16, n int) {
 	}
 	binary.BigEndian.PutUint16(u[6:], c)
 }
+
+// UDP4FrameHdrLen is the Ethernet, IPv4 (no options) and UDP headers in
+// front of a datagram's payload in a frame.
+const UDP4FrameHdrLen = EthernetLen + IPv4MinLen + UDPLen
+
+// EncodeUDP4Frame writes the Ethernet, IPv4 and UDP headers of a frame
+// from src to dst whose n-byte payload is already in place at
+// b[UDP4FrameHdrLen:]. ip gives the addresses, ID, flags and TTL; its
+// length and protocol are set here. It returns the frame's length.
+func EncodeUDP4Frame(b []byte, dst, src MAC, ip IPv4Fields, sport, dport uint16, n int) int {
+	Ethernet(b).Encode(&EthernetFields{Dst: dst, Src: src, Type: TypeIPv4})
+	ip.TotalLen, ip.Protocol = uint16(IPv4MinLen+UDPLen+n), ProtoUDP
+	IPv4(b[EthernetLen:]).Encode(&ip)
+	EncodeUDP(b[EthernetLen+IPv4MinLen:], ip.Src, ip.Dst, sport, dport, n)
+	return UDP4FrameHdrLen + n
+}

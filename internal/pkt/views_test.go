@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"github.com/gopacket/gopacket/layers"
 )
 
 // validCase is a buffer and whether a view's Valid must accept it.
@@ -248,6 +250,21 @@ func TestEncodeUDP(t *testing.T) {
 	EncodeUDP(u, src, dst, 68, 67, 3)
 	if got := binary.BigEndian.Uint16(u[6:]); got != 0xffff {
 		t.Fatalf("zero checksum sent as %#04x, want 0xffff", got)
+	}
+}
+
+// TestEncodeUDP4Frame: the frame is byte for byte what gopacket
+// serializes from the same fields, checksums computed.
+func TestEncodeUDP4Frame(t *testing.T) {
+	dst, src := MAC{0x52, 0x54, 0, 0, 0, 1}, MAC{0x52, 0x54, 0, 0, 0, 2}
+	payload := []byte("query")
+	b := make([]byte, 100)
+	copy(b[UDP4FrameHdrLen:], payload)
+	n := EncodeUDP4Frame(b, dst, src, IPv4Fields{ID: 0x1234, Flags: IPv4FlagDF, TTL: 64, Src: addrA, Dst: addrB}, 5353, 53, len(payload))
+	ip := refPacket(t, refIPv4(layers.IPProtocolUDP, addrA, addrB), refUDP(), payload)
+	want := append([]byte{0x52, 0x54, 0, 0, 0, 1, 0x52, 0x54, 0, 0, 0, 2, 0x08, 0x00}, ip...)
+	if n != len(want) || !bytes.Equal(b[:n], want) {
+		t.Fatalf("length %d\n% x\nwant %d\n% x", n, b[:n], len(want), want)
 	}
 }
 

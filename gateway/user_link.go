@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/ring"
+	vswitch "github.com/vswitch/vswitch/switch"
+)
+
+// userLink is a user uplink's switch port, the stack seen as a device:
+// what guests send out is written to it (WriteBatch hands each packet to
+// the stack), what the stack sends guests is read from it. So the switch
+// runs, counts and captures a user uplink as it does an AF_PACKET one
+// (a routed port named after the uplink), with its own bounded queues.
+type userLink struct {
+	st   UserStack
+	mac  pkt.MAC // the uplink's: the destination of what the stack sends
+	peer pkt.MAC // the stack's side, as captures show it
+	in   *ring.Queue[vswitch.Frame]
+	done chan struct{}
+	once sync.Once
+	full atomic.Uint64 // packets of the stack dropped on a full queue
+	// batch is ReadBatch's: only the port's reader uses it.
+	batch [vswitch.BatchSize]*vswitch.Frame
+}
+
+// userQueueLen bounds what the stack has sent and the port has not read:
+// as a device's ring, 1024 frames (about 1.5 MiB).
+const userQueueLen = 1024
+
+var _ vswitch.Port = (*userLink)(nil)
+
+func newUserLink(st UserStack) *userLink {
+	return &userLink{st: st, in: ring.NewQueue[vswitch.Frame](userQueueLen), done: make(chan struct{})}
+}
+
+// push queues a packet the stack sends (not kept) as a frame from the
+// stack to the uplink; it runs on the stack's goroutines.
+func (l *userLink) push(ip pkt.IPv4) {
+	n := pkt.EthernetLen + ip.TotalLen()
+	f := vswitch.NewFrameFor(n)
+	b := f.RxBuf()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: l.mac, Src: l.peer, Type: pkt.TypeIPv4})
+	copy(b[pkt.EthernetLen:], ip[:ip.TotalLen()])
+	f.SetLen(n)
+	if !l.in.Put(f) {
+		l.full.Add(1)
+		f.Release()
+	}
+}
+
+// ReadBatch takes what the stack sent, swapping its frames into frames.
+func (l *userLink) ReadBatch(frames []*vswitch.Frame) (int, error) {
+	select {
+	case <-l.done: // what is still queued goes with the link
+		return 0, vswitch.ErrClosed
+	default:
+	}
+	n := l.in.Wait(l.batch[:min(len(frames), len(l.batch))], l.done)
+	if n == 0 {
+		return 0, vswitch.ErrClosed // Wait returns 0 only once done is closed
+	}
+	for i, f := range l.batch[:n] {
+		frames[i].Release()
+		frames[i], l.batch[i] = f, nil
+	}
+	return n, nil
+}
+
+// WriteBatch hands each frame's IPv4 packet to the stack, which copies
+// what it keeps.
+func (l *userLink) WriteBatch(frames []*vswitch.Frame) (int, error) {
+	select {
+	case <-l.done:
+		return 0, vswitch.ErrClosed
+	default:
+	}
+	for _, f := range frames {
+		if b := f.Bytes(); len(b) > pkt.EthernetLen {
+			l.st.Inject(b[pkt.EthernetLen:])
+		}
+	}
+	return len(frames), nil
+}
+
+func (l *userLink) Features() vswitch.Features { return 0 }
+
+// Counters are the link's own, for show ports and metrics.
+func (l *userLink) Counters() map[string]uint64 {
+	return map[string]uint64{"queue_full": l.full.Load()}
+}
+
+// Close stops the link and its stack.
+func (l *userLink) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.st.Close()
+	})
+	return err
+}
