@@ -122,11 +122,11 @@ ports:
   - {name: %s, type: tap, netns: %s}
 networks:
   - name: lab
-    address: 10.225.0.1/24
+    address: 10.235.0.1/24
 `, snoop, pm, m.Name, px, x.Name, ps, s.Name))
-			m.addr(pm, "10.225.0.11/24")
-			x.addr(px, "10.225.0.12/24")
-			s.addr(ps, "10.225.0.13/24")
+			m.addr(pm, "10.235.0.11/24")
+			x.addr(px, "10.235.0.12/24")
+			s.addr(ps, "10.235.0.13/24")
 			m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
 			if snoop {
 				testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
@@ -140,7 +140,7 @@ networks:
 			}
 			wm, wx := watchUDP(t, m, pm), watchUDP(t, x, px)
 			raw := testnet.OpenRaw(t, s.Netns, ps)
-			sendStream(t, raw, mustMAC(t, s.mac(ps)), netip.MustParseAddr("10.225.0.13"), group, n)
+			sendStream(t, raw, mustMAC(t, s.mac(ps)), netip.MustParseAddr("10.235.0.13"), group, n)
 			if got := wm.count(t); got != n {
 				t.Errorf("the member got %d datagrams, want %d", got, n)
 			}
@@ -191,14 +191,14 @@ func TestMulticastGroupLimit(t *testing.T) {
   - {name: %s, type: tap, netns: %s}
 networks:
   - name: lab
-    address: 10.226.0.1/24
+    address: 10.236.0.1/24
 `, pg, g.Name, pm, m.Name, px, x.Name))
-	g.addr(pg, "10.226.0.11/24")
-	m.addr(pm, "10.226.0.12/24")
-	x.addr(px, "10.226.0.13/24")
+	g.addr(pg, "10.236.0.11/24")
+	m.addr(pm, "10.236.0.12/24")
+	x.addr(px, "10.236.0.13/24")
 
 	raw := testnet.OpenRaw(t, g.Netns, pg)
-	gmac, gip := mustMAC(t, g.mac(pg)), netip.MustParseAddr("10.226.0.11")
+	gmac, gip := mustMAC(t, g.mac(pg)), netip.MustParseAddr("10.236.0.11")
 	for r := range groups / perReport {
 		var list []netip.Addr
 		for i := range perReport {
@@ -293,7 +293,7 @@ func TestMulticastStartupBurst(t *testing.T) {
 		for i, h := range hosts {
 			fmt.Fprintf(&cfg, "  - {name: %s, type: tap, netns: %s}\n", ports[i], h)
 		}
-		cfg.WriteString("networks:\n  - name: lab\n    address: 10.227.0.1/24\n")
+		cfg.WriteString("networks:\n  - name: lab\n    address: 10.238.0.1/24\n")
 		vs := startVswitch(t, cfg.String())
 		defer vs.stop()
 		testnet.WaitFor(t, 20*time.Second, "every host past DAD", func() bool {
@@ -331,7 +331,7 @@ func TestMulticastIPv6Neighbours(t *testing.T) {
   - {name: %s, type: tap, netns: %s}
 networks:
   - name: lab
-    address: 10.228.0.1/24
+    address: 10.239.0.1/24
 `, pa, a.Name, pb, b.Name))
 	var ll string
 	testnet.WaitFor(t, 10*time.Second, "b's link-local address past DAD", func() bool {
