@@ -277,7 +277,7 @@ func batchNetns(t *testing.T, tag string, n int) []string {
 // host's link-local address has left DAD.
 func TestMulticastStartupBurst(t *testing.T) {
 	requireE2E(t)
-	const n = 100
+	const n = 200
 	hosts := batchNetns(t, "mb", n)
 	var ports []string
 	for range n {
@@ -305,6 +305,7 @@ func TestMulticastStartupBurst(t *testing.T) {
 		for _, p := range ports {
 			sum += st[p].TxPackets + st[p].Drops["tx_error"] + st[p].Drops["queue_full"]
 		}
+		t.Logf("snooping %v: RSS %.1f MiB after the burst (race detector: %v)", snoop, rssMiB(t, vs.cmd.Process.Pid), raceEnabled)
 		return sum
 	}
 	on, off := burst(true), burst(false)
