@@ -54,6 +54,9 @@ func TestFixedParts(t *testing.T) {
 		{"metrics", "metrics: 127.0.0.1:9999\n" + base,
 			"vsd.yaml: metrics: cannot change while running (127.0.0.1:9477 -> 127.0.0.1:9999): restart vswitch to apply it; nothing was changed"},
 		{"hosts may change", "networks:\n  - {name: lab, address: 10.9.0.1/24, dhcp: {range: 10.9.0.10-10.9.0.20, hosts: [{mac: \"52:54:00:00:00:01\", ip: 10.9.0.5}]}, dns: {hosts: [{name: db, ip: 10.9.0.6}]}}\n", ""},
+		{"multicast_snooping", "multicast_snooping: false\n" + base,
+			"vsd.yaml: multicast_snooping: cannot change while running (true -> false): restart vswitch to apply it; nothing was changed"},
+		{"max_groups may change", "ports:\n  - {name: a, type: qemu, socket: /x/a, max_groups: 8}\n" + base, ""},
 		{"fdb max_entries", "fdb: {max_entries: 100}\n" + base,
 			"vsd.yaml: fdb.max_entries: cannot change while running (8192 -> 100): restart vswitch to apply it; nothing was changed"},
 	}

@@ -20,6 +20,9 @@
 // DHCP relay agents are answered at giaddr, port 67 (relay.go); a port
 // is trusted as a relay by the mark the switch puts on its frames, never
 // by a MAC.
+// With Config.Querier it is the network's IGMP and MLD querier
+// (querier.go) for the switch's snooping; its queries are rate-bounded and
+// a lower querier on the network silences it.
 // A network's mode is config.Mode, parsed once by package config (its
 // only use of config: the type, never the parser).
 package gateway

@@ -2,7 +2,9 @@
 // (VLAN, MAC) with a fair share of it per port, VLAN ingress classification
 // and egress tagging, flooding, port isolation, port guards against
 // address spoofing (with DHCP snooping), bounded per-port egress queues,
-// and per-port counters with drop reasons.
+// per-port counters with drop reasons, and IGMP/MLD snooping (snoop.go,
+// mdb.go): multicast to the ports that joined its group and the router
+// ports, lock-free on the frame path like the FDB.
 //
 // The directory is named switch; the package is vswitch because switch is a
 // Go keyword.

@@ -191,6 +191,19 @@ func refresh(e *atomic.Int64, exp int64) bool {
 	}
 }
 
+// pin makes a live router entry permanent; false if it was removed.
+func pin(e *atomic.Int64) bool {
+	for {
+		cur := e.Load()
+		if cur < 0 {
+			return false
+		}
+		if cur == 0 || e.CompareAndSwap(cur, 0) {
+			return true
+		}
+	}
+}
+
 // leave shortens p's membership of key to the last member query time: a
 // host still listening behind the same port answers the querier's
 // group-specific query and refreshes it.
@@ -250,14 +263,18 @@ func (m *mdb) snooping(fam int, vid uint16, now int64) bool {
 func (m *mdb) addRouter(p *swPort, vid uint16, exp int64) {
 	if l := m.routers[vid].Load(); l != nil {
 		for _, r := range *l {
-			if r.port == p {
-				if exp == 0 || r.expires.Load() == 0 {
-					r.expires.Store(0)
+			if r.port != p {
+				continue
+			}
+			switch {
+			case exp == 0:
+				if pin(&r.expires) {
 					return
 				}
-				if refresh(&r.expires, exp) {
-					return
-				}
+			case r.expires.Load() == 0: // permanent already: a query does not shorten it
+				return
+			case refresh(&r.expires, exp):
+				return
 			}
 		}
 	}

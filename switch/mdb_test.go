@@ -3,6 +3,7 @@ package vswitch
 import (
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,5 +324,72 @@ func TestSnoopOwnQuerier(t *testing.T) {
 	s.mdb.age(t0 + 2*mcastQuerierPresent)
 	if got := inject(s, ports, pB, udpTo(2, addr("ff15::9")), t0+2*mcastQuerierPresent); !slices.Equal(got, []int{0, 0, 0, 0}) {
 		t.Errorf("long after the other querier left: %v, want no flood [0 0 0 0]", got)
+	}
+}
+
+// TestMDBConcurrent: joins, refreshes, leaves, ageing and lookups at once
+// (run with -race) leave the table consistent: each port's count is its
+// memberships in the table, the group count is the groups present, and no
+// group is empty.
+func TestMDBConcurrent(t *testing.T) {
+	s, ports := mcastSwitch(t, PortConfig{Name: "a", VLAN: VLANConfig{PVID: 1}, MaxGroups: 20, Queue: DefaultQueue},
+		PortConfig{Name: "b", VLAN: VLANConfig{PVID: 1}, MaxGroups: 20, Queue: DefaultQueue}, access("c", 1))
+	m := s.mdb
+	m.max = 30
+	t0 := time.Now().Unix()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 3000 {
+				p := ports[(w+i)%3]
+				k := keyOf(1, netip.AddrFrom4([4]byte{239, 0, 0, byte((i * 7 * (w + 1)) % 40)}))
+				now := t0 + int64(i/100)
+				if i%5 == 0 {
+					m.leave(p, k, now)
+				} else {
+					m.join(p, k, now)
+				}
+				if g, ok := m.groups.Load(k); ok {
+					_ = len(*g.members.Load())
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 200 {
+			m.age(t0 + int64(i/5))
+		}
+	}()
+	wg.Wait()
+	for g := range 40 { // a leaves everything
+		m.leave(ports[0], keyOf(1, netip.AddrFrom4([4]byte{239, 0, 0, byte(g)})), t0+50)
+	}
+	m.age(t0 + 100)
+	if n := m.portGroups(ports[0]); n != 0 {
+		t.Errorf("port a left every group, yet holds %d", n)
+	}
+	counts := map[*swPort]int{}
+	groups := 0
+	m.groups.Range(func(_ mdbKey, g *mdbGroup) bool {
+		groups++
+		if len(*g.members.Load()) == 0 {
+			t.Error("an empty group in the table")
+		}
+		for _, mb := range *g.members.Load() {
+			counts[mb.port]++
+		}
+		return true
+	})
+	if int64(groups) != m.count.Load() || groups > 30 {
+		t.Errorf("%d groups, count %d (bound 30)", groups, m.count.Load())
+	}
+	for i, p := range ports {
+		if got := m.portGroups(p); got != counts[p] || i < 2 && got > 20 {
+			t.Errorf("port %s: count %d, %d in the table (a and b: limit 20)", p.name, got, counts[p])
+		}
 	}
 }

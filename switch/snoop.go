@@ -20,7 +20,9 @@ import (
 //     ends the start-up burst: a host's DAD probe goes to its own
 //     solicited-node group, which only it joined.
 //   - While no querier is seen on a VLAN (per IPv4 and IPv6), everything
-//     floods: with nobody asking, memberships would silently age out.
+//     floods: with nobody asking, memberships would silently age out. A
+//     VLAN whose querier is the switch's own gateway (SetQuerier) is
+//     snooped from the first frame.
 //
 // The MDB has no source filtering: an IGMPv3/MLDv2 source-specific join
 // joins the whole group.

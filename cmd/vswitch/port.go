@@ -33,9 +33,11 @@ type portSpec struct {
 	Listen  string   `json:"listen,omitempty"`
 	Netns   string   `json:"netns,omitempty"`
 	MaxMACs *int     `json:"max_macs,omitempty"` // nil: the type's default
-	MTU     int      `json:"mtu,omitempty"`
-	MAC     string   `json:"mac,omitempty"`
-	Queue   int      `json:"queue,omitempty"`
+	// MaxGroups: nil, the default (256).
+	MaxGroups *int   `json:"max_groups,omitempty"`
+	MTU       int    `json:"mtu,omitempty"`
+	MAC       string `json:"mac,omitempty"`
+	Queue     int    `json:"queue,omitempty"`
 }
 
 // portAddFlags are the flags of `port add`; the plain ones write into a
@@ -44,6 +46,7 @@ type portAddFlags struct {
 	fs             *flag.FlagSet
 	vlan, native   *int
 	maxMACs        *int
+	maxGroups      *int
 	trunk, cfgPath *string
 }
 
@@ -60,6 +63,7 @@ func newPortAddFlags(s *portSpec, g globals) portAddFlags {
 	pf.trunk = fs.String("trunk", "", "tagged VLANs, e.g. 10,20")
 	pf.native = fs.Int("native", 0, "untagged VLAN of a trunk")
 	pf.maxMACs = fs.Int("max-macs", 0, "MAC limit")
+	pf.maxGroups = fs.Int("max-groups", 0, "multicast group limit")
 	fs.IntVar(&s.MTU, "mtu", 0, "MTU (tap)")
 	fs.IntVar(&s.Queue, "queue", 0, "egress queue length")
 	pf.cfgPath = configFlag(fs, g)
@@ -102,7 +106,7 @@ func parsePortAdd(g globals, args []string) (portSpec, string, error) {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"max-macs", *pf.maxMACs}, {"mtu", s.MTU}, {"queue", s.Queue}} {
+	}{{"max-macs", *pf.maxMACs}, {"max-groups", *pf.maxGroups}, {"mtu", s.MTU}, {"queue", s.Queue}} {
 		if f.v < 0 {
 			return s, "", usagef("port add", "port add: --%s %d is negative", f.name, f.v)
 		}
@@ -120,6 +124,9 @@ func parsePortAdd(g globals, args []string) (portSpec, string, error) {
 	s.VLAN, s.Native = uint16(*vlan), uint16(*native)
 	if set["max-macs"] { // 0 too: no limit, where tap and qemu have 16
 		s.MaxMACs = pf.maxMACs
+	}
+	if set["max-groups"] { // 0 too: no limit, where the default is 256
+		s.MaxGroups = pf.maxGroups
 	}
 	return s, *cfgPath, nil
 }

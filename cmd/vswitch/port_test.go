@@ -31,6 +31,9 @@ func TestParsePortAdd(t *testing.T) {
 		{"everything tap", []string{"vm1", "--type", "tap", "--netns", "h1", "--max-macs", "4", "--mtu", "9000", "--mac", "52:54:00:00:00:01", "--queue", "512"},
 			`{"name":"vm1","type":"tap","netns":"h1","max_macs":4,"mtu":9000,"mac":"52:54:00:00:00:01","queue":512}`, ""},
 		{"no MAC limit", []string{"vm1", "--type", "tap", "--max-macs", "0"}, `{"name":"vm1","type":"tap","max_macs":0}`, ""},
+		{"group limit", []string{"vm1", "--type", "tap", "--max-groups", "8"}, `{"name":"vm1","type":"tap","max_groups":8}`, ""},
+		{"no group limit", []string{"vm1", "--type", "tap", "--max-groups", "0"}, `{"name":"vm1","type":"tap","max_groups":0}`, ""},
+		{"negative max-groups", []string{"t", "--type", "tap", "--max-groups", "-1"}, "", "--max-groups -1 is negative"},
 		{"bad trunk", []string{"t", "--type", "afpacket", "--trunk", "10,x"}, "", `"x" is not a VLAN ID`},
 		{"trunk empty item", []string{"t", "--type", "afpacket", "--trunk", "10,,20"}, "", `"" is not a VLAN ID`},
 		{"trunk empty", []string{"t", "--type", "afpacket", "--trunk", ""}, "", "no VLANs"},
@@ -126,7 +129,7 @@ func TestUsageListsPortAddFlags(t *testing.T) {
 			}
 		}
 	})
-	if n != 13 {
-		t.Fatalf("port add has %d flags; this test expects 13", n)
+	if n != 14 {
+		t.Fatalf("port add has %d flags; this test expects 14", n)
 	}
 }

@@ -15,7 +15,7 @@ Usage:
   vswitch config default
   vswitch show ports|fdb|mdb|conntrack|leases|evpn|status [--json]
   vswitch port add NAME --type afpacket|qemu|tap [--device DEV] [--socket PATH] [--listen ADDR]
-                   [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--mtu N]
+                   [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--max-groups N] [--mtu N]
                    [--mac MAC] [--queue N]
   vswitch port del NAME
   vswitch capture PORT [-w FILE] [--count N]
@@ -84,7 +84,7 @@ Prints a table, or with --json the API's JSON (GET /v1/ports, ...).
 
 const portUsage = `Usage:
   vswitch port add NAME --type afpacket|qemu|tap [--device DEV] [--socket PATH] [--listen ADDR]
-                   [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--mtu N]
+                   [--vlan N | --trunk 10,20 [--native N]] [--netns NS] [--max-macs N] [--max-groups N] [--mtu N]
                    [--mac MAC] [--queue N]
   vswitch port del NAME
 
@@ -100,6 +100,8 @@ port add creates a port at run time, as a ports: entry of the config would:
   --netns NS        move a TAP's kernel side into the named netns
   --max-macs N      most MAC addresses the port may hold in the FDB
                     (default 16 for tap and qemu, none for afpacket; 0: none)
+  --max-groups N    most multicast groups the port may join (default 256;
+                    0: none)
   --mtu N           MTU of a TAP device
   --mac MAC         the MAC address of a TAP device's kernel side
   --queue N         egress queue length in frames (a power of two)
