@@ -329,6 +329,45 @@ func runDHCP(bin, work string, o options, rep *report, c *cleanup) {
 	})
 }
 
+// bestLadder are the rates dhcp-best tries, in order, DORA exchanges a
+// second.
+var bestLadder = []int{250, 500, 750, 1000, 1500, 2000, 3000, 4000}
+
+// runDHCPBest finds, reps times, each server's highest rate on
+// bestLadder with under 1 % of exchanges not ACKed, and reports the
+// leases a second it served there (0: not even the first rate).
+func runDHCPBest(bin, work string, o options, rep *report, c *cleanup) {
+	eachDHCPServer(rep, "dhcp-best", dhcpServers, func(server string) {
+		for r := 0; r < o.reps; r++ {
+			fmt.Printf("[dhcp] %-8s best     rep %d/%d ... ", server, r+1, o.reps)
+			best, err := bestRate(bestLadder, func(rate int) (leases, drops float64, err error) {
+				s, err := dhcpRun(server, bin, filepath.Join(work, server+"-best"), dhcpRate{"1000", []string{"-r", strconv.Itoa(rate)}}, o.secs, c)
+				c.run()
+				fmt.Printf("%d/s: %.2g %% ", rate, s["dhcp1000-drops"])
+				return s["dhcp1000-leases"], s["dhcp1000-drops"], err
+			})
+			report1(rep, server, "dhcp-best", sample{"dhcp-best": best}, err)
+		}
+	})
+}
+
+// bestRate tries each rate of ladder until one has 1 % drops or more,
+// and returns the leases a second of the last rate under 1 %.
+func bestRate(ladder []int, measure func(rate int) (leases, drops float64, err error)) (float64, error) {
+	best := 0.0
+	for _, rate := range ladder {
+		leases, drops, err := measure(rate)
+		if err != nil {
+			return 0, err
+		}
+		if drops >= 1 {
+			break
+		}
+		best = leases
+	}
+	return best, nil
+}
+
 // runDHCPRSS measures each server's memory at rssLeases leases.
 func runDHCPRSS(bin, work string, o options, rep *report, c *cleanup) {
 	eachDHCPServer(rep, "dhcp-rss", rssServers, func(server string) {

@@ -177,3 +177,28 @@ func FuzzParsePerfdhcp(f *testing.F) {
 		}
 	})
 }
+
+// TestBestRate: the ladder stops at the first rate with 1 % drops or
+// more and reports the leases a second of the rate before; 0 when the
+// first rate already drops; an error ends it.
+func TestBestRate(t *testing.T) {
+	drops := map[int]float64{250: 0, 500: 0.5, 750: 0.99, 1000: 1, 1500: 0}
+	var tried []int
+	measure := func(rate int) (float64, float64, error) {
+		tried = append(tried, rate)
+		if rate == 2000 {
+			return 0, 0, fmt.Errorf("no server")
+		}
+		return float64(rate) - 1, drops[rate], nil
+	}
+	best, err := bestRate([]int{250, 500, 750, 1000, 1500}, measure)
+	if err != nil || best != 749 || len(tried) != 4 {
+		t.Fatalf("best %v err %v after %v, want 749 after 250-1000", best, err, tried)
+	}
+	if best, _ := bestRate([]int{1000, 250}, measure); best != 0 {
+		t.Fatalf("best %v when the first rate drops, want 0", best)
+	}
+	if _, err := bestRate([]int{250, 2000}, measure); err == nil {
+		t.Fatal("an error measuring was not returned")
+	}
+}
