@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -143,5 +144,61 @@ collected packets: 0
 	}
 	if _, err := parsePerfdhcp(perfdhcpReport[:ra]); err == nil {
 		t.Fatal("a report without REQUEST-ACK parsed")
+	}
+}
+
+// FuzzParsePerfdhcp: any text parses without a panic; a report rendered
+// from counts and delays, with arbitrary lines between its blocks, parses
+// back to exactly those figures.
+func FuzzParsePerfdhcp(f *testing.F) {
+	f.Add(perfdhcpReport, uint16(894), uint16(894), uint16(894), uint16(890), uint16(595), uint16(590), uint32(4297), "orphans: 3")
+	f.Add("***Statistics for: DISCOVER-OFFER***\nsent packets: -1", uint16(1), uint16(0), uint16(0), uint16(0), uint16(0), uint16(0), uint32(0), "")
+	f.Fuzz(func(t *testing.T, text string, ds, dr, rs, rr, ns, nr uint16, delay uint32, junk string) {
+		parsePerfdhcp(text)
+		if ds == 0 || strings.Contains(junk, "\n") || strings.Contains(junk, "***Statistics for: ") || strings.Contains(junk, ": ") {
+			return // junk is one line that names no block and no figure
+		}
+		want := perfdhcpResult{
+			do:    exchange{int(ds), int(dr), float64(delay) / 1000},
+			ra:    exchange{int(rs), int(rr), float64(delay+1) / 1000},
+			renew: exchange{int(ns), int(nr), float64(delay+2) / 1000},
+		}
+		var b strings.Builder
+		b.WriteString("Running: perfdhcp\n" + junk + "\n")
+		for _, x := range []struct {
+			name string
+			e    exchange
+		}{{"DISCOVER-OFFER", want.do}, {"REQUEST-ACK", want.ra}, {"REQUEST-ACK (renewal)", want.renew}} {
+			fmt.Fprintf(&b, "***Statistics for: %s***\nsent packets: %d\n%s\nreceived packets: %d\n\navg delay: %.3f ms\n", x.name, x.e.sent, junk, x.e.received, x.e.delay)
+		}
+		got, err := parsePerfdhcp(b.String())
+		if err != nil || got != want {
+			t.Fatalf("got %+v %v, want %+v from\n%s", got, err, want, b.String())
+		}
+	})
+}
+
+// TestBestRate: the ladder stops at the first rate with 1 % drops or
+// more and reports the leases a second of the rate before; 0 when the
+// first rate already drops; an error ends it.
+func TestBestRate(t *testing.T) {
+	drops := map[int]float64{250: 0, 500: 0.5, 750: 0.99, 1000: 1, 1500: 0}
+	var tried []int
+	measure := func(rate int) (float64, float64, error) {
+		tried = append(tried, rate)
+		if rate == 2000 {
+			return 0, 0, fmt.Errorf("no server")
+		}
+		return float64(rate) - 1, drops[rate], nil
+	}
+	best, err := bestRate([]int{250, 500, 750, 1000, 1500}, measure)
+	if err != nil || best != 749 || len(tried) != 4 {
+		t.Fatalf("best %v err %v after %v, want 749 after 250-1000", best, err, tried)
+	}
+	if best, _ := bestRate([]int{1000, 250}, measure); best != 0 {
+		t.Fatalf("best %v when the first rate drops, want 0", best)
+	}
+	if _, err := bestRate([]int{250, 2000}, measure); err == nil {
+		t.Fatal("an error measuring was not returned")
 	}
 }

@@ -23,14 +23,14 @@ var testUnits = map[string]string{
 	"dhcp1000-leases": "leases/s", "dhcp1000-drops": "%", "dhcp1000-delay": "ms",
 	"dhcpmax-leases": "leases/s", "dhcpmax-drops": "%", "dhcpmax-delay": "ms",
 	"dhcprenew-renewals": "renewals/s", "dhcprenew-drops": "%", "dhcprenew-delay": "ms",
-	"dhcp-rss": "MiB", "dhcp-rss-per-lease": "B/lease",
+	"dhcp-best": "leases/s", "dhcp-rss": "MiB", "dhcp-rss-per-lease": "B/lease",
 }
 
 // separate are the workloads with a topology and peers of their own: each
 // runs once, after the switches, and reports under its own peers' names;
 // c undoes what it made.
 var separate = map[string]func(bin, work string, o options, rep *report, c *cleanup){
-	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-rss": runDHCPRSS,
+	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-best": runDHCPBest, "dhcp-rss": runDHCPRSS,
 	"ports": idlePortsWorkload(false), "ports-v6": idlePortsWorkload(true),
 	"rootless": func(bin, work string, o options, rep *report, _ *cleanup) {
 		runRootless(bin, filepath.Join(work, "rootless"), o, rep) // usernet.go
