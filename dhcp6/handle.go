@@ -310,9 +310,11 @@ func (s *Server) lease(x *msg, iaid uint32, hint netip.Addr, offer bool) (*lease
 		}
 		s.add(l)
 	}
-	if offer && l.offered {
-		l.Expiry = x.now.Add(offerHold)
-		return l, dropNone
+	if offer {
+		if l.offered {
+			l.Expiry = x.now.Add(offerHold)
+		}
+		return l, dropNone // a bound lease is advertised as it is: only a write extends it
 	}
 	l.offered = false
 	l.State = "bound"

@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+	"github.com/vswitch/vswitch/tap"
+)
+
+// dhclient6Script puts the leased address on the interface (as a /64:
+// the RA's prefix has no A flag, so this is the guest's only global
+// address and its on-link route) and writes the variables of each call
+// to DIR/REASON, so the test reads what the client was told.
+const dhclient6Script = `#!/bin/sh
+env > "$(dirname "$0")/$reason"
+case "$reason" in
+BOUND6|RENEW6|REBIND6|REBOOT6) ip -6 addr replace "$new_ip6_address/64" dev "$interface" ;;
+esac
+exit 0
+`
+
+// waitLinkLocal waits until dev's link-local address passed DAD: a
+// DHCPv6 client sends from it.
+func waitLinkLocal(t *testing.T, h *host, dev string) {
+	t.Helper()
+	testnet.WaitFor(t, 20*time.Second, h.Name+" link-local address", func() bool {
+		out := h.Run("ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link")
+		return strings.Contains(out, "inet6 fe80::") && !strings.Contains(out, "tentative")
+	})
+}
+
+// dhclient6 runs ISC dhclient -6 once (-1) in h on dev with DUID-LL (so
+// the DUID is the interface's, whatever lease file it starts with); info
+// asks for configuration only (-S). It returns the script's directory.
+func dhclient6(t *testing.T, h *host, dev string, info bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte(dhclient6Script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pid := filepath.Join(dir, "pid")
+	args := []string{"-6", "-1", "-D", "LL", "-lf", filepath.Join(dir, "leases"), "-pf", pid, "-sf", script}
+	if info {
+		args = append(args, "-S")
+	}
+	h.Run("dhclient", append(args, dev)...)
+	t.Cleanup(func() { killPidfile(pid) })
+	return dir
+}
+
+// scriptVar reads a variable the dhclient script saw for reason.
+func scriptVar(t *testing.T, dir, reason, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, reason))
+	if err != nil {
+		ents, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("dhclient never ran its script with %s (it did with %v): %v", reason, names, err)
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `=(.*)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s: no %s in\n%s", reason, name, b)
+	}
+	return strings.TrimSpace(string(m[1]))
+}
+
+// addr6 waits for the global address the client put on dev.
+func addr6(t *testing.T, h *host, dev string) string {
+	t.Helper()
+	var got string
+	testnet.WaitFor(t, 20*time.Second, h.Name+" global IPv6 address", func() bool {
+		out := h.Run("ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "global")
+		m := regexp.MustCompile(`inet6 (\S+)/\d+ .*`).FindStringSubmatch(out)
+		if m == nil || strings.Contains(out, "tentative") {
+			return false
+		}
+		got = m[1]
+		return true
+	})
+	return got
+}
+
+type lease6JSON struct {
+	Network, MAC, IP, State, Family, Hostname string
+	ClientID                                  string `json:"client_id"`
+	Static                                    bool
+}
+
+func leases6(t *testing.T, vs *instance) map[string]lease6JSON {
+	t.Helper()
+	var ls []lease6JSON
+	if err := json.Unmarshal([]byte(vs.mustCLI("show", "leases", "--json")), &ls); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]lease6JSON{}
+	for _, l := range ls {
+		if l.Family == "ipv6" {
+			m[l.IP] = l
+		}
+	}
+	return m
+}
+
+// TestDHCPv6Stateful: ISC dhclient -6 on two namespace hosts gets the
+// first two addresses of the range, dhcpcd -6 on a third its reservation
+// by MAC; each pings the gateway from its leased address; `show leases`
+// lists exactly those leases. vswitch is then killed with SIGKILL and
+// started again: the dhclient hosts start over (no client state, same
+// DUID-LL) in the other order, and each gets its own address back, which
+// it could only if the leases survived (without them, the first to ask
+// would get the first address).
+func TestDHCPv6Stateful(t *testing.T) {
+	requireE2E(t, "ping", "dhclient", "dhcpcd")
+	hs := []*host{newHost6(t, "d6a"), newHost6(t, "d6b"), newHost6(t, "d6c")}
+	devs := []string{testnet.Name("d6"), testnet.Name("d6"), testnet.Name("d6")}
+	const reserved = "fd00:124::50"
+	vs := startVswitch(t, tapPorts(devs, hs...)+fmt.Sprintf(`networks:
+  - name: v6
+    address: 10.231.0.1/24
+    address6: "fd00:124::1/64"
+    dhcp6:
+      range: fd00:124::100-fd00:124::1ff
+      lease: 1h
+      hosts:
+        - {mac: "%s", ip: "%s", name: resv}
+`, tap.StableMAC(devs[2]), reserved))
+	for i, h := range hs {
+		h.dev = devs[i]
+		h.Run("ip", "link", "set", devs[i], "up")
+		waitLinkLocal(t, h, devs[i])
+	}
+	want := []string{"fd00:124::100", "fd00:124::101", reserved}
+	dirs := make([]string, 2)
+	for i := range 2 {
+		dirs[i] = dhclient6(t, hs[i], devs[i], false)
+		if got := addr6(t, hs[i], devs[i]); got != want[i] || scriptVar(t, dirs[i], "BOUND6", "new_ip6_address") != want[i] {
+			t.Fatalf("dhclient -6 on host %d got %s, want %s", i, got, want[i])
+		}
+	}
+	// dhcpcd: -B foreground, -1 exit once configured, -p keep the address,
+	// no hooks and no config file (defaults: IA_NA when the RA says M).
+	hs[2].Run("dhcpcd", "-6", "-B", "-1", "-p", "-t", "30", "-c", "/bin/true", "-f", "/dev/null", devs[2])
+	if got := addr6(t, hs[2], devs[2]); got != reserved {
+		t.Fatalf("dhcpcd -6 on the reserved host got %s, want %s", got, reserved)
+	}
+	for i, src := range want {
+		out, err := hs[i].Output("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", src, "fd00:124::1")
+		if err != nil || !strings.Contains(out, "3 received") {
+			t.Fatalf("ping -6 the gateway from %s: %v\n%s", src, err, out)
+		}
+	}
+	checkLeases6 := func(vs *instance) {
+		t.Helper()
+		ls := leases6(t, vs)
+		if len(ls) != 3 {
+			t.Fatalf("show leases: %+v, want %v", ls, want)
+		}
+		for i, ip := range want {
+			l := ls[ip]
+			if l.MAC != hs[i].mac(devs[i]) || l.State != "bound" || l.Network != "v6" || !strings.Contains(l.ClientID, "/") || l.Static != (ip == reserved) {
+				t.Fatalf("lease of %s: %+v, want MAC %s", ip, l, hs[i].mac(devs[i]))
+			}
+		}
+	}
+	checkLeases6(vs)
+	if table := vs.mustCLI("show", "leases"); !strings.Contains(table, "DUID/IAID") || !strings.Contains(table, "fd00:124::101") {
+		t.Fatalf("show leases:\n%s", table)
+	}
+
+	vs.cmd.Process.Kill()
+	<-vs.done
+	vs2 := restartVswitch(t, vs)
+	checkLeases6(vs2)
+	for _, i := range []int{1, 0} {
+		killPidfile(filepath.Join(dirs[i], "pid"))
+		hs[i].Run("ip", "-6", "addr", "flush", "dev", devs[i], "scope", "global")
+		dir := dhclient6(t, hs[i], devs[i], false)
+		if got := addr6(t, hs[i], devs[i]); got != want[i] || scriptVar(t, dir, "BOUND6", "new_ip6_address") != want[i] {
+			t.Fatalf("after kill -9 and restart, host %d got %s, want its %s", i, got, want[i])
+		}
+	}
+	checkLeases6(vs2)
+}
+
+// TestDHCPv6Stateless: on a network with address6 and dhcp6 but no range,
+// the RA has the O flag and keeps SLAAC; dhclient -6 -S (information only)
+// gets the gateway as its DNS server and the domain search list.
+func TestDHCPv6Stateless(t *testing.T) {
+	requireE2E(t, "dhclient")
+	h := newHost6(t, "d6s")
+	dev := testnet.Name("d6s")
+	vs := startVswitch(t, tapPorts([]string{dev}, h)+`networks:
+  - name: sl
+    address: 10.232.0.1/24
+    address6: "fd00:125::1/64"
+    dhcp: {domain: lab.example}
+    dhcp6: {}
+`)
+	h.dev = dev
+	h.Run("ip", "link", "set", dev, "up")
+	waitLinkLocal(t, h, dev)
+	dir := dhclient6(t, h, dev, true) // its script runs with RENEW6 for the information-only reply
+	if got := scriptVar(t, dir, "RENEW6", "new_dhcp6_name_servers"); got != "fd00:125::1" {
+		t.Fatalf("DNS servers %q, want fd00:125::1", got)
+	}
+	if got := scriptVar(t, dir, "RENEW6", "new_dhcp6_domain_search"); got != "lab.example." {
+		t.Fatalf("domain search %q, want lab.example.", got)
+	}
+	if got := addr6(t, h, dev); got != slaac("fd00:125::/64", mustMAC(t, h.mac(dev))).String() {
+		t.Fatalf("SLAAC address %s", got)
+	}
+	if ls := leases6(t, vs); len(ls) != 0 {
+		t.Fatalf("a stateless server holds leases: %+v", ls)
+	}
+}
