@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 	"github.com/vswitch/vswitch/tap"
 )
@@ -222,5 +225,136 @@ func TestDHCPv6Stateless(t *testing.T) {
 	}
 	if ls := leases6(t, vs); len(ls) != 0 {
 		t.Fatalf("a stateless server holds leases: %+v", ls)
+	}
+}
+
+// dhcp6Raw frames a DHCPv6 message from src (its EUI-64 link-local
+// address) to ff02::1:2, port 546 to 547, checksum set.
+func dhcp6Raw(src pkt.MAC, msg []byte) []byte {
+	const off = pkt.EthernetLen + pkt.IPv6Len
+	b := make([]byte, off+pkt.UDPLen+len(msg))
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MulticastMAC6(pkt.IPv6AllDHCP), Src: src, Type: pkt.TypeIPv6})
+	ip := pkt.IPv6(b[pkt.EthernetLen:])
+	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(pkt.UDPLen + len(msg)), NextHeader: pkt.ProtoUDP, HopLimit: 1,
+		Src: pkt.LinkLocalFromMAC(src), Dst: pkt.IPv6AllDHCP})
+	u := b[off:]
+	binary.BigEndian.PutUint16(u[0:], pkt.DHCPv6ClientPort)
+	binary.BigEndian.PutUint16(u[2:], pkt.DHCPv6ServerPort)
+	binary.BigEndian.PutUint16(u[4:], uint16(pkt.UDPLen+len(msg)))
+	copy(u[pkt.UDPLen:], msg)
+	pkt.UDP(u).SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoUDP, uint16(len(u))))
+	return b
+}
+
+// dhcp6Msg is a client message with a DUID, an optional server id, Rapid
+// Commit, and an IA_NA unless typ is INFORMATION-REQUEST.
+func dhcp6Msg(typ uint8, xid uint32, duid, serverID []byte, rapid bool) []byte {
+	w := pkt.DHCPv6Writer{B: make([]byte, 256)}
+	w.Header(typ, xid)
+	w.Option(pkt.DHCPv6OptClientID, duid)
+	if serverID != nil {
+		w.Option(pkt.DHCPv6OptServerID, serverID)
+	}
+	if rapid {
+		w.Option(pkt.DHCPv6OptRapidCommit, nil)
+	}
+	if typ != pkt.DHCPv6InfoRequest {
+		at := w.Begin(pkt.DHCPv6OptIANA)
+		w.U32(1)
+		w.U32(0)
+		w.U32(0)
+		w.End(at)
+	}
+	return w.B[:w.N]
+}
+
+// TestDHCPv6Abuse: one guest, from its own (learned) MAC, asks for leases
+// under seven invented DUIDs with Rapid Commit, then sends garbage; it
+// gets exactly four leases (the first four addresses), the other three
+// are mac_lease_limit, and each kind of garbage is dropped with its exact
+// reason (a final INFORMATION-REQUEST, answered, is the sentinel that the
+// server read everything before it; the lease gauge and the
+// mac_lease_limit count say no fifth lease comes later). An honest dhclient -6 on another
+// port then gets the next address.
+func TestDHCPv6Abuse(t *testing.T) {
+	requireE2E(t, "dhclient")
+	bad, good := newHost6(t, "d6x"), newHost6(t, "d6y")
+	pb, pg := testnet.Name("d6x"), testnet.Name("d6y")
+	addr := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{pb, pg}, bad, good)+`networks:
+  - name: ab6
+    address: 10.233.0.1/24
+    address6: "fd00:126::1/64"
+    dhcp6: {range: "fd00:126::100-fd00:126::1ff"}
+`)
+	bad.dev, good.dev = pb, pg
+	for _, h := range []*host{bad, good} {
+		h.Run("ip", "link", "set", h.dev, "up")
+		waitLinkLocal(t, h, h.dev)
+	}
+	mac := mustMAC(t, bad.mac(pb))
+	raw := testnet.OpenRaw(t, bad.Netns, pb)
+	for i := range 7 {
+		raw.Send(dhcp6Raw(mac, dhcp6Msg(pkt.DHCPv6Solicit, uint32(0x100+i), []byte{0, 4, 0xee, byte(i)}, nil, true)))
+	}
+	duid := []byte{0, 4, 0xee, 0xff}
+	garbage := [][]byte{
+		{1, 2}, // malformed: no header
+		append(dhcp6Msg(pkt.DHCPv6Solicit, 1, duid, nil, false), 0, 1, 0, 9),              // malformed: an option past the end
+		dhcp6Msg(pkt.DHCPv6Advertise, 2, duid, nil, false),                                // not_for_us: a server's message
+		append([]byte{pkt.DHCPv6RelayForw, 0}, make([]byte, 32)...),                       // not_for_us: relayed
+		dhcp6Msg(pkt.DHCPv6Request, 3, duid, []byte{0, 3, 0, 1, 2, 2, 2, 2, 2, 2}, false), // not_for_us: another server's id
+	}
+	for _, g := range garbage {
+		raw.Send(dhcp6Raw(mac, g))
+	}
+	raw.Send(dhcp6Raw(mac, dhcp6Msg(pkt.DHCPv6InfoRequest, 0x5e5e, duid, nil, false)))
+	// The sentinel's reply leaves at once; the rapid-commit REPLYs only
+	// after their leases are on disk, so they may come after it.
+	replies, sentinel := map[uint32]string{}, false
+	for !sentinel || len(replies) < 4 {
+		f, ok := raw.Recv(10 * time.Second)
+		if !ok {
+			t.Fatalf("no answer to the sentinel; replies %v", replies)
+		}
+		eth := pkt.Ethernet(f.Data)
+		if eth.Type() != pkt.TypeIPv6 || pkt.IPv6(eth.Payload()).NextHeader() != pkt.ProtoUDP {
+			continue
+		}
+		u := pkt.UDP(eth.Payload()[pkt.IPv6Len:])
+		if !u.Valid() || u.DstPort() != pkt.DHCPv6ClientPort {
+			continue
+		}
+		m := pkt.DHCPv6(u.Payload())
+		if m.TransactionID() == 0x5e5e {
+			sentinel = true
+			continue
+		}
+		o := m.ParseOptions()
+		if m.Type() != pkt.DHCPv6Reply || o.IANA == nil || len(o.IANA.Options()) < 4+pkt.DHCPv6IAAddrFixedLen {
+			t.Fatalf("reply %x", []byte(m))
+		}
+		replies[m.TransactionID()] = pkt.DHCPv6IAAddr(o.IANA.Options()[4:]).Addr().String()
+	}
+	want := map[uint32]string{0x100: "fd00:126::100", 0x101: "fd00:126::101", 0x102: "fd00:126::102", 0x103: "fd00:126::103"}
+	if !maps.Equal(replies, want) {
+		t.Fatalf("rapid-commit replies %v, want %v", replies, want)
+	}
+	text := scrape(t, addr)
+	for reason, n := range map[string]float64{"mac_lease_limit": 3, "malformed": 2, "not_for_us": 3, "rate_limited": 0, "pool_exhausted": 0} {
+		if got := metric(t, text, "vswitch_dhcp6_drops_total", `network="ab6",reason="`+reason+`"`); got != n {
+			t.Fatalf("vswitch_dhcp6_drops_total{reason=%q} %v, want %v", reason, got, n)
+		}
+	}
+	if got := metric(t, text, "vswitch_dhcp6_leases", `network="ab6"`); got != 4 {
+		t.Fatalf("vswitch_dhcp6_leases %v, want 4", got)
+	}
+	// Positive control: an honest client on the other port.
+	dhclient6(t, good, pg, false)
+	if got := addr6(t, good, pg); got != "fd00:126::104" {
+		t.Fatalf("honest dhclient -6 got %s, want fd00:126::104", got)
+	}
+	if ls := leases6(t, vs); len(ls) != 5 || ls["fd00:126::104"].MAC != good.mac(pg) || ls["fd00:126::103"].MAC != bad.mac(pb) {
+		t.Fatalf("leases %+v", ls)
 	}
 }
