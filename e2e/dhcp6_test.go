@@ -141,6 +141,8 @@ func TestDHCPv6Stateful(t *testing.T) {
 	for i, h := range hs {
 		h.dev = devs[i]
 		h.Run("ip", "link", "set", devs[i], "up")
+	}
+	for i, h := range hs { // DAD runs on all three at once
 		waitLinkLocal(t, h, devs[i])
 	}
 	want := []string{"fd00:124::100", "fd00:124::101", reserved}
@@ -290,6 +292,8 @@ func TestDHCPv6Abuse(t *testing.T) {
 	bad.dev, good.dev = pb, pg
 	for _, h := range []*host{bad, good} {
 		h.Run("ip", "link", "set", h.dev, "up")
+	}
+	for _, h := range []*host{bad, good} {
 		waitLinkLocal(t, h, h.dev)
 	}
 	mac := mustMAC(t, bad.mac(pb))
