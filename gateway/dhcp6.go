@@ -44,6 +44,10 @@ func (p *Port) dhcp6(eth pkt.Ethernet, ip pkt.IPv6, off, mine int) bool {
 	if !v.usable(stLL) {
 		return true // no address to answer from yet: the client retransmits
 	}
+	if !v.guestAddr(ip.Src()) {
+		p.drops[DropBadSource].Add(1) // no reply to ::, a group, or another prefix
+		return true
+	}
 	if p.cfg.Known != nil && !p.cfg.Known(p.cfg.VLAN, eth.Src()) {
 		p.drops[DropUnlearnedSrc].Add(1)
 		return true

@@ -112,6 +112,15 @@ func TestDHCP6Gateway(t *testing.T) {
 	if ls := p.cfg.DHCP6.Leases(); len(ls) != 1 || ls[0].IP != netip.MustParseAddr("fd00:122::100") {
 		t.Fatalf("leases %v", ls)
 	}
+	// From the unspecified address: nobody to answer (bad_source).
+	spoof := dhcp6Frame(allDHCP, pkt.IPv6AllDHCP, pkt.DHCPv6Solicit, nil)
+	ip := pkt.IPv6(spoof[pkt.EthernetLen:])
+	ip.SetSrc(netip.IPv6Unspecified())
+	u := pkt.UDP(spoof[icmp6Off:])
+	u.SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoUDP, uint16(u.Length())))
+	if out := send(spoof); len(out) != 0 || p.Drops()[DropBadSource] != 1 {
+		t.Fatalf("from ::: %d replies, drops %v", len(out), p.Drops())
+	}
 	// To a group the gateway is not in: not taken.
 	if out := send(dhcp6Frame(pkt.MulticastMAC6(netip.MustParseAddr("ff02::1:3")), netip.MustParseAddr("ff02::1:3"), pkt.DHCPv6Solicit, nil)); len(out) != 0 {
 		t.Fatalf("%d replies to ff02::1:3", len(out))
