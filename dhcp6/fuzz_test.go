@@ -22,7 +22,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte{0xff, 12, 0, 0, 1, 0, 0, 0, 9, 9, 9})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		cfg := testConfig()
-		cfg.Hosts = []Host{{MAC: newClient(3).mac, IP: netip.MustParseAddr("fd00:122::50")}}
+		cfg.Hosts = []Host{{MAC: newClient(3).mac, IP: netip.MustParseAddr("fd00:122::101")}} // inside the range: no one else may get it
 		s := NewServer(cfg, nil)
 		now := time.Unix(1e9, 0)
 		s.now = func() time.Time { return now }
