@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,18 +20,32 @@ import (
 // (kea-dhcp4 with its memfile backend) in a namespace of their own on a
 // veth. Every repetition starts a fresh server with no leases.
 //
-// Two rates: 1000 DORA exchanges a second, and as fast as perfdhcp goes
-// (the max). Each yields leases/s (ACKs perfdhcp received per second), the
-// % of exchanges that did not end in an ACK, and the average delay of the
-// REQUEST-ACK exchange. Then, once per server, the resident memory of
-// the server process holding 50,000 leases.
+// Three runs (dhcpRates): 1000 DORA exchanges a second, as fast as
+// perfdhcp goes (the max), and renewals. Each yields leases/s (ACKs
+// perfdhcp received per second), the % of exchanges that did not end in
+// an ACK, and the average delay of the REQUEST-ACK exchange; the renewal
+// run the same of its renewals. dhcp-rss is the resident memory of the server
+// process holding 50,000 leases, vswitch's and Kea's.
 
 // dhcpServers are the servers measured, in order.
 var dhcpServers = []string{"vswitch", "dnsmasq", "kea"}
 
-// dhcpRates are perfdhcp's -r per run, by the name in the figures ("max":
-// no -r, as fast as it goes).
-var dhcpRates = []struct{ name, rate string }{{"1000", "1000"}, {"max", ""}}
+// rssServers are the servers whose memory is measured: not dnsmasq, which
+// rewrites its whole lease file on each change and so, at 100 to 200
+// leases a second falling as the file grows, takes hours to 50,000.
+var rssServers = []string{"vswitch", "kea"}
+
+// dhcpRate is one perfdhcp run per repetition: its name in the figures
+// and its arguments.
+type dhcpRate struct {
+	name string
+	args []string
+}
+
+// dhcpRates: 1000 DORA exchanges a second; as fast as perfdhcp goes (no
+// -r); and 500 a second with as many renewals (-f: REQUESTs of clients
+// that hold a lease, the traffic of a settled network).
+var dhcpRates = []dhcpRate{{"1000", []string{"-r", "1000"}}, {"max", nil}, {"renew", []string{"-r", "500", "-f", "500"}}}
 
 const (
 	dhcpClient = "vsbdc"  // perfdhcp's namespace
@@ -44,6 +57,7 @@ const (
 	// every exchange is a new client, hence a new lease.
 	dhcpClients = "10000000"
 	rssLeases   = 50000
+	rssSettle   = 10 * time.Second
 )
 
 // dhcpPeer is one running server.
@@ -78,21 +92,12 @@ networks:
 		}
 		nsExec(dhcpClient, "ip", "addr", "add", dhcpGIAddr+"/14", "dev", dhcpDev)
 		nsExec(dhcpClient, "ip", "link", "set", dhcpDev, "up")
-		sock := filepath.Join(work, "dhcp.sock")
+		// Counted in the lease file (one lease a line, replaced whole by
+		// a rename), not by `show leases`: a 50,000-lease answer would
+		// swell the very memory being measured.
+		file := filepath.Join(work, "state", "leases.json")
 		return &dhcpPeer{pid: cmd.Process.Pid, leases: func() (int, error) {
-			out, err := sh(bin, "--control", sock, "show", "leases", "--json")
-			if err != nil {
-				return 0, err
-			}
-			var ls []struct{ State string }
-			err = json.Unmarshal([]byte(out), &ls)
-			n := 0
-			for _, l := range ls {
-				if l.State == "bound" {
-					n++
-				}
-			}
-			return n, err
+			return countLines(file, func(l string) bool { return strings.Contains(l, `"state":"bound"`) })
 		}}, nil
 	}
 
@@ -171,6 +176,7 @@ networks:
 	// ip netns exec execs the server: the PID is the server's.
 	p := &dhcpPeer{pid: cmd.Process.Pid, leases: leases}
 	// Ready when it answers: one exchange through perfdhcp.
+	var last string
 	for i := 0; i < 50; i++ {
 		select {
 		case <-done:
@@ -178,12 +184,14 @@ networks:
 			return nil, fmt.Errorf("%s exited at start: %s", server, b)
 		default:
 		}
-		if r, err := perfdhcp("-r", "10", "-n", "1", "-R", "1"); err == nil && r.acks == 1 {
+		r, err := perfdhcp("-r", "10", "-n", "1", "-R", "1")
+		if err == nil && r.ra.received == 1 {
 			return p, nil
 		}
+		last = fmt.Sprintf("%+v %v", r, err)
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("%s does not answer perfdhcp", server)
+	return nil, fmt.Errorf("%s does not answer perfdhcp: %s", server, last)
 }
 
 // waitLink waits until dev exists in ns (vswitch made its TAP).
@@ -213,11 +221,15 @@ func countLines(path string, keep func(string) bool) (int, error) {
 	return n, nil
 }
 
-// perfdhcpResult is one perfdhcp run's figures.
-type perfdhcpResult struct {
-	discovers, offers, requests, acks int
-	raDelay                           float64 // ms, average of REQUEST-ACK
+// exchange is one of perfdhcp's exchange statistics.
+type exchange struct {
+	sent, received int
+	delay          float64 // ms, average; 0 when nothing came back
 }
+
+// perfdhcpResult is one perfdhcp run's figures: DISCOVER-OFFER,
+// REQUEST-ACK and, with -f, REQUEST-ACK of renewals.
+type perfdhcpResult struct{ do, ra, renew exchange }
 
 // perfdhcp runs perfdhcp in the client namespace as a relay agent
 // against the server, with extra arguments (rate, duration).
@@ -237,45 +249,47 @@ func perfdhcp(extra ...string) (perfdhcpResult, error) {
 }
 
 // parsePerfdhcp reads perfdhcp's final report: a block per exchange,
-// DISCOVER-OFFER then REQUEST-ACK, each with "sent packets: N",
-// "received packets: N" and "avg delay: X ms".
+// "***Statistics for: DISCOVER-OFFER***", "REQUEST-ACK" and with -f
+// "REQUEST-ACK (renewal)", each with "sent packets: N", "received
+// packets: N" and "avg delay: X ms" ("n/a" when nothing came back).
 func parsePerfdhcp(out string) (perfdhcpResult, error) {
 	var r perfdhcpResult
-	block := -1
+	var cur *exchange
+	blocks := 0
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
-		switch {
-		case strings.HasPrefix(l, "***Statistics for: DISCOVER-OFFER"):
-			block = 0
-		case strings.HasPrefix(l, "***Statistics for: REQUEST-ACK"):
-			block = 1
-		case block < 0:
-		case strings.HasPrefix(l, "sent packets: "), strings.HasPrefix(l, "received packets: "):
-			k, v, _ := strings.Cut(l, ": ")
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return r, fmt.Errorf("perfdhcp: %q: %v", l, err)
-			}
-			switch [2]bool{block == 0, k == "sent packets"} {
-			case [2]bool{true, true}:
-				r.discovers = n
-			case [2]bool{true, false}:
-				r.offers = n
-			case [2]bool{false, true}:
-				r.requests = n
+		if name, ok := strings.CutPrefix(l, "***Statistics for: "); ok {
+			switch strings.TrimSuffix(name, "***") {
+			case "DISCOVER-OFFER":
+				cur = &r.do
+			case "REQUEST-ACK":
+				cur = &r.ra
+			case "REQUEST-ACK (renewal)":
+				cur = &r.renew
 			default:
-				r.acks = n
+				cur = nil
 			}
-		case block == 1 && strings.HasPrefix(l, "avg delay: "):
-			v := strings.TrimSuffix(strings.TrimPrefix(l, "avg delay: "), " ms")
-			d, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return r, fmt.Errorf("perfdhcp: %q: %v", l, err)
-			}
-			r.raDelay = d
+			blocks++
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		k, v, _ := strings.Cut(l, ": ")
+		var err error
+		switch {
+		case k == "sent packets":
+			cur.sent, err = strconv.Atoi(v)
+		case k == "received packets":
+			cur.received, err = strconv.Atoi(v)
+		case k == "avg delay" && !strings.HasSuffix(v, "n/a"):
+			cur.delay, err = strconv.ParseFloat(strings.TrimSuffix(v, " ms"), 64)
+		}
+		if err != nil {
+			return r, fmt.Errorf("perfdhcp: %q: %v", l, err)
 		}
 	}
-	if block != 1 || r.discovers == 0 {
+	if r.do.sent == 0 || blocks < 2 {
 		return r, fmt.Errorf("perfdhcp report without both exchanges: %.300s", out)
 	}
 	return r, nil
@@ -283,12 +297,12 @@ func parsePerfdhcp(out string) (perfdhcpResult, error) {
 
 // runDHCP measures each server at each rate, reps times.
 func runDHCP(bin, work string, o options, rep *report, c *cleanup) {
-	eachDHCPServer(rep, "dhcp", func(server string) {
+	eachDHCPServer(rep, "dhcp", dhcpServers, func(server string) {
 		for _, rt := range dhcpRates {
 			test := "dhcp" + rt.name
 			for r := 0; r < o.reps; r++ {
 				fmt.Printf("[dhcp] %-8s %-8s rep %d/%d ... ", server, rt.name, r+1, o.reps)
-				s, err := dhcpRun(server, bin, filepath.Join(work, server+"-dhcp"), rt.rate, o.secs, c)
+				s, err := dhcpRun(server, bin, filepath.Join(work, server+"-dhcp"), rt, o.secs, c)
 				c.run()
 				report1(rep, server, test, s, err)
 			}
@@ -298,7 +312,7 @@ func runDHCP(bin, work string, o options, rep *report, c *cleanup) {
 
 // runDHCPRSS measures each server's memory at rssLeases leases.
 func runDHCPRSS(bin, work string, o options, rep *report, c *cleanup) {
-	eachDHCPServer(rep, "dhcp-rss", func(server string) {
+	eachDHCPServer(rep, "dhcp-rss", rssServers, func(server string) {
 		fmt.Printf("[dhcp] %-8s RSS at %d leases ... ", server, rssLeases)
 		s, err := dhcpRSS(server, bin, filepath.Join(work, server+"-rss"), c)
 		c.run()
@@ -306,18 +320,18 @@ func runDHCPRSS(bin, work string, o options, rep *report, c *cleanup) {
 	})
 }
 
-// eachDHCPServer calls f for each server, or fails test for all when
+// eachDHCPServer calls f for each of servers, or fails test for all when
 // perfdhcp is missing.
-func eachDHCPServer(rep *report, test string, f func(server string)) {
+func eachDHCPServer(rep *report, test string, servers []string, f func(server string)) {
 	if _, err := exec.LookPath("perfdhcp"); err != nil {
-		for _, s := range dhcpServers {
+		for _, s := range servers {
 			rep.fail(s, test, fmt.Errorf("perfdhcp is not installed (apt-get install kea-admin)"))
 		}
 		return
 	}
 	rep.versions["dnsmasq"] = firstLine("dnsmasq", "--version")
 	rep.versions["kea"] = "kea-dhcp4 " + firstLine("kea-dhcp4", "-v")
-	for _, s := range dhcpServers {
+	for _, s := range servers {
 		f(s)
 	}
 }
@@ -338,36 +352,39 @@ func firstLine(name string, args ...string) string {
 	return strings.SplitN(strings.TrimSpace(out), "\n", 2)[0]
 }
 
-// dhcpRun is one repetition: a fresh server, perfdhcp at rate ("": as
-// fast as it goes) for secs.
-func dhcpRun(server, bin, work, rate string, secs int, c *cleanup) (sample, error) {
+// dhcpRun is one repetition: a fresh server, perfdhcp with rt's
+// arguments for secs.
+func dhcpRun(server, bin, work string, rt dhcpRate, secs int, c *cleanup) (sample, error) {
 	os.RemoveAll(work)
 	if _, err := dhcpTopo(server, bin, work, c); err != nil {
 		return nil, err
 	}
-	args := []string{"-R", dhcpClients, "-p", strconv.Itoa(secs)}
-	if rate != "" {
-		args = append(args, "-r", rate)
-	}
-	r, err := perfdhcp(args...)
+	r, err := perfdhcp(append([]string{"-R", dhcpClients, "-p", strconv.Itoa(secs)}, rt.args...)...)
 	if err != nil {
 		return nil, err
 	}
-	name := "dhcp1000"
-	if rate == "" {
-		name = "dhcpmax"
+	name := "dhcp" + rt.name
+	if rt.name == "renew" {
+		if r.renew.sent == 0 {
+			return nil, fmt.Errorf("perfdhcp sent no renewals")
+		}
+		return sample{
+			name + "-renewals": float64(r.renew.received) / float64(secs),
+			name + "-drops":    100 * float64(r.renew.sent-r.renew.received) / float64(r.renew.sent),
+			name + "-delay":    r.renew.delay,
+		}, nil
 	}
 	return sample{
-		name + "-leases": float64(r.acks) / float64(secs),
-		name + "-drops":  100 * float64(r.discovers-r.acks) / float64(r.discovers),
-		name + "-delay":  r.raDelay,
+		name + "-leases": float64(r.ra.received) / float64(secs),
+		name + "-drops":  100 * float64(r.do.sent-r.ra.received) / float64(r.do.sent),
+		name + "-delay":  r.ra.delay,
 	}, nil
 }
 
 // dhcpRSS fills a fresh server with rssLeases leases (perfdhcp at 1000/s
 // until the server holds them) and reads the resident memory of its
-// process then, and at start; the difference per lease is the cost of a
-// lease.
+// process then, after rssSettle idle, and at start; the difference per
+// lease is the cost of a lease.
 func dhcpRSS(server, bin, work string, c *cleanup) (sample, error) {
 	os.RemoveAll(work)
 	p, err := dhcpTopo(server, bin, work, c)
@@ -394,6 +411,9 @@ func dhcpRSS(server, bin, work string, c *cleanup) (sample, error) {
 			return nil, err
 		}
 	}
+	// Idle a moment first: a garbage-collected heap gives pages back to
+	// the system some time after the work that needed them.
+	time.Sleep(rssSettle)
 	rss, err := rssKB(p.pid)
 	if err != nil {
 		return nil, err

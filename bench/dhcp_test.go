@@ -9,8 +9,8 @@ import (
 )
 
 // TestQuickDHCP runs the dhcp workload alone: each server yields, at
-// each rate, leases/s and the average delay parsed from real perfdhcp
-// output (positive), and drops within 0-100 %. Kea may be missing
+// each rate, leases/s (renewals/s) and the average delay parsed from real
+// perfdhcp output (positive), and drops within 0-100 %. Kea may be missing
 // (kea-dhcp4-server is not one of the test dependencies: installing it
 // starts a system service); then its only failures say so.
 func TestQuickDHCP(t *testing.T) {
@@ -32,6 +32,9 @@ func TestQuickDHCP(t *testing.T) {
 	for _, s := range servers {
 		for _, r := range dhcpRates {
 			for _, f := range []string{"leases", "drops", "delay"} {
+				if f == "leases" && r.name == "renew" {
+					f = "renewals"
+				}
 				want[s+"/dhcp"+r.name+"-"+f] = true
 			}
 		}
@@ -51,52 +54,94 @@ func TestQuickDHCP(t *testing.T) {
 	}
 }
 
-// TestParsePerfdhcp reads a perfdhcp 2.2 report: the counts of both
-// exchanges and the REQUEST-ACK delay, not DISCOVER-OFFER's.
-func TestParsePerfdhcp(t *testing.T) {
-	out := `Running: perfdhcp -4 -l vsbdc0 -r 1000 10.253.0.1
+// perfdhcpReport is perfdhcp 2.2's output of a run against Kea with
+// renewals (-r 300 -f 200 -p 3), blank lines as printed.
+const perfdhcpReport = `Running: perfdhcp -4 -l vsbzc0 -R 1000000 -r 300 -f 200 -p 3 -W 500000 10.240.0.1
+Scenario: basic.
+Multi-thread mode enabled.
 ***Rate statistics***
-Rate: 998.2 4-way exchanges/second, expected rate: 1000
+Rate: 254.815 4-way exchanges/second, expected rate: 300
 
+***Malformed Packets***
+Malformed packets: 0
 ***Statistics for: DISCOVER-OFFER***
-sent packets: 5000
-received packets: 4990
-drops: 10
-drops ratio: 0.2 %
+sent packets: 894
+received packets: 894
+drops: 0
+drops ratio: 0 %
 orphans: 0
 rejected leases: 0
 non unique addresses: 0
 
-min delay: 0.105 ms
-avg delay: 1.250 ms
-max delay: 30.1 ms
-std deviation: 2.0 ms
+min delay: 0.113 ms
+avg delay: 9.587 ms
+max delay: 142.811 ms
+std deviation: 25.336 ms
 collected packets: 0
 
 ***Statistics for: REQUEST-ACK***
-sent packets: 4990
-received packets: 4980
-drops: 10
-drops ratio: 0.2 %
+sent packets: 894
+received packets: 894
+drops: 0
+drops ratio: 0.000 %
+orphans: 595
+rejected leases: 0
+non unique addresses: 0
+
+min delay: 0.112 ms
+avg delay: 4.297 ms
+max delay: 47.572 ms
+std deviation: 10.449 ms
+collected packets: 0
+
+***Statistics for: REQUEST-ACK (renewal)***
+sent packets: 595
+received packets: 590
+drops: 5
+drops ratio: 0.840 %
 orphans: 0
 rejected leases: 0
 non unique addresses: 0
 
-min delay: 0.110 ms
-avg delay: 2.500 ms
-max delay: 40.2 ms
-std deviation: 3.0 ms
+min delay: 0.132 ms
+avg delay: 9.211 ms
+max delay: 142.825 ms
+std deviation: 24.633 ms
 collected packets: 0
 `
-	r, err := parsePerfdhcp(out)
-	if err != nil {
-		t.Fatal(err)
+
+// TestParsePerfdhcp reads each exchange's counts and average delay, the
+// renewals apart from the first REQUESTs; a run where nothing came back
+// (delays "n/a") reads as zeros; a report cut short is an error.
+func TestParsePerfdhcp(t *testing.T) {
+	r, err := parsePerfdhcp(perfdhcpReport)
+	want := perfdhcpResult{do: exchange{894, 894, 9.587}, ra: exchange{894, 894, 4.297}, renew: exchange{595, 590, 9.211}}
+	if err != nil || r != want {
+		t.Fatalf("got %+v %v, want %+v", r, err, want)
 	}
-	want := perfdhcpResult{discovers: 5000, offers: 4990, requests: 4990, acks: 4980, raDelay: 2.5}
-	if r != want {
-		t.Fatalf("got %+v, want %+v", r, want)
+	// No ACK came: perfdhcp 2.2 prints its delays as n/a.
+	ra := strings.Index(perfdhcpReport, "***Statistics for: REQUEST-ACK***")
+	noACK := perfdhcpReport[:ra] + `***Statistics for: REQUEST-ACK***
+sent packets: 894
+received packets: 0
+drops: 894
+drops ratio: 100.000 %
+orphans: 0
+rejected leases: 0
+non unique addresses: 0
+
+min delay: inf ms
+avg delay: min delay: n/a
+avg delay: n/a
+max delay: n/a
+std deviation: n/a
+collected packets: 0
+`
+	r, err = parsePerfdhcp(noACK)
+	if want := (perfdhcpResult{do: want.do, ra: exchange{894, 0, 0}}); err != nil || r != want {
+		t.Fatalf("without ACKs: got %+v %v, want %+v", r, err, want)
 	}
-	if _, err := parsePerfdhcp(out[:strings.Index(out, "***Statistics for: REQUEST-ACK")]); err == nil {
+	if _, err := parsePerfdhcp(perfdhcpReport[:ra]); err == nil {
 		t.Fatal("a report without REQUEST-ACK parsed")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ var testUnits = map[string]string{
 	"vxlan": "Gbit/s", "vxlan-rev": "Gbit/s", "vxlan-cpu-per-gb": "CPU s/GB",
 	"dhcp1000-leases": "leases/s", "dhcp1000-drops": "%", "dhcp1000-delay": "ms",
 	"dhcpmax-leases": "leases/s", "dhcpmax-drops": "%", "dhcpmax-delay": "ms",
+	"dhcprenew-renewals": "renewals/s", "dhcprenew-drops": "%", "dhcprenew-delay": "ms",
 	"dhcp-rss": "MiB", "dhcp-rss-per-lease": "B/lease",
 }
 
@@ -29,6 +31,10 @@ var testUnits = map[string]string{
 // c undoes what it made.
 var separate = map[string]func(bin, work string, o options, rep *report, c *cleanup){
 	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-rss": runDHCPRSS,
+	"ports": idlePortsWorkload(false), "ports-v6": idlePortsWorkload(true),
+	"rootless": func(bin, work string, o options, rep *report, _ *cleanup) {
+		runRootless(bin, filepath.Join(work, "rootless"), o, rep) // usernet.go
+	},
 }
 
 // iperf runs an iperf3 client in h1 against a one-shot server in h2 and

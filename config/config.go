@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
@@ -225,12 +226,7 @@ const (
 var modeNames = [...]string{"isolated", "nat", "routed"}
 
 // String is the mode's config name.
-func (m Mode) String() string {
-	if int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return "unknown"
-}
+func (m Mode) String() string { return label.Of(modeNames[:], m) }
 
 // RoutesOut reports whether the network sends off-network packets to an
 // uplink.

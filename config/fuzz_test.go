@@ -1,11 +1,13 @@
 package config
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 )
 
 // FuzzParse: Parse returns a config or errors, never both; every error
@@ -23,6 +25,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("uplinks:\n  - {name: h, type: user, host_loopback: 10.0.2.2}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: h, forwards: [{proto: udp, port: 53, to: \"10.0.0.9:53\"}]}\n")
 	f.Add("ports:\n  - {name: a, type: tap, vlan: 5000, mtu: 1}\n  - {name: a, type: vxlan}\n")
 	f.Add("ports:\n  - {name: q, type: qemu, socket: /s, socket_owner: \"qemu:107\", socket_mode: 0660}\n")
+	f.Add("networks:\n  - {name: a, address: 10.0.0.1/24, address6: \"fd00:122::1/64\"}\n  - {name: b, vlan: 2, address: 10.0.1.1/24, address6: \"fd00:122::2/64\"}\n")
 	f.Add("ports:\n  - {name: a, type: tap, isolated: true, guard: dhcp}\n  - {name: b, type: qemu, socket: /s, max_macs: 0, guard: {macs: [\"52:54:00:00:00:01\"], ips: [10.0.0.2]}}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f.yaml", []byte(s))
@@ -71,8 +74,9 @@ func checkErrors(t *testing.T, in string, err error) {
 	if !errors.As(err, &es) || len(es) == 0 {
 		t.Fatalf("error %T %v", err, err)
 	}
-	// YAML breaks lines at CR, LF, CRLF and (go-yaml, as libyaml) NEL, LS, PS.
-	lines := 1 + strings.Count(strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(in), "\n")
+	// YAML breaks lines at CR, LF, CRLF and (go-yaml, as libyaml) NEL, LS, PS,
+	// counted in the text go-yaml reads: UTF-16 after a byte order mark.
+	lines := 1 + strings.Count(strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(yamlText(in)), "\n")
 	var msgs []string
 	for i, e := range es {
 		if e.File != "f.yaml" || e.Line < 0 || e.Line > lines || e.Msg == "" {
@@ -235,4 +239,23 @@ func checkVXLAN(t *testing.T, c *Config, p *Port) {
 			}
 		}
 	}
+}
+
+// yamlText is in as go-yaml decodes it: UTF-16 (big or little endian)
+// when it starts with that byte order mark, else as it is.
+func yamlText(in string) string {
+	var order binary.ByteOrder
+	switch {
+	case strings.HasPrefix(in, "\xfe\xff"):
+		order = binary.BigEndian
+	case strings.HasPrefix(in, "\xff\xfe"):
+		order = binary.LittleEndian
+	default:
+		return in
+	}
+	u := make([]uint16, 0, len(in)/2)
+	for i := 2; i+1 < len(in); i += 2 {
+		u = append(u, order.Uint16([]byte(in[i:i+2])))
+	}
+	return string(utf16.Decode(u))
 }

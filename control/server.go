@@ -84,6 +84,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	})
 	mux.HandleFunc("GET /v1/evpn", s.evpn)
 	mux.HandleFunc("POST /v1/reload", s.reload)
+	mux.HandleFunc("POST /v1/upgrade", s.upgrade)
 	mux.HandleFunc("GET /v1/status", s.status)
 	// Capture: a pcap stream (capture.go); 501 if the backend cannot.
 	mux.HandleFunc("GET /v1/capture", s.capture)

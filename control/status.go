@@ -16,6 +16,10 @@ type Status struct {
 	ConfigLoaded     time.Time      `json:"config_loaded"`      // at start, or by the last applied reload
 	LastReloadFailed bool           `json:"last_reload_failed"` // the last reload was refused
 	Reattached       []string       `json:"reattached"`         // ports whose device outlived the previous vswitch
+	PID              int            `json:"pid"`
+	Inherited        []string       `json:"inherited"`               // ports and uplinks handed over by the process this one upgraded
+	UpgradedFrom     int            `json:"upgraded_from,omitempty"` // that process's PID
+	LastUpgradeError string         `json:"last_upgrade_error,omitempty"`
 	Uplinks          []UplinkStatus `json:"uplinks"`
 }
 
@@ -39,6 +43,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	st := sb.Status()
 	st.Reattached = nonNil(st.Reattached)
+	st.Inherited = nonNil(st.Inherited)
 	st.Uplinks = nonNil(st.Uplinks)
 	writeJSON(w, http.StatusOK, st)
 }

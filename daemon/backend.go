@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 
 	"github.com/vswitch/vswitch/config"
@@ -192,9 +193,11 @@ func (b backend) Status() control.Status {
 	loaded, ok := d.life.LastSuccess()
 	d.mu.Lock()
 	re := slices.Clone(d.reattached)
+	inh, upErr, from := slices.Clone(d.inherited), d.upgradeErr, d.upgradedFrom
 	d.mu.Unlock()
 	st := control.Status{Version: Version, Started: d.life.Started(), ConfigSource: d.cfg.Source,
-		ConfigLoaded: loaded, LastReloadFailed: !ok, Reattached: re}
+		ConfigLoaded: loaded, LastReloadFailed: !ok, Reattached: re,
+		PID: os.Getpid(), Inherited: inh, UpgradedFrom: from, LastUpgradeError: upErr}
 	for i, u := range d.uplinks {
 		us := control.UplinkStatus{Name: d.cfg.Uplinks[i].Name, Type: "packet"}
 		if u.IsUser() {

@@ -29,6 +29,8 @@ type Daemon struct {
 	mu         sync.Mutex // guards ports and reattached; control path only
 	ports      map[string]*portEntry
 	reattached []string // ports whose device outlived the previous vswitch
+	inherited  []string // ports and uplinks an upgrade handed over
+	upgradeErr string   // why the last upgrade failed
 	order      []string // port names in the order they were added
 
 	nets    []*network
@@ -43,6 +45,12 @@ type Daemon struct {
 	reloadMu sync.Mutex       // one reload at a time
 	cfgPorts []config.Port    // the ports of the config last applied; reloadMu
 	cfgNets  []config.Network // its networks (hosts may differ from cfg's); reloadMu
+
+	// keep: Stop leaves devices for another process (a hand over is
+	// under way: the other one, or this one again, carries on with them).
+	keep         bool
+	gate         chan struct{} // closed when a taking-over StartWith has every port (gated)
+	upgradedFrom int           // the PID that handed over to this process
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -60,13 +68,31 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return RunWith(ctx, cfg, log, Options{}, nil)
 }
 
-// RunWith is Run with opts; each value on hup (SIGHUP) reloads the config.
+// RunWith is Run with opts; each value on hup (SIGHUP) reloads the
+// config, each on opts.Upgrade (SIGUSR2) hands over to a new process
+// (upgrade.go). With opts.Handover it takes over from an old process
+// instead of opening its own devices. It returns nil once it has handed
+// over.
 func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options, hup <-chan os.Signal) error {
-	d, err := StartWith(cfg, log, opts)
+	if log == nil {
+		log = slog.Default()
+	}
+	opts.upgrades = make(chan upgradeReq)
+	var d *Daemon
+	var err error
+	if opts.Handover != nil {
+		d, err = takeOver(cfg, log, opts)
+	} else {
+		d, err = StartWith(cfg, log, opts)
+	}
 	if err != nil {
 		return err
 	}
+	if err := notifySystemd(); err != nil {
+		log.Warn("telling systemd we are ready", "err", err)
+	}
 	for ctx.Err() == nil {
+		var up *upgradeReq
 		select {
 		case <-hup:
 			if res, err := d.Reload(); err != nil {
@@ -74,8 +100,26 @@ func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Opt
 			} else {
 				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts)
 			}
+		case <-opts.Upgrade:
+			up = &upgradeReq{}
+		case r := <-opts.upgrades:
+			up = &r
 		case <-ctx.Done():
 		}
+		if up == nil {
+			continue
+		}
+		d.reloadMu.Lock() // no reload over the API meanwhile
+		nd, done := d.upgrade(*up)
+		d.reloadMu.Unlock()
+		if done {
+			return nil
+		}
+		if nd == nil {
+			return errors.New("upgrade failed and the devices could not be taken back")
+		}
+		d = nd
+		notifySystemd() // the same process again, after a failed upgrade
 	}
 	log.Info("stopping")
 	return d.Stop()
@@ -106,7 +150,14 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		opts:     opts,
 		cfgPorts: cfg.Ports,
 		cfgNets:  cfg.Networks,
-		life:     metrics.NewLifecycle(time.Now()),
+		life:     opts.life,
+		keep:     opts.inherit != nil,
+	}
+	if d.life == nil {
+		d.life = metrics.NewLifecycle(time.Now())
+	}
+	if d.keep {
+		d.gate = make(chan struct{})
 	}
 	defer func() {
 		if err != nil {
@@ -121,6 +172,13 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		if err := d.ctl.Listen(cfg.Control); err != nil {
 			d.ctl = nil
 			return nil, fmt.Errorf("control socket: %w", err)
+		}
+	}
+	// Each network's gateway is its querier: snooping applies from the
+	// first frame, so hosts coming up with the ports are snooped too.
+	if cfg.MulticastSnooping {
+		for _, n := range cfg.Networks {
+			d.sw.SetQuerier(n.VLAN)
 		}
 	}
 	for i := range cfg.Ports {
@@ -140,6 +198,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 	if err := d.startEVPN(); err != nil {
 		return nil, err
 	}
+	d.restoreGuards() // before a taking-over start's ports read (the gate)
 	if cfg.Metrics != "" {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
 		col.Networks = d.networkStats
@@ -158,6 +217,11 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		}()
 		log.Info("serving metrics", "addr", "http://"+d.met.Addr()+"/metrics")
 	}
+	d.keep = false // from here on a failure is this process's to clean up
+	if d.gate != nil {
+		close(d.gate) // every port is back: forward
+		d.gate = nil
+	}
 	// The API answers only from here on: until now Start wrote the ports,
 	// networks and uplinks it reads without a lock. A client that connected
 	// earlier waits in the listen backlog.
@@ -168,7 +232,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 			}
 		}()
 	}
-	log.Info("vswitch running", "ports", len(cfg.Ports), "control", cfg.Control)
+	log.Info("vswitch running", "ports", len(cfg.Ports), "control", cfg.Control, "inherited", len(d.inherited))
 	return d, nil
 }
 
@@ -185,6 +249,13 @@ func (d *Daemon) Stop() error {
 		errs = append(errs, d.evpn.Close()) // peers hear a NOTIFICATION before the tunnel goes
 	}
 	d.mu.Lock()
+	if d.keep {
+		for _, e := range d.ports {
+			if h, ok := e.drv.(handable); ok {
+				h.KeepDevice()
+			}
+		}
+	}
 	d.ports = map[string]*portEntry{}
 	d.order = nil
 	d.mu.Unlock()
@@ -227,11 +298,14 @@ func (d *Daemon) openPort(pc config.Port, reopen bool) error {
 	if _, ok := d.ports[pc.Name]; ok {
 		return fmt.Errorf("port %s: %w", pc.Name, control.ErrExists)
 	}
-	drv, err := openDriver(pc, d.log)
+	drv, err := d.adopt(pc)
+	if drv == nil && err == nil {
+		drv, err = openDriver(pc, d.log)
+	}
 	if err != nil {
 		return fmt.Errorf("port %s: %w", pc.Name, err)
 	}
-	if err := d.sw.AddPort(switchPortConfig(pc), drv); err != nil {
+	if err := d.sw.AddPort(switchPortConfig(pc), d.gatedPort(drv)); err != nil {
 		drv.Close()
 		return err
 	}

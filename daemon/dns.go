@@ -13,7 +13,7 @@ import (
 // deliverTCP: dns.hosts,
 // the dhcp.hosts names, and the names of the DHCP server's bound leases.
 func newDNS(nc config.Network, srv *dhcp.Server, deliver func(dns.Answer), deliverTCP func(dns.TCPSegment)) *dns.Server {
-	cfg := dns.Config{Network: nc.Name, Gateway: nc.Address, Forwarders: nc.DNS.Forwarders, Deliver: deliver, DeliverTCP: deliverTCP,
+	cfg := dns.Config{Network: nc.Name, Gateway: nc.Address, Gateway6: nc.Address6, Forwarders: nc.DNS.Forwarders, Deliver: deliver, DeliverTCP: deliverTCP,
 		Hosts: dnsHosts(nc)}
 	if h := nc.DHCP; h != nil {
 		cfg.Domain = h.Domain

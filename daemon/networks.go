@@ -13,9 +13,7 @@ import (
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
-	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
-	"github.com/vswitch/vswitch/tap"
 )
 
 // network is a config network brought up: its gateway port and DHCP server.
@@ -81,6 +79,7 @@ func (d *Daemon) startNetworks() error {
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
 			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Address6: nc.Address6, Router6: r6, DHCP6: n.d6,
 			Querier: d.cfg.MulticastSnooping})
+		n.gw.ImportNeighbours(d.opts.inherit.neighbours("network:" + nc.Name)) // an upgrade's
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
 			for _, fw := range nc.Forwards {
@@ -116,7 +115,7 @@ func (d *Daemon) startNetworks() error {
 		d.order = append(d.order, n.port)
 		d.mu.Unlock()
 		d.nets = append(d.nets, n)
-		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil, "dns", n.dns != nil)
+		d.log.Info("network up", "network", nc.Name, "vlan", nc.VLAN, "address", nc.Address, "address6", nc.Address6, "mac", n.gw.MAC(), "dhcp", n.dhcp != nil, "dns", n.dns != nil)
 	}
 	return nil
 }
@@ -171,12 +170,13 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 
 // startUplink opens the outside device and runs the uplink on it.
 func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
-	link, err := tap.OpenAFPacket(tap.AFPacketConfig{Device: uc.Device})
+	link, err := d.uplinkLink(uc)
 	if err != nil {
 		return nil, err
 	}
-	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: link, MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: nat.New(nat.Config{MaxEntries: d.cfg.Conntrack.MaxEntries, MaxPerSource: d.cfg.Conntrack.MaxPerSource}), Log: d.log})
+	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: d.gatedPort(link), MAC: uc.MAC, Address: uc.Prefix,
+		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log})
+	u.ImportNeighbours(d.opts.inherit.neighbours("uplink:" + uc.Name)) // an upgrade's
 	if err := d.addUplink(u, uc, link); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/metrics"
 )
 
 // Options are what a daemon needs beyond its config.
@@ -17,6 +19,21 @@ type Options struct {
 	// Load reads the config again, from where it first came, for Reload;
 	// nil: Reload is refused.
 	Load func() (*config.Config, error)
+
+	// Exec is the command line (binary first) an upgrade starts; nil:
+	// this process's own binary and arguments. An upgrade may name
+	// another binary.
+	Exec []string
+	// Handover is the hand-over socket (HandoverFDEnv) of a process an
+	// upgrade started: RunWith takes the old process's devices and state
+	// from it instead of opening its own. Nil otherwise.
+	Handover *os.File
+	// Upgrade delivers SIGUSR2: each value starts an upgrade.
+	Upgrade <-chan os.Signal
+
+	upgrades chan upgradeReq    // API requests for the runner (RunWith)
+	inherit  *inherited         // what StartWith takes over
+	life     *metrics.Lifecycle // kept across a failed upgrade
 }
 
 // Reload re-reads the config and applies the difference in ports: new
@@ -63,6 +80,7 @@ func (d *Daemon) reload() (control.ReloadResult, error) {
 			return rollback(fmt.Errorf("%s:%d: %w", nc.Source, p.Line, err))
 		}
 		undo = append(undo, func() { d.delPort(p.Name) })
+		d.restoreGuard(p, nil) // a TAP port's host may hold a lease already
 		res.Added = append(res.Added, p.Name)
 	}
 	for _, c := range changed {
@@ -108,6 +126,7 @@ func (d *Daemon) replacePort(old, nu config.Port) error {
 	d.mu.Lock()
 	e, ok := d.ports[old.Name]
 	d.mu.Unlock()
+	held := d.sw.GuardBindings(old.Name) // the reopened port keeps them
 	kept := false
 	if ok {
 		if k, isTAP := e.drv.(interface{ KeepDevice() }); isTAP && old.Type == "tap" && nu.Type == "tap" && old.Netns == nu.Netns {
@@ -121,6 +140,7 @@ func (d *Daemon) replacePort(old, nu config.Port) error {
 	if err := d.openPort(nu, kept); err != nil {
 		return err
 	}
+	d.restoreGuard(nu, held)
 	// Its static FDB entries went with its old self (fdb is the same in
 	// every config a reload accepts).
 	for _, st := range d.cfg.FDB.Static {

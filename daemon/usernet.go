@@ -15,7 +15,11 @@ func (d *Daemon) startUserUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	var u *gateway.Uplink
 	// Out runs only for packets the stack sends, which come after the
 	// first Inject, so u is set by then.
-	st, err := usernet.New(usernet.Config{MaxPerSource: d.cfg.Conntrack.MaxPerSource, HostLoopback: uc.HostLoopback, Log: d.log,
+	// Each flow is a socket of this process: one guest gets at most a
+	// sixteenth of them (256), or conntrack.max_per_source when lower, so
+	// it cannot take every flow from the others (that key's default,
+	// 4096, is the user stack's whole table).
+	st, err := usernet.New(usernet.Config{MaxPerSource: min(d.cfg.Conntrack.MaxPerSource, usernet.DefaultMaxPerSource), HostLoopback: uc.HostLoopback, Log: d.log,
 		Out: func(ip []byte) { u.DeliverUser(ip) }})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
@@ -96,12 +97,7 @@ var dropNames = [NumDrops]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }
 
 // TypeNames are the label values of the message counters.
 var TypeNames = [numTypes]string{"", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform"}

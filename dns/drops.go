@@ -1,5 +1,7 @@
 package dns
 
+import "github.com/vswitch/vswitch/internal/label"
+
 // DropReason says why a query got no answer: a label value of
 // vswitch_dns_drops_total{network,reason}; docs/metrics.md lists them.
 type DropReason uint8
@@ -28,12 +30,7 @@ var dropNames = [NumDrops]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }
 
 // Result is how a query was settled: a label value of
 // vswitch_dns_queries_total{network,result}.
@@ -59,12 +56,7 @@ var resultNames = [NumResults]string{
 }
 
 // String is the metric label value.
-func (r Result) String() string {
-	if r < NumResults {
-		return resultNames[r]
-	}
-	return "unknown"
-}
+func (r Result) String() string { return label.Of(resultNames[:], r) }
 
 // QType is the label set of vswitch_dns_queries_by_type_total{network,type}:
 // the common types by name, everything else as "other", so a guest cannot

@@ -17,7 +17,10 @@ import (
 type Config struct {
 	Network string
 	Gateway netip.Prefix // the server's address and the network's prefix
-	Domain  string       // the local domain (dhcp.domain); "" = bare names only
+	// Gateway6 is the server's IPv6 address and the network's /64
+	// (address6); invalid: queries come over IPv4 only.
+	Gateway6 netip.Prefix
+	Domain   string // the local domain (dhcp.domain); "" = bare names only
 	// Hosts are the names that always resolve: dns.hosts, then the names
 	// of dhcp.hosts. The first entry for a name or address wins.
 	Hosts []Host
@@ -169,9 +172,18 @@ func (s *Server) Query(mac pkt.MAC, src netip.AddrPort, msg []byte, now time.Tim
 	s.handOver(mac, src, msg, false, now)
 }
 
+// client reports whether a may ask: a guest address of the network, IPv4
+// or (with Gateway6) IPv6.
+func (s *Server) client(a netip.Addr) bool {
+	if g6 := s.cfg.Gateway6; a.Is6() {
+		return g6.IsValid() && g6.Contains(a) && a != g6.Addr()
+	}
+	return s.cfg.Gateway.Contains(a) && a != s.gw && a != s.network && a != s.bcast
+}
+
 func (s *Server) handOver(mac pkt.MAC, src netip.AddrPort, msg []byte, tcp bool, now time.Time) {
 	a := src.Addr()
-	if !s.cfg.Gateway.Contains(a) || a == s.gw || a == s.network || a == s.bcast || src.Port() == 0 {
+	if !s.client(a) || src.Port() == 0 {
 		s.drop(DropOutsidePrefix)
 		return
 	}

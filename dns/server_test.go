@@ -285,6 +285,7 @@ func TestDrops(t *testing.T) {
 		{"the gateway itself", "192.168.122.1:1000", ok, DropOutsidePrefix},
 		{"broadcast source", "192.168.122.255:1000", ok, DropOutsidePrefix},
 		{"port 0", "192.168.122.20:0", ok, DropOutsidePrefix},
+		{"IPv6 on a network without address6", "[fd00:122::5]:1000", ok, DropOutsidePrefix},
 		{"short", guest.String(), ok[:11], DropMalformed},
 		{"garbage", guest.String(), []byte("this is not a DNS message at all"), DropMalformed},
 		{"a response", guest.String(), rb, DropNotQuery},

@@ -30,13 +30,15 @@ func newHost6(t testing.TB, tag string) *host {
 // ipv6Lab starts two networks with address6 and guests a1, a2 on the
 // first and b1 on the second, each with its link up and configured by
 // SLAAC. It returns the gateway MACs by network name.
-func ipv6Lab(t *testing.T, tag string, hosts map[string]*host) (*instance, map[string]pkt.MAC) {
+func ipv6Lab(t *testing.T, tag string, hosts map[string]*host) (*instance, map[string]pkt.MAC, string) {
 	t.Helper()
+	metrics := freeAddr(t)
 	for _, n := range []string{"a1", "a2", "b1"} {
 		hosts[n] = newHost6(t, tag+n)
 		hosts[n].dev = testnet.Name(tag)
 	}
-	vs := startVswitch(t, fmt.Sprintf(`ports:
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
   - {name: %s, type: tap, netns: %s}
   - {name: %s, type: tap, netns: %s}
   - {name: %s, type: tap, netns: %s, vlan: 2}
@@ -44,11 +46,12 @@ networks:
   - name: six
     address: 10.226.0.1/24
     address6: "fd00:122::1/64"
+    dns: {hosts: [{name: db, ip: 10.226.0.30}]}
   - name: other
     vlan: 2
     address: 10.226.1.1/24
     address6: "fd00:123::1/64"
-`, hosts["a1"].dev, hosts["a1"].Name, hosts["a2"].dev, hosts["a2"].Name, hosts["b1"].dev, hosts["b1"].Name))
+`, metrics, hosts["a1"].dev, hosts["a1"].Name, hosts["a2"].dev, hosts["a2"].Name, hosts["b1"].dev, hosts["b1"].Name))
 	gw := map[string]pkt.MAC{}
 	for _, e := range vs.fdb() {
 		if strings.HasPrefix(e.Port, "gw-") {
@@ -61,7 +64,7 @@ networks:
 	for _, h := range hosts {
 		h.Run("ip", "link", "set", h.dev, "up")
 	}
-	return vs, gw
+	return vs, gw, metrics
 }
 
 // slaac is the address SLAAC forms from prefix (a /64) and mac (EUI-64).
@@ -104,9 +107,9 @@ func m1(m []string) string {
 // address, ping the gateway, each other, and a guest on a second network
 // through the gateway, every echo answered.
 func TestIPv6SLAAC(t *testing.T) {
-	requireE2E(t, "ping")
+	requireE2E(t, "ping", "dig")
 	h := map[string]*host{}
-	vs, gw := ipv6Lab(t, "s6", h)
+	vs, gw, _ := ipv6Lab(t, "s6", h)
 	a1 := waitSLAAC(t, h["a1"], "fd00:122::/64", gw["six"])
 	a2 := waitSLAAC(t, h["a2"], "fd00:122::/64", gw["six"])
 	b1 := waitSLAAC(t, h["b1"], "fd00:123::/64", gw["other"])
@@ -123,6 +126,20 @@ func TestIPv6SLAAC(t *testing.T) {
 		if got := h[c.from].pingCount(c.to, n); got != n {
 			t.Fatalf("ping -6 %s from %s: %d of %d answered", c.to, c.from, got, n)
 		}
+	}
+	// ICMPv6 errors from the gateway, as ping prints them.
+	for _, c := range []struct{ args, want string }{
+		{"-t 1 " + b1.String(), "From fd00:122::1 icmp_seq=1 Time exceeded: Hop limit"},
+		{"2001:db8::1", "From fd00:122::1 icmp_seq=1 Destination unreachable: No route"},
+	} {
+		out, _ := h["a1"].Output("ping", append([]string{"-c", "1", "-W", "2"}, strings.Fields(c.args)...)...)
+		if !strings.Contains(out, c.want) {
+			t.Fatalf("ping %s: want %q in\n%s", c.args, c.want, out)
+		}
+	}
+	// DNS at the address the RAs name (RDNSS), over IPv6.
+	if status, ans := dig(t, h["a1"], "fd00:122::1", "db", "A"); status != "NOERROR" || len(ans) != 1 || ans[0] != "A 10.226.0.30" {
+		t.Fatalf("dig @fd00:122::1 db: %s %v", status, ans)
 	}
 	// Link-local: the gateway answers on its fe80:: address too.
 	gwLL := pkt.LinkLocalFromMAC(gw["six"]).String() + "%" + h["a1"].dev
@@ -169,11 +186,12 @@ func echo6(src pkt.MAC, id uint16) []byte {
 // a destination-options header. None reaches the other guest (tcpdump
 // there sees the sentinel the attacker sends after them, and no RA but
 // the gateway's), each is counted exactly as ra_guard, and the other
-// guest keeps its default route via the gateway.
+// guest keeps its default route via the gateway. Then the attacker
+// configures the gateway's address: its DAD fails against the gateway.
 func TestIPv6RogueRA(t *testing.T) {
 	requireE2E(t, "ping", "tcpdump")
 	h := map[string]*host{}
-	vs, gw := ipv6Lab(t, "r6", h)
+	vs, gw, metrics := ipv6Lab(t, "r6", h)
 	waitSLAAC(t, h["a2"], "fd00:122::/64", gw["six"])
 	victim, attacker := h["a2"], h["a1"]
 	dump := startProcess(t, "tcpdump", victim.Command(t.Context(), "tcpdump", "-l", "-n", "-e", "-i", victim.dev, "icmp6"))
@@ -217,5 +235,18 @@ func TestIPv6RogueRA(t *testing.T) {
 	waitSLAAC(t, victim, "fd00:122::/64", gw["six"])
 	if got := victim.pingCount("fd00:122::1", 3); got != 3 {
 		t.Fatalf("victim pings the gateway: %d of 3", got)
+	}
+
+	// The attacker takes the gateway's address: its kernel's DAD probe is
+	// answered, so it gives the address up, and the gateway counts it.
+	attacker.Run("ip", "addr", "add", "fd00:122::1/64", "dev", attacker.dev)
+	testnet.WaitFor(t, 10*time.Second, "the attacker's DAD failing", func() bool {
+		return strings.Contains(attacker.Run("ip", "-6", "addr", "show", "dev", attacker.dev), "dadfailed")
+	})
+	if v := metric(t, scrape(t, metrics), "vswitch_gateway_drops_total", `network="six",reason="addr_conflict"`); v != 1 {
+		t.Fatalf("addr_conflict %v, want 1", v)
+	}
+	if got := victim.pingCount("fd00:122::1", 3); got != 3 {
+		t.Fatalf("victim pings the gateway after the attempt: %d of 3", got)
 	}
 }

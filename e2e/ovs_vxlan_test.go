@@ -28,31 +28,39 @@ func startOVS(t testing.TB, ns *host) *ovs {
 	o := &ovs{t: t, ns: ns, dir: t.TempDir()}
 	p := func(name string) string { return filepath.Join(o.dir, name) }
 	testnet.Run(t, "ovsdb-tool", "create", p("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
-	ns.Run("ovsdb-server", p("conf.db"), "--remote=punix:"+p("db.sock"), "--pidfile="+p("ovsdb-server.pid"),
+	o.run("ovsdb-server", p("conf.db"), "--remote=punix:"+p("db.sock"), "--pidfile="+p("ovsdb-server.pid"),
 		"--unixctl="+p("ovsdb-server.ctl"), "--log-file="+p("ovsdb-server.log"), "--detach", "--no-chdir")
 	t.Cleanup(func() { killPidfile(p("ovsdb-server.pid")) })
-	ns.Run("ovs-vswitchd", "unix:"+p("db.sock"), "--pidfile="+p("ovs-vswitchd.pid"),
+	o.run("ovs-vswitchd", "unix:"+p("db.sock"), "--pidfile="+p("ovs-vswitchd.pid"),
 		"--unixctl="+p("ovs-vswitchd.ctl"), "--log-file="+p("ovs-vswitchd.log"), "--detach", "--no-chdir")
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(p("ovs-vswitchd.log"))
 			t.Logf("ovs-vswitchd log:\n%s", b)
 		}
-		ns.Output("ovs-appctl", "-t", p("ovs-vswitchd.ctl"), "exit", "--cleanup")
+		o.appctl("exit", "--cleanup")
 		killPidfile(p("ovs-vswitchd.pid"))
 	})
 	return o
 }
 
+// run runs an OVS command in the namespace with OVS_RUNDIR in the
+// instance's directory (the bridges' management sockets go there, not to
+// the system's /run/openvswitch); it fails the test on error.
+func (o *ovs) run(name string, args ...string) string {
+	o.t.Helper()
+	return o.ns.Run("env", append([]string{"OVS_RUNDIR=" + o.dir, name}, args...)...)
+}
+
 // vsctl runs ovs-vsctl against this instance's database.
 func (o *ovs) vsctl(args ...string) string {
 	o.t.Helper()
-	return o.ns.Run("ovs-vsctl", append([]string{"--db=unix:" + filepath.Join(o.dir, "db.sock"), "--timeout=20"}, args...)...)
+	return o.run("ovs-vsctl", append([]string{"--db=unix:" + filepath.Join(o.dir, "db.sock"), "--timeout=20"}, args...)...)
 }
 
 // appctl runs ovs-appctl against this instance's ovs-vswitchd.
 func (o *ovs) appctl(args ...string) (string, error) {
-	return o.ns.Output("ovs-appctl", append([]string{"-t", filepath.Join(o.dir, "ovs-vswitchd.ctl")}, args...)...)
+	return o.ns.Output("env", append([]string{"OVS_RUNDIR=" + o.dir, "ovs-appctl", "-t", filepath.Join(o.dir, "ovs-vswitchd.ctl")}, args...)...)
 }
 
 // TestVXLANWithOVS joins vswitch to Open vSwitch's userspace datapath

@@ -37,9 +37,9 @@ func TestUserUplinkHostLoopback(t *testing.T) {
 	serveHTTP(hostNS, "127.0.0.1", dir) // the host's loopback only
 	hostNS.Start("dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
 		"--listen-address=127.0.0.1", "--bind-interfaces", "--address=/fwd.example/198.51.100.7")
-	vs, addr := startUserLab(t, hostNS, guest, "192.168.246", `    dns: {forwarders: [127.0.0.1]}
+	vs, addr := startUserLab(t, hostNS, "192.168.246", `    dns: {forwarders: [127.0.0.1]}
     forwards: [{proto: udp, port: 5353, to: "192.168.246.10:5300"}]
-`, ", host_loopback: 10.0.2.2")
+`, ", host_loopback: 10.0.2.2", guest)
 	downloadChecked(t, guest, "http://10.0.2.2:8000/blob", filepath.Join(t.TempDir(), "got"), sum, 20*time.Second, "10", "the download from the host's loopback")
 	// DNS: straight to the host's loopback server (a UDP flow of the
 	// uplink), and through the gateway's forwarder (its own socket).

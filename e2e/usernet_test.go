@@ -31,8 +31,8 @@ func TestUserUplink(t *testing.T) {
 	sum := randomBlob(t, filepath.Join(dir, "blob"), 8)
 	serveHTTP(hostNS, "10.243.0.1", dir)
 	hostNS.Start("python3", "-c", udpEcho, "10.243.0.1", "9999")
-	vs, addr := startUserLab(t, hostNS, guest, "192.168.243", `    forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
-`, "")
+	vs, addr := startUserLab(t, hostNS, "192.168.243", `    forwards: [{proto: tcp, port: 8080, to: "192.168.243.10:8082"}]
+`, "", guest)
 
 	downloadChecked(t, guest, "http://10.243.0.1:8000/blob", filepath.Join(t.TempDir(), "got"), sum, 20*time.Second, "10", "the download through the user uplink")
 	if seen := peerExchange(t, hostNS, guest, "10.243.0.1", "8081", "10.243.0.1", "8081", "the TCP exchange through the user uplink"); seen != "10.243.0.1" {
@@ -161,30 +161,37 @@ func userUplinkPort(t *testing.T, vs *instance, hostNS, guest *host, metrics str
 }
 
 // startUserLab runs vswitch in hostNS (the host, for vswitch's sockets)
-// with a TAP port in guest on network lab, NET.0/24, mode nat through the
-// user uplink host; netKeys and uplinkKeys are more keys of the network
-// (YAML lines) and of the uplink (flow mapping entries). The guest leases
-// NET.10 by DHCP and routes through the gateway. It returns vswitch and
-// its metrics address (in hostNS).
-func startUserLab(t *testing.T, hostNS, guest *host, net, netKeys, uplinkKeys string) (*instance, string) {
+// with a TAP port in each guest on network lab, NET.0/24, mode nat
+// through the user uplink host; netKeys and uplinkKeys are more keys of
+// the network (YAML lines) and of the uplink (flow mapping entries). Each
+// guest leases an address by DHCP (the first NET.10, the next NET.11, in
+// order) and routes through the gateway. It returns vswitch and its
+// metrics address (in hostNS).
+func startUserLab(t *testing.T, hostNS *host, net, netKeys, uplinkKeys string, guests ...*host) (*instance, string) {
 	t.Helper()
-	pg, addr := testnet.Name("p"), freeAddr(t)
+	addr := freeAddr(t)
+	ports, names := "", make([]string, len(guests))
+	for i, g := range guests {
+		names[i] = testnet.Name("p")
+		ports += fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n", names[i], g.Name)
+	}
 	vs := startVswitchWrapped(t, fmt.Sprintf(`metrics: %q
 ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
+%snetworks:
   - name: lab
-    address: %[4]s.1/24
+    address: %[3]s.1/24
     mode: nat
     uplink: host
-    dhcp: {range: %[4]s.10-%[4]s.20}
-%[5]suplinks:
-  - {name: host, type: user%[6]s}
-`, addr, pg, guest.Name, net, netKeys, uplinkKeys), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
-	if ip := dhcpClient(t, "udhcpc", guest, pg); ip != net+".10" {
-		t.Fatalf("lease %s", ip)
+    dhcp: {range: %[3]s.10-%[3]s.20}
+%[4]suplinks:
+  - {name: host, type: user%[5]s}
+`, addr, ports, net, netKeys, uplinkKeys), func(string) []string { return []string{"ip", "netns", "exec", hostNS.Name} })
+	for i, g := range guests {
+		if ip, want := dhcpClient(t, "udhcpc", g, names[i]), fmt.Sprintf("%s.%d", net, 10+i); ip != want {
+			t.Fatalf("guest %d leased %s, want %s", i, ip, want)
+		}
+		g.Run("ip", "route", "add", "default", "via", net+".1")
 	}
-	guest.Run("ip", "route", "add", "default", "via", net+".1")
 	return vs, addr
 }
 

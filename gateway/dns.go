@@ -82,6 +82,10 @@ func (p *Port) DeliverDNSTCP(s dns.TCPSegment) {
 // to the guest. The DNS server's goroutines call it (dns.Config.Deliver),
 // so it copies a.Msg and touches nothing but the multi-producer queue.
 func (p *Port) DeliverDNS(a dns.Answer) {
+	if a.Dst.Addr().Is6() {
+		p.deliverDNS6(a)
+		return
+	}
 	hdr := pkt.EthernetLen + pkt.IPv4MinLen + pkt.UDPLen
 	n := hdr + len(a.Msg)
 	if n > vswitch.SmallDataLen {

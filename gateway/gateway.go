@@ -12,6 +12,7 @@ import (
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/dhcp6"
 	"github.com/vswitch/vswitch/dns"
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -88,12 +89,7 @@ var dropNames = [NumDrops]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }
 
 // Port is the gateway's internal switch port on one network.
 type Port struct {
@@ -411,22 +407,9 @@ func (p *Port) allowICMP(now time.Time) bool {
 // tcpReset answers a TCP segment to the gateway (no port is open) the way
 // Linux does for a closed port (RFC 793 "Reset Generation").
 func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
-	t := pkt.TCP(ip.Payload())
-	if !t.Valid() || t.Flags()&pkt.TCPFlagRST != 0 { // never answer a RST
+	rst, ok := resetFor(pkt.TCP(ip.Payload()))
+	if !ok {
 		return
-	}
-	rst := pkt.TCPFields{SrcPort: t.DstPort(), DstPort: t.SrcPort(), Flags: pkt.TCPFlagRST}
-	if t.Flags()&pkt.TCPFlagACK != 0 {
-		rst.Seq = t.Ack() // RFC 793: a RST takes its sequence from their ACK
-	} else {
-		segLen := uint32(len(t.Payload()))
-		if t.Flags()&pkt.TCPFlagSYN != 0 {
-			segLen++
-		}
-		if t.Flags()&pkt.TCPFlagFIN != 0 {
-			segLen++
-		}
-		rst.Ack, rst.Flags = t.Seq()+segLen, pkt.TCPFlagRST|pkt.TCPFlagACK
 	}
 	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.TCPMinLen
 	f, b := newFrame()
@@ -439,6 +422,28 @@ func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
 	rt.SetChecksum(rip.PseudoHeaderChecksum(pkt.ProtoTCP, pkt.TCPMinLen))
 	clear(b[n:60]) // zero padding, as for echo replies
 	p.send(f, 60)
+}
+
+// resetFor is the RST that answers segment t (RFC 793 "Reset
+// Generation"), over IPv4 or IPv6; none for a RST or a short segment.
+func resetFor(t pkt.TCP) (pkt.TCPFields, bool) {
+	if !t.Valid() || t.Flags()&pkt.TCPFlagRST != 0 { // never answer a RST
+		return pkt.TCPFields{}, false
+	}
+	rst := pkt.TCPFields{SrcPort: t.DstPort(), DstPort: t.SrcPort(), Flags: pkt.TCPFlagRST}
+	if t.Flags()&pkt.TCPFlagACK != 0 {
+		rst.Seq = t.Ack() // a RST takes its sequence from their ACK
+	} else {
+		segLen := uint32(len(t.Payload()))
+		if t.Flags()&pkt.TCPFlagSYN != 0 {
+			segLen++
+		}
+		if t.Flags()&pkt.TCPFlagFIN != 0 {
+			segLen++
+		}
+		rst.Ack, rst.Flags = t.Seq()+segLen, pkt.TCPFlagRST|pkt.TCPFlagACK
+	}
+	return rst, true
 }
 
 // dhcp runs a DHCP message through the network's server and frames the

@@ -49,3 +49,22 @@ func (p *Port) icmp6Error(eth pkt.Ethernet, ip pkt.IPv6, typ, code uint8, word u
 	copy(b[icmp6Off+pkt.ICMPv6Len:], quote)
 	p.send(f, writeICMPv6(b, p.mac, eth.Src(), p.v6.srcFor(src), src, 64, n))
 }
+
+// tcpReset6 answers a TCP segment to the gateway's IPv6 address (no port
+// is open) with a RST, as tcpReset does over IPv4.
+func (p *Port) tcpReset6(eth pkt.Ethernet, ip pkt.IPv6, t pkt.TCP) {
+	rst, ok := resetFor(t)
+	if !ok {
+		return
+	}
+	n := icmp6Off + pkt.TCPMinLen
+	f, b := newFrame()
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv6})
+	rip := pkt.IPv6(b[pkt.EthernetLen:])
+	rip.Encode(&pkt.IPv6Fields{PayloadLen: pkt.TCPMinLen, NextHeader: pkt.ProtoTCP, HopLimit: 64, Src: ip.Dst(), Dst: ip.Src()})
+	rt := pkt.TCP(b[icmp6Off:n])
+	rt.Encode(&rst)
+	rt.SetChecksum(rip.PseudoHeaderChecksum(pkt.ProtoTCP, pkt.TCPMinLen))
+	clear(b[n:max(n, 60)])
+	p.send(f, max(n, 60))
+}

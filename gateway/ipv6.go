@@ -11,7 +11,8 @@ import (
 
 // The gateway's IPv6 side on a network with address6: neighbour
 // discovery for its global and link-local addresses (ndp.go), router
-// advertisements (ra.go), ping and ICMPv6 errors (icmp6.go), and routing
+// advertisements (ra.go), MLD reports of its groups (mld.go), ping and
+// ICMPv6 errors (icmp6.go), and routing
 // between the networks that have address6 (route6.go). It runs on the
 // same writer goroutine as IPv4 and shares its queue, rate limits and
 // frame pool; the only other goroutine is the advertiser (ra.go).
@@ -37,6 +38,7 @@ type v6 struct {
 	neigh  *neighbours // learned only from NS and NA (ndp.go)
 	nsTok  tokens      // solicitations for guests, per second
 	rsTok  tokens      // solicited RAs, per second
+	mldTok tokens      // reports answering queries, per second
 }
 
 // Indexes of state.
@@ -173,6 +175,17 @@ func (p *Port) ipv6(eth pkt.Ethernet, now time.Time) {
 		if mine >= 0 && !p.dnsUDP6(eth, ip, pkt.UDP(ip[off:ip.Len()]), now) {
 			p.icmp6Error(eth, ip, pkt.ICMPv6DstUnreach, pkt.ICMPv6CodePortUnreach, 0, now)
 		}
+	case pkt.ProtoTCP:
+		if mine >= 0 {
+			p.tcpReset6(eth, ip, pkt.TCP(ip[off:ip.Len()]))
+		}
+	case pkt.ProtoNoNext:
+	default:
+		// An upper layer the gateway does not speak: parameter problem,
+		// unrecognized next header, pointing at it (RFC 8200 4).
+		if mine >= 0 {
+			p.icmp6Error(eth, ip, pkt.ICMPv6ParamProblem, pkt.ICMPv6CodeUnknownNext, uint32(nextHeaderOffset(ip, off)), now)
+		}
 	}
 }
 
@@ -186,10 +199,27 @@ func (p *Port) icmp6(eth pkt.Ethernet, ip pkt.IPv6, c pkt.ICMPv6, unicast bool, 
 		p.neighAdvert(eth, ip, c, now)
 	case pkt.ICMPv6RouterSolicit:
 		p.routerSolicit(eth, ip, c, now)
+	case pkt.ICMPv6MLDQuery:
+		p.mldQuery(ip, c, now)
 	case pkt.ICMPv6EchoRequest:
 		if unicast && c.Code() == 0 {
 			p.v6.neigh.confirm(ip.Src(), eth.Src(), now)
 			p.echo6(eth, ip, c)
 		}
 	}
+}
+
+// nextHeaderOffset is where, in ip, the next-header field naming the
+// upper layer at off sits: the fixed header's, or the last extension
+// header's first byte.
+func nextHeaderOffset(ip pkt.IPv6, off int) int {
+	if off == pkt.IPv6Len {
+		return 6
+	}
+	it := ip.ExtHeaders()
+	last := 6
+	for at := pkt.IPv6Len; it.Next(); at += len(it.Data()) {
+		last = at
+	}
+	return last
 }

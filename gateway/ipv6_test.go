@@ -217,7 +217,8 @@ func TestEcho6(t *testing.T) {
 	}
 }
 
-// TestDAD runs the advertiser by hand: two probes from ::, then, once
+// TestDAD runs the advertiser by hand: an MLD join of the gateway's
+// groups, two probes from ::, then, once
 // the wait passes, an advertisement with the prefix; a guest's NA for the
 // tentative global address makes it a duplicate, so it is not answered
 // for and the advertisement carries no RDNSS with it.
@@ -229,9 +230,11 @@ func TestDAD(t *testing.T) {
 		done := make(chan struct{})
 		go func() { p.advertise(func(time.Duration) <-chan time.Time { return wait }); close(done) }()
 		var probes [][]byte
-		for len(probes) < 2 {
+		for len(probes) < 3 {
 			probes = append(probes, takeWait(t, p)...)
 		}
+		checkMLDReport(t, p, probes[0], netip.IPv6Unspecified(), recToExclude) // the join comes first
+		probes = probes[1:]
 		ll := pkt.LinkLocalFromMAC(p.MAC())
 		for i, target := range []netip.Addr{ll, gw6.Addr()} {
 			g := pkt.SolicitedNode(target)
@@ -339,6 +342,20 @@ func TestRouterSolicitation(t *testing.T) {
 	}
 }
 
+// With DNS on, the advertisement names the gateway as DNS server.
+func TestRAWithRDNSS(t *testing.T) {
+	p, _ := newDNSPort(t)
+	p.v6 = newV6(gw6, p.MAC())
+	for i := range p.v6.state {
+		p.v6.state[i].Store(addrPreferred)
+	}
+	f, b := newFrame()
+	defer f.Release()
+	n := p.writeRA(b, pkt.MulticastMAC6(pkt.IPv6AllNodes), pkt.IPv6AllNodes)
+	ra := checkICMPv6Frame(t, b[:n], pkt.MulticastMAC6(pkt.IPv6AllNodes), pkt.LinkLocalFromMAC(p.MAC()), pkt.IPv6AllNodes, 255)
+	checkRA(t, pkt.NDPRouterAdvert(ra), p.MAC(), gw6.Addr())
+}
+
 // TestRoute6 routes between two networks that share a Router6.
 func TestRoute6(t *testing.T) {
 	r := NewRouter6()
@@ -388,5 +405,43 @@ func TestRoute6(t *testing.T) {
 	wantA := [NumDrops]uint64{DropTTLExceeded: 1, DropNotForUs: 1, DropBadSource: 1}
 	if d := a.Drops(); d != wantA {
 		t.Fatalf("a's drops %v, want %v", d, wantA)
+	}
+}
+
+// TestGatewayAnswers6: TCP to the gateway's IPv6 address gets a RST and
+// an upper layer it does not speak a parameter problem pointing at the
+// next-header field that names it, as from a Linux host.
+func TestGatewayAnswers6(t *testing.T) {
+	p := newPort6("t", gw6, nil)
+	gw := gw6.Addr()
+	syn := make([]byte, pkt.TCPMinLen)
+	pkt.TCP(syn).Encode(&pkt.TCPFields{SrcPort: 40000, DstPort: 22, Seq: 1000, Flags: pkt.TCPFlagSYN})
+	out := exchange(t, p, frame6(p.MAC(), guestMAC, guest6, gw, 64, pkt.ProtoTCP, syn))
+	if len(out) != 1 {
+		t.Fatalf("%d answers to a SYN", len(out))
+	}
+	ip := pkt.IPv6(out[0][pkt.EthernetLen:])
+	r := pkt.TCP(ip.Payload())
+	if ip.Src() != gw || ip.Dst() != guest6 || ip.NextHeader() != pkt.ProtoTCP || !r.Valid() || r.SrcPort() != 22 || r.DstPort() != 40000 ||
+		r.Flags() != pkt.TCPFlagRST|pkt.TCPFlagACK || r.Ack() != 1001 || r.ComputeChecksum(ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(r)))) != r.Checksum() {
+		t.Fatalf("RST % x", out[0])
+	}
+	for _, c := range []struct {
+		name    string
+		next    uint8
+		payload []byte
+		pointer uint32
+	}{
+		{"SCTP", 132, make([]byte, 12), 6},
+		{"SCTP behind destination options", pkt.ProtoDestOpts, append([]byte{132, 0, 1, 4, 0, 0, 0, 0}, make([]byte, 12)...), 40},
+	} {
+		out := exchange(t, p, frame6(p.MAC(), guestMAC, guest6, gw, 64, c.next, c.payload))
+		if len(out) != 1 {
+			t.Fatalf("%s: %d answers", c.name, len(out))
+		}
+		m := checkICMPv6Frame(t, out[0], guestMAC, gw, guest6, 64)
+		if m.Type() != pkt.ICMPv6ParamProblem || m.Code() != pkt.ICMPv6CodeUnknownNext || m.Word() != c.pointer {
+			t.Fatalf("%s: % x", c.name, m)
+		}
 	}
 }

@@ -74,11 +74,16 @@ func (p *Port) routerSolicit(eth pkt.Ethernet, ip pkt.IPv6, c pkt.ICMPv6, now ti
 	p.send(f, p.writeRA(b, dmac, dst))
 }
 
-// advertise is the IPv6 side's own goroutine: DAD for the gateway's two
-// addresses, then unsolicited advertisements until the port closes.
+// advertise is the IPv6 side's own goroutine: an MLD report joining the
+// gateway's groups, DAD for its two addresses, then unsolicited
+// advertisements until the port closes.
 // after is time.After (tests pass their own).
 func (p *Port) advertise(after func(time.Duration) <-chan time.Time) {
 	v := p.v6
+	// Join the solicited-node groups before probing (RFC 4862 5.4.2), so
+	// a snooping switch delivers the answers and later solicitations.
+	f, b := newFrame()
+	p.send(f, p.writeMLDReport(b, netip.IPv6Unspecified(), recToExclude))
 	for _, a := range [2]netip.Addr{v.ll, v.global} {
 		f, b := newFrame()
 		p.send(f, writeNS(b, p.mac, netip.IPv6Unspecified(), a))

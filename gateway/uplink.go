@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
@@ -58,12 +59,7 @@ var uplinkDropNames = [NumUplinkDrops]string{
 }
 
 // String is the metric label value.
-func (r UplinkDropReason) String() string {
-	if r < NumUplinkDrops {
-		return uplinkDropNames[r]
-	}
-	return "unknown"
-}
+func (r UplinkDropReason) String() string { return label.Of(uplinkDropNames[:], r) }
 
 // uplinkAddr is the uplink's outside address, replaced whole (DHCP).
 type uplinkAddr struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
@@ -31,12 +32,7 @@ var verdictNames = [NumVerdicts]string{
 }
 
 // String is the label value; "unknown" for a value past the last verdict.
-func (v Verdict) String() string {
-	if v < NumVerdicts {
-		return verdictNames[v]
-	}
-	return "unknown"
-}
+func (v Verdict) String() string { return label.Of(verdictNames[:], v) }
 
 // Packet describes the IPv4 packet to translate.
 type Packet struct {

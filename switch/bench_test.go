@@ -32,39 +32,8 @@ func benchSwitch(b testing.TB, pcs ...PortConfig) (*Switch, []*swPort) {
 // and drains every other port, recycling frames through the pool as the
 // real reader and writer do.
 func benchForward(b *testing.B, s *Switch, ports []*swPort, in int, tmpl []byte) {
-	frames := make([]*Frame, BatchSize)
-	for i := range frames {
-		frames[i] = NewFrame()
-	}
-	out := make([]*Frame, BatchSize)
-	now := time.Now().Unix()
-	// Learn the destination first.
-	b.ReportAllocs()
 	b.SetBytes(int64(len(tmpl)))
-	n := 0
-	for b.Loop() {
-		if n == 0 {
-			for _, f := range frames {
-				f.reset()
-				f.SetData(tmpl)
-			}
-		}
-		n++
-		if n == BatchSize {
-			s.ingress(ports[in], frames, now)
-			for i, p := range ports {
-				if i == in {
-					continue
-				}
-				for k := p.q.Take(out); k > 0; k = p.q.Take(out) {
-					for _, f := range out[:k] {
-						f.Release()
-					}
-				}
-			}
-			n = 0
-		}
-	}
+	benchMix(b, s, ports, in, func(int) []byte { return tmpl })
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mframes/s")
 }
 
@@ -167,12 +136,13 @@ func BenchmarkForwardUnicastCaptured(b *testing.B) {
 }
 
 // BenchmarkForwardMulticast is a group stream with snooping: two members
-// of 16 ports, one router port, on a table of 1000 groups.
+// of 16 ports, one router port, on a table of 1000 groups; "off" is the
+// same stream with snooping off, flooded to the 15 other ports.
 func BenchmarkForwardMulticast(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		group string
-	}{{"igmp", "239.1.2.3"}, {"mld", "ff15::1"}, {"unregistered", "239.200.0.1"}} {
+	}{{"igmp", "239.1.2.3"}, {"mld", "ff15::1"}, {"unregistered", "239.200.0.1"}, {"off", "239.1.2.3"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var pcs []PortConfig
 			for i := range 16 {
@@ -190,6 +160,9 @@ func BenchmarkForwardMulticast(b *testing.B) {
 			s.mdb.join(ports[5], keyOf(1, addr("239.1.2.3")), now)
 			s.mdb.join(ports[2], keyOf(1, addr("ff15::1")), now)
 			s.mdb.join(ports[5], keyOf(1, addr("ff15::1")), now)
+			if tc.name == "off" {
+				s.mdb = nil
+			}
 			benchForward(b, s, ports, 1, udpTo(2, g))
 		})
 	}

@@ -1,5 +1,7 @@
 package vswitch
 
+import "github.com/vswitch/vswitch/internal/label"
+
 // DropReason says why the switch did not deliver a frame. Each is a label
 // value of vswitch_port_drops_total{reason}; docs/metrics.md lists them.
 type DropReason uint8
@@ -62,9 +64,4 @@ var dropNames = [NumDropReasons]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }

@@ -112,7 +112,7 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 				continue
 			}
 		}
-		if eth.Type() == pkt.TypeIPv6 && (p.raGuard || s.local6.Load() != nil) {
+		if eth.Type() == pkt.TypeIPv6 && (p.raGuard || !p.local.Load() && s.local6.Load() != nil) {
 			if r := s.screen6(p, f); r != NumDropReasons {
 				p.drop(r)
 				continue

@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -92,8 +93,10 @@ type mdbPort struct {
 
 type mdbStats struct {
 	reports, leaves, queries [numFam]atomic.Uint64
-	snooped                  atomic.Uint64 // multicast sent to members and router ports only
-	flooded                  atomic.Uint64 // multicast flooded: link-local control group, or no querier
+	// Every port's reader counts every multicast data frame: striped
+	// counters, so the readers do not fight over one cache line.
+	snooped *xsync.Counter // multicast sent to members and router ports only
+	flooded *xsync.Counter // multicast flooded: link-local control group, or no querier
 }
 
 func newMDB(maxEntries int) *mdb {
@@ -101,6 +104,7 @@ func newMDB(maxEntries int) *mdb {
 		groups: xsync.NewMap[mdbKey, *mdbGroup](),
 		max:    int64(maxEntries),
 		ports:  map[*swPort]*mdbPort{},
+		stats:  mdbStats{snooped: xsync.NewCounter(), flooded: xsync.NewCounter()},
 	}
 }
 
@@ -214,13 +218,26 @@ func (m *mdb) leave(p *swPort, key mdbKey, now int64) {
 // query, once hosts that joined before (say before a restart) answered it.
 func (m *mdb) query(p *swPort, fam int, vid uint16, maxResp, now int64) {
 	end := now + mcastQuerierPresent
-	if m.querierEnd[fam][vid].Load() < now {
+	switch cur := m.querierEnd[fam][vid].Load(); {
+	case cur == ownQuerier:
+	case cur < now:
 		m.querier[fam][vid].Store(now + maxResp)
-	}
-	if m.querierEnd[fam][vid].Load() != end {
+		fallthrough
+	case cur != end:
 		m.querierEnd[fam][vid].Store(end)
 	}
 	m.addRouter(p, vid, end)
+}
+
+// ownQuerier is querierEnd of a VLAN whose querier is the switch's own.
+const ownQuerier = math.MaxInt64
+
+// ownQuery makes vid a VLAN with a querier of its own, for good.
+func (m *mdb) ownQuery(vid uint16) {
+	for fam := range numFam {
+		m.querier[fam][vid].Store(1)
+		m.querierEnd[fam][vid].Store(ownQuerier)
+	}
 }
 
 // snooping reports whether forwarding by the table applies on vid now.

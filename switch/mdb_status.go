@@ -2,6 +2,8 @@ package vswitch
 
 import (
 	"net/netip"
+
+	"github.com/vswitch/vswitch/internal/pkt"
 	"sort"
 	"time"
 )
@@ -76,7 +78,7 @@ func (s *Switch) MDBStats() MDBStats {
 		return MDBStats{}
 	}
 	st := MDBStats{Enabled: true, Groups: int(m.count.Load()),
-		Snooped: m.stats.snooped.Load(), Flooded: m.stats.flooded.Load()}
+		Snooped: uint64(m.stats.snooped.Value()), Flooded: uint64(m.stats.flooded.Value())}
 	for f := range numFam {
 		st.Reports[f] = m.stats.reports[f].Load()
 		st.Leaves[f] = m.stats.leaves[f].Load()
@@ -92,4 +94,17 @@ func (s *Switch) PortGroups(name string) int {
 		return 0
 	}
 	return s.mdb.portGroups(p)
+}
+
+// SetQuerier says that VLAN vid has an IGMP and MLD querier of the
+// switch's own (a gateway port the caller attaches, which queries): IGMP
+// and MLD snooping apply on vid at once and for good, instead of from one
+// response time after the first query seen until queries stop. So the
+// start-up burst of hosts that come up with the switch (their reports,
+// DAD probes and router solicitations) is snooped from its first frame.
+// A no-op with snooping off.
+func (s *Switch) SetQuerier(vid uint16) {
+	if s.mdb != nil && vid >= 1 && vid <= pkt.MaxVID {
+		s.mdb.ownQuery(vid)
+	}
 }

@@ -306,3 +306,22 @@ func TestSnoopTrunk(t *testing.T) {
 		t.Errorf("others got %v, want the router only", got)
 	}
 }
+
+// TestSnoopOwnQuerier: on a VLAN whose querier is the switch's own
+// (SetQuerier), snooping applies from the first frame and does not lapse,
+// whatever other queries come and go.
+func TestSnoopOwnQuerier(t *testing.T) {
+	s, ports := fourPorts(t)
+	g := addr("ff02::1:ff00:2")
+	t0 := time.Now().Unix()
+	s.SetQuerier(1)
+	inject(s, ports, pA, mldFrame(1, mldV2Dst, reportV3(pkt.MLDv2Report, []rec{{pkt.RecordToExclude, g, 0}})), t0)
+	if got := inject(s, ports, pB, udpTo(2, g), t0); !slices.Equal(got, []int{0, 1, 0, 0}) {
+		t.Errorf("at once: %v, want the member only [0 1 0 0]", got)
+	}
+	inject(s, ports, pR, query6(), t0+1)
+	s.mdb.age(t0 + 2*mcastQuerierPresent)
+	if got := inject(s, ports, pB, udpTo(2, addr("ff15::9")), t0+2*mcastQuerierPresent); !slices.Equal(got, []int{0, 0, 0, 0}) {
+		t.Errorf("long after the other querier left: %v, want no flood [0 0 0 0]", got)
+	}
+}

@@ -13,7 +13,7 @@ import (
 // guests' router (ra_guard). The extension-header chain is walked, and a
 // first fragment whose upper layer is not inside it is dropped too, as
 // RFC 7113 asks: hiding an RA behind headers or fragments does not get
-// it through. And no port but the gateway's may advertise the gateway's
+// it through; nor does a chain the walk cannot finish. And no port but the gateway's may advertise the gateway's
 // IPv6 addresses (AddLocalAddr6): an NA claiming one is dropped
 // (spoofed_na), as a frame with the gateway's MAC is (local_mac).
 //
@@ -56,6 +56,11 @@ func (s *Switch) screen6(p *swPort, f *Frame) DropReason {
 	}
 	proto, off := it.Upper()
 	if it.Malformed() {
+		// A chain the walk cannot finish (more than 8 headers, say) could
+		// hide an RA that a host's own parser, with no such bound, finds.
+		if p.raGuard {
+			return DropRAGuard
+		}
 		return NumDropReasons
 	}
 	if proto == pkt.ProtoFragment {

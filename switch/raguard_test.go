@@ -45,6 +45,14 @@ func TestRAGuard(t *testing.T) {
 		return []byte{next, 0, byte(off >> 5), byte(off<<3) | 1, 0, 0, 0, 1}
 	}
 	target := gwLL6.As16()
+	var nine []byte // more destination-options headers than the walk takes
+	for i := range 9 {
+		h := append([]byte(nil), dest...)
+		if i < 8 {
+			h[0] = pkt.ProtoDestOpts
+		}
+		nine = append(nine, h...)
+	}
 	for _, c := range []struct {
 		name   string
 		port   string
@@ -56,6 +64,7 @@ func TestRAGuard(t *testing.T) {
 		{"RA behind destination options", "guest", icmp6Frame(mac(1), pkt.ProtoDestOpts, dest, pkt.ICMPv6RouterAdvert, nil), DropRAGuard},
 		{"RA in a first fragment", "guest", icmp6Frame(mac(1), pkt.ProtoFragment, frag(pkt.ProtoICMPv6, 0), pkt.ICMPv6RouterAdvert, nil), DropRAGuard},
 		{"chain continued in a fragment", "guest", icmp6Frame(mac(1), pkt.ProtoFragment, frag(pkt.ProtoDestOpts, 0), pkt.ProtoICMPv6, nil), DropRAGuard},
+		{"RA behind nine headers", "guest", icmp6Frame(mac(1), pkt.ProtoDestOpts, nine, pkt.ICMPv6RouterAdvert, nil), DropRAGuard},
 		{"NA for the gateway", "guest", icmp6Frame(mac(1), pkt.ProtoICMPv6, nil, pkt.ICMPv6NeighAdvert, target[:]), DropSpoofedNA},
 		{"NA for the gateway from a port without RA guard", "up", icmp6Frame(mac(3), pkt.ProtoICMPv6, nil, pkt.ICMPv6NeighAdvert, target[:]), DropSpoofedNA},
 		// Positive controls.
@@ -86,7 +95,7 @@ func TestRAGuard(t *testing.T) {
 	}
 	// Exactly one drop per dropped frame.
 	g, _ := s.Port("guest")
-	if g.Drops[DropRAGuard] != 5 || g.Drops[DropSpoofedNA] != 1 {
+	if g.Drops[DropRAGuard] != 6 || g.Drops[DropSpoofedNA] != 1 {
 		t.Fatalf("guest drops ra_guard %d spoofed_na %d", g.Drops[DropRAGuard], g.Drops[DropSpoofedNA])
 	}
 }

@@ -75,7 +75,7 @@ func (s *Switch) snoop4(p *swPort, vid uint16, b []byte, now int64) (mcastAction
 		return s.igmp(p, vid, pkt.IGMP(ip.Payload()), now)
 	}
 	if dst[0]&0xf0 != 0xe0 || linkLocal4(dst) || !s.mdb.snooping(famIPv4, vid, now) {
-		s.mdb.stats.flooded.Add(1)
+		s.mdb.stats.flooded.Inc()
 		return mcFlood, mdbKey{}, NumDropReasons
 	}
 	return mcGroup, keyOf(vid, netip.AddrFrom4(dst)), NumDropReasons
@@ -202,7 +202,7 @@ func (s *Switch) snoop6(p *swPort, vid uint16, b []byte, now int64) (mcastAction
 	}
 	dst := [16]byte(b[24:40])
 	if dst[0] != 0xff || flooded6(dst) || !s.mdb.snooping(famIPv6, vid, now) {
-		s.mdb.stats.flooded.Add(1)
+		s.mdb.stats.flooded.Inc()
 		return mcFlood, mdbKey{}, NumDropReasons
 	}
 	return mcGroup, mdbKey{vid: vid, addr: dst}, NumDropReasons
@@ -233,7 +233,7 @@ func (s *Switch) mcast(topo *topology, in *swPort, f *Frame, act mcastAction, ke
 	if act == mcFlood {
 		return s.flood(topo, in, f)
 	}
-	s.mdb.stats.snooped.Add(1)
+	s.mdb.stats.snooped.Inc()
 	vid := f.vid
 	var last *swPort
 	var members []*mdbMember

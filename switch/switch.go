@@ -51,6 +51,9 @@ type PortConfig struct {
 	RAGuard bool
 }
 
+// closeParallel is how many ports Close shuts down at once.
+const closeParallel = 64
+
 // DefaultQueue is the egress queue length when PortConfig.Queue is 0.
 const DefaultQueue = 1024
 
@@ -199,9 +202,21 @@ func (s *Switch) Close() error {
 	old := s.topo.Load()
 	s.topo.Store(&topology{byName: map[string]*swPort{}})
 	s.mu.Unlock()
+	// The ports go in parallel: closing a TAP device waits on the kernel
+	// (tens of milliseconds to unregister it), so a thousand closed one by
+	// one took most of a minute.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, closeParallel)
 	for _, p := range old.ports {
-		p.shutdown(s.fdb)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			p.shutdown(s.fdb)
+			<-sem
+		}()
 	}
+	wg.Wait()
 	close(s.stop)
 	s.wg.Wait()
 	return nil

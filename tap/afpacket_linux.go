@@ -28,7 +28,7 @@ const rxChunk = 8
 // receives is read (promiscuous), and frames written leave through it.
 type AFPacket struct {
 	dev  string
-	conn *packet.Conn
+	conn packetConn // a *packet.Conn, or an inherited socket (handover_linux.go)
 	rc   syscall.RawConn
 
 	rframes []*vswitch.Frame
@@ -52,6 +52,7 @@ type AFPacket struct {
 	writeFn func(fd uintptr) bool
 
 	closed   atomic.Bool
+	keep     atomic.Bool // Close leaves promiscuous mode on (KeepDevice)
 	txErrors atomic.Uint64
 	rxErrors atomic.Uint64
 }
@@ -91,12 +92,17 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacket, error) {
 		a.conn.Close()
 		return nil, fmt.Errorf("afpacket %s: %w", cfg.Device, err)
 	}
+	a.buffers()
+	return a, nil
+}
+
+// buffers allocates the read side's buffers and the I/O closures, once.
+func (a *AFPacket) buffers() {
 	for i := range rxChunk {
 		a.rctl[i] = make([]byte, auxSpace)
 	}
 	a.readFn = withSpillSet(&a.spill, a.doRead)
 	a.writeFn = a.doWrite
-	return a, nil
 }
 
 func (a *AFPacket) setup() error {
@@ -300,7 +306,9 @@ func (a *AFPacket) Close() error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	a.conn.SetPromiscuous(false)
+	if !a.keep.Load() {
+		a.conn.SetPromiscuous(false)
+	}
 	return a.conn.Close()
 }
 

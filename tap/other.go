@@ -47,3 +47,9 @@ type VXLANConfig struct {
 
 // OpenVXLAN is not supported off Linux.
 func OpenVXLAN(VXLANConfig) (vswitch.Port, error) { return nil, errUnsupported }
+
+// AdoptTAP is not supported off Linux.
+func AdoptTAP(string, int) (vswitch.Port, error) { return nil, errUnsupported }
+
+// AdoptAFPacket is not supported off Linux.
+func AdoptAFPacket(string, int) (vswitch.Port, error) { return nil, errUnsupported }

@@ -49,11 +49,11 @@ type QEMU struct {
 	done  chan struct{}
 	once  sync.Once
 
-	rbuf []byte // the reader goroutine's buffer: frames are cut out of it
+	rbuf []byte // the reader goroutine's buffer: frames are cut out of it; nil while no VM is connected
 	rlen int
 	rc   *qconn
 
-	wbuf []byte // the writer goroutine's buffer for one batch
+	wbuf []byte // the writer goroutine's buffer for one batch; grows to the largest batch sent
 
 	stall time.Duration // qemuStall; tests shorten it before the first ReadBatch
 
@@ -79,7 +79,7 @@ var ErrNoPeer = errors.New("no VM connected")
 // OpenQEMU listens on the socket or loopback address of cfg.
 func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
 	q := &QEMU{name: cfg.Name, log: cfg.Log, conns: make(chan net.Conn), done: make(chan struct{}),
-		rbuf: make([]byte, 4*qemuMaxFrame), wbuf: make([]byte, 0, 256<<10), stall: qemuStall}
+		stall: qemuStall}
 	if q.log == nil {
 		q.log = slog.Default()
 	}
@@ -157,9 +157,13 @@ func (q *QEMU) Counters() map[string]uint64 {
 func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	for {
 		if q.rc == nil || q.rc.closed.Load() {
+			// A port without a VM holds no read buffer: a host with many
+			// configured VMs, few of them running, pays for the running ones.
+			q.rbuf = nil
 			select {
 			case c := <-q.conns:
 				q.rc = &qconn{c: c}
+				q.rbuf = make([]byte, 4*qemuMaxFrame)
 				q.rlen = 0
 				q.cur.Store(q.rc)
 				q.log.Info("qemu port: VM connected", "port", q.name, "peer", c.RemoteAddr())

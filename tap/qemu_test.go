@@ -384,3 +384,13 @@ func TestQEMUSocketPerm(t *testing.T) {
 		})
 	}
 }
+
+// TestQEMUIdleHoldsNoBuffers: a QEMU port whose VM is not running holds
+// no read or write buffer (a thousand configured, idle ones held 512 KiB
+// each).
+func TestQEMUIdleHoldsNoBuffers(t *testing.T) {
+	q := quietQEMU(t)
+	if q.rbuf != nil || cap(q.wbuf) != 0 {
+		t.Fatalf("an idle port holds %d bytes to read into and %d to write from", cap(q.rbuf), cap(q.wbuf))
+	}
+}

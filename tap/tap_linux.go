@@ -153,11 +153,18 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap %s: %w", cfg.Name, err)
 	}
-	t := &TAP{name: cfg.Name, f: os.NewFile(uintptr(fd), "tap:"+cfg.Name), offloads: offloads, reattached: reattach}
+	return newTAP(cfg.Name, os.NewFile(uintptr(fd), "tap:"+cfg.Name), offloads, reattach)
+}
+
+// newTAP is the port on f, a TAP file set up for vnet headers; on error
+// f is closed.
+func newTAP(name string, f *os.File, offloads uint, reattach bool) (*TAP, error) {
+	t := &TAP{name: name, f: f, offloads: offloads, reattached: reattach}
+	var err error
 	t.rc, err = t.f.SyscallConn()
 	if err != nil {
 		t.f.Close()
-		return nil, fmt.Errorf("tap %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("tap %s: %w", name, err)
 	}
 	t.readFn = withSpill(&t.spill, t.doRead)
 	t.writeFn = t.doWrite

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -52,12 +53,7 @@ var vxlanDropNames = [NumVXLANDrops]string{
 }
 
 // String is the metric label value.
-func (r VXLANDrop) String() string {
-	if r < NumVXLANDrops {
-		return vxlanDropNames[r]
-	}
-	return "unknown"
-}
+func (r VXLANDrop) String() string { return label.Of(vxlanDropNames[:], r) }
 
 // vxTxMsgs is how many datagrams one sendmmsg carries: a batch of frames,
 // some replicated to every remote.

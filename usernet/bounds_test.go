@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // TestHalfOpenFull: a SYN while MaxHalfOpen connections are still being
@@ -123,4 +126,57 @@ func TestTCPBuffer(t *testing.T) {
 	if d := big - small; d < 384<<10 || d > 1024<<10 {
 		t.Fatalf("pushed %d bytes with TCPBuffer 64 KiB, %d with 1 MiB: %d more, want about 480 KiB", small, big, d)
 	}
+}
+
+// TestGuestResetEndsFlow: a guest that resets a connection whose host
+// peer neither reads nor writes (both copies blocked on the host side)
+// still ends the flow: its socket and goroutines go at once.
+func TestGuestResetEndsFlow(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	held := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			held <- c // never read, never written
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case c := <-held:
+			c.Close()
+		default:
+		}
+	})
+	s, g := newPair(t, Config{TCPBuffer: 64 << 10}, l.Addr().String())
+	var wq waiter.Queue
+	ep, terr := g.st.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if terr != nil {
+		t.Fatal(terr)
+	}
+	c := gonet.NewTCPConn(&wq, ep)
+	we, ch := waiter.NewChannelEntry(waiter.WritableEvents)
+	wq.EventRegister(&we)
+	if terr := ep.Connect(tcpip.FullAddress{NIC: 1, Addr: remote, Port: 80}); terr != nil {
+		if _, ok := terr.(*tcpip.ErrConnectStarted); !ok {
+			t.Fatal(terr)
+		}
+		<-ch
+	}
+	wq.EventUnregister(&we)
+	// Fill everything up to the host peer until writes stall.
+	for {
+		c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := c.Write(make([]byte, 16<<10)); err != nil {
+			break
+		}
+	}
+	if n := s.Flows(); n != 1 {
+		t.Fatalf("%d flows, want 1", n)
+	}
+	ep.Abort() // a RST
+	waitFlows(t, s, 0)
 }

@@ -7,5 +7,7 @@
 // counted with a DropReason. The package never touches the switch's frame
 // path: the gateway hands it whole IPv4 packets (Inject) and it hands
 // packets for guests back through Config.Out. It never dials a loopback,
-// multicast, broadcast or unspecified destination for a guest.
+// multicast, broadcast or unspecified destination a guest names; the
+// host's loopback is reached only through Config.HostLoopback, off unless
+// configured.
 package usernet

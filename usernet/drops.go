@@ -1,5 +1,7 @@
 package usernet
 
+import "github.com/vswitch/vswitch/internal/label"
+
 // DropReason says why the user-mode uplink refused a guest's packet or
 // flow: a label value of vswitch_uplink_drops_total{reason};
 // docs/metrics.md lists them.
@@ -8,7 +10,7 @@ type DropReason uint8
 const (
 	DropMalformed      DropReason = iota // not a whole IPv4 packet
 	DropForbiddenDst                     // loopback, multicast, broadcast or unspecified destination
-	DropProtocol                         // neither TCP nor UDP (ICMP is still to come)
+	DropProtocol                         // neither TCP, UDP nor an ICMP echo request
 	DropFlowsFull                        // a new flow, but max flows are open
 	DropSourceLimit                      // a new flow, but its source holds its per-source flows
 	DropDialFailed                       // the host socket could not connect (the guest gets a RST)
@@ -33,9 +35,4 @@ var dropNames = [NumDrops]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }

@@ -28,6 +28,7 @@ type udpForward struct {
 type udpFwdFlow struct {
 	g    *gonet.UDPConn
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
+	dead bool         // ended idle: out of flows, g closed; under udpForward.mu
 }
 
 // ForwardUDP listens on listen (a host UDP address, IPv4) and passes each
@@ -74,12 +75,18 @@ func (f *udpForward) serve() {
 			f.s.drops[DropDatagramTooBig].Add(1)
 			continue
 		}
-		fl := f.flow(client)
-		if fl == nil {
-			continue // refused and counted
+		// A flow may end idle between finding it and writing: then the
+		// write fails and a new flow takes the datagram.
+		for range 2 {
+			fl := f.flow(client)
+			if fl == nil {
+				break // refused and counted
+			}
+			fl.last.Store(time.Now().UnixNano())
+			if _, err := fl.g.Write(buf[:n]); err == nil {
+				break
+			}
 		}
-		fl.last.Store(time.Now().UnixNano())
-		fl.g.Write(buf[:n]) // an error: the flow just ended idle, the datagram is lost as on a wire
 	}
 }
 
@@ -88,7 +95,7 @@ func (f *udpForward) flow(client netip.AddrPort) *udpFwdFlow {
 	f.mu.Lock()
 	fl := f.flows[client]
 	f.mu.Unlock()
-	if fl != nil {
+	if fl != nil { // a flow in the table is live: endLocked takes it out as it ends
 		return fl
 	}
 	s := f.s
@@ -127,7 +134,7 @@ func (f *udpForward) back(client, peer netip.AddrPort, fl *udpFwdFlow) {
 		n, err := fl.g.Read(buf)
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, fl.last.Load())) < s.cfg.UDPIdle {
+			if errors.As(err, &ne) && ne.Timeout() && !f.endIdle(client, fl) {
 				continue // the client sent since the deadline was set
 			}
 			break
@@ -139,8 +146,36 @@ func (f *udpForward) back(client, peer netip.AddrPort, fl *udpFwdFlow) {
 		}
 		f.pc.WriteToUDPAddrPort(buf[:n], client)
 	}
+	f.end(client, fl)
+}
+
+// endIdle ends fl if it is idle still, under the lock, so that no
+// datagram is written to it after the check; false: it is not idle.
+func (f *udpForward) endIdle(client netip.AddrPort, fl *udpFwdFlow) bool {
 	f.mu.Lock()
-	delete(f.flows, client)
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	if time.Since(time.Unix(0, fl.last.Load())) < f.s.cfg.UDPIdle {
+		return false
+	}
+	f.endLocked(client, fl)
+	return true
+}
+
+func (f *udpForward) end(client netip.AddrPort, fl *udpFwdFlow) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.endLocked(client, fl)
+}
+
+// endLocked takes fl out of the table and closes its endpoint (so its
+// address and port are free for a new flow of the same client).
+func (f *udpForward) endLocked(client netip.AddrPort, fl *udpFwdFlow) {
+	if fl.dead {
+		return
+	}
+	fl.dead = true
 	fl.g.Close()
+	if f.flows[client] == fl {
+		delete(f.flows, client)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -199,5 +200,52 @@ func TestForwardUDPLoopbackOff(t *testing.T) {
 	}
 	if _, uc := s.Accepted(); uc != 0 || s.Flows() != 0 {
 		t.Fatalf("accepted %d, flows %d", uc, s.Flows())
+	}
+}
+
+// TestForwardUDPNoLeaks: 300 clients of a UDP forward, each one flow that
+// ends idle (two may share one, when the kernel gives a later client an
+// earlier one's port), leave no flow or goroutine behind, and Close ends
+// a flow still open.
+func TestForwardUDPNoLeaks(t *testing.T) {
+	// Every loopback client appears from HostLoopback: one source, so
+	// its per-source limit is raised past the 300 flows.
+	s, g := newPair(t, Config{HostLoopback: hostLoop, MaxPerSource: 1000, UDPIdle: 200 * time.Millisecond}, "127.0.0.1:1")
+	guestUDPEcho(t, g, 53)
+	listen := freeUDP(t)
+	if err := s.ForwardUDP(listen, netip.MustParseAddrPort("10.0.0.2:53")); err != nil {
+		t.Fatal(err)
+	}
+	once := func() {
+		c, err := net.Dial("udp4", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		want := fmt.Sprintf("10.0.2.2:%d|x", c.LocalAddr().(*net.UDPAddr).Port)
+		if got := ask(t, c, "x", 5*time.Second); got != want {
+			t.Fatalf("got %q, want %q; drops %v", got, want, s.Drops())
+		}
+	}
+	once()
+	waitFlows(t, s, 0)
+	time.Sleep(50 * time.Millisecond)
+	goroutines := runtime.NumGoroutine()
+	for range 300 {
+		once()
+	}
+	waitFlows(t, s, 0)
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > goroutines; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d, baseline %d", runtime.NumGoroutine(), goroutines)
+		}
+	}
+	once() // a flow left open when the stack closes
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end an open UDP forward flow")
 	}
 }

@@ -70,6 +70,13 @@ type Stack struct {
 
 const nicID = 1
 
+// Default flow limits: each flow is a socket of the process, and one
+// guest may hold a sixteenth of them.
+const (
+	DefaultMaxFlows     = 4096
+	DefaultMaxPerSource = 256
+)
+
 // New starts a stack; Close stops it and every flow.
 func New(cfg Config) (*Stack, error) {
 	def := func(v *int, d int) {
@@ -77,8 +84,8 @@ func New(cfg Config) (*Stack, error) {
 			*v = d
 		}
 	}
-	def(&cfg.MaxFlows, 4096)
-	def(&cfg.MaxPerSource, 256)
+	def(&cfg.MaxFlows, DefaultMaxFlows)
+	def(&cfg.MaxPerSource, DefaultMaxPerSource)
 	def(&cfg.MaxHalfOpen, 128)
 	def(&cfg.MTU, 1500)
 	def(&cfg.TCPBuffer, 256<<10)

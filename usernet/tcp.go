@@ -41,6 +41,13 @@ func (s *Stack) tcp(r *tcp.ForwarderRequest) {
 		return
 	}
 	s.tcpN.Add(1)
+	// A guest's RST must end the flow even while both copies are blocked
+	// on the host side (a peer that neither reads nor writes), else its
+	// socket and goroutines live as long as that peer: closing the host
+	// socket unblocks them. A clean close is no error and ends by itself.
+	reset := waiter.NewFunctionEntry(waiter.EventErr, func(waiter.EventMask) { hc.Close() })
+	wq.EventRegister(&reset)
+	defer wq.EventUnregister(&reset)
 	s.splice(gonet.NewTCPConn(&wq, ep), hc)
 }
 

@@ -118,6 +118,8 @@ func dispatch(g globals, args []string, stdout, stderr io.Writer) error {
 		return cmdCapture(g, rest, stdout, stderr)
 	case "reload":
 		return cmdReload(g, rest, stdout)
+	case "upgrade":
+		return cmdUpgrade(g, rest, stdout)
 	case "version", "--version", "-version":
 		if len(rest) > 0 && isHelp(rest[0]) {
 			return &helpRequest{"version"}

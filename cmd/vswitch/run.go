@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/vswitch/vswitch/config"
@@ -54,8 +56,21 @@ func cmdRun(g globals, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
+	opts := daemon.Options{Load: load, Upgrade: usr2}
+	if v := os.Getenv(daemon.HandoverFDEnv); v != "" {
+		// An upgrade started us: take over from the process that did.
+		os.Unsetenv(daemon.HandoverFDEnv) // not for our own upgrade's child
+		fd, err := strconv.Atoi(v)
+		if err != nil || fd < 3 {
+			return fmt.Errorf("%s=%q: want a descriptor number", daemon.HandoverFDEnv, v)
+		}
+		opts.Handover = os.NewFile(uintptr(fd), "handover")
+	}
 	daemon.Version = version
-	return daemon.RunWith(ctx, cfg, log, daemon.Options{Load: load}, hup)
+	return daemon.RunWith(ctx, cfg, log, opts, hup)
 }
 
 // newLogger makes the daemon's logger on w.

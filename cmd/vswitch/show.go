@@ -307,13 +307,13 @@ func printEVPN(w io.Writer, ev control.EVPN) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	tw = newTable(w, "VNI\tTYPE\tMAC\tVTEP\tRD\tORIGIN")
+	tw = newTable(w, "VNI\tTYPE\tMAC\tIP\tVTEP\tRD\tORIGIN")
 	for _, r := range ev.Routes {
 		origin := "remote"
 		if r.Local {
 			origin = "local"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.VNI, r.Type, cmp.Or(r.MAC, "-"), r.VTEP, r.RD, origin)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.VNI, r.Type, cmp.Or(r.MAC, "-"), cmp.Or(r.IP, "-"), r.VTEP, r.RD, origin)
 	}
 	return tw.Flush()
 }

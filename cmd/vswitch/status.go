@@ -15,7 +15,16 @@ func printStatus(w io.Writer, st control.Status, now time.Time) error {
 		return fmt.Sprintf("%s (%s ago)", t.Format(time.RFC3339), now.Sub(t).Round(time.Second))
 	}
 	fmt.Fprintf(w, "version:        %s\n", st.Version)
+	if st.PID != 0 {
+		fmt.Fprintf(w, "pid:            %d\n", st.PID)
+	}
 	fmt.Fprintf(w, "started:        %s\n", ago(st.Started))
+	if st.UpgradedFrom != 0 {
+		fmt.Fprintf(w, "upgraded from:  pid %d, handed over: %s\n", st.UpgradedFrom, strings.Join(st.Inherited, " "))
+	}
+	if st.LastUpgradeError != "" {
+		fmt.Fprintf(w, "last upgrade:   failed: %s\n", st.LastUpgradeError)
+	}
 	fmt.Fprintf(w, "config:         %s, applied %s\n", st.ConfigSource, ago(st.ConfigLoaded))
 	if st.LastReloadFailed {
 		fmt.Fprintln(w, "last reload:    refused (the log says why; the config above is what runs)")

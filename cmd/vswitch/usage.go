@@ -20,6 +20,7 @@ Usage:
   vswitch port del NAME
   vswitch capture PORT [-w FILE] [--count N]
   vswitch reload
+  vswitch upgrade [--binary PATH]
   vswitch version
   vswitch help [COMMAND]
 
@@ -45,6 +46,7 @@ var usages = map[string]string{
 	"port del":       portUsage,
 	"capture":        captureUsage,
 	"reload":         reloadUsage,
+	"upgrade":        upgradeUsage,
 	"version":        versionUsage,
 }
 
@@ -52,7 +54,8 @@ const runUsage = `Usage: vswitch run [-c FILE] [-log-level LEVEL] [-log-format t
 
 Runs the switch in the foreground until SIGINT or SIGTERM, then stops
 cleanly (ports closed, TAP devices and the control socket removed).
-SIGHUP reloads the config file, as 'vswitch reload' does. After a crash
+SIGHUP reloads the config file, as 'vswitch reload' does; SIGUSR2 hands
+over to a new process, as 'vswitch upgrade' does. After a crash
 or kill -9 the TAP devices stay, and the next run takes them back.
 A second SIGINT or SIGTERM while stopping kills it at once.
 

@@ -36,6 +36,7 @@ const (
 	ICMPv6CodeAddrUnreach   = 3
 	ICMPv6CodePortUnreach   = 4
 	ICMPv6CodeHopLimit      = 0 // time exceeded in transit
+	ICMPv6CodeUnknownNext   = 1 // parameter problem: unrecognized next header
 )
 
 // IsICMPv6Error reports whether typ is an error message (RFC 4443 2.1:

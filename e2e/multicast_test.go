@@ -1,0 +1,318 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// The multicast tests: hosts join with the kernel's own IGMP (`ip addr add
+// GROUP autojoin`), a sender's stream is crafted on an AF_PACKET socket,
+// and what each host receives is read by tcpdump on its interface.
+
+type mdbRow struct {
+	VLAN   uint16 `json:"vlan"`
+	Group  string `json:"group"`
+	Port   string `json:"port"`
+	Router bool   `json:"router"`
+}
+
+func (in *instance) mdb() []mdbRow {
+	in.t.Helper()
+	var out []mdbRow
+	if err := json.Unmarshal([]byte(in.mustCLI("show", "mdb", "--json")), &out); err != nil {
+		in.t.Fatalf("show mdb --json: %v", err)
+	}
+	return out
+}
+
+// groupsOf counts port's memberships in the MDB.
+func groupsOf(rows []mdbRow, port string) int {
+	n := 0
+	for _, r := range rows {
+		if r.Port == port && !r.Router {
+			n++
+		}
+	}
+	return n
+}
+
+// member reports whether port is in group.
+func member(rows []mdbRow, port, group string) bool {
+	for _, r := range rows {
+		if r.Port == port && r.Group == group {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	streamPort   = 5000
+	sentinelPort = 5999
+)
+
+// udpWatch is tcpdump on a host's interface, printing the UDP datagrams to
+// the stream's and the sentinel's ports that arrive.
+type udpWatch struct {
+	h   *host
+	out *lockedBuffer
+}
+
+func watchUDP(t *testing.T, h *host, dev string) *udpWatch {
+	t.Helper()
+	cmd := h.Command(t.Context(), "tcpdump", "-i", dev, "-n", "-l", "-Q", "in",
+		fmt.Sprintf("udp and (dst port %d or dst port %d)", streamPort, sentinelPort))
+	w := &udpWatch{h: h, out: startProcess(t, "tcpdump in "+h.Name, cmd)}
+	testnet.WaitFor(t, 10*time.Second, "tcpdump listening in "+h.Name, func() bool {
+		return strings.Contains(w.out.String(), "listening on")
+	})
+	return w
+}
+
+// count waits for the sentinel, then returns how many stream datagrams
+// came before it.
+func (w *udpWatch) count(t *testing.T) int {
+	t.Helper()
+	sentinel := fmt.Sprintf(".%d: UDP", sentinelPort)
+	testnet.WaitFor(t, 10*time.Second, "the sentinel in "+w.h.Name, func() bool {
+		return strings.Contains(w.out.String(), sentinel)
+	})
+	before, _, _ := strings.Cut(w.out.String(), sentinel)
+	return strings.Count(before, fmt.Sprintf(".%d: UDP", streamPort))
+}
+
+// sendStream sends n UDP datagrams to group from h (MAC src, address sip)
+// and then the sentinel, a broadcast every port gets.
+func sendStream(t *testing.T, raw *testnet.Raw, src pkt.MAC, sip, group netip.Addr, n int) {
+	t.Helper()
+	for i := range n {
+		raw.Send(rawUDPPorts(pkt.MulticastMAC(group), src, sip, group, 40000, streamPort, fmt.Sprintf("datagram %d", i)))
+		time.Sleep(time.Millisecond) // a stream, not a burst that a queue would cut
+	}
+	bcast := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	raw.Send(rawUDPPorts(pkt.Broadcast, src, sip, bcast, 40000, sentinelPort, "sentinel"))
+}
+
+// TestMulticastSnooping: a host that joined 239.1.2.3 gets exactly the N
+// datagrams sent to it; a host that did not join sees none of them before
+// the sentinel broadcast; with multicast_snooping false it sees all N (the
+// positive control that the stream does flood without snooping).
+func TestMulticastSnooping(t *testing.T) {
+	requireE2E(t, "tcpdump")
+	const n = 20
+	group := netip.MustParseAddr("239.1.2.3")
+	for _, snoop := range []bool{true, false} {
+		t.Run(fmt.Sprintf("snooping %v", snoop), func(t *testing.T) {
+			m, x, s := newHost(t, "mm"), newHost(t, "mx"), newHost(t, "ms")
+			pm, px, ps := testnet.Name("m"), testnet.Name("m"), testnet.Name("m")
+			vs := startVswitch(t, fmt.Sprintf(`multicast_snooping: %v
+ports:
+  - {name: %s, type: tap, netns: %s}
+  - {name: %s, type: tap, netns: %s}
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 10.225.0.1/24
+`, snoop, pm, m.Name, px, x.Name, ps, s.Name))
+			m.addr(pm, "10.225.0.11/24")
+			x.addr(px, "10.225.0.12/24")
+			s.addr(ps, "10.225.0.13/24")
+			m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
+			if snoop {
+				testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
+					return member(vs.mdb(), pm, group.String())
+				})
+				if rows := vs.mdb(); groupsOf(rows, px) != 0 || groupsOf(rows, ps) != 0 {
+					t.Fatalf("MDB holds non-members: %+v", rows)
+				}
+			} else if rows := vs.mdb(); len(rows) != 0 {
+				t.Fatalf("snooping off, yet an MDB: %+v", rows)
+			}
+			wm, wx := watchUDP(t, m, pm), watchUDP(t, x, px)
+			raw := testnet.OpenRaw(t, s.Netns, ps)
+			sendStream(t, raw, mustMAC(t, s.mac(ps)), netip.MustParseAddr("10.225.0.13"), group, n)
+			if got := wm.count(t); got != n {
+				t.Errorf("the member got %d datagrams, want %d", got, n)
+			}
+			want := 0
+			if !snoop {
+				want = n
+			}
+			if got := wx.count(t); got != want {
+				t.Errorf("the non-member got %d datagrams, want %d", got, want)
+			}
+		})
+	}
+}
+
+// igmpV3Join is an IGMPv3 report from src joining groups (EXCLUDE {}).
+func igmpV3Join(src pkt.MAC, sip netip.Addr, groups []netip.Addr) []byte {
+	msg := make([]byte, 8, 8+8*len(groups))
+	msg[0] = pkt.IGMPv3Report
+	binary.BigEndian.PutUint16(msg[6:], uint16(len(groups)))
+	for _, g := range groups {
+		a := g.As4()
+		msg = append(msg, pkt.RecordToExclude, 0, 0, 0, a[0], a[1], a[2], a[3])
+	}
+	binary.BigEndian.PutUint16(msg[2:], ^pkt.Checksum(msg, 0))
+	dst := netip.MustParseAddr("224.0.0.22")
+	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+len(msg))
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MulticastMAC(dst), Src: src, Type: pkt.TypeIPv4})
+	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(pkt.IPv4MinLen + len(msg)), TTL: 1,
+		Protocol: pkt.ProtoIGMP, Src: sip, Dst: dst})
+	copy(b[pkt.EthernetLen+pkt.IPv4MinLen:], msg)
+	return b
+}
+
+// TestMulticastGroupLimit: a guest that reports 10,000 groups (raw IGMPv3
+// reports of 100 records) holds exactly the default max_groups, 256, and
+// every other record is a counted mdb_limit refusal; an honest member on
+// the same network still joins and gets its stream, and a non-member does
+// not.
+func TestMulticastGroupLimit(t *testing.T) {
+	requireE2E(t, "tcpdump")
+	const n, groups, perReport, limit = 10, 10000, 100, 256
+	group := netip.MustParseAddr("239.1.2.3")
+	g, m, x := newHost(t, "lg"), newHost(t, "lm"), newHost(t, "lx")
+	pg, pm, px := testnet.Name("l"), testnet.Name("l"), testnet.Name("l")
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s}
+  - {name: %s, type: tap, netns: %s}
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab
+    address: 10.226.0.1/24
+`, pg, g.Name, pm, m.Name, px, x.Name))
+	g.addr(pg, "10.226.0.11/24")
+	m.addr(pm, "10.226.0.12/24")
+	x.addr(px, "10.226.0.13/24")
+
+	raw := testnet.OpenRaw(t, g.Netns, pg)
+	gmac, gip := mustMAC(t, g.mac(pg)), netip.MustParseAddr("10.226.0.11")
+	for r := range groups / perReport {
+		var list []netip.Addr
+		for i := range perReport {
+			k := r*perReport + i
+			list = append(list, netip.AddrFrom4([4]byte{239, 100, byte(k >> 8), byte(k)}))
+		}
+		raw.Send(igmpV3Join(gmac, gip, list))
+		time.Sleep(time.Millisecond)
+	}
+	testnet.WaitFor(t, 10*time.Second, "every record counted", func() bool {
+		p := vs.ports()[pg]
+		return p.RxPackets >= groups/perReport && groupsOf(vs.mdb(), pg)+int(p.Drops["mdb_limit"]) >= groups
+	})
+	if got := groupsOf(vs.mdb(), pg); got != limit {
+		t.Errorf("the guest holds %d groups, want %d", got, limit)
+	}
+	if got := vs.ports()[pg].Drops["mdb_limit"]; got != groups-limit {
+		t.Errorf("mdb_limit = %d, want %d", got, groups-limit)
+	}
+
+	m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
+	testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
+		return member(vs.mdb(), pm, group.String())
+	})
+	wm, wx := watchUDP(t, m, pm), watchUDP(t, x, px)
+	sendStream(t, raw, gmac, gip, group, n)
+	if got := wm.count(t); got != n {
+		t.Errorf("the member got %d datagrams, want %d", got, n)
+	}
+	if got := wx.count(t); got != 0 {
+		t.Errorf("the non-member got %d datagrams, want 0", got)
+	}
+	if got := groupsOf(vs.mdb(), pg); got != limit {
+		t.Errorf("after the stream the guest holds %d groups, want %d", got, limit)
+	}
+}
+
+// batchNetns makes n namespaces with one `ip -batch` (a few hundred
+// `ip netns add` would take seconds) and deletes them at cleanup.
+func batchNetns(t *testing.T, tag string, n int) []string {
+	t.Helper()
+	var names []string
+	var add, del strings.Builder
+	for range n {
+		name := testnet.Name(tag)
+		names = append(names, name)
+		fmt.Fprintf(&add, "netns add %s\n", name)
+		fmt.Fprintf(&del, "netns del %s\n", name)
+	}
+	dir := t.TempDir()
+	addPath, delPath := filepath.Join(dir, "add"), filepath.Join(dir, "del")
+	if err := os.WriteFile(addPath, []byte(add.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(delPath, []byte(del.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testnet.Output("ip", "-force", "-batch", delPath) })
+	testnet.Run(t, "ip", "-batch", addPath)
+	return names
+}
+
+// TestMulticastStartupBurst: the start-up burst of issue 21. vswitch
+// starts with N TAP ports into namespaces with IPv6 on; each host joins
+// its solicited-node group (an MLD report), probes its address (DAD, to
+// that group) and solicits routers (ff02::2). Without snooping each of
+// those frames floods to every other guest: thousands of deliveries, at
+// least one per pair of hosts. With snooping, reports go to the router
+// ports (the gateway), the DAD probe to the group only its sender joined
+// (so to the gateway) and the solicitation to ff02::2, which no guest
+// joined (the gateway again). What a guest still gets is the gateway's own
+// start: its gratuitous ARP and its first IGMP and MLD general queries,
+// three frames. Deliveries are counted at the switch on the guest ports
+// (tx_packets, plus tx_error for a TAP whose host side is not up yet and
+// queue_full for a queue the burst overran), from the start until every
+// host's link-local address has left DAD.
+func TestMulticastStartupBurst(t *testing.T) {
+	requireE2E(t)
+	const n = 100
+	hosts := batchNetns(t, "mb", n)
+	var ports []string
+	for range n {
+		ports = append(ports, testnet.Name("b"))
+	}
+	var tentative strings.Builder
+	for i, h := range hosts {
+		fmt.Fprintf(&tentative, "ip -n %s -6 addr show dev %s tentative\n", h, ports[i])
+	}
+	burst := func(snoop bool) uint64 {
+		var cfg strings.Builder
+		fmt.Fprintf(&cfg, "multicast_snooping: %v\nports:\n", snoop)
+		for i, h := range hosts {
+			fmt.Fprintf(&cfg, "  - {name: %s, type: tap, netns: %s}\n", ports[i], h)
+		}
+		cfg.WriteString("networks:\n  - name: lab\n    address: 10.227.0.1/24\n")
+		vs := startVswitch(t, cfg.String())
+		defer vs.stop()
+		testnet.WaitFor(t, 20*time.Second, "every host past DAD", func() bool {
+			out, err := testnet.Output("sh", "-ec", tentative.String())
+			return err == nil && !strings.Contains(out, "inet6")
+		})
+		var sum uint64
+		st := vs.ports()
+		for _, p := range ports {
+			sum += st[p].TxPackets + st[p].Drops["tx_error"] + st[p].Drops["queue_full"]
+		}
+		return sum
+	}
+	on, off := burst(true), burst(false)
+	t.Logf("%d IPv6 hosts starting: %d frames to guest ports with snooping, %d without", n, on, off)
+	if off < n*(n-1) {
+		t.Errorf("without snooping only %d deliveries, want at least %d (one a pair of hosts)", off, n*(n-1))
+	}
+	if on > 3*n {
+		t.Errorf("with snooping %d deliveries to guests, want at most %d (the gateway's ARP and two queries each)", on, 3*n)
+	}
+}
