@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -119,8 +121,9 @@ func leases6(t *testing.T, vs *instance) map[string]lease6JSON {
 // first two addresses of the range, dhcpcd -6 on a third its reservation
 // by MAC; each pings the gateway from its leased address; `show leases`
 // lists exactly those leases. vswitch is then killed with SIGKILL and
-// started again: the dhclient hosts start over (no client state, same
-// DUID-LL) in the other order, and each gets its own address back, which
+// started again: host 0's RENEW (as dhclient sends it at T1) is answered
+// with its address and a full lifetime, then the dhclient hosts start
+// over (no client state, same DUID-LL) in the other order, and each gets its own address back, which
 // it could only if the leases survived (without them, the first to ask
 // would get the first address).
 func TestDHCPv6Stateful(t *testing.T) {
@@ -183,10 +186,63 @@ func TestDHCPv6Stateful(t *testing.T) {
 		t.Fatalf("show leases:\n%s", table)
 	}
 
+	clientID := leases6(t, vs)[want[0]].ClientID
+	var gwMAC pkt.MAC
+	for _, e := range vs.fdb() {
+		if e.Port == "gw-v6" {
+			gwMAC = mustMAC(t, e.MAC)
+		}
+	}
 	vs.cmd.Process.Kill()
 	<-vs.done
 	vs2 := restartVswitch(t, vs)
 	checkLeases6(vs2)
+	// dhclient's RENEW comes at T1 (30 min): the test sends the one it
+	// would, from host 0 with its DUID and IAID, to the restarted server
+	// (same DUID-LL: same gateway MAC). The lease is renewed as it was.
+	killPidfile(filepath.Join(dirs[0], "pid"))
+	duidHex, iaidText, _ := strings.Cut(clientID, "/")
+	duid, err := hex.DecodeString(duidHex)
+	var iaid uint32
+	if _, err2 := fmt.Sscan(iaidText, &iaid); err != nil || err2 != nil {
+		t.Fatalf("client id %q", clientID)
+	}
+	w := pkt.DHCPv6Writer{B: make([]byte, 256)}
+	w.Header(pkt.DHCPv6Renew, 0x7e7e7e)
+	w.Option(pkt.DHCPv6OptClientID, duid)
+	w.Option(pkt.DHCPv6OptServerID, append([]byte{0, 3, 0, 1}, gwMAC[:]...))
+	at := w.Begin(pkt.DHCPv6OptIANA)
+	w.U32(iaid)
+	w.U32(0)
+	w.U32(0)
+	ad := w.Begin(pkt.DHCPv6OptIAAddr)
+	w.Addr(netip.MustParseAddr(want[0]))
+	w.U32(0)
+	w.U32(0)
+	w.End(ad)
+	w.End(at)
+	raw := testnet.OpenRaw(t, hs[0].Netns, devs[0])
+	// Sent once a second, as a client retransmits (RFC 8415 18.2.4): the
+	// restarted gateway answers once its link-local address passed DAD.
+	renew := dhcp6Raw(mustMAC(t, hs[0].mac(devs[0])), w.B[:w.N])
+	for tries := 0; ; {
+		f, ok := raw.Recv(time.Second)
+		if !ok {
+			if tries++; tries > 10 {
+				t.Fatal("no REPLY to the RENEW after the restart")
+			}
+			raw.Send(renew)
+			continue
+		}
+		if m, ok := dhcp6Of(f.Data); ok && m.TransactionID() == 0x7e7e7e {
+			ia := m.ParseOptions().IANA
+			if m.Type() != pkt.DHCPv6Reply || ia == nil || len(ia.Options()) < 4+pkt.DHCPv6IAAddrFixedLen ||
+				pkt.DHCPv6IAAddr(ia.Options()[4:]).Addr().String() != want[0] || pkt.DHCPv6IAAddr(ia.Options()[4:]).ValidLifetime() != 3600 {
+				t.Fatalf("RENEW after the restart: %x", []byte(m))
+			}
+			break
+		}
+	}
 	for _, i := range []int{1, 0} {
 		killPidfile(filepath.Join(dirs[i], "pid"))
 		hs[i].Run("ip", "-6", "addr", "flush", "dev", devs[i], "scope", "global")
@@ -321,15 +377,10 @@ func TestDHCPv6Abuse(t *testing.T) {
 		if !ok {
 			t.Fatalf("no answer to the sentinel; replies %v", replies)
 		}
-		eth := pkt.Ethernet(f.Data)
-		if eth.Type() != pkt.TypeIPv6 || pkt.IPv6(eth.Payload()).NextHeader() != pkt.ProtoUDP {
+		m, ok := dhcp6Of(f.Data)
+		if !ok {
 			continue
 		}
-		u := pkt.UDP(eth.Payload()[pkt.IPv6Len:])
-		if !u.Valid() || u.DstPort() != pkt.DHCPv6ClientPort {
-			continue
-		}
-		m := pkt.DHCPv6(u.Payload())
 		if m.TransactionID() == 0x5e5e {
 			sentinel = true
 			continue
@@ -361,4 +412,21 @@ func TestDHCPv6Abuse(t *testing.T) {
 	if ls := leases6(t, vs); len(ls) != 5 || ls["fd00:126::104"].MAC != good.mac(pg) || ls["fd00:126::103"].MAC != bad.mac(pb) {
 		t.Fatalf("leases %+v", ls)
 	}
+}
+
+// dhcp6Of is the DHCPv6 message a frame carries to the client port.
+func dhcp6Of(b []byte) (pkt.DHCPv6, bool) {
+	eth := pkt.Ethernet(b)
+	if !eth.Valid() || eth.Type() != pkt.TypeIPv6 {
+		return nil, false
+	}
+	ip := pkt.IPv6(eth.Payload())
+	if !ip.Valid() || ip.NextHeader() != pkt.ProtoUDP {
+		return nil, false
+	}
+	u := pkt.UDP(ip[pkt.IPv6Len:ip.Len()])
+	if !u.Valid() || u.DstPort() != pkt.DHCPv6ClientPort || !pkt.DHCPv6(u.Payload()).Valid() {
+		return nil, false
+	}
+	return pkt.DHCPv6(u.Payload()), true
 }
