@@ -112,7 +112,8 @@ type Network struct {
 	Mode     Mode         // parsed once: ModeIsolated (default), ModeNAT or ModeRouted
 	Uplink   string
 	DHCP     *DHCP
-	DNS      DNS // see dns.go
+	DHCP6    *DHCP6 // see dhcp6.go; nil: no DHCPv6
+	DNS      DNS    // see dns.go
 	Forwards []Forward
 	Line     int
 }

@@ -13,7 +13,7 @@ import (
 func (d *decoder) network(n *yaml.Node, path string) Network {
 	nw := Network{Line: n.Line, VLAN: 1, Mode: ModeIsolated, DNS: DNS{Enable: true}}
 	keys := map[string]*yaml.Node{}
-	d.fields(n, path, "a network", []string{"name", "vlan", "address", "address6", "mode", "uplink", "dhcp", "dns", "forwards"},
+	d.fields(n, path, "a network", []string{"name", "vlan", "address", "address6", "mode", "uplink", "dhcp", "dhcp6", "dns", "forwards"},
 		func(key string, k, v *yaml.Node) {
 			keys[key] = v
 			kp := path + "." + key
@@ -56,6 +56,8 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 				d.str(v, kp, &nw.Uplink)
 			case "dhcp":
 				nw.DHCP = d.dhcp(v, kp)
+			case "dhcp6":
+				nw.DHCP6 = d.dhcp6(v, kp)
 			case "dns":
 				nw.DNS = d.dns(v, kp)
 			case "forwards":
@@ -85,6 +87,9 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 				d.errf(r, fmt.Sprintf("%s.dhcp.hosts[%d].ip", path, i), "%s is not a guest address in %s", hs.IP, nw.Address.Masked())
 			}
 		}
+	}
+	if nw.DHCP6 != nil {
+		d.checkDHCP6(&nw, keys["dhcp6"], path)
 	}
 	// Guests ask the gateway while it answers DNS (libvirt hands out its
 	// own address the same way).
@@ -132,25 +137,34 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
+// addrRange reads "A-B": two addresses of one family (fam) in order;
+// invalid ones (and an error naming example) otherwise.
+func (d *decoder) addrRange(v *yaml.Node, kp string, fam func(netip.Addr) bool, example string) (netip.Addr, netip.Addr) {
+	s, ok := d.scalar(v, kp)
+	if !ok {
+		return netip.Addr{}, netip.Addr{}
+	}
+	a, b, found := strings.Cut(s, "-")
+	lo, err1 := netip.ParseAddr(strings.TrimSpace(a))
+	hi, err2 := netip.ParseAddr(strings.TrimSpace(b))
+	switch {
+	case !found || err1 != nil || err2 != nil || !fam(lo) || !fam(hi):
+		d.errf(v, kp, "%q is not a range like %s", s, example)
+	case hi.Less(lo):
+		d.errf(v, kp, "%q ends before it starts", s)
+	default:
+		return lo, hi
+	}
+	return netip.Addr{}, netip.Addr{}
+}
+
 func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
 	h := &DHCP{Lease: DefaultLease, MaxLeasesPerMAC: DefaultMaxLeasesPerMAC}
 	d.fields(n, path, "dhcp", []string{"range", "lease", "dns", "domain", "hosts", "max_leases_per_mac"}, func(key string, k, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "range":
-			if s, ok := d.scalar(v, kp); ok {
-				a, b, found := strings.Cut(s, "-")
-				lo, err1 := netip.ParseAddr(strings.TrimSpace(a))
-				hi, err2 := netip.ParseAddr(strings.TrimSpace(b))
-				switch {
-				case !found || err1 != nil || err2 != nil || !lo.Is4() || !hi.Is4():
-					d.errf(v, kp, "%q is not a range like 192.168.122.2-192.168.122.254", s)
-				case hi.Less(lo):
-					d.errf(v, kp, "%q ends before it starts", s)
-				default:
-					h.RangeStart, h.RangeEnd = lo, hi
-				}
-			}
+			h.RangeStart, h.RangeEnd = d.addrRange(v, kp, netip.Addr.Is4, "192.168.122.2-192.168.122.254")
 		case "lease":
 			d.duration(v, kp, time.Minute, &h.Lease)
 		case "dns":

@@ -66,6 +66,8 @@ type Lease struct {
 	Expiry   time.Time `json:"expiry"`
 	State    string    `json:"state"` // bound | released
 	Static   bool      `json:"static"`
+	Family   string    `json:"family"`              // ipv4 (DHCP) | ipv6 (DHCPv6)
+	ClientID string    `json:"client_id,omitempty"` // DHCPv6: the client's DUID in hex, "/", the IAID
 }
 
 // ConnEntry is one tracked connection in GET /v1/conntrack.

@@ -8,6 +8,7 @@ import (
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/dhcp6"
 	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -21,7 +22,8 @@ type network struct {
 	port string
 	gw   *gateway.Port
 	dhcp *dhcp.Server
-	dns  *dns.Server // nil: dns.enable is false
+	d6   *dhcp6.Server // nil: no dhcp6
+	dns  *dns.Server   // nil: dns.enable is false
 }
 
 // startNetworks attaches a gateway port per network, each with its DHCP
@@ -32,7 +34,7 @@ func (d *Daemon) startNetworks() error {
 	}
 	var store *dhcp.Store
 	for _, n := range d.cfg.Networks {
-		if n.DHCP != nil && store == nil {
+		if (n.DHCP != nil || n.DHCP6 != nil) && store == nil {
 			var err error
 			if store, err = dhcp.OpenStore(d.cfg.StateDir); err != nil {
 				return err
@@ -68,11 +70,14 @@ func (d *Daemon) startNetworks() error {
 			dc.Deliver = func(r dhcp.Reply) { n.gw.DeliverDHCP(r) }
 			n.dhcp = dhcp.NewServer(dc, store)
 		}
+		if h := nc.DHCP6; h != nil {
+			n.d6 = newDHCP6(nc, h, gateway.StableMAC(nc.Name), store, func(r dhcp6.Reply) { n.gw.DeliverDHCP6(r) })
+		}
 		if nc.DNS.Enable { // answers go out once n.gw is set, as DHCP's
 			n.dns = newDNS(nc, n.dhcp, func(a dns.Answer) { n.gw.DeliverDNS(a) }, func(s dns.TCPSegment) { n.gw.DeliverDNSTCP(s) })
 		}
 		n.gw = gateway.New(gateway.Config{Network: nc.Name, VLAN: nc.VLAN, Address: nc.Address, DHCP: n.dhcp, Known: d.sw.Known,
-			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Address6: nc.Address6, Router6: r6,
+			Mode: nc.Mode, Uplink: uplinks[nc.Uplink], DNS: n.dns, Address6: nc.Address6, Router6: r6, DHCP6: n.d6,
 			Querier: d.cfg.MulticastSnooping})
 		n.gw.ImportNeighbours(d.opts.inherit.neighbours("network:" + nc.Name)) // an upgrade's
 		if u := uplinks[nc.Uplink]; u != nil {
@@ -124,7 +129,12 @@ func (b backend) Leases() []control.Lease {
 		}
 		for _, l := range n.dhcp.Leases() {
 			out = append(out, control.Lease{Network: l.Network, MAC: l.MAC, IP: l.IP.String(),
-				Hostname: l.Hostname, Expiry: l.Expiry, Static: l.Static, State: l.State})
+				Hostname: l.Hostname, Expiry: l.Expiry, Static: l.Static, State: l.State, Family: "ipv4"})
+		}
+	}
+	for _, n := range b.d.nets {
+		if n.d6 != nil {
+			out = append(out, leases6(n.d6)...)
 		}
 	}
 	return out
@@ -149,6 +159,9 @@ func (d *Daemon) networkStats() []metrics.NetworkStats {
 			for i, v := range n.dhcp.Drops() {
 				st.DHCPDrops[dhcp.DropReason(i).String()] = v
 			}
+		}
+		if n.d6 != nil {
+			dhcp6Stats(&st, n.d6)
 		}
 		out = append(out, st)
 	}

@@ -37,7 +37,7 @@ type commit struct {
 
 // enqueue puts srv on the store goroutine's list, starting the goroutine
 // the first time; false once the store is closed.
-func (s *Store) enqueue(srv *Server) bool {
+func (s *Store) enqueue(srv Batcher) bool {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	if s.closed {
@@ -98,12 +98,15 @@ func (s *Store) run() {
 	}
 }
 
+// Enqueue is enqueue for a Batcher of another package (dhcp6).
+func (s *Store) Enqueue(b Batcher) bool { return s.enqueue(b) }
+
 // flush writes the leases of every server in batch as one file, then
 // completes their REQUESTs.
-func (s *Store) flush(batch []*Server) {
+func (s *Store) flush(batch []Batcher) {
 	snaps := make([][]Lease, len(batch))
 	for i, srv := range batch {
-		snaps[i] = srv.takeBatch()
+		snaps[i] = srv.TakeBatch()
 	}
 	type saved struct {
 		leases []Lease
@@ -112,20 +115,28 @@ func (s *Store) flush(batch []*Server) {
 	prev := make([]saved, len(batch))
 	s.mu.Lock()
 	for i, srv := range batch {
-		prev[i].leases, prev[i].had = s.nets[srv.cfg.Network]
-		s.nets[srv.cfg.Network] = snaps[i]
+		k := srv.StoreKey()
+		prev[i].leases, prev[i].had = s.nets[k]
+		s.nets[k] = snaps[i]
 	}
 	err := s.write()
 	if err != nil {
 		for i := len(batch) - 1; i >= 0; i-- {
-			s.restore(batch[i].cfg.Network, prev[i].leases, prev[i].had)
+			s.restore(batch[i].StoreKey(), prev[i].leases, prev[i].had)
 		}
 	}
 	s.mu.Unlock()
 	for _, srv := range batch {
-		srv.complete(err)
+		srv.Complete(err)
 	}
 }
+
+// The Server's side of Batcher.
+var _ Batcher = (*Server)(nil)
+
+func (s *Server) StoreKey() string   { return s.cfg.Network }
+func (s *Server) TakeBatch() []Lease { return s.takeBatch() }
+func (s *Server) Complete(err error) { s.complete(err) }
 
 // schedule makes sure the store goroutine will write this server's leases
 // after the current change; false once the store is closed. s.mu is held.

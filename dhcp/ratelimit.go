@@ -74,3 +74,14 @@ func (l *rateLimiter) allow(m pkt.MAC, now int64) bool {
 	e.tat = tat + l.interval
 	return true
 }
+
+// RateLimiter is the per-MAC limit for another of the gateway's DHCP
+// servers (dhcp6): the same table and rate. Not safe for concurrent use.
+type RateLimiter struct{ l *rateLimiter }
+
+// NewRateLimiter returns an empty table.
+func NewRateLimiter() RateLimiter { return RateLimiter{newRateLimiter()} }
+
+// Allow takes one message from m at now (unix ns); false when its
+// bucket is empty.
+func (r RateLimiter) Allow(m pkt.MAC, now int64) bool { return r.l.allow(m, now) }

@@ -43,8 +43,8 @@ type Store struct {
 	enc  []byte               // the file as written last, under mu: its buffer is reused
 
 	qmu     sync.Mutex // the fields below
-	dirty   []*Server  // servers with leases to write, each once (Server.queued)
-	spare   []*Server  // dirty's other backing array
+	dirty   []Batcher  // servers with leases to write, each once (Server.queued)
+	spare   []Batcher  // dirty's other backing array
 	running bool       // the store goroutine was started
 	closed  bool       // Close was called: nothing more is queued
 	wake    chan struct{}
@@ -71,12 +71,37 @@ func OpenStore(dir string) (*Store, error) {
 		return nil, fmt.Errorf("lease store %s: %w (move it aside to start with no leases)", s.path, err)
 	}
 	for _, l := range all {
-		s.nets[l.Network] = append(s.nets[l.Network], l)
+		k := l.Network
+		if l.IP.Is6() {
+			k = Key6(l.Network)
+		}
+		s.nets[k] = append(s.nets[k], l)
 	}
 	return s, nil
 }
 
-// Load returns the stored leases of a network.
+// Key6 is where a network's DHCPv6 leases live in the store: Load and
+// Batcher.StoreKey take it in place of the network's name, so each
+// family's server replaces only its own leases. A lease's family is its
+// address's, so the file needs no field for it.
+func Key6(network string) string { return network + "\x00v6" }
+
+// Batcher is a lease server whose writes the store goroutine batches
+// into one synced file: the DHCPv4 Server here and the DHCPv6 one
+// (package dhcp6). Both follow the same contract (commit.go).
+type Batcher interface {
+	// StoreKey names its leases in the store: the network, or Key6.
+	StoreKey() string
+	// TakeBatch hands over the replies waiting for the disk and returns
+	// a snapshot of its leases that holds every change they made.
+	TakeBatch() []Lease
+	// Complete ends the write: err nil, each reply whose lease was
+	// written goes out; otherwise none does and the leases go back to
+	// what is on disk.
+	Complete(err error)
+}
+
+// Load returns the stored leases of a network (or of Key6(network)).
 func (s *Store) Load(network string) []Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/dhcp"
+	"github.com/vswitch/vswitch/dhcp6"
 	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -21,9 +22,10 @@ import (
 type Config struct {
 	Network string
 	VLAN    uint16
-	Address netip.Prefix // the gateway's address and the network's prefix
-	MAC     pkt.MAC      // zero: a stable locally administered one from the name
-	DHCP    *dhcp.Server // nil: no DHCP on this network
+	Address netip.Prefix  // the gateway's address and the network's prefix
+	MAC     pkt.MAC       // zero: a stable locally administered one from the name
+	DHCP    *dhcp.Server  // nil: no DHCP on this network
+	DHCP6   *dhcp6.Server // nil: no DHCPv6 (dhcp6.go); needs Address6
 	// Known reports whether the switch learned mac on vid. DHCP from an
 	// address the switch refused to learn (a port over its max_macs) is
 	// ignored, so one port cannot drain the pool.
@@ -241,7 +243,7 @@ func (p *Port) handle(b []byte, now time.Time) {
 	if p.mq != nil && dst.IsMulticast() && dst != pkt.Broadcast {
 		p.mq.observe(eth, now) // the queries and leaves of the network
 	}
-	if dst != p.mac && dst != pkt.Broadcast && (p.v6 == nil || !p.v6.wantMAC(dst)) {
+	if dst != p.mac && dst != pkt.Broadcast && (p.v6 == nil || !p.v6.wantMAC(dst) && !p.wantDHCP6(dst)) {
 		return // flooded unicast for someone else, or multicast: not ours
 	}
 	switch eth.Type() {

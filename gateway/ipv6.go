@@ -147,6 +147,9 @@ func (p *Port) ipv6(eth pkt.Ethernet, now time.Time) {
 	}
 	dst := ip.Dst()
 	mine := v.own(dst)
+	if proto == pkt.ProtoUDP && p.dhcp6(eth, ip, off, mine) {
+		return
+	}
 	switch {
 	case mine >= 0 && !v.usable(mine):
 		return // tentative or duplicate: not ours to answer yet (RFC 4862 5.4)

@@ -13,7 +13,8 @@ import (
 // MaxRtrAdvInterval), the first three within 16 s, a router lifetime of
 // three maximum intervals; the prefix on-link and for SLAAC (L and A),
 // the link MTU, and the gateway as DNS server while the network's DNS is
-// on (RFC 8106). No M or O flag: there is no DHCPv6 yet.
+// on (RFC 8106). The M and O flags follow the network's DHCPv6 server
+// (raFlags in dhcp6.go).
 const (
 	raMaxInterval     = 600 * time.Second
 	raMinInterval     = 200 * time.Second
@@ -37,11 +38,12 @@ const raLen = pkt.NDPRouterAdvertLen + pkt.NDPLLAOptLen + pkt.NDPMTUOptLen + pkt
 func (p *Port) writeRA(b []byte, dmac pkt.MAC, dst netip.Addr) int {
 	v := p.v6
 	msg := b[icmp6Off : icmp6Off+raLen]
-	pkt.NDPRouterAdvert(msg).Encode(&pkt.NDPRouterAdvertFields{CurHopLimit: raHopLimit, RouterLifetime: raLifetime})
+	flags, pfxFlags := p.raFlags()
+	pkt.NDPRouterAdvert(msg).Encode(&pkt.NDPRouterAdvertFields{CurHopLimit: raHopLimit, Flags: flags, RouterLifetime: raLifetime})
 	w := pkt.NDPOptionWriter{B: msg, N: pkt.NDPRouterAdvertLen}
 	w.AddLinkLayerAddr(pkt.NDPOptSourceLLA, p.mac)
 	w.AddMTU(raMTU)
-	w.AddPrefixInfo(v.prefix, pkt.NDPPrefixOnLink|pkt.NDPPrefixAuto, raValidLifetime, raPrefLifetime)
+	w.AddPrefixInfo(v.prefix, pfxFlags, raValidLifetime, raPrefLifetime)
 	if p.cfg.DNS != nil && v.usable(stGlobal) {
 		w.AddRDNSS(raRDNSSLifetime, v.global)
 	}

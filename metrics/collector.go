@@ -23,6 +23,10 @@ type NetworkStats struct {
 	DHCPDrops    map[string]uint64 // DHCP messages ignored, by reason
 	GatewayDrops map[string]uint64 // frames the gateway dropped, by reason
 	DNS          *DNSStats         // nil: no DNS on the network
+	DHCP6        bool              // a DHCPv6 server: the fields below are set
+	Leases6      int               // active DHCPv6 leases
+	Messages6    map[string]uint64 // DHCPv6 messages by type
+	DHCP6Drops   map[string]uint64 // DHCPv6 messages not served as asked, by reason
 }
 
 // DNSStats are one network's DNS counters.
@@ -74,6 +78,7 @@ type Collector struct {
 	fdbEntries, fdbLearned, fdbMoves       *prometheus.Desc
 	info                                   *prometheus.Desc
 	leases, dhcpMsgs, dhcpDrops, gwDrops   *prometheus.Desc
+	leases6, dhcp6Msgs, dhcp6Drops         *prometheus.Desc
 	conntrack, natTrans, upDrops           *prometheus.Desc
 	earlyDrops, driver                     *prometheus.Desc
 	evpnSessions, evpnRoutes               *prometheus.Desc
@@ -106,6 +111,9 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		leases:       prometheus.NewDesc("vswitch_dhcp_leases", "Active DHCP leases.", []string{"network"}, nil),
 		dhcpMsgs:     prometheus.NewDesc("vswitch_dhcp_messages_total", "DHCP messages received and sent, by type.", []string{"type"}, nil),
 		dhcpDrops:    prometheus.NewDesc("vswitch_dhcp_drops_total", "DHCP messages ignored, by reason.", []string{"reason"}, nil),
+		leases6:      prometheus.NewDesc("vswitch_dhcp6_leases", "Active DHCPv6 leases.", []string{"network"}, nil),
+		dhcp6Msgs:    prometheus.NewDesc("vswitch_dhcp6_messages_total", "DHCPv6 messages received and sent, by network and type.", []string{"network", "type"}, nil),
+		dhcp6Drops:   prometheus.NewDesc("vswitch_dhcp6_drops_total", "DHCPv6 messages not served as asked, by network and reason.", []string{"network", "reason"}, nil),
 		gwDrops:      prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
 		conntrack:    prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
 		earlyDrops:   prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Flows not assured (no completed TCP handshake, no reply) evicted from a full conntrack table to make room for a new one.", nil, nil),
@@ -129,7 +137,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.queueLen, c.queueCap, c.macs, c.fdbEntries, c.fdbLearned, c.fdbMoves, c.info,
 		c.leases, c.dhcpMsgs, c.dhcpDrops, c.gwDrops, c.conntrack, c.natTrans, c.upDrops, c.earlyDrops, c.driver, c.evpnSessions, c.evpnRoutes,
-		c.dnsQueries, c.dnsResults, c.dnsDrops, c.dnsLatency, c.fragEvict} {
+		c.dnsQueries, c.dnsResults, c.dnsDrops, c.dnsLatency, c.fragEvict, c.leases6, c.dhcp6Msgs, c.dhcp6Drops} {
 		ch <- d
 	}
 	ch <- c.fdbEvicted
@@ -222,6 +230,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if n.DNS != nil {
 			c.collectDNS(ch, n.Name, n.DNS)
+		}
+		if n.DHCP6 {
+			gauge(c.leases6, float64(n.Leases6), n.Name)
+			for k, v := range n.Messages6 {
+				counter(c.dhcp6Msgs, v, n.Name, k)
+			}
+			for k, v := range n.DHCP6Drops {
+				counter(c.dhcp6Drops, v, n.Name, k)
+			}
 		}
 		if !n.DHCP {
 			continue

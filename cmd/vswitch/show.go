@@ -211,14 +211,15 @@ func printMDB(w io.Writer, mdb []control.MDBEntry) error {
 	return tw.Flush()
 }
 
-// printLeases prints leases sorted by network, then address; EXPIRES is
-// the time left at now.
+// printLeases prints leases sorted by network, then address (IPv4
+// before IPv6); EXPIRES is the time left at now; DUID/IAID names a
+// DHCPv6 lease's client.
 func printLeases(w io.Writer, leases []control.Lease, now time.Time) error {
 	leases = slices.Clone(leases)
 	slices.SortFunc(leases, func(a, b control.Lease) int {
 		return cmp.Or(strings.Compare(a.Network, b.Network), compareAddr(a.IP, b.IP), strings.Compare(a.MAC, b.MAC))
 	})
-	tw := newTable(w, "NETWORK\tIP\tMAC\tHOSTNAME\tSTATE\tEXPIRES\tSTATIC")
+	tw := newTable(w, "NETWORK\tIP\tMAC\tHOSTNAME\tSTATE\tEXPIRES\tSTATIC\tDUID/IAID")
 	for _, l := range leases {
 		exp := "-"
 		if !l.Expiry.IsZero() {
@@ -228,7 +229,7 @@ func printLeases(w io.Writer, leases []control.Lease, now time.Time) error {
 				exp = "expired"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Network, l.IP, l.MAC, dash(l.Hostname), dash(l.State), exp, yesNo(l.Static))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Network, l.IP, l.MAC, dash(l.Hostname), dash(l.State), exp, yesNo(l.Static), dash(l.ClientID))
 	}
 	return tw.Flush()
 }

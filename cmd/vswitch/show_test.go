@@ -87,13 +87,15 @@ func TestLeasesTable(t *testing.T) {
 		{Network: "default", MAC: "52:54:00:00:00:01", IP: "192.168.122.9", Expiry: now.Add(90 * time.Second), State: "bound"},
 		{Network: "lab", MAC: "52:54:00:00:00:04", IP: "10.0.0.11", Expiry: now, State: "bound"},
 		{Network: "lab", MAC: "52:54:00:00:00:05", IP: "10.0.0.12", State: "offered"},
+		{Network: "lab", MAC: "52:54:00:00:00:06", IP: "fd00:122::100", Expiry: now.Add(time.Hour), State: "bound", Family: "ipv6", ClientID: "00030001525400000006/1"},
 	}, now)
-	want := `NETWORK  IP              MAC                HOSTNAME  STATE    EXPIRES    STATIC
-default  192.168.122.9   52:54:00:00:00:01  -         bound    in 1m30s   no
-default  192.168.122.10  52:54:00:00:00:02  web       bound    in 1h0m0s  yes
-lab      10.0.0.10       52:54:00:00:00:03  -         bound    expired    no
-lab      10.0.0.11       52:54:00:00:00:04  -         bound    expired    no
-lab      10.0.0.12       52:54:00:00:00:05  -         offered  -          no
+	want := `NETWORK  IP              MAC                HOSTNAME  STATE    EXPIRES    STATIC  DUID/IAID
+default  192.168.122.9   52:54:00:00:00:01  -         bound    in 1m30s   no      -
+default  192.168.122.10  52:54:00:00:00:02  web       bound    in 1h0m0s  yes     -
+lab      10.0.0.10       52:54:00:00:00:03  -         bound    expired    no      -
+lab      10.0.0.11       52:54:00:00:00:04  -         bound    expired    no      -
+lab      10.0.0.12       52:54:00:00:00:05  -         offered  -          no      -
+lab      fd00:122::100   52:54:00:00:00:06  -         bound    in 1h0m0s  no      00030001525400000006/1
 `
 	if b.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
