@@ -50,7 +50,7 @@ mutation:
 	MUTATION_MIN=$(MUTATION_MIN) scripts/mutation $(MUTATION_PKGS)
 
 # The peers the harness measures vswitch against (as root).
-BENCH_DEPS := openvswitch-switch vde2 iperf3 iproute2 nftables
+BENCH_DEPS := openvswitch-switch vde2 iperf3 iproute2 nftables kea-dhcp4-server slirp4netns passt
 
 bench: need-bench-deps
 	$(GO) run ./bench $(ARGS)
