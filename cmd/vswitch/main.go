@@ -1,5 +1,3 @@
-// Command vswitch runs the userspace virtual switch and talks to a running
-// one over its control socket. See `vswitch help`.
 package main
 
 import (

@@ -1,7 +1,3 @@
-// Package ring is a bounded multi-producer queue of pointers (Vyukov's
-// array queue) for the frame path: Put is one CAS, never blocks and never
-// allocates; a full ring refuses, so the caller can count a tail drop.
-// One consumer takes. It must never block or grow.
 package ring
 
 import "sync/atomic"
