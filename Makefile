@@ -7,10 +7,11 @@ FUZZTIME ?= 60s
 # Debian packages the tests and the harness use.
 # (busybox-static, not busybox: the two conflict, and guests need the static
 # one. prometheus is for promtool; policy-rc.d below keeps its server off.
-# kea-admin is for perfdhcp.)
+# kea-admin is for perfdhcp; openvswitch-switch for the VXLAN interop test.)
 DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
             isc-dhcp-client dhcpcd-base python3 curl tshark prometheus iputils-tracepath \
-            qemu-system-x86 cpio kmod bind9-dnsutils dnsmasq-base strace frr kea-admin
+            qemu-system-x86 cpio kmod bind9-dnsutils dnsmasq-base strace frr kea-admin \
+            openvswitch-switch
 
 # Packages whose tests need root and the whole machine (namespaces, iperf3,
 # QEMU): run one at a time, after the rest.
