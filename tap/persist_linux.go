@@ -176,10 +176,18 @@ func linkRequest(typ, flags uint16, index int, attr uint16, val string) ([]sysca
 	if err := unix.Sendto(s, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, err
 	}
-	ans := make([]byte, 64<<10) // one link's attributes and statistics fit many times over
-	n, _, err := unix.Recvfrom(s, ans, 0)
+	// An acknowledgement is small; one link's attributes and statistics
+	// (a TAP's) are a few KiB.
+	ans := make([]byte, 4<<10)
+	if typ == unix.RTM_GETLINK {
+		ans = make([]byte, 32<<10)
+	}
+	n, _, err := unix.Recvfrom(s, ans, unix.MSG_TRUNC)
 	if err != nil {
 		return nil, err
+	}
+	if n > len(ans) {
+		return nil, fmt.Errorf("answer of %d bytes does not fit %d", n, len(ans))
 	}
 	msgs, err := syscall.ParseNetlinkMessage(ans[:n])
 	if err != nil {
