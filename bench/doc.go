@@ -14,8 +14,10 @@
 // across a VXLAN tunnel to a Linux VTEP, with vswitch as the near end and
 // then a Linux vxlan device (linux-vxlan); so do dhcp (perfdhcp against
 // vswitch's DHCP server, dnsmasq and Kea), dhcp-best (each server's
-// highest rate under 1 % drops) and dhcp-rss (memory at 50,000
-// leases). docs/benchmarks.md says what each test measures.
+// highest rate under 1 % drops) and dhcp-rss (memory at 50,000 leases),
+// and ports and ports-v6 (vswitch with 10, 100 and 1000 idle TAP ports:
+// start-up, RSS, idle CPU; not in the default -tests).
+// docs/benchmarks.md says what each test measures.
 //
 // It must run as root. It sends traffic only between namespaces it creates,
 // names everything it makes with the "vsb" prefix, and removes it all at
