@@ -98,7 +98,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Opt
 			if res, err := d.Reload(); err != nil {
 				log.Error("reload refused", "err", err)
 			} else {
-				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts)
+				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts, "networks", res.Networks)
 			}
 		case <-opts.Upgrade:
 			up = &upgradeReq{}
