@@ -197,8 +197,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		col.Driver = d.driverStats
 		reg := metrics.Registry(col)
 		reg.MustRegister(d.life)
-		d.met, err = metrics.Listen(cfg.Metrics, reg)
-		if err != nil {
+		if d.met, err = d.metricsServer(reg); err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
 		}
 		go func() {

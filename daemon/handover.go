@@ -244,3 +244,34 @@ func (h *inherited) guards(port string) []vswitch.GuardBinding {
 	}
 	return h.guard[port]
 }
+
+// dupListener is a second descriptor (close-on-exec) of a listening
+// socket; the caller closes it.
+func dupListener(ln net.Listener) (int, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("%w: %T has no descriptor", errHandover, ln)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) {
+		syscall.ForkLock.RLock() // no exec between the dup and its close-on-exec
+		defer syscall.ForkLock.RUnlock()
+		if nfd, derr = syscall.Dup(int(fd)); derr == nil {
+			syscall.CloseOnExec(nfd)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	return nfd, derr
+}
+
+// listenerOf makes a listener of an inherited descriptor, which it owns.
+func listenerOf(fd int, name string) (net.Listener, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close() // FileListener has its own duplicate
+	return net.FileListener(f)
+}

@@ -11,9 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/gateway"
+	"github.com/vswitch/vswitch/metrics"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 	"github.com/vswitch/vswitch/tap"
@@ -211,6 +214,14 @@ func (d *Daemon) handoff() (handState, []int) {
 		st.Files = append(st.Files, handFile{Kind: e.cfg.Type, Name: name, Device: e.cfg.Device})
 	}
 	d.mu.Unlock()
+	if d.met != nil { // scrapes wait in its backlog meanwhile
+		if fd, err := dupListener(d.met.Listener()); err != nil {
+			d.log.Warn("upgrade: the metrics listener is opened afresh", "err", err)
+		} else {
+			fds = append(fds, fd)
+			st.Files = append(st.Files, handFile{Kind: "metrics", Name: d.cfg.Metrics})
+		}
+	}
 	d.Stop()
 	for i, u := range d.uplinks {
 		if !u.IsUser() {
@@ -298,7 +309,7 @@ func (d *Daemon) dropRest(h *inherited) {
 		} else {
 			syscall.Close(fd)
 		}
-		d.log.Warn("upgrade: a handed-over port is not in the config; removed", "port", f.Name, "kind", f.Kind)
+		d.log.Warn("upgrade: handed over but not in the config; closed", "name", f.Name, "kind", f.Kind)
 	}
 }
 
@@ -409,4 +420,20 @@ func (d *Daemon) gatedPort(drv vswitch.Port) vswitch.Port {
 		return drv
 	}
 	return &gated{Port: drv, open: d.gate, closed: make(chan struct{})}
+}
+
+// metricsServer serves reg on the handed-over metrics listener, or on a
+// new one.
+func (d *Daemon) metricsServer(reg *prometheus.Registry) (*metrics.Server, error) {
+	if fd, ok := d.opts.inherit.take(handFile{Kind: "metrics", Name: d.cfg.Metrics}); ok {
+		ln, err := listenerOf(fd, "metrics")
+		if err == nil {
+			d.mu.Lock()
+			d.inherited = append(d.inherited, "metrics")
+			d.mu.Unlock()
+			return metrics.Serving(ln, reg), nil
+		}
+		d.log.Warn("upgrade: the metrics listener is opened afresh", "err", err)
+	}
+	return metrics.Listen(d.cfg.Metrics, reg)
 }
