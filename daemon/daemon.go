@@ -51,6 +51,7 @@ type Daemon struct {
 	keep         bool
 	gate         chan struct{} // closed when a taking-over StartWith has every port (gated)
 	upgradedFrom int           // the PID that handed over to this process
+	handedOff    bool          // stopped for an upgrade; reloadMu
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.

@@ -47,6 +47,9 @@ type Options struct {
 func (d *Daemon) Reload() (res control.ReloadResult, err error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	if d.handedOff { // this one waited out an upgrade that stopped d
+		return res, errors.New("an upgrade replaced this vswitch while the reload waited: reload again")
+	}
 	defer func() { d.life.Reloaded(err == nil, time.Now()) }()
 	return d.reload()
 }

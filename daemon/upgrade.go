@@ -191,6 +191,7 @@ func spawn(argv []string) (*net.UnixConn, *exec.Cmd, error) {
 // are read once nothing translates any more. The caller owns the
 // descriptors.
 func (d *Daemon) handoff() (handState, []int) {
+	d.handedOff = true // the runner holds reloadMu
 	st := handState{NAT: map[string]nat.Snapshot{}, Neigh: map[string][]gateway.Neighbour{},
 		Guard: map[string][]vswitch.GuardBinding{}}
 	var fds []int
