@@ -168,7 +168,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 	// socket the first one owns.
 	if cfg.Control != "" {
 		d.ctl = control.NewServer(backend{d}, log)
-		if err := d.ctl.Listen(cfg.Control); err != nil {
+		if err := d.listenControl(); err != nil {
 			d.ctl = nil
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
@@ -234,6 +234,9 @@ func (d *Daemon) Stop() error {
 		errs = append(errs, d.met.Close())
 	}
 	if d.ctl != nil {
+		if d.keep {
+			d.ctl.KeepSocket() // the other process serves on it
+		}
 		errs = append(errs, d.ctl.Close())
 	}
 	if d.evpn != nil {

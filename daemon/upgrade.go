@@ -215,6 +215,15 @@ func (d *Daemon) handoff() (handState, []int) {
 		st.Files = append(st.Files, handFile{Kind: e.cfg.Type, Name: name, Device: e.cfg.Device})
 	}
 	d.mu.Unlock()
+	if d.ctl != nil { // API clients wait in its backlog meanwhile
+		if fd, err := dupListener(d.ctl.Listener()); err != nil {
+			d.log.Warn("upgrade: the control socket is made afresh", "err", err)
+		} else {
+			d.ctl.KeepSocket()
+			fds = append(fds, fd)
+			st.Files = append(st.Files, handFile{Kind: "control", Name: d.cfg.Control})
+		}
+	}
 	if d.met != nil { // scrapes wait in its backlog meanwhile
 		if fd, err := dupListener(d.met.Listener()); err != nil {
 			d.log.Warn("upgrade: the metrics listener is opened afresh", "err", err)
@@ -437,4 +446,28 @@ func (d *Daemon) metricsServer(reg *prometheus.Registry) (*metrics.Server, error
 		d.log.Warn("upgrade: the metrics listener is opened afresh", "err", err)
 	}
 	return metrics.Listen(d.cfg.Metrics, reg)
+}
+
+// listenControl serves the API on the handed-over control socket, or on
+// a new one.
+func (d *Daemon) listenControl() error {
+	if fd, ok := d.opts.inherit.take(handFile{Kind: "control", Name: d.cfg.Control}); ok {
+		ln, err := listenerOf(fd, "control")
+		if err == nil {
+			ul, isUnix := ln.(*net.UnixListener)
+			if !isUnix {
+				ln.Close()
+				err = fmt.Errorf("%w: the control socket is a %T", errHandover, ln)
+			} else if err = d.ctl.Adopt(ul, d.cfg.Control); err == nil {
+				d.mu.Lock()
+				d.inherited = append(d.inherited, "control")
+				d.mu.Unlock()
+				return nil
+			} else {
+				ul.Close()
+			}
+		}
+		d.log.Warn("upgrade: the control socket is made afresh", "err", err)
+	}
+	return d.ctl.Listen(d.cfg.Control)
 }

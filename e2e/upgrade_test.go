@@ -196,8 +196,10 @@ func TestUpgrade(t *testing.T) {
 	}()
 	const echoes = 1000
 	pings := pingLoss(h1, "10.233.0.12", echoes, "0.005")
-	// Scrapes all along: the listener is handed over, so none is refused.
+	// Scrapes and API calls all along: the listeners are handed over, so
+	// none is refused.
 	scrapes, stopScrapes := make(chan [2]int, 1), make(chan struct{})
+	api := control.NewClient(vs.sock)
 	go func() {
 		var ok, failed int
 		for {
@@ -214,6 +216,13 @@ func TestUpgrade(t *testing.T) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = api.Status(ctx)
+			cancel()
+			if err != nil {
+				failed++
+				continue
+			}
 			ok++
 		}
 	}()
@@ -245,10 +254,10 @@ func TestUpgrade(t *testing.T) {
 	}
 	close(stopScrapes)
 	if sc := <-scrapes; sc[1] != 0 || sc[0] == 0 {
-		t.Fatalf("scrapes across the upgrade: %d answered, %d failed; want none failed", sc[0], sc[1])
+		t.Fatalf("scrapes and API calls across the upgrade: %d answered, %d failed; want none failed", sc[0], sc[1])
 	}
-	if inh := slices.Sorted(slices.Values(st.Inherited)); !slices.Equal(inh, sorted(p1, p2, "wan", "metrics")) {
-		t.Fatalf("handed over %v, want %s %s wan metrics", inh, p1, p2)
+	if inh := slices.Sorted(slices.Values(st.Inherited)); !slices.Equal(inh, sorted(p1, p2, "wan", "metrics", "control")) {
+		t.Fatalf("handed over %v, want %s %s wan metrics control", inh, p1, p2)
 	}
 	if !strings.Contains(o, fmt.Sprintf("handing over: pid %d -> %d", oldPID, st.PID)) || !strings.Contains(o, "upgraded: pid") {
 		t.Fatalf("vswitch upgrade printed:\n%s", o)
