@@ -56,6 +56,8 @@ type handState struct {
 	Neigh map[string][]gateway.Neighbour `json:"neigh"`
 	// guard: dhcp bindings by port.
 	Guard map[string][]vswitch.GuardBinding `json:"guard"`
+	// The learned FDB entries (Age is since they were last seen).
+	FDB []vswitch.FDBEntry `json:"fdb"`
 }
 
 type handMsg struct {
@@ -179,10 +181,11 @@ type inherited struct {
 	nat   map[string]nat.Snapshot
 	neigh map[string][]gateway.Neighbour
 	guard map[string][]vswitch.GuardBinding
+	fdb   []vswitch.FDBEntry
 }
 
 func newInherited(st *handState, fds []int) *inherited {
-	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard}
+	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard, fdb: st.FDB}
 	for i, f := range st.Files {
 		if _, dup := h.fds[f]; dup {
 			syscall.Close(fds[i])

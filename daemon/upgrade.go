@@ -215,6 +215,11 @@ func (d *Daemon) handoff() (handState, []int) {
 		st.Files = append(st.Files, handFile{Kind: e.cfg.Type, Name: name, Device: e.cfg.Device})
 	}
 	d.mu.Unlock()
+	for _, e := range d.sw.FDB() {
+		if !e.Static {
+			st.FDB = append(st.FDB, e)
+		}
+	}
 	if d.ctl != nil { // API clients wait in its backlog meanwhile
 		if fd, err := dupListener(d.ctl.Listener()); err != nil {
 			d.log.Warn("upgrade: the control socket is made afresh", "err", err)
@@ -470,4 +475,20 @@ func (d *Daemon) listenControl() error {
 		d.log.Warn("upgrade: the control socket is made afresh", "err", err)
 	}
 	return d.ctl.Listen(d.cfg.Control)
+}
+
+// restoreFDB learns the entries an upgrade handed over, before any port
+// reads: the new process forwards to known hosts at once instead of
+// flooding until it hears from each. The table's bounds hold.
+func (d *Daemon) restoreFDB() {
+	if d.opts.inherit == nil || len(d.opts.inherit.fdb) == 0 {
+		return
+	}
+	now, n := time.Now().Unix(), 0
+	for _, e := range d.opts.inherit.fdb {
+		if d.sw.RestoreLearned(e.Port, e.VLAN, e.MAC, now-int64(e.Age/time.Second)) {
+			n++
+		}
+	}
+	d.log.Info("upgrade: FDB taken over", "entries", n, "of", len(d.opts.inherit.fdb))
 }

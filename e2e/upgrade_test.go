@@ -262,6 +262,10 @@ func TestUpgrade(t *testing.T) {
 	if !strings.Contains(o, fmt.Sprintf("handing over: pid %d -> %d", oldPID, st.PID)) || !strings.Contains(o, "upgraded: pid") {
 		t.Fatalf("vswitch upgrade printed:\n%s", o)
 	}
+	// The FDB was handed over: h1's and h2's MACs, nothing else learned.
+	if !strings.Contains(vs.logText(), "msg=\"upgrade: FDB taken over\" entries=2 of=2") {
+		t.Fatalf("the new process did not take the FDB's two entries over:\n%s", vs.logText())
+	}
 	// The flow was handed over, counters and all, not made afresh by the
 	// next packet.
 	after, age := vs.download(), before.AgeSeconds+time.Since(sampled).Seconds()
