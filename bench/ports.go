@@ -30,17 +30,18 @@ func portCounts(o options) []int {
 	return []int{10, 100, 1000}
 }
 
-// idlePortsWorkload is the ports workload (v6: ports-v6) for separate.
-func idlePortsWorkload(v6 bool) func(bin, work string, o options, rep *report, c *cleanup) {
-	test := "ports"
-	if v6 {
-		test = "ports-v6"
-	}
+// idlePortsWorkload is a ports workload for separate: test is "ports"
+// (IPv6 off), "ports-v6" (the kernel's defaults, no network: nobody is
+// the multicast querier, so the switch floods as the Linux bridge does
+// without one) or "ports-v6-gw" (as ports-v6 with a network on the VLAN:
+// its gateway is the querier and snooping holds from the first frame).
+func idlePortsWorkload(test string) func(bin, work string, o options, rep *report, c *cleanup) {
+	v6, gw := test != "ports", test == "ports-v6-gw"
 	return func(bin, work string, o options, rep *report, _ *cleanup) {
 		for _, n := range portCounts(o) {
 			for r := 0; r < o.reps; r++ {
 				fmt.Printf("vswitch       %s %d ports rep %d/%d ... ", test, n, r+1, o.reps)
-				s, err := idlePorts(bin, filepath.Join(work, test), n, v6, o.quick)
+				s, err := idlePorts(bin, filepath.Join(work, test), n, v6, gw, o.quick)
 				if err != nil {
 					fmt.Println("failed:", err)
 					rep.fail("vswitch", fmt.Sprintf("%s %d", test, n), err)
@@ -55,7 +56,7 @@ func idlePortsWorkload(v6 bool) func(bin, work string, o options, rep *report, c
 
 // idlePorts starts vswitch with n TAP ports in a fresh namespace and
 // measures it.
-func idlePorts(bin, work string, n int, v6, quick bool) (sample, error) {
+func idlePorts(bin, work string, n int, v6, gw, quick bool) (sample, error) {
 	var c cleanup
 	defer c.run()
 	if err := os.MkdirAll(work, 0o755); err != nil {
@@ -75,6 +76,9 @@ func idlePorts(bin, work string, n int, v6, quick bool) (sample, error) {
 	fmt.Fprintf(&cfg, "control: %s\nstate_dir: %s\nmetrics: \"\"\nports:\n", sock, filepath.Join(work, "state"))
 	for i := range n {
 		fmt.Fprintf(&cfg, "  - {name: vsbp%d, type: tap}\n", i)
+	}
+	if gw {
+		cfg.WriteString("networks:\n  - {name: lab, address: 10.99.0.1/16}\n")
 	}
 	path := filepath.Join(work, "ports.yaml")
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
@@ -123,6 +127,9 @@ func idlePorts(bin, work string, n int, v6, quick bool) (sample, error) {
 	name := fmt.Sprintf("ports%d", n)
 	if v6 {
 		name += "-v6"
+	}
+	if gw {
+		name += "-gw"
 	}
 	testUnits[name+"-start"], testUnits[name+"-rss"], testUnits[name+"-idle-cpu"] = "s", "MiB", "% of a core"
 	return sample{name + "-start": up.Seconds(), name + "-rss": rss / 1024, name + "-idle-cpu": idle}, nil

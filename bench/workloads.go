@@ -31,7 +31,7 @@ var testUnits = map[string]string{
 // c undoes what it made.
 var separate = map[string]func(bin, work string, o options, rep *report, c *cleanup){
 	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-best": runDHCPBest, "dhcp-rss": runDHCPRSS,
-	"ports": idlePortsWorkload(false), "ports-v6": idlePortsWorkload(true),
+	"ports": idlePortsWorkload("ports"), "ports-v6": idlePortsWorkload("ports-v6"), "ports-v6-gw": idlePortsWorkload("ports-v6-gw"),
 	"rootless": func(bin, work string, o options, rep *report, _ *cleanup) {
 		runRootless(bin, filepath.Join(work, "rootless"), o, rep) // usernet.go
 	},

@@ -16,6 +16,9 @@ type ReloadResult struct {
 	// Hosts are the networks whose static names changed: dhcp.hosts
 	// (reservations and their names) or dns.hosts.
 	Hosts []string `json:"hosts"`
+	// Networks are those whose DHCP range or options, forwards or DNS
+	// forwarders changed.
+	Networks []string `json:"networks"`
 }
 
 // ReloadBackend is implemented by a backend that can re-read its config
@@ -39,7 +42,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts)
+	s.log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts, "networks", res.Networks)
 	writeJSON(w, http.StatusOK, res)
 }
 

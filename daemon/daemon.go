@@ -51,6 +51,7 @@ type Daemon struct {
 	keep         bool
 	gate         chan struct{} // closed when a taking-over StartWith has every port (gated)
 	upgradedFrom int           // the PID that handed over to this process
+	handedOff    bool          // stopped for an upgrade; reloadMu
 }
 
 // portEntry is what the daemon remembers of a port beyond the switch.
@@ -98,7 +99,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Opt
 			if res, err := d.Reload(); err != nil {
 				log.Error("reload refused", "err", err)
 			} else {
-				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts)
+				log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "hosts", res.Hosts, "networks", res.Networks)
 			}
 		case <-opts.Upgrade:
 			up = &upgradeReq{}
@@ -169,7 +170,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 	// socket the first one owns.
 	if cfg.Control != "" {
 		d.ctl = control.NewServer(backend{d}, log)
-		if err := d.ctl.Listen(cfg.Control); err != nil {
+		if err := d.listenControl(); err != nil {
 			d.ctl = nil
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
@@ -199,6 +200,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		return nil, err
 	}
 	d.restoreGuards() // before a taking-over start's ports read (the gate)
+	d.restoreFDB()
 	if cfg.Metrics != "" {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
 		col.Networks = d.networkStats
@@ -206,8 +208,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		col.Driver = d.driverStats
 		reg := metrics.Registry(col)
 		reg.MustRegister(d.life, metrics.NewMDBCollector(d.sw.MDBStats))
-		d.met, err = metrics.Listen(cfg.Metrics, reg)
-		if err != nil {
+		if d.met, err = d.metricsServer(reg); err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
 		}
 		go func() {
@@ -243,6 +244,9 @@ func (d *Daemon) Stop() error {
 		errs = append(errs, d.met.Close())
 	}
 	if d.ctl != nil {
+		if d.keep {
+			d.ctl.KeepSocket() // the other process serves on it
+		}
 		errs = append(errs, d.ctl.Close())
 	}
 	if d.evpn != nil {

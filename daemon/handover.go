@@ -56,6 +56,8 @@ type handState struct {
 	Neigh map[string][]gateway.Neighbour `json:"neigh"`
 	// guard: dhcp bindings by port.
 	Guard map[string][]vswitch.GuardBinding `json:"guard"`
+	// The learned FDB entries (Age is since they were last seen).
+	FDB []vswitch.FDBEntry `json:"fdb"`
 }
 
 type handMsg struct {
@@ -179,10 +181,11 @@ type inherited struct {
 	nat   map[string]nat.Snapshot
 	neigh map[string][]gateway.Neighbour
 	guard map[string][]vswitch.GuardBinding
+	fdb   []vswitch.FDBEntry
 }
 
 func newInherited(st *handState, fds []int) *inherited {
-	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard}
+	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard, fdb: st.FDB}
 	for i, f := range st.Files {
 		if _, dup := h.fds[f]; dup {
 			syscall.Close(fds[i])
@@ -243,4 +246,35 @@ func (h *inherited) guards(port string) []vswitch.GuardBinding {
 		return nil
 	}
 	return h.guard[port]
+}
+
+// dupListener is a second descriptor (close-on-exec) of a listening
+// socket; the caller closes it.
+func dupListener(ln net.Listener) (int, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("%w: %T has no descriptor", errHandover, ln)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) {
+		syscall.ForkLock.RLock() // no exec between the dup and its close-on-exec
+		defer syscall.ForkLock.RUnlock()
+		if nfd, derr = syscall.Dup(int(fd)); derr == nil {
+			syscall.CloseOnExec(nfd)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	return nfd, derr
+}
+
+// listenerOf makes a listener of an inherited descriptor, which it owns.
+func listenerOf(fd int, name string) (net.Listener, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close() // FileListener has its own duplicate
+	return net.FileListener(f)
 }

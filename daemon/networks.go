@@ -11,7 +11,6 @@ import (
 	"github.com/vswitch/vswitch/dhcp6"
 	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/gateway"
-	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -82,12 +81,8 @@ func (d *Daemon) startNetworks() error {
 		n.gw.ImportNeighbours(d.opts.inherit.neighbours("network:" + nc.Name)) // an upgrade's
 		if u := uplinks[nc.Uplink]; u != nil {
 			u.Attach(n.gw)
-			for _, fw := range nc.Forwards {
-				proto := uint8(pkt.ProtoTCP)
-				if fw.Proto == "udp" {
-					proto = pkt.ProtoUDP
-				}
-				u.NAT().AddForward(proto, fw.Port, fw.To)
+			for _, fw := range natForwards(nc) {
+				u.NAT().AddForward(fw.Proto, fw.Port, fw.To)
 			}
 			if err := userForwards(u, nc); err != nil {
 				return fmt.Errorf("%s:%d: network %s: %w", d.cfg.Source, nc.Line, nc.Name, err)

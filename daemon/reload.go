@@ -47,6 +47,9 @@ type Options struct {
 func (d *Daemon) Reload() (res control.ReloadResult, err error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	if d.handedOff { // this one waited out an upgrade that stopped d
+		return res, errors.New("an upgrade replaced this vswitch while the reload waited: reload again")
+	}
 	defer func() { d.life.Reloaded(err == nil, time.Now()) }()
 	return d.reload()
 }
@@ -61,6 +64,9 @@ func (d *Daemon) reload() (control.ReloadResult, error) {
 		return res, &control.BadRequestError{Err: err}
 	}
 	if err := fixedParts(d.cfg, nc); err != nil {
+		return res, &control.BadRequestError{Err: err}
+	}
+	if err := d.liveRefused(nc); err != nil {
 		return res, &control.BadRequestError{Err: err}
 	}
 	added, removed, changed := diffPorts(d.cfgPorts, nc.Ports)
@@ -101,20 +107,8 @@ func (d *Daemon) reload() (control.ReloadResult, error) {
 		res.Removed = append(res.Removed, p.Name)
 	}
 	d.cfgPorts = nc.Ports
-	// Names and reservations last: swapping them cannot fail.
-	for i, n := range d.nets {
-		old, nu := d.cfgNets[i], nc.Networks[i]
-		if !hostsDiffer(old, nu) {
-			continue
-		}
-		if n.dhcp != nil && nu.DHCP != nil {
-			n.dhcp.SetHosts(dhcpHosts(nu.DHCP))
-		}
-		if n.dns != nil {
-			n.dns.SetHosts(dnsHosts(nu))
-		}
-		res.Hosts = append(res.Hosts, nu.Name)
-	}
+	// Networks last: each swap cannot fail, so none is half applied.
+	res.Hosts, res.Networks = d.applyNetworks(nc)
 	d.cfgNets = nc.Networks
 	return res, nil
 }
@@ -223,7 +217,7 @@ func differs(a, b config.Port) bool {
 func fixedParts(run, nc *config.Config) error {
 	a, b := *run, *nc
 	a.Ports, b.Ports, a.Source, b.Source = nil, nil, "", ""
-	a.Networks, b.Networks = withoutHosts(a.Networks), withoutHosts(b.Networks)
+	a.Networks, b.Networks = withoutLive(a.Networks), withoutLive(b.Networks)
 	path, x, y, ok := firstDiff(reflect.ValueOf(a), reflect.ValueOf(b), "")
 	if !ok {
 		return nil
@@ -234,36 +228,6 @@ func fixedParts(run, nc *config.Config) error {
 	}
 	return fmt.Errorf("%s: %s: cannot change while running (%s -> %s): restart vswitch to apply it; nothing was changed",
 		loc, path, x, y)
-}
-
-// withoutHosts is a copy of networks without their dhcp.hosts and
-// dns.hosts, which a reload may change.
-func withoutHosts(networks []config.Network) []config.Network {
-	out := make([]config.Network, len(networks))
-	for i, n := range networks {
-		n.DNS.Hosts = nil
-		if n.DHCP != nil {
-			h := *n.DHCP
-			h.Hosts = nil
-			n.DHCP = &h
-		}
-		out[i] = n
-	}
-	return out
-}
-
-// hostsDiffer says whether a reload changes a network's static names.
-func hostsDiffer(a, b config.Network) bool {
-	var ah, bh []config.DHCPHost
-	if a.DHCP != nil {
-		ah = a.DHCP.Hosts
-	}
-	if b.DHCP != nil {
-		bh = b.DHCP.Hosts
-	}
-	_, _, _, dhcpDiff := firstDiff(reflect.ValueOf(ah), reflect.ValueOf(bh), "")
-	_, _, _, dnsDiff := firstDiff(reflect.ValueOf(a.DNS.Hosts), reflect.ValueOf(b.DNS.Hosts), "")
-	return dhcpDiff || dnsDiff
 }
 
 // lineOf finds the config line of a network or uplink named by path.
@@ -336,6 +300,9 @@ func showValue(v reflect.Value) string {
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			return "none"
+		}
+		if v.Elem().Kind() == reflect.Struct {
+			return "set" // a section there or not: its fields say nothing here
 		}
 		v = v.Elem()
 	}

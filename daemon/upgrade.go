@@ -11,9 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/gateway"
+	"github.com/vswitch/vswitch/metrics"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 	"github.com/vswitch/vswitch/tap"
@@ -188,6 +191,7 @@ func spawn(argv []string) (*net.UnixConn, *exec.Cmd, error) {
 // are read once nothing translates any more. The caller owns the
 // descriptors.
 func (d *Daemon) handoff() (handState, []int) {
+	d.handedOff = true // the runner holds reloadMu
 	st := handState{NAT: map[string]nat.Snapshot{}, Neigh: map[string][]gateway.Neighbour{},
 		Guard: map[string][]vswitch.GuardBinding{}}
 	var fds []int
@@ -211,6 +215,28 @@ func (d *Daemon) handoff() (handState, []int) {
 		st.Files = append(st.Files, handFile{Kind: e.cfg.Type, Name: name, Device: e.cfg.Device})
 	}
 	d.mu.Unlock()
+	for _, e := range d.sw.FDB() {
+		if !e.Static {
+			st.FDB = append(st.FDB, e)
+		}
+	}
+	if d.ctl != nil { // API clients wait in its backlog meanwhile
+		if fd, err := dupListener(d.ctl.Listener()); err != nil {
+			d.log.Warn("upgrade: the control socket is made afresh", "err", err)
+		} else {
+			d.ctl.KeepSocket()
+			fds = append(fds, fd)
+			st.Files = append(st.Files, handFile{Kind: "control", Name: d.cfg.Control})
+		}
+	}
+	if d.met != nil { // scrapes wait in its backlog meanwhile
+		if fd, err := dupListener(d.met.Listener()); err != nil {
+			d.log.Warn("upgrade: the metrics listener is opened afresh", "err", err)
+		} else {
+			fds = append(fds, fd)
+			st.Files = append(st.Files, handFile{Kind: "metrics", Name: d.cfg.Metrics})
+		}
+	}
 	d.Stop()
 	for i, u := range d.uplinks {
 		if !u.IsUser() {
@@ -298,7 +324,7 @@ func (d *Daemon) dropRest(h *inherited) {
 		} else {
 			syscall.Close(fd)
 		}
-		d.log.Warn("upgrade: a handed-over port is not in the config; removed", "port", f.Name, "kind", f.Kind)
+		d.log.Warn("upgrade: handed over but not in the config; closed", "name", f.Name, "kind", f.Kind)
 	}
 }
 
@@ -409,4 +435,60 @@ func (d *Daemon) gatedPort(drv vswitch.Port) vswitch.Port {
 		return drv
 	}
 	return &gated{Port: drv, open: d.gate, closed: make(chan struct{})}
+}
+
+// metricsServer serves reg on the handed-over metrics listener, or on a
+// new one.
+func (d *Daemon) metricsServer(reg *prometheus.Registry) (*metrics.Server, error) {
+	if fd, ok := d.opts.inherit.take(handFile{Kind: "metrics", Name: d.cfg.Metrics}); ok {
+		ln, err := listenerOf(fd, "metrics")
+		if err == nil {
+			d.mu.Lock()
+			d.inherited = append(d.inherited, "metrics")
+			d.mu.Unlock()
+			return metrics.Serving(ln, reg), nil
+		}
+		d.log.Warn("upgrade: the metrics listener is opened afresh", "err", err)
+	}
+	return metrics.Listen(d.cfg.Metrics, reg)
+}
+
+// listenControl serves the API on the handed-over control socket, or on
+// a new one.
+func (d *Daemon) listenControl() error {
+	if fd, ok := d.opts.inherit.take(handFile{Kind: "control", Name: d.cfg.Control}); ok {
+		ln, err := listenerOf(fd, "control")
+		if err == nil {
+			ul, isUnix := ln.(*net.UnixListener)
+			if !isUnix {
+				ln.Close()
+				err = fmt.Errorf("%w: the control socket is a %T", errHandover, ln)
+			} else if err = d.ctl.Adopt(ul, d.cfg.Control); err == nil {
+				d.mu.Lock()
+				d.inherited = append(d.inherited, "control")
+				d.mu.Unlock()
+				return nil
+			} else {
+				ul.Close()
+			}
+		}
+		d.log.Warn("upgrade: the control socket is made afresh", "err", err)
+	}
+	return d.ctl.Listen(d.cfg.Control)
+}
+
+// restoreFDB learns the entries an upgrade handed over, before any port
+// reads: the new process forwards to known hosts at once instead of
+// flooding until it hears from each. The table's bounds hold.
+func (d *Daemon) restoreFDB() {
+	if d.opts.inherit == nil || len(d.opts.inherit.fdb) == 0 {
+		return
+	}
+	now, n := time.Now().Unix(), 0
+	for _, e := range d.opts.inherit.fdb {
+		if d.sw.RestoreLearned(e.Port, e.VLAN, e.MAC, now-int64(e.Age/time.Second)) {
+			n++
+		}
+	}
+	d.log.Info("upgrade: FDB taken over", "entries", n, "of", len(d.opts.inherit.fdb))
 }

@@ -443,7 +443,9 @@ func (s *Server) request(m pkt.DHCP, r request, now time.Time) (uint8, *lease, *
 	}
 	// A reservation ties a MAC and an address both ways, whatever client
 	// id the lease was made under.
-	if h, ok := s.static[r.mac]; ok && h.IP != cur.IP || !ok && s.staticIP[cur.IP] {
+	// A dynamic lease the range no longer holds (a reload or restart
+	// moved it) is refused too: its client asks again, as of dnsmasq.
+	if h, ok := s.static[r.mac]; ok && h.IP != cur.IP || !ok && (s.staticIP[cur.IP] || !s.inRange(cur.IP)) {
 		return pkt.DHCPNak, nil, nil
 	}
 	var c *commit

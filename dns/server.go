@@ -100,7 +100,8 @@ type Server struct {
 	results  [NumResults]atomic.Uint64
 	qtypes   [NumQTypes]atomic.Uint64
 	latency  histogram
-	hosts    atomic.Pointer[localNames] // SetHosts' names, for the goroutine to take
+	hosts    atomic.Pointer[localNames]       // SetHosts' names, for the goroutine to take
+	fwd      atomic.Pointer[[]netip.AddrPort] // SetForwarders' list, for the goroutine to take
 
 	// The server goroutine's own.
 	local   localNames
@@ -279,6 +280,7 @@ func (s *Server) resolve(c client, msg []byte, now time.Time) {
 		s.deliver(c, out, ResultCached)
 		return
 	}
+	s.takeForwarders()
 	fw := s.up.servers(now)
 	if len(fw) == 0 {
 		s.reply(c, m, mdns.RcodeRefused, nil, false, ResultRefused)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,20 +112,20 @@ func carrierChanges(t *testing.T, h *host, dev string) string {
 
 // upgradeTopo is two hosts on TAP ports of a NAT'd network and an outside
 // host behind an AF_PACKET uplink.
-func upgradeTopo(t *testing.T, tag string, extraPorts string) (vs *upInstance, h1, h2, out *host, p1, p2 string) {
+func upgradeTopo(t *testing.T, tag string, metricsAddr string) (vs *upInstance, h1, h2, out *host, p1, p2 string) {
 	t.Helper()
 	out, upDev, _ := outsideHost(t, tag, "10.233.9.1/24")
 	h1, h2 = newHost(t, tag+"1"), newHost(t, tag+"2")
 	p1, p2 = testnet.Name(tag), testnet.Name(tag)
-	vs = startUpgradable(t, fmt.Sprintf(`metrics: ""
+	vs = startUpgradable(t, fmt.Sprintf(`metrics: %q
 ports:
   - {name: %s, type: tap, netns: %s}
   - {name: %s, type: tap, netns: %s}
-%snetworks:
+networks:
   - {name: lab, address: 10.233.0.1/24, mode: nat, uplink: wan}
 uplinks:
   - {name: wan, device: %s, address: 10.233.9.5/24, gateway: 10.233.9.1}
-`, p1, h1.Name, p2, h2.Name, extraPorts, upDev))
+`, metricsAddr, p1, h1.Name, p2, h2.Name, upDev))
 	h1.routedVia(p1, "10.233.0.11/24", "10.233.0.1")
 	h2.routedVia(p2, "10.233.0.12/24", "10.233.0.1")
 	if !h1.ping("10.233.0.12", 2) || !h1.ping("10.233.9.1", 2) {
@@ -164,7 +166,8 @@ const upgradeMaxLost = 2
 // SHA-256; the pings lose at most upgradeMaxLost.
 func TestUpgrade(t *testing.T) {
 	requireE2E(t, "ping", "python3", "curl", "sha256sum", "dd")
-	vs, h1, _, out, p1, p2 := upgradeTopo(t, "ug", "")
+	addr := freeAddr(t)
+	vs, h1, _, out, p1, p2 := upgradeTopo(t, "ug", addr)
 	oldPID, err := vs.statusErr()
 	if err != nil || oldPID != vs.cmd.Process.Pid {
 		t.Fatalf("show status pid %d (%v), want %d", oldPID, err, vs.cmd.Process.Pid)
@@ -185,7 +188,7 @@ func TestUpgrade(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		o, err := h1.Command(ctx, "curl", "-sSf", "--limit-rate", "6M", "-o", got, url).CombinedOutput()
+		o, err := h1.Command(ctx, "curl", "-sSf", "--limit-rate", "4M", "-o", got, url).CombinedOutput()
 		if err != nil {
 			err = fmt.Errorf("%v: %s", err, o)
 		}
@@ -193,7 +196,37 @@ func TestUpgrade(t *testing.T) {
 	}()
 	const echoes = 1000
 	pings := pingLoss(h1, "10.233.0.12", echoes, "0.005")
-	sleep(1000)
+	// Scrapes and API calls all along: the listeners are handed over, so
+	// none is refused.
+	scrapes, stopScrapes := make(chan [2]int, 1), make(chan struct{})
+	api := control.NewClient(vs.sock)
+	go func() {
+		var ok, failed int
+		for {
+			select {
+			case <-stopScrapes:
+				scrapes <- [2]int{ok, failed}
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				failed++
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = api.Status(ctx)
+			cancel()
+			if err != nil {
+				failed++
+				continue
+			}
+			ok++
+		}
+	}()
+	sleep(300)
 	before, sampled := vs.download(), time.Now()
 	t.Logf("before the upgrade: %d bytes in", before.BytesIn)
 	if before.BytesIn < 1<<20 {
@@ -219,11 +252,19 @@ func TestUpgrade(t *testing.T) {
 	if st.PID == oldPID || st.UpgradedFrom != oldPID || !alive(st.PID) {
 		t.Fatalf("after the upgrade: pid %d upgraded from %d; want a new pid, from %d", st.PID, st.UpgradedFrom, oldPID)
 	}
-	if inh := slices.Sorted(slices.Values(st.Inherited)); !slices.Equal(inh, sorted(p1, p2, "wan")) {
-		t.Fatalf("handed over %v, want %s %s wan", inh, p1, p2)
+	close(stopScrapes)
+	if sc := <-scrapes; sc[1] != 0 || sc[0] == 0 {
+		t.Fatalf("scrapes and API calls across the upgrade: %d answered, %d failed; want none failed", sc[0], sc[1])
+	}
+	if inh := slices.Sorted(slices.Values(st.Inherited)); !slices.Equal(inh, sorted(p1, p2, "wan", "metrics", "control")) {
+		t.Fatalf("handed over %v, want %s %s wan metrics control", inh, p1, p2)
 	}
 	if !strings.Contains(o, fmt.Sprintf("handing over: pid %d -> %d", oldPID, st.PID)) || !strings.Contains(o, "upgraded: pid") {
 		t.Fatalf("vswitch upgrade printed:\n%s", o)
+	}
+	// The FDB was handed over: h1's and h2's MACs, nothing else learned.
+	if !strings.Contains(vs.logText(), "msg=\"upgrade: FDB taken over\" entries=2 of=2") {
+		t.Fatalf("the new process did not take the FDB's two entries over:\n%s", vs.logText())
 	}
 	// The flow was handed over, counters and all, not made afresh by the
 	// next packet.

@@ -23,6 +23,12 @@ func Listen(addr string, reg *prometheus.Registry) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Serving(ln, reg), nil
+}
+
+// Serving returns a server for reg on ln, a listener already bound (one a
+// binary upgrade handed over, say).
+func Serving(ln net.Listener, reg *prometheus.Registry) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -32,8 +38,11 @@ func Listen(addr string, reg *prometheus.Registry) (*Server, error) {
 		}
 		w.Write([]byte("vswitch: metrics at /metrics\n"))
 	})
-	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}, nil
+	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 }
+
+// Listener is the listening socket (a binary upgrade hands it over).
+func (s *Server) Listener() net.Listener { return s.ln }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -55,3 +55,22 @@ uplink host:    user-mode (the host's own sockets)
 		t.Fatalf("got\n%s\nwant the end\n%s", b.String(), want)
 	}
 }
+
+// TestStatusUpgrade: the PID, what an upgrade handed over and from whom,
+// and why the last upgrade failed.
+func TestStatusUpgrade(t *testing.T) {
+	start := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	st := control.Status{Version: "v2", Started: start, ConfigLoaded: start, PID: 77, UpgradedFrom: 42,
+		Inherited: []string{"vm1", "wan", "metrics"}, LastUpgradeError: "new vswitch pid 80 failed to take over: x"}
+	var b strings.Builder
+	printStatus(&b, st, start)
+	want := `version:        v2
+pid:            77
+started:        2026-11-30T02:00:00Z (0s ago)
+upgraded from:  pid 42, handed over: vm1 wan metrics
+last upgrade:   failed: new vswitch pid 80 failed to take over: x
+`
+	if !strings.HasPrefix(b.String(), want) {
+		t.Fatalf("got\n%s\nwant the start\n%s", b.String(), want)
+	}
+}

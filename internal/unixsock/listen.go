@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -45,6 +46,7 @@ type Socket struct {
 	*net.UnixListener
 	path string
 	fi   os.FileInfo // the file as bound: Close removes only this one
+	keep atomic.Bool // Close leaves the file (Keep)
 }
 
 // Path is the socket file's path.
@@ -176,6 +178,9 @@ func kind(t fs.FileMode) string {
 // longer the one Listen made (someone replaced it meanwhile).
 func (s *Socket) Close() error {
 	err := s.UnixListener.Close()
+	if s.keep.Load() {
+		return err
+	}
 	// Under the lock: a vswitch replacing our (now stale) socket cannot
 	// do so between the check and the remove.
 	unlock, lerr := lockDir(filepath.Dir(s.path))
