@@ -11,6 +11,7 @@ import (
 	"github.com/vswitch/vswitch/dhcp6"
 	"github.com/vswitch/vswitch/dns"
 	"github.com/vswitch/vswitch/gateway"
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/metrics"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
