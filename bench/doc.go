@@ -15,7 +15,7 @@
 // then a Linux vxlan device (linux-vxlan); so do dhcp (perfdhcp against
 // vswitch's DHCP server, dnsmasq and Kea), dhcp-best (each server's
 // highest rate under 1 % drops) and dhcp-rss (memory at 50,000 leases),
-// and ports and ports-v6 (vswitch with 10, 100 and 1000 idle TAP ports:
+// and ports, ports-v6 and ports-v6-gw (vswitch with 10, 100 and 1000 idle TAP ports:
 // start-up, RSS, idle CPU; not in the default -tests).
 // docs/benchmarks.md says what each test measures.
 //
