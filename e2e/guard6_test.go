@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
+)
+
+// raw6 builds Ethernet/IPv6 carrying the ICMPv6 message msg, with its
+// checksum.
+func raw6(dst, src pkt.MAC, sip, dip netip.Addr, msg []byte) []byte {
+	b := make([]byte, max(14+40+len(msg), 60))
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv6})
+	ip := pkt.IPv6(b[14:])
+	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(len(msg)), NextHeader: pkt.ProtoICMPv6, HopLimit: 255, Src: sip, Dst: dip})
+	copy(b[54:], msg)
+	pkt.ICMPv6(b[54 : 54+len(msg)]).SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(msg))))
+	return b
+}
+
+// echoMsg is an ICMPv6 echo request carrying payload.
+func echoMsg(payload string) []byte {
+	m := make([]byte, 8, 8+len(payload))
+	pkt.ICMPv6(m).EncodeHeader(pkt.ICMPv6EchoRequest, 0, 7<<16|1)
+	return append(m, payload...)
+}
+
+// ndMsg is an NS or NA for target, with a link-layer address option
+// naming lla unless it is zero.
+func ndMsg(typ uint8, flags uint8, target netip.Addr, lla pkt.MAC) []byte {
+	m := make([]byte, 24, 32)
+	m[0], m[4] = typ, flags
+	t := target.As16()
+	copy(m[8:], t[:])
+	if !lla.IsZero() {
+		opt := uint8(pkt.NDPOptTargetLLA)
+		if typ == pkt.ICMPv6NeighSolicit {
+			opt = pkt.NDPOptSourceLLA
+		}
+		m = append(append(m, opt, 1), lla[:]...)
+	}
+	return m
+}
+
+// TestGuard6SLAAC: a guest on a `guard: dhcp` port gets its IPv4 lease
+// (which binds its MAC) and its IPv6 address by the kernel's SLAAC, and
+// pings the gateway over IPv6 at its global and link-local addresses
+// (the positive control). It then crafts, on an AF_PACKET socket, echo
+// requests from its neighbour's SLAAC address and from a privacy-style
+// address in the prefix (spoofed_ip), an NA claiming the neighbour's
+// address for its own MAC and a DAD probe for it from :: (spoofed_nd).
+// Each is dropped with exactly its count, none reaches the neighbour,
+// and an echo from the guest's own address sent after them (the
+// sentinel) does.
+func TestGuard6SLAAC(t *testing.T) {
+	requireE2E(t, "ping", "udhcpc")
+	g, v := newHost6(t, "6g"), newHost6(t, "6v")
+	pg, pv := testnet.Name("g6"), testnet.Name("g6")
+	vs := startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, guard: dhcp}
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: lab6
+    address: 10.227.0.1/24
+    address6: "fd00:124::1/64"
+    dhcp: {range: 10.227.0.10-10.227.0.20}
+`, pg, g.Name, pv, v.Name))
+	var gwMAC pkt.MAC
+	for _, e := range vs.fdb() {
+		if strings.HasPrefix(e.Port, "gw-") {
+			gwMAC = mustMAC(t, e.MAC)
+		}
+	}
+	g.dev = pg
+	v.Run("ip", "link", "set", pv, "up")
+	// IPv6 comes up once the lease has bound the MAC: before it, the
+	// kernel's RS from its link-local address is spoofed_mac, and SLAAC
+	// would wait for the next solicitation (4 s and more later).
+	g.Run("sysctl", "-qw", "net.ipv6.conf."+pg+".disable_ipv6=1")
+	if ip := dhcpClient(t, "udhcpc", g, pg); ip != "10.227.0.10" {
+		t.Fatalf("udhcpc on the guarded port got %q, want 10.227.0.10", ip)
+	}
+	g.Run("sysctl", "-qw", "net.ipv6.conf."+pg+".disable_ipv6=0")
+	own := waitSLAAC(t, g, "fd00:124::/64", gwMAC)
+	const n = 5
+	if got := g.pingCount("fd00:124::1", n); got != n {
+		t.Fatalf("the guarded guest pings the gateway over IPv6: %d of %d", got, n)
+	}
+	gwLL := pkt.LinkLocalFromMAC(gwMAC).String() + "%" + pg
+	if got := g.pingCount(gwLL, n); got != n {
+		t.Fatalf("the guarded guest pings %s: %d of %d", gwLL, got, n)
+	}
+
+	gmac, vmac := mustMAC(t, g.mac(pg)), mustMAC(t, v.mac(pv))
+	vAddr := slaac("fd00:124::/64", vmac)
+	privacy := netip.MustParseAddr("fd00:124::1234:5678:9abc:def0")
+	raw := testnet.OpenRaw(t, g.Netns, pg)
+	sniff := testnet.OpenRaw(t, v.Netns, pv)
+	before := vs.ports()[pg].Drops
+	const n1, n2, n3, n4 = 10, 7, 12, 9
+	for range n1 {
+		raw.Send(raw6(vmac, gmac, vAddr, vAddr, echoMsg("spoof: the neighbour's address")))
+	}
+	for range n2 {
+		raw.Send(raw6(vmac, gmac, privacy, vAddr, echoMsg("spoof: a privacy address")))
+	}
+	for range n3 { // "the neighbour's address is at my MAC"
+		raw.Send(raw6(pkt.MulticastMAC6(pkt.IPv6AllNodes), gmac, own, pkt.IPv6AllNodes, ndMsg(pkt.ICMPv6NeighAdvert, pkt.NDPNAOverride, vAddr, gmac)))
+	}
+	for range n4 { // a DAD probe that would make the neighbour give its address up
+		raw.Send(raw6(pkt.MulticastMAC6(pkt.SolicitedNode(vAddr)), gmac, netip.IPv6Unspecified(), pkt.SolicitedNode(vAddr), ndMsg(pkt.ICMPv6NeighSolicit, 0, vAddr, pkt.MAC{})))
+	}
+	raw.Send(raw6(vmac, gmac, own, vAddr, echoMsg("sentinel 6")))
+	for {
+		f, ok := sniff.Recv(5 * time.Second)
+		if !ok {
+			t.Fatal("the sentinel never reached the neighbour")
+		}
+		d := f.Data
+		if bytes.Contains(d, []byte("sentinel 6")) {
+			break
+		}
+		if bytes.Contains(d, []byte("spoof")) {
+			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
+		}
+		if len(d) < 14+40+24 || pkt.Ethernet(d).Type() != pkt.TypeIPv6 {
+			continue
+		}
+		ip := pkt.IPv6(d[14:])
+		target := netip.AddrFrom16([16]byte(d[14+40+8 : 14+40+24]))
+		nd := ip.NextHeader() == pkt.ProtoICMPv6 && (d[54] == pkt.ICMPv6NeighAdvert || d[54] == pkt.ICMPv6NeighSolicit && ip.Src().IsUnspecified())
+		if pkt.Ethernet(d).Src() == gmac && nd && target == vAddr {
+			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
+		}
+	}
+	after := vs.ports()[pg].Drops
+	got := map[string]uint64{}
+	for r, c := range after {
+		if d := c - before[r]; d != 0 {
+			got[r] = d
+		}
+	}
+	if want := map[string]uint64{"spoofed_ip": n1 + n2, "spoofed_nd": n3 + n4}; !maps.Equal(got, want) {
+		t.Fatalf("%s drops during the attack %v, want exactly %v", pg, got, want)
+	}
+	if got := g.pingCount("fd00:124::1", 2); got != 2 {
+		t.Fatalf("the guarded guest pings the gateway after the attack: %d of 2", got)
+	}
+}
