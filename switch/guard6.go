@@ -22,6 +22,10 @@ import (
 //   - :: only for duplicate address detection (an NS for an address the
 //     port could use), router solicitations and MLD reports.
 //
+// With guard: dhcp, a MAC no lease binds yet (and none binds on another
+// port) may send from its link-local address only NDP, RS, MLD reports
+// and DHCPv6 client messages, so an IPv6-only guest gets its lease.
+//
 // Other sources are spoofed_ip. Neighbour discovery is checked too
 // (spoofed_nd): an NA's target must be an address of the port, a DAD
 // probe's target likewise, and a source or target link-layer address
@@ -55,7 +59,7 @@ func (s *Switch) guardCheck6(p *swPort, g *guard, set *guardSet, f *Frame, src p
 		}
 		return checkLLA(nd, src)
 	}
-	if !macOK {
+	if !macOK && !(g.dhcp && isLinkLocalOf(sip, src) && bootstrap6(ip, nd) && !s.boundElsewhere(p, src, now)) {
 		return DropSpoofedMAC
 	}
 	if !s.addr6OK(g.dhcp, set, f.vid, src, sip, now) {
@@ -120,6 +124,26 @@ func ndpMinLen(typ uint8) int {
 	return 0
 }
 
+// bootstrap6 reports whether ip, from a link-local address, is what an
+// IPv6 host sends before a lease binds its MAC (guard: dhcp): a DHCPv6
+// client's message (UDP 546 to 547), ND and RS, MLD reports. As DHCP
+// from 0.0.0.0 is for IPv4, it lets an IPv6-only guest get its lease.
+func bootstrap6(ip pkt.IPv6, nd []byte) bool {
+	if len(nd) > 0 {
+		return true
+	}
+	if ip.NextHeader() != pkt.ProtoUDP {
+		return false
+	}
+	u := pkt.UDP(ip.Rest())
+	return u.Valid() && u.SrcPort() == pkt.DHCPv6ClientPort && u.DstPort() == pkt.DHCPv6ServerPort
+}
+
+// isLinkLocalOf reports whether a is fe80::/64 with the EUI-64 of mac.
+func isLinkLocalOf(a [16]byte, mac pkt.MAC) bool {
+	return a[0] == 0xfe && a[1] == 0x80 && a[2]|a[3]|a[4]|a[5]|a[6]|a[7] == 0 && iidIsEUI64(a, mac)
+}
+
 // fromUnspecified: the messages a host sends before it has an address.
 func fromUnspecified(typ uint8) bool {
 	switch typ {
@@ -150,8 +174,8 @@ func checkLLA(nd []byte, src pkt.MAC) DropReason {
 
 // addr6OK reports whether mac may use a on the port at now.
 func (s *Switch) addr6OK(dhcp bool, set *guardSet, vid uint16, mac pkt.MAC, a [16]byte, now int64) bool {
-	if a[0] == 0xfe && a[1]&0xc0 == 0x80 && iidIsEUI64(a, mac) && a[2]|a[3]|a[4]|a[5]|a[6]|a[7] == 0 {
-		return true // fe80::/64 with mac's EUI-64
+	if isLinkLocalOf(a, mac) {
+		return true
 	}
 	if !dhcp {
 		for _, b := range set.ips6 {

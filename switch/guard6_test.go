@@ -99,6 +99,16 @@ func reply6(m pkt.MAC, addr netip.Addr, valid uint32) []byte {
 	return guard6Frame(m, mac(9), netip.MustParseAddr("fe80::1"), ll, pkt.ProtoUDP, u)
 }
 
+// solicit6 is a DHCPv6 client's Solicit from m's link-local address.
+func solicit6(m pkt.MAC) []byte {
+	u := make([]byte, 8+4)
+	binary.BigEndian.PutUint16(u[0:], pkt.DHCPv6ClientPort)
+	binary.BigEndian.PutUint16(u[2:], pkt.DHCPv6ServerPort)
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+	u[8] = pkt.DHCPv6Solicit
+	return guard6Frame(pkt.MAC{}, m, pkt.LinkLocalFromMAC(m), pkt.IPv6AllDHCP, pkt.ProtoUDP, u)
+}
+
 // A static guard with IPv6 addresses: listed and own link-local sources,
 // :: for DAD, RS and MLD; NDP for its own addresses and MAC only.
 func TestStaticGuard6(t *testing.T) {
@@ -172,6 +182,11 @@ func TestDHCPGuard6(t *testing.T) {
 		{"no lease: DAD of its link-local", "d", ns6(mac(1), unspec6, pkt.LinkLocalFromMAC(mac(1))), ok},
 		{"no lease: DAD of its SLAAC address", "d", ns6(mac(1), unspec6, s1), ok},
 		{"no lease: DAD of an address not its own", "d", ns6(mac(1), unspec6, s2), DropSpoofedND},
+		{"no lease: DHCPv6 Solicit from its link-local", "d", solicit6(mac(1)), ok},
+		{"no lease: RS from its link-local", "d", guard6Frame(pkt.MAC{}, mac(1), pkt.LinkLocalFromMAC(mac(1)), pkt.IPv6AllRouters, pkt.ProtoICMPv6, icmp6(pkt.ICMPv6RouterSolicit, netip.Addr{}, lla(1, mac(1))...)), ok},
+		{"no lease: NA for its link-local", "d", na6(mac(1), pkt.LinkLocalFromMAC(mac(1)), pkt.LinkLocalFromMAC(mac(1))), ok},
+		{"no lease: echo from its link-local", "d", echo6(mac(1), pkt.LinkLocalFromMAC(mac(1))), DropSpoofedMAC},
+		{"no lease: Solicit from another MAC's link-local", "d", guard6Frame(pkt.MAC{}, mac(1), pkt.LinkLocalFromMAC(mac(2)), pkt.IPv6AllDHCP, pkt.ProtoUDP, solicit6(mac(2))[54:]), DropSpoofedMAC},
 		{"IPv4 ACK", "gw", ack(mac(1), ip5, 3600), ok},
 		{"h's DISCOVER", "h", dhcpFromClient(mac(2), pkt.DHCPDiscover), ok},
 		{"IPv4 ACK to h", "gw", ack(mac(2), ip6, 3600), ok},
@@ -191,6 +206,7 @@ func TestDHCPGuard6(t *testing.T) {
 		{"h may not use it", "h", echo6(mac(2), leased), DropSpoofedIP},
 		{"nor advertise it", "h", na6(mac(2), s2, leased), DropSpoofedND},
 		{"a guest's forged Reply", "h", reply6(mac(2), leased, 60), DropSpoofedMAC},
+		{"theft: d's MAC's Solicit from h", "h", solicit6(mac(1)), DropSpoofedMAC},
 	})
 	if b := r.s.GuardBindings("d"); len(b) != 2 || b[1].IP != leased || b[1].MAC != mac(1) || b[1].Expiry != t0+60 {
 		t.Fatalf("bindings %+v", b)

@@ -23,6 +23,7 @@ func FuzzGuard(f *testing.F) {
 		arp4(mac(1), mac(1), ip5, gw1), arp4(mac(2), mac(2), ip0, ip6), arp4(mac(2), mac(1), ip6, gw1),
 		dhcpFromClient(mac(1), pkt.DHCPDiscover), dhcpFromClient(mac(3), pkt.DHCPRequest),
 		ack(mac(2), ip5, 60), ack(mac(3), ip6, 0xffffffff), ofType(mac(1), typeRARP), ofType(mac(2), pkt.TypeIPv6),
+		solicit6(mac(3)), solicit6(mac(2)),
 		echo6(mac(1), a6own), echo6(mac(2), slaac("fd00::", mac(2))), echo6(mac(2), fuzzLease6), echo6(mac(1), pkt.LinkLocalFromMAC(mac(1))),
 		ns6(mac(1), unspec6, a6own), ns6(mac(2), unspec6, slaac("fd00::", mac(2))), ns6(mac(1), a6own, gw6, lla(1, mac(1))...),
 		na6(mac(2), fuzzLease6, fuzzLease6, lla(2, mac(2))...), na6(mac(1), a6own, a6other),
@@ -174,7 +175,12 @@ func guardSpec6(dhcp bool, p []byte, src pkt.MAC, macOK bool) bool {
 	if sip == ([16]byte{}) {
 		return nd && typ != 136 && (macOK || dhcp) && (typ != 135 || own([16]byte(msg[8:24]))) && llaOK()
 	}
-	return macOK && own(sip) && (typ != 136 || !nd || own([16]byte(msg[8:24]))) && (!nd || llaOK())
+	// Before a lease, from its link-local address: NDP, RS, MLD reports
+	// and DHCPv6 client messages.
+	dhcp6 := p[6] == 17 && len(msg) >= 8 && int(binary.BigEndian.Uint16(msg[4:])) >= 8 && int(binary.BigEndian.Uint16(msg[4:])) <= len(msg) &&
+		binary.BigEndian.Uint16(msg[0:]) == 546 && binary.BigEndian.Uint16(msg[2:]) == 547
+	bootstrap := dhcp && sip == pkt.LinkLocalFromMAC(src).As16() && (nd || dhcp6)
+	return (macOK || bootstrap) && own(sip) && (typ != 136 || !nd || own([16]byte(msg[8:24]))) && (!nd || llaOK())
 }
 
 // checkSnoop: after a frame from the gateway, the DHCP port holds its
