@@ -118,38 +118,16 @@ networks:
 		raw.Send(raw6(pkt.MulticastMAC6(pkt.SolicitedNode(vAddr)), gmac, netip.IPv6Unspecified(), pkt.SolicitedNode(vAddr), ndMsg(pkt.ICMPv6NeighSolicit, 0, vAddr, pkt.MAC{})))
 	}
 	raw.Send(raw6(vmac, gmac, own, vAddr, echoMsg("sentinel 6")))
-	for {
-		f, ok := sniff.Recv(5 * time.Second)
-		if !ok {
-			t.Fatal("the sentinel never reached the neighbour")
-		}
-		d := f.Data
-		if bytes.Contains(d, []byte("sentinel 6")) {
-			break
-		}
-		if bytes.Contains(d, []byte("spoof")) {
-			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
-		}
+	awaitSentinel6(t, sniff, "sentinel 6", func(d []byte) bool {
 		if len(d) < 14+40+24 || pkt.Ethernet(d).Type() != pkt.TypeIPv6 {
-			continue
+			return false
 		}
 		ip := pkt.IPv6(d[14:])
 		target := netip.AddrFrom16([16]byte(d[14+40+8 : 14+40+24]))
 		nd := ip.NextHeader() == pkt.ProtoICMPv6 && (d[54] == pkt.ICMPv6NeighAdvert || d[54] == pkt.ICMPv6NeighSolicit && ip.Src().IsUnspecified())
-		if pkt.Ethernet(d).Src() == gmac && nd && target == vAddr {
-			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
-		}
-	}
-	after := vs.ports()[pg].Drops
-	got := map[string]uint64{}
-	for r, c := range after {
-		if d := c - before[r]; d != 0 {
-			got[r] = d
-		}
-	}
-	if want := map[string]uint64{"spoofed_ip": n1 + n2, "spoofed_nd": n3 + n4}; !maps.Equal(got, want) {
-		t.Fatalf("%s drops during the attack %v, want exactly %v", pg, got, want)
-	}
+		return pkt.Ethernet(d).Src() == gmac && nd && target == vAddr
+	})
+	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1 + n2, "spoofed_nd": n3 + n4})
 	if got := g.pingCount("fd00:124::1", 2); got != 2 {
 		t.Fatalf("the guarded guest pings the gateway after the attack: %d of 2", got)
 	}
@@ -199,25 +177,40 @@ networks:
 		raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg("spoof: the next lease")))
 	}
 	raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg("sentinel 6d")))
+	awaitSentinel6(t, sniff, "sentinel 6d", func([]byte) bool { return false })
+	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
+}
+
+// awaitSentinel6 reads frames at the neighbour until sentinel arrives;
+// one carrying "spoof", or one spoofed says is, fails the test.
+func awaitSentinel6(t *testing.T, sniff *testnet.Raw, sentinel string, spoofed func([]byte) bool) {
+	t.Helper()
 	for {
 		f, ok := sniff.Recv(5 * time.Second)
 		if !ok {
-			t.Fatal("the sentinel never reached the neighbour")
+			t.Fatalf("%q never reached the neighbour", sentinel)
 		}
-		if bytes.Contains(f.Data, []byte("spoof")) {
-			t.Fatalf("a spoofed frame reached the neighbour: % x", f.Data[:min(len(f.Data), 80)])
+		d := f.Data
+		if bytes.Contains(d, []byte(sentinel)) {
+			return
 		}
-		if bytes.Contains(f.Data, []byte("sentinel 6d")) {
-			break
+		if bytes.Contains(d, []byte("spoof")) || spoofed(d) {
+			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
 		}
 	}
+}
+
+// checkDropsSince compares port's drop counters, less before, with want
+// exactly.
+func checkDropsSince(t *testing.T, vs *instance, port string, before, want map[string]uint64) {
+	t.Helper()
 	got := map[string]uint64{}
-	for r, c := range vs.ports()[pg].Drops {
+	for r, c := range vs.ports()[port].Drops {
 		if d := c - before[r]; d != 0 {
 			got[r] = d
 		}
 	}
-	if want := map[string]uint64{"spoofed_ip": n1}; !maps.Equal(got, want) {
-		t.Fatalf("%s drops during the attack %v, want exactly %v", pg, got, want)
+	if !maps.Equal(got, want) {
+		t.Fatalf("%s drops during the attack %v, want exactly %v", port, got, want)
 	}
 }
