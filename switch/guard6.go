@@ -76,7 +76,7 @@ func (s *Switch) guardCheck6(p *swPort, g *guard, set *guardSet, f *Frame, src p
 
 // ndpMessage returns the NS, NA or RS in ip (nil for anything else), or
 // spoofed_nd for one the guard cannot read or that is fragmented. An MLD
-// report is returned too, for the :: check only.
+// report is returned too: it may come from :: and from an unbound MAC.
 func ndpMessage(ip pkt.IPv6) ([]byte, DropReason) {
 	it := ip.ExtHeaders()
 	var last []byte
