@@ -81,7 +81,7 @@ type Port struct {
 type Guard struct {
 	DHCP bool         // guard: dhcp — the addresses of the port's own leases
 	MACs []pkt.MAC    // the source MACs the port may use (empty: any)
-	IPs  []netip.Addr // the IPv4 sources the port may use (empty: any)
+	IPs  []netip.Addr // the IPv4 and IPv6 sources the port may use (empty: any)
 }
 
 // IsTrunk reports whether the port carries tagged VLANs.

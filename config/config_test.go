@@ -142,7 +142,11 @@ func TestErrors(t *testing.T) {
 		{"guard empty lists", "ports:\n  - {name: a, type: tap, guard: {macs: [], ips: []}}\n", 2, "ports[0].guard: a guard needs macs, ips or both (or guard: dhcp)"},
 		{"guard unknown key", "ports:\n  - {name: a, type: tap, guard: {ip: [10.0.0.2]}}\n", 2, `ports[0].guard.ip: unknown key "ip" in a guard (known: macs, ips)`},
 		{"guard bad mac", "ports:\n  - name: a\n    type: tap\n    guard:\n      macs: [\"52:54:00:00:00:01\", \"01:00:5e:00:00:01\"]\n", 5, "ports[0].guard.macs[1]: 01:00:5e:00:00:01 is not a unicast MAC address"},
-		{"guard bad ip", "ports:\n  - {name: a, type: tap, guard: {ips: [fd00::1]}}\n", 2, `ports[0].guard.ips[0]: "fd00::1" is not an IPv4 address`},
+		{"guard bad ip", "ports:\n  - {name: a, type: tap, guard: {ips: [fd00::/64]}}\n", 2, `ports[0].guard.ips[0]: "fd00::/64" is not an IPv4 or IPv6 address`},
+		{"guard mapped ip", "ports:\n  - {name: a, type: tap, guard: {ips: [\"::ffff:10.0.0.2\"]}}\n", 2, `ports[0].guard.ips[0]: "::ffff:10.0.0.2" is not an IPv4 or IPv6 address`},
+		{"guard zoned ip", "ports:\n  - {name: a, type: tap, guard: {ips: [\"fe80::1%eth0\"]}}\n", 2, `ports[0].guard.ips[0]: "fe80::1%eth0" is not an IPv4 or IPv6 address`},
+		{"guard multicast ip6", "ports:\n  - {name: a, type: tap, guard: {ips: [ff02::1]}}\n", 2, "ports[0].guard.ips[0]: ff02::1 is not a unicast address"},
+		{"guard unspecified ip6", "ports:\n  - {name: a, type: tap, guard: {ips: [\"::\"]}}\n", 2, "ports[0].guard.ips[0]: :: is not a unicast address"},
 		{"guard zero ip", "ports:\n  - {name: a, type: tap, guard: {ips: [0.0.0.0]}}\n", 2, "ports[0].guard.ips[0]: 0.0.0.0 is not a unicast address"},
 		{"guard broadcast ip", "ports:\n  - {name: a, type: tap, guard: {ips: [255.255.255.255]}}\n", 2, "ports[0].guard.ips[0]: 255.255.255.255 is not a unicast address"},
 		{"guard ips not a list", "ports:\n  - {name: a, type: tap, guard: {ips: 10.0.0.2}}\n", 2, "ports[0].guard.ips: must be a list"},
@@ -495,7 +499,7 @@ func TestPortGuard(t *testing.T) {
   - {name: a, type: tap, guard: dhcp}
   - {name: b, type: qemu, socket: /s, guard: {macs: ["52:54:00:00:00:01"], ips: [10.0.0.2, 10.0.0.3]}}
   - {name: c, type: tap, guard: {macs: ["52:54:00:00:00:02"]}}
-  - {name: d, type: tap, guard: {ips: [10.0.0.4]}}
+  - {name: d, type: tap, guard: {ips: [10.0.0.4, "fd00::4", "fe80::4"]}}
   - {name: e, type: tap}
 `))
 	if err != nil {
@@ -505,7 +509,7 @@ func TestPortGuard(t *testing.T) {
 	for _, p := range c.Ports {
 		got = append(got, fmt.Sprintf("%+v", p.Guard))
 	}
-	want := "[&{DHCP:true MACs:[] IPs:[]} &{DHCP:false MACs:[52:54:00:00:00:01] IPs:[10.0.0.2 10.0.0.3]} &{DHCP:false MACs:[52:54:00:00:00:02] IPs:[]} &{DHCP:false MACs:[] IPs:[10.0.0.4]} <nil>]"
+	want := "[&{DHCP:true MACs:[] IPs:[]} &{DHCP:false MACs:[52:54:00:00:00:01] IPs:[10.0.0.2 10.0.0.3]} &{DHCP:false MACs:[52:54:00:00:00:02] IPs:[]} &{DHCP:false MACs:[] IPs:[10.0.0.4 fd00::4 fe80::4]} <nil>]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("guards\n%v\nwant\n%s", got, want)
 	}

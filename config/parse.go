@@ -393,12 +393,21 @@ func (d *decoder) guard(v *yaml.Node, kp string) *Guard {
 				g.MACs = append(g.MACs, m)
 				return
 			}
+			// IPv4 or IPv6 (switch/guard6.go): what the guest may send from.
 			var a netip.Addr
-			d.addr(item, ik, &a)
-			if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			value(d, item, ik, &a, func(s string) (netip.Addr, string) {
+				a, err := netip.ParseAddr(s)
+				if err != nil || a.Is4In6() || a.Zone() != "" {
+					return a, fmt.Sprintf("%q is not an IPv4 or IPv6 address", s)
+				}
+				return a, ""
+			})
+			if a.IsValid() && (a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
 				d.errf(item, ik, "%s is not a unicast address", a)
 			}
-			g.IPs = append(g.IPs, a)
+			if a.IsValid() {
+				g.IPs = append(g.IPs, a)
+			}
 		})
 	})
 	if len(d.errs) == errs && len(g.MACs)+len(g.IPs) == 0 {

@@ -51,8 +51,9 @@ func mustMAC(t *testing.T, s string) pkt.MAC {
 // TestGuardDHCP: a guest on a port with `guard: dhcp` sends raw frames
 // claiming an address before it has a lease, then, once udhcpc got it one,
 // its neighbour's address, a MAC not its own, ARP replies that say the
-// gateway's address is its MAC, and IPv6. Each is dropped with its reason,
-// exactly counted, and none reaches the neighbour, while the guest's own
+// gateway's address is its MAC, and a protocol neither IPv4, ARP nor
+// IPv6. Each is dropped with its reason, exactly counted, and none
+// reaches the neighbour, while the guest's own
 // lease works: it pings the gateway, and a frame from its leased address
 // (the sentinel, sent after all the spoofed ones) reaches the neighbour.
 // Another DHCP-guarded port cannot use the leased guest's MAC, not even
@@ -105,10 +106,10 @@ networks:
 	for range n3 {
 		raw.Send(rawARP(vmac, own, own, gwIP, vIP)) // "10.225.0.1 is at my MAC"
 	}
-	v6 := rawUDP(vmac, own, leased, vIP, "spoof: not IPv4")
-	pkt.Ethernet(v6).SetType(pkt.TypeIPv6)
+	notIP := rawUDP(vmac, own, leased, vIP, "spoof: not IP")
+	pkt.Ethernet(notIP).SetType(0x88b5) // IEEE 802 local experimental; IPv6 is guard6_test.go's
 	for range n4 {
-		raw.Send(v6)
+		raw.Send(notIP)
 	}
 	raw.Send(rawUDP(vmac, own, leased, vIP, "sentinel 1"))
 	awaitSentinel(t, sniff, "sentinel 1", other, own, gwIP)

@@ -32,6 +32,7 @@ const (
 	DropBadMLD                           // MLD message too short, truncated address record or bad checksum
 	DropRAGuard                          // a router advertisement or redirect from an RA-guarded (guest) port
 	DropSpoofedNA                        // a neighbour advertisement for the gateway's IPv6 address from another port
+	DropSpoofedND                        // a guarded port's NS/NA/RS for an address or link-layer address not its own (guard6.go)
 	NumDropReasons
 )
 
@@ -61,6 +62,7 @@ var dropNames = [NumDropReasons]string{
 	DropBadMLD:         "bad_mld",
 	DropRAGuard:        "ra_guard",
 	DropSpoofedNA:      "spoofed_na",
+	DropSpoofedND:      "spoofed_nd",
 }
 
 // String is the metric label value.

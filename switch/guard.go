@@ -34,7 +34,8 @@ type GuardConfig struct {
 	// MACs are the source MACs the port may use (empty: any).
 	MACs []pkt.MAC
 	// IPs are the IPv4 sources and ARP sender addresses the port may use
-	// (empty: any, and frames of any EtherType pass the guard).
+	// (empty: any, and frames of any EtherType pass the guard), and its
+	// IPv6 sources: with none listed, IPv6 is dropped (guard6.go).
 	IPs []netip.Addr
 }
 
@@ -49,6 +50,7 @@ const typeRARP = 0x8035
 type guard struct {
 	dhcp bool
 	l3   bool // IPv4 and ARP are checked; other EtherTypes are dropped
+	v6   bool // with l3: IPv6 is checked (guard6.go), not dropped
 	set  atomic.Pointer[guardSet]
 	mu   sync.Mutex // serialises updates of set; never taken per frame
 }
@@ -57,7 +59,10 @@ type guard struct {
 type guardSet struct {
 	macs  []pkt.MAC
 	ips   [][4]byte
+	ips6  [][16]byte
 	bound []binding // DHCP leases
+	// bound6 are DHCPv6 leases; bind and unbind carry them over.
+	bound6 []binding6
 }
 
 // binding is one lease of a DHCP-guarded port.
@@ -76,8 +81,8 @@ func (c *GuardConfig) check() error {
 		return errors.New("guard: DHCP, or a list of MACs or addresses, not both or neither")
 	}
 	for _, a := range c.IPs {
-		if !a.Is4() {
-			return fmt.Errorf("guard: %v is not an IPv4 address", a)
+		if a.Is4In6() || a.IsMulticast() || a.IsUnspecified() || !a.IsValid() {
+			return fmt.Errorf("guard: %v is not a unicast IPv4 or IPv6 address", a)
 		}
 	}
 	return nil
@@ -90,8 +95,13 @@ func newGuard(c *GuardConfig) *guard {
 	g := &guard{dhcp: c.DHCP, l3: c.DHCP || len(c.IPs) > 0}
 	set := &guardSet{macs: append([]pkt.MAC(nil), c.MACs...)}
 	for _, a := range c.IPs {
-		set.ips = append(set.ips, a.As4())
+		if a.Is4() {
+			set.ips = append(set.ips, a.As4())
+		} else {
+			set.ips6 = append(set.ips6, a.As16())
+		}
 	}
+	g.v6 = c.DHCP || len(set.ips6) > 0
 	g.set.Store(set)
 	return g
 }
@@ -101,6 +111,11 @@ func (s *guardSet) macOK(dhcp bool, mac pkt.MAC, now int64) bool {
 	if dhcp {
 		for i := range s.bound {
 			if s.bound[i].mac == mac && s.bound[i].expiry > now {
+				return true
+			}
+		}
+		for i := range s.bound6 {
+			if s.bound6[i].mac == mac && s.bound6[i].expiry > now {
 				return true
 			}
 		}
@@ -127,9 +142,7 @@ func (s *guardSet) ipOK(dhcp bool, mac pkt.MAC, ip [4]byte, now int64) bool {
 		}
 		return false
 	}
-	if len(s.ips) == 0 {
-		return true
-	}
+	// ips may be empty with only IPv6 listed: then no IPv4 source is the port's.
 	for _, a := range s.ips {
 		if a == ip {
 			return true
@@ -197,6 +210,16 @@ func (s *Switch) guardCheck(p *swPort, g *guard, f *Frame, now int64) DropReason
 			return DropSpoofedARP
 		}
 		return NumDropReasons
+	case pkt.TypeIPv6:
+		if g.v6 {
+			return s.guardCheck6(p, g, set, f, src, macOK, now)
+		}
+		if g.l3 {
+			if !macOK {
+				return DropSpoofedMAC
+			}
+			return DropGuardEtherType
+		}
 	case typeRARP:
 		// Checked by MAC only, below.
 	default:
@@ -241,6 +264,10 @@ func (s *Switch) boundElsewhere(p *swPort, mac pkt.MAC, now int64) bool {
 // DHCP-guarded port where the FDB has the client's MAC.
 func (s *Switch) snoopDHCP(f *Frame, now int64) {
 	eth := pkt.Ethernet(f.Bytes())
+	if eth.Type() == pkt.TypeIPv6 {
+		s.snoopDHCP6(f, now)
+		return
+	}
 	if eth.Type() != pkt.TypeIPv4 {
 		return
 	}
@@ -287,23 +314,28 @@ func (g *guard) bind(b binding, now int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.set.Load()
-	n := &guardSet{bound: make([]binding, 0, len(old.bound)+1)}
+	n := &guardSet{bound: make([]binding, 0, len(old.bound)+1), bound6: old.bound6}
 	for _, o := range old.bound {
 		if o.expiry > now && (o.mac != b.mac || o.ip != b.ip) {
 			n.bound = append(n.bound, o)
 		}
 	}
-	if len(n.bound) >= MaxGuardBindings {
-		first := 0
-		for i, o := range n.bound {
-			if o.expiry < n.bound[first].expiry {
-				first = i
-			}
-		}
-		n.bound = append(n.bound[:first], n.bound[first+1:]...)
-	}
-	n.bound = append(n.bound, b)
+	n.bound = append(makeRoom(n.bound, func(b binding) int64 { return b.expiry }), b)
 	g.set.Store(n)
+}
+
+// makeRoom removes the binding that expires first from a full set.
+func makeRoom[B binding | binding6](bound []B, expiry func(B) int64) []B {
+	if len(bound) < MaxGuardBindings {
+		return bound
+	}
+	first := 0
+	for i, o := range bound {
+		if expiry(o) < expiry(bound[first]) {
+			first = i
+		}
+	}
+	return append(bound[:first], bound[first+1:]...)
 }
 
 // unbind removes every binding of ip.
@@ -320,7 +352,7 @@ func (g *guard) unbind(ip [4]byte, now int64) {
 	if keep == len(old.bound) {
 		return
 	}
-	n := &guardSet{bound: make([]binding, 0, keep)}
+	n := &guardSet{bound: make([]binding, 0, keep), bound6: old.bound6}
 	for _, o := range old.bound {
 		if o.ip != ip && o.expiry > now {
 			n.bound = append(n.bound, o)
@@ -336,7 +368,8 @@ type GuardBinding struct {
 	Expiry int64 // unix seconds; math.MaxInt64 for an infinite lease
 }
 
-// GuardBindings returns the unexpired bindings of a DHCP-guarded port.
+// GuardBindings returns the unexpired bindings of a DHCP-guarded port,
+// IPv4 leases first, then DHCPv6 ones.
 func (s *Switch) GuardBindings(port string) []GuardBinding {
 	p, ok := s.topo.Load().byName[port]
 	if !ok || p.guard == nil {
@@ -347,6 +380,11 @@ func (s *Switch) GuardBindings(port string) []GuardBinding {
 	for _, b := range p.guard.set.Load().bound {
 		if b.expiry > now {
 			out = append(out, GuardBinding{MAC: b.mac, IP: netip.AddrFrom4(b.ip), Expiry: b.expiry})
+		}
+	}
+	for _, b := range p.guard.set.Load().bound6 {
+		if b.expiry > now {
+			out = append(out, GuardBinding{MAC: b.mac, IP: netip.AddrFrom16(b.ip), Expiry: b.expiry})
 		}
 	}
 	return out

@@ -26,10 +26,14 @@ func (s *Switch) RestoreGuardBinding(port string, mac pkt.MAC, ip netip.Addr, ex
 	if p.guard == nil || !p.guard.dhcp {
 		return fmt.Errorf("restore guard binding on %s: %w", port, ErrNotDHCPGuarded)
 	}
-	if !ip.Is4() || mac.IsMulticast() || mac.IsZero() {
+	if !(ip.Is4() || ip.Is6() && !ip.Is4In6() && ip.IsGlobalUnicast()) || mac.IsMulticast() || mac.IsZero() {
 		return fmt.Errorf("restore guard binding on %s: %s at %s is not a lease", port, ip, mac)
 	}
 	if expiry <= now {
+		return nil
+	}
+	if ip.Is6() { // a DHCPv6 lease
+		s.bind6(p, mac, ip.As16(), expiry, now)
 		return nil
 	}
 	ip4 := ip.As4()

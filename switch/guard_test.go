@@ -197,7 +197,7 @@ func TestDHCPGuard(t *testing.T) {
 		{"no lease: ARP", "g", arp4(mac(1), mac(1), ip5, gw1), DropSpoofedMAC},
 		{"no lease: DISCOVER", "g", dhcpFromClient(mac(1), pkt.DHCPDiscover), ok},
 		{"no lease: ARP probe", "g", arp4(mac(1), mac(1), ip0, ip5), ok},
-		{"no lease: IPv6", "g", ofType(mac(1), pkt.TypeIPv6), DropSpoofedMAC},
+		{"no lease: not IPv6 inside", "g", ofType(mac(1), pkt.TypeIPv6), DropSpoofedIP}, // guard6_test.go has the rest
 		{"the gateway's ACK", "gw", ack(mac(1), ip5, 60), ok},
 	})
 	if b := r.s.GuardBindings("g"); len(b) != 1 || b[0].MAC != mac(1) || b[0].IP != ip5 {
@@ -209,7 +209,7 @@ func TestDHCPGuard(t *testing.T) {
 		{"bound: another address", "g", udp4(mac(9), mac(1), ip6, gw1, 1, 2, nil), DropSpoofedIP},
 		{"bound: ARP for another address", "g", arp4(mac(1), mac(1), ip6, gw1), DropSpoofedARP},
 		{"bound: another MAC", "g", udp4(mac(9), mac(2), ip5, gw1, 1, 2, nil), DropSpoofedMAC},
-		{"bound: IPv6", "g", ofType(mac(1), pkt.TypeIPv6), DropGuardEtherType},
+		{"bound: not IPv6 inside", "g", ofType(mac(1), pkt.TypeIPv6), DropSpoofedIP},
 		{"theft: the bound MAC's DISCOVER from h", "h", dhcpFromClient(mac(1), pkt.DHCPDiscover), DropSpoofedMAC},
 		{"theft: the bound MAC's probe from h", "h", arp4(mac(1), mac(1), ip0, ip5), DropSpoofedMAC},
 		{"h's own DISCOVER", "h", dhcpFromClient(mac(2), pkt.DHCPDiscover), ok},
@@ -351,7 +351,9 @@ func TestGuardConfigRefused(t *testing.T) {
 	for _, g := range []*GuardConfig{
 		{},
 		{DHCP: true, MACs: []pkt.MAC{mac(1)}},
-		{IPs: []netip.Addr{netip.MustParseAddr("fd00::1")}},
+		{IPs: []netip.Addr{netip.MustParseAddr("::ffff:10.0.0.1")}},
+		{IPs: []netip.Addr{netip.MustParseAddr("ff02::1")}},
+		{IPs: []netip.Addr{netip.IPv6Unspecified()}},
 		{IPs: []netip.Addr{{}}},
 	} {
 		if err := s.AddPort(PortConfig{Name: "g", Guard: g}, newMemPort()); err == nil {
