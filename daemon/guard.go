@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/config"
+	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
 	"github.com/vswitch/vswitch/tap"
@@ -57,10 +58,17 @@ func (d *Daemon) restoreGuard(pc config.Port, held []vswitch.GuardBinding) {
 			host = tap.StableMAC(pc.Name)
 		}
 		for _, nw := range d.nets {
-			if nw.dhcp == nil || !pc.Carries(nw.cfg.VLAN) {
+			if !pc.Carries(nw.cfg.VLAN) {
 				continue
 			}
-			for _, l := range nw.dhcp.Leases() {
+			var leases []dhcp.Lease
+			if nw.dhcp != nil {
+				leases = nw.dhcp.Leases()
+			}
+			if nw.d6 != nil { // DHCPv6 leases: the MAC is the frame's that asked
+				leases = append(leases, nw.d6.Leases()...)
+			}
+			for _, l := range leases {
 				if m, err := pkt.ParseMAC(l.MAC); err == nil && m == host && l.State == "bound" && l.Expiry.After(now) {
 					bind(vswitch.GuardBinding{MAC: m, IP: l.IP, Expiry: l.Expiry.Unix()})
 				}

@@ -179,6 +179,24 @@ networks:
 	raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg("sentinel 6d")))
 	awaitSentinel6(t, sniff, "sentinel 6d", func([]byte) bool { return false })
 	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
+
+	// kill -9 and start again: the binding comes back from the lease
+	// store (the port's host MAC is its stable one), so the guest's
+	// pings from its lease pass without a new DHCPv6 exchange, and the
+	// spoofed source is still dropped.
+	vs.cmd.Process.Kill()
+	<-vs.done
+	vs = restartVswitch(t, vs)
+	if got := g.pingCount("fd00:125::1", n); got != n {
+		t.Fatalf("after kill -9 and a restart, the guarded guest's pings from its lease: %d of %d", got, n)
+	}
+	before = vs.ports()[pg].Drops
+	for range n1 {
+		raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg("spoof: after the restart")))
+	}
+	raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg("sentinel 6r")))
+	awaitSentinel6(t, sniff, "sentinel 6r", func([]byte) bool { return false })
+	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
 }
 
 // awaitSentinel6 reads frames at the neighbour until sentinel arrives;
