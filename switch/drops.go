@@ -32,6 +32,7 @@ const (
 	DropBadMLD                           // MLD message too short, truncated address record or bad checksum
 	DropRAGuard                          // a router advertisement or redirect from an RA-guarded (guest) port
 	DropSpoofedNA                        // a neighbour advertisement for the gateway's IPv6 address from another port
+	DropMcastQuery                       // an IGMP or MLD query from a port that may not be a multicast router
 	NumDropReasons
 )
 
@@ -61,6 +62,7 @@ var dropNames = [NumDropReasons]string{
 	DropBadMLD:         "bad_mld",
 	DropRAGuard:        "ra_guard",
 	DropSpoofedNA:      "spoofed_na",
+	DropMcastQuery:     "mcast_query_guest",
 }
 
 // String is the metric label value.

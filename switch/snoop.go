@@ -129,6 +129,11 @@ func (s *Switch) control(p *swPort, vid uint16, c *ctlMsg, now int64) (mcastActi
 	m := s.mdb
 	switch c.kind {
 	case ctlQuery:
+		if p.mcRouter == MulticastRouterNever {
+			// A guest is nobody's router: its query would make it hear
+			// every group of the VLAN and could silence the querier.
+			return mcDrop, mdbKey{}, DropMcastQuery
+		}
 		m.stats.queries[c.fam].Add(1)
 		m.query(p, c.fam, vid, c.resp, now)
 		return mcFlood, mdbKey{}, NumDropReasons
