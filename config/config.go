@@ -58,11 +58,14 @@ type Port struct {
 	// MaxGroups bounds the multicast groups the port may join: 0 unset
 	// (the switch's default, 256), -1 no limit ("max_groups: 0").
 	MaxGroups int
-	MTU       int
-	MAC       pkt.MAC
-	Queue     int
-	VXLAN     VXLAN // type vxlan only
-	Line      int
+	// MulticastRouter is multicast_router: auto, never or always (the
+	// default: never for a TAP or QEMU access port, auto otherwise).
+	MulticastRouter string
+	MTU             int
+	MAC             pkt.MAC
+	Queue           int
+	VXLAN           VXLAN // type vxlan only
+	Line            int
 
 	SocketOwner Owner       // socket_owner; zero: vswitch's user and group
 	SocketMode  fs.FileMode // socket_mode; DefaultSocketMode on a socket: port

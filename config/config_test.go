@@ -78,7 +78,7 @@ func TestErrors(t *testing.T) {
 		line       int
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
-		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, local, dstport, vnis, remotes, evpn)`},
+		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, multicast_router, local, dstport, vnis, remotes, evpn)`},
 		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp, multicast_snooping)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
@@ -152,6 +152,8 @@ func TestErrors(t *testing.T) {
 		{"guard ips not a list", "ports:\n  - {name: a, type: tap, guard: {ips: 10.0.0.2}}\n", 2, "ports[0].guard.ips: must be a list"},
 		{"max_groups negative", "ports:\n  - {name: a, type: tap, max_groups: -1}\n", 2, `ports[0].max_groups: "-1" is not a whole number from 0 to 65536`},
 		{"max_groups too big", "ports:\n  - {name: a, type: tap, max_groups: 65537}\n", 2, `ports[0].max_groups: "65537" is not a whole number from 0 to 65536`},
+		{"multicast_router unknown", "ports:\n  - name: a\n    type: tap\n    multicast_router: yes\n", 4, `ports[0].multicast_router: "yes" is not auto, never or always`},
+		{"multicast_router a number", "ports:\n  - {name: a, type: tap, multicast_router: 2}\n", 2, `ports[0].multicast_router: "2" is not auto, never or always`},
 		{"multicast_snooping not a bool", "multicast_snooping: on\n", 1, `multicast_snooping: "on" is not true or false`},
 		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
 		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
@@ -257,7 +259,7 @@ func TestErrors(t *testing.T) {
 
 func TestAllErrorsReported(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("ports:\n  - name: a\n    type: tap\n    vlna: 10\n  - {name: b, type: tap, vlan: 5000}\n"))
-	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, local, dstport, vnis, remotes, evpn)
+	want := `f.yaml:4: ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, multicast_router, local, dstport, vnis, remotes, evpn)
 f.yaml:5: ports[1].vlan: 5000 is not a VLAN ID (1-4094)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -545,6 +547,25 @@ func TestMulticastKeys(t *testing.T) {
 	}
 	if got := []int{c.Ports[0].MaxGroups, c.Ports[1].MaxGroups, c.Ports[2].MaxGroups}; fmt.Sprint(got) != "[0 8 -1]" {
 		t.Errorf("max_groups = %v, want [0 8 -1]", got)
+	}
+	c, err = Parse("f.yaml", []byte(`ports:
+  - {name: t, type: tap}
+  - {name: q, type: qemu, socket: /run/q.sock}
+  - {name: tt, type: tap, trunk: [2, 3]}
+  - {name: af, type: afpacket, device: eth0}
+  - {name: x, type: vxlan, local: 192.0.2.1, vnis: {100: 1}, remotes: [192.0.2.2]}
+  - {name: ta, type: tap, multicast_router: always}
+  - {name: afn, type: afpacket, device: eth1, multicast_router: never}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.Ports {
+		got = append(got, p.MulticastRouter)
+	}
+	if want := "[never never auto auto auto always never]"; fmt.Sprint(got) != want {
+		t.Errorf("multicast_router = %v, want %s", got, want)
 	}
 	c, err = Parse("f.yaml", []byte("multicast_snooping: false\n"))
 	if err != nil || c.MulticastSnooping {

@@ -50,6 +50,9 @@ func checkPortSecurity(t *testing.T, p *Port) {
 	if p.MaxGroups < -1 || p.MaxGroups > 1<<16 {
 		t.Fatalf("port %s: max_groups %d", p.Name, p.MaxGroups)
 	}
+	if p.MulticastRouter != "auto" && p.MulticastRouter != "never" && p.MulticastRouter != "always" {
+		t.Fatalf("port %s: multicast_router %q", p.Name, p.MulticastRouter)
+	}
 	g := p.Guard
 	if g == nil {
 		return

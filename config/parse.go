@@ -297,7 +297,7 @@ func (d *decoder) fdb(v *yaml.Node, f *FDB) {
 	})
 }
 
-var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard", "dhcp_relay", "max_groups"}, vxlanKeys...)
+var portKeys = append([]string{"name", "type", "vlan", "trunk", "native", "netns", "device", "socket", "listen", "max_macs", "mtu", "mac", "queue", "socket_owner", "socket_mode", "isolated", "guard", "dhcp_relay", "max_groups", "multicast_router"}, vxlanKeys...)
 
 func (d *decoder) port(n *yaml.Node, path string) Port {
 	p := Port{Line: n.Line}
@@ -348,6 +348,11 @@ func (d *decoder) port(n *yaml.Node, path string) Port {
 			d.int(v, kp, 0, 1<<16, &p.MaxGroups)
 			if p.MaxGroups == 0 {
 				p.MaxGroups = -1 // written 0: no limit, as max_macs
+			}
+		case "multicast_router":
+			d.str(v, kp, &p.MulticastRouter)
+			if !contains([]string{"auto", "never", "always"}, p.MulticastRouter) {
+				d.errf(v, kp, "%q is not auto, never or always", p.MulticastRouter)
 			}
 		case "mtu":
 			d.int(v, kp, 68, 65535, &p.MTU)
@@ -432,6 +437,14 @@ func (d *decoder) checkPort(p *Port, n *yaml.Node, path string, set map[string]*
 	// it and stays unlimited.
 	if set["max_macs"] == nil && (p.Type == "tap" || p.Type == "qemu") {
 		p.MaxMACs = DefaultGuestMACs
+	}
+	// A guest is nobody's multicast router: its queries would make its
+	// port hear every group. A trunk or a bridged LAN may have one.
+	if set["multicast_router"] == nil {
+		p.MulticastRouter = "auto"
+		if (p.Type == "tap" || p.Type == "qemu") && !p.IsTrunk() {
+			p.MulticastRouter = "never"
+		}
 	}
 	if p.IsTrunk() {
 		if k := set["vlan"]; k != nil {

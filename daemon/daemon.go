@@ -348,14 +348,19 @@ func (d *Daemon) delPort(name string) error {
 // reattacher is implemented by drivers whose device can outlive vswitch.
 type reattacher interface{ Reattached() bool }
 
+// multicastRouters maps multicast_router to the switch's setting ("":
+// a port added without config, auto).
+var multicastRouters = map[string]vswitch.MulticastRouter{"auto": vswitch.MulticastRouterAuto,
+	"never": vswitch.MulticastRouterNever, "always": vswitch.MulticastRouterAlways}
+
 func switchPortConfig(pc config.Port) vswitch.PortConfig {
 	v := vswitch.VLANConfig{PVID: pc.VLAN}
 	if len(pc.Trunk) > 0 {
 		v = vswitch.VLANConfig{Trunk: true, Allowed: pc.Trunk, Native: pc.Native}
 	}
 	spc := vswitch.PortConfig{Name: pc.Name, VLAN: v, MaxMACs: pc.MaxMACs, Queue: pc.Queue, Isolated: pc.Isolated,
-		MaxGroups: pc.MaxGroups,
-		RAGuard:   pc.Type == "tap" || pc.Type == "qemu"} // a guest is nobody's router
+		MaxGroups: pc.MaxGroups, MulticastRouter: multicastRouters[pc.MulticastRouter],
+		RAGuard: pc.Type == "tap" || pc.Type == "qemu"} // a guest is nobody's router
 	if pc.DHCPRelay {
 		spc.Mark |= gateway.MarkDHCPRelay // the gateway trusts the relay by its frames' ingress
 	}

@@ -164,8 +164,13 @@ func igmpV3Join(src pkt.MAC, sip netip.Addr, groups []netip.Addr) []byte {
 		a := g.As4()
 		msg = append(msg, pkt.RecordToExclude, 0, 0, 0, a[0], a[1], a[2], a[3])
 	}
+	return igmpPacket(src, sip, netip.MustParseAddr("224.0.0.22"), msg)
+}
+
+// igmpPacket wraps the IGMP message msg from src (address sip) to dst,
+// filling in its checksum.
+func igmpPacket(src pkt.MAC, sip, dst netip.Addr, msg []byte) []byte {
 	binary.BigEndian.PutUint16(msg[2:], ^pkt.Checksum(msg, 0))
-	dst := netip.MustParseAddr("224.0.0.22")
 	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+len(msg))
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MulticastMAC(dst), Src: src, Type: pkt.TypeIPv4})
 	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(pkt.IPv4MinLen + len(msg)), TTL: 1,
@@ -183,19 +188,9 @@ func TestMulticastGroupLimit(t *testing.T) {
 	requireE2E(t, "tcpdump")
 	const n, groups, perReport, limit = 10, 10000, 100, 256
 	group := netip.MustParseAddr("239.1.2.3")
-	g, m, x := newHost(t, "lg"), newHost(t, "lm"), newHost(t, "lx")
-	pg, pm, px := testnet.Name("l"), testnet.Name("l"), testnet.Name("l")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 10.236.0.1/24
-`, pg, g.Name, pm, m.Name, px, x.Name))
-	g.addr(pg, "10.236.0.11/24")
-	m.addr(pm, "10.236.0.12/24")
-	x.addr(px, "10.236.0.13/24")
+	vs, h, p := threeGuests(t, "l", "10.236.0", 1)
+	g, m, x := h[0], h[1], h[2]
+	pg, pm, px := p[0], p[1], p[2]
 
 	raw := testnet.OpenRaw(t, g.Netns, pg)
 	gmac, gip := mustMAC(t, g.mac(pg)), netip.MustParseAddr("10.236.0.11")
@@ -234,6 +229,70 @@ networks:
 	if got := groupsOf(vs.mdb(), pg); got != limit {
 		t.Errorf("after the stream the guest holds %d groups, want %d", got, limit)
 	}
+}
+
+// TestMulticastGuestQuery: a guest (a TAP port, multicast_router never by
+// default) that sends IGMP general queries from an address below the
+// gateway's does not become a router port: each query is dropped and
+// counted as mcast_query_guest, and the
+// guest still gets none of a stream it did not join, while the honest
+// member gets all of it.
+func TestMulticastGuestQuery(t *testing.T) {
+	requireE2E(t, "tcpdump")
+	const n, queries = 10, 5
+	group := netip.MustParseAddr("239.1.2.3")
+	vs, h, p := threeGuests(t, "q", "10.237.0", 20)
+	q, m, s := h[0], h[1], h[2]
+	pq, pm, ps := p[0], p[1], p[2]
+	m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
+	testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
+		return member(vs.mdb(), pm, group.String())
+	})
+
+	raw := testnet.OpenRaw(t, q.Netns, pq)
+	qmac, qip := mustMAC(t, q.mac(pq)), netip.MustParseAddr("10.237.0.11")
+	all := netip.MustParseAddr("224.0.0.1")
+	for range queries {
+		// An IGMPv2 general query, 10 s to answer.
+		raw.Send(igmpPacket(qmac, qip, all, []byte{pkt.IGMPQuery, 100, 0, 0, 0, 0, 0, 0}))
+	}
+	testnet.WaitFor(t, 10*time.Second, "the guest's queries counted", func() bool {
+		return vs.ports()[pq].Drops["mcast_query_guest"] >= queries
+	})
+	for _, r := range vs.mdb() {
+		if r.Router && r.Port == pq {
+			t.Errorf("the guest's port is a router port: %+v", r)
+		}
+	}
+	wq, wm := watchUDP(t, q, pq), watchUDP(t, m, pm)
+	sendStream(t, testnet.OpenRaw(t, s.Netns, ps), mustMAC(t, s.mac(ps)), netip.MustParseAddr("10.237.0.13"), group, n)
+	if got := wm.count(t); got != n {
+		t.Errorf("the member got %d datagrams, want %d", got, n)
+	}
+	if got := wq.count(t); got != 0 {
+		t.Errorf("the querying guest got %d datagrams, want 0", got)
+	}
+	if got := vs.ports()[pq].Drops["mcast_query_guest"]; got != queries {
+		t.Errorf("mcast_query_guest = %d, want %d", got, queries)
+	}
+}
+
+// threeGuests starts vswitch with three TAP ports into hosts at
+// NET.11-13/24 and a network whose gateway is NET.GW.
+func threeGuests(t *testing.T, tag, net string, gw int) (*instance, [3]*host, [3]string) {
+	t.Helper()
+	var h [3]*host
+	var p [3]string
+	cfg := "ports:\n"
+	for i := range h {
+		h[i], p[i] = newHost(t, tag+"h"), testnet.Name(tag)
+		cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n", p[i], h[i].Name)
+	}
+	vs := startVswitch(t, cfg+fmt.Sprintf("networks:\n  - name: lab\n    address: %s.%d/24\n", net, gw))
+	for i := range h {
+		h[i].addr(p[i], fmt.Sprintf("%s.%d/24", net, 11+i))
+	}
+	return vs, h, p
 }
 
 // batchNetns makes n namespaces with one `ip -batch` (a few hundred

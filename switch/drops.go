@@ -33,6 +33,7 @@ const (
 	DropRAGuard                          // a router advertisement or redirect from an RA-guarded (guest) port
 	DropSpoofedNA                        // a neighbour advertisement for the gateway's IPv6 address from another port
 	DropSpoofedND                        // a guarded port's NS/NA/RS for an address or link-layer address not its own (guard6.go)
+	DropMcastQuery                       // an IGMP or MLD query from a port that may not be a multicast router
 	NumDropReasons
 )
 
@@ -63,6 +64,7 @@ var dropNames = [NumDropReasons]string{
 	DropRAGuard:        "ra_guard",
 	DropSpoofedNA:      "spoofed_na",
 	DropSpoofedND:      "spoofed_nd",
+	DropMcastQuery:     "mcast_query_guest",
 }
 
 // String is the metric label value.

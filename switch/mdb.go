@@ -112,7 +112,8 @@ func keyOf(vid uint16, group netip.Addr) mdbKey {
 	return mdbKey{vid: vid, addr: group.As16()}
 }
 
-// addPort registers p with its group limit (negative: none).
+// addPort registers p with its group limit (negative: none); a port with
+// multicast_router always becomes a router port of its VLANs for good.
 func (m *mdb) addPort(p *swPort, max int) {
 	if max == 0 {
 		max = DefaultMaxGroups
@@ -120,6 +121,13 @@ func (m *mdb) addPort(p *swPort, max int) {
 	m.mu.Lock()
 	m.ports[p] = &mdbPort{max: max}
 	m.mu.Unlock()
+	if p.mcRouter == MulticastRouterAlways {
+		for vid := uint16(1); vid <= pkt.MaxVID; vid++ {
+			if p.vlan.egress(vid) != egressNone {
+				m.addRouter(p, vid, 0)
+			}
+		}
+	}
 }
 
 // joinResult says what a report did to the table.

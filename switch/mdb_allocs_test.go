@@ -63,3 +63,25 @@ func TestSnoopAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestSnoopSharedFrameReturnsOnce: the frame two snooped members share
+// goes back to the pool with the second release, not before.
+func TestSnoopSharedFrameReturnsOnce(t *testing.T) {
+	ports, f, _ := snoopShared(t)
+	out := make([]*Frame, BatchSize)
+	ports[3].q.Take(out)
+	out[0].Release() // the trunk's copy
+	ports[0].q.Take(out)
+	out[0].Release()
+	if g := NewFrame(); g == f {
+		t.Fatal("the pool gave out a frame a member still holds")
+	} else {
+		g.Release()
+		NewFrame() // take g back out of the per-P slot
+	}
+	ports[1].q.Take(out)
+	out[0].Release()
+	if g := NewFrame(); g != f {
+		t.Fatal("the frame did not go back with its last owner")
+	}
+}

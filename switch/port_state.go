@@ -20,9 +20,10 @@ type swPort struct {
 	// isolated: see isolate.go; guard (nil: none) and local: guard.go.
 	isolated bool
 	guard    *guard
-	mark     uint8       // PortConfig.Mark, set on each frame at ingress
-	local    atomic.Bool // holds a local FDB entry: a gateway, whose DHCP ACKs are snooped
-	raGuard  bool        // PortConfig.RAGuard: raguard.go
+	mark     uint8           // PortConfig.Mark, set on each frame at ingress
+	local    atomic.Bool     // holds a local FDB entry: a gateway, whose DHCP ACKs are snooped
+	raGuard  bool            // PortConfig.RAGuard: raguard.go
+	mcRouter MulticastRouter // PortConfig.MulticastRouter: snoop.go
 
 	// q is the egress queue; its writer parks only when it is empty, so
 	// under load the frame path sends on no channel.
@@ -66,6 +67,7 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 		p.vlan, p.vlanCfg, p.maxMACs = portVLAN{}, VLANConfig{}, 0
 	}
 	p.isolated, p.guard, p.mark, p.raGuard = pc.Isolated, newGuard(pc.Guard), pc.Mark, pc.RAGuard
+	p.mcRouter = pc.MulticastRouter
 	p.exited.Add(2)
 	return p
 }

@@ -10,7 +10,8 @@ import (
 // mcast_snooping on:
 //
 //   - Reports and leaves update the MDB and go only to router ports (RFC
-//     4541 2.1.1: so hosts do not suppress their own reports).
+//     4541 2.1.1: so hosts do not suppress their own reports), with or
+//     without a querier.
 //   - Queries flood, and make the port they came in on a router port.
 //   - Link-local control groups (224.0.0.0/24, ff02::1, and the reserved
 //     scopes ff00::/15) flood.
@@ -19,8 +20,8 @@ import (
 //     2.1.2(3), and the Linux bridge with a querier present). That is what
 //     ends the start-up burst: a host's DAD probe goes to its own
 //     solicited-node group, which only it joined.
-//   - While no querier is seen on a VLAN (per IPv4 and IPv6), everything
-//     floods: with nobody asking, memberships would silently age out. A
+//   - While no querier is seen on a VLAN (per IPv4 and IPv6), all other
+//     multicast floods: with nobody asking, memberships would silently age out. A
 //     VLAN whose querier is the switch's own gateway (SetQuerier) is
 //     snooped from the first frame.
 //
@@ -128,6 +129,11 @@ func (s *Switch) control(p *swPort, vid uint16, c *ctlMsg, now int64) (mcastActi
 	m := s.mdb
 	switch c.kind {
 	case ctlQuery:
+		if p.mcRouter == MulticastRouterNever {
+			// A guest is nobody's router: its query would make it hear
+			// every group of the VLAN and could silence the querier.
+			return mcDrop, mdbKey{}, DropMcastQuery
+		}
 		m.stats.queries[c.fam].Add(1)
 		m.query(p, c.fam, vid, c.resp, now)
 		return mcFlood, mdbKey{}, NumDropReasons
@@ -144,16 +150,11 @@ func (s *Switch) control(p *swPort, vid uint16, c *ctlMsg, now int64) (mcastActi
 			return mcDrop, mdbKey{}, c.bad
 		}
 	}
-	return s.toRouters(c.fam, vid, now), mdbKey{}, NumDropReasons
-}
-
-// toRouters is where a report goes: the router ports, once a querier
-// makes snooping apply on the VLAN; before that, everywhere.
-func (s *Switch) toRouters(fam int, vid uint16, now int64) mcastAction {
-	if s.mdb.snooping(fam, vid, now) {
-		return mcRouters
-	}
-	return mcFlood
+	// Reports and leaves go to the router ports only, also while the
+	// VLAN has no querier (RFC 4541 2.1.1; the Linux bridge floods them
+	// then): they are for routers, and flooded they are the larger part
+	// of a thousand IPv6 hosts' start-up burst.
+	return mcRouters, mdbKey{}, NumDropReasons
 }
 
 // records applies the group records of an IGMPv3 or MLDv2 report.
@@ -230,14 +231,17 @@ func (s *Switch) mld(p *swPort, vid uint16, ip pkt.IPv6, g pkt.MLD, now int64) (
 }
 
 // mcast sends f (a multicast frame from in) where snooping said; it
-// reports whether f itself was handed off.
+// reports whether f itself was handed off. As in flood, the ports that
+// send f as it is share it, reference counted, and only a port that must
+// change it gets a copy. Each member's expiry is read once (a report may
+// refresh it meanwhile), so the targets are decided in one pass and the
+// shares counted as they are handed out.
 func (s *Switch) mcast(topo *topology, in *swPort, f *Frame, act mcastAction, key mdbKey, now int64) bool {
 	if act == mcFlood {
 		return s.flood(topo, in, f)
 	}
 	s.mdb.stats.snooped.Inc()
-	vid := f.vid
-	var last *swPort
+	o := fanout{f: f, vid: f.vid, plain: f.VNet == (pkt.VirtioNetHdr{})}
 	var members []*mdbMember
 	if act == mcGroup {
 		if g, ok := s.mdb.groups.Load(key); ok {
@@ -245,18 +249,14 @@ func (s *Switch) mcast(topo *topology, in *swPort, f *Frame, act mcastAction, ke
 		}
 	}
 	for _, mb := range members {
-		if mb.expires.Load() < now || !deliverable(in, mb.port, vid) {
-			continue
+		if mb.expires.Load() >= now && deliverable(in, mb.port, o.vid) {
+			o.add(mb.port)
 		}
-		if last != nil {
-			last.send(f.clone(), last.vlan.egress(vid))
-		}
-		last = mb.port
 	}
-	if l := s.mdb.routers[vid].Load(); l != nil {
+	if l := s.mdb.routers[o.vid].Load(); l != nil {
 	routers:
 		for _, r := range *l {
-			if exp := r.expires.Load(); exp < 0 || exp != 0 && exp < now || !deliverable(in, r.port, vid) {
+			if exp := r.expires.Load(); exp < 0 || exp != 0 && exp < now || !deliverable(in, r.port, o.vid) {
 				continue
 			}
 			for _, mb := range members { // a member already got it
@@ -264,16 +264,55 @@ func (s *Switch) mcast(topo *topology, in *swPort, f *Frame, act mcastAction, ke
 					continue routers
 				}
 			}
-			if last != nil {
-				last.send(f.clone(), last.vlan.egress(vid))
-			}
-			last = r.port
+			o.add(r.port)
 		}
 	}
-	if last == nil {
+	return o.done()
+}
+
+// fanout hands one frame to ports chosen one at a time. The caller's own
+// share of f is held until done, so every copy is made from a frame no
+// writer has released yet; the last sharer and the last copier are held
+// back so that done can give one of them f itself.
+type fanout struct {
+	f      *Frame
+	vid    uint16
+	plain  bool    // no offload work: untagged ports can share f
+	share  *swPort // the last sharer seen, not yet sent to
+	cp     *swPort // the last port needing a copy, not yet sent to
+	cpMode egressMode
+}
+
+// add sends f, or a copy, to out (the one before it, in fact).
+func (o *fanout) add(out *swPort) {
+	mode := out.vlan.egress(o.vid)
+	if o.plain && mode == egressUntagged {
+		if o.share != nil {
+			o.f.refs.Add(1) // set before the put: the writer may release at once
+			o.share.send(o.f, egressUntagged)
+		}
+		o.share = out
+		return
+	}
+	if o.cp != nil {
+		o.cp.send(o.f.clone(), o.cpMode)
+	}
+	o.cp, o.cpMode = out, mode
+}
+
+// done sends to the ports held back and reports whether f was handed off.
+func (o *fanout) done() bool {
+	if o.cp != nil {
+		if o.share == nil {
+			o.cp.send(o.f, o.cpMode)
+			return true
+		}
+		o.cp.send(o.f.clone(), o.cpMode)
+	}
+	if o.share == nil {
 		return false
 	}
-	last.send(f, last.vlan.egress(vid))
+	o.share.send(o.f, egressUntagged) // the caller's own share
 	return true
 }
 

@@ -29,7 +29,7 @@ func FuzzSnoop(f *testing.F) {
 			return
 		}
 		s, ports := mcastSwitch(t, access("r", 1), PortConfig{Name: "a", VLAN: VLANConfig{PVID: 1}, MaxGroups: 4, Queue: DefaultQueue},
-			access("b", 1))
+			access("b", 1), PortConfig{Name: "c", VLAN: VLANConfig{PVID: 1}, Queue: DefaultQueue, MulticastRouter: MulticastRouterNever})
 		now := time.Now().Unix()
 		inject(s, ports, 0, query4(), now-2)
 		inject(s, ports, 0, query6(), now-2)
@@ -39,18 +39,23 @@ func FuzzSnoop(f *testing.F) {
 				t.Fatalf("frames per port %v", got)
 			}
 		}
+		// A multicast_router never port's frame, whatever it is, makes
+		// no router port and no querier.
+		if got := inject(s, ports, 3, b, now); got[3] != 0 || got[1] > 1 || got[2] > 1 {
+			t.Fatalf("frames per port from c %v", got)
+		}
 		if n := s.mdb.portGroups(ports[1]); n > 4 {
 			t.Fatalf("guest holds %d groups, limit 4", n)
 		}
 		for _, e := range s.MDB() {
-			if e.Router { // a guest that queries becomes a router port, as on Linux
-				if e.Port == "b" {
+			if e.Router { // an auto port that queries becomes a router port, as on Linux
+				if e.Port == "b" || e.Port == "c" {
 					t.Fatalf("router port %s", e.Port)
 				}
 				continue
 			}
 			a := e.Group
-			if e.Port != "a" || !a.IsMulticast() || a.Is4() && linkLocal4(a.As4()) || a.Is6() && flooded6(a.As16()) {
+			if e.Port != "a" && e.Port != "c" || !a.IsMulticast() || a.Is4() && linkLocal4(a.As4()) || a.Is6() && flooded6(a.As16()) {
 				t.Fatalf("learned %+v", e)
 			}
 			if a.Is4In6() || a.Zone() != "" || a == (netip.Addr{}) {

@@ -49,7 +49,23 @@ type PortConfig struct {
 	// RAGuard drops router advertisements and redirects the port sends
 	// (raguard.go): on for guest ports.
 	RAGuard bool
+	// MulticastRouter says whether the port may be a multicast router
+	// port (the Linux bridge's per-port multicast_router).
+	MulticastRouter MulticastRouter
 }
+
+// MulticastRouter is a port's multicast_router setting.
+type MulticastRouter uint8
+
+const (
+	// MulticastRouterAuto: a router port while queries come in on it.
+	MulticastRouterAuto MulticastRouter = iota
+	// MulticastRouterNever: never a router port; its queries are dropped
+	// (mcast_query_guest) and take no part in the querier election.
+	MulticastRouterNever
+	// MulticastRouterAlways: a router port of each of its VLANs for good.
+	MulticastRouterAlways
+)
 
 // closeParallel is how many ports Close shuts down at once.
 const closeParallel = 64
