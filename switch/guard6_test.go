@@ -114,7 +114,12 @@ func solicit6(m pkt.MAC) []byte {
 func TestStaticGuard6(t *testing.T) {
 	g := PortConfig{Name: "g", VLAN: VLANConfig{PVID: 1}, Guard: &GuardConfig{MACs: []pkt.MAC{mac(1)}, IPs: []netip.Addr{ip5, a6own}}}
 	v6 := PortConfig{Name: "v6", VLAN: VLANConfig{PVID: 1}, Guard: &GuardConfig{IPs: []netip.Addr{a6other}}}
-	r := newGuardRig(t, g, v6, access("o", 1))
+	// o is a multicast router port, so an MLD report that passes the guard
+	// has somewhere to go (reports go to router ports only).
+	o := access("o", 1)
+	o.MulticastRouter = MulticastRouterAlways
+	r := newGuardRig(t, g, v6, o)
+	r.s.mdb.addPort(r.ports["o"], 0) // the rig bypasses AddPort, which does this
 	ll1, ll2 := pkt.LinkLocalFromMAC(mac(1)), pkt.LinkLocalFromMAC(mac(2))
 	bad := echo6(mac(1), a6own)
 	bad[14] = 0x40 // version 4 in an IPv6 EtherType
