@@ -91,7 +91,10 @@ func TestNoDNSNoDomain(t *testing.T) {
 	}
 	cfg = testConfig()
 	s = NewServer(cfg, nil)
-	rep, _ = s.Handle(c.msg(pkt.DHCPv6Solicit, msgOpts{}), c.from(), make([]byte, 1500))
+	rep, ok = s.Handle(c.msg(pkt.DHCPv6Solicit, msgOpts{}), c.from(), make([]byte, 1500))
+	if !ok {
+		t.Fatal("no ADVERTISE with DNS and a domain configured")
+	}
 	if !hasOption(rep.Msg, pkt.DHCPv6OptDNSServers) || !hasOption(rep.Msg, pkt.DHCPv6OptDomainList) {
 		t.Fatalf("DNS or domain option missing: %x", rep.Msg)
 	}

@@ -311,13 +311,10 @@ func TestMACLeaseLimitAndRate(t *testing.T) {
 func TestDurable(t *testing.T) {
 	dir := t.TempDir()
 	st := openStore(t, dir)
-	v4 := dhcp.NewServer(dhcp.Config{Network: "lab", Gateway: netip.MustParsePrefix("10.0.0.1/24"),
-		RangeStart: netip.MustParseAddr("10.0.0.10"), RangeEnd: netip.MustParseAddr("10.0.0.20")}, st)
 	if err := st.Save("lab", []dhcp.Lease{{Network: "lab", ClientID: "x", MAC: "52:54:00:00:09:09",
 		IP: netip.MustParseAddr("10.0.0.10"), Expiry: time.Now().Add(time.Hour), State: "bound"}}); err != nil {
 		t.Fatal(err)
 	}
-	_ = v4
 	s := NewServer(testConfig(), st)
 	c := newClient(1)
 	a := bind(t, s, c)

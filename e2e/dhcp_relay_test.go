@@ -196,11 +196,10 @@ func parsePerfdhcp(t *testing.T, out string) []perfdhcpCounts {
 	var c []perfdhcpCounts
 	for _, l := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "sent packets: "); ok {
-			n, _ := strconv.Atoi(v)
-			c = append(c, perfdhcpCounts{sent: n})
+			c = append(c, perfdhcpCounts{sent: atoiOr(t, v, out)})
 		}
 		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "received packets: "); ok && len(c) > 0 {
-			c[len(c)-1].received, _ = strconv.Atoi(v)
+			c[len(c)-1].received = atoiOr(t, v, out)
 		}
 	}
 	if len(c) != 2 {
@@ -263,4 +262,14 @@ func TestDHCPPerfdhcpKill(t *testing.T) {
 		t.Fatalf("after kill -9: %d leases bound, %v ACKs counted before the kill", bound, acks)
 	}
 	t.Logf("kill -9 after 3 s of 300 DORA/s: %v ACKs counted, %d leases bound after restart", acks, bound)
+}
+
+// atoiOr is v as a number, or the test fails with perfdhcp's report out.
+func atoiOr(t *testing.T, v, out string) int {
+	t.Helper()
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("perfdhcp count %q: %v\n%s", v, err, out)
+	}
+	return n
 }
