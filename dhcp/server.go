@@ -225,20 +225,11 @@ func (s *Server) Active() int {
 }
 
 // Messages returns the message counters by type name.
-func (s *Server) Messages() map[string]uint64 {
-	m := map[string]uint64{}
-	for i := 1; i < numTypes; i++ {
-		m[TypeNames[i]] = s.msgs[i].Load()
-	}
-	return m
-}
+func (s *Server) Messages() map[string]uint64 { return label.Counts(TypeNames[:], s.msgs[:]) }
 
 // Drops returns the drop counters.
-func (s *Server) Drops() [NumDrops]uint64 {
-	var d [NumDrops]uint64
-	for i := range d {
-		d[i] = s.drops[i].Load()
-	}
+func (s *Server) Drops() (d [NumDrops]uint64) {
+	label.Load(d[:], s.drops[:])
 	return d
 }
 

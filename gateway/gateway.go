@@ -169,11 +169,8 @@ func New(cfg Config) *Port {
 func (p *Port) MAC() pkt.MAC { return p.mac }
 
 // Drops returns the gateway's drop counters.
-func (p *Port) Drops() [NumDrops]uint64 {
-	var d [NumDrops]uint64
-	for i := range d {
-		d[i] = p.drops[i].Load()
-	}
+func (p *Port) Drops() (d [NumDrops]uint64) {
+	label.Load(d[:], p.drops[:])
 	return d
 }
 

@@ -136,11 +136,8 @@ func (u *Uplink) IsUser() bool { return u.cfg.User != nil }
 func (u *Uplink) MAC() pkt.MAC { return u.mac }
 
 // Drops returns the uplink's drop counters.
-func (u *Uplink) Drops() [NumUplinkDrops]uint64 {
-	var d [NumUplinkDrops]uint64
-	for i := range d {
-		d[i] = u.drops[i].Load()
-	}
+func (u *Uplink) Drops() (d [NumUplinkDrops]uint64) {
+	label.Load(d[:], u.drops[:])
 	return d
 }
 

@@ -207,12 +207,9 @@ func (v *VXLAN) Name() string { return v.name }
 func (v *VXLAN) Features() vswitch.Features { return 0 }
 
 // Drops are the tunnel's own drop counters by reason.
-func (v *VXLAN) Drops() [NumVXLANDrops]uint64 {
-	var out [NumVXLANDrops]uint64
-	for i := range out {
-		out[i] = v.drops[i].Load()
-	}
-	return out
+func (v *VXLAN) Drops() (d [NumVXLANDrops]uint64) {
+	label.Load(d[:], v.drops[:])
+	return d
 }
 
 // Counters are the tunnel's drops by reason, for `show ports` and

@@ -19,6 +19,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
+	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
@@ -195,9 +196,7 @@ func (s *Stack) output() {
 // Drops returns the drop counters.
 func (s *Stack) Drops() [NumDrops]uint64 {
 	var d [NumDrops]uint64
-	for i := range d {
-		d[i] = s.drops[i].Load()
-	}
+	label.Load(d[:], s.drops[:])
 	d[DropHalfOpenFull] = s.st.Stats().TCP.ForwardMaxInFlightDrop.Value() // gVisor's forwarder counts these
 	return d
 }
