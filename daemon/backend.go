@@ -128,6 +128,7 @@ func (b backend) AddPort(spec json.RawMessage) (control.PortStatus, error) {
 	if err := b.d.addPort(pc); err != nil {
 		return control.PortStatus{}, err
 	}
+	b.d.keepSpec(pc.Name, spec) // an upgrade hands it over
 	b.d.mu.Lock()
 	e := b.d.ports[pc.Name]
 	b.d.mu.Unlock()

@@ -56,8 +56,9 @@ type Daemon struct {
 
 // portEntry is what the daemon remembers of a port beyond the switch.
 type portEntry struct {
-	cfg config.Port
-	drv vswitch.Port
+	cfg  config.Port
+	drv  vswitch.Port
+	spec []byte // the API's spec of a port added at run time; nil: the config's
 }
 
 // Version is reported by vswitch_build_info; the command sets it.
@@ -188,6 +189,9 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, pc.Line, err)
 		}
 	}
+	if err := d.addHandedPorts(); err != nil {
+		return nil, err
+	}
 	for _, st := range cfg.FDB.Static {
 		if err := d.sw.AddStatic(st.Port, st.VLAN, st.MAC); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, st.Line, err)
@@ -255,7 +259,7 @@ func (d *Daemon) Stop() error {
 	d.mu.Lock()
 	if d.keep {
 		for _, e := range d.ports {
-			if h, ok := e.drv.(handable); ok {
+			if h, ok := e.drv.(interface{ KeepDevice() }); ok {
 				h.KeepDevice()
 			}
 		}

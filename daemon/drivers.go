@@ -30,18 +30,28 @@ func openDriver(pc config.Port, log *slog.Logger) (vswitch.Port, error) {
 	case "afpacket":
 		return tap.OpenAFPacket(tap.AFPacketConfig{Device: pc.Device, Netns: pc.Netns})
 	case "qemu":
-		perm, err := socketPerm(pc)
+		qc, err := qemuConfig(pc, log)
 		if err != nil {
 			return nil, err
 		}
-		return tap.OpenQEMU(tap.QEMUConfig{Name: pc.Name, Socket: pc.Socket, Listen: pc.Listen, Perm: perm, Log: log})
+		return tap.OpenQEMU(qc)
 	case "vxlan":
-		x := pc.VXLAN
-		return tap.OpenVXLAN(tap.VXLANConfig{Name: pc.Name, Local: x.Local, Port: x.DstPort, VNIs: x.VNIs,
-			Remotes: x.Remotes, Netns: pc.Netns})
+		return tap.OpenVXLAN(vxlanConfig(pc))
 	default:
 		return nil, fmt.Errorf("type %s: %w", pc.Type, errNotYet)
 	}
+}
+
+// qemuConfig is the driver's config of a qemu port.
+func qemuConfig(pc config.Port, log *slog.Logger) (tap.QEMUConfig, error) {
+	perm, err := socketPerm(pc)
+	return tap.QEMUConfig{Name: pc.Name, Socket: pc.Socket, Listen: pc.Listen, Perm: perm, Log: log}, err
+}
+
+// vxlanConfig is the driver's config of a vxlan port.
+func vxlanConfig(pc config.Port) tap.VXLANConfig {
+	x := pc.VXLAN
+	return tap.VXLANConfig{Name: pc.Name, Local: x.Local, Port: x.DstPort, VNIs: x.VNIs, Remotes: x.Remotes, Netns: pc.Netns}
 }
 
 // socketPerm is a port's socket_mode and socket_owner, its names looked up

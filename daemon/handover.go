@@ -14,6 +14,7 @@ import (
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
+	"github.com/vswitch/vswitch/tap"
 )
 
 // The hand-over protocol between a running vswitch (old) and the process
@@ -58,6 +59,11 @@ type handState struct {
 	Guard map[string][]vswitch.GuardBinding `json:"guard"`
 	// The learned FDB entries (Age is since they were last seen).
 	FDB []vswitch.FDBEntry `json:"fdb"`
+	// What QEMU ports' readers had read of their VMs' streams and not
+	// passed on, by port (handover_ports.go).
+	Pending map[string][]byte `json:"pending,omitempty"`
+	// The specs of ports 'port add' added, in order.
+	Added []json.RawMessage `json:"added,omitempty"`
 }
 
 type handMsg struct {
@@ -177,15 +183,18 @@ func closeFDs(fds []int) {
 // what they are, and NAT tables. Start takes what its config still has;
 // the rest is closed (drop).
 type inherited struct {
-	fds   map[handFile]int
-	nat   map[string]nat.Snapshot
-	neigh map[string][]gateway.Neighbour
-	guard map[string][]vswitch.GuardBinding
-	fdb   []vswitch.FDBEntry
+	fds     map[handFile]int
+	nat     map[string]nat.Snapshot
+	neigh   map[string][]gateway.Neighbour
+	guard   map[string][]vswitch.GuardBinding
+	fdb     []vswitch.FDBEntry
+	pending map[string][]byte
+	added   []json.RawMessage
 }
 
 func newInherited(st *handState, fds []int) *inherited {
-	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard, fdb: st.FDB}
+	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard, fdb: st.FDB,
+		pending: st.Pending, added: st.Added}
 	for i, f := range st.Files {
 		if _, dup := h.fds[f]; dup {
 			syscall.Close(fds[i])
@@ -251,25 +260,11 @@ func (h *inherited) guards(port string) []vswitch.GuardBinding {
 // dupListener is a second descriptor (close-on-exec) of a listening
 // socket; the caller closes it.
 func dupListener(ln net.Listener) (int, error) {
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return -1, fmt.Errorf("%w: %T has no descriptor", errHandover, ln)
-	}
-	rc, err := sc.SyscallConn()
+	fd, err := tap.DupSocket(ln)
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("%w: %w", errHandover, err)
 	}
-	nfd, derr := -1, error(nil)
-	if err := rc.Control(func(fd uintptr) {
-		syscall.ForkLock.RLock() // no exec between the dup and its close-on-exec
-		defer syscall.ForkLock.RUnlock()
-		if nfd, derr = syscall.Dup(int(fd)); derr == nil {
-			syscall.CloseOnExec(nfd)
-		}
-	}); err != nil {
-		return -1, err
-	}
-	return nfd, derr
+	return fd, nil
 }
 
 // listenerOf makes a listener of an inherited descriptor, which it owns.

@@ -193,26 +193,14 @@ func spawn(argv []string) (*net.UnixConn, *exec.Cmd, error) {
 func (d *Daemon) handoff() (handState, []int) {
 	d.handedOff = true // the runner holds reloadMu
 	st := handState{NAT: map[string]nat.Snapshot{}, Neigh: map[string][]gateway.Neighbour{},
-		Guard: map[string][]vswitch.GuardBinding{}}
+		Guard: map[string][]vswitch.GuardBinding{}, Pending: map[string][]byte{}}
 	var fds []int
 	d.mu.Lock()
 	for _, name := range d.order {
-		e := d.ports[name]
 		if b := d.sw.GuardBindings(name); len(b) > 0 {
 			st.Guard[name] = b
 		}
-		h, ok := e.drv.(handable)
-		if !ok {
-			continue
-		}
-		fd, err := h.Dup()
-		if err != nil {
-			d.log.Warn("upgrade: cannot hand over this port; the new vswitch opens it afresh", "port", name, "err", err)
-			continue
-		}
-		h.KeepDevice()
-		fds = append(fds, fd)
-		st.Files = append(st.Files, handFile{Kind: e.cfg.Type, Name: name, Device: e.cfg.Device})
+		fds = d.handPort(d.ports[name], &st, fds)
 	}
 	d.mu.Unlock()
 	for _, e := range d.sw.FDB() {
@@ -279,6 +267,8 @@ func takeOver(cfg *config.Config, log *slog.Logger, opts Options) (*Daemon, erro
 	m, err := readMsg(c, time.Now().Add(readyTimeout), "state")
 	if err == nil && m.State == nil {
 		err = fmt.Errorf("%w: a state message without state", errHandover)
+	} else if err == nil {
+		err = checkState(m.State)
 	}
 	if err != nil {
 		return nil, err
@@ -337,31 +327,6 @@ func (d *Daemon) setUpgradeErr(err error) {
 	}
 }
 
-// adopt opens pc on a handed-over descriptor if there is one for it;
-// nil, nil if there is none. Under d.mu (openPort).
-func (d *Daemon) adopt(pc config.Port) (vswitch.Port, error) {
-	fd, ok := d.opts.inherit.take(handFile{Kind: pc.Type, Name: pc.Name, Device: pc.Device})
-	if !ok {
-		return nil, nil
-	}
-	var drv vswitch.Port
-	var err error
-	switch pc.Type {
-	case "tap":
-		drv, err = tap.AdoptTAP(pc.Name, fd)
-	case "afpacket":
-		drv, err = tap.AdoptAFPacket(pc.Device, fd)
-	default:
-		syscall.Close(fd)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	d.inherited = append(d.inherited, pc.Name)
-	return drv, nil
-}
-
 // uplinkLink is the AF_PACKET socket of a packet uplink: handed over, or
 // opened.
 func (d *Daemon) uplinkLink(uc config.Uplink) (vswitch.Port, error) {
@@ -417,13 +382,16 @@ func (g *gated) ReadBatch(frames []*vswitch.Frame) (int, error) {
 		select {
 		case <-g.open:
 		case <-g.closed:
+			// Not a byte read: a take-over that failed leaves a QEMU
+			// VM's stream to the old process where it stopped.
+			return 0, vswitch.ErrClosed
 		}
 		g.opened = true
 	}
 	return g.Port.ReadBatch(frames)
 }
 
-// Close lets a reader still held go, to meet the closed device.
+// Close lets a reader still held go.
 func (g *gated) Close() error {
 	g.once.Do(func() { close(g.closed) })
 	return g.Port.Close()

@@ -1,12 +1,14 @@
 package tap
 
 import (
-	"errors"
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vswitch/vswitch/internal/pkt"
 )
 
 // A binary upgrade hands a port's open device to the next vswitch process
@@ -15,9 +17,6 @@ import (
 // device as it is; the new process builds the port on the descriptor with
 // AdoptTAP or AdoptAFPacket. Nothing is reopened, so the host sees no link
 // change and frames that arrive meanwhile wait in the device's queue.
-
-// ErrNotHandedOver marks a descriptor that is not the kind of port asked for.
-var ErrNotHandedOver = errors.New("not a handed-over port of this kind")
 
 // dupOf duplicates the descriptor behind rc (close-on-exec); the caller
 // closes it.
@@ -149,3 +148,49 @@ func (c *fileConn) SetPromiscuous(on bool) error {
 func (c *fileConn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
 
 func (c *fileConn) Close() error { return c.f.Close() }
+
+// Dup is a second descriptor of the tunnel's UDP socket, for a hand over;
+// the caller closes it.
+func (v *VXLAN) Dup() (int, error) { return dupOf(v.rc) }
+
+// KeepDevice: a tunnel has no device to leave; its socket lives on in
+// the descriptor Dup gave.
+func (v *VXLAN) KeepDevice() {}
+
+// AdoptVXLAN makes a tunnel port of the UDP socket another vswitch
+// process's tunnel port bound and handed over (Dup): datagrams that
+// arrive meanwhile wait in it, and the remotes never see the port close.
+// fd must be a UDP socket bound to cfg's port. The port owns fd from here
+// on, error or not.
+func AdoptVXLAN(cfg VXLANConfig, fd int) (*VXLAN, error) {
+	sa, err := unix.Getsockname(fd)
+	in, ok := sa.(*unix.SockaddrInet4)
+	want := cfg.Port
+	if want == 0 {
+		want = pkt.VXLANPort
+	}
+	if err == nil && (!ok || in.Port != int(want)) {
+		err = fmt.Errorf("not a UDP socket on port %d: %w", want, ErrNotHandedOver)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("vxlan %s: adopt: %w", cfg.Name, err)
+	}
+	f := os.NewFile(uintptr(fd), "vxlan:"+cfg.Name)
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("vxlan %s: adopt: %w", cfg.Name, err)
+	}
+	uc, ok := c.(*net.UDPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("vxlan %s: adopt: a %T: %w", cfg.Name, c, ErrNotHandedOver)
+	}
+	cfg.conn = uc
+	v, err := OpenVXLAN(cfg)
+	if err != nil {
+		uc.Close()
+	}
+	return v, err
+}

@@ -48,6 +48,9 @@ type VXLANConfig struct {
 // OpenVXLAN is not supported off Linux.
 func OpenVXLAN(VXLANConfig) (vswitch.Port, error) { return nil, errUnsupported }
 
+// AdoptVXLAN is not supported off Linux.
+func AdoptVXLAN(VXLANConfig, int) (vswitch.Port, error) { return nil, errUnsupported }
+
 // AdoptTAP is not supported off Linux.
 func AdoptTAP(string, int) (vswitch.Port, error) { return nil, errUnsupported }
 

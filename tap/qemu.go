@@ -58,6 +58,18 @@ type QEMU struct {
 	stall time.Duration // qemuStall; tests shorten it before the first ReadBatch
 
 	refused, bad, noPeer atomic.Uint64
+
+	// A hand over (HandOver, qemu_handover.go) stops the reader at a
+	// frame boundary, the acceptor and the writer before it lets the
+	// descriptors go: two processes never read or write one stream.
+	handing    atomic.Bool   // set first; the reader and writer check it per batch
+	pause      chan struct{} // closed after handing is set: wakes the waiting reader and the acceptor
+	parked     chan struct{} // closed by the reader once it stopped
+	acceptDone chan struct{} // closed by the acceptor once it stopped
+	writing    atomic.Int32  // writes under way
+	held       *qconn        // the reader's VM when it parked; read after parked
+	pending    []byte        // what it had read of the stream and not passed on
+	late       net.Conn      // a VM the acceptor took while pausing; read after acceptDone
 }
 
 type qconn struct {
@@ -78,11 +90,7 @@ var ErrNoPeer = errors.New("no VM connected")
 
 // OpenQEMU listens on the socket or loopback address of cfg.
 func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
-	q := &QEMU{name: cfg.Name, log: cfg.Log, conns: make(chan net.Conn), done: make(chan struct{}),
-		stall: qemuStall}
-	if q.log == nil {
-		q.log = slog.Default()
-	}
+	q := newQEMU(cfg)
 	var err error
 	switch {
 	case cfg.Socket != "":
@@ -104,14 +112,26 @@ func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
 	return q, nil
 }
 
+func newQEMU(cfg QEMUConfig) *QEMU {
+	q := &QEMU{name: cfg.Name, log: cfg.Log, conns: make(chan net.Conn), done: make(chan struct{}),
+		stall: qemuStall, pause: make(chan struct{}), parked: make(chan struct{}), acceptDone: make(chan struct{})}
+	if q.log == nil {
+		q.log = slog.Default()
+	}
+	return q
+}
+
 // accept hands one connection at a time to the reader and refuses others
 // while one is active.
 func (q *QEMU) accept() {
+	defer close(q.acceptDone)
 	for {
 		c, err := q.ln.Accept()
 		if err != nil {
 			select {
 			case <-q.done:
+				return
+			case <-q.pause:
 				return
 			default:
 			}
@@ -129,6 +149,9 @@ func (q *QEMU) accept() {
 		case q.conns <- c:
 		case <-q.done:
 			c.Close()
+			return
+		case <-q.pause:
+			q.late = c // goes over with the listener
 			return
 		}
 	}
@@ -156,6 +179,9 @@ func (q *QEMU) Counters() map[string]uint64 {
 // whole frames as one read brought out of the connection buffer.
 func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	for {
+		if q.handing.Load() {
+			return q.park()
+		}
 		if q.rc == nil || q.rc.closed.Load() {
 			// A port without a VM holds no read buffer: a host with many
 			// configured VMs, few of them running, pays for the running ones.
@@ -167,6 +193,8 @@ func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
 				q.rlen = 0
 				q.cur.Store(q.rc)
 				q.log.Info("qemu port: VM connected", "port", q.name, "peer", c.RemoteAddr())
+			case <-q.pause:
+				return q.park()
 			case <-q.done:
 				return 0, fmt.Errorf("qemu port %s: %w", q.name, vswitch.ErrClosed)
 			}
@@ -183,10 +211,18 @@ func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
 		} else {
 			q.rc.c.SetReadDeadline(time.Time{})
 		}
+		// After the deadline is set: a HandOver from here on moves it
+		// into the past, so this read cannot block past it.
+		if q.handing.Load() {
+			return q.park()
+		}
 		n, err := q.rc.c.Read(q.rbuf[q.rlen:])
 		q.rlen += n
 		if err != nil {
 			var ne net.Error
+			if q.handing.Load() && errors.As(err, &ne) && ne.Timeout() {
+				return q.park()
+			}
 			if errors.As(err, &ne) && ne.Timeout() {
 				q.bad.Add(1)
 				q.log.Warn("qemu port: peer stalled mid-frame, disconnecting", "port", q.name)
@@ -239,6 +275,11 @@ func (q *QEMU) WriteBatch(frames []*vswitch.Frame) (int, error) {
 		return 0, fmt.Errorf("qemu port %s: %w", q.name, vswitch.ErrClosed)
 	default:
 	}
+	q.writing.Add(1)
+	defer q.writing.Add(-1)
+	if q.handing.Load() { // checked after writing is up: HandOver waits for it
+		return 0, errHandedOver
+	}
 	c := q.cur.Load()
 	if c == nil || c.closed.Load() {
 		q.noPeer.Add(uint64(len(frames)))
@@ -260,13 +301,21 @@ func (q *QEMU) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	return len(frames), nil
 }
 
-// Close stops listening, disconnects the VM and removes the socket file.
+// Close stops listening, disconnects the VM and removes the socket file;
+// after HandOver and KeepDevice it closes only this process's
+// descriptors: the listener and the VM's connection live on in the next.
 func (q *QEMU) Close() error {
 	q.once.Do(func() {
 		close(q.done)
 		q.ln.Close()
 		if c := q.cur.Load(); c != nil {
 			c.close()
+		}
+		if q.handing.Load() {
+			<-q.acceptDone // our copy of a VM it took while pausing
+			if q.late != nil {
+				q.late.Close()
+			}
 		}
 	})
 	return nil

@@ -28,6 +28,8 @@ type VXLANConfig struct {
 	Netns   string            // "": this namespace; else the netns whose underlay the socket uses
 	MaxMACs int               // bound of the remote-MAC table; 0: 8192
 	Ageing  time.Duration     // remote-MAC ageing; 0: 300 s
+
+	conn *net.UDPConn // a handed-over socket (AdoptVXLAN); nil: bind one
 }
 
 // VXLANDrop says why the tunnel dropped a packet.
@@ -139,6 +141,9 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 	}
 	err := inNetns(cfg.Netns, func() error {
 		var err error
+		if v.conn = cfg.conn; v.conn != nil {
+			return nil
+		}
 		v.conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, v.port)))
 		return err
 	})

@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
+	"github.com/vswitch/vswitch/internal/testvm"
+)
+
+// qemuConn is the unix stream connection of the QEMU whose command line
+// names sock: its end's inode and the inode of the end it is connected
+// to (vswitch's); t fails unless there is exactly one.
+func qemuConn(t *testing.T, sock string) (qemu, peer string) {
+	t.Helper()
+	pid := 0
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), "qemu-system") && strings.Contains(string(b), "addr.path="+sock) {
+			fmt.Sscan(d.Name(), &pid)
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no QEMU with %s", sock)
+	}
+	out := testnet.Run(t, "ss", "-xpnH")
+	var found [][2]string
+	for _, l := range strings.Split(out, "\n") {
+		// u_str ESTAB 0 0 * INODE * PEER users:(("qemu-system-x86",pid=N,fd=M))
+		f := strings.Fields(l)
+		if len(f) >= 8 && f[0] == "u_str" && f[1] == "ESTAB" && strings.Contains(l, fmt.Sprintf(",pid=%d,", pid)) {
+			found = append(found, [2]string{f[5], f[7]})
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("QEMU pid %d has %d unix stream connections, want 1:\n%s", pid, len(found), out)
+	}
+	return found[0][0], found[0][1]
+}
+
+// holds says whether process pid has the socket with inode open.
+func holds(pid int, inode string) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if l, _ := os.Readlink(filepath.Join(dir, e.Name())); l == "socket:["+inode+"]" {
+			return true
+		}
+	}
+	return false
+}
+
+// upgradeAndWait runs `vswitch upgrade` on u and waits for the old
+// process to exit; it returns the new PID.
+func (u *upInstance) upgradeAndWait(t *testing.T, old int) int {
+	t.Helper()
+	o := u.mustCLI("upgrade")
+	testnet.WaitFor(t, 15*time.Second, "the old vswitch to exit", func() bool { return !alive(old) })
+	st := u.status()
+	if st.PID == old || st.UpgradedFrom != old {
+		t.Fatalf("after the upgrade: pid %d upgraded from %d, want a new pid from %d\n%s", st.PID, st.UpgradedFrom, old, o)
+	}
+	return st.PID
+}
+
+// TestUpgradeQEMU: a real guest on a QEMU socket port (-netdev stream on
+// a unix socket), the port added at run time with `port add`, stays
+// connected across `vswitch upgrade` and a second one by SIGUSR2: the
+// connection QEMU has is the same socket (inode), to the same socket of
+// vswitch's, before and after, and the new process holds that one (QEMU
+// 7.2 never reconnects: a broken connection would end all traffic). A
+// namespace host pings the guest 100 times a second across the first
+// upgrade and loses at most upgradeMaxLost echoes (frames the old process
+// had read and not written; frames the guest sent meanwhile wait in the
+// socket, its partial frame goes over with it); 200 more after it are all
+// answered. The run-time port is still there and reported handed over.
+func TestUpgradeQEMU(t *testing.T) {
+	requireE2E(t, "qemu-system-x86_64", "ping", "ss")
+	img := testvm.Build(t)
+	sock := filepath.Join(t.TempDir(), "vm.sock")
+	hn, pn := newHost(t, "uq"), testnet.Name("uq")
+	vs := startUpgradable(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - name: vms
+    address: 10.231.0.1/24
+    dhcp:
+      range: 10.231.0.100-10.231.0.150
+      hosts:
+        - {mac: "52:54:00:ee:01:01", ip: 10.231.0.12}
+`, pn, hn.Name))
+	hn.addr(pn, "10.231.0.50/24")
+	vs.mustCLI("port", "add", "vm1", "--type", "qemu", "--socket", sock)
+	vm := testvm.Start(t, img, testvm.Options{MAC: "52:54:00:ee:01:01",
+		Netdev: "stream,id=n0,server=off,addr.type=unix,addr.path=" + sock, Ping: []string{"10.231.0.1"}})
+	if ip := mustWait(t, vm, "VST-IP "); ip != "VST-IP 10.231.0.12" {
+		t.Fatalf("guest: %s", ip)
+	}
+	mustWait(t, vm, "VST-READY")
+	if !hn.ping("10.231.0.12", 3) {
+		t.Fatal("the namespace host cannot reach the guest before the upgrade")
+	}
+	qend, vend := qemuConn(t, sock)
+	if !holds(vs.cmd.Process.Pid, vend) {
+		t.Fatalf("before the upgrade: QEMU's connection (socket %s) is not to vswitch's socket %s", qend, vend)
+	}
+	same := func(when string, pid int) {
+		t.Helper()
+		q, v := qemuConn(t, sock)
+		if q != qend || v != vend || !holds(pid, vend) {
+			t.Fatalf("%s: QEMU's connection is socket %s to %s (held by pid %d: %v), want %s to %s: it reconnected",
+				when, q, v, pid, holds(pid, v), qend, vend)
+		}
+	}
+
+	const echoes = 600
+	pings := pingLoss(hn, "10.231.0.12", echoes, "0.01")
+	sleep(1000)
+	pid := vs.upgradeAndWait(t, vs.cmd.Process.Pid)
+	n := <-pings
+	t.Logf("pings to the guest across the upgrade: %d of %d answered", n, echoes)
+	if n < echoes-upgradeMaxLost {
+		t.Fatalf("%d of %d echoes answered across the upgrade; want at most %d lost", n, echoes, upgradeMaxLost)
+	}
+	same("after the upgrade", pid)
+	if n := hn.pingEvery("10.231.0.12", 200, "0.01"); n != 200 {
+		t.Fatalf("after the upgrade: %d of 200 echoes to the guest answered", n)
+	}
+	st := vs.status()
+	if !slices.Contains(st.Inherited, "vm1") || !slices.Contains(st.Inherited, pn) {
+		t.Fatalf("handed over %v, want vm1 and %s among them", st.Inherited, pn)
+	}
+	if _, ok := vs.ports()["vm1"]; !ok {
+		t.Fatal("the run-time port vm1 is gone after the upgrade")
+	}
+	log := vs.logText()
+	if c := strings.Count(log, `msg="qemu port: VM connected"`); c != 1 {
+		t.Fatalf("the guest connected %d times, want once:\n%s", c, log)
+	}
+	if !strings.Contains(log, `msg="qemu port: VM handed over, still connected" port=vm1`) {
+		t.Fatalf("the new process did not take the guest's connection over:\n%s", log)
+	}
+
+	// Again, by SIGUSR2 from the new process: the spec of the run-time
+	// port went over too, so it goes over again.
+	syscall.Kill(pid, syscall.SIGUSR2)
+	testnet.WaitFor(t, 15*time.Second, "the SIGUSR2 upgrade", func() bool {
+		p, err := vs.statusErr()
+		return err == nil && p != pid && !alive(pid)
+	})
+	pid, _ = vs.statusErr()
+	same("after the second upgrade", pid)
+	if n := hn.pingEvery("10.231.0.12", 50, "0.01"); n != 50 {
+		t.Fatalf("after the second upgrade: %d of 50 echoes to the guest answered", n)
+	}
+	if c := strings.Count(vs.logText(), `msg="qemu port: VM connected"`); c != 1 {
+		t.Fatalf("the guest connected %d times, want once", c)
+	}
+}
