@@ -164,3 +164,78 @@ networks:
 		t.Fatalf("the guest connected %d times, want once", c)
 	}
 }
+
+// udpInode is the inode of the UDP socket bound to port in h's namespace.
+func udpInode(t *testing.T, h *host, port int) string {
+	t.Helper()
+	want := fmt.Sprintf(":%04X", port)
+	var found []string
+	for _, l := range strings.Split(h.Run("cat", "/proc/net/udp"), "\n") {
+		f := strings.Fields(l) // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+		if len(f) >= 10 && strings.HasSuffix(f[1], want) {
+			found = append(found, f[9])
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("UDP sockets on port %d in %s: %v, want one", port, h.Name, found)
+	}
+	return found[0]
+}
+
+// TestUpgradeVXLAN: a VXLAN port to a Linux VTEP and a TAP port added at
+// run time with `port add` go over to the new process: the tunnel's UDP
+// socket is the same (inode), now held by the new process, the run-time
+// TAP keeps its ifindex and is reported handed over, and a host on it
+// pings across the tunnel 100 times a second through the upgrade losing
+// at most upgradeMaxLost echoes (had the socket been closed and bound
+// again, the datagrams between would meet a closed port).
+func TestUpgradeVXLAN(t *testing.T) {
+	requireE2E(t, "ping")
+	u1, u2 := newHost(t, "wu"), newHost(t, "wv")
+	ua, ub := testnet.Veth(t, "wu", u2.Netns)
+	testnet.Run(t, "ip", "link", "set", ua, "netns", u1.Name)
+	u1.addr(ua, "10.208.0.1/24")
+	u2.addr(ub, "10.208.0.2/24")
+	u2.Run("ip", "link", "add", "vx10", "type", "vxlan", "id", "1010", "local", "10.208.0.2",
+		"remote", "10.208.0.1", "dstport", "4789", "dev", ub)
+	u2.addr("vx10", "10.208.10.2/24")
+	h1, h2 := newHost(t, "wa"), newHost(t, "wb")
+	p1, p2 := testnet.Name("wa"), testnet.Name("wb")
+	vs := startUpgradable(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, vlan: 10, mtu: 1450}
+  - {name: vx, type: vxlan, netns: %s, local: 10.208.0.1, vnis: {10: 1010}, remotes: [10.208.0.2]}
+`, p1, h1.Name, u1.Name))
+	h1.addr(p1, "10.208.10.4/24")
+	vs.mustCLI("port", "add", p2, "--type", "tap", "--netns", h2.Name, "--vlan", "10", "--mtu", "1450")
+	h2.addr(p2, "10.208.10.5/24")
+	if !h2.ping("10.208.10.2", 3) || !h1.ping("10.208.10.2", 2) {
+		t.Fatal("the hosts cannot reach the Linux VTEP's side before the upgrade")
+	}
+	sock := udpInode(t, u1, 4789)
+	if !holds(vs.cmd.Process.Pid, sock) {
+		t.Fatalf("vswitch does not hold the tunnel's socket %s", sock)
+	}
+	ifindex := h2.Run("cat", "/sys/class/net/"+p2+"/ifindex")
+
+	const echoes = 500
+	pings := pingLoss(h2, "10.208.10.2", echoes, "0.01")
+	sleep(1000)
+	pid := vs.upgradeAndWait(t, vs.cmd.Process.Pid)
+	n := <-pings
+	t.Logf("pings across the tunnel from the run-time port across the upgrade: %d of %d answered", n, echoes)
+	if n < echoes-upgradeMaxLost {
+		t.Fatalf("%d of %d echoes answered across the upgrade; want at most %d lost", n, echoes, upgradeMaxLost)
+	}
+	if s := udpInode(t, u1, 4789); s != sock || !holds(pid, sock) {
+		t.Fatalf("after the upgrade the tunnel's socket is %s (held by pid %d: %v), was %s: it was bound again", s, pid, holds(pid, s), sock)
+	}
+	if i := h2.Run("cat", "/sys/class/net/"+p2+"/ifindex"); i != ifindex {
+		t.Fatalf("%s ifindex %s after the upgrade, was %s: the device was recreated", p2, i, ifindex)
+	}
+	if inh := slices.Sorted(slices.Values(vs.status().Inherited)); !slices.Equal(inh, sorted(p1, p2, "vx", "control", "metrics")) {
+		t.Fatalf("handed over %v, want %s %s vx control metrics", inh, p1, p2)
+	}
+	if !h1.ping("10.208.10.2", 3) || !h2.ping("10.208.10.4", 2) {
+		t.Fatal("no traffic after the upgrade")
+	}
+}
