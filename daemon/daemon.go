@@ -205,6 +205,7 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 	}
 	d.restoreGuards() // before a taking-over start's ports read (the gate)
 	d.restoreFDB()
+	d.restoreCounters()
 	if cfg.Metrics != "" {
 		col := metrics.NewCollector(d.sw, d.portType, Version)
 		col.Networks = d.networkStats

@@ -64,6 +64,8 @@ type handState struct {
 	Pending map[string][]byte `json:"pending,omitempty"`
 	// The specs of ports 'port add' added, in order.
 	Added []json.RawMessage `json:"added,omitempty"`
+	// Every port's counters, by port.
+	Counters map[string]handCounters `json:"counters,omitempty"`
 }
 
 type handMsg struct {
@@ -183,18 +185,19 @@ func closeFDs(fds []int) {
 // what they are, and NAT tables. Start takes what its config still has;
 // the rest is closed (drop).
 type inherited struct {
-	fds     map[handFile]int
-	nat     map[string]nat.Snapshot
-	neigh   map[string][]gateway.Neighbour
-	guard   map[string][]vswitch.GuardBinding
-	fdb     []vswitch.FDBEntry
-	pending map[string][]byte
-	added   []json.RawMessage
+	fds      map[handFile]int
+	nat      map[string]nat.Snapshot
+	neigh    map[string][]gateway.Neighbour
+	guard    map[string][]vswitch.GuardBinding
+	fdb      []vswitch.FDBEntry
+	pending  map[string][]byte
+	added    []json.RawMessage
+	counters map[string]handCounters
 }
 
 func newInherited(st *handState, fds []int) *inherited {
 	h := &inherited{fds: map[handFile]int{}, nat: st.NAT, neigh: st.Neigh, guard: st.Guard, fdb: st.FDB,
-		pending: st.Pending, added: st.Added}
+		pending: st.Pending, added: st.Added, counters: st.Counters}
 	for i, f := range st.Files {
 		if _, dup := h.fds[f]; dup {
 			syscall.Close(fds[i])

@@ -191,3 +191,55 @@ func (d *Daemon) keepSpec(name string, spec json.RawMessage) {
 		e.spec = append(json.RawMessage(nil), spec...)
 	}
 }
+
+// handCounters are a port's counters in a hand over; drops by reason
+// label, which stays the same from one version to the next where the
+// reasons' numbers may not.
+type handCounters struct {
+	RxPackets uint64            `json:"rx_packets"`
+	RxBytes   uint64            `json:"rx_bytes"`
+	TxPackets uint64            `json:"tx_packets"`
+	TxBytes   uint64            `json:"tx_bytes"`
+	Drops     map[string]uint64 `json:"drops,omitempty"`
+}
+
+// portCounters are the switch's counters of every port, for a hand over.
+func (d *Daemon) portCounters() map[string]handCounters {
+	out := map[string]handCounters{}
+	for _, p := range d.sw.Ports() {
+		c := handCounters{RxPackets: p.RxPackets, RxBytes: p.RxBytes, TxPackets: p.TxPackets, TxBytes: p.TxBytes}
+		for r, n := range p.Drops {
+			if n > 0 {
+				if c.Drops == nil {
+					c.Drops = map[string]uint64{}
+				}
+				c.Drops[vswitch.DropReason(r).String()] = n
+			}
+		}
+		out[p.Name] = c
+	}
+	return out
+}
+
+// restoreCounters adds the counters an upgrade handed over to the ports
+// of the same names, before they forward: show ports and /metrics go on
+// from where the old process left off. A drop reason this version does
+// not know is left out.
+func (d *Daemon) restoreCounters() {
+	if d.opts.inherit == nil {
+		return
+	}
+	label := map[string]vswitch.DropReason{}
+	for r := range vswitch.NumDropReasons {
+		label[r.String()] = r
+	}
+	for name, c := range d.opts.inherit.counters {
+		st := vswitch.PortStatus{RxPackets: c.RxPackets, RxBytes: c.RxBytes, TxPackets: c.TxPackets, TxBytes: c.TxBytes}
+		for l, n := range c.Drops {
+			if r, ok := label[l]; ok {
+				st.Drops[r] = n
+			}
+		}
+		d.sw.AddCounters(name, st)
+	}
+}

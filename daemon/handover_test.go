@@ -2,18 +2,22 @@ package daemon
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/gateway"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/nat"
+	"github.com/vswitch/vswitch/tap"
 )
 
 // pair is a connected unix stream socketpair.
@@ -112,28 +116,95 @@ func TestHandoverRefuses(t *testing.T) {
 	}
 }
 
+// TestCheckState: a state message no old vswitch sends is refused before
+// any descriptor is taken; one it sends passes.
+func TestCheckState(t *testing.T) {
+	vm := handFile{Kind: handQEMUVM, Name: "vm1", Device: "/run/vm1.sock"}
+	for _, tc := range []struct {
+		name string
+		st   handState
+		ok   bool
+	}{
+		{"pending with its VM", handState{Files: []handFile{vm}, Pending: map[string][]byte{"vm1": {0, 0, 0, 60, 1}}}, true},
+		{"pending at the bound", handState{Files: []handFile{vm}, Pending: map[string][]byte{"vm1": make([]byte, tap.QEMUMaxPending)}}, true},
+		{"pending past the bound", handState{Files: []handFile{vm}, Pending: map[string][]byte{"vm1": make([]byte, tap.QEMUMaxPending+1)}}, false},
+		{"pending without a VM", handState{Files: []handFile{{Kind: "qemu", Name: "vm1"}}, Pending: map[string][]byte{"vm1": {1}}}, false},
+		{"a run-time port", handState{Added: []json.RawMessage{json.RawMessage(`{"name":"p","type":"tap","vlan":10}`)}}, true},
+		{"a run-time port that does not parse", handState{Added: []json.RawMessage{json.RawMessage(`{"name":"p","type":"bogus"}`)}}, false},
+		{"too many run-time ports", handState{Added: make([]json.RawMessage, maxHandFiles+1)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkState(&tc.st)
+			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errHandover)) {
+				t.Fatalf("checkState: %v, want ok %v (and errHandover)", err, tc.ok)
+			}
+		})
+	}
+}
+
 // FuzzHandoverMessage: whatever bytes arrive, readMsg returns a message
-// of a kind asked for or an error, and never panics or hangs.
+// of a kind asked for or an error, and never panics or hangs; a state
+// that checkState lets through keeps its bounds (pending bytes within a
+// QEMU port's buffer and only for a VM handed over, specs that parse) and
+// goes through writeMsg and readMsg again unchanged.
 func FuzzHandoverMessage(f *testing.F) {
 	msg := func(body string) []byte {
 		return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
 	}
 	f.Add(msg(`{"kind":"state","pid":1,"state":{"files":[{"kind":"tap","name":"a"}],"nat":{"wan":{"version":1,"flows":[]}}}}`))
+	f.Add(msg(`{"kind":"state","pid":1,"state":{"files":[{"kind":"qemu","name":"vm","device":"/s"},{"kind":"qemu-vm","name":"vm","device":"/s"}],"pending":{"vm":"AAAAPAE="},"added":[{"name":"vm","type":"qemu","socket":"/s"}]}}`))
+	f.Add(msg(`{"kind":"state","pid":1,"state":{"files":[{"kind":"vxlan","name":"vx","device":"/10.0.0.1:4789"}],"added":[{"name":"p","type":"tap","trunk":[10,20]}]}}`))
+	f.Add(msg(`{"kind":"state","pid":1,"state":{"counters":{"vm":{"rx_packets":5,"rx_bytes":300,"tx_packets":2,"tx_bytes":120,"drops":{"queue_full":1,"bogus":2}}}}}`))
+	f.Add(msg(`{"kind":"hello","pid":7,"version":"dev"}`))
 	f.Add(msg(`{"kind":"ready"}`))
+	f.Add(msg(`{"kind":"failed","error":"port x: no such device"}`))
 	f.Add(msg(`{"kind":"state","state":null}`))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	kinds := []string{"hello", "state", "ready", "failed"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, b := pair(t)
 		go func() {
 			a.Write(data)
 			a.Close()
 		}()
-		m, err := readMsg(b, time.Now().Add(5*time.Second), "state", "ready")
-		if err == nil && m.Kind != "state" && m.Kind != "ready" {
+		m, err := readMsg(b, time.Now().Add(5*time.Second), kinds...)
+		if err != nil {
+			if !errors.Is(err, errHandover) {
+				t.Fatalf("error not marked: %v", err)
+			}
+			return
+		}
+		if !slices.Contains(kinds, m.Kind) {
 			t.Fatalf("kind %q accepted", m.Kind)
 		}
-		if err != nil && !errors.Is(err, errHandover) {
-			t.Fatalf("error not marked: %v", err)
+		if m.State == nil || checkState(m.State) != nil {
+			return
+		}
+		vms := map[string]bool{}
+		for _, f := range m.State.Files {
+			vms[f.Name] = vms[f.Name] || f.Kind == handQEMUVM
+		}
+		for name, p := range m.State.Pending {
+			if len(p) > tap.QEMUMaxPending || !vms[name] {
+				t.Fatalf("pending %d bytes for %q let through", len(p), name)
+			}
+		}
+		for _, spec := range m.State.Added {
+			if _, err := config.ParsePort(spec); err != nil {
+				t.Fatalf("spec %s let through: %v", spec, err)
+			}
+		}
+		// Once through, a state goes over again as it is.
+		c, d := pair(t)
+		go func() { writeMsg(c, m) }()
+		m2, err := readMsg(d, time.Now().Add(5*time.Second), m.Kind)
+		if err != nil {
+			t.Fatalf("a state let through does not go over again: %v", err)
+		}
+		go func() { writeMsg(c, m2) }()
+		m3, err := readMsg(d, time.Now().Add(5*time.Second), m.Kind)
+		if err != nil || !reflect.DeepEqual(m2, m3) {
+			t.Fatalf("the state changed going over: %+v, then %+v (%v)", m2, m3, err)
 		}
 	})
 }

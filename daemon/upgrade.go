@@ -25,11 +25,12 @@ import (
 // A binary upgrade (vswitch upgrade, SIGUSR2) in the manner of nginx's
 // and haproxy's: the running process starts the new binary with a
 // socketpair, waits for it to load its config, then stops forwarding
-// without closing anything, hands over its TAP devices and AF_PACKET
-// sockets (SCM_RIGHTS) and its NAT tables, and exits once the new process
+// without closing anything, hands over its TAP devices, AF_PACKET and
+// VXLAN sockets, QEMU ports' listeners and connected VMs (SCM_RIGHTS;
+// handover_ports.go) and its NAT tables, and exits once the new process
 // forwards. Frames that arrive meanwhile wait in the devices' queues; a
-// guest sees no link change and a NAT'd connection keeps its outside
-// port. If the new process does not come up, the old one takes its own
+// guest sees no link change, a QEMU guest no disconnect, and a NAT'd
+// connection keeps its outside port. If the new process does not come up, the old one takes its own
 // copies of the descriptors back and carries on. Leases need nothing:
 // they are on disk.
 
@@ -225,6 +226,7 @@ func (d *Daemon) handoff() (handState, []int) {
 			st.Files = append(st.Files, handFile{Kind: "metrics", Name: d.cfg.Metrics})
 		}
 	}
+	st.Counters = d.portCounters() // a frame counted after this is one in flight
 	d.Stop()
 	for i, u := range d.uplinks {
 		if !u.IsUser() {

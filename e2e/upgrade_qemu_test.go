@@ -188,7 +188,8 @@ func udpInode(t *testing.T, h *host, port int) string {
 // TAP keeps its ifindex and is reported handed over, and a host on it
 // pings across the tunnel 100 times a second through the upgrade losing
 // at most upgradeMaxLost echoes (had the socket been closed and bound
-// again, the datagrams between would meet a closed port).
+// again, the datagrams between would meet a closed port). The port's
+// counters go on from the old process's.
 func TestUpgradeVXLAN(t *testing.T) {
 	requireE2E(t, "ping")
 	u1, u2 := newHost(t, "wu"), newHost(t, "wv")
@@ -216,6 +217,7 @@ func TestUpgradeVXLAN(t *testing.T) {
 		t.Fatalf("vswitch does not hold the tunnel's socket %s", sock)
 	}
 	ifindex := h2.Run("cat", "/sys/class/net/"+p2+"/ifindex")
+	before := vs.ports()[p2]
 
 	const echoes = 500
 	pings := pingLoss(h2, "10.208.10.2", echoes, "0.01")
@@ -228,6 +230,13 @@ func TestUpgradeVXLAN(t *testing.T) {
 	}
 	if s := udpInode(t, u1, 4789); s != sock || !holds(pid, sock) {
 		t.Fatalf("after the upgrade the tunnel's socket is %s (held by pid %d: %v), was %s: it was bound again", s, pid, holds(pid, s), sock)
+	}
+	// The counters went over: the echoes the old process took in and the
+	// new one's are all in them (had they started at zero, the ones
+	// before the hand over would be missing).
+	if after := vs.ports()[p2]; after.RxPackets < before.RxPackets+echoes || after.TxPackets < before.TxPackets+uint64(n) {
+		t.Fatalf("%s counters after the upgrade: rx %d tx %d; before: rx %d tx %d, and %d echoes out, %d answers back since",
+			p2, after.RxPackets, after.TxPackets, before.RxPackets, before.TxPackets, echoes, n)
 	}
 	if i := h2.Run("cat", "/sys/class/net/"+p2+"/ifindex"); i != ifindex {
 		t.Fatalf("%s ifindex %s after the upgrade, was %s: the device was recreated", p2, i, ifindex)

@@ -115,3 +115,21 @@ func (s *Switch) FDBStats() FDBStats {
 
 // Known reports whether the FDB holds mac on vid (learned or static).
 func (s *Switch) Known(vid uint16, mac pkt.MAC) bool { return s.fdb.lookup(vid, mac) != nil }
+
+// AddCounters adds c's packet, byte and drop counts to the port's own:
+// an upgrade carries a port's counters over to the new process, so they
+// go on instead of starting at zero. False if there is no such port.
+func (s *Switch) AddCounters(name string, c PortStatus) bool {
+	p, ok := s.topo.Load().byName[name]
+	if !ok {
+		return false
+	}
+	p.stats.rxPackets.Add(c.RxPackets)
+	p.stats.rxBytes.Add(c.RxBytes)
+	p.stats.txPackets.Add(c.TxPackets)
+	p.stats.txBytes.Add(c.TxBytes)
+	for i, n := range c.Drops {
+		p.stats.drops[i].Add(n)
+	}
+	return true
+}
