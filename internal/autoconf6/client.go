@@ -171,7 +171,16 @@ func (c *Client) event(e Event)     { c.events[e].Add(1) }
 // reason); everything else, neighbour solicitations and advertisements
 // included (DAD reads those, the uplink answers them), is the uplink's
 // and false. It returns at once for frames that are neither.
-func (c *Client) Handle(frame []byte) bool {
+func (c *Client) Handle(frame []byte) bool { return c.handle(frame, true) }
+
+// HandleOffloaded is Handle for a frame whose ICMPv6 or UDP checksum is
+// not to be verified: its virtio-net header says NEEDS_CSUM (a sender on
+// this host left the checksum to the device, as a veth peer does: the
+// field holds only the pseudo-header sum) or DATA_VALID (the device
+// verified it).
+func (c *Client) HandleOffloaded(frame []byte) bool { return c.handle(frame, false) }
+
+func (c *Client) handle(frame []byte, verify bool) bool {
 	eth := pkt.Ethernet(frame)
 	if !eth.Valid() || eth.Type() != pkt.TypeIPv6 {
 		return false
@@ -192,14 +201,14 @@ func (c *Client) Handle(frame []byte) bool {
 		}
 		switch l4[0] {
 		case pkt.ICMPv6RouterAdvert:
-			c.routerAdvert(eth, ip, pkt.ICMPv6(l4))
+			c.routerAdvert(eth, ip, pkt.ICMPv6(l4), verify)
 			return true
 		case pkt.ICMPv6NeighSolicit, pkt.ICMPv6NeighAdvert:
-			c.neighbour(eth, ip, pkt.ICMPv6(l4))
+			c.neighbour(eth, ip, pkt.ICMPv6(l4), verify)
 		}
 	case pkt.ProtoUDP:
 		if u := pkt.UDP(l4); u.Valid() && u.DstPort() == pkt.DHCPv6ClientPort {
-			c.dhcpReply(eth, ip, u)
+			c.dhcpReply(eth, ip, u, verify)
 			return true
 		}
 	}

@@ -32,14 +32,15 @@ func usablePrefix(a netip.Addr) bool {
 }
 
 // ndpValid applies the checks RFC 4861 7.1 and 6.1.2 share: hop limit
-// 255, code 0, the fixed part there, the checksum, well-formed options.
-func (c *Client) ndpValid(ip pkt.IPv6, m pkt.ICMPv6) bool {
+// 255, code 0, the fixed part there, the checksum (when verify),
+// well-formed options.
+func (c *Client) ndpValid(ip pkt.IPv6, m pkt.ICMPv6, verify bool) bool {
 	switch {
 	case ip.HopLimit() != 255:
 		c.drop(DropHopLimit)
 	case len(m) < pkt.NDPOptionsOffset(m.Type()) || m.Code() != 0:
 		c.drop(DropBadNDP)
-	case !m.ChecksumOK(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(m)))):
+	case verify && !m.ChecksumOK(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(m)))):
 		c.drop(DropBadChecksum)
 	default:
 		return true
@@ -48,7 +49,7 @@ func (c *Client) ndpValid(ip pkt.IPv6, m pkt.ICMPv6) bool {
 }
 
 // routerAdvert validates an advertisement and takes what it says.
-func (c *Client) routerAdvert(eth pkt.Ethernet, ip pkt.IPv6, m pkt.ICMPv6) {
+func (c *Client) routerAdvert(eth pkt.Ethernet, ip pkt.IPv6, m pkt.ICMPv6, verify bool) {
 	switch dst := ip.Dst(); {
 	case eth.Dst() != c.cfg.MAC && eth.Dst() != allNodesMAC,
 		dst != pkt.IPv6AllNodes && dst != c.llAddr:
@@ -61,7 +62,7 @@ func (c *Client) routerAdvert(eth pkt.Ethernet, ip pkt.IPv6, m pkt.ICMPv6) {
 		c.drop(DropNotLinkLocal)
 		return
 	}
-	if !c.ndpValid(ip, m) {
+	if !c.ndpValid(ip, m, verify) {
 		return
 	}
 	opts := m.NDPOptions()
@@ -265,7 +266,7 @@ next:
 // claims an address being probed makes it a duplicate (RFC 4862 5.4.3,
 // 5.4.4). A solicitation from a unicast source is address resolution,
 // not a probe, and claims nothing.
-func (c *Client) neighbour(eth pkt.Ethernet, ip pkt.IPv6, m pkt.ICMPv6) {
+func (c *Client) neighbour(eth pkt.Ethernet, ip pkt.IPv6, m pkt.ICMPv6, verify bool) {
 	if c.tentative.Load() == 0 || eth.Src() == c.cfg.MAC {
 		return // nothing being probed; or our own probe looped back
 	}
@@ -278,7 +279,7 @@ func (c *Client) neighbour(eth pkt.Ethernet, ip pkt.IPv6, m pkt.ICMPv6) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.isTentative(target) || !c.ndpValid(ip, m) {
+	if !c.isTentative(target) || !c.ndpValid(ip, m, verify) {
 		return
 	}
 	t := c.cfg.Now().UnixNano()

@@ -1,6 +1,7 @@
 package autoconf6
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -415,5 +416,40 @@ func TestNotOurs(t *testing.T) {
 	}
 	if d := h.drops(); len(d) != 0 {
 		t.Fatalf("drops %v", d)
+	}
+}
+
+// TestHandleOffloaded: a frame whose checksum the device left to be
+// finished (NEEDS_CSUM: the field holds the pseudo-header sum) is taken
+// by HandleOffloaded, and refused by Handle.
+func TestHandleOffloaded(t *testing.T) {
+	partial := func(f []byte, csumOff int) []byte {
+		f = append([]byte(nil), f...)
+		ip := pkt.IPv6(f[pkt.EthernetLen:])
+		binary.BigEndian.PutUint16(f[csumOff:], ip.PseudoHeaderChecksum(ip.NextHeader(), uint16(ip.PayloadLen())))
+		return f
+	}
+	h := newHarness(t)
+	h.ready()
+	r := partial(slaacRA(), icmpOff+2)
+	if h.c.Handle(r); fmt.Sprint(h.drops()) != "map[bad_checksum:1]" {
+		t.Fatalf("Handle: drops %v", h.drops())
+	}
+	h.c.HandleOffloaded(r)
+	h.at(3 * time.Second)
+	if s := h.c.State(); s.Addr.Addr() != slaacA || len(h.drops()) != 1 {
+		t.Fatalf("HandleOffloaded: %+v, drops %v", s, h.drops())
+	}
+
+	h, _ = managed(t)
+	adv := reply(pkt.DHCPv6Advertise, testXID)
+	adv.pref = 255
+	f := partial(h.dhcpFrame(adv), pkt.EthernetLen+pkt.IPv6Len+6)
+	if h.c.Handle(f); fmt.Sprint(h.drops()) != "map[bad_checksum:1]" || len(h.take()) != 0 {
+		t.Fatalf("Handle: drops %v", h.drops())
+	}
+	h.c.HandleOffloaded(f)
+	if m := readMsg(t, h.one()); m.typ != pkt.DHCPv6Request {
+		t.Fatalf("HandleOffloaded: %+v", m)
 	}
 }
