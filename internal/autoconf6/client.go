@@ -217,9 +217,9 @@ func (c *Client) handle(frame []byte, verify bool) bool {
 
 // Tick runs the timers due at now: the link-local probe and its end,
 // router solicitations, DAD, lifetimes, and DHCPv6 transmissions. It
-// returns when it next has something to do (at most a second away
-// while the client runs); a frame taken by Handle may need it sooner
-// (see TickInterval).
+// returns when it next has something to do: after now, and at most a
+// second away while the client runs; a frame taken by Handle may need it
+// sooner (see TickInterval).
 func (c *Client) Tick(now time.Time) time.Time {
 	t := now.UnixNano()
 	c.mu.Lock()
@@ -260,11 +260,14 @@ func (c *Client) randDur(d time.Duration) int64 {
 	return int64(uint64(c.rand()) * uint64(d) >> 32)
 }
 
-// next is the earliest pending timer after t (forever if none).
+// next is the earliest timer after t (forever if none). Times at or
+// before t are done (Tick ran what was due) or moot (a deprecation
+// passed, a DHCPv6 exchange waiting for a link-local address that is a
+// duplicate), so a caller sleeping until next never spins.
 func (c *Client) next(t int64) int64 {
 	n := int64(forever)
 	at := func(x int64) {
-		if x > 0 && x < n {
+		if x > t && x < n {
 			n = x
 		}
 	}
@@ -290,7 +293,7 @@ func (c *Client) next(t int64) int64 {
 		at(c.rdnss[i].until)
 	}
 	c.dhcp.timers(at)
-	return max(n, t)
+	return n
 }
 
 // tickLinkLocal probes the link-local address when its delay is over,

@@ -87,7 +87,7 @@ func (s *seen) holds(a netip.Addr) bool {
 // accepted prefix (SLAAC: an advertised /64 with A, and the MAC's
 // EUI-64) or one a message offered (DHCPv6), never link-local or
 // multicast; no lifetime already over after a Tick, preferred never
-// past valid; a link-local router; an MTU in range; bounded tables.
+// past valid; Tick's next time after now and within a second; a link-local router; an MTU in range; bounded tables.
 func FuzzHandle(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
@@ -149,7 +149,9 @@ func runFuzz(t *testing.T, data []byte) *harness {
 				decode(t, f)
 			}
 		}
-		h.c.Tick(now)
+		if next := h.c.Tick(now); !next.After(now) || next.After(now.Add(time.Second)) {
+			t.Fatalf("Tick at %v: next %v", now, next) // a caller would spin, or oversleep
+		}
 		for _, f := range h.take() {
 			decode(t, f)
 		}

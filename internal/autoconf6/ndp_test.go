@@ -321,6 +321,9 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("at 31 s: %+v", s)
 	}
 	h.at(41 * time.Second)
+	if next := h.c.Tick(h.now); !next.Equal(t0.Add(42 * time.Second)) {
+		t.Fatalf("Tick with a deprecated address: next %v, want a second on", next)
+	}
 	if s := h.c.State(); len(s.DNS) != 0 || !s.Addr.IsValid() || !s.PreferredUntil.Before(h.now) {
 		t.Fatalf("at 41 s: %+v", s)
 	}

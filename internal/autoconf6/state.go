@@ -64,7 +64,8 @@ type State struct {
 	MTU uint32
 
 	// DNS is the recursive DNS servers: RDNSS first, then DHCPv6 option
-	// 23, without repeats. Read only: it aliases the snapshot.
+	// 23, without repeats (a link-local one is on the uplink's link).
+	// Read only: it aliases the snapshot.
 	DNS []netip.Addr
 }
 
