@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -454,5 +455,64 @@ func TestHandleOffloaded(t *testing.T) {
 	h.c.HandleOffloaded(f)
 	if m := readMsg(t, h.one()); m.typ != pkt.DHCPv6Request {
 		t.Fatalf("HandleOffloaded: %+v", m)
+	}
+}
+
+// TestConcurrent: Handle, Tick and State on three goroutines (run with
+// -race): advertisements alternating two MTUs make new snapshots while
+// another refreshes lifetimes in place; a reader never sees a preferred
+// lifetime past the valid one, nor an address without its lifetimes.
+func TestConcurrent(t *testing.T) {
+	var mu sync.Mutex // the fake clock
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c := New(Config{MAC: myMAC, Now: clock, Rand: fixedRand, Send: func([]byte) {}})
+	c.Tick(t0.Add(-time.Microsecond))
+	c.Tick(t0)
+	c.Tick(t0.Add(time.Second))
+	frames := [][]byte{slaacRA(), ra(0, 1800, optMTU(1280), optPrefix(pfxA, pkt.NDPPrefixOnLink|pkt.NDPPrefixAuto, 7200, 7200))}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			mu.Lock()
+			now = now.Add(time.Millisecond)
+			mu.Unlock()
+			c.Handle(frames[i%2])
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.Tick(clock())
+		}
+	}()
+	deadline := time.Now().Add(200 * time.Millisecond)
+	seen := 0
+	for time.Now().Before(deadline) {
+		s := c.State()
+		if s.Addr.IsValid() {
+			seen++
+			if s.PreferredUntil.After(s.ValidUntil) || s.ValidUntil.IsZero() {
+				t.Fatalf("state %+v", s)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if seen == 0 {
+		t.Fatal("the address never came up")
 	}
 }
