@@ -46,7 +46,8 @@ type Config struct {
 	// buffer: Send copies what it keeps. It runs with the client's lock
 	// held, so it must not call back into the Client.
 	Send func(frame []byte)
-	// Now is the clock Handle reads (nil: time.Now).
+	// Now is the clock Handle reads (nil: time.Now); the times given to
+	// Tick come from the same clock.
 	Now func() time.Time
 	// Rand gives the randomness of delays, jitter and transaction ids
 	// (nil: math/rand/v2).
