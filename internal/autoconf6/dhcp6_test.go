@@ -85,8 +85,7 @@ func managed(t *testing.T) (*harness, msgView) {
 // bind runs ADVERTISE (preference 255), REQUEST, REPLY and DAD.
 func bind(t *testing.T) *harness {
 	h, _ := managed(t)
-	adv := reply(pkt.DHCPv6Advertise, testXID)
-	adv.pref = 255
+	adv := advertise()
 	if !h.c.Handle(h.dhcpFrame(adv)) {
 		t.Fatal("advertise not taken")
 	}
@@ -239,8 +238,7 @@ func TestSolicitRetransmit(t *testing.T) {
 // again.
 func TestRequestGivesUp(t *testing.T) {
 	h, _ := managed(t)
-	adv := reply(pkt.DHCPv6Advertise, testXID)
-	adv.pref = 255
+	adv := advertise()
 	h.c.Handle(h.dhcpFrame(adv))
 	var types []uint8
 	for range 1000 {
@@ -306,8 +304,7 @@ func TestDHCPv6Refused(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h, _ := managed(t)
-			adv := reply(pkt.DHCPv6Advertise, testXID)
-			adv.pref = 255
+			adv := advertise()
 			f := c.mod(h, &adv)
 			if f == nil {
 				f = h.dhcpFrame(adv)
@@ -321,8 +318,7 @@ func TestDHCPv6Refused(t *testing.T) {
 			if o := h.take(); len(o) != 0 {
 				t.Fatalf("%d frames sent in answer", len(o))
 			}
-			good := reply(pkt.DHCPv6Advertise, testXID)
-			good.pref = 255
+			good := advertise()
 			h.c.Handle(h.dhcpFrame(good))
 			if m := readMsg(t, h.one()); m.typ != pkt.DHCPv6Request {
 				t.Fatalf("positive control: %+v", m)
@@ -376,8 +372,7 @@ func TestLeaseValidZero(t *testing.T) {
 // (with the server's id and the address) and the client solicits again.
 func TestDecline(t *testing.T) {
 	h, _ := managed(t)
-	adv := reply(pkt.DHCPv6Advertise, testXID)
-	adv.pref = 255
+	adv := advertise()
 	h.c.Handle(h.dhcpFrame(adv))
 	h.take()
 	h.c.Handle(h.dhcpFrame(reply(pkt.DHCPv6Reply, testXID)))

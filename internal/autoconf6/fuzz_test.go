@@ -98,8 +98,7 @@ func FuzzHandle(f *testing.F) {
 // fuzzSeeds: SLAAC, a DAD conflict, a DHCPv6 lease, stateless DHCPv6.
 func fuzzSeeds() [][]byte {
 	h0 := newHarness(&testing.T{})
-	adv := reply(pkt.DHCPv6Advertise, testXID)
-	adv.pref = 255
+	adv := advertise()
 	info := reply(pkt.DHCPv6Reply, testXID)
 	info.noIA, info.refresh, info.dns = true, 600, []netip.Addr{netip.MustParseAddr("2001:db8::54")}
 	return [][]byte{

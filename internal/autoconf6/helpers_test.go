@@ -181,6 +181,14 @@ func reply(typ uint8, xid uint32) srv {
 		t1: 1800, t2: 2880, addr: leaseAddr, prefLife: 3600, valid: 3600, dns: []netip.Addr{dnsA}}
 }
 
+// advertise is an ADVERTISE of leaseAddr with preference 255 (requested
+// at once).
+func advertise() srv {
+	s := reply(pkt.DHCPv6Advertise, testXID)
+	s.pref = 255
+	return s
+}
+
 func (h *harness) srvMsg(s srv) []byte {
 	b := make([]byte, 1024)
 	w := pkt.DHCPv6Writer{B: b}

@@ -446,8 +446,7 @@ func TestHandleOffloaded(t *testing.T) {
 	}
 
 	h, _ = managed(t)
-	adv := reply(pkt.DHCPv6Advertise, testXID)
-	adv.pref = 255
+	adv := advertise()
 	f := partial(h.dhcpFrame(adv), pkt.EthernetLen+pkt.IPv6Len+6)
 	if h.c.Handle(f); fmt.Sprint(h.drops()) != "map[bad_checksum:1]" || len(h.take()) != 0 {
 		t.Fatalf("Handle: drops %v", h.drops())
