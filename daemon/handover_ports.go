@@ -203,10 +203,11 @@ type handCounters struct {
 	Drops     map[string]uint64 `json:"drops,omitempty"`
 }
 
-// portCounters are the switch's counters of every port, for a hand over.
+// portCounters are the counters of every port the stopped switch had,
+// for a hand over.
 func (d *Daemon) portCounters() map[string]handCounters {
 	out := map[string]handCounters{}
-	for _, p := range d.sw.Ports() {
+	for _, p := range d.sw.FinalPorts() {
 		c := handCounters{RxPackets: p.RxPackets, RxBytes: p.RxBytes, TxPackets: p.TxPackets, TxBytes: p.TxBytes}
 		for r, n := range p.Drops {
 			if n > 0 {

@@ -226,8 +226,8 @@ func (d *Daemon) handoff() (handState, []int) {
 			st.Files = append(st.Files, handFile{Kind: "metrics", Name: d.cfg.Metrics})
 		}
 	}
-	st.Counters = d.portCounters() // a frame counted after this is one in flight
 	d.Stop()
+	st.Counters = d.portCounters()
 	for i, u := range d.uplinks {
 		if !u.IsUser() {
 			st.NAT[d.cfg.Uplinks[i].Name] = u.NAT().Export()

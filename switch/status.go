@@ -116,6 +116,21 @@ func (s *Switch) FDBStats() FDBStats {
 // Known reports whether the FDB holds mac on vid (learned or static).
 func (s *Switch) Known(vid uint16, mac pkt.MAC) bool { return s.fdb.lookup(vid, mac) != nil }
 
+// FinalPorts is Ports as Close left them: no port reads or writes any
+// more, so the counters are final (an upgrade hands them over). Nil
+// before Close.
+func (s *Switch) FinalPorts() []PortStatus {
+	topo := s.last.Load()
+	if topo == nil {
+		return nil
+	}
+	out := make([]PortStatus, 0, len(topo.ports))
+	for _, p := range topo.ports {
+		out = append(out, p.status())
+	}
+	return out
+}
+
 // AddCounters adds c's packet, byte and drop counts to the port's own:
 // an upgrade carries a port's counters over to the new process, so they
 // go on instead of starting at zero. False if there is no such port.

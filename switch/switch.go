@@ -86,6 +86,7 @@ type Switch struct {
 	mdb  *mdb // nil: multicast snooping off
 	log  *slog.Logger
 	topo atomic.Pointer[topology] // copy-on-write; read once per batch
+	last atomic.Pointer[topology] // the ports Close stopped (FinalPorts)
 	// local6 are the gateways' IPv6 addresses (raguard.go); copy on write.
 	local6 atomic.Pointer[[]localAddr6]
 
@@ -233,6 +234,7 @@ func (s *Switch) Close() error {
 		}()
 	}
 	wg.Wait()
+	s.last.Store(old)
 	close(s.stop)
 	s.wg.Wait()
 	return nil
