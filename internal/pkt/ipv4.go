@@ -36,6 +36,7 @@ func (b IPv4) Valid() bool {
 	return hl >= IPv4MinLen && hl <= tl && tl <= len(b)
 }
 
+func (b IPv4) Version() uint8         { return b[0] >> 4 }
 func (b IPv4) HeaderLen() int         { return int(b[0]&0xf) * 4 }
 func (b IPv4) TotalLen() int          { return int(binary.BigEndian.Uint16(b[2:])) }
 func (b IPv4) ID() uint16             { return binary.BigEndian.Uint16(b[4:]) }

@@ -28,6 +28,11 @@ func (u UDP) DstPort() uint16 { return binary.BigEndian.Uint16(u[2:]) }
 func (u UDP) Length() int     { return int(binary.BigEndian.Uint16(u[4:])) }
 func (u UDP) Payload() []byte { return u[UDPLen:u.Length()] }
 
+// SetLength writes the length field. The length is also in the
+// pseudo-header, so no incremental update is made: a datagram whose
+// length changes (a segment cut from a super-frame) gets SetChecksum.
+func (u UDP) SetLength(n uint16) { binary.BigEndian.PutUint16(u[4:], n) }
+
 // Checksum is the checksum field as stored.
 func (u UDP) Checksum() uint16 { return binary.BigEndian.Uint16(u[UDPChecksumOffset:]) }
 
