@@ -47,7 +47,7 @@ func dnsHosts(nc config.Network) []dns.Host {
 func leaseNames(leases []dhcp.Lease, now time.Time) []dns.Host {
 	var out []dns.Host
 	for _, l := range leases {
-		if l.Hostname != "" && !l.Static && l.State == "bound" && l.Expiry.After(now) {
+		if l.Hostname != "" && !l.Static && l.BoundAt(now) {
 			out = append(out, dns.Host{Name: l.Hostname, IP: l.IP, Expiry: l.Expiry})
 		}
 	}

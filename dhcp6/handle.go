@@ -135,6 +135,15 @@ func (s *Server) checkIDs(x *msg, serverID int) DropReason {
 	return dropNone
 }
 
+// checkMulticast is checkIDs for a message that must come multicast: a
+// unicast one is discarded (RFC 8415 16), as not for us.
+func (s *Server) checkMulticast(x *msg, serverID int) DropReason {
+	if x.from.Unicast {
+		return DropNotForUs
+	}
+	return s.checkIDs(x, serverID)
+}
+
 // Server id rules for checkIDs.
 const (
 	serverIDAbsent   = -1
@@ -195,10 +204,7 @@ func iaHint(ia pkt.DHCPv6IANA) netip.Addr {
 }
 
 func (s *Server) solicit(x *msg) DropReason {
-	if x.from.Unicast {
-		return DropNotForUs // RFC 8415 16: discarded
-	}
-	if r := s.checkIDs(x, serverIDAbsent); r != dropNone {
+	if r := s.checkMulticast(x, serverIDAbsent); r != dropNone {
 		return r
 	}
 	if !s.Stateful() {
@@ -413,10 +419,7 @@ func (s *Server) release(x *msg, decline bool) DropReason {
 // link: Success, or NotOnLink (RFC 8415 18.3.3); no answer without
 // addresses.
 func (s *Server) confirm(x *msg) DropReason {
-	if x.from.Unicast {
-		return DropNotForUs
-	}
-	if r := s.checkIDs(x, serverIDAbsent); r != dropNone {
+	if r := s.checkMulticast(x, serverIDAbsent); r != dropNone {
 		return r
 	}
 	n, on := 0, true
@@ -448,10 +451,7 @@ func (s *Server) confirm(x *msg) DropReason {
 // info answers an INFORMATION-REQUEST with configuration: stateless
 // DHCPv6 (RFC 8415 18.3.6). One with an IA option is refused (16.12).
 func (s *Server) info(x *msg) DropReason {
-	if x.from.Unicast {
-		return DropNotForUs
-	}
-	if r := s.checkIDs(x, serverIDOptional); r != dropNone {
+	if r := s.checkMulticast(x, serverIDOptional); r != dropNone {
 		return r
 	}
 	if x.o.NumIANA > 0 {
