@@ -264,9 +264,21 @@ func segment(f *Frame, emit func(*Frame)) bool {
 		t := pkt.TCP(b[l4:])
 		seq, flags = t.Seq(), t.Flags()
 	}
+	// Segments copy their headers from head. An IPv4 header differs
+	// between segments only in its ID and (the last's) length, so it is
+	// fixed once in a copy, its checksum computed in full (a guest's
+	// super-frame may carry any checksum there), and each segment's gets
+	// RFC 1624 updates: from a full computation they give what a full
+	// computation would.
+	head := b[:hdr]
 	var id uint16
+	var v4head [pkt.EthernetLen + 2*60]byte // IPv4 and TCP headers at their longest
 	if g.v4 {
-		id = pkt.IPv4(b[pkt.EthernetLen:]).ID()
+		head = v4head[:copy(v4head[:], head)]
+		ip := pkt.IPv4(head[pkt.EthernetLen:])
+		id = ip.ID()
+		ip.SetTotalLen(uint16(hdr - pkt.EthernetLen + min(g.mss, len(payload))))
+		ip.SetChecksum()
 	}
 	// A super-frame with no payload (a bare ACK or FIN) still leaves, as
 	// one segment: Linux sends a GSO packet no longer than the MSS as is.
@@ -274,18 +286,15 @@ func segment(f *Frame, emit func(*Frame)) bool {
 		off := i * g.mss
 		n := min(g.mss, len(payload)-off)
 		s := NewFrameFor(hdr + n + 2*pkt.VLANTagLen)
-		s.n = copy(s.buf[Headroom:], b[:hdr])
+		s.n = copy(s.buf[Headroom:], head)
 		s.n += copy(s.buf[Headroom+hdr:], payload[off:off+n])
 		s.vid, s.prio = f.vid, f.prio
 		sb := s.Bytes()
-		// The copied headers' checksums are recomputed in full, not
-		// updated: a guest's super-frame may carry any checksum there.
 		l3 := sb[pkt.EthernetLen:]
 		if g.v4 {
 			ip := pkt.IPv4(l3)
 			ip.SetTotalLen(uint16(hdr - pkt.EthernetLen + n))
 			ip.SetID(id + uint16(i))
-			ip.SetChecksum()
 		} else {
 			pkt.IPv6(l3).SetPayloadLen(uint16(hdr - pkt.EthernetLen - pkt.IPv6Len + n))
 		}

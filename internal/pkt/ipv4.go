@@ -74,7 +74,8 @@ func (b IPv4) ComputeChecksum() uint16 {
 // hand, or one whose stored checksum was wrong to begin with (an
 // incremental update keeps a wrong checksum wrong).
 func (b IPv4) SetChecksum() {
-	binary.BigEndian.PutUint16(b[IPv4ChecksumOffset:], b.ComputeChecksum())
+	b[IPv4ChecksumOffset], b[IPv4ChecksumOffset+1] = 0, 0 // one pass: the same sum
+	binary.BigEndian.PutUint16(b[IPv4ChecksumOffset:], ^Checksum(b[:b.HeaderLen()], 0))
 }
 
 // setWord writes the 16-bit word at off (even, inside the header) and

@@ -49,9 +49,11 @@ func (u UDP) ComputeChecksum(pseudo uint16) uint16 {
 	return c
 }
 
-// SetChecksum stores ComputeChecksum(pseudo).
+// SetChecksum stores ComputeChecksum(pseudo). The field is cleared
+// first, so one pass sums the datagram: the same sum.
 func (u UDP) SetChecksum(pseudo uint16) {
-	binary.BigEndian.PutUint16(u[UDPChecksumOffset:], u.ComputeChecksum(pseudo))
+	u[UDPChecksumOffset], u[UDPChecksumOffset+1] = 0, 0
+	u.storeFull(^Checksum(u[:u.Length()], pseudo))
 }
 
 // SetSrcPort writes the source port and, for a complete checksum, updates
