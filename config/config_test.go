@@ -195,6 +195,8 @@ func TestErrors(t *testing.T) {
 		{"network without name", "networks:\n  - {address: 10.0.0.1/24}\n", 2, "networks[0]: a network needs a name"},
 		{"duplicate network name", "networks:\n  - {name: a, address: 10.0.0.1/24}\n  - {name: a, vlan: 2, address: 10.0.1.1/24}\n", 3, `networks[1].name: duplicate network name "a"`},
 		{"routed without uplink", "networks:\n  - {name: n, address: 10.0.0.1/24, mode: routed}\n", 2, "networks[0].uplink: mode routed needs an uplink"},
+		{"dhcp bad domain", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {domain: \"a..b\"}\n", 4, `networks[0].dhcp.domain: "a..b" is not a domain name like lab.example`},
+		{"dhcp domain too long label", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    dhcp: {domain: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.lab}\n", 4, `networks[0].dhcp.domain: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.lab" is not a domain name like lab.example`},
 		{"range starts at the gateway", "networks:\n  - name: n\n    address: 10.0.0.2/24\n    dhcp: {range: 10.0.0.2-10.0.0.9}\n", 4, "networks[0].dhcp.range: 10.0.0.2-10.0.0.9 contains the gateway address 10.0.0.2"},
 		{"range ends at the gateway", "networks:\n  - name: n\n    address: 10.0.0.9/24\n    dhcp: {range: 10.0.0.2-10.0.0.9}\n", 4, "networks[0].dhcp.range: 10.0.0.2-10.0.0.9 contains the gateway address 10.0.0.9"},
 		{"range around the gateway", "networks:\n  - name: n\n    address: 10.0.0.5/24\n    dhcp: {range: 10.0.0.2-10.0.0.9}\n", 4, "networks[0].dhcp.range: 10.0.0.2-10.0.0.9 contains the gateway address 10.0.0.5"},

@@ -49,10 +49,7 @@ func (d *decoder) dhcp6(n *yaml.Node, path string) *DHCP6 {
 				}
 			})
 		case "domain":
-			d.str(v, kp, &h.Domain)
-			if h.Domain != "" && !validDomain(h.Domain) {
-				d.errf(v, kp, "%q is not a domain name like lab.example", h.Domain)
-			}
+			d.domain(v, kp, &h.Domain)
 		case "max_leases_per_mac":
 			d.int(v, kp, 1, 1<<16, &h.MaxLeasesPerMAC)
 		case "hosts":
@@ -123,6 +120,18 @@ func (d *decoder) addr6(v *yaml.Node, key string) netip.Addr {
 		return a, ""
 	})
 	return out
+}
+
+// domain parses a DHCP or DHCPv6 domain: a name DNS can carry, since
+// DHCPv6 writes it in DNS wire format (and inherits DHCPv4's) and the
+// gateway's DNS serves names under it.
+func (d *decoder) domain(v *yaml.Node, key string, dst *string) {
+	value(d, v, key, dst, func(s string) (string, string) {
+		if s != "" && !validDomain(s) {
+			return "", fmt.Sprintf("%q is not a domain name like lab.example", s)
+		}
+		return s, ""
+	})
 }
 
 // validDomain reports whether s can be written as a DNS name: labels of

@@ -176,7 +176,7 @@ func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
 				}
 			})
 		case "domain":
-			d.str(v, kp, &h.Domain)
+			d.domain(v, kp, &h.Domain)
 		case "max_leases_per_mac":
 			d.int(v, kp, 1, 1<<16, &h.MaxLeasesPerMAC)
 		case "hosts":

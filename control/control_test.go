@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // fakeBackend is an in-memory Backend for testing the API's own logic.
@@ -271,7 +273,7 @@ func TestSocketLongPath(t *testing.T) {
 	}
 	// A crashed vswitch's socket is there: it is replaced.
 	os.MkdirAll(filepath.Dir(path), 0o755)
-	staleSocket(t, path)
+	testnet.StaleSocket(t, path)
 	serveAt(t, &fakeBackend{}, path)
 	st, err := os.Stat(path)
 	if err != nil || st.Mode().Perm() != 0o600 {
@@ -296,22 +298,10 @@ func TestSecondServerRefused(t *testing.T) {
 	}
 }
 
-// staleSocket leaves a socket file at path with nobody listening, as a
-// crashed vswitch does.
-func staleSocket(t *testing.T, path string) {
-	t.Helper()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-}
-
 func TestStaleSocketReplaced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vswitch.sock")
 	// A crashed vswitch leaves its socket file behind, nobody listening.
-	staleSocket(t, path)
+	testnet.StaleSocket(t, path)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +376,7 @@ func TestClientWithoutServer(t *testing.T) {
 		t.Fatalf("%v does not match os.ErrNotExist", err)
 	}
 	// A stale socket: connection refused.
-	staleSocket(t, path)
+	testnet.StaleSocket(t, path)
 	err = NewClient(path).Health(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "is it running? (connect: connection refused)") {
 		t.Fatalf("stale socket: %v", err)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // TestSameMomentServers: servers that Listen at the same moment on one
@@ -14,7 +16,7 @@ import (
 func TestSameMomentServers(t *testing.T) {
 	for round := range 10 {
 		path := filepath.Join(t.TempDir(), "vswitch.sock")
-		staleSocket(t, path)
+		testnet.StaleSocket(t, path)
 
 		const n = 6
 		servers := make([]*Server, n)

@@ -47,7 +47,7 @@ func dnsHosts(nc config.Network) []dns.Host {
 func leaseNames(leases []dhcp.Lease, now time.Time) []dns.Host {
 	var out []dns.Host
 	for _, l := range leases {
-		if l.Hostname != "" && !l.Static && l.State == "bound" && l.Expiry.After(now) {
+		if l.Hostname != "" && !l.Static && l.BoundAt(now) {
 			out = append(out, dns.Host{Name: l.Hostname, IP: l.IP, Expiry: l.Expiry})
 		}
 	}
@@ -58,7 +58,7 @@ func leaseNames(leases []dhcp.Lease, now time.Time) []dns.Host {
 func dnsStats(s *dns.Server) *metrics.DNSStats {
 	st := s.Stats()
 	out := &metrics.DNSStats{Queries: map[string]uint64{}, Results: map[string]uint64{}, Drops: map[string]uint64{},
-		Buckets: dns.LatencyBuckets[:], Latency: st.Latency[:], LatencySum: st.LatencySum}
+		Buckets: dns.LatencyBuckets(), Latency: st.Latency[:], LatencySum: st.LatencySum}
 	for i, v := range st.Queries {
 		out.Queries[dns.QType(i).String()] = v
 	}

@@ -64,7 +64,7 @@ func (d *Daemon) localMACs(tunnel string) []evpn.LocalMAC {
 			continue
 		}
 		for _, l := range n.dhcp.Leases() {
-			if mac, err := pkt.ParseMAC(l.MAC); err == nil && l.State == "bound" && l.Expiry.After(now) {
+			if mac, err := pkt.ParseMAC(l.MAC); err == nil && l.BoundAt(now) {
 				k := key{n.cfg.VLAN, mac}
 				ips[k] = append(ips[k], l.IP)
 			}

@@ -69,7 +69,7 @@ func (d *Daemon) restoreGuard(pc config.Port, held []vswitch.GuardBinding) {
 				leases = append(leases, nw.d6.Leases()...)
 			}
 			for _, l := range leases {
-				if m, err := pkt.ParseMAC(l.MAC); err == nil && m == host && l.State == "bound" && l.Expiry.After(now) {
+				if m, err := pkt.ParseMAC(l.MAC); err == nil && m == host && l.BoundAt(now) {
 					bind(vswitch.GuardBinding{MAC: m, IP: l.IP, Expiry: l.Expiry.Unix()})
 				}
 			}

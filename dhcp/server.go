@@ -99,8 +99,8 @@ var dropNames = [NumDrops]string{
 // String is the metric label value.
 func (r DropReason) String() string { return label.Of(dropNames[:], r) }
 
-// TypeNames are the label values of the message counters.
-var TypeNames = [numTypes]string{"", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform"}
+// typeNames are the label values of the message counters (Messages).
+var typeNames = [numTypes]string{"", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform"}
 
 // Server serves one network. Handle is safe for concurrent use.
 type Server struct {
@@ -217,7 +217,7 @@ func (s *Server) Active() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, l := range s.byClient {
-		if !l.offered && l.State == "bound" && l.Expiry.After(now) {
+		if !l.offered && l.BoundAt(now) {
 			n++
 		}
 	}
@@ -225,7 +225,7 @@ func (s *Server) Active() int {
 }
 
 // Messages returns the message counters by type name.
-func (s *Server) Messages() map[string]uint64 { return label.Counts(TypeNames[:], s.msgs[:]) }
+func (s *Server) Messages() map[string]uint64 { return label.Counts(typeNames[:], s.msgs[:]) }
 
 // Drops returns the drop counters.
 func (s *Server) Drops() (d [NumDrops]uint64) {

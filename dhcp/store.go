@@ -25,6 +25,11 @@ type Lease struct {
 	Static   bool       `json:"static,omitempty"`
 }
 
+// BoundAt reports whether l is bound and unexpired at now: a lease its
+// client holds (what the leases gauge counts, and what DNS names and the
+// guard's bindings come from).
+func (l *Lease) BoundAt(now time.Time) bool { return l.State == "bound" && l.Expiry.After(now) }
+
 // Store keeps every network's leases in one JSON file, rewritten
 // atomically (temp file, fsync, rename, fsync of the directory) on every
 // change, so a crash at any point leaves either the old or the new file.

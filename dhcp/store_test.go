@@ -264,3 +264,25 @@ func sameLeases(t *testing.T, stored, served []Lease) {
 		t.Fatalf("stored %+v, server has %+v", got, want)
 	}
 }
+
+// TestBoundAt: a lease is bound at now only in state bound and only
+// before its expiry (at the expiry instant it has ended).
+func TestBoundAt(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, c := range []struct {
+		state  string
+		expiry time.Time
+		want   bool
+	}{
+		{"bound", now.Add(time.Second), true},
+		{"bound", now, false},
+		{"bound", now.Add(-time.Second), false},
+		{"released", now.Add(time.Hour), false},
+		{"", now.Add(time.Hour), false},
+	} {
+		l := Lease{State: c.state, Expiry: c.expiry}
+		if got := l.BoundAt(now); got != c.want {
+			t.Errorf("%q until %v: BoundAt %v, want %v", c.state, c.expiry.Sub(now), got, c.want)
+		}
+	}
+}

@@ -135,6 +135,15 @@ func (s *Server) checkIDs(x *msg, serverID int) DropReason {
 	return dropNone
 }
 
+// checkMulticast is checkIDs for a message that must come multicast: a
+// unicast one is discarded (RFC 8415 16), as not for us.
+func (s *Server) checkMulticast(x *msg, serverID int) DropReason {
+	if x.from.Unicast {
+		return DropNotForUs
+	}
+	return s.checkIDs(x, serverID)
+}
+
 // Server id rules for checkIDs.
 const (
 	serverIDAbsent   = -1
@@ -195,10 +204,7 @@ func iaHint(ia pkt.DHCPv6IANA) netip.Addr {
 }
 
 func (s *Server) solicit(x *msg) DropReason {
-	if x.from.Unicast {
-		return DropNotForUs // RFC 8415 16: discarded
-	}
-	if r := s.checkIDs(x, serverIDAbsent); r != dropNone {
+	if r := s.checkMulticast(x, serverIDAbsent); r != dropNone {
 		return r
 	}
 	if !s.Stateful() {
@@ -214,26 +220,7 @@ func (s *Server) solicit(x *msg) DropReason {
 		x.w.Option(pkt.DHCPv6OptRapidCommit, nil)
 	}
 	x.w.Option(pkt.DHCPv6OptPreference, []byte{255}) // the only server: take this one at once (RFC 8415 18.2.1)
-	if x.o.IANA == nil {
-		x.w.Status(pkt.DHCPv6NoAddrsAvail, "only IA_NA is served")
-		s.config(x)
-		return dropNone
-	}
-	iaid := x.o.IANA.IAID()
-	l, r := s.lease(x, iaid, iaHint(x.o.IANA), !rapid)
-	switch {
-	case r == DropPoolExhausted:
-		s.drops[r].Add(1)
-		x.w.Status(pkt.DHCPv6NoAddrsAvail, "no addresses available") // RFC 8415 18.3.1: at the top level of an ADVERTISE
-	case r != dropNone:
-		return r
-	default:
-		valid, _, _ := s.lifetimes()
-		s.ia(x, iaid, l.IP, valid, pkt.DHCPv6Success, "")
-		x.bind = rapid
-	}
-	s.config(x)
-	return dropNone
+	return s.assign(x, !rapid)
 }
 
 func (s *Server) request(x *msg) DropReason {
@@ -247,23 +234,35 @@ func (s *Server) request(x *msg) DropReason {
 		return DropStateless
 	}
 	s.header(x, pkt.DHCPv6Reply)
+	return s.assign(x, false)
+}
+
+// assign answers the IA_NA of a SOLICIT or REQUEST, after the header:
+// with a lease, an offer when offer is set (an ADVERTISE), else bound
+// once it is on disk; or with NoAddrsAvail, at the top level of a
+// SOLICIT's answer (RFC 8415 18.3.1) and in the IA of a REQUEST's
+// (18.3.2).
+func (s *Server) assign(x *msg, offer bool) DropReason {
 	if x.o.IANA == nil {
 		x.w.Status(pkt.DHCPv6NoAddrsAvail, "only IA_NA is served")
 		s.config(x)
 		return dropNone
 	}
 	iaid := x.o.IANA.IAID()
-	l, r := s.lease(x, iaid, iaHint(x.o.IANA), false)
+	l, r := s.lease(x, iaid, iaHint(x.o.IANA), offer)
 	switch {
+	case r == DropPoolExhausted && x.m.Type() == pkt.DHCPv6Solicit:
+		s.drops[r].Add(1)
+		x.w.Status(pkt.DHCPv6NoAddrsAvail, "no addresses available")
 	case r == DropPoolExhausted:
 		s.drops[r].Add(1)
-		s.ia(x, iaid, netip.Addr{}, 0, pkt.DHCPv6NoAddrsAvail, "no addresses available") // RFC 8415 18.3.2: in the IA
+		s.ia(x, iaid, netip.Addr{}, 0, pkt.DHCPv6NoAddrsAvail, "no addresses available")
 	case r != dropNone:
 		return r
 	default:
 		valid, _, _ := s.lifetimes()
 		s.ia(x, iaid, l.IP, valid, pkt.DHCPv6Success, "")
-		x.bind = true
+		x.bind = !offer
 	}
 	s.config(x)
 	return dropNone
@@ -413,10 +412,7 @@ func (s *Server) release(x *msg, decline bool) DropReason {
 // link: Success, or NotOnLink (RFC 8415 18.3.3); no answer without
 // addresses.
 func (s *Server) confirm(x *msg) DropReason {
-	if x.from.Unicast {
-		return DropNotForUs
-	}
-	if r := s.checkIDs(x, serverIDAbsent); r != dropNone {
+	if r := s.checkMulticast(x, serverIDAbsent); r != dropNone {
 		return r
 	}
 	n, on := 0, true
@@ -448,10 +444,7 @@ func (s *Server) confirm(x *msg) DropReason {
 // info answers an INFORMATION-REQUEST with configuration: stateless
 // DHCPv6 (RFC 8415 18.3.6). One with an IA option is refused (16.12).
 func (s *Server) info(x *msg) DropReason {
-	if x.from.Unicast {
-		return DropNotForUs
-	}
-	if r := s.checkIDs(x, serverIDOptional); r != dropNone {
+	if r := s.checkMulticast(x, serverIDOptional); r != dropNone {
 		return r
 	}
 	if x.o.NumIANA > 0 {

@@ -104,17 +104,13 @@ var dropNames = [NumDrops]string{
 }
 
 // String is the metric label value.
-func (r DropReason) String() string {
-	if r < NumDrops {
-		return dropNames[r]
-	}
-	return "unknown"
-}
+func (r DropReason) String() string { return label.Of(dropNames[:], r) }
 
-// Message counters by type, received and sent: TypeNames are the labels.
+// Message counters by type, received and sent: typeNames are the labels
+// (Messages).
 const numTypes = pkt.DHCPv6RelayRepl + 1
 
-var TypeNames = [numTypes]string{"", "solicit", "advertise", "request", "confirm", "renew", "rebind", "reply",
+var typeNames = [numTypes]string{"", "solicit", "advertise", "request", "confirm", "renew", "rebind", "reply",
 	"release", "decline", "reconfigure", "information_request", "relay_forw", "relay_repl"}
 
 // lease is one IA_NA's address (or an offer of one).
@@ -217,7 +213,7 @@ func (s *Server) Active() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, l := range s.byIP {
-		if !l.offered && l.Expiry.After(now) {
+		if !l.offered && l.BoundAt(now) {
 			n++
 		}
 	}
@@ -225,7 +221,7 @@ func (s *Server) Active() int {
 }
 
 // Messages returns the message counters by type name.
-func (s *Server) Messages() map[string]uint64 { return label.Counts(TypeNames[:], s.msgs[:]) }
+func (s *Server) Messages() map[string]uint64 { return label.Counts(typeNames[:], s.msgs[:]) }
 
 // Drops returns the drop counters.
 func (s *Server) Drops() (d [NumDrops]uint64) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -64,22 +63,8 @@ type instance struct {
 	wrap []string
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer holds a process's output while the test reads it.
+type lockedBuffer = testnet.LockedBuffer
 
 // startVswitch writes cfg (with control and state_dir set to a temp dir,
 // metrics off unless cfg sets it) and runs `vswitch run -c FILE` until the

@@ -29,15 +29,6 @@ import (
 // counted as bad_offload.
 
 const (
-	tcpFlagFIN    = 0x01
-	tcpFlagPSH    = 0x08
-	tcpFlagCWR    = 0x80
-	protoTCP      = 6
-	protoUDP      = 17
-	tcpCsumOffset = 16
-	udpCsumOffset = 6
-	udpHeaderLen  = 8
-
 	// maxGSOSegs bounds the segments one super-frame may be cut into: a
 	// 64 KiB payload at 48 bytes, the least MSS Linux sends
 	// (tcp_min_snd_mss). A crafted gso_size of 1 would otherwise make a
@@ -87,7 +78,7 @@ func finishChecksum(b []byte, h pkt.VirtioNetHdr) bool {
 		return false
 	}
 	sum := ^pkt.Checksum(b[start:], 0)
-	if sum == 0 && h.CsumOffset == udpCsumOffset { // UDP: 0 means "no checksum"
+	if sum == 0 && h.CsumOffset == pkt.UDPChecksumOffset { // UDP: 0 means "no checksum"
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(b[field:], sum)
@@ -100,7 +91,7 @@ type gsoLayout struct {
 	hdr   int   // end of the headers: the payload's offset
 	mss   int   // payload bytes per segment
 	segs  int   // segments the payload makes (at least one)
-	proto uint8 // protoTCP or protoUDP
+	proto uint8 // pkt.ProtoTCP or pkt.ProtoUDP
 	v4    bool
 }
 
@@ -115,24 +106,28 @@ func parseGSO(b []byte, h pkt.VirtioNetHdr) (gsoLayout, bool) {
 	}
 	switch pkt.Ethernet(b).Type() {
 	case pkt.TypeIPv4:
-		ihl := int(b[l3]&0xf) * 4
-		if b[l3]>>4 != 4 || ihl < 20 || l3+ihl > len(b) {
+		// Not Valid: a GRO'd super-frame's total length may be anything
+		// (0 past 64 KiB); segmenting rewrites it.
+		ip := pkt.IPv4(b[l3:])
+		ihl := ip.HeaderLen()
+		if ip.Version() != 4 || ihl < pkt.IPv4MinLen || l3+ihl > len(b) {
 			return g, false
 		}
 		// A fragment has no transport header to repeat.
-		if binary.BigEndian.Uint16(b[l3+6:])&0x3fff != 0 {
+		if ip.IsFragment() {
 			return g, false
 		}
-		g.v4, g.l4, g.proto = true, l3+ihl, b[l3+9]
+		g.v4, g.l4, g.proto = true, l3+ihl, ip.Protocol()
 	case pkt.TypeIPv6:
-		if b[l3]>>4 != 6 || len(b) < l3+40 {
+		ip := pkt.IPv6(b[l3:])
+		if len(b) < l3+pkt.IPv6Len || ip.Version() != 6 {
 			return g, false
 		}
-		next, off := b[l3+6], l3+40
+		next, off := ip.NextHeader(), l3+pkt.IPv6Len
 		for range maxIPv6ExtHdrs {
 			// Hop-by-hop and destination options only: past a routing
 			// header the pseudo-header names another destination.
-			if next != 0 && next != 60 {
+			if next != pkt.ProtoHopByHop && next != pkt.ProtoDestOpts {
 				break
 			}
 			if off+8 > len(b) {
@@ -147,21 +142,21 @@ func parseGSO(b []byte, h pkt.VirtioNetHdr) (gsoLayout, bool) {
 	switch gt := h.GSOType; {
 	case gt&^pkt.VirtioNetHdrGSOECN == pkt.VirtioNetHdrGSOTCPv4 && g.v4,
 		gt&^pkt.VirtioNetHdrGSOECN == pkt.VirtioNetHdrGSOTCPv6 && !g.v4:
-		if g.proto != protoTCP || g.l4+20 > len(b) {
+		if g.proto != pkt.ProtoTCP || g.l4+pkt.TCPMinLen > len(b) {
 			return g, false
 		}
-		thl := int(b[g.l4+12]>>4) * 4
-		if thl < 20 {
+		thl := pkt.TCP(b[g.l4:]).DataOffset()
+		if thl < pkt.TCPMinLen {
 			return g, false
 		}
 		g.hdr = g.l4 + thl
 	case gt == pkt.VirtioNetHdrGSOUDPL4:
 		// Legacy UFO (VIRTIO_NET_HDR_GSO_UDP) is IP fragmentation, never
 		// enabled on our devices; it falls to the default.
-		if g.proto != protoUDP {
+		if g.proto != pkt.ProtoUDP {
 			return g, false
 		}
-		g.hdr = g.l4 + udpHeaderLen
+		g.hdr = g.l4 + pkt.UDPLen
 	default:
 		return g, false
 	}
@@ -176,7 +171,7 @@ func parseGSO(b []byte, h pkt.VirtioNetHdr) (gsoLayout, bool) {
 	// wrapped length.
 	ipLen := g.hdr - l3 + min(g.mss, payload)
 	if !g.v4 {
-		ipLen -= 40
+		ipLen -= pkt.IPv6Len
 	}
 	return g, g.segs <= maxGSOSegs && ipLen <= 0xffff
 }
@@ -185,12 +180,11 @@ func parseGSO(b []byte, h pkt.VirtioNetHdr) (gsoLayout, bool) {
 // for n bytes of transport header and payload. n may pass 16 bits (a GRO'd
 // super-frame): the carry is folded in as the kernel's 32-bit sum does.
 func pseudoSum(b []byte, g gsoLayout, n int) uint16 {
-	const l3 = pkt.EthernetLen
 	var ph uint16
 	if g.v4 {
-		ph = pkt.PseudoHeaderChecksum(g.proto, b[l3+12:l3+16], b[l3+16:l3+20], uint16(n))
+		ph = pkt.IPv4(b[pkt.EthernetLen:]).PseudoHeaderChecksum(g.proto, uint16(n))
 	} else {
-		ph = pkt.PseudoHeaderChecksum(g.proto, b[l3+8:l3+24], b[l3+24:l3+40], uint16(n))
+		ph = pkt.IPv6(b[pkt.EthernetLen:]).PseudoHeaderChecksum(g.proto, uint16(n))
 	}
 	return pkt.ChecksumCombine(ph, uint16(n>>16))
 }
@@ -207,9 +201,9 @@ func partialFromValid(f *Frame) bool {
 	if !ok {
 		return false
 	}
-	off := tcpCsumOffset
-	if g.proto == protoUDP {
-		off = udpCsumOffset
+	off := pkt.TCPChecksumOffset
+	if g.proto == pkt.ProtoUDP {
+		off = pkt.UDPChecksumOffset
 	}
 	binary.BigEndian.PutUint16(b[g.l4+off:], pseudoSum(b, g, len(b)-g.l4))
 	f.VNet.Flags = pkt.VirtioNetHdrFNeedsCsum
@@ -262,17 +256,29 @@ func segment(f *Frame, emit func(*Frame)) bool {
 	if !ok {
 		return false
 	}
-	const l3 = pkt.EthernetLen
 	l4, hdr := g.l4, g.hdr
 	payload := b[hdr:]
 	var seq uint32
 	var flags uint8
-	if g.proto == protoTCP {
-		seq, flags = binary.BigEndian.Uint32(b[l4+4:]), b[l4+13]
+	if g.proto == pkt.ProtoTCP {
+		t := pkt.TCP(b[l4:])
+		seq, flags = t.Seq(), t.Flags()
 	}
+	// Segments copy their headers from head. An IPv4 header differs
+	// between segments only in its ID and (the last's) length, so it is
+	// fixed once in a copy, its checksum computed in full (a guest's
+	// super-frame may carry any checksum there), and each segment's gets
+	// RFC 1624 updates: from a full computation they give what a full
+	// computation would.
+	head := b[:hdr]
 	var id uint16
+	var v4head [pkt.EthernetLen + 2*60]byte // IPv4 and TCP headers at their longest
 	if g.v4 {
-		id = binary.BigEndian.Uint16(b[l3+4:])
+		head = v4head[:copy(v4head[:], head)]
+		ip := pkt.IPv4(head[pkt.EthernetLen:])
+		id = ip.ID()
+		ip.SetTotalLen(uint16(hdr - pkt.EthernetLen + min(g.mss, len(payload))))
+		ip.SetChecksum()
 	}
 	// A super-frame with no payload (a bare ACK or FIN) still leaves, as
 	// one segment: Linux sends a GSO packet no longer than the MSS as is.
@@ -280,39 +286,36 @@ func segment(f *Frame, emit func(*Frame)) bool {
 		off := i * g.mss
 		n := min(g.mss, len(payload)-off)
 		s := NewFrameFor(hdr + n + 2*pkt.VLANTagLen)
-		s.n = copy(s.buf[Headroom:], b[:hdr])
+		s.n = copy(s.buf[Headroom:], head)
 		s.n += copy(s.buf[Headroom+hdr:], payload[off:off+n])
 		s.vid, s.prio = f.vid, f.prio
 		sb := s.Bytes()
+		l3 := sb[pkt.EthernetLen:]
 		if g.v4 {
-			binary.BigEndian.PutUint16(sb[l3+2:], uint16(hdr-l3+n))
-			binary.BigEndian.PutUint16(sb[l3+4:], id+uint16(i))
-			sb[l3+10], sb[l3+11] = 0, 0
-			binary.BigEndian.PutUint16(sb[l3+10:], ^pkt.Checksum(sb[l3:l4], 0))
+			ip := pkt.IPv4(l3)
+			ip.SetTotalLen(uint16(hdr - pkt.EthernetLen + n))
+			ip.SetID(id + uint16(i))
 		} else {
-			binary.BigEndian.PutUint16(sb[l3+4:], uint16(hdr-l3-40+n))
+			pkt.IPv6(l3).SetPayloadLen(uint16(hdr - pkt.EthernetLen - pkt.IPv6Len + n))
 		}
-		csum := l4 + udpCsumOffset
-		if g.proto == protoTCP {
-			binary.BigEndian.PutUint32(sb[l4+4:], seq+uint32(off))
+		pseudo := pseudoSum(sb, g, len(sb)-l4)
+		if g.proto == pkt.ProtoTCP {
+			t := pkt.TCP(sb[l4:])
+			t.SetSeq(seq+uint32(off), false)
 			fl := flags
 			if i < g.segs-1 {
-				fl &^= tcpFlagFIN | tcpFlagPSH
+				fl &^= pkt.TCPFlagFIN | pkt.TCPFlagPSH
 			}
 			if i > 0 {
-				fl &^= tcpFlagCWR
+				fl &^= pkt.TCPFlagCWR
 			}
-			sb[l4+13] = fl
-			csum = l4 + tcpCsumOffset
+			t.SetFlags(fl, false)
+			t.SetChecksum(pseudo)
 		} else {
-			binary.BigEndian.PutUint16(sb[l4+4:], uint16(udpHeaderLen+n))
+			u := pkt.UDP(sb[l4:])
+			u.SetLength(uint16(pkt.UDPLen + n))
+			u.SetChecksum(pseudo) // a computed 0 goes as 0xffff: 0 is "none"
 		}
-		sb[csum], sb[csum+1] = 0, 0
-		sum := ^pkt.Checksum(sb[l4:], pseudoSum(sb, g, len(sb)-l4))
-		if sum == 0 && g.proto == protoUDP { // UDP: 0 means "no checksum"
-			sum = 0xffff
-		}
-		binary.BigEndian.PutUint16(sb[csum:], sum)
 		emit(s)
 	}
 	return true

@@ -143,7 +143,7 @@ func checkPassed(t *testing.T, b []byte, h pkt.VirtioNetHdr, out []*Frame, drops
 		t.Fatalf("%d drops, %d frames for a well-formed DATA_VALID super-frame", drops, len(out))
 	}
 	off := 16
-	if proto == protoUDP {
+	if proto == pkt.ProtoUDP {
 		off = 6
 	}
 	want := h

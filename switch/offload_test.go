@@ -101,7 +101,9 @@ func segmentRef(t testing.TB, v6, udp bool, payload []byte, mss int) [][]byte {
 // forms vnet_hdr ports hand them over (a partial checksum with csum_start
 // set; GRO'd and DATA_VALID with csum_start 0 and the first segment's
 // checksum left in the field), and compares every segment byte for byte
-// with what gopacket encodes.
+// with what gopacket encodes. A super-frame whose IPv4 header checksum is
+// wrong gets segments with right ones: Linux's GSO computes each
+// segment's in full too (ip_send_check), it does not update the guest's.
 func TestSegmentMatchesReference(t *testing.T) {
 	payload := make([]byte, 5000)
 	for i := range payload {
@@ -112,11 +114,13 @@ func TestSegmentMatchesReference(t *testing.T) {
 		name      string
 		v6, udp   bool
 		dataValid bool
+		badIPSum  bool
 	}{
-		{"tcp4", false, false, false}, {"tcp6", true, false, false},
-		{"udp4", false, true, false}, {"udp6", true, true, false},
-		{"tcp4 data-valid", false, false, true}, {"tcp6 data-valid", true, false, true},
-		{"udp4 data-valid", false, true, true},
+		{"tcp4", false, false, false, false}, {"tcp6", true, false, false, false},
+		{"udp4", false, true, false, false}, {"udp6", true, true, false, false},
+		{"tcp4 data-valid", false, false, true, false}, {"tcp6 data-valid", true, false, true, false},
+		{"udp4 data-valid", false, true, true, false},
+		{"tcp4 wrong IP checksum", false, false, false, true}, {"udp4 wrong IP checksum", false, true, false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var super []byte
@@ -124,11 +128,11 @@ func TestSegmentMatchesReference(t *testing.T) {
 			if tt.v6 {
 				l4 = 14 + 40
 			}
-			h := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOSize: mss, CsumStart: l4, CsumOffset: tcpCsumOffset, HdrLen: l4 + 32}
+			h := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOSize: mss, CsumStart: l4, CsumOffset: pkt.TCPChecksumOffset, HdrLen: l4 + 32}
 			switch {
 			case tt.udp:
 				super = udpFrame(t, tt.v6, 100, payload)
-				h.GSOType, h.CsumOffset, h.HdrLen = pkt.VirtioNetHdrGSOUDPL4, udpCsumOffset, l4+8
+				h.GSOType, h.CsumOffset, h.HdrLen = pkt.VirtioNetHdrGSOUDPL4, pkt.UDPChecksumOffset, l4+8
 			case tt.v6:
 				super, h.GSOType = tcpFrame(t, true, 100, 1000, true, true, true, payload), pkt.VirtioNetHdrGSOTCPv6
 			default:
@@ -143,6 +147,9 @@ func TestSegmentMatchesReference(t *testing.T) {
 				// The field holds the pseudo-header sum only: segmentation
 				// must not depend on it.
 				binary.BigEndian.PutUint16(super[int(h.CsumStart+h.CsumOffset):], 0xbeef)
+			}
+			if tt.badIPSum {
+				super[14+pkt.IPv4ChecksumOffset] ^= 0x5a
 			}
 			f := NewBigFrame()
 			defer f.Release()
@@ -189,9 +196,9 @@ func TestSegmentBound(t *testing.T) {
 			var b []byte
 			h := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOSize: tt.mss, CsumStart: 34}
 			if tt.udp {
-				b, h.GSOType, h.CsumOffset = udpFrame(t, false, 1, payload), pkt.VirtioNetHdrGSOUDPL4, udpCsumOffset
+				b, h.GSOType, h.CsumOffset = udpFrame(t, false, 1, payload), pkt.VirtioNetHdrGSOUDPL4, pkt.UDPChecksumOffset
 			} else {
-				b, h.GSOType, h.CsumOffset = tcpFrame(t, false, 1, 1, false, true, false, payload), pkt.VirtioNetHdrGSOTCPv4, tcpCsumOffset
+				b, h.GSOType, h.CsumOffset = tcpFrame(t, false, 1, 1, false, true, false, payload), pkt.VirtioNetHdrGSOTCPv4, pkt.TCPChecksumOffset
 			}
 			f := NewBigFrame()
 			defer f.Release()
@@ -237,9 +244,9 @@ func superFrame(t *testing.T, v6 bool, payload []byte, mss uint16, tag uint16) m
 	var ph uint16
 	if v6 {
 		l4, gso = 14+40, pkt.VirtioNetHdrGSOTCPv6
-		ph = pkt.PseudoHeaderChecksum(protoTCP, b[22:38], b[38:54], uint16(len(b)-54))
+		ph = pkt.PseudoHeaderChecksum(pkt.ProtoTCP, b[22:38], b[38:54], uint16(len(b)-54))
 	} else {
-		ph = pkt.PseudoHeaderChecksum(protoTCP, b[26:30], b[30:34], uint16(len(b)-34))
+		ph = pkt.PseudoHeaderChecksum(pkt.ProtoTCP, b[26:30], b[30:34], uint16(len(b)-34))
 	}
 	binary.BigEndian.PutUint16(b[l4+16:], ph)
 	h := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOType: gso, HdrLen: l4 + 32, GSOSize: mss, CsumStart: l4, CsumOffset: 16}
@@ -325,7 +332,7 @@ func TestGSOToPortWithoutVNetHdr(t *testing.T) {
 func TestOffloadToPortWithoutVNetHdr(t *testing.T) {
 	full := tcpFrame(t, false, 1, 1, false, true, false, []byte("hello, world"))
 	partial := append([]byte(nil), full...)
-	ph := pkt.PseudoHeaderChecksum(protoTCP, full[26:30], full[30:34], uint16(len(full)-34))
+	ph := pkt.PseudoHeaderChecksum(pkt.ProtoTCP, full[26:30], full[30:34], uint16(len(full)-34))
 	binary.BigEndian.PutUint16(partial[50:], ph)
 	csum := pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, CsumStart: 34, CsumOffset: 16}
 	tests := []struct {
@@ -339,7 +346,7 @@ func TestOffloadToPortWithoutVNetHdr(t *testing.T) {
 		{"checksum start past the end", memFrame{b: partial, vnet: pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, CsumStart: uint16(len(partial)), CsumOffset: 0}}, nil},
 		{"UDP GSO", memFrame{b: full, vnet: pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOType: pkt.VirtioNetHdrGSOUDPL4, GSOSize: 8, CsumStart: 34, CsumOffset: 6}}, nil},
 		{"GSO size 0", memFrame{b: full, vnet: pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOType: pkt.VirtioNetHdrGSOTCPv4, CsumStart: 34, CsumOffset: 16}}, nil},
-		{"GSO over UDP", memFrame{b: func() []byte { b := append([]byte(nil), full...); b[23] = protoUDP; return b }(),
+		{"GSO over UDP", memFrame{b: func() []byte { b := append([]byte(nil), full...); b[23] = pkt.ProtoUDP; return b }(),
 			vnet: pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOType: pkt.VirtioNetHdrGSOTCPv4, GSOSize: 4, CsumStart: 34, CsumOffset: 16}}, nil},
 	}
 	for _, tt := range tests {
@@ -454,12 +461,12 @@ func TestDataValidGSO(t *testing.T) {
 	}{{"tcp4", false, false}, {"tcp6", true, false}, {"udp4", false, true}, {"udp6", true, true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			var b []byte
-			l4, off, gso := 34, tcpCsumOffset, uint8(pkt.VirtioNetHdrGSOTCPv4)
+			l4, off, gso := 34, pkt.TCPChecksumOffset, uint8(pkt.VirtioNetHdrGSOTCPv4)
 			if tt.v6 {
 				l4, gso = 54, pkt.VirtioNetHdrGSOTCPv6
 			}
 			if tt.udp {
-				b, off, gso = udpFrame(t, tt.v6, 100, payload), udpCsumOffset, pkt.VirtioNetHdrGSOUDPL4
+				b, off, gso = udpFrame(t, tt.v6, 100, payload), pkt.UDPChecksumOffset, pkt.VirtioNetHdrGSOUDPL4
 			} else {
 				b = tcpFrame(t, tt.v6, 100, 1000, true, true, true, payload)
 			}
@@ -546,7 +553,7 @@ func offloadCases(t testing.TB) []offloadCase {
 	payload := pattern(65000)
 	tcp := tcpFrame(t, false, 1, 1, false, true, false, payload)
 	udp := udpFrame(t, false, 1, payload)
-	ph := pkt.PseudoHeaderChecksum(protoTCP, tcp[26:30], tcp[30:34], uint16(len(tcp)-34))
+	ph := pkt.PseudoHeaderChecksum(pkt.ProtoTCP, tcp[26:30], tcp[30:34], uint16(len(tcp)-34))
 	binary.BigEndian.PutUint16(tcp[50:], ph)
 	return []offloadCase{
 		{"tcp4 segmented", 0, tcp, pkt.VirtioNetHdr{Flags: pkt.VirtioNetHdrFNeedsCsum, GSOType: pkt.VirtioNetHdrGSOTCPv4, HdrLen: 66, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}},

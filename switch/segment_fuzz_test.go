@@ -198,7 +198,7 @@ func newSegmentChecker(t *testing.T, b []byte, gsoType uint8, mss int) *segmentC
 	} else {
 		mutable = append(mutable, [2]int{l3 + 4, l3 + 6})
 	}
-	if c.proto == protoTCP {
+	if c.proto == pkt.ProtoTCP {
 		c.seq0, c.flags0 = binary.BigEndian.Uint32(b[l4+4:]), b[l4+13]
 		mutable = append(mutable, [2]int{l4 + 4, l4 + 8}, [2]int{l4 + 13, l4 + 14}, [2]int{l4 + 16, l4 + 18})
 	} else {
@@ -251,16 +251,16 @@ func (c *segmentChecker) segment(seg []byte) {
 	} else if got := binary.BigEndian.Uint16(seg[l3+4:]); int(got) != hdr-l3-40+n {
 		t.Fatalf("segment %d: IPv6 payload length %d, want %d", i, got, hdr-l3-40+n)
 	}
-	if c.proto == protoTCP {
+	if c.proto == pkt.ProtoTCP {
 		if got := binary.BigEndian.Uint32(seg[l4+4:]); got != c.seq0+uint32(off) {
 			t.Fatalf("segment %d: seq %d, want %d", i, got, c.seq0+uint32(off))
 		}
 		wantFlags := c.flags0
 		if !last {
-			wantFlags &^= tcpFlagFIN | tcpFlagPSH
+			wantFlags &^= pkt.TCPFlagFIN | pkt.TCPFlagPSH
 		}
 		if i > 0 {
-			wantFlags &^= tcpFlagCWR
+			wantFlags &^= pkt.TCPFlagCWR
 		}
 		if seg[l4+13] != wantFlags {
 			t.Fatalf("segment %d (last %v): flags %#02x, want %#02x", i, last, seg[l4+13], wantFlags)
@@ -342,10 +342,10 @@ func checkSegmentSums(t *testing.T, seg []byte) {
 			t.Fatalf("IPv4 header checksum does not verify: % x", seg[14:14+ihl])
 		}
 		l4 = seg[14+ihl:]
-		pseudo = append(append([]byte(nil), seg[26:34]...), 0, protoTCP, byte(len(l4)>>8), byte(len(l4)))
+		pseudo = append(append([]byte(nil), seg[26:34]...), 0, pkt.ProtoTCP, byte(len(l4)>>8), byte(len(l4)))
 	case pkt.TypeIPv6:
 		l4 = seg[54:]
-		pseudo = append(append([]byte(nil), seg[22:54]...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, protoTCP)
+		pseudo = append(append([]byte(nil), seg[22:54]...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, pkt.ProtoTCP)
 	default:
 		t.Fatalf("not IP: % x", seg[:14])
 	}

@@ -47,14 +47,10 @@ func cmdConfig(g globals, args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "default":
 		fs := flag.NewFlagSet("config default", flag.ContinueOnError)
-		pos, err := parseFlags(fs, args[1:])
-		if err != nil {
+		if err := parseNoArgs(fs, args[1:], ""); err != nil {
 			return err
 		}
-		if len(pos) > 0 {
-			return usagef("config", "config default takes no arguments")
-		}
-		_, err = stdout.Write(config.DefaultYAML())
+		_, err := stdout.Write(config.DefaultYAML())
 		return err
 	case "check":
 		fs := flag.NewFlagSet("config check", flag.ContinueOnError)

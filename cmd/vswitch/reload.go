@@ -28,12 +28,8 @@ exit status is 2, and nothing changes.
 func cmdReload(g globals, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
 	cfgPath := configFlag(fs, g)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args, ""); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("reload", "reload takes no arguments")
 	}
 	c, err := client(g.control, *cfgPath)
 	if err != nil {

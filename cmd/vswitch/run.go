@@ -20,12 +20,8 @@ func cmdRun(g globals, args []string, stderr io.Writer) error {
 	path := fs.String("c", g.config, "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args, " (the config file goes after -c)"); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("run", "run: unexpected %q (the config file goes after -c)", pos[0])
 	}
 	log, err := newLogger(stderr, *level, *format)
 	if err != nil {

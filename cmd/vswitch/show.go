@@ -48,48 +48,29 @@ func cmdShow(g globals, args []string, stdout io.Writer) error {
 	}
 	switch what {
 	case "ports":
-		ports, err := c.Ports(ctx)
-		if err != nil {
-			return err
-		}
-		return printPorts(stdout, ports)
+		return render(ctx, c.Ports, stdout, printPorts)
 	case "fdb":
-		fdb, err := c.FDB(ctx)
-		if err != nil {
-			return err
-		}
-		return printFDB(stdout, fdb)
+		return render(ctx, c.FDB, stdout, printFDB)
 	case "mdb":
-		mdb, err := c.MDB(ctx)
-		if err != nil {
-			return err
-		}
-		return printMDB(stdout, mdb)
+		return render(ctx, c.MDB, stdout, printMDB)
 	case "leases":
-		leases, err := c.Leases(ctx)
-		if err != nil {
-			return err
-		}
-		return printLeases(stdout, leases, time.Now())
+		return render(ctx, c.Leases, stdout, func(w io.Writer, l []control.Lease) error { return printLeases(w, l, time.Now()) })
 	case "status":
-		st, err := c.Status(ctx)
-		if err != nil {
-			return err
-		}
-		return printStatus(stdout, st, time.Now())
+		return render(ctx, c.Status, stdout, func(w io.Writer, st control.Status) error { return printStatus(w, st, time.Now()) })
 	case "evpn":
-		ev, err := c.EVPN(ctx)
-		if err != nil {
-			return err
-		}
-		return printEVPN(stdout, ev)
+		return render(ctx, c.EVPN, stdout, printEVPN)
 	default: // conntrack
-		conns, err := c.Conntrack(ctx)
-		if err != nil {
-			return err
-		}
-		return printConntrack(stdout, conns)
+		return render(ctx, c.Conntrack, stdout, printConntrack)
 	}
+}
+
+// render prints with print what fetch gets from the API.
+func render[T any](ctx context.Context, fetch func(context.Context) (T, error), w io.Writer, print func(io.Writer, T) error) error {
+	v, err := fetch(ctx)
+	if err != nil {
+		return err
+	}
+	return print(w, v)
 }
 
 // showJSON copies the API's answer as it is (fields this CLI does not

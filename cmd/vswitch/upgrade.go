@@ -32,12 +32,8 @@ func cmdUpgrade(g globals, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("upgrade", flag.ContinueOnError)
 	cfgPath := configFlag(fs, g)
 	binary := fs.String("binary", "", "the new binary")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args, ""); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("upgrade", "upgrade: unexpected %q", pos[0])
 	}
 	c, err := client(g.control, *cfgPath)
 	if err != nil {

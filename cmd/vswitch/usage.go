@@ -173,3 +173,13 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = rest[1:]
 	}
 }
+
+// parseNoArgs is parseFlags for a command that takes flags only: an
+// argument left over is a usage error, with hint after it.
+func parseNoArgs(fs *flag.FlagSet, args []string, hint string) error {
+	pos, err := parseFlags(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usagef(fs.Name(), "%s: unexpected %q%s", fs.Name(), pos[0], hint)
+	}
+	return err
+}

@@ -1,8 +1,8 @@
 // Package pkt holds zero-copy views of the packet headers vswitch reads and
 // writes on the frame path: Ethernet, 802.1Q, the virtio-net header, ARP,
 // IPv4, IPv6 (with a bounded extension-header walk), TCP, UDP, ICMPv4,
-// ICMPv6 with the NDP messages and options, and the DHCP message, with the
-// Internet checksum.
+// ICMPv6 with the NDP messages and options, IGMP and MLD, the DHCP and
+// DHCPv6 messages and the VXLAN header, with the Internet checksum.
 //
 // A view is a named []byte with accessors; validate its length once with
 // Valid, then the accessors trust it. Nothing here allocates, locks, logs or
@@ -28,7 +28,8 @@
 // checksum sums the segment onto. A partial sum follows address changes
 // but not port changes (ports are not in the pseudo-header). UDP over
 // IPv4 keeps a complete checksum of 0 ("none") at 0 and stores a computed
-// 0 as 0xffff. ICMPv4's SetIdent and SetSeq update its checksum.
+// 0 as 0xffff. ICMPv4's and ICMPv6's SetIdent and SetSeq update their
+// checksum.
 // ComputeChecksum and SetChecksum compute a checksum in full, for headers
 // built by hand: TCP's Encode and header setters (SetSeq, SetAck,
 // SetFlags, SetWindow, with fullChecksum false) then one SetChecksum, to
@@ -40,8 +41,7 @@
 // defined here only. A network view has the methods of Network (Src, Dst
 // as netip.Addr, PayloadProtocol, Payload, PseudoHeaderChecksum); TCP and
 // UDP have those of Transport and take addresses as netip.Addr, IPv4 or
-// IPv6, so an IPv6 view slots in front of them unchanged. An ICMPv6 view
-// would sit beside ICMPv4 (its checksum adds a pseudo-header). The
+// IPv6, so the IPv6 view sits in front of them unchanged. The
 // interfaces document the shape and serve as type constraints; frame-path
 // code calls the concrete views, since boxing a view can allocate. IPv6
 // has no header checksum; its Payload and PayloadProtocol are the upper

@@ -155,7 +155,7 @@ func FuzzIPv6(f *testing.F) {
 		// that can fail.
 		_ = ref.DecodeFromBytes(b, gopacket.NilDecodeFeedback)
 		{
-			if ip.TrafficClass() != ref.TrafficClass || ip.FlowLabel() != ref.FlowLabel || ip.PayloadLen() != int(ref.Length) ||
+			if ip.Version() != ref.Version || ip.TrafficClass() != ref.TrafficClass || ip.FlowLabel() != ref.FlowLabel || ip.PayloadLen() != int(ref.Length) ||
 				ip.NextHeader() != uint8(ref.NextHeader) || ip.HopLimit() != ref.HopLimit ||
 				ip.Src() != addr6(ref.SrcIP) || ip.Dst() != addr6(ref.DstIP) {
 				t.Fatalf("header %d %#x %d %d %d %v %v, gopacket %+v", ip.TrafficClass(), ip.FlowLabel(), ip.PayloadLen(),

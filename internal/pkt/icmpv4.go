@@ -21,8 +21,8 @@ const (
 )
 
 // ICMPv4 is a view of an ICMPv4 message, header and body to the end of
-// the IP payload (the checksum covers all of it); check Valid first. An
-// ICMPv6 view would sit beside it, with a pseudo-header in its checksum.
+// the IP payload (the checksum covers all of it); check Valid first.
+// ICMPv6 is the same shape, with a pseudo-header in its checksum.
 type ICMPv4 []byte
 
 // ICMP is the first name of ICMPv4, kept for the callers that use it.

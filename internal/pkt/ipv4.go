@@ -36,6 +36,7 @@ func (b IPv4) Valid() bool {
 	return hl >= IPv4MinLen && hl <= tl && tl <= len(b)
 }
 
+func (b IPv4) Version() uint8         { return b[0] >> 4 }
 func (b IPv4) HeaderLen() int         { return int(b[0]&0xf) * 4 }
 func (b IPv4) TotalLen() int          { return int(binary.BigEndian.Uint16(b[2:])) }
 func (b IPv4) ID() uint16             { return binary.BigEndian.Uint16(b[4:]) }
@@ -73,7 +74,8 @@ func (b IPv4) ComputeChecksum() uint16 {
 // hand, or one whose stored checksum was wrong to begin with (an
 // incremental update keeps a wrong checksum wrong).
 func (b IPv4) SetChecksum() {
-	binary.BigEndian.PutUint16(b[IPv4ChecksumOffset:], b.ComputeChecksum())
+	b[IPv4ChecksumOffset], b[IPv4ChecksumOffset+1] = 0, 0 // one pass: the same sum
+	binary.BigEndian.PutUint16(b[IPv4ChecksumOffset:], ^Checksum(b[:b.HeaderLen()], 0))
 }
 
 // setWord writes the 16-bit word at off (even, inside the header) and

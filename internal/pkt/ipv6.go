@@ -50,6 +50,7 @@ func (b IPv6) Valid() bool {
 	return len(b) >= IPv6Len && b[0]>>4 == 6 && IPv6Len+int(binary.BigEndian.Uint16(b[4:])) <= len(b)
 }
 
+func (b IPv6) Version() uint8      { return b[0] >> 4 }
 func (b IPv6) TrafficClass() uint8 { return uint8(binary.BigEndian.Uint16(b[0:]) >> 4) }
 func (b IPv6) FlowLabel() uint32   { return binary.BigEndian.Uint32(b[0:]) & 0xfffff }
 func (b IPv6) PayloadLen() int     { return int(binary.BigEndian.Uint16(b[4:])) }

@@ -12,9 +12,9 @@ const (
 )
 
 // Network is the method set every network-layer view has: what a
-// transport view and a rewrite need from the header in front of it. IPv4
-// has it now; an IPv6 view gets the same methods (PayloadProtocol being
-// the upper-layer protocol after any extension headers).
+// transport view and a rewrite need from the header in front of it: IPv4
+// and IPv6 (whose PayloadProtocol is the upper-layer protocol after any
+// extension headers).
 //
 // Frame-path code takes the concrete view, or uses Network as a type
 // constraint (func f[N Network](n N)): boxing a view in the interface can

@@ -64,9 +64,11 @@ func (t TCP) ComputeChecksum(pseudo uint16) uint16 {
 	return ^Checksum(t[TCPChecksumOffset+2:], s)
 }
 
-// SetChecksum stores ComputeChecksum(pseudo).
+// SetChecksum stores ComputeChecksum(pseudo). The field is cleared
+// first, so one pass sums the segment: the same sum.
 func (t TCP) SetChecksum(pseudo uint16) {
-	binary.BigEndian.PutUint16(t[TCPChecksumOffset:], t.ComputeChecksum(pseudo))
+	t[TCPChecksumOffset], t[TCPChecksumOffset+1] = 0, 0
+	binary.BigEndian.PutUint16(t[TCPChecksumOffset:], ^Checksum(t, pseudo))
 }
 
 // SetSrcPort writes the source port and, for a complete checksum, updates
@@ -79,16 +81,10 @@ func (t TCP) SetSrcPort(p uint16, fullChecksum bool) { t.setWord(0, p, fullCheck
 func (t TCP) SetDstPort(p uint16, fullChecksum bool) { t.setWord(2, p, fullChecksum) }
 
 // SetSeq writes the sequence number; the checksum as for SetSrcPort.
-func (t TCP) SetSeq(seq uint32, fullChecksum bool) {
-	t.setWord(4, uint16(seq>>16), fullChecksum)
-	t.setWord(6, uint16(seq), fullChecksum)
-}
+func (t TCP) SetSeq(seq uint32, fullChecksum bool) { t.setWord32(4, seq, fullChecksum) }
 
 // SetAck writes the acknowledgment number; the checksum as for SetSrcPort.
-func (t TCP) SetAck(ack uint32, fullChecksum bool) {
-	t.setWord(8, uint16(ack>>16), fullChecksum)
-	t.setWord(10, uint16(ack), fullChecksum)
-}
+func (t TCP) SetAck(ack uint32, fullChecksum bool) { t.setWord32(8, ack, fullChecksum) }
 
 // SetFlags writes the flags byte; the checksum as for SetSrcPort.
 func (t TCP) SetFlags(f uint8, fullChecksum bool) {
@@ -101,11 +97,23 @@ func (t TCP) SetWindow(w uint16, fullChecksum bool) { t.setWord(14, w, fullCheck
 // setWord writes the 16-bit word at off (even, in the header) and updates
 // a complete checksum for it.
 func (t TCP) setWord(off int, v uint16, fullChecksum bool) {
+	if !fullChecksum {
+		binary.BigEndian.PutUint16(t[off:], v) // a partial sum does not cover the header
+		return
+	}
 	old := binary.BigEndian.Uint16(t[off:])
 	binary.BigEndian.PutUint16(t[off:], v)
-	if fullChecksum {
-		binary.BigEndian.PutUint16(t[TCPChecksumOffset:], ChecksumUpdate16(t.Checksum(), old, v))
+	binary.BigEndian.PutUint16(t[TCPChecksumOffset:], ChecksumUpdate16(t.Checksum(), old, v))
+}
+
+// setWord32 is setWord for the 32-bit field at off (two words).
+func (t TCP) setWord32(off int, v uint32, fullChecksum bool) {
+	if !fullChecksum {
+		binary.BigEndian.PutUint32(t[off:], v)
+		return
 	}
+	t.setWord(off, uint16(v>>16), true)
+	t.setWord(off+2, uint16(v), true)
 }
 
 // UpdateChecksumPseudoHeaderAddress updates the checksum for an address

@@ -28,6 +28,11 @@ func (u UDP) DstPort() uint16 { return binary.BigEndian.Uint16(u[2:]) }
 func (u UDP) Length() int     { return int(binary.BigEndian.Uint16(u[4:])) }
 func (u UDP) Payload() []byte { return u[UDPLen:u.Length()] }
 
+// SetLength writes the length field. The length is also in the
+// pseudo-header, so no incremental update is made: a datagram whose
+// length changes (a segment cut from a super-frame) gets SetChecksum.
+func (u UDP) SetLength(n uint16) { binary.BigEndian.PutUint16(u[4:], n) }
+
 // Checksum is the checksum field as stored.
 func (u UDP) Checksum() uint16 { return binary.BigEndian.Uint16(u[UDPChecksumOffset:]) }
 
@@ -44,9 +49,11 @@ func (u UDP) ComputeChecksum(pseudo uint16) uint16 {
 	return c
 }
 
-// SetChecksum stores ComputeChecksum(pseudo).
+// SetChecksum stores ComputeChecksum(pseudo). The field is cleared
+// first, so one pass sums the datagram: the same sum.
 func (u UDP) SetChecksum(pseudo uint16) {
-	binary.BigEndian.PutUint16(u[UDPChecksumOffset:], u.ComputeChecksum(pseudo))
+	u[UDPChecksumOffset], u[UDPChecksumOffset+1] = 0, 0
+	u.storeFull(^Checksum(u[:u.Length()], pseudo))
 }
 
 // SetSrcPort writes the source port and, for a complete checksum, updates

@@ -170,7 +170,7 @@ func TestIPv4Fields(t *testing.T) {
 	}
 	binary.BigEndian.PutUint16(b[10:], ^Checksum(b[:24], 0))
 	ip := IPv4(b)
-	if !ip.Valid() || ip.HeaderLen() != 24 || ip.TotalLen() != 30 || ip.ID() != 0x1234 || ip.FlagsFrag() != 0x4102 ||
+	if !ip.Valid() || ip.Version() != 4 || ip.HeaderLen() != 24 || ip.TotalLen() != 30 || ip.ID() != 0x1234 || ip.FlagsFrag() != 0x4102 ||
 		ip.TTL() != 63 || ip.Protocol() != ProtoUDP || ip.Src() != netip.MustParseAddr("192.168.1.2") ||
 		ip.Dst() != netip.MustParseAddr("172.16.0.9") {
 		t.Fatalf("fields: %d %d %#x %#x %d %d %v %v", ip.HeaderLen(), ip.TotalLen(), ip.ID(), ip.FlagsFrag(),
@@ -206,6 +206,22 @@ func TestIPv4IsFragment(t *testing.T) {
 		if IPv4(b).IsFragment() != c.want {
 			t.Errorf("flags/frag %#04x: IsFragment %v", c.ff, !c.want)
 		}
+	}
+}
+
+// TestUDPSetLength: SetLength writes the length field, which Length,
+// Valid and Payload then read, and nothing else.
+func TestUDPSetLength(t *testing.T) {
+	b := []byte{0x14, 0xe9, 0, 53, 0, 12, 0xab, 0xcd, 1, 2, 3, 4, 5, 6}
+	u := UDP(b)
+	u.SetLength(10)
+	want := []byte{0x14, 0xe9, 0, 53, 0, 10, 0xab, 0xcd, 1, 2, 3, 4, 5, 6}
+	if !bytes.Equal(b, want) || u.Length() != 10 || !u.Valid() || !bytes.Equal(u.Payload(), []byte{1, 2}) {
+		t.Fatalf("after SetLength(10): % x, length %d", b, u.Length())
+	}
+	u.SetLength(0x1234)
+	if b[4] != 0x12 || b[5] != 0x34 || u.Valid() {
+		t.Fatalf("after SetLength(0x1234): % x", b[4:6])
 	}
 }
 

@@ -12,19 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// staleAt leaves a socket at path that nobody listens on, as a crashed
-// server does.
-func staleAt(t *testing.T, path string) {
-	t.Helper()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-}
+	"github.com/vswitch/vswitch/internal/testnet"
+)
 
 func listen(t *testing.T, path string, o Options) *Socket {
 	t.Helper()
@@ -165,7 +155,7 @@ func TestWhatIsThere(t *testing.T) {
 	dir := t.TempDir()
 
 	stale := filepath.Join(dir, "stale.sock")
-	staleAt(t, stale)
+	testnet.StaleSocket(t, stale)
 	if s := listen(t, stale, Options{}); !answers(t, s) {
 		t.Fatal("the socket that replaced a stale one does not answer")
 	}
@@ -249,7 +239,7 @@ func TestCloseKeepsOthers(t *testing.T) {
 func TestSameMoment(t *testing.T) {
 	for round := range 20 {
 		path := filepath.Join(t.TempDir(), "vswitch.sock")
-		staleAt(t, path)
+		testnet.StaleSocket(t, path)
 		const n = 8
 		var wg sync.WaitGroup
 		var start sync.WaitGroup
@@ -296,7 +286,7 @@ func TestLongPath(t *testing.T) {
 		t.Skipf("TempDir %s too long", dir)
 	}
 	os.MkdirAll(filepath.Dir(path), 0o755)
-	staleAt(t, path)
+	testnet.StaleSocket(t, path)
 	s := listen(t, path, Options{Mode: 0o660})
 	if mode, _, _ := statOf(t, path); mode != fs.ModeSocket|0o660 {
 		t.Fatalf("mode %v", mode)
