@@ -40,6 +40,7 @@ const (
 	VXLANNotCarried                   // egress frame untagged or on a VLAN with no VNI
 	VXLANTableFull                    // a remote MAC not learned: table full (frames to it are replicated)
 	VXLANTxError                      // the socket refused a packet (path MTU: DF is set)
+	VXLANBadOffload                   // an egress super-frame or partial checksum that does not parse
 	NumVXLANDrops
 )
 
@@ -50,6 +51,7 @@ var vxlanDropNames = [NumVXLANDrops]string{
 	VXLANNotCarried:  "not_carried",
 	VXLANTableFull:   "vtep_table_full",
 	VXLANTxError:     "tx_error",
+	VXLANBadOffload:  "bad_offload",
 }
 
 // String is the metric label value.
@@ -95,10 +97,22 @@ type VXLAN struct {
 	wiov    [vxTxMsgs][3]unix.Iovec
 	wname   [vxTxMsgs]unix.RawSockaddrInet4
 	whdr    [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
+	wsock   [vxTxMsgs]uint8             // the socket each message goes on (sendSock)
+	wsegs   [vxTxMsgs]uint16            // datagrams each message makes
+	wctl    [vxTxMsgs][24]byte          // UDP_SEGMENT (CmsgSpace(2) on 64-bit), for runs
 	wn      int                         // messages prepared
 	wi      int                         // messages sent
+	wend    int                         // end of the run doWrite sends (one socket)
 	werr    error
 	writeFn func(fd uintptr) bool
+
+	gso    bool // UDP_SEGMENT works: offload frames are taken and sent as runs
+	fsocks [vxFlowSocks]flowSock
+	arena  *vxArena // pooled, only while a WriteBatch with offload frames runs
+	aoff   int      // arena bytes in use
+	g      gsoMsg
+	eerr   error // a send failed while the segmenter was emitting
+	emitFn func(*vswitch.Frame)
 
 	closed atomic.Bool
 	drops  [NumVXLANDrops]atomic.Uint64
@@ -175,7 +189,8 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 		v.wname[i].Family = unix.AF_INET
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&v.wname[i].Port))[:], v.port)
 	}
-	v.readFn, v.writeFn = withSpillSet(&v.spill, v.doRead), v.doWrite
+	v.readFn, v.writeFn, v.emitFn = withSpillSet(&v.spill, v.doRead), v.doWrite, v.emitSeg
+	v.openGSO(cfg.Netns)
 	return v, nil
 }
 
@@ -202,9 +217,15 @@ func (v *VXLAN) openRaw() error {
 // Name is the port name.
 func (v *VXLAN) Name() string { return v.name }
 
-// Features: none. GSO super-frames and partial checksums are finished by
-// the switch before they reach the tunnel.
-func (v *VXLAN) Features() vswitch.Features { return 0 }
+// Features: with UDP GSO, super-frames and partial checksums come whole
+// (writeOffload segments them into one send); without it the switch
+// finishes them before they reach the tunnel.
+func (v *VXLAN) Features() vswitch.Features {
+	if v.gso {
+		return vswitch.FeatVNetHdr
+	}
+	return 0
+}
 
 // Drops are the tunnel's own drop counters by reason.
 func (v *VXLAN) Drops() (d [NumVXLANDrops]uint64) {
@@ -344,6 +365,7 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	}
 	now := time.Now().Unix()
 	v.wn, v.wi, v.werr = 0, 0, nil
+	defer v.releaseArena()
 	sent := 0
 	for _, f := range frames {
 		b := f.Bytes()
@@ -357,9 +379,24 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 			v.drops[VXLANNotCarried].Add(1)
 			continue
 		}
+		hash := flowHash(b)
 		sport := v.port
 		if v.raw != nil {
-			sport = flowPort(b)
+			sport = v.flowSource(hash)
+		}
+		if f.VNet != (pkt.VirtioNetHdr{}) {
+			dests := v.peers.Load().flood[vid]
+			if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
+				if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
+					v.g.one[0] = vtep
+					dests = v.g.one[:]
+				}
+			}
+			if err := v.writeOffload(f, vni, hash, dests); err != nil {
+				return sent, err
+			}
+			sent++
+			continue
 		}
 		if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
 			if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
@@ -415,32 +452,33 @@ func (v *VXLAN) add(b []byte, vni uint32, sport uint16, vtep uint32) error {
 	iov[1].SetLen(12) // the MAC addresses; the tag after them stays behind
 	iov[2].Base = &b[pkt.EthernetLen+pkt.VLANTagLen-2]
 	iov[2].SetLen(len(b) - (pkt.EthernetLen + pkt.VLANTagLen - 2))
-	binary.BigEndian.PutUint32(v.wname[i].Addr[:], vtep)
-	h := &v.wmsgs[i].hdr
-	h.Name = (*byte)(unsafe.Pointer(&v.wname[i]))
-	h.Namelen = unix.SizeofSockaddrInet4
-	h.Iov = &iov[0]
-	h.SetIovlen(3)
+	v.setMsg(i, vtep, 3)
+	v.wsock[i], v.wsegs[i] = 0, 1
 	v.wn++
 	return nil
 }
 
+// flush sends the prepared messages, a sendmmsg per run of messages on
+// one socket, in order.
 func (v *VXLAN) flush() error {
-	if v.wi == v.wn {
-		v.wi, v.wn = 0, 0
-		return nil
-	}
-	err := v.wc.Write(v.writeFn)
-	if err == nil {
-		err = v.werr
+	var err error
+	for v.wi < v.wn && err == nil {
+		s := v.wsock[v.wi]
+		v.wend = v.wi + 1
+		for v.wend < v.wn && v.wsock[v.wend] == s {
+			v.wend++
+		}
+		if err = v.sendSock(s).Write(v.writeFn); err == nil {
+			err = v.werr
+		}
 	}
 	v.wi, v.wn = 0, 0
 	return closedErr("vxlan", v.name, v.closed.Load(), err)
 }
 
 func (v *VXLAN) doWrite(fd uintptr) bool {
-	for v.wi < v.wn {
-		n, errno := sendmmsg(fd, v.wmsgs[v.wi:v.wn])
+	for v.wi < v.wend {
+		n, errno := sendmmsg(fd, v.wmsgs[v.wi:v.wend])
 		switch errno {
 		case 0:
 			v.wi += n
@@ -451,9 +489,10 @@ func (v *VXLAN) doWrite(fd uintptr) bool {
 			v.werr = errno
 			return true
 		default:
-			// EMSGSIZE (DF and a frame over the path MTU), an unreachable
-			// remote: count the datagram and go on with the rest.
-			v.drops[VXLANTxError].Add(1)
+			// EMSGSIZE (DF and a frame over the path MTU; EINVAL for a
+			// run), an unreachable remote: count the datagrams and go on
+			// with the rest.
+			v.drops[VXLANTxError].Add(uint64(v.wsegs[v.wi]))
 			v.wi++
 		}
 	}
@@ -468,14 +507,15 @@ func (v *VXLAN) Close() error {
 	if v.raw != nil {
 		v.raw.Close()
 	}
+	v.closeFlowSocks()
 	return v.conn.Close()
 }
 
-// flowPort picks a UDP source port from the inner flow (MACs, and for
-// IPv4 the addresses and, unfragmented, the ports), in the dynamic range
-// 49152-65535, so the underlay's ECMP spreads flows and keeps each on one
-// path.
-func flowPort(b []byte) uint16 {
+// flowHash hashes the inner flow of the tagged frame b (MACs, and for
+// IPv4 the addresses and, unfragmented, the ports), for the UDP source
+// port (flowSource), so the underlay's ECMP spreads flows and keeps each
+// on one path.
+func flowHash(b []byte) uint32 {
 	const prime = 16777619
 	h := uint32(2166136261)
 	mix := func(p []byte) {
@@ -491,5 +531,5 @@ func flowPort(b []byte) uint16 {
 			mix(ip[hl : hl+4])
 		}
 	}
-	return 49152 + uint16(h%16384)
+	return h
 }

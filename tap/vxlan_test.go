@@ -20,7 +20,7 @@ import (
 // at once must not collide on 4789.
 func vxPort() uint16 { return uint16(20000 + os.Getpid()%20000) }
 
-func openVX(t *testing.T, local string, vnis map[uint16]uint32, remotes ...string) *VXLAN {
+func openVX(t testing.TB, local string, vnis map[uint16]uint32, remotes ...string) *VXLAN {
 	t.Helper()
 	cfg := VXLANConfig{Name: "vx-" + local, Local: netip.MustParseAddr(local), Port: vxPort(), VNIs: vnis}
 	for _, r := range remotes {
