@@ -83,15 +83,7 @@ type VXLAN struct {
 	peers  atomic.Pointer[vxlanPeers] // static plus what a control plane (EVPN) added
 	vteps  *vtepTable
 
-	rframes []*vswitch.Frame
-	rn      int
-	rerr    error
-	rmsgs   [rxChunk]mmsghdr
-	riov    [rxChunk][3]unix.Iovec
-	rhdr    [rxChunk][pkt.VXLANLen]byte
-	rname   [rxChunk]unix.RawSockaddrInet4
-	spill   *spillSet // pooled, only while doRead runs
-	readFn  func(fd uintptr) bool
+	rd mmsgReader
 
 	wmsgs   [vxTxMsgs]mmsghdr
 	wiov    [vxTxMsgs][3]unix.Iovec
@@ -189,7 +181,10 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 		v.wname[i].Family = unix.AF_INET
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&v.wname[i].Port))[:], v.port)
 	}
-	v.readFn, v.writeFn, v.emitFn = withSpillSet(&v.spill, v.doRead), v.doWrite, v.emitSeg
+	v.rd.prefix, v.rd.named, v.rd.stamp = pkt.VXLANLen, true, true
+	v.rd.bad, v.rd.decode = &v.drops[VXLANMalformed], v.decap
+	v.rd.init(v.rc)
+	v.writeFn, v.emitFn = v.doWrite, v.emitSeg
 	v.openGSO(cfg.Netns)
 	return v, nil
 }
@@ -258,93 +253,32 @@ func (v *VXLAN) Remotes() []VTEPEntry { return v.vteps.entries(time.Now().Unix()
 // ReadBatch implements vswitch.Port: each datagram's inner frame, with its
 // VNI's VLAN as an out-of-band tag.
 func (v *VXLAN) ReadBatch(frames []*vswitch.Frame) (int, error) {
-	v.rframes, v.rn, v.rerr = frames, 0, nil
-	err := v.rc.Read(v.readFn)
-	n := v.rn
-	v.rframes = nil
-	if err == nil {
-		err = v.rerr
-	}
+	n, err := v.rd.read(frames)
 	return n, closedErr("vxlan", v.name, v.closed.Load(), err)
 }
 
-func (v *VXLAN) doRead(fd uintptr) bool {
-	for v.rn < len(v.rframes) {
-		k := min(rxChunk, len(v.rframes)-v.rn)
-		for i := range k {
-			rx := v.rframes[v.rn+i].RxBuf()
-			iov := &v.riov[i]
-			iov[0].Base = &v.rhdr[i][0]
-			iov[0].SetLen(pkt.VXLANLen)
-			iov[1].Base = &rx[0]
-			iov[1].SetLen(len(rx))
-			iov[2].Base = &v.spill[i][0]
-			iov[2].SetLen(len(v.spill[i]))
-			h := &v.rmsgs[i].hdr
-			h.Iov = &iov[0]
-			h.SetIovlen(3)
-			h.Name = (*byte)(unsafe.Pointer(&v.rname[i]))
-			h.Namelen = unix.SizeofSockaddrInet4
-			h.Control = nil
-			h.SetControllen(0)
-			h.Flags = 0
-		}
-		got, errno := recvmmsg(fd, v.rmsgs[:k])
-		switch errno {
-		case 0:
-		case unix.EAGAIN:
-			return v.rn > 0
-		case unix.EINTR:
-			continue
-		default:
-			v.rerr = errno
-			return true
-		}
-		now := time.Now().Unix()
-		kept := 0
-		for i := range got {
-			if f, ok := v.decap(i, now); ok {
-				j := v.rn + kept
-				v.rframes[v.rn+i], v.rframes[j] = v.rframes[j], f
-				kept++
-			}
-		}
-		v.rn += kept
-		if got < k {
-			return v.rn > 0
-		}
-	}
-	return true
-}
-
-// decap checks datagram i of the last recvmmsg and turns its slot's frame
-// into the inner frame.
-func (v *VXLAN) decap(i int, now int64) (*vswitch.Frame, bool) {
-	m := &v.rmsgs[i]
-	n := int(m.len) - pkt.VXLANLen
-	if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 ||
-		!pkt.VXLAN(v.rhdr[i][:]).Valid() {
+// decap checks datagram i of the last read (n bytes after its VXLAN
+// header) and turns its slot's frame into the inner frame.
+func (v *VXLAN) decap(i, n int) (*vswitch.Frame, bool) {
+	f := v.rd.frames[v.rd.n+i]
+	hdr := pkt.VXLAN(v.rd.hdr[i][:pkt.VXLANLen])
+	if !hdr.Valid() {
 		v.drops[VXLANMalformed].Add(1)
-		return nil, false
+		return f, false
 	}
-	src := binary.BigEndian.Uint32(v.rname[i].Addr[:])
+	src := v.rd.source(i)
 	if !v.isRemote(src) {
 		v.drops[VXLANUnknownVTEP].Add(1)
-		return nil, false
+		return f, false
 	}
-	vid, ok := v.vidOf[pkt.VXLAN(v.rhdr[i][:]).VNI()]
+	vid, ok := v.vidOf[hdr.VNI()]
 	if !ok {
 		v.drops[VXLANUnknownVNI].Add(1)
-		return nil, false
+		return f, false
 	}
-	f := v.rframes[v.rn+i]
-	if rx := f.RxBuf(); n > len(rx) {
-		f = f.Promote(v.spill[i][:n-len(rx)])
-	} else {
-		f.SetLen(n)
-	}
+	f = v.rd.land(i, n)
 	f.SetRxTCI(vid)
-	if smac := pkt.Ethernet(f.Bytes()).Src(); !smac.IsMulticast() && !v.vteps.learn(vid, smac, src, now) {
+	if smac := pkt.Ethernet(f.Bytes()).Src(); !smac.IsMulticast() && !v.vteps.learn(vid, smac, src, v.rd.now) {
 		v.drops[VXLANTableFull].Add(1)
 	}
 	return f, true

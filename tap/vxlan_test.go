@@ -208,7 +208,7 @@ func ipv4Frame(vid, sport, dport uint16) []byte {
 
 // srcPort is the UDP source port of the last datagram read into slot 0.
 func srcPort(v *VXLAN) uint16 {
-	p := v.rname[0].Port
+	p := v.rd.name[0].Port
 	return binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&p))[:])
 }
 
