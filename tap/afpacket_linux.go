@@ -35,14 +35,10 @@ type AFPacket struct {
 	rctl [rxChunk][]byte
 	vnet int // PACKET_VNET_HDR took: the header's length before each frame, else 0
 
-	wframes []*vswitch.Frame
-	wi      int
-	wsent   int
-	werr    error
-	wmsgs   [vswitch.BatchSize]mmsghdr
-	wiov    [vswitch.BatchSize][2]unix.Iovec
-	whdr    [vswitch.BatchSize][pkt.VirtioNetHdrLen]byte
-	writeFn func(fd uintptr) bool
+	ws    mmsgSender
+	wmsgs [vswitch.BatchSize]mmsghdr
+	wiov  [vswitch.BatchSize][2]unix.Iovec
+	whdr  [vswitch.BatchSize][pkt.VirtioNetHdrLen]byte
 
 	closed   atomic.Bool
 	keep     atomic.Bool // Close leaves promiscuous mode on (KeepDevice)
@@ -96,7 +92,7 @@ func (a *AFPacket) buffers() {
 	}
 	a.rd.prefix, a.rd.ctl, a.rd.bad, a.rd.decode = a.vnet, a.rctl[:], &a.rxErrors, a.decode
 	a.rd.init(a.rc)
-	a.writeFn = a.doWrite
+	a.ws.refused = func(int) { a.txErrors.Add(1) }
 }
 
 func (a *AFPacket) setup() error {
@@ -194,7 +190,6 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if a.closed.Load() {
 		return 0, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
 	}
-	a.wframes, a.wi, a.wsent, a.werr = frames, 0, 0, nil
 	for i, f := range frames {
 		b := f.Bytes()
 		f.VNet.Encode(a.whdr[i][:])
@@ -207,36 +202,10 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 		h.Iov = &iov[0]
 		h.SetIovlen(2)
 	}
-	err := a.rc.Write(a.writeFn)
-	sent := a.wsent
-	a.wframes = nil
-	if err == nil {
-		err = a.werr
-	}
+	// A refused frame (too long for the device, link down) is counted
+	// and the rest go on.
+	sent, err := a.ws.send(a.rc, a.wmsgs[:len(frames)])
 	return sent, closedErr("afpacket", a.dev, a.closed.Load(), err)
-}
-
-func (a *AFPacket) doWrite(fd uintptr) bool {
-	for a.wi < len(a.wframes) {
-		n, errno := sendmmsg(fd, a.wmsgs[a.wi:len(a.wframes)])
-		switch errno {
-		case 0:
-			a.wi += n
-			a.wsent += n
-		case unix.EAGAIN, unix.ENOBUFS:
-			return false
-		case unix.EINTR:
-		case unix.EBADF:
-			a.werr = errno
-			return true
-		default:
-			// The first remaining frame was refused (too long for the
-			// device, link down): count it and go on with the rest.
-			a.txErrors.Add(1)
-			a.wi++
-		}
-	}
-	return true
 }
 
 // Close closes the socket (the interface stays; it is not ours), turning

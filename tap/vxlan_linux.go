@@ -85,18 +85,16 @@ type VXLAN struct {
 
 	rd mmsgReader
 
-	wmsgs   [vxTxMsgs]mmsghdr
-	wiov    [vxTxMsgs][3]unix.Iovec
-	wname   [vxTxMsgs]unix.RawSockaddrInet4
-	whdr    [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
-	wsock   [vxTxMsgs]uint8             // the socket each message goes on (sendSock)
-	wsegs   [vxTxMsgs]uint16            // datagrams each message makes
-	wctl    [vxTxMsgs][24]byte          // UDP_SEGMENT (CmsgSpace(2) on 64-bit), for runs
-	wn      int                         // messages prepared
-	wi      int                         // messages sent
-	wend    int                         // end of the run doWrite sends (one socket)
-	werr    error
-	writeFn func(fd uintptr) bool
+	wmsgs [vxTxMsgs]mmsghdr
+	wiov  [vxTxMsgs][3]unix.Iovec
+	wname [vxTxMsgs]unix.RawSockaddrInet4
+	whdr  [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
+	wsock [vxTxMsgs]uint8             // the socket each message goes on (sendSock)
+	wsegs [vxTxMsgs]uint16            // datagrams each message makes
+	wctl  [vxTxMsgs][24]byte          // UDP_SEGMENT (CmsgSpace(2) on 64-bit), for runs
+	wn    int                         // messages prepared
+	wi    int                         // messages sent
+	ws    mmsgSender
 
 	gso    bool // UDP_SEGMENT works: offload frames are taken and sent as runs
 	fsocks [vxFlowSocks]flowSock
@@ -184,7 +182,10 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 	v.rd.prefix, v.rd.named, v.rd.stamp = pkt.VXLANLen, true, true
 	v.rd.bad, v.rd.decode = &v.drops[VXLANMalformed], v.decap
 	v.rd.init(v.rc)
-	v.writeFn, v.emitFn = v.doWrite, v.emitSeg
+	v.emitFn = v.emitSeg
+	// EMSGSIZE (DF and a frame over the path MTU; EINVAL for a run), an
+	// unreachable remote: count the datagrams and go on with the rest.
+	v.ws.refused = func(i int) { v.drops[VXLANTxError].Add(uint64(v.wsegs[v.wi+i])) }
 	v.openGSO(cfg.Netns)
 	return v, nil
 }
@@ -298,7 +299,7 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 		return 0, fmt.Errorf("vxlan %s: %w", v.name, vswitch.ErrClosed)
 	}
 	now := time.Now().Unix()
-	v.wn, v.wi, v.werr = 0, 0, nil
+	v.wn, v.wi = 0, 0
 	defer v.releaseArena()
 	sent := 0
 	for _, f := range frames {
@@ -397,40 +398,15 @@ func (v *VXLAN) add(b []byte, vni uint32, sport uint16, vtep uint32) error {
 func (v *VXLAN) flush() error {
 	var err error
 	for v.wi < v.wn && err == nil {
-		s := v.wsock[v.wi]
-		v.wend = v.wi + 1
-		for v.wend < v.wn && v.wsock[v.wend] == s {
-			v.wend++
+		s, end := v.wsock[v.wi], v.wi+1
+		for end < v.wn && v.wsock[end] == s {
+			end++
 		}
-		if err = v.sendSock(s).Write(v.writeFn); err == nil {
-			err = v.werr
-		}
+		_, err = v.ws.send(v.sendSock(s), v.wmsgs[v.wi:end])
+		v.wi = end
 	}
 	v.wi, v.wn = 0, 0
 	return closedErr("vxlan", v.name, v.closed.Load(), err)
-}
-
-func (v *VXLAN) doWrite(fd uintptr) bool {
-	for v.wi < v.wend {
-		n, errno := sendmmsg(fd, v.wmsgs[v.wi:v.wend])
-		switch errno {
-		case 0:
-			v.wi += n
-		case unix.EAGAIN, unix.ENOBUFS:
-			return false
-		case unix.EINTR:
-		case unix.EBADF:
-			v.werr = errno
-			return true
-		default:
-			// EMSGSIZE (DF and a frame over the path MTU; EINVAL for a
-			// run), an unreachable remote: count the datagrams and go on
-			// with the rest.
-			v.drops[VXLANTxError].Add(uint64(v.wsegs[v.wi]))
-			v.wi++
-		}
-	}
-	return true
 }
 
 // Close closes the socket.
