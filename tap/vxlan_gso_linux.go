@@ -31,6 +31,10 @@ import (
 // flow keeps one source port on both paths: the raw send writes the port
 // of the UDP socket the flow's super-frames go on.
 
+// noUDPGSO makes OpenVXLAN act as on a kernel without UDP_SEGMENT (tests
+// of the fallback).
+var noUDPGSO bool
+
 // vxFlowSocks is how many UDP sockets (so source ports) carry super-frames
 // when the outer headers are ours: the flow hash picks one.
 const vxFlowSocks = 16
@@ -71,14 +75,13 @@ type gsoMsg struct {
 	vni   uint32 // of the frame being cut
 	sock  uint8  // send socket: 0 conn, 1+i fsocks[i]
 	dests []uint32
-	one   [1]uint32 // dests of a unicast frame
 }
 
 // openGSO finds out whether the kernel takes UDP_SEGMENT and, as root,
 // opens the flow sockets. Its failure is not an error: the port then
 // takes complete frames only and the switch segments for it, as before.
 func (v *VXLAN) openGSO(netns string) {
-	if vxCtlLen > len(v.wctl[0]) {
+	if noUDPGSO || vxCtlLen > len(v.wctl[0]) {
 		return
 	}
 	var perr error

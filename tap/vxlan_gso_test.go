@@ -5,6 +5,7 @@ package tap
 import (
 	"encoding/binary"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -172,9 +173,11 @@ func TestVXLANGSORuns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := refSegments(t, tc.mss, payload)
 			f := tsoFrame(t, 10, tc.mss, payload)
-			if n, err := a.WriteBatch([]*vswitch.Frame{f}); n != 1 || err != nil {
-				t.Fatalf("WriteBatch: %d, %v", n, err)
-			}
+			onOneCPU(func() {
+				if n, err := a.WriteBatch([]*vswitch.Frame{f}); n != 1 || err != nil {
+					t.Errorf("WriteBatch: %d, %v", n, err)
+				}
+			})
 			f.Release()
 			var got [][]byte
 			for r, want := range tc.runs {
@@ -230,9 +233,11 @@ func TestVXLANGSOThroughPort(t *testing.T) {
 	sentinel.SetData(taggedFrame(pkt.Broadcast, pkt.MAC{0x52, 0x54, 0, 0, 0, 0xa}, 10, "sentinel"))
 	tso := tsoFrame(t, 10, 1400, payload)
 	batch := []*vswitch.Frame{plain, tso, bad, pf, sentinel}
-	if n, err := a.WriteBatch(batch); n != len(batch) || err != nil {
-		t.Fatalf("WriteBatch: %d, %v", n, err)
-	}
+	onOneCPU(func() {
+		if n, err := a.WriteBatch(batch); n != len(batch) || err != nil {
+			t.Errorf("WriteBatch: %d, %v", n, err)
+		}
+	})
 	for _, f := range batch {
 		f.Release()
 	}
@@ -283,4 +288,47 @@ func TestVXLANRunShape(t *testing.T) {
 		}
 	}
 	a.wn = 0
+}
+
+// TestVXLANNoGSO: on a kernel without UDP_SEGMENT the port takes complete
+// frames only (the switch segments for it) and holds no flow sockets; its
+// raw sends still spread flows over 49152-65535.
+func TestVXLANNoGSO(t *testing.T) {
+	noUDPGSO = true
+	a := openVX(t, "127.0.0.1", map[uint16]uint32{10: 1010}, "127.0.0.2")
+	noUDPGSO = false
+	if a.gso || a.Features() != 0 {
+		t.Fatalf("gso %v, features %v: want neither", a.gso, a.Features())
+	}
+	for i, s := range a.fsocks {
+		if s.f != nil {
+			t.Fatalf("flow socket %d open without UDP GSO", i)
+		}
+	}
+	if p := a.flowSource(12345); p != 49152+12345%16384 {
+		t.Fatalf("flow source port %d", p)
+	}
+}
+
+// onOneCPU runs fn on a thread held on one CPU. Loopback delivers a
+// datagram through the sending CPU's backlog; under load that backlog
+// waits for ksoftirqd, and datagrams sent from two CPUs (the goroutine
+// moved between two sends) may arrive out of order. Tests that expect
+// one order send from one CPU.
+func onOneCPU(fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, one unix.CPUSet
+	if unix.SchedGetaffinity(0, &all) == nil {
+		for c := range 1024 {
+			if all.IsSet(c) {
+				one.Set(c)
+				break
+			}
+		}
+		if unix.SchedSetaffinity(0, &one) == nil {
+			defer unix.SchedSetaffinity(0, &all)
+		}
+	}
+	fn()
 }

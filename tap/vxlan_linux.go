@@ -101,7 +101,8 @@ type VXLAN struct {
 	arena  *vxArena // pooled, only while a WriteBatch with offload frames runs
 	aoff   int      // arena bytes in use
 	g      gsoMsg
-	eerr   error // a send failed while the segmenter was emitting
+	eerr   error     // a send failed while the segmenter was emitting
+	uni    [1]uint32 // the destinations of a unicast frame
 	emitFn func(*vswitch.Frame)
 
 	closed atomic.Bool
@@ -293,7 +294,8 @@ func (v *VXLAN) isRemote(a uint32) bool {
 // WriteBatch implements vswitch.Port. Frames come tagged (the port is a
 // trunk of its VNIs' VLANs); the tag picks the VNI and is left out of the
 // datagram. A unicast frame to a learned MAC goes to its VTEP; anything
-// else to every remote (head-end replication).
+// else to every remote (head-end replication). A frame with offload
+// metadata goes through writeOffload: segments in UDP-GSO sends.
 func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if v.closed.Load() {
 		return 0, fmt.Errorf("vxlan %s: %w", v.name, vswitch.ErrClosed)
@@ -314,35 +316,26 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 			v.drops[VXLANNotCarried].Add(1)
 			continue
 		}
-		hash := flowHash(b)
-		sport := v.port
-		if v.raw != nil {
-			sport = v.flowSource(hash)
-		}
-		if f.VNet != (pkt.VirtioNetHdr{}) {
-			dests := v.peers.Load().flood[vid]
-			if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
-				if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
-					v.g.one[0] = vtep
-					dests = v.g.one[:]
-				}
+		dests := v.peers.Load().flood[vid]
+		if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
+			if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
+				v.uni[0] = vtep
+				dests = v.uni[:]
 			}
+		}
+		hash := flowHash(b)
+		if f.VNet != (pkt.VirtioNetHdr{}) {
 			if err := v.writeOffload(f, vni, hash, dests); err != nil {
 				return sent, err
 			}
 			sent++
 			continue
 		}
-		if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
-			if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
-				if err := v.add(b, vni, sport, vtep); err != nil {
-					return sent, err
-				}
-				sent++
-				continue
-			}
+		sport := v.port
+		if v.raw != nil {
+			sport = v.flowSource(hash)
 		}
-		for _, r := range v.peers.Load().flood[vid] {
+		for _, r := range dests {
 			if err := v.add(b, vni, sport, r); err != nil {
 				return sent, err
 			}

@@ -318,9 +318,11 @@ func TestVXLANTxError(t *testing.T) {
 		fs[0].SetData(huge)
 		fs[1].SetData(taggedFrame(pkt.Broadcast, src, 10, "after"))
 		fs[2].SetData(taggedFrame(pkt.Broadcast, src, 10, "sentinel"))
-		if n, err := a.WriteBatch(fs); n != 3 || err != nil {
-			t.Fatalf("%s: WriteBatch: %d, %v", name, n, err)
-		}
+		onOneCPU(func() {
+			if n, err := a.WriteBatch(fs); n != 3 || err != nil {
+				t.Errorf("%s: WriteBatch: %d, %v", name, n, err)
+			}
+		})
 		for _, f := range fs {
 			f.Release()
 		}
