@@ -70,19 +70,9 @@ func refSegments(t testing.TB, mss int, payload []byte) [][]byte {
 // datagrams were grouped.
 func groSocket(t *testing.T, addr string) int {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
+	fd := udpSock(t, addr)
 	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
 		t.Skipf("UDP_GRO: %v", err)
-	}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
-	sa := &unix.SockaddrInet4{Port: int(vxPort())}
-	copy(sa.Addr[:], net.ParseIP(addr).To4())
-	if err := unix.Bind(fd, sa); err != nil {
-		t.Fatal(err)
 	}
 	return fd
 }
