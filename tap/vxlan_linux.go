@@ -324,7 +324,8 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 			}
 		}
 		hash := flowHash(b)
-		if f.VNet != (pkt.VirtioNetHdr{}) {
+		// DATA_VALID alone asks nothing: such a frame is complete.
+		if f.VNet.IsGSO() || f.VNet.Flags&pkt.VirtioNetHdrFNeedsCsum != 0 {
 			if err := v.writeOffload(f, vni, hash, dests); err != nil {
 				return sent, err
 			}
