@@ -31,25 +31,14 @@ type AFPacket struct {
 	conn packetConn // a *packet.Conn, or an inherited socket (handover_linux.go)
 	rc   syscall.RawConn
 
-	rframes []*vswitch.Frame
-	rn      int
-	rerr    error
-	rmsgs   [rxChunk]mmsghdr
-	riov    [rxChunk][3]unix.Iovec
-	rhdr    [rxChunk][pkt.VirtioNetHdrLen]byte
-	rctl    [rxChunk][]byte
-	spill   *spillSet // pooled, only while doRead runs
-	readFn  func(fd uintptr) bool
-	vnet    int // PACKET_VNET_HDR took: the header's length before each frame, else 0
+	rd   mmsgReader
+	rctl [rxChunk][]byte
+	vnet int // PACKET_VNET_HDR took: the header's length before each frame, else 0
 
-	wframes []*vswitch.Frame
-	wi      int
-	wsent   int
-	werr    error
-	wmsgs   [vswitch.BatchSize]mmsghdr
-	wiov    [vswitch.BatchSize][2]unix.Iovec
-	whdr    [vswitch.BatchSize][pkt.VirtioNetHdrLen]byte
-	writeFn func(fd uintptr) bool
+	ws    mmsgSender
+	wmsgs [vswitch.BatchSize]mmsghdr
+	wiov  [vswitch.BatchSize][2]unix.Iovec
+	whdr  [vswitch.BatchSize][pkt.VirtioNetHdrLen]byte
 
 	closed   atomic.Bool
 	keep     atomic.Bool // Close leaves promiscuous mode on (KeepDevice)
@@ -101,8 +90,9 @@ func (a *AFPacket) buffers() {
 	for i := range rxChunk {
 		a.rctl[i] = make([]byte, auxSpace)
 	}
-	a.readFn = withSpillSet(&a.spill, a.doRead)
-	a.writeFn = a.doWrite
+	a.rd.prefix, a.rd.ctl, a.rd.bad, a.rd.decode = a.vnet, a.rctl[:], &a.rxErrors, a.decode
+	a.rd.init(a.rc)
+	a.ws.refused = func(int) { a.txErrors.Add(1) }
 }
 
 func (a *AFPacket) setup() error {
@@ -169,85 +159,30 @@ func (a *AFPacket) TxErrors() uint64 { return a.txErrors.Load() }
 
 // ReadBatch implements vswitch.Port.
 func (a *AFPacket) ReadBatch(frames []*vswitch.Frame) (int, error) {
-	a.rframes, a.rn, a.rerr = frames, 0, nil
-	err := a.rc.Read(a.readFn)
-	n := a.rn
-	a.rframes = nil
-	if err == nil {
-		err = a.rerr
-	}
+	n, err := a.rd.read(frames)
 	return n, closedErr("afpacket", a.dev, a.closed.Load(), err)
 }
 
-func (a *AFPacket) doRead(fd uintptr) bool {
-	for a.rn < len(a.rframes) {
-		k := min(rxChunk, len(a.rframes)-a.rn)
-		for i := range k {
-			rx := a.rframes[a.rn+i].RxBuf()
-			iov := &a.riov[i]
-			iov[0].Base = &a.rhdr[i][0]
-			iov[0].SetLen(a.vnet)
-			iov[1].Base = &rx[0]
-			iov[1].SetLen(len(rx))
-			iov[2].Base = &a.spill[i][0]
-			iov[2].SetLen(len(a.spill[i]))
-			h := &a.rmsgs[i].hdr
-			h.Iov = &iov[0]
-			h.SetIovlen(3)
-			h.Control = &a.rctl[i][0]
-			h.SetControllen(auxSpace)
-			h.Flags = 0
-		}
-		got, errno := recvmmsg(fd, a.rmsgs[:k])
-		switch errno {
-		case 0:
-		case unix.EAGAIN:
-			return a.rn > 0
-		case unix.EINTR:
-			continue
-		default:
-			a.rerr = errno
-			return true
-		}
-		kept := 0
-		for i := range got {
-			m := &a.rmsgs[i]
-			f := a.rframes[a.rn+i]
-			n := int(m.len) - a.vnet
-			if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
-				a.rxErrors.Add(1)
-				continue
-			}
-			if a.vnet != 0 {
-				f.VNet.Decode(a.rhdr[i][:])
-			}
-			if rx := f.RxBuf(); n > len(rx) {
-				f = f.Promote(a.spill[i][:n-len(rx)])
-			} else {
-				f.SetLen(n)
-			}
-			if tci, tpid, ok := auxVLAN(a.rctl[i][:m.hdr.Controllen]); ok {
-				if tpid == pkt.TypeVLAN {
-					f.SetRxTCI(tci)
-				} else if !restoreTag(f, tpid, tci) {
-					// An 802.1ad (or other) outer tag the kernel took off: put
-					// it back so the switch sees the frame as it was on the wire
-					// (and drops it as qinq, as from any other port).
-					a.rxErrors.Add(1)
-					continue
-				}
-			}
-			// Compact: skipped slots keep their (unused) frames after the kept ones.
-			j := a.rn + kept
-			a.rframes[a.rn+i], a.rframes[j] = a.rframes[j], f
-			kept++
-		}
-		a.rn += kept
-		if got < k {
-			return a.rn > 0
+// decode finishes slot i of a read: its virtio-net header, and the VLAN
+// tag the kernel took out of band.
+func (a *AFPacket) decode(i, n int) (*vswitch.Frame, bool) {
+	f := a.rd.frames[a.rd.n+i]
+	if a.vnet != 0 {
+		f.VNet.Decode(a.rd.hdr[i][:])
+	}
+	f = a.rd.land(i, n)
+	if tci, tpid, ok := auxVLAN(a.rd.control(i)); ok {
+		if tpid == pkt.TypeVLAN {
+			f.SetRxTCI(tci)
+		} else if !restoreTag(f, tpid, tci) {
+			// An 802.1ad (or other) outer tag the kernel took off: put
+			// it back so the switch sees the frame as it was on the wire
+			// (and drops it as qinq, as from any other port).
+			a.rxErrors.Add(1)
+			return f, false
 		}
 	}
-	return true
+	return f, true
 }
 
 // WriteBatch implements vswitch.Port; it waits while the socket is full.
@@ -255,7 +190,6 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if a.closed.Load() {
 		return 0, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
 	}
-	a.wframes, a.wi, a.wsent, a.werr = frames, 0, 0, nil
 	for i, f := range frames {
 		b := f.Bytes()
 		f.VNet.Encode(a.whdr[i][:])
@@ -268,36 +202,10 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 		h.Iov = &iov[0]
 		h.SetIovlen(2)
 	}
-	err := a.rc.Write(a.writeFn)
-	sent := a.wsent
-	a.wframes = nil
-	if err == nil {
-		err = a.werr
-	}
+	// A refused frame (too long for the device, link down) is counted
+	// and the rest go on.
+	sent, err := a.ws.send(a.rc, a.wmsgs[:len(frames)])
 	return sent, closedErr("afpacket", a.dev, a.closed.Load(), err)
-}
-
-func (a *AFPacket) doWrite(fd uintptr) bool {
-	for a.wi < len(a.wframes) {
-		n, errno := sendmmsg(fd, a.wmsgs[a.wi:len(a.wframes)])
-		switch errno {
-		case 0:
-			a.wi += n
-			a.wsent += n
-		case unix.EAGAIN, unix.ENOBUFS:
-			return false
-		case unix.EINTR:
-		case unix.EBADF:
-			a.werr = errno
-			return true
-		default:
-			// The first remaining frame was refused (too long for the
-			// device, link down): count it and go on with the rest.
-			a.txErrors.Add(1)
-			a.wi++
-		}
-	}
-	return true
 }
 
 // Close closes the socket (the interface stays; it is not ours), turning

@@ -2,6 +2,7 @@ package tap
 
 import (
 	"encoding/binary"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -60,4 +61,53 @@ func auxVLAN(ctl []byte) (tci, tpid uint16, ok bool) {
 		ctl = ctl[next:]
 	}
 	return 0, 0, false
+}
+
+// mmsgSender is the write side of the sendmmsg drivers: it sends msgs
+// from i on, waiting in the poller while the socket is full. A message
+// the kernel refuses on its own (too long for the device or the path,
+// no route) goes to refused and is skipped; EBADF ends the send.
+type mmsgSender struct {
+	msgs    []mmsghdr
+	i       int // messages sent or skipped
+	sent    int // messages sent
+	err     error
+	refused func(i int) // counts message i of msgs
+	fn      func(fd uintptr) bool
+}
+
+// send sends msgs on rc and reports how many went, with the socket's
+// error if it failed.
+func (s *mmsgSender) send(rc syscall.RawConn, msgs []mmsghdr) (int, error) {
+	if s.fn == nil {
+		s.fn = s.run
+	}
+	s.msgs, s.i, s.sent, s.err = msgs, 0, 0, nil
+	err := rc.Write(s.fn)
+	if err == nil {
+		err = s.err
+	}
+	s.msgs = nil
+	return s.sent, err
+}
+
+func (s *mmsgSender) run(fd uintptr) bool {
+	for s.i < len(s.msgs) {
+		n, errno := sendmmsg(fd, s.msgs[s.i:])
+		switch errno {
+		case 0:
+			s.i += n
+			s.sent += n
+		case unix.EAGAIN, unix.ENOBUFS:
+			return false
+		case unix.EINTR:
+		case unix.EBADF:
+			s.err = errno
+			return true
+		default:
+			s.refused(s.i)
+			s.i++
+		}
+	}
+	return true
 }

@@ -42,6 +42,7 @@ const (
 	VXLANNotCarried                   // egress frame untagged or on a VLAN with no VNI
 	VXLANTableFull                    // a remote MAC not learned: table full (frames to it are replicated)
 	VXLANTxError                      // the socket refused a packet (path MTU: DF is set)
+	VXLANBadOffload                   // an egress super-frame or partial checksum that does not parse
 	NumVXLANDrops
 )
 
@@ -52,6 +53,7 @@ var vxlanDropNames = [NumVXLANDrops]string{
 	VXLANNotCarried:  "not_carried",
 	VXLANTableFull:   "vtep_table_full",
 	VXLANTxError:     "tx_error",
+	VXLANBadOffload:  "bad_offload",
 }
 
 // String is the metric label value.
@@ -83,24 +85,27 @@ type VXLAN struct {
 	peers  atomic.Pointer[vxlanPeers] // static plus what a control plane (EVPN) added
 	vteps  *vtepTable
 
-	rframes []*vswitch.Frame
-	rn      int
-	rerr    error
-	rmsgs   [rxChunk]mmsghdr
-	riov    [rxChunk][3]unix.Iovec
-	rhdr    [rxChunk][pkt.VXLANLen]byte
-	rname   [rxChunk]unix.RawSockaddrInet4
-	spill   *spillSet // pooled, only while doRead runs
-	readFn  func(fd uintptr) bool
+	rd mmsgReader
 
-	wmsgs   [vxTxMsgs]mmsghdr
-	wiov    [vxTxMsgs][3]unix.Iovec
-	wname   [vxTxMsgs]unix.RawSockaddrInet4
-	whdr    [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
-	wn      int                         // messages prepared
-	wi      int                         // messages sent
-	werr    error
-	writeFn func(fd uintptr) bool
+	wmsgs [vxTxMsgs]mmsghdr
+	wiov  [vxTxMsgs][3]unix.Iovec
+	wname [vxTxMsgs]unix.RawSockaddrInet4
+	whdr  [vxTxMsgs][vxRawHdrLen]byte // outer IPv4 + UDP (raw sends only) + VXLAN
+	wsock [vxTxMsgs]uint8             // the socket each message goes on (sendSock)
+	wsegs [vxTxMsgs]uint16            // datagrams each message makes
+	wctl  [vxTxMsgs][24]byte          // UDP_SEGMENT (CmsgSpace(2) on 64-bit), for runs
+	wn    int                         // messages prepared
+	wi    int                         // messages sent
+	ws    mmsgSender
+
+	gso    bool // UDP_SEGMENT works: offload frames are taken and sent as runs
+	fsocks [vxFlowSocks]flowSock
+	arena  *vxArena // pooled, only while a WriteBatch with offload frames runs
+	aoff   int      // arena bytes in use
+	g      gsoMsg
+	eerr   error     // a send failed while the segmenter was emitting
+	uni    [1]uint32 // the destinations of a unicast frame
+	emitFn func(*vswitch.Frame)
 
 	closed atomic.Bool
 	drops  [NumVXLANDrops]atomic.Uint64
@@ -180,7 +185,14 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 		v.wname[i].Family = unix.AF_INET
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&v.wname[i].Port))[:], v.port)
 	}
-	v.readFn, v.writeFn = withSpillSet(&v.spill, v.doRead), v.doWrite
+	v.rd.prefix, v.rd.named, v.rd.stamp = pkt.VXLANLen, true, true
+	v.rd.bad, v.rd.decode = &v.drops[VXLANMalformed], v.decap
+	v.rd.init(v.rc)
+	v.emitFn = v.emitSeg
+	// EMSGSIZE (DF and a frame over the path MTU; EINVAL for a run), an
+	// unreachable remote: count the datagrams and go on with the rest.
+	v.ws.refused = func(i int) { v.drops[VXLANTxError].Add(uint64(v.wsegs[v.wi+i])) }
+	v.openGSO(cfg.Netns)
 	return v, nil
 }
 
@@ -207,9 +219,15 @@ func (v *VXLAN) openRaw() error {
 // Name is the port name.
 func (v *VXLAN) Name() string { return v.name }
 
-// Features: none. GSO super-frames and partial checksums are finished by
-// the switch before they reach the tunnel.
-func (v *VXLAN) Features() vswitch.Features { return 0 }
+// Features: with UDP GSO, super-frames and partial checksums come whole
+// (writeOffload segments them into one send); without it the switch
+// finishes them before they reach the tunnel.
+func (v *VXLAN) Features() vswitch.Features {
+	if v.gso {
+		return vswitch.FeatVNetHdr
+	}
+	return 0
+}
 
 // Drops are the tunnel's own drop counters by reason.
 func (v *VXLAN) Drops() (d [NumVXLANDrops]uint64) {
@@ -242,93 +260,32 @@ func (v *VXLAN) Remotes() []VTEPEntry { return v.vteps.entries(time.Now().Unix()
 // ReadBatch implements vswitch.Port: each datagram's inner frame, with its
 // VNI's VLAN as an out-of-band tag.
 func (v *VXLAN) ReadBatch(frames []*vswitch.Frame) (int, error) {
-	v.rframes, v.rn, v.rerr = frames, 0, nil
-	err := v.rc.Read(v.readFn)
-	n := v.rn
-	v.rframes = nil
-	if err == nil {
-		err = v.rerr
-	}
+	n, err := v.rd.read(frames)
 	return n, closedErr("vxlan", v.name, v.closed.Load(), err)
 }
 
-func (v *VXLAN) doRead(fd uintptr) bool {
-	for v.rn < len(v.rframes) {
-		k := min(rxChunk, len(v.rframes)-v.rn)
-		for i := range k {
-			rx := v.rframes[v.rn+i].RxBuf()
-			iov := &v.riov[i]
-			iov[0].Base = &v.rhdr[i][0]
-			iov[0].SetLen(pkt.VXLANLen)
-			iov[1].Base = &rx[0]
-			iov[1].SetLen(len(rx))
-			iov[2].Base = &v.spill[i][0]
-			iov[2].SetLen(len(v.spill[i]))
-			h := &v.rmsgs[i].hdr
-			h.Iov = &iov[0]
-			h.SetIovlen(3)
-			h.Name = (*byte)(unsafe.Pointer(&v.rname[i]))
-			h.Namelen = unix.SizeofSockaddrInet4
-			h.Control = nil
-			h.SetControllen(0)
-			h.Flags = 0
-		}
-		got, errno := recvmmsg(fd, v.rmsgs[:k])
-		switch errno {
-		case 0:
-		case unix.EAGAIN:
-			return v.rn > 0
-		case unix.EINTR:
-			continue
-		default:
-			v.rerr = errno
-			return true
-		}
-		now := time.Now().Unix()
-		kept := 0
-		for i := range got {
-			if f, ok := v.decap(i, now); ok {
-				j := v.rn + kept
-				v.rframes[v.rn+i], v.rframes[j] = v.rframes[j], f
-				kept++
-			}
-		}
-		v.rn += kept
-		if got < k {
-			return v.rn > 0
-		}
-	}
-	return true
-}
-
-// decap checks datagram i of the last recvmmsg and turns its slot's frame
-// into the inner frame.
-func (v *VXLAN) decap(i int, now int64) (*vswitch.Frame, bool) {
-	m := &v.rmsgs[i]
-	n := int(m.len) - pkt.VXLANLen
-	if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 ||
-		!pkt.VXLAN(v.rhdr[i][:]).Valid() {
+// decap checks datagram i of the last read (n bytes after its VXLAN
+// header) and turns its slot's frame into the inner frame.
+func (v *VXLAN) decap(i, n int) (*vswitch.Frame, bool) {
+	f := v.rd.frames[v.rd.n+i]
+	hdr := pkt.VXLAN(v.rd.hdr[i][:pkt.VXLANLen])
+	if !hdr.Valid() {
 		v.drops[VXLANMalformed].Add(1)
-		return nil, false
+		return f, false
 	}
-	src := binary.BigEndian.Uint32(v.rname[i].Addr[:])
+	src := v.rd.source(i)
 	if !v.isRemote(src) {
 		v.drops[VXLANUnknownVTEP].Add(1)
-		return nil, false
+		return f, false
 	}
-	vid, ok := v.vidOf[pkt.VXLAN(v.rhdr[i][:]).VNI()]
+	vid, ok := v.vidOf[hdr.VNI()]
 	if !ok {
 		v.drops[VXLANUnknownVNI].Add(1)
-		return nil, false
+		return f, false
 	}
-	f := v.rframes[v.rn+i]
-	if rx := f.RxBuf(); n > len(rx) {
-		f = f.Promote(v.spill[i][:n-len(rx)])
-	} else {
-		f.SetLen(n)
-	}
+	f = v.rd.land(i, n)
 	f.SetRxTCI(vid)
-	if smac := pkt.Ethernet(f.Bytes()).Src(); !smac.IsMulticast() && !v.vteps.learn(vid, smac, src, now) {
+	if smac := pkt.Ethernet(f.Bytes()).Src(); !smac.IsMulticast() && !v.vteps.learn(vid, smac, src, v.rd.now) {
 		v.drops[VXLANTableFull].Add(1)
 	}
 	return f, true
@@ -342,13 +299,15 @@ func (v *VXLAN) isRemote(a uint32) bool {
 // WriteBatch implements vswitch.Port. Frames come tagged (the port is a
 // trunk of its VNIs' VLANs); the tag picks the VNI and is left out of the
 // datagram. A unicast frame to a learned MAC goes to its VTEP; anything
-// else to every remote (head-end replication).
+// else to every remote (head-end replication). A frame with offload
+// metadata goes through writeOffload: segments in UDP-GSO sends.
 func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if v.closed.Load() {
 		return 0, fmt.Errorf("vxlan %s: %w", v.name, vswitch.ErrClosed)
 	}
 	now := time.Now().Unix()
-	v.wn, v.wi, v.werr = 0, 0, nil
+	v.wn, v.wi = 0, 0
+	defer v.releaseArena()
 	sent := 0
 	for _, f := range frames {
 		b := f.Bytes()
@@ -362,20 +321,27 @@ func (v *VXLAN) WriteBatch(frames []*vswitch.Frame) (int, error) {
 			v.drops[VXLANNotCarried].Add(1)
 			continue
 		}
-		sport := v.port
-		if v.raw != nil {
-			sport = flowPort(b)
-		}
+		dests := v.peers.Load().flood[vid]
 		if dst := pkt.Ethernet(b).Dst(); !dst.IsMulticast() {
 			if vtep, ok := v.vteps.lookup(vid, dst, now); ok {
-				if err := v.add(b, vni, sport, vtep); err != nil {
-					return sent, err
-				}
-				sent++
-				continue
+				v.uni[0] = vtep
+				dests = v.uni[:]
 			}
 		}
-		for _, r := range v.peers.Load().flood[vid] {
+		hash := flowHash(b)
+		// DATA_VALID alone asks nothing: such a frame is complete.
+		if f.VNet.IsGSO() || f.VNet.Flags&pkt.VirtioNetHdrFNeedsCsum != 0 {
+			if err := v.writeOffload(f, vni, hash, dests); err != nil {
+				return sent, err
+			}
+			sent++
+			continue
+		}
+		sport := v.port
+		if v.raw != nil {
+			sport = v.flowSource(hash)
+		}
+		for _, r := range dests {
 			if err := v.add(b, vni, sport, r); err != nil {
 				return sent, err
 			}
@@ -420,49 +386,26 @@ func (v *VXLAN) add(b []byte, vni uint32, sport uint16, vtep uint32) error {
 	iov[1].SetLen(12) // the MAC addresses; the tag after them stays behind
 	iov[2].Base = &b[pkt.EthernetLen+pkt.VLANTagLen-2]
 	iov[2].SetLen(len(b) - (pkt.EthernetLen + pkt.VLANTagLen - 2))
-	binary.BigEndian.PutUint32(v.wname[i].Addr[:], vtep)
-	h := &v.wmsgs[i].hdr
-	h.Name = (*byte)(unsafe.Pointer(&v.wname[i]))
-	h.Namelen = unix.SizeofSockaddrInet4
-	h.Iov = &iov[0]
-	h.SetIovlen(3)
+	v.setMsg(i, vtep, 3)
+	v.wsock[i], v.wsegs[i] = 0, 1
 	v.wn++
 	return nil
 }
 
+// flush sends the prepared messages, a sendmmsg per run of messages on
+// one socket, in order.
 func (v *VXLAN) flush() error {
-	if v.wi == v.wn {
-		v.wi, v.wn = 0, 0
-		return nil
-	}
-	err := v.wc.Write(v.writeFn)
-	if err == nil {
-		err = v.werr
+	var err error
+	for v.wi < v.wn && err == nil {
+		s, end := v.wsock[v.wi], v.wi+1
+		for end < v.wn && v.wsock[end] == s {
+			end++
+		}
+		_, err = v.ws.send(v.sendSock(s), v.wmsgs[v.wi:end])
+		v.wi = end
 	}
 	v.wi, v.wn = 0, 0
 	return closedErr("vxlan", v.name, v.closed.Load(), err)
-}
-
-func (v *VXLAN) doWrite(fd uintptr) bool {
-	for v.wi < v.wn {
-		n, errno := sendmmsg(fd, v.wmsgs[v.wi:v.wn])
-		switch errno {
-		case 0:
-			v.wi += n
-		case unix.EAGAIN, unix.ENOBUFS:
-			return false
-		case unix.EINTR:
-		case unix.EBADF:
-			v.werr = errno
-			return true
-		default:
-			// EMSGSIZE (DF and a frame over the path MTU), an unreachable
-			// remote: count the datagram and go on with the rest.
-			v.drops[VXLANTxError].Add(1)
-			v.wi++
-		}
-	}
-	return true
 }
 
 // Close closes the socket.
@@ -473,14 +416,15 @@ func (v *VXLAN) Close() error {
 	if v.raw != nil {
 		v.raw.Close()
 	}
+	v.closeFlowSocks()
 	return v.conn.Close()
 }
 
-// flowPort picks a UDP source port from the inner flow (MACs, and for
-// IPv4 the addresses and, unfragmented, the ports), in the dynamic range
-// 49152-65535, so the underlay's ECMP spreads flows and keeps each on one
-// path.
-func flowPort(b []byte) uint16 {
+// flowHash hashes the inner flow of the tagged frame b (MACs, and for
+// IPv4 the addresses and, unfragmented, the ports), for the UDP source
+// port (flowSource), so the underlay's ECMP spreads flows and keeps each
+// on one path.
+func flowHash(b []byte) uint32 {
 	const prime = 16777619
 	h := uint32(2166136261)
 	mix := func(p []byte) {
@@ -496,5 +440,5 @@ func flowPort(b []byte) uint16 {
 			mix(ip[hl : hl+4])
 		}
 	}
-	return 49152 + uint16(h%16384)
+	return h
 }

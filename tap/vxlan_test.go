@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -20,7 +21,7 @@ import (
 // at once must not collide on 4789.
 func vxPort() uint16 { return uint16(20000 + os.Getpid()%20000) }
 
-func openVX(t *testing.T, local string, vnis map[uint16]uint32, remotes ...string) *VXLAN {
+func openVX(t testing.TB, local string, vnis map[uint16]uint32, remotes ...string) *VXLAN {
 	t.Helper()
 	cfg := VXLANConfig{Name: "vx-" + local, Local: netip.MustParseAddr(local), Port: vxPort(), VNIs: vnis}
 	for _, r := range remotes {
@@ -208,7 +209,7 @@ func ipv4Frame(vid, sport, dport uint16) []byte {
 
 // srcPort is the UDP source port of the last datagram read into slot 0.
 func srcPort(v *VXLAN) uint16 {
-	p := v.rname[0].Port
+	p := v.rd.name[0].Port
 	return binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&p))[:])
 }
 
@@ -297,5 +298,41 @@ func TestVXLANControlPlane(t *testing.T) {
 	a.SetFlood(1010, nil)
 	if a.isRemote(addr4(netip.MustParseAddr("127.0.0.3"))) {
 		t.Fatal("a withdrawn VTEP is still heard")
+	}
+}
+
+// TestVXLANTxError: a datagram the socket refuses (longer than IPv4
+// allows) is counted as tx_error and skipped; the frames after it in the
+// batch still go, in order, on both the raw and the UDP-socket path.
+func TestVXLANTxError(t *testing.T) {
+	a := openVX(t, "127.0.0.1", map[uint16]uint32{10: 1010}, "127.0.0.2")
+	b := openVX(t, "127.0.0.2", map[uint16]uint32{10: 1010}, "127.0.0.1")
+	src := pkt.MAC{0x52, 0x54, 0, 0, 0, 0xa}
+	for round, name := range []string{"raw", "udp"} {
+		if name == "udp" && a.raw != nil {
+			a.raw.Close()
+			a.raw, a.wc = nil, a.rc
+		}
+		huge := taggedFrame(pkt.Broadcast, src, 10, strings.Repeat("x", 65600))
+		fs := []*vswitch.Frame{vswitch.NewBigFrame(), vswitch.NewFrame(), vswitch.NewFrame()}
+		fs[0].SetData(huge)
+		fs[1].SetData(taggedFrame(pkt.Broadcast, src, 10, "after"))
+		fs[2].SetData(taggedFrame(pkt.Broadcast, src, 10, "sentinel"))
+		onOneCPU(func() {
+			if n, err := a.WriteBatch(fs); n != 3 || err != nil {
+				t.Errorf("%s: WriteBatch: %d, %v", name, n, err)
+			}
+		})
+		for _, f := range fs {
+			f.Release()
+		}
+		for _, want := range []string{"after", "sentinel"} {
+			if got, _ := recvOne(t, b); !bytes.Equal(got, untag(taggedFrame(pkt.Broadcast, src, 10, want))) {
+				t.Fatalf("%s: got % x, want %q", name, got[:min(len(got), 32)], want)
+			}
+		}
+		if d := a.Drops(); d[VXLANTxError] != uint64(round+1) {
+			t.Fatalf("%s: tx_error %d, want %d", name, d[VXLANTxError], round+1)
+		}
 	}
 }
