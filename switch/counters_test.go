@@ -35,6 +35,13 @@ func TestFinalPortsAddCounters(t *testing.T) {
 	n := newTestSwitch(t, Config{}, access("a", 1), access("b", 1))
 	n.ports["a"].in <- frame(pkt.Broadcast, mac(1))
 	n.ports["b"].expect(t)
+	// The counters are bumped after the frame is handed over: wait for
+	// them, so what AddCounters adds is all that changes.
+	waitFor(t, func() bool {
+		a, _ := n.Port("a")
+		b, _ := n.Port("b")
+		return a.RxPackets == 1 && b.TxPackets == 1
+	})
 	if !n.AddCounters("a", a) || !n.AddCounters("b", b) || n.AddCounters("c", final["c"]) {
 		t.Fatal("AddCounters: want true for a and b, false for c")
 	}
