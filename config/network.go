@@ -98,7 +98,7 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 	}
 	if nw.Address.IsValid() {
 		for i, f := range nw.Forwards {
-			if f.To.IsValid() && !nw.Address.Contains(f.To.Addr()) {
+			if f.To.IsValid() && !d.checkForward6(&nw, keys["forwards"], path, i) && !nw.Address.Contains(f.To.Addr()) {
 				d.errf(keys["forwards"], fmt.Sprintf("%s.forwards[%d].to", path, i), "%s is not inside %s", f.To, nw.Address.Masked())
 			}
 		}
@@ -229,8 +229,8 @@ func (d *decoder) forward(n *yaml.Node, path string) Forward {
 		case "to":
 			if s, ok := d.scalar(v, kp); ok {
 				ap, err := netip.ParseAddrPort(s)
-				if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-					d.errf(v, kp, "%q is not an address and port like 192.168.122.10:80", s)
+				if err != nil || ap.Addr().Is4In6() || ap.Addr().Zone() != "" || ap.Port() == 0 {
+					d.errf(v, kp, "%q is not an address and port like 192.168.122.10:80 or [fd00:122::10]:80", s)
 				} else {
 					f.To = ap
 				}
@@ -245,7 +245,7 @@ func (d *decoder) forward(n *yaml.Node, path string) Forward {
 
 func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 	u := Uplink{Line: n.Line, Type: UplinkPacket}
-	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac", "host_loopback"}, func(key string, _, v *yaml.Node) {
+	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac", "host_loopback", "address6", "gateway6"}, func(key string, _, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "name":
@@ -270,6 +270,8 @@ func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 			d.addr(v, kp, &u.Gateway)
 		case "mac":
 			d.mac(v, kp, &u.MAC)
+		case "address6", "gateway6":
+			d.uplinkKey6(key, v, kp, &u)
 		case "host_loopback":
 			d.addr(v, kp, &u.HostLoopback)
 			if a := u.HostLoopback; a.IsValid() && (!a.Is4() || !a.IsGlobalUnicast()) {
@@ -292,6 +294,7 @@ func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 	case u.Prefix.IsValid() && !u.Prefix.Contains(u.Gateway):
 		d.errf(n, path+".gateway", "%s is not inside %s", u.Gateway, u.Prefix.Masked())
 	}
+	d.checkUplink6(n, path, &u)
 	return u
 }
 

@@ -177,6 +177,7 @@ type Table struct {
 type fwdKey struct {
 	proto uint8
 	port  uint16
+	v6    bool // to the outside IPv6 address (and so to an IPv6 guest)
 }
 
 // AddForward sends new connections to the outside address on proto/port
@@ -190,7 +191,7 @@ func (t *Table) AddForward(proto uint8, port uint16, to netip.AddrPort) {
 			m[k] = v
 		}
 	}
-	m[fwdKey{proto, port}] = to
+	m[fwdKey{proto, port, to.Addr().Is6()}] = to
 	t.forwards.Store(&m)
 }
 
@@ -202,7 +203,7 @@ func (t *Table) forward(reply Tuple, now int64) *Entry {
 	if fw == nil {
 		return nil
 	}
-	to, ok := (*fw)[fwdKey{reply.Proto, reply.Dst.Port()}]
+	to, ok := (*fw)[fwdKey{reply.Proto, reply.Dst.Port(), reply.Dst.Addr().Is6()}]
 	if !ok {
 		return nil
 	}
@@ -333,13 +334,13 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 		return nil, v
 	}
 	out := Tuple{Proto: in.Proto, Src: netip.AddrPortFrom(outside, in.Src.Port()), Dst: in.Dst}
-	if in.Proto == pkt.ProtoICMP {
+	if isEcho(in.Proto) {
 		out.Dst = netip.AddrPortFrom(in.Dst.Addr(), in.Src.Port())
 	}
 	// Keep the guest's port when that outside tuple is free; otherwise
 	// walk the range. The reply tuple is the key, so it is unique.
 	if _, taken := t.byOutside.Load(out.reverse()); taken {
-		if in.Proto != pkt.ProtoTCP && in.Proto != pkt.ProtoUDP && in.Proto != pkt.ProtoICMP {
+		if in.Proto != pkt.ProtoTCP && in.Proto != pkt.ProtoUDP && !isEcho(in.Proto) {
 			// No port to remap: the replies to this guest would
 			// reach the one whose flow holds the tuple.
 			t.full.Add(1)
@@ -355,7 +356,7 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 				t.next = p + 1
 			}
 			out.Src = netip.AddrPortFrom(outside, p)
-			if in.Proto == pkt.ProtoICMP {
+			if isEcho(in.Proto) {
 				out.Dst = netip.AddrPortFrom(in.Dst.Addr(), p)
 			}
 			if _, taken := t.byOutside.Load(out.reverse()); !taken {
@@ -372,6 +373,10 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 	t.insert(e, now)
 	return e, Translated
 }
+
+// isEcho reports whether proto's flows are ICMP echo, whose identifier
+// is the flow's "port" at both ends.
+func isEcho(proto uint8) bool { return proto == pkt.ProtoICMP || proto == pkt.ProtoICMPv6 }
 
 // lookupReply finds the flow a packet arriving at the outside belongs to.
 func (t *Table) lookupReply(reply Tuple) *Entry {
