@@ -335,7 +335,7 @@ func (d *decoder) check(c *Config) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: e.Line, Key: fmt.Sprintf("fdb.static[%d].vlan", i), Msg: fmt.Sprintf("port %s does not carry VLAN %d", e.Port, e.VLAN)})
 		}
 	}
-	uplinks, userUplinks := map[string]bool{}, map[string]bool{}
+	uplinks, userUplinks, uplink6 := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, u := range c.Uplinks {
 		for _, n := range c.Networks {
 			if u.HostLoopback.IsValid() && n.Address.Contains(u.HostLoopback) {
@@ -351,6 +351,7 @@ func (d *decoder) check(c *Config) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("%q is the name of the port on line %d", u.Name, l)})
 		}
 		uplinks[u.Name] = true
+		uplink6[u.Name] = u.Prefix6.IsValid()
 	}
 	nwNames, vlans, prefixes6 := map[string]bool{}, map[uint16]string{}, map[netip.Prefix]string{}
 	for i, n := range c.Networks {
@@ -383,6 +384,9 @@ func (d *decoder) check(c *Config) {
 		}
 		if len(n.Forwards) > 0 && n.Mode != ModeNAT {
 			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)
+		}
+		if f, ok := forward6(n); ok && !uplink6[n.Uplink] {
+			at("forwards", "%s is an IPv6 forward: uplink %s needs address6", f.To, n.Uplink)
 		}
 	}
 }

@@ -90,3 +90,13 @@ func (d *decoder) checkForward6(nw *Network, at *yaml.Node, path string, i int) 
 	}
 	return true
 }
+
+// forward6 is a network's first IPv6 forward, if it has one.
+func forward6(n Network) (Forward, bool) {
+	for _, f := range n.Forwards {
+		if f.To.Addr().Is6() {
+			return f, true
+		}
+	}
+	return Forward{}, false
+}

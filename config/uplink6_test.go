@@ -41,7 +41,7 @@ networks:
 
 func TestUplink6Errors(t *testing.T) {
 	const up = "uplinks:\n  - {name: w, device: e, address: dhcp, "
-	const net6 = "uplinks:\n  - {name: w, device: e, address: dhcp}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: w, "
+	const net6 = "uplinks:\n  - {name: w, device: e, address: dhcp, address6: \"2001:db8::2/64\"}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: w, "
 	for _, tt := range []struct {
 		name, yaml string
 		line       int
@@ -62,6 +62,7 @@ func TestUplink6Errors(t *testing.T) {
 		{"forward6 without address6", net6 + "forwards: [{proto: tcp, port: 80, to: \"[fd00:122::10]:80\"}]}\n", 4, `networks[0].forwards[0].to: [fd00:122::10]:80 is IPv6, but the network has no address6`},
 		{"forward6 outside", net6 + "address6: \"fd00:122::1/64\", forwards: [{proto: tcp, port: 80, to: \"[fd00:123::10]:80\"}]}\n", 4, `networks[0].forwards[0].to: [fd00:123::10]:80 is not a guest address in the network's address6 fd00:122::/64`},
 		{"forward6 gateway", net6 + "address6: \"fd00:122::1/64\", forwards: [{proto: tcp, port: 80, to: \"[fd00:122::1]:80\"}]}\n", 4, `networks[0].forwards[0].to: [fd00:122::1]:80 is not a guest address in the network's address6 fd00:122::/64`},
+		{"forward6 through an uplink without address6", "uplinks:\n  - {name: w, device: e, address: dhcp}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: w, address6: \"fd00:122::1/64\", forwards: [{proto: tcp, port: 80, to: \"[fd00:122::10]:80\"}]}\n", 4, `networks[0].forwards: [fd00:122::10]:80 is an IPv6 forward: uplink w needs address6`},
 		{"forward mapped", net6 + "forwards: [{proto: tcp, port: 80, to: \"[::ffff:10.0.0.9]:80\"}]}\n", 4, `networks[0].forwards[0].to: "[::ffff:10.0.0.9]:80" is not an address and port like 192.168.122.10:80 or [fd00:122::10]:80` + "\n" + `networks[0].forwards[0]: a forward needs proto, port and to`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
