@@ -70,12 +70,12 @@ func FuzzTranslate6(f *testing.F) {
 		if !ok || len(b) != len(before) || pkt.IPv6(b).Src() != uplink6 || pkt.IPv6(b).Dst() != pkt.IPv6(before).Dst() {
 			t.Fatalf("translated to % x from % x", b, before)
 		}
+		if proto != protoTCP && proto != protoUDP && proto != protoIC6 {
+			return // no checksum NAT66 knows of: tracked by address alone
+		}
 		_, l4out, _ := upper6(b)
 		if sums6(before, proto, l4) && !sums6(b, proto, l4out) {
 			t.Fatalf("checksum broken: % x from % x", b, before)
-		}
-		if proto != protoTCP && proto != protoUDP && proto != protoIC6 {
-			return
 		}
 		// The reply: ends swapped (the pseudo-header sum stays), an
 		// echo request turned into its reply.

@@ -158,8 +158,9 @@ type Table struct {
 	byInside  *xsync.Map[Tuple, *Entry]
 	byOutside *xsync.Map[Tuple, *Entry] // keyed by the reply tuple (remote -> uplink)
 	count     atomic.Int64
-	mu        sync.Mutex // creating or removing a flow; never taken for an established one
-	next      uint16     // next port to try when remapping
+	count6    atomic.Int64 // of count, IPv6 flows (NAT66)
+	mu        sync.Mutex   // creating or removing a flow; never taken for an established one
+	next      uint16       // next port to try when remapping
 
 	// Guarded by mu: flows per origin address (no zero counts), and the
 	// early-drop queue of flows in the order they were created. A flow
@@ -246,6 +247,9 @@ func New(cfg Config) *Table {
 // Len is the number of flows.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
+// Len6 is the number of IPv6 flows among Len.
+func (t *Table) Len6() int { return int(t.count6.Load()) }
+
 // Stats are the table's counters.
 func (t *Table) Stats() Stats {
 	return Stats{Full: t.full.Load(), SourceLimit: t.sourceLimit.Load(), Created: t.created.Load(),
@@ -289,6 +293,9 @@ func (t *Table) insert(e *Entry, now int64) {
 	t.byInside.Store(e.Inside, e)
 	t.byOutside.Store(e.Outside.reverse(), e)
 	t.count.Add(1)
+	if e.Inside.Src.Addr().Is6() {
+		t.count6.Add(1)
+	}
 	t.created.Add(1)
 	t.perSource[e.origin()]++
 	e.older, e.queued = t.newest, true
@@ -416,6 +423,9 @@ func (t *Table) removeLocked(e *Entry) {
 	t.byInside.Delete(e.Inside)
 	t.byOutside.Delete(e.Outside.reverse())
 	t.count.Add(-1)
+	if e.Inside.Src.Addr().Is6() {
+		t.count6.Add(-1)
+	}
 	t.unqueue(e)
 	src := e.origin()
 	if n := t.perSource[src] - 1; n > 0 {

@@ -42,7 +42,9 @@ func (t *Table) translate6(p Packet, d dir, outside netip.Addr, now int64) (Verd
 		return Fragment, nil
 	}
 	b := p.IP[off:ip.Len()]
-	if !l4Complete6(proto, b) {
+	if !l4Complete6(proto, b) || proto == pkt.ProtoUDP && !p.Partial && pkt.UDP(b).Checksum() == 0 {
+		// A zero UDP checksum is none, which IPv6 does not allow (RFC 8200
+		// 8.1: the receiver discards it); the rewrite could not keep it.
 		return Malformed, nil
 	}
 	if proto == pkt.ProtoICMPv6 {

@@ -144,6 +144,8 @@ func TestNAT66Refused(t *testing.T) {
 	frag = append(append(append([]byte(nil), frag[:pkt.IPv6Len]...), fh...), frag[pkt.IPv6Len:]...)
 	frag[6] = pkt.ProtoFragment
 	binary.BigEndian.PutUint16(frag[4:], uint16(len(frag)-pkt.IPv6Len))
+	zeroSum := build6(t, protoUDP, guest6, remote6, 5000, 53, "")
+	zeroSum[pkt.IPv6Len+6], zeroSum[pkt.IPv6Len+7] = 0, 0
 	short := build6(t, protoTCP, guest6, remote6, 5000, 80, "syn")[:pkt.IPv6Len+10]
 	binary.BigEndian.PutUint16(short[4:], 10)
 	for _, tc := range []struct {
@@ -158,6 +160,7 @@ func TestNAT66Refused(t *testing.T) {
 		{"echo reply out", build6(t, protoIC6, guest6, remote6, 7, 7, "reply"), false, NotTracked},
 		{"fragment out", frag, false, Fragment},
 		{"short tcp", short, false, Malformed},
+		{"udp without checksum", zeroSum, false, Malformed},
 		{"ipv4 bytes", build(t, protoTCP, guest, remote, 1, 2, "syn"), false, Malformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,6 +283,14 @@ func TestNAT66Forward(t *testing.T) {
 	}
 	if v, _ := tb.Inbound6(Packet{IP: build6(t, protoTCP, remote6, uplink6, 50000, 8081, "syn")}, now); v != NotTracked {
 		t.Fatalf("unforwarded port: %v", v)
+	}
+	// One flow of each family; the IPv6 one counted apart (the family
+	// label of vswitch_conntrack_entries), until it ends.
+	if tb.Len() != 2 || tb.Len6() != 1 {
+		t.Fatalf("%d flows, %d IPv6", tb.Len(), tb.Len6())
+	}
+	if tb.Sweep(now + TimeoutTCPEstablished + 1); tb.Len() != 0 || tb.Len6() != 0 {
+		t.Fatalf("after the sweep %d flows, %d IPv6", tb.Len(), tb.Len6())
 	}
 }
 
