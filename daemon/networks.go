@@ -237,6 +237,8 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}
 		st.GSOOut, st.GSOIn = u.GSOTranslations()
+		st.Conntrack6 = u.NAT().Len6()
+		st.TranslationsOut6, st.TranslationsIn6 = u.Translations6()
 		userDrops(u, st.Drops)
 		out = append(out, st)
 	}

@@ -112,8 +112,23 @@ uplinks:
 		_, err := guest.Output("ping", "-6", "-c", "1", "-W", "1", "2001:db8:246::1")
 		return err == nil
 	})
+	before := scrape(t, metrics)
 	if !guest.ping("2001:db8:246::1", 3) {
 		t.Fatalf("the guest's pings through NAT66 went unanswered\n%s\n%s\n%s", nonzeroDrops(scrape(t, metrics)), guest.Run("ip", "-6", "route"), guest.Run("ip", "-6", "neigh"))
+	}
+	// Three echoes and their replies, counted as IPv6 translations alone.
+	after := scrape(t, metrics)
+	for _, l := range []string{`direction="outbound",family="ipv6"`, `direction="inbound",family="ipv6"`, `direction="outbound",family="ipv4"`, `direction="inbound",family="ipv4"`} {
+		d := metric(t, after, "vswitch_nat_translations_total", l) - metric(t, before, "vswitch_nat_translations_total", l)
+		if want := map[bool]float64{true: 3, false: 0}[strings.Contains(l, "ipv6")]; d != want {
+			t.Fatalf("vswitch_nat_translations_total{%s} grew by %v during 3 pings, want %v", l, d, want)
+		}
+	}
+	ct := func(text, family string) float64 {
+		return metric(t, text, "vswitch_conntrack_entries", `family="`+family+`"`)
+	}
+	if d4, d6 := ct(after, "ipv4")-ct(before, "ipv4"), ct(after, "ipv6")-ct(before, "ipv6"); d4 != 0 || d6 != 1 {
+		t.Fatalf("the pings added %v IPv4 and %v IPv6 flows, want 0 and 1 (one echo identifier)", d4, d6)
 	}
 
 	// HTTP through NAT66, byte-exact; the server logs every client.
