@@ -27,6 +27,17 @@ func (p *Port) routesOut6(dst netip.Addr) bool {
 	return u != nil && u.v6 != nil && p.cfg.Mode.RoutesOut() && dst.IsGlobalUnicast() && u.routes.Load().lookup6(dst) == nil
 }
 
+// routesWhole6 is routesWhole for IPv6 (nat66.go: TSO6 across NAT66): a
+// TCP or UDP packet, its upper layer right after the fixed header, that
+// route6 would send out through the uplink.
+func (p *Port) routesWhole6(ip pkt.IPv6) bool {
+	if p.v6 == nil || !ip.Valid() || ip.NextHeader() != pkt.ProtoTCP && ip.NextHeader() != pkt.ProtoUDP {
+		return false
+	}
+	dst := ip.Dst()
+	return !p.v6.inPrefix(dst) && p.routesOut6(dst) && (p.cfg.Router6 == nil || p.cfg.Router6.lookup(dst) == nil)
+}
+
 // route6Out sends a guest's packet (its source checked by route6) out
 // through the uplink: hop limit and MTU checked here, the rest (NAT66,
 // hairpin, next hop) is the uplink's.
@@ -38,12 +49,31 @@ func (p *Port) route6Out(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 		p.drops[DropTTLExceeded].Add(1)
 		return
 	}
-	if mtu := u.v6.mtu; ip.Len() > mtu {
+	if mtu := u.v6.mtu; p.wireLen6(ip) > mtu {
 		p.icmp6Error(eth, ip, pkt.ICMPv6PacketTooBig, 0, uint32(mtu), now)
 		p.drops[DropTooBig].Add(1)
 		return
 	}
-	u.output6(routedCopy6(eth, ip), p.cfg.Mode == config.ModeNAT, now)
+	f := routedCopy6(eth, ip)
+	f.VNet = p.vnet // a super-frame leaves whole (offload.go)
+	u.output6(f, p.cfg.Mode == config.ModeNAT, now)
+}
+
+// wireLen6 is the size on the wire of the largest packet ip stands for:
+// itself, or a segment of the super-frame being routed (its headers and
+// gso_size bytes), as Linux checks a GSO packet against the MTU. The
+// headers are measured, not taken from the guest's hdr_len: a super-frame
+// has its TCP or UDP header right after the fixed one (routesWhole6), and
+// its length was checked (vswitch.Segmentable).
+func (p *Port) wireLen6(ip pkt.IPv6) int {
+	if !p.vnet.IsGSO() {
+		return ip.Len()
+	}
+	thl := pkt.UDPLen
+	if ip.NextHeader() == pkt.ProtoTCP {
+		thl = pkt.TCP(ip[pkt.IPv6Len:]).DataOffset()
+	}
+	return min(ip.Len(), pkt.IPv6Len+thl+int(p.vnet.GSOSize))
 }
 
 // routedCopy6 is a frame holding the packet ip (in eth) with its hop
@@ -76,7 +106,7 @@ func (u *Uplink) output6(f *vswitch.Frame, translate bool, now time.Time) {
 			f.Release()
 			return
 		}
-		u.countTranslated6(0)
+		u.countTranslated6(0, &f.VNet)
 		if pkt.IPv6(ipb).Dst() == v.ip {
 			u.hairpin(f, now)
 			return
@@ -145,7 +175,7 @@ func (u *Uplink) input6(f *vswitch.Frame, eth pkt.Ethernet, now time.Time) bool 
 			u.natDrop(vd)
 			return false
 		}
-		u.countTranslated6(1)
+		u.countTranslated6(1, &f.VNet)
 		target = u.network6(e.Inside.Src.Addr(), config.ModeNAT)
 	} else {
 		target = u.network6(dst, config.ModeRouted) // routed networks take inbound

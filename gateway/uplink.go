@@ -189,10 +189,10 @@ func (u *Uplink) countTranslated(d int, h *pkt.VirtioNetHdr) {
 // Translations6 are the NAT66 translations among Translations, each way.
 func (u *Uplink) Translations6() (out, in uint64) { return u.nat6[0].Load(), u.nat6[1].Load() }
 
-// countTranslated6 counts a NAT66 translation going d (0 out, 1 in); GSO
-// super-frames are not translated whole over IPv6.
-func (u *Uplink) countTranslated6(d int) {
-	u.countTranslated(d, &pkt.VirtioNetHdr{})
+// countTranslated6 counts a NAT66 translation going d (0 out, 1 in) of a
+// packet with header h.
+func (u *Uplink) countTranslated6(d int, h *pkt.VirtioNetHdr) {
+	u.countTranslated(d, h)
 	u.nat6[d].Add(1)
 }
 
