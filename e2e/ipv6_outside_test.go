@@ -48,7 +48,7 @@ func peerExchange6(t *testing.T, srv, cli *host, bind, port, dst, dstPort, what 
 // with Packet Too Big naming exactly 1400, and one of exactly 1400 bytes
 // goes through.
 func TestIPv6Outside(t *testing.T) {
-	requireE2E(t, "ping", "python3", "curl", "sha256sum")
+	requireE2E(t, "ping", "python3", "curl", "sha256sum", "ethtool")
 	out := newHost6(t, "6o")
 	upDev, outDev := testnet.Veth(t, "6u", out.Netns)
 	testnet.Run(t, "sysctl", "-qw", "net.ipv6.conf."+upDev+".disable_ipv6=1") // vswitch holds it; the host stays off
@@ -153,6 +153,22 @@ uplinks:
 	if seen := peerExchange6(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forwarded IPv6 connection"); seen != "2001:db8:246::1" {
 		t.Fatalf("the guest behind the forward saw %q, want the outside host 2001:db8:246::1", seen)
 	}
+	// TSO6 through NAT66: the outside downloads the blob from the guest
+	// through the forward. The guest's super-frames cross whole: far
+	// fewer translations than the transfer's segments (a per-segment NAT
+	// counts one per 1328 bytes: MSS 1340 on the 1400-byte link, less
+	// timestamps), GSO translations among them.
+	requireTAPOffloads(t, guest, guest.dev)
+	startProcess(t, "guest http.server", guest.Command(context.Background(), "python3", "-m", "http.server", "--bind", "::", "--directory", dir, "8082"))
+	before = scrape(t, metrics)
+	downloadChecked(t, out, "http://[2001:db8:246::2]:8080/blob", filepath.Join(t.TempDir(), "up"), want, 30*time.Second, "20", "the download through the IPv6 forward")
+	after = scrape(t, metrics)
+	delta := func(name, labels string) float64 { return metric(t, after, name, labels) - metric(t, before, name, labels) }
+	const segments = 8 << 20 / 1328
+	if n, gso := delta("vswitch_nat_translations_total", `direction="outbound",family="ipv6"`), delta("vswitch_nat_gso_translations_total", `direction="outbound"`); gso == 0 || gso > n || n > segments/8 {
+		t.Fatalf("%v outbound NAT66 translations (%v GSO) for %d segments: the guest's TSO6 super-frames were not translated whole", n, gso, segments)
+	}
+
 	// Routed: the outside sees the guest's own address, and reaches it.
 	if seen := peerExchange6(t, out, routed, "2001:db8:246::1", "8081", "2001:db8:246::1", "8081", "the routed IPv6 connection"); seen != rAddr.String() {
 		t.Fatalf("the outside host saw %q, want the routed guest's own address %v", seen, rAddr)
