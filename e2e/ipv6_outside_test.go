@@ -163,7 +163,9 @@ uplinks:
 	before = scrape(t, metrics)
 	downloadChecked(t, out, "http://[2001:db8:246::2]:8080/blob", filepath.Join(t.TempDir(), "up"), want, 30*time.Second, "20", "the download through the IPv6 forward")
 	after = scrape(t, metrics)
-	delta := func(name, labels string) float64 { return metric(t, after, name, labels) - metric(t, before, name, labels) }
+	delta := func(name, labels string) float64 {
+		return metric(t, after, name, labels) - metric(t, before, name, labels)
+	}
 	const segments = 8 << 20 / 1328
 	if n, gso := delta("vswitch_nat_translations_total", `direction="outbound",family="ipv6"`), delta("vswitch_nat_gso_translations_total", `direction="outbound"`); gso == 0 || gso > n || n > segments/8 {
 		t.Fatalf("%v outbound NAT66 translations (%v GSO) for %d segments: the guest's TSO6 super-frames were not translated whole", n, gso, segments)
