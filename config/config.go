@@ -156,6 +156,11 @@ type Uplink struct {
 	DHCP    bool
 	Gateway netip.Addr
 	MAC     pkt.MAC
+	// Prefix6 (address6) is the static IPv6 address on the outside link;
+	// invalid: no IPv6. Gateway6 is the IPv6 next hop; invalid: the
+	// router the outside link advertises (uplink6.go).
+	Prefix6  netip.Prefix
+	Gateway6 netip.Addr
 	// HostLoopback (host_loopback, user only): the address through which
 	// guests reach the host's 127.0.0.1; invalid: off.
 	HostLoopback netip.Addr

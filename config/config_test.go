@@ -214,7 +214,7 @@ func TestErrors(t *testing.T) {
 		{"forward proto", natNet + "      - {proto: icmp, port: 80, to: \"10.0.0.10:80\"}\n", 9, `networks[0].forwards[0].proto: unknown protocol "icmp" (tcp or udp)`},
 		{"forward port zero", natNet + "      - {proto: tcp, port: 0, to: \"10.0.0.10:80\"}\n", 9, "networks[0].forwards[0].port: \"0\" is not a whole number from 1 to 65535\nnetworks[0].forwards[0]: a forward needs proto, port and to"},
 		{"forward to outside", natNet + "      - {proto: tcp, port: 80, to: \"10.0.1.10:80\"}\n", 9, "networks[0].forwards[0].to: 10.0.1.10:80 is not inside 10.0.0.0/24"},
-		{"forward to without port", natNet + "      - {proto: tcp, port: 80, to: \"10.0.0.10:0\"}\n", 9, "networks[0].forwards[0].to: \"10.0.0.10:0\" is not an address and port like 192.168.122.10:80\nnetworks[0].forwards[0]: a forward needs proto, port and to"},
+		{"forward to without port", natNet + "      - {proto: tcp, port: 80, to: \"10.0.0.10:0\"}\n", 9, "networks[0].forwards[0].to: \"10.0.0.10:0\" is not an address and port like 192.168.122.10:80 or [fd00:122::10]:80\nnetworks[0].forwards[0]: a forward needs proto, port and to"},
 		{"forward incomplete", natNet + "      - {proto: tcp, port: 80}\n", 9, "networks[0].forwards[0]: a forward needs proto, port and to"},
 		{"forwards without nat", "networks:\n  - name: n\n    address: 10.0.0.1/24\n    forwards:\n      - {proto: tcp, port: 80, to: \"10.0.0.10:80\"}\n", 2, "networks[0].forwards: forwards need mode nat (mode is isolated)"},
 		{"uplink incomplete", "uplinks:\n  - {name: w, device: e}\n", 2, "uplinks[0]: an uplink needs name, device and address"},

@@ -98,7 +98,7 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 	}
 	if nw.Address.IsValid() {
 		for i, f := range nw.Forwards {
-			if f.To.IsValid() && !nw.Address.Contains(f.To.Addr()) {
+			if f.To.IsValid() && !d.checkForward6(&nw, keys["forwards"], path, i) && !nw.Address.Contains(f.To.Addr()) {
 				d.errf(keys["forwards"], fmt.Sprintf("%s.forwards[%d].to", path, i), "%s is not inside %s", f.To, nw.Address.Masked())
 			}
 		}
@@ -229,8 +229,8 @@ func (d *decoder) forward(n *yaml.Node, path string) Forward {
 		case "to":
 			if s, ok := d.scalar(v, kp); ok {
 				ap, err := netip.ParseAddrPort(s)
-				if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-					d.errf(v, kp, "%q is not an address and port like 192.168.122.10:80", s)
+				if err != nil || ap.Addr().Is4In6() || ap.Addr().Zone() != "" || ap.Port() == 0 {
+					d.errf(v, kp, "%q is not an address and port like 192.168.122.10:80 or [fd00:122::10]:80", s)
 				} else {
 					f.To = ap
 				}
@@ -245,7 +245,7 @@ func (d *decoder) forward(n *yaml.Node, path string) Forward {
 
 func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 	u := Uplink{Line: n.Line, Type: UplinkPacket}
-	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac", "host_loopback"}, func(key string, _, v *yaml.Node) {
+	d.fields(n, path, "an uplink", []string{"name", "type", "device", "address", "gateway", "mac", "host_loopback", "address6", "gateway6"}, func(key string, _, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "name":
@@ -270,6 +270,8 @@ func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 			d.addr(v, kp, &u.Gateway)
 		case "mac":
 			d.mac(v, kp, &u.MAC)
+		case "address6", "gateway6":
+			d.uplinkKey6(key, v, kp, &u)
 		case "host_loopback":
 			d.addr(v, kp, &u.HostLoopback)
 			if a := u.HostLoopback; a.IsValid() && (!a.Is4() || !a.IsGlobalUnicast()) {
@@ -292,6 +294,7 @@ func (d *decoder) uplink(n *yaml.Node, path string) Uplink {
 	case u.Prefix.IsValid() && !u.Prefix.Contains(u.Gateway):
 		d.errf(n, path+".gateway", "%s is not inside %s", u.Gateway, u.Prefix.Masked())
 	}
+	d.checkUplink6(n, path, &u)
 	return u
 }
 
@@ -332,7 +335,7 @@ func (d *decoder) check(c *Config) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: e.Line, Key: fmt.Sprintf("fdb.static[%d].vlan", i), Msg: fmt.Sprintf("port %s does not carry VLAN %d", e.Port, e.VLAN)})
 		}
 	}
-	uplinks, userUplinks := map[string]bool{}, map[string]bool{}
+	uplinks, userUplinks, uplink6 := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, u := range c.Uplinks {
 		for _, n := range c.Networks {
 			if u.HostLoopback.IsValid() && n.Address.Contains(u.HostLoopback) {
@@ -348,6 +351,7 @@ func (d *decoder) check(c *Config) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("%q is the name of the port on line %d", u.Name, l)})
 		}
 		uplinks[u.Name] = true
+		uplink6[u.Name] = u.Prefix6.IsValid()
 	}
 	nwNames, vlans, prefixes6 := map[string]bool{}, map[uint16]string{}, map[netip.Prefix]string{}
 	for i, n := range c.Networks {
@@ -380,6 +384,9 @@ func (d *decoder) check(c *Config) {
 		}
 		if len(n.Forwards) > 0 && n.Mode != ModeNAT {
 			at("forwards", "forwards need mode nat (mode is %s)", n.Mode)
+		}
+		if f, ok := forward6(n); ok && !uplink6[n.Uplink] {
+			at("forwards", "%s is an IPv6 forward: uplink %s needs address6", f.To, n.Uplink)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -171,13 +172,22 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 		return nil, err
 	}
 	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: d.gatedPort(link), MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log})
+		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log, Address6: uc.Prefix6, Gateway6: uc.Gateway6, MTU: deviceMTU(uc.Device)})
 	u.ImportNeighbours(d.opts.inherit.neighbours("uplink:" + uc.Name)) // an upgrade's
 	if err := d.addUplink(u, uc, link); err != nil {
 		return nil, err
 	}
-	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC())
+	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC(),
+		"address6", uc.Prefix6, "gateway6", uc.Gateway6)
 	return u, nil
+}
+
+// deviceMTU is a device's MTU, 0 (the default) when it cannot be read.
+func deviceMTU(name string) int {
+	if ifi, err := net.InterfaceByName(name); err == nil {
+		return ifi.MTU
+	}
+	return 0
 }
 
 // addUplink starts u: its link becomes a switch port under the uplink's
@@ -227,6 +237,8 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 			st.Drops[gateway.UplinkDropReason(r).String()] = v
 		}
 		st.GSOOut, st.GSOIn = u.GSOTranslations()
+		st.Conntrack6 = u.NAT().Len6()
+		st.TranslationsOut6, st.TranslationsIn6 = u.Translations6()
 		userDrops(u, st.Drops)
 		out = append(out, st)
 	}

@@ -244,7 +244,7 @@ func TestConntrackFlood(t *testing.T) {
 	checkSHA256(t, got, want)
 
 	text := scrape(t, addr)
-	entries := plainMetric(t, text, "vswitch_conntrack_entries")
+	entries := metric(t, text, "vswitch_conntrack_entries", `family="ipv4"`)
 	early := plainMetric(t, text, "vswitch_conntrack_early_drops_total")
 	limited := metric(t, text, "vswitch_uplink_drops_total", `reason="conntrack_source_limit",uplink="wan"`)
 	full := metric(t, text, "vswitch_uplink_drops_total", `reason="conntrack_full",uplink="wan"`)
@@ -355,8 +355,8 @@ func TestConntrackForwardFlood(t *testing.T) {
 	if after > time.Second {
 		t.Errorf("connecting right after the flood took %v", after)
 	}
-	if full != 0 || delta("vswitch_conntrack_early_drops_total") == 0 || plainMetric(t, text, "vswitch_conntrack_entries") > maxEntries {
+	if full != 0 || delta("vswitch_conntrack_early_drops_total") == 0 || metric(t, text, "vswitch_conntrack_entries", `family="ipv4"`) > maxEntries {
 		t.Errorf("%v refused as conntrack_full (want 0), %v early drops, %v flows (bound %d)", full,
-			delta("vswitch_conntrack_early_drops_total"), plainMetric(t, text, "vswitch_conntrack_entries"), maxEntries)
+			delta("vswitch_conntrack_early_drops_total"), metric(t, text, "vswitch_conntrack_entries", `family="ipv4"`), maxEntries)
 	}
 }

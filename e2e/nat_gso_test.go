@@ -61,6 +61,9 @@ uplinks:
 		after := scrape(t, addr)
 		d := func(name string) float64 {
 			l := `direction="` + tr.dir + `"`
+			if name == "vswitch_nat_translations_total" {
+				l += `,family="ipv4"`
+			}
 			return metric(t, after, name, l) - metric(t, before, name, l)
 		}
 		n, gso := d("vswitch_nat_translations_total"), d("vswitch_nat_gso_translations_total")

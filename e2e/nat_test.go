@@ -128,7 +128,7 @@ s.sendto(bytes(range(256))*11+bytes(184), ("10.240.0.1", 9000)); print(len(s.rec
 		t.Fatal("the outside host sent no SYN to 10.240.0.5:9999")
 	}
 	text := scrape(t, addr)
-	if v := metric(t, text, "vswitch_nat_translations_total", `direction="outbound"`); v < 10 {
+	if v := metric(t, text, "vswitch_nat_translations_total", `direction="outbound",family="ipv4"`); v < 10 {
 		t.Errorf("outbound translations %v", v)
 	}
 	if v := metric(t, text, "vswitch_uplink_drops_total", `reason="not_tracked",uplink="wan"`) - before; v != float64(syns) {

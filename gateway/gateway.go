@@ -66,6 +66,7 @@ const (
 	DropBadNDP                          // neighbour discovery that fails RFC 4861's checks (hop limit, options, code)
 	DropNDPSpoofed                      // NS or NA whose link-layer address is not the frame's source MAC
 	DropAddrConflict                    // NS probe or NA for one of the gateway's own IPv6 addresses
+	DropTooBig                          // an IPv6 packet to route larger than the uplink's MTU (answered with Packet Too Big)
 	NumDrops
 )
 
@@ -86,6 +87,7 @@ var dropNames = [NumDrops]string{
 	DropBadNDP:        "bad_ndp",
 	DropNDPSpoofed:    "ndp_spoofed",
 	DropAddrConflict:  "addr_conflict",
+	DropTooBig:        "packet_too_big",
 }
 
 // String is the metric label value.

@@ -17,16 +17,7 @@ import (
 // partial is false, verified already (DATA_VALID, as GRO hands it, the
 // field stale).
 func gsoTCP(dstMAC, srcMAC pkt.MAC, src, dst netip.AddrPort, ttl, flags uint8, n int, mss uint16, partial bool) *vswitch.Frame {
-	tcp := make([]byte, 20+n)
-	binary.BigEndian.PutUint16(tcp, src.Port())
-	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
-	binary.BigEndian.PutUint32(tcp[4:], 1000)
-	binary.BigEndian.PutUint32(tcp[8:], 5000)
-	tcp[12], tcp[13] = 5<<4, flags
-	binary.BigEndian.PutUint16(tcp[14:], 1024)
-	for i := range n {
-		tcp[20+i] = byte(i * 13)
-	}
+	tcp := tcpSegment(src, dst, flags, n)
 	ip := ip4(src.Addr(), dst.Addr(), ttl, pkt.ProtoTCP, 0x4242, pkt.IPv4FlagDF, tcp)
 	h := pkt.VirtioNetHdr{GSOType: pkt.VirtioNetHdrGSOTCPv4, GSOSize: mss}
 	if partial {
@@ -39,6 +30,22 @@ func gsoTCP(dstMAC, srcMAC pkt.MAC, src, dst netip.AddrPort, ttl, flags uint8, n
 	f := frameOf(append(ethHdr(dstMAC, srcMAC, pkt.TypeIPv4), ip...))
 	f.VNet = h
 	return f
+}
+
+// tcpSegment is a TCP header (seq 1000, ack 5000) and n bytes of payload,
+// its checksum left for the caller.
+func tcpSegment(src, dst netip.AddrPort, flags uint8, n int) []byte {
+	tcp := make([]byte, 20+n)
+	binary.BigEndian.PutUint16(tcp, src.Port())
+	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
+	binary.BigEndian.PutUint32(tcp[4:], 1000)
+	binary.BigEndian.PutUint32(tcp[8:], 5000)
+	tcp[12], tcp[13] = 5<<4, flags
+	binary.BigEndian.PutUint16(tcp[14:], 1024)
+	for i := range n {
+		tcp[20+i] = byte(i * 13)
+	}
+	return tcp
 }
 
 // takeFrames drains q, handing over the frames themselves.

@@ -487,7 +487,7 @@ const (
 
 func TestDropReasonLabels(t *testing.T) {
 	want := []string{"no_route", "bad_ip", "fragment", "icmp_ratelimit", "reply_queue_full", "unlearned_src", "chaddr_spoofed", "ttl_exceeded", "neigh_miss", "bad_source",
-		"bad_offload", "bad_ipv6", "bad_icmpv6", "bad_ndp", "ndp_spoofed", "addr_conflict"}
+		"bad_offload", "bad_ipv6", "bad_icmpv6", "bad_ndp", "ndp_spoofed", "addr_conflict", "packet_too_big"}
 	for i, w := range want {
 		if got := DropReason(i).String(); got != w {
 			t.Errorf("DropReason(%d) = %q, want %q", i, got, w)
@@ -496,7 +496,7 @@ func TestDropReasonLabels(t *testing.T) {
 	if len(want) != int(NumDrops) || NumDrops.String() != "unknown" {
 		t.Errorf("%d reasons, NumDrops = %q", NumDrops, NumDrops.String())
 	}
-	up := []string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "ttl_exceeded", "no_address", "conntrack_source_limit", "bad_source", "no_route"}
+	up := []string{"not_tracked", "neigh_miss", "conntrack_full", "fragment", "malformed", "ttl_exceeded", "no_address", "conntrack_source_limit", "bad_source", "no_route", "packet_too_big"}
 	for i, w := range up {
 		if got := UplinkDropReason(i).String(); got != w {
 			t.Errorf("UplinkDropReason(%d) = %q, want %q", i, got, w)

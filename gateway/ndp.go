@@ -13,14 +13,22 @@ import (
 // packet's source, and only a link-layer address that is the frame's own
 // source MAC: a guest cannot point a neighbour's address at another MAC.
 
-// ndpOK applies RFC 4861 7.1's checks common to every NDP message: at
+// ndpOK applies RFC 4861 7.1's checks common to every NDP message (see
+// ndpCheck) and counts a failure (bad_ndp).
+func (p *Port) ndpOK(ip pkt.IPv6, c pkt.ICMPv6) (lla pkt.MAC, has, ok bool) {
+	if lla, has, ok = ndpCheck(ip, c); !ok {
+		p.drops[DropBadNDP].Add(1)
+	}
+	return lla, has, ok
+}
+
+// ndpCheck applies RFC 4861 7.1's checks common to every NDP message: at
 // least its fixed part, hop limit 255 (it was not routed here), code 0,
 // well-formed options, and from the unspecified address no source
 // link-layer address option. It returns the source (target, for an NA)
-// link-layer address option, if any, and counts a failure (bad_ndp).
-func (p *Port) ndpOK(ip pkt.IPv6, c pkt.ICMPv6) (lla pkt.MAC, has, ok bool) {
+// link-layer address option, if any.
+func ndpCheck(ip pkt.IPv6, c pkt.ICMPv6) (lla pkt.MAC, has, ok bool) {
 	if off := pkt.NDPOptionsOffset(c.Type()); len(c) < off || ip.HopLimit() != 255 || c.Code() != 0 {
-		p.drops[DropBadNDP].Add(1)
 		return lla, false, false
 	}
 	want := uint8(pkt.NDPOptSourceLLA)
@@ -39,7 +47,6 @@ func (p *Port) ndpOK(ip pkt.IPv6, c pkt.ICMPv6) (lla pkt.MAC, has, ok bool) {
 		}
 	}
 	if bad || has && (lla.IsMulticast() || lla.IsZero() || want == pkt.NDPOptSourceLLA && ip.Src().IsUnspecified()) {
-		p.drops[DropBadNDP].Add(1)
 		return lla, false, false
 	}
 	return lla, has, true

@@ -52,6 +52,9 @@ func (p *Port) routesWhole(b []byte) bool {
 		return false
 	}
 	eth := pkt.Ethernet(b)
+	if eth.Valid() && eth.Type() == pkt.TypeIPv6 {
+		return p.routesWhole6(pkt.IPv6(eth.Payload()))
+	}
 	if !eth.Valid() || eth.Type() != pkt.TypeIPv4 {
 		return false
 	}

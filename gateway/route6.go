@@ -65,6 +65,10 @@ func (p *Port) route6(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 	if out == nil && v.inPrefix(dst) {
 		out = p // on this link: sent back out, as Linux forwards to the same interface
 	}
+	if out == nil && p.routesOut6(dst) {
+		p.route6Out(eth, ip, now) // nat66.go
+		return
+	}
 	if out == nil {
 		p.drops[DropNotForUs].Add(1)
 		p.icmp6Error(eth, ip, pkt.ICMPv6DstUnreach, pkt.ICMPv6CodeNoRoute, 0, now)
@@ -76,11 +80,7 @@ func (p *Port) route6(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 		p.drops[DropTTLExceeded].Add(1)
 		return
 	}
-	n := pkt.EthernetLen + ip.Len()
-	f := vswitch.NewFrameFor(n)
-	copy(f.RxBuf(), eth[:n])
-	f.SetLen(n)
-	pkt.IPv6(f.Bytes()[pkt.EthernetLen:]).DecHopLimit()
+	f := routedCopy6(eth, ip)
 	if !out.deliver6(f, now) {
 		f.Release()
 	}

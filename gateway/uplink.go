@@ -22,9 +22,16 @@ type UplinkConfig struct {
 	MAC     pkt.MAC      // zero: a stable locally administered one from the name
 	Address netip.Prefix // the switch's own outside address; invalid: lease one by DHCP
 	Gateway netip.Addr   // the next hop, resolved by ARP (with DHCP: the router option)
-	NAT     *nat.Table   // the conntrack table of this outside address
-	User    UserStack    // set: a user-mode uplink, no Link (user.go)
-	Log     *slog.Logger
+	NAT     *nat.Table   // the conntrack table of this outside address (and of Address6)
+	// Address6 turns IPv6 on (uplink6.go): a static address on the outside
+	// link. Gateway6 is its next hop; invalid: the router the outside
+	// advertises. MTU is the outside link's (0: DefaultMTU): a guest's
+	// IPv6 packet larger gets Packet Too Big.
+	Address6 netip.Prefix
+	Gateway6 netip.Addr
+	MTU      int
+	User     UserStack // set: a user-mode uplink, no Link (user.go)
+	Log      *slog.Logger
 }
 
 // UplinkDropReason says why an uplink dropped a packet: a label value of
@@ -41,7 +48,8 @@ const (
 	UplinkNoAddress                             // no outside address yet (DHCP still leasing)
 	UplinkSourceLimit                           // a new flow, but its source holds conntrack.max_per_source flows
 	UplinkBadSource                             // from an attached network's address, or a martian (rp_filter)
-	UplinkNoRoute                               // off the outside link, but the DHCP lease named no router
+	UplinkNoRoute                               // off the outside link, but the DHCP lease named no router (IPv6: no gateway6, no router advertised)
+	UplinkTooBig                                // IPv6 from the outside larger than the networks' MTU (answered with Packet Too Big)
 	NumUplinkDrops
 )
 
@@ -56,6 +64,7 @@ var uplinkDropNames = [NumUplinkDrops]string{
 	UplinkSourceLimit:   "conntrack_source_limit",
 	UplinkBadSource:     "bad_source",
 	UplinkNoRoute:       "no_route",
+	UplinkTooBig:        "packet_too_big",
 }
 
 // String is the metric label value.
@@ -87,11 +96,15 @@ type Uplink struct {
 	wg     sync.WaitGroup
 	arp    tokens
 	clk    clock
+	v6     *uplink6 // nil without Address6 (uplink6.go)
+	// ICMPv6 errors the uplink sends itself, per second
+	icmpTok tokens
 
 	drops [NumUplinkDrops]atomic.Uint64
 	out   atomic.Uint64    // translated outbound
 	in    atomic.Uint64    // translated inbound
 	gso   [2]atomic.Uint64 // of those, GSO super-frames translated whole: out, in
+	nat6  [2]atomic.Uint64 // of those, IPv6 (NAT66): out, in
 }
 
 // NewUplink returns an uplink; Start runs it.
@@ -107,6 +120,9 @@ func NewUplink(cfg UplinkConfig) *Uplink {
 	u.routes.Store(&routeTable{})
 	if cfg.Address.IsValid() {
 		u.addr.Store(&uplinkAddr{prefix: cfg.Address, ip: cfg.Address.Addr(), gw: cfg.Gateway})
+	}
+	if cfg.Address6.IsValid() && cfg.User == nil {
+		u.v6 = newUplink6(cfg.Address6, cfg.Gateway6, mac, cfg.MTU)
 	}
 	return u
 }
@@ -170,6 +186,16 @@ func (u *Uplink) countTranslated(d int, h *pkt.VirtioNetHdr) {
 	}
 }
 
+// Translations6 are the NAT66 translations among Translations, each way.
+func (u *Uplink) Translations6() (out, in uint64) { return u.nat6[0].Load(), u.nat6[1].Load() }
+
+// countTranslated6 counts a NAT66 translation going d (0 out, 1 in) of a
+// packet with header h.
+func (u *Uplink) countTranslated6(d int, h *pkt.VirtioNetHdr) {
+	u.countTranslated(d, h)
+	u.nat6[d].Add(1)
+}
+
 // NAT is the uplink's conntrack table.
 func (u *Uplink) NAT() *nat.Table { return u.cfg.NAT }
 
@@ -197,6 +223,10 @@ func (u *Uplink) Start(sw *vswitch.Switch) error {
 	}
 	u.wg.Add(1)
 	go u.sweeper()
+	if u.v6 != nil {
+		u.wg.Add(1)
+		go u.dad6(time.After)
+	}
 	if a := u.addr.Load(); a != nil {
 		u.announce(a)
 		return nil
@@ -300,15 +330,40 @@ func (u *Uplink) send(f *vswitch.Frame, now time.Time) {
 		f.Release()
 		return
 	}
-	mac, ok := u.neigh.lookup(hop)
+	u.sendVia(f, hop, pkt.TypeIPv4, now)
+}
+
+// sendVia sends the packet in f (of Ethernet type typ) to hop's MAC, or,
+// with hop not resolved yet, drops it (neigh_miss) and asks for hop: by
+// ARP, or by neighbour solicitation.
+func (u *Uplink) sendVia(f *vswitch.Frame, hop netip.Addr, typ uint16, now time.Time) {
+	cache := u.neigh
+	if typ == pkt.TypeIPv6 {
+		cache = u.v6.neigh
+	}
+	mac, ok := cache.lookup(hop)
 	if !ok {
 		u.drops[UplinkNeighMiss].Add(1)
-		u.resolve(hop, now)
+		if typ == pkt.TypeIPv6 {
+			u.solicit6(hop, now)
+		} else {
+			u.resolve(hop, now)
+		}
 		f.Release()
 		return
 	}
-	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: u.mac, Type: pkt.TypeIPv4})
+	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: u.mac, Type: typ})
 	u.tx.Send(f)
+}
+
+// hairpin hands a translated packet for the uplink's own address (a
+// guest reaching a port forward through it) straight back in, as if it
+// had arrived there.
+func (u *Uplink) hairpin(f *vswitch.Frame, now time.Time) {
+	pkt.Ethernet(f.Bytes()).SetDst(u.mac)
+	if !u.handle(f, now) {
+		f.Release()
+	}
 }
 
 // handle processes one outside frame; true means f was handed on.
@@ -318,7 +373,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 	}
 	b := f.Bytes()
 	eth := pkt.Ethernet(b)
-	if !eth.Valid() || (eth.Dst() != u.mac && eth.Dst() != pkt.Broadcast) {
+	if !eth.Valid() || (eth.Dst() != u.mac && eth.Dst() != pkt.Broadcast && (u.v6 == nil || !u.v6.wantMAC(eth.Dst()))) {
 		return false
 	}
 	ua := u.addr.Load()
@@ -337,6 +392,8 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		}
 		return false
 	case pkt.TypeIPv4:
+	case pkt.TypeIPv6:
+		return u.input6(f, eth, now)
 	default:
 		return false
 	}
@@ -420,12 +477,7 @@ func (u *Uplink) output(f *vswitch.Frame, translate bool, now time.Time) {
 		}
 		u.countTranslated(0, &f.VNet)
 		if pkt.IPv4(ipb).Dst() == ua.ip {
-			// Hairpin: a guest reaching a port forward through the outside
-			// address comes straight back in, as if it had arrived there.
-			pkt.Ethernet(b).SetDst(u.mac)
-			if !u.handle(f, now) {
-				f.Release()
-			}
+			u.hairpin(f, now)
 			return
 		}
 	}

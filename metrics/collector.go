@@ -49,6 +49,11 @@ type UplinkStats struct {
 	TranslationsIn  uint64
 	Drops           map[string]uint64
 
+	// Of Conntrack and the translations, the IPv6 ones (NAT66): the
+	// family label's "ipv6", the rest "ipv4".
+	Conntrack6                        int
+	TranslationsOut6, TranslationsIn6 uint64
+
 	// GSOOut and GSOIn count the GSO super-frames among the translations:
 	// each translated once, whole.
 	GSOOut, GSOIn uint64
@@ -115,10 +120,10 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		dhcp6Msgs:    prometheus.NewDesc("vswitch_dhcp6_messages_total", "DHCPv6 messages received and sent, by network and type.", []string{"network", "type"}, nil),
 		dhcp6Drops:   prometheus.NewDesc("vswitch_dhcp6_drops_total", "DHCPv6 messages not served as asked, by network and reason.", []string{"network", "reason"}, nil),
 		gwDrops:      prometheus.NewDesc("vswitch_gateway_drops_total", "Frames the gateway dropped, by network and reason.", []string{"network", "reason"}, nil),
-		conntrack:    prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections.", nil, nil),
+		conntrack:    prometheus.NewDesc("vswitch_conntrack_entries", "Tracked connections, by address family.", []string{"family"}, nil),
 		earlyDrops:   prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Flows not assured (no completed TCP handshake, no reply) evicted from a full conntrack table to make room for a new one.", nil, nil),
 		fragEvict:    prometheus.NewDesc("vswitch_conntrack_fragment_evictions_total", "Fragmented datagrams in flight whose record a new datagram took (their later fragments are dropped as fragment).", nil, nil),
-		natTrans:     prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction.", []string{"direction"}, nil),
+		natTrans:     prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction and address family.", []string{"direction", "family"}, nil),
 		upDrops:      prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
 		driver:       prometheus.NewDesc("vswitch_port_driver_total", "A port driver's own counters (see docs/metrics.md).", []string{"port", "counter"}, nil),
 		evpnSessions: prometheus.NewDesc("vswitch_evpn_sessions", "BGP sessions of the EVPN speaker, by state.", []string{"state"}, nil),
@@ -195,25 +200,31 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.fdbMoves, st.Moves)
 	counter(c.fdbEvicted, st.Evicted)
 	if c.Uplinks != nil {
-		entries := 0
-		var out, in, early, frags, gsoOut, gsoIn uint64
+		entries, entries6 := 0, 0
+		var out, in, out6, in6, early, frags, gsoOut, gsoIn uint64
 		for _, u := range c.Uplinks() {
 			entries += u.Conntrack
+			entries6 += u.Conntrack6
 			early += u.EarlyDrops
 			frags += u.FragEvicted
 			out += u.TranslationsOut
 			in += u.TranslationsIn
+			out6 += u.TranslationsOut6
+			in6 += u.TranslationsIn6
 			gsoOut += u.GSOOut
 			gsoIn += u.GSOIn
 			for reason, v := range u.Drops {
 				counter(c.upDrops, v, u.Name, reason)
 			}
 		}
-		gauge(c.conntrack, float64(entries))
+		gauge(c.conntrack, float64(entries-entries6), "ipv4")
+		gauge(c.conntrack, float64(entries6), "ipv6")
 		counter(c.earlyDrops, early)
 		counter(c.fragEvict, frags)
-		counter(c.natTrans, out, "outbound")
-		counter(c.natTrans, in, "inbound")
+		counter(c.natTrans, out-out6, "outbound", "ipv4")
+		counter(c.natTrans, in-in6, "inbound", "ipv4")
+		counter(c.natTrans, out6, "outbound", "ipv6")
+		counter(c.natTrans, in6, "inbound", "ipv6")
 		counter(c.natGSO, gsoOut, "outbound")
 		counter(c.natGSO, gsoIn, "inbound")
 	}

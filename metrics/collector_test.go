@@ -63,11 +63,13 @@ vswitch_port_driver_total{counter="unknown_vtep",port="vx"} 3
 	}
 }
 
-// TestUplinkMetrics: conntrack figures are summed over the uplinks.
+// TestUplinkMetrics: conntrack and NAT figures are summed over the
+// uplinks, split by address family.
 func TestUplinkMetrics(t *testing.T) {
 	c := NewCollector(fakeSource{}, nil, "test")
 	c.Uplinks = func() []UplinkStats {
-		return []UplinkStats{{Name: "a", Conntrack: 3, EarlyDrops: 5, FragEvicted: 1}, {Name: "b", Conntrack: 1, EarlyDrops: 2, FragEvicted: 3}}
+		return []UplinkStats{{Name: "a", Conntrack: 3, EarlyDrops: 5, FragEvicted: 1, Conntrack6: 1, TranslationsOut: 10, TranslationsIn: 9, TranslationsOut6: 4, TranslationsIn6: 3},
+			{Name: "b", Conntrack: 1, EarlyDrops: 2, FragEvicted: 3, TranslationsOut: 1}}
 	}
 	want := `
 # HELP vswitch_conntrack_early_drops_total Flows not assured (no completed TCP handshake, no reply) evicted from a full conntrack table to make room for a new one.
@@ -76,11 +78,19 @@ vswitch_conntrack_early_drops_total 7
 # HELP vswitch_conntrack_fragment_evictions_total Fragmented datagrams in flight whose record a new datagram took (their later fragments are dropped as fragment).
 # TYPE vswitch_conntrack_fragment_evictions_total counter
 vswitch_conntrack_fragment_evictions_total 4
-# HELP vswitch_conntrack_entries Tracked connections.
+# HELP vswitch_conntrack_entries Tracked connections, by address family.
 # TYPE vswitch_conntrack_entries gauge
-vswitch_conntrack_entries 4
+vswitch_conntrack_entries{family="ipv4"} 3
+vswitch_conntrack_entries{family="ipv6"} 1
+# HELP vswitch_nat_translations_total Packets translated by the NAT, by direction and address family.
+# TYPE vswitch_nat_translations_total counter
+vswitch_nat_translations_total{direction="inbound",family="ipv4"} 6
+vswitch_nat_translations_total{direction="inbound",family="ipv6"} 3
+vswitch_nat_translations_total{direction="outbound",family="ipv4"} 7
+vswitch_nat_translations_total{direction="outbound",family="ipv6"} 4
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_conntrack_early_drops_total", "vswitch_conntrack_fragment_evictions_total", "vswitch_conntrack_entries"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_conntrack_early_drops_total", "vswitch_conntrack_fragment_evictions_total",
+		"vswitch_conntrack_entries", "vswitch_nat_translations_total"); err != nil {
 		t.Fatal(err)
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) != 0 {

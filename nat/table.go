@@ -158,8 +158,9 @@ type Table struct {
 	byInside  *xsync.Map[Tuple, *Entry]
 	byOutside *xsync.Map[Tuple, *Entry] // keyed by the reply tuple (remote -> uplink)
 	count     atomic.Int64
-	mu        sync.Mutex // creating or removing a flow; never taken for an established one
-	next      uint16     // next port to try when remapping
+	count6    atomic.Int64 // of count, IPv6 flows (NAT66)
+	mu        sync.Mutex   // creating or removing a flow; never taken for an established one
+	next      uint16       // next port to try when remapping
 
 	// Guarded by mu: flows per origin address (no zero counts), and the
 	// early-drop queue of flows in the order they were created. A flow
@@ -177,6 +178,7 @@ type Table struct {
 type fwdKey struct {
 	proto uint8
 	port  uint16
+	v6    bool // to the outside IPv6 address (and so to an IPv6 guest)
 }
 
 // AddForward sends new connections to the outside address on proto/port
@@ -190,7 +192,7 @@ func (t *Table) AddForward(proto uint8, port uint16, to netip.AddrPort) {
 			m[k] = v
 		}
 	}
-	m[fwdKey{proto, port}] = to
+	m[fwdKey{proto, port, to.Addr().Is6()}] = to
 	t.forwards.Store(&m)
 }
 
@@ -202,7 +204,7 @@ func (t *Table) forward(reply Tuple, now int64) *Entry {
 	if fw == nil {
 		return nil
 	}
-	to, ok := (*fw)[fwdKey{reply.Proto, reply.Dst.Port()}]
+	to, ok := (*fw)[fwdKey{reply.Proto, reply.Dst.Port(), reply.Dst.Addr().Is6()}]
 	if !ok {
 		return nil
 	}
@@ -244,6 +246,9 @@ func New(cfg Config) *Table {
 
 // Len is the number of flows.
 func (t *Table) Len() int { return int(t.count.Load()) }
+
+// Len6 is the number of IPv6 flows among Len.
+func (t *Table) Len6() int { return int(t.count6.Load()) }
 
 // Stats are the table's counters.
 func (t *Table) Stats() Stats {
@@ -288,6 +293,9 @@ func (t *Table) insert(e *Entry, now int64) {
 	t.byInside.Store(e.Inside, e)
 	t.byOutside.Store(e.Outside.reverse(), e)
 	t.count.Add(1)
+	if e.Inside.Src.Addr().Is6() {
+		t.count6.Add(1)
+	}
 	t.created.Add(1)
 	t.perSource[e.origin()]++
 	e.older, e.queued = t.newest, true
@@ -333,13 +341,13 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 		return nil, v
 	}
 	out := Tuple{Proto: in.Proto, Src: netip.AddrPortFrom(outside, in.Src.Port()), Dst: in.Dst}
-	if in.Proto == pkt.ProtoICMP {
+	if isEcho(in.Proto) {
 		out.Dst = netip.AddrPortFrom(in.Dst.Addr(), in.Src.Port())
 	}
 	// Keep the guest's port when that outside tuple is free; otherwise
 	// walk the range. The reply tuple is the key, so it is unique.
 	if _, taken := t.byOutside.Load(out.reverse()); taken {
-		if in.Proto != pkt.ProtoTCP && in.Proto != pkt.ProtoUDP && in.Proto != pkt.ProtoICMP {
+		if in.Proto != pkt.ProtoTCP && in.Proto != pkt.ProtoUDP && !isEcho(in.Proto) {
 			// No port to remap: the replies to this guest would
 			// reach the one whose flow holds the tuple.
 			t.full.Add(1)
@@ -355,7 +363,7 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 				t.next = p + 1
 			}
 			out.Src = netip.AddrPortFrom(outside, p)
-			if in.Proto == pkt.ProtoICMP {
+			if isEcho(in.Proto) {
 				out.Dst = netip.AddrPortFrom(in.Dst.Addr(), p)
 			}
 			if _, taken := t.byOutside.Load(out.reverse()); !taken {
@@ -372,6 +380,10 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 	t.insert(e, now)
 	return e, Translated
 }
+
+// isEcho reports whether proto's flows are ICMP echo, whose identifier
+// is the flow's "port" at both ends.
+func isEcho(proto uint8) bool { return proto == pkt.ProtoICMP || proto == pkt.ProtoICMPv6 }
 
 // lookupReply finds the flow a packet arriving at the outside belongs to.
 func (t *Table) lookupReply(reply Tuple) *Entry {
@@ -411,6 +423,9 @@ func (t *Table) removeLocked(e *Entry) {
 	t.byInside.Delete(e.Inside)
 	t.byOutside.Delete(e.Outside.reverse())
 	t.count.Add(-1)
+	if e.Inside.Src.Addr().Is6() {
+		t.count6.Add(-1)
+	}
 	t.unqueue(e)
 	src := e.origin()
 	if n := t.perSource[src] - 1; n > 0 {

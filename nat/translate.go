@@ -49,9 +49,10 @@ type Packet struct {
 	GSOSize uint16
 }
 
-// segments is how many packets p stands for, and the bytes of headers
-// each segment after the first repeats: 1 and 0 unless p is a TCP or UDP
-// super-frame whose payload passes GSOSize. l4 is the transport header
+// segments is how many packets p stands for, and the transport header's
+// bytes each segment after the first repeats (the caller adds the IP
+// header's): 1 and 0 unless p is a TCP or UDP super-frame whose payload
+// passes GSOSize. l4 is the transport header
 // and payload, long enough for proto's header.
 func (p Packet) segments(proto uint8, l4 []byte) (n, hdr int) {
 	if p.GSOSize == 0 {
@@ -70,7 +71,7 @@ func (p Packet) segments(proto uint8, l4 []byte) (n, hdr int) {
 	if payload <= mss {
 		return 1, 0
 	}
-	return (payload + mss - 1) / mss, pkt.IPv4(p.IP).HeaderLen() + thl
+	return (payload + mss - 1) / mss, thl
 }
 
 // Outbound translates a packet leaving through the uplink: its source
@@ -103,57 +104,75 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 		return Malformed, nil
 	}
 	tu := flowTuple(proto, ip.Src(), ip.Dst(), b)
-	var e *Entry
 	if d == out {
 		if proto == pkt.ProtoICMP && pkt.ICMPv4(b).Type() != pkt.ICMPEchoRequest {
 			return NotTracked, nil // only echo starts a flow; errors go the other way
 		}
-		var v Verdict
-		if e, v = t.lookupOrCreate(tu, outside, now); e == nil {
-			return v, nil
-		}
-	} else {
-		if proto == pkt.ProtoICMP {
-			switch pkt.ICMPv4(b).Type() {
-			case pkt.ICMPEchoReply:
-			case pkt.ICMPUnreachable, pkt.ICMPTimeExceeded, icmpParamProblem:
-				return t.inboundError(p, b)
-			default:
-				return NotTracked, nil
-			}
-		}
-		e = t.lookupReply(tu)
-		if e == nil && (proto == pkt.ProtoTCP || proto == pkt.ProtoUDP) {
-			e = t.forward(tu, now)
-		}
-		if e == nil {
+	} else if proto == pkt.ProtoICMP {
+		switch pkt.ICMPv4(b).Type() {
+		case pkt.ICMPEchoReply:
+		case pkt.ICMPUnreachable, pkt.ICMPTimeExceeded, icmpParamProblem:
+			return t.inboundError(p, b)
+		default:
 			return NotTracked, nil
 		}
+	}
+	e, v := t.flow(tu, d, outside, now)
+	if e == nil {
+		return v, nil
 	}
 	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 {
 		t.frags.record(fk, e, now) // the rest of the datagram follows
 	}
 	rewrite(ip, proto, b, d, e.to(d), p.Partial)
+	segs, hdr := p.segments(proto, b)
+	if segs > 1 {
+		hdr += ip.HeaderLen()
+	}
+	e.passed(proto, b, d, segs, len(p.IP)+(segs-1)*hdr, now)
+	return Translated, e
+}
+
+// flow finds the flow of a packet with tuple tu going d: outbound, the
+// guest's (created if new, with outside as its source); inbound, the one
+// it answers, or a new one a port forward accepts. Without a flow it says
+// why.
+func (t *Table) flow(tu Tuple, d dir, outside netip.Addr, now int64) (*Entry, Verdict) {
+	if d == out {
+		return t.lookupOrCreate(tu, outside, now)
+	}
+	e := t.lookupReply(tu)
+	if e == nil && (tu.Proto == pkt.ProtoTCP || tu.Proto == pkt.ProtoUDP) {
+		e = t.forward(tu, now)
+	}
+	if e == nil {
+		return nil, NotTracked
+	}
+	return e, Translated
+}
+
+// passed moves e's state and counters on a translated packet going d
+// that stands for segs segments of size bytes in all (a GSO super-frame
+// is several; segments). l4 is its transport header and payload.
+func (e *Entry) passed(proto uint8, l4 []byte, d dir, segs, size int, now int64) {
 	// A reply is a packet against the flow's first: inbound for a
 	// guest's flow, outbound for a port forward's.
 	reply := (d == in) != e.fromOutside
-	segs, hdr := p.segments(proto, b)
 	if segs > 1 && proto == pkt.ProtoTCP {
 		// The segments before the last: the super-frame's flags without
 		// FIN and PSH. trackTCP gives the same state for one of them as
 		// for many.
-		e.trackTCP(pkt.TCP(b).Flags()&^(pkt.TCPFlagFIN|pkt.TCPFlagPSH), reply)
+		e.trackTCP(pkt.TCP(l4).Flags()&^(pkt.TCPFlagFIN|pkt.TCPFlagPSH), reply)
 		e.assure(proto, reply)
 	}
 	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
-		e.track(proto, b, reply)
+		e.track(proto, l4, reply)
 	}
 	e.assure(proto, reply)
-	e.count(d, segs, len(p.IP)+(segs-1)*hdr)
+	e.count(d, segs, size)
 	if e.lastSeen.Load() != now {
 		e.lastSeen.Store(now)
 	}
-	return Translated, e
 }
 
 // icmpParamProblem is ICMP's parameter problem error (RFC 792), which
