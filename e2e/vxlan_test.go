@@ -87,11 +87,11 @@ func TestVXLANWithLinux(t *testing.T) {
 }
 
 // TestVXLANBetweenSwitches joins two vswitches by VXLAN: each side's VLAN
-// 10 host reaches the other's, VLAN 20 stays apart, and the second
-// switch's VLANs map to the VNIs under other VLAN numbers (the VNI is what
-// the ends share).
+// 10 host reaches the other's (ping, and 16 MiB over TCP checked by
+// SHA-256), VLAN 20 stays apart, and the second switch's VLANs map to the
+// VNIs under other VLAN numbers (the VNI is what the ends share).
 func TestVXLANBetweenSwitches(t *testing.T) {
-	requireE2E(t, "ping")
+	requireE2E(t, "ping", "python3", "curl", "sha256sum")
 	u1, u2 := newHost(t, "yu"), newHost(t, "yv")
 	ua, ub := testnet.Veth(t, "yu", u2.Netns)
 	testnet.Run(t, "ip", "link", "set", ua, "netns", u1.Name)
@@ -126,6 +126,13 @@ func TestVXLANBetweenSwitches(t *testing.T) {
 	if !s[0].b.ping("10.208.10.4", 3) {
 		t.Fatal("VNI 5020 hosts cannot reach each other across two switches")
 	}
+	// TCP from one TSO guest to the other: UDP-GSO sends on one side,
+	// the datagrams the kernel cut for the other's socket. 16 MiB checked
+	// by SHA-256.
+	dir := t.TempDir()
+	want := randomBlob(t, dir+"/blob", 16)
+	serveHTTP(s[1].a, "10.208.10.2", dir)
+	downloadChecked(t, s[0].a, "http://10.208.10.2:8000/blob", dir+"/got", want, 30*time.Second, "20", "the download between two switches")
 }
 
 // requireRemoteMAC fails the test unless the FDB has mac on port, VLAN
