@@ -30,9 +30,9 @@ import (
 // handover_ports.go) and its NAT tables, and exits once the new process
 // forwards. Frames that arrive meanwhile wait in the devices' queues; a
 // guest sees no link change, a QEMU guest no disconnect, and a NAT'd
-// connection keeps its outside port. If the new process does not come up, the old one takes its own
-// copies of the descriptors back and carries on. Leases need nothing:
-// they are on disk.
+// connection keeps its outside port. If the new process does not come
+// up, the old one takes its own copies of the descriptors back and
+// carries on. Leases need nothing: they are on disk.
 
 // Hand-over timeouts: a new binary loads its config, and then starts.
 const (

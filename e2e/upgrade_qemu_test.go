@@ -72,15 +72,18 @@ func (u *upInstance) upgradeAndWait(t *testing.T, old int) int {
 
 // TestUpgradeQEMU: a real guest on a QEMU socket port (-netdev stream on
 // a unix socket), the port added at run time with `port add`, stays
-// connected across `vswitch upgrade` and a second one by SIGUSR2: the
+// connected across an upgrade whose new process fails after it took the
+// sockets (the old one takes them back), `vswitch upgrade` and a second
+// one by SIGUSR2: the
 // connection QEMU has is the same socket (inode), to the same socket of
 // vswitch's, before and after, and the new process holds that one (QEMU
 // 7.2 never reconnects: a broken connection would end all traffic). A
-// namespace host pings the guest 100 times a second across the first
-// upgrade and loses at most upgradeMaxLost echoes (frames the old process
-// had read and not written; frames the guest sent meanwhile wait in the
-// socket, its partial frame goes over with it); 200 more after it are all
-// answered. The run-time port is still there and reported handed over.
+// namespace host pings the guest 100 times a second across the failed
+// and the first upgrade and loses at most upgradeMaxLost echoes each
+// (frames the old process had read and not written; frames the guest
+// sent meanwhile wait in the socket, its partial frame goes over with
+// it); 100 more after it are all answered. The run-time port is still
+// there and reported handed over.
 func TestUpgradeQEMU(t *testing.T) {
 	requireE2E(t, "qemu-system-x86_64", "ping", "ss")
 	img := testvm.Build(t)
@@ -120,18 +123,37 @@ networks:
 		}
 	}
 
-	const echoes = 600
+	const echoes = 700
 	pings := pingLoss(hn, "10.231.0.12", echoes, "0.01")
 	sleep(1000)
+	// First an upgrade whose new process takes the sockets and then fails
+	// (its config names a device that is not there): the old process
+	// takes its own copies back, the guest's stream with them.
+	path := filepath.Join(vs.dir, "vswitch.yaml")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(good), "networks:", "  - {name: nosuch, type: afpacket, device: vstnosuch0}\nnetworks:", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := vs.cli("upgrade"); err == nil || !strings.Contains(o, "carries on") {
+		t.Fatalf("upgrade to a process that fails to take over: %v\n%s", err, o)
+	}
+	same("after a failed upgrade", vs.cmd.Process.Pid)
+	if err := os.WriteFile(path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	pid := vs.upgradeAndWait(t, vs.cmd.Process.Pid)
 	n := <-pings
-	t.Logf("pings to the guest across the upgrade: %d of %d answered", n, echoes)
-	if n < echoes-upgradeMaxLost {
-		t.Fatalf("%d of %d echoes answered across the upgrade; want at most %d lost", n, echoes, upgradeMaxLost)
+	t.Logf("pings to the guest across a failed upgrade and an upgrade: %d of %d answered", n, echoes)
+	if n < echoes-2*upgradeMaxLost {
+		t.Fatalf("%d of %d echoes answered across a failed upgrade and an upgrade; want at most %d lost", n, echoes, 2*upgradeMaxLost)
 	}
 	same("after the upgrade", pid)
-	if n := hn.pingEvery("10.231.0.12", 200, "0.01"); n != 200 {
-		t.Fatalf("after the upgrade: %d of 200 echoes to the guest answered", n)
+	if n := hn.pingEvery("10.231.0.12", 100, "0.01"); n != 100 {
+		t.Fatalf("after the upgrade: %d of 100 echoes to the guest answered", n)
 	}
 	st := vs.status()
 	if !slices.Contains(st.Inherited, "vm1") || !slices.Contains(st.Inherited, pn) {

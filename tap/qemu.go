@@ -112,6 +112,8 @@ func OpenQEMU(cfg QEMUConfig) (*QEMU, error) {
 	return q, nil
 }
 
+// newQEMU is a port of cfg not listening yet: OpenQEMU and AdoptQEMU
+// give it its listener.
 func newQEMU(cfg QEMUConfig) *QEMU {
 	q := &QEMU{name: cfg.Name, log: cfg.Log, conns: make(chan net.Conn), done: make(chan struct{}),
 		stall: qemuStall, pause: make(chan struct{}), parked: make(chan struct{}), acceptDone: make(chan struct{})}

@@ -16,7 +16,7 @@ import (
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
-func quietQEMU(t *testing.T) *QEMU {
+func quietQEMU(t testing.TB) *QEMU {
 	t.Helper()
 	q, err := OpenQEMU(QEMUConfig{Name: "vm", Socket: filepath.Join(t.TempDir(), "vm.sock"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
