@@ -14,11 +14,15 @@ import (
 // fakeUser records what a user uplink injects.
 type fakeUser struct {
 	got    [][]byte
+	hdrs   []pkt.VirtioNetHdr
 	closed int
 }
 
-func (f *fakeUser) Inject(ip []byte) { f.got = append(f.got, append([]byte(nil), ip...)) }
-func (f *fakeUser) Close() error     { f.closed++; return nil }
+func (f *fakeUser) Inject(ip []byte, h pkt.VirtioNetHdr) {
+	f.got = append(f.got, append([]byte(nil), ip...))
+	f.hdrs = append(f.hdrs, h)
+}
+func (f *fakeUser) Close() error { f.closed++; return nil }
 
 // newUserUplink is a user uplink on st, not started: what it sends waits
 // on a ring (sent), as newUplink's does.
@@ -77,7 +81,7 @@ func TestUserUplink(t *testing.T) {
 	// stack's side, and goes to the guest's MAC on the network that holds
 	// its destination.
 	answer := udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, guestIP, 64, 53, 5353, []byte("answer"))[pkt.EthernetLen:]
-	u.DeliverUser(answer)
+	u.DeliverUser(answer, pkt.VirtioNetHdr{})
 	if got := l.in.Len(); got != 1 {
 		t.Fatalf("%d queued", got)
 	}
@@ -92,8 +96,8 @@ func TestUserUplink(t *testing.T) {
 
 	// Refused: a destination on no attached network, a runt, and (on the
 	// gateway) a foreign source.
-	u.DeliverUser(udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, netip.MustParseAddr("10.99.0.1"), 64, 53, 5353, []byte("x"))[pkt.EthernetLen:])
-	u.DeliverUser([]byte{0x45, 0})
+	u.DeliverUser(udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, netip.MustParseAddr("10.99.0.1"), 64, 53, 5353, []byte("x"))[pkt.EthernetLen:], pkt.VirtioNetHdr{})
+	u.DeliverUser([]byte{0x45, 0}, pkt.VirtioNetHdr{})
 	readUser(t, u, l)
 	p.handle(udpFrame(p.MAC(), guestMAC, netip.MustParseAddr("10.99.0.1"), remoteIP, 64, 1, 2, []byte("spoof")), t0)
 	wantUp := [NumUplinkDrops]uint64{UplinkNotTracked: 1, UplinkMalformed: 1}
@@ -103,7 +107,7 @@ func TestUserUplink(t *testing.T) {
 
 	// A full queue from the stack drops, counted as the link's own.
 	for range userQueueLen + 3 {
-		u.DeliverUser(answer)
+		u.DeliverUser(answer, pkt.VirtioNetHdr{})
 	}
 	if c := l.Counters(); c["queue_full"] != 3 || l.in.Len() != userQueueLen {
 		t.Fatalf("counters %v, %d queued", c, l.in.Len())
@@ -121,8 +125,8 @@ func TestUserUplink(t *testing.T) {
 // writer injects on its own goroutine.
 type chanUser chan []byte
 
-func (c chanUser) Inject(ip []byte) { c <- append([]byte(nil), ip...) }
-func (c chanUser) Close() error     { return nil }
+func (c chanUser) Inject(ip []byte, _ pkt.VirtioNetHdr) { c <- append([]byte(nil), ip...) }
+func (c chanUser) Close() error                         { return nil }
 
 // TestUserUplinkPort: started, the user uplink is a routed switch port
 // named after it; a packet each way crosses it, counted exactly, and
@@ -145,7 +149,7 @@ func TestUserUplinkPort(t *testing.T) {
 		t.Fatal("nothing reached the stack")
 	}
 	answer := udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, guestIP, 64, 53, 5353, []byte("answer"))
-	u.DeliverUser(answer[pkt.EthernetLen:])
+	u.DeliverUser(answer[pkt.EthernetLen:], pkt.VirtioNetHdr{})
 	waitFor(t, func() bool { return p.q.Len() == 1 })
 	if got := takeAll(p.q); string(got[0]) != string(udpFrame(guestMAC, p.MAC(), remoteIP, guestIP, 64, 53, 5353, []byte("answer"))) {
 		t.Fatalf("delivered % x", got[0])
