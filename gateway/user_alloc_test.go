@@ -4,6 +4,8 @@ package gateway
 
 import (
 	"net/netip"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vswitch/vswitch/config"
@@ -12,9 +14,9 @@ import (
 )
 
 // discardUser is a user stack that takes packets and keeps nothing.
-type discardUser struct{ n int }
+type discardUser struct{ n atomic.Int64 }
 
-func (d *discardUser) Inject([]byte, pkt.VirtioNetHdr) { d.n++ }
+func (d *discardUser) Inject([]byte, pkt.VirtioNetHdr) { d.n.Add(1) }
 func (d *discardUser) Close() error                    { return nil }
 
 // The gateway's side of a user uplink allocates nothing: a guest's
@@ -51,13 +53,16 @@ func userRoundTrips(t *testing.T, up *vswitch.Frame, down []byte, h pkt.VirtioNe
 	egress := u.tx.(ringEgress).q
 	out := []*vswitch.Frame{nil}
 	read := []*vswitch.Frame{vswitch.NewFrame()}
-	in := 0
+	in, sent := 0, int64(0)
 	const runs = 500
 	if allocs := testing.AllocsPerRun(runs, func() {
 		p.WriteBatch([]*vswitch.Frame{up}) // to the port's queue, then its writer
 		egress.Take(out)
 		l.WriteBatch(out)
 		out[0].Release()
+		for sent++; st.n.Load() != sent; { // the link's injector hands it over
+			runtime.Gosched()
+		}
 		u.DeliverUser(down, h) // to the link's queue, then the port's reader
 		l.ReadBatch(read)
 		(*uplinkRouter)(u).Deliver(read)
@@ -65,7 +70,7 @@ func userRoundTrips(t *testing.T, up *vswitch.Frame, down []byte, h pkt.VirtioNe
 	}); allocs != 0 {
 		t.Fatalf("%v allocs per packet each way", allocs)
 	}
-	if st.n != runs+1 || in != runs+1 {
-		t.Fatalf("%d packets to the stack and %d to the guest, want %d each", st.n, in, runs+1)
+	if sent != runs+1 || in != runs+1 {
+		t.Fatalf("%d packets to the stack and %d to the guest, want %d each", sent, in, runs+1)
 	}
 }

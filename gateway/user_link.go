@@ -26,6 +26,8 @@ type userLink struct {
 	// the stack (the gateway checks them first: never seen yet).
 	badOffload atomic.Uint64
 	inject     func(*vswitch.Frame) // injectFrame
+	fair       userFair             // the queues in front of the stack (user_fair.go)
+	served     chan struct{}        // closed once the injector is gone
 	// batch is ReadBatch's: only the port's reader uses it.
 	batch [vswitch.BatchSize]*vswitch.Frame
 }
@@ -37,8 +39,13 @@ const userQueueLen = 1024
 var _ vswitch.Port = (*userLink)(nil)
 
 func newUserLink(st UserStack) *userLink {
-	l := &userLink{st: st, in: ring.NewQueue[vswitch.Frame](userQueueLen), done: make(chan struct{})}
+	l := &userLink{st: st, in: ring.NewQueue[vswitch.Frame](userQueueLen), done: make(chan struct{}), served: make(chan struct{})}
 	l.inject = l.injectFrame
+	l.fair.init()
+	go func() {
+		defer close(l.served)
+		l.fair.serve(l.done, l.inject)
+	}()
 	return l
 }
 
@@ -78,11 +85,10 @@ func (l *userLink) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	return n, nil
 }
 
-// WriteBatch hands each frame's IPv4 packet to the stack with its
-// virtio-net header, which the stack takes as it is for a TCP
-// super-frame or a partial checksum; a super-frame of another kind (UDP
-// segmentation offload) is cut into segments first. The stack copies
-// what it keeps.
+// WriteBatch queues each frame's IPv4 packet for the stack by its source
+// (user_fair.go), with its virtio-net header, which the stack takes as it
+// is for a TCP super-frame or a partial checksum; a super-frame of
+// another kind (UDP segmentation offload) is cut into segments first.
 func (l *userLink) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	select {
 	case <-l.done:
@@ -94,12 +100,12 @@ func (l *userLink) WriteBatch(frames []*vswitch.Frame) (int, error) {
 			continue
 		}
 		if f.VNet.IsGSO() && f.VNet.GSOType&^pkt.VirtioNetHdrGSOECN != pkt.VirtioNetHdrGSOTCPv4 {
-			if !vswitch.Complete(f, l.inject) {
+			if !vswitch.Complete(f, l.fair.add) {
 				l.badOffload.Add(1)
 			}
 			continue
 		}
-		l.inject(f)
+		l.fair.add(f)
 	}
 	return len(frames), nil
 }
@@ -118,7 +124,7 @@ func (l *userLink) Features() vswitch.Features { return vswitch.FeatVNetHdr }
 
 // Counters are the link's own, for show ports and metrics.
 func (l *userLink) Counters() map[string]uint64 {
-	return map[string]uint64{"queue_full": l.full.Load(), "bad_offload": l.badOffload.Load()}
+	return map[string]uint64{"queue_full": l.full.Load(), "bad_offload": l.badOffload.Load(), "source_queue_full": l.fair.full.Load()}
 }
 
 // Close stops the link and its stack.
@@ -126,6 +132,7 @@ func (l *userLink) Close() error {
 	var err error
 	l.once.Do(func() {
 		close(l.done)
+		<-l.served // no Inject once the stack closes
 		err = l.st.Close()
 	})
 	return err

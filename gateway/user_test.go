@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,18 +12,42 @@ import (
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
-// fakeUser records what a user uplink injects.
+// fakeUser records what a user uplink injects (on the link's injector).
 type fakeUser struct {
+	mu     sync.Mutex
 	got    [][]byte
 	hdrs   []pkt.VirtioNetHdr
 	closed int
 }
 
 func (f *fakeUser) Inject(ip []byte, h pkt.VirtioNetHdr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.got = append(f.got, append([]byte(nil), ip...))
 	f.hdrs = append(f.hdrs, h)
 }
 func (f *fakeUser) Close() error { f.closed++; return nil }
+
+// take waits for n packets injected, and hands them over (with their
+// headers); a packet more than n, soon after, fails the test.
+func (f *fakeUser) take(t *testing.T, n int) ([][]byte, []pkt.VirtioNetHdr) {
+	t.Helper()
+	var got [][]byte
+	var hdrs []pkt.VirtioNetHdr
+	waitFor(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.got) < n {
+			return false
+		}
+		got, hdrs, f.got, f.hdrs = f.got, f.hdrs, nil, nil
+		return true
+	})
+	if len(got) != n {
+		t.Fatalf("%d packets injected, want %d", len(got), n)
+	}
+	return got, hdrs
+}
 
 // newUserUplink is a user uplink on st, not started: what it sends waits
 // on a ring (sent), as newUplink's does.
@@ -70,11 +95,14 @@ func TestUserUplink(t *testing.T) {
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
 	out := sent(u)
 	want := udpFrame(stackMAC, u.MAC(), guestIP, remoteIP, 63, 5353, 53, []byte("query"))
-	if len(out) != 1 || string(out[0]) != string(want) || len(st.got) != 0 {
+	if len(out) != 1 || string(out[0]) != string(want) {
 		t.Fatalf("sent % x\nwant\n% x", out, want)
 	}
-	if n, err := l.WriteBatch([]*vswitch.Frame{frameOf(out[0])}); n != 1 || err != nil || len(st.got) != 1 || string(st.got[0]) != string(want[pkt.EthernetLen:]) {
-		t.Fatalf("injected %d %v: % x", n, err, st.got)
+	if n, err := l.WriteBatch([]*vswitch.Frame{frameOf(out[0])}); n != 1 || err != nil {
+		t.Fatalf("written %d %v", n, err)
+	}
+	if got, _ := st.take(t, 1); string(got[0]) != string(want[pkt.EthernetLen:]) {
+		t.Fatalf("injected % x", got[0])
 	}
 
 	// In: the stack's answer is read from the port as a frame from the
