@@ -5,19 +5,12 @@ package gateway
 import (
 	"net/netip"
 	"runtime"
-	"sync/atomic"
 	"testing"
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
-
-// discardUser is a user stack that takes packets and keeps nothing.
-type discardUser struct{ n atomic.Int64 }
-
-func (d *discardUser) Inject([]byte, pkt.VirtioNetHdr) { d.n.Add(1) }
-func (d *discardUser) Close() error                    { return nil }
 
 // The gateway's side of a user uplink allocates nothing: a guest's
 // packet to the stack, and the stack's packet onto the network (the
