@@ -63,6 +63,9 @@ uplinks:
 		return exec.Command("nsenter", append([]string{"-t", pid, "-n"}, args...)...)
 	}
 	testnet.WaitFor(t, 20*time.Second, "vswitch running with its TAP", func() bool {
+		if st, _ := os.ReadFile("/proc/" + pid + "/stat"); strings.Contains(string(st), ") Z ") {
+			t.Fatalf("vswitch exited:\n%s", log) // e.g. open /dev/net/tun: permission denied
+		}
 		out, _ := inVswitch("ip", "link", "show", tap).CombinedOutput()
 		return strings.Contains(string(out), tap) && strings.Contains(log.String(), "vswitch running")
 	})
