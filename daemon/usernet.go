@@ -5,6 +5,7 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/gateway"
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/usernet"
 )
 
@@ -20,7 +21,7 @@ func (d *Daemon) startUserUplink(uc config.Uplink) (*gateway.Uplink, error) {
 	// it cannot take every flow from the others (that key's default,
 	// 4096, is the user stack's whole table).
 	st, err := usernet.New(usernet.Config{MaxPerSource: min(d.cfg.Conntrack.MaxPerSource, usernet.DefaultMaxPerSource), HostLoopback: uc.HostLoopback, Log: d.log,
-		Out: func(ip []byte) { u.DeliverUser(ip) }})
+		Out: func(ip []byte, h pkt.VirtioNetHdr) { u.DeliverUser(ip, h) }})
 	if err != nil {
 		return nil, err
 	}

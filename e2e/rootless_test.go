@@ -63,20 +63,35 @@ func TestRootless(t *testing.T) {
 func rootlessFiles(t *testing.T) (dir, bin, kernel, initrd string) {
 	t.Helper()
 	img := testvm.Build(t)
+	dir, bin = nobodyDir(t)
+	kernel, initrd = filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
+	nobodyCopy(t, map[string]string{img.Kernel: kernel, img.Initrd: initrd})
+	return dir, bin, kernel, initrd
+}
+
+// nobodyDir is a directory nobody can reach and write, holding a copy of
+// vswitch.
+func nobodyDir(t *testing.T) (dir, bin string) {
+	t.Helper()
 	dir = t.TempDir()
 	for _, d := range []string{dir, filepath.Dir(dir)} {
 		os.Chmod(d, 0o777) // nobody must reach and write its files
 	}
 	bin = filepath.Join(dir, "vswitch")
-	kernel, initrd = filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
-	for src, dst := range map[string]string{vswitchBin(t): bin, img.Kernel: kernel, img.Initrd: initrd} {
+	nobodyCopy(t, map[string]string{vswitchBin(t): bin})
+	return dir, bin
+}
+
+// nobodyCopy copies each file to its destination, executable by all.
+func nobodyCopy(t *testing.T, files map[string]string) {
+	t.Helper()
+	for src, dst := range files {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
 		}
 		os.WriteFile(dst, b, 0o755)
 	}
-	return dir, bin, kernel, initrd
 }
 
 // startNobody runs vswitch as nobody (under wrap, e.g. ip netns exec,

@@ -18,8 +18,7 @@ import (
 // or cuts it in software when the port takes no header. What comes back in
 // keeps the header it was read with, and the switch hands it whole to a
 // port that takes one. Everything else the gateway acts on (answers it
-// gives itself, drops it counts per packet, user-mode uplinks that want
-// packets one at a time) is made complete first, as a port without the
+// gives itself, drops it counts per packet) is made complete first, as a port without the
 // header would get it.
 
 // offloaded handles a frame whose virtio-net header is not zero.
@@ -48,7 +47,7 @@ func (p *Port) offloaded(f *vswitch.Frame, now time.Time) {
 // any packet.
 func (p *Port) routesWhole(b []byte) bool {
 	u := p.cfg.Uplink
-	if u == nil || u.cfg.User != nil || !p.cfg.Mode.RoutesOut() {
+	if u == nil || !p.cfg.Mode.RoutesOut() { // a user uplink's stack takes it whole too (user_link.go)
 		return false
 	}
 	eth := pkt.Ethernet(b)

@@ -14,7 +14,10 @@ import (
 // takes the guests' routed IPv4 packets and ends their flows in host
 // sockets; what it sends back comes in through Uplink.DeliverUser.
 type UserStack interface {
-	Inject(ip []byte) // ip is not kept
+	// Inject takes a packet and its virtio-net header, whose offsets
+	// count from the IP header (as a TUN device's do): TCP super-frames
+	// and partial checksums go in as the guest sent them. ip is not kept.
+	Inject(ip []byte, h pkt.VirtioNetHdr)
 	Close() error
 }
 
@@ -42,16 +45,18 @@ func (u *Uplink) userOutput(f *vswitch.Frame) {
 	u.tx.Send(f)
 }
 
-// DeliverUser queues a packet the stack sends to a guest for the
-// uplink's port (a full queue drops it, counted as the link's
-// queue_full). It runs on the stack's goroutines and does not keep ip.
-func (u *Uplink) DeliverUser(ip []byte) {
+// DeliverUser queues a packet the stack sends to a guest, with its
+// virtio-net header (offsets from the IP header; a super-frame the switch
+// cuts for a guest port that takes no header), for the uplink's port (a
+// full queue drops it, counted as the link's queue_full). It runs on the
+// stack's goroutines and does not keep ip.
+func (u *Uplink) DeliverUser(ip []byte, h pkt.VirtioNetHdr) {
 	v := pkt.IPv4(ip)
 	if !v.Valid() || v.TotalLen() > len(ip) {
 		u.drops[UplinkMalformed].Add(1)
 		return
 	}
-	u.cfg.Link.(*userLink).push(v)
+	u.cfg.Link.(*userLink).push(v, h)
 }
 
 // userInput routes a frame the port read from the stack to the nat

@@ -22,6 +22,13 @@ type userLink struct {
 	done chan struct{}
 	once sync.Once
 	full atomic.Uint64 // packets of the stack dropped on a full queue
+	// badOffload counts guests' super-frames that could not be cut for
+	// the stack (the gateway checks them first: never seen yet).
+	badOffload atomic.Uint64
+	inject     func(*vswitch.Frame) // injectFrame
+	add        func(*vswitch.Frame) // fair.add: method values made once, so the path allocates nothing
+	fair       userFair             // the queues in front of the stack (user_fair.go)
+	served     chan struct{}        // closed once the injector is gone
 	// batch is ReadBatch's: only the port's reader uses it.
 	batch [vswitch.BatchSize]*vswitch.Frame
 }
@@ -33,18 +40,28 @@ const userQueueLen = 1024
 var _ vswitch.Port = (*userLink)(nil)
 
 func newUserLink(st UserStack) *userLink {
-	return &userLink{st: st, in: ring.NewQueue[vswitch.Frame](userQueueLen), done: make(chan struct{})}
+	l := &userLink{st: st, in: ring.NewQueue[vswitch.Frame](userQueueLen), done: make(chan struct{}), served: make(chan struct{})}
+	l.inject, l.add = l.injectFrame, l.fair.add
+	l.fair.init()
+	go func() {
+		defer close(l.served)
+		l.fair.serve(l.done, l.inject)
+	}()
+	return l
 }
 
-// push queues a packet the stack sends (not kept) as a frame from the
-// stack to the uplink; it runs on the stack's goroutines.
-func (l *userLink) push(ip pkt.IPv4) {
+// push queues a packet the stack sends (not kept), with its virtio-net
+// header (offsets from the IP header), as a frame from the stack to the
+// uplink; it runs on the stack's goroutines.
+func (l *userLink) push(ip pkt.IPv4, h pkt.VirtioNetHdr) {
 	n := pkt.EthernetLen + ip.TotalLen()
-	f := vswitch.NewFrameFor(n)
+	f := vswitch.NewFrameFor(n + 2*pkt.VLANTagLen) // room for the tags a trunk's egress may push
 	b := f.RxBuf()
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: l.mac, Src: l.peer, Type: pkt.TypeIPv4})
 	copy(b[pkt.EthernetLen:], ip[:ip.TotalLen()])
 	f.SetLen(n)
+	h.Shift(pkt.EthernetLen)
+	f.VNet = h
 	if !l.in.Put(f) {
 		l.full.Add(1)
 		f.Release()
@@ -69,8 +86,10 @@ func (l *userLink) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	return n, nil
 }
 
-// WriteBatch hands each frame's IPv4 packet to the stack, which copies
-// what it keeps.
+// WriteBatch queues each frame's IPv4 packet for the stack by its source
+// (user_fair.go), with its virtio-net header, which the stack takes as it
+// is for a TCP super-frame or a partial checksum; a super-frame of
+// another kind (UDP segmentation offload) is cut into segments first.
 func (l *userLink) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	select {
 	case <-l.done:
@@ -78,18 +97,34 @@ func (l *userLink) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	default:
 	}
 	for _, f := range frames {
-		if b := f.Bytes(); len(b) > pkt.EthernetLen {
-			l.st.Inject(b[pkt.EthernetLen:])
+		if f.Len() <= pkt.EthernetLen {
+			continue
 		}
+		if f.VNet.IsGSO() && f.VNet.GSOType&^pkt.VirtioNetHdrGSOECN != pkt.VirtioNetHdrGSOTCPv4 {
+			if !vswitch.Complete(f, l.add) {
+				l.badOffload.Add(1)
+			}
+			continue
+		}
+		l.fair.add(f)
 	}
 	return len(frames), nil
 }
 
-func (l *userLink) Features() vswitch.Features { return 0 }
+// injectFrame hands f's packet to the stack.
+func (l *userLink) injectFrame(f *vswitch.Frame) {
+	h := f.VNet
+	h.Shift(-pkt.EthernetLen)
+	l.st.Inject(f.Bytes()[pkt.EthernetLen:], h)
+}
+
+// Features: the link takes the virtio-net header, so the switch hands it
+// guests' super-frames whole.
+func (l *userLink) Features() vswitch.Features { return vswitch.FeatVNetHdr }
 
 // Counters are the link's own, for show ports and metrics.
 func (l *userLink) Counters() map[string]uint64 {
-	return map[string]uint64{"queue_full": l.full.Load()}
+	return map[string]uint64{"queue_full": l.full.Load(), "bad_offload": l.badOffload.Load(), "source_queue_full": l.fair.full.Load()}
 }
 
 // Close stops the link and its stack.
@@ -97,6 +132,7 @@ func (l *userLink) Close() error {
 	var err error
 	l.once.Do(func() {
 		close(l.done)
+		<-l.served // no Inject once the stack closes
 		err = l.st.Close()
 	})
 	return err

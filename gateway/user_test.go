@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,14 +12,42 @@ import (
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
-// fakeUser records what a user uplink injects.
+// fakeUser records what a user uplink injects (on the link's injector).
 type fakeUser struct {
+	mu     sync.Mutex
 	got    [][]byte
+	hdrs   []pkt.VirtioNetHdr
 	closed int
 }
 
-func (f *fakeUser) Inject(ip []byte) { f.got = append(f.got, append([]byte(nil), ip...)) }
-func (f *fakeUser) Close() error     { f.closed++; return nil }
+func (f *fakeUser) Inject(ip []byte, h pkt.VirtioNetHdr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, append([]byte(nil), ip...))
+	f.hdrs = append(f.hdrs, h)
+}
+func (f *fakeUser) Close() error { f.closed++; return nil }
+
+// take waits for n packets injected, and hands them over (with their
+// headers); a packet more than n, soon after, fails the test.
+func (f *fakeUser) take(t *testing.T, n int) ([][]byte, []pkt.VirtioNetHdr) {
+	t.Helper()
+	var got [][]byte
+	var hdrs []pkt.VirtioNetHdr
+	waitFor(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.got) < n {
+			return false
+		}
+		got, hdrs, f.got, f.hdrs = f.got, f.hdrs, nil, nil
+		return true
+	})
+	if len(got) != n {
+		t.Fatalf("%d packets injected, want %d", len(got), n)
+	}
+	return got, hdrs
+}
 
 // newUserUplink is a user uplink on st, not started: what it sends waits
 // on a ring (sent), as newUplink's does.
@@ -66,18 +95,21 @@ func TestUserUplink(t *testing.T) {
 	p.handle(guestUDP(remoteIP, 64, 5353, 53, "query"), t0)
 	out := sent(u)
 	want := udpFrame(stackMAC, u.MAC(), guestIP, remoteIP, 63, 5353, 53, []byte("query"))
-	if len(out) != 1 || string(out[0]) != string(want) || len(st.got) != 0 {
+	if len(out) != 1 || string(out[0]) != string(want) {
 		t.Fatalf("sent % x\nwant\n% x", out, want)
 	}
-	if n, err := l.WriteBatch([]*vswitch.Frame{frameOf(out[0])}); n != 1 || err != nil || len(st.got) != 1 || string(st.got[0]) != string(want[pkt.EthernetLen:]) {
-		t.Fatalf("injected %d %v: % x", n, err, st.got)
+	if n, err := l.WriteBatch([]*vswitch.Frame{frameOf(out[0])}); n != 1 || err != nil {
+		t.Fatalf("written %d %v", n, err)
+	}
+	if got, _ := st.take(t, 1); string(got[0]) != string(want[pkt.EthernetLen:]) {
+		t.Fatalf("injected % x", got[0])
 	}
 
 	// In: the stack's answer is read from the port as a frame from the
 	// stack's side, and goes to the guest's MAC on the network that holds
 	// its destination.
 	answer := udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, guestIP, 64, 53, 5353, []byte("answer"))[pkt.EthernetLen:]
-	u.DeliverUser(answer)
+	u.DeliverUser(answer, pkt.VirtioNetHdr{})
 	if got := l.in.Len(); got != 1 {
 		t.Fatalf("%d queued", got)
 	}
@@ -92,8 +124,8 @@ func TestUserUplink(t *testing.T) {
 
 	// Refused: a destination on no attached network, a runt, and (on the
 	// gateway) a foreign source.
-	u.DeliverUser(udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, netip.MustParseAddr("10.99.0.1"), 64, 53, 5353, []byte("x"))[pkt.EthernetLen:])
-	u.DeliverUser([]byte{0x45, 0})
+	u.DeliverUser(udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, netip.MustParseAddr("10.99.0.1"), 64, 53, 5353, []byte("x"))[pkt.EthernetLen:], pkt.VirtioNetHdr{})
+	u.DeliverUser([]byte{0x45, 0}, pkt.VirtioNetHdr{})
 	readUser(t, u, l)
 	p.handle(udpFrame(p.MAC(), guestMAC, netip.MustParseAddr("10.99.0.1"), remoteIP, 64, 1, 2, []byte("spoof")), t0)
 	wantUp := [NumUplinkDrops]uint64{UplinkNotTracked: 1, UplinkMalformed: 1}
@@ -103,7 +135,7 @@ func TestUserUplink(t *testing.T) {
 
 	// A full queue from the stack drops, counted as the link's own.
 	for range userQueueLen + 3 {
-		u.DeliverUser(answer)
+		u.DeliverUser(answer, pkt.VirtioNetHdr{})
 	}
 	if c := l.Counters(); c["queue_full"] != 3 || l.in.Len() != userQueueLen {
 		t.Fatalf("counters %v, %d queued", c, l.in.Len())
@@ -121,8 +153,8 @@ func TestUserUplink(t *testing.T) {
 // writer injects on its own goroutine.
 type chanUser chan []byte
 
-func (c chanUser) Inject(ip []byte) { c <- append([]byte(nil), ip...) }
-func (c chanUser) Close() error     { return nil }
+func (c chanUser) Inject(ip []byte, _ pkt.VirtioNetHdr) { c <- append([]byte(nil), ip...) }
+func (c chanUser) Close() error                         { return nil }
 
 // TestUserUplinkPort: started, the user uplink is a routed switch port
 // named after it; a packet each way crosses it, counted exactly, and
@@ -145,7 +177,7 @@ func TestUserUplinkPort(t *testing.T) {
 		t.Fatal("nothing reached the stack")
 	}
 	answer := udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, guestIP, 64, 53, 5353, []byte("answer"))
-	u.DeliverUser(answer[pkt.EthernetLen:])
+	u.DeliverUser(answer[pkt.EthernetLen:], pkt.VirtioNetHdr{})
 	waitFor(t, func() bool { return p.q.Len() == 1 })
 	if got := takeAll(p.q); string(got[0]) != string(udpFrame(guestMAC, p.MAC(), remoteIP, guestIP, 64, 53, 5353, []byte("answer"))) {
 		t.Fatalf("delivered % x", got[0])

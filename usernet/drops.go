@@ -18,6 +18,8 @@ const (
 	DropPingDenied                       // no unprivileged ICMP socket (ping_group_range): the guest is told "prohibited"
 	DropHalfOpenFull                     // a TCP SYN while MaxHalfOpen connections are still dialing: ignored, the guest retries
 	DropForwardSource                    // a port forward's client without a global unicast address (loopback, with no HostLoopback): no guest can answer it
+	DropBadChecksum                      // a complete packet whose IP, TCP or UDP checksum is wrong (gVisor's check, made before the stack)
+	DropBadOffload                       // a super-frame that is not TCP over IPv4 (the gateway cuts every other kind before the stack)
 	NumDrops
 )
 
@@ -32,6 +34,8 @@ var dropNames = [NumDrops]string{
 	DropPingDenied:     "user_ping_denied",
 	DropHalfOpenFull:   "user_half_open_full",
 	DropForwardSource:  "user_forward_source",
+	DropBadChecksum:    "user_bad_checksum",
+	DropBadOffload:     "user_bad_offload",
 }
 
 // String is the metric label value.

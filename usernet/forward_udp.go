@@ -75,19 +75,30 @@ func (f *udpForward) serve() {
 			f.s.drops[DropDatagramTooBig].Add(1)
 			continue
 		}
-		// A flow may end idle between finding it and writing: then the
-		// write fails and a new flow takes the datagram.
+		// A flow may end idle between finding it and writing: then send
+		// says so and a new flow takes the datagram.
 		for range 2 {
 			fl := f.flow(client)
-			if fl == nil {
-				break // refused and counted
-			}
-			fl.last.Store(time.Now().UnixNano())
-			if _, err := fl.g.Write(buf[:n]); err == nil {
-				break
+			if fl == nil || f.send(fl, buf[:n]) {
+				break // sent, or refused and counted
 			}
 		}
 	}
+}
+
+// send writes b to the guest on fl unless fl has ended. It holds the lock
+// endIdle checks idleness under, so a flow never ends between a
+// datagram's write and its answer: endIdle either sees the datagram's
+// time, or ends the flow first and send refuses it.
+func (f *udpForward) send(fl *udpFwdFlow, b []byte) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl.dead {
+		return false
+	}
+	fl.last.Store(time.Now().UnixNano())
+	_, err := fl.g.Write(b)
+	return err == nil
 }
 
 // flow finds or opens the client's flow; nil when refused.

@@ -88,7 +88,7 @@ func (s *Stack) icmpOut(src, dst netip.Addr, typ, code uint8, msg []byte) {
 	b := make([]byte, pkt.IPv4MinLen+len(body))
 	copy(b[pkt.IPv4MinLen:], body)
 	pkt.IPv4(b).Encode(&pkt.IPv4Fields{TotalLen: uint16(len(b)), TTL: 64, Protocol: pkt.ProtoICMP, Src: src, Dst: dst})
-	s.cfg.Out(b)
+	s.cfg.Out(b, pkt.VirtioNetHdr{})
 }
 
 // pingSocket opens an unprivileged ICMP socket (SOCK_DGRAM, IPPROTO_ICMP)

@@ -29,7 +29,7 @@ func echoRequest(src, dst netip.Addr, id, seq uint16, data string) []byte {
 // "administratively prohibited" at once, quoting its request.
 func TestPing(t *testing.T) {
 	out := make(chan []byte, 4)
-	s, err := New(Config{Out: func(ip []byte) { out <- append([]byte(nil), ip...) }})
+	s, err := New(Config{Out: func(ip []byte, _ pkt.VirtioNetHdr) { out <- append([]byte(nil), ip...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPing(t *testing.T) {
 	s.pingTo = func(netip.Addr) netip.Addr { return netip.MustParseAddr("127.0.0.1") }
 	g, r := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("192.0.2.1")
 	req := echoRequest(g, r, 0x1234, 7, "vswitch-ping")
-	s.Inject(req)
+	s.Inject(req, pkt.VirtioNetHdr{})
 	var got []byte
 	select {
 	case got = <-out:

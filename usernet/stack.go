@@ -13,7 +13,6 @@ import (
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -42,9 +41,11 @@ type Config struct {
 	// default: with it, every guest reaches every service that listens
 	// on the host's loopback only, trusting it to be local.
 	HostLoopback netip.Addr
-	// Out takes a packet the stack sends to a guest (a whole IPv4 packet).
-	// It is called on the stack's output goroutine and must not keep ip.
-	Out func(ip []byte)
+	// Out takes a packet the stack sends to a guest (a whole IPv4 packet)
+	// and its virtio-net header (offload.go: a TCP super-frame, or a
+	// partial checksum; zero for a complete packet). It is called on the
+	// stack's goroutines and must not keep ip.
+	Out func(ip []byte, h pkt.VirtioNetHdr)
 	// Dial connects a host socket; nil: a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	Log  *slog.Logger
@@ -55,7 +56,7 @@ type Config struct {
 type Stack struct {
 	cfg   Config
 	st    *stack.Stack
-	ep    *channel.Endpoint
+	ep    link
 	flows flows
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -111,7 +112,7 @@ func New(cfg Config) (*Stack, error) {
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
-	ep := channel.New(1024, uint32(cfg.MTU), "")
+	ep := newLink(1024, uint32(cfg.MTU))
 	fail := func(what string, e tcpip.Error) (*Stack, error) {
 		st.Close()
 		return nil, errors.New("usernet: " + what + ": " + e.String())
@@ -153,8 +154,10 @@ func New(cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// Inject hands the stack a guest's IPv4 packet; ip is not kept.
-func (s *Stack) Inject(ip []byte) {
+// Inject hands the stack a guest's IPv4 packet with its virtio-net
+// header (offsets from the IP header; zero for a complete packet); ip is
+// not kept.
+func (s *Stack) Inject(ip []byte, h pkt.VirtioNetHdr) {
 	v := pkt.IPv4(ip)
 	if !v.Valid() || v.TotalLen() > len(ip) {
 		s.drops[DropMalformed].Add(1)
@@ -173,24 +176,48 @@ func (s *Stack) Inject(ip []byte) {
 		s.drops[DropProtocol].Add(1)
 		return
 	}
+	if r := refuse(v, h); r != NumDrops {
+		s.drops[r].Add(1)
+		return
+	}
 	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(ip[:v.TotalLen()])})
 	s.ep.InjectInbound(ipv4.ProtocolNumber, pb)
 	pb.DecRef()
 }
 
-// output hands the guests what the stack sends.
+// output hands the guests what the stack sends, each packet gathered
+// into one buffer of its own (a super-frame is up to gsoMaxSize long).
 func (s *Stack) output() {
 	defer s.wg.Done()
+	buf := make([]byte, gsoMaxSize)
 	for {
 		p := s.ep.ReadContext(s.ctx)
 		if p == nil {
 			return
 		}
-		v := p.ToView()
-		s.cfg.Out(v.AsSlice())
-		v.Release()
+		if n := gather(buf, p); n > 0 {
+			s.cfg.Out(buf[:n], outHeader(p))
+		}
 		p.DecRef()
 	}
+}
+
+// gather copies p's bytes (headers and payload) into buf and returns
+// their length, or 0 when they do not fit (never for what the stack
+// makes: its MTU and gsoMaxSize bound every packet).
+func gather(buf []byte, p *stack.PacketBuffer) int {
+	vl, off := p.AsViewList()
+	n := 0
+	for v := vl.Front(); v != nil; v = v.Next() {
+		b := v.AsSlice()
+		skip := min(off, len(b))
+		off -= skip
+		if n+len(b)-skip > len(buf) {
+			return 0
+		}
+		n += copy(buf[n:], b[skip:])
+	}
+	return n
 }
 
 // Drops returns the drop counters.
