@@ -48,7 +48,7 @@ func peerExchange6(t *testing.T, srv, cli *host, bind, port, dst, dstPort, what 
 // with Packet Too Big naming exactly 1400, and one of exactly 1400 bytes
 // goes through.
 func TestIPv6Outside(t *testing.T) {
-	requireE2E(t, "ping", "python3", "curl", "sha256sum", "ethtool")
+	requireE2E(t, "ping", "python3", "curl", "sha256sum", "ethtool", "tcpdump")
 	out := newHost6(t, "6o")
 	upDev, outDev := testnet.Veth(t, "6u", out.Netns)
 	testnet.Run(t, "sysctl", "-qw", "net.ipv6.conf."+upDev+".disable_ipv6=1") // vswitch holds it; the host stays off
@@ -153,6 +153,41 @@ uplinks:
 	if seen := peerExchange6(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forwarded IPv6 connection"); seen != "2001:db8:246::1" {
 		t.Fatalf("the guest behind the forward saw %q, want the outside host 2001:db8:246::1", seen)
 	}
+	// Unsolicited from the outside: TCP to the guest's own address (routed
+	// there by the outside) and to a port of the uplink's address that
+	// nothing forwards. Every SYN the outside sends is dropped as
+	// not_tracked and none reaches the guest, whose capture ends with the
+	// forward's connection, which still works (the sentinel and positive
+	// control).
+	out.Run("ip", "-6", "route", "add", "fd00:246::/64", "via", "2001:db8:246::2")
+	notTracked := func() float64 {
+		return metric(t, scrape(t, metrics), "vswitch_uplink_drops_total", `reason="not_tracked",uplink="wan"`)
+	}
+	nt := notTracked()
+	wg := guest.watch(guest.dev, "tcp port 9999 or tcp port 8082")
+	wo := out.watch(outDev, "ip6 and tcp dst port 9999")
+	for _, u := range []string{"http://[" + gAddr.String() + "]:9999/", "http://[2001:db8:246::2]:9999/"} {
+		if _, err := out.Output("curl", "-s", "--max-time", "2", u); err == nil {
+			t.Fatalf("an unsolicited connection to %s succeeded", u)
+		}
+	}
+	if seen := peerExchange6(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forward after the unsolicited"); seen != "2001:db8:246::1" {
+		t.Fatalf("the guest behind the forward saw %q", seen)
+	}
+	testnet.WaitFor(t, 10*time.Second, "the forward's connection in the guest's capture", func() bool {
+		return strings.Contains(strings.Join(wg.lines(), "\n"), ".8082")
+	})
+	wg.stop()
+	wo.stop()
+	for _, l := range wg.lines() {
+		if strings.Contains(l, ".9999") {
+			t.Fatalf("unsolicited traffic reached the guest: %s", l)
+		}
+	}
+	if syns, d := len(wo.lines()), notTracked()-nt; syns < 2 || d != float64(syns) {
+		t.Fatalf("not_tracked grew by %v while the outside sent %d SYNs", d, syns)
+	}
+
 	// TSO6 through NAT66: the outside downloads the blob from the guest
 	// through the forward. The guest's super-frames cross whole: far
 	// fewer translations than the transfer's segments (a per-segment NAT
