@@ -42,7 +42,11 @@ func peerExchange6(t *testing.T, srv, cli *host, bind, port, dst, dstPort, what 
 // outside host and downloads a file over HTTP with curl -6 through NAT66,
 // byte-exact, the server seeing only the uplink's address; a connection
 // from the outside to the uplink's port 8080 reaches the guest's port
-// 8082 by a port forward, the guest seeing the outside's address. A guest
+// 8082 by a port forward, the guest seeing the outside's address;
+// unsolicited connections reach nobody, each SYN counted; the outside
+// downloads a file from the guest through the forward, the guest's TSO6
+// super-frames crossing NAT66 whole, with exact NAT66 counts by family
+// for three pings. A guest
 // of a routed network is seen by the outside with its own address, and is
 // reached by it. A guest's ping larger than the uplink's MTU is answered
 // with Packet Too Big naming exactly 1400, and one of exactly 1400 bytes
