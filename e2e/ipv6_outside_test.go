@@ -242,3 +242,68 @@ func nonzeroDrops(s string) string {
 	}
 	return b.String()
 }
+
+// TestIPv6OutsideRouterFromRA: an uplink with address6 and no gateway6
+// drops a guest's packets for an address off the outside link (no_route,
+// one per echo) until the outside's router advertises itself; then, with
+// the RA's source (a link-local address) as next hop and its link-layer
+// option as MAC, the guest's pings through NAT66 are answered.
+func TestIPv6OutsideRouterFromRA(t *testing.T) {
+	requireE2E(t, "ping")
+	out := newHost6(t, "7o")
+	upDev, outDev := testnet.Veth(t, "7u", out.Netns)
+	testnet.Run(t, "sysctl", "-qw", "net.ipv6.conf."+upDev+".disable_ipv6=1")
+	out.Run("sysctl", "-qw", "net.ipv6.conf."+outDev+".accept_ra=0")
+	out.addr(outDev, "10.248.0.1/24")
+	out.Run("ip", "-6", "addr", "add", "2001:db8:248::1/64", "dev", outDev, "nodad")
+	out.Run("ip", "-6", "addr", "add", "2001:db8:999::1/128", "dev", "lo") // off the outside link
+	guest := newHost6(t, "7g")
+	guest.dev = testnet.Name("7g")
+	metrics := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - {name: nat7, address: 192.168.248.1/24, address6: "fd00:248::1/64", mode: nat, uplink: wan}
+uplinks:
+  - {name: wan, device: %s, address: 10.248.0.5/24, gateway: 10.248.0.1, address6: "2001:db8:248::2/64"}
+`, metrics, guest.dev, guest.Name, upDev))
+	var gwMAC pkt.MAC
+	for _, e := range vs.fdb() {
+		if e.Port == "gw-nat7" {
+			gwMAC = mustMAC(t, e.MAC)
+		}
+	}
+	guest.Run("ip", "link", "set", guest.dev, "up")
+	waitSLAAC(t, guest, "fd00:248::/64", gwMAC)
+	// On the outside link itself the uplink needs no router.
+	testnet.WaitFor(t, 10*time.Second, "a ping through NAT66 on the outside link", func() bool {
+		_, err := guest.Output("ping", "-6", "-c", "1", "-W", "1", "2001:db8:248::1")
+		return err == nil
+	})
+	noRoute := func() float64 {
+		return metric(t, scrape(t, metrics), "vswitch_uplink_drops_total", `reason="no_route",uplink="wan"`)
+	}
+	before := noRoute()
+	if n := guest.pingCount("2001:db8:999::1", 2); n != 0 {
+		t.Fatalf("%d echoes answered with no router known", n)
+	}
+	if d := noRoute() - before; d != 2 {
+		t.Fatalf("no_route grew by %v for 2 echoes", d)
+	}
+	// The outside's router advertisement: router lifetime 1800 s, its MAC
+	// in the source link-layer option.
+	outMAC := mustMAC(t, out.mac(outDev))
+	ra := make([]byte, pkt.NDPRouterAdvertLen+pkt.NDPLLAOptLen)
+	pkt.NDPRouterAdvert(ra).Encode(&pkt.NDPRouterAdvertFields{CurHopLimit: 64, RouterLifetime: 1800})
+	w := pkt.NDPOptionWriter{B: ra, N: pkt.NDPRouterAdvertLen}
+	w.AddLinkLayerAddr(pkt.NDPOptSourceLLA, outMAC)
+	testnet.OpenRaw(t, out.Netns, outDev).Send(raw6(pkt.MulticastMAC6(pkt.IPv6AllNodes), outMAC, pkt.LinkLocalFromMAC(outMAC), pkt.IPv6AllNodes, ra))
+	testnet.WaitFor(t, 10*time.Second, "a ping through NAT66 via the advertised router", func() bool {
+		_, err := guest.Output("ping", "-6", "-c", "1", "-W", "1", "2001:db8:999::1")
+		return err == nil
+	})
+	if !guest.ping("2001:db8:999::1", 3) {
+		t.Fatal("pings via the advertised router went unanswered")
+	}
+}
