@@ -171,7 +171,7 @@ uplinks:
 	wg := guest.watch(guest.dev, "tcp port 9999 or tcp port 8082")
 	wo := out.watch(outDev, "ip6 and tcp dst port 9999")
 	for _, u := range []string{"http://[" + gAddr.String() + "]:9999/", "http://[2001:db8:246::2]:9999/"} {
-		if _, err := out.Output("curl", "-s", "--max-time", "2", u); err == nil {
+		if _, err := out.Output("curl", "-s", "--max-time", "1", u); err == nil {
 			t.Fatalf("an unsolicited connection to %s succeeded", u)
 		}
 	}
