@@ -42,13 +42,17 @@ func peerExchange6(t *testing.T, srv, cli *host, bind, port, dst, dstPort, what 
 // outside host and downloads a file over HTTP with curl -6 through NAT66,
 // byte-exact, the server seeing only the uplink's address; a connection
 // from the outside to the uplink's port 8080 reaches the guest's port
-// 8082 by a port forward, the guest seeing the outside's address. A guest
+// 8082 by a port forward, the guest seeing the outside's address;
+// unsolicited connections reach nobody, each SYN counted; the outside
+// downloads a file from the guest through the forward, the guest's TSO6
+// super-frames crossing NAT66 whole, with exact NAT66 counts by family
+// for three pings. A guest
 // of a routed network is seen by the outside with its own address, and is
 // reached by it. A guest's ping larger than the uplink's MTU is answered
 // with Packet Too Big naming exactly 1400, and one of exactly 1400 bytes
 // goes through.
 func TestIPv6Outside(t *testing.T) {
-	requireE2E(t, "ping", "python3", "curl", "sha256sum", "ethtool")
+	requireE2E(t, "ping", "python3", "curl", "sha256sum", "ethtool", "tcpdump")
 	out := newHost6(t, "6o")
 	upDev, outDev := testnet.Veth(t, "6u", out.Netns)
 	testnet.Run(t, "sysctl", "-qw", "net.ipv6.conf."+upDev+".disable_ipv6=1") // vswitch holds it; the host stays off
@@ -153,6 +157,41 @@ uplinks:
 	if seen := peerExchange6(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forwarded IPv6 connection"); seen != "2001:db8:246::1" {
 		t.Fatalf("the guest behind the forward saw %q, want the outside host 2001:db8:246::1", seen)
 	}
+	// Unsolicited from the outside: TCP to the guest's own address (routed
+	// there by the outside) and to a port of the uplink's address that
+	// nothing forwards. Every SYN the outside sends is dropped as
+	// not_tracked and none reaches the guest, whose capture ends with the
+	// forward's connection, which still works (the sentinel and positive
+	// control).
+	out.Run("ip", "-6", "route", "add", "fd00:246::/64", "via", "2001:db8:246::2")
+	notTracked := func() float64 {
+		return metric(t, scrape(t, metrics), "vswitch_uplink_drops_total", `reason="not_tracked",uplink="wan"`)
+	}
+	nt := notTracked()
+	wg := guest.watch(guest.dev, "tcp port 9999 or tcp port 8082")
+	wo := out.watch(outDev, "ip6 and tcp dst port 9999")
+	for _, u := range []string{"http://[" + gAddr.String() + "]:9999/", "http://[2001:db8:246::2]:9999/"} {
+		if _, err := out.Output("curl", "-s", "--max-time", "1", u); err == nil {
+			t.Fatalf("an unsolicited connection to %s succeeded", u)
+		}
+	}
+	if seen := peerExchange6(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forward after the unsolicited"); seen != "2001:db8:246::1" {
+		t.Fatalf("the guest behind the forward saw %q", seen)
+	}
+	testnet.WaitFor(t, 10*time.Second, "the forward's connection in the guest's capture", func() bool {
+		return strings.Contains(strings.Join(wg.lines(), "\n"), ".8082")
+	})
+	wg.stop()
+	wo.stop()
+	for _, l := range wg.lines() {
+		if strings.Contains(l, ".9999") {
+			t.Fatalf("unsolicited traffic reached the guest: %s", l)
+		}
+	}
+	if syns, d := len(wo.lines()), notTracked()-nt; syns < 2 || d != float64(syns) {
+		t.Fatalf("not_tracked grew by %v while the outside sent %d SYNs", d, syns)
+	}
+
 	// TSO6 through NAT66: the outside downloads the blob from the guest
 	// through the forward. The guest's super-frames cross whole: far
 	// fewer translations than the transfer's segments (a per-segment NAT
@@ -202,4 +241,69 @@ func nonzeroDrops(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestIPv6OutsideRouterFromRA: an uplink with address6 and no gateway6
+// drops a guest's packets for an address off the outside link (no_route,
+// one per echo) until the outside's router advertises itself; then, with
+// the RA's source (a link-local address) as next hop and its link-layer
+// option as MAC, the guest's pings through NAT66 are answered.
+func TestIPv6OutsideRouterFromRA(t *testing.T) {
+	requireE2E(t, "ping")
+	out := newHost6(t, "7o")
+	upDev, outDev := testnet.Veth(t, "7u", out.Netns)
+	testnet.Run(t, "sysctl", "-qw", "net.ipv6.conf."+upDev+".disable_ipv6=1")
+	out.Run("sysctl", "-qw", "net.ipv6.conf."+outDev+".accept_ra=0")
+	out.addr(outDev, "10.248.0.1/24")
+	out.Run("ip", "-6", "addr", "add", "2001:db8:248::1/64", "dev", outDev, "nodad")
+	out.Run("ip", "-6", "addr", "add", "2001:db8:999::1/128", "dev", "lo") // off the outside link
+	guest := newHost6(t, "7g")
+	guest.dev = testnet.Name("7g")
+	metrics := freeAddr(t)
+	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
+ports:
+  - {name: %s, type: tap, netns: %s}
+networks:
+  - {name: nat7, address: 192.168.248.1/24, address6: "fd00:248::1/64", mode: nat, uplink: wan}
+uplinks:
+  - {name: wan, device: %s, address: 10.248.0.5/24, gateway: 10.248.0.1, address6: "2001:db8:248::2/64"}
+`, metrics, guest.dev, guest.Name, upDev))
+	var gwMAC pkt.MAC
+	for _, e := range vs.fdb() {
+		if e.Port == "gw-nat7" {
+			gwMAC = mustMAC(t, e.MAC)
+		}
+	}
+	guest.Run("ip", "link", "set", guest.dev, "up")
+	waitSLAAC(t, guest, "fd00:248::/64", gwMAC)
+	// On the outside link itself the uplink needs no router.
+	testnet.WaitFor(t, 10*time.Second, "a ping through NAT66 on the outside link", func() bool {
+		_, err := guest.Output("ping", "-6", "-c", "1", "-W", "1", "2001:db8:248::1")
+		return err == nil
+	})
+	noRoute := func() float64 {
+		return metric(t, scrape(t, metrics), "vswitch_uplink_drops_total", `reason="no_route",uplink="wan"`)
+	}
+	before := noRoute()
+	if n := guest.pingCount("2001:db8:999::1", 2); n != 0 {
+		t.Fatalf("%d echoes answered with no router known", n)
+	}
+	if d := noRoute() - before; d != 2 {
+		t.Fatalf("no_route grew by %v for 2 echoes", d)
+	}
+	// The outside's router advertisement: router lifetime 1800 s, its MAC
+	// in the source link-layer option.
+	outMAC := mustMAC(t, out.mac(outDev))
+	ra := make([]byte, pkt.NDPRouterAdvertLen+pkt.NDPLLAOptLen)
+	pkt.NDPRouterAdvert(ra).Encode(&pkt.NDPRouterAdvertFields{CurHopLimit: 64, RouterLifetime: 1800})
+	w := pkt.NDPOptionWriter{B: ra, N: pkt.NDPRouterAdvertLen}
+	w.AddLinkLayerAddr(pkt.NDPOptSourceLLA, outMAC)
+	testnet.OpenRaw(t, out.Netns, outDev).Send(raw6(pkt.MulticastMAC6(pkt.IPv6AllNodes), outMAC, pkt.LinkLocalFromMAC(outMAC), pkt.IPv6AllNodes, ra))
+	testnet.WaitFor(t, 10*time.Second, "a ping through NAT66 via the advertised router", func() bool {
+		_, err := guest.Output("ping", "-6", "-c", "1", "-W", "1", "2001:db8:999::1")
+		return err == nil
+	})
+	if !guest.ping("2001:db8:999::1", 3) {
+		t.Fatal("pings via the advertised router went unanswered")
+	}
 }

@@ -341,13 +341,13 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 		return nil, v
 	}
 	out := Tuple{Proto: in.Proto, Src: netip.AddrPortFrom(outside, in.Src.Port()), Dst: in.Dst}
-	if isEcho(in.Proto) {
+	if isEcho(in) {
 		out.Dst = netip.AddrPortFrom(in.Dst.Addr(), in.Src.Port())
 	}
 	// Keep the guest's port when that outside tuple is free; otherwise
 	// walk the range. The reply tuple is the key, so it is unique.
 	if _, taken := t.byOutside.Load(out.reverse()); taken {
-		if in.Proto != pkt.ProtoTCP && in.Proto != pkt.ProtoUDP && !isEcho(in.Proto) {
+		if in.Proto != pkt.ProtoTCP && in.Proto != pkt.ProtoUDP && !isEcho(in) {
 			// No port to remap: the replies to this guest would
 			// reach the one whose flow holds the tuple.
 			t.full.Add(1)
@@ -363,7 +363,7 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 				t.next = p + 1
 			}
 			out.Src = netip.AddrPortFrom(outside, p)
-			if isEcho(in.Proto) {
+			if isEcho(in) {
 				out.Dst = netip.AddrPortFrom(in.Dst.Addr(), p)
 			}
 			if _, taken := t.byOutside.Load(out.reverse()); !taken {
@@ -381,9 +381,16 @@ func (t *Table) lookupOrCreate(in Tuple, outside netip.Addr, now int64) (*Entry,
 	return e, Translated
 }
 
-// isEcho reports whether proto's flows are ICMP echo, whose identifier
-// is the flow's "port" at both ends.
-func isEcho(proto uint8) bool { return proto == pkt.ProtoICMP || proto == pkt.ProtoICMPv6 }
+// isEcho reports whether the flow of tuple t is an ICMP echo, whose
+// identifier is its "port" at both ends: ICMP over IPv4, ICMPv6 over
+// IPv6. The other family's ICMP is a protocol without ports there (the
+// rewrite would not write a remapped identifier).
+func isEcho(t Tuple) bool {
+	if t.Src.Addr().Is6() {
+		return t.Proto == pkt.ProtoICMPv6
+	}
+	return t.Proto == pkt.ProtoICMP
+}
 
 // lookupReply finds the flow a packet arriving at the outside belongs to.
 func (t *Table) lookupReply(reply Tuple) *Entry {

@@ -49,16 +49,24 @@ type Packet struct {
 	GSOSize uint16
 }
 
-// segments is how many packets p stands for, and the transport header's
-// bytes each segment after the first repeats (the caller adds the IP
-// header's): 1 and 0 unless p is a TCP or UDP super-frame whose payload
-// passes GSOSize. l4 is the transport header
+// segments is how many packets p stands for, and the bytes of headers
+// each segment after the first repeats: 1 and 0 unless p is a TCP or UDP
+// super-frame whose payload passes GSOSize. l4 is the transport header
 // and payload, long enough for proto's header.
 func (p Packet) segments(proto uint8, l4 []byte) (n, hdr int) {
+	n, thl := p.segmentsL4(proto, l4)
+	if n == 1 {
+		return 1, 0
+	}
+	return n, pkt.IPv4(p.IP).HeaderLen() + thl
+}
+
+// segmentsL4 is segments without the network header: how many packets,
+// and the transport header's length (0 for one packet).
+func (p Packet) segmentsL4(proto uint8, l4 []byte) (n, thl int) {
 	if p.GSOSize == 0 {
 		return 1, 0
 	}
-	var thl int
 	switch proto {
 	case pkt.ProtoTCP:
 		thl = min(max(pkt.TCP(l4).DataOffset(), pkt.TCPMinLen), len(l4))
@@ -104,32 +112,56 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 		return Malformed, nil
 	}
 	tu := flowTuple(proto, ip.Src(), ip.Dst(), b)
+	var e *Entry
 	if d == out {
 		if proto == pkt.ProtoICMP && pkt.ICMPv4(b).Type() != pkt.ICMPEchoRequest {
 			return NotTracked, nil // only echo starts a flow; errors go the other way
 		}
-	} else if proto == pkt.ProtoICMP {
-		switch pkt.ICMPv4(b).Type() {
-		case pkt.ICMPEchoReply:
-		case pkt.ICMPUnreachable, pkt.ICMPTimeExceeded, icmpParamProblem:
-			return t.inboundError(p, b)
-		default:
+		var v Verdict
+		if e, v = t.lookupOrCreate(tu, outside, now); e == nil {
+			return v, nil
+		}
+	} else {
+		if proto == pkt.ProtoICMP {
+			switch pkt.ICMPv4(b).Type() {
+			case pkt.ICMPEchoReply:
+			case pkt.ICMPUnreachable, pkt.ICMPTimeExceeded, icmpParamProblem:
+				return t.inboundError(p, b)
+			default:
+				return NotTracked, nil
+			}
+		}
+		e = t.lookupReply(tu)
+		if e == nil && (proto == pkt.ProtoTCP || proto == pkt.ProtoUDP) {
+			e = t.forward(tu, now)
+		}
+		if e == nil {
 			return NotTracked, nil
 		}
-	}
-	e, v := t.flow(tu, d, outside, now)
-	if e == nil {
-		return v, nil
 	}
 	if ip.FlagsFrag()&pkt.IPv4FlagMF != 0 {
 		t.frags.record(fk, e, now) // the rest of the datagram follows
 	}
 	rewrite(ip, proto, b, d, e.to(d), p.Partial)
+	// A reply is a packet against the flow's first: inbound for a
+	// guest's flow, outbound for a port forward's.
+	reply := (d == in) != e.fromOutside
 	segs, hdr := p.segments(proto, b)
-	if segs > 1 {
-		hdr += ip.HeaderLen()
+	if segs > 1 && proto == pkt.ProtoTCP {
+		// The segments before the last: the super-frame's flags without
+		// FIN and PSH. trackTCP gives the same state for one of them as
+		// for many.
+		e.trackTCP(pkt.TCP(b).Flags()&^(pkt.TCPFlagFIN|pkt.TCPFlagPSH), reply)
+		e.assure(proto, reply)
 	}
-	e.passed(proto, b, d, segs, len(p.IP)+(segs-1)*hdr, now)
+	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
+		e.track(proto, b, reply)
+	}
+	e.assure(proto, reply)
+	e.count(d, segs, len(p.IP)+(segs-1)*hdr)
+	if e.lastSeen.Load() != now {
+		e.lastSeen.Store(now)
+	}
 	return Translated, e
 }
 
@@ -154,6 +186,9 @@ func (t *Table) flow(tu Tuple, d dir, outside netip.Addr, now int64) (*Entry, Ve
 // passed moves e's state and counters on a translated packet going d
 // that stands for segs segments of size bytes in all (a GSO super-frame
 // is several; segments). l4 is its transport header and payload.
+// translate6 calls it and flow; translate (IPv4) keeps the same steps
+// inline: as calls they cost NAT44 about 10 ns a packet (the minimum of
+// BenchmarkTranslateEstablished over ten runs went from 165 to 180 ns).
 func (e *Entry) passed(proto uint8, l4 []byte, d dir, segs, size int, now int64) {
 	// A reply is a packet against the flow's first: inbound for a
 	// guest's flow, outbound for a port forward's.

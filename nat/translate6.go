@@ -62,7 +62,7 @@ func (t *Table) translate6(p Packet, d dir, outside netip.Addr, now int64) (Verd
 		return v, nil
 	}
 	rewrite6(ip, proto, b, d, e.to(d), p.Partial)
-	segs, hdr := p.segments(proto, b)
+	segs, hdr := p.segmentsL4(proto, b)
 	if segs > 1 {
 		hdr += off
 	}

@@ -319,3 +319,39 @@ func BenchmarkTranslate6Established(b *testing.B) {
 		})
 	}
 }
+
+// TestOtherFamilysICMP: ICMPv6 inside IPv4, or ICMP inside IPv6, is a
+// protocol without ports: a second guest's flow to the same remote is
+// refused (the rewrite could not write a remapped identifier, so the
+// replies would reach the first guest), as for any portless protocol.
+func TestOtherFamilysICMP(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		g1, g2, r, up netip.Addr
+		proto         uint8
+	}{
+		{"icmpv6 in ipv4", guest, guest2, remote, uplink, pkt.ProtoICMPv6},
+		{"icmp in ipv6", guest6, guest6b, remote6, uplink6, pkt.ProtoICMP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := New(Config{})
+			out := func(src netip.Addr) Verdict {
+				if tc.up.Is6() {
+					b := make([]byte, pkt.IPv6Len+16)
+					pkt.IPv6(b).Encode(&pkt.IPv6Fields{PayloadLen: 16, NextHeader: tc.proto, HopLimit: 64, Src: src, Dst: tc.r})
+					b[pkt.IPv6Len] = 8 // an echo request, were it ICMP
+					v, _ := tb.Outbound6(Packet{IP: b}, tc.up, now)
+					return v
+				}
+				v, _ := tb.Outbound(Packet{IP: rawPacket(tc.proto, src, tc.r, 7, 7, false)}, tc.up, now)
+				return v
+			}
+			if v := out(tc.g1); v != Translated {
+				t.Fatalf("first guest: %v", v)
+			}
+			if v := out(tc.g2); v != TableFull {
+				t.Fatalf("second guest: %v, want %v", v, TableFull)
+			}
+		})
+	}
+}
