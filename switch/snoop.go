@@ -22,8 +22,9 @@ import (
 //     solicited-node group, which only it joined.
 //   - While no querier is seen on a VLAN (per IPv4 and IPv6), all other
 //     multicast floods: with nobody asking, memberships would silently age out. A
-//     VLAN whose querier is the switch's own gateway (SetQuerier) is
-//     snooped from the first frame.
+//     VLAN whose querier is the switch's own, a gateway (SetQuerier) or
+//     the switch's querier port (AddQuerier, querier.go), is snooped from
+//     the first frame.
 //
 // The MDB has no source filtering: an IGMPv3/MLDv2 source-specific join
 // joins the whole group.
