@@ -25,37 +25,19 @@ func TestMulticastQuerier(t *testing.T) {
 	requireE2E(t, "tcpdump")
 	const n, stream = 64, 20
 	group := netip.MustParseAddr("239.1.2.3")
-	hosts := batchNetns(t, "mq", n)
-	var ports []string
-	for range n {
-		ports = append(ports, testnet.Name("q"))
-	}
-	var tentative strings.Builder
-	for i, h := range hosts {
-		fmt.Fprintf(&tentative, "ip -n %s -6 addr show dev %s tentative\n", h, ports[i])
-	}
+	b := newBurst(t, "mq", "q", n)
 	for _, on := range []bool{true, false} {
 		t.Run(fmt.Sprintf("querier %v", on), func(t *testing.T) {
 			m, x, s := newHost(t, "mqm"), newHost(t, "mqx"), newHost(t, "mqs")
 			pm, px, ps := testnet.Name("m"), testnet.Name("m"), testnet.Name("m")
 			var cfg strings.Builder
 			fmt.Fprintf(&cfg, "multicast_querier: %v\nports:\n", on)
-			for i, h := range hosts {
-				fmt.Fprintf(&cfg, "  - {name: %s, type: tap, netns: %s}\n", ports[i], h)
-			}
+			b.ports(&cfg)
 			for _, p := range [][2]string{{pm, m.Name}, {px, x.Name}, {ps, s.Name}} {
 				fmt.Fprintf(&cfg, "  - {name: %s, type: tap, netns: %s}\n", p[0], p[1])
 			}
 			vs := startVswitch(t, cfg.String())
-			testnet.WaitFor(t, 20*time.Second, "every host past DAD", func() bool {
-				out, err := testnet.Output("sh", "-ec", tentative.String())
-				return err == nil && !strings.Contains(out, "inet6")
-			})
-			var sum uint64
-			st := vs.ports()
-			for _, p := range ports {
-				sum += st[p].TxPackets + st[p].Drops["tx_error"] + st[p].Drops["queue_full"]
-			}
+			sum := b.deliveries(t, vs)
 			t.Logf("%d IPv6 hosts starting, querier %v: %d frames to guest ports", n, on, sum)
 			if on && sum != 2*n {
 				t.Errorf("with the querier %d deliveries to guests, want %d (its IGMP and MLD start-up queries)", sum, 2*n)
