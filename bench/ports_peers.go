@@ -17,10 +17,10 @@ import (
 //   - linux-bridge: one `ip -batch` makes the bridge and N TAP devices,
 //     enslaves and ups them (what a script or libvirt does per VM). Start-up
 //     is that batch's time. Its ports live in the kernel, so "RSS" is the
-//     growth of the kernel's own memory (Slab + Percpu + VmallocUsed in
-//     /proc/meminfo, before the batch against after the settle time):
-//     machine-wide, so other jobs' allocations blur it. No process: no
-//     idle CPU to read.
+//     growth of the kernel's own memory (kernelKB: live slab objects,
+//     per-CPU and vmalloc memory, before the batch against after the
+//     settle time): machine-wide, so other jobs' allocations blur it. No
+//     process: no idle CPU to read.
 //   - ovs: ovsdb-server and ovs-vswitchd started by hand in the namespace,
 //     the userspace (netdev) datapath, one ovs-vsctl transaction adding
 //     the bridge and N type=tap ports (ovs-vswitchd makes and opens the
@@ -100,7 +100,7 @@ func bridgePorts(work string, n int, quick bool) (sample, error) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return nil, err
 	}
-	before, err := kernelKB()
+	before, err := kernelQuiet()
 	if err != nil {
 		return nil, err
 	}
@@ -121,17 +121,56 @@ func bridgePorts(work string, n int, quick bool) (sample, error) {
 	return portsSample(n, up, (after-before)/1024, 0, false), nil
 }
 
-// kernelKB is the kernel's own memory that devices take: slab objects,
-// per-CPU counters and vmalloc areas, in KiB.
+// kernelQuiet is kernelKB once it holds still: a namespace deleted
+// before (the previous repetition's, with its N devices) is torn down
+// asynchronously, and while that runs it would count against this one.
+func kernelQuiet() (float64, error) {
+	last, err := kernelKB()
+	for range 60 {
+		if err != nil {
+			return 0, err
+		}
+		time.Sleep(500 * time.Millisecond)
+		var now float64
+		now, err = kernelKB()
+		if err == nil && now-last < 512 && last-now < 512 { // KiB
+			return now, nil
+		}
+		last = now
+	}
+	return last, err
+}
+
+// kernelKB is the kernel's own memory that devices take, in KiB: the
+// live slab objects (active objects times object size, summed over
+// /proc/slabinfo, so slab pages a previous run freed but the allocator
+// kept do not hide the growth), per-CPU counters and vmalloc areas
+// (Percpu, VmallocUsed in /proc/meminfo).
 func kernelKB() (float64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
+	slab, err := os.ReadFile("/proc/slabinfo")
 	if err != nil {
 		return 0, err
 	}
 	var sum float64
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(string(slab), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "slabinfo") {
+			continue
+		}
+		active, err1 := strconv.ParseFloat(f[1], 64)
+		size, err2 := strconv.ParseFloat(f[3], 64)
+		if err1 != nil || err2 != nil {
+			return 0, fmt.Errorf("/proc/slabinfo: %q", l)
+		}
+		sum += active * size / 1024
+	}
+	mem, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(mem), "\n") {
 		k, v, ok := strings.Cut(l, ":")
-		if !ok || k != "Slab" && k != "Percpu" && k != "VmallocUsed" {
+		if !ok || k != "Percpu" && k != "VmallocUsed" {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
