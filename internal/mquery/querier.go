@@ -37,7 +37,8 @@ const (
 // for MLDv1) at start-up and then every query interval. A query from a
 // lower address on the link (the election of RFC 3376 6.6.2) silences it
 // for the other querier present interval, per protocol. A leave makes it
-// ask the group once whether anyone else still listens.
+// ask the group once whether anyone else still listens, and so does a
+// record that drops sources.
 type Querier struct {
 	mac  pkt.MAC
 	ip4  netip.Addr // IGMP source; 0.0.0.0: a switch's (every querier with an address wins)
@@ -161,9 +162,13 @@ func (q *Querier) message(fam int, typ, query, leave, report uint8, lower bool, 
 	case leave:
 		q.groupQuery(group(), now)
 	case report:
+		// A leave, and a record that drops sources (TO_IN, BLOCK), get the
+		// group asked: every host still listening answers with its whole
+		// state, which is what RFC 3376 6.4.2's group-and-source queries
+		// would learn.
 		recs := records()
 		for r, ok := recs.Next(); ok; r, ok = recs.Next() {
-			if _, leave := r.Joins(); leave {
+			if _, leave := r.Joins(); leave || r.Type == pkt.RecordToInclude || r.Type == pkt.RecordBlockOld {
 				q.groupQuery(r.Group, now)
 			}
 		}
