@@ -23,8 +23,9 @@ import (
 // query; a source a host stops asking for stays until its timer lapses,
 // the last member query time after a TO_IN or BLOCK that drops it. A
 // report past maxFilterSources sources gives up on filtering the
-// membership: it forwards every source (EXCLUDE {}) until the membership
-// ends. A v1 or v2 report is IS_EX({}): every source.
+// membership: it forwards every source (EXCLUDE {}, as after an
+// any-source join, whose group timer each later record restarts). A v1
+// or v2 report is IS_EX({}): every source.
 //
 // A published filter's source list never changes; its timers are
 // atomics that only the port's own reader (the one goroutine that applies
