@@ -25,7 +25,10 @@ type Config struct {
 	// MulticastSnooping: IGMP/MLD snooping (default true, as the Linux
 	// bridge's mcast_snooping).
 	MulticastSnooping bool
-	Source            string // file name the config came from
+	// MulticastQuerier: the switch as IGMP and MLD querier of VLANs with
+	// no network (default off, as the Linux bridge's mcast_querier).
+	MulticastQuerier Querier
+	Source           string // file name the config came from
 }
 
 // FDB tunes the forwarding database.

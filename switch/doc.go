@@ -4,7 +4,9 @@
 // address spoofing (with DHCP snooping), bounded per-port egress queues,
 // per-port counters with drop reasons, and IGMP/MLD snooping (snoop.go,
 // mdb.go): multicast to the ports that joined its group and the router
-// ports, lock-free on the frame path like the FDB.
+// ports, lock-free on the frame path like the FDB, with IGMPv3/MLDv2
+// source filters (mdb_source.go) and an IGMP and MLD querier of its own
+// for VLANs with no network (querier.go).
 //
 // The directory is named switch; the package is vswitch because switch is a
 // Go keyword.
