@@ -41,6 +41,7 @@ type TAP struct {
 	readFn  func(fd uintptr) bool
 
 	wframes []*vswitch.Frame
+	wtry    bool // TryWriteBatch: stop at a full device instead of waiting
 	wi      int
 	wsent   int
 	werr    error
@@ -57,7 +58,10 @@ type TAP struct {
 	rxErrors atomic.Uint64
 }
 
-var _ vswitch.Port = (*TAP)(nil)
+var (
+	_ vswitch.Port      = (*TAP)(nil)
+	_ vswitch.TryWriter = (*TAP)(nil)
+)
 
 // setOffloads tells the kernel what the switch takes from the TAP, and so
 // what the device claims as hardware offloads (ethtool -k shows them):
@@ -253,14 +257,30 @@ func (t *TAP) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if t.closed.Load() {
 		return 0, fmt.Errorf("tap %s: %w", t.name, vswitch.ErrClosed)
 	}
-	t.wframes, t.wi, t.wsent, t.werr = frames, 0, 0, nil
-	err := t.rc.Write(t.writeFn)
-	sent := t.wsent
+	_, sent, err := t.write(frames, false)
+	return sent, err
+}
+
+// TryWriteBatch implements vswitch.TryWriter: the switch writes to a TAP
+// from the goroutine that forwards the frame. A TAP write does not wait in
+// practice (the kernel takes the frame into its receive path or drops it),
+// so the port's writer goroutine is woken only if the device says EAGAIN.
+func (t *TAP) TryWriteBatch(frames []*vswitch.Frame) (done, sent int, err error) {
+	if t.closed.Load() {
+		return 0, 0, fmt.Errorf("tap %s: %w", t.name, vswitch.ErrClosed)
+	}
+	return t.write(frames, true)
+}
+
+func (t *TAP) write(frames []*vswitch.Frame, try bool) (done, sent int, err error) {
+	t.wframes, t.wtry, t.wi, t.wsent, t.werr = frames, try, 0, 0, nil
+	err = t.rc.Write(t.writeFn)
+	done, sent = t.wi, t.wsent
 	t.wframes = nil
 	if err == nil {
 		err = t.werr
 	}
-	return sent, closedErr("tap", t.name, t.closed.Load(), err)
+	return done, sent, closedErr("tap", t.name, t.closed.Load(), err)
 }
 
 func (t *TAP) doWrite(fd uintptr) bool {
@@ -277,7 +297,7 @@ func (t *TAP) doWrite(fd uintptr) bool {
 		case 0:
 			t.wsent++
 		case unix.EAGAIN:
-			return false
+			return t.wtry // TryWriteBatch stops here; WriteBatch waits
 		case unix.EINTR:
 			continue
 		case unix.EBADF:
