@@ -93,13 +93,14 @@ func fillBatch(frames []*Frame, want int) {
 func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 	topo := s.topo.Load()
 	var bytes uint64
+	burst := len(frames) >= burstFrames
 	for i, f := range frames {
 		bytes += uint64(f.n)
 		if r := p.vlan.classify(f); r != NumDropReasons {
 			p.drop(r)
 			continue
 		}
-		f.mark = p.mark
+		f.mark, f.burst = p.mark, burst
 		eth := pkt.Ethernet(f.Bytes())
 		src := eth.Src()
 		if src.IsMulticast() || src.IsZero() {
@@ -238,13 +239,18 @@ func (p *swPort) enqueue(f *Frame, mode egressMode) {
 	if mode == egressTagged {
 		f.tag()
 	}
+	burst := f.burst // f is not ours once put
 	if !p.q.Put(f) {
 		p.drop(DropQueueFull)
 		f.Release()
 		return
 	}
 	if p.tw != nil {
-		p.push()
+		if burst {
+			p.handOff()
+		} else {
+			p.push()
+		}
 	}
 }
 

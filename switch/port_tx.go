@@ -11,20 +11,28 @@ import (
 // written by the goroutine that forwards the frame, as the kernel's bridge
 // transmits in the sender's context, instead of waking the port's writer
 // goroutine: a frame crosses one goroutine, not two, so a request and its
-// answer cost two wake-ups, not four, and on 2 cores a busy stream does
-// not bounce between threads.
+// answer cost two wake-ups, not four. A reader with a backlog (a batch of
+// burstFrames or more) still hands its frames to the writer goroutine, so
+// reading and writing go on in parallel on two cores.
 //
 // The frame still goes through the port's ring, so frames leave in the
 // order they were queued, and whoever holds the port's tx token drains
 // it: a forwarding goroutine (txDirect) for as long as the device takes
-// frames, the port's own writer goroutine (txWriter) once it is full.
+// frames, the port's own writer goroutine (txWriter) once it is full or
+// given a burst.
 // Nobody waits for the token: a goroutine that does not get it leaves its
 // frame queued, and the holder looks at the ring again after it lets go.
+
+// burstFrames: a frame read in a batch this big or bigger goes to the
+// port's writer goroutine instead, so that a reader with a backlog and
+// the writer run on two cores, as every port did before direct writes.
+// A lone frame (a request, an ACK) is written at once.
+const burstFrames = 4
 
 const (
 	txFree   = iota
 	txDirect // a forwarding goroutine is writing to the port
-	txWriter // the device was full: the port's writer goroutine waits on it
+	txWriter // the port's writer goroutine drains it (a full device, a burst)
 )
 
 // TryWriter is a Port that can try a write without waiting.
@@ -52,6 +60,21 @@ func (p *swPort) push() {
 	}
 }
 
+// handOff wakes the writer goroutine to drain the ring, unless someone
+// holds the token already (and will drain it).
+func (p *swPort) handOff() {
+	if p.tx.CompareAndSwap(txFree, txWriter) {
+		p.signal()
+	}
+}
+
+func (p *swPort) signal() {
+	select {
+	case p.handoff <- struct{}{}:
+	default:
+	}
+}
+
 // drainDirect writes the ring out with TryWriteBatch, holding the token.
 // It returns false when the device is full: the frames not written wait
 // in txbuf[:npend], and the writer goroutine, woken, owns the token.
@@ -72,17 +95,15 @@ func (p *swPort) drainDirect() bool {
 			p.npend = copy(p.txbuf[:], batch[done:])
 			clear(p.txbuf[p.npend:n])
 			p.tx.Store(txWriter)
-			select {
-			case p.handoff <- struct{}{}:
-			default:
-			}
+			p.signal()
 			return false
 		}
 	}
 }
 
 // handoffLoop is a direct port's writer goroutine: it runs only when a
-// forwarding goroutine found the device full and handed it the token.
+// forwarding goroutine found the device full, or had a burst, and handed
+// it the token.
 // It writes what was left, then the ring, waiting on the device as
 // writeLoop does, and gives the token back once the ring is empty.
 func (s *Switch) handoffLoop(p *swPort) {
@@ -99,6 +120,10 @@ func (s *Switch) handoffLoop(p *swPort) {
 		}
 		n := p.npend
 		p.npend = 0
+		if n == 0 { // handed over with the ring to drain (handOff)
+			n = p.q.Take(p.txbuf[:])
+			p.captureTx(p.txbuf[:n])
+		}
 		for n > 0 {
 			// Captured when they were taken from the ring.
 			sent, err := p.drv.WriteBatch(p.txbuf[:n])

@@ -103,27 +103,42 @@ func directSwitch(t *testing.T) (*testSwitch, *tryPort) {
 }
 
 // fullSwitch is directSwitch with a device that takes room frames and
-// then waits, and n numbered frames sent to it from a.
+// then waits, and n numbered frames sent to it from a, one at a time.
 func fullSwitch(t *testing.T, room int64, n uint32) (*testSwitch, *tryPort) {
 	s, d := directSwitch(t)
 	d.block = make(chan struct{})
 	d.room.Store(room)
 	for i := range n {
-		s.ports["a"].in <- seqFrame(9, 1, i)
+		s.sendLone(t, "a", seqFrame(9, 1, i))
 	}
 	return s, d
 }
 
-// TestDirectWrite: frames to a direct port are written by the forwarding
-// goroutine, in order, without waking the port's writer, and counted.
+// sendLone sends b into port name and waits until the switch has read
+// it, alone: a batch of one, which a direct port is written with at once.
+func (s *testSwitch) sendLone(t *testing.T, name string, b []byte) {
+	t.Helper()
+	st, _ := s.Port(name)
+	s.ports[name].in <- b
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(100 * time.Microsecond) {
+		if now, _ := s.Port(name); now.RxPackets > st.RxPackets {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the frame was not read")
+		}
+	}
+}
+
+// TestDirectWrite: lone frames to a direct port are written by the
+// forwarding goroutine, in order, without waking the port's writer, and
+// counted.
 func TestDirectWrite(t *testing.T) {
 	s, d := directSwitch(t)
-	const n = 500
-	go func() {
-		for i := range uint32(n) {
-			s.ports["a"].in <- seqFrame(9, 1, i)
-		}
-	}()
+	const n = 200
+	for i := range uint32(n) {
+		s.sendLone(t, "a", seqFrame(9, 1, i))
+	}
 	d.expectSeq(t, 0, n)
 	if w := d.waits.Load(); w != 0 {
 		t.Errorf("the writer goroutine wrote %d batches, want 0", w)
@@ -131,6 +146,35 @@ func TestDirectWrite(t *testing.T) {
 	s.waitTx(t, "d", n+1) // and the learning frame
 	if st, _ := s.Port("d"); st.TxBytes != 60*(n+1) {
 		t.Errorf("tx %d bytes, want %d", st.TxBytes, 60*(n+1))
+	}
+}
+
+// TestDirectBurst: a batch of burstFrames goes to the writer goroutine
+// (queued, the token handed over, the writer woken once); a smaller one
+// is written at once.
+func TestDirectBurst(t *testing.T) {
+	for _, tt := range []struct {
+		batch   int
+		written int
+	}{{burstFrames - 1, burstFrames - 1}, {burstFrames, 0}} {
+		s, ports := benchSwitch(t, access("a", 1), access("b", 1))
+		var written int
+		out := ports[1]
+		out.tw, out.handoff = nullTry{&written}, make(chan struct{}, 1)
+		s.fdb.learn(out, 1, mac(2), time.Now().Unix())
+		frames := make([]*Frame, tt.batch)
+		for i := range frames {
+			frames[i] = NewFrame()
+			frames[i].SetData(frame(mac(2), mac(1)))
+		}
+		s.ingress(ports[0], frames, time.Now().Unix())
+		queued, woken := out.q.Len(), len(out.handoff)
+		if written != tt.written || queued != tt.batch-tt.written {
+			t.Errorf("batch of %d: %d written, %d queued, want %d and %d", tt.batch, written, queued, tt.written, tt.batch-tt.written)
+		}
+		if wantWoken := queued > 0; (woken == 1) != wantWoken || (out.tx.Load() == txWriter) != wantWoken {
+			t.Errorf("batch of %d: writer woken %d times, token %d", tt.batch, woken, out.tx.Load())
+		}
 	}
 }
 
@@ -174,7 +218,7 @@ func TestDirectFull(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	waits := d.waits.Load()
-	s.ports["a"].in <- seqFrame(9, 1, 10)
+	s.sendLone(t, "a", seqFrame(9, 1, 10))
 	d.expectSeq(t, 10, 11)
 	if d.waits.Load() != waits || d.tries.Load() == tries {
 		t.Errorf("frame 10 went through the writer goroutine")
@@ -321,13 +365,22 @@ func (n nullTry) TryWriteBatch(frames []*Frame) (int, int, error) {
 }
 
 // BenchmarkForwardUnicastDirect is BenchmarkForwardUnicast to a direct
-// port: the forwarding goroutine takes the token and writes each frame.
+// port, one frame per batch (a lone frame is written at once): the
+// forwarding goroutine takes the token and writes it.
 func BenchmarkForwardUnicastDirect(b *testing.B) {
 	s, ports := benchSwitch(b, access("a", 1), access("b", 1))
 	var n int
 	ports[1].tw = nullTry{&n}
-	s.fdb.learn(ports[1], 1, mac(2), time.Now().Unix())
-	benchForward(b, s, ports, 0, frame(mac(2), mac(1)))
+	now := time.Now().Unix()
+	s.fdb.learn(ports[1], 1, mac(2), now)
+	frames := []*Frame{NewFrame()}
+	tmpl := frame(mac(2), mac(1))
+	b.ReportAllocs()
+	for b.Loop() {
+		frames[0].reset()
+		frames[0].SetData(tmpl)
+		s.ingress(ports[0], frames, now)
+	}
 	if n == 0 {
 		b.Fatal("nothing written")
 	}
