@@ -239,18 +239,13 @@ func (p *swPort) enqueue(f *Frame, mode egressMode) {
 	if mode == egressTagged {
 		f.tag()
 	}
-	burst := f.burst // f is not ours once put
+	if p.tw != nil {
+		p.enqueueDirect(f)
+		return
+	}
 	if !p.q.Put(f) {
 		p.drop(DropQueueFull)
 		f.Release()
-		return
-	}
-	if p.tw != nil {
-		if burst {
-			p.handOff()
-		} else {
-			p.push()
-		}
 	}
 }
 

@@ -45,6 +45,22 @@ type TryWriter interface {
 	TryWriteBatch(frames []*Frame) (done, sent int, err error)
 }
 
+// enqueueDirect puts f on the ring of a direct port and writes it at
+// once, or hands a burst to the writer goroutine.
+func (p *swPort) enqueueDirect(f *Frame) {
+	burst := f.burst // f is not ours once put
+	if !p.q.Put(f) {
+		p.drop(DropQueueFull)
+		f.Release()
+		return
+	}
+	if burst {
+		p.handOff()
+	} else {
+		p.push()
+	}
+}
+
 // push writes what is queued on a direct port from the calling goroutine
 // if no one else is writing to it. It never waits.
 func (p *swPort) push() {
