@@ -38,6 +38,8 @@ type TAP struct {
 	riov    [3]unix.Iovec
 	spill   *spill // pooled, only while doRead runs (spill_linux.go)
 	bigNext bool   // the last frame read was longer than a small frame
+	rcalls  int    // doRead calls in this ReadBatch: past the first, the poller woke us
+	lone    bool   // the last batch that ran into EAGAIN held one frame
 	readFn  func(fd uintptr) bool
 
 	wframes []*vswitch.Frame
@@ -187,7 +189,7 @@ func (t *TAP) TxErrors() uint64 { return t.txErrors.Load() }
 
 // ReadBatch implements vswitch.Port.
 func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
-	t.rframes, t.rn, t.rerr = frames, 0, nil
+	t.rframes, t.rn, t.rerr, t.rcalls = frames, 0, nil, 0
 	err := t.rc.Read(t.readFn)
 	n := t.rn
 	t.rframes = nil
@@ -199,7 +201,17 @@ func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
 
 // doRead reads frames until the device is empty or the batch is full.
 // It returns false (wait for readability) only when it has read nothing.
+//
+// Frames that come one at a time (a request, its answer) would cost
+// three reads per wake-up: the frame, the EAGAIN that ends the batch, and
+// the EAGAIN before the reader waits again (the poller forgets readiness
+// between two ReadBatch calls, so that one stays). While batches come
+// alone, a frame the poller woke us for is handed on at once without
+// the second; a frame already waiting when ReadBatch began means a
+// backlog, and the batch reads to EAGAIN again.
 func (t *TAP) doRead(fd uintptr) bool {
+	woken := t.rcalls > 0
+	t.rcalls++
 	for t.rn < len(t.rframes) {
 		f := t.rframes[t.rn]
 		if t.bigNext && len(f.RxBuf()) <= vswitch.SmallDataLen {
@@ -222,6 +234,9 @@ func (t *TAP) doRead(fd uintptr) bool {
 		switch errno {
 		case 0:
 		case unix.EAGAIN:
+			if t.rn > 0 {
+				t.lone = t.rn == 1
+			}
 			return t.rn > 0
 		case unix.EINTR:
 			continue
@@ -247,6 +262,9 @@ func (t *TAP) doRead(fd uintptr) bool {
 			f.SetLen(data)
 		}
 		t.rn++
+		if woken && t.lone && t.rn == 1 {
+			return true
+		}
 	}
 	return true
 }
