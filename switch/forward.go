@@ -250,7 +250,8 @@ func (p *swPort) enqueue(f *Frame, mode egressMode) {
 }
 
 // writeLoop is a port's writer: it drains the egress queue in batches.
-// A direct port's writer runs only when its device is full (port_tx.go).
+// A direct port's writer runs only when its device is full or it is
+// handed a burst (port_tx.go).
 func (s *Switch) writeLoop(p *swPort) {
 	if p.tw != nil {
 		s.handoffLoop(p)

@@ -44,7 +44,7 @@ type swPort struct {
 
 	// Direct writes (port_tx.go): tw is drv if it is a TryWriter; tx is
 	// the token; txbuf and npend belong to its holder; handoff wakes the
-	// writer goroutine when a full device is handed to it.
+	// writer goroutine when the port is handed to it.
 	tw      TryWriter
 	tx      atomic.Uint32
 	handoff chan struct{}

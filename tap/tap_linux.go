@@ -282,7 +282,8 @@ func (t *TAP) WriteBatch(frames []*vswitch.Frame) (int, error) {
 // TryWriteBatch implements vswitch.TryWriter: the switch writes to a TAP
 // from the goroutine that forwards the frame. A TAP write does not wait in
 // practice (the kernel takes the frame into its receive path or drops it),
-// so the port's writer goroutine is woken only if the device says EAGAIN.
+// so the port's writer goroutine is woken only if the device says EAGAIN
+// (or for a burst, switch/port_tx.go).
 func (t *TAP) TryWriteBatch(frames []*vswitch.Frame) (done, sent int, err error) {
 	if t.closed.Load() {
 		return 0, 0, fmt.Errorf("tap %s: %w", t.name, vswitch.ErrClosed)
