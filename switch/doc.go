@@ -14,8 +14,11 @@
 // It must never allocate, take a mutex, send on a channel or call fmt, log
 // or Prometheus per frame in steady state: FDB reads are lock-free, counters
 // are atomics read at scrape time, and a writer goroutine is woken through a
-// channel only when it went idle. It never imports tap/, gateway/, nat/ or
-// dhcp/: drivers come in through the Port interface, and daemon/ wires them.
+// channel only when it went idle. A TAP port is written by the goroutine
+// that forwards the frame (port_tx.go), so its writer wakes only when the
+// device is full or a reader has a burst. It never imports tap/, gateway/,
+// nat/ or dhcp/: drivers come in through the Port interface, and daemon/
+// wires them.
 // A routed port (routed.go) runs the same way but hands its frames to a
 // Router, such as a gateway's uplink, instead of the L2 fabric.
 // Nothing a port sends may panic it, block another port, or grow memory
