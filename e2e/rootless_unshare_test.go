@@ -94,6 +94,12 @@ uplinks:
 	if own, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", vsNS.pid)); own == "" || own == mustReadlink(t, "/proc/self/ns/user") {
 		t.Fatalf("vswitch is not in a user namespace of its own (%q)", own)
 	}
+	// Its root there is nobody, alone: its capabilities reach no further.
+	for _, m := range []string{"uid_map", "gid_map"} {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", vsNS.pid, m)); err != nil || strings.Join(strings.Fields(string(b)), " ") != "0 65534 1" {
+			t.Fatalf("vswitch's %s: %v %q, want 0 65534 1", m, err, b)
+		}
+	}
 
 	// The host side: a service address on vswitch's loopback (reached
 	// the ordinary way) and servers on 127.0.0.1 (through host_loopback).
