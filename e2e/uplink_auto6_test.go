@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,15 +153,6 @@ func TestUplinkAuto6Stateful(t *testing.T) {
 	})
 	// dnsmasq writes "<expiry> <iaid> <address> <name> <duid>": DUID-LL
 	// of the uplink's MAC, IAID its last four bytes.
-	lease := fmt.Sprintf("%d %s * 00:03:00:01:%s", binary.BigEndian.Uint32(auto6UplinkMAC[2:]), a.Addr(), auto6UplinkMAC)
-	testnet.WaitFor(t, 5*time.Second, "the uplink's lease in dnsmasq's lease file", func() bool {
-		b, _ := os.ReadFile(l.leases)
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.SplitN(line, " ", 2); len(f) == 2 && f[1] == lease {
-				return true
-			}
-		}
-		return false
-	})
+	waitLease(t, l.leases, fmt.Sprintf("%d %s * 00:03:00:01:%s", binary.BigEndian.Uint32(auto6UplinkMAC[2:]), a.Addr(), auto6UplinkMAC))
 	l.download(t, a.Addr())
 }
