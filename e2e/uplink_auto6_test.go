@@ -132,13 +132,19 @@ func (l *auto6Lab) download(t *testing.T, uplink netip.Addr) {
 
 // TestUplinkAuto6Stateless: dnsmasq advertises 2001:db8:78::/64 for
 // SLAAC (ra-stateless); the uplink takes exactly the EUI-64 address of
-// its MAC in it, dnsmasq's link-local address as router, and a guest's
+// its MAC in it, dnsmasq's link-local address as router, answers pings
+// from the outside to it, and a guest's
 // curl -6 through NAT66 reaches an HTTP server outside, which sees that
 // address.
 func TestUplinkAuto6Stateless(t *testing.T) {
 	l := newAuto6Lab(t, "u6l", "2001:db8:78::,ra-stateless")
 	want := netip.MustParsePrefix("2001:db8:78::5054:ff:fe78:5/64")
 	a := l.learned(t, "slaac", func(p netip.Prefix) bool { return p == want })
+	// The outside resolves the learned address (the uplink answers its
+	// solicitation) and pings it.
+	if !l.out.ping(a.Addr().String(), 3) {
+		t.Fatalf("the outside's pings to the uplink's learned address went unanswered:\n%s", l.out.Run("ip", "-6", "neigh"))
+	}
 	l.download(t, a.Addr())
 }
 

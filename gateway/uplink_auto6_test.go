@@ -17,7 +17,7 @@ var (
 
 // autoUplink6 is an uplink with address6: auto (and gateway6 gw, if
 // valid) on a fake clock, with route6Setup's networks attached.
-func autoUplink6(t *testing.T, gw netip.Addr) (natNet *Port, u *Uplink, clk *fakeClock) {
+func autoUplink6(t testing.TB, gw netip.Addr) (natNet *Port, u *Uplink, clk *fakeClock) {
 	u, _ = newUplink(true)
 	clk = newFakeClock()
 	u.clk = clk
@@ -30,7 +30,7 @@ func autoUplink6(t *testing.T, gw netip.Addr) (natNet *Port, u *Uplink, clk *fak
 // tickUntil advances clk in TickInterval steps, ticking u's client as
 // its timer goroutine would, until cond holds (at most 10 s of the fake
 // clock); it returns what u sent meanwhile.
-func tickUntil(t *testing.T, u *Uplink, clk *fakeClock, cond func(autoconf6.State) bool) [][]byte {
+func tickUntil(t testing.TB, u *Uplink, clk *fakeClock, cond func(autoconf6.State) bool) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for range 100 {
