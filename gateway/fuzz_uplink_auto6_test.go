@@ -60,13 +60,7 @@ func FuzzUplinkAuto6(f *testing.F) {
 					t.Fatalf("delivered for %v to %v, the uplink holding %v", in.Dst(), ip.Dst(), held)
 				}
 			}
-			src := pkt.Ethernet(b)
-			u.v6.neigh.m.Range(func(a netip.Addr, e *neighbour) bool {
-				if e.mac != routerMAC && (len(b) < pkt.EthernetLen || e.mac != src.Src()) {
-					t.Fatalf("learned %v at %v from a frame from %v", a, e.mac, src.Src())
-				}
-				return true
-			})
+			checkLearned6(t, u, b)
 		}
 	})
 }
@@ -100,4 +94,17 @@ func checkAutoEmitted6(t *testing.T, u *Uplink, r []byte) {
 	default:
 		t.Fatalf("uplink sent protocol %d: % x", ip.NextHeader(), r)
 	}
+}
+
+// checkLearned6 checks that u learned no IPv6 neighbour from frame b at
+// a MAC that is neither b's source nor the router's.
+func checkLearned6(t *testing.T, u *Uplink, b []byte) {
+	t.Helper()
+	src := pkt.Ethernet(b)
+	u.v6.neigh.m.Range(func(a netip.Addr, e *neighbour) bool {
+		if e.mac != routerMAC && (len(b) < pkt.EthernetLen || e.mac != src.Src()) {
+			t.Fatalf("learned %v at %v from a frame from %v", a, e.mac, src.Src())
+		}
+		return true
+	})
 }
