@@ -49,7 +49,7 @@ func (p *Port) route6Out(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 		p.drops[DropTTLExceeded].Add(1)
 		return
 	}
-	if mtu := u.v6.mtu; p.wireLen6(ip) > mtu {
+	if mtu := u.v6.linkMTU(); p.wireLen6(ip) > mtu {
 		p.icmp6Error(eth, ip, pkt.ICMPv6PacketTooBig, 0, uint32(mtu), now)
 		p.drops[DropTooBig].Add(1)
 		return

@@ -143,6 +143,18 @@ func autoOnLink(st autoconf6.State, a netip.Addr) bool {
 	return (a.IsLinkLocalUnicast() || st.OnLink && st.Addr.Contains(a)) && autoOwn(st, a) < 0
 }
 
+// linkMTU is the outside link's MTU: the device's, or lower when the
+// router advertised less (an RA's MTU option, RFC 4861 6.3.4; the client
+// refuses one above the device's).
+func (v *uplink6) linkMTU() int {
+	if v.auto != nil {
+		if m := int(v.auto.State().MTU); m > 0 && m < v.mtu {
+			return m
+		}
+	}
+	return v.mtu
+}
+
 // autoNextHop is nextHop: dst on the link, else gateway6, else the
 // default router (invalid while none is advertised).
 func (v *uplink6) autoNextHop(dst netip.Addr) netip.Addr {

@@ -47,11 +47,22 @@ func tickUntil(t testing.TB, u *Uplink, clk *fakeClock, cond func(autoconf6.Stat
 
 // autoRA is a router advertisement from router6LL (routerMAC) with
 // autoPfx for SLAAC, on-link.
-func autoRA(lifetime uint16) []byte {
-	m := make([]byte, pkt.NDPRouterAdvertLen+pkt.NDPLLAOptLen+pkt.NDPPrefixOptLen)
+func autoRA(lifetime uint16) []byte { return autoRAMTU(lifetime, 0) }
+
+// autoRAMTU is autoRA with an MTU option, unless mtu is 0; the prefix
+// option stays last.
+func autoRAMTU(lifetime uint16, mtu uint32) []byte {
+	n := pkt.NDPRouterAdvertLen + pkt.NDPLLAOptLen + pkt.NDPPrefixOptLen
+	if mtu > 0 {
+		n += pkt.NDPMTUOptLen
+	}
+	m := make([]byte, n)
 	pkt.NDPRouterAdvert(m).Encode(&pkt.NDPRouterAdvertFields{CurHopLimit: 64, RouterLifetime: lifetime})
 	w := pkt.NDPOptionWriter{B: m, N: pkt.NDPRouterAdvertLen}
 	w.AddLinkLayerAddr(pkt.NDPOptSourceLLA, routerMAC)
+	if mtu > 0 {
+		w.AddMTU(mtu)
+	}
 	w.AddPrefixInfo(autoPfx, pkt.NDPPrefixOnLink|pkt.NDPPrefixAuto, 86400, 14400)
 	return frame6(pkt.MulticastMAC6(pkt.IPv6AllNodes), routerMAC, router6LL, pkt.IPv6AllNodes, 255, pkt.ProtoICMPv6, m)
 }
@@ -175,4 +186,28 @@ func TestUplinkAuto6Timer(t *testing.T) {
 	}
 	close(u.done)
 	u.wg.Wait()
+}
+
+// TestUplinkAuto6MTU: an advertised MTU below the device's is the
+// uplink's: a guest's packet one byte larger gets Packet Too Big naming
+// it, one of exactly that size leaves.
+func TestUplinkAuto6MTU(t *testing.T) {
+	p, u, clk := autoUplink6(t, netip.Addr{})
+	tickUntil(t, u, clk, func(s autoconf6.State) bool { return s.LinkLocal.IsValid() })
+	feed(u, autoRAMTU(1800, 1280), clk.Now())
+	tickUntil(t, u, clk, func(s autoconf6.State) bool { return s.Addr.IsValid() })
+	sized := func(n int) []byte {
+		return udp6Frame(p.MAC(), guestMAC, guest6, remote6, 64, 5353, 53, make([]byte, n-pkt.IPv6Len-pkt.UDPLen))
+	}
+	out := exchange(t, p, sized(1281))
+	if len(out) != 1 || len(sent(u)) != 0 {
+		t.Fatalf("%d answers, sent anyway", len(out))
+	}
+	if c := checkICMPv6Frame(t, out[0], guestMAC, gw6.Addr(), guest6, 64); c.Type() != pkt.ICMPv6PacketTooBig || c.Word() != 1280 {
+		t.Fatalf("answer % x", c)
+	}
+	exchange(t, p, sized(1280))
+	if got := sent(u); len(got) != 1 || len(got[0]) != pkt.EthernetLen+1280 {
+		t.Fatalf("a packet of exactly the MTU: %d frames", len(got))
+	}
 }
