@@ -94,10 +94,12 @@ type Uplink struct {
 	mu     sync.Mutex                 // Attach only
 	done   chan struct{}
 	once   sync.Once
-	wg     sync.WaitGroup
-	arp    tokens
-	clk    clock
-	v6     *uplink6 // nil without Address6 (uplink6.go)
+	// keepLease: Close abandons an autoconfigured lease (KeepLease).
+	keepLease atomic.Bool
+	wg        sync.WaitGroup
+	arp       tokens
+	clk       clock
+	v6        *uplink6 // nil without Address6 (uplink6.go)
 	// ICMPv6 errors the uplink sends itself, per second
 	icmpTok tokens
 

@@ -110,12 +110,21 @@ func (u *Uplink) autoconf6() {
 	}
 }
 
-// stop6 ends the client as the uplink closes: a held lease is released.
+// stop6 ends the client as the uplink closes: a held lease is released,
+// unless KeepLease said the link goes on in another process.
 func (u *Uplink) stop6() {
-	if c := u.Autoconf6(); c != nil {
+	if c := u.Autoconf6(); c == nil {
+	} else if u.keepLease.Load() {
+		c.Abandon()
+	} else {
 		c.Stop()
 	}
 }
+
+// KeepLease makes Close leave the uplink's DHCPv6 lease unreleased: an
+// upgrade hands the link to a new process, which asks for the same
+// lease with the same DUID; a RELEASE from the old one would end it.
+func (u *Uplink) KeepLease() { u.keepLease.Store(true) }
 
 // autoOwn is own for the address State holds: stLL, stGlobal or -1.
 func autoOwn(st autoconf6.State, a netip.Addr) int {
