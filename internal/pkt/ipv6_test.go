@@ -99,3 +99,13 @@ func TestIPv6ValidAndHopLimit(t *testing.T) {
 		t.Fatal("ICMPv6 Valid at 7 / 8 bytes")
 	}
 }
+
+// TestIsICMPv6Error: types below 128 are errors (RFC 4443 2.1), from 128
+// on informational.
+func TestIsICMPv6Error(t *testing.T) {
+	for typ, want := range map[uint8]bool{0: true, 1: true, 127: true, 128: false, 129: false, 255: false} {
+		if IsICMPv6Error(typ) != want {
+			t.Errorf("type %d: IsICMPv6Error %v", typ, !want)
+		}
+	}
+}
