@@ -96,12 +96,21 @@ func (u *upInstance) statusErr() (int, error) {
 
 // alive says whether pid runs (a zombie does not).
 func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
+	// Every thread, not only the leader: a killed Go process's leader
+	// can be a zombie while its other threads still exit, holding the
+	// descriptors (its control socket still answered a restart).
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	for _, p := range append(tasks, fmt.Sprintf("/proc/%d/stat", pid)) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if st := s[strings.LastIndexByte(s, ')')+1:]; !strings.HasPrefix(st, " Z") && !strings.HasPrefix(st, " X") {
+			return true
+		}
 	}
-	s := string(b)
-	return !strings.HasPrefix(s[strings.LastIndexByte(s, ')')+1:], " Z")
+	return false
 }
 
 // carrierChanges reads a link's carrier_changes counter in h.
