@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 )
 
@@ -74,9 +76,12 @@ var (
 // of its advertisements) over TCP with dig: a forwarded AAAA and a local
 // name answered exactly; a 2 KB TXT answer whole over TCP, truncated (TC,
 // no records) over UDP, and whole again when dig, by default, retries the
-// truncated answer over TCP. On the guest's link the gateway's SYN-ACKs
-// offer MSS 1440 and its largest segment carries exactly 1440 bytes: an
-// IPv6 frame of 1514. Nothing is dropped, by the port or the DNS server.
+// truncated answer over TCP; and from python3, whose socket offers the
+// link's MSS, whole too. On the guest's link the gateway's SYN-ACKs offer
+// MSS 1440 and each answer comes in segments of the client's MSS up to
+// 1440 (a 1514-byte frame). Crafted SYNs with a bad checksum or a source
+// outside the /64 count one drop each; nothing else is dropped, by the
+// port or the DNS server.
 func TestDNS6TCP(t *testing.T) {
 	requireE2E(t, "dig", "dnsmasq", "tcpdump", "python3")
 	up := upstreamDNS6(t)
@@ -99,9 +104,9 @@ networks:
 		}
 	}
 	g.Run("ip", "link", "set", g.dev, "up")
-	waitSLAAC(t, g, "fd00:128::/64", mustMAC(t, gwMAC))
+	me := waitSLAAC(t, g, "fd00:128::/64", mustMAC(t, gwMAC))
 	const gw = "fd00:128::1"
-	dump := startProcess(t, "tcpdump", g.Command(t.Context(), "tcpdump", "-l", "-n", "-i", g.dev, "ip6 and tcp port 53"))
+	dump := startProcess(t, "tcpdump", g.Command(t.Context(), "tcpdump", "-l", "-n", "-i", g.dev, "ip6 and tcp port 53 and not port 4053"))
 	testnet.WaitFor(t, 10*time.Second, "tcpdump listening", func() bool { return strings.Contains(dump.String(), "listening on") })
 
 	for _, c := range []struct {
@@ -139,6 +144,18 @@ networks:
 		}
 	}
 
+	// Crafted SYNs to port 53 dropped with their reasons, counted once
+	// each: a bad TCP checksum, and a source outside the /64 (the guest's
+	// link-local address). The python3 query after them, on the same
+	// link, is the sentinel.
+	raw := testnet.OpenRaw(t, g.Netns, g.dev)
+	for _, c := range []struct {
+		src netip.Addr
+		bad bool
+	}{{me, true}, {pkt.LinkLocalFromMAC(mustMAC(t, g.mac(g.dev))), false}} {
+		raw.Send(syn6(mustMAC(t, g.mac(g.dev)), mustMAC(t, gwMAC), c.src, netip.MustParseAddr(gw), c.bad))
+	}
+
 	// A client with the kernel's MSS for the link (1440), where dig
 	// offers 1220 (IPv6's minimum MTU): the answer whole, the TXT strings
 	// exactly.
@@ -146,9 +163,9 @@ networks:
 	m.SetQuestion("huge.example.", mdns.TypeTXT)
 	q, _ := m.Pack()
 	out, err := g.Output("python3", "-c", tcpQuery, gw, hex.EncodeToString(q))
-	raw, _ := hex.DecodeString(strings.TrimSpace(out))
+	ans, _ := hex.DecodeString(strings.TrimSpace(out))
 	r := new(mdns.Msg)
-	if err != nil || r.Unpack(raw) != nil || len(r.Answer) != 1 || r.Truncated ||
+	if err != nil || r.Unpack(ans) != nil || len(r.Answer) != 1 || r.Truncated ||
 		strings.Join(r.Answer[0].(*mdns.TXT).Txt, " ") != strings.Join(hugeTXT(), " ") {
 		t.Errorf("python3 TCP query: %v %v\n%s", err, r, out)
 	}
@@ -209,9 +226,26 @@ networks:
 
 	text := scrape(t, maddr)
 	for _, r := range []string{"outside_prefix", "queue_full", "malformed", "not_query", "ratelimit", "inflight_full", "bad_checksum", "tcp_conns_full"} {
-		if v := metric(t, text, "vswitch_dns_drops_total", `network="six",reason="`+r+`"`); v != 0 {
-			t.Errorf("vswitch_dns_drops_total %s = %v, want 0", r, v)
+		want := map[string]float64{"outside_prefix": 1, "bad_checksum": 1}[r]
+		if v := metric(t, text, "vswitch_dns_drops_total", `network="six",reason="`+r+`"`); v != want {
+			t.Errorf("vswitch_dns_drops_total %s = %v, want %v", r, v, want)
 		}
 	}
 	checkDrops(t, vs.ports()[g.dev].Drops, map[string]uint64{}, g.dev)
+}
+
+// syn6 is a TCP SYN from src:4053 to dst:53 over IPv6, its checksum
+// broken when bad.
+func syn6(smac, dmac pkt.MAC, src, dst netip.Addr, bad bool) []byte {
+	b := make([]byte, 14+40+pkt.TCPMinLen)
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dmac, Src: smac, Type: pkt.TypeIPv6})
+	ip := pkt.IPv6(b[14:])
+	ip.Encode(&pkt.IPv6Fields{PayloadLen: pkt.TCPMinLen, NextHeader: pkt.ProtoTCP, HopLimit: 64, Src: src, Dst: dst})
+	tc := pkt.TCP(b[54:])
+	tc.Encode(&pkt.TCPFields{SrcPort: 4053, DstPort: 53, Seq: 1, Flags: pkt.TCPFlagSYN, Window: 65535})
+	tc.SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoTCP, pkt.TCPMinLen))
+	if bad {
+		b[54+16] ^= 0xff
+	}
+	return b
 }
