@@ -19,8 +19,8 @@ import (
 // "ports" turns IPv6 off on the new devices (the cost of the ports
 // themselves); "ports-v6" keeps the kernel's defaults, so each host side
 // sends its IPv6 start-up multicast (DAD, router and MLD solicitations)
-// through the switch. vswitch only: the Linux bridge's and OVS's ports
-// live in the kernel, where RSS does not show them.
+// through the switch. vswitch only; ports-peers (ports_peers.go) measures
+// the Linux bridge and OVS with the same ports.
 
 // portCounts are the port counts measured.
 func portCounts(o options) []int {
@@ -34,14 +34,16 @@ func portCounts(o options) []int {
 // (IPv6 off), "ports-v6" (the kernel's defaults, no network: nobody is
 // the multicast querier, so the switch floods as the Linux bridge does
 // without one) or "ports-v6-gw" (as ports-v6 with a network on the VLAN:
-// its gateway is the querier and snooping holds from the first frame).
+// its gateway is the querier and snooping holds from the first frame) or
+// "ports-v6-q" (as ports-v6 with multicast_querier: true: the switch is the
+// querier of the VLAN with no network).
 func idlePortsWorkload(test string) func(bin, work string, o options, rep *report, c *cleanup) {
-	v6, gw := test != "ports", test == "ports-v6-gw"
+	v6, gw, q := test != "ports", test == "ports-v6-gw", test == "ports-v6-q"
 	return func(bin, work string, o options, rep *report, _ *cleanup) {
 		for _, n := range portCounts(o) {
 			for r := 0; r < o.reps; r++ {
 				fmt.Printf("vswitch       %s %d ports rep %d/%d ... ", test, n, r+1, o.reps)
-				s, err := idlePorts(bin, filepath.Join(work, test), n, v6, gw, o.quick)
+				s, err := idlePorts(bin, filepath.Join(work, test), n, v6, gw, q, o.quick)
 				if err != nil {
 					fmt.Println("failed:", err)
 					rep.fail("vswitch", fmt.Sprintf("%s %d", test, n), err)
@@ -55,8 +57,9 @@ func idlePortsWorkload(test string) func(bin, work string, o options, rep *repor
 }
 
 // idlePorts starts vswitch with n TAP ports in a fresh namespace and
-// measures it.
-func idlePorts(bin, work string, n int, v6, gw, quick bool) (sample, error) {
+// measures it; gw adds a network on the ports' VLAN, q the switch's
+// querier.
+func idlePorts(bin, work string, n int, v6, gw, q, quick bool) (sample, error) {
 	var c cleanup
 	defer c.run()
 	if err := os.MkdirAll(work, 0o755); err != nil {
@@ -73,7 +76,7 @@ func idlePorts(bin, work string, n int, v6, gw, quick bool) (sample, error) {
 	}
 	sock := filepath.Join(work, "ports.sock")
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "control: %s\nstate_dir: %s\nmetrics: \"\"\nports:\n", sock, filepath.Join(work, "state"))
+	fmt.Fprintf(&cfg, "control: %s\nstate_dir: %s\nmetrics: \"\"\nmulticast_querier: %v\nports:\n", sock, filepath.Join(work, "state"), q)
 	for i := range n {
 		fmt.Fprintf(&cfg, "  - {name: vsbp%d, type: tap}\n", i)
 	}
@@ -130,6 +133,9 @@ func idlePorts(bin, work string, n int, v6, gw, quick bool) (sample, error) {
 	}
 	if gw {
 		name += "-gw"
+	}
+	if q {
+		name += "-q"
 	}
 	testUnits[name+"-start"], testUnits[name+"-rss"], testUnits[name+"-idle-cpu"] = "s", "MiB", "% of a core"
 	return sample{name + "-start": up.Seconds(), name + "-rss": rss / 1024, name + "-idle-cpu": idle}, nil

@@ -32,6 +32,7 @@ var testUnits = map[string]string{
 var separate = map[string]func(bin, work string, o options, rep *report, c *cleanup){
 	"vxlan": runVXLAN, "dhcp": runDHCP, "dhcp-best": runDHCPBest, "dhcp-rss": runDHCPRSS,
 	"ports": idlePortsWorkload("ports"), "ports-v6": idlePortsWorkload("ports-v6"), "ports-v6-gw": idlePortsWorkload("ports-v6-gw"),
+	"ports-v6-q": idlePortsWorkload("ports-v6-q"), "ports-peers": runPortsPeers,
 	"rootless": func(bin, work string, o options, rep *report, _ *cleanup) {
 		runRootless(bin, filepath.Join(work, "rootless"), o, rep) // usernet.go
 	},

@@ -25,7 +25,10 @@ type Config struct {
 	// MulticastSnooping: IGMP/MLD snooping (default true, as the Linux
 	// bridge's mcast_snooping).
 	MulticastSnooping bool
-	Source            string // file name the config came from
+	// MulticastQuerier: the switch as IGMP and MLD querier of VLANs with
+	// no network (default off, as the Linux bridge's mcast_querier).
+	MulticastQuerier Querier
+	Source           string // file name the config came from
 }
 
 // FDB tunes the forwarding database.
@@ -158,8 +161,11 @@ type Uplink struct {
 	MAC     pkt.MAC
 	// Prefix6 (address6) is the static IPv6 address on the outside link;
 	// invalid: no IPv6. Gateway6 is the IPv6 next hop; invalid: the
-	// router the outside link advertises (uplink6.go).
+	// router the outside link advertises (uplink6.go). Auto6 (address6:
+	// auto): the address comes from the outside link by SLAAC or DHCPv6,
+	// Prefix6 is invalid.
 	Prefix6  netip.Prefix
+	Auto6    bool
 	Gateway6 netip.Addr
 	// HostLoopback (host_loopback, user only): the address through which
 	// guests reach the host's 127.0.0.1; invalid: off.

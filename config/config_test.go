@@ -79,7 +79,7 @@ func TestErrors(t *testing.T) {
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
 		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, multicast_router, local, dstport, vnis, remotes, evpn)`},
-		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp, multicast_snooping)`},
+		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp, multicast_snooping, multicast_querier)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
 		{"bad trunk vlan", "ports:\n  - name: t\n    type: afpacket\n    device: eth1\n    trunk: [10, 4095]\n", 5, "ports[0].trunk[1]: 4095 is not a VLAN ID (1-4094)"},
@@ -155,6 +155,14 @@ func TestErrors(t *testing.T) {
 		{"multicast_router unknown", "ports:\n  - name: a\n    type: tap\n    multicast_router: yes\n", 4, `ports[0].multicast_router: "yes" is not auto, never or always`},
 		{"multicast_router a number", "ports:\n  - {name: a, type: tap, multicast_router: 2}\n", 2, `ports[0].multicast_router: "2" is not auto, never or always`},
 		{"multicast_snooping not a bool", "multicast_snooping: on\n", 1, `multicast_snooping: "on" is not true or false`},
+		{"multicast_querier not a bool", "multicast_querier: on\n", 1, `multicast_querier: "on" is not true or false`},
+		{"multicast_querier a mapping", "multicast_querier: {vlan: 2}\n", 1, "multicast_querier: must be true, false or a list of VLAN IDs"},
+		{"multicast_querier bad vlan", "multicast_querier: [2, 5000]\n", 1, "multicast_querier[1]: 5000 is not a VLAN ID (1-4094)"},
+		{"multicast_querier vlan twice", "multicast_querier: [2, 2]\n", 1, "multicast_querier: VLAN 2 listed twice"},
+		{"multicast_querier on a network", "networks:\n  - {name: lab, address: 10.0.0.1/24, vlan: 3}\nmulticast_querier: [3]\n", 3,
+			"multicast_querier: VLAN 3 has network lab (line 2), whose gateway is its querier"},
+		{"multicast_querier without snooping", "multicast_snooping: false\nmulticast_querier: true\n", 2,
+			"multicast_querier: needs multicast_snooping: the querier only keeps the snooping table fresh"},
 		{"max_macs negative", "ports:\n  - {name: a, type: tap, max_macs: -1}\n", 2, `ports[0].max_macs: "-1" is not a whole number from 0 to 1048576`},
 		{"vlan a list", "ports:\n  - {name: a, type: tap, vlan: [1]}\n", 2, "ports[0].vlan: must be a single value"},
 		{"port not a mapping", "ports:\n  - tap0\n", 2, "ports[0]: a port must be a mapping (key: value)\nports[0]: a port needs a name\nports[0]: a port needs a type (tap, afpacket, qemu or vxlan)"},

@@ -351,7 +351,7 @@ func (d *decoder) check(c *Config) {
 			d.errs = append(d.errs, &Error{File: d.file, Line: u.Line, Key: fmt.Sprintf("uplinks[%d].name", i), Msg: fmt.Sprintf("%q is the name of the port on line %d", u.Name, l)})
 		}
 		uplinks[u.Name] = true
-		uplink6[u.Name] = u.Prefix6.IsValid()
+		uplink6[u.Name] = u.Prefix6.IsValid() || u.Auto6
 	}
 	nwNames, vlans, prefixes6 := map[string]bool{}, map[uint16]string{}, map[netip.Prefix]string{}
 	for i, n := range c.Networks {

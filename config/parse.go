@@ -198,7 +198,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		return c, nil
 	}
-	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp", "multicast_snooping"},
+	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp", "multicast_snooping", "multicast_querier"},
 		func(key string, k, v *yaml.Node) {
 			switch key {
 			case "control":
@@ -229,6 +229,8 @@ func Parse(name string, data []byte) (*Config, error) {
 				c.BGP = d.bgp(k, v)
 			case "multicast_snooping":
 				d.bool(v, key, &c.MulticastSnooping)
+			case "multicast_querier":
+				c.MulticastQuerier = d.querier(v, key)
 			case "conntrack":
 				d.fields(v, key, "conntrack", []string{"max_entries", "max_per_source"}, func(k string, _, v *yaml.Node) {
 					if k == "max_entries" {
@@ -241,6 +243,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		})
 	d.check(c)
 	d.checkEVPN(c)
+	d.checkQuerier(c)
 	if len(d.errs) > 0 {
 		return nil, d.errs.sorted()
 	}

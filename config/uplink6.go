@@ -11,8 +11,8 @@ import (
 // prefix on the outside link, and gateway6, the next hop, or, left out,
 // the router whose advertisement the outside link carries.
 
-// Address6Auto is the value of address6 that will mean "by SLAAC or
-// DHCPv6 from the outside"; refused until that client exists.
+// Address6Auto is the value of address6 that means "by SLAAC or DHCPv6
+// from the outside" (Uplink.Auto6; internal/autoconf6).
 const Address6Auto = "auto"
 
 // uplinkKey6 parses address6 or gateway6 of an uplink.
@@ -24,7 +24,7 @@ func (d *decoder) uplinkKey6(key string, v *yaml.Node, kp string, u *Uplink) {
 	switch key {
 	case "address6":
 		if s == Address6Auto {
-			d.errf(v, kp, "%q is reserved and not supported yet: give a static address like 2001:db8:1::2/64", s)
+			u.Auto6 = true
 		} else if pfx, reason := parseUplinkAddress6(s); reason != "" {
 			d.errf(v, kp, "%q %s", s, reason)
 		} else {
@@ -65,10 +65,13 @@ func parseUplinkAddress6(s string) (netip.Prefix, string) {
 // checkUplink6 runs the checks across an uplink's IPv6 keys.
 func (d *decoder) checkUplink6(n *yaml.Node, path string, u *Uplink) {
 	switch {
-	case u.Type == UplinkUser && (u.Prefix6.IsValid() || u.Gateway6.IsValid()):
+	case u.Type == UplinkUser && (u.Prefix6.IsValid() || u.Auto6 || u.Gateway6.IsValid()):
 		d.errf(n, path, "a user uplink has no address6 or gateway6: its flows leave as the process's own sockets")
-	case u.Gateway6.IsValid() && !u.Prefix6.IsValid():
+	case u.Gateway6.IsValid() && !u.Prefix6.IsValid() && !u.Auto6:
 		d.errf(n, path+".gateway6", "gateway6 needs address6")
+	case u.Auto6:
+		// The outside link's prefix is not known yet: any gateway6 is
+		// taken (it overrides the advertised router).
 	case u.Gateway6.IsValid() && !u.Gateway6.IsLinkLocalUnicast() && !u.Prefix6.Contains(u.Gateway6):
 		d.errf(n, path+".gateway6", "%s is neither link-local nor inside %s", u.Gateway6, u.Prefix6.Masked())
 	case u.Gateway6.IsValid() && u.Gateway6 == u.Prefix6.Addr():

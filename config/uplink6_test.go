@@ -39,6 +39,38 @@ networks:
 	}
 }
 
+// TestUplink6Auto: address6: auto takes the address from the outside
+// link, with or without gateway6 (which then overrides the advertised
+// router, global or link-local: the prefix is not known yet), and lets
+// an IPv6 forward through the uplink.
+func TestUplink6Auto(t *testing.T) {
+	c, err := Parse("u.yaml", []byte(`uplinks:
+  - {name: wan, device: eth0, address: dhcp, address6: auto}
+  - {name: wan2, device: eth1, address: dhcp, address6: auto, gateway6: "2001:db8:9::1"}
+  - {name: wan3, device: eth2, address: dhcp, address6: auto, gateway6: "fe80::1"}
+networks:
+  - {name: n, address: 10.9.0.1/24, address6: "fd00:122::1/64", mode: nat, uplink: wan, forwards: [{proto: tcp, port: 80, to: "[fd00:122::10]:80"}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		gw string
+	}{{""}, {"2001:db8:9::1"}, {"fe80::1"}}
+	for i, u := range c.Uplinks {
+		var gw netip.Addr
+		if want[i].gw != "" {
+			gw = netip.MustParseAddr(want[i].gw)
+		}
+		if !u.Auto6 || u.Prefix6.IsValid() || u.Gateway6 != gw {
+			t.Fatalf("uplink %d: %+v, want auto with gateway6 %v", i, u, gw)
+		}
+	}
+	if c2, err := Parse("u.yaml", []byte("uplinks:\n  - {name: wan, device: eth0, address: dhcp, address6: \"2001:db8::2/64\"}\n")); err != nil || c2.Uplinks[0].Auto6 {
+		t.Fatalf("static address6 taken as auto: %v %+v", err, c2)
+	}
+}
+
 func TestUplink6Errors(t *testing.T) {
 	const up = "uplinks:\n  - {name: w, device: e, address: dhcp, "
 	const net6 = "uplinks:\n  - {name: w, device: e, address: dhcp, address6: \"2001:db8::2/64\"}\nnetworks:\n  - {name: n, address: 10.0.0.1/24, mode: nat, uplink: w, "
@@ -47,7 +79,8 @@ func TestUplink6Errors(t *testing.T) {
 		line       int
 		want       string
 	}{
-		{"auto reserved", up + "address6: auto}\n", 2, `uplinks[0].address6: "auto" is reserved and not supported yet: give a static address like 2001:db8:1::2/64`},
+		{"user uplink auto", "uplinks:\n  - {name: h, type: user}\n  - {name: h2, type: user, address6: auto}\n", 3, `uplinks[1]: a user uplink has no address6 or gateway6: its flows leave as the process's own sockets`},
+		{"auto gateway6 multicast", up + "address6: auto, gateway6: \"ff02::2\"}\n", 2, `uplinks[0].gateway6: ff02::2 is not a unicast address`},
 		{"address6 IPv4", up + "address6: 10.0.0.5/24}\n", 2, `uplinks[0].address6: "10.0.0.5/24" is not an IPv6 address with a prefix length, like 2001:db8:1::2/64`},
 		{"address6 no length", up + "address6: \"2001:db8::2\"}\n", 2, `uplinks[0].address6: "2001:db8::2" is not an IPv6 address with a prefix length, like 2001:db8:1::2/64`},
 		{"address6 link-local", up + "address6: \"fe80::2/64\"}\n", 2, `uplinks[0].address6: "fe80::2/64" is link-local: the uplink has its link-local address from its MAC; give a global or unique-local address`},

@@ -29,6 +29,13 @@ type UplinkStatus struct {
 	Type    string `json:"type"`              // packet or user
 	Address string `json:"address,omitempty"` // empty while leasing (and for a user uplink)
 	Gateway string `json:"gateway,omitempty"` // empty: no default route (a lease without a router)
+	// The IPv6 side: address6 and its next hop (gateway6 or the router
+	// the outside advertises), empty while none is known. Auto6 is set
+	// for address6: auto: where the address came from (slaac, dhcpv6;
+	// none while there is none).
+	Address6 string `json:"address6,omitempty"`
+	Gateway6 string `json:"gateway6,omitempty"`
+	Auto6    string `json:"auto6,omitempty"`
 }
 
 // StatusBackend is implemented by a backend that reports its lifecycle.

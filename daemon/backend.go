@@ -209,6 +209,7 @@ func (b backend) Status() control.Status {
 				us.Gateway = gw.String()
 			}
 		}
+		uplinkStatus6(u, &us)
 		st.Uplinks = append(st.Uplinks, us)
 	}
 	return st

@@ -182,6 +182,9 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 		for _, n := range cfg.Networks {
 			d.sw.SetQuerier(n.VLAN)
 		}
+		for _, vid := range cfg.QuerierVLANs() {
+			d.sw.SetQuerier(vid) // multicast_querier's, started below
+		}
 	}
 	for i := range cfg.Ports {
 		pc := cfg.Ports[i]
@@ -195,6 +198,13 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 	for _, st := range cfg.FDB.Static {
 		if err := d.sw.AddStatic(st.Port, st.VLAN, st.MAC); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", cfg.Source, st.Line, err)
+		}
+	}
+	// multicast_querier: the switch queries the VLANs without a network,
+	// once their ports are up, so its first queries reach them all.
+	for _, vid := range cfg.QuerierVLANs() {
+		if err := d.sw.AddQuerier(vid, querierMAC(cfg.Control)); err != nil {
+			return nil, fmt.Errorf("%s:%d: multicast_querier: %w", cfg.Source, cfg.MulticastQuerier.Line, err)
 		}
 	}
 	if err := d.startNetworks(); err != nil {

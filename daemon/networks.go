@@ -172,13 +172,13 @@ func (d *Daemon) startUplink(uc config.Uplink) (*gateway.Uplink, error) {
 		return nil, err
 	}
 	u := gateway.NewUplink(gateway.UplinkConfig{Name: uc.Name, Link: d.gatedPort(link), MAC: uc.MAC, Address: uc.Prefix,
-		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log, Address6: uc.Prefix6, Gateway6: uc.Gateway6, MTU: deviceMTU(uc.Device)})
+		Gateway: uc.Gateway, NAT: d.natTable(uc.Name), Log: d.log, Address6: uc.Prefix6, Gateway6: uc.Gateway6, Auto6: uc.Auto6, MTU: deviceMTU(uc.Device)})
 	u.ImportNeighbours(d.opts.inherit.neighbours("uplink:" + uc.Name)) // an upgrade's
 	if err := d.addUplink(u, uc, link); err != nil {
 		return nil, err
 	}
 	d.log.Info("uplink up", "uplink", uc.Name, "device", uc.Device, "address", uc.Address, "gateway", uc.Gateway, "mac", u.MAC(),
-		"address6", uc.Prefix6, "gateway6", uc.Gateway6)
+		"address6", uc.Prefix6, "auto6", uc.Auto6, "gateway6", uc.Gateway6)
 	return u, nil
 }
 
@@ -240,6 +240,7 @@ func (d *Daemon) uplinkStats() []metrics.UplinkStats {
 		st.Conntrack6 = u.NAT().Len6()
 		st.TranslationsOut6, st.TranslationsIn6 = u.Translations6()
 		userDrops(u, st.Drops)
+		autoconf6Stats(u, &st)
 		out = append(out, st)
 	}
 	return out

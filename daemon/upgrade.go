@@ -226,6 +226,9 @@ func (d *Daemon) handoff() (handState, []int) {
 			st.Files = append(st.Files, handFile{Kind: "metrics", Name: d.cfg.Metrics})
 		}
 	}
+	for _, u := range d.uplinks {
+		u.KeepLease() // the new process goes on with the lease
+	}
 	d.Stop()
 	st.Counters = d.portCounters()
 	for i, u := range d.uplinks {

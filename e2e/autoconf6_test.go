@@ -182,16 +182,7 @@ func TestAutoconf6DnsmasqStateful(t *testing.T) {
 		t.Fatalf("DUID %s", duid)
 	}
 	// dnsmasq writes "<expiry> <iaid> <address> <name> <duid>" per lease.
-	want := fmt.Sprintf("%d %s * %s", l.c.IAID(), s.Addr.Addr(), duid)
-	testnet.WaitFor(t, 5*time.Second, "the lease in dnsmasq's lease file", func() bool {
-		b, _ := os.ReadFile(l.leases)
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.SplitN(line, " ", 2); len(f) == 2 && f[1] == want {
-				return true
-			}
-		}
-		return false
-	})
+	waitLease(t, l.leases, fmt.Sprintf("%d %s * %s", l.c.IAID(), s.Addr.Addr(), duid))
 	if e := l.c.Events(); e[autoconf6.EventDHCP6Bound] != 1 || e[autoconf6.EventDADConflict] != 0 {
 		t.Fatalf("events %v", e)
 	}
@@ -219,4 +210,19 @@ func TestAutoconf6DnsmasqStateless(t *testing.T) {
 		t.Fatalf("%d INFORMATION-REQUESTs from the client's DUID in dnsmasq's log, want 1", n)
 	}
 	l.survives(s.Addr)
+}
+
+// waitLease waits for a line of dnsmasq's lease file that is want after
+// its expiry time.
+func waitLease(t *testing.T, path, want string) {
+	t.Helper()
+	testnet.WaitFor(t, 5*time.Second, "the lease "+want+" in dnsmasq's lease file", func() bool {
+		b, _ := os.ReadFile(path)
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.SplitN(line, " ", 2); len(f) == 2 && f[1] == want {
+				return true
+			}
+		}
+		return false
+	})
 }

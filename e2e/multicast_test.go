@@ -337,33 +337,15 @@ func batchNetns(t *testing.T, tag string, n int) []string {
 func TestMulticastStartupBurst(t *testing.T) {
 	requireE2E(t)
 	const n = 200
-	hosts := batchNetns(t, "mb", n)
-	var ports []string
-	for range n {
-		ports = append(ports, testnet.Name("b"))
-	}
-	var tentative strings.Builder
-	for i, h := range hosts {
-		fmt.Fprintf(&tentative, "ip -n %s -6 addr show dev %s tentative\n", h, ports[i])
-	}
+	b := newBurst(t, "mb", "b", n)
 	burst := func(snoop bool) uint64 {
 		var cfg strings.Builder
 		fmt.Fprintf(&cfg, "multicast_snooping: %v\nports:\n", snoop)
-		for i, h := range hosts {
-			fmt.Fprintf(&cfg, "  - {name: %s, type: tap, netns: %s}\n", ports[i], h)
-		}
+		b.ports(&cfg)
 		cfg.WriteString("networks:\n  - name: lab\n    address: 10.238.0.1/24\n")
 		vs := startVswitch(t, cfg.String())
 		defer vs.stop()
-		testnet.WaitFor(t, 20*time.Second, "every host past DAD", func() bool {
-			out, err := testnet.Output("sh", "-ec", tentative.String())
-			return err == nil && !strings.Contains(out, "inet6")
-		})
-		var sum uint64
-		st := vs.ports()
-		for _, p := range ports {
-			sum += st[p].TxPackets + st[p].Drops["tx_error"] + st[p].Drops["queue_full"]
-		}
+		sum := b.deliveries(t, vs)
 		t.Logf("snooping %v: RSS %.1f MiB after the burst (race detector: %v)", snoop, rssMiB(t, vs.cmd.Process.Pid), raceEnabled)
 		return sum
 	}
@@ -375,6 +357,51 @@ func TestMulticastStartupBurst(t *testing.T) {
 	if on > 3*n {
 		t.Errorf("with snooping %d deliveries to guests, want at most %d (the gateway's ARP and two queries each)", on, 3*n)
 	}
+}
+
+// startBurst is n namespaces with IPv6 on and a TAP port name for each,
+// for a vswitch that starts with them all.
+type startBurst struct {
+	hosts     []string
+	names     []string
+	tentative string // a script listing the addresses still in DAD
+}
+
+func newBurst(t *testing.T, tag, portTag string, n int) *startBurst {
+	b := &startBurst{hosts: batchNetns(t, tag, n)}
+	var tentative strings.Builder
+	for _, h := range b.hosts {
+		p := testnet.Name(portTag)
+		b.names = append(b.names, p)
+		fmt.Fprintf(&tentative, "ip -n %s -6 addr show dev %s tentative\n", h, p)
+	}
+	b.tentative = tentative.String()
+	return b
+}
+
+// ports writes the ports' config lines.
+func (b *startBurst) ports(cfg *strings.Builder) {
+	for i, h := range b.hosts {
+		fmt.Fprintf(cfg, "  - {name: %s, type: tap, netns: %s}\n", b.names[i], h)
+	}
+}
+
+// deliveries waits until every host has left DAD and returns the frames
+// the switch delivered to the ports meanwhile (tx_packets, plus tx_error
+// for a TAP whose host side is not up yet and queue_full for a queue the
+// burst overran).
+func (b *startBurst) deliveries(t *testing.T, vs *instance) uint64 {
+	t.Helper()
+	testnet.WaitFor(t, 20*time.Second, "every host past DAD", func() bool {
+		out, err := testnet.Output("sh", "-ec", b.tentative)
+		return err == nil && !strings.Contains(out, "inet6")
+	})
+	var sum uint64
+	st := vs.ports()
+	for _, p := range b.names {
+		sum += st[p].TxPackets + st[p].Drops["tx_error"] + st[p].Drops["queue_full"]
+	}
+	return sum
 }
 
 // TestMulticastIPv6Neighbours: with snooping on, IPv6 hosts still find

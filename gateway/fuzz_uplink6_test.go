@@ -47,13 +47,7 @@ func FuzzUplink6(f *testing.F) {
 				checkDelivered6(t, n, out, b)
 			}
 		}
-		src := pkt.Ethernet(b)
-		u.v6.neigh.m.Range(func(a netip.Addr, e *neighbour) bool {
-			if e.mac != routerMAC && (len(b) < pkt.EthernetLen || e.mac != src.Src()) {
-				t.Fatalf("learned %v at %v from a frame from %v", a, e.mac, src.Src())
-			}
-			return true
-		})
+		checkLearned6(t, u, b)
 	})
 }
 

@@ -27,7 +27,7 @@ func newPort() *Port {
 }
 
 // exchange writes one frame to the gateway and returns its replies.
-func exchange(t *testing.T, p *Port, frame []byte) [][]byte {
+func exchange(t testing.TB, p *Port, frame []byte) [][]byte {
 	t.Helper()
 	f := vswitch.NewFrame()
 	f.SetData(frame)

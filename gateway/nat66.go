@@ -49,7 +49,7 @@ func (p *Port) route6Out(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 		p.drops[DropTTLExceeded].Add(1)
 		return
 	}
-	if mtu := u.v6.mtu; p.wireLen6(ip) > mtu {
+	if mtu := u.v6.linkMTU(); p.wireLen6(ip) > mtu {
 		p.icmp6Error(eth, ip, pkt.ICMPv6PacketTooBig, 0, uint32(mtu), now)
 		p.drops[DropTooBig].Add(1)
 		return
@@ -92,8 +92,8 @@ func routedCopy6(eth pkt.Ethernet, ip pkt.IPv6) *vswitch.Frame {
 // back in when that makes it a port forward's (hairpin), else to the next
 // hop.
 func (u *Uplink) output6(f *vswitch.Frame, translate bool, now time.Time) {
-	v := u.v6
-	if !v.usable(stGlobal) { // DAD still running, or the address is taken
+	src := u.v6.source()
+	if !src.IsValid() { // DAD still running, the address is taken, or none learned yet
 		u.drops[UplinkNoAddress].Add(1)
 		f.Release()
 		return
@@ -101,13 +101,13 @@ func (u *Uplink) output6(f *vswitch.Frame, translate bool, now time.Time) {
 	if translate {
 		b := f.Bytes()
 		ipb := b[pkt.EthernetLen:]
-		if vd, _ := u.cfg.NAT.Outbound6(natPacket(ipb, &f.VNet), v.ip, now.Unix()); vd != nat.Translated {
+		if vd, _ := u.cfg.NAT.Outbound6(natPacket(ipb, &f.VNet), src, now.Unix()); vd != nat.Translated {
 			u.natDrop(vd)
 			f.Release()
 			return
 		}
 		u.countTranslated6(0, &f.VNet)
-		if pkt.IPv6(ipb).Dst() == v.ip {
+		if pkt.IPv6(ipb).Dst() == src {
 			u.hairpin(f, now)
 			return
 		}
@@ -165,7 +165,7 @@ func (u *Uplink) input6(f *vswitch.Frame, eth pkt.Ethernet, now time.Time) bool 
 		return false
 	}
 	var target *Port
-	if dst == v.ip {
+	if v.own(dst) == stGlobal {
 		if !v.usable(stGlobal) {
 			u.drops[UplinkNoAddress].Add(1)
 			return false
@@ -194,7 +194,8 @@ func (u *Uplink) input6(f *vswitch.Frame, eth pkt.Ethernet, now time.Time) bool 
 // tooBig6 answers an outside packet too large for the networks with
 // Packet Too Big from the uplink's address, rate limited.
 func (u *Uplink) tooBig6(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
-	if !u.v6.usable(stGlobal) || !u.icmpTok.allow(now) {
+	src := u.v6.source()
+	if !src.IsValid() || !u.icmpTok.allow(now) {
 		return
 	}
 	quote := ip[:min(ip.Len(), icmp6MaxQuote, vswitch.SmallDataLen-icmp6Off-pkt.ICMPv6Len)]
@@ -202,7 +203,7 @@ func (u *Uplink) tooBig6(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 	f, b := newFrame()
 	pkt.ICMPv6(b[icmp6Off:]).EncodeHeader(pkt.ICMPv6PacketTooBig, 0, DefaultMTU)
 	copy(b[icmp6Off+pkt.ICMPv6Len:], quote)
-	u.enqueue(f, writeICMPv6(b, u.mac, eth.Src(), u.v6.ip, ip.Src(), 64, n))
+	u.enqueue(f, writeICMPv6(b, u.mac, eth.Src(), src, ip.Src(), 64, n))
 }
 
 // network6 finds the attached network whose /64 holds a, if it has that

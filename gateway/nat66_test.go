@@ -40,8 +40,14 @@ func testUplink6(gw netip.Addr, mtu int) *Uplink {
 
 // route6Setup is a nat network (gw6, its guest guest6 known) and a routed
 // one (routed6, its guest routedG6 known) on an uplink from testUplink6.
-func route6Setup(t *testing.T, gw netip.Addr, mtu int) (natNet, routedNet *Port, u *Uplink) {
+func route6Setup(t testing.TB, gw netip.Addr, mtu int) (natNet, routedNet *Port, u *Uplink) {
 	u = testUplink6(gw, mtu)
+	natNet, routedNet = attach6(t, u)
+	return natNet, routedNet, u
+}
+
+// attach6 attaches route6Setup's two networks to u.
+func attach6(t testing.TB, u *Uplink) (natNet, routedNet *Port) {
 	r := NewRouter6()
 	mk := func(name string, addr4 string, pfx netip.Prefix, mode config.Mode, g netip.Addr, mac pkt.MAC) *Port {
 		p := New(Config{Network: name, VLAN: 1, Address: netip.MustParsePrefix(addr4), Address6: pfx, Router6: r, Mode: mode, Uplink: u})
@@ -56,7 +62,7 @@ func route6Setup(t *testing.T, gw netip.Addr, mtu int) (natNet, routedNet *Port,
 	}
 	natNet = mk("t", "10.30.0.1/24", gw6, config.ModeNAT, guest6, guestMAC)
 	routedNet = mk("r", "10.31.0.1/24", routed6, config.ModeRouted, routedG6, guest2MAC)
-	return natNet, routedNet, u
+	return natNet, routedNet
 }
 
 // udp6Frame frames an IPv6 UDP datagram with its checksum.

@@ -9,15 +9,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/vswitch/vswitch/internal/mquery"
 	"github.com/vswitch/vswitch/internal/pkt"
 )
-
-func TestLinkLocal(t *testing.T) {
-	got := LinkLocal(pkt.MAC{0x52, 0x54, 0, 0x12, 0x34, 0x56})
-	if want := netip.MustParseAddr("fe80::5054:ff:fe12:3456"); got != want {
-		t.Fatalf("LinkLocal = %v, want %v", got, want)
-	}
-}
 
 func querierPort() *Port {
 	p := newPort()
@@ -31,8 +25,8 @@ func querierPort() *Port {
 // router alert, to ff02::1), which gopacket decodes with the same fields.
 func TestQuerierQueries(t *testing.T) {
 	p := querierPort()
-	if next := p.mq.tick(time.Now()); next != startupQueryInterval {
-		t.Errorf("next query in %v, want %v", next, startupQueryInterval)
+	if next := p.mq.Tick(time.Now()); next != mquery.StartupQueryInterval {
+		t.Errorf("next query in %v, want %v", next, mquery.StartupQueryInterval)
 	}
 	out := takeAll(p.q)
 	if len(out) != 2 {
@@ -67,20 +61,20 @@ func TestQuerierQueries(t *testing.T) {
 	if !ok || !ok2 {
 		t.Fatalf("no MLDv2 query: %v", pk)
 	}
-	if ip6.SrcIP.String() != LinkLocal(p.mac).String() || ip6.DstIP.String() != "ff02::1" || ip6.HopLimit != 1 ||
+	if ip6.SrcIP.String() != pkt.LinkLocalFromMAC(p.mac).String() || ip6.DstIP.String() != "ff02::1" || ip6.HopLimit != 1 ||
 		pk.Layer(layers.LayerTypeIPv6HopByHop) == nil || icmp.TypeCode.Type() != layers.ICMPv6TypeMLDv1MulticastListenerQueryMessage {
 		t.Errorf("MLD frame headers: %v", pk)
 	}
 	m := pkt.MLD(out[1][pkt.EthernetLen+48:])
-	src, dst := LinkLocal(p.mac), netip.MustParseAddr("ff02::1")
+	src, dst := pkt.LinkLocalFromMAC(p.mac), netip.MustParseAddr("ff02::1")
 	if !m.ChecksumOK(src, dst) || mq.MaximumResponseDelay() != time.Second || mq.QueriersQueryIntervalCode != 125 {
 		t.Errorf("MLD query % x (%+v)", []byte(m), mq)
 	}
 	// After the start-up queries: every query interval, 10 s to answer.
-	p.mq.tick(time.Now())
+	p.mq.Tick(time.Now())
 	takeAll(p.q)
-	if next := p.mq.tick(time.Now()); next != queryInterval {
-		t.Errorf("next query in %v, want %v", next, queryInterval)
+	if next := p.mq.Tick(time.Now()); next != mquery.QueryInterval {
+		t.Errorf("next query in %v, want %v", next, mquery.QueryInterval)
 	}
 	out = takeAll(p.q)
 	if g := pkt.IGMP(pkt.IPv4(out[0][pkt.EthernetLen:]).Payload()); g.MaxRespTenths() != 100 {
@@ -109,7 +103,7 @@ func TestQuerierElection(t *testing.T) {
 			if out := exchange(t, p, igmpQueryFrom(netip.MustParseAddr(tt.src))); len(out) != 0 {
 				t.Fatalf("the query was answered: %d frames", len(out))
 			}
-			p.mq.tick(time.Now())
+			p.mq.Tick(time.Now())
 			out := takeAll(p.q)
 			want := 1
 			if tt.igmp {
@@ -122,7 +116,7 @@ func TestQuerierElection(t *testing.T) {
 				t.Errorf("Querier() = %v %v, want %v true", igmp, mld, tt.igmp)
 			}
 			// The silence ends after the other querier present interval.
-			p.mq.tick(time.Now().Add(otherQuerierPresent + time.Second))
+			p.mq.Tick(time.Now().Add(mquery.OtherQuerierPresent + time.Second))
 			if out := takeAll(p.q); len(out) != 2 {
 				t.Errorf("after the interval: %d queries, want 2", len(out))
 			}

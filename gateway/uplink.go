@@ -29,6 +29,7 @@ type UplinkConfig struct {
 	// IPv6 packet larger gets Packet Too Big.
 	Address6 netip.Prefix
 	Gateway6 netip.Addr
+	Auto6    bool // address6: auto: Address6 and the router from the outside (uplink_auto6.go)
 	MTU      int
 	User     UserStack // set: a user-mode uplink, no Link (user.go)
 	Log      *slog.Logger
@@ -93,10 +94,12 @@ type Uplink struct {
 	mu     sync.Mutex                 // Attach only
 	done   chan struct{}
 	once   sync.Once
-	wg     sync.WaitGroup
-	arp    tokens
-	clk    clock
-	v6     *uplink6 // nil without Address6 (uplink6.go)
+	// keepLease: Close abandons an autoconfigured lease (KeepLease).
+	keepLease atomic.Bool
+	wg        sync.WaitGroup
+	arp       tokens
+	clk       clock
+	v6        *uplink6 // nil without Address6 (uplink6.go)
 	// ICMPv6 errors the uplink sends itself, per second
 	icmpTok tokens
 
@@ -123,6 +126,8 @@ func NewUplink(cfg UplinkConfig) *Uplink {
 	}
 	if cfg.Address6.IsValid() && cfg.User == nil {
 		u.v6 = newUplink6(cfg.Address6, cfg.Gateway6, mac, cfg.MTU)
+	} else if cfg.Auto6 && cfg.User == nil {
+		u.v6 = u.newAuto6()
 	}
 	return u
 }
@@ -223,7 +228,10 @@ func (u *Uplink) Start(sw *vswitch.Switch) error {
 	}
 	u.wg.Add(1)
 	go u.sweeper()
-	if u.v6 != nil {
+	if u.v6 != nil && u.v6.auto != nil {
+		u.wg.Add(1)
+		go u.autoconf6()
+	} else if u.v6 != nil {
 		u.wg.Add(1)
 		go u.dad6(time.After)
 	}
@@ -267,6 +275,7 @@ func (u *Uplink) Close() error {
 	var err error
 	u.once.Do(func() {
 		close(u.done)
+		u.stop6() // its RELEASE leaves before the port goes
 		if u.sw == nil {
 			err = u.closeLink()
 		} else if e := u.sw.RemovePort(u.cfg.Name); !errors.Is(e, vswitch.ErrNoSuchPort) {
@@ -393,6 +402,9 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		return false
 	case pkt.TypeIPv4:
 	case pkt.TypeIPv6:
+		if u.handleAuto6(f, now) {
+			return false
+		}
 		return u.input6(f, eth, now)
 	default:
 		return false

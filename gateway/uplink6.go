@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/autoconf6"
 	"github.com/vswitch/vswitch/internal/pkt"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -33,6 +34,10 @@ type uplink6 struct {
 	neigh  *neighbours
 	nsTok  tokens
 	mtu    int // of the outside link
+	// auto is address6: auto's client (uplink_auto6.go): the address,
+	// its prefix and the router come from its State, not the fields above.
+	auto *autoconf6.Client
+	kick atomic.Bool // the client took a frame: its timers may be closer
 }
 
 func newUplink6(pfx netip.Prefix, gw netip.Addr, mac pkt.MAC, mtu int) *uplink6 {
@@ -49,11 +54,17 @@ func newUplink6(pfx netip.Prefix, gw netip.Addr, mac pkt.MAC, mtu int) *uplink6 
 }
 
 func (v *uplink6) wantMAC(dst pkt.MAC) bool {
+	if v.auto != nil {
+		return dst[0] == 0x33 && dst[1] == 0x33 // the groups of whatever address the outside gives
+	}
 	return dst == v.macs[0] || dst == v.macs[1] || dst == v.macs[2]
 }
 
 // own returns which of the uplink's addresses a is (stLL, stGlobal), or -1.
 func (v *uplink6) own(a netip.Addr) int {
+	if v.auto != nil {
+		return autoOwn(v.auto.State(), a)
+	}
 	switch a {
 	case v.ll:
 		return stLL
@@ -63,17 +74,40 @@ func (v *uplink6) own(a netip.Addr) int {
 	return -1
 }
 
-func (v *uplink6) usable(i int) bool { return v.state[i].Load() == addrPreferred }
+func (v *uplink6) usable(i int) bool {
+	if v.auto != nil {
+		return autoUsable(v.auto.State(), i)
+	}
+	return v.state[i].Load() == addrPreferred
+}
+
+// source is the global address the uplink sends from; invalid while
+// there is none (DAD running, a duplicate, nothing learned yet).
+func (v *uplink6) source() netip.Addr {
+	if v.auto != nil {
+		return v.auto.State().Addr.Addr()
+	}
+	if v.usable(stGlobal) {
+		return v.ip
+	}
+	return netip.Addr{}
+}
 
 // onLink reports whether a may be a neighbour on the outside link: the
 // on-link prefix or link-local, and not one of the uplink's addresses.
 func (v *uplink6) onLink(a netip.Addr) bool {
+	if v.auto != nil {
+		return autoOnLink(v.auto.State(), a)
+	}
 	return (a.IsLinkLocalUnicast() || v.prefix.Contains(a)) && v.own(a) < 0
 }
 
 // nextHop is where a packet to dst goes: dst itself on the outside
 // link's prefix, else the router; invalid when no router is known.
 func (v *uplink6) nextHop(dst netip.Addr) netip.Addr {
+	if v.auto != nil {
+		return v.autoNextHop(dst)
+	}
 	if v.prefix.Contains(dst) {
 		return dst
 	}
@@ -88,6 +122,9 @@ func (u *Uplink) Address6() netip.Prefix {
 	if u.v6 == nil {
 		return netip.Prefix{}
 	}
+	if u.v6.auto != nil {
+		return u.v6.auto.State().Addr
+	}
 	return u.v6.prefix
 }
 
@@ -97,6 +134,9 @@ func (u *Uplink) Gateway6() netip.Addr {
 	if u.v6 != nil {
 		if g := u.v6.gw.Load(); g != nil {
 			return *g
+		}
+		if u.v6.auto != nil {
+			return u.v6.auto.State().Router
 		}
 	}
 	return netip.Addr{}
@@ -135,8 +175,8 @@ func (u *Uplink) dad6(wait func(time.Duration) <-chan time.Time) {
 func (u *Uplink) solicit6(a netip.Addr, now time.Time) {
 	v := u.v6
 	src := v.ll
-	if !a.IsLinkLocalUnicast() && v.usable(stGlobal) {
-		src = v.ip
+	if g := v.source(); !a.IsLinkLocalUnicast() && g.IsValid() {
+		src = g
 	}
 	if !v.usable(stLL) && src == v.ll || !v.nsTok.allow(now) {
 		return

@@ -57,6 +57,10 @@ type UplinkStats struct {
 	// GSOOut and GSOIn count the GSO super-frames among the translations:
 	// each translated once, whole.
 	GSOOut, GSOIn uint64
+
+	// Autoconf6Drops and Autoconf6Events are the address6: auto client's
+	// counters, by reason and by event; nil for any other uplink.
+	Autoconf6Drops, Autoconf6Events map[string]uint64
 }
 
 // Collector is a prometheus.Collector over a Source.
@@ -92,6 +96,7 @@ type Collector struct {
 	fragEvict                              *prometheus.Desc
 	fdbEvicted                             *prometheus.Desc
 	natGSO                                 *prometheus.Desc
+	ac6Drops, ac6Events                    *prometheus.Desc
 }
 
 // NewCollector returns a collector for src. typeOf names a port's type
@@ -125,6 +130,8 @@ func NewCollector(src Source, typeOf func(string) string, version string) *Colle
 		fragEvict:    prometheus.NewDesc("vswitch_conntrack_fragment_evictions_total", "Fragmented datagrams in flight whose record a new datagram took (their later fragments are dropped as fragment).", nil, nil),
 		natTrans:     prometheus.NewDesc("vswitch_nat_translations_total", "Packets translated by the NAT, by direction and address family.", []string{"direction", "family"}, nil),
 		upDrops:      prometheus.NewDesc("vswitch_uplink_drops_total", "Packets an uplink dropped, by uplink and reason.", []string{"uplink", "reason"}, nil),
+		ac6Drops:     prometheus.NewDesc("vswitch_uplink_autoconf6_drops_total", "Router advertisements, DHCPv6 replies and their options an address6: auto uplink refused, by uplink and reason.", []string{"uplink", "reason"}, nil),
+		ac6Events:    prometheus.NewDesc("vswitch_uplink_autoconf6_events_total", "What happened to an address6: auto uplink's IPv6 configuration, by uplink and event.", []string{"uplink", "event"}, nil),
 		driver:       prometheus.NewDesc("vswitch_port_driver_total", "A port driver's own counters (see docs/metrics.md).", []string{"port", "counter"}, nil),
 		evpnSessions: prometheus.NewDesc("vswitch_evpn_sessions", "BGP sessions of the EVPN speaker, by state.", []string{"state"}, nil),
 		evpnRoutes:   prometheus.NewDesc("vswitch_evpn_routes", "Best EVPN routes, by type (mac, imet) and origin (local, remote).", []string{"type", "origin"}, nil),
@@ -147,6 +154,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.fdbEvicted
 	ch <- c.natGSO
+	ch <- c.ac6Drops
+	ch <- c.ac6Events
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -215,6 +224,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gsoIn += u.GSOIn
 			for reason, v := range u.Drops {
 				counter(c.upDrops, v, u.Name, reason)
+			}
+			for reason, v := range u.Autoconf6Drops {
+				counter(c.ac6Drops, v, u.Name, reason)
+			}
+			for event, v := range u.Autoconf6Events {
+				counter(c.ac6Events, v, u.Name, event)
 			}
 		}
 		gauge(c.conntrack, float64(entries-entries6), "ipv4")

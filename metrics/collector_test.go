@@ -98,6 +98,31 @@ vswitch_nat_translations_total{direction="outbound",family="ipv6"} 4
 	}
 }
 
+// TestUplinkAutoconf6Metrics: an address6: auto uplink's client counters
+// by uplink and label; an uplink without the client has no series.
+func TestUplinkAutoconf6Metrics(t *testing.T) {
+	c := NewCollector(fakeSource{}, nil, "test")
+	c.Uplinks = func() []UplinkStats {
+		return []UplinkStats{{Name: "wan", Autoconf6Drops: map[string]uint64{"bad_hop_limit": 2, "spoofed_lla": 0}, Autoconf6Events: map[string]uint64{"ra": 5}},
+			{Name: "static"}}
+	}
+	want := `
+# HELP vswitch_uplink_autoconf6_drops_total Router advertisements, DHCPv6 replies and their options an address6: auto uplink refused, by uplink and reason.
+# TYPE vswitch_uplink_autoconf6_drops_total counter
+vswitch_uplink_autoconf6_drops_total{reason="bad_hop_limit",uplink="wan"} 2
+vswitch_uplink_autoconf6_drops_total{reason="spoofed_lla",uplink="wan"} 0
+# HELP vswitch_uplink_autoconf6_events_total What happened to an address6: auto uplink's IPv6 configuration, by uplink and event.
+# TYPE vswitch_uplink_autoconf6_events_total counter
+vswitch_uplink_autoconf6_events_total{event="ra",uplink="wan"} 5
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vswitch_uplink_autoconf6_drops_total", "vswitch_uplink_autoconf6_events_total"); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) != 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}
+
 func TestCollectorEVPN(t *testing.T) {
 	c := NewCollector(fakeSource{}, nil, "test")
 	c.EVPN = func() (map[string]int, map[[2]string]int, bool) {

@@ -93,13 +93,14 @@ func fillBatch(frames []*Frame, want int) {
 func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 	topo := s.topo.Load()
 	var bytes uint64
+	burst := len(frames) >= burstFrames
 	for i, f := range frames {
 		bytes += uint64(f.n)
 		if r := p.vlan.classify(f); r != NumDropReasons {
 			p.drop(r)
 			continue
 		}
-		f.mark = p.mark
+		f.mark, f.burst = p.mark, burst
 		eth := pkt.Ethernet(f.Bytes())
 		src := eth.Src()
 		if src.IsMulticast() || src.IsZero() {
@@ -238,6 +239,10 @@ func (p *swPort) enqueue(f *Frame, mode egressMode) {
 	if mode == egressTagged {
 		f.tag()
 	}
+	if p.tw != nil {
+		p.enqueueDirect(f)
+		return
+	}
 	if !p.q.Put(f) {
 		p.drop(DropQueueFull)
 		f.Release()
@@ -245,7 +250,13 @@ func (p *swPort) enqueue(f *Frame, mode egressMode) {
 }
 
 // writeLoop is a port's writer: it drains the egress queue in batches.
+// A direct port's writer runs only when its device is full or it is
+// handed a burst (port_tx.go).
 func (s *Switch) writeLoop(p *swPort) {
+	if p.tw != nil {
+		s.handoffLoop(p)
+		return
+	}
 	defer s.wg.Done()
 	defer p.exited.Done()
 	out := make([]*Frame, BatchSize)
@@ -254,29 +265,10 @@ func (s *Switch) writeLoop(p *swPort) {
 		if n == 0 {
 			return // done, and nothing left queued
 		}
-		if list := p.caps.Load(); list != nil {
-			ts := time.Now().UnixNano()
-			for _, f := range out[:n] {
-				captureFrame(*list, f, ts)
-			}
-		}
+		p.captureTx(out[:n])
 		sent, err := p.drv.WriteBatch(out[:n])
-		var bytes uint64
-		for i, f := range out[:n] {
-			if i < sent { // a skipped frame mid-batch makes this an estimate of the bytes
-				bytes += uint64(f.n)
-			}
-			f.Release()
-			out[i] = nil
-		}
-		p.stats.txPackets.Add(uint64(sent))
-		p.stats.txBytes.Add(bytes)
-		if sent < n {
-			if err != nil && (errors.Is(err, ErrClosed) || p.dead.Load()) {
-				p.stats.drops[DropPortDown].Add(uint64(n - sent))
-				return
-			}
-			p.stats.drops[DropTxError].Add(uint64(n - sent))
+		if p.written(out[:n], sent, err) {
+			return
 		}
 	}
 }

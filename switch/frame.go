@@ -43,6 +43,9 @@ type Frame struct {
 	prio uint8  // PCP and DEI of the ingress tag (TCI bits 15-12), reused on egress tags
 	mark uint8  // the ingress port's PortConfig.Mark
 	big  bool
+	// burst: read in a batch of at least burstFrames; a direct port
+	// leaves it to its writer goroutine (port_tx.go).
+	burst bool
 
 	// refs counts the owners beyond the first: a flooded frame is shared
 	// by the egress queues of every port that sends it unchanged
@@ -82,7 +85,7 @@ func NewFrameFor(n int) *Frame {
 func (f *Frame) reset() {
 	f.off, f.n = Headroom, 0
 	f.VNet = pkt.VirtioNetHdr{}
-	f.tci, f.hasTCI, f.vid, f.prio, f.mark = 0, false, 0, 0, 0
+	f.tci, f.hasTCI, f.vid, f.prio, f.mark, f.burst = 0, false, 0, 0, 0, false
 }
 
 // Release gives the frame back to its pool, or, for a frame shared by

@@ -78,6 +78,9 @@ type mdbGroup struct {
 type mdbMember struct {
 	port    *swPort
 	expires atomic.Int64 // unix seconds; -1 once removed from the group
+	// filter is the IGMPv3/MLDv2 source filter (mdb_source.go); nil: every
+	// source. Only the port's reader stores it.
+	filter atomic.Pointer[srcFilter]
 }
 
 type mdbRouter struct {
@@ -184,6 +187,18 @@ func (m *mdb) join(p *swPort, key mdbKey, now int64) joinResult {
 	g.members.Store(&list)
 	mp.groups++
 	return joinOK
+}
+
+// member is p's live membership of key, or nil.
+func (m *mdb) member(p *swPort, key mdbKey) *mdbMember {
+	if g, ok := m.groups.Load(key); ok {
+		for _, mb := range *g.members.Load() {
+			if mb.port == p && mb.expires.Load() >= 0 {
+				return mb
+			}
+		}
+	}
+	return nil
 }
 
 // refresh moves a live expiry to exp; false if the entry was removed.

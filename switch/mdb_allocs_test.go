@@ -3,6 +3,8 @@
 package vswitch
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,5 +85,54 @@ func TestSnoopSharedFrameReturnsOnce(t *testing.T) {
 	out[0].Release()
 	if g := NewFrame(); g != f {
 		t.Fatal("the frame did not go back with its last owner")
+	}
+}
+
+// TestSourceFilterAllocs: data through a source-filtered membership, and
+// a report that refreshes a filter's timers with the same sources,
+// allocate nothing.
+func TestSourceFilterAllocs(t *testing.T) {
+	g := addr("232.1.1.1")
+	s1 := addr("10.0.0.1")
+	report := igmpFrame(3, igmpV3Dst, reportSrc(pkt.IGMPv3Report, srcRec{pkt.RecordIsInclude, g, []netip.Addr{s1}}))
+	for _, tt := range []struct {
+		name string
+		from int
+		b    []byte
+		want []int
+	}{
+		{"data from an asked source", pA, udpTo(1, g), []int{1, 0, 0, 1}},
+		{"data from another source", pB, udpTo(2, g), []int{1, 0, 0, 0}},
+		{"include refresh", pC, report, []int{1, 0, 0, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ports := fourPorts(t)
+			now := time.Now().Unix()
+			inject(s, ports, pR, query4(), now-2)
+			inject(s, ports, pC, report, now)
+			frames := []*Frame{NewFrame()}
+			run := func() {
+				frames[0].reset()
+				frames[0].SetData(tt.b)
+				s.ingress(ports[tt.from], frames, now)
+			}
+			run()
+			if got := drain(ports); !slices.Equal(got, tt.want) {
+				t.Fatalf("frames per port %v, want %v", got, tt.want)
+			}
+			out := make([]*Frame, BatchSize)
+			if a := testing.AllocsPerRun(1000, func() {
+				run()
+				for _, p := range ports {
+					for k := p.q.Take(out); k > 0; k = p.q.Take(out) {
+						for _, f := range out[:k] {
+							f.Release()
+						}
+					}
+				}
+			}); a != 0 {
+				t.Errorf("%v allocs per frame, want 0", a)
+			}
+		})
 	}
 }

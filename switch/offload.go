@@ -265,11 +265,11 @@ func segment(f *Frame, emit func(*Frame)) bool {
 		seq, flags = t.Seq(), t.Flags()
 	}
 	// Segments copy their headers from head. An IPv4 header differs
-	// between segments only in its ID and (the last's) length, so it is
-	// fixed once in a copy, its checksum computed in full (a guest's
-	// super-frame may carry any checksum there), and each segment's gets
-	// RFC 1624 updates: from a full computation they give what a full
-	// computation would.
+	// between segments only in its ID and length, so its checksum is
+	// computed in full once, in a copy (a guest's super-frame may carry
+	// any checksum there), and each segment's gets RFC 1624 updates for
+	// the two: from a full computation they give what a full computation
+	// would.
 	head := b[:hdr]
 	var id uint16
 	var v4head [pkt.EthernetLen + 2*60]byte // IPv4 and TCP headers at their longest
@@ -277,7 +277,6 @@ func segment(f *Frame, emit func(*Frame)) bool {
 		head = v4head[:copy(v4head[:], head)]
 		ip := pkt.IPv4(head[pkt.EthernetLen:])
 		id = ip.ID()
-		ip.SetTotalLen(uint16(hdr - pkt.EthernetLen + min(g.mss, len(payload))))
 		ip.SetChecksum()
 	}
 	// A super-frame with no payload (a bare ACK or FIN) still leaves, as

@@ -5,7 +5,9 @@ import "errors"
 // Port is what a driver (TAP, AF_PACKET, QEMU socket, the gateway) gives the
 // switch. The switch runs one reader goroutine calling ReadBatch and one
 // writer goroutine calling WriteBatch per port; a driver never sees
-// concurrent calls of the same method.
+// concurrent calls of the same method. A driver that is also a TryWriter
+// is written by whichever goroutine forwards the frame (port_tx.go), one
+// at a time: never two writes at once.
 type Port interface {
 	// ReadBatch blocks until at least one frame is available, then fills
 	// up to len(frames) of the given empty frames and returns how many.

@@ -40,7 +40,16 @@ type swPort struct {
 	caps  atomic.Pointer[[]*Capture]
 	capMu sync.Mutex
 
-	router Router // nil: an L2 port; last, so the L2 fields keep their offsets
+	router Router // nil: an L2 port; after the L2 fields, so they keep their offsets
+
+	// Direct writes (port_tx.go): tw is drv if it is a TryWriter; tx is
+	// the token; txbuf and npend belong to its holder; handoff wakes the
+	// writer goroutine when the port is handed to it.
+	tw      TryWriter
+	tx      atomic.Uint32
+	handoff chan struct{}
+	npend   int
+	txbuf   [BatchSize]*Frame
 }
 
 // portStats are the port's counters: atomics written by the port's own
@@ -68,6 +77,9 @@ func newSwPort(pc PortConfig, drv Port) *swPort {
 	}
 	p.isolated, p.guard, p.mark, p.raGuard = pc.Isolated, newGuard(pc.Guard), pc.Mark, pc.RAGuard
 	p.mcRouter = pc.MulticastRouter
+	if tw, ok := drv.(TryWriter); ok {
+		p.tw, p.handoff = tw, make(chan struct{}, 1)
+	}
 	p.exited.Add(2)
 	return p
 }
@@ -91,6 +103,7 @@ func (p *swPort) shutdown(t *fdb) {
 				c.detach() // the reader's Next returns ErrCaptureClosed
 			}
 		}
+		p.stopTx()
 		var buf [BatchSize]*Frame
 		for n := p.q.Take(buf[:]); n > 0; n = p.q.Take(buf[:]) {
 			for _, f := range buf[:n] {

@@ -22,11 +22,12 @@ import (
 //     solicited-node group, which only it joined.
 //   - While no querier is seen on a VLAN (per IPv4 and IPv6), all other
 //     multicast floods: with nobody asking, memberships would silently age out. A
-//     VLAN whose querier is the switch's own gateway (SetQuerier) is
-//     snooped from the first frame.
+//     VLAN whose querier is the switch's own, a gateway (SetQuerier) or
+//     the switch's querier port (AddQuerier, querier.go), is snooped from
+//     the first frame.
 //
-// The MDB has no source filtering: an IGMPv3/MLDv2 source-specific join
-// joins the whole group.
+// IGMPv3 and MLDv2 source filters apply per membership (mdb_source.go):
+// a member that asked for some sources gets only theirs.
 
 // mcastAction is what snooping decided for one multicast frame.
 type mcastAction uint8
@@ -140,6 +141,10 @@ func (s *Switch) control(p *swPort, vid uint16, c *ctlMsg, now int64) (mcastActi
 	case ctlReport:
 		m.stats.reports[c.fam].Add(1)
 		s.join(p, vid, c.group, now)
+		// A v1 or v2 report asks for every source (IS_EX {}).
+		if mb := m.member(p, keyOf(vid, c.group)); mb != nil && mb.filter.Load() != nil {
+			mb.filter.Store(nil)
+		}
 	case ctlLeave:
 		m.stats.leaves[c.fam].Add(1)
 		m.leave(p, keyOf(vid, c.group), now)
@@ -157,16 +162,29 @@ func (s *Switch) control(p *swPort, vid uint16, c *ctlMsg, now int64) (mcastActi
 	return mcRouters, mdbKey{}, NumDropReasons
 }
 
-// records applies the group records of an IGMPv3 or MLDv2 report.
+// records applies the group records of an IGMPv3 or MLDv2 report: the
+// membership, and its source filter (mdb_source.go).
 func (s *Switch) records(p *swPort, vid uint16, recs *pkt.GroupRecords, now int64) {
 	for rec, ok := recs.Next(); ok; rec, ok = recs.Next() {
+		key := keyOf(vid, rec.Group)
+		had := s.mdb.member(p, key)
 		join, leave := rec.Joins()
 		switch {
 		case join:
 			s.join(p, vid, rec.Group, now)
 		case leave:
 			s.mdb.stats.leaves[famOf(rec.Group)].Add(1)
-			s.mdb.leave(p, keyOf(vid, rec.Group), now)
+			s.mdb.leave(p, key, now)
+		}
+		if had == nil && !join {
+			continue // a leave or block of a group the port is not in
+		}
+		if mb := s.mdb.member(p, key); mb != nil {
+			if old := mb.filter.Load(); had == nil || old != nil || rec.Sources > 0 || rec.Type != pkt.RecordIsExclude && rec.Type != pkt.RecordToExclude {
+				if f := applyRecord(old, had == nil, &rec, now); f != old {
+					mb.filter.Store(f)
+				}
+			}
 		}
 	}
 }
@@ -248,8 +266,12 @@ func (s *Switch) mcast(topo *topology, in *swPort, f *Frame, act mcastAction, ke
 			members = *g.members.Load()
 		}
 	}
+	var src [16]byte
+	if len(members) > 0 {
+		src = srcKey(pkt.Ethernet(f.Bytes()))
+	}
 	for _, mb := range members {
-		if mb.expires.Load() >= now && deliverable(in, mb.port, o.vid) {
+		if mb.wants(src, now) && deliverable(in, mb.port, o.vid) {
 			o.add(mb.port)
 		}
 	}
@@ -260,7 +282,7 @@ func (s *Switch) mcast(topo *topology, in *swPort, f *Frame, act mcastAction, ke
 				continue
 			}
 			for _, mb := range members { // a member already got it
-				if mb.port == r.port && mb.expires.Load() >= now {
+				if mb.port == r.port && mb.wants(src, now) {
 					continue routers
 				}
 			}

@@ -21,6 +21,10 @@ func FuzzSnoop(f *testing.F) {
 		mldFrame(1, mldV2Dst, reportV3(pkt.MLDv2Report, []rec{{pkt.RecordIsExclude, g6, 0}})),
 		mldFrame(1, g6, mldV1(pkt.MLDv1Report, 0, g6)),
 		query4(), query6(), udpTo(1, g), udpTo(1, g6),
+		igmpFrame(1, igmpV3Dst, reportSrc(pkt.IGMPv3Report, srcRec{pkt.RecordIsInclude, g, []netip.Addr{addr("10.0.0.2")}},
+			srcRec{pkt.RecordBlockOld, g, []netip.Addr{addr("10.0.0.2")}})),
+		mldFrame(1, mldV2Dst, reportSrc(pkt.MLDv2Report, srcRec{pkt.RecordToExclude, g6, []netip.Addr{addr("fe80::2")}},
+			srcRec{pkt.RecordToInclude, g6, []netip.Addr{addr("fe80::2"), addr("fe80::3")}})),
 	} {
 		f.Add(b)
 	}

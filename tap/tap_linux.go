@@ -38,9 +38,12 @@ type TAP struct {
 	riov    [3]unix.Iovec
 	spill   *spill // pooled, only while doRead runs (spill_linux.go)
 	bigNext bool   // the last frame read was longer than a small frame
+	rcalls  int    // doRead calls in this ReadBatch: past the first, the poller woke us
+	lone    bool   // the last batch that ran into EAGAIN held one frame
 	readFn  func(fd uintptr) bool
 
 	wframes []*vswitch.Frame
+	wtry    bool // TryWriteBatch: stop at a full device instead of waiting
 	wi      int
 	wsent   int
 	werr    error
@@ -57,7 +60,10 @@ type TAP struct {
 	rxErrors atomic.Uint64
 }
 
-var _ vswitch.Port = (*TAP)(nil)
+var (
+	_ vswitch.Port      = (*TAP)(nil)
+	_ vswitch.TryWriter = (*TAP)(nil)
+)
 
 // setOffloads tells the kernel what the switch takes from the TAP, and so
 // what the device claims as hardware offloads (ethtool -k shows them):
@@ -183,7 +189,7 @@ func (t *TAP) TxErrors() uint64 { return t.txErrors.Load() }
 
 // ReadBatch implements vswitch.Port.
 func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
-	t.rframes, t.rn, t.rerr = frames, 0, nil
+	t.rframes, t.rn, t.rerr, t.rcalls = frames, 0, nil, 0
 	err := t.rc.Read(t.readFn)
 	n := t.rn
 	t.rframes = nil
@@ -195,7 +201,17 @@ func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
 
 // doRead reads frames until the device is empty or the batch is full.
 // It returns false (wait for readability) only when it has read nothing.
+//
+// Frames that come one at a time (a request, its answer) would cost
+// three reads per wake-up: the frame, the EAGAIN that ends the batch, and
+// the EAGAIN before the reader waits again (the poller forgets readiness
+// between two ReadBatch calls, so that one stays). While batches come
+// alone, a frame the poller woke us for is handed on at once without
+// the second; a frame already waiting when ReadBatch began means a
+// backlog, and the batch reads to EAGAIN again.
 func (t *TAP) doRead(fd uintptr) bool {
+	woken := t.rcalls > 0
+	t.rcalls++
 	for t.rn < len(t.rframes) {
 		f := t.rframes[t.rn]
 		if t.bigNext && len(f.RxBuf()) <= vswitch.SmallDataLen {
@@ -218,6 +234,9 @@ func (t *TAP) doRead(fd uintptr) bool {
 		switch errno {
 		case 0:
 		case unix.EAGAIN:
+			if t.rn > 0 {
+				t.lone = t.rn == 1
+			}
 			return t.rn > 0
 		case unix.EINTR:
 			continue
@@ -243,6 +262,9 @@ func (t *TAP) doRead(fd uintptr) bool {
 			f.SetLen(data)
 		}
 		t.rn++
+		if woken && t.lone && t.rn == 1 {
+			return true
+		}
 	}
 	return true
 }
@@ -253,14 +275,31 @@ func (t *TAP) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	if t.closed.Load() {
 		return 0, fmt.Errorf("tap %s: %w", t.name, vswitch.ErrClosed)
 	}
-	t.wframes, t.wi, t.wsent, t.werr = frames, 0, 0, nil
-	err := t.rc.Write(t.writeFn)
-	sent := t.wsent
+	_, sent, err := t.write(frames, false)
+	return sent, err
+}
+
+// TryWriteBatch implements vswitch.TryWriter: the switch writes to a TAP
+// from the goroutine that forwards the frame. A TAP write does not wait in
+// practice (the kernel takes the frame into its receive path or drops it),
+// so the port's writer goroutine is woken only if the device says EAGAIN
+// (or for a burst, switch/port_tx.go).
+func (t *TAP) TryWriteBatch(frames []*vswitch.Frame) (done, sent int, err error) {
+	if t.closed.Load() {
+		return 0, 0, fmt.Errorf("tap %s: %w", t.name, vswitch.ErrClosed)
+	}
+	return t.write(frames, true)
+}
+
+func (t *TAP) write(frames []*vswitch.Frame, try bool) (done, sent int, err error) {
+	t.wframes, t.wtry, t.wi, t.wsent, t.werr = frames, try, 0, 0, nil
+	err = t.rc.Write(t.writeFn)
+	done, sent = t.wi, t.wsent
 	t.wframes = nil
 	if err == nil {
 		err = t.werr
 	}
-	return sent, closedErr("tap", t.name, t.closed.Load(), err)
+	return done, sent, closedErr("tap", t.name, t.closed.Load(), err)
 }
 
 func (t *TAP) doWrite(fd uintptr) bool {
@@ -277,7 +316,7 @@ func (t *TAP) doWrite(fd uintptr) bool {
 		case 0:
 			t.wsent++
 		case unix.EAGAIN:
-			return false
+			return t.wtry // TryWriteBatch stops here; WriteBatch waits
 		case unix.EINTR:
 			continue
 		case unix.EBADF:

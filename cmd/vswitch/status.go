@@ -51,6 +51,30 @@ func printStatus(w io.Writer, st control.Status, now time.Time) error {
 		if _, err := fmt.Fprintf(w, "%-16s%s\n", "uplink "+u.Name+":", s); err != nil {
 			return err
 		}
+		if s6 := uplink6Line(u); s6 != "" {
+			if _, err := fmt.Fprintf(w, "%-16s%s\n", "", s6); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// uplink6Line is an uplink's IPv6 side, or "" without one.
+func uplink6Line(u control.UplinkStatus) string {
+	var s string
+	switch {
+	case u.Address6 == "" && u.Auto6 == "":
+		return ""
+	case u.Address6 == "":
+		return "IPv6 auto: no address yet (waiting for the outside's router advertisements)"
+	case u.Gateway6 == "":
+		s = "IPv6 " + u.Address6 + ", no router yet (none advertised: only the outside link is reached)"
+	default:
+		s = "IPv6 " + u.Address6 + " via " + u.Gateway6
+	}
+	if u.Auto6 != "" {
+		s += " (auto: " + u.Auto6 + ")"
+	}
+	return s
 }

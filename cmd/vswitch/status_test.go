@@ -34,7 +34,8 @@ reattached:     vm1 vm2
 }
 
 // TestStatusUplinks: each uplink's address and next hop, and plainly when
-// a lease named no router.
+// a lease named no router; the IPv6 side on a line of its own, with where
+// an address6: auto one came from.
 func TestStatusUplinks(t *testing.T) {
 	start := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
 	st := control.Status{Version: "v1", Started: start, ConfigLoaded: start, Uplinks: []control.UplinkStatus{
@@ -42,6 +43,10 @@ func TestStatusUplinks(t *testing.T) {
 		{Name: "lan", Type: "packet", Address: "10.1.0.9/24"},
 		{Name: "dhcp", Type: "packet"},
 		{Name: "host", Type: "user"},
+		{Name: "v6", Type: "packet", Address: "10.2.0.5/24", Gateway: "10.2.0.1", Address6: "2001:db8:1::2/64", Gateway6: "2001:db8:1::1"},
+		{Name: "auto", Type: "packet", Address: "10.3.0.5/24", Gateway: "10.3.0.1", Address6: "2001:db8:2:0:200:5eff:fe00:5301/64", Gateway6: "fe80::1", Auto6: "slaac"},
+		{Name: "wait", Type: "packet", Address: "10.4.0.5/24", Gateway: "10.4.0.1", Auto6: "none"},
+		{Name: "bare", Type: "packet", Address: "10.5.0.5/24", Gateway: "10.5.0.1", Address6: "2001:db8:3::9/128", Auto6: "dhcpv6"},
 	}}
 	var b strings.Builder
 	printStatus(&b, st, start)
@@ -50,6 +55,14 @@ uplink wan:     10.0.0.5/24 via 10.0.0.1
 uplink lan:     10.1.0.9/24, no default route (the DHCP lease named no router: only the outside link is reached)
 uplink dhcp:    no address yet (leasing by DHCP)
 uplink host:    user-mode (the host's own sockets)
+uplink v6:      10.2.0.5/24 via 10.2.0.1
+                IPv6 2001:db8:1::2/64 via 2001:db8:1::1
+uplink auto:    10.3.0.5/24 via 10.3.0.1
+                IPv6 2001:db8:2:0:200:5eff:fe00:5301/64 via fe80::1 (auto: slaac)
+uplink wait:    10.4.0.5/24 via 10.4.0.1
+                IPv6 auto: no address yet (waiting for the outside's router advertisements)
+uplink bare:    10.5.0.5/24 via 10.5.0.1
+                IPv6 2001:db8:3::9/128, no router yet (none advertised: only the outside link is reached) (auto: dhcpv6)
 `
 	if !strings.HasSuffix(b.String(), want) {
 		t.Fatalf("got\n%s\nwant the end\n%s", b.String(), want)

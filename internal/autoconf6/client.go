@@ -243,14 +243,22 @@ func (c *Client) Tick(now time.Time) time.Time {
 // Stop ends the client, as the uplink closes: a held lease is released
 // (one RELEASE; no wait for its reply) and the state emptied. Handle
 // and Tick do nothing afterwards.
-func (c *Client) Stop() {
+func (c *Client) Stop() { c.stop(true) }
+
+// Abandon ends the client as Stop does but sends nothing: the lease is
+// left to whoever carries on with the link (an upgrade's new process,
+// which solicits with the same DUID and IAID).
+func (c *Client) Abandon() { c.stop(false) }
+
+func (c *Client) stop(release bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
 		return
 	}
-	t := c.cfg.Now().UnixNano()
-	c.releaseLease(t)
+	if release {
+		c.releaseLease(c.cfg.Now().UnixNano())
+	}
 	c.stopped = true
 	c.ll, c.nPrefixes, c.nRouters, c.nRDNSS, c.mtu = addrNone, 0, 0, 0, 0
 	c.snap.Store(&snap{})

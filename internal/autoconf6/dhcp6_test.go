@@ -457,3 +457,22 @@ func TestStop(t *testing.T) {
 		t.Fatal("active after Stop")
 	}
 }
+
+// TestAbandon: an abandoned lease is not released (the link is handed
+// on), and the client is as stopped as after Stop.
+func TestAbandon(t *testing.T) {
+	h := bind(t)
+	h.c.Abandon()
+	if o := h.take(); len(o) != 0 {
+		t.Fatalf("Abandon sent %d frames, want none", len(o))
+	}
+	if s := h.c.State(); s.Addr.IsValid() || s.LinkLocal.IsValid() {
+		t.Fatalf("state %+v", s)
+	}
+	h.c.Stop() // already stopped: still nothing
+	h.c.Handle(slaacRA())
+	h.at(time.Hour)
+	if o := h.take(); len(o) != 0 {
+		t.Fatal("active after Abandon")
+	}
+}

@@ -169,3 +169,97 @@ func FuzzDHCPv6(f *testing.F) {
 		}
 	})
 }
+
+// TestDHCPv6Bounds: the fixed header and an option header are accepted
+// at exactly their length and refused a byte short; a server id of 1
+// and of DHCPv6MaxDUIDLen bytes is kept, one of 0 or one byte more is
+// not.
+func TestDHCPv6Bounds(t *testing.T) {
+	if !DHCPv6(make([]byte, DHCPv6HeaderLen)).Valid() || DHCPv6(make([]byte, DHCPv6HeaderLen-1)).Valid() {
+		t.Fatal("Valid at 4 / 3 bytes")
+	}
+	if !DHCPv6Options([]byte{0, 14, 0, 0}).Valid() || DHCPv6Options([]byte{0, 14, 0}).Valid() {
+		t.Fatal("an empty option at 4 / 3 bytes")
+	}
+	for _, c := range []struct {
+		n    int
+		kept bool
+	}{{0, false}, {1, true}, {DHCPv6MaxDUIDLen, true}, {DHCPv6MaxDUIDLen + 1, false}} {
+		m := make([]byte, DHCPv6HeaderLen+dhcp6OptHdrLen+c.n)
+		w := DHCPv6Writer{B: m}
+		w.Header(DHCPv6Request, 1)
+		w.Option(DHCPv6OptServerID, bytes.Repeat([]byte{7}, c.n))
+		if w.Short {
+			t.Fatalf("server id of %d bytes did not fit its buffer", c.n)
+		}
+		if o := DHCPv6(m).ParseOptions(); (o.ServerID != nil) != c.kept || c.kept && len(o.ServerID) != c.n {
+			t.Errorf("server id of %d bytes: kept %d bytes, want kept %v", c.n, len(o.ServerID), c.kept)
+		}
+	}
+}
+
+// TestDHCPv6WriterFits: each writer call fills a buffer of exactly its
+// size without setting Short, and one byte less sets Short instead of
+// writing past B.
+func TestDHCPv6WriterFits(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		size  int // of the message with the option
+		write func(w *DHCPv6Writer)
+	}{
+		{"option", 4 + 4 + 3, func(w *DHCPv6Writer) { w.Option(DHCPv6OptPreference, []byte{1, 2, 3}) }},
+		{"empty option", 4 + 4, func(w *DHCPv6Writer) { w.Option(DHCPv6OptRapidCommit, nil) }},
+		{"status", 4 + 4 + 2 + 5, func(w *DHCPv6Writer) { w.Status(DHCPv6NoBinding, "nope!") }},
+		{"domain", 4 + 4 + 1 + 3 + 1 + 7 + 1, func(w *DHCPv6Writer) {
+			at := w.Begin(DHCPv6OptDomainList)
+			w.DomainName("lab.example")
+			w.End(at)
+		}},
+		{"63-byte label", 4 + 4 + 1 + 63 + 1, func(w *DHCPv6Writer) {
+			at := w.Begin(DHCPv6OptDomainList)
+			if !w.DomainName(string(bytes.Repeat([]byte{'a'}, 63))) {
+				t.Error("a 63-byte label refused")
+			}
+			w.End(at)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, size := range []int{c.size, c.size - 1} {
+				b := make([]byte, size+1) // a guard byte past B
+				w := DHCPv6Writer{B: b[:size]}
+				w.Header(DHCPv6Reply, 0xabcdef)
+				c.write(&w)
+				switch {
+				case size == c.size && (w.Short || w.N != size):
+					t.Fatalf("exact fit: Short %v, N %d of %d", w.Short, w.N, size)
+				case size == c.size && (!DHCPv6Options(b[4:size]).Valid() || int(b[6])<<8|int(b[7]) != size-8):
+					t.Fatalf("exact fit: option % x does not parse", b[4:size])
+				case size < c.size && !w.Short:
+					t.Fatalf("one byte short: not Short (N %d)", w.N)
+				case w.N > size:
+					t.Fatalf("N %d past B (%d bytes)", w.N, size)
+				case b[size] != 0:
+					t.Fatalf("wrote past B")
+				}
+			}
+		})
+	}
+	var w DHCPv6Writer
+	w.B = make([]byte, DHCPv6HeaderLen-1)
+	if w.Header(DHCPv6Reply, 1); !w.Short || w.N != 0 {
+		t.Fatal("a header in 3 bytes")
+	}
+	w = DHCPv6Writer{B: make([]byte, DHCPv6HeaderLen)}
+	if w.Header(DHCPv6Reply, 1); w.Short || w.N != DHCPv6HeaderLen {
+		t.Fatal("a header in exactly 4 bytes")
+	}
+	// An option at the very start (no header): End still sets its length.
+	w = DHCPv6Writer{B: make([]byte, 6)}
+	if w.Option(DHCPv6OptPreference, []byte{9, 9}); w.Short || !bytes.Equal(w.B, []byte{0, DHCPv6OptPreference, 0, 2, 9, 9}) {
+		t.Fatalf("an option at offset 0: % x", w.B)
+	}
+	w = DHCPv6Writer{B: make([]byte, 64)}
+	if w.DomainName(string(bytes.Repeat([]byte{'a'}, 64))) {
+		t.Fatal("a 64-byte label accepted")
+	}
+}

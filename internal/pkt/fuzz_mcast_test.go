@@ -51,6 +51,11 @@ func FuzzIGMP(f *testing.F) {
 				if r.Type != uint8(rr.Type) || r.Sources != int(rr.NumberOfSources) || r.Group != netIP4(rr.MulticastAddress) {
 					t.Fatalf("record %d = %+v, gopacket %+v", n, r, rr)
 				}
+				for i := range r.Sources {
+					if r.Source(i) != netIP4(rr.SourceAddresses[i]) {
+						t.Fatalf("record %d source %d = %v, gopacket %v", n, i, r.Source(i), rr.SourceAddresses[i])
+					}
+				}
 				n++
 			}
 			if n != len(ref.GroupRecords) {
@@ -108,6 +113,11 @@ func FuzzMLD(f *testing.F) {
 				rr := ref.MulticastAddressRecords[n]
 				if r.Type != uint8(rr.RecordType) || r.Sources != int(rr.N) || r.Group != netIP16(rr.MulticastAddress) {
 					t.Fatalf("record %d = %+v, gopacket %+v", n, r, rr)
+				}
+				for i := range r.Sources {
+					if r.Source(i) != netIP4(rr.SourceAddresses[i]) {
+						t.Fatalf("record %d source %d = %v, gopacket %v", n, i, r.Source(i), rr.SourceAddresses[i])
+					}
 				}
 				n++
 			}

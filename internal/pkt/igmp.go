@@ -113,11 +113,21 @@ type GroupRecords struct {
 	Truncated bool
 }
 
-// GroupRecord is one record: its type and group address.
+// GroupRecord is one record: its type, group address and sources.
 type GroupRecord struct {
 	Type    uint8
 	Sources int
 	Group   netip.Addr
+	srcs    []byte // Sources addresses of the group's length, in the message
+}
+
+// Source is the record's source i (0 <= i < Sources), of the group's
+// family.
+func (r GroupRecord) Source(i int) netip.Addr {
+	if r.Group.Is4() {
+		return netip.AddrFrom4([4]byte(r.srcs[i*4:]))
+	}
+	return netip.AddrFrom16([16]byte(r.srcs[i*16:]))
 }
 
 // Next returns the next record, or false at the end (or on a truncated
@@ -138,7 +148,7 @@ func (r *GroupRecords) Next() (GroupRecord, bool) {
 		r.Truncated, r.left = true, 0
 		return GroupRecord{}, false
 	}
-	rec := GroupRecord{Type: r.b[0], Sources: nsrc}
+	rec := GroupRecord{Type: r.b[0], Sources: nsrc, srcs: r.b[h : h+nsrc*r.addrLen]}
 	if r.addrLen == 4 {
 		rec.Group = netip.AddrFrom4([4]byte(r.b[4:8]))
 	} else {

@@ -42,6 +42,9 @@ func TestIPv6UpperLayer(t *testing.T) {
 		{"hop-by-hop second", ip6Packet(ProtoDestOpts, cat(extHdr(ProtoHopByHop, 0), extHdr(ProtoICMPv6, 0), echo)), 0, 0, false},
 		{"past the payload", ip6Packet(ProtoRouting, extHdr(ProtoICMPv6, 2)[:16]), 0, 0, false},
 		{"too many", ip6Packet(ProtoDestOpts, cat(extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(ProtoICMPv6, 0))), 0, 0, false},
+		{"last header ends the payload", ip6Packet(ProtoHopByHop, extHdr(ProtoNoNext, 0)), ProtoNoNext, 48, true},
+		{"a chain and no payload", ip6Packet(ProtoHopByHop, nil), 0, 0, false},
+		{"seven bytes of a header", ip6Packet(ProtoDestOpts, extHdr(ProtoNoNext, 0)[:7]), 0, 0, false},
 		{"eight is fine", ip6Packet(ProtoDestOpts, cat(extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(60, 0), extHdr(ProtoICMPv6, 0), echo)), ProtoICMPv6, 40 + 64, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -68,5 +71,41 @@ func TestICMPv6EchoReplyChecksum(t *testing.T) {
 	ph := ip.PseudoHeaderChecksum(ProtoICMPv6, uint16(len(c)))
 	if !c.ChecksumOK(ph) || c.Checksum() != c.ComputeChecksum(ph) {
 		t.Fatalf("reply checksum %#04x, want %#04x", c.Checksum(), c.ComputeChecksum(ph))
+	}
+}
+
+// TestIPv6ValidAndHopLimit: Valid holds the payload length to the buffer
+// (one byte short is refused); DecHopLimit forwards from 2 down to 1 but
+// never from 1 or 0, which stay as they were.
+func TestIPv6ValidAndHopLimit(t *testing.T) {
+	b := ip6Packet(ProtoNoNext, make([]byte, 10))
+	if !IPv6(b).Valid() || IPv6(b[:len(b)-1]).Valid() || IPv6(b[:IPv6Len-1]).Valid() {
+		t.Fatalf("Valid: whole %v, one short %v, header cut %v", IPv6(b).Valid(), IPv6(b[:len(b)-1]).Valid(), IPv6(b[:IPv6Len-1]).Valid())
+	}
+	if !IPv6(append(append(b[:0:0], b...), 0)).Valid() {
+		t.Fatal("a trailer past the payload makes the packet invalid")
+	}
+	for _, c := range []struct {
+		hop, want uint8
+		ok        bool
+	}{{0, 0, false}, {1, 1, false}, {2, 1, true}, {255, 254, true}} {
+		ip := IPv6(append(b[:0:0], b...))
+		ip.SetHopLimit(c.hop)
+		if ok := ip.DecHopLimit(); ok != c.ok || ip.HopLimit() != c.want {
+			t.Errorf("hop limit %d: DecHopLimit %v, now %d; want %v, %d", c.hop, ok, ip.HopLimit(), c.ok, c.want)
+		}
+	}
+	if ICMPv6(make([]byte, ICMPv6Len-1)).Valid() || !ICMPv6(make([]byte, ICMPv6Len)).Valid() {
+		t.Fatal("ICMPv6 Valid at 7 / 8 bytes")
+	}
+}
+
+// TestIsICMPv6Error: types below 128 are errors (RFC 4443 2.1), from 128
+// on informational.
+func TestIsICMPv6Error(t *testing.T) {
+	for typ, want := range map[uint8]bool{0: true, 1: true, 127: true, 128: false, 129: false, 255: false} {
+		if IsICMPv6Error(typ) != want {
+			t.Errorf("type %d: IsICMPv6Error %v", typ, !want)
+		}
 	}
 }
