@@ -104,9 +104,11 @@ func segment(sport uint16, seq, ack uint32, flags uint8, window uint16, opts, da
 }
 
 // FuzzTCP runs a sequence of guest segments (each prefixed by its length)
-// through the TCP responder: no panic; every segment sent goes to the
-// guest, carries at most an MSS of data, and a SYN only with ACK and our
-// MSS; connections stay within the per-client limit.
+// through the TCP responder, once from an IPv4 client and once from an
+// IPv6 one: no panic; every segment sent goes to that client, carries at
+// most its family's MSS of data (1460 bytes, 1440 over IPv6), and a SYN
+// only with ACK and exactly that MSS; connections stay within the
+// per-client limit.
 func FuzzTCP(f *testing.F) {
 	q := query("db.lab.", mdns.TypeA)
 	qb, _ := q.Pack()
@@ -122,36 +124,41 @@ func FuzzTCP(f *testing.F) {
 	f.Add(seq(tcpSeg(1000, 0, 0x02, []byte{2, 4, 0, 100}, nil)))
 	f.Add(seq(tcpSeg(1000, 0, 0x02, nil, nil), tcpSeg(1001, 0, 0x10, nil, framedQ[:3]), tcpSeg(1004, 0, 0x19, nil, framedQ[3:])))
 	f.Add(seq(tcpSeg(1000, 0, 0x02, nil, nil), tcpSeg(1001, 0, 0x04, nil, nil), tcpSeg(5, 6, 0x10, nil, []byte("x"))))
+	f.Add(seq(tcpSeg(1000, 0, 0x02, []byte{2, 4, 0xff, 0xff}, nil)))
 	var out []TCPSegment
 	s := New(Config{
-		Gateway: netip.MustParsePrefix("192.168.122.1/24"), Domain: "lab", RateLimit: 1 << 30,
+		Gateway: netip.MustParsePrefix("192.168.122.1/24"), Gateway6: gw6, Domain: "lab", RateLimit: 1 << 30,
 		Hosts:      []Host{{Name: "db", IP: netip.MustParseAddr("192.168.122.30")}},
 		ResolvConf: f.TempDir() + "/none",
 		Deliver:    func(Answer) {},
 		DeliverTCP: func(g TCPSegment) { out = append(out, g) },
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out = out[:0]
-		now := time.Now()
-		for len(data) > 0 {
-			n := min(int(data[0]), len(data)-1)
-			s.Segment(guestMAC, guest, data[1:1+n], now)
-			data = data[1+n:]
-			var batch [1]*job
-			if s.q.Take(batch[:]) == 1 {
-				s.serve(batch[0], now)
-				s.free.Put(batch[0])
+		for _, client := range []netip.AddrPort{guest, guest6} {
+			out = out[:0]
+			now := time.Now()
+			for in := data; len(in) > 0; {
+				n := min(int(in[0]), len(in)-1)
+				s.Segment(guestMAC, client, in[1:1+n], now)
+				in = in[1+n:]
+				var batch [1]*job
+				if s.q.Take(batch[:]) == 1 {
+					s.serve(batch[0], now)
+					s.free.Put(batch[0])
+				}
 			}
-		}
-		for _, g := range out {
-			if g.Dst != guest || g.DstMAC != guestMAC || len(g.Payload) > tcpMaxMSS ||
-				(g.Flags&pkt.TCPFlagSYN != 0) != (g.MSS != 0) || g.Flags&pkt.TCPFlagSYN != 0 && g.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK {
-				t.Fatalf("segment %+v", g)
+			mss := wantMSS(client)
+			for _, g := range out {
+				if g.Dst != client || g.DstMAC != guestMAC || len(g.Payload) > int(mss) ||
+					(g.Flags&pkt.TCPFlagSYN != 0) != (g.MSS == mss) || g.Flags&pkt.TCPFlagSYN == 0 && g.MSS != 0 ||
+					g.Flags&pkt.TCPFlagSYN != 0 && g.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK {
+					t.Fatalf("segment to %v: %+v", client, g)
+				}
 			}
+			if n := s.Conns(); n > maxTCPPerClient {
+				t.Fatalf("%d connections from one client", n)
+			}
+			s.tcp.tick(s, now.Add(time.Minute)) // forget them all for the next input
 		}
-		if n := s.Conns(); n > maxTCPPerClient {
-			t.Fatalf("%d connections from one client", n)
-		}
-		s.tcp.tick(s, now.Add(time.Minute)) // forget them all for the next input
 	})
 }

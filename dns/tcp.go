@@ -16,7 +16,10 @@ import (
 // server keeps a bounded table of connections and sends its segments
 // through Config.DeliverTCP. It accepts in-order data only (a client
 // resends what we drop), sends the answer within the client's window and
-// a FIN after it, and resends what is not acknowledged on a timer.
+// a FIN after it, and resends what is not acknowledged on a timer. It
+// serves IPv4 and IPv6 clients alike (a connection is keyed by the
+// client's address and port); the one thing the family changes is the
+// largest segment a frame carries (tcpMaxMSS).
 
 // TCPSegment is a segment from the gateway's port 53 to a guest.
 type TCPSegment struct {
@@ -37,10 +40,20 @@ const (
 	tcpIdle          = 10 * time.Second // a connection with nothing going on is forgotten
 	tcpRTO           = 250 * time.Millisecond
 	tcpMaxRetransmit = 6
-	tcpMaxMSS        = 1460 // an MTU-1500 frame
+	tcpMTU           = 1500 // our frames' largest IP packet: tcpMaxMSS
 	tcpDefaultMSS    = 536  // RFC 879, when the SYN has none
 	tcpWindow        = 4096 // ours: a query is at most maxQueryLen
 )
+
+// tcpMaxMSS is the largest segment of data an MTU-1500 frame carries to
+// a: 1460 bytes over IPv4, 1440 over IPv6, whose header is 20 bytes
+// longer. We advertise it in our SYN-ACK and never send more.
+func tcpMaxMSS(a netip.Addr) int {
+	if a.Is4() {
+		return tcpMTU - pkt.IPv4MinLen - pkt.TCPMinLen
+	}
+	return tcpMTU - pkt.IPv6Len - pkt.TCPMinLen
+}
 
 type tcpConn struct {
 	mac    pkt.MAC
@@ -116,7 +129,7 @@ func (t *tcpTable) segment(s *Server, j *job, now time.Time) {
 		}
 		iss := rand.Uint32()
 		c = &tcpConn{mac: j.mac, peer: j.src, iss: iss, sndUna: iss, sndNxt: iss + 1, rcvNxt: seg.Seq() + 1, acked: seg.Seq(),
-			wnd: uint32(seg.Window()), mss: synMSS(seg), last: now}
+			wnd: uint32(seg.Window()), mss: synMSS(seg, tcpMaxMSS(j.src.Addr())), last: now}
 		t.m[j.src] = c
 		t.perClient[j.src.Addr()]++
 		t.send(s, c, c.iss, pkt.TCPFlagSYN|pkt.TCPFlagACK, nil)
@@ -220,7 +233,7 @@ func (t *tcpTable) send(s *Server, c *tcpConn, seq uint32, flags uint8, data []b
 	c.acked = c.rcvNxt
 	seg := TCPSegment{DstMAC: c.mac, Dst: c.peer, Seq: seq, Ack: c.rcvNxt, Flags: flags, Window: tcpWindow, Payload: data}
 	if flags&pkt.TCPFlagSYN != 0 {
-		seg.MSS = tcpMaxMSS
+		seg.MSS = uint16(tcpMaxMSS(c.peer.Addr()))
 	}
 	s.cfg.DeliverTCP(seg)
 }
@@ -287,9 +300,9 @@ func (s *Server) Conns() int {
 	return len(s.tcp.m)
 }
 
-// synMSS reads the MSS option of a SYN (RFC 793 kind 2), capped to what
-// one of our frames carries.
-func synMSS(seg pkt.TCP) int {
+// synMSS reads the MSS option of a SYN (RFC 793 kind 2), capped to limit:
+// what one of our frames carries (tcpMaxMSS).
+func synMSS(seg pkt.TCP, limit int) int {
 	o := seg.Options()
 	for len(o) > 0 {
 		switch o[0] {
@@ -303,7 +316,7 @@ func synMSS(seg pkt.TCP) int {
 			return tcpDefaultMSS
 		}
 		if o[0] == 2 && o[1] == 4 {
-			return max(64, min(tcpMaxMSS, int(binary.BigEndian.Uint16(o[2:]))))
+			return max(64, min(limit, int(binary.BigEndian.Uint16(o[2:]))))
 		}
 		o = o[o[1]:]
 	}

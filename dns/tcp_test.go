@@ -58,6 +58,21 @@ func (h *tcpHarness) quiet(t *testing.T, d time.Duration) {
 
 var mss536 = []byte{2, 4, 0x02, 0x18}
 
+// guest6 is a guest of the network's /64 (Config.Gateway6 = gw6).
+var (
+	gw6    = netip.MustParsePrefix("fd00:122::1/64")
+	guest6 = netip.MustParseAddrPort("[fd00:122::20]:40000")
+)
+
+// wantMSS is the MSS our SYN-ACK to src must carry: what one MTU-1500
+// frame holds past src's family's IP and TCP headers.
+func wantMSS(src netip.AddrPort) uint16 {
+	if src.Addr().Is6() {
+		return 1440
+	}
+	return 1460
+}
+
 const isn = 1000
 
 // handshake opens a connection from guest and returns our ISS.
@@ -65,7 +80,7 @@ func (h *tcpHarness) handshake(t *testing.T, src netip.AddrPort, opts []byte) ui
 	t.Helper()
 	h.in(src, isn, 0, pkt.TCPFlagSYN, 65535, opts, nil)
 	sa := h.out(t)
-	if sa.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK || sa.Ack != isn+1 || sa.MSS != 1460 || sa.Dst != src || sa.DstMAC != guestMAC {
+	if sa.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK || sa.Ack != isn+1 || sa.MSS != wantMSS(src) || sa.Dst != src || sa.DstMAC != guestMAC {
 		t.Fatalf("SYN-ACK %+v", sa)
 	}
 	h.in(src, isn+1, sa.Seq+1, pkt.TCPFlagACK, 65535, nil, nil)
@@ -180,30 +195,102 @@ func TestTCPForwardWindowRetransmit(t *testing.T) {
 	}
 }
 
+// TestTCPLimits: per family, the ninth connection from one address is
+// refused and counted while another guest still connects (the positive
+// control), and a segment of no connection is reset.
 func TestTCPLimits(t *testing.T) {
-	h := newTCPHarness(t, Config{})
-	for i := range maxTCPPerClient + 1 {
-		h.in(netip.AddrPortFrom(guest.Addr(), uint16(2000+i)), isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+	for _, c := range []struct {
+		name         string
+		client, othr netip.AddrPort
+		stray        netip.AddrPort
+	}{
+		{"ipv4", guest, netip.MustParseAddrPort("192.168.122.21:3000"), netip.MustParseAddrPort("192.168.122.22:4000")},
+		{"ipv6", guest6, netip.MustParseAddrPort("[fd00:122::21]:3000"), netip.MustParseAddrPort("[fd00:122::22]:4000")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newTCPHarness(t, Config{Gateway6: gw6})
+			for i := range maxTCPPerClient + 1 {
+				h.in(netip.AddrPortFrom(c.client.Addr(), uint16(2000+i)), isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+			}
+			for range maxTCPPerClient {
+				if s := h.out(t); s.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK || s.MSS != wantMSS(c.client) || s.Dst.Addr() != c.client.Addr() {
+					t.Fatalf("%+v", s)
+				}
+			}
+			// Positive control and sentinel: another guest still connects.
+			h.in(c.othr, isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+			if s := h.out(t); s.Dst != c.othr || s.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK {
+				t.Fatalf("other guest: %+v", s)
+			}
+			if d := h.s.Stats().Drops[DropTCPConnsFull]; d != 1 {
+				t.Fatalf("tcp_conns_full %d, want 1", d)
+			}
+			// A segment of no connection: RST, seq from its ACK.
+			h.in(c.stray, 77, 4242, pkt.TCPFlagACK, 65535, nil, []byte("x"))
+			if s := h.out(t); s.Dst != c.stray || s.Flags != pkt.TCPFlagRST || s.Seq != 4242 {
+				t.Fatalf("RST %+v", s)
+			}
+		})
 	}
-	for range maxTCPPerClient {
-		if s := h.out(t); s.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK || s.MSS != 1460 {
-			t.Fatalf("%+v", s)
+}
+
+// TestTCPLimitsAcrossFamilies: the network's 256 connections are one
+// budget over IPv4 and IPv6 clients, 8 per address of either family.
+func TestTCPLimitsAcrossFamilies(t *testing.T) {
+	h := newTCPHarness(t, Config{Gateway6: gw6, RateLimit: 1 << 30})
+	addr := func(i int) netip.Addr {
+		if i%2 == 0 {
+			return netip.AddrFrom4([4]byte{192, 168, 122, byte(10 + i/2)})
+		}
+		return netip.AddrFrom16([16]byte{0: 0xfd, 2: 0x01, 3: 0x22, 13: 1, 15: byte(i)})
+	}
+	n := 0
+	for i := 0; n < maxTCPConns; i++ {
+		for p := range maxTCPPerClient {
+			if n == maxTCPConns {
+				break
+			}
+			h.in(netip.AddrPortFrom(addr(i), uint16(1000+p)), isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
+			h.out(t)
+			n++
 		}
 	}
-	// Positive control and sentinel: another guest still connects.
-	other := netip.MustParseAddrPort("192.168.122.21:3000")
-	h.in(other, isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
-	if s := h.out(t); s.Dst != other || s.Flags != pkt.TCPFlagSYN|pkt.TCPFlagACK {
-		t.Fatalf("other guest: %+v", s)
+	for _, src := range []netip.AddrPort{guest, guest6} { // both over the network's total
+		h.in(src, isn, 0, pkt.TCPFlagSYN, 65535, nil, nil)
 	}
-	if d := h.s.Stats().Drops[DropTCPConnsFull]; d != 1 {
-		t.Fatalf("tcp_conns_full %d, want 1", d)
+	h.sync(t)
+	if d, c := h.s.Stats().Drops[DropTCPConnsFull], h.s.Conns(); d != 2 || c != maxTCPConns {
+		t.Fatalf("tcp_conns_full %d, %d connections; want 2, %d", d, c, maxTCPConns)
 	}
-	// A segment of no connection: RST, seq from its ACK.
-	stray := netip.MustParseAddrPort("192.168.122.22:4000")
-	h.in(stray, 77, 4242, pkt.TCPFlagACK, 65535, nil, []byte("x"))
-	if s := h.out(t); s.Dst != stray || s.Flags != pkt.TCPFlagRST || s.Seq != 4242 {
-		t.Fatalf("RST %+v", s)
+}
+
+// TestTCPForwardMSS: over each family an answer larger than one segment
+// comes in segments of exactly that family's MSS (the client offered
+// more), the last with FIN, and reassembles to the upstream's answer.
+func TestTCPForwardMSS(t *testing.T) {
+	up := tcpUpstream(t) // about 1650 bytes: two segments
+	for _, src := range []netip.AddrPort{guest, guest6} {
+		t.Run(src.Addr().String(), func(t *testing.T) {
+			h := newTCPHarness(t, Config{Gateway6: gw6, Forwarders: []netip.AddrPort{up}})
+			iss := h.handshake(t, src, []byte{2, 4, 0x23, 0x28}) // MSS 9000
+			q := framed(t, query("big.example.", mdns.TypeA))
+			h.in(src, isn+1, iss+1, pkt.TCPFlagACK|pkt.TCPFlagPSH, 65535, nil, q)
+			var segs []TCPSegment
+			for len(segs) == 0 || segs[len(segs)-1].Flags&pkt.TCPFlagFIN == 0 {
+				if s := h.out(t); len(s.Payload) > 0 {
+					segs = append(segs, s)
+				}
+			}
+			if len(segs) != 2 || len(segs[0].Payload) != int(wantMSS(src)) || segs[0].Seq != iss+1 || segs[0].Flags&pkt.TCPFlagFIN != 0 ||
+				segs[1].Seq != iss+1+uint32(wantMSS(src)) || segs[0].Dst != src || segs[1].Dst != src {
+				t.Fatalf("%d segments, first %d bytes at %d", len(segs), len(segs[0].Payload), segs[0].Seq-iss)
+			}
+			all := append(append([]byte(nil), segs[0].Payload...), segs[1].Payload...)
+			r := new(mdns.Msg)
+			if int(binary.BigEndian.Uint16(all)) != len(all)-2 || r.Unpack(all[2:]) != nil || len(r.Answer) != 60 || r.Truncated {
+				t.Fatalf("answer of %d bytes: %d records, TC %v", len(all), len(r.Answer), r.Truncated)
+			}
+		})
 	}
 }
 

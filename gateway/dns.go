@@ -34,46 +34,70 @@ func (p *Port) dnsUDP(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) bool {
 // dnsTCP hands a TCP segment to the gateway's port 53 to the DNS server,
 // as dnsUDP does a query.
 func (p *Port) dnsTCP(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) bool {
-	s := p.cfg.DNS
 	t := pkt.TCP(ip.Payload())
+	return p.dnsSegment(eth.Src(), ip.Src(), t, ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(t))), now)
+}
+
+// dnsSegment is dnsTCP and dnsTCP6 past the IP header: t is the segment
+// from src, pseudo its family's pseudo-header sum. It reports whether it
+// took the segment (the DNS server serves TCP and t is for port 53).
+func (p *Port) dnsSegment(mac pkt.MAC, src netip.Addr, t pkt.TCP, pseudo uint16, now time.Time) bool {
+	s := p.cfg.DNS
 	if s == nil || !s.TCP() || !t.Valid() || t.DstPort() != dnsPort {
 		return false // no TCP service: the port resets, as before
 	}
-	if t.ComputeChecksum(ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(t)))) != t.Checksum() {
+	if t.ComputeChecksum(pseudo) != t.Checksum() {
 		s.Dropped(dns.DropBadChecksum)
 		return true
 	}
-	s.Segment(eth.Src(), netip.AddrPortFrom(ip.Src(), t.SrcPort()), t, now)
+	s.Segment(mac, netip.AddrPortFrom(src, t.SrcPort()), t, now)
 	return true
 }
 
 // DeliverDNSTCP frames a TCP segment from the gateway's port 53 and
-// queues it to the guest, under the same rules as DeliverDNS.
+// queues it to the guest, under the same rules as DeliverDNS: over IPv4
+// from the gateway's address, over IPv6 from its global one (the only one
+// dnsTCP6 takes segments for).
 func (p *Port) DeliverDNSTCP(s dns.TCPSegment) {
+	dst := s.Dst.Addr()
+	tcpOff := pkt.EthernetLen + pkt.IPv4MinLen
+	if dst.Is6() {
+		if p.v6 == nil {
+			return
+		}
+		tcpOff = pkt.EthernetLen + pkt.IPv6Len
+	}
 	thl := pkt.TCPMinLen
 	if s.MSS != 0 {
 		thl += 4
 	}
-	hdr := pkt.EthernetLen + pkt.IPv4MinLen + thl
-	n := hdr + len(s.Payload)
+	n := tcpOff + thl + len(s.Payload)
 	if n > vswitch.SmallDataLen {
-		return // the server's segments fit an MSS of 1460
+		return // the server's segments fit its MSS
 	}
 	f, b := newFrame()
-	copy(b[hdr:], s.Payload)
-	dst := s.Dst.Addr()
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: s.DstMAC, Src: p.mac, Type: pkt.TypeIPv4})
-	ip := pkt.IPv4(b[pkt.EthernetLen:])
-	ip.Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen), ID: uint16(p.ipID.Add(1)),
-		Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoTCP, Src: p.ip, Dst: dst})
-	t := pkt.TCP(b[pkt.EthernetLen+pkt.IPv4MinLen : n])
+	copy(b[tcpOff+thl:], s.Payload)
+	t := pkt.TCP(b[tcpOff:n])
 	t.Encode(&pkt.TCPFields{SrcPort: dnsPort, DstPort: s.Dst.Port(), Seq: s.Seq, Ack: s.Ack, Flags: s.Flags, Window: s.Window})
 	if s.MSS != 0 {
 		t[12] = byte(thl / 4 << 4)
 		t[20], t[21] = 2, 4 // the MSS option (RFC 793)
 		binary.BigEndian.PutUint16(t[22:], s.MSS)
 	}
-	t.SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(t))))
+	var pseudo uint16
+	if dst.Is6() {
+		pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: s.DstMAC, Src: p.mac, Type: pkt.TypeIPv6})
+		ip := pkt.IPv6(b[pkt.EthernetLen:])
+		ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(len(t)), NextHeader: pkt.ProtoTCP, HopLimit: 64, Src: p.v6.global, Dst: dst})
+		pseudo = ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(t)))
+	} else {
+		pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: s.DstMAC, Src: p.mac, Type: pkt.TypeIPv4})
+		ip := pkt.IPv4(b[pkt.EthernetLen:])
+		ip.Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen), ID: uint16(p.ipID.Add(1)),
+			Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoTCP, Src: p.ip, Dst: dst})
+		pseudo = ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(t)))
+	}
+	t.SetChecksum(pseudo)
 	clear(b[n:max(n, 60)])
 	p.send(f, max(n, 60))
 }

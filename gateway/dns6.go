@@ -27,6 +27,18 @@ func (p *Port) dnsUDP6(eth pkt.Ethernet, ip pkt.IPv6, u pkt.UDP, now time.Time) 
 	return true
 }
 
+// dnsTCP6 is dnsTCP for a segment over IPv6 (t, the upper layer past any
+// extension headers) to the gateway's global address, the one RDNSS names;
+// it reports whether it took the segment. The same responder, limits and
+// drop reasons serve both families; its segments come back through
+// DeliverDNSTCP. The link-local address has no DNS: a SYN to it is reset.
+func (p *Port) dnsTCP6(eth pkt.Ethernet, ip pkt.IPv6, t pkt.TCP, now time.Time) bool {
+	if ip.Dst() != p.v6.global {
+		return false
+	}
+	return p.dnsSegment(eth.Src(), ip.Src(), t, ip.PseudoHeaderChecksum(pkt.ProtoTCP, uint16(len(t))), now)
+}
+
 // deliverDNS6 frames a DNS answer to an IPv6 client (DeliverDNS's IPv6
 // half), from the gateway's global address.
 func (p *Port) deliverDNS6(a dns.Answer) {

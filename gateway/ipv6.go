@@ -176,8 +176,8 @@ func (p *Port) ipv6(eth pkt.Ethernet, now time.Time) {
 			p.icmp6Error(eth, ip, pkt.ICMPv6DstUnreach, pkt.ICMPv6CodePortUnreach, 0, now)
 		}
 	case pkt.ProtoTCP:
-		if mine >= 0 {
-			p.tcpReset6(eth, ip, pkt.TCP(ip[off:ip.Len()]))
+		if t := pkt.TCP(ip[off:ip.Len()]); mine >= 0 && !p.dnsTCP6(eth, ip, t, now) {
+			p.tcpReset6(eth, ip, t)
 		}
 	case pkt.ProtoNoNext:
 	default:
