@@ -19,11 +19,12 @@ import (
 // a sane length to the driver's decode. It waits in the poller, retries
 // EINTR, and stops at EAGAIN once it has something.
 type mmsgReader struct {
-	prefix int            // header bytes before each frame, read into hdr
-	ctl    [][]byte       // per message control buffer; nil: none
-	named  bool           // the sender's IPv4 address goes into name
-	stamp  bool           // read the clock (now) after each recvmmsg
-	bad    *atomic.Uint64 // datagrams too short, too long or truncated
+	prefix   int            // header bytes before each frame, read into hdr
+	ctl      [][]byte       // per message control buffer; nil: none
+	named    bool           // the sender's IPv4 address goes into name
+	stamp    bool           // read the clock (now) after each recvmmsg
+	runt     *atomic.Uint64 // datagrams shorter than an Ethernet header
+	oversize *atomic.Uint64 // longer than vswitch.BigDataLen, or truncated
 	// decode turns slot i of the last recvmmsg, n bytes of frame after
 	// the prefix, into the frame to deliver (land places the bytes), or
 	// reports false when the driver drops it (and counts why). Either
@@ -105,8 +106,12 @@ func (r *mmsgReader) doRead(fd uintptr) bool {
 		for i := range got {
 			m := &r.msgs[i]
 			n := int(m.len) - r.prefix
-			if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
-				r.bad.Add(1)
+			if n < pkt.EthernetLen {
+				r.runt.Add(1)
+				continue
+			}
+			if n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
+				r.oversize.Add(1)
 				continue
 			}
 			f, ok := r.decode(i, n)

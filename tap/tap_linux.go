@@ -55,14 +55,14 @@ type TAP struct {
 	reattached bool        // the device outlived a vswitch before this one
 	keep       atomic.Bool // Close leaves the device for a reattach (KeepDevice)
 
-	closed   atomic.Bool
-	txErrors atomic.Uint64
-	rxErrors atomic.Uint64
+	closed atomic.Bool
+	rxDrops
 }
 
 var (
 	_ vswitch.Port      = (*TAP)(nil)
 	_ vswitch.TryWriter = (*TAP)(nil)
+	_ vswitch.RxDropper = (*TAP)(nil)
 )
 
 // setOffloads tells the kernel what the switch takes from the TAP, and so
@@ -184,9 +184,6 @@ func (t *TAP) Name() string { return t.name }
 // GSO frames are written as they are; the kernel finishes them.
 func (t *TAP) Features() vswitch.Features { return vswitch.FeatVNetHdr }
 
-// TxErrors counts frames the device refused.
-func (t *TAP) TxErrors() uint64 { return t.txErrors.Load() }
-
 // ReadBatch implements vswitch.Port.
 func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	t.rframes, t.rn, t.rerr, t.rcalls = frames, 0, nil, 0
@@ -245,12 +242,12 @@ func (t *TAP) doRead(fd uintptr) bool {
 			return true
 		}
 		if int(n) < pkt.VirtioNetHdrLen+pkt.EthernetLen {
-			t.rxErrors.Add(1)
+			t.runt.Add(1)
 			continue
 		}
 		data := int(n) - pkt.VirtioNetHdrLen
 		if data > vswitch.BigDataLen {
-			t.rxErrors.Add(1) // Promote would cut it: drop it whole, counted
+			t.oversize.Add(1) // Promote would cut it: drop it whole, counted
 			continue
 		}
 		f.VNet.Decode(t.rhdr[:])
@@ -324,8 +321,8 @@ func (t *TAP) doWrite(fd uintptr) bool {
 			return true
 		default:
 			// One bad frame (a GSO header the kernel refuses, say) must not
-			// stop the batch: skip it and count it.
-			t.txErrors.Add(1)
+			// stop the batch: skip it; the switch counts it as tx_error
+			// from the short count.
 		}
 		t.wi++
 	}
