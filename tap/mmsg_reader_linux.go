@@ -31,36 +31,26 @@ type mmsgReader struct {
 	// way it returns the slot's frame or what replaced it (Promote).
 	decode func(i, n int) (*vswitch.Frame, bool)
 
-	rc     syscall.RawConn
-	frames []*vswitch.Frame
-	n      int
-	err    error
-	now    int64 // unix seconds, read after each recvmmsg when stamp is set
-	msgs   [rxChunk]mmsghdr
-	iov    [rxChunk][3]unix.Iovec
-	hdr    [rxChunk][pkt.VirtioNetHdrLen]byte // the longest prefix
-	name   [rxChunk]unix.RawSockaddrInet4
-	spill  *spillSet // pooled, only while a read callback runs
-	readFn func(fd uintptr) bool
+	rc        syscall.RawConn
+	batchRead       // frames, n, err: this read
+	now       int64 // unix seconds, read after each recvmmsg when stamp is set
+	msgs      [rxChunk]mmsghdr
+	iov       [rxChunk][3]unix.Iovec
+	hdr       [rxChunk][pkt.VirtioNetHdrLen]byte // the longest prefix
+	name      [rxChunk]unix.RawSockaddrInet4
+	spill     *spillSet // pooled, only while a read callback runs
 }
 
 // init sets the reader up on rc once the driver's fields are set.
 func (r *mmsgReader) init(rc syscall.RawConn) {
 	r.rc = rc
-	r.readFn = withSpillSet(&r.spill, r.doRead)
+	r.fn = withSpillSet(&r.spill, r.doRead)
 }
 
 // read fills frames as vswitch.Port.ReadBatch does and returns how many,
 // with the socket's error if it failed.
 func (r *mmsgReader) read(frames []*vswitch.Frame) (int, error) {
-	r.frames, r.n, r.err = frames, 0, nil
-	err := r.rc.Read(r.readFn)
-	n := r.n
-	r.frames = nil
-	if err == nil {
-		err = r.err
-	}
-	return n, err
+	return r.run(r.rc, frames)
 }
 
 func (r *mmsgReader) doRead(fd uintptr) bool {
