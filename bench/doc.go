@@ -10,13 +10,28 @@
 // the peers on their usual ports). The tcp test also measures the reverse
 // direction (tcp-rev); nat has a topology of its own (an inside host, a
 // NAT, an outside host) and compares vswitch's NAT with the kernel's
-// bridge + nftables masquerade. vxlan runs once, not per switch: TCP
-// across a VXLAN tunnel to a Linux VTEP, with vswitch as the near end and
-// then a Linux vxlan device (linux-vxlan); so do dhcp (perfdhcp against
-// vswitch's DHCP server, dnsmasq and Kea), dhcp-best (each server's
-// highest rate under 1 % drops) and dhcp-rss (memory at 50,000 leases),
-// and ports, ports-v6 and ports-v6-gw (vswitch with 10, 100 and 1000 idle TAP ports:
-// start-up, RSS, idle CPU; not in the default -tests).
+// bridge + nftables masquerade. The other workloads run once, not per
+// switch, each with peers of its own (workloads.go, separate):
+//
+//   - vxlan: TCP across a VXLAN tunnel to a Linux VTEP, with vswitch as
+//     the near end and then a Linux vxlan device (linux-vxlan).
+//   - dhcp: perfdhcp against vswitch's DHCP server, dnsmasq and Kea;
+//     dhcp-best: each server's highest rate under 1 % drops; dhcp-rss:
+//     memory at 50,000 leases.
+//   - ports, ports-v6, ports-v6-gw, ports-v6-q: vswitch with 10, 100 and
+//     1000 idle TAP ports (start-up, RSS, idle CPU): IPv6 off (ports),
+//     the kernel's IPv6 defaults (ports-v6), those with a network whose
+//     gateway is the multicast querier (ports-v6-gw) or with the switch
+//     as the querier of a VLAN without a network (ports-v6-q); ports.go.
+//   - ports-peers: the Linux bridge and Open vSwitch with the same idle
+//     TAP ports (ports_peers.go).
+//   - rootless: a guest namespace's TCP to a host's own address through
+//     a user-mode stack: vswitch's user uplink, slirp4netns and pasta
+//     (usernet.go).
+//
+// The -tests default above leaves out the ports ones and rootless: name
+// them to run them.
+//
 // docs/benchmarks.md says what each test measures.
 //
 // It must run as root. It sends traffic only between namespaces it creates,

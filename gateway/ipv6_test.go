@@ -233,7 +233,7 @@ func TestDAD(t *testing.T) {
 		for len(probes) < 3 {
 			probes = append(probes, takeWait(t, p)...)
 		}
-		checkMLDReport(t, p, probes[0], netip.IPv6Unspecified(), recToExclude) // the join comes first
+		checkMLDReport(t, p, probes[0], netip.IPv6Unspecified(), pkt.RecordToExclude) // the join comes first
 		probes = probes[1:]
 		ll := pkt.LinkLocalFromMAC(p.MAC())
 		for i, target := range []netip.Addr{ll, gw6.Addr()} {

@@ -13,11 +13,6 @@ import (
 // that snoops MLD then still delivers neighbour solicitations for the
 // gateway's addresses, and router solicitations, to the gateway's port.
 
-const (
-	recIsExclude = 2 // MODE_IS_EXCLUDE: the answer to a query
-	recToExclude = 4 // CHANGE_TO_EXCLUDE_MODE: a join
-)
-
 // mldRouters is ff02::16, where MLDv2 reports go.
 var mldRouters = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x16})
 
@@ -78,7 +73,7 @@ func (p *Port) mldQuery(ip pkt.IPv6, c pkt.ICMPv6, now time.Time) {
 		return
 	}
 	f, b := newFrame()
-	p.send(f, p.writeMLDReport(b, v.ll, recIsExclude))
+	p.send(f, p.writeMLDReport(b, v.ll, pkt.RecordIsExclude)) // MODE_IS_EXCLUDE: the answer to a query
 }
 
 func containsAddr(s []netip.Addr, a netip.Addr) bool {

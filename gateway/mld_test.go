@@ -66,7 +66,7 @@ func TestMLDQuery(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d answers to a general query", len(out))
 	}
-	checkMLDReport(t, p, out[0], p.v6.ll, recIsExclude)
+	checkMLDReport(t, p, out[0], p.v6.ll, pkt.RecordIsExclude)
 	// A query that was routed (hop limit not 1) is refused.
 	if out := exchange(t, p, mldQueryFrame(2)); len(out) != 0 || p.Drops()[DropBadNDP] != 1 {
 		t.Fatalf("routed query: %d answers, drops %v", len(out), p.Drops())

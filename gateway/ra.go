@@ -83,7 +83,7 @@ func (p *Port) advertise(after func(time.Duration) <-chan time.Time) {
 	// Join the solicited-node groups before probing (RFC 4862 5.4.2), so
 	// a snooping switch delivers the answers and later solicitations.
 	f, b := newFrame()
-	p.send(f, p.writeMLDReport(b, netip.IPv6Unspecified(), recToExclude))
+	p.send(f, p.writeMLDReport(b, netip.IPv6Unspecified(), pkt.RecordToExclude)) // CHANGE_TO_EXCLUDE_MODE: a join
 	for _, a := range [2]netip.Addr{v.ll, v.global} {
 		f, b := newFrame()
 		p.send(f, writeNS(b, p.mac, netip.IPv6Unspecified(), a))

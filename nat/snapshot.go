@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/pkt"
 )
 
 // A binary upgrade carries the table to the next vswitch process: Export
@@ -98,7 +100,7 @@ func (f Flow) check() error {
 		return errors.New("an address is missing")
 	case f.State >= uint32(len(stateNames)):
 		return fmt.Errorf("state %d", f.State)
-	case f.InDst != f.OutDst && !(f.Proto == 1 && f.InDst.Addr() == f.OutDst.Addr()):
+	case f.InDst != f.OutDst && !(f.Proto == pkt.ProtoICMP && f.InDst.Addr() == f.OutDst.Addr()):
 		// Masquerade rewrites the source only; ICMP echo also carries
 		// its identifier in the destination's "port".
 		return errors.New("inside and outside go to different remotes")

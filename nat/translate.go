@@ -125,7 +125,7 @@ func (t *Table) translate(p Packet, d dir, outside netip.Addr, now int64) (Verdi
 		if proto == pkt.ProtoICMP {
 			switch pkt.ICMPv4(b).Type() {
 			case pkt.ICMPEchoReply:
-			case pkt.ICMPUnreachable, pkt.ICMPTimeExceeded, icmpParamProblem:
+			case pkt.ICMPUnreachable, pkt.ICMPTimeExceeded, pkt.ICMPParamProblem:
 				return t.inboundError(p, b)
 			default:
 				return NotTracked, nil
@@ -209,10 +209,6 @@ func (e *Entry) passed(proto uint8, l4 []byte, d dir, segs, size int, now int64)
 		e.lastSeen.Store(now)
 	}
 }
-
-// icmpParamProblem is ICMP's parameter problem error (RFC 792), which
-// quotes the packet like the other errors.
-const icmpParamProblem = 12
 
 // l4Complete reports whether l4 holds the whole header of proto (any
 // length will do for a protocol without ports).

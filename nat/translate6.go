@@ -71,7 +71,7 @@ func (t *Table) translate6(p Packet, d dir, outside netip.Addr, now int64) (Verd
 }
 
 // quotedChecksum is where the checksum of proto's header sits.
-var quotedChecksum = [256]int{pkt.ProtoTCP: 16, pkt.ProtoUDP: 6, pkt.ProtoICMPv6: 2}
+var quotedChecksum = [256]int{pkt.ProtoTCP: pkt.TCPChecksumOffset, pkt.ProtoUDP: pkt.UDPChecksumOffset, pkt.ProtoICMPv6: pkt.ICMPv6ChecksumOffset}
 
 // l4Complete6 reports whether l4 holds the whole header of proto (an
 // ICMPv6 message at least its 8-byte header).

@@ -54,3 +54,43 @@ func TestFinalPortsAddCounters(t *testing.T) {
 		t.Fatalf("b after AddCounters: tx %d bytes %d; want 4", got.TxPackets, got.TxBytes)
 	}
 }
+
+// dropperPort is a memPort whose driver drops frames itself, as the TAP
+// and AF_PACKET readers do with one too long for any buffer.
+type dropperPort struct {
+	*memPort
+	oversize, runt uint64
+}
+
+func (d *dropperPort) RxDrops(out *[NumDropReasons]uint64) {
+	out[DropOversize] += d.oversize
+	out[DropRunt] += d.runt
+}
+
+// TestRxDropperCounts: a driver's own drops show as the port's drops, on
+// top of what the switch counted, in Port, Ports and FinalPorts; a port
+// whose driver drops nothing reports none.
+func TestRxDropperCounts(t *testing.T) {
+	s := newTestSwitch(t, Config{}, access("b", 1))
+	d := &dropperPort{memPort: newMemPort(), oversize: 3, runt: 2}
+	if err := s.AddPort(access("a", 1), d); err != nil {
+		t.Fatal(err)
+	}
+	d.in <- []byte{1, 2, 3} // the switch's own runt
+	s.waitDrop(t, "a", DropRunt, 3)
+	check := func(what string, st PortStatus) {
+		t.Helper()
+		if st.Drops[DropOversize] != 3 || st.Drops[DropRunt] != 3 {
+			t.Fatalf("%s: oversize %d runt %d, want 3 and 3 (2 from the driver, 1 from the switch)",
+				what, st.Drops[DropOversize], st.Drops[DropRunt])
+		}
+	}
+	st, _ := s.Port("a")
+	check("Port", st)
+	check("Ports", s.Ports()[1])
+	if b, _ := s.Port("b"); b.Drops != ([NumDropReasons]uint64{}) {
+		t.Fatalf("b: drops %v, want none", b.Drops)
+	}
+	s.Close()
+	check("FinalPorts", s.FinalPorts()[1])
+}

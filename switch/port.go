@@ -36,6 +36,16 @@ type Port interface {
 	Close() error
 }
 
+// RxDropper is a Port whose driver drops frames it read before the switch
+// sees them: one longer than its largest buffer (DropOversize), a read
+// shorter than an Ethernet header (DropRunt). The driver counts them with
+// atomics on its read path; the switch adds them to the port's drops
+// whenever it reports them (Ports, Port, FinalPorts).
+type RxDropper interface {
+	// RxDrops adds the driver's drop counts, by reason, to d.
+	RxDrops(d *[NumDropReasons]uint64)
+}
+
 // Features are the egress capabilities of a port.
 type Features uint32
 

@@ -57,6 +57,9 @@ func (p *swPort) status() PortStatus {
 	for i := range st.Drops {
 		st.Drops[i] = p.stats.drops[i].Load()
 	}
+	if d, ok := p.drv.(RxDropper); ok {
+		d.RxDrops(&st.Drops)
+	}
 	return st
 }
 

@@ -40,13 +40,15 @@ type AFPacket struct {
 	wiov  [vswitch.BatchSize][2]unix.Iovec
 	whdr  [vswitch.BatchSize][pkt.VirtioNetHdrLen]byte
 
-	closed   atomic.Bool
-	keep     atomic.Bool // Close leaves promiscuous mode on (KeepDevice)
-	txErrors atomic.Uint64
-	rxErrors atomic.Uint64
+	closed atomic.Bool
+	keep   atomic.Bool // Close leaves promiscuous mode on (KeepDevice)
+	rxDrops
 }
 
-var _ vswitch.Port = (*AFPacket)(nil)
+var (
+	_ vswitch.Port      = (*AFPacket)(nil)
+	_ vswitch.RxDropper = (*AFPacket)(nil)
+)
 
 // OpenAFPacket opens a promiscuous AF_PACKET socket on cfg.Device with a
 // virtio-net header per frame (PACKET_VNET_HDR: GSO super-frames from veth
@@ -90,9 +92,9 @@ func (a *AFPacket) buffers() {
 	for i := range rxChunk {
 		a.rctl[i] = make([]byte, auxSpace)
 	}
-	a.rd.prefix, a.rd.ctl, a.rd.bad, a.rd.decode = a.vnet, a.rctl[:], &a.rxErrors, a.decode
+	a.rd.prefix, a.rd.ctl, a.rd.decode = a.vnet, a.rctl[:], a.decode
+	a.rd.runt, a.rd.oversize = &a.runt, &a.oversize
 	a.rd.init(a.rc)
-	a.ws.refused = func(int) { a.txErrors.Add(1) }
 }
 
 func (a *AFPacket) setup() error {
@@ -154,9 +156,6 @@ func (a *AFPacket) Features() vswitch.Features {
 // (tests of the fallback).
 var noVNetHdr bool
 
-// TxErrors counts frames the interface refused (too long, link down).
-func (a *AFPacket) TxErrors() uint64 { return a.txErrors.Load() }
-
 // ReadBatch implements vswitch.Port.
 func (a *AFPacket) ReadBatch(frames []*vswitch.Frame) (int, error) {
 	n, err := a.rd.read(frames)
@@ -177,8 +176,10 @@ func (a *AFPacket) decode(i, n int) (*vswitch.Frame, bool) {
 		} else if !restoreTag(f, tpid, tci) {
 			// An 802.1ad (or other) outer tag the kernel took off: put
 			// it back so the switch sees the frame as it was on the wire
-			// (and drops it as qinq, as from any other port).
-			a.rxErrors.Add(1)
+			// (and drops it as qinq, as from any other port). A frame
+			// that fills the whole buffer has no room for it: with its
+			// tag, it is longer than the largest buffer.
+			a.oversize.Add(1)
 			return f, false
 		}
 	}
@@ -202,8 +203,9 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 		h.Iov = &iov[0]
 		h.SetIovlen(2)
 	}
-	// A refused frame (too long for the device, link down) is counted
-	// and the rest go on.
+	// A refused frame (too long for the device, link down) is skipped
+	// and the rest go on; the switch counts it as tx_error from the
+	// short count.
 	sent, err := a.ws.send(a.rc, a.wmsgs[:len(frames)])
 	return sent, closedErr("afpacket", a.dev, a.closed.Load(), err)
 }

@@ -66,13 +66,13 @@ func auxVLAN(ctl []byte) (tci, tpid uint16, ok bool) {
 // mmsgSender is the write side of the sendmmsg drivers: it sends msgs
 // from i on, waiting in the poller while the socket is full. A message
 // the kernel refuses on its own (too long for the device or the path,
-// no route) goes to refused and is skipped; EBADF ends the send.
+// no route) goes to refused (if set) and is skipped; EBADF ends the send.
 type mmsgSender struct {
 	msgs    []mmsghdr
 	i       int // messages sent or skipped
 	sent    int // messages sent
 	err     error
-	refused func(i int) // counts message i of msgs
+	refused func(i int) // counts message i of msgs; nil: the caller counts the short send
 	fn      func(fd uintptr) bool
 }
 
@@ -105,7 +105,9 @@ func (s *mmsgSender) run(fd uintptr) bool {
 			s.err = errno
 			return true
 		default:
-			s.refused(s.i)
+			if s.refused != nil {
+				s.refused(s.i)
+			}
 			s.i++
 		}
 	}

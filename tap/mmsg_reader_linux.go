@@ -19,47 +19,38 @@ import (
 // a sane length to the driver's decode. It waits in the poller, retries
 // EINTR, and stops at EAGAIN once it has something.
 type mmsgReader struct {
-	prefix int            // header bytes before each frame, read into hdr
-	ctl    [][]byte       // per message control buffer; nil: none
-	named  bool           // the sender's IPv4 address goes into name
-	stamp  bool           // read the clock (now) after each recvmmsg
-	bad    *atomic.Uint64 // datagrams too short, too long or truncated
+	prefix   int            // header bytes before each frame, read into hdr
+	ctl      [][]byte       // per message control buffer; nil: none
+	named    bool           // the sender's IPv4 address goes into name
+	stamp    bool           // read the clock (now) after each recvmmsg
+	runt     *atomic.Uint64 // datagrams shorter than an Ethernet header
+	oversize *atomic.Uint64 // longer than vswitch.BigDataLen, or truncated
 	// decode turns slot i of the last recvmmsg, n bytes of frame after
 	// the prefix, into the frame to deliver (land places the bytes), or
 	// reports false when the driver drops it (and counts why). Either
 	// way it returns the slot's frame or what replaced it (Promote).
 	decode func(i, n int) (*vswitch.Frame, bool)
 
-	rc     syscall.RawConn
-	frames []*vswitch.Frame
-	n      int
-	err    error
-	now    int64 // unix seconds, read after each recvmmsg when stamp is set
-	msgs   [rxChunk]mmsghdr
-	iov    [rxChunk][3]unix.Iovec
-	hdr    [rxChunk][pkt.VirtioNetHdrLen]byte // the longest prefix
-	name   [rxChunk]unix.RawSockaddrInet4
-	spill  *spillSet // pooled, only while a read callback runs
-	readFn func(fd uintptr) bool
+	rc        syscall.RawConn
+	batchRead       // frames, n, err: this read
+	now       int64 // unix seconds, read after each recvmmsg when stamp is set
+	msgs      [rxChunk]mmsghdr
+	iov       [rxChunk][3]unix.Iovec
+	hdr       [rxChunk][pkt.VirtioNetHdrLen]byte // the longest prefix
+	name      [rxChunk]unix.RawSockaddrInet4
+	spill     *spillSet // pooled, only while a read callback runs
 }
 
 // init sets the reader up on rc once the driver's fields are set.
 func (r *mmsgReader) init(rc syscall.RawConn) {
 	r.rc = rc
-	r.readFn = withSpillSet(&r.spill, r.doRead)
+	r.fn = withSpillSet(&r.spill, r.doRead)
 }
 
 // read fills frames as vswitch.Port.ReadBatch does and returns how many,
 // with the socket's error if it failed.
 func (r *mmsgReader) read(frames []*vswitch.Frame) (int, error) {
-	r.frames, r.n, r.err = frames, 0, nil
-	err := r.rc.Read(r.readFn)
-	n := r.n
-	r.frames = nil
-	if err == nil {
-		err = r.err
-	}
-	return n, err
+	return r.run(r.rc, frames)
 }
 
 func (r *mmsgReader) doRead(fd uintptr) bool {
@@ -105,8 +96,12 @@ func (r *mmsgReader) doRead(fd uintptr) bool {
 		for i := range got {
 			m := &r.msgs[i]
 			n := int(m.len) - r.prefix
-			if n < pkt.EthernetLen || n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
-				r.bad.Add(1)
+			if n < pkt.EthernetLen {
+				r.runt.Add(1)
+				continue
+			}
+			if n > vswitch.BigDataLen || m.hdr.Flags&unix.MSG_TRUNC != 0 {
+				r.oversize.Add(1)
 				continue
 			}
 			f, ok := r.decode(i, n)

@@ -3,7 +3,6 @@ package tap
 import (
 	"bytes"
 	"os"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -31,12 +30,14 @@ func readerPair(t *testing.T, r *mmsgReader) int {
 }
 
 // TestMMsgReader: datagrams land after their prefix, big ones promoted;
-// bad lengths are counted on bad and skipped, as is what decode refuses;
+// a datagram shorter than an Ethernet header is counted as runt, one
+// longer than the largest buffer (or cut by the kernel) as oversize, and
+// both skipped, as is what decode refuses;
 // kept frames come first in order, and a slot whose frame decode promoted
 // and then refused holds the promoted frame, never the released one.
 func TestMMsgReader(t *testing.T) {
-	var bad atomic.Uint64
-	r := &mmsgReader{prefix: 2, bad: &bad}
+	var d rxDrops
+	r := &mmsgReader{prefix: 2, runt: &d.runt, oversize: &d.oversize}
 	r.decode = func(i, n int) (*vswitch.Frame, bool) {
 		f := r.land(i, n)
 		return f, r.hdr[i][0] == 'k'
@@ -46,6 +47,8 @@ func TestMMsgReader(t *testing.T) {
 	dgrams := [][]byte{
 		append([]byte("k:"), bytes.Repeat([]byte{1}, 60)...),
 		[]byte("k:short"), // less than an Ethernet header
+		append([]byte("k:"), make([]byte, vswitch.BigDataLen+1)...), // fits the spill, not a big frame
+		append([]byte("k:"), make([]byte, 2*vswitch.BigDataLen)...), // MSG_TRUNC
 		append([]byte("d:"), big...),
 		append([]byte("k:"), big...),
 		append([]byte("k:"), bytes.Repeat([]byte{2}, 100)...),
@@ -60,13 +63,13 @@ func TestMMsgReader(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("read: %d, %v; want 3", n, err)
 	}
-	for i, want := range [][]byte{dgrams[0][2:], dgrams[3][2:], dgrams[4][2:]} {
+	for i, want := range [][]byte{dgrams[0][2:], dgrams[5][2:], dgrams[6][2:]} {
 		if !bytes.Equal(frames[i].Bytes(), want) {
 			t.Fatalf("frame %d: %d bytes, want %d", i, frames[i].Len(), len(want))
 		}
 	}
-	if bad.Load() != 1 {
-		t.Fatalf("bad %d, want 1", bad.Load())
+	if d.runt.Load() != 1 || d.oversize.Load() != 2 {
+		t.Fatalf("runt %d oversize %d, want 1 and 2", d.runt.Load(), d.oversize.Load())
 	}
 	// Two datagrams were promoted, the kept one and the refused one:
 	// Promote released their small frames, so two slots hold big ones.

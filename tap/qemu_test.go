@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/testnet"
 	"github.com/vswitch/vswitch/internal/unixsock"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
@@ -274,12 +275,7 @@ func TestQEMUSocketInTheWay(t *testing.T) {
 	}
 
 	stale := filepath.Join(dir, "stale.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
+	testnet.StaleSocket(t, stale)
 	q, err := open(stale)
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)

@@ -13,7 +13,7 @@ import (
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
-// The recvmmsg read path of both drivers, a batch of 64 frames a round:
+// The read paths of the drivers, a batch of 64 frames a round:
 // written by one port, read by the other. The helpers are this file's
 // own, so the same file measures an older tree too.
 
@@ -88,4 +88,26 @@ func BenchmarkVXLANRead(b *testing.B) {
 	pkt.Ethernet(frame).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: pkt.MAC{2, 0, 0, 0, 0, 1}, Type: pkt.TypeVLAN})
 	frame[14], frame[15], frame[16], frame[17] = 0, 10, 0x88, 0xb5
 	benchRead(b, va, vb, benchFrames(vswitch.BatchSize, frame))
+}
+
+// BenchmarkTAPRead: the TAP's readv path, on a datagram socketpair
+// standing in for the device (one read, one frame), written by a second
+// TAP on the other end.
+func BenchmarkTAPRead(b *testing.B) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	ports := [2]*TAP{}
+	for i, fd := range fds {
+		if ports[i], err = newTAP("rb", os.NewFile(uintptr(fd), "rb"), 0, false); err != nil {
+			b.Fatal(err)
+		}
+		ports[i].keep.Store(true) // no device: Close only closes the socket
+		defer ports[i].Close()
+	}
+	frame := make([]byte, 1000)
+	pkt.Ethernet(frame).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: pkt.MAC{2, 0, 0, 0, 0, 1}, Type: 0x88b5})
+	benchRead(b, ports[0], ports[1], benchFrames(vswitch.BatchSize, frame))
 }

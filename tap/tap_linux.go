@@ -31,16 +31,13 @@ type TAP struct {
 	rc   syscall.RawConn
 
 	// Read state: filled before rc.Read, used by the preallocated closure.
-	rframes []*vswitch.Frame
-	rn      int
-	rerr    error
+	rd      batchRead
 	rhdr    [pkt.VirtioNetHdrLen]byte
 	riov    [3]unix.Iovec
 	spill   *spill // pooled, only while doRead runs (spill_linux.go)
 	bigNext bool   // the last frame read was longer than a small frame
 	rcalls  int    // doRead calls in this ReadBatch: past the first, the poller woke us
 	lone    bool   // the last batch that ran into EAGAIN held one frame
-	readFn  func(fd uintptr) bool
 
 	wframes []*vswitch.Frame
 	wtry    bool // TryWriteBatch: stop at a full device instead of waiting
@@ -55,14 +52,14 @@ type TAP struct {
 	reattached bool        // the device outlived a vswitch before this one
 	keep       atomic.Bool // Close leaves the device for a reattach (KeepDevice)
 
-	closed   atomic.Bool
-	txErrors atomic.Uint64
-	rxErrors atomic.Uint64
+	closed atomic.Bool
+	rxDrops
 }
 
 var (
 	_ vswitch.Port      = (*TAP)(nil)
 	_ vswitch.TryWriter = (*TAP)(nil)
+	_ vswitch.RxDropper = (*TAP)(nil)
 )
 
 // setOffloads tells the kernel what the switch takes from the TAP, and so
@@ -172,7 +169,7 @@ func newTAP(name string, f *os.File, offloads uint, reattach bool) (*TAP, error)
 		t.f.Close()
 		return nil, fmt.Errorf("tap %s: %w", name, err)
 	}
-	t.readFn = withSpill(&t.spill, t.doRead)
+	t.rd.fn = withSpill(&t.spill, t.doRead)
 	t.writeFn = t.doWrite
 	return t, nil
 }
@@ -184,18 +181,10 @@ func (t *TAP) Name() string { return t.name }
 // GSO frames are written as they are; the kernel finishes them.
 func (t *TAP) Features() vswitch.Features { return vswitch.FeatVNetHdr }
 
-// TxErrors counts frames the device refused.
-func (t *TAP) TxErrors() uint64 { return t.txErrors.Load() }
-
 // ReadBatch implements vswitch.Port.
 func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
-	t.rframes, t.rn, t.rerr, t.rcalls = frames, 0, nil, 0
-	err := t.rc.Read(t.readFn)
-	n := t.rn
-	t.rframes = nil
-	if err == nil {
-		err = t.rerr
-	}
+	t.rcalls = 0
+	n, err := t.rd.run(t.rc, frames)
 	return n, closedErr("tap", t.name, t.closed.Load(), err)
 }
 
@@ -212,8 +201,8 @@ func (t *TAP) ReadBatch(frames []*vswitch.Frame) (int, error) {
 func (t *TAP) doRead(fd uintptr) bool {
 	woken := t.rcalls > 0
 	t.rcalls++
-	for t.rn < len(t.rframes) {
-		f := t.rframes[t.rn]
+	for t.rd.n < len(t.rd.frames) {
+		f := t.rd.frames[t.rd.n]
 		if t.bigNext && len(f.RxBuf()) <= vswitch.SmallDataLen {
 			// The last frame was a super-frame, so the next likely is too:
 			// read it straight into a big frame instead of copying 64 KiB
@@ -221,7 +210,7 @@ func (t *TAP) doRead(fd uintptr) bool {
 			// the pool; the switch owns whatever the slot holds.
 			f.Release()
 			f = vswitch.NewBigFrame()
-			t.rframes[t.rn] = f
+			t.rd.frames[t.rd.n] = f
 		}
 		rx := f.RxBuf()
 		t.riov[0].Base = &t.rhdr[0]
@@ -234,35 +223,35 @@ func (t *TAP) doRead(fd uintptr) bool {
 		switch errno {
 		case 0:
 		case unix.EAGAIN:
-			if t.rn > 0 {
-				t.lone = t.rn == 1
+			if t.rd.n > 0 {
+				t.lone = t.rd.n == 1
 			}
-			return t.rn > 0
+			return t.rd.n > 0
 		case unix.EINTR:
 			continue
 		default:
-			t.rerr = errno
+			t.rd.err = errno
 			return true
 		}
 		if int(n) < pkt.VirtioNetHdrLen+pkt.EthernetLen {
-			t.rxErrors.Add(1)
+			t.runt.Add(1)
 			continue
 		}
 		data := int(n) - pkt.VirtioNetHdrLen
 		if data > vswitch.BigDataLen {
-			t.rxErrors.Add(1) // Promote would cut it: drop it whole, counted
+			t.oversize.Add(1) // Promote would cut it: drop it whole, counted
 			continue
 		}
 		f.VNet.Decode(t.rhdr[:])
 		t.bigNext = data > vswitch.SmallDataLen
 		if data > len(rx) {
 			f = f.Promote(t.spill[:data-len(rx)])
-			t.rframes[t.rn] = f
+			t.rd.frames[t.rd.n] = f
 		} else {
 			f.SetLen(data)
 		}
-		t.rn++
-		if woken && t.lone && t.rn == 1 {
+		t.rd.n++
+		if woken && t.lone && t.rd.n == 1 {
 			return true
 		}
 	}
@@ -324,8 +313,8 @@ func (t *TAP) doWrite(fd uintptr) bool {
 			return true
 		default:
 			// One bad frame (a GSO header the kernel refuses, say) must not
-			// stop the batch: skip it and count it.
-			t.txErrors.Add(1)
+			// stop the batch: skip it; the switch counts it as tx_error
+			// from the short count.
 		}
 		t.wi++
 	}

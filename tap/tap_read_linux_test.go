@@ -2,12 +2,15 @@ package tap
 
 import (
 	"encoding/binary"
+	"os"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
+	vswitch "github.com/vswitch/vswitch/switch"
 )
 
 // TestTAPLoneReads: while frames come alone, a frame the poller woke the
@@ -77,5 +80,70 @@ func TestTAPLoneReads(t *testing.T) {
 	}
 	if tp.lone {
 		t.Error("still reading frames one at a time after a backlog")
+	}
+}
+
+// TestTAPOversize: the TAP's reader (on a datagram socketpair standing in
+// for the device: one readv, one frame) drops a read shorter than an
+// Ethernet header as runt and one longer than the largest buffer as
+// oversize, whether it ran into the spill of a small frame or of a big
+// one, and the switch reads both counts (RxDrops). The frames around them
+// arrive whole, the largest one that fits included.
+func TestTAPOversize(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	tp, err := newTAP("tapover", os.NewFile(uintptr(fds[0]), "tapover"), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.keep.Store(true) // no device to unpersist: Close just closes the socket
+	defer tp.Close()
+
+	frame := func(n int, b byte) []byte {
+		d := make([]byte, pkt.VirtioNetHdrLen+max(n, pkt.EthernetLen))
+		pkt.Ethernet(d[pkt.VirtioNetHdrLen:]).Encode(&pkt.EthernetFields{Dst: pkt.Broadcast, Src: ourMAC, Type: 0x88b5})
+		d[len(d)-1] = b
+		return d
+	}
+	writes := [][]byte{
+		frame(60, 1),
+		frame(5, 0)[:pkt.VirtioNetHdrLen+5], // runt
+		frame(vswitch.BigDataLen+1, 0),      // fits a small frame and its spill, but too long
+		frame(vswitch.BigDataLen, 2),        // the longest that fits; the next read goes into a big frame
+		frame(2*vswitch.BigDataLen, 0),      // fills a big frame and its spill
+		frame(60, 3),
+	}
+	for _, w := range writes {
+		if _, err := unix.Write(fds[1], w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs := newFrames(vswitch.BatchSize)
+	var got []int
+	for len(got) < 3 {
+		n, err := tp.ReadBatch(fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs[:n] {
+			b := f.Bytes()
+			got = append(got, len(b))
+			if b[len(b)-1] != byte(len(got)) {
+				t.Fatalf("frame %d of %d bytes ends in %d: not the one sent", len(got), len(b), b[len(b)-1])
+			}
+		}
+	}
+	if want := []int{60, vswitch.BigDataLen, 60}; !slices.Equal(got, want) {
+		t.Fatalf("read frames of %v bytes, want %v", got, want)
+	}
+	var d [vswitch.NumDropReasons]uint64
+	tp.RxDrops(&d)
+	want := [vswitch.NumDropReasons]uint64{vswitch.DropRunt: 1, vswitch.DropOversize: 2}
+	if d != want {
+		t.Fatalf("RxDrops %v, want runt 1, oversize 2", d)
 	}
 }

@@ -186,7 +186,7 @@ func OpenVXLAN(cfg VXLANConfig) (*VXLAN, error) {
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&v.wname[i].Port))[:], v.port)
 	}
 	v.rd.prefix, v.rd.named, v.rd.stamp = pkt.VXLANLen, true, true
-	v.rd.bad, v.rd.decode = &v.drops[VXLANMalformed], v.decap
+	v.rd.runt, v.rd.oversize, v.rd.decode = &v.drops[VXLANMalformed], &v.drops[VXLANMalformed], v.decap
 	v.rd.init(v.rc)
 	v.emitFn = v.emitSeg
 	// EMSGSIZE (DF and a frame over the path MTU; EINVAL for a run), an
