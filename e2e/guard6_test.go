@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
@@ -61,17 +59,11 @@ func ndMsg(typ uint8, flags uint8, target netip.Addr, lla pkt.MAC) []byte {
 // sentinel) does.
 func TestGuard6SLAAC(t *testing.T) {
 	requireE2E(t, "ping", "udhcpc")
-	g, v := newHost6(t, "6g"), newHost6(t, "6v")
-	pg, pv := testnet.Name("g6"), testnet.Name("g6")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s, guard: dhcp}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab6
+	vs, g, v, pg, pv := guardedPair6(t, "6g", "6v", `  - name: lab6
     address: 10.227.0.1/24
     address6: "fd00:124::1/64"
     dhcp: {range: 10.227.0.10-10.227.0.20}
-`, pg, g.Name, pv, v.Name))
+`)
 	var gwMAC pkt.MAC
 	for _, e := range vs.fdb() {
 		if strings.HasPrefix(e.Port, "gw-") {
@@ -118,7 +110,7 @@ networks:
 		raw.Send(raw6(pkt.MulticastMAC6(pkt.SolicitedNode(vAddr)), gmac, netip.IPv6Unspecified(), pkt.SolicitedNode(vAddr), ndMsg(pkt.ICMPv6NeighSolicit, 0, vAddr, pkt.MAC{})))
 	}
 	raw.Send(raw6(vmac, gmac, own, vAddr, echoMsg("sentinel 6")))
-	awaitSentinel6(t, sniff, "sentinel 6", func(d []byte) bool {
+	awaitSentinel(t, sniff, "sentinel 6", func(d []byte) bool {
 		if len(d) < 14+40+24 || pkt.Ethernet(d).Type() != pkt.TypeIPv6 {
 			return false
 		}
@@ -142,17 +134,11 @@ networks:
 // neighbour, which gets the sentinel sent after them.
 func TestGuard6DHCPv6(t *testing.T) {
 	requireE2E(t, "ping", "dhclient")
-	g, v := newHost6(t, "6d"), newHost6(t, "6w")
-	pg, pv := testnet.Name("g6"), testnet.Name("g6")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s, guard: dhcp}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab6d
+	vs, g, v, pg, pv := guardedPair6(t, "6d", "6w", `  - name: lab6d
     address: 10.228.0.1/24
     address6: "fd00:125::1/64"
     dhcp6: {range: "fd00:125::100-fd00:125::1ff"}
-`, pg, g.Name, pv, v.Name))
+`)
 	g.dev, v.dev = pg, pv
 	for _, h := range []*host{g, v} {
 		h.Run("ip", "link", "set", h.dev, "up")
@@ -171,14 +157,21 @@ networks:
 	vLL := pkt.LinkLocalFromMAC(vmac)
 	raw := testnet.OpenRaw(t, g.Netns, pg)
 	sniff := testnet.OpenRaw(t, v.Netns, pv)
-	before := vs.ports()[pg].Drops
+	// attack sends n1 echoes from the next lease, then the sentinel from
+	// the guest's own: each of the n1 is dropped as spoofed_ip, none
+	// reaches the neighbour, the sentinel does.
 	const n1 = 15
-	for range n1 {
-		raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg("spoof: the next lease")))
+	attack := func(spoof, sentinel string) {
+		t.Helper()
+		before := vs.ports()[pg].Drops
+		for range n1 {
+			raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg(spoof)))
+		}
+		raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg(sentinel)))
+		awaitSentinel(t, sniff, sentinel, func([]byte) bool { return false })
+		checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
 	}
-	raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg("sentinel 6d")))
-	awaitSentinel6(t, sniff, "sentinel 6d", func([]byte) bool { return false })
-	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
+	attack("spoof: the next lease", "sentinel 6d")
 
 	// kill -9 and start again: the binding comes back from the lease
 	// store (the port's host MAC is its stable one), so the guest's
@@ -190,32 +183,22 @@ networks:
 	if got := g.pingCount("fd00:125::1", n); got != n {
 		t.Fatalf("after kill -9 and a restart, the guarded guest's pings from its lease: %d of %d", got, n)
 	}
-	before = vs.ports()[pg].Drops
-	for range n1 {
-		raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg("spoof: after the restart")))
-	}
-	raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg("sentinel 6r")))
-	awaitSentinel6(t, sniff, "sentinel 6r", func([]byte) bool { return false })
-	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
+	attack("spoof: after the restart", "sentinel 6r")
 }
 
-// awaitSentinel6 reads frames at the neighbour until sentinel arrives;
-// one carrying "spoof", or one spoofed says is, fails the test.
-func awaitSentinel6(t *testing.T, sniff *testnet.Raw, sentinel string, spoofed func([]byte) bool) {
+// guardedPair6 starts vswitch with a guest g on a `guard: dhcp` TAP port
+// pg and its neighbour v on a plain one pv; network is the YAML list
+// below `networks:`.
+func guardedPair6(t *testing.T, gTag, vTag, network string) (vs *instance, g, v *host, pg, pv string) {
 	t.Helper()
-	for {
-		f, ok := sniff.Recv(5 * time.Second)
-		if !ok {
-			t.Fatalf("%q never reached the neighbour", sentinel)
-		}
-		d := f.Data
-		if bytes.Contains(d, []byte(sentinel)) {
-			return
-		}
-		if bytes.Contains(d, []byte("spoof")) || spoofed(d) {
-			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
-		}
-	}
+	g, v = newHost6(t, gTag), newHost6(t, vTag)
+	pg, pv = testnet.Name("g6"), testnet.Name("g6")
+	vs = startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, guard: dhcp}
+  - {name: %s, type: tap, netns: %s}
+networks:
+`, pg, g.Name, pv, v.Name)+network)
+	return vs, g, v, pg, pv
 }
 
 // checkDropsSince compares port's drop counters, less before, with want
