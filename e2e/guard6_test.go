@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/vswitch/vswitch/internal/pkt"
@@ -64,12 +63,7 @@ func TestGuard6SLAAC(t *testing.T) {
     address6: "fd00:124::1/64"
     dhcp: {range: 10.227.0.10-10.227.0.20}
 `)
-	var gwMAC pkt.MAC
-	for _, e := range vs.fdb() {
-		if strings.HasPrefix(e.Port, "gw-") {
-			gwMAC = mustMAC(t, e.MAC)
-		}
-	}
+	gwMAC := vs.gatewayMAC("lab6")
 	g.dev = pg
 	v.Run("ip", "link", "set", pv, "up")
 	// IPv6 comes up after the lease only to keep the test short: up with

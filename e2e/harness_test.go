@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 )
 
@@ -149,15 +151,26 @@ func (in *instance) fdb() []fdbEntry {
 	return out
 }
 
-type portStatus struct {
-	Name      string            `json:"name"`
-	RxPackets uint64            `json:"rx_packets"`
-	RxBytes   uint64            `json:"rx_bytes"`
-	TxPackets uint64            `json:"tx_packets"`
-	TxBytes   uint64            `json:"tx_bytes"`
-	Drops     map[string]uint64 `json:"drops"`
-	Driver    map[string]uint64 `json:"driver"`
+// gatewayMAC is the MAC of network's gateway port (gw-NETWORK) in the
+// FDB; the test fails if there is none.
+func (in *instance) gatewayMAC(network string) pkt.MAC {
+	in.t.Helper()
+	fdb := in.fdb()
+	for _, e := range fdb {
+		if e.Port == "gw-"+network {
+			m, err := pkt.ParseMAC(e.MAC)
+			if err != nil {
+				in.t.Fatalf("the gateway's MAC in show fdb: %v", err)
+			}
+			return m
+		}
+	}
+	in.t.Fatalf("no FDB entry for the gateway of %s: %+v", network, fdb)
+	return pkt.MAC{}
 }
+
+// portStatus is a port as `show ports --json` prints it.
+type portStatus = control.PortStatus
 
 func (in *instance) ports() map[string]portStatus {
 	in.t.Helper()

@@ -15,17 +15,19 @@ import (
 
 // Guests that lie about their IPv4 source address (issue 13, item 1).
 
-// udpEcho answers every datagram on ADDR PORT with itself, forever.
+// udpEcho answers every datagram on ADDR PORT with itself, forever; with
+// a third argument "from", after "ADDR:PORT|" (who it came from).
 const udpEcho = `import socket,sys
 s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
+tag=sys.argv[3:]==["from"]
 while True:
-    d,a=s.recvfrom(2048); s.sendto(d,a)`
+    d,a=s.recvfrom(65535); s.sendto((("%s:%d|" % a).encode() if tag else b"")+d, a)`
 
-// udpAsk sends TEXT from local port SPORT to ADDR PORT and prints the
-// answer.
+// udpAsk sends TEXT (N times over, with a fifth argument N) from local
+// port SPORT to ADDR PORT and prints the answer.
 const udpAsk = `import socket,sys
 s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
-s.sendto(sys.argv[4].encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode())`
+s.sendto((sys.argv[4]*int((sys.argv+["1"])[5])).encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(65535).decode())`
 
 // udpFrame4 is an Ethernet frame with a UDP datagram from
 // src:sport to dst:dport, built by hand so its source can be anyone's.
@@ -39,18 +41,6 @@ func udpFrame4(t *testing.T, dstMAC, srcMAC, src, dst string, sport, dport uint1
 		t.Fatalf("udpFrame4: %v %v %v %v", err1, err2, err3, err4)
 	}
 	return rawUDPPorts(pkt.MAC(dm), pkt.MAC(sm), s, d, sport, dport, data)
-}
-
-// gatewayMAC is the MAC of network's gateway, from the FDB.
-func gatewayMAC(t *testing.T, vs *instance, network string) string {
-	t.Helper()
-	for _, e := range vs.fdb() {
-		if e.Port == "gw-"+network {
-			return e.MAC
-		}
-	}
-	t.Fatalf("no FDB entry for the gateway of %s: %+v", network, vs.fdb())
-	return ""
 }
 
 // udpAskUntil repeats udpAsk from h until text comes back and returns
@@ -140,7 +130,7 @@ uplinks:
 
 	const n = 5
 	raw := testnet.OpenRaw(t, a.Netns, pa)
-	spoof := udpFrame4(t, gatewayMAC(t, vs, "a"), a.mac(pa), "192.168.248.10", "10.247.0.1", 40000, 9000, "spoof")
+	spoof := udpFrame4(t, vs.gatewayMAC("a").String(), a.mac(pa), "192.168.248.10", "10.247.0.1", 40000, 9000, "spoof")
 	for range n {
 		raw.Send(spoof)
 	}
@@ -195,7 +185,7 @@ func TestSpoofRouted(t *testing.T) {
 	if !g.ping("10.249.0.1", 3) || !out.ping("192.168.249.10", 3) {
 		t.Fatal("the guest and the outside host cannot reach each other on a routed network")
 	}
-	gw, xmac := gatewayMAC(t, vs, "lab"), x.mac(px)
+	gw, xmac := vs.gatewayMAC("lab").String(), x.mac(px)
 	raw := testnet.OpenRaw(t, x.Netns, px)
 
 	wo := out.watch(outDev, "udp and dst port 9000")
