@@ -15,19 +15,17 @@ import (
 
 // Guests that lie about their IPv4 source address (issue 13, item 1).
 
-// udpEcho answers every datagram on ADDR PORT with itself, forever; with
-// a third argument "from", after "ADDR:PORT|" (who it came from).
+// udpEcho answers every datagram on ADDR PORT with itself, forever.
 const udpEcho = `import socket,sys
 s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
-tag=sys.argv[3:]==["from"]
 while True:
-    d,a=s.recvfrom(65535); s.sendto((("%s:%d|" % a).encode() if tag else b"")+d, a)`
+    d,a=s.recvfrom(2048); s.sendto(d,a)`
 
-// udpAsk sends TEXT (N times over, with a fifth argument N) from local
-// port SPORT to ADDR PORT and prints the answer.
+// udpAsk sends TEXT from local port SPORT to ADDR PORT and prints the
+// answer.
 const udpAsk = `import socket,sys
 s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
-s.sendto((sys.argv[4]*int((sys.argv+["1"])[5])).encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(65535).decode())`
+s.sendto(sys.argv[4].encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode())`
 
 // udpFrame4 is an Ethernet frame with a UDP datagram from
 // src:sport to dst:dport, built by hand so its source can be anyone's.

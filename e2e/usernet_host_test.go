@@ -10,6 +10,19 @@ import (
 	"github.com/vswitch/vswitch/internal/testnet"
 )
 
+// udpEchoFrom answers each datagram with "ADDR:PORT|" (who it came
+// from) and the datagram.
+const udpEchoFrom = `import socket,sys
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    d,a=s.recvfrom(65535); s.sendto(("%s:%d|" % a).encode()+d, a)`
+
+// udpAskBig sends TEXT repeated N times from local port SPORT to ADDR
+// PORT and prints the answer.
+const udpAskBig = `import socket,sys
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
+s.sendto((sys.argv[4]*int(sys.argv[5])).encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(65535).decode())`
+
 // TestUserUplinkHostLoopback: with host_loopback, a guest reaches the
 // host's 127.0.0.1 through 10.0.2.2 (a download checks out; a DNS server
 // there answers through a UDP flow), DNS through the network's forwarder
@@ -39,14 +52,14 @@ func TestUserUplinkHostLoopback(t *testing.T) {
 	// The UDP forward: a client in a third namespace reaches the host
 	// namespace over a veth; the guest's server sees its own address and
 	// port, and each answer comes back whole.
-	guest.Start("python3", "-c", udpEcho, "192.168.246.10", "5300", "from")
+	guest.Start("python3", "-c", udpEchoFrom, "192.168.246.10", "5300")
 	client := newHost(t, "lc")
 	ha, ca := testnet.Veth(t, "lc", client.Netns)
 	testnet.Run(t, "ip", "link", "set", ha, "netns", hostNS.Name)
 	hostNS.addr(ha, "10.246.0.1/24")
 	client.addr(ca, "10.246.0.2/24")
 	askFwd := func(h *host, dst string, sport int, text string, n int) (string, error) {
-		o, err := h.Output("python3", "-c", udpAsk, dst, "5353", fmt.Sprint(sport), text, fmt.Sprint(n))
+		o, err := h.Output("python3", "-c", udpAskBig, dst, "5353", fmt.Sprint(sport), text, fmt.Sprint(n))
 		return strings.TrimSuffix(o, "\n"), err
 	}
 	testnet.WaitFor(t, 15*time.Second, "the guest's UDP server through the forward", func() bool {
