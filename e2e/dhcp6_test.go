@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 	"github.com/vswitch/vswitch/tap"
@@ -96,20 +96,11 @@ func addr6(t *testing.T, h *host, dev string) string {
 	return got
 }
 
-type lease6JSON struct {
-	Network, MAC, IP, State, Family, Hostname string
-	ClientID                                  string `json:"client_id"`
-	Static                                    bool
-}
-
-func leases6(t *testing.T, vs *instance) map[string]lease6JSON {
+// leases6 is vs's DHCPv6 leases by address.
+func leases6(t *testing.T, vs *instance) map[string]control.Lease {
 	t.Helper()
-	var ls []lease6JSON
-	if err := json.Unmarshal([]byte(vs.mustCLI("show", "leases", "--json")), &ls); err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]lease6JSON{}
-	for _, l := range ls {
+	m := map[string]control.Lease{}
+	for _, l := range vs.leaseList() {
 		if l.Family == "ipv6" {
 			m[l.IP] = l
 		}
@@ -188,9 +179,7 @@ func TestDHCPv6Stateful(t *testing.T) {
 
 	clientID := leases6(t, vs)[want[0]].ClientID
 	gwMAC := vs.gatewayMAC("v6")
-	vs.cmd.Process.Kill()
-	<-vs.done
-	vs2 := restartVswitch(t, vs)
+	vs2 := killRestart(t, vs)
 	checkLeases6(vs2)
 	// dhclient's RENEW comes at T1 (30 min): the test sends the one it
 	// would, from host 0 with its DUID and IAID, to the restarted server

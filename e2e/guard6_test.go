@@ -171,9 +171,7 @@ func TestGuard6DHCPv6(t *testing.T) {
 	// store (the port's host MAC is its stable one), so the guest's
 	// pings from its lease pass without a new DHCPv6 exchange, and the
 	// spoofed source is still dropped.
-	vs.cmd.Process.Kill()
-	<-vs.done
-	vs = restartVswitch(t, vs)
+	vs = killRestart(t, vs)
 	if got := g.pingCount("fd00:125::1", n); got != n {
 		t.Fatalf("after kill -9 and a restart, the guarded guest's pings from its lease: %d of %d", got, n)
 	}

@@ -145,10 +145,25 @@ type fdbEntry struct {
 func (in *instance) fdb() []fdbEntry {
 	in.t.Helper()
 	var out []fdbEntry
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "fdb", "--json")), &out); err != nil {
-		in.t.Fatalf("show fdb --json: %v", err)
-	}
+	in.showJSON("fdb", &out)
 	return out
+}
+
+// showJSON decodes `show WHAT --json` into v.
+func (in *instance) showJSON(what string, v any) {
+	in.t.Helper()
+	out := in.mustCLI("show", what, "--json")
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		in.t.Fatalf("show %s --json: %v\n%s", what, err, out)
+	}
+}
+
+// leaseList is `show leases --json`.
+func (in *instance) leaseList() []control.Lease {
+	in.t.Helper()
+	var ls []control.Lease
+	in.showJSON("leases", &ls)
+	return ls
 }
 
 // gatewayMAC is the MAC of network's gateway port (gw-NETWORK) in the
@@ -175,9 +190,7 @@ type portStatus = control.PortStatus
 func (in *instance) ports() map[string]portStatus {
 	in.t.Helper()
 	var out []portStatus
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "ports", "--json")), &out); err != nil {
-		in.t.Fatalf("show ports --json: %v", err)
-	}
+	in.showJSON("ports", &out)
 	m := map[string]portStatus{}
 	for _, p := range out {
 		m[p.Name] = p
@@ -274,6 +287,15 @@ func requireE2E(t testing.TB, cmds ...string) {
 	}
 	testnet.RequireRoot(t)
 	testnet.RequireCommands(t, append([]string{"ip"}, cmds...)...)
+}
+
+// killRestart kills old with SIGKILL, as a crash would, and starts a new
+// process on its config and state directory.
+func killRestart(t testing.TB, old *instance) *instance {
+	t.Helper()
+	old.cmd.Process.Kill()
+	<-old.done
+	return restartVswitch(t, old)
 }
 
 // restartVswitch starts a new process on the config and state directory

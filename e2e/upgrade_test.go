@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -325,9 +324,7 @@ func TestUpgrade(t *testing.T) {
 func (u *upInstance) download() control.ConnEntry {
 	u.t.Helper()
 	var conns []control.ConnEntry
-	if err := json.Unmarshal([]byte(u.mustCLI("show", "conntrack", "--json")), &conns); err != nil {
-		u.t.Fatalf("show conntrack --json: %v", err)
-	}
+	u.showJSON("conntrack", &conns)
 	var best control.ConnEntry // the probe before it has a flow too
 	for _, c := range conns {
 		if c.Proto == "tcp" && strings.HasPrefix(c.Inside, "10.233.0.11:") && strings.HasSuffix(c.Inside, "10.233.9.1:8000") && c.State == "established" && c.BytesIn >= best.BytesIn {

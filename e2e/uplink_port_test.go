@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -57,9 +56,7 @@ uplinks:
 		t.Fatalf("uplink after %d pings: %+v\nwant rx %d/%d B, tx %d/%d B, no drop or driver counter", n, p, want[0], want[1], want[2], want[3])
 	}
 	var kind []struct{ Name, Type, Mode string }
-	if err := json.Unmarshal([]byte(vs.mustCLI("show", "ports", "--json")), &kind); err != nil {
-		t.Fatal(err)
-	}
+	vs.showJSON("ports", &kind)
 	if len(kind) != 3 || fmt.Sprint(kind[1]) != "{wan uplink routed}" {
 		t.Fatalf("show ports: %+v, want the uplink second as {wan uplink routed}", kind)
 	}

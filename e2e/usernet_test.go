@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,9 +127,7 @@ func userUplinkPort(t *testing.T, vs *instance, hostNS, guest *host, metrics str
 		t.Fatalf("user uplink port drops %v, driver %v", after.Drops, after.Driver)
 	}
 	var kind []struct{ Name, Type, Mode string }
-	if err := json.Unmarshal([]byte(vs.mustCLI("show", "ports", "--json")), &kind); err != nil {
-		t.Fatal(err)
-	}
+	vs.showJSON("ports", &kind)
 	if !slices.Contains(kind, struct{ Name, Type, Mode string }{"host", "uplink", "routed"}) {
 		t.Fatalf("show ports: %+v, want {host uplink routed}", kind)
 	}
