@@ -41,6 +41,18 @@ func waitLinkLocal(t *testing.T, h *host, dev string) {
 	})
 }
 
+// upLinkLocal sets each host's dev up, then waits until every one's
+// link-local address passed DAD (DAD runs on all of them at once).
+func upLinkLocal(t *testing.T, hs ...*host) {
+	t.Helper()
+	for _, h := range hs {
+		h.Run("ip", "link", "set", h.dev, "up")
+	}
+	for _, h := range hs {
+		waitLinkLocal(t, h, h.dev)
+	}
+}
+
 // dhclient6 runs ISC dhclient -6 once (-1) in h on dev with DUID-LL (so
 // the DUID is the interface's, whatever lease file it starts with); info
 // asks for configuration only (-S). It returns the script's directory.
@@ -134,11 +146,8 @@ func TestDHCPv6Stateful(t *testing.T) {
 `, tap.StableMAC(devs[2]), reserved))
 	for i, h := range hs {
 		h.dev = devs[i]
-		h.Run("ip", "link", "set", devs[i], "up")
 	}
-	for i, h := range hs { // DAD runs on all three at once
-		waitLinkLocal(t, h, devs[i])
-	}
+	upLinkLocal(t, hs...)
 	want := []string{"fd00:124::100", "fd00:124::101", reserved}
 	dirs := make([]string, 2)
 	for i := range 2 {
@@ -240,8 +249,7 @@ func TestDHCPv6Stateless(t *testing.T) {
     dhcp6: {}
 `)
 	h.dev = dev
-	h.Run("ip", "link", "set", dev, "up")
-	waitLinkLocal(t, h, dev)
+	upLinkLocal(t, h)
 	dir := dhclient6(t, h, dev, true) // its script runs with RENEW6 for the information-only reply
 	if got := scriptVar(t, dir, "RENEW6", "new_dhcp6_name_servers"); got != "fd00:125::1" {
 		t.Fatalf("DNS servers %q, want fd00:125::1", got)
@@ -260,19 +268,12 @@ func TestDHCPv6Stateless(t *testing.T) {
 // dhcp6Raw frames a DHCPv6 message from src (its EUI-64 link-local
 // address) to ff02::1:2, port 546 to 547, checksum set.
 func dhcp6Raw(src pkt.MAC, msg []byte) []byte {
-	const off = pkt.EthernetLen + pkt.IPv6Len
-	b := make([]byte, off+pkt.UDPLen+len(msg))
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MulticastMAC6(pkt.IPv6AllDHCP), Src: src, Type: pkt.TypeIPv6})
-	ip := pkt.IPv6(b[pkt.EthernetLen:])
-	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(pkt.UDPLen + len(msg)), NextHeader: pkt.ProtoUDP, HopLimit: 1,
-		Src: pkt.LinkLocalFromMAC(src), Dst: pkt.IPv6AllDHCP})
-	u := b[off:]
+	u := make([]byte, pkt.UDPLen+len(msg))
 	binary.BigEndian.PutUint16(u[0:], pkt.DHCPv6ClientPort)
 	binary.BigEndian.PutUint16(u[2:], pkt.DHCPv6ServerPort)
-	binary.BigEndian.PutUint16(u[4:], uint16(pkt.UDPLen+len(msg)))
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
 	copy(u[pkt.UDPLen:], msg)
-	pkt.UDP(u).SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoUDP, uint16(len(u))))
-	return b
+	return frame6(pkt.MulticastMAC6(pkt.IPv6AllDHCP), src, pkt.LinkLocalFromMAC(src), pkt.IPv6AllDHCP, 1, pkt.ProtoUDP, u)
 }
 
 // dhcp6Msg is a client message with a DUID, an optional server id, Rapid
@@ -329,12 +330,7 @@ func TestDHCPv6Abuse(t *testing.T) {
     dhcp6: {range: "fd00:126::100-fd00:126::1ff"}
 `)
 	bad.dev, good.dev = pb, pg
-	for _, h := range []*host{bad, good} {
-		h.Run("ip", "link", "set", h.dev, "up")
-	}
-	for _, h := range []*host{bad, good} {
-		waitLinkLocal(t, h, h.dev)
-	}
+	upLinkLocal(t, bad, good)
 	mac := mustMAC(t, bad.mac(pb))
 	raw := testnet.OpenRaw(t, bad.Netns, pb)
 	for i := range 7 {

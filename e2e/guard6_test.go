@@ -13,12 +13,25 @@ import (
 // raw6 builds Ethernet/IPv6 carrying the ICMPv6 message msg, with its
 // checksum.
 func raw6(dst, src pkt.MAC, sip, dip netip.Addr, msg []byte) []byte {
-	b := make([]byte, max(14+40+len(msg), 60))
+	return frame6(dst, src, sip, dip, 255, pkt.ProtoICMPv6, msg)
+}
+
+// frame6 builds Ethernet/IPv6 (hop limit hop) carrying l4, an ICMPv6
+// message or a UDP datagram (proto), and sets its checksum.
+func frame6(dst, src pkt.MAC, sip, dip netip.Addr, hop, proto uint8, l4 []byte) []byte {
+	const off = pkt.EthernetLen + pkt.IPv6Len
+	b := make([]byte, max(off+len(l4), 60))
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv6})
-	ip := pkt.IPv6(b[14:])
-	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(len(msg)), NextHeader: pkt.ProtoICMPv6, HopLimit: 255, Src: sip, Dst: dip})
-	copy(b[54:], msg)
-	pkt.ICMPv6(b[54 : 54+len(msg)]).SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(msg))))
+	ip := pkt.IPv6(b[pkt.EthernetLen:])
+	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(len(l4)), NextHeader: proto, HopLimit: hop, Src: sip, Dst: dip})
+	m := b[off : off+len(l4)]
+	copy(m, l4)
+	pseudo := ip.PseudoHeaderChecksum(proto, uint16(len(l4)))
+	if proto == pkt.ProtoUDP {
+		pkt.UDP(m).SetChecksum(pseudo)
+	} else {
+		pkt.ICMPv6(m).SetChecksum(pseudo)
+	}
 	return b
 }
 
@@ -134,10 +147,7 @@ func TestGuard6DHCPv6(t *testing.T) {
     dhcp6: {range: "fd00:125::100-fd00:125::1ff"}
 `)
 	g.dev, v.dev = pg, pv
-	for _, h := range []*host{g, v} {
-		h.Run("ip", "link", "set", h.dev, "up")
-		waitLinkLocal(t, h, h.dev)
-	}
+	upLinkLocal(t, g, v)
 	dhclient6(t, g, pg, false)
 	const leased = "fd00:125::100"
 	if got := addr6(t, g, pg); got != leased {
