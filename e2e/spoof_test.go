@@ -15,17 +15,25 @@ import (
 
 // Guests that lie about their IPv4 source address (issue 13, item 1).
 
-// udpEcho answers every datagram on ADDR PORT with itself, forever.
-const udpEcho = `import socket,sys
+// udpServer and udpClient open the sockets of the UDP scripts: a server
+// bound to ADDR PORT; a client bound to local port SPORT, with a 2 s
+// timeout.
+const (
+	udpServer = `import socket,sys
 s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
-while True:
+`
+	udpClient = `import socket,sys
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
+`
+)
+
+// udpEcho answers every datagram on ADDR PORT with itself, forever.
+const udpEcho = udpServer + `while True:
     d,a=s.recvfrom(2048); s.sendto(d,a)`
 
 // udpAsk sends TEXT from local port SPORT to ADDR PORT and prints the
 // answer.
-const udpAsk = `import socket,sys
-s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
-s.sendto(sys.argv[4].encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode())`
+const udpAsk = udpClient + `s.sendto(sys.argv[4].encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode())`
 
 // udpFrame4 is an Ethernet frame with a UDP datagram from
 // src:sport to dst:dport, built by hand so its source can be anyone's.
