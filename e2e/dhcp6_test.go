@@ -200,7 +200,7 @@ func TestDHCPv6Stateful(t *testing.T) {
 	if _, err2 := fmt.Sscan(iaidText, &iaid); err != nil || err2 != nil {
 		t.Fatalf("client id %q", clientID)
 	}
-	msg := dhcp6MsgIA(pkt.DHCPv6Renew, 0x7e7e7e, duid, append([]byte{0, 3, 0, 1}, gwMAC[:]...), false, iaid, netip.MustParseAddr(want[0]))
+	msg := testnet.DHCPv6Client(pkt.DHCPv6Renew, 0x7e7e7e, duid, append([]byte{0, 3, 0, 1}, gwMAC[:]...), false, iaid, netip.MustParseAddr(want[0]))
 	raw := testnet.OpenRaw(t, hs[0].Netns, devs[0])
 	// Sent once a second, as a client retransmits (RFC 8415 18.2.4): the
 	// restarted gateway answers once its link-local address passed DAD.
@@ -279,35 +279,7 @@ func dhcp6Raw(src pkt.MAC, msg []byte) []byte {
 // dhcp6Msg is a client message with a DUID, an optional server id, Rapid
 // Commit, and an empty IA_NA (IAID 1) unless typ is INFORMATION-REQUEST.
 func dhcp6Msg(typ uint8, xid uint32, duid, serverID []byte, rapid bool) []byte {
-	return dhcp6MsgIA(typ, xid, duid, serverID, rapid, 1, netip.Addr{})
-}
-
-// dhcp6MsgIA is dhcp6Msg with IA_NA iaid, holding addr if it is valid.
-func dhcp6MsgIA(typ uint8, xid uint32, duid, serverID []byte, rapid bool, iaid uint32, addr netip.Addr) []byte {
-	w := pkt.DHCPv6Writer{B: make([]byte, 256)}
-	w.Header(typ, xid)
-	w.Option(pkt.DHCPv6OptClientID, duid)
-	if serverID != nil {
-		w.Option(pkt.DHCPv6OptServerID, serverID)
-	}
-	if rapid {
-		w.Option(pkt.DHCPv6OptRapidCommit, nil)
-	}
-	if typ != pkt.DHCPv6InfoRequest {
-		at := w.Begin(pkt.DHCPv6OptIANA)
-		w.U32(iaid)
-		w.U32(0)
-		w.U32(0)
-		if addr.IsValid() {
-			ad := w.Begin(pkt.DHCPv6OptIAAddr)
-			w.Addr(addr)
-			w.U32(0)
-			w.U32(0)
-			w.End(ad)
-		}
-		w.End(at)
-	}
-	return w.B[:w.N]
+	return testnet.DHCPv6Client(typ, xid, duid, serverID, rapid, 1, netip.Addr{})
 }
 
 // TestDHCPv6Abuse: one guest, from its own (learned) MAC, asks for leases
