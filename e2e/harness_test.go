@@ -134,13 +134,8 @@ func (in *instance) mustCLI(args ...string) string {
 	return out
 }
 
-type fdbEntry struct {
-	VLAN   uint16 `json:"vlan"`
-	MAC    string `json:"mac"`
-	Port   string `json:"port"`
-	Static bool   `json:"static"`
-	Remote string `json:"remote"`
-}
+// fdbEntry is an address as `show fdb --json` prints it.
+type fdbEntry = control.FDBEntry
 
 func (in *instance) fdb() []fdbEntry {
 	in.t.Helper()
