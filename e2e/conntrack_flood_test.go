@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -21,26 +20,21 @@ import (
 // flowFrame is an Ethernet frame from mac to dstMAC carrying a TCP SYN
 // (proto TCP) or a small UDP datagram from src to dst.
 func flowFrame(dstMAC, mac pkt.MAC, proto uint8, src, dst netip.AddrPort, seq uint32) []byte {
-	l4len := pkt.TCPMinLen
+	ipf := pkt.IPv4Fields{ID: uint16(seq), TTL: 64, Src: src.Addr(), Dst: dst.Addr()}
 	if proto == pkt.ProtoUDP {
-		l4len = pkt.UDPLen + 4
+		b := make([]byte, pkt.UDP4FrameHdrLen+4)
+		copy(b[pkt.UDP4FrameHdrLen:], "ping")
+		pkt.EncodeUDP4Frame(b, dstMAC, mac, ipf, src.Port(), dst.Port(), 4)
+		return b
 	}
-	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+l4len)
+	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+pkt.TCPMinLen)
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dstMAC, Src: mac, Type: pkt.TypeIPv4})
 	ip := pkt.IPv4(b[pkt.EthernetLen:])
-	ip.Encode(&pkt.IPv4Fields{TotalLen: uint16(len(ip)), ID: uint16(seq), TTL: 64, Protocol: proto, Src: src.Addr(), Dst: dst.Addr()})
-	l4 := ip[pkt.IPv4MinLen:]
-	pseudo := ip.PseudoHeaderChecksum(proto, uint16(l4len))
-	if proto == pkt.ProtoTCP {
-		pkt.TCP(l4).Encode(&pkt.TCPFields{SrcPort: src.Port(), DstPort: dst.Port(), Seq: seq, Flags: pkt.TCPFlagSYN, Window: 64240})
-		pkt.TCP(l4).SetChecksum(pseudo)
-	} else {
-		binary.BigEndian.PutUint16(l4[0:], src.Port())
-		binary.BigEndian.PutUint16(l4[2:], dst.Port())
-		binary.BigEndian.PutUint16(l4[4:], uint16(l4len))
-		copy(l4[8:], "ping")
-		pkt.UDP(l4).SetChecksum(pseudo)
-	}
+	ipf.TotalLen, ipf.Protocol = uint16(len(ip)), proto
+	ip.Encode(&ipf)
+	l4 := pkt.TCP(ip[pkt.IPv4MinLen:])
+	l4.Encode(&pkt.TCPFields{SrcPort: src.Port(), DstPort: dst.Port(), Seq: seq, Flags: pkt.TCPFlagSYN, Window: 64240})
+	l4.SetChecksum(ip.PseudoHeaderChecksum(proto, pkt.TCPMinLen))
 	return b
 }
 
@@ -145,18 +139,7 @@ func TestConntrackFlood(t *testing.T) {
 		return err == nil
 	})
 
-	var gwMAC pkt.MAC
-	for _, e := range vs.fdb() {
-		if e.Port == "gw-lab" {
-			var err error
-			if gwMAC, err = pkt.ParseMAC(e.MAC); err != nil {
-				t.Fatalf("the gateway's MAC in show fdb: %v", err)
-			}
-		}
-	}
-	if gwMAC == (pkt.MAC{}) {
-		t.Fatalf("no FDB entry for the gateway: %+v", vs.fdb())
-	}
+	gwMAC := vs.gatewayMAC("lab")
 	flooder.Run("ip", "link", "set", pf, "up")
 	fmac, _ := pkt.ParseMAC(flooder.mac(pf))
 	raw := testnet.OpenRaw(t, flooder.Netns, pf)

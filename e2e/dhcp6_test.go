@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 	"github.com/vswitch/vswitch/tap"
@@ -39,6 +39,18 @@ func waitLinkLocal(t *testing.T, h *host, dev string) {
 		out := h.Run("ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link")
 		return strings.Contains(out, "inet6 fe80::") && !strings.Contains(out, "tentative")
 	})
+}
+
+// upLinkLocal sets each host's dev up, then waits until every one's
+// link-local address passed DAD (DAD runs on all of them at once).
+func upLinkLocal(t *testing.T, hs ...*host) {
+	t.Helper()
+	for _, h := range hs {
+		h.Run("ip", "link", "set", h.dev, "up")
+	}
+	for _, h := range hs {
+		waitLinkLocal(t, h, h.dev)
+	}
 }
 
 // dhclient6 runs ISC dhclient -6 once (-1) in h on dev with DUID-LL (so
@@ -96,20 +108,11 @@ func addr6(t *testing.T, h *host, dev string) string {
 	return got
 }
 
-type lease6JSON struct {
-	Network, MAC, IP, State, Family, Hostname string
-	ClientID                                  string `json:"client_id"`
-	Static                                    bool
-}
-
-func leases6(t *testing.T, vs *instance) map[string]lease6JSON {
+// leases6 is vs's DHCPv6 leases by address.
+func leases6(t *testing.T, vs *instance) map[string]control.Lease {
 	t.Helper()
-	var ls []lease6JSON
-	if err := json.Unmarshal([]byte(vs.mustCLI("show", "leases", "--json")), &ls); err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]lease6JSON{}
-	for _, l := range ls {
+	m := map[string]control.Lease{}
+	for _, l := range vs.leaseList() {
 		if l.Family == "ipv6" {
 			m[l.IP] = l
 		}
@@ -143,11 +146,8 @@ func TestDHCPv6Stateful(t *testing.T) {
 `, tap.StableMAC(devs[2]), reserved))
 	for i, h := range hs {
 		h.dev = devs[i]
-		h.Run("ip", "link", "set", devs[i], "up")
 	}
-	for i, h := range hs { // DAD runs on all three at once
-		waitLinkLocal(t, h, devs[i])
-	}
+	upLinkLocal(t, hs...)
 	want := []string{"fd00:124::100", "fd00:124::101", reserved}
 	dirs := make([]string, 2)
 	for i := range 2 {
@@ -187,15 +187,8 @@ func TestDHCPv6Stateful(t *testing.T) {
 	}
 
 	clientID := leases6(t, vs)[want[0]].ClientID
-	var gwMAC pkt.MAC
-	for _, e := range vs.fdb() {
-		if e.Port == "gw-v6" {
-			gwMAC = mustMAC(t, e.MAC)
-		}
-	}
-	vs.cmd.Process.Kill()
-	<-vs.done
-	vs2 := restartVswitch(t, vs)
+	gwMAC := vs.gatewayMAC("v6")
+	vs2 := killRestart(t, vs)
 	checkLeases6(vs2)
 	// dhclient's RENEW comes at T1 (30 min): the test sends the one it
 	// would, from host 0 with its DUID and IAID, to the restarted server
@@ -207,24 +200,11 @@ func TestDHCPv6Stateful(t *testing.T) {
 	if _, err2 := fmt.Sscan(iaidText, &iaid); err != nil || err2 != nil {
 		t.Fatalf("client id %q", clientID)
 	}
-	w := pkt.DHCPv6Writer{B: make([]byte, 256)}
-	w.Header(pkt.DHCPv6Renew, 0x7e7e7e)
-	w.Option(pkt.DHCPv6OptClientID, duid)
-	w.Option(pkt.DHCPv6OptServerID, append([]byte{0, 3, 0, 1}, gwMAC[:]...))
-	at := w.Begin(pkt.DHCPv6OptIANA)
-	w.U32(iaid)
-	w.U32(0)
-	w.U32(0)
-	ad := w.Begin(pkt.DHCPv6OptIAAddr)
-	w.Addr(netip.MustParseAddr(want[0]))
-	w.U32(0)
-	w.U32(0)
-	w.End(ad)
-	w.End(at)
+	msg := testnet.DHCPv6Client(pkt.DHCPv6Renew, 0x7e7e7e, duid, append([]byte{0, 3, 0, 1}, gwMAC[:]...), false, iaid, netip.MustParseAddr(want[0]))
 	raw := testnet.OpenRaw(t, hs[0].Netns, devs[0])
 	// Sent once a second, as a client retransmits (RFC 8415 18.2.4): the
 	// restarted gateway answers once its link-local address passed DAD.
-	renew := dhcp6Raw(mustMAC(t, hs[0].mac(devs[0])), w.B[:w.N])
+	renew := dhcp6Raw(mustMAC(t, hs[0].mac(devs[0])), msg)
 	for tries := 0; ; {
 		f, ok := raw.Recv(time.Second)
 		if !ok {
@@ -269,8 +249,7 @@ func TestDHCPv6Stateless(t *testing.T) {
     dhcp6: {}
 `)
 	h.dev = dev
-	h.Run("ip", "link", "set", dev, "up")
-	waitLinkLocal(t, h, dev)
+	upLinkLocal(t, h)
 	dir := dhclient6(t, h, dev, true) // its script runs with RENEW6 for the information-only reply
 	if got := scriptVar(t, dir, "RENEW6", "new_dhcp6_name_servers"); got != "fd00:125::1" {
 		t.Fatalf("DNS servers %q, want fd00:125::1", got)
@@ -289,41 +268,18 @@ func TestDHCPv6Stateless(t *testing.T) {
 // dhcp6Raw frames a DHCPv6 message from src (its EUI-64 link-local
 // address) to ff02::1:2, port 546 to 547, checksum set.
 func dhcp6Raw(src pkt.MAC, msg []byte) []byte {
-	const off = pkt.EthernetLen + pkt.IPv6Len
-	b := make([]byte, off+pkt.UDPLen+len(msg))
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: pkt.MulticastMAC6(pkt.IPv6AllDHCP), Src: src, Type: pkt.TypeIPv6})
-	ip := pkt.IPv6(b[pkt.EthernetLen:])
-	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(pkt.UDPLen + len(msg)), NextHeader: pkt.ProtoUDP, HopLimit: 1,
-		Src: pkt.LinkLocalFromMAC(src), Dst: pkt.IPv6AllDHCP})
-	u := b[off:]
+	u := make([]byte, pkt.UDPLen+len(msg))
 	binary.BigEndian.PutUint16(u[0:], pkt.DHCPv6ClientPort)
 	binary.BigEndian.PutUint16(u[2:], pkt.DHCPv6ServerPort)
-	binary.BigEndian.PutUint16(u[4:], uint16(pkt.UDPLen+len(msg)))
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
 	copy(u[pkt.UDPLen:], msg)
-	pkt.UDP(u).SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoUDP, uint16(len(u))))
-	return b
+	return frame6(pkt.MulticastMAC6(pkt.IPv6AllDHCP), src, pkt.LinkLocalFromMAC(src), pkt.IPv6AllDHCP, 1, pkt.ProtoUDP, u)
 }
 
 // dhcp6Msg is a client message with a DUID, an optional server id, Rapid
-// Commit, and an IA_NA unless typ is INFORMATION-REQUEST.
+// Commit, and an empty IA_NA (IAID 1) unless typ is INFORMATION-REQUEST.
 func dhcp6Msg(typ uint8, xid uint32, duid, serverID []byte, rapid bool) []byte {
-	w := pkt.DHCPv6Writer{B: make([]byte, 256)}
-	w.Header(typ, xid)
-	w.Option(pkt.DHCPv6OptClientID, duid)
-	if serverID != nil {
-		w.Option(pkt.DHCPv6OptServerID, serverID)
-	}
-	if rapid {
-		w.Option(pkt.DHCPv6OptRapidCommit, nil)
-	}
-	if typ != pkt.DHCPv6InfoRequest {
-		at := w.Begin(pkt.DHCPv6OptIANA)
-		w.U32(1)
-		w.U32(0)
-		w.U32(0)
-		w.End(at)
-	}
-	return w.B[:w.N]
+	return testnet.DHCPv6Client(typ, xid, duid, serverID, rapid, 1, netip.Addr{})
 }
 
 // TestDHCPv6Abuse: one guest, from its own (learned) MAC, asks for leases
@@ -346,12 +302,7 @@ func TestDHCPv6Abuse(t *testing.T) {
     dhcp6: {range: "fd00:126::100-fd00:126::1ff"}
 `)
 	bad.dev, good.dev = pb, pg
-	for _, h := range []*host{bad, good} {
-		h.Run("ip", "link", "set", h.dev, "up")
-	}
-	for _, h := range []*host{bad, good} {
-		waitLinkLocal(t, h, h.dev)
-	}
+	upLinkLocal(t, bad, good)
 	mac := mustMAC(t, bad.mac(pb))
 	raw := testnet.OpenRaw(t, bad.Netns, pb)
 	for i := range 7 {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -258,12 +257,8 @@ func TestDHCPAbuse(t *testing.T) {
 		t.Fatalf("legitimate client got %q after the flood, want 10.222.0.14", ip)
 	}
 	want[good.mac(pg)] = ip
-	var leases []leaseJSON
-	if err := json.Unmarshal([]byte(vs.mustCLI("show", "leases", "--json")), &leases); err != nil {
-		t.Fatalf("show leases --json: %v", err)
-	}
 	got := map[string]string{}
-	for _, l := range leases {
+	for _, l := range vs.leaseList() {
 		if l.Network != "lab" || l.State != "bound" || got[l.MAC] != "" {
 			t.Errorf("lease %+v", l)
 		}

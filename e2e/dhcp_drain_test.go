@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strconv"
@@ -141,14 +140,7 @@ func (c dhcpCounters) sub(old dhcpCounters) dhcpCounters {
 // leaseExpiry reads the expiry of mac's lease from `show leases --json`.
 func (in *instance) leaseExpiry(mac string) time.Time {
 	in.t.Helper()
-	var ls []struct {
-		MAC    string    `json:"mac"`
-		Expiry time.Time `json:"expiry"`
-	}
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "leases", "--json")), &ls); err != nil {
-		in.t.Fatal(err)
-	}
-	for _, l := range ls {
+	for _, l := range in.leaseList() {
 		if l.MAC == mac {
 			return l.Expiry
 		}

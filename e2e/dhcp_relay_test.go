@@ -254,9 +254,7 @@ func TestDHCPPerfdhcpKill(t *testing.T) {
 	t.Cleanup(func() { perf.Process.Kill(); perf.Wait() })
 	time.Sleep(3 * time.Second)
 	acks := readDHCPCounters(t, addr)["ack"]
-	vs.cmd.Process.Kill()
-	<-vs.done
-	vs2 := restartVswitch(t, vs)
+	vs2 := killRestart(t, vs)
 	bound := vs2.bound()
 	if acks < 300 || float64(bound) < acks {
 		t.Fatalf("after kill -9: %d leases bound, %v ACKs counted before the kill", bound, acks)

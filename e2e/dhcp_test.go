@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -76,11 +75,6 @@ func killPidfile(path string) {
 			p.Kill()
 		}
 	}
-}
-
-type leaseJSON struct {
-	Network, MAC, IP, Hostname, State string
-	Static                            bool
 }
 
 // TestDHCPClients: busybox udhcpc, ISC dhclient and dhcpcd each lease an
@@ -169,9 +163,7 @@ func TestDHCPClients(t *testing.T) {
 
 	// kill -9, restart on the same state directory: the same leases,
 	// read back from the store.
-	vs.cmd.Process.Kill()
-	<-vs.done
-	vs2 := restartVswitch(t, vs)
+	vs2 := killRestart(t, vs)
 	if after := vs2.leases(); !maps.Equal(after, before) {
 		t.Fatalf("after kill -9 the leases are\n%v\nwant\n%v", after, before)
 	}
@@ -218,13 +210,8 @@ type leaseKey struct{ network, mac, ip string }
 // leases reads `show leases --json` as a set, with each lease's state.
 func (in *instance) leases() map[leaseKey]string {
 	in.t.Helper()
-	var ls []leaseJSON
-	out := in.mustCLI("show", "leases", "--json")
-	if err := json.Unmarshal([]byte(out), &ls); err != nil {
-		in.t.Fatalf("show leases --json: %v\n%s", err, out)
-	}
 	m := map[leaseKey]string{}
-	for _, l := range ls {
+	for _, l := range in.leaseList() {
 		k := leaseKey{l.Network, l.MAC, l.IP}
 		if _, dup := m[k]; dup {
 			in.t.Fatalf("lease listed twice: %+v", l)

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -345,14 +343,5 @@ func udpQueryFrame(t *testing.T, srcMAC, dstMAC, src, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	smac, err1 := net.ParseMAC(srcMAC)
-	dmac, err2 := net.ParseMAC(dstMAC)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("MACs %q %q", srcMAC, dstMAC)
-	}
-	sip, dip := netip.MustParseAddr(src), netip.MustParseAddr("10.230.0.1")
-	b := make([]byte, pkt.UDP4FrameHdrLen+len(q))
-	copy(b[pkt.UDP4FrameHdrLen:], q)
-	pkt.EncodeUDP4Frame(b, pkt.MAC(dmac), pkt.MAC(smac), pkt.IPv4Fields{TTL: 64, Src: sip, Dst: dip}, 5353, 53, len(q))
-	return b
+	return udpFrame4(t, dstMAC, srcMAC, src, "10.230.0.1", 5353, 53, string(q))
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,9 +35,7 @@ type evpnStatus struct {
 func (in *instance) evpn() evpnStatus {
 	in.t.Helper()
 	var st evpnStatus
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "evpn", "--json")), &st); err != nil {
-		in.t.Fatal(err)
-	}
+	in.showJSON("evpn", &st)
 	return st
 }
 

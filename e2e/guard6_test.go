@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"net/netip"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
@@ -16,12 +13,25 @@ import (
 // raw6 builds Ethernet/IPv6 carrying the ICMPv6 message msg, with its
 // checksum.
 func raw6(dst, src pkt.MAC, sip, dip netip.Addr, msg []byte) []byte {
-	b := make([]byte, max(14+40+len(msg), 60))
+	return frame6(dst, src, sip, dip, 255, pkt.ProtoICMPv6, msg)
+}
+
+// frame6 builds Ethernet/IPv6 (hop limit hop) carrying l4, an ICMPv6
+// message or a UDP datagram (proto), and sets its checksum.
+func frame6(dst, src pkt.MAC, sip, dip netip.Addr, hop, proto uint8, l4 []byte) []byte {
+	const off = pkt.EthernetLen + pkt.IPv6Len
+	b := make([]byte, max(off+len(l4), 60))
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: dst, Src: src, Type: pkt.TypeIPv6})
-	ip := pkt.IPv6(b[14:])
-	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(len(msg)), NextHeader: pkt.ProtoICMPv6, HopLimit: 255, Src: sip, Dst: dip})
-	copy(b[54:], msg)
-	pkt.ICMPv6(b[54 : 54+len(msg)]).SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoICMPv6, uint16(len(msg))))
+	ip := pkt.IPv6(b[pkt.EthernetLen:])
+	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(len(l4)), NextHeader: proto, HopLimit: hop, Src: sip, Dst: dip})
+	m := b[off : off+len(l4)]
+	copy(m, l4)
+	pseudo := ip.PseudoHeaderChecksum(proto, uint16(len(l4)))
+	if proto == pkt.ProtoUDP {
+		pkt.UDP(m).SetChecksum(pseudo)
+	} else {
+		pkt.ICMPv6(m).SetChecksum(pseudo)
+	}
 	return b
 }
 
@@ -61,23 +71,12 @@ func ndMsg(typ uint8, flags uint8, target netip.Addr, lla pkt.MAC) []byte {
 // sentinel) does.
 func TestGuard6SLAAC(t *testing.T) {
 	requireE2E(t, "ping", "udhcpc")
-	g, v := newHost6(t, "6g"), newHost6(t, "6v")
-	pg, pv := testnet.Name("g6"), testnet.Name("g6")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s, guard: dhcp}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab6
+	vs, g, v, pg, pv := guardedPair6(t, "6g", "6v", `  - name: lab6
     address: 10.227.0.1/24
     address6: "fd00:124::1/64"
     dhcp: {range: 10.227.0.10-10.227.0.20}
-`, pg, g.Name, pv, v.Name))
-	var gwMAC pkt.MAC
-	for _, e := range vs.fdb() {
-		if strings.HasPrefix(e.Port, "gw-") {
-			gwMAC = mustMAC(t, e.MAC)
-		}
-	}
+`)
+	gwMAC := vs.gatewayMAC("lab6")
 	g.dev = pg
 	v.Run("ip", "link", "set", pv, "up")
 	// IPv6 comes up after the lease only to keep the test short: up with
@@ -118,7 +117,7 @@ networks:
 		raw.Send(raw6(pkt.MulticastMAC6(pkt.SolicitedNode(vAddr)), gmac, netip.IPv6Unspecified(), pkt.SolicitedNode(vAddr), ndMsg(pkt.ICMPv6NeighSolicit, 0, vAddr, pkt.MAC{})))
 	}
 	raw.Send(raw6(vmac, gmac, own, vAddr, echoMsg("sentinel 6")))
-	awaitSentinel6(t, sniff, "sentinel 6", func(d []byte) bool {
+	awaitSentinel(t, sniff, "sentinel 6", func(d []byte) bool {
 		if len(d) < 14+40+24 || pkt.Ethernet(d).Type() != pkt.TypeIPv6 {
 			return false
 		}
@@ -142,22 +141,13 @@ networks:
 // neighbour, which gets the sentinel sent after them.
 func TestGuard6DHCPv6(t *testing.T) {
 	requireE2E(t, "ping", "dhclient")
-	g, v := newHost6(t, "6d"), newHost6(t, "6w")
-	pg, pv := testnet.Name("g6"), testnet.Name("g6")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s, guard: dhcp}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab6d
+	vs, g, v, pg, pv := guardedPair6(t, "6d", "6w", `  - name: lab6d
     address: 10.228.0.1/24
     address6: "fd00:125::1/64"
     dhcp6: {range: "fd00:125::100-fd00:125::1ff"}
-`, pg, g.Name, pv, v.Name))
+`)
 	g.dev, v.dev = pg, pv
-	for _, h := range []*host{g, v} {
-		h.Run("ip", "link", "set", h.dev, "up")
-		waitLinkLocal(t, h, h.dev)
-	}
+	upLinkLocal(t, g, v)
 	dhclient6(t, g, pg, false)
 	const leased = "fd00:125::100"
 	if got := addr6(t, g, pg); got != leased {
@@ -171,51 +161,46 @@ networks:
 	vLL := pkt.LinkLocalFromMAC(vmac)
 	raw := testnet.OpenRaw(t, g.Netns, pg)
 	sniff := testnet.OpenRaw(t, v.Netns, pv)
-	before := vs.ports()[pg].Drops
+	// attack sends n1 echoes from the next lease, then the sentinel from
+	// the guest's own: each of the n1 is dropped as spoofed_ip, none
+	// reaches the neighbour, the sentinel does.
 	const n1 = 15
-	for range n1 {
-		raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg("spoof: the next lease")))
+	attack := func(spoof, sentinel string) {
+		t.Helper()
+		before := vs.ports()[pg].Drops
+		for range n1 {
+			raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg(spoof)))
+		}
+		raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg(sentinel)))
+		awaitSentinel(t, sniff, sentinel, func([]byte) bool { return false })
+		checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
 	}
-	raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg("sentinel 6d")))
-	awaitSentinel6(t, sniff, "sentinel 6d", func([]byte) bool { return false })
-	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
+	attack("spoof: the next lease", "sentinel 6d")
 
 	// kill -9 and start again: the binding comes back from the lease
 	// store (the port's host MAC is its stable one), so the guest's
 	// pings from its lease pass without a new DHCPv6 exchange, and the
 	// spoofed source is still dropped.
-	vs.cmd.Process.Kill()
-	<-vs.done
-	vs = restartVswitch(t, vs)
+	vs = killRestart(t, vs)
 	if got := g.pingCount("fd00:125::1", n); got != n {
 		t.Fatalf("after kill -9 and a restart, the guarded guest's pings from its lease: %d of %d", got, n)
 	}
-	before = vs.ports()[pg].Drops
-	for range n1 {
-		raw.Send(raw6(vmac, gmac, netip.MustParseAddr("fd00:125::101"), vLL, echoMsg("spoof: after the restart")))
-	}
-	raw.Send(raw6(vmac, gmac, netip.MustParseAddr(leased), vLL, echoMsg("sentinel 6r")))
-	awaitSentinel6(t, sniff, "sentinel 6r", func([]byte) bool { return false })
-	checkDropsSince(t, vs, pg, before, map[string]uint64{"spoofed_ip": n1})
+	attack("spoof: after the restart", "sentinel 6r")
 }
 
-// awaitSentinel6 reads frames at the neighbour until sentinel arrives;
-// one carrying "spoof", or one spoofed says is, fails the test.
-func awaitSentinel6(t *testing.T, sniff *testnet.Raw, sentinel string, spoofed func([]byte) bool) {
+// guardedPair6 starts vswitch with a guest g on a `guard: dhcp` TAP port
+// pg and its neighbour v on a plain one pv; network is the YAML list
+// below `networks:`.
+func guardedPair6(t *testing.T, gTag, vTag, network string) (vs *instance, g, v *host, pg, pv string) {
 	t.Helper()
-	for {
-		f, ok := sniff.Recv(5 * time.Second)
-		if !ok {
-			t.Fatalf("%q never reached the neighbour", sentinel)
-		}
-		d := f.Data
-		if bytes.Contains(d, []byte(sentinel)) {
-			return
-		}
-		if bytes.Contains(d, []byte("spoof")) || spoofed(d) {
-			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
-		}
-	}
+	g, v = newHost6(t, gTag), newHost6(t, vTag)
+	pg, pv = testnet.Name("g6"), testnet.Name("g6")
+	vs = startVswitch(t, fmt.Sprintf(`ports:
+  - {name: %s, type: tap, netns: %s, guard: dhcp}
+  - {name: %s, type: tap, netns: %s}
+networks:
+`, pg, g.Name, pv, v.Name)+network)
+	return vs, g, v, pg, pv
 }
 
 // checkDropsSince compares port's drop counters, less before, with want

@@ -112,7 +112,7 @@ networks:
 		raw.Send(notIP)
 	}
 	raw.Send(rawUDP(vmac, own, leased, vIP, "sentinel 1"))
-	awaitSentinel(t, sniff, "sentinel 1", other, own, gwIP)
+	awaitSentinel(t, sniff, "sentinel 1", spoofedV4(other, own, gwIP))
 	want := map[string]uint64{"spoofed_mac": n0 + n2, "spoofed_ip": n1, "spoofed_arp": n3, "guard_ethertype": n4}
 	checkDrops(t, vs.ports()[pg].Drops, want, pg)
 
@@ -156,16 +156,14 @@ networks:
 	rs.Send(rawUDP(vmac, other, sIP, vIP, "spoof: static, another MAC"))
 	rs.Send(rawARP(vmac, smac, smac, gwIP, vIP))
 	rs.Send(rawUDP(vmac, smac, sIP, vIP, "sentinel 2"))
-	awaitSentinel(t, sniff, "sentinel 2", other, smac, gwIP)
+	awaitSentinel(t, sniff, "sentinel 2", spoofedV4(other, smac, gwIP))
 	checkDrops(t, vs.ports()[ps].Drops, map[string]uint64{"spoofed_mac": 1, "spoofed_ip": 1, "spoofed_arp": 1}, ps)
 	checkDrops(t, vs.ports()[pv].Drops, map[string]uint64{}, pv)
 }
 
-// awaitSentinel reads frames at the victim until the one carrying
-// sentinel; none before it may be a spoofed one: a "spoof" payload, the
-// source MAC other, or an ARP in which attacker claims the gateway's
-// address gw.
-func awaitSentinel(t *testing.T, sniff *testnet.Raw, sentinel string, other, attacker pkt.MAC, gw netip.Addr) {
+// awaitSentinel reads frames at the neighbour until the one carrying
+// sentinel; none before it may carry "spoof" or be one spoofed says is.
+func awaitSentinel(t *testing.T, sniff *testnet.Raw, sentinel string, spoofed func([]byte) bool) {
 	t.Helper()
 	for {
 		f, ok := sniff.Recv(5 * time.Second)
@@ -173,13 +171,21 @@ func awaitSentinel(t *testing.T, sniff *testnet.Raw, sentinel string, other, att
 			t.Fatalf("%q never reached the neighbour", sentinel)
 		}
 		d := f.Data
-		if bytes.Contains(d, []byte("spoof")) || len(d) >= 12 && bytes.Equal(d[6:12], other[:]) ||
-			len(d) >= 42 && pkt.Ethernet(d).Type() == pkt.TypeARP && pkt.ARP(d[14:]).SenderIP() == gw && pkt.ARP(d[14:]).SenderMAC() == attacker {
-			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 64)])
+		if bytes.Contains(d, []byte("spoof")) || spoofed(d) {
+			t.Fatalf("a spoofed frame reached the neighbour: % x", d[:min(len(d), 80)])
 		}
 		if bytes.Contains(d, []byte(sentinel)) {
 			return
 		}
+	}
+}
+
+// spoofedV4 says a frame is spoofed when its source MAC is other, or it
+// is an ARP in which attacker claims the gateway's address gw.
+func spoofedV4(other, attacker pkt.MAC, gw netip.Addr) func([]byte) bool {
+	return func(d []byte) bool {
+		return len(d) >= 12 && bytes.Equal(d[6:12], other[:]) ||
+			len(d) >= 42 && pkt.Ethernet(d).Type() == pkt.TypeARP && pkt.ARP(d[14:]).SenderIP() == gw && pkt.ARP(d[14:]).SenderMAC() == attacker
 	}
 }
 

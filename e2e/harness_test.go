@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/control"
+	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/testnet"
 )
 
@@ -132,39 +134,58 @@ func (in *instance) mustCLI(args ...string) string {
 	return out
 }
 
-type fdbEntry struct {
-	VLAN   uint16 `json:"vlan"`
-	MAC    string `json:"mac"`
-	Port   string `json:"port"`
-	Static bool   `json:"static"`
-	Remote string `json:"remote"`
-}
+// fdbEntry is an address as `show fdb --json` prints it.
+type fdbEntry = control.FDBEntry
 
 func (in *instance) fdb() []fdbEntry {
 	in.t.Helper()
 	var out []fdbEntry
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "fdb", "--json")), &out); err != nil {
-		in.t.Fatalf("show fdb --json: %v", err)
-	}
+	in.showJSON("fdb", &out)
 	return out
 }
 
-type portStatus struct {
-	Name      string            `json:"name"`
-	RxPackets uint64            `json:"rx_packets"`
-	RxBytes   uint64            `json:"rx_bytes"`
-	TxPackets uint64            `json:"tx_packets"`
-	TxBytes   uint64            `json:"tx_bytes"`
-	Drops     map[string]uint64 `json:"drops"`
-	Driver    map[string]uint64 `json:"driver"`
+// showJSON decodes `show WHAT --json` into v.
+func (in *instance) showJSON(what string, v any) {
+	in.t.Helper()
+	out := in.mustCLI("show", what, "--json")
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		in.t.Fatalf("show %s --json: %v\n%s", what, err, out)
+	}
 }
+
+// leaseList is `show leases --json`.
+func (in *instance) leaseList() []control.Lease {
+	in.t.Helper()
+	var ls []control.Lease
+	in.showJSON("leases", &ls)
+	return ls
+}
+
+// gatewayMAC is the MAC of network's gateway port (gw-NETWORK) in the
+// FDB; the test fails if there is none.
+func (in *instance) gatewayMAC(network string) pkt.MAC {
+	in.t.Helper()
+	fdb := in.fdb()
+	for _, e := range fdb {
+		if e.Port == "gw-"+network {
+			m, err := pkt.ParseMAC(e.MAC)
+			if err != nil {
+				in.t.Fatalf("the gateway's MAC in show fdb: %v", err)
+			}
+			return m
+		}
+	}
+	in.t.Fatalf("no FDB entry for the gateway of %s: %+v", network, fdb)
+	return pkt.MAC{}
+}
+
+// portStatus is a port as `show ports --json` prints it.
+type portStatus = control.PortStatus
 
 func (in *instance) ports() map[string]portStatus {
 	in.t.Helper()
 	var out []portStatus
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "ports", "--json")), &out); err != nil {
-		in.t.Fatalf("show ports --json: %v", err)
-	}
+	in.showJSON("ports", &out)
 	m := map[string]portStatus{}
 	for _, p := range out {
 		m[p.Name] = p
@@ -261,6 +282,15 @@ func requireE2E(t testing.TB, cmds ...string) {
 	}
 	testnet.RequireRoot(t)
 	testnet.RequireCommands(t, append([]string{"ip"}, cmds...)...)
+}
+
+// killRestart kills old with SIGKILL, as a crash would, and starts a new
+// process on its config and state directory.
+func killRestart(t testing.TB, old *instance) *instance {
+	t.Helper()
+	old.cmd.Process.Kill()
+	<-old.done
+	return restartVswitch(t, old)
 }
 
 // restartVswitch starts a new process on the config and state directory

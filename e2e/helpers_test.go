@@ -125,6 +125,32 @@ func (in *instance) captureLines(port string, n int) []string {
 	return lines
 }
 
+// captureEchoes captures exactly k frames on port while guest pings dst
+// every 50 ms: each must be an echo request from src to dst or its reply
+// (as the port sees them, so src is the translated address behind a NAT),
+// and both directions must be there.
+func (in *instance) captureEchoes(guest *host, port string, k int, src, dst string) {
+	t := in.t
+	t.Helper()
+	pinger := guest.Start("ping", "-i", "0.05", dst)
+	defer pinger.Process.Kill()
+	lines := in.captureLines(port, k)
+	dirs := map[string]int{}
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, src+" > "+dst+": ICMP echo request"):
+			dirs["out"]++
+		case strings.Contains(l, dst+" > "+src+": ICMP echo reply"):
+			dirs["in"]++
+		default:
+			t.Fatalf("not an echo between %s and %s in %s's capture: %q", src, dst, port, l)
+		}
+	}
+	if dirs["out"] == 0 || dirs["in"] == 0 {
+		t.Fatalf("%s's capture saw only one direction: %v\n%s", port, dirs, strings.Join(lines, "\n"))
+	}
+}
+
 // afpacketPair starts a vswitch with two AF_PACKET ports (v1, v2) on
 // veths to two hosts, whose ends get cidr1 and cidr2.
 func afpacketPair(t testing.TB, tag, cidr1, cidr2 string) (vs *instance, h1, h2 *host) {

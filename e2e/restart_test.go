@@ -280,9 +280,7 @@ func TestReload(t *testing.T) {
 func (in *instance) status() control.Status {
 	in.t.Helper()
 	var st control.Status
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "status", "--json")), &st); err != nil {
-		in.t.Fatalf("show status --json: %v", err)
-	}
+	in.showJSON("status", &st)
 	return st
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/control"
 	"github.com/vswitch/vswitch/internal/testnet"
 	"github.com/vswitch/vswitch/internal/testvm"
 )
@@ -42,7 +43,7 @@ func TestRootless(t *testing.T) {
 		t.Fatalf("guest cannot ping the gateway:\n%s", vm.Output())
 	}
 	out, err := exec.Command(bin, "--control", sock, "show", "leases", "--json").Output()
-	var leases []leaseJSON
+	var leases []control.Lease
 	if err != nil || json.Unmarshal(out, &leases) != nil {
 		t.Fatalf("show leases --json: %v\n%s", err, out)
 	}

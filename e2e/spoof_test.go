@@ -15,17 +15,25 @@ import (
 
 // Guests that lie about their IPv4 source address (issue 13, item 1).
 
-// udpEcho answers every datagram on ADDR PORT with itself, forever.
-const udpEcho = `import socket,sys
+// udpServer and udpClient open the sockets of the UDP scripts: a server
+// bound to ADDR PORT; a client bound to local port SPORT, with a 2 s
+// timeout.
+const (
+	udpServer = `import socket,sys
 s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
-while True:
+`
+	udpClient = `import socket,sys
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
+`
+)
+
+// udpEcho answers every datagram on ADDR PORT with itself, forever.
+const udpEcho = udpServer + `while True:
     d,a=s.recvfrom(2048); s.sendto(d,a)`
 
 // udpAsk sends TEXT from local port SPORT to ADDR PORT and prints the
 // answer.
-const udpAsk = `import socket,sys
-s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
-s.sendto(sys.argv[4].encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode())`
+const udpAsk = udpClient + `s.sendto(sys.argv[4].encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode())`
 
 // udpFrame4 is an Ethernet frame with a UDP datagram from
 // src:sport to dst:dport, built by hand so its source can be anyone's.
@@ -39,18 +47,6 @@ func udpFrame4(t *testing.T, dstMAC, srcMAC, src, dst string, sport, dport uint1
 		t.Fatalf("udpFrame4: %v %v %v %v", err1, err2, err3, err4)
 	}
 	return rawUDPPorts(pkt.MAC(dm), pkt.MAC(sm), s, d, sport, dport, data)
-}
-
-// gatewayMAC is the MAC of network's gateway, from the FDB.
-func gatewayMAC(t *testing.T, vs *instance, network string) string {
-	t.Helper()
-	for _, e := range vs.fdb() {
-		if e.Port == "gw-"+network {
-			return e.MAC
-		}
-	}
-	t.Fatalf("no FDB entry for the gateway of %s: %+v", network, vs.fdb())
-	return ""
 }
 
 // udpAskUntil repeats udpAsk from h until text comes back and returns
@@ -140,7 +136,7 @@ uplinks:
 
 	const n = 5
 	raw := testnet.OpenRaw(t, a.Netns, pa)
-	spoof := udpFrame4(t, gatewayMAC(t, vs, "a"), a.mac(pa), "192.168.248.10", "10.247.0.1", 40000, 9000, "spoof")
+	spoof := udpFrame4(t, vs.gatewayMAC("a").String(), a.mac(pa), "192.168.248.10", "10.247.0.1", 40000, 9000, "spoof")
 	for range n {
 		raw.Send(spoof)
 	}
@@ -195,7 +191,7 @@ func TestSpoofRouted(t *testing.T) {
 	if !g.ping("10.249.0.1", 3) || !out.ping("192.168.249.10", 3) {
 		t.Fatal("the guest and the outside host cannot reach each other on a routed network")
 	}
-	gw, xmac := gatewayMAC(t, vs, "lab"), x.mac(px)
+	gw, xmac := vs.gatewayMAC("lab").String(), x.mac(px)
 	raw := testnet.OpenRaw(t, x.Netns, px)
 
 	wo := out.watch(outDev, "udp and dst port 9000")

@@ -129,22 +129,12 @@ networks:
 	// First an upgrade whose new process takes the sockets and then fails
 	// (its config names a device that is not there): the old process
 	// takes its own copies back, the guest's stream with them.
-	path := filepath.Join(vs.dir, "vswitch.yaml")
-	good, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := strings.Replace(string(good), "networks:", "  - {name: nosuch, type: afpacket, device: vstnosuch0}\nnetworks:", 1)
-	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	restore := vs.breakConfig(t)
 	if o, err := vs.cli("upgrade"); err == nil || !strings.Contains(o, "carries on") {
 		t.Fatalf("upgrade to a process that fails to take over: %v\n%s", err, o)
 	}
 	same("after a failed upgrade", vs.cmd.Process.Pid)
-	if err := os.WriteFile(path, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	pid := vs.upgradeAndWait(t, vs.cmd.Process.Pid)
 	n := <-pings
 	t.Logf("pings to the guest across a failed upgrade and an upgrade: %d of %d answered", n, echoes)

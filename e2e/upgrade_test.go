@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,6 +140,28 @@ uplinks:
 		t.Fatal("h1 cannot reach h2 or the outside before the upgrade")
 	}
 	return vs, h1, h2, out, p1, p2
+}
+
+// breakConfig adds to the config file a port whose device is not there
+// (vstnosuch0), so a new process loads it, takes the devices over, then
+// fails; restore writes the file back as it was.
+func (u *upInstance) breakConfig(t *testing.T) (restore func()) {
+	t.Helper()
+	path := filepath.Join(u.dir, "vswitch.yaml")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(good), "networks:", "  - {name: nosuch, type: afpacket, device: vstnosuch0}\nnetworks:", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if err := os.WriteFile(path, good, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // pingLoss runs n echoes every interval from h to dst in the background;
@@ -312,9 +333,7 @@ func TestUpgrade(t *testing.T) {
 func (u *upInstance) download() control.ConnEntry {
 	u.t.Helper()
 	var conns []control.ConnEntry
-	if err := json.Unmarshal([]byte(u.mustCLI("show", "conntrack", "--json")), &conns); err != nil {
-		u.t.Fatalf("show conntrack --json: %v", err)
-	}
+	u.showJSON("conntrack", &conns)
 	var best control.ConnEntry // the probe before it has a flow too
 	for _, c := range conns {
 		if c.Proto == "tcp" && strings.HasPrefix(c.Inside, "10.233.0.11:") && strings.HasSuffix(c.Inside, "10.233.9.1:8000") && c.State == "established" && c.BytesIn >= best.BytesIn {
@@ -356,15 +375,7 @@ func TestUpgradeFails(t *testing.T) {
 
 	// The new process loads this config, takes the devices, then cannot
 	// open the extra port: the old one takes its devices back.
-	path := filepath.Join(vs.dir, "vswitch.yaml")
-	good, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := strings.Replace(string(good), "networks:", "  - {name: nosuch, type: afpacket, device: vstnosuch0}\nnetworks:", 1)
-	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	restore := vs.breakConfig(t)
 	o, err := vs.cli("upgrade")
 	if err == nil || !strings.Contains(o, fmt.Sprintf("upgrade failed, pid %d carries on", pid)) || !strings.Contains(o, "vstnosuch0") {
 		t.Fatalf("upgrade to a process that fails to take over: %v\n%s", err, o)
@@ -393,9 +404,7 @@ func TestUpgradeFails(t *testing.T) {
 		t.Fatal("h1 cannot reach the outside after the failed upgrades")
 	}
 
-	if err := os.WriteFile(path, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	vs.mustCLI("upgrade")
 	if st := vs.status(); st.PID == pid || st.LastUpgradeError != "" {
 		t.Fatalf("the good upgrade after: %+v", st)

@@ -29,16 +29,7 @@ func TestUplinkDHCPWithoutRouter(t *testing.T) {
 	if !strings.Contains(vs.log.String(), "no default route") {
 		t.Fatalf("the log does not say the lease has no router:\n%s", vs.log)
 	}
-	noRoute := func() float64 {
-		return metric(t, scrape(t, addr), "vswitch_uplink_drops_total", `reason="no_route",uplink="wan"`)
-	}
-	before := noRoute()
-	if n := guest.pingCount("10.99.0.1", 3); n != 0 {
-		t.Fatalf("%d replies from beyond a link without a router", n)
-	}
-	if d := noRoute() - before; d != 3 {
-		t.Fatalf("no_route drops went up by %v, want 3 (one per echo)", d)
-	}
+	requireNoRoute(t, guest, addr, "10.99.0.1", 3)
 	// Still up and still routing on the link: the sentinel.
 	if !guest.ping("10.252.0.1", 3) {
 		t.Fatal("the outside link stopped answering after the off-link echoes")
@@ -46,5 +37,22 @@ func TestUplinkDHCPWithoutRouter(t *testing.T) {
 	if st := vs.mustCLI("show", "status"); !strings.Contains(st, "uplink wan:") || !strings.Contains(st, "no default route") ||
 		!strings.Contains(st, "10.252.0.5") {
 		t.Fatalf("show status does not say the uplink has no default route:\n%s", st)
+	}
+}
+
+// requireNoRoute pings dst n times from guest: none is answered, and the
+// uplink wan's no_route drops (in the metrics at addr) grow by exactly n,
+// one per echo.
+func requireNoRoute(t *testing.T, guest *host, addr, dst string, n int) {
+	t.Helper()
+	noRoute := func() float64 {
+		return metric(t, scrape(t, addr), "vswitch_uplink_drops_total", `reason="no_route",uplink="wan"`)
+	}
+	before := noRoute()
+	if got := guest.pingCount(dst, n); got != 0 {
+		t.Fatalf("%d of %d echoes to %s answered with no router known", got, n, dst)
+	}
+	if d := noRoute() - before; d != float64(n) {
+		t.Fatalf("no_route drops went up by %v for %d echoes to %s, want %d (one per echo)", d, n, dst, n)
 	}
 }

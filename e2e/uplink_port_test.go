@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -52,19 +51,17 @@ uplinks:
 	if got := guest.pingEvery("10.247.0.1", n, "0.02"); got != n {
 		t.Fatalf("%d of %d pings answered through the NAT", got, n)
 	}
-	want := portStatus{Name: "wan", RxPackets: 1 + n, RxBytes: arpIn + n*echo, TxPackets: 2 + n, TxBytes: 2*arpOut + n*echo, Drops: map[string]uint64{}}
-	if p := wan(); fmt.Sprint(p) != fmt.Sprint(want) {
-		t.Fatalf("uplink after %d pings: %+v\nwant %+v", n, p, want)
+	want := [4]uint64{1 + n, arpIn + n*echo, 2 + n, 2*arpOut + n*echo} // rx packets, bytes; tx packets, bytes
+	if p := wan(); [4]uint64{p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes} != want || len(p.Drops) != 0 || len(p.Driver) != 0 {
+		t.Fatalf("uplink after %d pings: %+v\nwant rx %d/%d B, tx %d/%d B, no drop or driver counter", n, p, want[0], want[1], want[2], want[3])
 	}
 	var kind []struct{ Name, Type, Mode string }
-	if err := json.Unmarshal([]byte(vs.mustCLI("show", "ports", "--json")), &kind); err != nil {
-		t.Fatal(err)
-	}
+	vs.showJSON("ports", &kind)
 	if len(kind) != 3 || fmt.Sprint(kind[1]) != "{wan uplink routed}" {
 		t.Fatalf("show ports: %+v, want the uplink second as {wan uplink routed}", kind)
 	}
 	text := scrape(t, addr)
-	for name, v := range map[string]uint64{"rx_packets": want.RxPackets, "rx_bytes": want.RxBytes, "tx_packets": want.TxPackets, "tx_bytes": want.TxBytes} {
+	for name, v := range map[string]uint64{"rx_packets": want[0], "rx_bytes": want[1], "tx_packets": want[2], "tx_bytes": want[3]} {
 		if got := metric(t, text, "vswitch_port_"+name+"_total", `port="wan"`); got != float64(v) {
 			t.Errorf("vswitch_port_%s_total{port=\"wan\"} = %v, want %d", name, got, v)
 		}
@@ -76,25 +73,8 @@ uplinks:
 		t.Fatalf("port del wan: %v %s", err, o)
 	}
 
-	// K frames captured on the uplink while the guest pings: tcpdump reads
-	// exactly K, each an echo between the uplink's and the outside host's
+	// 10 frames captured on the uplink while the guest pings: tcpdump
+	// reads exactly 10, each an echo between the uplink's and the outside host's
 	// addresses (translated), both ways.
-	const k = 10
-	pinger := guest.Start("ping", "-i", "0.05", "10.247.0.1")
-	defer pinger.Process.Kill()
-	lines := vs.captureLines("wan", k)
-	dirs := map[string]int{}
-	for _, l := range lines {
-		switch {
-		case strings.Contains(l, "10.247.0.5 > 10.247.0.1: ICMP echo request"):
-			dirs["out"]++
-		case strings.Contains(l, "10.247.0.1 > 10.247.0.5: ICMP echo reply"):
-			dirs["in"]++
-		default:
-			t.Fatalf("not a translated echo in the uplink's capture: %q", l)
-		}
-	}
-	if dirs["out"] == 0 || dirs["in"] == 0 {
-		t.Fatalf("capture saw only one direction: %v\n%s", dirs, strings.Join(lines, "\n"))
-	}
+	vs.captureEchoes(guest, "wan", 10, "10.247.0.5", "10.247.0.1")
 }

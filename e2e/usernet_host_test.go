@@ -12,16 +12,12 @@ import (
 
 // udpEchoFrom answers each datagram with "ADDR:PORT|" (who it came
 // from) and the datagram.
-const udpEchoFrom = `import socket,sys
-s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
-while True:
+const udpEchoFrom = udpServer + `while True:
     d,a=s.recvfrom(65535); s.sendto(("%s:%d|" % a).encode()+d, a)`
 
 // udpAskBig sends TEXT repeated N times from local port SPORT to ADDR
 // PORT and prints the answer.
-const udpAskBig = `import socket,sys
-s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[3]))); s.settimeout(2)
-s.sendto((sys.argv[4]*int(sys.argv[5])).encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(65535).decode())`
+const udpAskBig = udpClient + `s.sendto((sys.argv[4]*int(sys.argv[5])).encode(), (sys.argv[1], int(sys.argv[2]))); print(s.recv(65535).decode())`
 
 // TestUserUplinkHostLoopback: with host_loopback, a guest reaches the
 // host's 127.0.0.1 through 10.0.2.2 (a download checks out; a DNS server

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,9 +127,7 @@ func userUplinkPort(t *testing.T, vs *instance, hostNS, guest *host, metrics str
 		t.Fatalf("user uplink port drops %v, driver %v", after.Drops, after.Driver)
 	}
 	var kind []struct{ Name, Type, Mode string }
-	if err := json.Unmarshal([]byte(vs.mustCLI("show", "ports", "--json")), &kind); err != nil {
-		t.Fatal(err)
-	}
+	vs.showJSON("ports", &kind)
 	if !slices.Contains(kind, struct{ Name, Type, Mode string }{"host", "uplink", "routed"}) {
 		t.Fatalf("show ports: %+v, want {host uplink routed}", kind)
 	}
@@ -141,23 +138,7 @@ func userUplinkPort(t *testing.T, vs *instance, hostNS, guest *host, metrics str
 	if got := metric(t, text, "vswitch_port_info", `port="host",type="uplink"`); got != 1 {
 		t.Fatalf("vswitch_port_info of the user uplink: %v", got)
 	}
-	const k = 6
-	pinger := guest.Start("ping", "-i", "0.05", "10.243.0.1")
-	defer pinger.Process.Kill()
-	dirs := map[string]int{}
-	for _, l := range vs.captureLines("host", k) {
-		switch {
-		case strings.Contains(l, "192.168.243.10 > 10.243.0.1: ICMP echo request"):
-			dirs["out"]++
-		case strings.Contains(l, "10.243.0.1 > 192.168.243.10: ICMP echo reply"):
-			dirs["in"]++
-		default:
-			t.Fatalf("not an echo in the user uplink's capture: %q", l)
-		}
-	}
-	if dirs["out"] == 0 || dirs["in"] == 0 {
-		t.Fatalf("the capture saw one direction only: %v", dirs)
-	}
+	vs.captureEchoes(guest, "host", 6, "192.168.243.10", "10.243.0.1")
 }
 
 // startUserLab runs vswitch in hostNS (the host, for vswitch's sockets)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vswitch/vswitch/dhcp6"
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // newPort6DHCP is newPort6 with a DHCPv6 server; no range: stateless.
@@ -24,21 +25,9 @@ func newPort6DHCP(t *testing.T, stateful bool) *Port {
 // dhcp6Frame frames a client's message from guestMAC's link-local
 // address to dst, port 546 to 547, with a correct UDP checksum.
 func dhcp6Frame(dmac pkt.MAC, dst netip.Addr, typ uint8, serverID []byte) []byte {
-	w := pkt.DHCPv6Writer{B: make([]byte, 256)}
-	w.Header(typ, 0x0a0b0c)
-	w.Option(pkt.DHCPv6OptClientID, append([]byte{0, 3, 0, 1}, guestMAC[:]...))
-	if serverID != nil {
-		w.Option(pkt.DHCPv6OptServerID, serverID)
-	}
-	if typ != pkt.DHCPv6InfoRequest {
-		at := w.Begin(pkt.DHCPv6OptIANA)
-		w.U32(1)
-		w.U32(0)
-		w.U32(0)
-		w.End(at)
-	}
-	u := make([]byte, pkt.UDPLen+w.N)
-	copy(u[pkt.UDPLen:], w.B[:w.N])
+	msg := testnet.DHCPv6Client(typ, 0x0a0b0c, append([]byte{0, 3, 0, 1}, guestMAC[:]...), serverID, false, 1, netip.Addr{})
+	u := make([]byte, pkt.UDPLen+len(msg))
+	copy(u[pkt.UDPLen:], msg)
 	u[0], u[1], u[2], u[3], u[4], u[5] = 0x02, 0x22, 0x02, 0x23, byte(len(u)>>8), byte(len(u))
 	b := frame6(dmac, guestMAC, guest6LL, dst, 1, pkt.ProtoUDP, u)
 	ip := pkt.IPv6(b[pkt.EthernetLen:])

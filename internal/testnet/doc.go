@@ -1,7 +1,9 @@
 // Package testnet builds real test topologies for end-to-end tests: named
 // network namespaces, veth pairs, addresses, and commands run inside a
 // namespace, all through iproute2; and raw AF_PACKET sockets opened inside
-// a namespace, which write and read whole frames, 802.1Q tags included.
+// a namespace, which write and read whole frames, 802.1Q tags included;
+// and the few messages tests of several packages craft alike
+// (DHCPv6Client).
 //
 // Every name it hands out carries the "vst" prefix (or the one a package
 // asks for with PrefixName) and a per-test suffix, and everything is
