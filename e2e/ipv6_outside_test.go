@@ -281,16 +281,7 @@ uplinks:
 		_, err := guest.Output("ping", "-6", "-c", "1", "-W", "1", "2001:db8:248::1")
 		return err == nil
 	})
-	noRoute := func() float64 {
-		return metric(t, scrape(t, metrics), "vswitch_uplink_drops_total", `reason="no_route",uplink="wan"`)
-	}
-	before := noRoute()
-	if n := guest.pingCount("2001:db8:999::1", 2); n != 0 {
-		t.Fatalf("%d echoes answered with no router known", n)
-	}
-	if d := noRoute() - before; d != 2 {
-		t.Fatalf("no_route grew by %v for 2 echoes", d)
-	}
+	requireNoRoute(t, guest, metrics, "2001:db8:999::1", 2)
 	// The outside's router advertisement: router lifetime 1800 s, its MAC
 	// in the source link-layer option.
 	outMAC := mustMAC(t, out.mac(outDev))

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -29,9 +28,7 @@ type mdbRow struct {
 func (in *instance) mdb() []mdbRow {
 	in.t.Helper()
 	var out []mdbRow
-	if err := json.Unmarshal([]byte(in.mustCLI("show", "mdb", "--json")), &out); err != nil {
-		in.t.Fatalf("show mdb --json: %v", err)
-	}
+	in.showJSON("mdb", &out)
 	return out
 }
 
