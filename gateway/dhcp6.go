@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"encoding/binary"
-
 	"github.com/vswitch/vswitch/dhcp6"
 	"github.com/vswitch/vswitch/internal/pkt"
 )
@@ -75,15 +73,10 @@ func (p *Port) DeliverDHCP6(rep dhcp6.Reply) {
 	f, b := newFrame()
 	n := len(rep.Msg)
 	copy(b[dhcp6Off:], rep.Msg)
-	u := b[pkt.EthernetLen+pkt.IPv6Len : dhcp6Off+n]
-	binary.BigEndian.PutUint16(u[0:], pkt.DHCPv6ServerPort)
-	binary.BigEndian.PutUint16(u[2:], pkt.DHCPv6ClientPort)
-	binary.BigEndian.PutUint16(u[4:], uint16(pkt.UDPLen+n))
-	u[6], u[7] = 0, 0
+	src := v.srcFor(rep.Dst)
+	pkt.EncodeUDP(b[pkt.EthernetLen+pkt.IPv6Len:], src, rep.Dst, pkt.DHCPv6ServerPort, pkt.DHCPv6ClientPort, n)
 	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: rep.DstMAC, Src: p.mac, Type: pkt.TypeIPv6})
-	ip := pkt.IPv6(b[pkt.EthernetLen:])
-	ip.Encode(&pkt.IPv6Fields{PayloadLen: uint16(pkt.UDPLen + n), NextHeader: pkt.ProtoUDP, HopLimit: 64, Src: v.srcFor(rep.Dst), Dst: rep.Dst})
-	pkt.UDP(u).SetChecksum(ip.PseudoHeaderChecksum(pkt.ProtoUDP, uint16(pkt.UDPLen+n)))
+	pkt.IPv6(b[pkt.EthernetLen:]).Encode(&pkt.IPv6Fields{PayloadLen: uint16(pkt.UDPLen + n), NextHeader: pkt.ProtoUDP, HopLimit: 64, Src: src, Dst: rep.Dst})
 	end := dhcp6Off + n
 	clear(b[end:max(end, 60)])
 	p.send(f, max(end, 60))

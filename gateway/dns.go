@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -67,10 +66,8 @@ func (p *Port) DeliverDNSTCP(s dns.TCPSegment) {
 		}
 		tcpOff = pkt.EthernetLen + pkt.IPv6Len
 	}
-	thl := pkt.TCPMinLen
-	if s.MSS != 0 {
-		thl += 4
-	}
+	tf := pkt.TCPFields{SrcPort: dnsPort, DstPort: s.Dst.Port(), Seq: s.Seq, Ack: s.Ack, Flags: s.Flags, Window: s.Window, MSS: s.MSS}
+	thl := tf.EncodedLen()
 	n := tcpOff + thl + len(s.Payload)
 	if n > vswitch.SmallDataLen {
 		return // the server's segments fit its MSS
@@ -78,12 +75,7 @@ func (p *Port) DeliverDNSTCP(s dns.TCPSegment) {
 	f, b := newFrame()
 	copy(b[tcpOff+thl:], s.Payload)
 	t := pkt.TCP(b[tcpOff:n])
-	t.Encode(&pkt.TCPFields{SrcPort: dnsPort, DstPort: s.Dst.Port(), Seq: s.Seq, Ack: s.Ack, Flags: s.Flags, Window: s.Window})
-	if s.MSS != 0 {
-		t[12] = byte(thl / 4 << 4)
-		t[20], t[21] = 2, 4 // the MSS option (RFC 793)
-		binary.BigEndian.PutUint16(t[22:], s.MSS)
-	}
+	t.Encode(&tf)
 	var pseudo uint16
 	if dst.Is6() {
 		pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: s.DstMAC, Src: p.mac, Type: pkt.TypeIPv6})

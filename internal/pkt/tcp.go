@@ -131,22 +131,39 @@ func (t TCP) UpdateChecksumPseudoHeaderAddress(old, new netip.Addr, fullChecksum
 	binary.BigEndian.PutUint16(t[TCPChecksumOffset:], c)
 }
 
-// TCPFields describes a header without options for Encode.
+// TCPFields describes a header for Encode: no options, or only MSS.
 type TCPFields struct {
 	SrcPort, DstPort uint16
 	Seq, Ack         uint32
 	Flags            uint8 // TCPFlagSYN etc.
 	Window           uint16
+	MSS              uint16 // non-zero: an MSS option (a SYN's), 4 bytes more
 }
 
-// Encode writes a 20-byte header: data offset 5, urgent pointer 0 and
+// TCPMSSOptionLen is the length of the MSS option (kind 2, length 4).
+const TCPMSSOptionLen = 4
+
+// EncodedLen is the header length Encode writes for f.
+func (f *TCPFields) EncodedLen() int {
+	if f.MSS != 0 {
+		return TCPMinLen + TCPMSSOptionLen
+	}
+	return TCPMinLen
+}
+
+// Encode writes a header of f.EncodedLen() bytes: urgent pointer 0 and
 // checksum 0, to be set with SetChecksum once the payload is in place.
 func (t TCP) Encode(f *TCPFields) {
+	hl := f.EncodedLen()
 	binary.BigEndian.PutUint16(t[0:], f.SrcPort)
 	binary.BigEndian.PutUint16(t[2:], f.DstPort)
 	binary.BigEndian.PutUint32(t[4:], f.Seq)
 	binary.BigEndian.PutUint32(t[8:], f.Ack)
-	t[12], t[13] = TCPMinLen/4<<4, f.Flags
+	t[12], t[13] = byte(hl/4<<4), f.Flags
 	binary.BigEndian.PutUint16(t[14:], f.Window)
 	clear(t[16:20])
+	if f.MSS != 0 {
+		t[20], t[21] = 2, TCPMSSOptionLen // RFC 9293 3.2
+		binary.BigEndian.PutUint16(t[22:], f.MSS)
+	}
 }

@@ -96,14 +96,21 @@ func (u UDP) storeFull(c uint16) {
 }
 
 // EncodeUDP writes a UDP header for a payload of n bytes already in place
-// at u[8:], with the checksum over the pseudo-header.
+// at u[8:], with the checksum over the pseudo-header of src and dst
+// (both IPv4 or both IPv6).
 func EncodeUDP(u []byte, src, dst netip.Addr, sport, dport uint16, n int) {
 	binary.BigEndian.PutUint16(u[0:], sport)
 	binary.BigEndian.PutUint16(u[2:], dport)
 	binary.BigEndian.PutUint16(u[4:], uint16(UDPLen+n))
 	u[6], u[7] = 0, 0
-	s, d := src.As4(), dst.As4()
-	ph := PseudoHeaderChecksum(ProtoUDP, s[:], d[:], uint16(UDPLen+n))
+	var ph uint16
+	if src.Is4() {
+		s, d := src.As4(), dst.As4()
+		ph = PseudoHeaderChecksum(ProtoUDP, s[:], d[:], uint16(UDPLen+n))
+	} else {
+		s, d := src.As16(), dst.As16()
+		ph = PseudoHeaderChecksum(ProtoUDP, s[:], d[:], uint16(UDPLen+n))
+	}
 	c := ^Checksum(u[:UDPLen+n], ph)
 	if c == 0 {
 		c = 0xffff
