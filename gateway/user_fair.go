@@ -30,6 +30,11 @@ const (
 	userBucketBytes = 512 << 10 // what one queue holds: 8 super-frames
 	userBucketLen   = 512       // and at most this many packets
 	userQuantum     = 64 << 10  // bytes a queue hands the stack per turn
+	// userEndBytes is room past userBucketBytes for segments that end a
+	// TCP flow (FIN or RST): behind a guest's own full queue of data, a
+	// lost RST leaves its flow open in the stack for good, holding a
+	// host socket (a killed flooder's 256 flows did, under load).
+	userEndBytes = 64 << 10
 )
 
 // userBucket is one source's queue: the port's writer puts, the injector
@@ -72,9 +77,13 @@ func (u *userFair) bucketOf(f *vswitch.Frame) *userBucket {
 func (u *userFair) add(f *vswitch.Frame) {
 	b := u.bucketOf(f)
 	n := int64(f.Len())
+	limit := int64(userBucketBytes)
+	if endsFlow(f.Bytes()) {
+		limit += userEndBytes
+	}
 	// Counted before it is queued, so the injector never sees a bucket
 	// empty by its count that holds a packet.
-	if b.bytes.Add(n) > userBucketBytes {
+	if b.bytes.Add(n) > limit {
 		b.bytes.Add(-n)
 		u.full.Add(1)
 		return
@@ -132,4 +141,17 @@ func (u *userFair) turn(b *userBucket, inject func(*vswitch.Frame)) {
 		f.Release()
 	}
 	u.active.Put(b)
+}
+
+// endsFlow reports whether frame b is an IPv4 TCP segment with FIN or RST.
+func endsFlow(b []byte) bool {
+	if len(b) < pkt.EthernetLen || pkt.Ethernet(b).Type() != pkt.TypeIPv4 {
+		return false
+	}
+	ip := pkt.IPv4(b[pkt.EthernetLen:])
+	if !ip.Valid() || ip.Protocol() != pkt.ProtoTCP || ip.IsFragment() {
+		return false
+	}
+	t := pkt.TCP(ip.Payload())
+	return t.Valid() && t.Flags()&(pkt.TCPFlagFIN|pkt.TCPFlagRST) != 0
 }

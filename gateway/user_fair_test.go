@@ -74,3 +74,58 @@ func TestUserFair(t *testing.T) {
 		}
 	}
 }
+
+// tcpEndFrame is a TCP segment from src with flags and n bytes of payload.
+func tcpEndFrame(src netip.Addr, flags uint8, n int) *vswitch.Frame {
+	b := make([]byte, pkt.EthernetLen+pkt.IPv4MinLen+pkt.TCPMinLen+n)
+	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Type: pkt.TypeIPv4})
+	ip := pkt.IPv4(b[pkt.EthernetLen:])
+	ip.Encode(&pkt.IPv4Fields{TotalLen: uint16(len(b) - pkt.EthernetLen), TTL: 64, Protocol: pkt.ProtoTCP, Src: src, Dst: remoteIP})
+	pkt.TCP(ip.Payload()).Encode(&pkt.TCPFields{SrcPort: 40000, DstPort: 80, Flags: flags})
+	return frameOf(b)
+}
+
+// TestUserFairFlowEnds: behind a guest's full queue of data, its RST and
+// FIN segments still go to the stack (up to userEndBytes more; a lost one
+// leaves the flow open there for good), data and other TCP segments do
+// not, and the room for ends is bounded too.
+func TestUserFairFlowEnds(t *testing.T) {
+	var u userFair
+	u.init()
+	src := netip.MustParseAddr("192.168.122.10")
+	add := func(f *vswitch.Frame) { u.add(f); f.Release() }
+	const chunk = 64 << 10
+	for range userBucketBytes / chunk { // exactly full
+		add(fairFrame(src, chunk))
+	}
+	if u.full.Load() != 0 {
+		t.Fatalf("%d dropped while filling", u.full.Load())
+	}
+	add(fairFrame(src, 1000))                               // data: over the bound
+	add(tcpEndFrame(src, pkt.TCPFlagACK, 0))                // a bare ACK ends nothing
+	add(tcpEndFrame(src, pkt.TCPFlagRST, 0))                // kept
+	add(tcpEndFrame(src, pkt.TCPFlagFIN|pkt.TCPFlagACK, 0)) // kept
+	if got := u.full.Load(); got != 2 {
+		t.Fatalf("dropped %d, want 2 (the data and the ACK; RST and FIN kept)", got)
+	}
+	// The room for ends is bounded: RSTs carrying 1400 bytes fill what
+	// is left of userEndBytes, then are dropped.
+	end := tcpEndFrame(src, pkt.TCPFlagRST, 1400)
+	size := end.Len()
+	end.Release()
+	want := (userEndBytes - 2*(pkt.EthernetLen+pkt.IPv4MinLen+pkt.TCPMinLen)) / size
+	kept := 0
+	for range want + 10 {
+		n := u.full.Load()
+		add(tcpEndFrame(src, pkt.TCPFlagRST, 1400))
+		if u.full.Load() == n {
+			kept++
+		}
+	}
+	if kept != want {
+		t.Fatalf("%d RSTs of %d bytes kept past the bound, want %d", kept, size, want)
+	}
+	if endsFlow(fairFrame(src, 100).Bytes()) || endsFlow([]byte{1, 2, 3}) {
+		t.Fatal("endsFlow true for UDP or a runt")
+	}
+}
