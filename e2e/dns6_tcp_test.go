@@ -190,7 +190,10 @@ networks:
 		if f := segLine.FindStringSubmatch(l); f != nil {
 			mss := 0
 			if o := mssOpt.FindStringSubmatch(l); o != nil {
-				mss, _ = strconv.Atoi(o[1])
+				var err error
+				if mss, err = strconv.Atoi(o[1]); err != nil {
+					t.Fatalf("an MSS tcpdump printed does not parse: %q", l)
+				}
 			}
 			n, _ := strconv.Atoi(f[5])
 			switch {

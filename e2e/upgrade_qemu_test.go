@@ -167,7 +167,10 @@ networks:
 		p, err := vs.statusErr()
 		return err == nil && p != pid && !alive(pid)
 	})
-	pid, _ = vs.statusErr()
+	pid, err := vs.statusErr()
+	if err != nil {
+		t.Fatalf("status after the second upgrade: %v", err)
+	}
 	same("after the second upgrade", pid)
 	if n := hn.pingEvery("10.231.0.12", 50, "0.01"); n != 50 {
 		t.Fatalf("after the second upgrade: %d of 50 echoes to the guest answered", n)

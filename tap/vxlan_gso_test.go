@@ -4,6 +4,7 @@ package tap
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"runtime"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -71,9 +73,8 @@ func refSegments(t testing.TB, mss int, payload []byte) [][]byte {
 func groSocket(t *testing.T, addr string) int {
 	t.Helper()
 	fd := udpSock(t, addr)
-	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
-		t.Skipf("UDP_GRO: %v", err)
-	}
+	err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
+	testnet.RequireKernel(t, err == nil, fmt.Sprintf("UDP_GRO (%v)", err))
 	return fd
 }
 
@@ -126,9 +127,7 @@ func gsoPair(t testing.TB) (a, b *VXLAN) {
 	t.Helper()
 	a = openVX(t, "127.0.0.1", map[uint16]uint32{10: 1010}, "127.0.0.2")
 	b = openVX(t, "127.0.0.2", map[uint16]uint32{10: 1010}, "127.0.0.1")
-	if !a.gso || !b.gso {
-		t.Skip("no UDP_SEGMENT on this kernel")
-	}
+	testnet.RequireKernel(t, a.gso && b.gso, "UDP_SEGMENT")
 	return a, b
 }
 
@@ -138,9 +137,7 @@ func gsoPair(t testing.TB) (a, b *VXLAN) {
 // datagrams but the last are exactly gso_size long.
 func TestVXLANGSORuns(t *testing.T) {
 	a := openVX(t, "127.0.0.1", map[uint16]uint32{10: 1010}, "127.0.0.2")
-	if !a.gso {
-		t.Skip("no UDP_SEGMENT on this kernel")
-	}
+	testnet.RequireKernel(t, a.gso, "UDP_SEGMENT")
 	if a.Features()&vswitch.FeatVNetHdr == 0 {
 		t.Fatal("a port with UDP GSO does not take super-frames")
 	}

@@ -25,6 +25,20 @@ func RequireRoot(t testing.TB) {
 	t.Skip("end-to-end test: needs root (set VSWITCH_E2E=1 to make this a failure)")
 }
 
+// RequireKernel fails (under VSWITCH_E2E=1) or skips when the kernel
+// lacks what a test needs (ok false): CI's kernel has it, and a skip there
+// would hide the check.
+func RequireKernel(t testing.TB, ok bool, what string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("VSWITCH_E2E") == "1" {
+		t.Fatalf("VSWITCH_E2E=1 but this kernel has no %s", what)
+	}
+	t.Skipf("this kernel has no %s (set VSWITCH_E2E=1 to make this a failure)", what)
+}
+
 // RequireCommands fails (under VSWITCH_E2E=1) or skips when a tool is missing.
 func RequireCommands(t testing.TB, names ...string) {
 	t.Helper()
