@@ -62,10 +62,14 @@ func downloadChecked(t testing.TB, client *host, url, got, want string, timeout 
 // peerExchange runs the one-shot peerServer in srv on bind:port and
 // connects peerClient from cli to dst:dstPort until it gets through. It
 // fails the test unless the line comes back, and returns the address the
-// server saw.
+// server saw. An IPv6 bind address gets the IPv6 server.
 func peerExchange(t testing.TB, srv, cli *host, bind, port, dst, dstPort, what string) string {
 	t.Helper()
-	s := srv.Start("python3", "-u", "-c", peerServer, bind, port)
+	script := peerServer
+	if strings.Contains(bind, ":") {
+		script = peerServer6
+	}
+	s := srv.Start("python3", "-u", "-c", script, bind, port)
 	var reply string
 	// A connection may be taken before the server listens (a port
 	// forward accepts, then dials the guest): try until the echo comes.

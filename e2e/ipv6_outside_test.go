@@ -19,23 +19,6 @@ s=socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUS
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(30)
 c,a=s.accept(); print(a[0], flush=True); c.sendall(c.recv(100)); c.close()`
 
-// peerExchange6 is peerExchange with an IPv6 server.
-func peerExchange6(t *testing.T, srv, cli *host, bind, port, dst, dstPort, what string) string {
-	t.Helper()
-	s := srv.Start("python3", "-u", "-c", peerServer6, bind, port)
-	var reply string
-	testnet.WaitFor(t, 10*time.Second, what, func() bool {
-		o, err := cli.Output("python3", "-c", peerClient, dst, dstPort)
-		reply = o
-		return err == nil && strings.TrimSpace(o) == "ping"
-	})
-	if strings.TrimSpace(reply) != "ping" {
-		t.Fatalf("%s: echo %q", what, reply)
-	}
-	s.Wait()
-	return strings.TrimSpace(fmt.Sprint(s.Stdout))
-}
-
 // TestIPv6Outside: an uplink with address6 and gateway6 on a veth to an
 // "outside" namespace (MTU 1400 on that link). The outside pings the
 // uplink's IPv6 address. A guest of a nat network (SLAAC) pings the
@@ -154,7 +137,7 @@ uplinks:
 	}
 
 	// A port forward to the guest, reached at the uplink's IPv6 address.
-	if seen := peerExchange6(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forwarded IPv6 connection"); seen != "2001:db8:246::1" {
+	if seen := peerExchange(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forwarded IPv6 connection"); seen != "2001:db8:246::1" {
 		t.Fatalf("the guest behind the forward saw %q, want the outside host 2001:db8:246::1", seen)
 	}
 	// Unsolicited from the outside: TCP to the guest's own address (routed
@@ -175,7 +158,7 @@ uplinks:
 			t.Fatalf("an unsolicited connection to %s succeeded", u)
 		}
 	}
-	if seen := peerExchange6(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forward after the unsolicited"); seen != "2001:db8:246::1" {
+	if seen := peerExchange(t, guest, out, "::", "8082", "2001:db8:246::2", "8080", "the forward after the unsolicited"); seen != "2001:db8:246::1" {
 		t.Fatalf("the guest behind the forward saw %q", seen)
 	}
 	testnet.WaitFor(t, 10*time.Second, "the forward's connection in the guest's capture", func() bool {
@@ -211,7 +194,7 @@ uplinks:
 	}
 
 	// Routed: the outside sees the guest's own address, and reaches it.
-	if seen := peerExchange6(t, out, routed, "2001:db8:246::1", "8081", "2001:db8:246::1", "8081", "the routed IPv6 connection"); seen != rAddr.String() {
+	if seen := peerExchange(t, out, routed, "2001:db8:246::1", "8081", "2001:db8:246::1", "8081", "the routed IPv6 connection"); seen != rAddr.String() {
 		t.Fatalf("the outside host saw %q, want the routed guest's own address %v", seen, rAddr)
 	}
 	if !out.ping(rAddr.String(), 3) {

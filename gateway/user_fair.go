@@ -77,13 +77,11 @@ func (u *userFair) bucketOf(f *vswitch.Frame) *userBucket {
 func (u *userFair) add(f *vswitch.Frame) {
 	b := u.bucketOf(f)
 	n := int64(f.Len())
-	limit := int64(userBucketBytes)
-	if endsFlow(f.Bytes()) {
-		limit += userEndBytes
-	}
 	// Counted before it is queued, so the injector never sees a bucket
-	// empty by its count that holds a packet.
-	if b.bytes.Add(n) > limit {
+	// empty by its count that holds a packet. A frame is looked into
+	// (endsFlow) only once the queue is over its bound.
+	if held := b.bytes.Add(n); held > userBucketBytes &&
+		(held > userBucketBytes+userEndBytes || !endsFlow(f.Bytes())) {
 		b.bytes.Add(-n)
 		u.full.Add(1)
 		return
