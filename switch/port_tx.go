@@ -23,10 +23,12 @@ import (
 // Nobody waits for the token: a goroutine that does not get it leaves its
 // frame queued, and the holder looks at the ring again after it lets go.
 
-// burstFrames: a frame read in a batch this big or bigger goes to the
-// port's writer goroutine instead, so that a reader with a backlog and
-// the writer run on two cores, as every port did before direct writes.
-// A lone frame (a request, an ACK) is written at once.
+// burstFrames: a super-frame read in a batch this big or bigger goes to
+// the port's writer goroutine instead, so that a reader with a backlog of
+// 64 KiB copies and the writer run on two cores. Small frames are written
+// at once even in a burst: handing them over cost a wake-up per batch and
+// more CPU per frame than the write (64-byte UDP through two TAPs: 6.8 us
+// of vswitch CPU a packet direct, 7.6 handed over).
 const burstFrames = 4
 
 const (

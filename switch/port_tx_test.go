@@ -149,31 +149,38 @@ func TestDirectWrite(t *testing.T) {
 	}
 }
 
-// TestDirectBurst: a batch of burstFrames goes to the writer goroutine
-// (queued, the token handed over, the writer woken once); a smaller one
-// is written at once.
+// TestDirectBurst: a batch of burstFrames super-frames goes to the writer
+// goroutine (queued, the token handed over, the writer woken once); a
+// smaller one, or one of small frames, is written at once.
 func TestDirectBurst(t *testing.T) {
 	for _, tt := range []struct {
 		batch   int
+		size    int
 		written int
-	}{{burstFrames - 1, burstFrames - 1}, {burstFrames, 0}} {
+	}{
+		{burstFrames - 1, 60, burstFrames - 1},
+		{burstFrames, 60, burstFrames},
+		{burstFrames - 1, SmallDataLen + 1, burstFrames - 1},
+		{burstFrames, SmallDataLen + 1, 0},
+	} {
 		s, ports := benchSwitch(t, access("a", 1), access("b", 1))
 		var written int
 		out := ports[1]
 		out.tw, out.handoff = nullTry{&written}, make(chan struct{}, 1)
 		s.fdb.learn(out, 1, mac(2), time.Now().Unix())
 		frames := make([]*Frame, tt.batch)
+		data := append(frame(mac(2), mac(1)), make([]byte, tt.size-60)...)
 		for i := range frames {
-			frames[i] = NewFrame()
-			frames[i].SetData(frame(mac(2), mac(1)))
+			frames[i] = NewBigFrame()
+			frames[i].SetData(data)
 		}
 		s.ingress(ports[0], frames, time.Now().Unix())
 		queued, woken := out.q.Len(), len(out.handoff)
 		if written != tt.written || queued != tt.batch-tt.written {
-			t.Errorf("batch of %d: %d written, %d queued, want %d and %d", tt.batch, written, queued, tt.written, tt.batch-tt.written)
+			t.Errorf("batch of %d x %d bytes: %d written, %d queued, want %d and %d", tt.batch, tt.size, written, queued, tt.written, tt.batch-tt.written)
 		}
 		if wantWoken := queued > 0; (woken == 1) != wantWoken || (out.tx.Load() == txWriter) != wantWoken {
-			t.Errorf("batch of %d: writer woken %d times, token %d", tt.batch, woken, out.tx.Load())
+			t.Errorf("batch of %d x %d bytes: writer woken %d times, token %d", tt.batch, tt.size, woken, out.tx.Load())
 		}
 	}
 }

@@ -219,7 +219,8 @@ func (t *TAP) doRead(fd uintptr) bool {
 		t.riov[1].SetLen(len(rx))
 		t.riov[2].Base = &t.spill[0]
 		t.riov[2].SetLen(len(t.spill))
-		n, _, errno := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&t.riov[0])), 3)
+		// RawSyscall: non-blocking, see recvmmsg.
+		n, _, errno := unix.RawSyscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&t.riov[0])), 3)
 		switch errno {
 		case 0:
 		case unix.EAGAIN:
@@ -300,7 +301,7 @@ func (t *TAP) doWrite(fd uintptr) bool {
 		t.wiov[0].SetLen(pkt.VirtioNetHdrLen)
 		t.wiov[1].Base = &b[0]
 		t.wiov[1].SetLen(len(b))
-		_, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&t.wiov[0])), 2)
+		_, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&t.wiov[0])), 2)
 		switch errno {
 		case 0:
 			t.wsent++
