@@ -72,17 +72,6 @@ type QEMU struct {
 	late       net.Conn      // a VM the acceptor took while pausing; read after acceptDone
 }
 
-type qconn struct {
-	c      net.Conn
-	closed atomic.Bool
-}
-
-func (q *qconn) close() {
-	if q.closed.CompareAndSwap(false, true) {
-		q.c.Close()
-	}
-}
-
 var _ vswitch.Port = (*QEMU)(nil)
 
 // ErrNoPeer is returned by WriteBatch while no VM is connected.
@@ -190,7 +179,7 @@ func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
 			q.rbuf = nil
 			select {
 			case c := <-q.conns:
-				q.rc = &qconn{c: c}
+				q.rc = newQconn(c)
 				q.rbuf = make([]byte, 4*qemuMaxFrame)
 				q.rlen = 0
 				q.cur.Store(q.rc)
@@ -208,17 +197,13 @@ func (q *QEMU) ReadBatch(frames []*vswitch.Frame) (int, error) {
 			continue // a bad frame length ended the connection
 		}
 		// A frame may sit half sent for at most qemuStall.
-		if q.rlen > 0 {
-			q.rc.c.SetReadDeadline(time.Now().Add(q.stall))
-		} else {
-			q.rc.c.SetReadDeadline(time.Time{})
-		}
+		q.rc.setReadDeadline(q.rlen > 0, q.stall)
 		// After the deadline is set: a HandOver from here on moves it
 		// into the past, so this read cannot block past it.
 		if q.handing.Load() {
 			return q.park()
 		}
-		n, err := q.rc.c.Read(q.rbuf[q.rlen:])
+		n, err := q.rc.read(q.rbuf[q.rlen:])
 		q.rlen += n
 		if err != nil {
 			var ne net.Error
@@ -295,8 +280,7 @@ func (q *QEMU) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	q.wbuf = b[:0]
 	// A VM that stops reading blocks only this port's writer; its queue
 	// then tail-drops. The deadline frees the writer from a dead peer.
-	c.c.SetWriteDeadline(time.Now().Add(q.stall))
-	if _, err := c.c.Write(b); err != nil {
+	if err := c.write(b, q.stall); err != nil {
 		c.close()
 		return 0, err
 	}

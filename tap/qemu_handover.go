@@ -196,7 +196,7 @@ func AdoptQEMU(cfg QEMUConfig, h QEMUHandover) (_ *QEMU, err error) {
 	}
 	if vm != nil {
 		// The reader starts on this VM, with what the old reader had.
-		q.rc = &qconn{c: vm}
+		q.rc = newQconn(vm)
 		q.rbuf = make([]byte, QEMUMaxPending)
 		q.rlen = copy(q.rbuf, h.Pending)
 		q.cur.Store(q.rc)
