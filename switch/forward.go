@@ -93,8 +93,6 @@ func fillBatch(frames []*Frame, want int) {
 func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 	topo := s.topo.Load()
 	var bytes uint64
-	// Only super-frames make a burst worth a second core: a lone 64-byte
-	// frame costs less to write than to hand over (a wake-up each).
 	burst := len(frames) >= burstFrames
 	for i, f := range frames {
 		bytes += uint64(f.n)
@@ -102,7 +100,7 @@ func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
 			p.drop(r)
 			continue
 		}
-		f.mark, f.burst = p.mark, burst && f.n > SmallDataLen
+		f.mark, f.burst = p.mark, burst && f.n >= burstMinLen
 		eth := pkt.Ethernet(f.Bytes())
 		src := eth.Src()
 		if src.IsMulticast() || src.IsZero() {

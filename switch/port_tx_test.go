@@ -149,9 +149,10 @@ func TestDirectWrite(t *testing.T) {
 	}
 }
 
-// TestDirectBurst: a batch of burstFrames super-frames goes to the writer
-// goroutine (queued, the token handed over, the writer woken once); a
-// smaller one, or one of small frames, is written at once.
+// TestDirectBurst: a batch of burstFrames frames of burstMinLen bytes or
+// more goes to the writer goroutine (queued, the token handed over, the
+// writer woken once); a smaller batch, or one of smaller frames, is
+// written at once.
 func TestDirectBurst(t *testing.T) {
 	for _, tt := range []struct {
 		batch   int
@@ -160,7 +161,9 @@ func TestDirectBurst(t *testing.T) {
 	}{
 		{burstFrames - 1, 60, burstFrames - 1},
 		{burstFrames, 60, burstFrames},
-		{burstFrames - 1, SmallDataLen + 1, burstFrames - 1},
+		{burstFrames, burstMinLen - 1, burstFrames},
+		{burstFrames - 1, burstMinLen, burstFrames - 1},
+		{burstFrames, burstMinLen, 0},
 		{burstFrames, SmallDataLen + 1, 0},
 	} {
 		s, ports := benchSwitch(t, access("a", 1), access("b", 1))
