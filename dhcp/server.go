@@ -2,7 +2,6 @@ package dhcp
 
 import (
 	"net/netip"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,14 +199,7 @@ func NewServer(cfg Config, store *Store) *Server {
 func (s *Server) Leases() []Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Lease
-	for _, l := range s.byClient {
-		if !l.offered {
-			out = append(out, l.Lease)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
-	return out
+	return Listed(s.byClient, held)
 }
 
 // Active counts unexpired bound leases.
@@ -215,13 +207,7 @@ func (s *Server) Active() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.byClient {
-		if !l.offered && l.BoundAt(now) {
-			n++
-		}
-	}
-	return n
+	return CountBound(s.byClient, now, held)
 }
 
 // Messages returns the message counters by type name.
@@ -503,12 +489,7 @@ func (s *Server) save() error {
 }
 
 // stored is what the store keeps of this server: bound and released leases.
-func (s *Server) stored() []Lease {
-	var out []Lease
-	for _, l := range s.byClient {
-		if !l.offered {
-			out = append(out, l.Lease)
-		}
-	}
-	return out
-}
+func (s *Server) stored() []Lease { return Stored(s.byClient, held) }
+
+// held is what Stored, Listed and CountBound read of a lease.
+func held(l *lease) (*Lease, bool) { return &l.Lease, l.offered }
