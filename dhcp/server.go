@@ -42,10 +42,11 @@ type Host struct {
 	Name string
 }
 
-// How long an OFFER holds its address, and a DECLINEd address stays out.
+// How long an OFFER holds its address, and a DECLINEd address stays out;
+// dhcp6 holds an ADVERTISE and a DECLINE as long.
 const (
-	offerHold  = 60 * time.Second
-	quarantine = 10 * time.Minute
+	OfferHold  = 60 * time.Second
+	Quarantine = 10 * time.Minute
 )
 
 // DefaultMaxLeasesPerMAC is enough for a firmware and an OS that use

@@ -58,10 +58,11 @@ type From struct {
 	Unicast bool
 }
 
-// How long an ADVERTISE holds its address, and a DECLINEd one stays out.
+// How long an ADVERTISE holds its address, and a DECLINEd one stays out:
+// as long as DHCPv4's.
 const (
-	offerHold  = 60 * time.Second
-	quarantine = 10 * time.Minute
+	offerHold  = dhcp.OfferHold
+	quarantine = dhcp.Quarantine
 )
 
 // Bounds on memory a guest can make the server hold.
