@@ -42,6 +42,18 @@ func answer(p *Port, frame []byte, now time.Time) [][]byte {
 	return takeAll(p.q)
 }
 
+// answeredWith hands a new port frame and checks that it answers with
+// reply alone, or with nothing when reply is nil; it returns the port.
+func answeredWith(t *testing.T, frame, reply []byte) *Port {
+	t.Helper()
+	p := newPort()
+	out := answer(p, frame, t0)
+	if reply == nil && len(out) != 0 || reply != nil && (len(out) != 1 || string(out[0]) != string(reply)) {
+		t.Fatalf("replies\n% x\nwant\n% x", out, reply)
+	}
+	return p
+}
+
 // pad60 pads a frame to the Ethernet minimum with zeros.
 func pad60(b []byte) []byte {
 	if len(b) < 60 {
@@ -81,11 +93,7 @@ func TestGatewayARP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPort()
-			out := answer(p, tt.frame, t0)
-			if tt.reply == nil && len(out) != 0 || tt.reply != nil && (len(out) != 1 || string(out[0]) != string(tt.reply)) {
-				t.Fatalf("replies\n% x\nwant\n% x", out, tt.reply)
-			}
+			p := answeredWith(t, tt.frame, tt.reply)
 			if n := p.Neighbours(); n != map[bool]int{false: 0, true: 1}[tt.learned] {
 				t.Fatalf("%d neighbours", n)
 			}
@@ -184,11 +192,7 @@ func TestGatewayAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPort()
-			out := answer(p, tt.frame, t0)
-			if tt.reply == nil && len(out) != 0 || tt.reply != nil && (len(out) != 1 || string(out[0]) != string(tt.reply)) {
-				t.Fatalf("replies\n% x\nwant\n% x", out, tt.reply)
-			}
+			p := answeredWith(t, tt.frame, tt.reply)
 			var d [NumDrops]uint64
 			if tt.drop != noDrop {
 				d[tt.drop] = 1
