@@ -203,13 +203,20 @@ func TestUplinkDHCPLapse(t *testing.T) {
 	l.in <- reply(xid, pkt.DHCPAck, leased, cat(optServer, optLease1h)...)
 	l.expect(t) // gratuitous ARP
 	clk.waitTimer(t, 30*time.Minute)
+	// unanswered lets the client's wait d pass, takes its REQUEST for
+	// leased, lets retry pass of the 4 s it waits for an answer, and
+	// checks that it then waits next.
+	unanswered := func(d, retry, next time.Duration) {
+		t.Helper()
+		clk.Advance(d)
+		clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
+		clk.waitTimer(t, 4*time.Second)
+		clk.Advance(retry)
+		clk.waitTimer(t, next)
+	}
 
 	// T1 unanswered: held; again at half the 1796 s left.
-	clk.Advance(30 * time.Minute)
-	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
-	clk.waitTimer(t, 4*time.Second)
-	clk.Advance(4 * time.Second)
-	clk.waitTimer(t, 898*time.Second)
+	unanswered(30*time.Minute, 4*time.Second, 898*time.Second)
 	if u.Address() != netip.PrefixFrom(leased, 24) {
 		t.Fatal("address dropped before the lease lapsed")
 	}
@@ -218,19 +225,11 @@ func TestUplinkDHCPLapse(t *testing.T) {
 	xid = clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
 	l.in <- reply(xid, pkt.DHCPAck, leased, optServer...)
 	clk.waitTimer(t, 30*time.Second)
-	clk.Advance(30 * time.Second)
-	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
-	clk.waitTimer(t, 4*time.Second)
-	clk.Advance(4 * time.Second)
-	clk.waitTimer(t, 26*time.Second) // up to the lapse, not a minute
+	unanswered(30*time.Second, 4*time.Second, 26*time.Second) // up to the lapse, not a minute
 	if u.Address() != netip.PrefixFrom(leased, 24) {
 		t.Fatal("address dropped before the lease lapsed")
 	}
-	clk.Advance(26 * time.Second)
-	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
-	clk.waitTimer(t, 4*time.Second)
-	clk.Advance(4 * time.Second)
-	clk.waitTimer(t, time.Second)
+	unanswered(26*time.Second, 4*time.Second, time.Second)
 	if u.Address().IsValid() {
 		t.Fatal("address kept after the lease lapsed")
 	}
@@ -244,11 +243,7 @@ func TestUplinkDHCPLapse(t *testing.T) {
 	l.in <- reply(xid, pkt.DHCPAck, leased, optServer...)
 	l.expect(t) // gratuitous ARP
 	clk.waitTimer(t, 30*time.Second)
-	clk.Advance(30 * time.Second)
-	clientMsg(t, l.expect(t), pkt.DHCPRequest, leased, netip.Addr{})
-	clk.waitTimer(t, 4*time.Second)
-	clk.Advance(30 * time.Second)
-	clk.waitTimer(t, time.Second)
+	unanswered(30*time.Second, 30*time.Second, time.Second)
 	if u.Address().IsValid() {
 		t.Fatal("address kept after the lease lapsed")
 	}
