@@ -259,21 +259,7 @@ func TestSourceLimit(t *testing.T) {
 }
 
 func TestUDPThroughAndIdle(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		b := make([]byte, 65536)
-		for {
-			n, a, err := pc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(append([]byte("echo:"), b[:n]...), a)
-		}
-	}()
+	pc := hostUDP(t, func(_ net.Addr, b []byte) []byte { return append([]byte("echo:"), b...) })
 	s, g := newPair(t, Config{UDPIdle: 200 * time.Millisecond}, pc.LocalAddr().String())
 	c, err := gonet.DialUDP(g.st, nil, &tcpip.FullAddress{NIC: 1, Addr: remote, Port: 53}, ipv4.ProtocolNumber)
 	if err != nil {
@@ -466,21 +452,7 @@ func TestForwardLoopbackClient(t *testing.T) {
 // that would open a flow past MaxFlows is dropped and counted, the open
 // flows still carry datagrams, and a flow that ends idle frees its slot.
 func TestUDPFlowsFull(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		b := make([]byte, 2048)
-		for {
-			n, a, err := pc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(b[:n], a)
-		}
-	}()
+	pc := hostUDP(t, func(_ net.Addr, b []byte) []byte { return b })
 	s, g := newPair(t, Config{MaxFlows: 2, UDPIdle: time.Second}, pc.LocalAddr().String())
 	var cs []*gonet.UDPConn
 	for port := range uint16(3) {
