@@ -56,18 +56,7 @@ func clientMsg(t *testing.T, b []byte, typ uint8, want, server netip.Addr) uint3
 // serverMsg is a server's reply to the uplink: a BOOTREPLY of type typ
 // for xid and chaddr, yiaddr, then opts (code, length, data...) as given.
 func serverMsg(op uint8, xid uint32, chaddr pkt.MAC, typ uint8, yiaddr netip.Addr, opts ...byte) []byte {
-	m := make([]byte, 240)
-	m[0], m[1], m[2] = op, 1, 6
-	binary.BigEndian.PutUint32(m[4:], xid)
-	if yiaddr.IsValid() {
-		y := yiaddr.As4()
-		copy(m[16:], y[:])
-	}
-	copy(m[28:], chaddr[:])
-	binary.BigEndian.PutUint32(m[236:], 0x63825363)
-	m = append(m, 53, 1, typ)
-	m = append(m, opts...)
-	m = append(m, 255)
+	m := bootp(op, xid, 0, netip.Addr{}, yiaddr, chaddr, typ, opts)
 	return udpFrame(pkt.Broadcast, dhcpSrvMAC, dhcpSrvIP, netip.MustParseAddr("255.255.255.255"), 64, 67, 68, m)
 }
 
