@@ -262,11 +262,5 @@ func TestForwardUDPNoLeaks(t *testing.T) {
 		}
 	}
 	once() // a flow left open when the stack closes
-	done := make(chan struct{})
-	go func() { s.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end an open UDP forward flow")
-	}
+	closeWithin(t, s, 5*time.Second, "Close did not end an open UDP forward flow")
 }

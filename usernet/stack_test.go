@@ -173,6 +173,18 @@ func echoServer(t *testing.T) string {
 // checksums its stack checks. With gso, the guest sends TSO super-frames
 // with partial checksums too, and they enter the stack whole. Either way
 // the data moves in far fewer TCP packets than its 1448-byte segments.
+// closeWithin closes s and fails t with why unless Close returns within d.
+func closeWithin(t *testing.T, s *Stack, d time.Duration, why string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatal(why)
+	}
+}
+
 func TestTCPThrough(t *testing.T) {
 	for _, gso := range []bool{false, true} {
 		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
@@ -400,13 +412,7 @@ func TestCloseWithFlows(t *testing.T) {
 	if n := s.Flows(); n != 3 {
 		t.Fatalf("%d flows, want 3", n)
 	}
-	done := make(chan struct{})
-	go func() { s.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return with flows open")
-	}
+	closeWithin(t, s, 10*time.Second, "Close did not return with flows open")
 	if n := s.Flows(); n != 0 {
 		t.Fatalf("%d flows after Close", n)
 	}
