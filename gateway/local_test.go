@@ -261,7 +261,7 @@ func TestGatewayICMPRateExact(t *testing.T) {
 // guestDHCP is a DHCP message from the guest (to the broadcast address
 // unless dst says otherwise).
 func guestDHCP(typ uint8, xid uint32, flags uint16, ciaddr netip.Addr, dst netip.Addr, opts ...byte) []byte {
-	m := bootp(pkt.BOOTRequest, xid, flags, ciaddr, netip.Addr{}, guestMAC, typ, opts)
+	m := bootp(pkt.BOOTRequest, xid, flags, bootpAddrs{ci: ciaddr}, guestMAC, typ, opts)
 	m = append(m, make([]byte, 300-len(m))...)
 	src := netip.IPv4Unspecified()
 	if ciaddr.IsValid() {

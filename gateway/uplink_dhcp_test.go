@@ -56,7 +56,7 @@ func clientMsg(t *testing.T, b []byte, typ uint8, want, server netip.Addr) uint3
 // serverMsg is a server's reply to the uplink: a BOOTREPLY of type typ
 // for xid and chaddr, yiaddr, then opts (code, length, data...) as given.
 func serverMsg(op uint8, xid uint32, chaddr pkt.MAC, typ uint8, yiaddr netip.Addr, opts ...byte) []byte {
-	m := bootp(op, xid, 0, netip.Addr{}, yiaddr, chaddr, typ, opts)
+	m := bootp(op, xid, 0, bootpAddrs{yi: yiaddr}, chaddr, typ, opts)
 	return udpFrame(pkt.Broadcast, dhcpSrvMAC, dhcpSrvIP, netip.MustParseAddr("255.255.255.255"), 64, 67, 68, m)
 }
 
