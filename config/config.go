@@ -126,11 +126,17 @@ type Network struct {
 
 // DHCP configures the DHCPv4 server of a network.
 type DHCP struct {
+	LeaseConfig
+	Hosts []DHCPHost
+}
+
+// LeaseConfig is what the DHCP and DHCPv6 servers share: the addresses
+// they lease, for how long, and the DNS servers and domain they tell.
+type LeaseConfig struct {
 	RangeStart, RangeEnd netip.Addr
 	Lease                time.Duration
 	DNS                  []netip.Addr
 	Domain               string
-	Hosts                []DHCPHost
 	MaxLeasesPerMAC      int // what one source MAC may hold at once (dnsmasq has no per-MAC limit; its dhcp-lease-max is per server)
 }
 

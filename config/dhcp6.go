@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -14,14 +13,12 @@ import (
 
 // DHCP6 configures the DHCPv6 server of a network with address6. With a
 // range it hands out addresses (stateful, the RA's M flag); without one
-// it answers INFORMATION-REQUEST only (stateless, the O flag).
+// it answers INFORMATION-REQUEST only (stateless, the O flag): the range
+// is then invalid. DNS defaults to the gateway's address6 while dns is on,
+// Domain to dhcp.domain.
 type DHCP6 struct {
-	RangeStart, RangeEnd netip.Addr // invalid: stateless
-	Lease                time.Duration
-	DNS                  []netip.Addr // default: the gateway's address6 while dns is on
-	Domain               string       // default: dhcp.domain
-	Hosts                []DHCP6Host
-	MaxLeasesPerMAC      int
+	LeaseConfig
+	Hosts []DHCP6Host
 }
 
 // DHCP6Host is a static reservation by MAC or by DUID.
@@ -33,75 +30,43 @@ type DHCP6Host struct {
 }
 
 func (d *decoder) dhcp6(n *yaml.Node, path string) *DHCP6 {
-	h := &DHCP6{Lease: DefaultLease, MaxLeasesPerMAC: DefaultMaxLeasesPerMAC}
-	d.fields(n, path, "dhcp6", []string{"range", "lease", "dns", "domain", "hosts", "max_leases_per_mac"}, func(key string, k, v *yaml.Node) {
-		kp := path + "." + key
-		switch key {
-		case "range":
-			h.RangeStart, h.RangeEnd = d.addrRange(v, kp, is6, "fd00:122::100-fd00:122::1ff")
-		case "lease":
-			d.duration(v, kp, time.Minute, &h.Lease)
-		case "dns":
-			d.seq(v, kp, func(i int, item *yaml.Node) {
-				p := fmt.Sprintf("%s[%d]", kp, i)
-				if a := d.addr6(item, p); a.IsValid() {
-					h.DNS = append(h.DNS, a)
-				}
-			})
-		case "domain":
-			d.domain(v, kp, &h.Domain)
-		case "max_leases_per_mac":
-			d.int(v, kp, 1, 1<<16, &h.MaxLeasesPerMAC)
-		case "hosts":
-			ids, ips := map[string]bool{}, map[netip.Addr]bool{}
-			d.seq(v, kp, func(i int, item *yaml.Node) {
-				p := fmt.Sprintf("%s[%d]", kp, i)
-				var hs DHCP6Host
-				ids6, hasIP := 0, false // keys given, valid or not: a bad value is reported once
-				d.fields(item, p, "a DHCPv6 host", []string{"mac", "duid", "ip", "name"}, func(key string, _, v *yaml.Node) {
-					switch key {
-					case "mac", "duid":
-						ids6++
-					case "ip":
-						hasIP = true
+	h := &DHCP6{LeaseConfig: defaultLeaseConfig}
+	d.leaseServer(n, path, "dhcp6", &h.LeaseConfig, true, func(item *yaml.Node, p string, seen hostSeen) {
+		var hs DHCP6Host
+		ids6, hasIP := 0, false // keys given, valid or not: a bad value is reported once
+		d.fields(item, p, "a DHCPv6 host", []string{"mac", "duid", "ip", "name"}, func(key string, _, v *yaml.Node) {
+			switch key {
+			case "mac", "duid":
+				ids6++
+			case "ip":
+				hasIP = true
+			}
+			switch key {
+			case "mac":
+				hs.MAC = d.hostMAC(v, p+".mac", seen)
+			case "duid":
+				if s, ok := d.scalar(v, p+".duid"); ok {
+					b, err := hex.DecodeString(strings.ReplaceAll(s, ":", ""))
+					switch {
+					case err != nil || len(b) < 3 || len(b) > pkt.DHCPv6MaxDUIDLen:
+						d.errf(v, p+".duid", "%q is not a DUID in hex, like 00:03:00:01:52:54:00:12:34:56", s)
+					case seen.ids["duid "+string(b)]:
+						d.errf(v, p+".duid", "%s has two host entries", s)
+					default:
+						hs.DUID = b
+						seen.ids["duid "+string(b)] = true
 					}
-					switch key {
-					case "mac":
-						d.mac(v, p+".mac", &hs.MAC)
-						if id := "mac " + hs.MAC.String(); ids[id] {
-							d.errf(v, p+".mac", "%s has two host entries", hs.MAC)
-						} else {
-							ids[id] = true
-						}
-					case "duid":
-						if s, ok := d.scalar(v, p+".duid"); ok {
-							b, err := hex.DecodeString(strings.ReplaceAll(s, ":", ""))
-							switch {
-							case err != nil || len(b) < 3 || len(b) > pkt.DHCPv6MaxDUIDLen:
-								d.errf(v, p+".duid", "%q is not a DUID in hex, like 00:03:00:01:52:54:00:12:34:56", s)
-							case ids["duid "+string(b)]:
-								d.errf(v, p+".duid", "%s has two host entries", s)
-							default:
-								hs.DUID = b
-								ids["duid "+string(b)] = true
-							}
-						}
-					case "ip":
-						hs.IP = d.addr6(v, p+".ip")
-						if hs.IP.IsValid() && ips[hs.IP] {
-							d.errf(v, p+".ip", "%s is given to two hosts", hs.IP)
-						}
-						ips[hs.IP] = true
-					case "name":
-						d.str(v, p+".name", &hs.Name)
-					}
-				})
-				if ids6 != 1 || !hasIP {
-					d.errf(item, p, "a DHCPv6 host needs ip and one of mac or duid")
 				}
-				h.Hosts = append(h.Hosts, hs)
-			})
+			case "ip":
+				hs.IP = d.hostIP(v, p+".ip", true, seen)
+			case "name":
+				d.str(v, p+".name", &hs.Name)
+			}
+		})
+		if ids6 != 1 || !hasIP {
+			d.errf(item, p, "a DHCPv6 host needs ip and one of mac or duid")
 		}
+		h.Hosts = append(h.Hosts, hs)
 	})
 	return h
 }

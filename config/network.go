@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/pkt"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -158,56 +159,102 @@ func (d *decoder) addrRange(v *yaml.Node, kp string, fam func(netip.Addr) bool, 
 	return netip.Addr{}, netip.Addr{}
 }
 
-func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
-	h := &DHCP{Lease: DefaultLease, MaxLeasesPerMAC: DefaultMaxLeasesPerMAC}
-	d.fields(n, path, "dhcp", []string{"range", "lease", "dns", "domain", "hosts", "max_leases_per_mac"}, func(key string, k, v *yaml.Node) {
+// leaseKeys are the keys of dhcp and of dhcp6: leaseKey's and hosts.
+var leaseKeys = []string{"range", "lease", "dns", "domain", "hosts", "max_leases_per_mac"}
+
+var defaultLeaseConfig = LeaseConfig{Lease: DefaultLease, MaxLeasesPerMAC: DefaultMaxLeasesPerMAC}
+
+// leaseServer parses a dhcp or dhcp6 mapping (what): the keys both have
+// into c, with IPv6 addresses when v6 is set, else IPv4; each item of
+// hosts, with its path and what the hosts before it hold, through host.
+func (d *decoder) leaseServer(n *yaml.Node, path, what string, c *LeaseConfig, v6 bool, host func(item *yaml.Node, p string, seen hostSeen)) {
+	seen := hostSeen{ids: map[string]bool{}, ips: map[netip.Addr]bool{}}
+	d.fields(n, path, what, leaseKeys, func(key string, _, v *yaml.Node) {
 		kp := path + "." + key
 		switch key {
 		case "range":
-			h.RangeStart, h.RangeEnd = d.addrRange(v, kp, netip.Addr.Is4, "192.168.122.2-192.168.122.254")
+			if v6 {
+				c.RangeStart, c.RangeEnd = d.addrRange(v, kp, is6, "fd00:122::100-fd00:122::1ff")
+			} else {
+				c.RangeStart, c.RangeEnd = d.addrRange(v, kp, netip.Addr.Is4, "192.168.122.2-192.168.122.254")
+			}
 		case "lease":
-			d.duration(v, kp, time.Minute, &h.Lease)
+			d.duration(v, kp, time.Minute, &c.Lease)
 		case "dns":
 			d.seq(v, kp, func(i int, item *yaml.Node) {
-				var a netip.Addr
-				d.addr(item, fmt.Sprintf("%s[%d]", kp, i), &a)
-				if a.IsValid() {
-					h.DNS = append(h.DNS, a)
+				if a := d.familyAddr(item, fmt.Sprintf("%s[%d]", kp, i), v6); a.IsValid() {
+					c.DNS = append(c.DNS, a)
 				}
 			})
 		case "domain":
-			d.domain(v, kp, &h.Domain)
+			d.domain(v, kp, &c.Domain)
 		case "max_leases_per_mac":
-			d.int(v, kp, 1, 1<<16, &h.MaxLeasesPerMAC)
+			d.int(v, kp, 1, 1<<16, &c.MaxLeasesPerMAC)
 		case "hosts":
-			macs, ips := map[string]bool{}, map[netip.Addr]bool{}
-			d.seq(v, kp, func(i int, item *yaml.Node) {
-				p := fmt.Sprintf("%s[%d]", kp, i)
-				var hs DHCPHost
-				d.fields(item, p, "a DHCP host", []string{"mac", "ip", "name"}, func(key string, _, v *yaml.Node) {
-					switch key {
-					case "mac":
-						d.mac(v, p+".mac", &hs.MAC)
-						if macs[hs.MAC.String()] {
-							d.errf(v, p+".mac", "%s has two host entries", hs.MAC)
-						}
-						macs[hs.MAC.String()] = true
-					case "ip":
-						d.addr(v, p+".ip", &hs.IP)
-						if hs.IP.IsValid() && ips[hs.IP] {
-							d.errf(v, p+".ip", "%s is given to two hosts", hs.IP)
-						}
-						ips[hs.IP] = true
-					case "name":
-						d.str(v, p+".name", &hs.Name)
-					}
-				})
-				if hs.MAC.IsZero() || !hs.IP.IsValid() {
-					d.errf(item, p, "a DHCP host needs mac and ip")
-				}
-				h.Hosts = append(h.Hosts, hs)
-			})
+			d.seq(v, kp, func(i int, item *yaml.Node) { host(item, fmt.Sprintf("%s[%d]", kp, i), seen) })
 		}
+	})
+}
+
+// familyAddr parses an IPv6 unicast address when v6 is set, else an IPv4
+// address; invalid when v is neither.
+func (d *decoder) familyAddr(v *yaml.Node, key string, v6 bool) netip.Addr {
+	if v6 {
+		return d.addr6(v, key)
+	}
+	var a netip.Addr
+	d.addr(v, key, &a)
+	return a
+}
+
+// hostSeen is what a server's reserved hosts hold so far, none of which
+// another host may have: ids, its client identifiers ("mac " and the MAC,
+// or "duid " and the DUID), and ips.
+type hostSeen struct {
+	ids map[string]bool
+	ips map[netip.Addr]bool
+}
+
+// hostIP parses a reserved host's ip.
+func (d *decoder) hostIP(v *yaml.Node, key string, v6 bool, seen hostSeen) netip.Addr {
+	a := d.familyAddr(v, key, v6)
+	if a.IsValid() && seen.ips[a] {
+		d.errf(v, key, "%s is given to two hosts", a)
+	}
+	seen.ips[a] = true
+	return a
+}
+
+// hostMAC parses a reserved host's mac.
+func (d *decoder) hostMAC(v *yaml.Node, key string, seen hostSeen) pkt.MAC {
+	var m pkt.MAC
+	d.mac(v, key, &m)
+	if id := "mac " + m.String(); seen.ids[id] {
+		d.errf(v, key, "%s has two host entries", m)
+	} else {
+		seen.ids[id] = true
+	}
+	return m
+}
+
+func (d *decoder) dhcp(n *yaml.Node, path string) *DHCP {
+	h := &DHCP{LeaseConfig: defaultLeaseConfig}
+	d.leaseServer(n, path, "dhcp", &h.LeaseConfig, false, func(item *yaml.Node, p string, seen hostSeen) {
+		var hs DHCPHost
+		d.fields(item, p, "a DHCP host", []string{"mac", "ip", "name"}, func(key string, _, v *yaml.Node) {
+			switch key {
+			case "mac":
+				hs.MAC = d.hostMAC(v, p+".mac", seen)
+			case "ip":
+				hs.IP = d.hostIP(v, p+".ip", false, seen)
+			case "name":
+				d.str(v, p+".name", &hs.Name)
+			}
+		})
+		if hs.MAC.IsZero() || !hs.IP.IsValid() {
+			d.errf(item, p, "a DHCP host needs mac and ip")
+		}
+		h.Hosts = append(h.Hosts, hs)
 	})
 	return h
 }

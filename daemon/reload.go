@@ -283,7 +283,10 @@ func firstDiff(a, b reflect.Value, path string) (at, x, y string, ok bool) {
 				continue
 			}
 			p := snake(f.Name)
-			if path != "" {
+			switch {
+			case f.Anonymous:
+				p = path // an embedded struct's fields are keys of the outer one (config.LeaseConfig)
+			case path != "":
 				p = path + "." + p
 			}
 			if at, x, y, ok := firstDiff(a.Field(i), b.Field(i), p); ok {

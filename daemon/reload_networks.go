@@ -24,7 +24,7 @@ func withoutLive(networks []config.Network) []config.Network {
 	for i, n := range networks {
 		n.DNS.Hosts, n.DNS.Forwarders, n.Forwards = nil, nil, nil
 		if n.DHCP != nil {
-			n.DHCP = &config.DHCP{Domain: n.DHCP.Domain} // there or not, and its domain, stay
+			n.DHCP = &config.DHCP{LeaseConfig: config.LeaseConfig{Domain: n.DHCP.Domain}} // there or not, and its domain, stay
 		}
 		out[i] = n
 	}

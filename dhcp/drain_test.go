@@ -151,7 +151,7 @@ func TestMaxLeasesPerMAC(t *testing.T) {
 	if typ, _, _ := reply(t, s2, msg{typ: pkt.DHCPDiscover, mac: mac(1), clientID: cid(2)}); typ != 0 {
 		t.Fatal("third offer with a limit of 2")
 	}
-	c2.t = c2.t.Add(offerHold + time.Second)
+	c2.t = c2.t.Add(OfferHold + time.Second)
 	if typ, _, _ := reply(t, s2, msg{typ: pkt.DHCPDiscover, mac: mac(1), clientID: cid(2)}); typ != pkt.DHCPOffer {
 		t.Fatal("lapsed offers still counted")
 	}
@@ -224,7 +224,7 @@ func TestDeclineOnlyByHolderInRange(t *testing.T) {
 	if ip := bind(t, s, mac(2)); !ip.IsValid() {
 		t.Fatal("honest client")
 	}
-	c.t = c.t.Add(quarantine + time.Second)
+	c.t = c.t.Add(Quarantine + time.Second)
 	if typ, _, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(1)}); typ != pkt.DHCPOffer {
 		t.Fatal("ended quarantines still counted")
 	}

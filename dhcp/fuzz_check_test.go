@@ -288,7 +288,7 @@ func checkState(t *testing.T, cfg Config, s *Server, q fuzzRequest, now time.Tim
 		if _, res := reservedFor(cfg, l.IP); !usable(cfg, l.IP) || !res && !inRange(cfg, l.IP) {
 			t.Fatalf("lease on %v", l.IP)
 		}
-		if l.offered && l.Expiry.After(now.Add(offerHold)) {
+		if l.offered && l.Expiry.After(now.Add(OfferHold)) {
 			t.Fatalf("offer held until %v", l.Expiry)
 		}
 	}

@@ -405,7 +405,7 @@ func checkRules(t *testing.T, cfg Config, before, after state, q fuzzRequest, ok
 		case !holder || cur.IP != q.reqIP || !cur.Expiry.After(now) || !before.offered[q.clientID] && cur.State != "bound":
 			want = DropNotHolder
 		default:
-			if _, kept := after.byClient[q.clientID]; kept || !after.declined[q.reqIP].Equal(now.Add(quarantine)) || after.declinedBy[q.reqIP] != q.src {
+			if _, kept := after.byClient[q.clientID]; kept || !after.declined[q.reqIP].Equal(now.Add(Quarantine)) || after.declinedBy[q.reqIP] != q.src {
 				t.Fatalf("holder's decline of %v: lease kept %v, quarantine %v by %v", q.reqIP, kept, after.declined[q.reqIP], after.declinedBy[q.reqIP])
 			}
 		}

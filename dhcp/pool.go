@@ -160,8 +160,8 @@ func (s *Server) decline(r request, now time.Time) DropReason {
 		}
 		delete(s.declined, first)
 	}
-	s.declined[r.reqIP] = decline{until: now.Add(quarantine), by: r.src}
-	s.expiresAt(now.Add(quarantine))
+	s.declined[r.reqIP] = decline{until: now.Add(Quarantine), by: r.src}
+	s.expiresAt(now.Add(Quarantine))
 	s.changed()
 	return dropNone
 }
@@ -204,7 +204,7 @@ func (s *Server) hold(r request, a netip.Addr, now time.Time) *lease {
 	}
 	if l.State != "bound" || l.Expiry.Before(now) {
 		l.offered = true
-		l.Expiry = now.Add(offerHold)
+		l.Expiry = now.Add(OfferHold)
 		s.expiresAt(l.Expiry)
 		l.setMAC(r.src, r.mac) // the offer counts against the MAC it went to
 	}

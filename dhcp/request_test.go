@@ -369,7 +369,7 @@ func TestSticky(t *testing.T) {
 	if _, ip, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(2)}); ip != b {
 		t.Fatalf("rediscover: %v", ip)
 	}
-	c.t = t0.Add(20*time.Minute + 2*offerHold)
+	c.t = t0.Add(20*time.Minute + 2*OfferHold)
 	if l, ok := leaseOf(s, mac(2)); !ok || l.State != "bound" || !l.Expiry.Equal(t0.Add(70*time.Minute)) {
 		t.Fatalf("rediscovering turned the lease into an offer: %+v %v", l, ok)
 	}

@@ -2,7 +2,6 @@ package dhcp
 
 import (
 	"net/netip"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +42,11 @@ type Host struct {
 	Name string
 }
 
-// How long an OFFER holds its address, and a DECLINEd address stays out.
+// How long an OFFER holds its address, and a DECLINEd address stays out;
+// dhcp6 holds an ADVERTISE and a DECLINE as long.
 const (
-	offerHold  = 60 * time.Second
-	quarantine = 10 * time.Minute
+	OfferHold  = 60 * time.Second
+	Quarantine = 10 * time.Minute
 )
 
 // DefaultMaxLeasesPerMAC is enough for a firmware and an OS that use
@@ -200,14 +200,7 @@ func NewServer(cfg Config, store *Store) *Server {
 func (s *Server) Leases() []Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Lease
-	for _, l := range s.byClient {
-		if !l.offered {
-			out = append(out, l.Lease)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
-	return out
+	return Listed(s.byClient, held)
 }
 
 // Active counts unexpired bound leases.
@@ -215,13 +208,7 @@ func (s *Server) Active() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.byClient {
-		if !l.offered && l.BoundAt(now) {
-			n++
-		}
-	}
-	return n
+	return CountBound(s.byClient, now, held)
 }
 
 // Messages returns the message counters by type name.
@@ -503,12 +490,7 @@ func (s *Server) save() error {
 }
 
 // stored is what the store keeps of this server: bound and released leases.
-func (s *Server) stored() []Lease {
-	var out []Lease
-	for _, l := range s.byClient {
-		if !l.offered {
-			out = append(out, l.Lease)
-		}
-	}
-	return out
-}
+func (s *Server) stored() []Lease { return Stored(s.byClient, held) }
+
+// held is what Stored, Listed and CountBound read of a lease.
+func held(l *lease) (*Lease, bool) { return &l.Lease, l.offered }

@@ -219,7 +219,7 @@ func TestOffersExpireAndDoNotLeak(t *testing.T) {
 	if typ, _, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(4)}); typ != 0 {
 		t.Fatal("offered past the pool")
 	}
-	c.t = c.t.Add(2 * offerHold)
+	c.t = c.t.Add(2 * OfferHold)
 	if typ, _, _ := reply(t, s, msg{typ: pkt.DHCPDiscover, mac: mac(4)}); typ != pkt.DHCPOffer {
 		t.Fatal("untaken offers still hold the pool")
 	}

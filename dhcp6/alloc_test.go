@@ -4,7 +4,6 @@ package dhcp6
 
 import (
 	"testing"
-	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 )
@@ -13,9 +12,7 @@ import (
 // disk (a SOLICIT for an existing offer, an INFORMATION-REQUEST, a
 // CONFIRM) and a RENEW without a store are answered without allocating.
 func TestHandleAllocs(t *testing.T) {
-	s := NewServer(testConfig(), nil)
-	now := time.Unix(1e9, 0)
-	s.now = func() time.Time { now = now.Add(time.Second); return now } // past the rate limit
+	s := unlimitedServer()
 	c := newClient(1)
 	a := bind(t, s, c)
 	buf := make([]byte, 1500)

@@ -2,15 +2,12 @@ package dhcp6
 
 import (
 	"testing"
-	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
 )
 
 func BenchmarkHandle(b *testing.B) {
-	s := NewServer(testConfig(), nil)
-	now := time.Unix(1e9, 0)
-	s.now = func() time.Time { now = now.Add(time.Second); return now } // past the rate limit
+	s := unlimitedServer()
 	c := newClient(1)
 	buf := make([]byte, 1500)
 	adv, _ := s.Handle(c.msg(pkt.DHCPv6Solicit, msgOpts{}), c.from(), buf)

@@ -144,6 +144,20 @@ func (s *Server) checkMulticast(x *msg, serverID int) DropReason {
 	return s.checkIDs(x, serverID)
 }
 
+// checkUnicast is checkIDs for the messages a client may unicast only
+// when the server invites it (RFC 8415 18.4), which this one never does:
+// done when the message is refused (r its reason) or answered with
+// UseMulticast (r dropNone).
+func (s *Server) checkUnicast(x *msg, serverID int) (r DropReason, done bool) {
+	if r := s.checkIDs(x, serverID); r != dropNone {
+		return r, true
+	}
+	if x.from.Unicast {
+		return s.useMulticast(x), true
+	}
+	return dropNone, false
+}
+
 // Server id rules for checkIDs.
 const (
 	serverIDAbsent   = -1
@@ -224,11 +238,8 @@ func (s *Server) solicit(x *msg) DropReason {
 }
 
 func (s *Server) request(x *msg) DropReason {
-	if r := s.checkIDs(x, serverIDRequired); r != dropNone {
+	if r, done := s.checkUnicast(x, serverIDRequired); done {
 		return r
-	}
-	if x.from.Unicast {
-		return s.useMulticast(x)
 	}
 	if !s.Stateful() {
 		return DropStateless
@@ -342,11 +353,8 @@ func (s *Server) renew(x *msg, rebind bool) DropReason {
 		}
 		sid = serverIDAbsent
 	}
-	if r := s.checkIDs(x, sid); r != dropNone {
+	if r, done := s.checkUnicast(x, sid); done {
 		return r
-	}
-	if x.from.Unicast {
-		return s.useMulticast(x)
 	}
 	if x.o.IANA == nil {
 		return DropMalformed
@@ -382,11 +390,8 @@ func (s *Server) renew(x *msg, rebind bool) DropReason {
 // (RFC 8415 18.3.7, 18.3.8). Only the IA's own client (DUID and IAID)
 // reaches its lease, and only an address in the range is quarantined.
 func (s *Server) release(x *msg, decline bool) DropReason {
-	if r := s.checkIDs(x, serverIDRequired); r != dropNone {
+	if r, done := s.checkUnicast(x, serverIDRequired); done {
 		return r
-	}
-	if x.from.Unicast {
-		return s.useMulticast(x)
 	}
 	if x.o.IANA == nil {
 		return DropMalformed

@@ -22,6 +22,16 @@ func testConfig() Config {
 		Lease: time.Hour, DNS: []netip.Addr{dnsAddr}, Domain: "lab.example"}
 }
 
+// unlimitedServer is a server of testConfig without a store whose clock
+// moves a second on each time it is read: past the rate limit, so a
+// loop of messages is never rate limited.
+func unlimitedServer() *Server {
+	s := NewServer(testConfig(), nil)
+	now := time.Unix(1e9, 0)
+	s.now = func() time.Time { now = now.Add(time.Second); return now }
+	return s
+}
+
 // client is a DHCPv6 client: a MAC, a DUID-LL from it, one IA_NA.
 type client struct {
 	mac  pkt.MAC

@@ -2,7 +2,6 @@ package dhcp6
 
 import (
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,10 +58,11 @@ type From struct {
 	Unicast bool
 }
 
-// How long an ADVERTISE holds its address, and a DECLINEd one stays out.
+// How long an ADVERTISE holds its address, and a DECLINEd one stays out:
+// as long as DHCPv4's.
 const (
-	offerHold  = 60 * time.Second
-	quarantine = 10 * time.Minute
+	offerHold  = dhcp.OfferHold
+	quarantine = dhcp.Quarantine
 )
 
 // Bounds on memory a guest can make the server hold.
@@ -195,29 +195,17 @@ func (s *Server) Leases() []dhcp.Lease {
 
 // stored is what the store holds: every lease but offers, by address.
 // s.mu is held.
-func (s *Server) stored() []dhcp.Lease {
-	out := make([]dhcp.Lease, 0, len(s.byIP))
-	for _, l := range s.byIP {
-		if !l.offered {
-			out = append(out, l.Lease)
-		}
-	}
-	slices.SortFunc(out, func(a, b dhcp.Lease) int { return a.IP.Compare(b.IP) })
-	return out
-}
+func (s *Server) stored() []dhcp.Lease { return dhcp.Listed(s.byIP, held) }
+
+// held is what dhcp.Listed and dhcp.CountBound read of a lease.
+func held(l *lease) (*dhcp.Lease, bool) { return &l.Lease, l.offered }
 
 // Active counts unexpired bound leases.
 func (s *Server) Active() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.byIP {
-		if !l.offered && l.BoundAt(now) {
-			n++
-		}
-	}
-	return n
+	return dhcp.CountBound(s.byIP, now, held)
 }
 
 // Messages returns the message counters by type name.

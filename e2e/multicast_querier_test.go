@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vswitch/vswitch/internal/testnet"
 )
@@ -49,12 +48,7 @@ func TestMulticastQuerier(t *testing.T) {
 			m.addr(pm, "10.236.0.11/24")
 			x.addr(px, "10.236.0.12/24")
 			s.addr(ps, "10.236.0.13/24")
-			m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
-			if on {
-				testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
-					return member(vs.mdb(), pm, group.String())
-				})
-			}
+			join(t, vs, m, pm, group, on)
 			wm, wx := watchUDP(t, m, pm), watchUDP(t, x, px)
 			raw := testnet.OpenRaw(t, s.Netns, ps)
 			sendStream(t, raw, mustMAC(t, s.mac(ps)), netip.MustParseAddr("10.236.0.13"), group, stream)

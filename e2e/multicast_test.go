@@ -43,6 +43,19 @@ func groupsOf(rows []mdbRow, port string) int {
 	return n
 }
 
+// join makes h's port dev a member of group (`ip addr add GROUP/32 dev
+// DEV autojoin`) and, with snooping on, waits until its report is in the
+// MDB of vs.
+func join(t *testing.T, vs *instance, h *host, dev string, group netip.Addr, snooping bool) {
+	t.Helper()
+	h.Run("ip", "addr", "add", group.String()+"/32", "dev", dev, "autojoin")
+	if snooping {
+		testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
+			return member(vs.mdb(), dev, group.String())
+		})
+	}
+}
+
 // member reports whether port is in group.
 func member(rows []mdbRow, port, group string) bool {
 	for _, r := range rows {
@@ -124,11 +137,8 @@ networks:
 			m.addr(pm, "10.235.0.11/24")
 			x.addr(px, "10.235.0.12/24")
 			s.addr(ps, "10.235.0.13/24")
-			m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
+			join(t, vs, m, pm, group, snoop)
 			if snoop {
-				testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
-					return member(vs.mdb(), pm, group.String())
-				})
 				if rows := vs.mdb(); groupsOf(rows, px) != 0 || groupsOf(rows, ps) != 0 {
 					t.Fatalf("MDB holds non-members: %+v", rows)
 				}
@@ -211,10 +221,7 @@ func TestMulticastGroupLimit(t *testing.T) {
 		t.Errorf("mdb_limit = %d, want %d", got, groups-limit)
 	}
 
-	m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
-	testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
-		return member(vs.mdb(), pm, group.String())
-	})
+	join(t, vs, m, pm, group, true)
 	wm, wx := watchUDP(t, m, pm), watchUDP(t, x, px)
 	sendStream(t, raw, gmac, gip, group, n)
 	if got := wm.count(t); got != n {
@@ -241,10 +248,7 @@ func TestMulticastGuestQuery(t *testing.T) {
 	vs, h, p := threeGuests(t, "q", "10.237.0", 20)
 	q, m, s := h[0], h[1], h[2]
 	pq, pm, ps := p[0], p[1], p[2]
-	m.Run("ip", "addr", "add", group.String()+"/32", "dev", pm, "autojoin")
-	testnet.WaitFor(t, 10*time.Second, "the member's report in the MDB", func() bool {
-		return member(vs.mdb(), pm, group.String())
-	})
+	join(t, vs, m, pm, group, true)
 
 	raw := testnet.OpenRaw(t, q.Netns, pq)
 	qmac, qip := mustMAC(t, q.mac(pq)), netip.MustParseAddr("10.237.0.11")

@@ -38,11 +38,7 @@ func TestGatewayDNS6(t *testing.T) {
 	gw := gw6.Addr()
 	q := dnsQuery(t, 0x0abc, "db.lab.")
 	p.handle(frame6(p.MAC(), guestMAC, guest6, gw, 64, pkt.ProtoUDP, udp6(guest6, gw, 40000, 53, q)), t0)
-	reps := waitReplies(p)
-	if len(reps) != 1 {
-		t.Fatalf("%d replies, want 1", len(reps))
-	}
-	r := reps[0]
+	r := oneReply(t, p)
 	ip := pkt.IPv6(r[14:])
 	u := pkt.UDP(ip.Payload())
 	if pkt.Ethernet(r).Dst() != guestMAC || pkt.Ethernet(r).Type() != pkt.TypeIPv6 || ip.Src() != gw || ip.Dst() != guest6 ||
@@ -62,11 +58,8 @@ func TestGatewayDNS6(t *testing.T) {
 	p.handle(frame6(p.MAC(), guestMAC, guest6, gw, 64, pkt.ProtoUDP, zero), t0)
 	// A closed port: port unreachable, quoting the datagram.
 	p.handle(frame6(p.MAC(), guestMAC, guest6, gw, 64, pkt.ProtoUDP, udp6(guest6, gw, 40000, 54, q)), t0)
-	reps = waitReplies(p)
-	if len(reps) != 1 {
-		t.Fatalf("%d replies, want 1 (port unreachable)", len(reps))
-	}
-	c := checkICMPv6Frame(t, reps[0], guestMAC, gw, guest6, 64)
+	r = oneReply(t, p) // port unreachable
+	c := checkICMPv6Frame(t, r, guestMAC, gw, guest6, 64)
 	if c.Type() != pkt.ICMPv6DstUnreach || c.Code() != pkt.ICMPv6CodePortUnreach {
 		t.Fatalf("unreachable % x", c)
 	}
@@ -140,24 +133,18 @@ func TestGatewayDNSTCP6(t *testing.T) {
 	gw := gw6.Addr()
 	send := func(b []byte) { p.handle(frame6(p.MAC(), guestMAC, guest6, gw, 64, pkt.ProtoTCP, b), t0) }
 	send(tcp6(guest6, gw, 40000, 53, 100, 0, pkt.TCPFlagSYN, []byte{2, 4, 0x05, 0xb4}, nil))
-	reps := waitReplies(p)
-	if len(reps) != 1 {
-		t.Fatalf("%d replies to the SYN", len(reps))
-	}
-	sa := checkTCP6(t, reps[0], 40000)
+	r := oneReply(t, p) // to the SYN
+	sa := checkTCP6(t, r, 40000)
 	if sa.Flags() != pkt.TCPFlagSYN|pkt.TCPFlagACK || sa.Ack() != 101 || sa.DataOffset() != 24 || string(sa.Options()) != "\x02\x04\x05\xa0" ||
-		len(sa.Payload()) != 0 || pkt.IPv6(reps[0][14:]).PayloadLen() != 24 {
+		len(sa.Payload()) != 0 || pkt.IPv6(r[14:]).PayloadLen() != 24 {
 		t.Fatalf("SYN-ACK % x", []byte(sa))
 	}
 	iss := sa.Seq()
 	q := dnsQuery(t, 0x0abc, "db.lab.")
 	framedQ := append(binary.BigEndian.AppendUint16(nil, uint16(len(q))), q...)
 	send(tcp6(guest6, gw, 40000, 53, 101, iss+1, pkt.TCPFlagACK|pkt.TCPFlagPSH, nil, framedQ))
-	reps = waitReplies(p)
-	if len(reps) != 1 {
-		t.Fatalf("%d replies to the query", len(reps))
-	}
-	a := checkTCP6(t, reps[0], 40000)
+	r = oneReply(t, p) // to the query
+	a := checkTCP6(t, r, 40000)
 	m := new(mdns.Msg)
 	if a.Flags() != pkt.TCPFlagACK|pkt.TCPFlagPSH|pkt.TCPFlagFIN || a.Seq() != iss+1 || a.Ack() != 101+uint32(len(framedQ)) ||
 		int(binary.BigEndian.Uint16(a.Payload())) != len(a.Payload())-2 || m.Unpack(a.Payload()[2:]) != nil ||
@@ -166,11 +153,8 @@ func TestGatewayDNSTCP6(t *testing.T) {
 	}
 	end := iss + 1 + uint32(len(a.Payload())) + 1
 	send(tcp6(guest6, gw, 40000, 53, 101+uint32(len(framedQ)), end, pkt.TCPFlagACK|pkt.TCPFlagFIN, nil, nil))
-	reps = waitReplies(p)
-	if len(reps) != 1 {
-		t.Fatalf("%d replies to the FIN", len(reps))
-	}
-	if l := checkTCP6(t, reps[0], 40000); l.Flags() != pkt.TCPFlagACK || l.Seq() != end || l.Ack() != 102+uint32(len(framedQ)) {
+	r = oneReply(t, p) // to the FIN
+	if l := checkTCP6(t, r, 40000); l.Flags() != pkt.TCPFlagACK || l.Seq() != end || l.Ack() != 102+uint32(len(framedQ)) {
 		t.Fatalf("last ACK % x", []byte(l))
 	}
 
@@ -183,9 +167,9 @@ func TestGatewayDNSTCP6(t *testing.T) {
 	p.handle(frame6(p.MAC(), guestMAC, guest6LL, gw, 64, pkt.ProtoTCP, tcp6(guest6LL, gw, 40002, 53, 100, 0, pkt.TCPFlagSYN, nil, nil)), t0)
 	ll := pkt.LinkLocalFromMAC(p.MAC())
 	p.handle(frame6(p.MAC(), guestMAC, guest6LL, ll, 64, pkt.ProtoTCP, tcp6(guest6LL, ll, 40003, 53, 100, 0, pkt.TCPFlagSYN, nil, nil)), t0)
-	reps = waitReplies(p)
-	if len(reps) != 1 || pkt.IPv6(reps[0][14:]).Src() != ll || pkt.TCP(pkt.IPv6(reps[0][14:]).Payload()).Flags() != pkt.TCPFlagRST|pkt.TCPFlagACK {
-		t.Fatalf("%d replies, want the link-local address's RST", len(reps))
+	r = oneReply(t, p)
+	if pkt.IPv6(r[14:]).Src() != ll || pkt.TCP(pkt.IPv6(r[14:]).Payload()).Flags() != pkt.TCPFlagRST|pkt.TCPFlagACK {
+		t.Fatalf("% x, want the link-local address's RST", r)
 	}
 	if d := s.Stats().Drops; d[dns.DropBadChecksum] != 1 || d[dns.DropOutsidePrefix] != 1 || s.Conns() != 0 {
 		t.Fatalf("drops %v, %d connections", d, s.Conns())

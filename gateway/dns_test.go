@@ -34,6 +34,17 @@ func dnsQuery(t testing.TB, id uint16, name string) []byte {
 	return b
 }
 
+// oneReply waits for the gateway's replies (waitReplies) and returns the
+// one there must be.
+func oneReply(t *testing.T, p *Port) []byte {
+	t.Helper()
+	reps := waitReplies(p)
+	if len(reps) != 1 {
+		t.Fatalf("%d replies, want 1", len(reps))
+	}
+	return reps[0]
+}
+
 // waitReplies collects the gateway's replies until one arrives or 2 s pass.
 func waitReplies(p *Port) [][]byte {
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
@@ -52,11 +63,7 @@ func TestGatewayDNS(t *testing.T) {
 
 	// A good query: answered from port 53 to the guest's port, exact headers.
 	p.handle(fromGuest(pkt.ProtoUDP, 1, 0, udp4(guestIP, gwIP, 40000, 53, q)), t0)
-	reps := waitReplies(p)
-	if len(reps) != 1 {
-		t.Fatalf("%d replies, want 1", len(reps))
-	}
-	r := reps[0]
+	r := oneReply(t, p)
 	ip := pkt.IPv4(r[14:])
 	u := pkt.UDP(ip.Payload())
 	if pkt.Ethernet(r).Dst() != guestMAC || pkt.Ethernet(r).Src() != p.MAC() || ip.Src() != gwIP || ip.Dst() != guestIP ||
@@ -78,9 +85,9 @@ func TestGatewayDNS(t *testing.T) {
 	bad[6] ^= 0xff
 	p.handle(fromGuest(pkt.ProtoUDP, 2, 0, bad), t0)
 	p.handle(fromGuest(pkt.ProtoUDP, 3, 0, udp4(guestIP, gwIP, 40001, 53, q)), t0)
-	reps = waitReplies(p)
-	if len(reps) != 1 || pkt.UDP(pkt.IPv4(reps[0][14:]).Payload()).DstPort() != 40001 {
-		t.Fatalf("after a bad checksum: %d replies", len(reps))
+	r = oneReply(t, p) // after a bad checksum
+	if pkt.UDP(pkt.IPv4(r[14:]).Payload()).DstPort() != 40001 {
+		t.Fatalf("after a bad checksum: % x", r)
 	}
 	if st := s.Stats(); st.Drops[dns.DropBadChecksum] != 1 || st.Results[dns.ResultLocal] != 2 {
 		t.Fatalf("drops %v results %v", st.Drops, st.Results)
@@ -106,11 +113,7 @@ func TestGatewayDNSTCP(t *testing.T) {
 	s.Start()
 	defer s.Close()
 	p.handle(fromGuest(pkt.ProtoTCP, 1, 0, tcpSeg(40000, 53, 100, 0, pkt.TCPFlagSYN, nil, guestIP, gwIP)), t0)
-	reps := waitReplies(p)
-	if len(reps) != 1 {
-		t.Fatalf("%d replies", len(reps))
-	}
-	r := reps[0]
+	r := oneReply(t, p)
 	ip := pkt.IPv4(r[14:])
 	seg := ip.Payload()
 	if pkt.Ethernet(r).Dst() != guestMAC || ip.Src() != gwIP || ip.Dst() != guestIP || ip.Protocol() != pkt.ProtoTCP || refSum(r[14:34]) != 0 ||

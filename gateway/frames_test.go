@@ -85,12 +85,43 @@ func udp4(src, dst netip.Addr, sport, dport uint16, data []byte) []byte {
 	binary.BigEndian.PutUint16(b[2:], dport)
 	binary.BigEndian.PutUint16(b[4:], uint16(8+len(data)))
 	b = append(b, data...)
-	s, d := src.As4(), dst.As4()
-	ph := append(append(append([]byte(nil), s[:]...), d[:]...), 0, pkt.ProtoUDP, 0, 0)
-	binary.BigEndian.PutUint16(ph[10:], uint16(len(b)))
-	binary.BigEndian.PutUint16(b[6:], refSum(ph, b))
+	binary.BigEndian.PutUint16(b[6:], sum4(src, dst, pkt.ProtoUDP, b))
 	return b
 }
+
+// sum4 is the checksum of b, a transport segment of proto from src to
+// dst whose checksum field is zero, with its IPv4 pseudo-header.
+func sum4(src, dst netip.Addr, proto uint8, b []byte) uint16 {
+	s, d := src.As4(), dst.As4()
+	ph := append(append(append([]byte(nil), s[:]...), d[:]...), 0, proto, 0, 0)
+	binary.BigEndian.PutUint16(ph[10:], uint16(len(b)))
+	return refSum(ph, b)
+}
+
+// bootp is a DHCP message: the fixed part (op, xid, flags, the addresses
+// a, chaddr and the magic cookie), then option 53 of type typ, opts
+// (code, length, data...) as given and the end option.
+func bootp(op uint8, xid uint32, flags uint16, a bootpAddrs, chaddr pkt.MAC, typ uint8, opts []byte) []byte {
+	m := make([]byte, 240)
+	m[0], m[1], m[2] = op, 1, 6
+	binary.BigEndian.PutUint32(m[4:], xid)
+	binary.BigEndian.PutUint16(m[10:], flags)
+	put := func(off int, addr netip.Addr) {
+		if addr.IsValid() {
+			copy(m[off:], addr.AsSlice())
+		}
+	}
+	put(12, a.ci)
+	put(16, a.yi)
+	put(24, a.gi)
+	copy(m[28:], chaddr[:])
+	binary.BigEndian.PutUint32(m[236:], 0x63825363)
+	return append(append(append(m, 53, 1, typ), opts...), 255)
+}
+
+// bootpAddrs are ciaddr, yiaddr and giaddr of a DHCP message; an unset
+// one is 0.0.0.0.
+type bootpAddrs struct{ ci, yi, gi netip.Addr }
 
 // udpFrame is an Ethernet frame with a UDP datagram, TTL ttl.
 func udpFrame(dstMAC, srcMAC pkt.MAC, src, dst netip.Addr, ttl uint8, sport, dport uint16, data []byte) []byte {

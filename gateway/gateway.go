@@ -538,7 +538,14 @@ func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
 		}
 		return false
 	}
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: mac, Src: p.mac, Type: pkt.TypeIPv4})
+	return p.put(f, mac, pkt.TypeIPv4)
+}
+
+// put addresses f, a packet of Ethernet type typ after a 14-byte Ethernet
+// header, to the guest at mac and queues it for the network (deliver,
+// deliver6); false means it was counted dropped.
+func (p *Port) put(f *vswitch.Frame, mac pkt.MAC, typ uint16) bool {
+	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: p.mac, Type: typ})
 	if !p.q.Put(f) {
 		p.drops[DropQueueFull].Add(1)
 		return false

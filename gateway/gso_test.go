@@ -19,17 +19,27 @@ import (
 func gsoTCP(dstMAC, srcMAC pkt.MAC, src, dst netip.AddrPort, ttl, flags uint8, n int, mss uint16, partial bool) *vswitch.Frame {
 	tcp := tcpSegment(src, dst, flags, n)
 	ip := ip4(src.Addr(), dst.Addr(), ttl, pkt.ProtoTCP, 0x4242, pkt.IPv4FlagDF, tcp)
-	h := pkt.VirtioNetHdr{GSOType: pkt.VirtioNetHdrGSOTCPv4, GSOSize: mss}
-	if partial {
-		binary.BigEndian.PutUint16(ip[20+16:], ^refSum(pseudo(ip, pkt.ProtoTCP, len(tcp))))
-		h.Flags, h.CsumStart, h.CsumOffset, h.HdrLen = pkt.VirtioNetHdrFNeedsCsum, 34, 16, 54
-	} else {
-		binary.BigEndian.PutUint16(ip[20+16:], 0xbeef)
-		h.Flags = pkt.VirtioNetHdrFDataValid
-	}
+	h := tcpOffload(ip, 20, pseudo(ip, pkt.ProtoTCP, len(tcp)), pkt.VirtioNetHdrGSOTCPv4, mss, partial)
 	f := frameOf(append(ethHdr(dstMAC, srcMAC, pkt.TypeIPv4), ip...))
 	f.VNet = h
 	return f
+}
+
+// tcpOffload is the virtio-net header of a TCP super-frame whose segment
+// starts l4 bytes into ip (after a 14-byte Ethernet header), and writes
+// its checksum field to match: partial, NEEDS_CSUM with the sum of the
+// pseudo-header ph in the field; else DATA_VALID with the field stale.
+func tcpOffload(ip []byte, l4 int, ph []byte, gsoType uint8, mss uint16, partial bool) pkt.VirtioNetHdr {
+	h := pkt.VirtioNetHdr{GSOType: gsoType, GSOSize: mss}
+	if partial {
+		binary.BigEndian.PutUint16(ip[l4+16:], ^refSum(ph))
+		start := uint16(pkt.EthernetLen + l4)
+		h.Flags, h.CsumStart, h.CsumOffset, h.HdrLen = pkt.VirtioNetHdrFNeedsCsum, start, 16, start+20
+	} else {
+		binary.BigEndian.PutUint16(ip[l4+16:], 0xbeef)
+		h.Flags = pkt.VirtioNetHdrFDataValid
+	}
+	return h
 }
 
 // tcpSegment is a TCP header (seq 1000, ack 5000) and n bytes of payload,
@@ -58,6 +68,35 @@ func takeFrames(q *ring.Queue[vswitch.Frame]) []*vswitch.Frame {
 	return out
 }
 
+// oneOut writes a guest's frame f to the gateway port p and returns the
+// one frame that leaves through u for it (a super-frame stays whole).
+func oneOut(t *testing.T, p *Port, u *Uplink, f *vswitch.Frame) *vswitch.Frame {
+	t.Helper()
+	if n, err := p.WriteBatch([]*vswitch.Frame{f}); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	f.Release()
+	out := takeFrames(u.tx.(ringEgress).q)
+	if len(out) != 1 {
+		t.Fatalf("%d frames out, want the super-frame whole; drops %v %v", len(out), p.Drops(), u.Drops())
+	}
+	return out[0]
+}
+
+// oneIn hands u a frame f from the outside at t0 and returns the one
+// frame it delivers to the network of p.
+func oneIn(t *testing.T, u *Uplink, p *Port, f *vswitch.Frame) *vswitch.Frame {
+	t.Helper()
+	if !u.handle(f, t0) {
+		t.Fatal("not delivered")
+	}
+	back := takeFrames(p.q)
+	if len(back) != 1 {
+		t.Fatalf("%d frames back", len(back))
+	}
+	return back[0]
+}
+
 // segmentsChecked cuts f in software and checks every segment's
 // checksums by full recomputation; it returns the segments.
 func segmentsChecked(t *testing.T, f *vswitch.Frame) [][]byte {
@@ -84,15 +123,7 @@ func TestRouteGSO(t *testing.T) {
 	g, rem := netip.AddrPortFrom(guestIP, 40000), netip.AddrPortFrom(remoteIP, 80)
 	f := gsoTCP(p.MAC(), guestMAC, g, rem, 64, pkt.TCPFlagACK|pkt.TCPFlagPSH, 10000, 1448, true)
 	want := f.VNet
-	if n, err := p.WriteBatch([]*vswitch.Frame{f}); n != 1 || err != nil {
-		t.Fatal(n, err)
-	}
-	f.Release()
-	out := takeFrames(u.tx.(ringEgress).q)
-	if len(out) != 1 {
-		t.Fatalf("%d frames out, want the super-frame whole", len(out))
-	}
-	o := out[0]
+	o := oneOut(t, p, u, f)
 	ip := pkt.IPv4(o.Bytes()[pkt.EthernetLen:])
 	if o.VNet != want || o.Len() != 14+20+20+10000 || ip.Src() != upIP || ip.TTL() != 63 || pkt.Ethernet(o.Bytes()).Dst() != routerMAC {
 		t.Fatalf("out: %+v, %d bytes, from %v, TTL %d", o.VNet, o.Len(), ip.Src(), ip.TTL())
@@ -114,14 +145,7 @@ func TestRouteGSO(t *testing.T) {
 	// The answer: GRO'd on the outside link (DATA_VALID, no offsets).
 	in := gsoTCP(upMAC, routerMAC, rem, netip.AddrPortFrom(upIP, sport), 50, pkt.TCPFlagACK, 8000, 1448, false)
 	want = in.VNet
-	if !u.handle(in, t0) {
-		t.Fatal("not delivered")
-	}
-	back := takeFrames(p.q)
-	if len(back) != 1 {
-		t.Fatalf("%d frames back", len(back))
-	}
-	b := back[0]
+	b := oneIn(t, u, p, in)
 	ip = pkt.IPv4(b.Bytes()[pkt.EthernetLen:])
 	if b.VNet != want || ip.Dst() != guestIP || ip.TTL() != 49 || pkt.TCP(ip.Payload()).DstPort() != 40000 {
 		t.Fatalf("back: %+v to %v TTL %d", b.VNet, ip.Dst(), ip.TTL())

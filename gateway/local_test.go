@@ -42,6 +42,18 @@ func answer(p *Port, frame []byte, now time.Time) [][]byte {
 	return takeAll(p.q)
 }
 
+// answeredWith hands a new port frame and checks that it answers with
+// reply alone, or with nothing when reply is nil; it returns the port.
+func answeredWith(t *testing.T, frame, reply []byte) *Port {
+	t.Helper()
+	p := newPort()
+	out := answer(p, frame, t0)
+	if reply == nil && len(out) != 0 || reply != nil && (len(out) != 1 || string(out[0]) != string(reply)) {
+		t.Fatalf("replies\n% x\nwant\n% x", out, reply)
+	}
+	return p
+}
+
 // pad60 pads a frame to the Ethernet minimum with zeros.
 func pad60(b []byte) []byte {
 	if len(b) < 60 {
@@ -81,11 +93,7 @@ func TestGatewayARP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPort()
-			out := answer(p, tt.frame, t0)
-			if tt.reply == nil && len(out) != 0 || tt.reply != nil && (len(out) != 1 || string(out[0]) != string(tt.reply)) {
-				t.Fatalf("replies\n% x\nwant\n% x", out, tt.reply)
-			}
+			p := answeredWith(t, tt.frame, tt.reply)
 			if n := p.Neighbours(); n != map[bool]int{false: 0, true: 1}[tt.learned] {
 				t.Fatalf("%d neighbours", n)
 			}
@@ -127,10 +135,7 @@ func tcpSeg(sport, dport uint16, seq, ack uint32, flags uint8, data []byte, src,
 	binary.BigEndian.PutUint32(b[8:], ack)
 	b[12], b[13] = 5<<4, flags
 	b = append(b, data...)
-	s, d := src.As4(), dst.As4()
-	ph := append(append(append([]byte(nil), s[:]...), d[:]...), 0, pkt.ProtoTCP, 0, 0)
-	binary.BigEndian.PutUint16(ph[10:], uint16(len(b)))
-	binary.BigEndian.PutUint16(b[16:], refSum(ph, b))
+	binary.BigEndian.PutUint16(b[16:], sum4(src, dst, pkt.ProtoTCP, b))
 	return b
 }
 
@@ -184,11 +189,7 @@ func TestGatewayAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPort()
-			out := answer(p, tt.frame, t0)
-			if tt.reply == nil && len(out) != 0 || tt.reply != nil && (len(out) != 1 || string(out[0]) != string(tt.reply)) {
-				t.Fatalf("replies\n% x\nwant\n% x", out, tt.reply)
-			}
+			p := answeredWith(t, tt.frame, tt.reply)
 			var d [NumDrops]uint64
 			if tt.drop != noDrop {
 				d[tt.drop] = 1
@@ -260,17 +261,7 @@ func TestGatewayICMPRateExact(t *testing.T) {
 // guestDHCP is a DHCP message from the guest (to the broadcast address
 // unless dst says otherwise).
 func guestDHCP(typ uint8, xid uint32, flags uint16, ciaddr netip.Addr, dst netip.Addr, opts ...byte) []byte {
-	m := make([]byte, 240)
-	m[0], m[1], m[2] = 1, 1, 6
-	binary.BigEndian.PutUint32(m[4:], xid)
-	binary.BigEndian.PutUint16(m[10:], flags)
-	if ciaddr.IsValid() {
-		c := ciaddr.As4()
-		copy(m[12:], c[:])
-	}
-	copy(m[28:], guestMAC[:])
-	binary.BigEndian.PutUint32(m[236:], 0x63825363)
-	m = append(append(append(m, 53, 1, typ), opts...), 255)
+	m := bootp(pkt.BOOTRequest, xid, flags, bootpAddrs{ci: ciaddr}, guestMAC, typ, opts)
 	m = append(m, make([]byte, 300-len(m))...)
 	src := netip.IPv4Unspecified()
 	if ciaddr.IsValid() {

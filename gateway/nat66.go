@@ -6,7 +6,6 @@ import (
 
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
-	"github.com/vswitch/vswitch/nat"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -98,21 +97,7 @@ func (u *Uplink) output6(f *vswitch.Frame, translate bool, now time.Time) {
 		f.Release()
 		return
 	}
-	if translate {
-		b := f.Bytes()
-		ipb := b[pkt.EthernetLen:]
-		if vd, _ := u.cfg.NAT.Outbound6(natPacket(ipb, &f.VNet), src, now.Unix()); vd != nat.Translated {
-			u.natDrop(vd)
-			f.Release()
-			return
-		}
-		u.countTranslated6(0, &f.VNet)
-		if pkt.IPv6(ipb).Dst() == src {
-			u.hairpin(f, now)
-			return
-		}
-	}
-	u.send6(f, now)
+	u.outward(f, src, translate, now)
 }
 
 // send6 puts an IPv6 packet (in f, after a 14-byte Ethernet header) out
@@ -164,31 +149,12 @@ func (u *Uplink) input6(f *vswitch.Frame, eth pkt.Ethernet, now time.Time) bool 
 		u.drops[UplinkTooBig].Add(1)
 		return false
 	}
-	var target *Port
-	if v.own(dst) == stGlobal {
-		if !v.usable(stGlobal) {
-			u.drops[UplinkNoAddress].Add(1)
-			return false
-		}
-		vd, e := u.cfg.NAT.Inbound6(natPacket(ip[:ip.Len()], &f.VNet), now.Unix())
-		if vd != nat.Translated {
-			u.natDrop(vd)
-			return false
-		}
-		u.countTranslated6(1, &f.VNet)
-		target = u.network6(e.Inside.Src.Addr(), config.ModeNAT)
-	} else {
-		target = u.network6(dst, config.ModeRouted) // routed networks take inbound
-	}
-	if target == nil {
-		u.drops[UplinkNotTracked].Add(1)
+	toUs := v.own(dst) == stGlobal
+	if toUs && !v.usable(stGlobal) {
+		u.drops[UplinkNoAddress].Add(1)
 		return false
 	}
-	if !pkt.IPv6(eth.Payload()).DecHopLimit() {
-		u.drops[UplinkTTL].Add(1)
-		return false
-	}
-	return target.deliver6(f, now)
+	return u.inward(f, ip[:ip.Len()], dst, toUs, now)
 }
 
 // tooBig6 answers an outside packet too large for the networks with
@@ -204,15 +170,6 @@ func (u *Uplink) tooBig6(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 	pkt.ICMPv6(b[icmp6Off:]).EncodeHeader(pkt.ICMPv6PacketTooBig, 0, DefaultMTU)
 	copy(b[icmp6Off+pkt.ICMPv6Len:], quote)
 	u.enqueue(f, writeICMPv6(b, u.mac, eth.Src(), src, ip.Src(), 64, n))
-}
-
-// network6 finds the attached network whose /64 holds a, if it has that
-// mode.
-func (u *Uplink) network6(a netip.Addr, mode config.Mode) *Port {
-	if p := u.routes.Load().lookup6(a); p != nil && p.cfg.Mode == mode {
-		return p
-	}
-	return nil
 }
 
 // lookup6 returns the attached network whose /64 holds a, or nil.

@@ -25,14 +25,7 @@ func gsoTCP6(dstMAC, srcMAC pkt.MAC, src, dst netip.AddrPort, hop uint8, n int, 
 	tcp := tcpSegment(src, dst, pkt.TCPFlagACK, n)
 	b := frame6(dstMAC, srcMAC, src.Addr(), dst.Addr(), hop, pkt.ProtoTCP, tcp)
 	ip := b[pkt.EthernetLen:]
-	h := pkt.VirtioNetHdr{GSOType: pkt.VirtioNetHdrGSOTCPv6, GSOSize: mss}
-	if partial {
-		binary.BigEndian.PutUint16(ip[40+16:], ^refSum(pseudo6(ip, pkt.ProtoTCP, len(tcp))))
-		h.Flags, h.CsumStart, h.CsumOffset, h.HdrLen = pkt.VirtioNetHdrFNeedsCsum, 54, 16, 74
-	} else {
-		binary.BigEndian.PutUint16(ip[40+16:], 0xbeef)
-		h.Flags = pkt.VirtioNetHdrFDataValid
-	}
+	h := tcpOffload(ip, 40, pseudo6(ip, pkt.ProtoTCP, len(tcp)), pkt.VirtioNetHdrGSOTCPv6, mss, partial)
 	f := frameOf(b)
 	f.VNet = h
 	return f
@@ -67,13 +60,7 @@ func TestRouteGSO6(t *testing.T) {
 	g, rem := netip.AddrPortFrom(guest6, 40000), netip.AddrPortFrom(remote6, 80)
 	f := gsoTCP6(p.MAC(), guestMAC, g, rem, 64, 10000, 1340, true)
 	want := f.VNet
-	p.WriteBatch([]*vswitch.Frame{f})
-	f.Release()
-	out := takeFrames(u.tx.(ringEgress).q)
-	if len(out) != 1 {
-		t.Fatalf("%d frames out, want the super-frame whole; drops %v %v", len(out), p.Drops(), u.Drops())
-	}
-	o := out[0]
+	o := oneOut(t, p, u, f)
 	ip := pkt.IPv6(o.Bytes()[pkt.EthernetLen:])
 	if o.VNet != want || o.Len() != 14+40+20+10000 || ip.Src() != up6 || ip.HopLimit() != 63 || pkt.Ethernet(o.Bytes()).Dst() != routerMAC {
 		t.Fatalf("out: %+v, %d bytes, from %v, hop %d", o.VNet, o.Len(), ip.Src(), ip.HopLimit())
@@ -89,14 +76,7 @@ func TestRouteGSO6(t *testing.T) {
 
 	in := gsoTCP6(upMAC, routerMAC, rem, netip.AddrPortFrom(up6, 40000), 50, 8000, 1400, false)
 	want = in.VNet
-	if !u.handle(in, t0) {
-		t.Fatal("not delivered")
-	}
-	back := takeFrames(p.q)
-	if len(back) != 1 {
-		t.Fatalf("%d frames back", len(back))
-	}
-	b := back[0]
+	b := oneIn(t, u, p, in)
 	ip = pkt.IPv6(b.Bytes()[pkt.EthernetLen:])
 	if b.VNet != want || ip.Dst() != guest6 || ip.HopLimit() != 49 || pkt.TCP(ip[pkt.IPv6Len:]).DstPort() != 40000 {
 		t.Fatalf("back: %+v to %v hop %d", b.VNet, ip.Dst(), ip.HopLimit())

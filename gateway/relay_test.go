@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/vswitch/vswitch/dhcp"
@@ -22,16 +22,7 @@ var (
 // from relayMAC and relayIP, port 67 to the gateway's 67, giaddr gi (zero:
 // not relayed) and option 82.
 func relayDHCP(typ uint8, chaddr pkt.MAC, gi netip.Addr, opts ...byte) []byte {
-	m := make([]byte, 240)
-	m[0], m[1], m[2] = 1, 1, 6
-	binary.BigEndian.PutUint32(m[4:], 0x77)
-	if gi.IsValid() {
-		a := gi.As4()
-		copy(m[24:], a[:])
-	}
-	copy(m[28:], chaddr[:])
-	binary.BigEndian.PutUint32(m[236:], 0x63825363)
-	m = append(append(append(append(m, 53, 1, typ), opts...), agentOpt...), 255)
+	m := bootp(pkt.BOOTRequest, 0x77, 0, bootpAddrs{gi: gi}, chaddr, typ, append(slices.Clip(opts), agentOpt...))
 	m = append(m, make([]byte, 300-len(m))...)
 	return udpFrame(StableMAC("t"), relayMAC, relayIP, gwIP, 64, 67, 67, m)
 }

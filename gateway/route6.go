@@ -98,10 +98,5 @@ func (p *Port) deliver6(f *vswitch.Frame, now time.Time) bool {
 		p.solicit(dst, now)
 		return false
 	}
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: mac, Src: p.mac, Type: pkt.TypeIPv6})
-	if !p.q.Put(f) {
-		p.drops[DropQueueFull].Add(1)
-		return false
-	}
-	return true
+	return p.put(f, mac, pkt.TypeIPv6)
 }

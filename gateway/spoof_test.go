@@ -177,8 +177,7 @@ func TestNeighbourConfirm(t *testing.T) {
 
 // dhcpMsg is the DHCP message of serverMsg's frame, with xid 1.
 func dhcpMsg(op uint8, chaddr pkt.MAC, typ uint8, yiaddr netip.Addr, opts ...byte) []byte {
-	f := serverMsg(op, 1, chaddr, typ, yiaddr, opts...)
-	return pkt.UDP(pkt.IPv4(f[14:]).Payload()).Payload()
+	return bootp(op, 1, 0, bootpAddrs{yi: yiaddr}, chaddr, typ, opts)
 }
 
 // The server's ACK teaches the cache the lease's address and MAC; an

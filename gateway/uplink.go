@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/label"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/nat"
@@ -432,27 +431,7 @@ func (u *Uplink) handle(f *vswitch.Frame, now time.Time) bool {
 		u.drops[UplinkBadSource].Add(1) // a guest would take it for a neighbour's
 		return false
 	}
-	var target *Port
-	if ip.Dst() == ua.ip {
-		v, e := u.cfg.NAT.Inbound(natPacket(ipb[:ip.TotalLen()], &f.VNet), now.Unix())
-		if v != nat.Translated {
-			u.natDrop(v)
-			return false
-		}
-		u.countTranslated(1, &f.VNet)
-		target = u.network(e.Inside.Src.Addr(), config.ModeNAT)
-	} else {
-		target = u.network(ip.Dst(), config.ModeRouted) // routed networks take inbound
-	}
-	if target == nil {
-		u.drops[UplinkNotTracked].Add(1)
-		return false
-	}
-	if !ip.DecTTL() {
-		u.drops[UplinkTTL].Add(1)
-		return false
-	}
-	return target.deliver(f, now)
+	return u.inward(f, ipb[:ip.TotalLen()], ip.Dst(), ip.Dst() == ua.ip, now)
 }
 
 // ready reports whether the uplink has its outside address; a packet
@@ -479,46 +458,7 @@ func (u *Uplink) output(f *vswitch.Frame, translate bool, now time.Time) {
 		f.Release()
 		return
 	}
-	if translate {
-		b := f.Bytes()
-		ipb := b[pkt.EthernetLen:]
-		if v, _ := u.cfg.NAT.Outbound(natPacket(ipb, &f.VNet), ua.ip, now.Unix()); v != nat.Translated {
-			u.natDrop(v)
-			f.Release()
-			return
-		}
-		u.countTranslated(0, &f.VNet)
-		if pkt.IPv4(ipb).Dst() == ua.ip {
-			u.hairpin(f, now)
-			return
-		}
-	}
-	u.send(f, now)
-}
-
-// natDrop counts a packet the NAT refused, in either direction.
-func (u *Uplink) natDrop(v nat.Verdict) {
-	switch v {
-	case nat.TableFull:
-		u.drops[UplinkConntrackFull].Add(1)
-	case nat.SourceLimit:
-		u.drops[UplinkSourceLimit].Add(1)
-	case nat.Fragment:
-		u.drops[UplinkFragment].Add(1)
-	case nat.Malformed:
-		u.drops[UplinkMalformed].Add(1)
-	default:
-		u.drops[UplinkNotTracked].Add(1)
-	}
-}
-
-// network finds the attached network whose prefix holds a, if it has
-// that mode.
-func (u *Uplink) network(a netip.Addr, mode config.Mode) *Port {
-	if p := u.routes.Load().lookup(a); p != nil && p.cfg.Mode == mode {
-		return p
-	}
-	return nil
+	u.outward(f, ua.ip, translate, now)
 }
 
 // clock is the uplink's time source: the real one, or a fake in tests

@@ -22,35 +22,48 @@ var (
 	payload = []byte("hello through the nat")
 )
 
-// build serializes an IPv4 packet with gopacket (the reference encoder).
+// build serializes an IPv4 packet with gopacket (the reference encoder):
+// TCP, UDP or an ICMP echo (flags "reply" for a reply) with sport as its
+// identifier.
 func build(t testing.TB, proto uint8, src, dst netip.Addr, sport, dport uint16, flags string) []byte {
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: 7, SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
-	var l gopacket.SerializableLayer
-	switch proto {
-	case protoTCP:
-		ip.Protocol = layers.IPProtocolTCP
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: 1, Window: 100,
-			SYN: flags == "syn", ACK: flags == "ack" || flags == "synack", FIN: flags == "fin", RST: flags == "rst"}
-		if flags == "synack" {
-			tcp.SYN = true
-		}
-		tcp.SetNetworkLayerForChecksum(ip)
-		l = tcp
-	case protoUDP:
-		ip.Protocol = layers.IPProtocolUDP
-		udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-		udp.SetNetworkLayerForChecksum(ip)
-		l = udp
-	case protoICMP:
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: 7, Protocol: layers.IPProtocol(proto), SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
+	l := transport(proto, sport, dport, flags, ip)
+	if proto == protoICMP {
 		ip.Protocol = layers.IPProtocolICMPv4
 		typ := uint8(layers.ICMPv4TypeEchoRequest)
 		if flags == "reply" {
 			typ = layers.ICMPv4TypeEchoReply
 		}
-		l = &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: sport, Seq: 1}
+		l = []gopacket.SerializableLayer{&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: sport, Seq: 1}}
 	}
+	return serialize(t, ip, l)
+}
+
+// transport is the TCP or UDP layer of a reference packet (build,
+// build6) from sport to dport, its checksum over the pseudo-header of
+// ip; TCP's flags are "syn", "synack", "ack", "fin" or "rst". Another
+// protocol has none.
+func transport(proto uint8, sport, dport uint16, flags string, ip gopacket.NetworkLayer) []gopacket.SerializableLayer {
+	switch proto {
+	case protoTCP:
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: 1, Window: 100,
+			SYN: flags == "syn" || flags == "synack", ACK: flags == "ack" || flags == "synack", FIN: flags == "fin", RST: flags == "rst"}
+		tcp.SetNetworkLayerForChecksum(ip)
+		return []gopacket.SerializableLayer{tcp}
+	case protoUDP:
+		udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+		udp.SetNetworkLayerForChecksum(ip)
+		return []gopacket.SerializableLayer{udp}
+	}
+	return nil
+}
+
+// serialize is ip, then the layers ls and payload, with lengths and
+// checksums filled in.
+func serialize(t testing.TB, ip gopacket.SerializableLayer, ls []gopacket.SerializableLayer) []byte {
 	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, l, gopacket.Payload(payload)); err != nil {
+	ls = append([]gopacket.SerializableLayer{ip}, append(ls, gopacket.Payload(payload))...)
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

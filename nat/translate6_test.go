@@ -24,36 +24,18 @@ var (
 // TCP, UDP or an ICMPv6 echo (flags "reply" for a reply) with sport as
 // its identifier.
 func build6(t testing.TB, proto uint8, src, dst netip.Addr, sport, dport uint16, flags string) []byte {
-	ip := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
-	var ls []gopacket.SerializableLayer
-	switch proto {
-	case protoTCP:
-		ip.NextHeader = layers.IPProtocolTCP
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: 1, Window: 100,
-			SYN: flags == "syn" || flags == "synack", ACK: flags == "ack" || flags == "synack"}
-		tcp.SetNetworkLayerForChecksum(ip)
-		ls = append(ls, tcp)
-	case protoUDP:
-		ip.NextHeader = layers.IPProtocolUDP
-		udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-		udp.SetNetworkLayerForChecksum(ip)
-		ls = append(ls, udp)
-	case protoIC6:
-		ip.NextHeader = layers.IPProtocolICMPv6
+	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocol(proto), SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
+	ls := transport(proto, sport, dport, flags, ip)
+	if proto == protoIC6 {
 		typ := uint8(layers.ICMPv6TypeEchoRequest)
 		if flags == "reply" {
 			typ = layers.ICMPv6TypeEchoReply
 		}
 		c := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}
 		c.SetNetworkLayerForChecksum(ip)
-		ls = append(ls, c, &layers.ICMPv6Echo{Identifier: sport, SeqNumber: 1})
+		ls = []gopacket.SerializableLayer{c, &layers.ICMPv6Echo{Identifier: sport, SeqNumber: 1}}
 	}
-	buf := gopacket.NewSerializeBuffer()
-	ls = append([]gopacket.SerializableLayer{ip}, append(ls, gopacket.Payload(payload))...)
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return serialize(t, ip, ls)
 }
 
 // valid6 recomputes the upper layer's checksum from scratch (no

@@ -2,7 +2,6 @@ package usernet
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"time"
@@ -23,14 +22,7 @@ func (s *Stack) ForwardTCP(listen string, guest netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	if !s.acquireService() {
-		l.Close()
-		return errors.New("usernet: closed")
-	}
-	stop := context.AfterFunc(s.ctx, func() { l.Close() })
-	go func() {
-		defer s.flows.wg.Done()
-		defer stop()
+	return s.service(l, func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
@@ -47,8 +39,7 @@ func (s *Stack) ForwardTCP(listen string, guest netip.AddrPort) error {
 				go s.forwardOne(c, peer, guest)
 			}
 		}
-	}()
-	return nil
+	})
 }
 
 // forwardOne connects one accepted client to the guest.

@@ -45,18 +45,8 @@ func (s *Stack) ForwardUDP(listen string, guest netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	if !s.acquireService() {
-		pc.Close()
-		return errors.New("usernet: closed")
-	}
 	f := &udpForward{s: s, pc: pc, guest: guest, flows: map[netip.AddrPort]*udpFwdFlow{}}
-	stop := context.AfterFunc(s.ctx, func() { pc.Close() })
-	go func() {
-		defer s.flows.wg.Done()
-		defer stop()
-		f.serve()
-	}()
-	return nil
+	return s.service(pc, f.serve)
 }
 
 // serve reads the clients' datagrams until the stack stops.

@@ -81,15 +81,33 @@ func guestUDPEcho(t *testing.T, g *guest, port uint16) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	serveUDP(t, c, func(from net.Addr, b []byte) []byte { return append([]byte(from.String()+"|"), b...) })
+}
+
+// hostUDP is a UDP server on the host's loopback that answers each
+// datagram with answer(its source, the datagram) (serveUDP).
+func hostUDP(t *testing.T, answer func(from net.Addr, b []byte) []byte) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveUDP(t, pc, answer)
+	return pc
+}
+
+// serveUDP answers each datagram pc receives with answer(its source, the
+// datagram) until the test ends and closes pc.
+func serveUDP(t *testing.T, pc net.PacketConn, answer func(from net.Addr, b []byte) []byte) {
+	t.Cleanup(func() { pc.Close() })
 	go func() {
 		b := make([]byte, 65536)
 		for {
-			n, a, err := c.ReadFrom(b)
+			n, a, err := pc.ReadFrom(b)
 			if err != nil {
 				return
 			}
-			c.WriteTo(append([]byte(a.String()+"|"), b[:n]...), a)
+			pc.WriteTo(answer(a, b[:n]), a)
 		}
 	}()
 }
@@ -244,11 +262,5 @@ func TestForwardUDPNoLeaks(t *testing.T) {
 		}
 	}
 	once() // a flow left open when the stack closes
-	done := make(chan struct{})
-	go func() { s.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end an open UDP forward flow")
-	}
+	closeWithin(t, s, 5*time.Second, "Close did not end an open UDP forward flow")
 }

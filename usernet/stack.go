@@ -3,6 +3,7 @@ package usernet
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -280,7 +281,24 @@ func (s *Stack) acquire(src netip.Addr) bool {
 	return true
 }
 
-// acquireService holds Close for a listener of the stack (not a flow).
+// service runs serve, a listener of the stack (not a flow), on a
+// goroutine of its own that Close waits for; Close also closes l, which
+// ends serve. A closed stack refuses, closing l.
+func (s *Stack) service(l io.Closer, serve func()) error {
+	if !s.acquireService() {
+		l.Close()
+		return errors.New("usernet: closed")
+	}
+	stop := context.AfterFunc(s.ctx, func() { l.Close() })
+	go func() {
+		defer s.flows.wg.Done()
+		defer stop()
+		serve()
+	}()
+	return nil
+}
+
+// acquireService holds Close for a service.
 func (s *Stack) acquireService() bool {
 	f := &s.flows
 	f.mu.Lock()

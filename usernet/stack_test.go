@@ -173,6 +173,18 @@ func echoServer(t *testing.T) string {
 // checksums its stack checks. With gso, the guest sends TSO super-frames
 // with partial checksums too, and they enter the stack whole. Either way
 // the data moves in far fewer TCP packets than its 1448-byte segments.
+// closeWithin closes s and fails t with why unless Close returns within d.
+func closeWithin(t *testing.T, s *Stack, d time.Duration, why string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatal(why)
+	}
+}
+
 func TestTCPThrough(t *testing.T) {
 	for _, gso := range []bool{false, true} {
 		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
@@ -259,21 +271,7 @@ func TestSourceLimit(t *testing.T) {
 }
 
 func TestUDPThroughAndIdle(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		b := make([]byte, 65536)
-		for {
-			n, a, err := pc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(append([]byte("echo:"), b[:n]...), a)
-		}
-	}()
+	pc := hostUDP(t, func(_ net.Addr, b []byte) []byte { return append([]byte("echo:"), b...) })
 	s, g := newPair(t, Config{UDPIdle: 200 * time.Millisecond}, pc.LocalAddr().String())
 	c, err := gonet.DialUDP(g.st, nil, &tcpip.FullAddress{NIC: 1, Addr: remote, Port: 53}, ipv4.ProtocolNumber)
 	if err != nil {
@@ -414,13 +412,7 @@ func TestCloseWithFlows(t *testing.T) {
 	if n := s.Flows(); n != 3 {
 		t.Fatalf("%d flows, want 3", n)
 	}
-	done := make(chan struct{})
-	go func() { s.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return with flows open")
-	}
+	closeWithin(t, s, 10*time.Second, "Close did not return with flows open")
 	if n := s.Flows(); n != 0 {
 		t.Fatalf("%d flows after Close", n)
 	}
@@ -466,21 +458,7 @@ func TestForwardLoopbackClient(t *testing.T) {
 // that would open a flow past MaxFlows is dropped and counted, the open
 // flows still carry datagrams, and a flow that ends idle frees its slot.
 func TestUDPFlowsFull(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		b := make([]byte, 2048)
-		for {
-			n, a, err := pc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(b[:n], a)
-		}
-	}()
+	pc := hostUDP(t, func(_ net.Addr, b []byte) []byte { return b })
 	s, g := newPair(t, Config{MaxFlows: 2, UDPIdle: time.Second}, pc.LocalAddr().String())
 	var cs []*gonet.UDPConn
 	for port := range uint16(3) {

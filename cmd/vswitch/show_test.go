@@ -8,6 +8,14 @@ import (
 	"github.com/vswitch/vswitch/control"
 )
 
+// samePrint fails t unless what a command printed (got) is exactly want.
+func samePrint(t *testing.T, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestPortsTable(t *testing.T) {
 	var b bytes.Buffer
 	printPorts(&b, []control.PortStatus{
@@ -20,9 +28,7 @@ func TestPortsTable(t *testing.T) {
 vm1     tap       10                    yes  1/4   12       1500      3        180       0/1024  -
 trunk0  afpacket  trunk 10,20 native 1  no   23    0        0         0        0         5/1024  queue_full=1,vlan_not_allowed=2
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
+	samePrint(t, b.String(), want)
 }
 
 func TestFDBTable(t *testing.T) {
@@ -37,9 +43,7 @@ func TestFDBTable(t *testing.T) {
 10    52:54:00:00:00:0b  a     5m1s  no
 20    52:54:00:00:00:01  b     3s    no
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
+	samePrint(t, b.String(), want)
 }
 
 // Memberships then router ports, a permanent one (the gateway) with "-".
@@ -57,9 +61,7 @@ func TestMDBTable(t *testing.T) {
 10    router          gw-default  -
 10    router          trunk0      3m20s
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
+	samePrint(t, b.String(), want)
 }
 
 // A tunnel port's entries name their VTEP; the others get "-".
@@ -73,9 +75,7 @@ func TestFDBTableRemote(t *testing.T) {
 10    52:54:00:00:00:01  a     1s   no      -
 10    52:54:00:00:00:02  vx    2s   no      10.0.0.6
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
+	samePrint(t, b.String(), want)
 }
 
 func TestLeasesTable(t *testing.T) {
@@ -97,9 +97,7 @@ lab      10.0.0.11       52:54:00:00:00:04  -         bound    expired    no    
 lab      10.0.0.12       52:54:00:00:00:05  -         offered  -          no      -
 lab      fd00:122::100   52:54:00:00:00:06  -         bound    in 1h0m0s  no      00030001525400000006/1
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
+	samePrint(t, b.String(), want)
 }
 
 func TestConntrackTable(t *testing.T) {
@@ -115,9 +113,7 @@ icmp   10.0.0.2 -> 9.9.9.9           192.0.2.1 -> 9.9.9.9           -         - 
 tcp    10.0.0.2:40000 -> 1.1.1.1:80  192.0.2.1:61000 -> 1.1.1.1:80  61000     established  1m5s  10        9        800        12000
 udp    10.0.0.2:53000 -> 8.8.8.8:53  192.0.2.1:61001 -> 8.8.8.8:53  61001     -            2s    0         0        0          0
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
+	samePrint(t, b.String(), want)
 }
 
 func TestEmptyTables(t *testing.T) {

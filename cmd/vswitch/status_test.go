@@ -22,9 +22,7 @@ config:         /etc/vswitch.yaml, applied 2026-11-30T03:00:00Z (30m0s ago)
 last reload:    refused (the log says why; the config above is what runs)
 reattached:     vm1 vm2
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
+	samePrint(t, b.String(), want)
 	b.Reset()
 	st.LastReloadFailed, st.Reattached = false, nil
 	printStatus(&b, st, start.Add(90*time.Minute))

@@ -102,8 +102,7 @@ func bind(t *testing.T) *harness {
 	if h.c.State().Addr.IsValid() {
 		t.Fatal("lease published during DAD")
 	}
-	h.now = h.now.Add(time.Second)
-	h.c.Tick(h.now)
+	h.after(time.Second)
 	return h
 }
 
@@ -227,8 +226,7 @@ func TestSolicitRetransmit(t *testing.T) {
 	if o := h.take(); len(o) != 0 {
 		t.Fatal("requested before the first RT ended")
 	}
-	h.now = h.now.Add(1000100 * time.Microsecond)
-	h.c.Tick(h.now)
+	h.after(1000100 * time.Microsecond)
 	if m := readMsg(t, h.one()); m.typ != pkt.DHCPv6Request || m.iaAddr != leaseAddr {
 		t.Fatalf("%+v", m)
 	}
@@ -330,8 +328,7 @@ func TestDHCPv6Refused(t *testing.T) {
 // renewing binds a lease and runs to T1: the first RENEW.
 func renewing(t *testing.T) (*harness, msgView) {
 	h := bind(t)
-	h.now = h.now.Add(1800 * time.Second)
-	h.c.Tick(h.now)
+	h.after(1800 * time.Second)
 	return h, readMsg(t, h.one())
 }
 
@@ -417,24 +414,19 @@ func TestInfoRequest(t *testing.T) {
 	if s := h.c.State(); fmt.Sprint(s.DNS) != "[2001:db8::54 2001:db8::53]" || s.Addr.Addr() != slaacA {
 		t.Fatalf("state %+v", s)
 	}
-	h.now = t0.Add(1*time.Second + 2*time.Microsecond + 700*time.Second - time.Nanosecond)
-	h.c.Tick(h.now)
+	h.at(1*time.Second + 2*time.Microsecond + 700*time.Second - time.Nanosecond)
 	if o := h.take(); len(o) != 0 {
 		t.Fatal("asked again before the refresh time")
 	}
-	h.now = h.now.Add(time.Nanosecond)
-	h.c.Tick(h.now)
-	h.now = h.now.Add(time.Microsecond)
-	h.c.Tick(h.now)
+	h.after(time.Nanosecond)
+	h.after(time.Microsecond)
 	if m := readMsg(t, h.one()); m.typ != pkt.DHCPv6InfoRequest {
 		t.Fatalf("refresh %+v", m)
 	}
 	// An M flag now turns it stateful.
 	h.c.Handle(ra(pkt.NDPRAManaged, 1800))
-	h.now = h.now.Add(time.Microsecond)
-	h.c.Tick(h.now)
-	h.now = h.now.Add(time.Microsecond)
-	h.c.Tick(h.now)
+	h.after(time.Microsecond)
+	h.after(time.Microsecond)
 	if m := readMsg(t, h.one()); m.typ != pkt.DHCPv6Solicit {
 		t.Fatalf("after M: %+v", m)
 	}

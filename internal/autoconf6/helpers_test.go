@@ -50,6 +50,12 @@ func (h *harness) at(d time.Duration) {
 	h.c.Tick(h.now)
 }
 
+// after moves the clock on by d and ticks.
+func (h *harness) after(d time.Duration) {
+	h.now = h.now.Add(d)
+	h.c.Tick(h.now)
+}
+
 // take returns and forgets what was sent.
 func (h *harness) take() [][]byte {
 	o := h.out

@@ -23,6 +23,10 @@ var (
 		netip.MustParseAddr("ff02::1:ff00:2").AsSlice()...)
 	seedMLDv1Report = append([]byte{131, 0, 0, 0, 0, 0, 0, 0}, netip.MustParseAddr("ff15::1").AsSlice()...)
 	seedMLDv2Query  = append(append([]byte{130, 0, 0, 0, 0x80, 0x10, 0, 0}, make([]byte, 16)...), 2, 125, 0, 0)
+	// An MLDv2 report whose record has a source (ALLOW_NEW_SOURCES):
+	// IPv6 sources, which the walk reads as such.
+	seedMLDv2Source = append(append([]byte{143, 0, 0, 0, 0, 0, 0, 1, 5, 0, 0, 1},
+		netip.MustParseAddr("ff15::1").AsSlice()...), netip.MustParseAddr("2001:db8::1").AsSlice()...)
 )
 
 // FuzzIGMP: the view never panics or reads past the message, and agrees
@@ -40,24 +44,13 @@ func FuzzIGMP(f *testing.F) {
 		var ref layers.IGMP
 		switch g.Type() {
 		case IGMPv3Report:
-			ref.DecodeFromBytes(b, gopacket.NilDecodeFeedback)
-			recs := g.Records()
-			n := 0
-			for r, ok := recs.Next(); ok; r, ok = recs.Next() {
-				if n >= len(ref.GroupRecords) {
-					t.Fatalf("record %d beyond gopacket's %d", n, len(ref.GroupRecords))
-				}
-				rr := ref.GroupRecords[n]
-				if r.Type != uint8(rr.Type) || r.Sources != int(rr.NumberOfSources) || r.Group != netIP4(rr.MulticastAddress) {
-					t.Fatalf("record %d = %+v, gopacket %+v", n, r, rr)
-				}
-				for i := range r.Sources {
-					if r.Source(i) != netIP4(rr.SourceAddresses[i]) {
-						t.Fatalf("record %d source %d = %v, gopacket %v", n, i, r.Source(i), rr.SourceAddresses[i])
-					}
-				}
-				n++
+			err := ref.DecodeFromBytes(b, gopacket.NilDecodeFeedback)
+			refs := make([]refRecord, len(ref.GroupRecords))
+			for i, rr := range ref.GroupRecords {
+				refs[i] = refRecord{uint8(rr.Type), int(rr.NumberOfSources), netIP4(rr.MulticastAddress), rr.SourceAddresses}
 			}
+			recs := g.Records()
+			n := sameRecords(t, &recs, refs, err)
 			if n != len(ref.GroupRecords) {
 				t.Fatalf("%d records, gopacket %d", n, len(ref.GroupRecords))
 			}
@@ -92,7 +85,7 @@ func FuzzIGMP(f *testing.F) {
 // FuzzMLD: likewise for MLD against gopacket's MLDv1 and MLDv2 layers
 // (which start after the 4-byte ICMPv6 header).
 func FuzzMLD(f *testing.F) {
-	for _, s := range [][]byte{seedMLDv2Report, seedMLDv1Report, seedMLDv2Query} {
+	for _, s := range [][]byte{seedMLDv2Report, seedMLDv1Report, seedMLDv2Query, seedMLDv2Source} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -104,23 +97,12 @@ func FuzzMLD(f *testing.F) {
 		case MLDv2Report:
 			var ref layers.MLDv2MulticastListenerReportMessage
 			err := ref.DecodeFromBytes(b[4:], gopacket.NilDecodeFeedback)
-			recs := m.Records()
-			n := 0
-			for r, ok := recs.Next(); ok; r, ok = recs.Next() {
-				if n >= len(ref.MulticastAddressRecords) {
-					t.Fatalf("record %d beyond gopacket's %d (err %v)", n, len(ref.MulticastAddressRecords), err)
-				}
-				rr := ref.MulticastAddressRecords[n]
-				if r.Type != uint8(rr.RecordType) || r.Sources != int(rr.N) || r.Group != netIP16(rr.MulticastAddress) {
-					t.Fatalf("record %d = %+v, gopacket %+v", n, r, rr)
-				}
-				for i := range r.Sources {
-					if r.Source(i) != netIP4(rr.SourceAddresses[i]) {
-						t.Fatalf("record %d source %d = %v, gopacket %v", n, i, r.Source(i), rr.SourceAddresses[i])
-					}
-				}
-				n++
+			refs := make([]refRecord, len(ref.MulticastAddressRecords))
+			for i, rr := range ref.MulticastAddressRecords {
+				refs[i] = refRecord{uint8(rr.RecordType), int(rr.N), netIP16(rr.MulticastAddress), rr.SourceAddresses}
 			}
+			recs := m.Records()
+			n := sameRecords(t, &recs, refs, err)
 			// gopacket appends the record it failed on; the walk stops
 			// before it.
 			if recs.Truncated != (err != nil) || err == nil && n != len(ref.MulticastAddressRecords) {
@@ -153,6 +135,42 @@ func FuzzMLD(f *testing.F) {
 			}
 		}
 	})
+}
+
+// refRecord is a group record as gopacket reads it (IGMPv3 or MLDv2).
+type refRecord struct {
+	typ     uint8
+	sources int
+	group   netip.Addr
+	srcs    []net.IP
+}
+
+// sameRecords walks recs against gopacket's records ref (err: what its
+// decoder said) and returns how many it read: each has gopacket's type,
+// source count, group and sources, the sources of the group's family.
+func sameRecords(t *testing.T, recs *GroupRecords, ref []refRecord, err error) int {
+	t.Helper()
+	n := 0
+	for r, ok := recs.Next(); ok; r, ok = recs.Next() {
+		if n >= len(ref) {
+			t.Fatalf("record %d beyond gopacket's %d (err %v)", n, len(ref), err)
+		}
+		rr := ref[n]
+		if r.Type != rr.typ || r.Sources != rr.sources || r.Group != rr.group {
+			t.Fatalf("record %d = %+v, gopacket %+v", n, r, rr)
+		}
+		for i := range r.Sources {
+			want := netIP16(rr.srcs[i])
+			if r.Group.Is4() {
+				want = netIP4(rr.srcs[i])
+			}
+			if r.Source(i) != want {
+				t.Fatalf("record %d source %d = %v, gopacket %v", n, i, r.Source(i), rr.srcs[i])
+			}
+		}
+		n++
+	}
+	return n
 }
 
 func netIP4(ip net.IP) netip.Addr {

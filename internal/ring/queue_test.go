@@ -18,6 +18,19 @@ func parked(t *testing.T, q *Queue[Frame]) {
 	}
 }
 
+// within is what ch gives within 5 s; without it, t fails with why.
+func within[T any](t *testing.T, ch <-chan T, why string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal(why)
+		var zero T
+		return zero
+	}
+}
+
 func TestQueuePutWakesParkedConsumer(t *testing.T) {
 	q := NewQueue[Frame](8)
 	got := make(chan int, 1)
@@ -34,13 +47,8 @@ func TestQueuePutWakesParkedConsumer(t *testing.T) {
 	if !q.Put(&Frame{n: 42}) {
 		t.Fatal("put refused")
 	}
-	select {
-	case v := <-got:
-		if v != 42 {
-			t.Fatalf("Wait gave %d, want the frame 42", v)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("parked consumer not woken by Put")
+	if v := within(t, got, "parked consumer not woken by Put"); v != 42 {
+		t.Fatalf("Wait gave %d, want the frame 42", v)
 	}
 }
 
@@ -81,13 +89,8 @@ func TestQueueDoneAndWake(t *testing.T) {
 	go func() { res <- q.Wait(out, nil) }()
 	parked(t, q)
 	q.Wake()
-	select {
-	case n := <-res:
-		if n != 0 {
-			t.Fatalf("woken Wait gave %d", n)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wake did not wake the consumer")
+	if n := within(t, res, "Wake did not wake the consumer"); n != 0 {
+		t.Fatalf("woken Wait gave %d", n)
 	}
 	// The nudge is spent: values come back as usual.
 	q.Put(&Frame{n: 7})
