@@ -184,7 +184,7 @@ func run(args []string) error {
 		c.run()
 		if contains(o.tests, "nat") {
 			if natSupported(name) {
-				runNAT(name, bin, filepath.Join(work, name+"-nat"), o, rep, func(s string) {
+				runNAT(name, bin, filepath.Join(work, name+"-nat"), self, o, rep, func(s string) {
 					done++
 					fmt.Printf("[%d/%d] %s", done, total, s)
 				})

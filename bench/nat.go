@@ -109,8 +109,9 @@ uplinks:
 	return "", "", nil, fmt.Errorf("the inside host cannot reach the outside through the NAT")
 }
 
-// runNAT measures TCP through the NAT, reps times.
-func runNAT(sw, bin, work string, o options, rep *report, progress func(string)) {
+// runNAT measures TCP through the NAT, and the request/response latency
+// of a connection through it (nat-rr, as rr), reps times.
+func runNAT(sw, bin, work, self string, o options, rep *report, progress func(string)) {
 	var c cleanup
 	defer c.run()
 	inside, outside, pids, err := natTopo(sw, bin, work, &c)
@@ -133,6 +134,13 @@ func runNAT(sw, bin, work string, o options, rep *report, progress func(string))
 		if b := num(res, "end", "sum_received", "bytes"); len(pids) > 0 && b > 0 {
 			s["nat-cpu-per-gb"] = (cpuTicks(pids) - c0) / (b / 1e9)
 		}
+		r, err := rrBetween(self, inside, outside, "10.250.9.1:7007", o.secs)
+		if err != nil {
+			fmt.Println("failed:", err)
+			rep.fail(sw, "nat", err)
+			continue
+		}
+		s["nat-rr-p50"], s["nat-rr-p99"] = r.P50, r.P99
 		fmt.Println(formatSample(s))
 		rep.add(sw, s, nil)
 	}

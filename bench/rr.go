@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -39,6 +41,25 @@ func rrServer(args []string) error {
 			}
 		}()
 	}
+}
+
+// rrBetween runs rr-server (this executable, self) in namespace server on
+// addr and rr-client in namespace client against it for secs.
+func rrBetween(self, client, server, addr string, secs int) (rrResult, error) {
+	var r rrResult
+	srv := exec.Command("ip", "netns", "exec", server, self, "rr-server", "-addr", addr)
+	if err := srv.Start(); err != nil {
+		return r, err
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	out, err := nsExec(client, self, "rr-client", "-addr", addr, "-secs", strconv.Itoa(secs))
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.N == 0 {
+		return r, fmt.Errorf("rr-client: %v %.200s", err, out)
+	}
+	return r, nil
 }
 
 // rrResult is what rr-client prints.

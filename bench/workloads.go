@@ -17,7 +17,7 @@ type sample map[string]float64
 // testUnits are the units of each reported figure.
 var testUnits = map[string]string{
 	"tcp": "Gbit/s", "tcp-rev": "Gbit/s", "tcp4": "Gbit/s", "udp64": "kpps", "udp64-loss": "%",
-	"rr-p50": "us", "rr-p99": "us", "cpu-per-gb": "CPU s/GB",
+	"rr-p50": "us", "rr-p99": "us", "nat-rr-p50": "us", "nat-rr-p99": "us", "cpu-per-gb": "CPU s/GB",
 	"nat": "Gbit/s", "nat-cpu-per-gb": "CPU s/GB", "mesh4": "Gbit/s",
 	"vxlan": "Gbit/s", "vxlan-rev": "Gbit/s", "vxlan-cpu-per-gb": "CPU s/GB",
 	"dhcp1000-leases": "leases/s", "dhcp1000-drops": "%", "dhcp1000-delay": "ms",
@@ -182,18 +182,9 @@ func runTest(test string, t *topo, p peer, secs int, self string) (sample, []flo
 		}
 		return sample{"mesh4": sum / 1e9}, nil, nil
 	case "rr":
-		srv := exec.Command("ip", "netns", "exec", t.h2, self, "rr-server", "-addr", "10.250.0.2:7007")
-		if err := srv.Start(); err != nil {
-			return nil, nil, err
-		}
-		defer func() { srv.Process.Kill(); srv.Wait() }()
-		out, err := nsExec(t.h1, self, "rr-client", "-addr", "10.250.0.2:7007", "-secs", strconv.Itoa(secs))
+		r, err := rrBetween(self, t.h1, t.h2, "10.250.0.2:7007", secs)
 		if err != nil {
 			return nil, nil, err
-		}
-		var r rrResult
-		if err := json.Unmarshal([]byte(out), &r); err != nil || r.N == 0 {
-			return nil, nil, fmt.Errorf("rr-client: %v %.200s", err, out)
 		}
 		return sample{"rr-p50": r.P50, "rr-p99": r.P99}, r.CDF, nil
 	}
