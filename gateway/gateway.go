@@ -233,6 +233,14 @@ func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	return len(frames), nil
 }
 
+// TryWriteBatch implements vswitch.TryWriter: WriteBatch never waits
+// (durable writes are the store goroutine's), so the switch runs the
+// gateway in the goroutine that read the frame, as it writes a TAP.
+func (p *Port) TryWriteBatch(frames []*vswitch.Frame) (done, sent int, err error) {
+	n, err := p.WriteBatch(frames)
+	return n, n, err
+}
+
 func (p *Port) handle(b []byte, now time.Time) {
 	eth := pkt.Ethernet(b)
 	if !eth.Valid() {

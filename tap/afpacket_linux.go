@@ -188,8 +188,21 @@ func (a *AFPacket) decode(i, n int) (*vswitch.Frame, bool) {
 
 // WriteBatch implements vswitch.Port; it waits while the socket is full.
 func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
+	_, sent, err := a.write(frames, false)
+	return sent, err
+}
+
+// TryWriteBatch implements vswitch.TryWriter: the socket is sent on by
+// the goroutine that forwards the frame (the gateway's, for an uplink),
+// and the port's writer goroutine is woken only when the socket buffer
+// is full or for a burst.
+func (a *AFPacket) TryWriteBatch(frames []*vswitch.Frame) (done, sent int, err error) {
+	return a.write(frames, true)
+}
+
+func (a *AFPacket) write(frames []*vswitch.Frame, try bool) (done, sent int, err error) {
 	if a.closed.Load() {
-		return 0, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
+		return 0, 0, fmt.Errorf("afpacket %s: %w", a.dev, vswitch.ErrClosed)
 	}
 	for i, f := range frames {
 		b := f.Bytes()
@@ -206,8 +219,8 @@ func (a *AFPacket) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	// A refused frame (too long for the device, link down) is skipped
 	// and the rest go on; the switch counts it as tx_error from the
 	// short count.
-	sent, err := a.ws.send(a.rc, a.wmsgs[:len(frames)])
-	return sent, closedErr("afpacket", a.dev, a.closed.Load(), err)
+	done, sent, err = a.ws.write(a.rc, a.wmsgs[:len(frames)], try)
+	return done, sent, closedErr("afpacket", a.dev, a.closed.Load(), err)
 }
 
 // Close closes the socket (the interface stays; it is not ours), turning

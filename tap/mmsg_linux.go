@@ -80,22 +80,31 @@ type mmsgSender struct {
 	sent    int // messages sent
 	err     error
 	refused func(i int) // counts message i of msgs; nil: the caller counts the short send
+	try     bool        // return at EAGAIN instead of waiting (tryWrite)
 	fn      func(fd uintptr) bool
 }
 
 // send sends msgs on rc and reports how many went, with the socket's
 // error if it failed.
 func (s *mmsgSender) send(rc syscall.RawConn, msgs []mmsghdr) (int, error) {
+	_, sent, err := s.write(rc, msgs, false)
+	return sent, err
+}
+
+// write is send that, with try, returns instead of waiting once the
+// socket takes no more: done messages were sent or skipped, sent of
+// them sent (vswitch.TryWriter's contract).
+func (s *mmsgSender) write(rc syscall.RawConn, msgs []mmsghdr, try bool) (done, sent int, err error) {
 	if s.fn == nil {
 		s.fn = s.run
 	}
-	s.msgs, s.i, s.sent, s.err = msgs, 0, 0, nil
-	err := rc.Write(s.fn)
+	s.msgs, s.i, s.sent, s.err, s.try = msgs, 0, 0, nil, try
+	err = rc.Write(s.fn)
 	if err == nil {
 		err = s.err
 	}
 	s.msgs = nil
-	return s.sent, err
+	return s.i, s.sent, err
 }
 
 func (s *mmsgSender) run(fd uintptr) bool {
@@ -106,7 +115,7 @@ func (s *mmsgSender) run(fd uintptr) bool {
 			s.i += n
 			s.sent += n
 		case unix.EAGAIN, unix.ENOBUFS:
-			return false
+			return s.try
 		case unix.EINTR:
 		case unix.EBADF:
 			s.err = errno
