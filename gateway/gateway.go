@@ -129,7 +129,10 @@ type Port struct {
 
 const icmpBurst = 100
 
-var _ vswitch.Port = (*Port)(nil)
+var (
+	_ vswitch.Port      = (*Port)(nil)
+	_ vswitch.TryWriter = (*Port)(nil)
+)
 
 // StableMAC derives a locally administered unicast MAC from a name, so a
 // gateway keeps its MAC across restarts and guests' ARP caches stay right.
