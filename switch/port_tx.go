@@ -7,7 +7,8 @@ import (
 )
 
 // Direct writes. A port whose driver can try a write without waiting (a
-// TryWriter: a TAP, whose kernel takes or drops each frame at once) is
+// TryWriter: a TAP or an AF_PACKET socket, whose kernel takes or drops
+// each frame at once, or a network's gateway, which never waits) is
 // written by the goroutine that forwards the frame, as the kernel's bridge
 // transmits in the sender's context, instead of waking the port's writer
 // goroutine: a frame crosses one goroutine, not two, so a request and its

@@ -48,6 +48,7 @@ type AFPacket struct {
 var (
 	_ vswitch.Port      = (*AFPacket)(nil)
 	_ vswitch.RxDropper = (*AFPacket)(nil)
+	_ vswitch.TryWriter = (*AFPacket)(nil)
 )
 
 // OpenAFPacket opens a promiscuous AF_PACKET socket on cfg.Device with a
