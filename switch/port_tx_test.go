@@ -166,21 +166,18 @@ func TestDirectBurst(t *testing.T) {
 		{burstFrames, burstMinLen, 0},
 		{burstFrames, SmallDataLen + 1, 0},
 	} {
-		s, ports := benchSwitch(t, access("a", 1), access("b", 1))
-		var written int
-		out := ports[1]
-		out.tw, out.handoff = nullTry{&written}, make(chan struct{}, 1)
-		s.fdb.learn(out, 1, mac(2), time.Now().Unix())
+		s, in, out, written := nullTrySwitch(t)
+		out.handoff = make(chan struct{}, 1)
 		frames := make([]*Frame, tt.batch)
 		data := append(frame(mac(2), mac(1)), make([]byte, tt.size-60)...)
 		for i := range frames {
 			frames[i] = NewBigFrame()
 			frames[i].SetData(data)
 		}
-		s.ingress(ports[0], frames, time.Now().Unix())
+		s.ingress(in, frames, time.Now().Unix())
 		queued, woken := out.q.Len(), len(out.handoff)
-		if written != tt.written || queued != tt.batch-tt.written {
-			t.Errorf("batch of %d x %d bytes: %d written, %d queued, want %d and %d", tt.batch, tt.size, written, queued, tt.written, tt.batch-tt.written)
+		if *written != tt.written || queued != tt.batch-tt.written {
+			t.Errorf("batch of %d x %d bytes: %d written, %d queued, want %d and %d", tt.batch, tt.size, *written, queued, tt.written, tt.batch-tt.written)
 		}
 		if wantWoken := queued > 0; (woken == 1) != wantWoken || (out.tx.Load() == txWriter) != wantWoken {
 			t.Errorf("batch of %d x %d bytes: writer woken %d times, token %d", tt.batch, tt.size, woken, out.tx.Load())
@@ -369,6 +366,17 @@ func (s *testSwitch) waitQueued(t *testing.T, name string) {
 // nullTry is a TryWriter that takes every frame, as a TAP does.
 type nullTry struct{ frames *int }
 
+// nullTrySwitch is a switch with access ports a and b on VLAN 1, b
+// written directly by a nullTry that counts into written, and mac(2)
+// learned on b.
+func nullTrySwitch(tb testing.TB) (s *Switch, a, b *swPort, written *int) {
+	s, ports := benchSwitch(tb, access("a", 1), access("b", 1))
+	written = new(int)
+	ports[1].tw = nullTry{written}
+	s.fdb.learn(ports[1], 1, mac(2), time.Now().Unix())
+	return s, ports[0], ports[1], written
+}
+
 func (n nullTry) TryWriteBatch(frames []*Frame) (int, int, error) {
 	*n.frames += len(frames)
 	return len(frames), len(frames), nil
@@ -378,20 +386,17 @@ func (n nullTry) TryWriteBatch(frames []*Frame) (int, int, error) {
 // port, one frame per batch (a lone frame is written at once): the
 // forwarding goroutine takes the token and writes it.
 func BenchmarkForwardUnicastDirect(b *testing.B) {
-	s, ports := benchSwitch(b, access("a", 1), access("b", 1))
-	var n int
-	ports[1].tw = nullTry{&n}
+	s, in, _, n := nullTrySwitch(b)
 	now := time.Now().Unix()
-	s.fdb.learn(ports[1], 1, mac(2), now)
 	frames := []*Frame{NewFrame()}
 	tmpl := frame(mac(2), mac(1))
 	b.ReportAllocs()
 	for b.Loop() {
 		frames[0].reset()
 		frames[0].SetData(tmpl)
-		s.ingress(ports[0], frames, now)
+		s.ingress(in, frames, now)
 	}
-	if n == 0 {
+	if *n == 0 {
 		b.Fatal("nothing written")
 	}
 }
