@@ -86,7 +86,6 @@ func TestDNS6TCP(t *testing.T) {
 	requireE2E(t, "dig", "dnsmasq", "tcpdump", "python3")
 	up := upstreamDNS6(t)
 	g := newHost6(t, "d6")
-	g.dev = testnet.Name("d6")
 	maddr := freeAddr(t)
 	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
 ports:

@@ -47,7 +47,6 @@ func TestIPv6Outside(t *testing.T) {
 	out.Run("ip", "-6", "route", "add", "fd00:247::/64", "via", "2001:db8:246::2")
 
 	guest, routed := newHost6(t, "6g"), newHost6(t, "6r")
-	guest.dev, routed.dev = testnet.Name("6g"), testnet.Name("6r")
 	gMAC, rMAC := mustMAC(t, "52:54:00:f6:00:01"), mustMAC(t, "52:54:00:f6:00:02")
 	gAddr, rAddr := slaac("fd00:246::/64", gMAC), slaac("fd00:247::/64", rMAC)
 	metrics := freeAddr(t)
@@ -241,7 +240,6 @@ func TestIPv6OutsideRouterFromRA(t *testing.T) {
 	out.Run("ip", "-6", "addr", "add", "2001:db8:248::1/64", "dev", outDev, "nodad")
 	out.Run("ip", "-6", "addr", "add", "2001:db8:999::1/128", "dev", "lo") // off the outside link
 	guest := newHost6(t, "7g")
-	guest.dev = testnet.Name("7g")
 	metrics := freeAddr(t)
 	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
 ports:

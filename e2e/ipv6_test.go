@@ -15,7 +15,8 @@ import (
 
 // newHost6 is a namespace with IPv6 on, configured by the kernel from
 // router advertisements: SLAAC (autoconf) and a default route from the
-// RA, as a guest's distribution does.
+// RA, as a guest's distribution does. Its device is named after tag, as
+// a guest's TAP is.
 func newHost6(t testing.TB, tag string) *host {
 	ns := testnet.NewNetns(t, tag)
 	for _, k := range []string{"all", "default"} {
@@ -24,7 +25,7 @@ func newHost6(t testing.TB, tag string) *host {
 		ns.Run("sysctl", "-qw", "net.ipv6.conf."+k+".autoconf=1")
 		ns.Run("sysctl", "-qw", "net.ipv6.conf."+k+".addr_gen_mode=0") // EUI-64, so the address is known
 	}
-	return &host{Netns: ns, tb: t}
+	return &host{Netns: ns, tb: t, dev: testnet.Name(tag)}
 }
 
 // ipv6Lab starts two networks with address6 and guests a1, a2 on the

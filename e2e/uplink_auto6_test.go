@@ -52,7 +52,6 @@ func newAuto6Lab(t *testing.T, tag, dhcpRange string) *auto6Lab {
 		"--enable-ra", "--ra-param="+outDev+",4", "--dhcp-range="+dhcpRange))
 
 	l.guest = newHost6(t, tag+"g")
-	l.guest.dev = testnet.Name(tag + "g")
 	l.metrics = freeAddr(t)
 	l.vs = startVswitch(t, fmt.Sprintf(`metrics: %q
 ports:
