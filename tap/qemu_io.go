@@ -19,7 +19,7 @@ import (
 // nothing. Deadlines still apply: RawConn waits honour the conn's.
 type qconn struct {
 	c      net.Conn
-	raw    syscall.RawConn // nil: c has no descriptor (then c.Read/c.Write)
+	raw    syscall.RawConn // nil only if c was closed before the port took it
 	closed atomic.Bool
 
 	rb      []byte // the read under way
@@ -33,15 +33,17 @@ type qconn struct {
 	writeFn func(uintptr) bool
 }
 
+// newQconn takes a VM's connection: a *net.UnixConn or *net.TCPConn,
+// the only kinds the listeners and connOf give.
 func newQconn(c net.Conn) *qconn {
 	q := &qconn{c: c}
+	q.readFn, q.writeFn = q.doRead, q.doWrite
 	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			q.raw = raw
-		}
+		q.raw, _ = sc.SyscallConn() // fails only on a closed socket
 	}
-	q.readFn = q.doRead
-	q.writeFn = q.doWrite
+	if q.raw == nil {
+		q.close() // the reader and writer see a gone VM
+	}
 	return q
 }
 
@@ -67,8 +69,11 @@ func (q *qconn) setReadDeadline(pending bool, stall time.Duration) {
 
 // read is one read into b, as net.Conn's Read.
 func (q *qconn) read(b []byte) (int, error) {
-	if q.raw == nil || len(b) == 0 {
-		return q.c.Read(b)
+	if q.raw == nil {
+		return 0, net.ErrClosed
+	}
+	if len(b) == 0 {
+		return 0, nil // the caller's buffer holds a whole frame's worth: not reached
 	}
 	q.rb, q.rn, q.rerr = b, 0, 0
 	err := q.raw.Read(q.readFn)
@@ -107,9 +112,7 @@ func (q *qconn) doRead(fd uintptr) bool {
 // the deadline that frees the writer from a dead peer.
 func (q *qconn) write(b []byte, stall time.Duration) error {
 	if q.raw == nil {
-		q.c.SetWriteDeadline(time.Now().Add(stall))
-		_, err := q.c.Write(b)
-		return err
+		return net.ErrClosed
 	}
 	q.wb, q.wtry, q.werr = b, true, 0
 	err := q.raw.Write(q.writeFn)
