@@ -27,5 +27,9 @@
 // never allocate, lock or log per frame: every buffer, iovec and syscall
 // closure is made once when the port opens, and frames move with
 // readv/writev and recvmmsg/sendmmsg in batches, waiting in the Go
-// netpoller.
+// netpoller. Those calls never block (the descriptors are non-blocking),
+// so they are RawSyscall: the runtime is not told of them, which keeps
+// its monitor thread asleep between frames (see mmsg_linux.go). TAP and
+// AF_PACKET ports are vswitch.TryWriters: the switch writes them from
+// the goroutine that forwards the frame.
 package tap
