@@ -25,4 +25,7 @@
 // a lower querier on the network silences it.
 // A network's mode is config.Mode, parsed once by package config (its
 // only use of config: the type, never the parser).
+// A network's Port is a vswitch.TryWriter: the switch hands it frames
+// from the goroutine that read them, so what it does with a frame must
+// never wait (durable lease writes are the store goroutine's).
 package gateway
