@@ -102,10 +102,13 @@ type Port struct {
 	sub   subnet // the network's prefix, for source checks
 	ip32  uint32 // ip, likewise
 	q     *ring.Queue[vswitch.Frame]
-	done  chan struct{}
-	once  sync.Once
-	garp  atomic.Bool // gratuitous ARP sent
-	adv   atomic.Bool // IPv6 advertiser started
+	// in forwards what put delivers from the caller's goroutine (nil
+	// until the switch attaches the port: then put queues for ReadBatch).
+	in   atomic.Pointer[vswitch.Ingress]
+	done chan struct{}
+	once sync.Once
+	garp atomic.Bool // gratuitous ARP sent
+	adv  atomic.Bool // IPv6 advertiser started
 
 	neigh *neighbours
 	// ICMP error tokens: refilled to icmpBurst every second, as Linux's
@@ -235,6 +238,9 @@ func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	}
 	return len(frames), nil
 }
+
+// AttachedIngress implements vswitch.Injector.
+func (p *Port) AttachedIngress(in *vswitch.Ingress) { p.in.Store(in) }
 
 // TryWriteBatch implements vswitch.TryWriter: WriteBatch never waits
 // (durable writes are the store goroutine's), so the switch runs the
@@ -549,14 +555,21 @@ func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
 		}
 		return false
 	}
-	return p.put(f, mac, pkt.TypeIPv4)
+	return p.put(f, mac, pkt.TypeIPv4, now)
 }
 
 // put addresses f, a packet of Ethernet type typ after a 14-byte Ethernet
-// header, to the guest at mac and queues it for the network (deliver,
-// deliver6); false means it was counted dropped.
-func (p *Port) put(f *vswitch.Frame, mac pkt.MAC, typ uint16) bool {
+// header, to the guest at mac and hands it to the network (deliver,
+// deliver6): forwarded by the calling goroutine (the uplink's reader, as
+// a rule) once the switch has attached the port, else queued for
+// ReadBatch. false means it was counted dropped here; the switch counts
+// its own drops on the port.
+func (p *Port) put(f *vswitch.Frame, mac pkt.MAC, typ uint16, now time.Time) bool {
 	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: p.mac, Type: typ})
+	if in := p.in.Load(); in != nil {
+		in.Forward(f, now)
+		return true
+	}
 	if !p.q.Put(f) {
 		p.drops[DropQueueFull].Add(1)
 		return false

@@ -98,5 +98,5 @@ func (p *Port) deliver6(f *vswitch.Frame, now time.Time) bool {
 		p.solicit(dst, now)
 		return false
 	}
-	return p.put(f, mac, pkt.TypeIPv6)
+	return p.put(f, mac, pkt.TypeIPv6, now)
 }

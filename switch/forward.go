@@ -91,16 +91,34 @@ func fillBatch(frames []*Frame, want int) {
 // whole per-frame path: no allocation (pooled frames aside), no lock, no
 // channel send unless an egress writer is parked.
 func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
+	markBurst(frames)
+	s.forward(p, frames, now)
+}
+
+// markBurst marks the frames of a batch read at once that a direct port
+// leaves to its writer goroutine (port_tx.go): the mark goes with a frame
+// through a Router and an Ingress, so a backlog read on an uplink still
+// reaches a guest's TAP through its writer.
+func markBurst(frames []*Frame) {
+	burst := len(frames) >= burstFrames
+	for _, f := range frames {
+		f.burst = burst && f.n >= burstMinLen
+	}
+}
+
+// forward is ingress for frames whose burst mark is set: from a reader
+// (ingress) or an Ingress (inject.go), which may run beside p's reader,
+// so nothing here is p's alone but atomics.
+func (s *Switch) forward(p *swPort, frames []*Frame, now int64) {
 	topo := s.topo.Load()
 	var bytes uint64
-	burst := len(frames) >= burstFrames
 	for i, f := range frames {
 		bytes += uint64(f.n)
 		if r := p.vlan.classify(f); r != NumDropReasons {
 			p.drop(r)
 			continue
 		}
-		f.mark, f.burst = p.mark, burst && f.n >= burstMinLen
+		f.mark = p.mark
 		eth := pkt.Ethernet(f.Bytes())
 		src := eth.Src()
 		if src.IsMulticast() || src.IsZero() {

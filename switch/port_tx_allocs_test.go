@@ -31,3 +31,25 @@ func TestDirectAllocs(t *testing.T) {
 		t.Error("a frame was left queued or the writer woken")
 	}
 }
+
+// TestIngressAllocs: a frame forwarded through an Ingress to a direct
+// port allocates nothing.
+func TestIngressAllocs(t *testing.T) {
+	s, a, _, written := nullTrySwitch(t)
+	in := &Ingress{s, a}
+	tmpl := frame(mac(2), mac(1))
+	now := time.Now()
+	allocs := testing.AllocsPerRun(100, func() {
+		for range BatchSize {
+			f := NewFrame()
+			f.SetData(tmpl)
+			in.Forward(f, now)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocs per %d frames, want 0", allocs, BatchSize)
+	}
+	if want := 101 * BatchSize; *written != want {
+		t.Errorf("%d frames written, want %d", *written, want)
+	}
+}

@@ -35,5 +35,6 @@ func (p *swPort) routed(frames []*Frame) {
 	}
 	p.stats.rxPackets.Add(uint64(len(frames)))
 	p.stats.rxBytes.Add(bytes)
+	markBurst(frames)
 	p.router.Deliver(frames)
 }

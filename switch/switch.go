@@ -182,6 +182,9 @@ func (s *Switch) AddPort(pc PortConfig, drv Port) error {
 	if pc.Router != nil {
 		pc.Router.Attached(&Egress{p})
 	}
+	if inj, ok := drv.(Injector); ok {
+		inj.AttachedIngress(&Ingress{s, p})
+	}
 	s.topo.Store(old.with(p, nil))
 	s.wg.Add(2)
 	go s.readLoop(p)
