@@ -27,5 +27,8 @@
 // only use of config: the type, never the parser).
 // A network's Port is a vswitch.TryWriter: the switch hands it frames
 // from the goroutine that read them, so what it does with a frame must
-// never wait (durable lease writes are the store goroutine's).
+// never wait (durable lease writes are the store goroutine's). It is a
+// vswitch.Injector too: what the uplink delivers to a guest is forwarded
+// by the uplink's reader goroutine through the port's Ingress, not queued
+// for the port's own reader.
 package gateway

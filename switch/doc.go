@@ -20,7 +20,10 @@
 // nat/ or dhcp/: drivers come in through the Port interface, and daemon/
 // wires them.
 // A routed port (routed.go) runs the same way but hands its frames to a
-// Router, such as a gateway's uplink, instead of the L2 fabric.
+// Router, such as a gateway's uplink, instead of the L2 fabric. A port
+// whose frames also come from other goroutines (a network's gateway,
+// delivering what its uplink read) is an Injector: its Ingress (inject.go)
+// forwards them in the caller's goroutine as if the port had read them.
 // Nothing a port sends may panic it, block another port, or grow memory
 // without bound: every queue is bounded and overload is a counted tail drop.
 package vswitch
