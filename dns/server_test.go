@@ -12,6 +12,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 var (
@@ -140,20 +141,15 @@ func (h *harness) ask(t *testing.T, m *mdns.Msg) *mdns.Msg {
 
 func (h *harness) recv(t *testing.T, wait time.Duration) *mdns.Msg {
 	t.Helper()
-	select {
-	case a := <-h.out:
-		if a.DstMAC != guestMAC || a.Dst != guest {
-			t.Fatalf("answer to %s %s, want %s %s", a.DstMAC, a.Dst, guestMAC, guest)
-		}
-		r := new(mdns.Msg)
-		if err := r.Unpack(a.Msg); err != nil {
-			t.Fatalf("answer does not parse: %v", err)
-		}
-		return r
-	case <-time.After(wait):
-		t.Fatal("no answer")
-		return nil
+	a := testnet.Recv(t, h.out, wait, "an answer")
+	if a.DstMAC != guestMAC || a.Dst != guest {
+		t.Fatalf("answer to %s %s, want %s %s", a.DstMAC, a.Dst, guestMAC, guest)
 	}
+	r := new(mdns.Msg)
+	if err := r.Unpack(a.Msg); err != nil {
+		t.Fatalf("answer does not parse: %v", err)
+	}
+	return r
 }
 
 // summary is an answer in one line: rcode and the answer records' data.

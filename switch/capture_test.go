@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 func TestCaptureSeesRxAndTx(t *testing.T) {
@@ -63,13 +64,8 @@ func TestCaptureEndsWhenPortGoes(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond)
 	s.RemovePort("a")
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrCaptureClosed) {
-			t.Fatalf("%v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Next still blocked after the port was removed")
+	if err := testnet.Recv(t, done, 2*time.Second, "Next to return after the port was removed"); !errors.Is(err, ErrCaptureClosed) {
+		t.Fatalf("%v", err)
 	}
 	c.Close()
 }

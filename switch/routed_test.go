@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // testRouter keeps every frame its port reads and hands it to the test.
@@ -28,15 +29,10 @@ func (r *testRouter) Deliver(frames []*Frame) {
 // next waits for the next frame the router was given, as bytes.
 func (r *testRouter) next(t *testing.T) []byte {
 	t.Helper()
-	select {
-	case f := <-r.got:
-		b := append([]byte(nil), f.Bytes()...)
-		f.Release()
-		return b
-	case <-time.After(2 * time.Second):
-		t.Fatal("nothing delivered to the router")
-		return nil
-	}
+	f := testnet.Recv(t, r.got, 2*time.Second, "a frame delivered to the router")
+	b := append([]byte(nil), f.Bytes()...)
+	f.Release()
+	return b
 }
 
 // send puts b out through the router's egress.
