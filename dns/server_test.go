@@ -35,26 +35,20 @@ func newUpstream(t *testing.T, answer func(q *mdns.Msg) *mdns.Msg) *upstream {
 		t.Fatal(err)
 	}
 	u := &upstream{conn: c}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			q := new(mdns.Msg)
-			if q.Unpack(buf[:n]) != nil {
-				continue
-			}
-			u.seen.Add(1)
-			u.last.Store(q)
-			if r := answer(q); r != nil {
-				b, _ := r.Pack()
-				c.WriteToUDPAddrPort(b, from)
-			}
+	testnet.ServeUDP(t, c, func(_ net.Addr, b []byte) []byte {
+		q := new(mdns.Msg)
+		if q.Unpack(b) != nil {
+			return nil
 		}
-	}()
+		u.seen.Add(1)
+		u.last.Store(q)
+		r := answer(q)
+		if r == nil {
+			return nil
+		}
+		b, _ = r.Pack()
+		return b
+	})
 	return u
 }
 

@@ -17,3 +17,22 @@ func StaleSocket(t testing.TB, path string) {
 	ln.SetUnlinkOnClose(false)
 	ln.Close()
 }
+
+// ServeUDP answers each datagram pc receives with answer(its source, the
+// datagram), nothing where answer gives nil, until the test ends and
+// closes pc. b is only good until answer returns.
+func ServeUDP(t testing.TB, pc net.PacketConn, answer func(from net.Addr, b []byte) []byte) {
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		b := make([]byte, 65536)
+		for {
+			n, a, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			if r := answer(a, b[:n]); r != nil {
+				pc.WriteTo(r, a)
+			}
+		}
+	}()
+}
