@@ -247,5 +247,5 @@ func TestForwardUDPNoLeaks(t *testing.T) {
 		}
 	}
 	once() // a flow left open when the stack closes
-	closeWithin(t, s, 5*time.Second, "Close did not end an open UDP forward flow")
+	closeWithin(t, s, 5*time.Second, "Close with an open UDP forward flow")
 }

@@ -25,6 +25,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -173,16 +174,10 @@ func echoServer(t *testing.T) string {
 // checksums its stack checks. With gso, the guest sends TSO super-frames
 // with partial checksums too, and they enter the stack whole. Either way
 // the data moves in far fewer TCP packets than its 1448-byte segments.
-// closeWithin closes s and fails t with why unless Close returns within d.
-func closeWithin(t *testing.T, s *Stack, d time.Duration, why string) {
+// closeWithin closes s and fails t unless Close returns within d.
+func closeWithin(t *testing.T, s *Stack, d time.Duration, what string) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { s.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatal(why)
-	}
+	testnet.Within(t, d, what, func() { s.Close() })
 }
 
 func TestTCPThrough(t *testing.T) {
@@ -412,7 +407,7 @@ func TestCloseWithFlows(t *testing.T) {
 	if n := s.Flows(); n != 3 {
 		t.Fatalf("%d flows, want 3", n)
 	}
-	closeWithin(t, s, 10*time.Second, "Close did not return with flows open")
+	closeWithin(t, s, 10*time.Second, "Close with flows open")
 	if n := s.Flows(); n != 0 {
 		t.Fatalf("%d flows after Close", n)
 	}

@@ -28,3 +28,15 @@ func Poll[T any](ch <-chan T, d time.Duration) (v T, ok bool) {
 		return v, false
 	}
 }
+
+// Within runs f and fails the test unless it returns within timeout (f
+// is left running then).
+func Within(t testing.TB, timeout time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	Recv(t, done, timeout, what)
+}
