@@ -152,20 +152,7 @@ func (g *guest) dialTCP(port uint16) (*gonet.TCPConn, error) {
 // echoServer is a loopback TCP server that echoes each connection.
 func echoServer(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	l := testnet.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c); c.Close() })
 	return l.Addr().String()
 }
 

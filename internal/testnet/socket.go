@@ -36,3 +36,24 @@ func ServeUDP(t testing.TB, pc net.PacketConn, answer func(from net.Addr, b []by
 		}
 	}()
 }
+
+// Serve listens on network address addr, closed when the test ends, and
+// runs handle on a goroutine of its own for each connection it accepts.
+func Serve(t testing.TB, network, addr string, handle func(net.Conn)) net.Listener {
+	t.Helper()
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return l
+}
