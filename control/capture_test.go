@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // fakeStream yields numbered frames forever, one per millisecond.
@@ -99,11 +100,7 @@ func TestCaptureStream(t *testing.T) {
 	io.ReadFull(resp.Body, make([]byte, 100))
 	cancel()
 	resp.Body.Close()
-	select {
-	case <-(<-b.streams).closed:
-	case <-time.After(3 * time.Second):
-		t.Fatal("stream not closed after the client left")
-	}
+	testnet.Recv(t, (<-b.streams).closed, 3*time.Second, "the stream closed after the client left")
 	deadline := time.Now().Add(3 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -132,11 +129,7 @@ func TestCloseEndsCapture(t *testing.T) {
 	if d := time.Since(start); d >= closeTimeout {
 		t.Fatalf("Close took %v with a capture running", d)
 	}
-	select {
-	case <-(<-b.streams).closed:
-	case <-time.After(3 * time.Second):
-		t.Fatal("stream not closed by Close")
-	}
+	testnet.Recv(t, (<-b.streams).closed, 3*time.Second, "the stream closed by Close")
 	io.Copy(io.Discard, resp.Body) // ends: the server is gone
 }
 

@@ -203,13 +203,8 @@ func readRecords(t *testing.T, r *pcapgo.Reader, n int, timeout time.Duration) {
 			}
 			got <- err
 		}()
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(timeout):
-			t.Fatalf("record %d not there after %v", i, timeout)
+		if err := testnet.Recv(t, got, timeout, fmt.Sprintf("record %d", i)); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

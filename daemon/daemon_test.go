@@ -96,20 +96,7 @@ func TestStartRollback(t *testing.T) {
 	taken, peer := name("x"), name("y")
 	testnet.Run(t, "ip", "-n", ns, "link", "add", taken, "type", "veth", "peer", "name", peer)
 	busy := filepath.Join(dir, "busy.sock")
-	ln, err := net.Listen("unix", busy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	testnet.Serve(t, "unix", busy, func(c net.Conn) { c.Close() })
 	before := links(t, ns)
 	if want := []string{"lo", taken, peer}; !slices.Equal(before, want) {
 		t.Fatalf("links before: %q, want %q", before, want)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/testnet"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -23,10 +24,8 @@ func TestGated(t *testing.T) {
 	read := make(chan int, 1)
 	frames := make([]*vswitch.Frame, 1)
 	go func() { n, _ := g.ReadBatch(frames); read <- n }()
-	select {
-	case <-read:
+	if _, ok := testnet.Poll(read, 50*time.Millisecond); ok {
 		t.Fatal("read before the gate opened")
-	case <-time.After(50 * time.Millisecond):
 	}
 	close(open)
 	if n := <-read; n != 1 {
@@ -35,9 +34,5 @@ func TestGated(t *testing.T) {
 	g2 := &gated{Port: nullPort{}, open: make(chan struct{}), closed: make(chan struct{})}
 	go func() { g2.ReadBatch(frames); read <- 0 }()
 	g2.Close()
-	select {
-	case <-read:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a reader held at a closed port's gate did not go")
-	}
+	testnet.Recv(t, read, 5*time.Second, "the reader held at a closed port's gate to go")
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // recorder is a Store's fsync seam and its servers' Deliver: one log of
@@ -106,11 +107,7 @@ func (r *recorder) hold() (release func()) {
 // waitEntered waits until the store goroutine is inside a held fsync.
 func (r *recorder) waitEntered() {
 	r.t.Helper()
-	select {
-	case <-r.entered:
-	case <-time.After(5 * time.Second):
-		r.t.Fatal("the store goroutine never reached the fsync")
-	}
+	testnet.Recv(r.t, r.entered, 5*time.Second, "the store goroutine in the fsync")
 }
 
 func (r *recorder) setFails(v ...bool) {
@@ -248,16 +245,7 @@ func handleAsync(t *testing.T, s *Server, m msg) {
 // it must not be waiting for a held fsync.
 func quickly(t *testing.T, what string, f func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s waited for the disk", what)
-	}
+	testnet.Within(t, 5*time.Second, what+" (not waiting for the disk)", f)
 }
 
 // ackStrings is the ACKs delivered so far, as ack.String gives them.

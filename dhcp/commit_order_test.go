@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // A client's second REQUEST waits behind its first. Whatever the two
@@ -89,17 +90,11 @@ func TestCloseFlushes(t *testing.T) {
 		st.Close()
 		close(closed)
 	}()
-	select {
-	case <-closed:
+	if _, ok := testnet.Poll(closed, 20*time.Millisecond); ok {
 		t.Fatal("Close returned with a write under way")
-	case <-time.After(20 * time.Millisecond):
 	}
 	release()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return")
-	}
+	testnet.Recv(t, closed, 5*time.Second, "Close to return")
 	_, acks := r.snapshot()
 	if len(acks) != 3 || acks[0].xid != 1 || acks[1].xid != 2 || acks[2].xid != 3 {
 		t.Fatalf("acks %v", acks)

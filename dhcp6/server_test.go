@@ -11,6 +11,7 @@ import (
 
 	"github.com/vswitch/vswitch/dhcp"
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 func TestSolicitRequest(t *testing.T) {
@@ -359,13 +360,8 @@ func TestDeliver(t *testing.T) {
 	if _, ok := s.Handle(c.msg(pkt.DHCPv6Request, msgOpts{serverID: adv.serverID}), c.from(), make([]byte, 1500)); ok {
 		t.Fatal("REPLY returned before the write")
 	}
-	select {
-	case a := <-got:
-		if a != rStart.String() {
-			t.Fatalf("delivered: %s", a)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no REPLY delivered")
+	if a := testnet.Recv(t, got, 10*time.Second, "the REPLY delivered"); a != rStart.String() {
+		t.Fatalf("delivered: %s", a)
 	}
 	st.Close()
 	if _, ok := s.Handle(c.msg(pkt.DHCPv6Renew, msgOpts{serverID: adv.serverID}), c.from(), make([]byte, 1500)); ok || s.Drops()[DropStoreFailed] != 1 {

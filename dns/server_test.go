@@ -12,6 +12,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 var (
@@ -34,26 +35,20 @@ func newUpstream(t *testing.T, answer func(q *mdns.Msg) *mdns.Msg) *upstream {
 		t.Fatal(err)
 	}
 	u := &upstream{conn: c}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			q := new(mdns.Msg)
-			if q.Unpack(buf[:n]) != nil {
-				continue
-			}
-			u.seen.Add(1)
-			u.last.Store(q)
-			if r := answer(q); r != nil {
-				b, _ := r.Pack()
-				c.WriteToUDPAddrPort(b, from)
-			}
+	testnet.ServeUDP(t, c, func(_ net.Addr, b []byte) []byte {
+		q := new(mdns.Msg)
+		if q.Unpack(b) != nil {
+			return nil
 		}
-	}()
+		u.seen.Add(1)
+		u.last.Store(q)
+		r := answer(q)
+		if r == nil {
+			return nil
+		}
+		b, _ = r.Pack()
+		return b
+	})
 	return u
 }
 
@@ -140,20 +135,15 @@ func (h *harness) ask(t *testing.T, m *mdns.Msg) *mdns.Msg {
 
 func (h *harness) recv(t *testing.T, wait time.Duration) *mdns.Msg {
 	t.Helper()
-	select {
-	case a := <-h.out:
-		if a.DstMAC != guestMAC || a.Dst != guest {
-			t.Fatalf("answer to %s %s, want %s %s", a.DstMAC, a.Dst, guestMAC, guest)
-		}
-		r := new(mdns.Msg)
-		if err := r.Unpack(a.Msg); err != nil {
-			t.Fatalf("answer does not parse: %v", err)
-		}
-		return r
-	case <-time.After(wait):
-		t.Fatal("no answer")
-		return nil
+	a := testnet.Recv(t, h.out, wait, "an answer")
+	if a.DstMAC != guestMAC || a.Dst != guest {
+		t.Fatalf("answer to %s %s, want %s %s", a.DstMAC, a.Dst, guestMAC, guest)
 	}
+	r := new(mdns.Msg)
+	if err := r.Unpack(a.Msg); err != nil {
+		t.Fatalf("answer does not parse: %v", err)
+	}
+	return r
 }
 
 // summary is an answer in one line: rcode and the answer records' data.

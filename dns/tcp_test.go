@@ -11,6 +11,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 type tcpHarness struct {
@@ -38,21 +39,13 @@ func (h *tcpHarness) in(src netip.AddrPort, seq, ack uint32, flags uint8, window
 
 func (h *tcpHarness) out(t *testing.T) TCPSegment {
 	t.Helper()
-	select {
-	case s := <-h.segs:
-		return s
-	case <-time.After(3 * time.Second):
-		t.Fatal("no segment")
-		return TCPSegment{}
-	}
+	return testnet.Recv(t, h.segs, 3*time.Second, "a segment")
 }
 
 func (h *tcpHarness) quiet(t *testing.T, d time.Duration) {
 	t.Helper()
-	select {
-	case s := <-h.segs:
+	if s, ok := testnet.Poll(h.segs, d); ok {
 		t.Fatalf("unexpected segment %+v", s)
-	case <-time.After(d):
 	}
 }
 

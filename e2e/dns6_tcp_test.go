@@ -87,15 +87,12 @@ func TestDNS6TCP(t *testing.T) {
 	up := upstreamDNS6(t)
 	g := newHost6(t, "d6")
 	maddr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", maddr)+tapPorts([]string{g.dev}, g)+fmt.Sprintf(`networks:
   - name: six
     address: 10.228.0.1/24
     address6: "fd00:128::1/64"
     dns: {forwarders: [%q], hosts: [{name: db, ip: 10.228.0.30}]}
-`, maddr, g.dev, g.Name, up))
+`, up))
 	var gwMAC string
 	for _, e := range vs.fdb() {
 		if e.Port == "gw-six" {

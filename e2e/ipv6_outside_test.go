@@ -241,14 +241,11 @@ func TestIPv6OutsideRouterFromRA(t *testing.T) {
 	out.Run("ip", "-6", "addr", "add", "2001:db8:999::1/128", "dev", "lo") // off the outside link
 	guest := newHost6(t, "7g")
 	metrics := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", metrics)+tapPorts([]string{guest.dev}, guest)+fmt.Sprintf(`networks:
   - {name: nat7, address: 192.168.248.1/24, address6: "fd00:248::1/64", mode: nat, uplink: wan}
 uplinks:
   - {name: wan, device: %s, address: 10.248.0.5/24, gateway: 10.248.0.1, address6: "2001:db8:248::2/64"}
-`, metrics, guest.dev, guest.Name, upDev))
+`, upDev))
 	var gwMAC pkt.MAC
 	for _, e := range vs.fdb() {
 		if e.Port == "gw-nat7" {

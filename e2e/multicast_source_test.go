@@ -22,21 +22,9 @@ func TestMulticastSourceFilter(t *testing.T) {
 	const n = 20
 	group := netip.MustParseAddr("232.1.1.1")
 	s1, s2 := netip.MustParseAddr("10.237.0.13"), netip.MustParseAddr("10.237.0.99")
-	m, x, o, s := newHost(t, "sfm"), newHost(t, "sfx"), newHost(t, "sfo"), newHost(t, "sfs")
-	pm, px, po, ps := testnet.Name("f"), testnet.Name("f"), testnet.Name("f"), testnet.Name("f")
-	vs := startVswitch(t, fmt.Sprintf(`ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 10.237.0.1/24
-`, pm, m.Name, px, x.Name, po, o.Name, ps, s.Name))
-	m.addr(pm, "10.237.0.11/24")
-	x.addr(px, "10.237.0.12/24")
-	o.addr(po, "10.237.0.14/24")
-	s.addr(ps, "10.237.0.13/24")
+	vs, h, p := guests(t, "f", "10.237.0", 1, 4, "") // the sender s at .13 is S1
+	m, x, s, o := h[0], h[1], h[2], h[3]
+	pm, px, ps, po := p[0], p[1], p[2], p[3]
 	report := func(h *host, dev string, sip netip.Addr, typ uint8) {
 		msg := []byte{pkt.IGMPv3Report, 0, 0, 0, 0, 0, 0, 1, typ, 0, 0, 1}
 		g, a := group.As4(), s1.As4()

@@ -123,20 +123,9 @@ func TestMulticastSnooping(t *testing.T) {
 	group := netip.MustParseAddr("239.1.2.3")
 	for _, snoop := range []bool{true, false} {
 		t.Run(fmt.Sprintf("snooping %v", snoop), func(t *testing.T) {
-			m, x, s := newHost(t, "mm"), newHost(t, "mx"), newHost(t, "ms")
-			pm, px, ps := testnet.Name("m"), testnet.Name("m"), testnet.Name("m")
-			vs := startVswitch(t, fmt.Sprintf(`multicast_snooping: %v
-ports:
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 10.235.0.1/24
-`, snoop, pm, m.Name, px, x.Name, ps, s.Name))
-			m.addr(pm, "10.235.0.11/24")
-			x.addr(px, "10.235.0.12/24")
-			s.addr(ps, "10.235.0.13/24")
+			vs, h, p := guests(t, "m", "10.235.0", 1, 3, fmt.Sprintf("multicast_snooping: %v\n", snoop))
+			m, x, s := h[0], h[1], h[2]
+			pm, px, ps := p[0], p[1], p[2]
 			join(t, vs, m, pm, group, snoop)
 			if snoop {
 				if rows := vs.mdb(); groupsOf(rows, px) != 0 || groupsOf(rows, ps) != 0 {
@@ -195,7 +184,7 @@ func TestMulticastGroupLimit(t *testing.T) {
 	requireE2E(t, "tcpdump")
 	const n, groups, perReport, limit = 10, 10000, 100, 256
 	group := netip.MustParseAddr("239.1.2.3")
-	vs, h, p := threeGuests(t, "l", "10.236.0", 1)
+	vs, h, p := guests(t, "l", "10.236.0", 1, 3, "")
 	g, m, x := h[0], h[1], h[2]
 	pg, pm, px := p[0], p[1], p[2]
 
@@ -245,7 +234,7 @@ func TestMulticastGuestQuery(t *testing.T) {
 	requireE2E(t, "tcpdump")
 	const n, queries = 10, 5
 	group := netip.MustParseAddr("239.1.2.3")
-	vs, h, p := threeGuests(t, "q", "10.237.0", 20)
+	vs, h, p := guests(t, "q", "10.237.0", 20, 3, "")
 	q, m, s := h[0], h[1], h[2]
 	pq, pm, ps := p[0], p[1], p[2]
 	join(t, vs, m, pm, group, true)
@@ -278,18 +267,16 @@ func TestMulticastGuestQuery(t *testing.T) {
 	}
 }
 
-// threeGuests starts vswitch with three TAP ports into hosts at
-// NET.11-13/24 and a network whose gateway is NET.GW.
-func threeGuests(t *testing.T, tag, net string, gw int) (*instance, [3]*host, [3]string) {
+// guests starts vswitch (with the top-level keys top) with n TAP ports
+// into hosts at NET.11, NET.12, .../24 and a network lab whose gateway is
+// NET.GW.
+func guests(t *testing.T, tag, net string, gw, n int, top string) (*instance, []*host, []string) {
 	t.Helper()
-	var h [3]*host
-	var p [3]string
-	cfg := "ports:\n"
+	h, p := make([]*host, n), make([]string, n)
 	for i := range h {
 		h[i], p[i] = newHost(t, tag+"h"), testnet.Name(tag)
-		cfg += fmt.Sprintf("  - {name: %s, type: tap, netns: %s}\n", p[i], h[i].Name)
 	}
-	vs := startVswitch(t, cfg+fmt.Sprintf("networks:\n  - name: lab\n    address: %s.%d/24\n", net, gw))
+	vs := startVswitch(t, top+tapPorts(p, h...)+fmt.Sprintf("networks:\n  - name: lab\n    address: %s.%d/24\n", net, gw))
 	for i := range h {
 		h[i].addr(p[i], fmt.Sprintf("%s.%d/24", net, 11+i))
 	}

@@ -26,18 +26,8 @@ func TestNATOffloads(t *testing.T) {
 	out.Run("ethtool", "-K", outDev, "tx", "off", "tso", "off", "gso", "off")
 	guest, pg := newHost(t, "zg"), testnet.Name("zg")
 	addr := freeAddr(t)
-	vs := startVswitch(t, fmt.Sprintf(`metrics: %q
-ports:
-  - {name: %s, type: tap, netns: %s}
-networks:
-  - name: lab
-    address: 192.168.237.1/24
-    mode: nat
-    uplink: wan
-    forwards: [{proto: tcp, port: 8000, to: "192.168.237.2:8000"}]
-uplinks:
-  - {name: wan, device: %s, address: 10.237.0.5/24, gateway: 10.237.0.1}
-`, addr, pg, guest.Name, upDev))
+	vs := startVswitch(t, fmt.Sprintf("metrics: %q\n", addr)+tapPorts([]string{pg}, guest)+
+		uplinkedLab(237, "nat", upDev, `forwards: [{proto: tcp, port: 8000, to: "192.168.237.2:8000"}]`))
 	guest.routedVia(pg, "192.168.237.2/24", "192.168.237.1")
 	requireTAPOffloads(t, guest, pg)
 	dir, sum := offloadBlob(t)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/testnet"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -63,22 +64,14 @@ func (m *memLink) Close() error {
 // expect waits for the next frame the uplink wrote.
 func (m *memLink) expect(t *testing.T) []byte {
 	t.Helper()
-	select {
-	case b := <-m.out:
-		return b
-	case <-time.After(5 * time.Second):
-		t.Fatal("no frame on the link")
-		return nil
-	}
+	return testnet.Recv(t, m.out, 5*time.Second, "a frame on the link")
 }
 
 // quiet checks that nothing more was written.
 func (m *memLink) quiet(t *testing.T) {
 	t.Helper()
-	select {
-	case b := <-m.out:
+	if b, ok := testnet.Poll(m.out, 50*time.Millisecond); ok {
 		t.Fatalf("unexpected frame on the link: % x", b)
-	case <-time.After(50 * time.Millisecond):
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/vswitch/vswitch/config"
 	"github.com/vswitch/vswitch/internal/pkt"
 	"github.com/vswitch/vswitch/internal/ring"
+	"github.com/vswitch/vswitch/internal/testnet"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -168,13 +169,9 @@ func TestUserUplinkPort(t *testing.T) {
 	sw := startUplink(t, u)
 	query := guestUDP(remoteIP, 64, 5353, 53, "query")
 	p.handle(query, t0)
-	select {
-	case ip := <-st:
-		if want := udpFrame(pkt.MAC{}, pkt.MAC{}, guestIP, remoteIP, 63, 5353, 53, []byte("query"))[pkt.EthernetLen:]; string(ip) != string(want) {
-			t.Fatalf("injected % x", ip)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("nothing reached the stack")
+	ip := testnet.Recv(t, st, 5*time.Second, "a packet into the stack")
+	if want := udpFrame(pkt.MAC{}, pkt.MAC{}, guestIP, remoteIP, 63, 5353, 53, []byte("query"))[pkt.EthernetLen:]; string(ip) != string(want) {
+		t.Fatalf("injected % x", ip)
 	}
 	answer := udpFrame(pkt.MAC{}, pkt.MAC{}, remoteIP, guestIP, 64, 53, 5353, []byte("answer"))
 	u.DeliverUser(answer[pkt.EthernetLen:], pkt.VirtioNetHdr{})

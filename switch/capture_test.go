@@ -8,33 +8,48 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
-func TestCaptureSeesRxAndTx(t *testing.T) {
-	s := newTestSwitch(t, Config{}, access("a", 1), access("b", 1))
-	c, err := s.StartCapture("b")
+// startCapture starts a capture of port, closed when the test ends.
+func (s *testSwitch) startCapture(t *testing.T, port string) *Capture {
+	t.Helper()
+	c, err := s.StartCapture(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close)
+	return c
+}
+
+// captured checks that the next frame c captures, within 2 s, is want,
+// and returns its timestamp.
+func captured(t *testing.T, c *Capture, what string, want []byte) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ts, got, err := c.Next(ctx)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s capture: %v\n% x\nwant\n% x", what, err, got, want)
+	}
+	return ts
+}
+
+func TestCaptureSeesRxAndTx(t *testing.T) {
+	s := newTestSwitch(t, Config{}, access("a", 1), access("b", 1))
+	c := s.startCapture(t, "b")
 	if _, err := s.StartCapture("nope"); !errors.Is(err, ErrNoSuchPort) {
 		t.Fatalf("unknown port: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	out := frame(pkt.Broadcast, mac(1)) // a -> b: b sends it
 	s.ports["a"].in <- out
 	s.ports["b"].expect(t)
-	_, got, err := c.Next(ctx)
-	if err != nil || !bytes.Equal(got, out) {
-		t.Fatalf("tx capture: %v % x", err, got)
-	}
+	captured(t, c, "tx", out)
 	in := frame(mac(1), mac(2)) // b receives it
 	s.ports["b"].in <- in
 	s.ports["a"].expect(t)
-	ts, got, err := c.Next(ctx)
-	if err != nil || !bytes.Equal(got, in) || time.Since(ts) > time.Minute {
-		t.Fatalf("rx capture: %v % x %v", err, got, ts)
+	if ts := captured(t, c, "rx", in); time.Since(ts) > time.Minute {
+		t.Fatalf("rx capture at %v", ts)
 	}
 }
 
@@ -63,13 +78,8 @@ func TestCaptureEndsWhenPortGoes(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond)
 	s.RemovePort("a")
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrCaptureClosed) {
-			t.Fatalf("%v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Next still blocked after the port was removed")
+	if err := testnet.Recv(t, done, 2*time.Second, "Next to return after the port was removed"); !errors.Is(err, ErrCaptureClosed) {
+		t.Fatalf("%v", err)
 	}
 	c.Close()
 }
@@ -80,23 +90,7 @@ func TestCaptureEndsWhenPortGoes(t *testing.T) {
 // and an access port's capture shows the untagged frame.
 func TestCaptureRestoresOutOfBandTag(t *testing.T) {
 	s := newTestSwitch(t, Config{}, trunk("t", 0, 10), access("a", 10), trunk("t2", 0, 10))
-	ct2, err := s.StartCapture("t2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ct2.Close()
-	ct, err := s.StartCapture("t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ct.Close()
-	ca, err := s.StartCapture("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ca.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
+	ct2, ct, ca := s.startCapture(t, "t2"), s.startCapture(t, "t"), s.startCapture(t, "a")
 
 	in := frame(pkt.Broadcast, mac(1))
 	const tci = 6<<13 | 1<<12 | 10
@@ -104,35 +98,23 @@ func TestCaptureRestoresOutOfBandTag(t *testing.T) {
 	if got := s.ports["a"].expect(t); !bytes.Equal(got, in) {
 		t.Fatalf("access port got % x", got)
 	}
-	if _, got, err := ct.Next(ctx); err != nil || !bytes.Equal(got, withTCI(in, tci)) {
-		t.Fatalf("trunk rx capture: %v\n% x\nwant\n% x", err, got, withTCI(in, tci))
-	}
-	if _, got, err := ca.Next(ctx); err != nil || !bytes.Equal(got, in) {
-		t.Fatalf("access tx capture: %v % x", err, got)
-	}
+	captured(t, ct, "trunk rx", withTCI(in, tci))
+	captured(t, ca, "access tx", in)
 	// Another trunk sends it tagged once, and its capture shows that.
 	if got := s.ports["t2"].expect(t); !bytes.Equal(got, withTCI(in, tci)) {
 		t.Fatalf("trunk t2 got % x", got)
 	}
-	if _, got, err := ct2.Next(ctx); err != nil || !bytes.Equal(got, withTCI(in, tci)) {
-		t.Fatalf("trunk tx capture: %v % x", err, got)
-	}
+	captured(t, ct2, "trunk tx", withTCI(in, tci))
 
 	back := frame(mac(1), mac(2))
 	s.ports["a"].in <- back
 	if got := s.ports["t"].expect(t); !bytes.Equal(got, withTCI(back, 10)) {
 		t.Fatalf("trunk got % x", got)
 	}
-	if _, got, err := ca.Next(ctx); err != nil || !bytes.Equal(got, back) {
-		t.Fatalf("access rx capture: %v % x", err, got)
-	}
-	if _, got, err := ct.Next(ctx); err != nil || !bytes.Equal(got, withTCI(back, 10)) {
-		t.Fatalf("trunk tx capture: %v % x", err, got)
-	}
+	captured(t, ca, "access rx", back)
+	captured(t, ct, "trunk tx", withTCI(back, 10))
 	// A runt with an out-of-band tag is captured as it came: too short to
 	// take the tag back.
 	s.ports["t"].inMeta <- memFrame{b: []byte{1, 2, 3}, tci: tci, hasTCI: true}
-	if _, got, err := ct.Next(ctx); err != nil || !bytes.Equal(got, []byte{1, 2, 3}) {
-		t.Fatalf("runt capture: %v % x", err, got)
-	}
+	captured(t, ct, "runt", []byte{1, 2, 3})
 }

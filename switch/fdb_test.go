@@ -38,31 +38,24 @@ func TestFDBConcurrentCounts(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); <-start; fn() }()
 	}
-	for k, p := range learners {
+	// learning has p learn the first count addresses of group on vlan,
+	// times times over.
+	learning := func(p *swPort, vlan uint16, group, count, times int) {
 		run(func() {
-			for range rounds {
-				for i := range n {
-					tb.learn(p, uint16(k+1), addr(k, i), now)
+			for range times {
+				for i := range count {
+					tb.learn(p, vlan, addr(group, i), now)
 				}
 			}
 		})
+	}
+	for k, p := range learners {
+		learning(p, uint16(k+1), k, n, rounds)
 	}
 	for _, p := range movers {
-		run(func() {
-			for range 100 * rounds {
-				for i := range shared {
-					tb.learn(p, 200, addr(200, i), now)
-				}
-			}
-		})
+		learning(p, 200, 200, shared, 100*rounds)
 	}
-	run(func() {
-		for range rounds {
-			for i := range n {
-				tb.learn(flushed, 300, addr(300, i), now)
-			}
-		}
-	})
+	learning(flushed, 300, 300, n, rounds)
 	run(func() { // the port goes away while its reader still learns
 		for range rounds {
 			tb.flushPort(flushed)
@@ -79,13 +72,7 @@ func TestFDBConcurrentCounts(t *testing.T) {
 			tb.addStatic(static, 400, addr(400, i), false)
 		}
 	})
-	run(func() {
-		for range rounds {
-			for i := range n {
-				tb.learn(dynamic, 400, addr(400, i), now)
-			}
-		}
-	})
+	learning(dynamic, 400, 400, n, rounds)
 	var agers sync.WaitGroup
 	agers.Add(1)
 	go func() {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // memPort is an in-memory driver for unit tests of the switching logic.
@@ -123,22 +124,14 @@ func (m *memPort) Close() error {
 // expect waits for one frame on m.
 func (m *memPort) expect(t *testing.T) []byte {
 	t.Helper()
-	select {
-	case b := <-m.out:
-		return b
-	case <-time.After(2 * time.Second):
-		t.Fatal("no frame arrived")
-		return nil
-	}
+	return testnet.Recv(t, m.out, 2*time.Second, "a frame")
 }
 
 // expectNone checks that nothing arrives on m for a short while.
 func (m *memPort) expectNone(t *testing.T) {
 	t.Helper()
-	select {
-	case b := <-m.out:
+	if b, ok := testnet.Poll(m.out, 50*time.Millisecond); ok {
 		t.Fatalf("unexpected frame % x", b[:min(len(b), 18)])
-	case <-time.After(50 * time.Millisecond):
 	}
 }
 

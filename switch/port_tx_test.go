@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // tryPort is a memPort the switch writes to directly (a TryWriter). room
@@ -337,13 +339,8 @@ func TestDirectRemoveWhileFull(t *testing.T) {
 	s.waitQueued(t, "d")
 	done := make(chan error)
 	go func() { done <- s.RemovePort("d") }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("RemovePort hung")
+	if err := testnet.Recv(t, done, 2*time.Second, "RemovePort to return"); err != nil {
+		t.Fatal(err)
 	}
 	// Positive control: the switch still forwards.
 	s.ports["b"].in <- frame(mac(1), mac(2))

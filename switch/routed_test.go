@@ -2,12 +2,12 @@ package vswitch
 
 import (
 	"bytes"
-	"context"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // testRouter keeps every frame its port reads and hands it to the test.
@@ -28,15 +28,10 @@ func (r *testRouter) Deliver(frames []*Frame) {
 // next waits for the next frame the router was given, as bytes.
 func (r *testRouter) next(t *testing.T) []byte {
 	t.Helper()
-	select {
-	case f := <-r.got:
-		b := append([]byte(nil), f.Bytes()...)
-		f.Release()
-		return b
-	case <-time.After(2 * time.Second):
-		t.Fatal("nothing delivered to the router")
-		return nil
-	}
+	f := testnet.Recv(t, r.got, 2*time.Second, "a frame delivered to the router")
+	b := append([]byte(nil), f.Bytes()...)
+	f.Release()
+	return b
 }
 
 // send puts b out through the router's egress.
@@ -60,19 +55,7 @@ func TestRoutedPort(t *testing.T) {
 	if r.out == nil {
 		t.Fatal("no egress before the port started")
 	}
-	c, err := s.StartCapture("wan")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	captured := func(want []byte) {
-		t.Helper()
-		if _, got, err := c.Next(ctx); err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("capture: %v\n% x\nwant\n% x", err, got, want)
-		}
-	}
+	c := s.startCapture(t, "wan")
 
 	// In: 2*BatchSize+1 frames (more than one batch; a big one among
 	// them), each to the router in order, none into the FDB.
@@ -93,7 +76,7 @@ func TestRoutedPort(t *testing.T) {
 		if got := r.next(t); !bytes.Equal(got, want) {
 			t.Fatalf("frame %d delivered % x", i, got[:21])
 		}
-		captured(want)
+		captured(t, c, "wan", want)
 	}
 	if s.Known(1, outside) {
 		t.Fatal("learned a source on the routed port")
@@ -113,7 +96,7 @@ func TestRoutedPort(t *testing.T) {
 	if got := wan.expect(t); !bytes.Equal(got, sentinel) {
 		t.Fatalf("wan sent % x first", got)
 	}
-	captured(sentinel)
+	captured(t, c, "wan", sentinel)
 	select {
 	case f := <-r.got:
 		t.Fatalf("router got % x from L2", f.Bytes())

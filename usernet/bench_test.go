@@ -4,6 +4,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // BenchmarkTCPUpload: a guest (a second gVisor stack, so its cost is in
@@ -11,20 +13,7 @@ import (
 // server that discards them, as MTU-sized segments with complete
 // checksums, or as TSO super-frames with partial checksums.
 func BenchmarkTCPUpload(b *testing.B) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	l := testnet.Serve(b, "tcp", "127.0.0.1:0", func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
 	for _, gso := range []bool{false, true} {
 		name := "segments"
 		if gso {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/testnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -77,22 +78,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // changing (the guest's buffer and the kernel's are fixed). Before the
 // forwarder was given TCPBuffer, both pushed the same.
 func TestTCPBuffer(t *testing.T) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	l.(*net.TCPListener).SetDeadline(time.Time{})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.(*net.TCPConn).SetReadBuffer(64 << 10)
-			t.Cleanup(func() { c.Close() }) // never read
-		}
-	}()
+	l := testnet.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		t.Cleanup(func() { c.Close() }) // never read
+	})
 	pushed := func(buf int) int {
 		dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer

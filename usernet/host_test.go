@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitch/vswitch/internal/testnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -81,35 +82,19 @@ func guestUDPEcho(t *testing.T, g *guest, port uint16) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveUDP(t, c, func(from net.Addr, b []byte) []byte { return append([]byte(from.String()+"|"), b...) })
+	testnet.ServeUDP(t, c, func(from net.Addr, b []byte) []byte { return append([]byte(from.String()+"|"), b...) })
 }
 
 // hostUDP is a UDP server on the host's loopback that answers each
-// datagram with answer(its source, the datagram) (serveUDP).
+// datagram with answer(its source, the datagram) (testnet.ServeUDP).
 func hostUDP(t *testing.T, answer func(from net.Addr, b []byte) []byte) net.PacketConn {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveUDP(t, pc, answer)
+	testnet.ServeUDP(t, pc, answer)
 	return pc
-}
-
-// serveUDP answers each datagram pc receives with answer(its source, the
-// datagram) until the test ends and closes pc.
-func serveUDP(t *testing.T, pc net.PacketConn, answer func(from net.Addr, b []byte) []byte) {
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		b := make([]byte, 65536)
-		for {
-			n, a, err := pc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(answer(a, b[:n]), a)
-		}
-	}()
 }
 
 // freeUDP returns a loopback UDP address nothing listens on.
@@ -262,5 +247,5 @@ func TestForwardUDPNoLeaks(t *testing.T) {
 		}
 	}
 	once() // a flow left open when the stack closes
-	closeWithin(t, s, 5*time.Second, "Close did not end an open UDP forward flow")
+	closeWithin(t, s, 5*time.Second, "Close with an open UDP forward flow")
 }

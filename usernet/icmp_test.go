@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // echoRequest is a guest's ping: id, seq and data.
@@ -38,12 +39,7 @@ func TestPing(t *testing.T) {
 	g, r := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("192.0.2.1")
 	req := echoRequest(g, r, 0x1234, 7, "vswitch-ping")
 	s.Inject(req, pkt.VirtioNetHdr{})
-	var got []byte
-	select {
-	case got = <-out:
-	case <-time.After(pingTimeout + time.Second):
-		t.Fatal("no answer to the echo")
-	}
+	got := testnet.Recv(t, out, pingTimeout+time.Second, "an answer to the echo")
 	ip := pkt.IPv4(got)
 	if !ip.Valid() || !ip.HeaderChecksumOK() || ip.Src() != r || ip.Dst() != g || ip.Protocol() != pkt.ProtoICMP {
 		t.Fatalf("answer % x", got)

@@ -25,6 +25,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"github.com/vswitch/vswitch/internal/pkt"
+	"github.com/vswitch/vswitch/internal/testnet"
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -151,20 +152,7 @@ func (g *guest) dialTCP(port uint16) (*gonet.TCPConn, error) {
 // echoServer is a loopback TCP server that echoes each connection.
 func echoServer(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	l := testnet.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c); c.Close() })
 	return l.Addr().String()
 }
 
@@ -173,16 +161,10 @@ func echoServer(t *testing.T) string {
 // checksums its stack checks. With gso, the guest sends TSO super-frames
 // with partial checksums too, and they enter the stack whole. Either way
 // the data moves in far fewer TCP packets than its 1448-byte segments.
-// closeWithin closes s and fails t with why unless Close returns within d.
-func closeWithin(t *testing.T, s *Stack, d time.Duration, why string) {
+// closeWithin closes s and fails t unless Close returns within d.
+func closeWithin(t *testing.T, s *Stack, d time.Duration, what string) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { s.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatal(why)
-	}
+	testnet.Within(t, d, what, func() { s.Close() })
 }
 
 func TestTCPThrough(t *testing.T) {
@@ -412,7 +394,7 @@ func TestCloseWithFlows(t *testing.T) {
 	if n := s.Flows(); n != 3 {
 		t.Fatalf("%d flows, want 3", n)
 	}
-	closeWithin(t, s, 10*time.Second, "Close did not return with flows open")
+	closeWithin(t, s, 10*time.Second, "Close with flows open")
 	if n := s.Flows(); n != 0 {
 		t.Fatalf("%d flows after Close", n)
 	}

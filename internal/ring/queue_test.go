@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/testnet"
 )
 
 // parked waits until the consumer has set its sleeping flag.
@@ -15,19 +17,6 @@ func parked(t *testing.T, q *Queue[Frame]) {
 			t.Fatal("consumer never parked")
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-// within is what ch gives within 5 s; without it, t fails with why.
-func within[T any](t *testing.T, ch <-chan T, why string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(5 * time.Second):
-		t.Fatal(why)
-		var zero T
-		return zero
 	}
 }
 
@@ -47,7 +36,7 @@ func TestQueuePutWakesParkedConsumer(t *testing.T) {
 	if !q.Put(&Frame{n: 42}) {
 		t.Fatal("put refused")
 	}
-	if v := within(t, got, "parked consumer not woken by Put"); v != 42 {
+	if v := testnet.Recv(t, got, 5*time.Second, "Put to wake the parked consumer"); v != 42 {
 		t.Fatalf("Wait gave %d, want the frame 42", v)
 	}
 }
@@ -89,7 +78,7 @@ func TestQueueDoneAndWake(t *testing.T) {
 	go func() { res <- q.Wait(out, nil) }()
 	parked(t, q)
 	q.Wake()
-	if n := within(t, res, "Wake did not wake the consumer"); n != 0 {
+	if n := testnet.Recv(t, res, 5*time.Second, "Wake to wake the consumer"); n != 0 {
 		t.Fatalf("woken Wait gave %d", n)
 	}
 	// The nudge is spent: values come back as usual.

@@ -2,8 +2,9 @@
 // network namespaces, veth pairs, addresses, and commands run inside a
 // namespace, all through iproute2; and raw AF_PACKET sockets opened inside
 // a namespace, which write and read whole frames, 802.1Q tags included;
-// and the few messages tests of several packages craft alike
-// (DHCPv6Client).
+// the few messages tests of several packages craft alike
+// (DHCPv6Client); and the bounded waits and the UDP server they share
+// (WaitFor for a condition, Recv and Poll for a channel; ServeUDP).
 //
 // Every name it hands out carries the "vst" prefix (or the one a package
 // asks for with PrefixName) and a per-test suffix, and everything is

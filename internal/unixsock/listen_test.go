@@ -318,21 +318,14 @@ func TestWaitsForTheLock(t *testing.T) {
 		}
 		got <- err
 	}()
-	select {
-	case err := <-got:
+	if err, ok := testnet.Poll(got, 300*time.Millisecond); ok {
 		t.Fatalf("Listen returned %v while the directory was locked", err)
-	case <-time.After(300 * time.Millisecond):
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("Listen made %v while the directory was locked", ents)
 	}
 	unlock()
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Listen still waiting after the lock was released")
+	if err := testnet.Recv(t, got, 5*time.Second, "Listen after the lock was released"); err != nil {
+		t.Fatal(err)
 	}
 }
