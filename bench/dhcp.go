@@ -213,6 +213,19 @@ func waitLink(ns, dev string) error {
 	return fmt.Errorf("%s did not appear in %s", dev, ns)
 }
 
+// tapHost gives a host the TAP vswitch makes for it: once dev exists in
+// ns, the address addr (a prefix) and the link up.
+func tapHost(ns, dev, addr string) error {
+	if err := waitLink(ns, dev); err != nil {
+		return err
+	}
+	if _, err := nsExec(ns, "ip", "addr", "add", addr, "dev", dev); err != nil {
+		return err
+	}
+	_, err := nsExec(ns, "ip", "link", "set", dev, "up")
+	return err
+}
+
 // waitUp waits until dev in ns is operationally up (it has a carrier).
 func waitUp(ns, dev string) error {
 	for i := 0; i < 100; i++ {

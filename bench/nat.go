@@ -47,14 +47,9 @@ uplinks:
 			return "", "", nil, err
 		}
 		pids = []int{cmd.Process.Pid}
-		for i := 0; i < 100; i++ {
-			if _, err := nsExec(inside, "ip", "link", "show", "vsbni"); err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+		if err := tapHost(inside, "vsbni", "10.251.0.2/24"); err != nil {
+			return "", "", nil, err
 		}
-		nsExec(inside, "ip", "addr", "add", "10.251.0.2/24", "dev", "vsbni")
-		nsExec(inside, "ip", "link", "set", "vsbni", "up")
 	case "linux-bridge":
 		if _, err := exec.LookPath("nft"); err != nil {
 			return "", "", nil, fmt.Errorf("nftables is not installed (apt-get install nftables)")

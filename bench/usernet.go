@@ -60,14 +60,9 @@ uplinks:
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; i < 100; i++ {
-		if _, err := nsExec(guest, "ip", "link", "show", "vsbrt"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := tapHost(guest, "vsbrt", "10.253.0.2/24"); err != nil {
+		return cmd, err
 	}
-	nsExec(guest, "ip", "addr", "add", "10.253.0.2/24", "dev", "vsbrt")
-	nsExec(guest, "ip", "link", "set", "vsbrt", "up")
 	_, err = nsExec(guest, "ip", "route", "add", "default", "via", "10.253.0.1")
 	return cmd, err
 }

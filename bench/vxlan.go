@@ -73,14 +73,9 @@ func vxlanTopo(near, bin, work string, c *cleanup) (h1, h2 string, pids []int, e
 			return "", "", nil, err
 		}
 		pids = []int{cmd.Process.Pid}
-		for i := 0; i < 100; i++ {
-			if _, err := nsExec(h1, "ip", "link", "show", "vsbxt"); err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+		if err := tapHost(h1, "vsbxt", "10.252.0.1/24"); err != nil {
+			return "", "", nil, err
 		}
-		nsExec(h1, "ip", "addr", "add", "10.252.0.1/24", "dev", "vsbxt")
-		nsExec(h1, "ip", "link", "set", "vsbxt", "up")
 	case "linux-vxlan":
 		if err := linuxVTEP(u1, "vsbxa", "10.250.8.1", "10.250.8.2", h1, "10.252.0.1/24"); err != nil {
 			return "", "", nil, err
