@@ -70,7 +70,8 @@ func TestIngressForward(t *testing.T) {
 }
 
 // TestAddPortIngress: AddPort hands an Injector its Ingress, and a frame
-// forwarded through it reaches the port its destination was learned on.
+// forwarded through it is captured on its port and reaches the port its
+// destination was learned on.
 func TestAddPortIngress(t *testing.T) {
 	s := New(Config{})
 	defer s.Close()
@@ -87,10 +88,16 @@ func TestAddPortIngress(t *testing.T) {
 	}
 	guest.in <- frame(mac(1), mac(2)) // the gateway learns where the guest is
 	inj.expect(t)
+	c, err := s.StartCapture("gw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	want := frame(mac(2), mac(1))
 	f := NewFrame()
 	f.SetData(want)
 	inj.in.Forward(f, time.Now())
+	captured(t, c, "gw", want) // as received on gw
 	if got := guest.expect(t); string(got) != string(want) {
 		t.Errorf("guest got % x", got)
 	}
