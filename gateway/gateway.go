@@ -120,7 +120,12 @@ type Port struct {
 	drops   [NumDrops]atomic.Uint64
 	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
 	relayIn bool   // the frame being handled came in on a trusted relay port (writer goroutine)
-	arpTok  tokens // ARP requests for guests, per second
+	// cur is the frame WriteBatch is handling, which routed may keep
+	// instead of copying (took: then WriteBatch leaves a fresh frame in
+	// its slot). The writer goroutine's alone, as relayIn.
+	cur    *vswitch.Frame
+	took   bool
+	arpTok tokens // ARP requests for guests, per second
 
 	// vnet is the virtio-net header of the frame being routed whole
 	// (writer goroutine; offload.go): route copies it with the packet.
@@ -228,15 +233,43 @@ func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	default:
 	}
 	now := time.Now()
-	for _, f := range frames {
+	for i, f := range frames {
 		p.relayIn = f.Mark()&MarkDHCPRelay != 0
 		if f.VNet != (pkt.VirtioNetHdr{}) {
 			p.offloaded(f, now)
-			continue
+		} else {
+			p.handleFrame(f, now)
 		}
-		p.handle(f.Bytes(), now)
+		if p.took {
+			frames[i], p.took = vswitch.NewFrame(), false // f went on (routed)
+		}
 	}
 	return len(frames), nil
+}
+
+// handleFrame is handle for a frame of the batch, which routed may keep.
+func (p *Port) handleFrame(f *vswitch.Frame, now time.Time) {
+	p.cur = f
+	p.handle(f.Bytes(), now)
+	p.cur = nil
+}
+
+// routed is a frame holding the first n bytes of eth, a packet routed on:
+// the very frame WriteBatch is handling when eth is in it and the switch
+// lets the port keep it (not shared: vswitch.Frame.Take), else a copy. A
+// 64 KiB super-frame out through the NAT is then read once and sent once,
+// never copied in between. Only on a switch (attached: AddPort), whose
+// writers release what WriteBatch leaves in the slots; a caller of
+// WriteBatch that keeps its frames (tests, tools) gets copies.
+func (p *Port) routed(eth pkt.Ethernet, n int) *vswitch.Frame {
+	if f := p.cur; f != nil && p.in.Load() != nil && len(eth) > 0 && &f.Bytes()[0] == &eth[0] && f.Take(n) {
+		p.cur, p.took = nil, true
+		return f
+	}
+	f := vswitch.NewFrameFor(n)
+	copy(f.RxBuf(), eth[:n])
+	f.SetLen(n)
+	return f
 }
 
 // AttachedIngress implements vswitch.Injector.
@@ -531,10 +564,7 @@ func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
 		p.drops[DropTTLExceeded].Add(1)
 		return
 	}
-	n := pkt.EthernetLen + ip.TotalLen()
-	f := vswitch.NewFrameFor(n)
-	copy(f.RxBuf(), eth[:n])
-	f.SetLen(n)
+	f := p.routed(eth, pkt.EthernetLen+ip.TotalLen())
 	f.VNet = p.vnet
 	pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).DecTTL()
 	u.output(f, p.cfg.Mode == config.ModeNAT, now)

@@ -53,7 +53,7 @@ func (p *Port) route6Out(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 		p.drops[DropTooBig].Add(1)
 		return
 	}
-	f := routedCopy6(eth, ip)
+	f := p.routed6(eth, ip)
 	f.VNet = p.vnet // a super-frame leaves whole (offload.go)
 	u.output6(f, p.cfg.Mode == config.ModeNAT, now)
 }
@@ -75,13 +75,10 @@ func (p *Port) wireLen6(ip pkt.IPv6) int {
 	return min(ip.Len(), pkt.IPv6Len+thl+int(p.vnet.GSOSize))
 }
 
-// routedCopy6 is a frame holding the packet ip (in eth) with its hop
-// limit one lower, for a guest's packet the gateway routes on.
-func routedCopy6(eth pkt.Ethernet, ip pkt.IPv6) *vswitch.Frame {
-	n := pkt.EthernetLen + ip.Len()
-	f := vswitch.NewFrameFor(n)
-	copy(f.RxBuf(), eth[:n])
-	f.SetLen(n)
+// routed6 is a frame holding the packet ip (in eth) with its hop limit
+// decremented (routed: the frame it came in, or a copy).
+func (p *Port) routed6(eth pkt.Ethernet, ip pkt.IPv6) *vswitch.Frame {
+	f := p.routed(eth, pkt.EthernetLen+ip.Len())
 	pkt.IPv6(f.Bytes()[pkt.EthernetLen:]).DecHopLimit()
 	return f
 }

@@ -32,7 +32,7 @@ func (p *Port) offloaded(f *vswitch.Frame, now time.Time) {
 			return
 		}
 		p.vnet = f.VNet
-		p.handle(f.Bytes(), now)
+		p.handleFrame(f, now)
 		p.vnet = pkt.VirtioNetHdr{}
 		return
 	}

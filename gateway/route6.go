@@ -80,7 +80,8 @@ func (p *Port) route6(eth pkt.Ethernet, ip pkt.IPv6, now time.Time) {
 		p.drops[DropTTLExceeded].Add(1)
 		return
 	}
-	f := routedCopy6(eth, ip)
+	f := p.routed6(eth, ip)
+	f.VNet = pkt.VirtioNetHdr{} // between networks only complete packets (offload.go)
 	if !out.deliver6(f, now) {
 		f.Release()
 	}

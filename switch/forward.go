@@ -284,8 +284,9 @@ func (s *Switch) writeLoop(p *swPort) {
 			return // done, and nothing left queued
 		}
 		p.captureTx(out[:n])
+		size := batchLen(out[:n])
 		sent, err := p.drv.WriteBatch(out[:n])
-		if p.written(out[:n], sent, err) {
+		if p.written(out[:n], size, sent, err) {
 			return
 		}
 	}

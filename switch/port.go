@@ -25,7 +25,9 @@ type Port interface {
 	// prefix. A non-nil error means the port took no more (closed: ErrClosed,
 	// or a fatal device error). Ownership of every frame stays with the
 	// caller, and the driver must not write to a frame: a flooded frame is
-	// shared by the writers of every port it goes to.
+	// shared by the writers of every port it goes to. The one exception is
+	// a frame the driver sent and keeps with Frame.Take (a gateway routes
+	// a guest's packet on in it): it puts NewFrame() in that slot.
 	WriteBatch(frames []*Frame) (int, error)
 
 	// Features says what the port accepts on egress.

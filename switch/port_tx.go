@@ -110,11 +110,12 @@ func (p *swPort) drainDirect() bool {
 		}
 		batch := p.txbuf[:n]
 		p.captureTx(batch)
+		size := batchLen(batch)
 		done, sent, err := p.tw.TryWriteBatch(batch)
 		if err != nil {
 			done = n // the rest is dropped and counted
 		}
-		p.written(batch[:done], sent, err)
+		p.written(batch[:done], size-batchLen(batch[done:]), sent, err)
 		if done < n {
 			p.npend = copy(p.txbuf[:], batch[done:])
 			clear(p.txbuf[p.npend:n])
@@ -150,8 +151,9 @@ func (s *Switch) handoffLoop(p *swPort) {
 		}
 		for n > 0 {
 			// Captured when they were taken from the ring.
+			size := batchLen(p.txbuf[:n])
 			sent, err := p.drv.WriteBatch(p.txbuf[:n])
-			if p.written(p.txbuf[:n], sent, err) {
+			if p.written(p.txbuf[:n], size, sent, err) {
 				return
 			}
 			n = p.q.Take(p.txbuf[:])
@@ -172,14 +174,24 @@ func (p *swPort) captureTx(frames []*Frame) {
 	}
 }
 
-// written counts a batch the driver was given, of which sent went out,
-// and releases its frames. The rest are drops: port_down once the port is
-// closing (then it reports true: the writer is to stop), tx_error else.
-func (p *swPort) written(frames []*Frame, sent int, err error) (stop bool) {
-	var bytes uint64
+// batchLen is the bytes of frames, taken before a driver may keep some
+// (Frame.Take) and leave fresh frames in their slots.
+func batchLen(frames []*Frame) (n uint64) {
+	for _, f := range frames {
+		n += uint64(f.n)
+	}
+	return n
+}
+
+// written counts a batch of size bytes the driver was given, of which
+// sent frames went out, and releases its frames. The rest are drops:
+// port_down once the port is closing (then it reports true: the writer is
+// to stop), tx_error else.
+func (p *swPort) written(frames []*Frame, size uint64, sent int, err error) (stop bool) {
+	bytes := size
 	for i, f := range frames {
-		if i < sent { // a skipped frame mid-batch makes this an estimate of the bytes
-			bytes += uint64(f.n)
+		if i >= sent { // a skipped frame mid-batch makes this an estimate of the bytes
+			bytes -= uint64(f.n)
 		}
 		f.Release()
 		frames[i] = nil
