@@ -262,7 +262,7 @@ func (p *Port) handleFrame(f *vswitch.Frame, now time.Time) {
 // writers release what WriteBatch leaves in the slots; a caller of
 // WriteBatch that keeps its frames (tests, tools) gets copies.
 func (p *Port) routed(eth pkt.Ethernet, n int) *vswitch.Frame {
-	if f := p.cur; f != nil && p.in.Load() != nil && len(eth) > 0 && &f.Bytes()[0] == &eth[0] && f.Take(n) {
+	if f := p.cur; f != nil && p.in.Load() != nil && len(eth) > 0 && f.Len() > 0 && &f.Bytes()[0] == &eth[0] && f.Take(n) {
 		p.cur, p.took = nil, true
 		return f
 	}
