@@ -91,25 +91,15 @@ func fillBatch(frames []*Frame, want int) {
 // whole per-frame path: no allocation (pooled frames aside), no lock, no
 // channel send unless an egress writer is parked.
 func (s *Switch) ingress(p *swPort, frames []*Frame, now int64) {
-	markBurst(frames)
-	s.forward(p, frames, now)
+	s.forward(p, frames, now, len(frames) >= burstFrames)
 }
 
-// markBurst marks the frames of a batch read at once that a direct port
-// leaves to its writer goroutine (port_tx.go): the mark goes with a frame
-// through a Router and an Ingress, so a backlog read on an uplink still
-// reaches a guest's TAP through its writer.
-func markBurst(frames []*Frame) {
-	burst := len(frames) >= burstFrames
-	for _, f := range frames {
-		f.burst = burst && f.n >= burstMinLen
-	}
-}
-
-// forward is ingress for frames whose burst mark is set: from a reader
-// (ingress) or an Ingress (inject.go), which may run beside p's reader,
-// so nothing here is p's alone but atomics.
-func (s *Switch) forward(p *swPort, frames []*Frame, now int64) {
+// forward is ingress for frames from a reader (burst: read in a batch of
+// burstFrames or more) or from an Ingress (inject.go), which may run beside
+// p's reader, so nothing here is p's alone but atomics. A frame marked
+// burst (port_tx.go) keeps its mark: one a routed port read in a burst
+// (routed.go) still reaches a guest's TAP through its writer.
+func (s *Switch) forward(p *swPort, frames []*Frame, now int64, burst bool) {
 	topo := s.topo.Load()
 	var bytes uint64
 	for i, f := range frames {
@@ -118,7 +108,7 @@ func (s *Switch) forward(p *swPort, frames []*Frame, now int64) {
 			p.drop(r)
 			continue
 		}
-		f.mark = p.mark
+		f.mark, f.burst = p.mark, f.burst || burst && f.n >= burstMinLen
 		eth := pkt.Ethernet(f.Bytes())
 		src := eth.Src()
 		if src.IsMulticast() || src.IsZero() {

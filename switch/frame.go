@@ -85,6 +85,11 @@ func NewFrameFor(n int) *Frame {
 func (f *Frame) reset() {
 	f.off, f.n = Headroom, 0
 	f.VNet = pkt.VirtioNetHdr{}
+	f.forget()
+}
+
+// forget drops what the switch noted of the frame on its way in.
+func (f *Frame) forget() {
 	f.tci, f.hasTCI, f.vid, f.prio, f.mark, f.burst = 0, false, 0, 0, 0, false
 }
 
@@ -118,7 +123,7 @@ func (f *Frame) Take(n int) bool {
 		return false
 	}
 	f.n = n
-	f.tci, f.hasTCI, f.vid, f.prio, f.mark, f.burst = 0, false, 0, 0, 0, false
+	f.forget()
 	return true
 }
 

@@ -35,6 +35,6 @@ func (in *Ingress) Forward(f *Frame, now time.Time) {
 		captureFrame(*list, f, now.UnixNano())
 	}
 	one := [1]*Frame{f}
-	in.s.forward(p, one[:], now.Unix())
+	in.s.forward(p, one[:], now.Unix(), false)
 	one[0].Release() // f, dropped, or the fresh frame that took its place
 }

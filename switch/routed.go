@@ -30,11 +30,12 @@ func (e *Egress) Send(f *Frame) { e.p.send(f, egressUntagged) }
 // routed counts a batch read from a routed port and hands it to its Router.
 func (p *swPort) routed(frames []*Frame) {
 	var bytes uint64
+	burst := len(frames) >= burstFrames
 	for _, f := range frames {
 		bytes += uint64(f.n)
+		f.burst = burst && f.n >= burstMinLen // as forward marks a reader's batch
 	}
 	p.stats.rxPackets.Add(uint64(len(frames)))
 	p.stats.rxBytes.Add(bytes)
-	markBurst(frames)
 	p.router.Deliver(frames)
 }
