@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/binary"
 	"hash/fnv"
 	"net/netip"
 	"sync"
@@ -121,10 +120,9 @@ type Port struct {
 	dhcpBuf []byte // the writer goroutine's scratch for DHCP replies
 	relayIn bool   // the frame being handled came in on a trusted relay port (writer goroutine)
 	// cur is the frame WriteBatch is handling, which routed may keep
-	// instead of copying (took: then WriteBatch leaves a fresh frame in
-	// its slot). The writer goroutine's alone, as relayIn.
+	// instead of copying (then it is nil). The writer goroutine's alone,
+	// as relayIn.
 	cur    *vswitch.Frame
-	took   bool
 	arpTok tokens // ARP requests for guests, per second
 
 	// vnet is the virtio-net header of the frame being routed whole
@@ -235,41 +233,27 @@ func (p *Port) WriteBatch(frames []*vswitch.Frame) (int, error) {
 	now := time.Now()
 	for i, f := range frames {
 		p.relayIn = f.Mark()&MarkDHCPRelay != 0
+		var kept bool
 		if f.VNet != (pkt.VirtioNetHdr{}) {
-			p.offloaded(f, now)
+			kept = p.offloaded(f, now)
 		} else {
-			p.handleFrame(f, now)
+			kept = p.handleFrame(f, now)
 		}
-		if p.took {
-			frames[i], p.took = vswitch.NewFrame(), false // f went on (routed)
+		if kept {
+			frames[i] = vswitch.NewFrame() // f went on (routed)
 		}
 	}
 	return len(frames), nil
 }
 
-// handleFrame is handle for a frame of the batch, which routed may keep.
-func (p *Port) handleFrame(f *vswitch.Frame, now time.Time) {
+// handleFrame is handle for a frame of the batch, which routed may keep:
+// then it reports true.
+func (p *Port) handleFrame(f *vswitch.Frame, now time.Time) (kept bool) {
 	p.cur = f
 	p.handle(f.Bytes(), now)
+	kept = p.cur == nil
 	p.cur = nil
-}
-
-// routed is a frame holding the first n bytes of eth, a packet routed on:
-// the very frame WriteBatch is handling when eth is in it and the switch
-// lets the port keep it (not shared: vswitch.Frame.Take), else a copy. A
-// 64 KiB super-frame out through the NAT is then read once and sent once,
-// never copied in between. Only on a switch (attached: AddPort), whose
-// writers release what WriteBatch leaves in the slots; a caller of
-// WriteBatch that keeps its frames (tests, tools) gets copies.
-func (p *Port) routed(eth pkt.Ethernet, n int) *vswitch.Frame {
-	if f := p.cur; f != nil && p.in.Load() != nil && len(eth) > 0 && f.Len() > 0 && &f.Bytes()[0] == &eth[0] && f.Take(n) {
-		p.cur, p.took = nil, true
-		return f
-	}
-	f := vswitch.NewFrameFor(n)
-	copy(f.RxBuf(), eth[:n])
-	f.SetLen(n)
-	return f
+	return kept
 }
 
 // AttachedIngress implements vswitch.Injector.
@@ -405,96 +389,6 @@ func (p *Port) ipv4(eth pkt.Ethernet, now time.Time) {
 	}
 }
 
-// echoReply answers a ping: the request's payload back, addresses swapped.
-func (p *Port) echoReply(eth pkt.Ethernet, ip pkt.IPv4) {
-	body := ip.Payload()
-	n := pkt.EthernetLen + pkt.IPv4MinLen + len(body)
-	if n > vswitch.SmallDataLen {
-		return // a ping larger than a frame arrives fragmented; handled above
-	}
-	f, b := newFrame()
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
-	icmp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
-	copy(icmp, body)
-	icmp[0], icmp[2], icmp[3] = pkt.ICMPEchoReply, 0, 0
-	binary.BigEndian.PutUint16(icmp[2:], ^pkt.Checksum(icmp, 0))
-	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(pkt.IPv4MinLen + len(body)),
-		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoICMP, Src: p.ip, Dst: ip.Src()})
-	clear(b[n:max(n, 60)]) // zero padding: pooled buffers hold other frames' bytes
-	p.send(f, max(n, 60))
-}
-
-// icmpError answers with an ICMP error quoting the offending header and
-// 8 bytes, rate limited.
-func (p *Port) icmpError(eth pkt.Ethernet, ip pkt.IPv4, typ, code uint8, now time.Time) {
-	if !p.allowICMP(now) {
-		p.drops[DropRateLimited].Add(1)
-		return
-	}
-	quote := ip[:min(len(ip), ip.HeaderLen()+8)]
-	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.ICMPLen + len(quote)
-	f, b := newFrame()
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
-	icmp := b[pkt.EthernetLen+pkt.IPv4MinLen : n]
-	clear(icmp[:pkt.ICMPLen])
-	icmp[0], icmp[1] = typ, code
-	copy(icmp[pkt.ICMPLen:], quote)
-	binary.BigEndian.PutUint16(icmp[2:], ^pkt.Checksum(icmp, 0))
-	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen),
-		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoICMP, Src: p.ip, Dst: ip.Src()})
-	p.send(f, max(n, 60))
-}
-
-func (p *Port) allowICMP(now time.Time) bool {
-	sec := now.Unix()
-	if last := p.lastFill.Load(); last != sec && p.lastFill.CompareAndSwap(last, sec) {
-		p.tokens.Store(icmpBurst)
-	}
-	return p.tokens.Add(-1) >= 0
-}
-
-// tcpReset answers a TCP segment to the gateway (no port is open) the way
-// Linux does for a closed port (RFC 793 "Reset Generation").
-func (p *Port) tcpReset(eth pkt.Ethernet, ip pkt.IPv4) {
-	rst, ok := resetFor(pkt.TCP(ip.Payload()))
-	if !ok {
-		return
-	}
-	n := pkt.EthernetLen + pkt.IPv4MinLen + pkt.TCPMinLen
-	f, b := newFrame()
-	pkt.Ethernet(b).Encode(&pkt.EthernetFields{Dst: eth.Src(), Src: p.mac, Type: pkt.TypeIPv4})
-	rip := pkt.IPv4(b[pkt.EthernetLen:])
-	rip.Encode(&pkt.IPv4Fields{TotalLen: pkt.IPv4MinLen + pkt.TCPMinLen, ID: uint16(p.ipID.Add(1)),
-		Flags: pkt.IPv4FlagDF, TTL: 64, Protocol: pkt.ProtoTCP, Src: p.ip, Dst: ip.Src()})
-	rt := pkt.TCP(b[pkt.EthernetLen+pkt.IPv4MinLen : n])
-	rt.Encode(&rst)
-	rt.SetChecksum(rip.PseudoHeaderChecksum(pkt.ProtoTCP, pkt.TCPMinLen))
-	clear(b[n:60]) // zero padding, as for echo replies
-	p.send(f, 60)
-}
-
-// resetFor is the RST that answers segment t (RFC 793 "Reset
-// Generation"), over IPv4 or IPv6; none for a RST or a short segment.
-func resetFor(t pkt.TCP) (pkt.TCPFields, bool) {
-	if !t.Valid() || t.Flags()&pkt.TCPFlagRST != 0 { // never answer a RST
-		return pkt.TCPFields{}, false
-	}
-	rst := pkt.TCPFields{SrcPort: t.DstPort(), DstPort: t.SrcPort(), Flags: pkt.TCPFlagRST}
-	if t.Flags()&pkt.TCPFlagACK != 0 {
-		rst.Seq = t.Ack() // a RST takes its sequence from their ACK
-	} else {
-		segLen := uint32(len(t.Payload()))
-		if t.Flags()&pkt.TCPFlagSYN != 0 {
-			segLen++
-		}
-		if t.Flags()&pkt.TCPFlagFIN != 0 {
-			segLen++
-		}
-		rst.Ack, rst.Flags = t.Seq()+segLen, pkt.TCPFlagRST|pkt.TCPFlagACK
-	}
-	return rst, true
-}
-
 // dhcp runs a DHCP message through the network's server and frames the
 // reply.
 func (p *Port) dhcp(eth pkt.Ethernet, msg []byte) {
@@ -548,61 +442,4 @@ func (p *Port) DeliverDHCP(rep dhcp.Reply) {
 	pkt.IPv4(b[pkt.EthernetLen:]).Encode(&pkt.IPv4Fields{TotalLen: uint16(n - pkt.EthernetLen),
 		ID: uint16(p.ipID.Add(1)), TTL: 64, Protocol: pkt.ProtoUDP, Src: p.ip, Dst: dstIP})
 	p.send(f, n)
-}
-
-// route sends a guest's packet for the outside through the uplink:
-// TTL decremented here, the rest (translation, hairpin, next hop) is the
-// uplink's.
-func (p *Port) route(eth pkt.Ethernet, ip pkt.IPv4, now time.Time) {
-	u := p.cfg.Uplink
-	if !u.ready() {
-		return // counted by the uplink
-	}
-	p.neigh.confirm(ip.Src(), eth.Src(), now)
-	if ip.TTL() <= 1 {
-		p.icmpError(eth, ip, pkt.ICMPTimeExceeded, 0, now)
-		p.drops[DropTTLExceeded].Add(1)
-		return
-	}
-	f := p.routed(eth, pkt.EthernetLen+ip.TotalLen())
-	f.VNet = p.vnet
-	pkt.IPv4(f.Bytes()[pkt.EthernetLen:]).DecTTL()
-	u.output(f, p.cfg.Mode == config.ModeNAT, now)
-}
-
-// deliver puts a packet from the outside (in f, after a 14-byte Ethernet
-// header) onto this network, addressed to the guest's MAC. It reports
-// false, and asks the network by ARP, when the guest is not known yet.
-func (p *Port) deliver(f *vswitch.Frame, now time.Time) bool {
-	b := f.Bytes()
-	dst := pkt.IPv4(b[pkt.EthernetLen:]).Dst()
-	mac, ok := p.neigh.lookup(dst)
-	if !ok {
-		p.drops[DropNeighMiss].Add(1)
-		if p.arpTok.allow(now) {
-			r, rb := newFrame()
-			p.send(r, writeARP(rb, pkt.ARPRequest, p.mac, p.ip, pkt.MAC{}, dst))
-		}
-		return false
-	}
-	return p.put(f, mac, pkt.TypeIPv4, now)
-}
-
-// put addresses f, a packet of Ethernet type typ after a 14-byte Ethernet
-// header, to the guest at mac and hands it to the network (deliver,
-// deliver6): forwarded by the calling goroutine (the uplink's reader, as
-// a rule) once the switch has attached the port, else queued for
-// ReadBatch. false means it was counted dropped here; the switch counts
-// its own drops on the port.
-func (p *Port) put(f *vswitch.Frame, mac pkt.MAC, typ uint16, now time.Time) bool {
-	pkt.Ethernet(f.Bytes()).Encode(&pkt.EthernetFields{Dst: mac, Src: p.mac, Type: typ})
-	if in := p.in.Load(); in != nil {
-		in.Forward(f, now)
-		return true
-	}
-	if !p.q.Put(f) {
-		p.drops[DropQueueFull].Add(1)
-		return false
-	}
-	return true
 }

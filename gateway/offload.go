@@ -21,24 +21,26 @@ import (
 // gives itself, drops it counts per packet) is made complete first, as a port without the
 // header would get it.
 
-// offloaded handles a frame whose virtio-net header is not zero.
-func (p *Port) offloaded(f *vswitch.Frame, now time.Time) {
+// offloaded handles a frame whose virtio-net header is not zero; true:
+// routed on in f itself (handleFrame).
+func (p *Port) offloaded(f *vswitch.Frame, now time.Time) (kept bool) {
 	if p.routesWhole(f.Bytes()) {
 		// Checked here, not left to the kernel: a super-frame leaving
 		// whole is cut outside (or by the next hop), where a crafted
 		// gso_size would turn one frame into thousands.
 		if f.VNet.IsGSO() && !vswitch.Segmentable(f) {
 			p.drops[DropBadOffload].Add(1)
-			return
+			return false
 		}
 		p.vnet = f.VNet
-		p.handleFrame(f, now)
+		kept = p.handleFrame(f, now)
 		p.vnet = pkt.VirtioNetHdr{}
-		return
+		return kept
 	}
 	if !vswitch.Complete(f, func(s *vswitch.Frame) { p.handle(s.Bytes(), now) }) {
 		p.drops[DropBadOffload].Add(1)
 	}
+	return false
 }
 
 // routesWhole reports whether b is a TCP or UDP packet the gateway would
