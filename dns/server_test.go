@@ -46,8 +46,12 @@ func newUpstream(t *testing.T, answer func(q *mdns.Msg) *mdns.Msg) *upstream {
 		if r == nil {
 			return nil
 		}
-		b, _ = r.Pack()
-		return b
+		out, err := r.Pack()
+		if err != nil {
+			t.Errorf("upstream: packing its answer: %v", err)
+			return nil
+		}
+		return out
 	})
 	return u
 }
