@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/vswitch/vswitch/internal/label"
@@ -28,7 +29,21 @@ type Config struct {
 	// MulticastQuerier: the switch as IGMP and MLD querier of VLANs with
 	// no network (default off, as the Linux bridge's mcast_querier).
 	MulticastQuerier Querier
-	Source           string // file name the config came from
+	// CPUs: at most this many threads run vswitch's Go code at once
+	// (runtime.GOMAXPROCS); 0, "all", leaves the runtime's default.
+	CPUs   CPUs
+	Source string // file name the config came from
+}
+
+// CPUs is the cpus key: a count, or 0 for all (the runtime's default).
+type CPUs int
+
+// String spells the value as the config does.
+func (n CPUs) String() string {
+	if n == 0 {
+		return "all"
+	}
+	return strconv.Itoa(int(n))
 }
 
 // FDB tunes the forwarding database.
@@ -209,6 +224,9 @@ const (
 
 	DefaultMaxLeasesPerMAC = 4 // a firmware and an OS with different client ids, and room to spare
 )
+
+// maxCPUs bounds cpus: more threads than that is a typo, not a machine.
+const maxCPUs = 4096
 
 //go:embed default.yaml
 var defaultYAML []byte

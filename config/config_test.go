@@ -79,7 +79,7 @@ func TestErrors(t *testing.T) {
 		want       string // the whole message after FILE:LINE:, a line per error
 	}{
 		{"unknown key", "ports:\n  - name: a\n    type: tap\n    vlna: 10\n", 4, `ports[0].vlna: unknown key "vlna" in a port (known: name, type, vlan, trunk, native, netns, device, socket, listen, max_macs, mtu, mac, queue, socket_owner, socket_mode, isolated, guard, dhcp_relay, max_groups, multicast_router, local, dstport, vnis, remotes, evpn)`},
-		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp, multicast_snooping, multicast_querier)`},
+		{"unknown top key", "portz: []\n", 1, `portz: unknown key "portz" in the config (known: control, metrics, state_dir, fdb, ports, networks, uplinks, conntrack, bgp, multicast_snooping, multicast_querier, cpus)`},
 		{"bad vlan", "ports:\n  - {name: a, type: tap, vlan: 5000}\n", 2, "ports[0].vlan: 5000 is not a VLAN ID (1-4094)"},
 		{"vlan zero", "ports:\n  - {name: a, type: tap, vlan: 0}\n", 2, "ports[0].vlan: 0 is not a VLAN ID (1-4094)"},
 		{"bad trunk vlan", "ports:\n  - name: t\n    type: afpacket\n    device: eth1\n    trunk: [10, 4095]\n", 5, "ports[0].trunk[1]: 4095 is not a VLAN ID (1-4094)"},
@@ -158,6 +158,9 @@ func TestErrors(t *testing.T) {
 		{"multicast_querier not a bool", "multicast_querier: on\n", 1, `multicast_querier: "on" is not true or false`},
 		{"multicast_querier a mapping", "multicast_querier: {vlan: 2}\n", 1, "multicast_querier: must be true, false or a list of VLAN IDs"},
 		{"multicast_querier bad vlan", "multicast_querier: [2, 5000]\n", 1, "multicast_querier[1]: 5000 is not a VLAN ID (1-4094)"},
+		{"cpus zero", "cpus: 0\n", 1, `cpus: "0" is not all or a whole number from 1 to 4096`},
+		{"cpus too many", "cpus: 4097\n", 1, `cpus: "4097" is not all or a whole number from 1 to 4096`},
+		{"cpus a word", "\ncpus: half\n", 2, `cpus: "half" is not all or a whole number from 1 to 4096`},
 		{"multicast_querier vlan twice", "multicast_querier: [2, 2]\n", 1, "multicast_querier: VLAN 2 listed twice"},
 		{"multicast_querier on a network", "networks:\n  - {name: lab, address: 10.0.0.1/24, vlan: 3}\nmulticast_querier: [3]\n", 3,
 			"multicast_querier: VLAN 3 has network lab (line 2), whose gateway is its querier"},
@@ -580,5 +583,27 @@ func TestMulticastKeys(t *testing.T) {
 	c, err = Parse("f.yaml", []byte("multicast_snooping: false\n"))
 	if err != nil || c.MulticastSnooping {
 		t.Fatalf("multicast_snooping: false gave %v, %v", c, err)
+	}
+}
+
+// cpus is all (0) unless given: a count, or all spelled out.
+func TestCPUsKey(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want CPUs
+		str  string
+	}{
+		{"", 0, "all"},
+		{"cpus: all\n", 0, "all"},
+		{"cpus: 1\n", 1, "1"},
+		{"cpus: 4096\n", 4096, "4096"},
+	} {
+		c, err := Parse("f.yaml", []byte(tt.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if c.CPUs != tt.want || c.CPUs.String() != tt.str {
+			t.Errorf("%q: cpus %d (%s), want %d (%s)", tt.yaml, c.CPUs, c.CPUs, tt.want, tt.str)
+		}
 	}
 }

@@ -198,7 +198,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		return c, nil
 	}
-	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp", "multicast_snooping", "multicast_querier"},
+	d.fields(root, "", "the config", []string{"control", "metrics", "state_dir", "fdb", "ports", "networks", "uplinks", "conntrack", "bgp", "multicast_snooping", "multicast_querier", "cpus"},
 		func(key string, k, v *yaml.Node) {
 			switch key {
 			case "control":
@@ -231,6 +231,17 @@ func Parse(name string, data []byte) (*Config, error) {
 				d.bool(v, key, &c.MulticastSnooping)
 			case "multicast_querier":
 				c.MulticastQuerier = d.querier(v, key)
+			case "cpus":
+				value(d, v, key, &c.CPUs, func(s string) (CPUs, string) {
+					if s == "all" {
+						return 0, ""
+					}
+					n, err := strconv.Atoi(s)
+					if err != nil || n < 1 || n > maxCPUs {
+						return 0, fmt.Sprintf("%q is not all or a whole number from 1 to %d", s, maxCPUs)
+					}
+					return CPUs(n), ""
+				})
 			case "conntrack":
 				d.fields(v, key, "conntrack", []string{"max_entries", "max_per_source"}, func(k string, _, v *yaml.Node) {
 					if k == "max_entries" {

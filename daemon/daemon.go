@@ -158,6 +158,9 @@ func StartWith(cfg *config.Config, log *slog.Logger, opts Options) (_ *Daemon, e
 	if d.life == nil {
 		d.life = metrics.NewLifecycle(time.Now())
 	}
+	if opts.SetCPUs != nil {
+		opts.SetCPUs(cfg.CPUs)
+	}
 	if d.keep {
 		d.gate = make(chan struct{})
 	}

@@ -30,6 +30,10 @@ type Options struct {
 	Handover *os.File
 	// Upgrade delivers SIGUSR2: each value starts an upgrade.
 	Upgrade <-chan os.Signal
+	// SetCPUs applies the config's cpus at start and at each reload (the
+	// command sets runtime.GOMAXPROCS); nil: cpus is not applied, so that
+	// a daemon inside a test leaves its process alone.
+	SetCPUs func(config.CPUs)
 
 	upgrades chan upgradeReq    // API requests for the runner (RunWith)
 	inherit  *inherited         // what StartWith takes over
@@ -107,6 +111,9 @@ func (d *Daemon) reload() (control.ReloadResult, error) {
 		res.Removed = append(res.Removed, p.Name)
 	}
 	d.cfgPorts = nc.Ports
+	if d.opts.SetCPUs != nil {
+		d.opts.SetCPUs(nc.CPUs)
+	}
 	// Networks last: each swap cannot fail, so none is half applied.
 	res.Hosts, res.Networks = d.applyNetworks(nc)
 	d.cfgNets = nc.Networks
@@ -217,6 +224,7 @@ func differs(a, b config.Port) bool {
 func fixedParts(run, nc *config.Config) error {
 	a, b := *run, *nc
 	a.Ports, b.Ports, a.Source, b.Source = nil, nil, "", ""
+	a.CPUs, b.CPUs = 0, 0 // applied live
 	a.Networks, b.Networks = withoutLive(a.Networks), withoutLive(b.Networks)
 	path, x, y, ok := firstDiff(reflect.ValueOf(a), reflect.ValueOf(b), "")
 	if !ok {

@@ -63,6 +63,7 @@ func TestFixedParts(t *testing.T) {
 			"vsd.yaml: multicast_querier.all: cannot change while running (false -> true): restart vswitch to apply it; nothing was changed"},
 		{"multicast_querier vlans", "multicast_querier: [5]\n" + base,
 			"vsd.yaml: multicast_querier.vlans: cannot change while running (none -> [5]): restart vswitch to apply it; nothing was changed"},
+		{"cpus may change", "cpus: 1\n" + base, ""},
 		{"max_groups may change", "ports:\n  - {name: a, type: qemu, socket: /x/a, max_groups: 8}\n" + base, ""},
 		{"fdb max_entries", "fdb: {max_entries: 100}\n" + base,
 			"vsd.yaml: fdb.max_entries: cannot change while running (8192 -> 100): restart vswitch to apply it; nothing was changed"},

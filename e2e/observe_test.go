@@ -41,7 +41,11 @@ func scrape(t *testing.T, addr string) string {
 // metric reads one sample's value from a scrape.
 func metric(t *testing.T, text, name string, labels string) float64 {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+"{"+labels+"}") + ` (\S+)$`)
+	series := name + "{" + labels + "}"
+	if labels == "" {
+		series = name // a sample without labels has no braces
+	}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
 	m := re.FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("no sample %s{%s} in the scrape", name, labels)

@@ -55,7 +55,7 @@ func cmdRun(g globals, args []string, stderr io.Writer) error {
 	usr2 := make(chan os.Signal, 1)
 	signal.Notify(usr2, syscall.SIGUSR2)
 	defer signal.Stop(usr2)
-	opts := daemon.Options{Load: load, Upgrade: usr2}
+	opts := daemon.Options{Load: load, Upgrade: usr2, SetCPUs: cpuSetter(log)}
 	if v := os.Getenv(daemon.HandoverFDEnv); v != "" {
 		// An upgrade started us: take over from the process that did.
 		os.Unsetenv(daemon.HandoverFDEnv) // not for our own upgrade's child
