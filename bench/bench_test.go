@@ -70,3 +70,23 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("machine description: %v", res.Machine)
 	}
 }
+
+// snmp reads the value under its name in the protocol's second line, not
+// another protocol's nor the names line.
+func TestSNMP(t *testing.T) {
+	text := "Ip: Forwarding InReceives\nIp: 1 100\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 438565 0 343771 12 343770 0\nUdpLite: InDatagrams RcvbufErrors\nUdpLite: 5 7\n"
+	for _, tt := range []struct {
+		proto, name string
+		want        float64
+	}{
+		{"Udp", "RcvbufErrors", 343770},
+		{"Udp", "InDatagrams", 438565},
+		{"UdpLite", "RcvbufErrors", 7},
+		{"Udp", "Nope", 0},
+		{"Tcp", "RcvbufErrors", 0},
+	} {
+		if got := snmp(text, tt.proto, tt.name); got != tt.want {
+			t.Errorf("snmp(%s, %s) = %v, want %v", tt.proto, tt.name, got, tt.want)
+		}
+	}
+}

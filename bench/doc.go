@@ -2,12 +2,12 @@
 // (userspace datapath, without and with userspace TSO) and VDE in one run and writes results.json,
 // report.md and SVG plots.
 //
-//	go run ./bench [-quick] [-switches vswitch,vswitch-veth,linux-bridge,ovs,ovs-tso,vde]
+//	go run ./bench [-quick] [-switches vswitch,vswitch-veth,vswitch-1cpu,linux-bridge,ovs,ovs-tso,vde]
 //	               [-tests tcp,tcp4,udp64,rr,mesh4,nat,vxlan,dhcp,dhcp-best,dhcp-rss] [-reps N] [-secs N] [-out DIR]
 //
 // Every switch gets the same topology: four hosts in network namespaces
 // (vswitch on TAP ports, vswitch-veth on veths it attaches with AF_PACKET,
-// the peers on their usual ports). The tcp test also measures the reverse
+// vswitch-1cpu on TAP ports with cpus: 1, the peers on their usual ports). The tcp test also measures the reverse
 // direction (tcp-rev); nat has a topology of its own (an inside host, a
 // NAT, an outside host) and compares vswitch's NAT with the kernel's
 // bridge + nftables masquerade. The other workloads run once, not per

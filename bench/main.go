@@ -57,8 +57,8 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "one repetition of 1 s per test")
-	sw := fs.String("switches", "vswitch,vswitch-veth,linux-bridge,ovs,ovs-tso,vde", "switches to measure")
-	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat,vxlan,dhcp,dhcp-best,dhcp-rss", "tests to run (nat: vswitch and linux-bridge only; vxlan, dhcp, dhcp-best, dhcp-rss, ports, ports-v6, ports-v6-gw, ports-v6-q, ports-peers, rootless: once, with their own peers)")
+	sw := fs.String("switches", "vswitch,vswitch-veth,vswitch-1cpu,linux-bridge,ovs,ovs-tso,vde", "switches to measure")
+	tests := fs.String("tests", "tcp,tcp4,udp64,rr,mesh4,nat,vxlan,dhcp,dhcp-best,dhcp-rss", "tests to run (nat: vswitch, vswitch-1cpu and linux-bridge only; vxlan, dhcp, dhcp-best, dhcp-rss, ports, ports-v6, ports-v6-gw, ports-v6-q, ports-peers, rootless: once, with their own peers)")
 	reps := fs.Int("reps", 3, "repetitions per test (the median is reported)")
 	secs := fs.Int("secs", 5, "seconds per repetition")
 	out := fs.String("out", "bench-out", "output directory")

@@ -15,7 +15,9 @@ import (
 // router namespace holding a bridge, ip_forward and an nftables
 // masquerade rule, the way libvirt sets up virbr0.
 
-func natSupported(name string) bool { return name == "vswitch" || name == "linux-bridge" }
+func natSupported(name string) bool {
+	return name == "vswitch" || name == "vswitch-1cpu" || name == "linux-bridge"
+}
 
 // natTopo builds the topology through sw and returns the inside and
 // outside namespaces and the switch's processes (for CPU).
@@ -33,10 +35,10 @@ func natTopo(sw string, bin, work string, c *cleanup) (inside, outside string, p
 	nsExec(outside, "ip", "addr", "add", "10.250.9.1/24", "dev", "vsbno")
 	nsExec(outside, "ip", "link", "set", "vsbno", "up")
 	switch sw {
-	case "vswitch":
+	case "vswitch", "vswitch-1cpu":
 		sh("ip", "link", "set", "vsbnu", "up")
 		os.MkdirAll(work, 0o755)
-		cmd, err := runVswitch(bin, work, "nat", fmt.Sprintf(`ports:
+		cmd, err := runVswitch(bin, work, "nat", cpus(sw)+fmt.Sprintf(`ports:
   - {name: vsbni, type: tap, netns: %s}
 networks:
   - {name: lab, address: 10.251.0.1/24, mode: nat, uplink: wan}

@@ -58,6 +58,8 @@ func newPeer(name, vswitchBin string) (peer, error) {
 		return &vswitchPeer{bin: vswitchBin}, nil
 	case "vswitch-veth":
 		return &vswitchPeer{bin: vswitchBin, veth: true}, nil
+	case "vswitch-1cpu":
+		return &vswitchPeer{bin: vswitchBin, oneCPU: true}, nil
 	case "linux-bridge":
 		return &bridgePeer{}, nil
 	case "ovs":
@@ -67,7 +69,7 @@ func newPeer(name, vswitchBin string) (peer, error) {
 	case "vde":
 		return &vdePeer{}, nil
 	}
-	return nil, fmt.Errorf("unknown switch %q (vswitch, vswitch-veth, linux-bridge, ovs, ovs-tso, vde)", name)
+	return nil, fmt.Errorf("unknown switch %q (vswitch, vswitch-veth, vswitch-1cpu, linux-bridge, ovs, ovs-tso, vde)", name)
 }
 
 // hosts makes the two namespaces.
@@ -104,17 +106,21 @@ func address(t *topo) error {
 
 // --- vswitch: TAP ports whose kernel side lives in each host; or, as
 // vswitch-veth, a veth per host attached as AF_PACKET ports (the topology
-// the Linux bridge gets).
+// the Linux bridge gets); as vswitch-1cpu, TAP ports with cpus: 1.
 
 type vswitchPeer struct {
-	bin  string
-	veth bool
-	cmd  *exec.Cmd
+	bin    string
+	veth   bool
+	oneCPU bool
+	cmd    *exec.Cmd
 }
 
 func (v *vswitchPeer) name() string {
-	if v.veth {
+	switch {
+	case v.veth:
 		return "vswitch-veth"
+	case v.oneCPU:
+		return "vswitch-1cpu"
 	}
 	return "vswitch"
 }
@@ -138,7 +144,7 @@ func (v *vswitchPeer) setup(t *topo, c *cleanup, work string) error {
 		}
 	}
 	var err error
-	if v.cmd, err = runVswitch(v.bin, work, "vswitch", "ports:\n"+ports, c); err != nil {
+	if v.cmd, err = runVswitch(v.bin, work, "vswitch", cpus(v.name())+"ports:\n"+ports, c); err != nil {
 		return err
 	}
 	for i := 0; i < 100; i++ {
@@ -177,6 +183,14 @@ func runVswitch(bin, work, name, cfg string, c *cleanup) (*exec.Cmd, error) {
 		}
 	})
 	return cmd, nil
+}
+
+// cpus is the config line of a vswitch switch name's cpus.
+func cpus(name string) string {
+	if strings.HasSuffix(name, "-1cpu") {
+		return "cpus: 1\n"
+	}
+	return ""
 }
 
 func (v *vswitchPeer) pids() []int { return []int{v.cmd.Process.Pid} }

@@ -17,6 +17,7 @@ type sample map[string]float64
 // testUnits are the units of each reported figure.
 var testUnits = map[string]string{
 	"tcp": "Gbit/s", "tcp-rev": "Gbit/s", "tcp4": "Gbit/s", "udp64": "kpps", "udp64-loss": "%",
+	"udp64-delivered": "kpps", "udp64-rcvbuf-loss": "%",
 	"rr-p50": "us", "rr-p99": "us", "nat-rr-p50": "us", "nat-rr-p99": "us", "cpu-per-gb": "CPU s/GB",
 	"nat": "Gbit/s", "nat-cpu-per-gb": "CPU s/GB", "mesh4": "Gbit/s",
 	"vxlan": "Gbit/s", "vxlan-rev": "Gbit/s", "vxlan-cpu-per-gb": "CPU s/GB",
@@ -146,15 +147,21 @@ func runTest(test string, t *topo, p peer, secs int, self string) (sample, []flo
 		}
 		return s, nil, nil
 	case "udp64":
+		// Where the lost ones went: past the switch (the receiving host's
+		// interface counts what the switch delivered) but not into the
+		// receiving socket, whose buffer was full, or before.
+		rx0, full0 := counter(t.h2, "/sys/class/net/"+t.dev2+"/statistics/rx_packets"), udpRcvbufErrors(t.h2)
 		res, err := iperf(t, secs, "-u", "-l", "64", "-b", "0")
 		if err != nil {
 			return nil, nil, err
 		}
+		rx, full := counter(t.h2, "/sys/class/net/"+t.dev2+"/statistics/rx_packets")-rx0, udpRcvbufErrors(t.h2)-full0
 		pk, lost, sec := num(res, "end", "sum", "packets"), num(res, "end", "sum", "lost_packets"), num(res, "end", "sum", "seconds")
 		if pk <= 0 || sec <= 0 {
 			return nil, nil, fmt.Errorf("iperf3 UDP reported no packets")
 		}
-		return sample{"udp64": (pk - lost) / sec / 1e3, "udp64-loss": 100 * lost / pk}, nil, nil
+		return sample{"udp64": (pk - lost) / sec / 1e3, "udp64-loss": 100 * lost / pk,
+			"udp64-delivered": rx / sec / 1e3, "udp64-rcvbuf-loss": 100 * full / pk}, nil, nil
 	case "mesh4":
 		// Many to many: h1 -> h2 and h3 -> h4 at once, summed.
 		type res struct {
@@ -189,4 +196,47 @@ func runTest(test string, t *topo, p peer, secs int, self string) (sample, []flo
 		return sample{"rr-p50": r.P50, "rr-p99": r.P99}, r.CDF, nil
 	}
 	return nil, nil, fmt.Errorf("unknown test %q (tcp, tcp4, udp64, rr)", test)
+}
+
+// counter reads a number from a file inside namespace ns (a sysfs
+// statistic: ip netns exec mounts the namespace's own sysfs); 0 if it
+// cannot.
+func counter(ns, path string) float64 {
+	out, err := nsExec(ns, "cat", path)
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(strings.TrimSpace(out), 64)
+	return v
+}
+
+// udpRcvbufErrors is namespace ns's count of UDP datagrams dropped
+// because the receiving socket's buffer was full.
+func udpRcvbufErrors(ns string) float64 {
+	out, _ := nsExec(ns, "cat", "/proc/net/snmp")
+	return snmp(out, "Udp", "RcvbufErrors")
+}
+
+// snmp reads one counter from /proc/net/snmp's text: each protocol has a
+// line of names and then a line of values; 0 if it is not there.
+func snmp(text, proto, name string) float64 {
+	var names []string
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != proto+":" {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		for i, n := range names {
+			if n == name && i+1 < len(f) {
+				v, _ := strconv.ParseFloat(f[i+1], 64)
+				return v
+			}
+		}
+		return 0
+	}
+	return 0
 }
