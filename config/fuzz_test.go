@@ -17,6 +17,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(string(defaultYAML))
 	f.Add(archExample)
 	f.Add("ports: [{name: a, type: tap, vlan: 1}]\n")
+	f.Add("cpus: 1\nports: [{name: a, type: tap}]\n")
+	f.Add("cpus: all\n")
 	f.Add("ports:\n  - {name: vx, type: vxlan, local: 10.0.0.5, dstport: 4789, vnis: {10: 1010, 20: 1020}, remotes: [10.0.0.6, 10.0.0.7]}\n")
 	f.Add("bgp: {asn: 65001, router_id: 10.0.0.5, listen_port: -1, neighbors: [{address: 10.0.0.6, asn: 65002, port: 1179}]}\nports:\n  - {name: vx, type: vxlan, vnis: {10: 7}, evpn: true}\n")
 	f.Add("ports:\n  - {name: t, type: afpacket, device: e, trunk: [10, 20], native: 1}\nfdb:\n  static:\n    - {mac: \"52:54:00:00:00:01\", port: t, vlan: 20}\n")
