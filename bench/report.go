@@ -154,7 +154,7 @@ func (r *report) write(dir string) error {
 	}
 	for name, svg := range map[string]string{
 		"throughput.svg":  r.bars("TCP throughput", "Gbit/s", "tcp", "tcp-rev", "tcp4"),
-		"pps.svg":         r.bars("64-byte UDP received", "kpps", "udp64"),
+		"pps.svg":         r.bars("64-byte UDP: received by iperf3, delivered to its host", "kpps", "udp64", "udp64-delivered"),
 		"latency-cdf.svg": r.cdfPlot(),
 		"vxlan.svg":       r.bars("TCP across a VXLAN tunnel", "Gbit/s", "vxlan", "vxlan-rev"),
 		"dhcp.svg":        r.bars("DHCP leases a second, perfdhcp", "leases/s", "dhcp1000-leases", "dhcpmax-leases"),
