@@ -62,6 +62,9 @@ func TestCPUs(t *testing.T) {
 	}
 	reload("all", float64(all))
 	reload("3", 3)
+	testnet.WaitFor(t, 5*time.Second, "the log to say the count changed", func() bool {
+		return strings.Contains(vs.log.String(), `msg="threads for Go code changed" cpus=3 threads=3 were=`+fmt.Sprint(all))
+	})
 	if got := h1.pingCount("10.225.0.2", 3); got != 3 {
 		t.Fatalf("after the reloads, h1 pinged h2: %d of 3 replies", got)
 	}
