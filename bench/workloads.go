@@ -150,12 +150,13 @@ func runTest(test string, t *topo, p peer, secs int, self string) (sample, []flo
 		// Where the lost ones went: past the switch (the receiving host's
 		// interface counts what the switch delivered) but not into the
 		// receiving socket, whose buffer was full, or before.
-		rx0, full0 := counter(t.h2, "/sys/class/net/"+t.dev2+"/statistics/rx_packets"), udpRcvbufErrors(t.h2)
+		rxPackets := "/sys/class/net/" + t.dev2 + "/statistics/rx_packets"
+		rx0, full0 := counter(t.h2, rxPackets), udpRcvbufErrors(t.h2)
 		res, err := iperf(t, secs, "-u", "-l", "64", "-b", "0")
 		if err != nil {
 			return nil, nil, err
 		}
-		rx, full := counter(t.h2, "/sys/class/net/"+t.dev2+"/statistics/rx_packets")-rx0, udpRcvbufErrors(t.h2)-full0
+		rx, full := counter(t.h2, rxPackets)-rx0, udpRcvbufErrors(t.h2)-full0
 		pk, lost, sec := num(res, "end", "sum", "packets"), num(res, "end", "sum", "lost_packets"), num(res, "end", "sum", "seconds")
 		if pk <= 0 || sec <= 0 {
 			return nil, nil, fmt.Errorf("iperf3 UDP reported no packets")

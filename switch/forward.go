@@ -108,7 +108,7 @@ func (s *Switch) forward(p *swPort, frames []*Frame, now int64, burst bool) {
 			p.drop(r)
 			continue
 		}
-		f.mark, f.burst = p.mark, f.burst || burst && f.n >= burstMinLen
+		f.mark, f.burst = p.mark, f.burst || bursty(f, burst)
 		eth := pkt.Ethernet(f.Bytes())
 		src := eth.Src()
 		if src.IsMulticast() || src.IsZero() {

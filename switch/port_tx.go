@@ -37,6 +37,11 @@ const (
 	burstMinLen = 1024
 )
 
+// bursty reports whether f, read in a batch of burstFrames or more
+// (batch), goes to a direct port's writer goroutine: readers, routed
+// ports and forward all mark frames by this one rule.
+func bursty(f *Frame, batch bool) bool { return batch && f.n >= burstMinLen }
+
 const (
 	txFree   = iota
 	txDirect // a forwarding goroutine is writing to the port

@@ -33,7 +33,7 @@ func (p *swPort) routed(frames []*Frame) {
 	burst := len(frames) >= burstFrames
 	for _, f := range frames {
 		bytes += uint64(f.n)
-		f.burst = burst && f.n >= burstMinLen // as forward marks a reader's batch
+		f.burst = bursty(f, burst)
 	}
 	p.stats.rxPackets.Add(uint64(len(frames)))
 	p.stats.rxBytes.Add(bytes)
