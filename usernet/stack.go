@@ -239,7 +239,25 @@ func (s *Stack) Accepted() (tcp, udp uint64) { return s.tcpN.Load(), s.udpN.Load
 func (s *Stack) Close() error {
 	s.once.Do(func() {
 		s.stop() // flows close their sockets
-		s.flows.close()
+		// A flow still in its handshake (a guest that sent a SYN and does
+		// not answer the SYN-ACK) waits in gVisor for about two minutes of
+		// SYN-ACK retransmissions, which no socket of ours ends. Aborting
+		// the stack's endpoints ends it; they are aborted again until the
+		// flows are done, for a handshake that began after a pass.
+		flowsDone := make(chan struct{})
+		go func() { s.flows.close(); close(flowsDone) }()
+		tick := time.NewTicker(50 * time.Millisecond)
+		for aborting := true; aborting; {
+			for _, e := range s.st.RegisteredEndpoints() {
+				e.Abort()
+			}
+			select {
+			case <-flowsDone:
+				aborting = false
+			case <-tick.C:
+			}
+		}
+		tick.Stop()
 		s.wg.Wait()
 		s.st.Close()
 		s.st.Wait()
