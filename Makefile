@@ -11,7 +11,7 @@ FUZZTIME ?= 60s
 DEPS     := iproute2 iputils-ping iperf3 tcpdump ethtool procps busybox-static udhcpc \
             isc-dhcp-client dhcpcd-base python3 curl tshark prometheus iputils-tracepath \
             qemu-system-x86 cpio kmod bind9-dnsutils dnsmasq-base strace frr kea-admin \
-            openvswitch-switch
+            openvswitch-switch nftables
 
 # Packages whose tests need root and the whole machine (namespaces, iperf3,
 # QEMU): run one at a time, after the rest.

@@ -21,9 +21,10 @@ cs=[]
 while True:
     c,_=l.accept(); cs.append(c)`
 
-// connFlood opens N connections to ADDR PORT, 100 at a time (fewer than
-// the stack's 128 half-open: TestHalfOpenFull covers more), waiting up to
-// 30 s for each hundred to connect or fail; it then pushes data into the connected ones for
+// connFlood opens N connections to ADDR PORT, 60 at a time (fewer than
+// the 64 half-open connections one guest may hold: TestHalfOpenFull and
+// TestSynFloodOneGuest cover more), waiting up to
+// 30 s for each batch to connect or fail; it then pushes data into the connected ones for
 // 3 s (64 KiB send buffers), writes "connected refused pending bytes" to
 // OUT and holds every socket until killed, when each is reset (linger 0:
 // else the guest's kernel would keep sending what they hold).
@@ -32,13 +33,13 @@ resource.setrlimit(resource.RLIMIT_NOFILE,(16384,16384))
 dst=(sys.argv[1], int(sys.argv[2])); n=int(sys.argv[3])
 socks={}; res={}
 p=select.poll()
-for b in range(0, n, 100):
-    for i in range(b, min(n, b+100)):
+for b in range(0, n, 60):
+    for i in range(b, min(n, b+60)):
         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536); s.setblocking(False)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)) # killed: a RST each
         s.connect_ex(dst); socks[s.fileno()]=s; p.register(s, select.POLLOUT)
     end=time.time()+30
-    while len(res)<min(n, b+100) and time.time()<end:
+    while len(res)<min(n, b+60) and time.time()<end:
         for fd,ev in p.poll(1000):
             p.unregister(fd); res[fd]=socks[fd].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 ok=[socks[fd] for fd,e in res.items() if e==0]
@@ -53,6 +54,30 @@ while time.time()<end:
 open(sys.argv[4]+'.tmp','w').write('%d %d %d %d' % (len(ok), refused, n-len(res), sent))
 import os; os.rename(sys.argv[4]+'.tmp', sys.argv[4])
 time.sleep(3600)`
+
+// floodLab is the lab of the flood tests: hostNS serves a random blob
+// (sum its SHA-256) at http://10.243.0.1:8000/blob and holds connections
+// to 10.243.0.1:9000 (tcpSink); the guests bad and good reach it through
+// vswitch's user uplink, addr being its metrics address.
+type floodLab struct {
+	hostNS, bad, good *host
+	vs                *instance
+	addr, sum         string
+}
+
+// newFloodLab starts a floodLab: its namespaces are named after tag, its
+// network is NET.0/24, its blob is mb MiB.
+func newFloodLab(t *testing.T, tag, net string, mb int) floodLab {
+	t.Helper()
+	l := floodLab{hostNS: newHost(t, tag+"h"), bad: newHost(t, tag+"b"), good: newHost(t, tag+"g")}
+	l.hostNS.Run("ip", "addr", "add", "10.243.0.1/32", "dev", "lo")
+	dir := t.TempDir()
+	l.sum = randomBlob(t, filepath.Join(dir, "blob"), mb)
+	serveHTTP(l.hostNS, "10.243.0.1", dir)
+	l.hostNS.Start("python3", "-c", tcpSink, "10.243.0.1", "9000")
+	l.vs, l.addr = startUserLab(t, l.hostNS, net, "", "", l.bad, l.good)
+	return l
+}
 
 var vmRSS = regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB`)
 
@@ -87,13 +112,8 @@ func procFDs(t *testing.T, pid int) int {
 // whole. When the flooder dies, vswitch is back to the descriptors it had.
 func TestUserUplinkFlood(t *testing.T) {
 	requireE2E(t, "python3", "udhcpc", "curl")
-	hostNS, bad, good := newHost(t, "fh"), newHost(t, "fb"), newHost(t, "fg")
-	hostNS.Run("ip", "addr", "add", "10.243.0.1/32", "dev", "lo")
-	dir := t.TempDir()
-	sum := randomBlob(t, filepath.Join(dir, "blob"), 4)
-	serveHTTP(hostNS, "10.243.0.1", dir)
-	hostNS.Start("python3", "-c", tcpSink, "10.243.0.1", "9000")
-	vs, addr := startUserLab(t, hostNS, "192.168.247", "", "", bad, good)
+	l := newFloodLab(t, "f", "192.168.247", 4)
+	hostNS, bad, good, vs, addr, sum := l.hostNS, l.bad, l.good, l.vs, l.addr, l.sum
 	pid := vs.cmd.Process.Pid
 	got := filepath.Join(t.TempDir(), "got")
 	downloadChecked(t, good, "http://10.243.0.1:8000/blob", got, sum, 20*time.Second, "10", "the honest download before the flood")

@@ -34,7 +34,7 @@ func TestHalfOpenFull(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}
-	s, g := newPair(t, Config{MaxHalfOpen: 2, Dial: dial}, "")
+	s, g := newPair(t, Config{MaxHalfOpen: 2, MaxHalfOpenPerSource: 2, Dial: dial}, "")
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	for range 3 {

@@ -2,6 +2,7 @@ package usernet
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -63,5 +64,37 @@ func TestCloseAbortsHandshake(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close still waits for a handshake after 10 s")
+	}
+}
+
+// TestSynFloodOneGuest: a guest that sends MaxHalfOpen SYNs and answers
+// none of the SYN-ACKs used to hold every half-open slot for the two
+// minutes of SYN-ACK retries, so no other guest's SYN got through. Now
+// it holds MaxHalfOpen/2 of them (its other SYNs are ignored and
+// counted), each for HandshakeTimeout at most, and an honest guest
+// connects at once.
+func TestSynFloodOneGuest(t *testing.T) {
+	addr := echoServer(t)
+	s, g := newPair(t, Config{HandshakeTimeout: 2 * time.Second}, addr)
+	hostile, dst := netip.MustParseAddr("10.0.0.66"), netip.MustParseAddr("192.0.2.1")
+	for p := range uint16(128) { // MaxHalfOpen, its default
+		s.Inject(synPacket(hostile, dst, 1000+p), pkt.VirtioNetHdr{})
+	}
+	waitFor(t, "the flood's SYNs over its share ignored", func() bool { return s.Drops()[DropHalfOpenSource] == 128-64 })
+	c, err := g.dialTCP(80) // the sentinel: an honest guest's connection
+	if err != nil {
+		t.Fatalf("an honest guest could not connect beside the flood: %v", err)
+	}
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	c.Close()
+	waitFor(t, "the flood's handshakes given up", func() bool { return s.Drops()[DropHandshakeTimeout] == 64 })
+	if d := s.Drops(); d != [NumDrops]uint64{DropHalfOpenSource: 128 - 64, DropHandshakeTimeout: 64} {
+		t.Fatalf("drops %v", d)
 	}
 }

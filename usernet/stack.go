@@ -27,7 +27,15 @@ import (
 type Config struct {
 	MaxFlows     int // TCP and UDP flows open at once; 0: 4096
 	MaxPerSource int // flows of one guest address; 0: 256
-	MaxHalfOpen  int // TCP connections still dialing; 0: 128
+	MaxHalfOpen  int // TCP connections still dialing or in their handshake; 0: 128
+	// MaxHalfOpenPerSource is how many of those one guest address may
+	// hold, so that a guest that never completes its handshakes leaves
+	// the other half to the rest; 0: MaxHalfOpen/2 (64), at least 1.
+	MaxHalfOpenPerSource int
+	// HandshakeTimeout bounds how long a guest may leave the stack's
+	// SYN-ACK unanswered (gVisor retransmits it for about two minutes);
+	// 0: 10 s.
+	HandshakeTimeout time.Duration
 	// TCPBuffer bounds each TCP connection's buffer in the stack, each
 	// way (the window the guest is offered, and what waits for it); 0:
 	// 256 KiB, gVisor's own default being 1 MiB growing to 4 MiB.
@@ -90,6 +98,10 @@ func New(cfg Config) (*Stack, error) {
 	def(&cfg.MaxFlows, DefaultMaxFlows)
 	def(&cfg.MaxPerSource, DefaultMaxPerSource)
 	def(&cfg.MaxHalfOpen, 128)
+	def(&cfg.MaxHalfOpenPerSource, max(1, cfg.MaxHalfOpen/2))
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
 	def(&cfg.MTU, 1500)
 	def(&cfg.TCPBuffer, 256<<10)
 	cfg.TCPBuffer = max(cfg.TCPBuffer, tcp.MinBufferSize)
@@ -143,7 +155,8 @@ func New(cfg Config) (*Stack, error) {
 		return fail("spoofing", e)
 	}
 	st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
-	s := &Stack{cfg: cfg, st: st, ep: ep, flows: flows{max: cfg.MaxFlows, perSource: cfg.MaxPerSource, bySource: map[netip.Addr]int{}}}
+	s := &Stack{cfg: cfg, st: st, ep: ep, flows: flows{max: cfg.MaxFlows, perSource: cfg.MaxPerSource, bySource: map[netip.Addr]int{},
+		halfPerSource: cfg.MaxHalfOpenPerSource, halfOpen: map[netip.Addr]int{}}}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.pingTo = func(dst netip.Addr) netip.Addr { return s.dialTarget(netip.AddrPortFrom(dst, 0)).Addr() }
 	tf := tcp.NewForwarder(st, cfg.TCPBuffer, cfg.MaxHalfOpen, s.tcp) // its rcvWnd is the receive buffer of the endpoints it makes
@@ -276,6 +289,10 @@ type flows struct {
 	perSource int
 	total     int
 	bySource  map[netip.Addr]int
+	// TCP connections of each guest address still dialing or in their
+	// handshake, at most halfPerSource each.
+	halfPerSource int
+	halfOpen      map[netip.Addr]int
 }
 
 // acquire takes a flow for src; a refusal over a limit is counted.
@@ -344,6 +361,27 @@ func (f *flows) close() {
 	f.closed = true
 	f.mu.Unlock()
 	f.wg.Wait()
+}
+
+// startHandshake takes one of src's half-open slots; false when it
+// holds them all.
+func (f *flows) startHandshake(src netip.Addr) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.halfOpen[src] >= f.halfPerSource {
+		return false
+	}
+	f.halfOpen[src]++
+	return true
+}
+
+// endHandshake gives back a slot startHandshake took.
+func (f *flows) endHandshake(src netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.halfOpen[src]--; f.halfOpen[src] <= 0 {
+		delete(f.halfOpen, src)
+	}
 }
 
 func (f *flows) open() int {

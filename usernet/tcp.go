@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
@@ -19,27 +22,19 @@ import (
 func (s *Stack) tcp(r *tcp.ForwarderRequest) {
 	id := r.ID()
 	src := addr(id.RemoteAddress)
-	if !s.acquire(src) {
-		r.Complete(true)
-		return
-	}
-	defer s.flows.release(src)
-	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
-	hc, err := s.cfg.Dial(ctx, "tcp", s.dialTarget(dst).String())
-	cancel()
-	if err != nil {
-		s.drops[DropDialFailed].Add(1)
-		r.Complete(true)
+	if !s.flows.startHandshake(src) {
+		// Ignored like a SYN over MaxHalfOpen: the guest retries.
+		s.drops[DropHalfOpenSource].Add(1)
+		r.Complete(false)
 		return
 	}
 	var wq waiter.Queue
-	ep, terr := r.CreateEndpoint(&wq)
-	r.Complete(false)
-	if terr != nil { // the guest gave up during the dial
-		hc.Close()
+	ep, hc, ok := s.connect(r, src, &wq)
+	s.flows.endHandshake(src)
+	if !ok {
 		return
 	}
+	defer s.flows.release(src)
 	s.tcpN.Add(1)
 	// A guest's RST must end the flow even while both copies are blocked
 	// on the host side (a peer that neither reads nor writes), else its
@@ -49,6 +44,56 @@ func (s *Stack) tcp(r *tcp.ForwarderRequest) {
 	wq.EventRegister(&reset)
 	defer wq.EventUnregister(&reset)
 	s.splice(gonet.NewTCPConn(&wq, ep), hc)
+}
+
+// connect takes a flow for src, dials the host side of r and completes
+// the guest's handshake, the endpoint's events going to wq; when ok, the caller owns ep, hc and the flow.
+func (s *Stack) connect(r *tcp.ForwarderRequest, src netip.Addr, wq *waiter.Queue) (ep tcpip.Endpoint, hc net.Conn, ok bool) {
+	id := r.ID()
+	if !s.acquire(src) {
+		r.Complete(true)
+		return nil, nil, false
+	}
+	dst := netip.AddrPortFrom(addr(id.LocalAddress), id.LocalPort)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
+	hc, err := s.cfg.Dial(ctx, "tcp", s.dialTarget(dst).String())
+	cancel()
+	if err != nil {
+		s.drops[DropDialFailed].Add(1)
+		r.Complete(true)
+		s.flows.release(src)
+		return nil, nil, false
+	}
+	// gVisor retransmits an unanswered SYN-ACK for about two minutes,
+	// holding this half-open slot: a guest gets HandshakeTimeout.
+	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() {
+		if s.abortHandshake(id) {
+			s.drops[DropHandshakeTimeout].Add(1)
+		}
+	})
+	ep, terr := r.CreateEndpoint(wq)
+	timer.Stop()
+	r.Complete(false)
+	if terr != nil { // the guest gave up during the dial, or never answered
+		hc.Close()
+		s.flows.release(src)
+		return nil, nil, false
+	}
+	return ep, hc, true
+}
+
+// abortHandshake aborts the endpoint of id if it is still in its
+// handshake, and says whether it was.
+func (s *Stack) abortHandshake(id stack.TransportEndpointID) bool {
+	for _, e := range s.st.RegisteredEndpoints() {
+		te, ok := e.(*tcp.Endpoint)
+		if !ok || te.Info().(*stack.TransportEndpointInfo).ID != id || tcp.EndpointState(te.State()) != tcp.StateSynRecv {
+			continue
+		}
+		te.Abort()
+		return true
+	}
+	return false
 }
 
 // halfCloser is a connection that can end its sending side alone.
