@@ -40,6 +40,11 @@ func (d *Daemon) startNetworks() error {
 			if store, err = dhcp.OpenStore(d.cfg.StateDir); err != nil {
 				return err
 			}
+			if err := store.SyncErr(); err != nil {
+				// With one thread (cpus: 1) each lease write then pauses
+				// forwarding until the runtime hands the thread on.
+				d.log.Warn("lease store: fsync holds a thread", "err", err)
+			}
 			d.store = store
 		}
 	}

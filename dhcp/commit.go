@@ -70,6 +70,7 @@ func (s *Store) Close() {
 		close(s.stop)
 		<-s.exited
 	}
+	s.syncer.Close() // after a Sync in progress; a later Save syncs by File.Sync
 }
 
 func (s *Store) run() {

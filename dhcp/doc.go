@@ -35,5 +35,8 @@
 // dropped and counted as store_busy). Without Deliver, Handle writes the
 // file itself, on its caller's goroutine: for tests and tools, never for
 // a frame path. Whoever opens a Store closes it, which flushes what is
-// queued and ends the goroutine.
+// queued and ends the goroutine. The store goroutine itself waits for
+// its fsyncs parked, holding no thread (Linux AIO, package aio): with
+// `cpus: 1` the one thread that runs Go code keeps forwarding while the
+// disk works.
 package dhcp

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vswitch/vswitch/internal/aio"
 )
 
 // Lease is one client's address, as stored and as shown by `show leases`.
@@ -44,8 +46,12 @@ type Store struct {
 	mu   sync.Mutex // nets and the file
 	nets map[string][]Lease
 	sync func(*os.File) error // fsync; tests make it fail or block
-	all  []Lease              // write's scratch, under mu
-	enc  []byte               // the file as written last, under mu: its buffer is reused
+	// syncer does the fsyncs without holding a thread (package aio);
+	// syncErr says why it cannot, when it cannot.
+	syncer  *aio.Syncer
+	syncErr error
+	all     []Lease // write's scratch, under mu
+	enc     []byte  // the file as written last, under mu: its buffer is reused
 
 	qmu     sync.Mutex // the fields below
 	dirty   []Batcher  // servers with leases to write, each once (Server.queued)
@@ -62,8 +68,10 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lease store: %w", err)
 	}
-	s := &Store{path: filepath.Join(dir, "leases.json"), nets: map[string][]Lease{}, sync: (*os.File).Sync,
+	s := &Store{path: filepath.Join(dir, "leases.json"), nets: map[string][]Lease{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{})}
+	s.syncer, s.syncErr = aio.New()
+	s.sync = s.syncer.Sync
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -84,6 +92,10 @@ func OpenStore(dir string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// SyncErr is nil when the store's fsyncs wait without holding a thread
+// (Linux AIO), and otherwise says why they hold one (package aio).
+func (s *Store) SyncErr() error { return s.syncErr }
 
 // Key6 is where a network's DHCPv6 leases live in the store: Load and
 // Batcher.StoreKey take it in place of the network's name, so each

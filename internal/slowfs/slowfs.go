@@ -1,0 +1,117 @@
+package slowfs
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// FS is a mounted slow filesystem.
+type FS struct {
+	Dir     string       // where it is mounted
+	waiting atomic.Int32 // fsyncs that reached the filesystem
+	once    sync.Once
+	release chan struct{}
+}
+
+// node is a loopback node whose fsync waits for FS.Release.
+type node struct {
+	fs.LoopbackNode
+	fs *FS
+}
+
+var _ = (fs.NodeFsyncer)((*node)(nil))
+
+// Fsync waits for Release, then syncs the file underneath.
+func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	n.fs.waiting.Add(1)
+	<-n.fs.release
+	if s, ok := f.(fs.FileFsyncer); ok {
+		return s.Fsync(ctx, flags)
+	}
+	return 0
+}
+
+// dirStream is what a loopback directory handle does.
+type dirStream interface {
+	fs.FileReaddirenter
+	fs.FileReleasedirer
+	fs.FileSeekdirer
+	fs.FileFsyncdirer
+}
+
+// dir is a loopback directory handle whose fsync waits for FS.Release.
+type dir struct {
+	dirStream
+	fs *FS
+}
+
+// Fsyncdir waits for Release, then syncs the directory underneath.
+func (d *dir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	d.fs.waiting.Add(1)
+	<-d.fs.release
+	return d.dirStream.Fsyncdir(ctx, flags)
+}
+
+var _ = (fs.NodeOpendirHandler)((*node)(nil))
+
+// OpendirHandle opens the loopback directory, its fsync slowed.
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	h, ff, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	if errno != 0 {
+		return h, ff, errno
+	}
+	ds, ok := h.(dirStream)
+	if !ok {
+		return nil, 0, syscall.ENOTSUP
+	}
+	return &dir{dirStream: ds, fs: n.fs}, ff, 0
+}
+
+// Mount mounts a slow filesystem on a temporary directory of t (its
+// files live in another) and unmounts it when t ends.
+func Mount(t testing.TB) *FS {
+	t.Helper()
+	return MountAt(t, t.TempDir())
+}
+
+// MountAt is Mount at dir, which it creates if need be.
+func MountAt(t testing.TB, dir string) *FS {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &FS{Dir: dir, release: make(chan struct{})}
+	back := t.TempDir()
+	var st syscall.Stat_t
+	if err := syscall.Stat(back, &st); err != nil {
+		t.Fatal(err)
+	}
+	root := &fs.LoopbackRoot{Path: back, Dev: uint64(st.Dev)}
+	root.NewNode = func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
+		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, fs: f}
+	}
+	root.RootNode = root.NewNode(root, nil, "", &st)
+	srv, err := fs.Mount(f.Dir, root.RootNode, &fs.Options{MountOptions: fuse.MountOptions{DirectMount: true, FsName: "vsslowfs", Name: "vsslowfs"}})
+	if err != nil {
+		t.Fatalf("slowfs: mount: %v", err)
+	}
+	t.Cleanup(func() {
+		f.Release() // nothing may still wait in the filesystem
+		srv.Unmount()
+	})
+	return f
+}
+
+// Waiting is how many fsyncs have reached the filesystem so far (those
+// waiting for Release, and those let through).
+func (f *FS) Waiting() int { return int(f.waiting.Load()) }
+
+// Release lets every fsync through, now and from now on.
+func (f *FS) Release() { f.once.Do(func() { close(f.release) }) }
