@@ -70,7 +70,6 @@ func (s *Store) Close() {
 		close(s.stop)
 		<-s.exited
 	}
-	s.syncer.Close() // after a Sync in progress; a later Save syncs by File.Sync
 }
 
 func (s *Store) run() {

@@ -46,12 +46,8 @@ type Store struct {
 	mu   sync.Mutex // nets and the file
 	nets map[string][]Lease
 	sync func(*os.File) error // fsync; tests make it fail or block
-	// syncer does the fsyncs without holding a thread (package aio);
-	// syncErr says why it cannot, when it cannot.
-	syncer  *aio.Syncer
-	syncErr error
-	all     []Lease // write's scratch, under mu
-	enc     []byte  // the file as written last, under mu: its buffer is reused
+	all  []Lease              // write's scratch, under mu
+	enc  []byte               // the file as written last, under mu: its buffer is reused
 
 	qmu     sync.Mutex // the fields below
 	dirty   []Batcher  // servers with leases to write, each once (Server.queued)
@@ -70,8 +66,7 @@ func OpenStore(dir string) (*Store, error) {
 	}
 	s := &Store{path: filepath.Join(dir, "leases.json"), nets: map[string][]Lease{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{})}
-	s.syncer, s.syncErr = aio.New()
-	s.sync = s.syncer.Sync
+	s.sync = aio.Sync // without holding a thread
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -95,7 +90,7 @@ func OpenStore(dir string) (*Store, error) {
 
 // SyncErr is nil when the store's fsyncs wait without holding a thread
 // (Linux AIO), and otherwise says why they hold one (package aio).
-func (s *Store) SyncErr() error { return s.syncErr }
+func (s *Store) SyncErr() error { return aio.Err() }
 
 // Key6 is where a network's DHCPv6 leases live in the store: Load and
 // Batcher.StoreKey take it in place of the network's name, so each

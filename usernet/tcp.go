@@ -16,9 +16,11 @@ import (
 )
 
 // tcp runs one guest connection (on its own goroutine, started by the
-// forwarder, which bounds how many are still dialing): the host socket is
-// dialed first, so the guest's SYN is answered by a SYN-ACK only when the
-// destination accepted, and by a RST when it did not.
+// forwarder, which bounds how many are still dialing or in their
+// handshake: MaxHalfOpen, of which one guest address holds at most
+// MaxHalfOpenPerSource): the host socket is dialed first, so the guest's
+// SYN is answered by a SYN-ACK only when the destination accepted, and by
+// a RST when it did not.
 func (s *Stack) tcp(r *tcp.ForwarderRequest) {
 	id := r.ID()
 	src := addr(id.RemoteAddress)
@@ -47,7 +49,8 @@ func (s *Stack) tcp(r *tcp.ForwarderRequest) {
 }
 
 // connect takes a flow for src, dials the host side of r and completes
-// the guest's handshake, the endpoint's events going to wq; when ok, the caller owns ep, hc and the flow.
+// the guest's handshake, the endpoint's events going to wq. When ok, the
+// caller owns ep, hc and the flow.
 func (s *Stack) connect(r *tcp.ForwarderRequest, src netip.Addr, wq *waiter.Queue) (ep tcpip.Endpoint, hc net.Conn, ok bool) {
 	id := r.ID()
 	if !s.acquire(src) {

@@ -55,6 +55,34 @@ type Syncer struct {
 	async atomic.Bool
 }
 
+// shared is the process's Syncer, made at its first use and never
+// closed: a context reserves part of the system-wide aio-max-nr (16
+// events on 2 CPUs, of 65536), so each store of a test opening its own
+// and not closing it would run the machine out.
+var shared struct {
+	once sync.Once
+	s    *Syncer
+	err  error
+}
+
+func process() *Syncer {
+	shared.once.Do(func() { shared.s, shared.err = New() })
+	return shared.s
+}
+
+// Sync flushes f through the process's Syncer: at most one fsync is in
+// flight at a time, as one lease store writes one file at a time.
+func Sync(f *os.File) error { return process().Sync(f) }
+
+// Err is nil when Sync goes through AIO, and otherwise says why not.
+func Err() error {
+	s := process()
+	if shared.err == nil && !s.Async() {
+		return errors.New("aio: the kernel refused an fsync through AIO")
+	}
+	return shared.err
+}
+
 // New sets up an AIO context. When the kernel refuses one, the Syncer
 // still works, through File.Sync; err says why, for the log.
 func New() (*Syncer, error) {

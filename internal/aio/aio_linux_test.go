@@ -44,6 +44,13 @@ func TestSync(t *testing.T) {
 	if b, _ := os.ReadFile(f.Name()); string(b) != "lease" {
 		t.Fatalf("read back %q", b)
 	}
+	// The process's Syncer, which the lease store uses, is the same.
+	if err := Sync(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := Err(); err != nil {
+		t.Fatalf("the process's fsyncs hold a thread: %v", err)
+	}
 }
 
 // TestSyncNotSupported: a file that takes no fsync (a pipe) gets the

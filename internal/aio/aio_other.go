@@ -21,3 +21,9 @@ func (*Syncer) Sync(f *os.File) error { return f.Sync() }
 
 // Close does nothing.
 func (*Syncer) Close() error { return nil }
+
+// Sync is f.Sync().
+func Sync(f *os.File) error { return f.Sync() }
+
+// Err says there is no AIO here.
+func Err() error { return errors.New("aio: not on this system") }
