@@ -3,6 +3,8 @@ package tap
 import (
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	vswitch "github.com/vswitch/vswitch/switch"
 )
 
@@ -42,4 +44,14 @@ func BenchmarkVXLANWrite(b *testing.B) {
 			a.WriteBatch(out)
 		}
 	})
+}
+
+// BenchmarkSyscallFloor is the cost of entering and leaving the kernel
+// for nothing (getppid): the part of each TAP read and write that
+// batching system calls (io_uring) could save; the work inside them
+// (copies, the receiving host's stack) it could not.
+func BenchmarkSyscallFloor(b *testing.B) {
+	for b.Loop() {
+		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+	}
 }
