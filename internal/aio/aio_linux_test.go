@@ -151,3 +151,28 @@ func syncState(t *testing.T) string {
 	t.Fatal("no goroutine in Syncer.Sync")
 	return ""
 }
+
+// TestSyncFails: an fsync the disk fails (EIO, from the FUSE filesystem)
+// is reported as failed, with its errno: never as done.
+func TestSyncFails(t *testing.T) {
+	slow := slowfs.Mount(t)
+	slow.Fail(unix.EIO)
+	slow.Release()
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, err := os.Create(filepath.Join(slow.Dir, "leases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("lease")
+	if err := s.Sync(f); !errorIs(err, unix.EIO) {
+		t.Fatalf("sync on a failing disk: %v, want EIO", err)
+	}
+	if slow.Waiting() != 1 || !s.Async() {
+		t.Fatalf("%d fsyncs reached the disk, async %v: want 1 through AIO", slow.Waiting(), s.Async())
+	}
+}

@@ -16,6 +16,7 @@ import (
 type FS struct {
 	Dir     string       // where it is mounted
 	waiting atomic.Int32 // fsyncs that reached the filesystem
+	fail    atomic.Int32 // the errno fsyncs return once let through; 0: they sync
 	once    sync.Once
 	release chan struct{}
 }
@@ -32,6 +33,9 @@ var _ = (fs.NodeFsyncer)((*node)(nil))
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
 	n.fs.waiting.Add(1)
 	<-n.fs.release
+	if e := n.fs.fail.Load(); e != 0 {
+		return syscall.Errno(e)
+	}
 	if s, ok := f.(fs.FileFsyncer); ok {
 		return s.Fsync(ctx, flags)
 	}
@@ -56,6 +60,9 @@ type dir struct {
 func (d *dir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 	d.fs.waiting.Add(1)
 	<-d.fs.release
+	if e := d.fs.fail.Load(); e != 0 {
+		return syscall.Errno(e)
+	}
 	return d.dirStream.Fsyncdir(ctx, flags)
 }
 
@@ -115,3 +122,7 @@ func (f *FS) Waiting() int { return int(f.waiting.Load()) }
 
 // Release lets every fsync through, now and from now on.
 func (f *FS) Release() { f.once.Do(func() { close(f.release) }) }
+
+// Fail makes every fsync let through from now on fail with errno, as a
+// disk that lost the data does (EIO); 0 makes them sync again.
+func (f *FS) Fail(errno syscall.Errno) { f.fail.Store(int32(errno)) }
