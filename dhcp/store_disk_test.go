@@ -2,7 +2,6 @@ package dhcp
 
 import (
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,13 +30,9 @@ func TestStoreWaitsParked(t *testing.T) {
 		IP: netip.MustParseAddr("10.9.0.10"), Expiry: time.Now().Add(time.Hour).Round(0), State: "bound"}
 	done := make(chan error, 1)
 	go func() { done <- st.Save("lab", []Lease{l}) }()
-	for deadline := time.Now().Add(5 * time.Second); slow.Waiting() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the write never reached the disk's fsync")
-		}
-	}
+	slow.WaitFsync(t)
 	time.Sleep(50 * time.Millisecond) // the goroutine parks
-	if s := goroutineState(t, "(*Store).writeAtomic"); !strings.HasPrefix(s, "IO wait") {
+	if s := slowfs.State(slowfs.Dump(), "(*Store).writeAtomic"); !strings.HasPrefix(s, "IO wait") {
 		t.Fatalf("the lease write waits for the disk in state %q, want IO wait", s)
 	}
 	slow.Release()
@@ -55,21 +50,4 @@ func TestStoreWaitsParked(t *testing.T) {
 	if got := keys(st2.Load("lab")); len(got) != 1 || got[0] != keys([]Lease{l})[0] {
 		t.Fatalf("stored %v, want %v", got, keys([]Lease{l}))
 	}
-}
-
-// goroutineState is the state of the goroutine whose stack holds fn.
-func goroutineState(t *testing.T, fn string) string {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if !strings.Contains(g, fn) {
-			continue
-		}
-		head := strings.SplitN(g, "\n", 2)[0] // goroutine 7 [IO wait]:
-		if i, j := strings.Index(head, "["), strings.LastIndex(head, "]"); i >= 0 && j > i {
-			return head[i+1 : j]
-		}
-	}
-	t.Fatalf("no goroutine in %s", fn)
-	return ""
 }

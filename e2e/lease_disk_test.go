@@ -66,15 +66,7 @@ networks:
 	case <-time.After(10 * time.Second):
 		t.Fatal("vswitch did not exit on SIGQUIT")
 	}
-	state := ""
-	for _, g := range strings.Split(vs.log.String(), "\n\n") {
-		if strings.Contains(g, "dhcp.(*Store).writeAtomic") {
-			head := strings.SplitN(strings.TrimSpace(g), "\n", 2)[0] // goroutine 7 [IO wait]:
-			if i, j := strings.Index(head, "["), strings.LastIndex(head, "]"); i >= 0 && j > i {
-				state = head[i+1 : j]
-			}
-		}
-	}
+	state := slowfs.State(vs.log.String(), "dhcp.(*Store).writeAtomic")
 	if !strings.HasPrefix(state, "IO wait") {
 		t.Fatalf("the lease write waits for the disk in state %q, want IO wait", state)
 	}

@@ -3,7 +3,6 @@ package aio
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -94,33 +93,38 @@ func TestSyncClosed(t *testing.T) {
 	}
 }
 
-// TestSyncHoldsNoThread: while the disk has not answered (a FUSE
-// filesystem that holds the fsync), the goroutine in Sync is parked in
-// Go's poller like one reading a socket ("IO wait"), not in a system call
-// holding its thread ("syscall"), which is what File.Sync does.
-func TestSyncHoldsNoThread(t *testing.T) {
+// slowFile is a Syncer and a file with data to sync on a slow
+// filesystem; the fsyncs are let through when the test ends, before the
+// Syncer closes (its Close waits for a Sync in progress).
+func slowFile(t *testing.T) (*slowfs.FS, *Syncer, *os.File) {
+	t.Helper()
 	slow := slowfs.Mount(t)
 	s, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	f, err := os.Create(filepath.Join(slow.Dir, "leases.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	t.Cleanup(slow.Release)
 	f.WriteString("lease")
-	defer slow.Release() // on a failure too, before Close waits for Sync
+	return slow, s, f
+}
+
+// TestSyncHoldsNoThread: while the disk has not answered (a FUSE
+// filesystem that holds the fsync), the goroutine in Sync is parked in
+// Go's poller like one reading a socket ("IO wait"), not in a system call
+// holding its thread ("syscall"), which is what File.Sync does.
+func TestSyncHoldsNoThread(t *testing.T) {
+	slow, s, f := slowFile(t)
 	done := make(chan error, 1)
 	go func() { done <- s.Sync(f) }()
-	for deadline := time.Now().Add(5 * time.Second); slow.Waiting() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the fsync never reached the filesystem")
-		}
-	}
+	slow.WaitFsync(t)
 	time.Sleep(50 * time.Millisecond) // the goroutine parks
-	if st := syncState(t); !strings.HasPrefix(st, "IO wait") {
+	if st := slowfs.State(slowfs.Dump(), "aio.(*Syncer).Sync"); !strings.HasPrefix(st, "IO wait") {
 		t.Fatalf("the goroutine in Sync is in state %q while the disk works, want IO wait", st)
 	}
 	select {
@@ -134,41 +138,12 @@ func TestSyncHoldsNoThread(t *testing.T) {
 	}
 }
 
-// syncState is the state of the goroutine in Syncer.Sync, from a dump of
-// every goroutine.
-func syncState(t *testing.T) string {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if !strings.Contains(g, "aio.(*Syncer).Sync") {
-			continue
-		}
-		head := strings.SplitN(g, "\n", 2)[0] // goroutine 7 [IO wait]:
-		if i, j := strings.Index(head, "["), strings.LastIndex(head, "]"); i >= 0 && j > i {
-			return head[i+1 : j]
-		}
-	}
-	t.Fatal("no goroutine in Syncer.Sync")
-	return ""
-}
-
 // TestSyncFails: an fsync the disk fails (EIO, from the FUSE filesystem)
 // is reported as failed, with its errno: never as done.
 func TestSyncFails(t *testing.T) {
-	slow := slowfs.Mount(t)
+	slow, s, f := slowFile(t)
 	slow.Fail(unix.EIO)
 	slow.Release()
-	s, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	f, err := os.Create(filepath.Join(slow.Dir, "leases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.WriteString("lease")
 	if err := s.Sync(f); !errorIs(err, unix.EIO) {
 		t.Fatalf("sync on a failing disk: %v, want EIO", err)
 	}

@@ -3,10 +3,13 @@ package slowfs
 import (
 	"context"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -126,3 +129,36 @@ func (f *FS) Release() { f.once.Do(func() { close(f.release) }) }
 // Fail makes every fsync let through from now on fail with errno, as a
 // disk that lost the data does (EIO); 0 makes them sync again.
 func (f *FS) Fail(errno syscall.Errno) { f.fail.Store(int32(errno)) }
+
+// WaitFsync waits up to 5 s for an fsync to reach the filesystem, and
+// fails t if none does.
+func (f *FS) WaitFsync(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); f.Waiting() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("slowfs: no fsync reached the filesystem in 5 s")
+		}
+	}
+}
+
+// Dump is a dump of every goroutine of this process, as SIGQUIT prints.
+func Dump() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// State is the state ("IO wait", "syscall", ...) of the first goroutine in
+// dump whose stack holds fn, or "" when none does: how a test sees
+// whether a goroutine waiting for the disk holds its thread.
+func State(dump, fn string) string {
+	for _, g := range strings.Split(dump, "\n\n") {
+		if !strings.Contains(g, fn) {
+			continue
+		}
+		head := strings.SplitN(strings.TrimSpace(g), "\n", 2)[0] // goroutine 7 [IO wait]:
+		if i, j := strings.Index(head, "["), strings.LastIndex(head, "]"); i >= 0 && j > i {
+			return head[i+1 : j]
+		}
+	}
+	return ""
+}
